@@ -1,0 +1,76 @@
+# LMX build. `make` leaves the CLI at build/lmx; `make test` runs every test.
+#
+# Sources are picked up by wildcard: one module per file under src/<layer>/.
+# ISA-specific kernels (kernels_avx2.c, kernels_avx512.c) get their own -m flags
+# and are chosen at run time, so one binary runs on any x86-64.
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+SAN     ?=
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(SAN) -pthread -Isrc \
+           -fno-math-errno -ffp-contract=off
+LIBS     = -lpcre2-8 -ljansson -lutf8proc -lm -pthread
+
+ENGINE_SRC = $(wildcard src/engine/*.c)
+TEXT_SRC   = $(wildcard src/text/*.c)
+UTIL_SRC   = $(wildcard src/util/*.c)
+SCHED_SRC  = $(wildcard src/sched/*.c)
+SERVER_SRC = $(wildcard src/server/*.c)
+MGR_SRC    = $(wildcard src/manager/*.c)
+CLI_SRC    = $(wildcard src/cli/*.c)
+LIB_SRC    = $(ENGINE_SRC) $(TEXT_SRC) $(UTIL_SRC) $(SCHED_SRC) $(SERVER_SRC) $(MGR_SRC)
+UNIT_SRC   = $(wildcard tests/unit/*.c)
+
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
+
+ISA_FLAGS_avx2   = -mavx2 -mfma -mf16c
+ISA_FLAGS_avx512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
+
+all: $(BUILD)/lmx
+
+$(BUILD)/lmx: $(CLI_OBJ) $(BUILD)/liblmx.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/liblmx.a $(LIBS)
+
+$(BUILD)/liblmx.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/liblmx.a
+	$(CC) $(CFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/liblmx.a $(LIBS)
+
+$(BUILD)/src/engine/%_avx2.o: src/engine/%_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ISA_FLAGS_avx2) -MMD -MP -c $< -o $@
+
+$(BUILD)/src/engine/%_avx512.o: src/engine/%_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ISA_FLAGS_avx512) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# Every test: unit tests, then end-to-end tests that drive build/lmx.
+test: $(BUILD)/lmx $(BUILD)/test_unit
+	python3 tests/run_all.py --build $(BUILD)
+
+unit: $(BUILD)/test_unit
+	$(BUILD)/test_unit
+
+# Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (LSan included).
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" build-asan/test_unit build-asan/lmx
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+.PHONY: all test unit asan format clean
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

@@ -1,0 +1,12 @@
+/* Subcommands of the lmx CLI. Each takes argv with argv[0] = the command name;
+ * results go to stdout, logs and errors to stderr. */
+#ifndef LMX_CLI_H
+#define LMX_CLI_H
+
+int cmd_run(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+
+#endif
