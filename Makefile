@@ -10,7 +10,7 @@ OPT     ?= -O2
 SAN     ?=
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(SAN) -pthread -Isrc \
-           -fno-math-errno -ffp-contract=off
+           -Wno-format-truncation -fno-math-errno -ffp-contract=off
 LIBS     = -lpcre2-8 -ljansson -lutf8proc -lm -pthread
 
 ENGINE_SRC = $(wildcard src/engine/*.c)

@@ -1,0 +1,102 @@
+/* A loaded model: hyper-parameters, weights and tokenizer of one GGUF file,
+ * and the evaluation context (KV cache, scratch) that runs batches on it.
+ *
+ * One lmx_ctx evaluates batches of tokens from several sequences in one
+ * forward pass (lmx_forward); the scheduler owns it and is the only thread
+ * that calls into it. The engine knows nothing of HTTP or JSON. */
+#ifndef LMX_MODEL_H
+#define LMX_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/gguf.h"
+#include "engine/kernels.h"
+#include "engine/threads.h"
+typedef struct lmx_tok lmx_tok;
+lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen); /* TMP until tokenizer.h lands */
+void lmx_tok_free(lmx_tok *t);
+int lmx_tok_n_vocab(const lmx_tok *t);
+
+typedef enum { LMX_ROPE_NORM = 0, LMX_ROPE_NEOX = 2 } lmx_rope_type;
+
+typedef struct {
+    char arch[32];
+    int n_vocab, n_embd, n_layer, n_ff;
+    int n_head, n_head_kv, head_dim; /* head_dim of Q and K (and V) */
+    int n_ctx_train;
+    float norm_eps;
+    float rope_base, rope_freq_scale;
+    int rope_dims;
+    lmx_rope_type rope_type;
+    bool tied_output;
+} lmx_hparams;
+
+typedef struct {
+    lmx_wmat wq, wk, wv, wo, w_gate, w_up, w_down;
+    float *attn_norm, *ffn_norm;   /* n_embd */
+    float *bq, *bk, *bv;           /* biases, or NULL */
+    float *q_norm, *k_norm;        /* per-head RMS norm weights (qwen3), or NULL */
+} lmx_layer;
+
+typedef struct lmx_model {
+    lmx_hparams hp;
+    lmx_gguf *gguf;
+    lmx_tok *tok;
+    lmx_wmat tok_embd, output;
+    float *output_norm;
+    float *rope_freqs;             /* per rope pair divisor of the frequency, or NULL */
+    lmx_layer *layers;
+    size_t weight_bytes;           /* bytes of weights read per token */
+    char name[256];
+} lmx_model;
+
+typedef struct {
+    bool no_repack; /* keep weights in their GGUF layout (no repacked copy) */
+} lmx_model_opts;
+
+lmx_model *lmx_model_open(const char *path, const lmx_model_opts *opts, char *err, size_t errlen);
+void lmx_model_free(lmx_model *m);
+
+/* Bytes of KV cache one token of one sequence needs. */
+size_t lmx_model_kv_bytes_per_token(const lmx_model *m, bool kv_f32);
+
+/* ---- evaluation context ---- */
+
+typedef struct {
+    int n_ctx;       /* positions per sequence; 0 = min(trained context, 4096) */
+    int n_seq;       /* sequences that can hold KV at once (slots); default 1 */
+    int n_batch;     /* tokens per forward pass at most (larger batches are split); default 512 */
+    bool kv_f32;     /* KV cache in F32 instead of F16 */
+    lmx_pool *pool;  /* compute threads (not owned); NULL = single-threaded */
+} lmx_ctx_opts;
+
+typedef struct lmx_ctx lmx_ctx;
+
+lmx_ctx *lmx_ctx_create(lmx_model *m, const lmx_ctx_opts *opts, char *err, size_t errlen);
+void lmx_ctx_free(lmx_ctx *c);
+int lmx_ctx_n_ctx(const lmx_ctx *c);
+int lmx_ctx_n_seq(const lmx_ctx *c);
+size_t lmx_ctx_kv_bytes(const lmx_ctx *c);
+
+/* One forward pass over tokens of any sequences. For token i: tok[i] at
+ * position pos[i] of sequence seq[i]; its logits are written (in order of the
+ * tokens that want them) to `logits`, n_vocab floats each. Positions of one
+ * sequence must follow on from what its KV holds (pos = its length, then
+ * consecutive within the batch). Returns 0, or -1 with a message. */
+typedef struct {
+    int n;
+    const int32_t *tok, *pos, *seq;
+    const bool *logits; /* NULL: only the last token's */
+} lmx_batch;
+
+int lmx_forward(lmx_ctx *c, const lmx_batch *b, float *logits, char *err, size_t errlen);
+
+/* KV cache of a sequence: its length, and edits on it. */
+int lmx_kv_len(const lmx_ctx *c, int seq);
+void lmx_kv_truncate(lmx_ctx *c, int seq, int n_keep); /* keep positions [0, n_keep) */
+void lmx_kv_clear(lmx_ctx *c, int seq);
+int lmx_kv_copy_prefix(lmx_ctx *c, int src, int dst, int n); /* dst := first n of src */
+
+#endif
