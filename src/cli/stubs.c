@@ -9,8 +9,5 @@
         fprintf(stderr, "lmx %s: not built yet\n", argv[0]);                                       \
         return 2;                                                                                  \
     }
-STUB(cmd_run)
 STUB(cmd_tokenize)
-STUB(cmd_inspect)
-STUB(cmd_bench)
 STUB(cmd_template)

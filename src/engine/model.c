@@ -294,3 +294,33 @@ size_t lmx_model_kv_bytes_per_token(const lmx_model *m, bool kv_f32) {
     return (size_t)m->hp.n_layer * 2 * (size_t)m->hp.n_head_kv * (size_t)m->hp.head_dim *
            (kv_f32 ? 4 : 2);
 }
+
+int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, bool kv_f32,
+                       lmx_mem_estimate *out, char *err, size_t errlen) {
+    lmx_model m = {0};
+    snprintf(m.name, sizeof m.name, "%s", path);
+    m.gguf = lmx_gguf_open(path, err, errlen);
+    if (!m.gguf) return -1;
+    loader L = {&m, err, errlen, 0};
+    read_hparams(&L);
+    const lmx_gguf_tensor *te = lmx_gguf_find_tensor(m.gguf, "token_embd.weight");
+    if (!L.failed && !te) lfail(&L, "tensor 'token_embd.weight' is missing");
+    if (L.failed) {
+        lmx_gguf_close(m.gguf);
+        return -1;
+    }
+    const lmx_hparams *hp = &m.hp;
+    if (n_ctx <= 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (n_seq <= 0) n_seq = 1;
+    if (n_batch <= 0) n_batch = 512;
+    size_t n_vocab = (size_t)te->ne[1], d = (size_t)hp->n_embd,
+           qd = (size_t)hp->n_head * hp->head_dim, kvd = (size_t)hp->n_head_kv * hp->head_dim;
+    out->weights = m.gguf->tensor_bytes;
+    out->kv = (size_t)n_ctx * (size_t)n_seq * lmx_model_kv_bytes_per_token(&m, kv_f32);
+    /* activations of a batch (forward.c's scratch), quantized copies, logits */
+    out->compute = sizeof(float) * (size_t)n_batch * (2 * d + 2 * qd + 2 * kvd + 2 * (size_t)hp->n_ff) +
+                   (size_t)n_batch * (size_t)hp->n_ff * 2 + sizeof(float) * n_vocab * 2;
+    out->total = out->weights + out->kv + out->compute;
+    lmx_gguf_close(m.gguf);
+    return 0;
+}

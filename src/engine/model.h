@@ -18,6 +18,12 @@ typedef struct lmx_tok lmx_tok;
 lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen); /* TMP until tokenizer.h lands */
 void lmx_tok_free(lmx_tok *t);
 int lmx_tok_n_vocab(const lmx_tok *t);
+int lmx_tok_encode(const lmx_tok *, const char *text, size_t len, bool add_special, bool parse_special, int32_t *out, int cap);
+bool lmx_tok_is_eog(const lmx_tok *, int32_t id);
+typedef struct { const lmx_tok *tok; char pend[64]; size_t n; } lmx_detok;
+void lmx_detok_init(lmx_detok *, const lmx_tok *);
+size_t lmx_detok_push(lmx_detok *, int32_t id, char *out, size_t cap);
+size_t lmx_detok_flush(lmx_detok *, char *out, size_t cap);
 
 typedef enum { LMX_ROPE_NORM = 0, LMX_ROPE_NEOX = 2 } lmx_rope_type;
 
@@ -58,6 +64,16 @@ typedef struct {
 
 lmx_model *lmx_model_open(const char *path, const lmx_model_opts *opts, char *err, size_t errlen);
 void lmx_model_free(lmx_model *m);
+
+/* Memory a model needs, from its metadata alone (nothing is loaded). */
+typedef struct {
+    size_t weights;   /* tensor bytes (mapped) */
+    size_t kv;        /* KV cache for n_ctx × n_seq positions */
+    size_t compute;   /* activations and scratch for a batch */
+    size_t total;
+} lmx_mem_estimate;
+int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, bool kv_f32,
+                       lmx_mem_estimate *out, char *err, size_t errlen);
 
 /* Bytes of KV cache one token of one sequence needs. */
 size_t lmx_model_kv_bytes_per_token(const lmx_model *m, bool kv_f32);

@@ -1,5 +1,6 @@
 /* TEMPORARY stand-ins until the kernels and tokenizer branches merge. */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/model.h"
@@ -81,3 +82,12 @@ lmx_isa lmx_isa_current(void) { return LMX_ISA_SCALAR; }
 const char *lmx_isa_name(lmx_isa isa) { return isa == 0 ? "scalar" : isa == 1 ? "avx2" : "avx512"; }
 int lmx_isa_set(lmx_isa isa) { return isa == 0 ? 0 : -1; }
 int lmx_isa_supported(lmx_isa isa) { return isa == 0; }
+int lmx_tok_encode(const lmx_tok *t, const char *text, size_t len, bool add_special, bool parse_special, int32_t *out, int cap) {
+    (void)t, (void)text, (void)len, (void)add_special, (void)parse_special;
+    if (cap > 0) out[0] = 1;
+    return 1;
+}
+bool lmx_tok_is_eog(const lmx_tok *t, int32_t id) { (void)t; return id == 2; }
+void lmx_detok_init(lmx_detok *d, const lmx_tok *t) { d->tok = t; d->n = 0; }
+size_t lmx_detok_push(lmx_detok *d, int32_t id, char *out, size_t cap) { (void)d; return (size_t)snprintf(out, cap, "<%d>", id); }
+size_t lmx_detok_flush(lmx_detok *d, char *out, size_t cap) { (void)d, (void)out, (void)cap; return 0; }

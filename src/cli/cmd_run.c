@@ -1,0 +1,200 @@
+/* lmx run: generate text from a prompt on the command line.
+ *
+ * stdout carries only the generated text (or, with --json, one JSON object);
+ * the model's load line and speed figures go to stderr. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "engine/model.h"
+#include "engine/sample.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: lmx run -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [--top-k K]\n"
+            "               [--top-p P] [--min-p M] [--repeat-penalty R] [-t THREADS]\n"
+            "               [-c CTX] [--ignore-eos] [--kv-f32] [--json]\n"
+            "  -n N          tokens to generate (default 128; -1: until the context is full)\n"
+            "  --temp 0      greedy decoding; default 0.8 with top-k 40, top-p 0.95, min-p 0.05\n"
+            "  --json        print {\"text\", \"tokens\", \"prompt_tokens\"} instead of the text\n");
+}
+
+int cmd_run(int argc, char **argv) {
+    const char *model = NULL, *prompt = NULL, *v;
+    long n_gen = 128, threads = 0, n_ctx = 0, top_k = 40;
+    double temp = 0.8, top_p = 0.95, min_p = 0.05, rep = 1.0;
+    unsigned long long seed = (unsigned long long)time(NULL);
+    bool json = false, ignore_eos = false, kv_f32 = false, bad = false;
+    for (int i = 1; i < argc && !bad; i++) {
+        const char *a = argv[i];
+        if (lmx_arg_value(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
+        if (lmx_arg_value(argc, argv, &i, "-p", "--prompt", &prompt, &bad)) continue;
+        if (lmx_arg_value(argc, argv, &i, "-n", "--n-predict", &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, -1, 1 << 30, &n_gen);
+        } else if (lmx_arg_value(argc, argv, &i, "-t", "--threads", &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 1, 1024, &threads);
+        } else if (lmx_arg_value(argc, argv, &i, "-c", "--ctx-size", &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 1, 1 << 24, &n_ctx);
+        } else if (lmx_arg_value(argc, argv, &i, "--temp", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_double(v, 0, 100, &temp);
+        } else if (lmx_arg_value(argc, argv, &i, "--top-k", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 0, 1 << 30, &top_k);
+        } else if (lmx_arg_value(argc, argv, &i, "--top-p", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_double(v, 0, 1, &top_p);
+        } else if (lmx_arg_value(argc, argv, &i, "--min-p", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_double(v, 0, 1, &min_p);
+        } else if (lmx_arg_value(argc, argv, &i, "--repeat-penalty", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_double(v, 0.01, 100, &rep);
+        } else if (lmx_arg_value(argc, argv, &i, "--seed", "-s", &v, &bad)) {
+            long s;
+            bad = bad || !lmx_arg_long(v, 0, 0x7fffffffffffffffL, &s);
+            seed = (unsigned long long)s;
+        } else if (!strcmp(a, "--json")) {
+            json = true;
+        } else if (!strcmp(a, "--ignore-eos")) {
+            ignore_eos = true;
+        } else if (!strcmp(a, "--kv-f32")) {
+            kv_f32 = true;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage();
+            return 0;
+        } else {
+            fprintf(stderr, "lmx run: unknown option '%s'\n", a);
+            bad = true;
+        }
+        if (bad && i < argc) fprintf(stderr, "lmx run: bad value for %s\n", a);
+    }
+    if (bad || !model || !prompt) {
+        if (!bad) fprintf(stderr, "lmx run: -m MODEL and -p PROMPT are required\n");
+        usage();
+        return 2;
+    }
+
+    char err[1024];
+    double t0 = now_s();
+    lmx_model *m = lmx_model_open(model, NULL, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "lmx run: %s\n", err);
+        return 1;
+    }
+    lmx_pool *pool = lmx_pool_create((int)threads);
+    lmx_ctx_opts co = {.n_ctx = (int)n_ctx, .n_seq = 1, .kv_f32 = kv_f32, .pool = pool};
+    lmx_ctx *c = lmx_ctx_create(m, &co, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "lmx run: %s\n", err);
+        lmx_pool_destroy(pool);
+        lmx_model_free(m);
+        return 1;
+    }
+    int ctx_len = lmx_ctx_n_ctx(c), rc = 0;
+    fprintf(stderr, "lmx run: %s (%s, %d layers, vocab %d), context %d, %d threads, %s, %.2f s\n",
+            model, m->hp.arch, m->hp.n_layer, m->hp.n_vocab, ctx_len, lmx_pool_size(pool),
+            lmx_isa_name(lmx_isa_current()), now_s() - t0);
+
+    size_t plen = strlen(prompt);
+    int cap = (int)(plen + 16), np;
+    int32_t *toks = malloc(sizeof(int32_t) * (size_t)cap);
+    np = lmx_tok_encode(m->tok, prompt, plen, true, false, toks, cap);
+    if (np > cap) {
+        toks = realloc(toks, sizeof(int32_t) * (size_t)np);
+        np = lmx_tok_encode(m->tok, prompt, plen, true, false, toks, np);
+    }
+    if (np <= 0 || np >= ctx_len) {
+        fprintf(stderr, "lmx run: the prompt has %d tokens; the context holds %d\n", np, ctx_len);
+        rc = 1;
+        goto out_early;
+    }
+    int max_new = n_gen < 0 || np + n_gen > ctx_len ? ctx_len - np : (int)n_gen;
+    int32_t *all = malloc(sizeof(int32_t) * (size_t)(np + max_new + 1));
+    int32_t *pos = malloc(sizeof(int32_t) * (size_t)np), *seq = calloc((size_t)np, sizeof(int32_t));
+    float *logits = malloc(sizeof(float) * (size_t)m->hp.n_vocab);
+    memcpy(all, toks, sizeof(int32_t) * (size_t)np);
+    for (int i = 0; i < np; i++) pos[i] = i;
+
+    lmx_sample_params sp = lmx_sample_defaults();
+    sp.temperature = (float)temp;
+    sp.top_k = (int)top_k;
+    sp.top_p = (float)top_p;
+    sp.min_p = (float)min_p;
+    sp.repeat_penalty = (float)rep;
+    sp.seed = seed;
+    lmx_sampler *smp = lmx_sampler_create(m->hp.n_vocab, &sp);
+    lmx_detok dt;
+    lmx_detok_init(&dt, m->tok);
+    size_t tcap = 4096, tlen = 0;
+    char *text = malloc(tcap), piece[256];
+
+    double t1 = now_s();
+    lmx_batch b = {np, all, pos, seq, NULL};
+    if (lmx_forward(c, &b, logits, err, sizeof err)) {
+        fprintf(stderr, "lmx run: %s\n", err);
+        rc = 1;
+    }
+    double t2 = now_s();
+    int n = 0;
+    while (!rc && n < max_new) {
+        int32_t t = lmx_sampler_next(smp, logits, all, np + n);
+        if (!ignore_eos && lmx_tok_is_eog(m->tok, t)) break;
+        all[np + n++] = t;
+        size_t k = lmx_detok_push(&dt, t, piece, sizeof piece);
+        if (k) {
+            if (json) {
+                while (tlen + k + 1 > tcap) text = realloc(text, tcap *= 2);
+                memcpy(text + tlen, piece, k);
+                tlen += k;
+            } else {
+                fwrite(piece, 1, k, stdout);
+                fflush(stdout);
+            }
+        }
+        if (n == max_new) break;
+        int32_t p = np + n - 1, s = 0;
+        lmx_batch nb = {1, &t, &p, &s, NULL};
+        if (lmx_forward(c, &nb, logits, err, sizeof err)) {
+            fprintf(stderr, "lmx run: %s\n", err);
+            rc = 1;
+        }
+    }
+    size_t k = lmx_detok_flush(&dt, piece, sizeof piece);
+    if (json) {
+        while (tlen + k + 1 > tcap) text = realloc(text, tcap *= 2);
+        memcpy(text + tlen, piece, k);
+        tlen += k;
+        json_t *o = json_object(), *ta = json_array(), *pa = json_array();
+        json_object_set_new(o, "text", json_stringn_nocheck(text, tlen));
+        for (int i = 0; i < n; i++) json_array_append_new(ta, json_integer(all[np + i]));
+        for (int i = 0; i < np; i++) json_array_append_new(pa, json_integer(all[i]));
+        json_object_set_new(o, "tokens", ta);
+        json_object_set_new(o, "prompt_tokens", pa);
+        char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    } else {
+        fwrite(piece, 1, k, stdout);
+        if (isatty(1)) putchar('\n');
+    }
+    double t3 = now_s();
+    fprintf(stderr, "lmx run: prompt %d tokens in %.3f s (%.1f tok/s), generated %d in %.3f s (%.1f tok/s)\n",
+            np, t2 - t1, np / (t2 - t1), n, t3 - t2, n > 1 ? (n - 1) / (t3 - t2) : 0.0);
+    free(text);
+    lmx_sampler_free(smp);
+    free(all), free(pos), free(seq), free(logits);
+out_early:
+    free(toks);
+    lmx_ctx_free(c);
+    lmx_pool_destroy(pool);
+    lmx_model_free(m);
+    return rc;
+}
