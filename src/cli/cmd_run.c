@@ -57,7 +57,7 @@ int cmd_run(int argc, char **argv) {
         } else if (lmx_arg_value(argc, argv, &i, "--repeat-penalty", NULL, &v, &bad)) {
             bad = bad || !lmx_arg_double(v, 0.01, 100, &rep);
         } else if (lmx_arg_value(argc, argv, &i, "--seed", "-s", &v, &bad)) {
-            long s;
+            long s = 0;
             bad = bad || !lmx_arg_long(v, 0, 0x7fffffffffffffffL, &s);
             seed = (unsigned long long)s;
         } else if (!strcmp(a, "--json")) {

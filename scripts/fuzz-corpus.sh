@@ -1,0 +1,15 @@
+#!/bin/sh
+# Builds a small seed corpus for the GGUF fuzzer in $1: tiny synthetic models
+# of each architecture and several types (made by ../shared/tools/synth_gguf.py)
+# and a header prefix of the real stories260K.
+set -e
+out=${1:-build-fuzz/corpus-gguf}
+shared=${LMX_SHARED:-../shared}
+mkdir -p "$out"
+for arch in llama qwen2 qwen3; do
+  for t in f32 f16 q8_0 q4_0; do
+    python3 "$shared/tools/synth_gguf.py" "$out/$arch-$t.gguf" --arch $arch --type $t \
+      --n-embd 32 --n-layer 1 --n-head 2 --n-head-kv 1 --n-ff 64 --seed 1 >/dev/null
+  done
+done
+head -c 8192 "$shared/models/stories260K.gguf" > "$out/stories-head.gguf"
