@@ -1,0 +1,669 @@
+/* Continuous batching over one engine context.
+ *
+ * Slots are the context's KV sequences. A slot is FREE (possibly holding a
+ * finished sequence's KV as prefix cache), PREFILL (feeding its prompt in
+ * chunks), DECODE (one token per step), or FOLLOW (a choice i > 0 of an n > 1
+ * job, waiting for the leader's prefill to copy it). Each step builds one batch
+ * from every DECODE slot's next token plus up to `prefill_chunk` prompt tokens,
+ * runs lmx_forward once, then samples every sequence that got logits.
+ *
+ * Locks: s->mu guards the wait queue, the stop flag and the stats; each job's
+ * mu guards its event list. The slots and the engine context belong to the
+ * scheduler thread alone. */
+#include "sched/sched.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/model.h"
+
+typedef struct ev_node {
+    lmx_event ev;
+    struct ev_node *next;
+} ev_node;
+
+struct lmx_job {
+    atomic_int refs;
+    atomic_bool cancelled;
+    int32_t *prompt;
+    int n_prompt, max_tokens, n_choices, top_logprobs, n_bias, n_stop;
+    lmx_sample_params sp;
+    lmx_logit_bias *bias;
+    char **stop;
+    bool ignore_eos;
+    /* events, guarded by mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    ev_node *head, *tail;
+    /* scheduler-thread state */
+    int choices_left, completion_tokens, cached_tokens;
+    struct lmx_job *next; /* wait queue */
+};
+
+enum { SLOT_FREE, SLOT_PREFILL, SLOT_FOLLOW, SLOT_DECODE };
+
+typedef struct {
+    int id, state, choice;
+    lmx_job *job;
+    int32_t *hist;  /* prompt + generated tokens; KV holds hist[0, n_kv) */
+    int n_hist, n_kv, n_gen;
+    int leader;     /* FOLLOW: the slot whose prefill it copies */
+    int32_t next_tok;
+    lmx_sampler *smp;
+    lmx_detok dt;
+    char *pending;  /* text held back while it may be the start of a stop string */
+    size_t n_pending;
+    uint64_t last_used;
+} slot;
+
+struct lmx_sched {
+    lmx_model *m;
+    lmx_ctx *ctx;
+    lmx_sched_opts o;
+    int n_slots, n_vocab;
+    slot *slots;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    lmx_job *q_head, *q_tail;
+    int n_queued;
+    bool stopping, cancel_all;
+    uint64_t clock;
+    lmx_sched_stats stats;
+    /* per-step buffers */
+    int32_t *b_tok, *b_pos, *b_seq, *b_slot;
+    bool *b_want;
+    float *logits, *raw;
+};
+
+/* ---- jobs and events ---- */
+
+static void push_event(lmx_job *j, const lmx_event *ev) {
+    ev_node *n = malloc(sizeof *n);
+    if (!n) return;
+    n->ev = *ev;
+    n->next = NULL;
+    pthread_mutex_lock(&j->mu);
+    if (j->tail) j->tail->next = n;
+    else j->head = n;
+    j->tail = n;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+lmx_event_type lmx_job_next(lmx_job *j, lmx_event *ev, int timeout_ms) {
+    pthread_mutex_lock(&j->mu);
+    if (!j->head && timeout_ms != 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long long ns = ts.tv_nsec + (long long)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000LL;
+        ts.tv_sec += ns / 1000000000LL;
+        ts.tv_nsec = ns % 1000000000LL;
+        while (!j->head) {
+            if (timeout_ms < 0) pthread_cond_wait(&j->cv, &j->mu);
+            else if (pthread_cond_timedwait(&j->cv, &j->mu, &ts)) break;
+        }
+    }
+    ev_node *n = j->head;
+    if (n) {
+        j->head = n->next;
+        if (!j->head) j->tail = NULL;
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (!n) {
+        memset(ev, 0, sizeof *ev);
+        return LMX_EV_NONE;
+    }
+    *ev = n->ev;
+    free(n);
+    return ev->type;
+}
+
+void lmx_event_clear(lmx_event *ev) {
+    free(ev->text);
+    ev->text = NULL;
+}
+
+static void job_free(lmx_job *j) {
+    for (ev_node *n = j->head, *nx; n; n = nx) {
+        nx = n->next;
+        free(n->ev.text);
+        free(n);
+    }
+    for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
+    free(j->stop);
+    free(j->bias);
+    free(j->prompt);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j);
+}
+
+void lmx_job_release(lmx_job *j) {
+    if (j && atomic_fetch_sub(&j->refs, 1) == 1) job_free(j);
+}
+
+void lmx_job_cancel(lmx_job *j) { atomic_store(&j->cancelled, true); }
+
+static void emit_error(lmx_job *j, const char *msg) {
+    lmx_event ev = {.type = LMX_EV_ERROR};
+    snprintf(ev.message, sizeof ev.message, "%s", msg);
+    push_event(j, &ev);
+}
+
+lmx_job *lmx_sched_submit(lmx_sched *s, const lmx_job_params *p, lmx_submit_status *status) {
+    int n_ctx = lmx_ctx_n_ctx(s->ctx);
+    if (p->n_prompt <= 0 || p->n_choices < 1 || p->n_choices > s->o.n_parallel ||
+        p->top_logprobs > LMX_MAX_TOP_LOGPROBS || p->n_stop < 0 || p->n_bias < 0) {
+        *status = LMX_SUBMIT_BAD;
+        return NULL;
+    }
+    for (int i = 0; i < p->n_prompt; i++)
+        if (p->prompt[i] < 0 || p->prompt[i] >= s->n_vocab) {
+            *status = LMX_SUBMIT_BAD;
+            return NULL;
+        }
+    if (p->n_prompt >= n_ctx || (p->max_tokens > 0 && p->n_prompt + p->max_tokens > n_ctx)) {
+        *status = LMX_SUBMIT_TOO_LONG;
+        return NULL;
+    }
+    lmx_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        *status = LMX_SUBMIT_BAD;
+        return NULL;
+    }
+    atomic_init(&j->refs, 2); /* the caller's and the scheduler's */
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    j->n_prompt = p->n_prompt;
+    j->prompt = malloc(sizeof(int32_t) * (size_t)p->n_prompt);
+    j->max_tokens = p->max_tokens > 0 ? p->max_tokens : n_ctx - p->n_prompt;
+    j->n_choices = p->n_choices;
+    j->top_logprobs = p->top_logprobs;
+    j->sp = p->sample;
+    j->ignore_eos = p->ignore_eos;
+    if (p->n_bias) {
+        j->bias = malloc(sizeof *j->bias * (size_t)p->n_bias);
+        if (j->bias) memcpy(j->bias, p->bias, sizeof *j->bias * (size_t)p->n_bias);
+        j->n_bias = p->n_bias;
+    }
+    if (p->n_stop) {
+        j->stop = calloc((size_t)p->n_stop, sizeof(char *));
+        for (int i = 0; j->stop && i < p->n_stop; i++) j->stop[i] = strdup(p->stop[i]);
+        j->n_stop = p->n_stop;
+    }
+    if (!j->prompt || (p->n_bias && !j->bias) || (p->n_stop && !j->stop)) {
+        j->refs = 1;
+        lmx_job_release(j);
+        *status = LMX_SUBMIT_BAD;
+        return NULL;
+    }
+    memcpy(j->prompt, p->prompt, sizeof(int32_t) * (size_t)p->n_prompt);
+
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) *status = LMX_SUBMIT_STOPPING;
+    else if (s->n_queued >= s->o.n_queue) *status = LMX_SUBMIT_QUEUE_FULL;
+    else *status = LMX_SUBMIT_OK;
+    if (*status == LMX_SUBMIT_OK) {
+        if (s->q_tail) s->q_tail->next = j;
+        else s->q_head = j;
+        s->q_tail = j;
+        s->n_queued++;
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (*status != LMX_SUBMIT_OK) {
+        j->refs = 1;
+        lmx_job_release(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* ---- slots ---- */
+
+static int n_active(const lmx_sched *s) {
+    int n = 0;
+    for (int i = 0; i < s->n_slots; i++) n += s->slots[i].state != SLOT_FREE;
+    return n;
+}
+
+static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb) {
+    int n = 0;
+    while (n < na && n < nb && a[n] == b[n]) n++;
+    return n;
+}
+
+/* The free slot whose cached KV shares the longest prefix with the prompt;
+ * ties (and no match) go to the least recently used. */
+static int pick_slot(lmx_sched *s, const int32_t *prompt, int n, int *reuse) {
+    int best = -1, best_len = -1;
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->state != SLOT_FREE) continue;
+        int len = prompt ? common_prefix(sl->hist, sl->n_kv, prompt, n) : 0;
+        if (len > best_len || (len == best_len && sl->last_used < s->slots[best].last_used)) {
+            best = i;
+            best_len = len;
+        }
+    }
+    *reuse = best_len < 0 ? 0 : best_len;
+    return best;
+}
+
+static void slot_start(lmx_sched *s, slot *sl, lmx_job *j, int choice) {
+    sl->job = j;
+    sl->choice = choice;
+    sl->n_gen = 0;
+    sl->n_pending = 0;
+    lmx_sample_params sp = j->sp;
+    sp.seed += (uint64_t)choice;
+    lmx_sampler_free(sl->smp);
+    sl->smp = lmx_sampler_create(s->n_vocab, &sp);
+    if (sl->smp && j->n_bias) lmx_sampler_set_bias(sl->smp, j->bias, j->n_bias);
+    lmx_detok_init(&sl->dt, s->m->tok);
+    memcpy(sl->hist, j->prompt, sizeof(int32_t) * (size_t)j->n_prompt);
+    sl->n_hist = j->n_prompt;
+}
+
+static void admit(lmx_sched *s) {
+    pthread_mutex_lock(&s->mu);
+    while (s->q_head) {
+        lmx_job *j = s->q_head;
+        if (atomic_load(&j->cancelled)) {
+            s->q_head = j->next;
+            if (!s->q_head) s->q_tail = NULL;
+            s->n_queued--;
+            emit_error(j, "cancelled");
+            lmx_job_release(j);
+            continue;
+        }
+        int free_slots = 0;
+        for (int i = 0; i < s->n_slots; i++) free_slots += s->slots[i].state == SLOT_FREE;
+        if (n_active(s) + j->n_choices > s->o.n_parallel || free_slots < j->n_choices) break;
+        s->q_head = j->next;
+        if (!s->q_head) s->q_tail = NULL;
+        s->n_queued--;
+        int reuse, lead = pick_slot(s, j->prompt, j->n_prompt, &reuse);
+        slot *L = &s->slots[lead];
+        if (reuse >= j->n_prompt) reuse = j->n_prompt - 1; /* the last token must run for logits */
+        lmx_kv_truncate(s->ctx, lead, reuse);
+        L->n_kv = reuse;
+        slot_start(s, L, j, 0);
+        L->state = SLOT_PREFILL;
+        j->cached_tokens = reuse;
+        j->choices_left = j->n_choices;
+        s->stats.prompt_tokens += (uint64_t)j->n_prompt;
+        s->stats.cached_tokens += (uint64_t)reuse;
+        for (int c = 1; c < j->n_choices; c++) {
+            int r, f = pick_slot(s, NULL, 0, &r);
+            slot *F = &s->slots[f];
+            lmx_kv_clear(s->ctx, f);
+            F->n_kv = 0;
+            slot_start(s, F, j, c);
+            F->state = SLOT_FOLLOW;
+            F->leader = lead;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void slot_free(lmx_sched *s, slot *sl) {
+    sl->state = SLOT_FREE;
+    sl->job = NULL;
+    sl->last_used = ++s->clock;
+}
+
+/* A choice ended (or its job failed/cancelled): free the slot, and when it was
+ * the job's last, send DONE and drop the scheduler's reference. */
+static void choice_done(lmx_sched *s, slot *sl, const char *finish) {
+    lmx_job *j = sl->job;
+    if (finish) {
+        lmx_event ev = {.type = LMX_EV_FINISH, .choice = sl->choice, .finish_reason = finish};
+        push_event(j, &ev);
+    }
+    j->completion_tokens += sl->n_gen;
+    slot_free(s, sl);
+    if (--j->choices_left == 0) {
+        lmx_event ev = {.type = LMX_EV_DONE,
+                        .prompt_tokens = j->n_prompt,
+                        .completion_tokens = j->completion_tokens,
+                        .cached_tokens = j->cached_tokens};
+        if (atomic_load(&j->cancelled)) emit_error(j, "cancelled");
+        else push_event(j, &ev);
+        lmx_job_release(j);
+    }
+}
+
+/* ---- text: UTF-8-safe pieces and stop strings ---- */
+
+/* Appends piece to the held-back text; returns the bytes that can be sent now
+ * (malloc'd into *out), and whether a stop string was found (text cut before it). */
+static bool take_text(slot *sl, const char *piece, size_t n, bool final, char **out, size_t *out_n) {
+    lmx_job *j = sl->job;
+    char *p = realloc(sl->pending, sl->n_pending + n + 1);
+    if (!p) {
+        *out = NULL;
+        *out_n = 0;
+        return false;
+    }
+    sl->pending = p;
+    memcpy(p + sl->n_pending, piece, n);
+    sl->n_pending += n;
+    p[sl->n_pending] = 0;
+    size_t send = sl->n_pending;
+    bool stopped = false;
+    for (int i = 0; i < j->n_stop; i++) {
+        size_t sn = strlen(j->stop[i]);
+        if (!sn) continue;
+        const char *hit = memmem(p, sl->n_pending, j->stop[i], sn);
+        if (hit && (size_t)(hit - p) <= send) {
+            send = (size_t)(hit - p);
+            stopped = true;
+        }
+    }
+    if (!stopped && !final) {
+        /* hold back the longest tail that could begin a stop string */
+        size_t hold = 0;
+        for (int i = 0; i < j->n_stop; i++) {
+            size_t sn = strlen(j->stop[i]);
+            for (size_t k = sn > 1 ? sn - 1 : 0; k > hold; k--)
+                if (k <= sl->n_pending && !memcmp(p + sl->n_pending - k, j->stop[i], k)) {
+                    hold = k;
+                    break;
+                }
+        }
+        send = sl->n_pending - hold;
+    }
+    *out = malloc(send + 1);
+    if (*out) {
+        memcpy(*out, p, send);
+        (*out)[send] = 0;
+    }
+    *out_n = *out ? send : 0;
+    if (stopped || final) sl->n_pending = 0;
+    else {
+        memmove(p, p + send, sl->n_pending - send);
+        sl->n_pending -= send;
+    }
+    return stopped;
+}
+
+static void emit_text(slot *sl, int32_t tok, char *text, size_t n, const lmx_event *lp) {
+    lmx_event ev = lp ? *lp : (lmx_event){0};
+    ev.type = LMX_EV_TOKEN;
+    ev.choice = sl->choice;
+    ev.token = tok;
+    ev.text = text;
+    ev.text_len = n;
+    push_event(sl->job, &ev);
+}
+
+/* Log-probabilities of the raw distribution: the chosen token's and the top n. */
+static void logprobs(const float *raw, int nv, int32_t chosen, int n_top, lmx_event *ev) {
+    double mx = -INFINITY, sum = 0;
+    for (int i = 0; i < nv; i++)
+        if (raw[i] > mx) mx = raw[i];
+    for (int i = 0; i < nv; i++) sum += exp((double)raw[i] - mx);
+    double lse = mx + log(sum);
+    ev->logprob = (float)(raw[chosen] - lse);
+    ev->n_top = 0;
+    for (int i = 0; i < nv; i++) { /* insertion into a sorted top-n (n <= 20) */
+        float v = raw[i];
+        int k = ev->n_top;
+        if (k == n_top && (k == 0 || v <= ev->top_logprob[k - 1])) continue;
+        if (k < n_top) ev->n_top++;
+        else k--;
+        while (k > 0 && ev->top_logprob[k - 1] < v) {
+            ev->top_logprob[k] = ev->top_logprob[k - 1];
+            ev->top_id[k] = ev->top_id[k - 1];
+            k--;
+        }
+        ev->top_logprob[k] = v;
+        ev->top_id[k] = i;
+    }
+    for (int k = 0; k < ev->n_top; k++) ev->top_logprob[k] = (float)(ev->top_logprob[k] - lse);
+}
+
+/* Samples slot sl's next token from its logits row (modified in place). */
+static void sample_slot(lmx_sched *s, slot *sl, float *row) {
+    lmx_job *j = sl->job;
+    int nv = s->n_vocab, n_ctx = lmx_ctx_n_ctx(s->ctx);
+    lmx_event lp = {0}, *lpp = NULL;
+    if (j->top_logprobs >= 0) memcpy(s->raw, row, sizeof(float) * (size_t)nv);
+    int32_t tok = lmx_sampler_next(sl->smp, row, sl->hist, sl->n_hist);
+    if (j->top_logprobs >= 0) {
+        logprobs(s->raw, nv, tok, j->top_logprobs, &lp);
+        lpp = &lp;
+    }
+    if (!j->ignore_eos && lmx_tok_is_eog(s->m->tok, tok)) {
+        char *t;
+        size_t n;
+        char tail[64];
+        size_t k = lmx_detok_flush(&sl->dt, tail, sizeof tail);
+        take_text(sl, tail, k, true, &t, &n);
+        if (n) emit_text(sl, -1, t, n, NULL);
+        else free(t);
+        choice_done(s, sl, "stop");
+        return;
+    }
+    sl->hist[sl->n_hist++] = tok;
+    sl->n_gen++;
+    s->stats.completion_tokens++;
+    char piece[512];
+    size_t k = lmx_detok_push(&sl->dt, tok, piece, sizeof piece);
+    bool at_limit = sl->n_gen >= j->max_tokens || sl->n_hist >= n_ctx;
+    if (at_limit) k += lmx_detok_flush(&sl->dt, piece + k, sizeof piece - k);
+    char *t;
+    size_t n;
+    bool stopped = take_text(sl, piece, k, at_limit, &t, &n);
+    emit_text(sl, tok, t, n, lpp);
+    if (stopped) choice_done(s, sl, "stop");
+    else if (at_limit) choice_done(s, sl, "length");
+    else {
+        sl->next_tok = tok;
+        sl->state = SLOT_DECODE;
+    }
+}
+
+/* ---- the loop ---- */
+
+static void fail_batch(lmx_sched *s, int n, const char *msg) {
+    for (int i = 0; i < n; i++) {
+        slot *sl = &s->slots[s->b_slot[i]];
+        if (sl->state == SLOT_FREE) continue;
+        lmx_kv_clear(s->ctx, sl->id);
+        sl->n_kv = 0;
+        emit_error(sl->job, msg);
+        atomic_store(&sl->job->cancelled, true); /* DONE is replaced by the error */
+        choice_done(s, sl, NULL);
+    }
+}
+
+static bool step(lmx_sched *s) {
+    /* cancelled sequences leave first: their KV stays as cache up to what was computed */
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->state != SLOT_FREE && atomic_load(&sl->job->cancelled)) choice_done(s, sl, NULL);
+    }
+    admit(s);
+    int n = 0, budget = s->o.prefill_chunk;
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->state != SLOT_DECODE) continue;
+        s->b_tok[n] = sl->next_tok;
+        s->b_pos[n] = sl->n_kv;
+        s->b_seq[n] = i;
+        s->b_slot[n] = i;
+        s->b_want[n] = true;
+        n++;
+    }
+    for (int i = 0; i < s->n_slots && budget > 0; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->state != SLOT_PREFILL) continue;
+        int left = sl->job->n_prompt - sl->n_kv, k = left < budget ? left : budget;
+        for (int t = 0; t < k; t++) {
+            s->b_tok[n] = sl->hist[sl->n_kv + t];
+            s->b_pos[n] = sl->n_kv + t;
+            s->b_seq[n] = i;
+            s->b_slot[n] = i;
+            s->b_want[n] = t == left - 1;
+            n++;
+        }
+        budget -= k;
+    }
+    if (n == 0) return false;
+    char err[256];
+    if (lmx_forward(s->ctx, &(lmx_batch){n, s->b_tok, s->b_pos, s->b_seq, s->b_want}, s->logits,
+                    err, sizeof err)) {
+        fail_batch(s, n, err);
+        return true;
+    }
+    s->stats.steps++;
+    for (int i = 0; i < n; i++) s->slots[s->b_slot[i]].n_kv = s->b_pos[i] + 1;
+    int row = 0;
+    for (int i = 0; i < n; i++) {
+        if (!s->b_want[i]) continue;
+        slot *sl = &s->slots[s->b_slot[i]];
+        float *lg = s->logits + (size_t)row++ * s->n_vocab;
+        if (sl->state == SLOT_PREFILL) {
+            lmx_job *j = sl->job;
+            lmx_event ev = {.type = LMX_EV_STARTED,
+                            .prompt_tokens = j->n_prompt,
+                            .cached_tokens = j->cached_tokens};
+            push_event(j, &ev);
+            /* followers copy the prompt's KV and sample from the same logits */
+            for (int f = 0; f < s->n_slots; f++) {
+                slot *F = &s->slots[f];
+                if (F->state != SLOT_FOLLOW || F->leader != sl->id || F->job != j) continue;
+                lmx_kv_copy_prefix(s->ctx, sl->id, f, sl->n_kv);
+                F->n_kv = sl->n_kv;
+                memcpy(s->raw, lg, sizeof(float) * (size_t)s->n_vocab);
+                float *copy = s->logits + (size_t)(s->o.n_parallel + 1) * s->n_vocab;
+                memcpy(copy, lg, sizeof(float) * (size_t)s->n_vocab);
+                sample_slot(s, F, copy);
+            }
+        }
+        sample_slot(s, sl, lg);
+    }
+    return true;
+}
+
+static void *sched_main(void *arg) {
+    lmx_sched *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        if (s->cancel_all)
+            for (lmx_job *j = s->q_head; j; j = j->next) atomic_store(&j->cancelled, true);
+        bool stop = s->stopping && !s->q_head;
+        pthread_mutex_unlock(&s->mu);
+        if (s->cancel_all)
+            for (int i = 0; i < s->n_slots; i++)
+                if (s->slots[i].state != SLOT_FREE) atomic_store(&s->slots[i].job->cancelled, true);
+        bool busy = step(s);
+        if (!busy) {
+            if (stop && n_active(s) == 0) break;
+            pthread_mutex_lock(&s->mu);
+            if (!s->q_head && !s->stopping) pthread_cond_wait(&s->cv, &s->mu);
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
+    return NULL;
+}
+
+lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *opts, char *err,
+                            size_t errlen) {
+    lmx_sched *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->m = m;
+    s->o = *opts;
+    if (s->o.n_parallel <= 0) s->o.n_parallel = 8;
+    if (s->o.n_queue < 0) s->o.n_queue = 0;
+    else if (s->o.n_queue == 0 && !opts->n_queue) s->o.n_queue = 64;
+    if (s->o.n_cache < 0) s->o.n_cache = 0;
+    else if (s->o.n_cache == 0) s->o.n_cache = s->o.n_parallel;
+    if (s->o.prefill_chunk <= 0) s->o.prefill_chunk = 256;
+    s->n_slots = s->o.n_parallel + s->o.n_cache;
+    s->n_vocab = m->hp.n_vocab;
+    int cap = s->o.n_parallel + s->o.prefill_chunk;
+    lmx_ctx_opts co = {.n_ctx = s->o.n_ctx, .n_seq = s->n_slots, .n_batch = cap,
+                       .kv_f32 = s->o.kv_f32, .pool = pool};
+    s->ctx = lmx_ctx_create(m, &co, err, errlen);
+    if (!s->ctx) {
+        free(s);
+        return NULL;
+    }
+    int n_ctx = lmx_ctx_n_ctx(s->ctx);
+    s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
+    s->b_tok = malloc(sizeof(int32_t) * (size_t)cap);
+    s->b_pos = malloc(sizeof(int32_t) * (size_t)cap);
+    s->b_seq = malloc(sizeof(int32_t) * (size_t)cap);
+    s->b_slot = malloc(sizeof(int32_t) * (size_t)cap);
+    s->b_want = malloc((size_t)cap);
+    s->logits = malloc(sizeof(float) * (size_t)s->n_vocab * (size_t)(s->o.n_parallel + 2));
+    s->raw = malloc(sizeof(float) * (size_t)s->n_vocab);
+    bool ok = s->slots && s->b_tok && s->b_pos && s->b_seq && s->b_slot && s->b_want && s->logits && s->raw;
+    for (int i = 0; ok && i < s->n_slots; i++) {
+        s->slots[i].id = i;
+        s->slots[i].hist = malloc(sizeof(int32_t) * (size_t)(n_ctx + 1));
+        ok = s->slots[i].hist != NULL;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    if (!ok || pthread_create(&s->thread, NULL, sched_main, s)) {
+        snprintf(err, errlen, "out of memory starting the scheduler");
+        s->thread = 0;
+        lmx_sched_destroy(s, true);
+        return NULL;
+    }
+    return s;
+}
+
+void lmx_sched_destroy(lmx_sched *s, bool cancel_running) {
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    s->cancel_all = cancel_running;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->thread) pthread_join(s->thread, NULL);
+    if (s->slots)
+        for (int i = 0; i < s->n_slots; i++) {
+            free(s->slots[i].hist);
+            free(s->slots[i].pending);
+            lmx_sampler_free(s->slots[i].smp);
+        }
+    free(s->slots);
+    free(s->b_tok), free(s->b_pos), free(s->b_seq), free(s->b_slot), free(s->b_want);
+    free(s->logits), free(s->raw);
+    lmx_ctx_free(s->ctx);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
+
+int lmx_sched_n_ctx(const lmx_sched *s) { return lmx_ctx_n_ctx(s->ctx); }
+
+void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out) {
+    pthread_mutex_lock(&s->mu);
+    *out = s->stats;
+    out->queued = s->n_queued;
+    out->slots = s->n_slots;
+    pthread_mutex_unlock(&s->mu);
+    /* running/cached are read racily from the scheduler's slots: a gauge, not a promise */
+    int run = 0, cached = 0;
+    for (int i = 0; i < s->n_slots; i++) {
+        run += s->slots[i].state != SLOT_FREE;
+        cached += s->slots[i].state == SLOT_FREE && s->slots[i].n_kv > 0;
+    }
+    out->running = run;
+    out->cached_slots = cached;
+}

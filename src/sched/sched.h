@@ -1,0 +1,116 @@
+/* The scheduler: one batch loop per loaded model, shared by every request.
+ *
+ * HTTP threads submit jobs (token ids + sampling + limits) and pull events
+ * (text pieces, log-probabilities, the finish) from the job; one scheduler
+ * thread drives the engine: each step evaluates every running sequence's next
+ * token together in one forward pass, and feeds new prompts in chunks between
+ * decode steps so streams never stall for long. Finished sequences leave
+ * their KV in the slot as a prefix cache: a new prompt that starts with a
+ * cached one prefills only the rest (the engine's batch invariance makes the
+ * reused KV identical to recomputed KV).
+ *
+ * Threads: lmx_sched_submit / lmx_job_* may be called from any thread; only
+ * the scheduler thread touches the engine context. */
+#ifndef LMX_SCHED_H
+#define LMX_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/model.h"
+#include "engine/sample.h"
+
+typedef struct {
+    int n_parallel;   /* sequences decoding at once (default 8) */
+    int n_queue;      /* jobs waiting beyond those (default 64); more → LMX_SUBMIT_QUEUE_FULL */
+    int n_ctx;        /* positions per sequence (0: engine default) */
+    int n_cache;      /* extra KV slots kept only as prefix cache (default: n_parallel) */
+    int prefill_chunk;/* prompt tokens per step at most (default 256) */
+    bool kv_f32;
+} lmx_sched_opts;
+
+typedef struct lmx_sched lmx_sched;
+typedef struct lmx_job lmx_job;
+
+/* Starts the batch loop on `m` (not owned; must outlive the scheduler). */
+lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *opts, char *err,
+                            size_t errlen);
+/* Stops accepting jobs, finishes or cancels running ones (cancel_running),
+ * joins the thread. */
+void lmx_sched_destroy(lmx_sched *s, bool cancel_running);
+
+int lmx_sched_n_ctx(const lmx_sched *s);
+
+typedef struct {
+    const int32_t *prompt; /* copied at submit */
+    int n_prompt;
+    int max_tokens;        /* <= 0: up to the end of the context */
+    int n_choices;         /* >= 1; choices share one prefill; choice i uses seed + i */
+    lmx_sample_params sample;
+    const lmx_logit_bias *bias; /* copied */
+    int n_bias;
+    int top_logprobs;      /* -1: no log-probabilities; 0..20: the chosen token's and that many */
+    const char *const *stop; /* stop strings (copied); generation ends before them */
+    int n_stop;
+    bool ignore_eos;
+} lmx_job_params;
+
+typedef enum {
+    LMX_SUBMIT_OK = 0,
+    LMX_SUBMIT_QUEUE_FULL,   /* → 429 */
+    LMX_SUBMIT_TOO_LONG,     /* prompt does not fit the context → 400 context_length_exceeded */
+    LMX_SUBMIT_BAD,          /* invalid parameters → 400 */
+    LMX_SUBMIT_STOPPING,     /* the scheduler is shutting down → 503 */
+} lmx_submit_status;
+
+/* Queues a job; NULL with *status set when refused. The caller owns one
+ * reference (lmx_job_release). */
+lmx_job *lmx_sched_submit(lmx_sched *s, const lmx_job_params *p, lmx_submit_status *status);
+
+typedef enum {
+    LMX_EV_NONE = 0, /* timed out waiting */
+    LMX_EV_STARTED,  /* prefill finished (first token is next); cached_tokens known */
+    LMX_EV_TOKEN,    /* text of one generated token (may be empty while UTF-8 or a stop string is pending) */
+    LMX_EV_FINISH,   /* a choice ended: finish_reason */
+    LMX_EV_DONE,     /* every choice ended: usage; no more events */
+    LMX_EV_ERROR,    /* the job failed: message; no more events */
+} lmx_event_type;
+
+#define LMX_MAX_TOP_LOGPROBS 20
+
+typedef struct {
+    lmx_event_type type;
+    int choice;
+    /* TOKEN */
+    int32_t token;
+    char *text;          /* malloc'd, owned by the event (lmx_event_clear frees) */
+    size_t text_len;
+    float logprob;       /* of the chosen token under the model's raw distribution */
+    int n_top;
+    int32_t top_id[LMX_MAX_TOP_LOGPROBS];
+    float top_logprob[LMX_MAX_TOP_LOGPROBS];
+    /* FINISH */
+    const char *finish_reason; /* "stop" | "length" */
+    /* STARTED / DONE */
+    int prompt_tokens, completion_tokens, cached_tokens;
+    /* ERROR */
+    char message[256];
+} lmx_event;
+
+/* Waits up to timeout_ms (-1: forever) for the job's next event. Returns its
+ * type (LMX_EV_NONE on timeout). */
+lmx_event_type lmx_job_next(lmx_job *j, lmx_event *ev, int timeout_ms);
+void lmx_event_clear(lmx_event *ev);
+
+/* The client went away: the sequence stops at the next step, its KV slot is freed. */
+void lmx_job_cancel(lmx_job *j);
+void lmx_job_release(lmx_job *j);
+
+typedef struct {
+    int queued, running, slots, cached_slots;
+    uint64_t prompt_tokens, cached_tokens, completion_tokens, steps;
+} lmx_sched_stats;
+void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out);
+
+#endif
