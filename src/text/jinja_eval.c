@@ -107,6 +107,9 @@ static jv arith(jctx *C, int op, jv a, jv b) {
     }
     if (op == OP_MUL && (a.t == JV_STR || a.t == JV_LIST) && (b.t == JV_INT || b.t == JV_BOOL)) {
         long long k = b.t == JV_INT ? b.u.i : b.u.b;
+        size_t unit = a.t == JV_STR ? a.u.s->len : a.u.l->n * sizeof(jv);
+        if (k > 0 && unit && (unsigned long long)k > (64ull << 20) / unit)
+            jfail(C->E, "MemoryError: repetition result too large");
         if (a.t == JV_STR) {
             jbuf s;
             jb_init(&s, C->A);
