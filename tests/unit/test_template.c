@@ -362,7 +362,7 @@ TEST(template_syntax_errors_have_positions) {
         {"{# never closed", "unclosed comment"},
         {"{% break %}", "outside of a loop"},
         {"{{ f(a=1, 2) }}", "positional argument follows keyword"},
-        {"{{ (1 }}", "1:7"},
+        {"{{ (1 }}", "1:8: unbalanced"},
         {"{{ a ] }}", "unbalanced"},
         {"{% raw %}xx", "unclosed 'raw'"},
         {"{% macro m(a=1, b) %}{% endmacro %}", "non-default argument"},
