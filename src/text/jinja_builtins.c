@@ -697,24 +697,30 @@ static jv do_indent(jctx *C, const jargs *A) {
         jb_put(&ind, w.u.s->s, w.u.s->len);
     else
         for (long long i = 0; i < need_int(C, w, "indent") && i < 1000; i++) jb_putc(&ind, ' ');
-    /* s + "\n" split into lines (\n, \r\n, \r) */
+    /* as Jinja: lines of s + "\n" (a trailing newline of s survives as an empty line) */
     jbuf b;
     jb_init(&b, C->A);
     jb_put(&b, "", 0);
     if (first) jb_put(&b, ind.p, ind.n);
     size_t i = 0, line = 0;
-    while (i < s->len) {
+    while (i <= s->len) {
         size_t e = i;
         while (e < s->len && s->s[e] != '\n' && s->s[e] != '\r') e++;
+        if (e == s->len && i == s->len && line > 0) {
+            /* the piece after s's own final newline: an empty line */
+            jb_putc(&b, '\n');
+            if (blank) jb_put(&b, ind.p, ind.n);
+            break;
+        }
         if (line > 0) {
             jb_putc(&b, '\n');
             if (blank || e > i) jb_put(&b, ind.p, ind.n);
         }
         jb_put(&b, s->s + i, e - i);
-        if (e < s->len && s->s[e] == '\r' && e + 1 < s->len && s->s[e + 1] == '\n') e++;
-        i = e + 1;
         line++;
         if (e >= s->len) break;
+        if (s->s[e] == '\r' && e + 1 < s->len && s->s[e + 1] == '\n') e++;
+        i = e + 1;
     }
     return bufstr(C, &b);
 }
@@ -910,6 +916,8 @@ jv jfilter(jctx *C, const char *name, jv *args, const char **kw, int nargs) {
             r = ceil(x * p) / p;
         else if (!strcmp(m, "floor"))
             r = floor(x * p) / p;
+        else if (v.t != JV_FLOAT)
+            return jv_int(v.t == JV_INT ? v.u.i : v.u.b); /* Python: round(int, n) is an int */
         else
             r = nearbyint(x * p) / p;
         return jv_float(r);

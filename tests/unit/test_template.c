@@ -457,3 +457,26 @@ TEST(template_api_edge_cases) {
     free(out);
     lmx_tmpl_free(t);
 }
+
+/* Found by differential runs against Python Jinja2 (expected outputs from it). */
+TEST(template_indent_and_round_match_jinja2) {
+    static const struct {
+        const char *tmpl, *want;
+    } cases[] = {
+        {"{% set t %}  a\n  b\n{% endset %}{{ t|indent(4, first=true) }}|", "      a\n      b\n|"},
+        {"{{ 'a\n\nb\n'|indent(2) }}|{{ 'a\n\nb\n'|indent(2, blank=true) }}|{{ ''|indent }}|"
+         "{{ 'x'|indent(first=true) }}|{{ 'a\r\nb'|indent(1) }}",
+         "a\n\n  b\n|a\n  \n  b\n  ||    x|a\n b"},
+        {"{{ 3|round }} {{ true|round }} {{ 3|round(2, 'floor') }} {{ 2.5|round }}", "3 1 3.0 2.0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[256];
+        char *out = render(cases[i].tmpl, NULL, err, sizeof err, NULL);
+        if (!out || strcmp(out, cases[i].want)) {
+            fprintf(stderr, "  case %zu got: %s\n", i, out ? out : err);
+            free(out);
+            FAILF("case %zu", i);
+        }
+        free(out);
+    }
+}
