@@ -10,7 +10,6 @@
         return 2;                                                                                  \
     }
 STUB(cmd_run)
-STUB(cmd_tokenize)
 STUB(cmd_inspect)
 STUB(cmd_bench)
 STUB(cmd_template)

@@ -627,6 +627,7 @@ int32_t lmx_tok_bos(const lmx_tok *t) { return t->bos; }
 int32_t lmx_tok_eos(const lmx_tok *t) { return t->eos; }
 bool lmx_tok_add_bos(const lmx_tok *t) { return t->add_bos; }
 bool lmx_tok_add_eos(const lmx_tok *t) { return t->add_eos; }
+size_t lmx_tok_max_piece(const lmx_tok *t) { return t->max_piece; }
 
 bool lmx_tok_is_eog(const lmx_tok *t, int32_t id) {
     return id >= 0 && id < t->n_vocab && t->eog[id];
@@ -714,56 +715,59 @@ void lmx_detok_init(lmx_detok *d, const lmx_tok *t) {
     d->tok = t;
 }
 
-/* Length of the longest prefix of s[0..n) that ends on a character boundary,
- * holding back only a trailing sequence that could still be completed. */
-static size_t complete_prefix(const uint8_t *s, size_t n) {
-    size_t i = n, back = 0;
-    while (i > 0 && back < 3 && (s[i - 1] & 0xc0) == 0x80) i--, back++;
-    if (i == 0) return n - back > 0 ? n : 0; /* only continuation bytes: invalid, let through */
-    uint8_t lead = s[i - 1];
-    int need = (lead & 0xe0) == 0xc0 ? 2 : (lead & 0xf0) == 0xe0 ? 3 : (lead & 0xf8) == 0xf0 ? 4 : 0;
-    if (need && (size_t)need > back + 1) return i - 1; /* incomplete: hold from the lead byte */
-    return n;
+static size_t put_bytes(char *out, size_t cap, size_t w, const void *p, size_t n) {
+    if (w < cap) memcpy(out + w, p, n < cap - w ? n : cap - w);
+    return w + n;
+}
+
+#define REPLACEMENT "\xef\xbf\xbd"
+
+/* Feeds bytes through a UTF-8 validator: complete characters go out, a
+ * started one waits in d->pend, and anything invalid becomes U+FFFD. */
+static size_t detok_bytes(lmx_detok *d, const uint8_t *p, size_t n, char *out, size_t cap) {
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (d->npend) {
+            uint8_t lo = 0x80, hi = 0xbf; /* the second byte's range excludes overlongs and surrogates */
+            if (d->npend == 1) {
+                if (d->pend[0] == 0xe0) lo = 0xa0;
+                if (d->pend[0] == 0xed) hi = 0x9f;
+                if (d->pend[0] == 0xf0) lo = 0x90;
+                if (d->pend[0] == 0xf4) hi = 0x8f;
+            }
+            if (c >= lo && c <= hi) {
+                d->pend[d->npend++] = c;
+                if (d->npend == d->need) {
+                    w = put_bytes(out, cap, w, d->pend, (size_t)d->npend);
+                    d->npend = 0;
+                }
+                continue;
+            }
+            w = put_bytes(out, cap, w, REPLACEMENT, 3);
+            d->npend = 0;
+        }
+        if (c < 0x80) {
+            w = put_bytes(out, cap, w, &c, 1);
+        } else if (c >= 0xc2 && c <= 0xf4) {
+            d->pend[0] = c;
+            d->npend = 1;
+            d->need = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+        } else {
+            w = put_bytes(out, cap, w, REPLACEMENT, 3);
+        }
+    }
+    return w < cap ? w : cap;
 }
 
 size_t lmx_detok_push(lmx_detok *d, int32_t id, char *out, size_t cap) {
     size_t pn;
     const char *p = piece_of(d->tok, id, d->special, &pn);
-    size_t w = 0;
-    /* pending bytes plus the new piece, emitted up to the last complete character */
-    uint8_t tmp[16];
-    size_t tn = 0;
-    for (int i = 0; i < d->npend; i++) tmp[tn++] = d->pend[i];
-    size_t take = pn < 8 ? pn : 8;
-    memcpy(tmp + tn, p, take);
-    size_t total = tn + pn;
-    if (pn <= 8) {
-        tn += take;
-        size_t ok = complete_prefix(tmp, tn);
-        size_t c = ok < cap ? ok : cap;
-        memcpy(out, tmp, c);
-        w = c;
-        d->npend = (int)(tn - ok);
-        memcpy(d->pend, tmp + ok, (size_t)d->npend);
-        return w;
-    }
-    /* long piece: emit pending + all but its tail, then check the tail */
-    size_t ok = complete_prefix((const uint8_t *)p, pn);
-    (void)total;
-    size_t c = (size_t)d->npend < cap ? (size_t)d->npend : cap;
-    memcpy(out, d->pend, c);
-    w = c;
-    c = ok < cap - w ? ok : cap - w;
-    memcpy(out + w, p, c);
-    w += c;
-    d->npend = (int)(pn - ok);
-    memcpy(d->pend, p + ok, (size_t)d->npend);
-    return w;
+    return detok_bytes(d, (const uint8_t *)p, pn, out, cap);
 }
 
 size_t lmx_detok_flush(lmx_detok *d, char *out, size_t cap) {
-    size_t c = (size_t)d->npend < cap ? (size_t)d->npend : cap;
-    memcpy(out, d->pend, c);
+    size_t w = d->npend ? put_bytes(out, cap, 0, REPLACEMENT, 3) : 0;
     d->npend = 0;
-    return c;
+    return w < cap ? w : cap;
 }

@@ -59,21 +59,24 @@ bool lmx_tok_add_eos(const lmx_tok *t);
 /* The raw vocabulary string of a token (not NUL-terminated); NULL if out of range. */
 const char *lmx_tok_text(const lmx_tok *t, int32_t id, size_t *len);
 
-/* Streaming detokenizer: feed ids one by one, get back only complete UTF-8
- * (a multi-byte character split across byte tokens is held until it is
- * whole); flush at the end emits whatever is left, invalid bytes included.
- * Set `special` after init to render control tokens. */
+/* Streaming detokenizer: feed ids one by one, get back only valid UTF-8: a
+ * multi-byte character split across byte tokens is held until it is whole,
+ * and bytes that cannot form a character come out as U+FFFD (so for valid
+ * text the output equals the concatenated pieces). Flush at the end: an
+ * unfinished character becomes U+FFFD. Set `special` after init to render
+ * control tokens. */
 typedef struct {
     const lmx_tok *tok;
     bool special;
-    uint8_t pend[8]; /* bytes of an incomplete UTF-8 sequence */
-    int npend;
+    uint8_t pend[4]; /* the started UTF-8 sequence */
+    int npend, need;
 } lmx_detok;
 
 void lmx_detok_init(lmx_detok *d, const lmx_tok *t);
-/* Writes at most cap bytes; returns how many were written. cap >= 64 plus the
- * longest token's length never truncates. */
+/* Writes at most cap bytes and returns how many were written; a cap of three
+ * times the longest piece plus 4 (lmx_tok_max_piece) never truncates. */
 size_t lmx_detok_push(lmx_detok *d, int32_t id, char *out, size_t cap);
 size_t lmx_detok_flush(lmx_detok *d, char *out, size_t cap);
+size_t lmx_tok_max_piece(const lmx_tok *t); /* longest piece in bytes */
 
 #endif

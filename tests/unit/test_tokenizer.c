@@ -330,7 +330,7 @@ TEST(tok_streaming_detok_emits_only_whole_utf8) {
     CHECK_EQ_STR(out, " emoji 🦙🦙 and 🚀 then 𝄞 clef, ideographs 龘靐 and ½ € done");
 }
 
-TEST(tok_streaming_detok_flushes_a_truncated_sequence) {
+TEST(tok_streaming_detok_replaces_broken_sequences) {
     vocab v;
     char err[512];
     if (open_vocab("llama-spm", &v, err, sizeof err)) FAILF("%s", err);
@@ -345,8 +345,21 @@ TEST(tok_streaming_detok_flushes_a_truncated_sequence) {
     lmx_detok_init(&d, v.t);
     char out[64];
     CHECK_EQ_INT(lmx_detok_push(&d, id, out, sizeof out), 0);
-    CHECK_EQ_INT(lmx_detok_flush(&d, out, sizeof out), 1);
-    CHECK_EQ_INT((uint8_t)out[0], 0xF0);
+    CHECK_EQ_INT(lmx_detok_flush(&d, out, sizeof out), 3);
+    CHECK(!memcmp(out, "\xef\xbf\xbd", 3)); /* an unfinished character ends as U+FFFD */
+    /* a lead byte followed by ASCII: U+FFFD, then the ASCII */
+    int32_t a = -1;
+    for (int i = 0; i < lmx_tok_n_vocab(v.t); i++) {
+        size_t l;
+        const char *s = lmx_tok_text(v.t, i, &l);
+        if (l == 1 && s[0] == 'a') a = i;
+    }
+    CHECK(a >= 0);
+    CHECK_EQ_INT(lmx_detok_push(&d, id, out, sizeof out), 0);
+    size_t n = lmx_detok_push(&d, a, out, sizeof out);
+    CHECK_EQ_INT(n, 4);
+    CHECK(!memcmp(out, "\xef\xbf\xbd" "a", 4));
+    CHECK_EQ_INT(lmx_detok_flush(&d, out, sizeof out), 0);
     close_vocab(&v);
 }
 
