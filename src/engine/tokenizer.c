@@ -75,7 +75,8 @@ static bool lower_contains(const char *s, size_t n, const char *needle) {
     size_t m = strlen(needle);
     for (size_t i = 0; i + m <= n; i++) {
         size_t j = 0;
-        while (j < m && (s[i + j] >= 'A' && s[i + j] <= 'Z' ? s[i + j] + 32 : s[i + j]) == needle[j])
+        while (j < m &&
+               (s[i + j] >= 'A' && s[i + j] <= 'Z' ? s[i + j] + 32 : s[i + j]) == needle[j])
             j++;
         if (j == m) return true;
     }
@@ -120,7 +121,8 @@ static int build_bpe(lmx_tok *t, const lmx_gguf *g, char *err, size_t errlen) {
         const char *s = lmx_gguf_arr_str(mk, i, &n);
         const char *sp = n > 1 ? memchr(s + 1, ' ', n - 1) : NULL;
         if (!sp || sp + 1 == s + n) {
-            snprintf(err, errlen, "tokenizer.ggml.merges[%llu] = '%.*s': not two tokens split by a space",
+            snprintf(err, errlen,
+                     "tokenizer.ggml.merges[%llu] = '%.*s': not two tokens split by a space",
                      (unsigned long long)i, (int)(n > 64 ? 64 : n), s);
             goto fail;
         }
@@ -255,8 +257,8 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
     }
     const lmx_gguf_kv *tk = lmx_gguf_find(g, "tokenizer.ggml.tokens");
     if (!tk || tk->type != LMX_GGUF_ARR || tk->arr_type != LMX_GGUF_STR || tk->arr_n == 0) {
-        snprintf(err, errlen, "tokenizer.ggml.tokens: %s", tk ? "not a non-empty array of strings"
-                                                               : "missing");
+        snprintf(err, errlen, "tokenizer.ggml.tokens: %s",
+                 tk ? "not a non-empty array of strings" : "missing");
         return NULL;
     }
     if (tk->arr_n > (1u << 24)) {
@@ -272,9 +274,9 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
         snprintf(err, errlen, "tokenizer.ggml.scores: expected %d floats", nv);
         return NULL;
     }
-    if (yk && (yk->type != LMX_GGUF_ARR || yk->arr_n != tk->arr_n ||
-               yk->arr_type == LMX_GGUF_STR || yk->arr_type == LMX_GGUF_ARR ||
-               yk->arr_type == LMX_GGUF_F32 || yk->arr_type == LMX_GGUF_F64)) {
+    if (yk && (yk->type != LMX_GGUF_ARR || yk->arr_n != tk->arr_n || yk->arr_type == LMX_GGUF_STR ||
+               yk->arr_type == LMX_GGUF_ARR || yk->arr_type == LMX_GGUF_F32 ||
+               yk->arr_type == LMX_GGUF_F64)) {
         snprintf(err, errlen, "tokenizer.ggml.token_type: expected %d integers", nv);
         return NULL;
     }
@@ -304,10 +306,9 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
         total += n;
         t->tok[i].score = sk ? (float)lmx_gguf_arr_float(sk, (uint64_t)i) : 0.0f;
         int64_t ty = yk ? lmx_gguf_arr_int(yk, (uint64_t)i) : 1;
-        static const uint16_t attr_of[] = {LMX_ATTR_UNDEFINED,    LMX_ATTR_NORMAL,
-                                           LMX_ATTR_UNKNOWN,      LMX_ATTR_CONTROL,
-                                           LMX_ATTR_USER_DEFINED, LMX_ATTR_UNUSED,
-                                           LMX_ATTR_BYTE};
+        static const uint16_t attr_of[] = {
+            LMX_ATTR_UNDEFINED,    LMX_ATTR_NORMAL, LMX_ATTR_UNKNOWN, LMX_ATTR_CONTROL,
+            LMX_ATTR_USER_DEFINED, LMX_ATTR_UNUSED, LMX_ATTR_BYTE};
         t->tok[i].attr = ty >= 0 && ty <= 6 ? attr_of[ty] : LMX_ATTR_UNDEFINED;
         int r = lmx_strmap_add(&t->vmap, t->text + t->tok[i].off, n);
         if (r < 0) goto oom;
@@ -363,27 +364,51 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
     }
 
     /* tokens recognized by text: end of turn, FIM, end of generation */
-    static const char *const eot_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-                                            "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>",
-                                            "<\xef\xbd\x9c" "end\xe2\x96\x81" "of\xe2\x96\x81"
-                                            "sentence\xef\xbd\x9c>",
-                                            "<end_of_utterance>", NULL};
-    static const char *const fim_texts[] = {
-        "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<PRE>", "\xe2\x96\x81<PRE>",
-        "<|code_prefix|>", "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<SUF>",
-        "\xe2\x96\x81<SUF>", "<|code_suffix|>", "<|fim_middle|>", "<fim-middle>", "<fim_middle>",
-        "<MID>", "\xe2\x96\x81<MID>", "<|code_middle|>",
-        "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>",
-        "<\xef\xbd\x9c" "fim\xe2\x96\x81" "hole\xef\xbd\x9c>",
-        "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>", NULL};
-    static const char *const fim_eog_texts[] = {
-        "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "<|fim_repo|>", "<|repo_name|>",
-        "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>", "<file_sep>", "<file-sep>",
-        "<|file_separator|>", NULL};
-    static const char *const eog_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>",
-                                            "<|call|>", "<end_of_turn>", "<|endoftext|>",
-                                            "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>",
-                                            "<end_of_utterance>", NULL};
+    static const char *const eot_texts[] = {
+        "<|eot_id|>",
+        "<|im_end|>",
+        "<|end|>",
+        "<end_of_turn>",
+        "<|endoftext|>",
+        "<|end_of_text|>",
+        "<EOT>",
+        "_<EOT>",
+        "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>",
+        "<end_of_utterance>",
+        NULL};
+    static const char *const fim_texts[] = {"<|fim_prefix|>",
+                                            "<fim-prefix>",
+                                            "<fim_prefix>",
+                                            "<PRE>",
+                                            "\xe2\x96\x81<PRE>",
+                                            "<|code_prefix|>",
+                                            "<|fim_suffix|>",
+                                            "<fim-suffix>",
+                                            "<fim_suffix>",
+                                            "<SUF>",
+                                            "\xe2\x96\x81<SUF>",
+                                            "<|code_suffix|>",
+                                            "<|fim_middle|>",
+                                            "<fim-middle>",
+                                            "<fim_middle>",
+                                            "<MID>",
+                                            "\xe2\x96\x81<MID>",
+                                            "<|code_middle|>",
+                                            "<\357\275\234fim\342\226\201begin\357\275\234>",
+                                            "<\357\275\234fim\342\226\201hole\357\275\234>",
+                                            "<\357\275\234fim\342\226\201end\357\275\234>",
+                                            NULL};
+    static const char *const fim_eog_texts[] = {"<|fim_pad|>",        "<fim-pad>",
+                                                "<fim_pad>",          "<PAD>",
+                                                "<|fim_repo|>",       "<|repo_name|>",
+                                                "<fim-repo>",         "<REPO>",
+                                                "<reponame>",         "<|file_sep|>",
+                                                "<file_sep>",         "<file-sep>",
+                                                "<|file_separator|>", NULL};
+    static const char *const eog_texts[] = {
+        "<|eot_id|>",      "<|im_end|>",         "<|end|>",    "<|return|>", "<|call|>",
+        "<end_of_turn>",   "<|endoftext|>",      "<|eom_id|>", "<EOT>",      "_<EOT>",
+        "<|end_of_text|>", "<end_of_utterance>", NULL};
     t->eog = calloc((size_t)nv, 1);
     if (!t->eog) goto oom;
     for (int r = 0; r < t->vmap.n; r++) {
@@ -394,8 +419,8 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
         if (is_eom && t->eom < 0) t->eom = id;
         if ((is_eot && t->eot == id) || (is_eom && t->eom == id) || is_eog || fim_eog ||
             any_of(t, id, fim_texts)) {
-            t->tok[id].attr &= (uint16_t)~(LMX_ATTR_NORMAL | LMX_ATTR_USER_DEFINED |
-                                           LMX_ATTR_UNKNOWN | LMX_ATTR_BYTE | LMX_ATTR_UNUSED);
+            t->tok[id].attr &= (uint16_t) ~(LMX_ATTR_NORMAL | LMX_ATTR_USER_DEFINED |
+                                            LMX_ATTR_UNKNOWN | LMX_ATTR_BYTE | LMX_ATTR_UNUSED);
             t->tok[id].attr |= LMX_ATTR_CONTROL;
         }
         if (is_eog || fim_eog) t->eog[id] = 1;
@@ -600,8 +625,12 @@ int lmx_tok_encode(const lmx_tok *t, const char *text, size_t len, bool add_spec
             }
             lmx_spm_encode(t, s, n, &ids);
             break;
-        case LMX_TOK_BPE: lmx_bpe_encode(t, s, n, &ids); break;
-        default: lmx_wpm_encode(t, s, n, &ids); break;
+        case LMX_TOK_BPE:
+            lmx_bpe_encode(t, s, n, &ids);
+            break;
+        default:
+            lmx_wpm_encode(t, s, n, &ids);
+            break;
         }
         prev_special = false;
     }
@@ -615,19 +644,31 @@ int lmx_tok_encode(const lmx_tok *t, const char *text, size_t len, bool add_spec
         return -1;
     }
     int n = ids.n;
-    if (out) memcpy(out, ids.v, (size_t)(n < cap ? n : cap > 0 ? cap : 0) * sizeof *out);
+    if (out && n > 0 && cap > 0) memcpy(out, ids.v, (size_t)(n < cap ? n : cap) * sizeof *out);
     free(ids.v);
     return n;
 }
 
 /* --------------------------------------------------------------- decoding */
 
-int lmx_tok_n_vocab(const lmx_tok *t) { return t->n_vocab; }
-int32_t lmx_tok_bos(const lmx_tok *t) { return t->bos; }
-int32_t lmx_tok_eos(const lmx_tok *t) { return t->eos; }
-bool lmx_tok_add_bos(const lmx_tok *t) { return t->add_bos; }
-bool lmx_tok_add_eos(const lmx_tok *t) { return t->add_eos; }
-size_t lmx_tok_max_piece(const lmx_tok *t) { return t->max_piece; }
+int lmx_tok_n_vocab(const lmx_tok *t) {
+    return t->n_vocab;
+}
+int32_t lmx_tok_bos(const lmx_tok *t) {
+    return t->bos;
+}
+int32_t lmx_tok_eos(const lmx_tok *t) {
+    return t->eos;
+}
+bool lmx_tok_add_bos(const lmx_tok *t) {
+    return t->add_bos;
+}
+bool lmx_tok_add_eos(const lmx_tok *t) {
+    return t->add_eos;
+}
+size_t lmx_tok_max_piece(const lmx_tok *t) {
+    return t->max_piece;
+}
 
 bool lmx_tok_is_eog(const lmx_tok *t, int32_t id) {
     return id >= 0 && id < t->n_vocab && t->eog[id];
@@ -696,7 +737,8 @@ size_t lmx_tok_decode(const lmx_tok *t, const int32_t *ids, int n, bool remove_s
                 char x1 = s[i + 1];
                 if (x1 == 's' || x1 == 'm')
                     w--;
-                else if (i + 2 < k && ((x1 == 'r' && s[i + 2] == 'e') || (x1 == 'v' && s[i + 2] == 'e')))
+                else if (i + 2 < k &&
+                         ((x1 == 'r' && s[i + 2] == 'e') || (x1 == 'v' && s[i + 2] == 'e')))
                     w--;
             }
             s[w++] = x;
@@ -729,7 +771,8 @@ static size_t detok_bytes(lmx_detok *d, const uint8_t *p, size_t n, char *out, s
     for (size_t i = 0; i < n; i++) {
         uint8_t c = p[i];
         if (d->npend) {
-            uint8_t lo = 0x80, hi = 0xbf; /* the second byte's range excludes overlongs and surrogates */
+            uint8_t lo = 0x80,
+                    hi = 0xbf; /* the second byte's range excludes overlongs and surrogates */
             if (d->npend == 1) {
                 if (d->pend[0] == 0xe0) lo = 0xa0;
                 if (d->pend[0] == 0xed) hi = 0x9f;

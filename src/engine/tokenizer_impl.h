@@ -34,7 +34,8 @@ typedef struct {
 } lmx_pairmap;
 
 int32_t lmx_pairmap_get(const lmx_pairmap *m, uint32_t a, uint32_t b); /* -1 if absent */
-int lmx_pairmap_put(lmx_pairmap *m, uint32_t a, uint32_t b, int32_t v); /* keeps the first; -1 OOM */
+int lmx_pairmap_put(lmx_pairmap *m, uint32_t a, uint32_t b,
+                    int32_t v); /* keeps the first; -1 OOM */
 void lmx_pairmap_free(lmx_pairmap *m);
 
 /* ---- growable id output ---- */
@@ -87,7 +88,7 @@ struct lmx_tok {
     int n_vocab;
     char *text;
     lmx_tok_entry *tok;
-    lmx_strmap vmap;   /* token text -> index; vmap_id: index -> token id (the last with that text) */
+    lmx_strmap vmap; /* token text -> index; vmap_id: index -> token id (the last with that text) */
     int32_t *vmap_id;
 
     int32_t bos, eos, unk, sep, pad, eot, eom;
@@ -106,12 +107,12 @@ struct lmx_tok {
     int32_t byte_tok[256]; /* <0xNN> ids, -1 if absent */
 
     /* BPE: everything keyed by raw bytes (the vocab's byte-level text decoded) */
-    lmx_strmap raw;       /* raw strings: tokens, merge parts and results */
-    int32_t *raw_tok;     /* raw index -> token id, -1 if not a token */
+    lmx_strmap raw;   /* raw strings: tokens, merge parts and results */
+    int32_t *raw_tok; /* raw index -> token id, -1 if not a token */
     int raw_tok_cap;
-    lmx_pairmap merge;    /* (left raw idx, right raw idx) -> merge number */
-    int32_t *merge_res;   /* merge number -> raw idx of the merged string */
-    int32_t byte_raw[256];/* raw index of each single byte, -1 if never seen */
+    lmx_pairmap merge;     /* (left raw idx, right raw idx) -> merge number */
+    int32_t *merge_res;    /* merge number -> raw idx of the merged string */
+    int32_t byte_raw[256]; /* raw index of each single byte, -1 if never seen */
     lmx_pretok *pre;
 
     /* WPM */

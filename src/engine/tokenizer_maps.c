@@ -181,7 +181,10 @@ uint32_t lmx_utf8_next(const char *s, size_t n, size_t *i) {
         *i += 1;
         return u[0];
     }
-    int need = (u[0] & 0xe0) == 0xc0 ? 2 : (u[0] & 0xf0) == 0xe0 ? 3 : (u[0] & 0xf8) == 0xf0 ? 4 : 0;
+    int need = (u[0] & 0xe0) == 0xc0   ? 2
+               : (u[0] & 0xf0) == 0xe0 ? 3
+               : (u[0] & 0xf8) == 0xf0 ? 4
+                                       : 0;
     if (!need || (size_t)need > left) goto bad;
     for (int k = 1; k < need; k++)
         if ((u[k] & 0xc0) != 0x80) goto bad;

@@ -25,8 +25,8 @@ static uint32_t nfd_first(uint32_t c) {
     if (c < 0xC0 || c > 0x10FFFF) return c;
     utf8proc_int32_t buf[8];
     int opt = 0;
-    utf8proc_ssize_t n = utf8proc_decompose_char((utf8proc_int32_t)c, buf, 8,
-                                                 UTF8PROC_DECOMPOSE, &opt);
+    utf8proc_ssize_t n =
+        utf8proc_decompose_char((utf8proc_int32_t)c, buf, 8, UTF8PROC_DECOMPOSE, &opt);
     return n > 0 ? (uint32_t)buf[0] : c;
 }
 
