@@ -54,15 +54,23 @@ static bool any_of(const lmx_tok *t, int32_t id, const char *const *list) {
     return false;
 }
 
-static int get_id(const lmx_gguf *g, const char *key, int32_t *id, int n_vocab, char *err,
-                  size_t errlen) {
+/* Reads a token id key. -1 (or its u32 form) means "none". An id outside the
+ * vocab is an error for BOS/EOS (strict); for the others llama.cpp ignores it
+ * and keeps the default, and so do we. */
+static int get_id(const lmx_gguf *g, const char *key, int32_t *id, int n_vocab, bool strict,
+                  char *err, size_t errlen) {
     int64_t v;
     if (!lmx_gguf_find(g, key)) return 0;
     if (!lmx_gguf_get_int(g, key, &v)) {
         snprintf(err, errlen, "%s: not an integer", key);
         return -1;
     }
-    if (v < -1 || v >= n_vocab) {
+    if (v == -1 || v == (int64_t)UINT32_MAX) {
+        *id = -1;
+        return 0;
+    }
+    if (v < 0 || v >= n_vocab) {
+        if (!strict) return 0;
         snprintf(err, errlen, "%s = %lld: not a token id (vocab has %d)", key, (long long)v,
                  n_vocab);
         return -1;
@@ -182,12 +190,10 @@ void lmx_tok_free(lmx_tok *t) {
     free(t);
 }
 
-static int cmp_special_len;
-static const lmx_tok *cmp_tok;
+/* Sort key for special tokens: longest text first, then lower id (llama.cpp's
+ * unstable sort leaves equal lengths in an unspecified order). */
 static int special_cmp(const void *a, const void *b) {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    uint32_t lx = cmp_tok->tok[x].len, ly = cmp_tok->tok[y].len;
-    if (lx != ly) return lx > ly ? -1 : 1;
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
 }
 
@@ -340,13 +346,13 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
         if (pre && ((pl == 6 && !memcmp(pre, "tekken", 6)) || t->ignore_merges)) t->add_bos = true;
         if (build_bpe(t, g, err, errlen)) goto fail;
     }
-    if (get_id(g, "tokenizer.ggml.bos_token_id", &t->bos, nv, err, errlen) ||
-        get_id(g, "tokenizer.ggml.eos_token_id", &t->eos, nv, err, errlen) ||
-        get_id(g, "tokenizer.ggml.unknown_token_id", &t->unk, nv, err, errlen) ||
-        get_id(g, "tokenizer.ggml.seperator_token_id", &t->sep, nv, err, errlen) ||
-        get_id(g, "tokenizer.ggml.padding_token_id", &t->pad, nv, err, errlen) ||
-        get_id(g, "tokenizer.ggml.eot_token_id", &t->eot, nv, err, errlen) ||
-        get_id(g, "tokenizer.ggml.eom_token_id", &t->eom, nv, err, errlen))
+    if (get_id(g, "tokenizer.ggml.bos_token_id", &t->bos, nv, true, err, errlen) ||
+        get_id(g, "tokenizer.ggml.eos_token_id", &t->eos, nv, true, err, errlen) ||
+        get_id(g, "tokenizer.ggml.unknown_token_id", &t->unk, nv, false, err, errlen) ||
+        get_id(g, "tokenizer.ggml.seperator_token_id", &t->sep, nv, false, err, errlen) ||
+        get_id(g, "tokenizer.ggml.padding_token_id", &t->pad, nv, false, err, errlen) ||
+        get_id(g, "tokenizer.ggml.eot_token_id", &t->eot, nv, false, err, errlen) ||
+        get_id(g, "tokenizer.ggml.eom_token_id", &t->eom, nv, false, err, errlen))
         goto fail;
     bool b;
     if (lmx_gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &b)) t->add_space_prefix = b;
@@ -434,15 +440,19 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
     if (ret >= 0 && call >= 0 && end >= 0 && t->eos != end) t->eog[end] = 0;
 
     /* special tokens, longest first (ties: lower id first) */
+    uint64_t *keys = malloc((size_t)nv * sizeof *keys);
     t->special = malloc((size_t)nv * sizeof *t->special);
-    if (!t->special) goto oom;
+    if (!t->special || !keys) {
+        free(keys);
+        goto oom;
+    }
     for (int i = 0; i < nv; i++)
         if ((t->tok[i].attr & (LMX_ATTR_CONTROL | LMX_ATTR_USER_DEFINED | LMX_ATTR_UNKNOWN)) &&
             t->tok[i].len > 0)
-            t->special[t->n_special++] = i;
-    cmp_tok = t;
-    (void)cmp_special_len;
-    qsort(t->special, (size_t)t->n_special, sizeof *t->special, special_cmp);
+            keys[t->n_special++] = (uint64_t)(UINT32_MAX - t->tok[i].len) << 32 | (uint32_t)i;
+    qsort(keys, (size_t)t->n_special, sizeof *keys, special_cmp);
+    for (int i = 0; i < t->n_special; i++) t->special[i] = (int32_t)(keys[i] & 0xffffffffu);
+    free(keys);
 
     /* per-model strip rules, by name as llama.cpp decides them */
     size_t nl = 0, pl = 0, al = 0;

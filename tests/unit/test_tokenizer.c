@@ -592,3 +592,105 @@ TEST(tok_malformed_vocab_fails_cleanly) {
         }
     }
 }
+
+/* The prompts of llama.cpp's greedy runs: every model's tokenizer, BOS as the model wants. */
+TEST(tok_generate_prompts_match_llama_cpp) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/refs/generate.jsonl", lmx_test_shared());
+    FILE *f = fopen(path, "r");
+    CHECK(f);
+    char *line = NULL;
+    size_t lcap = 0;
+    int pass = 0, total = 0;
+    while (getline(&line, &lcap, f) > 0) {
+        json_error_t je;
+        json_t *j = json_loads(line, 0, &je);
+        if (!j) continue;
+        const char *model = json_string_value(json_object_get(j, "model"));
+        json_t *prompt = json_object_get(j, "prompt"), *want = json_object_get(j, "prompt_tokens");
+        char mp[1024], err[512];
+        snprintf(mp, sizeof mp, "%s/models/%s%s", lmx_test_shared(),
+                 strcmp(model, "stories260K.gguf") ? "synth/" : "", model);
+        lmx_gguf *g = lmx_gguf_open(mp, err, sizeof err);
+        lmx_tok *t = g ? lmx_tok_load(g, err, sizeof err) : NULL;
+        if (!t) {
+            fprintf(stderr, "  %s: %s\n", model, err);
+            json_decref(j);
+            free(line);
+            fclose(f);
+            if (g) lmx_gguf_close(g);
+            FAILF("a model's tokenizer did not load");
+        }
+        int n;
+        int32_t *ids =
+            encode(t, json_string_value(prompt), json_string_length(prompt), true, false, &n);
+        bool ok = n == (int)json_array_size(want);
+        for (int i = 0; ok && i < n; i++)
+            ok = ids[i] == json_integer_value(json_array_get(want, (size_t)i));
+        total++;
+        if (ok)
+            pass++;
+        else
+            fprintf(stderr, "  %s: prompt \"%.40s...\" differs\n", model,
+                    json_string_value(prompt));
+        free(ids);
+        lmx_tok_free(t);
+        lmx_gguf_close(g);
+        json_decref(j);
+    }
+    free(line);
+    fclose(f);
+    fprintf(stderr, "  generate.jsonl prompts %d/%d\n", pass, total);
+    CHECK(total > 0);
+    CHECK_EQ_INT(pass, total);
+}
+
+/* Every vocabulary file loads; those without test files still round-trip a sample. */
+TEST(tok_every_vocab_loads_and_round_trips) {
+    const char *text = "Hello world, it's 2024!\n  Ünïcödé  text\t\ttabs 日本語 🦙";
+    for (size_t k = 0; k < sizeof vocab_names / sizeof vocab_names[0]; k++) {
+        vocab v;
+        char err[512];
+        if (open_vocab(vocab_names[k], &v, err, sizeof err)) FAILF("%s: %s", vocab_names[k], err);
+        int n;
+        int32_t *ids = encode(v.t, text, strlen(text), false, false, &n);
+        char out[1024];
+        size_t m = lmx_tok_decode(v.t, ids, n, false, false, out, sizeof out - 1);
+        out[m < sizeof out - 1 ? m : sizeof out - 1] = 0;
+        free(ids);
+        bool lossy = !strcmp(vocab_names[k], "bert-bge") || !strcmp(vocab_names[k], "gpt-neox") ||
+                     !strcmp(vocab_names[k], "gpt-2") || !strcmp(vocab_names[k], "falcon") ||
+                     !strcmp(vocab_names[k], "mpt") || !strcmp(vocab_names[k], "starcoder") ||
+                     !strcmp(vocab_names[k], "refact") || !strcmp(vocab_names[k], "llama-bpe");
+        close_vocab(&v);
+        /* lossy: WordPiece normalizes; clean_spaces drops the space before "'s" and "," */
+        if (!lossy) CHECK_EQ_STR(out, text);
+    }
+}
+
+TEST(tok_decode_applies_llama_cpp_cleanup) {
+    vocab v;
+    char err[512];
+    if (open_vocab("gpt-2", &v, err, sizeof err)) FAILF("%s", err);
+    const char *text = "Hello , world ! It 's";
+    int n;
+    int32_t *ids = encode(v.t, text, strlen(text), false, false, &n);
+    char out[256];
+    size_t m = lmx_tok_decode(v.t, ids, n, true, false, out, sizeof out - 1);
+    out[m] = 0;
+    free(ids);
+    close_vocab(&v);
+    CHECK_EQ_STR(out, "Hello, world! It's");
+    if (open_vocab("llama-spm", &v, err, sizeof err)) FAILF("%s", err);
+    ids = encode(v.t, "Hi there", 8, true, false, &n);
+    m = lmx_tok_decode(v.t, ids, n, true, false, out, sizeof out - 1);
+    out[m] = 0;
+    /* llama_detokenize keeps the prefix space when it removes a leading BOS, and drops it
+     * when the sequence starts with text */
+    CHECK_EQ_STR(out, " Hi there");
+    m = lmx_tok_decode(v.t, ids + 1, n - 1, false, false, out, sizeof out - 1);
+    out[m] = 0;
+    free(ids);
+    close_vocab(&v);
+    CHECK_EQ_STR(out, "Hi there");
+}
