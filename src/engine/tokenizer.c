@@ -18,13 +18,15 @@
 
 /* ---------------------------------------------------------------- loading */
 
-static int byte_to_unicode(int b) {
-    /* GPT-2: printable Latin-1 stands for itself, the other bytes map in order to 256.. */
-    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) return b;
-    int k = 0;
-    for (int x = 0; x < b; x++)
-        if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) k++;
-    return 256 + k;
+/* GPT-2's byte-level alphabet: printable Latin-1 bytes stand for themselves,
+ * the others map in order to U+0100... u2b is the inverse (-1: not in it). */
+static void bytelevel_tables(int16_t u2b[324]) {
+    int next = 256;
+    for (int i = 0; i < 324; i++) u2b[i] = -1;
+    for (int b = 0; b < 256; b++) {
+        bool self = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+        u2b[self ? b : next++] = (int16_t)b;
+    }
 }
 
 /* Decodes byte-level text to raw bytes; false if a character is outside the alphabet. */
@@ -93,8 +95,7 @@ static bool lower_contains(const char *s, size_t n, const char *needle) {
 
 static int build_bpe(lmx_tok *t, const lmx_gguf *g, char *err, size_t errlen) {
     int16_t u2b[324];
-    for (int i = 0; i < 324; i++) u2b[i] = -1;
-    for (int b = 0; b < 256; b++) u2b[byte_to_unicode(b)] = (int16_t)b;
+    bytelevel_tables(u2b);
     size_t maxlen = 0;
     for (int i = 0; i < t->n_vocab; i++)
         if (t->tok[i].len > maxlen) maxlen = t->tok[i].len;
@@ -197,7 +198,7 @@ static int special_cmp(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static void render_piece(const lmx_tok *t, int32_t id, char *out, size_t *n) {
+static void render_piece(const lmx_tok *t, const int16_t *u2b, int32_t id, char *out, size_t *n) {
     const lmx_tok_entry *e = &t->tok[id];
     const char *s = t->text + e->off;
     *n = 0;
@@ -212,10 +213,7 @@ static void render_piece(const lmx_tok *t, int32_t id, char *out, size_t *n) {
         for (size_t i = 0; i < e->len;) {
             size_t i0 = i;
             uint32_t c = lmx_utf8_next(s, e->len, &i);
-            int b = -1;
-            if (c < 324)
-                for (int x = 0; x < 256 && b < 0; x++)
-                    if ((uint32_t)byte_to_unicode(x) == c) b = x;
+            int b = c < 324 ? u2b[c] : -1;
             if (b >= 0) {
                 out[(*n)++] = (char)b;
             } else {
@@ -482,9 +480,11 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
     t->piece_len = malloc((size_t)nv * sizeof *t->piece_len);
     if (!t->piece || !t->piece_off || !t->piece_len) goto oom;
     ptotal = 0;
+    int16_t u2b[324];
+    bytelevel_tables(u2b);
     for (int i = 0; i < nv; i++) {
         size_t n;
-        render_piece(t, i, t->piece + ptotal, &n);
+        render_piece(t, u2b, i, t->piece + ptotal, &n);
         t->piece_off[i] = (uint32_t)ptotal;
         t->piece_len[i] = (uint32_t)n;
         if (n > t->max_piece) t->max_piece = n;
