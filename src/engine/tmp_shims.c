@@ -5,19 +5,6 @@
 
 #include "engine/model.h"
 
-struct lmx_tok {
-    int n;
-};
-lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
-    (void)err, (void)errlen;
-    const lmx_gguf_kv *kv = lmx_gguf_find(g, "tokenizer.ggml.tokens");
-    lmx_tok *t = calloc(1, sizeof *t);
-    t->n = kv ? (int)kv->arr_n : 0;
-    return t;
-}
-void lmx_tok_free(lmx_tok *t) { free(t); }
-int lmx_tok_n_vocab(const lmx_tok *t) { return t->n; }
-
 float lmx_f16_to_f32(uint16_t h) {
     uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, u;
     if (e == 0) {
@@ -95,12 +82,3 @@ lmx_isa lmx_isa_current(void) { return LMX_ISA_SCALAR; }
 const char *lmx_isa_name(lmx_isa isa) { return isa == 0 ? "scalar" : isa == 1 ? "avx2" : "avx512"; }
 int lmx_isa_set(lmx_isa isa) { return isa == 0 ? 0 : -1; }
 int lmx_isa_supported(lmx_isa isa) { return isa == 0; }
-int lmx_tok_encode(const lmx_tok *t, const char *text, size_t len, bool add_special, bool parse_special, int32_t *out, int cap) {
-    (void)t, (void)text, (void)len, (void)add_special, (void)parse_special;
-    if (cap > 0) out[0] = 1;
-    return 1;
-}
-bool lmx_tok_is_eog(const lmx_tok *t, int32_t id) { (void)t; return id == 2; }
-void lmx_detok_init(lmx_detok *d, const lmx_tok *t) { d->tok = t; d->n = 0; }
-size_t lmx_detok_push(lmx_detok *d, int32_t id, char *out, size_t cap) { (void)d; return (size_t)snprintf(out, cap, "<%d>", id); }
-size_t lmx_detok_flush(lmx_detok *d, char *out, size_t cap) { (void)d, (void)out, (void)cap; return 0; }
