@@ -1,0 +1,119 @@
+/* Micro-benchmark of lmx_matmul: GB/s of weights streamed at n_tok = 1
+ * (decode) and GFLOP/s at n_tok = 64 (prefill), per weight type, on the two
+ * FFN shapes of a 1B Llama (2048x8192 and 8192x2048).
+ *
+ * Build (after `make build/liblmx.a`):
+ *   cc -O2 -std=c11 -D_GNU_SOURCE -Isrc bench/bench_kernels.c build/liblmx.a -lm -pthread \
+ *      -o build/bench_kernels
+ * Run: build/bench_kernels [threads] [type-name ...]   (LMX_ISA=... to force a path) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/kernels.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint32_t seed = 12345;
+static uint32_t rnd(void) {
+    seed = seed * 1664525u + 1013904223u;
+    return seed >> 8;
+}
+
+/* Random bytes with every f16 scale field set to something finite. */
+static uint8_t *make_weights(lmx_dtype t, int64_t rows, int64_t cols) {
+    size_t n = lmx_dtype_row_bytes(t, cols) * (size_t)rows;
+    uint8_t *w = malloc(n);
+    for (size_t i = 0; i < n; i++) w[i] = (uint8_t)rnd();
+    const lmx_dtype_info *in = lmx_dtype_get(t);
+    uint16_t h = lmx_f32_to_f16(0.01f);
+    for (size_t b = 0; b < n / (size_t)in->block_bytes; b++) {
+        uint8_t *p = w + b * (size_t)in->block_bytes;
+        switch (t) {
+        case LMX_F16:
+        case LMX_BF16:
+            memcpy(p, &h, 2);
+            break;
+        case LMX_F32: {
+            float f = 0.01f;
+            memcpy(p, &f, 4);
+            break;
+        }
+        case LMX_Q4_0:
+        case LMX_Q8_0:
+            memcpy(p, &h, 2);
+            break;
+        case LMX_Q4_K:
+        case LMX_Q5_K:
+            memcpy(p, &h, 2);
+            memcpy(p + 2, &h, 2);
+            break;
+        case LMX_Q6_K:
+            memcpy(p + 208, &h, 2);
+            break;
+        default:
+            break;
+        }
+    }
+    return w;
+}
+
+int main(int argc, char **argv) {
+    int nth = argc > 1 ? atoi(argv[1]) : 2;
+    static const lmx_dtype types[] = {LMX_F32,  LMX_F16,  LMX_BF16, LMX_Q4_0,
+                                      LMX_Q8_0, LMX_Q4_K, LMX_Q5_K, LMX_Q6_K};
+    static const int64_t shapes[][2] = {{8192, 2048}, {2048, 8192}}; /* rows, cols */
+    lmx_pool *pool = lmx_pool_create(nth);
+    printf("isa %s, %d threads\n", lmx_isa_name(lmx_isa_current()), nth);
+    printf("%-6s %-11s %10s %10s %12s\n", "type", "rows x cols", "dec GB/s", "dec us",
+           "pre GFLOP/s");
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        lmx_dtype t = types[ti];
+        int want = argc <= 2;
+        for (int a = 2; a < argc; a++) want |= !strcmp(argv[a], lmx_dtype_name(t));
+        if (!want) continue;
+        for (int si = 0; si < 2; si++) {
+            int64_t rows = shapes[si][0], cols = shapes[si][1];
+            uint8_t *wd = make_weights(t, rows, cols);
+            lmx_wmat w;
+            if (lmx_wmat_init(&w, t, rows, cols, wd)) return 1;
+            int ntp = 64;
+            float *x = malloc(sizeof(float) * (size_t)(cols * ntp));
+            float *y = malloc(sizeof(float) * (size_t)(rows * ntp));
+            for (int64_t i = 0; i < cols * ntp; i++) x[i] = (float)(rnd() % 2001) / 1000.0f - 1;
+            void *scr = malloc(lmx_matmul_scratch(t, cols, ntp));
+            double bytes = (double)lmx_dtype_row_bytes(t, cols) * (double)rows;
+            /* decode: enough reps for ~0.3 s */
+            lmx_matmul(&w, x, 1, y, rows, scr, pool);
+            int reps = 0;
+            double t0 = now(), t1;
+            do {
+                lmx_matmul(&w, x, 1, y, rows, scr, pool);
+                reps++;
+                t1 = now();
+            } while (t1 - t0 < 0.3);
+            double dec = (t1 - t0) / reps;
+            lmx_matmul(&w, x, ntp, y, rows, scr, pool);
+            reps = 0;
+            t0 = now();
+            do {
+                lmx_matmul(&w, x, ntp, y, rows, scr, pool);
+                reps++;
+                t1 = now();
+            } while (t1 - t0 < 0.5);
+            double pre = (t1 - t0) / reps;
+            printf("%-6s %5lldx%-5lld %10.2f %10.1f %12.1f\n", lmx_dtype_name(t), (long long)rows,
+                   (long long)cols, bytes / dec * 1e-9, dec * 1e6,
+                   2.0 * (double)rows * (double)cols * ntp / pre * 1e-9);
+            lmx_wmat_free(&w);
+            free(wd), free(x), free(y), free(scr);
+        }
+    }
+    lmx_pool_destroy(pool);
+    return 0;
+}
