@@ -43,8 +43,16 @@ INLINE __m512 load_wf(lmx_dtype type, const uint8_t *p, __mmask16 m) {
     }
 }
 
+/* Decode streams each weight once: with `pf`, each row prefetches the row R
+ * further on (the next tile's), since short rows give the hardware
+ * prefetcher too little time to lock on. Address arithmetic is done on
+ * integers: the prefetched row may lie past the matrix (harmless). */
+INLINE void prefetch(uintptr_t a) {
+    _mm_prefetch((const char *)a, _MM_HINT_T0);
+}
+
 INLINE void tile_float(lmx_dtype type, int esz, const lmx_wmat *w, const float *x, size_t xs,
-                       int64_t r, const int R, const int T, float *y, int64_t ldy) {
+                       int64_t r, const int R, const int T, float *y, int64_t ldy, int pf) {
     __m512 acc[F_R][F_T];
     const uint8_t *wr[F_R];
     const float *xt[F_T];
@@ -60,6 +68,8 @@ INLINE void tile_float(lmx_dtype type, int esz, const lmx_wmat *w, const float *
     for (; c + 16 <= n; c += 16) {
 #pragma GCC unroll 8
         for (int i = 0; i < R; i++) {
+            if (pf && ((c * esz) & 63) == 0)
+                prefetch((uintptr_t)wr[i] + (uintptr_t)(R * w->row_bytes) + (uintptr_t)(c * esz));
             __m512 wv = load_wf(type, wr[i] + c * esz, 0xFFFF);
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++)
@@ -82,29 +92,45 @@ INLINE void tile_float(lmx_dtype type, int esz, const lmx_wmat *w, const float *
         for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
+/* Row tiles of F_R (then single rows) by token tiles of F_T (the remainder
+ * as one narrower tile); prefetching the next row tile when decoding. */
+#define FLOAT_TILE(R, T)                                                                           \
+    tile_float(ty, es, w, (const float *)(x + t * xs), xs, r, R, T, y + t * ldy, ldy, pf)
+#define FLOAT_ROWS(R)                                                                              \
+    do {                                                                                           \
+        int t = 0;                                                                                 \
+        for (; t + F_T <= n_tok; t += F_T) FLOAT_TILE(R, F_T);                                     \
+        switch (n_tok - t) {                                                                       \
+        case 1:                                                                                    \
+            FLOAT_TILE(R, 1);                                                                      \
+            break;                                                                                 \
+        case 2:                                                                                    \
+            FLOAT_TILE(R, 2);                                                                      \
+            break;                                                                                 \
+        case 3:                                                                                    \
+            FLOAT_TILE(R, 3);                                                                      \
+            break;                                                                                 \
+        case 4:                                                                                    \
+            FLOAT_TILE(R, 4);                                                                      \
+            break;                                                                                 \
+        case 5:                                                                                    \
+            FLOAT_TILE(R, 5);                                                                      \
+            break;                                                                                 \
+        default:                                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+    } while (0)
 #define FLOAT_KERN(name, type, esz)                                                                \
     static void name(const lmx_wmat *w, const void *xa, size_t xs, int n_tok, int64_t r0,          \
                      int64_t r1, float *y, int64_t ldy) {                                          \
-        const float *x = xa;                                                                       \
+        const uint8_t *x = xa;                                                                     \
+        const lmx_dtype ty = type;                                                                 \
+        const int es = esz;                                                                        \
+        int pf = n_tok == 1;                                                                       \
         int64_t r = r0;                                                                            \
-        for (; r + F_R <= r1; r += F_R) {                                                          \
-            int t = 0;                                                                             \
-            for (; t + F_T <= n_tok; t += F_T)                                                     \
-                tile_float(type, esz, w, (const float *)((const uint8_t *)x + t * xs), xs, r, F_R, \
-                           F_T, y + t * ldy, ldy);                                                 \
-            for (; t < n_tok; t++)                                                                 \
-                tile_float(type, esz, w, (const float *)((const uint8_t *)x + t * xs), xs, r, F_R, \
-                           1, y + t * ldy, ldy);                                                   \
-        }                                                                                          \
-        for (; r < r1; r++) {                                                                      \
-            int t = 0;                                                                             \
-            for (; t + F_T <= n_tok; t += F_T)                                                     \
-                tile_float(type, esz, w, (const float *)((const uint8_t *)x + t * xs), xs, r, 1,   \
-                           F_T, y + t * ldy, ldy);                                                 \
-            for (; t < n_tok; t++)                                                                 \
-                tile_float(type, esz, w, (const float *)((const uint8_t *)x + t * xs), xs, r, 1,   \
-                           1, y + t * ldy, ldy);                                                   \
-        }                                                                                          \
+        for (; r + F_R <= r1; r += F_R) FLOAT_ROWS(F_R);                                           \
+        pf = 0;                                                                                    \
+        for (; r < r1; r++) FLOAT_ROWS(1);                                                         \
     }
 
 FLOAT_KERN(kern_f32, LMX_F32, 4)
@@ -423,7 +449,7 @@ static void prep_q6_k_x16(const float *x, int64_t cols, void *dst) {
 enum { Q_R = 4, Q_T = 3 };
 
 INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_t xs, int64_t r,
-                     const int R, const int T, float *y, int64_t ldy) {
+                     const int R, const int T, float *y, int64_t ldy, int pf) {
     const x16_kind *kd = kind_of(type);
     const int q6 = type == LMX_Q6_K, kq = type == LMX_Q4_K || type == LMX_Q5_K;
     const int xg = q6 ? 384 : 640, xqb = q6 ? 256 : 512; /* activation bytes per group */
@@ -442,6 +468,15 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
 
     for (int64_t g = 0; g < ng; g++) {
         const uint8_t *xg0 = xa + g * xg;
+        if (pf) {
+#pragma GCC unroll 8
+            for (int i = 0; i < R; i++) {
+                uintptr_t nx = (uintptr_t)wr[i] + (uintptr_t)R * stride;
+                for (int o = 0; o < kd->wbytes; o += 64)
+                    prefetch(nx + (uintptr_t)(g * kd->wbytes + o));
+                prefetch(nx + (uintptr_t)(ng * kd->wbytes + g * kd->mbytes));
+            }
+        }
         __m512i I[Q_R][Q_T];
 #pragma GCC unroll 8
         for (int i = 0; i < R; i++)
@@ -547,23 +582,32 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
         for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
+#define X16_TILE(R, T) tile_x16(ty, w, x + t * xs, xs, r, R, T, y + t * ldy, ldy, pf)
+#define X16_ROWS(R)                                                                                \
+    do {                                                                                           \
+        int t = 0;                                                                                 \
+        for (; t + Q_T <= n_tok; t += Q_T) X16_TILE(R, Q_T);                                       \
+        switch (n_tok - t) {                                                                       \
+        case 1:                                                                                    \
+            X16_TILE(R, 1);                                                                        \
+            break;                                                                                 \
+        case 2:                                                                                    \
+            X16_TILE(R, 2);                                                                        \
+            break;                                                                                 \
+        default:                                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+    } while (0)
 #define X16_KERN(name, type)                                                                       \
     static void name(const lmx_wmat *w, const void *xa, size_t xs, int n_tok, int64_t r0,          \
                      int64_t r1, float *y, int64_t ldy) {                                          \
         const uint8_t *x = xa;                                                                     \
+        const lmx_dtype ty = type;                                                                 \
+        int pf = n_tok == 1;                                                                       \
         int64_t r = r0;                                                                            \
-        for (; r + Q_R <= r1; r += Q_R) {                                                          \
-            int t = 0;                                                                             \
-            for (; t + Q_T <= n_tok; t += Q_T)                                                     \
-                tile_x16(type, w, x + t * xs, xs, r, Q_R, Q_T, y + t * ldy, ldy);                  \
-            for (; t < n_tok; t++) tile_x16(type, w, x + t * xs, xs, r, Q_R, 1, y + t * ldy, ldy); \
-        }                                                                                          \
-        for (; r < r1; r++) {                                                                      \
-            int t = 0;                                                                             \
-            for (; t + Q_T <= n_tok; t += Q_T)                                                     \
-                tile_x16(type, w, x + t * xs, xs, r, 1, Q_T, y + t * ldy, ldy);                    \
-            for (; t < n_tok; t++) tile_x16(type, w, x + t * xs, xs, r, 1, 1, y + t * ldy, ldy);   \
-        }                                                                                          \
+        for (; r + Q_R <= r1; r += Q_R) X16_ROWS(Q_R);                                             \
+        pf = 0;                                                                                    \
+        for (; r < r1; r++) X16_ROWS(1);                                                           \
     }
 
 X16_KERN(kern_q4_0, LMX_Q4_0)
