@@ -32,6 +32,14 @@ typedef struct {
     int (*repack)(lmx_wmat *w);      /* GGUF -> layout; NULL if layout 0 */
 } lmx_kern_entry;
 
+/* The GGUF-layout activation preparation (kernels_scalar.c), shared by the
+ * scalar and AVX2 kernels. */
+void lmx_prep_xq8(const float *x, int64_t cols, void *dst);
+void lmx_prep_xq8k(const float *x, int64_t cols, void *dst);
+size_t lmx_xs_float(int64_t cols);
+size_t lmx_xs_xq8(int64_t cols);
+size_t lmx_xs_xq8k(int64_t cols);
+
 /* NULL where the ISA has no kernel for the type. */
 const lmx_kern_entry *lmx_kern_scalar(lmx_dtype t);
 const lmx_kern_entry *lmx_kern_avx2(lmx_dtype t);

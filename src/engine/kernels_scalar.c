@@ -3,23 +3,23 @@
  * from them only in the order of float additions. */
 #include "engine/kernels_impl.h"
 
-static size_t xs_float(int64_t cols) {
+size_t lmx_xs_float(int64_t cols) {
     return (size_t)cols * sizeof(float);
 }
-static size_t xs_q8(int64_t cols) {
+size_t lmx_xs_xq8(int64_t cols) {
     return (size_t)(cols / QK) * sizeof(lmx_xq8);
 }
-static size_t xs_q8k(int64_t cols) {
+size_t lmx_xs_xq8k(int64_t cols) {
     return (size_t)(cols / QKK) * sizeof(lmx_xq8k);
 }
 
-static void prep_q8(const float *x, int64_t cols, void *dst) {
+void lmx_prep_xq8(const float *x, int64_t cols, void *dst) {
     lmx_xq8 *b = dst;
     for (int64_t i = 0; i < cols / QK; i++)
         b[i].d = lmx_quant_i8(x + i * QK, QK, b[i].qs, &b[i].sum);
 }
 
-static void prep_q8k(const float *x, int64_t cols, void *dst) {
+void lmx_prep_xq8k(const float *x, int64_t cols, void *dst) {
     lmx_xq8k *b = dst;
     for (int64_t i = 0; i < cols / QKK; i++) lmx_quant_xq8k(x + i * QKK, &b[i]);
 }
@@ -149,14 +149,14 @@ KERN(kern_q4_k, dot_q4_k)
 KERN(kern_q5_k, dot_q5_k)
 KERN(kern_q6_k, dot_q6_k)
 
-static const lmx_kern_entry e_f32 = {kern_f32, NULL, xs_float, 0, NULL};
-static const lmx_kern_entry e_f16 = {kern_f16, NULL, xs_float, 0, NULL};
-static const lmx_kern_entry e_bf16 = {kern_bf16, NULL, xs_float, 0, NULL};
-static const lmx_kern_entry e_q4_0 = {kern_q4_0, prep_q8, xs_q8, 0, NULL};
-static const lmx_kern_entry e_q8_0 = {kern_q8_0, prep_q8, xs_q8, 0, NULL};
-static const lmx_kern_entry e_q4_k = {kern_q4_k, prep_q8k, xs_q8k, 0, NULL};
-static const lmx_kern_entry e_q5_k = {kern_q5_k, prep_q8k, xs_q8k, 0, NULL};
-static const lmx_kern_entry e_q6_k = {kern_q6_k, prep_q8k, xs_q8k, 0, NULL};
+static const lmx_kern_entry e_f32 = {kern_f32, NULL, lmx_xs_float, 0, NULL};
+static const lmx_kern_entry e_f16 = {kern_f16, NULL, lmx_xs_float, 0, NULL};
+static const lmx_kern_entry e_bf16 = {kern_bf16, NULL, lmx_xs_float, 0, NULL};
+static const lmx_kern_entry e_q4_0 = {kern_q4_0, lmx_prep_xq8, lmx_xs_xq8, 0, NULL};
+static const lmx_kern_entry e_q8_0 = {kern_q8_0, lmx_prep_xq8, lmx_xs_xq8, 0, NULL};
+static const lmx_kern_entry e_q4_k = {kern_q4_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};
+static const lmx_kern_entry e_q5_k = {kern_q5_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};
+static const lmx_kern_entry e_q6_k = {kern_q6_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};
 
 const lmx_kern_entry *lmx_kern_scalar(lmx_dtype t) {
     switch (t) {
