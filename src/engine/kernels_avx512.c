@@ -376,8 +376,31 @@ static size_t xs_x16_16(int64_t cols) {
     return (size_t)((cols + 255) / 256) * (256 + 128);
 }
 
+/* lmx_quant_i8 for n (a multiple of 16) values, vectorized: the same exact
+ * max, the same scale arithmetic, and vcvtps2dq rounds to nearest even like
+ * lrintf, so the integers and scale are bit-identical to the scalar path's. */
+static float quant_i8(const float *x, int n, int8_t *q) {
+    __m512 m = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
+    float amax = _mm512_reduce_max_ps(m);
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m512 v = _mm512_set1_ps(id);
+    for (int i = 0; i < n; i += 16)
+        _mm_storeu_si128(
+            (__m128i *)(void *)(q + i),
+            _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i), v))));
+    return d;
+}
+
+static int sum_i8(const int8_t *q, int n) {
+    int s = 0;
+    for (int i = 0; i < n; i++) s += q[i];
+    return s;
+}
+
+/* Lane-block j's values go 4 at a time to dword k*16 + j of the group. */
 static void scatter(int8_t *gq, int j, int sub, const int8_t *q) {
-    for (int l = 0; l < sub; l++) gq[(l / 4) * 64 + j * 4 + l % 4] = q[l];
+    for (int k = 0; k < sub / 4; k++) memcpy(gq + k * 64 + j * 4, q + 4 * k, 4);
 }
 
 static void prep_q8_x16(const float *x, int64_t cols, void *dst, int corr) {
@@ -387,12 +410,11 @@ static void prep_q8_x16(const float *x, int64_t cols, void *dst, int corr) {
         int8_t *gq = (int8_t *)p;
         float *dx = (float *)(p + 512);
         int32_t *cv = (int32_t *)(p + 576);
-        memset(p, 0, 640);
+        if (g * 16 + 16 > nb) memset(p, 0, 640);
         for (int j = 0; j < 16 && g * 16 + j < nb; j++) {
             int8_t q[32];
-            int s;
-            dx[j] = lmx_quant_i8(x + (g * 16 + j) * 32, 32, q, &s);
-            cv[j] = corr * s;
+            dx[j] = quant_i8(x + (g * 16 + j) * 32, 32, q);
+            cv[j] = corr * sum_i8(q, 32);
             scatter(gq, j, 32, q);
         }
     }
@@ -410,16 +432,14 @@ static void prep_k45_x16(const float *x, int64_t cols, void *dst) {
     for (int64_t g = 0; g < (ns + 1) / 2; g++, p += 640) {
         int8_t *gq = (int8_t *)p;
         float *dx = (float *)(p + 512), *xb = (float *)(p + 576);
-        memset(p, 0, 640);
+        if (g * 2 + 2 > ns) memset(p, 0, 640);
         for (int s = 0; s < 2 && g * 2 + s < ns; s++) {
             int8_t q[256];
-            int sum;
-            float d = lmx_quant_i8(x + (g * 2 + s) * 256, 256, q, &sum);
+            float d = quant_i8(x + (g * 2 + s) * 256, 256, q);
             for (int jj = 0; jj < 8; jj++) {
-                int j = 8 * s + jj, bs = 0;
-                for (int l = 0; l < 32; l++) bs += q[32 * jj + l];
+                int j = 8 * s + jj;
                 dx[j] = d;
-                xb[j] = d * (float)bs;
+                xb[j] = d * (float)sum_i8(q + 32 * jj, 32);
                 scatter(gq, j, 32, q + 32 * jj);
             }
         }
@@ -432,13 +452,10 @@ static void prep_q6_k_x16(const float *x, int64_t cols, void *dst) {
         int8_t *gq = (int8_t *)p, q[256];
         float *dx = (float *)(p + 256);
         int32_t *cv = (int32_t *)(p + 320);
-        int sum;
-        float d = lmx_quant_i8(x + g * 256, 256, q, &sum);
+        float d = quant_i8(x + g * 256, 256, q);
         for (int j = 0; j < 16; j++) {
-            int bs = 0;
-            for (int l = 0; l < 16; l++) bs += q[16 * j + l];
             dx[j] = d;
-            cv[j] = -32 * bs;
+            cv[j] = -32 * sum_i8(q + 16 * j, 16);
             scatter(gq, j, 16, q + 16 * j);
         }
     }
