@@ -268,7 +268,7 @@ void lmx_wmat_get_row(const lmx_wmat *w, int64_t r, float *dst) {
 
 /* ---- matmul ---- */
 
-enum { TOK_BLOCK = 64, ROW_ALIGN = 16 };
+enum { TOK_BLOCK = LMX_TOK_BLOCK, ROW_ALIGN = 16 };
 
 static size_t align64(size_t n) {
     return (n + 63) & ~(size_t)63;

@@ -17,6 +17,10 @@
 
 enum { LMX_LAYOUT_GGUF = 0, LMX_LAYOUT_X16 = 1 };
 
+/* Kernels are called with at most this many tokens at once (lmx_matmul walks
+ * longer batches in blocks of it, keeping their activations in L2). */
+#define LMX_TOK_BLOCK 64
+
 /* y[t*ldy + r] for r in [r0, r1), t < n_tok; token t's prepared activations
  * are at xa + t*xstride (the float activations themselves for float types). */
 typedef void (*lmx_kern_fn)(const lmx_wmat *w, const void *xa, size_t xstride, int n_tok,
