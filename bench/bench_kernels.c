@@ -5,7 +5,8 @@
  * Build (after `make build/liblmx.a`):
  *   cc -O2 -std=c11 -D_GNU_SOURCE -Isrc bench/bench_kernels.c build/liblmx.a -lm -pthread \
  *      -o build/bench_kernels
- * Run: build/bench_kernels [threads] [type-name ...]   (LMX_ISA=... to force a path) */
+ * Run: build/bench_kernels [threads] [type-name ...]   (LMX_ISA=... to force a path)
+ * Each figure is the best of 7 trials, as the machine may be shared. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,25 +97,31 @@ int main(int argc, char **argv) {
             float *y = malloc(sizeof(float) * (size_t)(rows * ntp));
             for (int64_t i = 0; i < cols * ntp; i++) x[i] = (float)(rnd() % 2001) / 1000.0f - 1;
             void *scr = malloc(lmx_matmul_scratch(t, cols, ntp));
-            /* decode: enough reps for ~0.3 s */
+            /* Best of 7 trials of >= 0.1 s each: the machine may be shared, and the
+             * best trial is the closest to what the kernel can do. */
+            double dec = 1e30, pre = 1e30;
             lmx_matmul(&w, x, 1, y, rows, scr, pool);
-            int reps = 0;
-            double t0 = now(), t1;
-            do {
-                lmx_matmul(&ws[reps % ncopy], x, 1, y, rows, scr, pool);
-                reps++;
-                t1 = now();
-            } while (t1 - t0 < 0.3);
-            double dec = (t1 - t0) / reps;
+            for (int trial = 0; trial < 7; trial++) {
+                int reps = 0;
+                double t0 = now(), t1;
+                do {
+                    lmx_matmul(&ws[reps % ncopy], x, 1, y, rows, scr, pool);
+                    reps++;
+                    t1 = now();
+                } while (t1 - t0 < 0.1);
+                if ((t1 - t0) / reps < dec) dec = (t1 - t0) / reps;
+            }
             lmx_matmul(&w, x, ntp, y, rows, scr, pool);
-            reps = 0;
-            t0 = now();
-            do {
-                lmx_matmul(&w, x, ntp, y, rows, scr, pool);
-                reps++;
-                t1 = now();
-            } while (t1 - t0 < 0.5);
-            double pre = (t1 - t0) / reps;
+            for (int trial = 0; trial < 7; trial++) {
+                int reps = 0;
+                double t0 = now(), t1;
+                do {
+                    lmx_matmul(&w, x, ntp, y, rows, scr, pool);
+                    reps++;
+                    t1 = now();
+                } while (t1 - t0 < 0.1);
+                if ((t1 - t0) / reps < pre) pre = (t1 - t0) / reps;
+            }
             printf("%-6s %5lldx%-5lld %10.2f %10.1f %12.1f\n", lmx_dtype_name(t), (long long)rows,
                    (long long)cols, bytes / dec * 1e-9, dec * 1e6,
                    2.0 * (double)rows * (double)cols * ntp / pre * 1e-9);

@@ -92,107 +92,45 @@ INLINE void tile_float(lmx_dtype type, int esz, const lmx_wmat *w, const float *
         for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
-/* Prefill: the row tile's weights are converted to floats once per chunk
- * of F_CH columns (into wb, row stride F_CH) and reused by every token tile;
- * accumulators live in ab ([token][row] vectors) between chunks. Each output
- * still sees exactly the decode path's operations: the same float weights,
- * the same fma per 16 columns in column order, the same masked tail. */
-enum { F_CH = 512 };
-
-INLINE void tile_chunk(const float *wb, const uint8_t *x, size_t xs, int64_t c0, int64_t c1,
-                       const int R, const int T, float *ab) {
-    __m512 acc[F_R][F_T];
-    const float *xt[F_T];
-#pragma GCC unroll 8
-    for (int t = 0; t < T; t++) xt[t] = (const float *)(const void *)(x + t * xs);
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) acc[i][t] = _mm512_load_ps(ab + (t * F_R + i) * 16);
-    int64_t c = c0;
-    for (; c + 16 <= c1; c += 16) {
-#pragma GCC unroll 8
-        for (int i = 0; i < R; i++) {
-            __m512 wv = _mm512_load_ps(wb + i * F_CH + (c - c0));
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++)
-                acc[i][t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xt[t] + c), acc[i][t]);
-        }
-    }
-    if (c < c1) {
-        __mmask16 m = (__mmask16)((1u << (c1 - c)) - 1);
-#pragma GCC unroll 8
-        for (int i = 0; i < R; i++) {
-            __m512 wv = _mm512_load_ps(wb + i * F_CH + (c - c0)); /* zero-padded */
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++)
-                acc[i][t] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, xt[t] + c), acc[i][t]);
-        }
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) _mm512_store_ps(ab + (t * F_R + i) * 16, acc[i][t]);
-}
-
-INLINE void rows_prefill(lmx_dtype type, int esz, const lmx_wmat *w, const uint8_t *x, size_t xs,
-                         int n_tok, int64_t r, const int R, float *y, int64_t ldy) {
-    _Alignas(64) float wb[F_R * F_CH];
-    _Alignas(64) float ab[LMX_TOK_BLOCK * F_R * 16];
-    memset(ab, 0, sizeof ab);
-    for (int64_t c0 = 0; c0 < w->cols; c0 += F_CH) {
-        int64_t c1 = w->cols - c0 < F_CH ? w->cols : c0 + F_CH;
-        for (int i = 0; i < R; i++) {
-            const uint8_t *row = (const uint8_t *)w->data + (size_t)(r + i) * w->row_bytes;
-            for (int64_t c = c0; c < c1; c += 16) {
-                int64_t n = c1 - c < 16 ? c1 - c : 16;
-                _mm512_store_ps(wb + i * F_CH + (c - c0),
-                                load_wf(type, row + c * esz, (__mmask16)((1u << n) - 1)));
-            }
-        }
-        int t = 0;
-        for (; t + F_T <= n_tok; t += F_T)
-            tile_chunk(wb, x + t * xs, xs, c0, c1, R, F_T, ab + t * F_R * 16);
-        switch (n_tok - t) {
-        case 1:
-            tile_chunk(wb, x + t * xs, xs, c0, c1, R, 1, ab + t * F_R * 16);
-            break;
-        case 2:
-            tile_chunk(wb, x + t * xs, xs, c0, c1, R, 2, ab + t * F_R * 16);
-            break;
-        case 3:
-            tile_chunk(wb, x + t * xs, xs, c0, c1, R, 3, ab + t * F_R * 16);
-            break;
-        case 4:
-            tile_chunk(wb, x + t * xs, xs, c0, c1, R, 4, ab + t * F_R * 16);
-            break;
-        case 5:
-            tile_chunk(wb, x + t * xs, xs, c0, c1, R, 5, ab + t * F_R * 16);
-            break;
-        default:
-            break;
-        }
-    }
-    for (int t = 0; t < n_tok; t++)
-        for (int i = 0; i < R; i++)
-            y[t * ldy + r + i] = _mm512_reduce_add_ps(_mm512_load_ps(ab + (t * F_R + i) * 16));
-}
-
-/* Decode (one token): rows of F_R then single rows, streamed straight from
- * the matrix with the next tile prefetched. */
+/* Row tiles of F_R (then single rows) by token tiles of F_T (the remainder
+ * as one narrower tile); prefetching the next row tile when decoding. */
+#define FLOAT_TILE(R, T)                                                                           \
+    tile_float(ty, es, w, (const float *)(x + t * xs), xs, r, R, T, y + t * ldy, ldy, pf)
+#define FLOAT_ROWS(R)                                                                              \
+    do {                                                                                           \
+        int t = 0;                                                                                 \
+        for (; t + F_T <= n_tok; t += F_T) FLOAT_TILE(R, F_T);                                     \
+        switch (n_tok - t) {                                                                       \
+        case 1:                                                                                    \
+            FLOAT_TILE(R, 1);                                                                      \
+            break;                                                                                 \
+        case 2:                                                                                    \
+            FLOAT_TILE(R, 2);                                                                      \
+            break;                                                                                 \
+        case 3:                                                                                    \
+            FLOAT_TILE(R, 3);                                                                      \
+            break;                                                                                 \
+        case 4:                                                                                    \
+            FLOAT_TILE(R, 4);                                                                      \
+            break;                                                                                 \
+        case 5:                                                                                    \
+            FLOAT_TILE(R, 5);                                                                      \
+            break;                                                                                 \
+        default:                                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+    } while (0)
 #define FLOAT_KERN(name, type, esz)                                                                \
     static void name(const lmx_wmat *w, const void *xa, size_t xs, int n_tok, int64_t r0,          \
                      int64_t r1, float *y, int64_t ldy) {                                          \
         const uint8_t *x = xa;                                                                     \
+        const lmx_dtype ty = type;                                                                 \
+        const int es = esz;                                                                        \
+        int pf = n_tok == 1;                                                                       \
         int64_t r = r0;                                                                            \
-        if (n_tok == 1) {                                                                          \
-            for (; r + F_R <= r1; r += F_R)                                                        \
-                tile_float(type, esz, w, xa, xs, r, F_R, 1, y, ldy, 1);                            \
-            for (; r < r1; r++) tile_float(type, esz, w, xa, xs, r, 1, 1, y, ldy, 0);              \
-            return;                                                                                \
-        }                                                                                          \
-        for (; r + F_R <= r1; r += F_R) rows_prefill(type, esz, w, x, xs, n_tok, r, F_R, y, ldy);  \
-        for (; r < r1; r++) rows_prefill(type, esz, w, x, xs, n_tok, r, 1, y, ldy);                \
+        for (; r + F_R <= r1; r += F_R) FLOAT_ROWS(F_R);                                           \
+        pf = 0;                                                                                    \
+        for (; r < r1; r++) FLOAT_ROWS(1);                                                         \
     }
 
 FLOAT_KERN(kern_f32, LMX_F32, 4)
