@@ -43,12 +43,11 @@ INLINE __m512 load_wf(lmx_dtype type, const uint8_t *p, __mmask16 m) {
     }
 }
 
-/* Decode streams each weight once: with `pf`, each row prefetches (into L2:
- * prefetcht1 allows far more misses in flight than t0, ~2x the bandwidth
- * measured) the row R
- * further on (the next tile's), since short rows give the hardware
- * prefetcher too little time to lock on. Address arithmetic is done on
- * integers: the prefetched row may lie past the matrix (harmless). */
+/* Decode streams each weight once: with `pf`, each row prefetches the row R
+ * further on (the next tile's), since short rows give the hardware prefetcher
+ * too little time to lock on. Into L2 (prefetcht1): far more misses can be in
+ * flight than with t0, about twice the bandwidth measured. Address arithmetic
+ * is done on integers: the prefetched row may lie past the matrix (harmless). */
 INLINE void prefetch(uintptr_t a) {
     _mm_prefetch((const char *)a, _MM_HINT_T1);
 }
