@@ -9,11 +9,12 @@
  * thread's rows stream past. */
 #include "engine/kernels_impl.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 /* ---- ISA selection ---- */
 
-static int isa_cur = -1;
+static atomic_int isa_cur = -1; /* chosen lazily; any thread may ask first */
 
 int lmx_isa_supported(lmx_isa isa) {
     switch (isa) {
@@ -51,7 +52,8 @@ const char *lmx_isa_name(lmx_isa isa) {
 }
 
 lmx_isa lmx_isa_current(void) {
-    if (isa_cur < 0) {
+    int cur = atomic_load_explicit(&isa_cur, memory_order_relaxed);
+    if (cur < 0) {
         lmx_isa best = lmx_isa_supported(LMX_ISA_AVX512) ? LMX_ISA_AVX512
                        : lmx_isa_supported(LMX_ISA_AVX2) ? LMX_ISA_AVX2
                                                          : LMX_ISA_SCALAR;
@@ -61,14 +63,15 @@ lmx_isa lmx_isa_current(void) {
                 if (!strcmp(e, lmx_isa_name((lmx_isa)i)) && lmx_isa_supported((lmx_isa)i))
                     best = (lmx_isa)i;
         }
-        isa_cur = best;
+        atomic_store_explicit(&isa_cur, (int)best, memory_order_relaxed);
+        cur = (int)best;
     }
-    return (lmx_isa)isa_cur;
+    return (lmx_isa)cur;
 }
 
 int lmx_isa_set(lmx_isa isa) {
     if (!lmx_isa_supported(isa)) return -1;
-    isa_cur = isa;
+    atomic_store_explicit(&isa_cur, (int)isa, memory_order_relaxed);
     return 0;
 }
 
@@ -256,14 +259,14 @@ void lmx_wmat_get_row(const lmx_wmat *w, int64_t r, float *dst) {
         return;
     }
     /* Repacked: rebuild the row's GGUF blocks, then dequantize them. */
-    uint8_t *tmp = malloc(w->row_bytes);
+    uint8_t buf[8192], *tmp = w->row_bytes <= sizeof buf ? buf : malloc(w->row_bytes);
     if (!tmp) {
         memset(dst, 0, (size_t)w->cols * sizeof *dst);
         return;
     }
     lmx_avx512_unpack_row(w, r, tmp);
     lmx_dequant(w->type, tmp, dst, w->cols);
-    free(tmp);
+    if (tmp != buf) free(tmp);
 }
 
 /* ---- matmul ---- */
