@@ -335,6 +335,17 @@ TEST(kernels_batch_invariant_bits_any_ntok_tile_or_threads) {
                                   tok);
                     free(y);
                 }
+            /* The same rows shifted by one (so every row lands in a different
+             * tile position, some in full tiles and some in edge tiles). */
+            lmx_wmat w1;
+            CHECK(lmx_wmat_init(&w1, t, rows - 1, cols, wd + lmx_dtype_row_bytes(t, cols)) == 0);
+            float *y1 = run_mm(&w1, x, 33, p2);
+            for (int tok = 0; tok < 33; tok++)
+                if (memcmp(y1 + tok * (ldy - 1), one + tok * ldy + 1, (rows - 1) * sizeof *y1))
+                    FAILF("%s %s: rows shifted by one differ, token %d", lmx_isa_name((lmx_isa)isa),
+                          lmx_dtype_name(t), tok);
+            free(y1);
+            lmx_wmat_free(&w1);
             free(one), free(x), free(wd);
             lmx_wmat_free(&w);
         }
