@@ -6,6 +6,9 @@
  *   cc -O2 -std=c11 -D_GNU_SOURCE -Isrc bench/bench_kernels.c build/liblmx.a -lm -pthread \
  *      -o build/bench_kernels
  * Run: build/bench_kernels [threads] [type-name ...]   (LMX_ISA=... to force a path)
+ *      build/bench_kernels [threads] model [type-name ...]: the matmuls of a whole
+ *      1B Llama (16 layers, 2048 hidden, 512 kv, 8192 ffn, 128256 vocab, LM head
+ *      in the same type), decode tok/s and 512-token prefill tok/s.
  * Each figure is the best of 7 trials, as the machine may be shared. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +67,66 @@ static uint8_t *make_weights(lmx_dtype t, int64_t rows, int64_t cols) {
     return w;
 }
 
+/* A model's worth of matrices, all of type t, filled by replicating one
+ * random 2048x2048 matrix (block-aligned, so every scale stays sane). */
+static void bench_model(lmx_dtype t, lmx_pool *pool) {
+    enum { L = 16, H = 2048, KV = 512, F = 8192, V = 128256, NM = 7 * L + 1, PT = 512 };
+    static const int64_t shp[7][2] = {{H, H}, {KV, H}, {KV, H}, {H, H}, {F, H}, {F, H}, {H, F}};
+    uint8_t *seed_w = make_weights(t, H, H);
+    size_t seed_bytes = lmx_dtype_row_bytes(t, H) * H;
+    lmx_wmat *w = calloc(NM, sizeof *w);
+    uint8_t **wd = calloc(NM, sizeof *wd);
+    double bytes = 0, flops = 0;
+    for (int m = 0; m < NM; m++) {
+        int64_t rows = m < 7 * L ? shp[m % 7][0] : V, cols = m < 7 * L ? shp[m % 7][1] : H;
+        size_t n = lmx_dtype_row_bytes(t, cols) * (size_t)rows;
+        wd[m] = malloc(n);
+        for (size_t o = 0; o < n; o += seed_bytes)
+            memcpy(wd[m] + o, seed_w, n - o < seed_bytes ? n - o : seed_bytes);
+        if (lmx_wmat_init(&w[m], t, rows, cols, wd[m])) exit(1);
+        bytes += (double)n;
+        flops += 2.0 * (double)rows * (double)cols;
+    }
+    float *x = malloc(sizeof(float) * F * PT), *y = malloc(sizeof(float) * (size_t)V * PT);
+    for (int64_t i = 0; i < (int64_t)F * PT; i++) x[i] = (float)(rnd() % 2001) / 1000.0f - 1;
+    void *scr = malloc(lmx_matmul_scratch(t, F, PT));
+    double dec = 1e30, pre = 1e30;
+    for (int trial = 0; trial < 5; trial++) {
+        double t0 = now();
+        for (int m = 0; m < NM; m++) lmx_matmul(&w[m], x, 1, y, w[m].rows, scr, pool);
+        if (now() - t0 < dec) dec = now() - t0;
+    }
+    for (int trial = 0; trial < 2; trial++) {
+        double t0 = now();
+        for (int m = 0; m < NM; m++) lmx_matmul(&w[m], x, PT, y, w[m].rows, scr, pool);
+        if (now() - t0 < pre) pre = now() - t0;
+    }
+    printf("%-6s model %.2f GB: decode %6.1f tok/s (%5.1f GB/s), prefill %6.1f tok/s (%5.1f "
+           "GFLOP/s)\n",
+           lmx_dtype_name(t), bytes * 1e-9, 1 / dec, bytes / dec * 1e-9, PT / pre,
+           flops * PT / pre * 1e-9);
+    for (int m = 0; m < NM; m++) {
+        lmx_wmat_free(&w[m]);
+        free(wd[m]);
+    }
+    free(w), free(wd), free(x), free(y), free(scr), free(seed_w);
+}
+
 int main(int argc, char **argv) {
     int nth = argc > 1 ? atoi(argv[1]) : 2;
+    if (argc > 2 && !strcmp(argv[2], "model")) {
+        static const lmx_dtype mt[] = {LMX_F16, LMX_Q4_0, LMX_Q8_0, LMX_Q4_K};
+        lmx_pool *pool = lmx_pool_create(nth);
+        printf("isa %s, %d threads (matmuls only, best of 5 decode / 2 prefill runs)\n",
+               lmx_isa_name(lmx_isa_current()), nth);
+        for (size_t i = 0; i < sizeof mt / sizeof mt[0]; i++) {
+            int want = argc <= 3;
+            for (int a = 3; a < argc; a++) want |= !strcmp(argv[a], lmx_dtype_name(mt[i]));
+            if (want) bench_model(mt[i], pool);
+        }
+        lmx_pool_destroy(pool);
+        return 0;
+    }
     static const lmx_dtype types[] = {LMX_F32,  LMX_F16,  LMX_BF16, LMX_Q4_0,
                                       LMX_Q8_0, LMX_Q4_K, LMX_Q5_K, LMX_Q6_K};
     static const int64_t shapes[][2] = {{8192, 2048}, {2048, 8192}}; /* rows, cols */
