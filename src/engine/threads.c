@@ -1,15 +1,22 @@
-/* Thread pool: spin-then-sleep workers released by a generation counter.
+/* Thread pool: spin-then-sleep workers that claim shares of a job.
  *
- * A job is published by storing fn/ctx and bumping `gen`; each worker runs its
- * share and decrements `pending`; the caller runs share 0 and then waits for
- * `pending` to reach zero. Workers spin on `gen` for a while (decode issues a
- * job every few tens of microseconds) before sleeping on the condition
+ * A job has n shares (n = pool size). Shares are not tied to threads: the
+ * caller and the workers claim them from one atomic word whose high half is
+ * the job's generation and low half the next share, so a worker that is not
+ * scheduled (another process holds its core) never stalls a job — the caller
+ * simply runs that share itself. Results do not depend on who runs a share,
+ * so the engine's batch invariance holds whatever the scheduling.
+ *
+ * Workers spin on the word for a while (decode issues a job every few tens
+ * of microseconds), yielding now and then, before sleeping on the condition
  * variable; `sleepers` tells the caller whether a broadcast is needed. */
 #include "engine/threads.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 #if defined(__x86_64__)
@@ -19,43 +26,54 @@
 #define cpu_relax() ((void)0)
 #endif
 
-#define SPIN_ITERS 200000
+#define SPIN_ITERS 100000 /* then sleep */
+#define YIELD_EVERY 256   /* pauses between sched_yield calls while spinning */
 
 struct lmx_pool {
     int n;
     pthread_t *threads;
     pthread_mutex_t mu; /* guards sleeping/waking only */
     pthread_cond_t cv;
-    atomic_uint gen;      /* bumped once per job */
-    atomic_int pending;   /* workers still running the current job */
-    atomic_int sleepers;  /* workers blocked on cv */
+    _Atomic uint64_t work; /* generation << 32 | next share to claim */
+    atomic_int pending;    /* shares of the current job not yet finished */
+    atomic_int sleepers;   /* workers blocked on cv */
     atomic_bool stop;
-    lmx_task_fn fn;
+    lmx_task_fn fn;        /* written only while no share is pending */
     void *ctx;
 };
 
-typedef struct {
-    lmx_pool *pool;
-    int ith;
-} worker_arg;
+/* Claims and runs shares of generation `gen` until none is left. */
+static void run_shares(lmx_pool *pool, uint32_t gen) {
+    uint64_t cur = atomic_load_explicit(&pool->work, memory_order_acquire);
+    for (;;) {
+        if ((uint32_t)(cur >> 32) != gen || (int)(uint32_t)cur >= pool->n) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool->work, &cur, cur + 1,
+                                                   memory_order_acq_rel, memory_order_acquire))
+            continue;
+        /* our claimed share keeps the job pending, so fn/ctx are this job's */
+        pool->fn(pool->ctx, (int)(uint32_t)cur, pool->n);
+        atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_release);
+        cur = atomic_load_explicit(&pool->work, memory_order_acquire);
+    }
+}
 
 static void *worker_main(void *p) {
-    worker_arg *wa = p;
-    lmx_pool *pool = wa->pool;
-    int ith = wa->ith;
-    free(wa);
-    unsigned seen = 0; /* gen starts at 0: a job published before we ran is not missed */
+    lmx_pool *pool = p;
+    uint32_t seen = 0; /* generations start at 0: a job published before we ran is not missed */
     for (;;) {
-        unsigned g;
+        uint32_t g;
         int spins = 0;
-        while ((g = atomic_load_explicit(&pool->gen, memory_order_acquire)) == seen) {
+        while ((g = (uint32_t)(atomic_load_explicit(&pool->work, memory_order_acquire) >> 32)) ==
+               seen) {
+            if (atomic_load(&pool->stop)) return NULL;
             if (++spins < SPIN_ITERS) {
-                cpu_relax();
+                if (spins % YIELD_EVERY == 0) sched_yield();
+                else cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&pool->mu);
             atomic_fetch_add(&pool->sleepers, 1);
-            while (atomic_load(&pool->gen) == seen && !atomic_load(&pool->stop))
+            while ((uint32_t)(atomic_load(&pool->work) >> 32) == seen && !atomic_load(&pool->stop))
                 pthread_cond_wait(&pool->cv, &pool->mu);
             atomic_fetch_sub(&pool->sleepers, 1);
             pthread_mutex_unlock(&pool->mu);
@@ -63,8 +81,7 @@ static void *worker_main(void *p) {
         }
         seen = g;
         if (atomic_load(&pool->stop)) return NULL;
-        pool->fn(pool->ctx, ith, pool->n);
-        atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_release);
+        run_shares(pool, g);
     }
 }
 
@@ -86,20 +103,11 @@ lmx_pool *lmx_pool_create(int n_threads) {
         free(pool);
         return NULL;
     }
-    for (int i = 1; i < n_threads; i++) {
-        worker_arg *wa = malloc(sizeof *wa);
-        if (!wa) {
-            pool->n = i;
+    for (int i = 1; i < n_threads; i++)
+        if (pthread_create(&pool->threads[i], NULL, worker_main, pool) != 0) {
+            pool->n = i; /* run with the threads we got */
             break;
         }
-        wa->pool = pool;
-        wa->ith = i;
-        if (pthread_create(&pool->threads[i], NULL, worker_main, wa) != 0) {
-            free(wa);
-            pool->n = i;
-            break;
-        }
-    }
     return pool;
 }
 
@@ -107,7 +115,6 @@ void lmx_pool_destroy(lmx_pool *pool) {
     if (!pool) return;
     pthread_mutex_lock(&pool->mu);
     atomic_store(&pool->stop, true);
-    atomic_fetch_add(&pool->gen, 1);
     pthread_cond_broadcast(&pool->cv);
     pthread_mutex_unlock(&pool->mu);
     for (int i = 1; i < pool->n; i++) pthread_join(pool->threads[i], NULL);
@@ -126,15 +133,19 @@ void lmx_pool_run(lmx_pool *pool, lmx_task_fn fn, void *ctx) {
     }
     pool->fn = fn;
     pool->ctx = ctx;
-    atomic_store(&pool->pending, pool->n - 1);
-    atomic_fetch_add_explicit(&pool->gen, 1, memory_order_release);
+    atomic_store(&pool->pending, pool->n);
+    uint32_t gen = (uint32_t)(atomic_load(&pool->work) >> 32) + 1;
+    atomic_store_explicit(&pool->work, (uint64_t)gen << 32, memory_order_release);
     if (atomic_load(&pool->sleepers) > 0) {
         pthread_mutex_lock(&pool->mu);
         pthread_cond_broadcast(&pool->cv);
         pthread_mutex_unlock(&pool->mu);
     }
-    fn(ctx, 0, pool->n);
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0) cpu_relax();
+    run_shares(pool, gen);
+    int spins = 0;
+    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0)
+        if (++spins % YIELD_EVERY == 0) sched_yield();
+        else cpu_relax();
 }
 
 void lmx_split_range(long n, long align, int ith, int nth, long *begin, long *end) {
