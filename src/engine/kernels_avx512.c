@@ -274,6 +274,18 @@ static int repack_x16(lmx_wmat *w) {
     uint8_t *dst = aligned_alloc(64, stride * (size_t)w->rows);
     if (!dst) return -1;
     memset(dst, 0, stride * (size_t)w->rows);
+    /* where each (lane-block, code) goes: the same for every group, so look it up once */
+    int npos = 16 * k->sub;
+    int *pos = malloc(sizeof(int) * 4 * (size_t)npos);
+    if (!pos) {
+        free(dst);
+        return -1;
+    }
+    for (int j = 0; j < 16; j++)
+        for (int l = 0; l < k->sub; l++) {
+            int *e = pos + 4 * (j * k->sub + l);
+            x16_pos(w->type, j, l, &e[0], &e[1], &e[2], &e[3]);
+        }
     for (int64_t r = 0; r < w->rows; r++) {
         const uint8_t *src = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
         uint8_t *row = dst + (size_t)r * stride, *meta = row + (size_t)ng * k->wbytes;
@@ -287,8 +299,9 @@ static int repack_x16(lmx_wmat *w) {
                 for (int jj = 0; jj < lanes; jj++) {
                     int j = bi * lanes + jj;
                     for (int l = 0; l < k->sub; l++) {
-                        int q = gguf_q(w->type, blk, jj * k->sub + l), by, sh, hb, hs;
-                        x16_pos(w->type, j, l, &by, &sh, &hb, &hs);
+                        int q = gguf_q(w->type, blk, jj * k->sub + l);
+                        const int *e = pos + 4 * (j * k->sub + l);
+                        int by = e[0], sh = e[1], hb = e[2], hs = e[3];
                         if (w->type == LMX_Q8_0) q ^= 0x80;
                         gw[by] |= (uint8_t)((q & (w->type == LMX_Q8_0 ? 0xFF : 0xF)) << sh);
                         if (hb >= 0) gw[hb] |= (uint8_t)((q >> 4) << hs);
@@ -318,6 +331,7 @@ static int repack_x16(lmx_wmat *w) {
             }
         }
     }
+    free(pos);
     w->owned = dst;
     w->data = dst;
     w->layout = LMX_LAYOUT_X16;
