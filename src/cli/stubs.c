@@ -10,4 +10,3 @@
         return 2;                                                                                  \
     }
 STUB(cmd_tokenize)
-STUB(cmd_template)
