@@ -1,0 +1,152 @@
+/* Loading a model for serving. Besides the engine model and its scheduler this
+ * reads what the HTTP side needs from the GGUF metadata: the chat template
+ * (probed once so requests know whether it refuses system messages or
+ * same-role turns in a row), the BOS/EOS token texts the template is given,
+ * and the figures /v1/models/{id} reports. */
+#include "server/models.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/dtype.h"
+#include "engine/gguf.h"
+
+/* Used when the GGUF has no tokenizer.chat_template (documented in
+ * docs/openai-fields.md). */
+static const char chatml[] =
+    "{%- for message in messages -%}"
+    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
+
+static char *token_text(const lmx_gguf *g, const char *id_key) {
+    int64_t id;
+    const lmx_gguf_kv *kv = lmx_gguf_find(g, "tokenizer.ggml.tokens");
+    if (!kv || kv->type != LMX_GGUF_ARR || kv->arr_type != LMX_GGUF_STR ||
+        !lmx_gguf_get_int(g, id_key, &id) || id < 0 || (uint64_t)id >= kv->arr_n)
+        return strdup("");
+    size_t n;
+    const char *s = lmx_gguf_arr_str(kv, (uint64_t)id, &n);
+    return strndup(s, n);
+}
+
+size_t lmx_served_piece(const lmx_served *s, int32_t id, char *buf, size_t cap) {
+    buf[0] = 0;
+    const lmx_gguf_kv *kv = lmx_gguf_find(s->m->gguf, "tokenizer.ggml.tokens");
+    if (!kv || kv->type != LMX_GGUF_ARR || kv->arr_type != LMX_GGUF_STR || id < 0 ||
+        (uint64_t)id >= kv->arr_n || cap < 8)
+        return 0;
+    size_t n, o = 0;
+    const char *t = lmx_gguf_arr_str(kv, (uint64_t)id, &n);
+    unsigned b;
+    if (n == 6 && t[0] == '<' && t[1] == '0' && t[2] == 'x' && t[5] == '>' &&
+        sscanf(t + 3, "%2x", &b) == 1) {
+        buf[0] = (char)b;
+        buf[1] = 0;
+        return 1;
+    }
+    for (size_t i = 0; i < n && o + 4 < cap; i++) {
+        if (i + 2 < n && (unsigned char)t[i] == 0xE2 && (unsigned char)t[i + 1] == 0x96 &&
+            (unsigned char)t[i + 2] == 0x81) { /* U+2581 */
+            buf[o++] = ' ';
+            i += 2;
+        } else buf[o++] = t[i];
+    }
+    buf[o] = 0;
+    return o;
+}
+
+static bool renders(const lmx_served *s, const char *msgs_json) {
+    json_t *ctx = json_pack("{s:o,s:b,s:s,s:s}", "messages", json_loads(msgs_json, 0, NULL),
+                            "add_generation_prompt", 1, "bos_token", s->bos_text, "eos_token",
+                            s->eos_text);
+    char err[256];
+    lmx_tmpl_opts o = {0};
+    char *out = lmx_tmpl_render(s->tmpl, ctx, &o, err, sizeof err);
+    json_decref(ctx);
+    free(out);
+    return out != NULL || !o.raised;
+}
+
+static void read_meta(lmx_served *s) {
+    const lmx_gguf *g = s->m->gguf;
+    uint64_t counts[64] = {0};
+    for (int64_t i = 0; i < g->n_tensors; i++) {
+        const lmx_gguf_tensor *t = &g->tensors[i];
+        uint64_t n = 1;
+        for (int d = 0; d < t->n_dims; d++) n *= (uint64_t)t->ne[d];
+        s->n_params += n;
+        if (t->n_dims >= 2 && t->type < 64) counts[t->type] += t->nbytes;
+    }
+    int best = 0;
+    for (int i = 1; i < 64; i++)
+        if (counts[i] > counts[best]) best = i;
+    snprintf(s->quant, sizeof s->quant, "%s", lmx_dtype_name((uint32_t)best));
+}
+
+lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) {
+    lmx_served *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    const char *base = strrchr(o->path, '/');
+    base = base ? base + 1 : o->path;
+    snprintf(s->name, sizeof s->name, "%s", base);
+    size_t bl = strlen(s->name);
+    if (bl > 5 && !strcmp(s->name + bl - 5, ".gguf")) s->name[bl - 5] = 0;
+    s->created = time(NULL);
+    s->m = lmx_model_open(o->path, NULL, err, errlen);
+    if (!s->m) goto fail;
+    lmx_sched_opts so = {.n_parallel = o->n_parallel, .n_queue = o->n_queue, .n_ctx = o->n_ctx};
+    s->sched = lmx_sched_create(s->m, o->pool, &so, err, errlen);
+    if (!s->sched) goto fail;
+    s->n_ctx = lmx_sched_n_ctx(s->sched);
+    s->n_parallel = o->n_parallel > 0 ? o->n_parallel : 8;
+    s->bos_text = token_text(s->m->gguf, "tokenizer.ggml.bos_token_id");
+    s->eos_text = token_text(s->m->gguf, "tokenizer.ggml.eos_token_id");
+    size_t tl;
+    const char *src = lmx_gguf_get_str(s->m->gguf, "tokenizer.chat_template", &tl);
+    char terr[256];
+    if (src) {
+        s->tmpl = lmx_tmpl_parse(src, tl, terr, sizeof terr);
+        if (!s->tmpl) {
+            snprintf(err, errlen, "%s: tokenizer.chat_template: %s", o->path, terr);
+            goto fail;
+        }
+        s->tmpl_tools = memmem(src, tl, "tools", 5) != NULL;
+    } else {
+        s->tmpl = lmx_tmpl_parse(chatml, sizeof chatml - 1, terr, sizeof terr);
+        s->tmpl_is_default = true;
+        if (!s->tmpl) {
+            snprintf(err, errlen, "default template: %s", terr);
+            goto fail;
+        }
+    }
+    s->tmpl_no_system = !renders(s, "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U\"}]");
+    s->tmpl_alternate = !renders(s, "[{\"role\":\"user\",\"content\":\"A\"},{\"role\":\"user\",\"content\":\"B\"}]");
+    read_meta(s);
+    return s;
+fail:
+    lmx_served_free(s, true);
+    return NULL;
+}
+
+void lmx_served_free(lmx_served *s, bool cancel_running) {
+    if (!s) return;
+    lmx_sched_destroy(s->sched, cancel_running);
+    lmx_tmpl_free(s->tmpl);
+    lmx_model_free(s->m);
+    free(s->bos_text);
+    free(s->eos_text);
+    free(s);
+}
+
+json_t *lmx_served_json(const lmx_served *s) {
+    return json_pack("{s:s,s:s,s:I,s:s,s:i,s:s,s:s,s:I,s:b,s:b}", "id", s->name, "object", "model",
+                     "created", (json_int_t)s->created, "owned_by", "lmx", "context_length",
+                     s->n_ctx, "architecture", s->m->hp.arch, "quantization", s->quant,
+                     "parameters", (json_int_t)s->n_params, "supports_tools", s->tmpl_tools,
+                     "default_chat_template", s->tmpl_is_default);
+}
