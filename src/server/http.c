@@ -58,7 +58,7 @@ typedef struct {
     lmx_gen *g;
     lmx_buf out;
     bool finished;
-    double last_out;
+    double last_out, last_check;
 } stream_state;
 
 static double now_s(void) {
@@ -187,14 +187,19 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
         lmx_event ev;
         int job;
         lmx_event_type t = lmx_gen_next(g, &ev, &job, SLICE_MS);
-        if (t == LMX_EV_NONE) {
+        bool check = t == LMX_EV_NONE || now_s() - st->last_check >= SLICE_MS / 1000.0;
+        if (check) {
+            st->last_check = now_s();
             if (hung_up(st->r->conn)) {
+                lmx_event_clear(&ev);
                 lmx_gen_cancel(g);
                 st->r->status = 499;
                 account(st->r, g);
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
             if (atomic_load(&st->r->h->aborting)) lmx_gen_cancel(g);
+        }
+        if (t == LMX_EV_NONE) {
             if (now_s() - st->last_out >= KEEPALIVE_MS / 1000.0) {
                 lmx_sse_keepalive(&st->out);
                 st->last_out = now_s();
@@ -261,12 +266,15 @@ static enum MHD_Result start_stream(req *r, lmx_gen *g) {
 }
 
 static enum MHD_Result run_blocking(req *r, lmx_gen *g) {
+    double last_check = now_s();
     while (!lmx_gen_done(g)) {
         lmx_event ev;
         int job;
         lmx_event_type t = lmx_gen_next(g, &ev, &job, SLICE_MS);
         lmx_event_clear(&ev);
-        if (t != LMX_EV_NONE) continue;
+        /* check the socket when idle, and every slice while events flow */
+        if (t != LMX_EV_NONE && now_s() - last_check < SLICE_MS / 1000.0) continue;
+        last_check = now_s();
         if (hung_up(r->conn)) {
             lmx_gen_cancel(g);
             account(r, g);
