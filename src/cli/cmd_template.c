@@ -16,7 +16,8 @@
 #include "text/template.h"
 
 static void usage(void) {
-    fprintf(stderr, "usage: lmx template --template FILE --context FILE.json [--now EPOCH_SECONDS]\n");
+    fprintf(stderr,
+            "usage: lmx template --template FILE --context FILE.json [--now EPOCH_SECONDS]\n");
 }
 
 static char *read_file(const char *path, size_t *len) {
@@ -60,8 +61,10 @@ int cmd_template(int argc, char **argv) {
             usage();
             return 2;
         }
-        if (!strcmp(argv[i], "--template")) tpath = argv[++i];
-        else if (!strcmp(argv[i], "--context")) cpath = argv[++i];
+        if (!strcmp(argv[i], "--template"))
+            tpath = argv[++i];
+        else if (!strcmp(argv[i], "--context"))
+            cpath = argv[++i];
         else if (!strcmp(argv[i], "--now")) {
             char *end;
             now = strtoll(argv[++i], &end, 10);
@@ -88,7 +91,8 @@ int cmd_template(int argc, char **argv) {
     json_error_t jerr;
     json_t *ctx = json_load_file(cpath, JSON_DECODE_ANY, &jerr);
     if (!ctx || !json_is_object(ctx)) {
-        fprintf(stderr, "lmx template: %s: %s\n", cpath, ctx ? "context must be a JSON object" : jerr.text);
+        fprintf(stderr, "lmx template: %s: %s\n", cpath,
+                ctx ? "context must be a JSON object" : jerr.text);
         json_decref(ctx);
         free(src);
         return 2;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/attn.h"
 #include "engine/model.h"
 
 struct lmx_ctx {
@@ -30,14 +31,6 @@ struct lmx_ctx {
     void *mm_scratch;
     int *out_idx;
 };
-
-/* ---- f16 table: KV reads convert with one load ---- */
-
-static float f16_table[65536];
-static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
-static void f16_init(void) {
-    for (int i = 0; i < 65536; i++) f16_table[i] = lmx_f16_to_f32((uint16_t)i);
-}
 
 /* ---- the math, one row at a time ---- */
 
@@ -77,7 +70,6 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
 /* ---- context ---- */
 
 lmx_ctx *lmx_ctx_create(lmx_model *m, const lmx_ctx_opts *o, char *err, size_t errlen) {
-    pthread_once(&f16_once, f16_init);
     const lmx_hparams *hp = &m->hp;
     lmx_ctx *c = calloc(1, sizeof *c);
     if (!c) goto oom;
@@ -178,6 +170,7 @@ typedef struct {
     lmx_ctx *c;
     int layer, n;
     const int32_t *pos, *seq;
+    const lmx_attn_ops *ops;
 } attn_job;
 
 static void attn_task(void *arg, int ith, int nth) {
@@ -187,6 +180,7 @@ static void attn_task(void *arg, int ith, int nth) {
     int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     float scale = 1.0f / sqrtf((float)hd);
     float *sc = c->scores + (size_t)ith * c->n_ctx;
+    const lmx_attn_ops *ops = j->ops;
     long b, e;
     lmx_split_range((long)j->n * hp->n_head, 1, ith, nth, &b, &e);
     for (long w = b; w < e; w++) {
@@ -204,8 +198,7 @@ static void attn_task(void *arg, int ith, int nth) {
                 const float *k = (const float *)(K + p * stride);
                 for (int i = 0; i < hd; i++) s += q[i] * k[i];
             } else {
-                const uint16_t *k = (const uint16_t *)(K + p * stride);
-                for (int i = 0; i < hd; i++) s += q[i] * f16_table[k[i]];
+                s = ops->dot_f16(q, (const uint16_t *)(K + p * stride), hd);
             }
             s *= scale;
             sc[p] = s;
@@ -224,11 +217,25 @@ static void attn_task(void *arg, int ith, int nth) {
                 const float *v = (const float *)(V + p * stride);
                 for (int i = 0; i < hd; i++) out[i] += wgt * v[i];
             } else {
-                const uint16_t *v = (const uint16_t *)(V + p * stride);
-                for (int i = 0; i < hd; i++) out[i] += wgt * f16_table[v[i]];
+                ops->axpy_f16(out, wgt, (const uint16_t *)(V + p * stride), hd);
             }
         }
     }
+}
+
+/* ---- the FFN activation, split over threads (n × n_ff expf per layer) ---- */
+
+typedef struct {
+    float *gate;
+    const float *up;
+    long n;
+} swiglu_job;
+
+static void swiglu_task(void *arg, int ith, int nth) {
+    swiglu_job *j = arg;
+    long b, e;
+    lmx_split_range(j->n, 64, ith, nth, &b, &e);
+    for (long i = b; i < e; i++) j->gate[i] = silu(j->gate[i]) * j->up[i];
 }
 
 /* ---- one chunk of at most n_batch tokens ---- */
@@ -280,7 +287,7 @@ static void forward_chunk(lmx_ctx *c, int n, const int32_t *tok, const int32_t *
                 }
             }
         }
-        attn_job aj = {c, l, n, pos, seq};
+        attn_job aj = {c, l, n, pos, seq, lmx_attn_ops_get()};
         lmx_pool_run(pool, attn_task, &aj);
         lmx_matmul(&L->wo, c->att, n, c->xn, d, c->mm_scratch, pool);
         for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xn[i];
@@ -289,7 +296,8 @@ static void forward_chunk(lmx_ctx *c, int n, const int32_t *tok, const int32_t *
             rmsnorm(c->xn + (size_t)t * d, c->x + (size_t)t * d, L->ffn_norm, d, hp->norm_eps);
         lmx_matmul(&L->w_gate, c->xn, n, c->gate, hp->n_ff, c->mm_scratch, pool);
         lmx_matmul(&L->w_up, c->xn, n, c->up, hp->n_ff, c->mm_scratch, pool);
-        for (size_t i = 0; i < (size_t)n * hp->n_ff; i++) c->gate[i] = silu(c->gate[i]) * c->up[i];
+        swiglu_job sj = {c->gate, c->up, (long)n * hp->n_ff};
+        lmx_pool_run(pool, swiglu_task, &sj);
         lmx_matmul(&L->w_down, c->gate, n, c->xn, d, c->mm_scratch, pool);
         for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xn[i];
     }

@@ -94,6 +94,9 @@ static void load_mat(loader *L, lmx_wmat *w, const char *name, int64_t rows, int
               (long long)cols);
         return;
     }
+    /* A repacked matrix lives in its own copy: drop the mapped pages so the
+     * weights are resident once, not twice. */
+    if (w->owned) lmx_gguf_release(L->m->gguf, t);
     L->m->weight_bytes += t->nbytes;
 }
 

@@ -89,10 +89,10 @@ struct jnode;
 struct jscope;
 typedef struct jfunc {
     int kind;
-    const char *name;           /* builtin / method name */
-    jv self;                    /* JF_METHOD: the object; JF_CYCLE: loop index0 */
-    const struct jnode *node;   /* JF_MACRO / JF_CALLER */
-    struct jscope *closure;     /* scope the macro was defined in */
+    const char *name;         /* builtin / method name */
+    jv self;                  /* JF_METHOD: the object; JF_CYCLE: loop index0 */
+    const struct jnode *node; /* JF_MACRO / JF_CALLER */
+    struct jscope *closure;   /* scope the macro was defined in */
 } jfunc;
 
 jv jv_undef(jstr *name);
@@ -131,12 +131,23 @@ typedef struct jjson_opts {
 void jv_tojson(jerr *E, jbuf *b, jv v, const jjson_opts *o, int level);
 
 /* UTF-8 helpers */
-size_t ju_len(const char *s, size_t n); /* code points */
+size_t ju_len(const char *s, size_t n);               /* code points */
 size_t ju_offset(const char *s, size_t n, size_t cp); /* byte offset of code point cp */
 
 /* ---- tokens ---- */
-enum { T_TEXT, T_VAR_BEGIN, T_VAR_END, T_BLOCK_BEGIN, T_BLOCK_END, T_NAME, T_STRING, T_INT,
-       T_FLOAT, T_OP, T_EOF };
+enum {
+    T_TEXT,
+    T_VAR_BEGIN,
+    T_VAR_END,
+    T_BLOCK_BEGIN,
+    T_BLOCK_END,
+    T_NAME,
+    T_STRING,
+    T_INT,
+    T_FLOAT,
+    T_OP,
+    T_EOF
+};
 typedef struct jtok {
     int t, line, col;
     const char *s; /* TEXT, NAME, OP: the text; STRING: unescaped (arena) */
@@ -149,25 +160,70 @@ size_t jlex(jarena *A, const char *src, size_t len, jtok **out);
 
 /* ---- syntax trees ---- */
 enum {
-    E_CONST, E_NAME, E_LIST, E_TUPLE, E_DICT, E_GETATTR, E_GETITEM, E_SLICE, E_CALL, E_FILTER,
-    E_TEST, E_NOT, E_NEG, E_POS, E_BIN, E_AND, E_OR, E_COND, E_CONCAT
+    E_CONST,
+    E_NAME,
+    E_LIST,
+    E_TUPLE,
+    E_DICT,
+    E_GETATTR,
+    E_GETITEM,
+    E_SLICE,
+    E_CALL,
+    E_FILTER,
+    E_TEST,
+    E_NOT,
+    E_NEG,
+    E_POS,
+    E_BIN,
+    E_AND,
+    E_OR,
+    E_COND,
+    E_CONCAT
 };
 /* E_BIN operators */
-enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_POW, OP_EQ, OP_NE, OP_LT, OP_LE,
-       OP_GT, OP_GE, OP_IN, OP_NOTIN };
+enum {
+    OP_ADD,
+    OP_SUB,
+    OP_MUL,
+    OP_DIV,
+    OP_FLOORDIV,
+    OP_MOD,
+    OP_POW,
+    OP_EQ,
+    OP_NE,
+    OP_LT,
+    OP_LE,
+    OP_GT,
+    OP_GE,
+    OP_IN,
+    OP_NOTIN
+};
 
 typedef struct jexpr {
     int kind, op, line, col;
-    jv val;           /* E_CONST */
-    const char *name; /* E_NAME, E_GETATTR attr, E_FILTER / E_TEST name */
+    jv val;                  /* E_CONST */
+    const char *name;        /* E_NAME, E_GETATTR attr, E_FILTER / E_TEST name */
     struct jexpr *a, *b, *c; /* operands; E_SLICE: a[b:c:args[0]]; E_TEST: negated in op */
     struct jexpr **args;     /* E_LIST/E_TUPLE items, E_DICT k,v pairs, call/filter/test args */
     const char **kw;         /* per arg: keyword name or NULL */
     int nargs;
 } jexpr;
 
-enum { S_TEXT, S_OUTPUT, S_IF, S_FOR, S_SET, S_SETBLOCK, S_MACRO, S_CALLBLOCK, S_BREAK,
-       S_CONTINUE, S_FILTERBLOCK, S_DO, S_WITH };
+enum {
+    S_TEXT,
+    S_OUTPUT,
+    S_IF,
+    S_FOR,
+    S_SET,
+    S_SETBLOCK,
+    S_MACRO,
+    S_CALLBLOCK,
+    S_BREAK,
+    S_CONTINUE,
+    S_FILTERBLOCK,
+    S_DO,
+    S_WITH
+};
 
 typedef struct jnode {
     int kind, line, col;

@@ -52,8 +52,12 @@ static int npos(const jargs *A) {
     return p;
 }
 
-static jv mkstr(jctx *C, const char *s, size_t n) { return jv_strn(C->A, s, n); }
-static jv bufstr(jctx *C, jbuf *b) { return mkstr(C, b->p ? b->p : "", b->n); }
+static jv mkstr(jctx *C, const char *s, size_t n) {
+    return jv_strn(C->A, s, n);
+}
+static jv bufstr(jctx *C, jbuf *b) {
+    return mkstr(C, b->p ? b->p : "", b->n);
+}
 
 static jstr *need_str(jctx *C, jv v, const char *what) {
     if (v.t != JV_STR) jfail(C->E, "TypeError: %s expects a string, not %s", what, jv_typename(v));
@@ -78,7 +82,8 @@ static void put_cp(jbuf *b, utf8proc_int32_t cp) {
 
 /* Decodes one code point at s[i]; invalid bytes decode as themselves (one byte). */
 static size_t next_cp(const char *s, size_t n, size_t i, utf8proc_int32_t *cp) {
-    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), cp);
+    utf8proc_ssize_t k =
+        utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), cp);
     if (k <= 0) {
         *cp = (unsigned char)s[i];
         return 1;
@@ -93,8 +98,10 @@ static jv map_case(jctx *C, jstr *s, cpmap f) {
     for (size_t i = 0; i < s->len;) {
         utf8proc_int32_t cp;
         size_t k = next_cp(s->s, s->len, i, &cp);
-        if (cp < 0x80 || k > 1) put_cp(&b, f(cp));
-        else jb_put(&b, s->s + i, k);
+        if (cp < 0x80 || k > 1)
+            put_cp(&b, f(cp));
+        else
+            jb_put(&b, s->s + i, k);
         i += k;
     }
     return bufstr(C, &b);
@@ -137,8 +144,10 @@ static jv jinja_title(jctx *C, jstr *s) {
         utf8proc_int32_t cp;
         i += next_cp(s->s, s->len, i, &cp);
         int sep = is_space_cp(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
-        if (sep) put_cp(&b, cp);
-        else put_cp(&b, start ? utf8proc_toupper(cp) : utf8proc_tolower(cp));
+        if (sep)
+            put_cp(&b, cp);
+        else
+            put_cp(&b, start ? utf8proc_toupper(cp) : utf8proc_tolower(cp));
         start = sep;
     }
     return bufstr(C, &b);
@@ -165,7 +174,8 @@ static jv strip(jctx *C, jstr *s, jstr *chars, int left, int right) {
         utf8proc_int32_t cp;
         size_t k = next_cp(s->s, e, b, &cp);
         int hit;
-        if (!chars) hit = is_space_cp(cp);
+        if (!chars)
+            hit = is_space_cp(cp);
         else {
             hit = 0;
             for (size_t j = 0; j < chars->len;) {
@@ -183,7 +193,8 @@ static jv strip(jctx *C, jstr *s, jstr *chars, int left, int right) {
         utf8proc_int32_t cp;
         next_cp(s->s, e, p, &cp);
         int hit;
-        if (!chars) hit = is_space_cp(cp);
+        if (!chars)
+            hit = is_space_cp(cp);
         else {
             hit = 0;
             for (size_t j = 0; j < chars->len;) {
@@ -256,7 +267,8 @@ static jv replace(jctx *C, jstr *s, jstr *old, jstr *new_, long long count) {
     size_t i = 0;
     long long n = 0;
     while (i <= s->len) {
-        const char *hit = (count < 0 || n < count) ? memmem(s->s + i, s->len - i, old->s, old->len) : NULL;
+        const char *hit =
+            (count < 0 || n < count) ? memmem(s->s + i, s->len - i, old->s, old->len) : NULL;
         if (!hit) break;
         jb_put(&b, s->s + i, (size_t)(hit - (s->s + i)));
         jb_put(&b, new_->s, new_->len);
@@ -314,8 +326,10 @@ static jv percent_format(jctx *C, jstr *fmt, jv args) {
             jbuf t;
             jb_init(&t, C->A);
             jb_put(&t, "", 0);
-            if (conv == 's') jv_str(&t, v);
-            else jv_repr(&t, v);
+            if (conv == 's')
+                jv_str(&t, v);
+            else
+                jv_repr(&t, v);
             snprintf(f2, sizeof f2, "%ss", spec);
             jb_printf(&b, f2, t.p);
             break;
@@ -325,9 +339,14 @@ static jv percent_format(jctx *C, jstr *fmt, jv args) {
         case 'x':
         case 'X':
         case 'o':
-            if (!jv_isnum(v)) jfail(C->E, "TypeError: %%%c format: a real number is required, not %s", conv, jv_typename(v));
+            if (!jv_isnum(v))
+                jfail(C->E, "TypeError: %%%c format: a real number is required, not %s", conv,
+                      jv_typename(v));
             snprintf(f2, sizeof f2, "%sll%c", spec, conv == 'i' ? 'd' : conv);
-            jb_printf(&b, f2, v.t == JV_FLOAT ? (long long)v.u.f : v.t == JV_INT ? v.u.i : (long long)v.u.b);
+            jb_printf(&b, f2,
+                      v.t == JV_FLOAT ? (long long)v.u.f
+                      : v.t == JV_INT ? v.u.i
+                                      : (long long)v.u.b);
             break;
         case 'f':
         case 'F':
@@ -339,10 +358,12 @@ static jv percent_format(jctx *C, jstr *fmt, jv args) {
             snprintf(f2, sizeof f2, "%s%c", spec, conv);
             jb_printf(&b, f2, jv_num(v));
             break;
-        default: jfail(C->E, "ValueError: unsupported format character '%c'", conv);
+        default:
+            jfail(C->E, "ValueError: unsupported format character '%c'", conv);
         }
     }
-    if (ai < L->n && L != &one) jfail(C->E, "TypeError: not all arguments converted during string formatting");
+    if (ai < L->n && L != &one)
+        jfail(C->E, "TypeError: not all arguments converted during string formatting");
     return bufstr(C, &b);
 }
 
@@ -379,12 +400,17 @@ static jv brace_format(jctx *C, jstr *fmt, const jargs *A) {
         }
         jv v;
         int ok;
-        if (!field[0]) ok = arg(A, 1 + autoi++, NULL, &v);
-        else if (field[0] >= '0' && field[0] <= '9') ok = arg(A, 1 + atoi(field), NULL, &v);
-        else ok = arg(A, 1000000, field, &v);
+        if (!field[0])
+            ok = arg(A, 1 + autoi++, NULL, &v);
+        else if (field[0] >= '0' && field[0] <= '9')
+            ok = arg(A, 1 + atoi(field), NULL, &v);
+        else
+            ok = arg(A, 1000000, field, &v);
         if (!ok) jfail(C->E, "IndexError: Replacement index out of range for format string");
-        if (repr) jv_repr(&b, v);
-        else jv_str(&b, v);
+        if (repr)
+            jv_repr(&b, v);
+        else
+            jv_str(&b, v);
         i = e;
     }
     return bufstr(C, &b);
@@ -392,14 +418,15 @@ static jv brace_format(jctx *C, jstr *fmt, const jargs *A) {
 
 /* ---- attribute and item lookup ---- */
 
-static const char *str_methods[] = {"strip", "lstrip", "rstrip", "split", "rsplit", "startswith",
-    "endswith", "upper", "lower", "title", "capitalize", "replace", "format", "find", "rfind",
-    "count", "join", "isdigit", "isalpha", "isalnum", "isspace", "isupper", "islower",
-    "splitlines", "index", "swapcase", "casefold", NULL};
-static const char *dict_methods[] = {"get", "items", "keys", "values", "update", "pop", "copy",
-    "setdefault", NULL};
-static const char *list_methods[] = {"append", "extend", "pop", "insert", "index", "count",
-    "copy", NULL};
+static const char *str_methods[] = {
+    "strip",   "lstrip",  "rstrip",     "split",      "rsplit",   "startswith", "endswith",
+    "upper",   "lower",   "title",      "capitalize", "replace",  "format",     "find",
+    "rfind",   "count",   "join",       "isdigit",    "isalpha",  "isalnum",    "isspace",
+    "isupper", "islower", "splitlines", "index",      "swapcase", "casefold",   NULL};
+static const char *dict_methods[] = {"get", "items", "keys",       "values", "update",
+                                     "pop", "copy",  "setdefault", NULL};
+static const char *list_methods[] = {"append", "extend", "pop",  "insert",
+                                     "index",  "count",  "copy", NULL};
 
 static int in_list(const char **l, const char *s) {
     for (; *l; l++)
@@ -449,7 +476,8 @@ jv jgetitem(jctx *C, jv obj, jv key) {
             return mkstr(C, obj.u.s->s + b, e - b);
         }
         break;
-    default: break;
+    default:
+        break;
     }
     if (key.t == JV_STR) return jgetattr(C, obj, key.u.s->s);
     if (key.t == JV_UNDEF) return key;
@@ -492,8 +520,10 @@ static jlist *to_list(jctx *C, jv v) {
             i += k;
         }
         return out.u.l;
-    case JV_UNDEF: return out.u.l;
-    default: break;
+    case JV_UNDEF:
+        return out.u.l;
+    default:
+        break;
     }
     jfail(C->E, "TypeError: '%s' object is not iterable", jv_typename(v));
 }
@@ -501,7 +531,8 @@ static jlist *to_list(jctx *C, jv v) {
 static jv items_of(jctx *C, jv v) {
     jv out = jv_newlist(C->A, 0);
     if (v.t == JV_UNDEF) return out;
-    if (v.t != JV_DICT) jfail(C->E, "TypeError: can only get item pairs from a mapping, not %s", jv_typename(v));
+    if (v.t != JV_DICT)
+        jfail(C->E, "TypeError: can only get item pairs from a mapping, not %s", jv_typename(v));
     for (size_t i = 0; i < v.u.d->n; i++) {
         jv t = jv_newlist(C->A, 2);
         t.u.l->tuple = 1;
@@ -526,8 +557,10 @@ static void sort_by(jctx *C, jv *v, jv *keys, size_t n, int reverse) {
             size_t i = lo, j = mid, o = lo;
             while (i < mid && j < hi) {
                 int c = jv_cmp(C->E, keys[j], keys[i]);
-                if (reverse ? c > 0 : c < 0) tv[o] = v[j], tk[o++] = keys[j++];
-                else tv[o] = v[i], tk[o++] = keys[i++];
+                if (reverse ? c > 0 : c < 0)
+                    tv[o] = v[j], tk[o++] = keys[j++];
+                else
+                    tv[o] = v[i], tk[o++] = keys[i++];
             }
             while (i < mid) tv[o] = v[i], tk[o++] = keys[i++];
             while (j < hi) tv[o] = v[j], tk[o++] = keys[j++];
@@ -555,7 +588,8 @@ int jtest(jctx *C, const char *name, jv *args, int nargs) {
     if (!strcmp(name, "mapping")) return v.t == JV_DICT && !v.u.d->ns;
     if (!strcmp(name, "iterable"))
         return v.t == JV_STR || v.t == JV_LIST || (v.t == JV_DICT && !v.u.d->ns) || v.t == JV_UNDEF;
-    if (!strcmp(name, "sequence")) return v.t == JV_STR || v.t == JV_LIST || (v.t == JV_DICT && !v.u.d->ns);
+    if (!strcmp(name, "sequence"))
+        return v.t == JV_STR || v.t == JV_LIST || (v.t == JV_DICT && !v.u.d->ns);
     if (!strcmp(name, "callable")) return v.t == JV_FUNC;
     if (!strcmp(name, "sameas")) {
         if (v.t != b.t) return 0;
@@ -566,14 +600,17 @@ int jtest(jctx *C, const char *name, jv *args, int nargs) {
     }
     if (!strcmp(name, "eq") || !strcmp(name, "equalto") || !strcmp(name, "==")) return jv_eq(v, b);
     if (!strcmp(name, "ne") || !strcmp(name, "!=")) return !jv_eq(v, b);
-    if (!strcmp(name, "lt") || !strcmp(name, "lessthan") || !strcmp(name, "<")) return jv_cmp(C->E, v, b) < 0;
+    if (!strcmp(name, "lt") || !strcmp(name, "lessthan") || !strcmp(name, "<"))
+        return jv_cmp(C->E, v, b) < 0;
     if (!strcmp(name, "le") || !strcmp(name, "<=")) return jv_cmp(C->E, v, b) <= 0;
-    if (!strcmp(name, "gt") || !strcmp(name, "greaterthan") || !strcmp(name, ">")) return jv_cmp(C->E, v, b) > 0;
+    if (!strcmp(name, "gt") || !strcmp(name, "greaterthan") || !strcmp(name, ">"))
+        return jv_cmp(C->E, v, b) > 0;
     if (!strcmp(name, "ge") || !strcmp(name, ">=")) return jv_cmp(C->E, v, b) >= 0;
     if (!strcmp(name, "in")) {
         jv a2[2] = {b, v};
         (void)a2;
-        if (b.t == JV_STR) return v.t == JV_STR && memmem(b.u.s->s, b.u.s->len, v.u.s->s, v.u.s->len);
+        if (b.t == JV_STR)
+            return v.t == JV_STR && memmem(b.u.s->s, b.u.s->len, v.u.s->s, v.u.s->len);
         if (b.t == JV_LIST) {
             for (size_t i = 0; i < b.u.l->n; i++)
                 if (jv_eq(b.u.l->v[i], v)) return 1;
@@ -600,7 +637,8 @@ int jtest(jctx *C, const char *name, jv *args, int nargs) {
         return jv_eq(m, v);
     }
     if (!strcmp(name, "escaped")) return 0;
-    if (!strcmp(name, "startingwith") && b.t == JV_STR && v.t == JV_STR) return starts_ends(C, v.u.s, b, 0);
+    if (!strcmp(name, "startingwith") && b.t == JV_STR && v.t == JV_STR)
+        return starts_ends(C, v.u.s, b, 0);
     jfail(C->E, "TemplateRuntimeError: no test named '%s'", name);
 }
 
@@ -616,7 +654,8 @@ static jv do_tojson(jctx *C, const jargs *A) {
     } else if (ind.t == JV_STR)
         jfail(C->E, "TypeError: tojson: string indent is not supported");
     jv seps = arg_or(A, 3, "separators", jv_none());
-    if (seps.t == JV_LIST && seps.u.l->n == 2 && seps.u.l->v[0].t == JV_STR && seps.u.l->v[1].t == JV_STR) {
+    if (seps.t == JV_LIST && seps.u.l->n == 2 && seps.u.l->v[0].t == JV_STR &&
+        seps.u.l->v[1].t == JV_STR) {
         o.item_sep = seps.u.l->v[0].u.s->s;
         o.key_sep = seps.u.l->v[1].u.s->s;
     }
@@ -633,8 +672,10 @@ static jv do_tojson(jctx *C, const jargs *A) {
     for (size_t i = 0; i < b.n;) {
         utf8proc_int32_t cp;
         size_t k = next_cp(b.p, b.n, i, &cp);
-        if (cp < 0x80) jb_putc(&e, (char)cp);
-        else if (cp < 0x10000) jb_printf(&e, "\\u%04x", (unsigned)cp);
+        if (cp < 0x80)
+            jb_putc(&e, (char)cp);
+        else if (cp < 0x10000)
+            jb_printf(&e, "\\u%04x", (unsigned)cp);
         else {
             unsigned c = (unsigned)cp - 0x10000;
             jb_printf(&e, "\\u%04x\\u%04x", 0xD800 + (c >> 10), 0xDC00 + (c & 0x3FF));
@@ -652,27 +693,34 @@ static jv do_indent(jctx *C, const jargs *A) {
     jbuf ind;
     jb_init(&ind, C->A);
     jb_put(&ind, "", 0);
-    if (w.t == JV_STR) jb_put(&ind, w.u.s->s, w.u.s->len);
+    if (w.t == JV_STR)
+        jb_put(&ind, w.u.s->s, w.u.s->len);
     else
         for (long long i = 0; i < need_int(C, w, "indent") && i < 1000; i++) jb_putc(&ind, ' ');
-    /* s + "\n" split into lines (\n, \r\n, \r) */
+    /* as Jinja: lines of s + "\n" (a trailing newline of s survives as an empty line) */
     jbuf b;
     jb_init(&b, C->A);
     jb_put(&b, "", 0);
     if (first) jb_put(&b, ind.p, ind.n);
     size_t i = 0, line = 0;
-    while (i < s->len) {
+    while (i <= s->len) {
         size_t e = i;
         while (e < s->len && s->s[e] != '\n' && s->s[e] != '\r') e++;
+        if (e == s->len && i == s->len && line > 0) {
+            /* the piece after s's own final newline: an empty line */
+            jb_putc(&b, '\n');
+            if (blank) jb_put(&b, ind.p, ind.n);
+            break;
+        }
         if (line > 0) {
             jb_putc(&b, '\n');
             if (blank || e > i) jb_put(&b, ind.p, ind.n);
         }
         jb_put(&b, s->s + i, e - i);
-        if (e < s->len && s->s[e] == '\r' && e + 1 < s->len && s->s[e + 1] == '\n') e++;
-        i = e + 1;
         line++;
         if (e >= s->len) break;
+        if (s->s[e] == '\r' && e + 1 < s->len && s->s[e + 1] == '\n') e++;
+        i = e + 1;
     }
     return bufstr(C, &b);
 }
@@ -689,7 +737,8 @@ static jv select_like(jctx *C, const jargs *A, int attr, int want) {
         jv item = l->v[i];
         jv x = attr ? attr_path(C, item, need_str(C, attrname, "selectattr")) : item;
         int r;
-        if (name.t == JV_UNDEF) r = jv_truthy(x);
+        if (name.t == JV_UNDEF)
+            r = jv_truthy(x);
         else {
             int na = np - base;
             jv *ta = ja_alloc(C->A, (size_t)(na > 0 ? na : 1) * sizeof *ta);
@@ -706,7 +755,8 @@ jv jfilter(jctx *C, const char *name, jv *args, const char **kw, int nargs) {
     jargs A = {args, kw, nargs};
     jv v = args[0];
     if (!strcmp(name, "safe") || !strcmp(name, "forceescape")) return v;
-    if (!strcmp(name, "string")) return v.t == JV_STR ? v : (jv){.t = JV_STR, .u.s = jv_tostr(C->A, v)};
+    if (!strcmp(name, "string"))
+        return v.t == JV_STR ? v : (jv){.t = JV_STR, .u.s = jv_tostr(C->A, v)};
     if (!strcmp(name, "tojson")) return do_tojson(C, &A);
     if (!strcmp(name, "trim")) {
         jv ch = arg_or(&A, 1, "chars", jv_none());
@@ -718,11 +768,16 @@ jv jfilter(jctx *C, const char *name, jv *args, const char **kw, int nargs) {
     if (!strcmp(name, "title")) return jinja_title(C, jv_tostr(C->A, v));
     if (!strcmp(name, "length") || !strcmp(name, "count")) {
         switch (v.t) {
-        case JV_STR: return jv_int((long long)ju_len(v.u.s->s, v.u.s->len));
-        case JV_LIST: return jv_int((long long)v.u.l->n);
-        case JV_DICT: return jv_int((long long)v.u.d->n);
-        case JV_UNDEF: return jv_int(0);
-        default: jfail(C->E, "TypeError: object of type '%s' has no len()", jv_typename(v));
+        case JV_STR:
+            return jv_int((long long)ju_len(v.u.s->s, v.u.s->len));
+        case JV_LIST:
+            return jv_int((long long)v.u.l->n);
+        case JV_DICT:
+            return jv_int((long long)v.u.d->n);
+        case JV_UNDEF:
+            return jv_int(0);
+        default:
+            jfail(C->E, "TypeError: object of type '%s' has no len()", jv_typename(v));
         }
     }
     if (!strcmp(name, "default") || !strcmp(name, "d")) {
@@ -816,7 +871,8 @@ jv jfilter(jctx *C, const char *name, jv *args, const char **kw, int nargs) {
         jstr *s = jv_tostr(C->A, v);
         jv old = arg_or(&A, 1, "old", jv_undef(NULL)), nw = arg_or(&A, 2, "new", jv_undef(NULL));
         jv cnt = arg_or(&A, 3, "count", jv_none());
-        return replace(C, s, jv_tostr(C->A, old), jv_tostr(C->A, nw), cnt.t == JV_INT ? cnt.u.i : -1);
+        return replace(C, s, jv_tostr(C->A, old), jv_tostr(C->A, nw),
+                       cnt.t == JV_INT ? cnt.u.i : -1);
     }
     if (!strcmp(name, "int")) {
         jv dflt = arg_or(&A, 1, "default", jv_int(0));
@@ -856,9 +912,14 @@ jv jfilter(jctx *C, const char *name, jv *args, const char **kw, int nargs) {
         jv meth = arg_or(&A, 2, "method", mkstr(C, "common", 6));
         double x = jv_num(v), p = pow(10, (double)prec), r;
         const char *m = meth.t == JV_STR ? meth.u.s->s : "common";
-        if (!strcmp(m, "ceil")) r = ceil(x * p) / p;
-        else if (!strcmp(m, "floor")) r = floor(x * p) / p;
-        else r = nearbyint(x * p) / p;
+        if (!strcmp(m, "ceil"))
+            r = ceil(x * p) / p;
+        else if (!strcmp(m, "floor"))
+            r = floor(x * p) / p;
+        else if (v.t != JV_FLOAT)
+            return jv_int(v.t == JV_INT ? v.u.i : v.u.b); /* Python: round(int, n) is an int */
+        else
+            r = nearbyint(x * p) / p;
         return jv_float(r);
     }
     if (!strcmp(name, "wordcount")) {
@@ -867,7 +928,8 @@ jv jfilter(jctx *C, const char *name, jv *args, const char **kw, int nargs) {
         int in = 0;
         for (size_t i = 0; i < s->len; i++) {
             unsigned char c = (unsigned char)s->s[i];
-            int w = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+            int w = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    c == '_' || c >= 0x80;
             if (w && !in) n++;
             in = w;
         }
@@ -881,12 +943,23 @@ jv jfilter(jctx *C, const char *name, jv *args, const char **kw, int nargs) {
         jb_put(&b, "", 0);
         for (size_t i = 0; i < s->len; i++) {
             switch (s->s[i]) {
-            case '&': jb_puts(&b, "&amp;"); break;
-            case '<': jb_puts(&b, "&lt;"); break;
-            case '>': jb_puts(&b, "&gt;"); break;
-            case '"': jb_puts(&b, "&#34;"); break;
-            case '\'': jb_puts(&b, "&#39;"); break;
-            default: jb_putc(&b, s->s[i]);
+            case '&':
+                jb_puts(&b, "&amp;");
+                break;
+            case '<':
+                jb_puts(&b, "&lt;");
+                break;
+            case '>':
+                jb_puts(&b, "&gt;");
+                break;
+            case '"':
+                jb_puts(&b, "&#34;");
+                break;
+            case '\'':
+                jb_puts(&b, "&#39;");
+                break;
+            default:
+                jb_putc(&b, s->s[i]);
             }
         }
         return bufstr(C, &b);
@@ -904,7 +977,8 @@ jv jfilter(jctx *C, const char *name, jv *args, const char **kw, int nargs) {
             return out;
         }
         jv fname;
-        if (!arg(&A, 1, NULL, &fname)) jfail(C->E, "TypeError: map requires a filter name or attribute=");
+        if (!arg(&A, 1, NULL, &fname))
+            jfail(C->E, "TypeError: map requires a filter name or attribute=");
         const char *fn = need_str(C, fname, "map")->s;
         for (size_t i = 0; i < l->n; i++) {
             jv *fa = ja_alloc(C->A, (size_t)nargs * sizeof *fa);
@@ -935,8 +1009,9 @@ jv jfilter(jctx *C, const char *name, jv *args, const char **kw, int nargs) {
             jv x = at.t == JV_STR ? attr_path(C, l->v[i], at.u.s) : l->v[i];
             jv pair[2] = {acc, x};
             if (!jv_isnum(acc) || !jv_isnum(x)) jfail(C->E, "TypeError: sum of non-numbers");
-            acc = (acc.t == JV_FLOAT || x.t == JV_FLOAT) ? jv_float(jv_num(acc) + jv_num(x))
-                                                         : jv_int((long long)jv_num(pair[0]) + (long long)jv_num(pair[1]));
+            acc = (acc.t == JV_FLOAT || x.t == JV_FLOAT)
+                      ? jv_float(jv_num(acc) + jv_num(x))
+                      : jv_int((long long)jv_num(pair[0]) + (long long)jv_num(pair[1]));
         }
         return acc;
     }
@@ -963,9 +1038,12 @@ jv jfilter(jctx *C, const char *name, jv *args, const char **kw, int nargs) {
         jv t = jv_newlist(C->A, (size_t)nargs);
         t.u.l->tuple = 1;
         for (int i = 1; i < nargs; i++) jl_push(C->A, t.u.l, args[i]);
-        return percent_format(C, need_str(C, v, "format"), nargs == 2 && args[1].t == JV_LIST && args[1].u.l->tuple ? args[1] : t);
+        return percent_format(C, need_str(C, v, "format"),
+                              nargs == 2 && args[1].t == JV_LIST && args[1].u.l->tuple ? args[1]
+                                                                                       : t);
     }
-    if (!strcmp(name, "attr")) return jgetattr(C, v, jv_tostr(C->A, arg_or(&A, 1, "name", jv_undef(NULL)))->s);
+    if (!strcmp(name, "attr"))
+        return jgetattr(C, v, jv_tostr(C->A, arg_or(&A, 1, "name", jv_undef(NULL)))->s);
     if (!strcmp(name, "pprint")) {
         jbuf b;
         jb_init(&b, C->A);
@@ -1045,7 +1123,8 @@ static jv call_method(jctx *C, jv self, const char *m, const jargs *A) {
         }
         if (!strcmp(m, "replace")) {
             jv cnt = arg_or(A, 2, "count", jv_int(-1));
-            return replace(C, s, need_str(C, a0, "replace"), need_str(C, a1, "replace"), need_int(C, cnt, "replace"));
+            return replace(C, s, need_str(C, a0, "replace"), need_str(C, a1, "replace"),
+                           need_int(C, cnt, "replace"));
         }
         if (!strcmp(m, "format")) {
             jv *fa = ja_alloc(C->A, (size_t)(A->n + 1) * sizeof *fa);
@@ -1076,7 +1155,9 @@ static jv call_method(jctx *C, jv self, const char *m, const jargs *A) {
             jstr *sub = need_str(C, a0, m);
             if (!sub->len) return jv_int((long long)ju_len(s->s, s->len) + 1);
             long long n = 0;
-            for (const char *p = s->s; (p = memmem(p, s->len - (size_t)(p - s->s), sub->s, sub->len)); p += sub->len) n++;
+            for (const char *p = s->s;
+                 (p = memmem(p, s->len - (size_t)(p - s->s), sub->s, sub->len)); p += sub->len)
+                n++;
             return jv_int(n);
         }
         if (!strcmp(m, "join")) {
@@ -1113,10 +1194,14 @@ static jv call_method(jctx *C, jv self, const char *m, const jargs *A) {
                 int digit = cat == UTF8PROC_CATEGORY_ND;
                 if (!strcmp(m, "isdigit") && !digit) return jv_bool(0);
                 if (!strcmp(m, "isalpha") && !alpha) return jv_bool(0);
-                if (!strcmp(m, "isalnum") && !alpha && !digit && cat != UTF8PROC_CATEGORY_NL && cat != UTF8PROC_CATEGORY_NO) return jv_bool(0);
+                if (!strcmp(m, "isalnum") && !alpha && !digit && cat != UTF8PROC_CATEGORY_NL &&
+                    cat != UTF8PROC_CATEGORY_NO)
+                    return jv_bool(0);
                 if (!strcmp(m, "isspace") && !is_space_cp(cp)) return jv_bool(0);
                 if (!strcmp(m, "isupper") && cat == UTF8PROC_CATEGORY_LL) return jv_bool(0);
-                if (!strcmp(m, "islower") && (cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LT)) return jv_bool(0);
+                if (!strcmp(m, "islower") &&
+                    (cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LT))
+                    return jv_bool(0);
                 if (is_cased_letter(cp)) any_cased = 1;
             }
             if (!strcmp(m, "isupper") || !strcmp(m, "islower")) return jv_bool(any_cased);
@@ -1133,7 +1218,8 @@ static jv call_method(jctx *C, jv self, const char *m, const jargs *A) {
         if (!strcmp(m, "items")) return items_of(C, self);
         if (!strcmp(m, "keys") || !strcmp(m, "values")) {
             jv out = jv_newlist(C->A, d->n);
-            for (size_t i = 0; i < d->n; i++) jl_push(C->A, out.u.l, m[0] == 'k' ? d->k[i] : d->v[i]);
+            for (size_t i = 0; i < d->n; i++)
+                jl_push(C->A, out.u.l, m[0] == 'k' ? d->k[i] : d->v[i]);
             return out;
         }
         if (!strcmp(m, "copy")) {
@@ -1215,7 +1301,8 @@ static jv call_method(jctx *C, jv self, const char *m, const jargs *A) {
 /* ---- globals ---- */
 
 int jbuiltin_global(const char *name) {
-    static const char *g[] = {"range", "namespace", "dict", "raise_exception", "strftime_now", NULL};
+    static const char *g[] = {"range",           "namespace",    "dict",
+                              "raise_exception", "strftime_now", NULL};
     return in_list(g, name);
 }
 
@@ -1236,7 +1323,8 @@ jv jbuiltin_call(jctx *C, jfunc *f, jv *args, const char **kw, int nargs) {
     if (!strcmp(n, "range")) {
         int np = npos(&A);
         long long start = 0, stop, step = 1;
-        if (np == 1) stop = need_int(C, args[0], "range");
+        if (np == 1)
+            stop = need_int(C, args[0], "range");
         else if (np >= 2) {
             start = need_int(C, args[0], "range");
             stop = need_int(C, args[1], "range");
@@ -1255,9 +1343,11 @@ jv jbuiltin_call(jctx *C, jfunc *f, jv *args, const char **kw, int nargs) {
         jv d = jv_newdict(C->A);
         d.u.d->ns = n[0] == 'n';
         for (int i = 0; i < nargs; i++) {
-            if (kw && kw[i]) jd_sets(C->A, d.u.d, kw[i], args[i]);
+            if (kw && kw[i])
+                jd_sets(C->A, d.u.d, kw[i], args[i]);
             else if (args[i].t == JV_DICT)
-                for (size_t k = 0; k < args[i].u.d->n; k++) jd_set(C->A, d.u.d, args[i].u.d->k[k], args[i].u.d->v[k]);
+                for (size_t k = 0; k < args[i].u.d->n; k++)
+                    jd_set(C->A, d.u.d, args[i].u.d->k[k], args[i].u.d->v[k]);
         }
         return d;
     }

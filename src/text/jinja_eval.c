@@ -150,7 +150,8 @@ static int contains(jctx *C, jv container, jv item) {
         jv o;
         return jd_get(container.u.d, item, &o);
     }
-    case JV_UNDEF: return 0;
+    case JV_UNDEF:
+        return 0;
     default:
         jfail(C->E, "TypeError: argument of type '%s' is not iterable", jv_typename(container));
     }
@@ -158,15 +159,24 @@ static int contains(jctx *C, jv container, jv item) {
 
 static jv binary(jctx *C, int op, jv a, jv b) {
     switch (op) {
-    case OP_EQ: return jv_bool(jv_eq(a, b));
-    case OP_NE: return jv_bool(!jv_eq(a, b));
-    case OP_LT: return jv_bool(jv_cmp(C->E, a, b) < 0);
-    case OP_LE: return jv_bool(jv_cmp(C->E, a, b) <= 0);
-    case OP_GT: return jv_bool(jv_cmp(C->E, a, b) > 0);
-    case OP_GE: return jv_bool(jv_cmp(C->E, a, b) >= 0);
-    case OP_IN: return jv_bool(contains(C, b, a));
-    case OP_NOTIN: return jv_bool(!contains(C, b, a));
-    default: return arith(C, op, a, b);
+    case OP_EQ:
+        return jv_bool(jv_eq(a, b));
+    case OP_NE:
+        return jv_bool(!jv_eq(a, b));
+    case OP_LT:
+        return jv_bool(jv_cmp(C->E, a, b) < 0);
+    case OP_LE:
+        return jv_bool(jv_cmp(C->E, a, b) <= 0);
+    case OP_GT:
+        return jv_bool(jv_cmp(C->E, a, b) > 0);
+    case OP_GE:
+        return jv_bool(jv_cmp(C->E, a, b) >= 0);
+    case OP_IN:
+        return jv_bool(contains(C, b, a));
+    case OP_NOTIN:
+        return jv_bool(!contains(C, b, a));
+    default:
+        return arith(C, op, a, b);
     }
 }
 
@@ -183,10 +193,14 @@ static jv do_slice(jctx *C, jv obj, jv vstart, jv vstop, jv vstep) {
     long long step = slice_idx(C, vstep, 1);
     if (step == 0) jfail(C->E, "ValueError: slice step cannot be zero");
     size_t len;
-    if (obj.t == JV_LIST) len = obj.u.l->n;
-    else if (obj.t == JV_STR) len = ju_len(obj.u.s->s, obj.u.s->len);
-    else if (obj.t == JV_UNDEF) return obj;
-    else jfail(C->E, "TypeError: '%s' object is not subscriptable", jv_typename(obj));
+    if (obj.t == JV_LIST)
+        len = obj.u.l->n;
+    else if (obj.t == JV_STR)
+        len = ju_len(obj.u.s->s, obj.u.s->len);
+    else if (obj.t == JV_UNDEF)
+        return obj;
+    else
+        jfail(C->E, "TypeError: '%s' object is not subscriptable", jv_typename(obj));
     long long n = (long long)len;
     long long start, stop;
     if (step > 0) {
@@ -241,7 +255,8 @@ static void assign(jctx *C, const jexpr *target, jv v, jscope *S) {
     }
     /* tuple unpacking */
     jlist *items = NULL;
-    if (v.t == JV_LIST) items = v.u.l;
+    if (v.t == JV_LIST)
+        items = v.u.l;
     else if (v.t == JV_STR || v.t == JV_DICT) {
         jv args[1] = {v};
         jv l = jfilter(C, "list", args, (const char *[]){NULL}, 1);
@@ -296,7 +311,8 @@ static jv call_macro(jctx *C, jfunc *f, jv *args, const char **kw, int nargs) {
     C->depth++;
     for (int k = 0; k < m->nparams; k++) {
         if (bound[k]) continue;
-        jv d = m->defaults[k] ? jeval(C, m->defaults[k], S) : jv_undef(js_new(C->A, m->params[k], strlen(m->params[k])));
+        jv d = m->defaults[k] ? jeval(C, m->defaults[k], S)
+                              : jv_undef(js_new(C->A, m->params[k], strlen(m->params[k])));
         jd_sets(C->A, &S->vars, m->params[k], d);
     }
     jd_sets(C->A, &S->vars, "varargs", varargs);
@@ -315,7 +331,8 @@ jv jcall(jctx *C, jv fn, jv *args, const char **kw, int nargs) {
 }
 
 /* Evaluates call arguments; `extra` slots are left free at the end for the caller. */
-static int eval_args(jctx *C, const jexpr *e, jscope *S, int first, jv **out, const char ***kwout, int extra) {
+static int eval_args(jctx *C, const jexpr *e, jscope *S, int first, jv **out, const char ***kwout,
+                     int extra) {
     int n = e->nargs + first + extra;
     jv *a = ja_alloc(C->A, (size_t)(n ? n : 1) * sizeof *a);
     const char **kw = ja_alloc(C->A, (size_t)(n ? n : 1) * sizeof *kw);
@@ -329,7 +346,8 @@ static int eval_args(jctx *C, const jexpr *e, jscope *S, int first, jv **out, co
 }
 
 static jv eval_filter(jctx *C, const jexpr *e, jscope *S, jv input) {
-    jv in = e->a ? (e->a->kind == E_FILTER ? eval_filter(C, e->a, S, input) : jeval(C, e->a, S)) : input;
+    jv in = e->a ? (e->a->kind == E_FILTER ? eval_filter(C, e->a, S, input) : jeval(C, e->a, S))
+                 : input;
     jv *a;
     const char **kw;
     int n = eval_args(C, e, S, 1, &a, &kw, 0);
@@ -339,8 +357,10 @@ static jv eval_filter(jctx *C, const jexpr *e, jscope *S, jv input) {
 
 jv jeval(jctx *C, const jexpr *e, jscope *S) {
     switch (e->kind) {
-    case E_CONST: return e->val;
-    case E_NAME: return lookup(C, S, e->name);
+    case E_CONST:
+        return e->val;
+    case E_NAME:
+        return lookup(C, S, e->name);
     case E_LIST:
     case E_TUPLE: {
         jv l = jv_newlist(C->A, (size_t)e->nargs);
@@ -358,7 +378,8 @@ jv jeval(jctx *C, const jexpr *e, jscope *S) {
         }
         return d;
     }
-    case E_GETATTR: return jgetattr(C, jeval(C, e->a, S), e->name);
+    case E_GETATTR:
+        return jgetattr(C, jeval(C, e->a, S), e->name);
     case E_GETITEM: {
         jv obj = jeval(C, e->a, S);
         return jgetitem(C, obj, jeval(C, e->b, S));
@@ -377,7 +398,8 @@ jv jeval(jctx *C, const jexpr *e, jscope *S) {
         int n = eval_args(C, e, S, 0, &a, &kw, 0);
         return jcall(C, fn, a, kw, n);
     }
-    case E_FILTER: return eval_filter(C, e, S, jv_undef(NULL));
+    case E_FILTER:
+        return eval_filter(C, e, S, jv_undef(NULL));
     case E_TEST: {
         jv *a;
         const char **kw;
@@ -386,12 +408,15 @@ jv jeval(jctx *C, const jexpr *e, jscope *S) {
         int r = jtest(C, e->name, a, n);
         return jv_bool(e->op ? !r : r);
     }
-    case E_NOT: return jv_bool(!jv_truthy(jeval(C, e->a, S)));
+    case E_NOT:
+        return jv_bool(!jv_truthy(jeval(C, e->a, S)));
     case E_NEG:
     case E_POS: {
         jv v = jeval(C, e->a, S);
         if (v.t == JV_UNDEF) undefined_error(C, v);
-        if (!jv_isnum(v)) jfail(C->E, "TypeError: bad operand type for unary %c: '%s'", e->kind == E_NEG ? '-' : '+', jv_typename(v));
+        if (!jv_isnum(v))
+            jfail(C->E, "TypeError: bad operand type for unary %c: '%s'",
+                  e->kind == E_NEG ? '-' : '+', jv_typename(v));
         if (e->kind == E_POS) return v.t == JV_BOOL ? jv_int(v.u.b) : v;
         if (v.t == JV_FLOAT) return jv_float(-v.u.f);
         long long x = v.t == JV_INT ? v.u.i : v.u.b;
@@ -427,20 +452,24 @@ jv jeval(jctx *C, const jexpr *e, jscope *S) {
 /* ---- statements ---- */
 
 static void step(jctx *C) {
-    if (++C->steps > C->max_steps) jfail(C->E, "template exceeded its step limit (%ld)", C->max_steps);
+    if (++C->steps > C->max_steps)
+        jfail(C->E, "template exceeded its step limit (%ld)", C->max_steps);
 }
 
 static jlist *iter_list(jctx *C, jv v) {
     switch (v.t) {
-    case JV_LIST: return v.u.l;
-    case JV_UNDEF: return jv_newlist(C->A, 0).u.l;
+    case JV_LIST:
+        return v.u.l;
+    case JV_UNDEF:
+        return jv_newlist(C->A, 0).u.l;
     case JV_STR:
     case JV_DICT: {
         if (v.t == JV_DICT && v.u.d->ns) break;
         jv args[1] = {v};
         return jfilter(C, "list", args, (const char *[]){NULL}, 1).u.l;
     }
-    default: break;
+    default:
+        break;
     }
     jfail(C->E, "TypeError: '%s' object is not iterable", jv_typename(v));
 }
@@ -512,14 +541,24 @@ void jexec(jctx *C, const jnode *n, jscope *S) {
         step(C);
         C->E->line = n->line;
         switch (n->kind) {
-        case S_TEXT: jb_put(C->out, n->text, n->len); break;
-        case S_OUTPUT: jv_str(C->out, jeval(C, n->expr, S)); break;
-        case S_IF:
-            if (jv_truthy(jeval(C, n->expr, S))) jexec(C, n->body, S);
-            else if (n->else_) jexec(C, n->else_, S);
+        case S_TEXT:
+            jb_put(C->out, n->text, n->len);
             break;
-        case S_FOR: exec_for(C, n, S); break;
-        case S_SET: assign(C, n->target, jeval(C, n->expr, S), S); break;
+        case S_OUTPUT:
+            jv_str(C->out, jeval(C, n->expr, S));
+            break;
+        case S_IF:
+            if (jv_truthy(jeval(C, n->expr, S)))
+                jexec(C, n->body, S);
+            else if (n->else_)
+                jexec(C, n->else_, S);
+            break;
+        case S_FOR:
+            exec_for(C, n, S);
+            break;
+        case S_SET:
+            assign(C, n->target, jeval(C, n->expr, S), S);
+            break;
         case S_SETBLOCK: {
             jv v = capture(C, n->body, S);
             if (n->filter) v = eval_filter(C, n->filter, S, v);
@@ -533,11 +572,21 @@ void jexec(jctx *C, const jnode *n, jscope *S) {
             jd_sets(C->A, &S->vars, n->name, f);
             break;
         }
-        case S_CALLBLOCK: exec_callblock(C, n, S); break;
-        case S_BREAK: C->brk = 1; break;
-        case S_CONTINUE: C->brk = 2; break;
-        case S_FILTERBLOCK: jv_str(C->out, eval_filter(C, n->filter, S, capture(C, n->body, S))); break;
-        case S_DO: jeval(C, n->expr, S); break;
+        case S_CALLBLOCK:
+            exec_callblock(C, n, S);
+            break;
+        case S_BREAK:
+            C->brk = 1;
+            break;
+        case S_CONTINUE:
+            C->brk = 2;
+            break;
+        case S_FILTERBLOCK:
+            jv_str(C->out, eval_filter(C, n->filter, S, capture(C, n->body, S)));
+            break;
+        case S_DO:
+            jeval(C, n->expr, S);
+            break;
         case S_WITH: {
             jscope *w = new_scope(C, S);
             for (int i = 0; i < n->nparams; i++)

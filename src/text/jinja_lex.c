@@ -30,8 +30,10 @@ typedef struct {
 static void pos_of(const char *src, size_t off, int *line, int *col) {
     int l = 1, c = 1;
     for (size_t i = 0; i < off; i++) {
-        if (src[i] == '\n') l++, c = 1;
-        else if (((unsigned char)src[i] & 0xC0) != 0x80) c++;
+        if (src[i] == '\n')
+            l++, c = 1;
+        else if (((unsigned char)src[i] & 0xC0) != 0x80)
+            c++;
     }
     *line = l;
     *col = c;
@@ -58,8 +60,10 @@ static jtok *emit(lexer *L, int type, size_t off, const char *s, size_t n) {
     t->n = n;
     if (off < L->cur_off) L->cur_off = 0, L->cur_line = 1, L->cur_col = 1;
     for (size_t i = L->cur_off; i < off; i++) {
-        if (L->src[i] == '\n') L->cur_line++, L->cur_col = 1;
-        else if (((unsigned char)L->src[i] & 0xC0) != 0x80) L->cur_col++;
+        if (L->src[i] == '\n')
+            L->cur_line++, L->cur_col = 1;
+        else if (((unsigned char)L->src[i] & 0xC0) != 0x80)
+            L->cur_col++;
     }
     L->cur_off = off;
     t->line = L->cur_line;
@@ -67,13 +71,20 @@ static jtok *emit(lexer *L, int type, size_t off, const char *s, size_t n) {
     return t;
 }
 
-static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-static int is_name0(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_ws(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+static int is_name0(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+static int is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 static void put_utf8(jbuf *b, unsigned long cp) {
     char t[4];
-    if (cp < 0x80) t[0] = (char)cp, jb_put(b, t, 1);
+    if (cp < 0x80)
+        t[0] = (char)cp, jb_put(b, t, 1);
     else if (cp < 0x800) {
         t[0] = (char)(0xC0 | (cp >> 6));
         t[1] = (char)(0x80 | (cp & 0x3F));
@@ -122,17 +133,38 @@ static void lex_string(lexer *L) {
         char e = L->src[L->pos + 1];
         L->pos += 2;
         switch (e) {
-        case 'n': jb_putc(&b, '\n'); break;
-        case 't': jb_putc(&b, '\t'); break;
-        case 'r': jb_putc(&b, '\r'); break;
-        case 'a': jb_putc(&b, '\a'); break;
-        case 'b': jb_putc(&b, '\b'); break;
-        case 'f': jb_putc(&b, '\f'); break;
-        case 'v': jb_putc(&b, '\v'); break;
-        case '\\': jb_putc(&b, '\\'); break;
-        case '\'': jb_putc(&b, '\''); break;
-        case '"': jb_putc(&b, '"'); break;
-        case '\n': break;
+        case 'n':
+            jb_putc(&b, '\n');
+            break;
+        case 't':
+            jb_putc(&b, '\t');
+            break;
+        case 'r':
+            jb_putc(&b, '\r');
+            break;
+        case 'a':
+            jb_putc(&b, '\a');
+            break;
+        case 'b':
+            jb_putc(&b, '\b');
+            break;
+        case 'f':
+            jb_putc(&b, '\f');
+            break;
+        case 'v':
+            jb_putc(&b, '\v');
+            break;
+        case '\\':
+            jb_putc(&b, '\\');
+            break;
+        case '\'':
+            jb_putc(&b, '\'');
+            break;
+        case '"':
+            jb_putc(&b, '"');
+            break;
+        case '\n':
+            break;
         case 'x':
         case 'u':
         case 'U': {
@@ -151,7 +183,9 @@ static void lex_string(lexer *L) {
         default:
             if (e >= '0' && e <= '7') {
                 unsigned long cp = (unsigned long)(e - '0');
-                for (int i = 0; i < 2 && L->pos < L->len && L->src[L->pos] >= '0' && L->src[L->pos] <= '7'; i++)
+                for (int i = 0;
+                     i < 2 && L->pos < L->len && L->src[L->pos] >= '0' && L->src[L->pos] <= '7';
+                     i++)
                     cp = cp * 8 + (unsigned long)(L->src[L->pos++] - '0');
                 put_utf8(&b, cp);
             } else {
@@ -188,11 +222,13 @@ static void lex_number(lexer *L) {
         if (L->src[i] != '_') tmp[n++] = L->src[i];
     tmp[n] = 0;
     jtok *t = emit(L, isf ? T_FLOAT : T_INT, s, L->src + s, L->pos - s);
-    if (isf) t->f = strtod(tmp, NULL);
+    if (isf)
+        t->f = strtod(tmp, NULL);
     else {
         char *end;
         t->i = strtoll(tmp, &end, 10);
-        if (L->pos - s > 18) { /* does not fit: keep it as a float like a big Python int would print */
+        if (L->pos - s >
+            18) { /* does not fit: keep it as a float like a big Python int would print */
             t->t = T_FLOAT;
             t->f = strtod(tmp, NULL);
         }
@@ -234,7 +270,8 @@ static void lex_tag(lexer *L, int block, size_t open_off) {
             lex_number(L);
         } else if (is_name0(c)) {
             size_t s = L->pos;
-            while (L->pos < L->len && (is_name0(L->src[L->pos]) || is_digit(L->src[L->pos]))) L->pos++;
+            while (L->pos < L->len && (is_name0(L->src[L->pos]) || is_digit(L->src[L->pos])))
+                L->pos++;
             emit(L, T_NAME, s, L->src + s, L->pos - s);
         } else {
             int done = 0;
@@ -269,7 +306,8 @@ static void lex_tag(lexer *L, int block, size_t open_off) {
 /* Offset of the next "{{", "{%" or "{#" at or after pos, or len. */
 static size_t next_tag(lexer *L, size_t pos) {
     for (size_t i = pos; i + 1 < L->len; i++)
-        if (L->src[i] == '{' && (L->src[i + 1] == '{' || L->src[i + 1] == '%' || L->src[i + 1] == '#'))
+        if (L->src[i] == '{' &&
+            (L->src[i + 1] == '{' || L->src[i + 1] == '%' || L->src[i + 1] == '#'))
             return i;
     return L->len;
 }
@@ -330,7 +368,8 @@ size_t jlex(jarena *A, const char *src, size_t len, jtok **out) {
             break;
         }
         char kind = L.src[k + 1];
-        int mod = (k + 2 < L.len && (L.src[k + 2] == '-' || L.src[k + 2] == '+')) ? L.src[k + 2] : 0;
+        int mod =
+            (k + 2 < L.len && (L.src[k + 2] == '-' || L.src[k + 2] == '+')) ? L.src[k + 2] : 0;
         if (kind == '{' && mod == '+') mod = 0; /* `{{+` is `{{` followed by unary plus */
         emit_text(&L, L.pos, k, mod, kind != '{');
         L.pos = k + 2 + (mod ? 1 : 0);
@@ -350,8 +389,8 @@ size_t jlex(jarena *A, const char *src, size_t len, jtok **out) {
         size_t first = L.n;
         emit(&L, kind == '%' ? T_BLOCK_BEGIN : T_VAR_BEGIN, k, L.src + k, 2);
         lex_tag(&L, kind == '%', k);
-        if (kind == '%' && L.n - first == 3 && L.t[first + 1].t == T_NAME && L.t[first + 1].n == 3 &&
-            !memcmp(L.t[first + 1].s, "raw", 3)) {
+        if (kind == '%' && L.n - first == 3 && L.t[first + 1].t == T_NAME &&
+            L.t[first + 1].n == 3 && !memcmp(L.t[first + 1].s, "raw", 3)) {
             L.n = first;
             lex_raw(&L, k);
         }

@@ -20,8 +20,12 @@ typedef struct {
     int depth, loops;
 } parser;
 
-static jtok *peek(parser *P) { return &P->t[P->i]; }
-static jtok *peekn(parser *P, size_t k) { return &P->t[P->i + k < P->n ? P->i + k : P->n - 1]; }
+static jtok *peek(parser *P) {
+    return &P->t[P->i];
+}
+static jtok *peekn(parser *P, size_t k) {
+    return &P->t[P->i + k < P->n ? P->i + k : P->n - 1];
+}
 static jtok *next(parser *P) {
     jtok *t = &P->t[P->i];
     if (P->i + 1 < P->n) P->i++;
@@ -31,19 +35,32 @@ static jtok *next(parser *P) {
 static int tok_is(const jtok *t, int type, const char *s) {
     return t->t == type && strlen(s) == t->n && !memcmp(t->s, s, t->n);
 }
-static int is_op(parser *P, const char *s) { return tok_is(peek(P), T_OP, s); }
-static int is_kw(parser *P, const char *s) { return tok_is(peek(P), T_NAME, s); }
+static int is_op(parser *P, const char *s) {
+    return tok_is(peek(P), T_OP, s);
+}
+static int is_kw(parser *P, const char *s) {
+    return tok_is(peek(P), T_NAME, s);
+}
 
 static const char *tok_desc(const jtok *t, char *buf, size_t n) {
     switch (t->t) {
-    case T_EOF: return "end of template";
-    case T_BLOCK_END: return "end of statement block";
-    case T_VAR_END: return "end of print statement";
-    case T_BLOCK_BEGIN: return "begin of statement block";
-    case T_VAR_BEGIN: return "begin of print statement";
-    case T_STRING: return "string";
-    case T_TEXT: return "template text";
-    default: snprintf(buf, n, "'%.*s'", (int)(t->n > 40 ? 40 : t->n), t->s); return buf;
+    case T_EOF:
+        return "end of template";
+    case T_BLOCK_END:
+        return "end of statement block";
+    case T_VAR_END:
+        return "end of print statement";
+    case T_BLOCK_BEGIN:
+        return "begin of statement block";
+    case T_VAR_BEGIN:
+        return "begin of print statement";
+    case T_STRING:
+        return "string";
+    case T_TEXT:
+        return "template text";
+    default:
+        snprintf(buf, n, "'%.*s'", (int)(t->n > 40 ? 40 : t->n), t->s);
+        return buf;
     }
 }
 
@@ -135,7 +152,8 @@ static jexpr *parse_tuple(parser *P, int with_condexpr, int explicit_parens) {
             comma = 1;
         }
         jtok *t = peek(P);
-        if (t->t == T_VAR_END || t->t == T_BLOCK_END || tok_is(t, T_OP, ")") || t->t == T_EOF) break;
+        if (t->t == T_VAR_END || t->t == T_BLOCK_END || tok_is(t, T_OP, ")") || t->t == T_EOF)
+            break;
         if (!comma && a.n) break;
         args_push(P, &a, with_condexpr ? parse_expr(P) : parse_or(P), NULL);
     }
@@ -211,12 +229,14 @@ static jexpr *parse_compare(parser *P) {
         static const struct {
             const char *s;
             int op;
-        } ops[] = {{"==", OP_EQ}, {"!=", OP_NE}, {"<", OP_LT}, {"<=", OP_LE}, {">", OP_GT}, {">=", OP_GE}};
+        } ops[] = {{"==", OP_EQ}, {"!=", OP_NE}, {"<", OP_LT},
+                   {"<=", OP_LE}, {">", OP_GT},  {">=", OP_GE}};
         int op = -1;
         for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
             if (is_op(P, ops[k].s)) op = ops[k].op;
         jtok *at = peek(P);
-        if (op >= 0) next(P);
+        if (op >= 0)
+            next(P);
         else if (is_kw(P, "in")) {
             next(P);
             op = OP_IN;
@@ -259,8 +279,11 @@ static jexpr *parse_pow(parser *P);
 static jexpr *parse_math2(parser *P) {
     jexpr *e = parse_pow(P);
     for (;;) {
-        int op = is_op(P, "*") ? OP_MUL : is_op(P, "/") ? OP_DIV : is_op(P, "//") ? OP_FLOORDIV
-                 : is_op(P, "%") ? OP_MOD : -1;
+        int op = is_op(P, "*")    ? OP_MUL
+                 : is_op(P, "/")  ? OP_DIV
+                 : is_op(P, "//") ? OP_FLOORDIV
+                 : is_op(P, "%")  ? OP_MOD
+                                  : -1;
         if (op < 0) break;
         jtok *at = next(P);
         e = binop(P, E_BIN, op, at, e, parse_pow(P));
@@ -293,7 +316,8 @@ static void parse_call_args(parser *P, argv_t *a) {
             fail_at(P, peek(P), "%s", "*args and **kwargs in calls are not supported");
         else {
             for (int i = 0; i < a->n; i++)
-                if (a->kw[i]) fail_at(P, peek(P), "%s", "positional argument follows keyword argument");
+                if (a->kw[i])
+                    fail_at(P, peek(P), "%s", "positional argument follows keyword argument");
         }
         args_push(P, a, parse_expr(P), kw);
     }
@@ -418,7 +442,8 @@ static jexpr *parse_test(parser *P, jexpr *e) {
                !tok_is(nt, T_NAME, "else") && !tok_is(nt, T_NAME, "or") &&
                !tok_is(nt, T_NAME, "and") && !tok_is(nt, T_NAME, "if") &&
                !tok_is(nt, T_NAME, "in") && !tok_is(nt, T_NAME, "not")) {
-        if (tok_is(nt, T_NAME, "is")) fail_at(P, nt, "%s", "you cannot chain multiple tests with is");
+        if (tok_is(nt, T_NAME, "is"))
+            fail_at(P, nt, "%s", "you cannot chain multiple tests with is");
         t->args = ja_alloc(P->A, sizeof *t->args);
         t->args[0] = parse_postfix(P, parse_primary(P));
         t->nargs = 1;
@@ -438,10 +463,14 @@ static jexpr *parse_unary(parser *P, int with_filter) {
     }
     if (with_filter) {
         for (;;) {
-            if (is_op(P, "|")) e = parse_filters(P, e, 0);
-            else if (is_kw(P, "is")) e = parse_test(P, e);
-            else if (is_op(P, "(")) e = parse_call(P, e);
-            else break;
+            if (is_op(P, "|"))
+                e = parse_filters(P, e, 0);
+            else if (is_kw(P, "is"))
+                e = parse_test(P, e);
+            else if (is_op(P, "("))
+                e = parse_call(P, e);
+            else
+                break;
         }
     }
     P->depth--;
@@ -455,9 +484,12 @@ static jexpr *parse_primary(parser *P) {
     case T_NAME:
         next(P);
         e = mk(P, E_CONST, t);
-        if (tok_is(t, T_NAME, "true") || tok_is(t, T_NAME, "True")) e->val = jv_bool(1);
-        else if (tok_is(t, T_NAME, "false") || tok_is(t, T_NAME, "False")) e->val = jv_bool(0);
-        else if (tok_is(t, T_NAME, "none") || tok_is(t, T_NAME, "None")) e->val = jv_none();
+        if (tok_is(t, T_NAME, "true") || tok_is(t, T_NAME, "True"))
+            e->val = jv_bool(1);
+        else if (tok_is(t, T_NAME, "false") || tok_is(t, T_NAME, "False"))
+            e->val = jv_bool(0);
+        else if (tok_is(t, T_NAME, "none") || tok_is(t, T_NAME, "None"))
+            e->val = jv_none();
         else {
             e->kind = E_NAME;
             char *s = ja_alloc(P->A, t->n + 1);
@@ -529,7 +561,8 @@ static jexpr *parse_primary(parser *P) {
             return e;
         }
         break;
-    default: break;
+    default:
+        break;
     }
     unexpected(P, "an expression");
 }
@@ -607,7 +640,9 @@ static void parse_params(parser *P, jnode *n) {
     n->defaults = a.v;
 }
 
-static void expect_end_tag(parser *P) { expect_block_end(P); }
+static void expect_end_tag(parser *P) {
+    expect_block_end(P);
+}
 
 static jnode *parse_stmt(parser *P) {
     jtok *open = peek(P); /* the BLOCK_BEGIN */
@@ -751,7 +786,8 @@ static jnode *parse_stmt(parser *P) {
         return n;
     }
     if (tok_is(kw, T_NAME, "break") || tok_is(kw, T_NAME, "continue")) {
-        if (!P->loops) fail_at(P, kw, "'%s' outside of a loop", kw->s[0] == 'b' ? "break" : "continue");
+        if (!P->loops)
+            fail_at(P, kw, "'%s' outside of a loop", kw->s[0] == 'b' ? "break" : "continue");
         next(P);
         n = mknode(P, kw->s[0] == 'b' ? S_BREAK : S_CONTINUE, open);
         expect_block_end(P);
@@ -782,8 +818,13 @@ static jnode *parse_body(parser *P, const char *const *ends, const char **found,
         if (t->t == T_EOF) {
             if (ends) {
                 char msg[200];
-                snprintf(msg, sizeof msg, "unexpected end of template: '%s' block opened at %d:%d is not closed (expected '%s')",
-                         what, open->line, open->col, ends[0] && !ends[1] ? ends[0] : ends[1] && !ends[2] ? ends[1] : ends[2]);
+                snprintf(msg, sizeof msg,
+                         "unexpected end of template: '%s' block opened at %d:%d is not closed "
+                         "(expected '%s')",
+                         what, open->line, open->col,
+                         ends[0] && !ends[1]   ? ends[0]
+                         : ends[1] && !ends[2] ? ends[1]
+                                               : ends[2]);
                 jfail(P->A->E, "%d:%d: %s", t->line, t->col, msg);
             }
             break;

@@ -79,8 +79,12 @@ void jb_put(jbuf *b, const char *s, size_t n) {
     b->p[b->n] = 0;
 }
 
-void jb_puts(jbuf *b, const char *s) { jb_put(b, s, strlen(s)); }
-void jb_putc(jbuf *b, char c) { jb_put(b, &c, 1); }
+void jb_puts(jbuf *b, const char *s) {
+    jb_put(b, s, strlen(s));
+}
+void jb_putc(jbuf *b, char c) {
+    jb_put(b, &c, 1);
+}
 
 void jb_printf(jbuf *b, const char *fmt, ...) {
     char tmp[256];
@@ -101,11 +105,21 @@ void jb_printf(jbuf *b, const char *fmt, ...) {
 }
 
 /* ---- constructors ---- */
-jv jv_undef(jstr *name) { return (jv){.t = JV_UNDEF, .u.s = name}; }
-jv jv_none(void) { return (jv){.t = JV_NONE}; }
-jv jv_bool(int b) { return (jv){.t = JV_BOOL, .u.b = !!b}; }
-jv jv_int(long long i) { return (jv){.t = JV_INT, .u.i = i}; }
-jv jv_float(double f) { return (jv){.t = JV_FLOAT, .u.f = f}; }
+jv jv_undef(jstr *name) {
+    return (jv){.t = JV_UNDEF, .u.s = name};
+}
+jv jv_none(void) {
+    return (jv){.t = JV_NONE};
+}
+jv jv_bool(int b) {
+    return (jv){.t = JV_BOOL, .u.b = !!b};
+}
+jv jv_int(long long i) {
+    return (jv){.t = JV_INT, .u.i = i};
+}
+jv jv_float(double f) {
+    return (jv){.t = JV_FLOAT, .u.f = f};
+}
 
 jstr *js_new(jarena *A, const char *s, size_t n) {
     jstr *r = ja_alloc(A, sizeof *r + n + 1);
@@ -115,8 +129,12 @@ jstr *js_new(jarena *A, const char *s, size_t n) {
     return r;
 }
 
-jv jv_strn(jarena *A, const char *s, size_t n) { return (jv){.t = JV_STR, .u.s = js_new(A, s, n)}; }
-jv jv_cstr(jarena *A, const char *s) { return jv_strn(A, s, strlen(s)); }
+jv jv_strn(jarena *A, const char *s, size_t n) {
+    return (jv){.t = JV_STR, .u.s = js_new(A, s, n)};
+}
+jv jv_cstr(jarena *A, const char *s) {
+    return jv_strn(A, s, strlen(s));
+}
 
 jv jv_newlist(jarena *A, size_t cap) {
     jlist *l = ja_alloc(A, sizeof *l);
@@ -127,7 +145,9 @@ jv jv_newlist(jarena *A, size_t cap) {
     return (jv){.t = JV_LIST, .u.l = l};
 }
 
-jv jv_newdict(jarena *A) { return (jv){.t = JV_DICT, .u.d = ja_alloc(A, sizeof(jdict))}; }
+jv jv_newdict(jarena *A) {
+    return (jv){.t = JV_DICT, .u.d = ja_alloc(A, sizeof(jdict))};
+}
 
 jv jv_func(jarena *A, int kind, const char *name, jv self) {
     jfunc *f = ja_alloc(A, sizeof *f);
@@ -219,18 +239,28 @@ void jd_sets(jarena *A, jdict *d, const char *key, jv v) {
 int jv_truthy(jv v) {
     switch (v.t) {
     case JV_UNDEF:
-    case JV_NONE: return 0;
-    case JV_BOOL: return v.u.b;
-    case JV_INT: return v.u.i != 0;
-    case JV_FLOAT: return v.u.f != 0;
-    case JV_STR: return v.u.s->len != 0;
-    case JV_LIST: return v.u.l->n != 0;
-    case JV_DICT: return v.u.d->ns || v.u.d->n != 0;
-    default: return 1;
+    case JV_NONE:
+        return 0;
+    case JV_BOOL:
+        return v.u.b;
+    case JV_INT:
+        return v.u.i != 0;
+    case JV_FLOAT:
+        return v.u.f != 0;
+    case JV_STR:
+        return v.u.s->len != 0;
+    case JV_LIST:
+        return v.u.l->n != 0;
+    case JV_DICT:
+        return v.u.d->ns || v.u.d->n != 0;
+    default:
+        return 1;
     }
 }
 
-int jv_isnum(jv v) { return v.t == JV_INT || v.t == JV_FLOAT || v.t == JV_BOOL; }
+int jv_isnum(jv v) {
+    return v.t == JV_INT || v.t == JV_FLOAT || v.t == JV_BOOL;
+}
 
 double jv_num(jv v) {
     return v.t == JV_FLOAT ? v.u.f : v.t == JV_INT ? (double)v.u.i : v.t == JV_BOOL ? v.u.b : 0;
@@ -247,8 +277,10 @@ int jv_eq(jv a, jv b) {
     if (a.t != b.t) return 0;
     switch (a.t) {
     case JV_UNDEF:
-    case JV_NONE: return 1;
-    case JV_STR: return a.u.s->len == b.u.s->len && !memcmp(a.u.s->s, b.u.s->s, a.u.s->len);
+    case JV_NONE:
+        return 1;
+    case JV_STR:
+        return a.u.s->len == b.u.s->len && !memcmp(a.u.s->s, b.u.s->s, a.u.s->len);
     case JV_LIST:
         if (a.u.l->n != b.u.l->n || a.u.l->tuple != b.u.l->tuple) return 0;
         for (size_t i = 0; i < a.u.l->n; i++)
@@ -262,13 +294,14 @@ int jv_eq(jv a, jv b) {
             if (!jd_get(b.u.d, a.u.d->k[i], &o) || !jv_eq(a.u.d->v[i], o)) return 0;
         }
         return 1;
-    case JV_FUNC: return a.u.fn == b.u.fn;
+    case JV_FUNC:
+        return a.u.fn == b.u.fn;
     }
     return 0;
 }
 
 const char *jv_typename(jv v) {
-    static const char *names[] = {"Undefined", "NoneType", "bool", "int", "float",
+    static const char *names[] = {"Undefined", "NoneType", "bool", "int",     "float",
                                   "str",       "list",     "dict", "function"};
     if (v.t == JV_LIST && v.u.l->tuple) return "tuple";
     if (v.t == JV_DICT && v.u.d->ns) return "Namespace";
@@ -367,21 +400,33 @@ static void repr_str(jbuf *b, const jstr *s) {
         if (c == (unsigned char)q || c == '\\') {
             jb_putc(b, '\\');
             jb_putc(b, (char)c);
-        } else if (c == '\n') jb_puts(b, "\\n");
-        else if (c == '\r') jb_puts(b, "\\r");
-        else if (c == '\t') jb_puts(b, "\\t");
-        else if (c < 0x20 || c == 0x7f) jb_printf(b, "\\x%02x", c);
-        else jb_putc(b, (char)c);
+        } else if (c == '\n')
+            jb_puts(b, "\\n");
+        else if (c == '\r')
+            jb_puts(b, "\\r");
+        else if (c == '\t')
+            jb_puts(b, "\\t");
+        else if (c < 0x20 || c == 0x7f)
+            jb_printf(b, "\\x%02x", c);
+        else
+            jb_putc(b, (char)c);
     }
     jb_putc(b, q);
 }
 
 static void repr_any(jbuf *b, jv v, int top) {
     switch (v.t) {
-    case JV_UNDEF: break;
-    case JV_NONE: jb_puts(b, "None"); break;
-    case JV_BOOL: jb_puts(b, v.u.b ? "True" : "False"); break;
-    case JV_INT: jb_printf(b, "%lld", v.u.i); break;
+    case JV_UNDEF:
+        break;
+    case JV_NONE:
+        jb_puts(b, "None");
+        break;
+    case JV_BOOL:
+        jb_puts(b, v.u.b ? "True" : "False");
+        break;
+    case JV_INT:
+        jb_printf(b, "%lld", v.u.i);
+        break;
     case JV_FLOAT: {
         char t[64];
         jfmt_float(t, sizeof t, v.u.f);
@@ -389,8 +434,10 @@ static void repr_any(jbuf *b, jv v, int top) {
         break;
     }
     case JV_STR:
-        if (top) jb_put(b, v.u.s->s, v.u.s->len);
-        else repr_str(b, v.u.s);
+        if (top)
+            jb_put(b, v.u.s->s, v.u.s->len);
+        else
+            repr_str(b, v.u.s);
         break;
     case JV_LIST: {
         jlist *l = v.u.l;
@@ -417,11 +464,15 @@ static void repr_any(jbuf *b, jv v, int top) {
         if (d->ns) jb_putc(b, '>');
         break;
     }
-    case JV_FUNC: jb_printf(b, "<function %s>", v.u.fn->name ? v.u.fn->name : "?"); break;
+    case JV_FUNC:
+        jb_printf(b, "<function %s>", v.u.fn->name ? v.u.fn->name : "?");
+        break;
     }
 }
 
-void jv_str(jbuf *b, jv v) { repr_any(b, v, 1); }
+void jv_str(jbuf *b, jv v) {
+    repr_any(b, v, 1);
+}
 void jv_repr(jbuf *b, jv v) {
     if (v.t == JV_UNDEF) return;
     repr_any(b, v, 0);
@@ -474,12 +525,18 @@ jv jv_from_json(jarena *A, const json_t *j, int depth) {
             jl_push(A, l.u.l, jv_from_json(A, json_array_get(j, i), depth + 1));
         return l;
     }
-    case JSON_STRING: return jv_strn(A, json_string_value(j), json_string_length(j));
-    case JSON_INTEGER: return jv_int((long long)json_integer_value(j));
-    case JSON_REAL: return jv_float(json_real_value(j));
-    case JSON_TRUE: return jv_bool(1);
-    case JSON_FALSE: return jv_bool(0);
-    default: return jv_none();
+    case JSON_STRING:
+        return jv_strn(A, json_string_value(j), json_string_length(j));
+    case JSON_INTEGER:
+        return jv_int((long long)json_integer_value(j));
+    case JSON_REAL:
+        return jv_float(json_real_value(j));
+    case JSON_TRUE:
+        return jv_bool(1);
+    case JSON_FALSE:
+        return jv_bool(0);
+    default:
+        return jv_none();
     }
 }
 
@@ -488,16 +545,32 @@ static void json_str(jbuf *b, const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': jb_puts(b, "\\\""); break;
-        case '\\': jb_puts(b, "\\\\"); break;
-        case '\n': jb_puts(b, "\\n"); break;
-        case '\r': jb_puts(b, "\\r"); break;
-        case '\t': jb_puts(b, "\\t"); break;
-        case '\b': jb_puts(b, "\\b"); break;
-        case '\f': jb_puts(b, "\\f"); break;
+        case '"':
+            jb_puts(b, "\\\"");
+            break;
+        case '\\':
+            jb_puts(b, "\\\\");
+            break;
+        case '\n':
+            jb_puts(b, "\\n");
+            break;
+        case '\r':
+            jb_puts(b, "\\r");
+            break;
+        case '\t':
+            jb_puts(b, "\\t");
+            break;
+        case '\b':
+            jb_puts(b, "\\b");
+            break;
+        case '\f':
+            jb_puts(b, "\\f");
+            break;
         default:
-            if (c < 0x20) jb_printf(b, "\\u%04x", c);
-            else jb_putc(b, (char)c);
+            if (c < 0x20)
+                jb_printf(b, "\\u%04x", c);
+            else
+                jb_putc(b, (char)c);
         }
     }
     jb_putc(b, '"');
@@ -510,10 +583,18 @@ static void json_newline(jbuf *b, const jjson_opts *o, int level) {
 
 static void json_key(jerr *E, jbuf *b, jv k) {
     switch (k.t) {
-    case JV_STR: json_str(b, k.u.s->s, k.u.s->len); return;
-    case JV_NONE: jb_puts(b, "\"null\""); return;
-    case JV_BOOL: jb_puts(b, k.u.b ? "\"true\"" : "\"false\""); return;
-    case JV_INT: jb_printf(b, "\"%lld\"", k.u.i); return;
+    case JV_STR:
+        json_str(b, k.u.s->s, k.u.s->len);
+        return;
+    case JV_NONE:
+        jb_puts(b, "\"null\"");
+        return;
+    case JV_BOOL:
+        jb_puts(b, k.u.b ? "\"true\"" : "\"false\"");
+        return;
+    case JV_INT:
+        jb_printf(b, "\"%lld\"", k.u.i);
+        return;
     case JV_FLOAT: {
         char t[64];
         jfmt_float(t, sizeof t, k.u.f);
@@ -528,12 +609,20 @@ static void json_key(jerr *E, jbuf *b, jv k) {
 void jv_tojson(jerr *E, jbuf *b, jv v, const jjson_opts *o, int level) {
     if (level > 200) jfail(E, "ValueError: structure too deep for tojson");
     switch (v.t) {
-    case JV_NONE: jb_puts(b, "null"); return;
-    case JV_BOOL: jb_puts(b, v.u.b ? "true" : "false"); return;
-    case JV_INT: jb_printf(b, "%lld", v.u.i); return;
+    case JV_NONE:
+        jb_puts(b, "null");
+        return;
+    case JV_BOOL:
+        jb_puts(b, v.u.b ? "true" : "false");
+        return;
+    case JV_INT:
+        jb_printf(b, "%lld", v.u.i);
+        return;
     case JV_FLOAT: {
-        if (isnan(v.u.f)) jb_puts(b, "NaN");
-        else if (isinf(v.u.f)) jb_puts(b, v.u.f < 0 ? "-Infinity" : "Infinity");
+        if (isnan(v.u.f))
+            jb_puts(b, "NaN");
+        else if (isinf(v.u.f))
+            jb_puts(b, v.u.f < 0 ? "-Infinity" : "Infinity");
         else {
             char t[64];
             jfmt_float(t, sizeof t, v.u.f);
@@ -541,7 +630,9 @@ void jv_tojson(jerr *E, jbuf *b, jv v, const jjson_opts *o, int level) {
         }
         return;
     }
-    case JV_STR: json_str(b, v.u.s->s, v.u.s->len); return;
+    case JV_STR:
+        json_str(b, v.u.s->s, v.u.s->len);
+        return;
     case JV_LIST: {
         jlist *l = v.u.l;
         if (!l->n) {
@@ -586,7 +677,8 @@ void jv_tojson(jerr *E, jbuf *b, jv v, const jjson_opts *o, int level) {
         jb_putc(b, '}');
         return;
     }
-    default: break;
+    default:
+        break;
     }
     jfail(E, "TypeError: Object of type %s is not JSON serializable", jv_typename(v));
 }

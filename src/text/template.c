@@ -11,9 +11,9 @@
 #include "text/template.h"
 
 #define DEFAULT_MAX_OUTPUT (16u << 20)
-#define DEFAULT_MAX_STEPS 10000000L
-#define PARSE_ARENA_CAP (64u << 20)
-#define RENDER_ARENA_CAP (512u << 20)
+#define DEFAULT_MAX_STEPS  10000000L
+#define PARSE_ARENA_CAP    (64u << 20)
+#define RENDER_ARENA_CAP   (512u << 20)
 
 struct lmx_tmpl {
     jarena A;
@@ -93,8 +93,10 @@ char *lmx_tmpl_render(const lmx_tmpl *t, const json_t *context, lmx_tmpl_opts *o
     R->A.cap = RENDER_ARENA_CAP;
     R->A.E = &R->E;
     if (setjmp(R->E.jb)) {
-        if (R->E.raised || !R->E.line) set_err(err, errlen, R->E.msg);
-        else if (err && errlen) snprintf(err, errlen, "%s (template line %d)", R->E.msg, R->E.line);
+        if (R->E.raised || !R->E.line)
+            set_err(err, errlen, R->E.msg);
+        else if (err && errlen)
+            snprintf(err, errlen, "%s (template line %d)", R->E.msg, R->E.line);
         if (opts) opts->raised = R->E.raised;
         ja_free(&R->A);
         free(R);

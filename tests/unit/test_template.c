@@ -12,7 +12,12 @@
 
 /* 2026-11-23 09:30 local time: the clock the references were rendered with */
 static time_t pinned_now(void) {
-    struct tm tm = {.tm_year = 2026 - 1900, .tm_mon = 10, .tm_mday = 23, .tm_hour = 9, .tm_min = 30, .tm_isdst = -1};
+    struct tm tm = {.tm_year = 2026 - 1900,
+                    .tm_mon = 10,
+                    .tm_mday = 23,
+                    .tm_hour = 9,
+                    .tm_min = 30,
+                    .tm_isdst = -1};
     return mktime(&tm);
 }
 
@@ -39,7 +44,8 @@ static void show_diff(const char *got, const char *want) {
     while (got[i] && got[i] == want[i]) i++;
     size_t from = i > 40 ? i - 40 : 0;
     fprintf(stderr, "    first difference at byte %zu\n    want: ", i);
-    for (size_t k = from; want[k] && k < i + 40; k++) fputc(want[k] == '\n' ? '|' : want[k], stderr);
+    for (size_t k = from; want[k] && k < i + 40; k++)
+        fputc(want[k] == '\n' ? '|' : want[k], stderr);
     fprintf(stderr, "\n    got:  ");
     for (size_t k = from; got[k] && k < i + 40; k++) fputc(got[k] == '\n' ? '|' : got[k], stderr);
     fprintf(stderr, "\n");
@@ -80,7 +86,8 @@ TEST(template_refs_match_jinja2) {
         }
         json_t *cs = NULL;
         for (size_t i = 0; i < json_array_size(cases); i++)
-            if (!strcmp(json_string_value(json_object_get(json_array_get(cases, i), "case")), cname))
+            if (!strcmp(json_string_value(json_object_get(json_array_get(cases, i), "case")),
+                        cname))
                 cs = json_array_get(cases, i);
         json_t *ctx = json_object();
         json_t *kwargs = json_object_get(cs, "kwargs");
@@ -98,17 +105,25 @@ TEST(template_refs_match_jinja2) {
         char err[1024] = "", got_err[1100] = "";
         lmx_tmpl_opts opts = {.now = now};
         char *out = NULL;
-        if (tmpl) out = lmx_tmpl_render(tmpl, ctx, &opts, err, sizeof err);
-        else snprintf(err, sizeof err, "parse: %s", perr);
-        if (!out) snprintf(got_err, sizeof got_err, "%s%s", opts.raised ? "TemplateError: " : "", err);
-        int ok = want ? (out && !strcmp(out, want)) : (!out && want_err && !strcmp(got_err, want_err));
+        if (tmpl)
+            out = lmx_tmpl_render(tmpl, ctx, &opts, err, sizeof err);
+        else
+            snprintf(err, sizeof err, "parse: %s", perr);
+        if (!out)
+            snprintf(got_err, sizeof got_err, "%s%s", opts.raised ? "TemplateError: " : "", err);
+        int ok =
+            want ? (out && !strcmp(out, want)) : (!out && want_err && !strcmp(got_err, want_err));
         if (!ok) {
             bad++;
             fprintf(stderr, "  MISMATCH %s / %s\n", tname, cname);
-            if (want && out) show_diff(out, want);
-            else if (want) fprintf(stderr, "    want output, got error: %s\n", got_err);
-            else if (out) fprintf(stderr, "    want error '%s', got output\n", want_err);
-            else fprintf(stderr, "    want error '%s'\n    got error  '%s'\n", want_err, got_err);
+            if (want && out)
+                show_diff(out, want);
+            else if (want)
+                fprintf(stderr, "    want output, got error: %s\n", got_err);
+            else if (out)
+                fprintf(stderr, "    want error '%s', got output\n", want_err);
+            else
+                fprintf(stderr, "    want error '%s'\n    got error  '%s'\n", want_err, got_err);
         }
         free(out);
         json_decref(ctx);
@@ -123,7 +138,8 @@ TEST(template_refs_match_jinja2) {
 }
 
 /* Renders src with ctx_json; returns malloc'd output or NULL with err filled. */
-static char *render(const char *src, const char *ctx_json, char *err, size_t errlen, lmx_tmpl_opts *o) {
+static char *render(const char *src, const char *ctx_json, char *err, size_t errlen,
+                    lmx_tmpl_opts *o) {
     lmx_tmpl *t = lmx_tmpl_parse(src, strlen(src), err, errlen);
     if (!t) return NULL;
     json_t *ctx = json_loads(ctx_json ? ctx_json : "{}", 0, NULL);
@@ -138,182 +154,137 @@ static char *render(const char *src, const char *ctx_json, char *err, size_t err
 static const struct {
     const char *tmpl, *ctx, *want;
 } features[] = {
-    {"{{ 'a' ~ 1 ~ none ~ true }}",
-     "{}",
-     "a1NoneTrue"},
-    {"{{ 1 + 2 * 3 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ 7 / 2 }} {{ 6 / 3 }}",
-     "{}",
-     "7 3 -4 1 2 1024 3.5 2.0"},
-    {"{{ 1.5 }} {{ 0.1 + 0.2 }} {{ 1e20 }} {{ 1e-5 }} {{ 100.0 }} {{ 3.0 * 2 }} {{ 1/3 }}",
-     "{}",
+    {"{{ 'a' ~ 1 ~ none ~ true }}", "{}", "a1NoneTrue"},
+    {"{{ 1 + 2 * 3 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ 7 / 2 "
+     "}} {{ 6 / 3 }}",
+     "{}", "7 3 -4 1 2 1024 3.5 2.0"},
+    {"{{ 1.5 }} {{ 0.1 + 0.2 }} {{ 1e20 }} {{ 1e-5 }} {{ 100.0 }} {{ 3.0 * 2 }} {{ 1/3 }}", "{}",
      "1.5 0.30000000000000004 1e+20 1e-05 100.0 6.0 0.3333333333333333"},
-    {"{{ [1, 'a', none, true, 2.5] }} {{ {'k': 'v', 'n': [1]} }} {{ (1,) }} {{ ('a', 'b') }}",
-     "{}",
+    {"{{ [1, 'a', none, true, 2.5] }} {{ {'k': 'v', 'n': [1]} }} {{ (1,) }} {{ ('a', 'b') }}", "{}",
      "[1, 'a', None, True, 2.5] {'k': 'v', 'n': [1]} (1,) ('a', 'b')"},
-    {"{{ \"it's\" }} {{ [\"it's\", 'say \"hi\"', 'a\\nb'] }}",
-     "{}",
+    {"{{ \"it's\" }} {{ [\"it's\", 'say \"hi\"', 'a\\nb'] }}", "{}",
      "it's [\"it's\", 'say \"hi\"', 'a\\nb']"},
-    {"{% for x in xs %}{{ loop.index }}{{ loop.index0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.revindex }}|{% endfor %}",
-     "{\"xs\": [\"a\", \"b\", \"c\"]}",
-     "10TrueFalse33|21FalseFalse32|32FalseTrue31|"},
-    {"{% for x in xs %}{{ loop.previtem is defined }}{{ loop.previtem }}-{{ loop.nextitem }};{% endfor %}",
-     "{\"xs\": [1, 2, 3]}",
-     "False-2;True1-3;True2-;"},
+    {"{% for x in xs %}{{ loop.index }}{{ loop.index0 }}{{ loop.first }}{{ loop.last }}{{ "
+     "loop.length }}{{ loop.revindex }}|{% endfor %}",
+     "{\"xs\": [\"a\", \"b\", \"c\"]}", "10TrueFalse33|21FalseFalse32|32FalseTrue31|"},
+    {"{% for x in xs %}{{ loop.previtem is defined }}{{ loop.previtem }}-{{ loop.nextitem }};{% "
+     "endfor %}",
+     "{\"xs\": [1, 2, 3]}", "False-2;True1-3;True2-;"},
     {"{% for x in xs if x > 1 %}{{ x }}{{ loop.length }}{% else %}empty{% endfor %}",
-     "{\"xs\": [1, 2, 3]}",
-     "2232"},
-    {"{% for x in xs %}{{ x }}{% else %}empty{% endfor %}",
-     "{\"xs\": []}",
-     "empty"},
-    {"{% for k, v in d.items() %}{{ k }}={{ v }},{% endfor %}",
-     "{\"d\": {\"b\": 1, \"a\": 2}}",
+     "{\"xs\": [1, 2, 3]}", "2232"},
+    {"{% for x in xs %}{{ x }}{% else %}empty{% endfor %}", "{\"xs\": []}", "empty"},
+    {"{% for k, v in d.items() %}{{ k }}={{ v }},{% endfor %}", "{\"d\": {\"b\": 1, \"a\": 2}}",
      "b=1,a=2,"},
-    {"{% for k in d %}{{ k }}{% endfor %}",
-     "{\"d\": {\"b\": 1, \"a\": 2}}",
-     "ba"},
-    {"{% for x in range(10) %}{% if x == 2 %}{% continue %}{% endif %}{% if x == 5 %}{% break %}{% endif %}{{ x }}{% endfor %}",
-     "{}",
-     "0134"},
-    {"{% set c = 0 %}{% for i in range(3) %}{% set c = c + 1 %}{{ c }}{% endfor %}{{ c }}",
-     "{}",
+    {"{% for k in d %}{{ k }}{% endfor %}", "{\"d\": {\"b\": 1, \"a\": 2}}", "ba"},
+    {"{% for x in range(10) %}{% if x == 2 %}{% continue %}{% endif %}{% if x == 5 %}{% break %}{% "
+     "endif %}{{ x }}{% endfor %}",
+     "{}", "0134"},
+    {"{% set c = 0 %}{% for i in range(3) %}{% set c = c + 1 %}{{ c }}{% endfor %}{{ c }}", "{}",
      "1110"},
-    {"{% set ns = namespace(c=0) %}{% for i in range(3) %}{% set ns.c = ns.c + i %}{% endfor %}{{ ns.c }}",
-     "{}",
-     "3"},
-    {"{% set x %}a{{ 1 }}b{% endset %}[{{ x }}]",
-     "{}",
-     "[a1b]"},
-    {"{% set a, b = 1, 2 %}{{ a }}{{ b }}",
-     "{}",
-     "12"},
-    {"{% macro m(a, b='d') %}{{ a }}-{{ b }}{% endmacro %}{{ m(1) }} {{ m(1, 2) }} {{ m(b=3, a=4) }}",
-     "{}",
-     "1-d 1-2 4-3"},
-    {"{% macro m(x) %}<{{ caller() }}{{ x }}>{% endmacro %}{% call m(1) %}body{% endcall %}",
-     "{}",
+    {"{% set ns = namespace(c=0) %}{% for i in range(3) %}{% set ns.c = ns.c + i %}{% endfor %}{{ "
+     "ns.c }}",
+     "{}", "3"},
+    {"{% set x %}a{{ 1 }}b{% endset %}[{{ x }}]", "{}", "[a1b]"},
+    {"{% set a, b = 1, 2 %}{{ a }}{{ b }}", "{}", "12"},
+    {"{% macro m(a, b='d') %}{{ a }}-{{ b }}{% endmacro %}{{ m(1) }} {{ m(1, 2) }} {{ m(b=3, a=4) "
+     "}}",
+     "{}", "1-d 1-2 4-3"},
+    {"{% macro m(x) %}<{{ caller() }}{{ x }}>{% endmacro %}{% call m(1) %}body{% endcall %}", "{}",
      "<body1>"},
-    {"{{ '  x  '|trim }}|{{ 'aBc'|upper }}{{ 'aBc'|lower }}|{{ 'hello world'|capitalize }}|{{ 'hello wORLD-x'|title }}",
-     "{}",
-     "x|ABCabc|Hello world|Hello World-X"},
-    {"{{ xs|length }} {{ 'héllo'|length }} {{ xs|join(', ') }} {{ xs|first }} {{ xs|last }} {{ xs|reverse|list }}",
-     "{\"xs\": [\"b\", \"a\", \"c\"]}",
-     "3 5 b, a, c b c ['c', 'a', 'b']"},
-    {"{{ xs|sort }} {{ xs|sort(reverse=true) }} {{ ys|sort(attribute='n')|map(attribute='n')|list }}",
+    {"{{ '  x  '|trim }}|{{ 'aBc'|upper }}{{ 'aBc'|lower }}|{{ 'hello world'|capitalize }}|{{ "
+     "'hello wORLD-x'|title }}",
+     "{}", "x|ABCabc|Hello world|Hello World-X"},
+    {"{{ xs|length }} {{ 'héllo'|length }} {{ xs|join(', ') }} {{ xs|first }} {{ xs|last }} {{ "
+     "xs|reverse|list }}",
+     "{\"xs\": [\"b\", \"a\", \"c\"]}", "3 5 b, a, c b c ['c', 'a', 'b']"},
+    {"{{ xs|sort }} {{ xs|sort(reverse=true) }} {{ ys|sort(attribute='n')|map(attribute='n')|list "
+     "}}",
      "{\"xs\": [\"b\", \"A\", \"c\"], \"ys\": [{\"n\": 2}, {\"n\": 1}]}",
      "['A', 'b', 'c'] ['c', 'b', 'A'] [1, 2]"},
     {"{{ d|dictsort }} {{ d|items|list }} {{ xs|unique|list }}",
      "{\"d\": {\"b\": 1, \"A\": 2}, \"xs\": [1, 2, 1, 3]}",
      "[('A', 2), ('b', 1)] [('b', 1), ('A', 2)] [1, 2, 3]"},
-    {"{{ xs|select('odd')|list }} {{ xs|reject('odd')|list }} {{ ms|selectattr('role', 'equalto', 'user')|list|length }} {{ ms|rejectattr('x')|list|length }}",
+    {"{{ xs|select('odd')|list }} {{ xs|reject('odd')|list }} {{ ms|selectattr('role', 'equalto', "
+     "'user')|list|length }} {{ ms|rejectattr('x')|list|length }}",
      "{\"xs\": [1, 2, 3, 4], \"ms\": [{\"role\": \"user\"}, {\"role\": \"system\", \"x\": 1}]}",
      "[1, 3] [2, 4] 1 1"},
-    {"{{ xs|map('upper')|join }} {{ 3.7|int }} {{ '42'|int }} {{ 'x'|int }} {{ '2.5'|float }} {{ 3|float }} {{ -3|abs }} {{ 2.567|round(2) }} {{ 2.5|round }}",
-     "{\"xs\": [\"a\", \"b\"]}",
-     "AB 3 42 0 2.5 3.0 3 2.57 2.0"},
+    {"{{ xs|map('upper')|join }} {{ 3.7|int }} {{ '42'|int }} {{ 'x'|int }} {{ '2.5'|float }} {{ "
+     "3|float }} {{ -3|abs }} {{ 2.567|round(2) }} {{ 2.5|round }}",
+     "{\"xs\": [\"a\", \"b\"]}", "AB 3 42 0 2.5 3.0 3 2.57 2.0"},
     {"{{ x|default('d') }} {{ none|default('d') }} {{ ''|default('d', true) }} {{ x|d('e') }}",
-     "{}",
-     "d None d e"},
-    {"{{ 'a b c'|replace(' ', '-') }} {{ 'one two three'|wordcount }} {{ 'x\ny'|indent(2) }}|{{ 'x\n\ny'|indent(2, true) }}",
-     "{}",
-     "a-b-c 3 x\n  y|  x\n\n  y"},
-    {"{{ d|tojson }} {{ d|tojson(indent=2) }} {{ 'é\"\\n'|tojson }} {{ [1.0, none, true]|tojson }} {{ {}|tojson }} {{ []|tojson(indent=2) }}",
+     "{}", "d None d e"},
+    {"{{ 'a b c'|replace(' ', '-') }} {{ 'one two three'|wordcount }} {{ 'x\ny'|indent(2) }}|{{ "
+     "'x\n\ny'|indent(2, true) }}",
+     "{}", "a-b-c 3 x\n  y|  x\n\n  y"},
+    {"{{ d|tojson }} {{ d|tojson(indent=2) }} {{ 'é\"\\n'|tojson }} {{ [1.0, none, true]|tojson }} "
+     "{{ {}|tojson }} {{ []|tojson(indent=2) }}",
      "{\"d\": {\"a\": [1, {\"b\": \"\\u00fc\"}], \"c\": null}}",
-     "{\"a\": [1, {\"b\": \"ü\"}], \"c\": null} {\n  \"a\": [\n    1,\n    {\n      \"b\": \"ü\"\n    }\n  ],\n  \"c\": null\n} \"é\\\"\\n\" [1.0, null, true] {} []"},
-    {"{{ x is defined }} {{ x is undefined }} {{ none is none }} {{ 'a' is string }} {{ 1 is number }} {{ 1.5 is integer }} {{ 1 is integer }} {{ {} is mapping }} {{ [] is iterable }} {{ 'a' is sequence }} {{ true is boolean }} {{ false is false }} {{ true is true }}",
-     "{}",
-     "False True True True True False True True True True True True True"},
-    {"{{ 3 is odd }} {{ 4 is even }} {{ 9 is divisibleby 3 }} {{ 'a' is eq 'a' }} {{ 1 is equalto 2 }} {{ 'a' in 'abc' }} {{ 2 in [1, 2] }} {{ 'k' in {'k': 1} }} {{ 3 not in [1] }} {{ not true }}",
-     "{}",
-     "True True True True False True True True True False"},
-    {"{{ 1 if true else 2 }} {{ 1 if false else 2 }} [{{ 1 if false }}] {{ true and 'x' }} {{ false or 'y' }} {{ 0 or '' }}",
-     "{}",
-     "1 2 [] x y "},
-    {"{{ 'abcdef'[1:3] }} {{ 'abcdef'[::-1] }} {{ xs[-1] }} {{ xs[1:] }} {{ xs[:-1] }} {{ xs[::2] }} {{ 'héllo'[1] }}",
-     "{\"xs\": [1, 2, 3, 4]}",
-     "bc fedcba 4 [2, 3, 4] [1, 2, 3] [1, 3] é"},
-    {"{{ ' a b '.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'a b c'.split(' ', 1) }}|{{ 'abc'.startswith('ab') }}{{ 'abc'.endswith(('x', 'c')) }}",
-     "{}",
-     "a b|a|['a', 'b', '', 'c']|['a', 'b']|['a', 'b c']|TrueTrue"},
-    {"{{ 'Hello'.upper() }}{{ 'Hello'.lower() }} {{ 'hello world'.title() }} {{ 'a-b'.replace('-', '+') }} {{ '{} and {}'.format(1, 'x') }} {{ 'héllo'.find('l') }} {{ 'banana'.count('a') }} {{ 'x'.rstrip() }}",
-     "{}",
-     "HELLOhello Hello World a+b 1 and x 2 3 x"},
-    {"{{ d.get('a') }} {{ d.get('z') }} {{ d.get('z', 5) }} {{ d.keys()|list }} {{ d.values()|list }} {{ d['a'] }} {{ d.a }} {{ d.zz }}|{{ d.items()|list }}",
-     "{\"d\": {\"a\": 1, \"b\": 2}}",
-     "1 None 5 ['a', 'b'] [1, 2] 1 1 |[('a', 1), ('b', 2)]"},
-    {"a\n  {% if true %}\n  b\n  {% endif %}\nc\n",
-     "{}",
-     "a\n  b\nc"},
-    {"a  {%- if true -%}  b  {%- endif -%}  c",
-     "{}",
-     "abc"},
-    {"a\n  {%+ if true %}b{% endif +%}\nc",
-     "{}",
-     "a\n  b\nc"},
-    {"a {# comment #}\n  {# c2 #}\nb  {{- 'x' -}}  c\n{{ 'y' }}\n",
-     "{}",
-     "a bxc\ny"},
-    {"{% raw %}{{ not rendered }}{% endraw %}",
-     "{}",
-     "{{ not rendered }}"},
-    {"{{ '%s=%d' % ('a', 3) }} {{ '%05.1f'|format(3.14159) }}",
-     "{}",
-     "a=3 003.1"},
-    {"{{ strftime_now('%Y-%m-%d %H:%M') }} {{ strftime_now('%d %b %Y') }}",
-     "{}",
+     "{\"a\": [1, {\"b\": \"ü\"}], \"c\": null} {\n  \"a\": [\n    1,\n    {\n      \"b\": \"ü\"\n "
+     "   }\n  ],\n  \"c\": null\n} \"é\\\"\\n\" [1.0, null, true] {} []"},
+    {"{{ x is defined }} {{ x is undefined }} {{ none is none }} {{ 'a' is string }} {{ 1 is "
+     "number }} {{ 1.5 is integer }} {{ 1 is integer }} {{ {} is mapping }} {{ [] is iterable }} "
+     "{{ 'a' is sequence }} {{ true is boolean }} {{ false is false }} {{ true is true }}",
+     "{}", "False True True True True False True True True True True True True"},
+    {"{{ 3 is odd }} {{ 4 is even }} {{ 9 is divisibleby 3 }} {{ 'a' is eq 'a' }} {{ 1 is equalto "
+     "2 }} {{ 'a' in 'abc' }} {{ 2 in [1, 2] }} {{ 'k' in {'k': 1} }} {{ 3 not in [1] }} {{ not "
+     "true }}",
+     "{}", "True True True True False True True True True False"},
+    {"{{ 1 if true else 2 }} {{ 1 if false else 2 }} [{{ 1 if false }}] {{ true and 'x' }} {{ "
+     "false or 'y' }} {{ 0 or '' }}",
+     "{}", "1 2 [] x y "},
+    {"{{ 'abcdef'[1:3] }} {{ 'abcdef'[::-1] }} {{ xs[-1] }} {{ xs[1:] }} {{ xs[:-1] }} {{ xs[::2] "
+     "}} {{ 'héllo'[1] }}",
+     "{\"xs\": [1, 2, 3, 4]}", "bc fedcba 4 [2, 3, 4] [1, 2, 3] [1, 3] é"},
+    {"{{ ' a b '.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() "
+     "}}|{{ 'a b c'.split(' ', 1) }}|{{ 'abc'.startswith('ab') }}{{ 'abc'.endswith(('x', 'c')) }}",
+     "{}", "a b|a|['a', 'b', '', 'c']|['a', 'b']|['a', 'b c']|TrueTrue"},
+    {"{{ 'Hello'.upper() }}{{ 'Hello'.lower() }} {{ 'hello world'.title() }} {{ 'a-b'.replace('-', "
+     "'+') }} {{ '{} and {}'.format(1, 'x') }} {{ 'héllo'.find('l') }} {{ 'banana'.count('a') }} "
+     "{{ 'x'.rstrip() }}",
+     "{}", "HELLOhello Hello World a+b 1 and x 2 3 x"},
+    {"{{ d.get('a') }} {{ d.get('z') }} {{ d.get('z', 5) }} {{ d.keys()|list }} {{ d.values()|list "
+     "}} {{ d['a'] }} {{ d.a }} {{ d.zz }}|{{ d.items()|list }}",
+     "{\"d\": {\"a\": 1, \"b\": 2}}", "1 None 5 ['a', 'b'] [1, 2] 1 1 |[('a', 1), ('b', 2)]"},
+    {"a\n  {% if true %}\n  b\n  {% endif %}\nc\n", "{}", "a\n  b\nc"},
+    {"a  {%- if true -%}  b  {%- endif -%}  c", "{}", "abc"},
+    {"a\n  {%+ if true %}b{% endif +%}\nc", "{}", "a\n  b\nc"},
+    {"a {# comment #}\n  {# c2 #}\nb  {{- 'x' -}}  c\n{{ 'y' }}\n", "{}", "a bxc\ny"},
+    {"{% raw %}{{ not rendered }}{% endraw %}", "{}", "{{ not rendered }}"},
+    {"{{ '%s=%d' % ('a', 3) }} {{ '%05.1f'|format(3.14159) }}", "{}", "a=3 003.1"},
+    {"{{ strftime_now('%Y-%m-%d %H:%M') }} {{ strftime_now('%d %b %Y') }}", "{}",
      "2026-11-23 09:30 23 Nov 2026"},
-    {"{{ 'a' < 'b' }} {{ 1 < 2.5 }} {{ [1, 2] == [1, 2] }} {{ 1 == 1.0 }} {{ true == 1 }} {{ 'a' != 'a' }} {{ 1 < 2 < 3 }}",
-     "{}",
-     "True True True True True False True"},
-    {"{{ [1, 2] + [3] }} {{ 'ab' * 3 }} {{ 'a' + 'b' }} {{ 10 - 2.5 }}",
-     "{}",
+    {"{{ 'a' < 'b' }} {{ 1 < 2.5 }} {{ [1, 2] == [1, 2] }} {{ 1 == 1.0 }} {{ true == 1 }} {{ 'a' "
+     "!= 'a' }} {{ 1 < 2 < 3 }}",
+     "{}", "True True True True True False True"},
+    {"{{ [1, 2] + [3] }} {{ 'ab' * 3 }} {{ 'a' + 'b' }} {{ 10 - 2.5 }}", "{}",
      "[1, 2, 3] ababab ab 7.5"},
     {"{% if xs %}yes{% elif y %}y{% else %}no{% endif %}{% if not xs %}!{% endif %}",
-     "{\"xs\": [], \"y\": 0}",
-     "no!"},
-    {"{% filter upper %}abc{{ 'd' }}{% endfilter %}",
-     "{}",
-     "ABCD"},
-    {"{% with a = 1, b = 2 %}{{ a + b }}{% endwith %}{{ a }}",
-     "{}",
-     "3"},
-    {"{{ 'a\\tb\\x41\\u00e9\\\\' }}",
-     "{}",
-     "a\tbAé\\"},
-    {"{{ true }} {{ false }} {{ none }} {{ True }} {{ None }}",
-     "{}",
-     "True False None True None"},
-    {"{% for a, b in [[1, 2], [3, 4]] %}{{ a }}{{ b }}{% endfor %}",
-     "{}",
-     "1234"},
+     "{\"xs\": [], \"y\": 0}", "no!"},
+    {"{% filter upper %}abc{{ 'd' }}{% endfilter %}", "{}", "ABCD"},
+    {"{% with a = 1, b = 2 %}{{ a + b }}{% endwith %}{{ a }}", "{}", "3"},
+    {"{{ 'a\\tb\\x41\\u00e9\\\\' }}", "{}", "a\tbAé\\"},
+    {"{{ true }} {{ false }} {{ none }} {{ True }} {{ None }}", "{}", "True False None True None"},
+    {"{% for a, b in [[1, 2], [3, 4]] %}{{ a }}{{ b }}{% endfor %}", "{}", "1234"},
     {"{% for x in xs %}{% for y in x %}{{ loop.index }}{{ y }}{% endfor %};{% endfor %}",
-     "{\"xs\": [[\"a\", \"b\"], [\"c\"]]}",
-     "1a2b;1c;"},
-    {"{{ loop }}{% for x in 'ab' %}{{ x }}{% endfor %}",
-     "{}",
-     "ab"},
+     "{\"xs\": [[\"a\", \"b\"], [\"c\"]]}", "1a2b;1c;"},
+    {"{{ loop }}{% for x in 'ab' %}{{ x }}{% endfor %}", "{}", "ab"},
     {"{{ xs|map(attribute='a', default='-')|join(',') }} {{ xs|join(',', attribute='a') }}",
-     "{\"xs\": [{\"a\": 1}, {\"b\": 2}]}",
-     "1,- 1,"},
-    {"{{ 'x'|tojson(indent=4) }} {{ d|tojson(sort_keys=true) }} {{ d|tojson(separators=(',', ':')) }}",
-     "{\"d\": {\"b\": 1, \"a\": [1, 2]}}",
-     "\"x\" {\"a\": [1, 2], \"b\": 1} {\"b\":1,\"a\":[1,2]}"},
+     "{\"xs\": [{\"a\": 1}, {\"b\": 2}]}", "1,- 1,"},
+    {"{{ 'x'|tojson(indent=4) }} {{ d|tojson(sort_keys=true) }} {{ d|tojson(separators=(',', ':')) "
+     "}}",
+     "{\"d\": {\"b\": 1, \"a\": [1, 2]}}", "\"x\" {\"a\": [1, 2], \"b\": 1} {\"b\":1,\"a\":[1,2]}"},
     {"{{ d }} {{ d|string }} {{ [d] }}",
      "{\"d\": {\"s\": \"x'y\", \"n\": null, \"f\": 1.0, \"t\": true}}",
-     "{'s': \"x'y\", 'n': None, 'f': 1.0, 't': True} {'s': \"x'y\", 'n': None, 'f': 1.0, 't': True} [{'s': \"x'y\", 'n': None, 'f': 1.0, 't': True}]"},
-    {"{{ namespace(a=1).a }} {{ dict(a=1) }} {{ range(3)|list }} {{ range(1, 10, 3)|list }} {{ range(5, 0, -2)|list }}",
-     "{}",
-     "1 {'a': 1} [0, 1, 2] [1, 4, 7] [5, 3, 1]"},
-    {"{{ xs|sum }} {{ xs|min }} {{ xs|max }} {{ xs|count }}",
-     "{\"xs\": [3, 1, 2]}",
-     "6 1 3 3"},
-    {"{% for x in xs %}{{ loop.cycle('a', 'b') }}{% endfor %}",
-     "{\"xs\": [1, 2, 3]}",
-     "aba"},
-    {"{{ 'hello' is lower }} {{ 'Hello' is upper }} {{ 'abc'|center(7) }}|",
-     "{}",
+     "{'s': \"x'y\", 'n': None, 'f': 1.0, 't': True} {'s': \"x'y\", 'n': None, 'f': 1.0, 't': "
+     "True} [{'s': \"x'y\", 'n': None, 'f': 1.0, 't': True}]"},
+    {"{{ namespace(a=1).a }} {{ dict(a=1) }} {{ range(3)|list }} {{ range(1, 10, 3)|list }} {{ "
+     "range(5, 0, -2)|list }}",
+     "{}", "1 {'a': 1} [0, 1, 2] [1, 4, 7] [5, 3, 1]"},
+    {"{{ xs|sum }} {{ xs|min }} {{ xs|max }} {{ xs|count }}", "{\"xs\": [3, 1, 2]}", "6 1 3 3"},
+    {"{% for x in xs %}{{ loop.cycle('a', 'b') }}{% endfor %}", "{\"xs\": [1, 2, 3]}", "aba"},
+    {"{{ 'hello' is lower }} {{ 'Hello' is upper }} {{ 'abc'|center(7) }}|", "{}",
      "True False   abc  |"},
-    {"{{ [3, 1]|sort|first }} {{ 'ab'|list }} {{ 'x'|e }} {{ '<a&b>'|e }}",
-     "{}",
+    {"{{ [3, 1]|sort|first }} {{ 'ab'|list }} {{ 'x'|e }} {{ '<a&b>'|e }}", "{}",
      "1 ['a', 'b'] x &lt;a&amp;b&gt;"},
 };
 
@@ -335,7 +306,8 @@ TEST(template_features_match_jinja2) {
 TEST(template_raise_exception_reports_message_verbatim) {
     char err[256];
     lmx_tmpl_opts o = {0};
-    char *out = render("a{{ raise_exception('Bad role: ' ~ r) }}", "{\"r\": \"tool\"}", err, sizeof err, &o);
+    char *out = render("a{{ raise_exception('Bad role: ' ~ r) }}", "{\"r\": \"tool\"}", err,
+                       sizeof err, &o);
     CHECK(!out);
     CHECK_EQ_INT(o.raised, 1);
     CHECK_EQ_STR(err, "Bad role: tool");
@@ -374,7 +346,8 @@ TEST(template_syntax_errors_have_positions) {
             lmx_tmpl_free(t);
             FAILF("case %zu parsed: %s", i, cases[i].src);
         }
-        if (!strstr(err, cases[i].want)) FAILF("case %zu: error '%s' lacks '%s'", i, err, cases[i].want);
+        if (!strstr(err, cases[i].want))
+            FAILF("case %zu: error '%s' lacks '%s'", i, err, cases[i].want);
     }
 }
 
@@ -398,23 +371,27 @@ TEST(template_deep_nesting_is_an_error_not_a_crash) {
     free(src);
     CHECK(!t);
     CHECK(strstr(err, "nested too deeply"));
-    char *out = render("{{ -------------------------------------------------1 }}{{ not not not not 1 }}", NULL, err, sizeof err, NULL);
+    char *out =
+        render("{{ -------------------------------------------------1 }}{{ not not not not 1 }}",
+               NULL, err, sizeof err, NULL);
     CHECK_EQ_STR(out, "-1True");
     free(out);
 }
 
 TEST(template_runaway_recursion_and_loops_are_bounded) {
     char err[512];
-    char *out = render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", NULL, err, sizeof err, NULL);
+    char *out = render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", NULL, err,
+                       sizeof err, NULL);
     CHECK(!out);
     CHECK(strstr(err, "RecursionError"));
     lmx_tmpl_opts o = {.max_steps = 100000};
-    out = render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", NULL,
-                 err, sizeof err, &o);
+    out = render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                 NULL, err, sizeof err, &o);
     CHECK(!out);
     CHECK(strstr(err, "step limit"));
     lmx_tmpl_opts o2 = {.max_output = 1 << 20};
-    out = render("{% for i in range(1000000) %}{{ 'x' * 100 }}{% endfor %}", NULL, err, sizeof err, &o2);
+    out = render("{% for i in range(1000000) %}{{ 'x' * 100 }}{% endfor %}", NULL, err, sizeof err,
+                 &o2);
     CHECK(!out);
     CHECK(strstr(err, "size limit"));
     out = render("{% set s = 'x' * 1000000000 %}{{ s|length }}", NULL, err, sizeof err, NULL);
@@ -424,8 +401,9 @@ TEST(template_runaway_recursion_and_loops_are_bounded) {
     CHECK(!out);
     CHECK(strstr(err, "range too large"));
     /* a list that grows while looping over it: the loop runs over a snapshot */
-    out = render("{% set l = [1] %}{% for x in l %}{{ l.append(x) or '' }}{% endfor %}{{ l|length }}", NULL,
-                 err, sizeof err, NULL);
+    out =
+        render("{% set l = [1] %}{% for x in l %}{{ l.append(x) or '' }}{% endfor %}{{ l|length }}",
+               NULL, err, sizeof err, NULL);
     CHECK_EQ_STR(out, "2");
     free(out);
 }
@@ -454,7 +432,8 @@ TEST(template_runtime_errors_are_reported) {
             free(out);
             FAILF("case %zu rendered: %s", i, cases[i].src);
         }
-        if (!strstr(err, cases[i].want)) FAILF("case %zu: error '%s' lacks '%s'", i, err, cases[i].want);
+        if (!strstr(err, cases[i].want))
+            FAILF("case %zu: error '%s' lacks '%s'", i, err, cases[i].want);
     }
 }
 
@@ -477,4 +456,27 @@ TEST(template_api_edge_cases) {
     CHECK_EQ_STR(out, "");
     free(out);
     lmx_tmpl_free(t);
+}
+
+/* Found by differential runs against Python Jinja2 (expected outputs from it). */
+TEST(template_indent_and_round_match_jinja2) {
+    static const struct {
+        const char *tmpl, *want;
+    } cases[] = {
+        {"{% set t %}  a\n  b\n{% endset %}{{ t|indent(4, first=true) }}|", "      a\n      b\n|"},
+        {"{{ 'a\n\nb\n'|indent(2) }}|{{ 'a\n\nb\n'|indent(2, blank=true) }}|{{ ''|indent }}|"
+         "{{ 'x'|indent(first=true) }}|{{ 'a\r\nb'|indent(1) }}",
+         "a\n\n  b\n|a\n  \n  b\n  ||    x|a\n b"},
+        {"{{ 3|round }} {{ true|round }} {{ 3|round(2, 'floor') }} {{ 2.5|round }}", "3 1 3.0 2.0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[256];
+        char *out = render(cases[i].tmpl, NULL, err, sizeof err, NULL);
+        if (!out || strcmp(out, cases[i].want)) {
+            fprintf(stderr, "  case %zu got: %s\n", i, out ? out : err);
+            free(out);
+            FAILF("case %zu", i);
+        }
+        free(out);
+    }
 }
