@@ -18,17 +18,18 @@
 #include "server/models.h"
 
 static void usage(void) {
-    fprintf(stderr,
-            "usage: lmx serve [-m MODEL] [--host H] [--port P] [-c CTX] [--parallel N] [--queue N]\n"
-            "                 [-t THREADS] [--drain-timeout S] [--idle-timeout S] [--max-body BYTES]\n"
-            "                 [--api-key KEY]\n"
-            "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
-            "  --host, --port    where to listen (default 127.0.0.1:1234)\n"
-            "  -c CTX            context length per sequence (default: the model's, at most 4096)\n"
-            "  --parallel N      sequences decoded at once (default 4)\n"
-            "  --queue N         requests waiting beyond those before 429 (default 64)\n"
-            "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
-            "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n");
+    fprintf(
+        stderr,
+        "usage: lmx serve [-m MODEL] [--host H] [--port P] [-c CTX] [--parallel N] [--queue N]\n"
+        "                 [-t THREADS] [--drain-timeout S] [--idle-timeout S] [--max-body BYTES]\n"
+        "                 [--api-key KEY]\n"
+        "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
+        "  --host, --port    where to listen (default 127.0.0.1:1234)\n"
+        "  -c CTX            context length per sequence (default: the model's, at most 4096)\n"
+        "  --parallel N      sequences decoded at once (default 4)\n"
+        "  --queue N         requests waiting beyond those before 429 (default 64)\n"
+        "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
+        "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n");
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -83,8 +84,11 @@ int cmd_serve(int argc, char **argv) {
     lmx_pool *pool = lmx_pool_create((int)threads);
     lmx_served *sm = NULL;
     if (model) {
-        lmx_served_opts so = {.path = model, .n_ctx = (int)n_ctx, .n_parallel = (int)parallel,
-                              .n_queue = (int)queue, .pool = pool};
+        lmx_served_opts so = {.path = model,
+                              .n_ctx = (int)n_ctx,
+                              .n_parallel = (int)parallel,
+                              .n_queue = (int)queue,
+                              .pool = pool};
         sm = lmx_served_load(&so, err, sizeof err);
         if (!sm) {
             fprintf(stderr, "lmx serve: %s\n", err);
@@ -96,9 +100,13 @@ int cmd_serve(int argc, char **argv) {
                           sm->n_ctx, "parallel", sm->n_parallel, "default_template",
                           sm->tmpl_is_default));
     }
-    lmx_http_opts ho = {.host = host, .port = (int)port, .max_body = (size_t)max_body,
-                        .idle_timeout_s = (int)idle, .api_key = api_key,
-                        .models = sm ? &sm : NULL, .n_models = sm ? 1 : 0};
+    lmx_http_opts ho = {.host = host,
+                        .port = (int)port,
+                        .max_body = (size_t)max_body,
+                        .idle_timeout_s = (int)idle,
+                        .api_key = api_key,
+                        .models = sm ? &sm : NULL,
+                        .n_models = sm ? 1 : 0};
     lmx_http *h = lmx_http_start(&ho, err, sizeof err);
     if (!h) {
         fprintf(stderr, "lmx serve: %s\n", err);
@@ -106,12 +114,14 @@ int cmd_serve(int argc, char **argv) {
         lmx_pool_destroy(pool);
         return 1;
     }
-    lmx_log("info", "listening", json_pack("{s:s,s:i,s:i}", "host", host, "port", lmx_http_port(h),
-                                           "threads", lmx_pool_size(pool)));
+    lmx_log("info", "listening",
+            json_pack("{s:s,s:i,s:i}", "host", host, "port", lmx_http_port(h), "threads",
+                      lmx_pool_size(pool)));
     int sig = 0;
     sigwait(&sigs, &sig);
-    lmx_log("info", "draining", json_pack("{s:s,s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                                          "timeout_s", (int)drain));
+    lmx_log("info", "draining",
+            json_pack("{s:s,s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "timeout_s",
+                      (int)drain));
     lmx_http_quiesce(h);
     bool clean = lmx_http_wait_idle(h, (double)drain);
     if (!clean) {

@@ -31,7 +31,8 @@ static int norm_content(json_t *c, size_t i, json_t **out, lmx_api_err *e) {
         *out = json_incref(c);
         return 0;
     }
-    if (!json_is_array(c)) return bad(e, p, "expected a string, an array of content parts or null.");
+    if (!json_is_array(c))
+        return bad(e, p, "expected a string, an array of content parts or null.");
     size_t j, len = 0;
     json_t *part;
     json_array_foreach(c, j, part) {
@@ -45,11 +46,14 @@ static int norm_content(json_t *c, size_t i, json_t **out, lmx_api_err *e) {
             if (!json_is_string(x)) return bad(e, p, "a text part needs a string 'text'.");
             len += json_string_length(x) + 1;
         } else if (!strcmp(ty, "image_url") || !strcmp(ty, "input_image") || !strcmp(ty, "image")) {
-            lmx_err_bad(e, p, "Image inputs are not supported: this server's models read text only (%s).",
+            lmx_err_bad(e, p,
+                        "Image inputs are not supported: this server's models read text only (%s).",
                         p);
             return -1;
         } else if (!strcmp(ty, "input_audio") || !strcmp(ty, "file")) {
-            lmx_err_bad(e, p, "'%s' content parts are not supported: this server's models read text only.", ty);
+            lmx_err_bad(
+                e, p, "'%s' content parts are not supported: this server's models read text only.",
+                ty);
             return -1;
         } else {
             lmx_err_bad(e, p, "Invalid '%s': unknown content part type '%s'.", p, ty);
@@ -123,11 +127,14 @@ json_t *lmx_chat_normalize(json_t *messages, lmx_api_err *e) {
             size_t j;
             json_t *call;
             json_array_foreach(tc, j, call) {
-                json_t *fn = json_object_get(call, "function"), *args = json_object_get(fn, "arguments");
+                json_t *fn = json_object_get(call, "function"),
+                       *args = json_object_get(fn, "arguments");
                 if (json_is_string(args)) { /* templates index arguments as a mapping */
                     json_t *parsed = json_loads(json_string_value(args), JSON_DECODE_ANY, NULL);
-                    if (json_is_object(parsed)) json_object_set_new(fn, "arguments", parsed);
-                    else json_decref(parsed);
+                    if (json_is_object(parsed))
+                        json_object_set_new(fn, "arguments", parsed);
+                    else
+                        json_decref(parsed);
                 }
             }
         }
@@ -138,7 +145,9 @@ fail:
     return NULL;
 }
 
-static const char *role_of(json_t *m) { return json_string_value(json_object_get(m, "role")); }
+static const char *role_of(json_t *m) {
+    return json_string_value(json_object_get(m, "role"));
+}
 
 static json_t *concat(json_t *a, json_t *b) {
     const char *x = json_string_value(a), *y = json_string_value(b);
@@ -188,8 +197,9 @@ json_t *lmx_chat_merge_runs(json_t *msgs) {
         const char *r = role_of(m);
         if (last && !strcmp(role_of(last), r) && strcmp(r, "tool") &&
             !json_object_get(m, "tool_calls") && !json_object_get(last, "tool_calls")) {
-            json_object_set_new(last, "content",
-                                concat(json_object_get(last, "content"), json_object_get(m, "content")));
+            json_object_set_new(
+                last, "content",
+                concat(json_object_get(last, "content"), json_object_get(m, "content")));
             continue;
         }
         json_array_append_new(out, json_deep_copy(m));
@@ -220,8 +230,10 @@ int lmx_srv_tokenize(const lmx_served *s, const char *text, size_t len, bool add
     int n = t ? lmx_tok_encode(s->m->tok, text, len, add_bos, true, t, cap) : -1;
     if (n > cap) {
         int32_t *t2 = realloc(t, sizeof(int32_t) * (size_t)n);
-        if (t2) n = lmx_tok_encode(s->m->tok, text, len, add_bos, true, t = t2, n);
-        else n = -1;
+        if (t2)
+            n = lmx_tok_encode(s->m->tok, text, len, add_bos, true, t = t2, n);
+        else
+            n = -1;
     }
     if (n < 0) {
         free(t);

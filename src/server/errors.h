@@ -7,12 +7,12 @@
 #include <jansson.h>
 
 typedef struct {
-    int status;        /* HTTP status; 0 = no error */
-    const char *type;  /* "invalid_request_error", "server_error", ... */
-    const char *code;  /* machine-readable code or NULL */
-    char param[64];    /* the offending parameter; "" = null */
+    int status;       /* HTTP status; 0 = no error */
+    const char *type; /* "invalid_request_error", "server_error", ... */
+    const char *code; /* machine-readable code or NULL */
+    char param[64];   /* the offending parameter; "" = null */
     char message[768];
-    int retry_after;   /* seconds for a Retry-After header; 0 = none */
+    int retry_after; /* seconds for a Retry-After header; 0 = none */
 } lmx_api_err;
 
 void lmx_err_set(lmx_api_err *e, int status, const char *type, const char *code, const char *param,

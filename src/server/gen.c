@@ -17,7 +17,8 @@ static void rand_id(char *out, size_t cap, const char *prefix) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     lmx_rng r;
-    lmx_rng_seed(&r, (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (++ctr * 0x9E3779B97F4A7C15ull));
+    lmx_rng_seed(&r, (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+                         (++ctr * 0x9E3779B97F4A7C15ull));
     size_t n = (size_t)snprintf(out, cap, "%s", prefix);
     for (; n + 1 < cap && n < strlen(prefix) + 24; n++) out[n] = al[lmx_rng_next(&r) % 62];
     out[n] = 0;
@@ -45,13 +46,16 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
         }
     }
     if (r->n > s->n_parallel) {
-        lmx_err_bad(e, "n", "Invalid 'n': this server decodes at most %d sequences at once (--parallel); got %d.",
-                    s->n_parallel, r->n);
+        lmx_err_bad(
+            e, "n",
+            "Invalid 'n': this server decodes at most %d sequences at once (--parallel); got %d.",
+            s->n_parallel, r->n);
         return NULL;
     }
     for (int i = 0; i < r->n_bias; i++)
         if (r->bias[i].id >= s->m->hp.n_vocab) {
-            lmx_err_bad(e, "logit_bias", "Invalid 'logit_bias': token id %d is not in the vocabulary (%d tokens).",
+            lmx_err_bad(e, "logit_bias",
+                        "Invalid 'logit_bias': token id %d is not in the vocabulary (%d tokens).",
                         r->bias[i].id, s->m->hp.n_vocab);
             return NULL;
         }
@@ -95,10 +99,13 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
                 lmx_err_set(e, 503, "server_error", "shutting_down", NULL,
                             "The server is shutting down.");
             else if (st == LMX_SUBMIT_TOO_LONG)
-                lmx_err_set(e, 400, "invalid_request_error", "context_length_exceeded", NULL,
-                            "This model's maximum context length is %d tokens; the request does not fit.",
-                            n_ctx);
-            else lmx_err_bad(e, NULL, "The request was refused by the scheduler (invalid parameters).");
+                lmx_err_set(
+                    e, 400, "invalid_request_error", "context_length_exceeded", NULL,
+                    "This model's maximum context length is %d tokens; the request does not fit.",
+                    n_ctx);
+            else
+                lmx_err_bad(e, NULL,
+                            "The request was refused by the scheduler (invalid parameters).");
             lmx_gen_free(g);
             return NULL;
         }
@@ -160,8 +167,10 @@ static json_t *token_string(const char *s, size_t n) {
     char buf[256];
     size_t o = 0;
     for (size_t i = 0; i < n && o + 4 < sizeof buf; i++) {
-        if ((unsigned char)s[i] < 0x80) buf[o++] = s[i];
-        else o += (size_t)snprintf(buf + o, sizeof buf - o, "\xEF\xBF\xBD");
+        if ((unsigned char)s[i] < 0x80)
+            buf[o++] = s[i];
+        else
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "\xEF\xBF\xBD");
     }
     j = json_stringn(buf, o);
     return j ? j : json_string("");
@@ -177,7 +186,8 @@ json_t *lmx_gen_lp_entry(const lmx_gen *g, int32_t id, float logprob, const lmx_
     if (top) {
         json_t *a = json_array();
         for (int k = 0; k < top->n_top; k++)
-            json_array_append_new(a, lmx_gen_lp_entry(g, top->top_id[k], top->top_logprob[k], NULL));
+            json_array_append_new(a,
+                                  lmx_gen_lp_entry(g, top->top_id[k], top->top_logprob[k], NULL));
         json_object_set_new(o, "top_logprobs", a);
     }
     return o;
@@ -216,7 +226,8 @@ static void collect(lmx_gen *g, int job, const lmx_event *ev) {
         json_decref(key);
     }
     json_array_append_new(json_object_get(c->lp, "top_logprobs"), top);
-    json_array_append_new(json_object_get(c->lp, "text_offset"), json_integer((json_int_t)c->text_off));
+    json_array_append_new(json_object_get(c->lp, "text_offset"),
+                          json_integer((json_int_t)c->text_off));
     c->text_off += n;
 }
 

@@ -26,18 +26,18 @@ typedef struct lmx_gen {
     lmx_served *s;
     char id[48];
     long long created;
-    int n_jobs, n;          /* jobs, choices per job */
+    int n_jobs, n; /* jobs, choices per job */
     lmx_job **jobs;
     bool *job_started, *job_done;
-    char **echo;            /* completions with echo: each job's prompt text */
+    char **echo; /* completions with echo: each job's prompt text */
     int n_choices;
     lmx_choice *ch;
-    int top_logprobs;       /* -1: none */
+    int top_logprobs; /* -1: none */
     bool stream, include_usage;
     int prompt_tokens, completion_tokens, cached_tokens;
-    bool failed;            /* an LMX_EV_ERROR arrived */
+    bool failed; /* an LMX_EV_ERROR arrived */
     char err[256];
-    int rr;                 /* round-robin start for lmx_gen_next */
+    int rr; /* round-robin start for lmx_gen_next */
 } lmx_gen;
 
 /* Checks the context limits and submits one job per prompt. NULL with e set

@@ -29,8 +29,8 @@
 #include "server/openai.h"
 #include "server/openai_params.h"
 
-#define SLICE_MS 100       /* event wait between hang-up checks */
-#define KEEPALIVE_MS 2000  /* SSE comment interval while nothing else is sent */
+#define SLICE_MS     100  /* event wait between hang-up checks */
+#define KEEPALIVE_MS 2000 /* SSE comment interval while nothing else is sent */
 
 struct lmx_http {
     lmx_http_opts o;
@@ -76,7 +76,8 @@ static void req_release(req *r) {
 
 /* True when the client closed its end (or the socket failed). */
 static bool hung_up(struct MHD_Connection *c) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci) return false;
     struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
     return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
@@ -95,7 +96,8 @@ static enum MHD_Result send_body(req *r, int status, const char *ctype, char *bo
     }
     if (ctype) MHD_add_response_header(resp, "Content-Type", ctype);
     add_cors(resp);
-    if (atomic_load(&r->h->draining)) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (atomic_load(&r->h->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = status;
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -114,7 +116,8 @@ static enum MHD_Result send_err(req *r, const lmx_api_err *e) {
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!s) return MHD_NO;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(s);
         return MHD_NO;
@@ -126,7 +129,9 @@ static enum MHD_Result send_err(req *r, const lmx_api_err *e) {
         snprintf(ra, sizeof ra, "%d", e->retry_after);
         MHD_add_response_header(resp, "Retry-After", ra);
     }
-    if (e->status == 405) MHD_add_response_header(resp, "Allow", r->path[4] == 'm' ? "GET, OPTIONS" : "POST, OPTIONS");
+    if (e->status == 405)
+        MHD_add_response_header(resp, "Allow",
+                                r->path[4] == 'm' ? "GET, OPTIONS" : "POST, OPTIONS");
     if (atomic_load(&r->h->draining) || e->status == 413)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = e->status;
@@ -143,10 +148,12 @@ static lmx_served *find_model(lmx_http *h, const char *name, lmx_api_err *e) {
     char list[512] = "";
     size_t n = 0;
     for (int i = 0; i < h->o.n_models && n < sizeof list; i++)
-        n += (size_t)snprintf(list + n, sizeof list - n, "%s'%s'", i ? ", " : "", h->o.models[i]->name);
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s'%s'", i ? ", " : "",
+                              h->o.models[i]->name);
     if (h->o.n_models)
         lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
-                    "The model '%s' does not exist or is not loaded. Loaded models: %s.", name, list);
+                    "The model '%s' does not exist or is not loaded. Loaded models: %s.", name,
+                    list);
     else
         lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
                     "The model '%s' does not exist: no model is loaded (start the server with "
@@ -165,7 +172,8 @@ static enum MHD_Result get_models(req *r, const char *id) {
         return send_json(r, 200, lmx_served_json(s));
     }
     json_t *data = json_array();
-    for (int i = 0; i < h->o.n_models; i++) json_array_append_new(data, lmx_served_json(h->o.models[i]));
+    for (int i = 0; i < h->o.n_models; i++)
+        json_array_append_new(data, lmx_served_json(h->o.models[i]));
     return send_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
 }
 
@@ -211,17 +219,23 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             if (atomic_load(&st->r->h->aborting))
                 lmx_err_set(&e, 503, "server_error", "shutting_down", NULL,
                             "The server shut down before the generation finished.");
-            else lmx_err_set(&e, 500, "server_error", NULL, NULL, "Generation failed: %s", ev.message);
+            else
+                lmx_err_set(&e, 500, "server_error", NULL, NULL, "Generation failed: %s",
+                            ev.message);
             json_t *o = lmx_err_json(&e);
             lmx_sse_json(&st->out, o);
             json_decref(o);
             st->finished = true;
-        } else if (g->kind == LMX_OAI_CHAT) lmx_chat_stream(g, job, &ev, &st->out);
-        else lmx_completions_stream(g, job, &ev, &st->out);
+        } else if (g->kind == LMX_OAI_CHAT)
+            lmx_chat_stream(g, job, &ev, &st->out);
+        else
+            lmx_completions_stream(g, job, &ev, &st->out);
         lmx_event_clear(&ev);
         if (!st->finished && lmx_gen_done(g)) {
-            if (g->kind == LMX_OAI_CHAT) lmx_chat_stream(g, -1, NULL, &st->out);
-            else lmx_completions_stream(g, -1, NULL, &st->out);
+            if (g->kind == LMX_OAI_CHAT)
+                lmx_chat_stream(g, -1, NULL, &st->out);
+            else
+                lmx_completions_stream(g, -1, NULL, &st->out);
             st->finished = true;
         }
         account(st->r, g);
@@ -248,8 +262,8 @@ static enum MHD_Result start_stream(req *r, lmx_gen *g) {
     st->g = g;
     st->last_out = now_s();
     atomic_fetch_add(&r->refs, 1);
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, st, stream_free);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+                                                                  stream_reader, st, stream_free);
     if (!resp) {
         stream_free(st);
         return MHD_NO;
@@ -291,7 +305,8 @@ static enum MHD_Result run_blocking(req *r, lmx_gen *g) {
         if (atomic_load(&r->h->aborting))
             lmx_err_set(&e, 503, "server_error", "shutting_down", NULL,
                         "The server shut down before the generation finished.");
-        else lmx_err_set(&e, 500, "server_error", NULL, NULL, "Generation failed: %s", g->err);
+        else
+            lmx_err_set(&e, 500, "server_error", NULL, NULL, "Generation failed: %s", g->err);
         ok = send_err(r, &e);
     } else {
         json_t *body = g->kind == LMX_OAI_CHAT ? lmx_chat_response(g) : lmx_completions_response(g);
@@ -321,7 +336,8 @@ static enum MHD_Result post_generate(req *r, lmx_oai_kind kind) {
     enum MHD_Result ok;
     if (lmx_oai_parse(body, kind, &q, &e)) {
         if (json_is_string(json_object_get(body, "model")))
-            snprintf(r->model, sizeof r->model, "%s", json_string_value(json_object_get(body, "model")));
+            snprintf(r->model, sizeof r->model, "%s",
+                     json_string_value(json_object_get(body, "model")));
         ok = send_err(r, &e);
         goto out;
     }
@@ -331,7 +347,8 @@ static enum MHD_Result post_generate(req *r, lmx_oai_kind kind) {
         ok = send_err(r, &e);
         goto out;
     }
-    lmx_gen *g = kind == LMX_OAI_CHAT ? lmx_chat_start(s, &q, &e) : lmx_completions_start(s, &q, &e);
+    lmx_gen *g =
+        kind == LMX_OAI_CHAT ? lmx_chat_start(s, &q, &e) : lmx_completions_start(s, &q, &e);
     if (!g) {
         ok = send_err(r, &e);
         goto out;
@@ -359,8 +376,8 @@ static enum MHD_Result route(req *r) {
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
         add_cors(resp);
         MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        const char *rh = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                     "Access-Control-Request-Headers");
+        const char *rh =
+            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
                                 rh ? rh : "Authorization, Content-Type");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
@@ -488,7 +505,9 @@ lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen) {
         return NULL;
     }
     h->o = *o;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE},
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE},
                     *ai = NULL;
     char port[16];
     snprintf(port, sizeof port, "%d", o->port);
@@ -498,15 +517,15 @@ lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen) {
         free(h);
         return NULL;
     }
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(
-        flags, (uint16_t)o->port, NULL, NULL, handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)o->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_connections > 0 ? o->max_connections : 256),
+        flags, (uint16_t)o->port, NULL, NULL, handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(o->max_connections > 0 ? o->max_connections : 256),
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->d) {
@@ -520,7 +539,9 @@ lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen) {
     return h;
 }
 
-int lmx_http_port(const lmx_http *h) { return h->port; }
+int lmx_http_port(const lmx_http *h) {
+    return h->port;
+}
 
 void lmx_http_quiesce(lmx_http *h) {
     atomic_store(&h->draining, true);
@@ -537,7 +558,9 @@ bool lmx_http_wait_idle(lmx_http *h, double timeout_s) {
     return true;
 }
 
-void lmx_http_abort(lmx_http *h) { atomic_store(&h->aborting, true); }
+void lmx_http_abort(lmx_http *h) {
+    atomic_store(&h->aborting, true);
+}
 
 void lmx_http_stop(lmx_http *h) {
     if (!h) return;

@@ -9,13 +9,13 @@
 #include "server/models.h"
 
 typedef struct {
-    const char *host;     /* numeric address or "localhost" */
-    int port;             /* 0: any free port */
-    size_t max_body;      /* bytes; larger bodies get 413 */
-    int idle_timeout_s;   /* idle keep-alive connections are closed after this */
+    const char *host;   /* numeric address or "localhost" */
+    int port;           /* 0: any free port */
+    size_t max_body;    /* bytes; larger bodies get 413 */
+    int idle_timeout_s; /* idle keep-alive connections are closed after this */
     int max_connections;
-    const char *api_key;  /* NULL: no auth */
-    lmx_served **models;  /* not owned */
+    const char *api_key; /* NULL: no auth */
+    lmx_served **models; /* not owned */
     int n_models;
 } lmx_http_opts;
 

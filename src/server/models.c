@@ -51,16 +51,17 @@ size_t lmx_served_piece(const lmx_served *s, int32_t id, char *buf, size_t cap) 
             (unsigned char)t[i + 2] == 0x81) { /* U+2581 */
             buf[o++] = ' ';
             i += 2;
-        } else buf[o++] = t[i];
+        } else
+            buf[o++] = t[i];
     }
     buf[o] = 0;
     return o;
 }
 
 static bool renders(const lmx_served *s, const char *msgs_json) {
-    json_t *ctx = json_pack("{s:o,s:b,s:s,s:s}", "messages", json_loads(msgs_json, 0, NULL),
-                            "add_generation_prompt", 1, "bos_token", s->bos_text, "eos_token",
-                            s->eos_text);
+    json_t *ctx =
+        json_pack("{s:o,s:b,s:s,s:s}", "messages", json_loads(msgs_json, 0, NULL),
+                  "add_generation_prompt", 1, "bos_token", s->bos_text, "eos_token", s->eos_text);
     char err[256];
     lmx_tmpl_opts o = {0};
     char *out = lmx_tmpl_render(s->tmpl, ctx, &o, err, sizeof err);
@@ -124,8 +125,10 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
             goto fail;
         }
     }
-    s->tmpl_no_system = !renders(s, "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U\"}]");
-    s->tmpl_alternate = !renders(s, "[{\"role\":\"user\",\"content\":\"A\"},{\"role\":\"user\",\"content\":\"B\"}]");
+    s->tmpl_no_system = !renders(
+        s, "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U\"}]");
+    s->tmpl_alternate = !renders(
+        s, "[{\"role\":\"user\",\"content\":\"A\"},{\"role\":\"user\",\"content\":\"B\"}]");
     read_meta(s);
     return s;
 fail:

@@ -21,10 +21,10 @@ typedef struct {
     time_t created;
     /* chat template */
     lmx_tmpl *tmpl;
-    bool tmpl_is_default;     /* the model has none: ChatML */
-    bool tmpl_no_system;      /* raises on a system message: merge it into the first user turn */
-    bool tmpl_alternate;      /* raises on two user turns in a row: merge consecutive same roles */
-    bool tmpl_tools;          /* the template mentions tools */
+    bool tmpl_is_default;      /* the model has none: ChatML */
+    bool tmpl_no_system;       /* raises on a system message: merge it into the first user turn */
+    bool tmpl_alternate;       /* raises on two user turns in a row: merge consecutive same roles */
+    bool tmpl_tools;           /* the template mentions tools */
     char *bos_text, *eos_text; /* token texts ("" if none) */
     /* for /v1/models/{id} */
     char quant[32];

@@ -39,9 +39,9 @@ json_t *lmx_chat_response(const lmx_gen *g) {
         if (g->top_logprobs >= 0)
             lp = c->lp ? json_pack("{s:O,s:n}", "content", c->lp, "refusal")
                        : json_pack("{s:[],s:n}", "content", "refusal");
-        json_array_append_new(choices, json_pack("{s:i,s:o,s:o,s:s}", "index", i, "message", msg,
-                                                 "logprobs", lp, "finish_reason",
-                                                 c->finish ? c->finish : "stop"));
+        json_array_append_new(choices,
+                              json_pack("{s:i,s:o,s:o,s:s}", "index", i, "message", msg, "logprobs",
+                                        lp, "finish_reason", c->finish ? c->finish : "stop"));
     }
     json_object_set_new(o, "choices", choices);
     json_object_set_new(o, "usage", lmx_gen_usage(g));
@@ -90,9 +90,8 @@ void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
         json_t *lpo = lp ? json_pack("{s:[o],s:n}", "content",
                                      lmx_gen_lp_entry(g, ev->token, ev->logprob, ev), "refusal")
                          : json_null();
-        emit(out, chunk(g, json_pack("[{s:i,s:{s:o},s:o,s:n}]", "index", base + ev->choice,
-                                     "delta", "content", content, "logprobs", lpo,
-                                     "finish_reason")));
+        emit(out, chunk(g, json_pack("[{s:i,s:{s:o},s:o,s:n}]", "index", base + ev->choice, "delta",
+                                     "content", content, "logprobs", lpo, "finish_reason")));
         break;
     }
     case LMX_EV_FINISH:

@@ -36,7 +36,8 @@ lmx_gen *lmx_completions_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err 
         }
     }
     if ((long)n_jobs * r->n > s->n_parallel * 16L) {
-        lmx_err_bad(e, "prompt", "Invalid 'prompt': too many prompts (%d) for one request.", n_jobs);
+        lmx_err_bad(e, "prompt", "Invalid 'prompt': too many prompts (%d) for one request.",
+                    n_jobs);
         return NULL;
     }
     int32_t **toks = calloc((size_t)n_jobs, sizeof *toks);
@@ -64,8 +65,10 @@ lmx_gen *lmx_completions_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err 
             for (size_t i = 0; i < n; i++) {
                 json_int_t id = json_integer_value(json_array_get(x, i));
                 if (id >= s->m->hp.n_vocab) {
-                    lmx_err_bad(e, "prompt", "Invalid 'prompt': token id %lld is not in the vocabulary (%d tokens).",
-                                (long long)id, s->m->hp.n_vocab);
+                    lmx_err_bad(
+                        e, "prompt",
+                        "Invalid 'prompt': token id %lld is not in the vocabulary (%d tokens).",
+                        (long long)id, s->m->hp.n_vocab);
                     goto out;
                 }
                 toks[k][i] = (int32_t)id;
@@ -119,10 +122,10 @@ json_t *lmx_completions_response(const lmx_gen *g) {
                        : json_pack("{s:[],s:[],s:[],s:[]}", "tokens", "token_logprobs",
                                    "top_logprobs", "text_offset");
         json_array_append_new(
-            choices, json_pack("{s:o,s:i,s:o,s:s}", "text",
-                               text_of(ec, strlen(ec), c->text.p ? c->text.p : "", c->text.n),
-                               "index", i, "logprobs", lp, "finish_reason",
-                               c->finish ? c->finish : "stop"));
+            choices,
+            json_pack("{s:o,s:i,s:o,s:s}", "text",
+                      text_of(ec, strlen(ec), c->text.p ? c->text.p : "", c->text.n), "index", i,
+                      "logprobs", lp, "finish_reason", c->finish ? c->finish : "stop"));
     }
     json_object_set_new(o, "choices", choices);
     json_t *u = lmx_gen_usage(g);
@@ -178,10 +181,12 @@ void lmx_completions_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *o
             c->text_off += n;
             json_decref(e);
         }
-        emit(g, out, json_pack("[{s:o,s:i,s:o,s:n}]", "text", text_of(ev->text, ev->text_len, "", 0),
-                               "index", base + ev->choice, "logprobs", lpo, "finish_reason"));
+        emit(g, out,
+             json_pack("[{s:o,s:i,s:o,s:n}]", "text", text_of(ev->text, ev->text_len, "", 0),
+                       "index", base + ev->choice, "logprobs", lpo, "finish_reason"));
     } else if (ev->type == LMX_EV_FINISH) {
-        emit(g, out, json_pack("[{s:s,s:i,s:n,s:s}]", "text", "", "index", base + ev->choice,
-                               "logprobs", "finish_reason", ev->finish_reason));
+        emit(g, out,
+             json_pack("[{s:s,s:i,s:n,s:s}]", "text", "", "index", base + ev->choice, "logprobs",
+                       "finish_reason", ev->finish_reason));
     }
 }

@@ -76,7 +76,8 @@ static const char *refusal_reason(const char *name) {
     } r[] = {
         {"suffix", "insertion (suffix) is not supported"},
         {"functions", "the deprecated 'functions' parameter is not supported; use 'tools'"},
-        {"function_call", "the deprecated 'function_call' parameter is not supported; use 'tool_choice'"},
+        {"function_call",
+         "the deprecated 'function_call' parameter is not supported; use 'tool_choice'"},
         {"audio", "audio output is not supported"},
         {"prediction", "predicted outputs are not supported"},
         {"web_search_options", "web search is not supported"},
@@ -88,14 +89,21 @@ static const char *refusal_reason(const char *name) {
 
 static const char *type_name(const json_t *v) {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a decimal";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a decimal";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
     }
 }
 
@@ -118,8 +126,9 @@ static int num_field(json_t *body, const char *name, double lo, double hi, float
     if (!json_is_number(v)) return bad_type(e, name, "a number", v);
     double d = json_number_value(v);
     if (!isfinite(d) || d < lo || d > hi) {
-        lmx_err_bad(e, name, "Invalid '%s': expected a value between %g and %g, but got %g instead.",
-                    name, lo, hi, d);
+        lmx_err_bad(e, name,
+                    "Invalid '%s': expected a value between %g and %g, but got %g instead.", name,
+                    lo, hi, d);
         return -1;
     }
     *out = (float)d;
@@ -129,13 +138,16 @@ static int num_field(json_t *body, const char *name, double lo, double hi, float
 static int int_value(json_t *v, const char *name, long long lo, long long hi, long long *out,
                      lmx_api_err *e) {
     long long x;
-    if (json_is_integer(v)) x = json_integer_value(v);
+    if (json_is_integer(v))
+        x = json_integer_value(v);
     else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
              fabs(json_real_value(v)) < 9e15)
         x = (long long)json_real_value(v);
-    else return bad_type(e, name, "an integer", v);
+    else
+        return bad_type(e, name, "an integer", v);
     if (x < lo || x > hi) {
-        lmx_err_bad(e, name, "Invalid '%s': expected a value between %lld and %lld, but got %lld instead.",
+        lmx_err_bad(e, name,
+                    "Invalid '%s': expected a value between %lld and %lld, but got %lld instead.",
                     name, lo, hi, x);
         return -1;
     }
@@ -205,14 +217,16 @@ static int parse_bias(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
         long id = strtol(k, &end, 10);
         if (!*k || *end || id < 0 || id > INT32_MAX) {
             lmx_err_bad(e, "logit_bias",
-                        "Invalid 'logit_bias': keys must be token ids (integers >= 0), got '%s'.", k);
+                        "Invalid 'logit_bias': keys must be token ids (integers >= 0), got '%s'.",
+                        k);
             return -1;
         }
         if (!json_is_number(b)) return bad_type(e, "logit_bias", "a number for each token", b);
         double d = json_number_value(b);
         if (d < -100 || d > 100) {
             lmx_err_bad(e, "logit_bias",
-                        "Invalid 'logit_bias': the bias of token %ld is %g; it must be between -100 and 100.",
+                        "Invalid 'logit_bias': the bias of token %ld is %g; it must be between "
+                        "-100 and 100.",
                         id, d);
             return -1;
         }
@@ -231,7 +245,8 @@ static int parse_prompt(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     }
     r->prompt = p;
     if (json_is_string(p)) return 0;
-    const char *want = "a string, an array of strings, an array of token ids or an array of arrays of token ids";
+    const char *want =
+        "a string, an array of strings, an array of token ids or an array of arrays of token ids";
     if (!json_is_array(p) || !json_array_size(p)) {
         if (json_is_array(p)) lmx_err_bad(e, "prompt", "Invalid 'prompt': the array is empty.");
         return json_is_array(p) ? -1 : bad_type(e, "prompt", want, p);
@@ -242,8 +257,7 @@ static int parse_prompt(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     json_array_foreach(p, i, x) {
         char name[48];
         snprintf(name, sizeof name, "prompt[%zu]", i);
-        if (json_typeof(x) != json_typeof(first) &&
-            !(json_is_integer(first) && json_is_integer(x)))
+        if (json_typeof(x) != json_typeof(first) && !(json_is_integer(first) && json_is_integer(x)))
             return bad_type(e, name, want, p);
         if (json_is_string(x)) continue;
         if (json_is_integer(x)) {
@@ -253,7 +267,8 @@ static int parse_prompt(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
             }
             continue;
         }
-        if (!json_is_array(x)) return bad_type(e, name, "a string, a token id or an array of token ids", x);
+        if (!json_is_array(x))
+            return bad_type(e, name, "a string, a token id or an array of token ids", x);
         if (!json_array_size(x)) {
             lmx_err_bad(e, name, "Invalid '%s': the array of token ids is empty.", name);
             return -1;
@@ -261,7 +276,8 @@ static int parse_prompt(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
         size_t j;
         json_t *t;
         json_array_foreach(x, j, t) {
-            if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX) {
+            if (!json_is_integer(t) || json_integer_value(t) < 0 ||
+                json_integer_value(t) > INT32_MAX) {
                 snprintf(name, sizeof name, "prompt[%zu][%zu]", i, j);
                 return bad_type(e, name, "a token id (an integer >= 0)", t);
             }
@@ -278,7 +294,8 @@ static int parse_chat_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     }
     if (!json_is_array(m)) return bad_type(e, "messages", "an array", m);
     if (!json_array_size(m)) {
-        lmx_err_bad(e, "messages", "Invalid 'messages': empty array. Expected an array with minimum length 1.");
+        lmx_err_bad(e, "messages",
+                    "Invalid 'messages': empty array. Expected an array with minimum length 1.");
         return -1;
     }
     r->messages = m;
@@ -288,7 +305,9 @@ static int parse_chat_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     int top = -1;
     if (int_field(body, "top_logprobs", 0, 20, &top, e)) return -1;
     if (top >= 0 && !lp) {
-        lmx_err_bad(e, "top_logprobs", "Invalid 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is used.");
+        lmx_err_bad(
+            e, "top_logprobs",
+            "Invalid 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is used.");
         return -1;
     }
     r->logprobs = lp;
@@ -298,12 +317,14 @@ static int parse_chat_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
         if (!json_is_object(rf)) return bad_type(e, "response_format", "an object", rf);
         json_t *t = json_object_get(rf, "type");
         if (!json_is_string(t)) {
-            lmx_err_bad(e, "response_format.type", "Missing required parameter: 'response_format.type'.");
+            lmx_err_bad(e, "response_format.type",
+                        "Missing required parameter: 'response_format.type'.");
             return -1;
         }
         if (strcmp(json_string_value(t), "text")) {
             lmx_err_bad(e, "response_format.type",
-                        "Invalid 'response_format.type': '%s' is not supported by this server; only 'text' is.",
+                        "Invalid 'response_format.type': '%s' is not supported by this server; "
+                        "only 'text' is.",
                         json_string_value(t));
             return -1;
         }
@@ -322,12 +343,15 @@ static int parse_chat_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     }
     json_t *tc = opt(body, "tool_choice");
     if (tc) {
-        if (json_is_string(tc) && (!strcmp(json_string_value(tc), "none") || !strcmp(json_string_value(tc), "auto"))) {
+        if (json_is_string(tc) &&
+            (!strcmp(json_string_value(tc), "none") || !strcmp(json_string_value(tc), "auto"))) {
         } else if (json_is_string(tc) || json_is_object(tc)) {
-            lmx_err_bad(e, "tool_choice",
-                        "Invalid 'tool_choice': only 'auto' and 'none' are supported by this server.");
+            lmx_err_bad(
+                e, "tool_choice",
+                "Invalid 'tool_choice': only 'auto' and 'none' are supported by this server.");
             return -1;
-        } else return bad_type(e, "tool_choice", "a string or an object", tc);
+        } else
+            return bad_type(e, "tool_choice", "a string or an object", tc);
     }
     json_t *kw = opt(body, "chat_template_kwargs");
     if (kw) {
@@ -339,7 +363,8 @@ static int parse_chat_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
         if (!json_is_array(mod)) return bad_type(e, "modalities", "an array of strings", mod);
         size_t i;
         json_t *x;
-        json_array_foreach(mod, i, x) if (!json_is_string(x) || strcmp(json_string_value(x), "text")) {
+        json_array_foreach(mod, i,
+                           x) if (!json_is_string(x) || strcmp(json_string_value(x), "text")) {
             lmx_err_bad(e, "modalities", "Invalid 'modalities': only [\"text\"] is supported.");
             return -1;
         }
@@ -357,7 +382,8 @@ static int parse_completions_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) 
     int best_of = 0;
     if (int_field(body, "best_of", 1, 128, &best_of, e)) return -1;
     if (best_of && best_of != 1 && best_of != r->n) {
-        lmx_err_bad(e, "best_of", "Invalid 'best_of': only best_of = 1 or best_of = n is supported.");
+        lmx_err_bad(e, "best_of",
+                    "Invalid 'best_of': only best_of = 1 or best_of = n is supported.");
         return -1;
     }
     return 0;
@@ -386,8 +412,10 @@ int lmx_oai_parse(json_t *body, lmx_oai_kind kind, lmx_oai_req *r, lmx_api_err *
     json_object_foreach(body, k, v) {
         if (lmx_oai_field_policy(kind, k) != LMX_FIELD_REFUSED) continue;
         const char *why = refusal_reason(k);
-        if (why) lmx_err_bad(e, k, "Unsupported parameter: '%s': %s.", k, why);
-        else lmx_err_bad(e, k, "Unrecognized request argument supplied: %s", k);
+        if (why)
+            lmx_err_bad(e, k, "Unsupported parameter: '%s': %s.", k, why);
+        else
+            lmx_err_bad(e, k, "Unrecognized request argument supplied: %s", k);
         return -1;
     }
     json_t *m = opt(body, "model");
@@ -417,7 +445,8 @@ int lmx_oai_parse(json_t *body, lmx_oai_kind kind, lmx_oai_req *r, lmx_api_err *
         static _Atomic unsigned long long counter;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        r->sample.seed = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec ^ ++counter;
+        r->sample.seed =
+            (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec ^ ++counter;
     }
     if (parse_stop(body, r, e) || parse_bias(body, r, e)) return -1;
     if (bool_field(body, "stream", &r->stream, e)) return -1;
@@ -426,7 +455,8 @@ int lmx_oai_parse(json_t *body, lmx_oai_kind kind, lmx_oai_req *r, lmx_api_err *
         if (!json_is_object(so)) return bad_type(e, "stream_options", "an object", so);
         json_t *iu = json_object_get(so, "include_usage");
         if (iu && !json_is_null(iu)) {
-            if (!json_is_boolean(iu)) return bad_type(e, "stream_options.include_usage", "a boolean", iu);
+            if (!json_is_boolean(iu))
+                return bad_type(e, "stream_options.include_usage", "a boolean", iu);
             r->include_usage = json_is_true(iu);
         }
     }

@@ -21,8 +21,8 @@ typedef enum { LMX_OAI_CHAT, LMX_OAI_COMPLETIONS } lmx_oai_kind;
 typedef struct {
     lmx_oai_kind kind;
     const char *model;
-    int max_tokens;  /* 0: up to the end of the context */
-    int n;           /* choices per prompt */
+    int max_tokens; /* 0: up to the end of the context */
+    int n;          /* choices per prompt */
     lmx_sample_params sample;
     bool seed_given;
     lmx_logit_bias *bias; /* malloc'd; ids not yet checked against the vocab */
@@ -32,11 +32,11 @@ typedef struct {
     bool logprobs;    /* chat: logprobs=true; completions: logprobs given */
     int top_logprobs; /* -1 unless logprobs */
     bool stream, include_usage;
-    bool echo;                 /* completions */
-    json_t *messages;          /* chat: borrowed */
-    json_t *tools;             /* chat: borrowed, NULL if absent or empty */
-    json_t *template_kwargs;   /* chat: chat_template_kwargs, borrowed */
-    json_t *prompt;            /* completions: borrowed */
+    bool echo;               /* completions */
+    json_t *messages;        /* chat: borrowed */
+    json_t *tools;           /* chat: borrowed, NULL if absent or empty */
+    json_t *template_kwargs; /* chat: chat_template_kwargs, borrowed */
+    json_t *prompt;          /* completions: borrowed */
 } lmx_oai_req;
 
 typedef enum { LMX_FIELD_SUPPORTED, LMX_FIELD_IGNORED, LMX_FIELD_REFUSED } lmx_field_policy;

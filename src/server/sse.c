@@ -31,7 +31,9 @@ size_t lmx_buf_take(lmx_buf *b, char *out, size_t max) {
     return k;
 }
 
-size_t lmx_buf_unread(const lmx_buf *b) { return b->n - b->off; }
+size_t lmx_buf_unread(const lmx_buf *b) {
+    return b->n - b->off;
+}
 
 void lmx_buf_free(lmx_buf *b) {
     free(b->p);
@@ -41,11 +43,16 @@ void lmx_buf_free(lmx_buf *b) {
 bool lmx_sse_json(lmx_buf *b, const json_t *obj) {
     char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!s) return false;
-    bool ok = lmx_buf_add(b, "data: ", 6) && lmx_buf_add(b, s, strlen(s)) && lmx_buf_add(b, "\n\n", 2);
+    bool ok =
+        lmx_buf_add(b, "data: ", 6) && lmx_buf_add(b, s, strlen(s)) && lmx_buf_add(b, "\n\n", 2);
     free(s);
     return ok;
 }
 
-bool lmx_sse_done(lmx_buf *b) { return lmx_buf_add(b, "data: [DONE]\n\n", 14); }
+bool lmx_sse_done(lmx_buf *b) {
+    return lmx_buf_add(b, "data: [DONE]\n\n", 14);
+}
 
-bool lmx_sse_keepalive(lmx_buf *b) { return lmx_buf_add(b, ": keep-alive\n\n", 14); }
+bool lmx_sse_keepalive(lmx_buf *b) {
+    return lmx_buf_add(b, ": keep-alive\n\n", 14);
+}

@@ -23,7 +23,8 @@ static int parse(const char *body, lmx_oai_kind kind, lmx_oai_req *r, lmx_api_er
 TEST(openai_params_defaults_are_openais) {
     lmx_oai_req r;
     lmx_api_err e;
-    json_t *j = json_loads("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, NULL);
+    json_t *j = json_loads(
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, NULL);
     CHECK_EQ_INT(lmx_oai_parse(j, LMX_OAI_CHAT, &r, &e), 0);
     CHECK_EQ_STR(r.model, "m");
     CHECK_NEAR(r.sample.temperature, 1.0, 0);
@@ -46,7 +47,8 @@ TEST(openai_params_reads_every_supported_field) {
         "\"max_completion_tokens\":7,\"temperature\":0.5,\"top_p\":0.9,\"top_k\":40,\"min_p\":0.1,"
         "\"n\":2,\"stop\":[\"a\",\"\",\"bc\"],\"seed\":-3,\"presence_penalty\":0.5,"
         "\"frequency_penalty\":-0.5,\"repetition_penalty\":1.1,\"logit_bias\":{\"2\":-100,\"7\":3},"
-        "\"logprobs\":true,\"top_logprobs\":4,\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+        "\"logprobs\":true,\"top_logprobs\":4,\"stream\":true,\"stream_options\":{\"include_"
+        "usage\":true},"
         "\"user\":\"u\",\"response_format\":{\"type\":\"text\"},\"tools\":[],\"store\":false}",
         0, NULL);
     CHECK_EQ_INT(lmx_oai_parse(j, LMX_OAI_CHAT, &r, &e), 0);
@@ -87,7 +89,9 @@ TEST(openai_params_rejects_malformed_fields_naming_them) {
         {"{\"model\":\"m\",\"messages\":[1],\"seed\":\"1\"}", "seed"},
         {"{\"model\":\"m\",\"messages\":[1],\"stop\":{}}", "stop"},
         {"{\"model\":\"m\",\"messages\":[1],\"stop\":[\"a\",null]}", "stop[1]"},
-        {"{\"model\":\"m\",\"messages\":[1],\"stop\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"11\",\"12\",\"13\",\"14\",\"15\",\"16\",\"17\"]}", "stop"},
+        {"{\"model\":\"m\",\"messages\":[1],\"stop\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\","
+         "\"8\",\"9\",\"10\",\"11\",\"12\",\"13\",\"14\",\"15\",\"16\",\"17\"]}",
+         "stop"},
         {"{\"model\":\"m\",\"messages\":[1],\"logit_bias\":[]}", "logit_bias"},
         {"{\"model\":\"m\",\"messages\":[1],\"logit_bias\":{\"-1\":1}}", "logit_bias"},
         {"{\"model\":\"m\",\"messages\":[1],\"logit_bias\":{\"1x\":1}}", "logit_bias"},
@@ -95,12 +99,15 @@ TEST(openai_params_rejects_malformed_fields_naming_them) {
         {"{\"model\":\"m\",\"messages\":[1],\"logit_bias\":{\"1\":101}}", "logit_bias"},
         {"{\"model\":\"m\",\"messages\":[1],\"logprobs\":1}", "logprobs"},
         {"{\"model\":\"m\",\"messages\":[1],\"top_logprobs\":2}", "top_logprobs"},
-        {"{\"model\":\"m\",\"messages\":[1],\"logprobs\":true,\"top_logprobs\":21}", "top_logprobs"},
+        {"{\"model\":\"m\",\"messages\":[1],\"logprobs\":true,\"top_logprobs\":21}",
+         "top_logprobs"},
         {"{\"model\":\"m\",\"messages\":[1],\"stream\":1}", "stream"},
         {"{\"model\":\"m\",\"messages\":[1],\"stream_options\":true}", "stream_options"},
-        {"{\"model\":\"m\",\"messages\":[1],\"stream_options\":{\"include_usage\":1}}", "stream_options.include_usage"},
+        {"{\"model\":\"m\",\"messages\":[1],\"stream_options\":{\"include_usage\":1}}",
+         "stream_options.include_usage"},
         {"{\"model\":\"m\",\"messages\":[1],\"user\":5}", "user"},
-        {"{\"model\":\"m\",\"messages\":[1],\"response_format\":{\"type\":\"json_schema\"}}", "response_format.type"},
+        {"{\"model\":\"m\",\"messages\":[1],\"response_format\":{\"type\":\"json_schema\"}}",
+         "response_format.type"},
         {"{\"model\":\"m\",\"messages\":[1],\"response_format\":{}}", "response_format.type"},
         {"{\"model\":\"m\",\"messages\":[1],\"tools\":{}}", "tools"},
         {"{\"model\":\"m\",\"messages\":[1],\"tools\":[1]}", "tools[0]"},
@@ -127,10 +134,18 @@ TEST(openai_params_completions_prompt_forms) {
     static const struct {
         const char *prompt, *param; /* param NULL: accepted */
     } cases[] = {
-        {"\"x\"", NULL},           {"[\"a\",\"b\"]", NULL}, {"[1,2,3]", NULL},
-        {"[[1],[2,3]]", NULL},     {"5", "prompt"},         {"[]", "prompt"},
-        {"[\"a\",1]", "prompt[1]"}, {"[[1],[]]", "prompt[1]"}, {"[[1,\"x\"]]", "prompt[0][1]"},
-        {"[-4]", "prompt[0]"},     {"[{}]", "prompt[0]"},   {"null", "prompt"},
+        {"\"x\"", NULL},
+        {"[\"a\",\"b\"]", NULL},
+        {"[1,2,3]", NULL},
+        {"[[1],[2,3]]", NULL},
+        {"5", "prompt"},
+        {"[]", "prompt"},
+        {"[\"a\",1]", "prompt[1]"},
+        {"[[1],[]]", "prompt[1]"},
+        {"[[1,\"x\"]]", "prompt[0][1]"},
+        {"[-4]", "prompt[0]"},
+        {"[{}]", "prompt[0]"},
+        {"null", "prompt"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char body[256];
@@ -144,11 +159,19 @@ TEST(openai_params_completions_prompt_forms) {
     }
     lmx_oai_req r;
     lmx_api_err e;
-    CHECK_EQ_INT(parse("{\"model\":\"m\",\"prompt\":\"x\",\"suffix\":\"y\"}", LMX_OAI_COMPLETIONS, &r, &e), 400);
+    CHECK_EQ_INT(
+        parse("{\"model\":\"m\",\"prompt\":\"x\",\"suffix\":\"y\"}", LMX_OAI_COMPLETIONS, &r, &e),
+        400);
     CHECK_EQ_STR(e.param, "suffix");
-    CHECK_EQ_INT(parse("{\"model\":\"m\",\"prompt\":\"x\",\"logprobs\":true}", LMX_OAI_COMPLETIONS, &r, &e), 400);
-    CHECK_EQ_INT(parse("{\"model\":\"m\",\"prompt\":\"x\",\"best_of\":3}", LMX_OAI_COMPLETIONS, &r, &e), 400);
-    CHECK_EQ_INT(parse("{\"model\":\"m\",\"prompt\":\"x\",\"messages\":[]}", LMX_OAI_COMPLETIONS, &r, &e), 400);
+    CHECK_EQ_INT(
+        parse("{\"model\":\"m\",\"prompt\":\"x\",\"logprobs\":true}", LMX_OAI_COMPLETIONS, &r, &e),
+        400);
+    CHECK_EQ_INT(
+        parse("{\"model\":\"m\",\"prompt\":\"x\",\"best_of\":3}", LMX_OAI_COMPLETIONS, &r, &e),
+        400);
+    CHECK_EQ_INT(
+        parse("{\"model\":\"m\",\"prompt\":\"x\",\"messages\":[]}", LMX_OAI_COMPLETIONS, &r, &e),
+        400);
     CHECK_EQ_STR(e.param, "messages");
 }
 
@@ -170,15 +193,21 @@ static json_t *normalize(const char *msgs, lmx_api_err *e) {
 
 TEST(openai_chat_messages_are_normalized_for_templates) {
     lmx_api_err e;
-    json_t *n = normalize("[{\"role\":\"developer\",\"content\":\"S\"},"
-                          "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}],\"name\":\"x\"},"
-                          "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"k\\\":1}\"}}]}]",
-                          &e);
+    json_t *n =
+        normalize("[{\"role\":\"developer\",\"content\":\"S\"},"
+                  "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":"
+                  "\"text\",\"text\":\"b\"}],\"name\":\"x\"},"
+                  "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"1\",\"type\":"
+                  "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"k\\\":1}\"}}]}]",
+                  &e);
     CHECK(n != NULL);
     CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(n, 0), "role")), "system");
     CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(n, 1), "content")), "a\nb");
     CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(n, 2), "content")), "");
-    json_t *args = json_object_get(json_object_get(json_array_get(json_object_get(json_array_get(n, 2), "tool_calls"), 0), "function"), "arguments");
+    json_t *args = json_object_get(
+        json_object_get(json_array_get(json_object_get(json_array_get(n, 2), "tool_calls"), 0),
+                        "function"),
+        "arguments");
     CHECK(json_is_object(args) && json_integer_value(json_object_get(args, "k")) == 1);
     json_decref(n);
 
@@ -192,11 +221,14 @@ TEST(openai_chat_messages_are_normalized_for_templates) {
         {"[{\"role\":\"user\",\"content\":[1]}]", "messages[0].content[0]"},
         {"[{\"role\":\"user\",\"content\":[{\"text\":\"a\"}]}]", "messages[0].content[0]"},
         {"[{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}]", "messages[0].content[0]"},
-        {"[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{}}]}]", "messages[0].content[0]"},
-        {"[{\"role\":\"user\",\"content\":[{\"type\":\"input_audio\"}]}]", "messages[0].content[0]"},
+        {"[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{}}]}]",
+         "messages[0].content[0]"},
+        {"[{\"role\":\"user\",\"content\":[{\"type\":\"input_audio\"}]}]",
+         "messages[0].content[0]"},
         {"[{\"role\":\"user\",\"content\":[{\"type\":\"video\"}]}]", "messages[0].content[0]"},
         {"[{\"role\":\"user\",\"content\":\"x\",\"name\":3}]", "messages[0].name"},
-        {"[{\"role\":\"assistant\",\"content\":\"x\",\"tool_calls\":{}}]", "messages[0].tool_calls"},
+        {"[{\"role\":\"assistant\",\"content\":\"x\",\"tool_calls\":{}}]",
+         "messages[0].tool_calls"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *x = normalize(bad[i].msgs, &e);
@@ -210,14 +242,16 @@ TEST(openai_chat_messages_are_normalized_for_templates) {
 }
 
 TEST(openai_chat_merges_for_strict_templates) {
-    json_t *m = json_loads("[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"A\"},"
-                           "{\"role\":\"user\",\"content\":\"B\"},{\"role\":\"assistant\",\"content\":\"C\"}]",
-                           0, NULL);
+    json_t *m = json_loads(
+        "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"A\"},"
+        "{\"role\":\"user\",\"content\":\"B\"},{\"role\":\"assistant\",\"content\":\"C\"}]",
+        0, NULL);
     json_t *s = lmx_chat_merge_system(m), *r = lmx_chat_merge_runs(s);
     CHECK_EQ_INT(json_array_size(s), 3);
     CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(s, 0), "content")), "S\n\nA");
     CHECK_EQ_INT(json_array_size(r), 2);
-    CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(r, 0), "content")), "S\n\nA\n\nB");
+    CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(r, 0), "content")),
+                 "S\n\nA\n\nB");
     CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(r, 1), "role")), "assistant");
     json_decref(m);
     json_decref(s);
