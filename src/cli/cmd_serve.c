@@ -22,20 +22,23 @@ static void usage(void) {
         stderr,
         "usage: lmx serve [-m MODEL] [--host H] [--port P] [-c CTX] [--parallel N] [--queue N]\n"
         "                 [-t THREADS] [--drain-timeout S] [--idle-timeout S] [--max-body BYTES]\n"
-        "                 [--api-key KEY]\n"
+        "                 [--api-key KEY] [--sse-keepalive-ms MS]\n"
         "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
         "  --host, --port    where to listen (default 127.0.0.1:1234)\n"
         "  -c CTX            context length per sequence (default: the model's, at most 4096)\n"
         "  --parallel N      sequences decoded at once (default 4)\n"
         "  --queue N         requests waiting beyond those before 429 (default 64)\n"
         "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
+        "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
+        "  --max-body BYTES  larger request bodies get 413 (default 32 MiB)\n"
+        "  --sse-keepalive-ms MS  ': keep-alive' comment interval of waiting streams (2000)\n"
         "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n");
 }
 
 int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *api_key = getenv("LMX_API_KEY"), *v;
     long port = 1234, n_ctx = 0, parallel = 4, queue = 64, threads = 0, drain = 30, idle = 120;
-    long max_body = 32L << 20;
+    long max_body = 32L << 20, keepalive_ms = 2000;
     bool bad = false;
     for (int i = 1; i < argc && !bad; i++) {
         const char *a = argv[i];
@@ -56,6 +59,8 @@ int cmd_serve(int argc, char **argv) {
             bad = bad || !lmx_arg_long(v, 0, 86400, &drain);
         } else if (lmx_arg_value(argc, argv, &i, "--idle-timeout", NULL, &v, &bad)) {
             bad = bad || !lmx_arg_long(v, 1, 86400, &idle);
+        } else if (lmx_arg_value(argc, argv, &i, "--sse-keepalive-ms", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 10, 600000, &keepalive_ms);
         } else if (lmx_arg_value(argc, argv, &i, "--max-body", NULL, &v, &bad)) {
             bad = bad || !lmx_arg_long(v, 1024, 1L << 32, &max_body);
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -104,6 +109,7 @@ int cmd_serve(int argc, char **argv) {
                         .port = (int)port,
                         .max_body = (size_t)max_body,
                         .idle_timeout_s = (int)idle,
+                        .keepalive_ms = (int)keepalive_ms,
                         .api_key = api_key,
                         .models = sm ? &sm : NULL,
                         .n_models = sm ? 1 : 0};

@@ -30,7 +30,6 @@
 #include "server/openai_params.h"
 
 #define SLICE_MS     100  /* event wait between hang-up checks */
-#define KEEPALIVE_MS 2000 /* SSE comment interval while nothing else is sent */
 
 struct lmx_http {
     lmx_http_opts o;
@@ -208,7 +207,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             if (atomic_load(&st->r->h->aborting)) lmx_gen_cancel(g);
         }
         if (t == LMX_EV_NONE) {
-            if (now_s() - st->last_out >= KEEPALIVE_MS / 1000.0) {
+            if (now_s() - st->last_out >= st->r->h->o.keepalive_ms / 1000.0) {
                 lmx_sse_keepalive(&st->out);
                 st->last_out = now_s();
             }
@@ -505,6 +504,7 @@ lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen) {
         return NULL;
     }
     h->o = *o;
+    if (h->o.keepalive_ms <= 0) h->o.keepalive_ms = 2000;
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE},

@@ -14,6 +14,7 @@ typedef struct {
     size_t max_body;    /* bytes; larger bodies get 413 */
     int idle_timeout_s; /* idle keep-alive connections are closed after this */
     int max_connections;
+    int keepalive_ms;    /* SSE comment interval while a stream waits; 0: 2000 */
     const char *api_key; /* NULL: no auth */
     lmx_served **models; /* not owned */
     int n_models;

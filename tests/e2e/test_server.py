@@ -545,6 +545,38 @@ def sigterm_drains_in_flight_requests_and_exits_0():
 
 
 @test
+def waiting_streams_get_keep_alive_comments():
+    with Server('--parallel', 1, '--sse-keepalive-ms', 50, '-t', 1, '-c', 2048) as s:
+        c = s.conn()
+        c.request('POST', '/v1/chat/completions', body=json.dumps(dict(
+            model=MODEL, messages=[{'role': 'user', 'content': 'hi'}], stream=True, max_tokens=1500,
+            logit_bias=NO_EOS)), headers={'Content-Type': 'application/json'})
+        r = c.getresponse()
+        r.readline()
+        # queued behind the first: comments until its turn, then a normal stream
+        ev, comments, raw = s.stream('/v1/chat/completions', dict(
+            model=MODEL, messages=[{'role': 'user', 'content': 'hi'}], max_tokens=3, logit_bias=NO_EOS))
+        assert comments >= 2 and ': keep-alive\n\n' in raw, raw[:300]
+        assert ev[-1] == '[DONE]' and stream_text(ev)[1] == ['length']
+        c.close()
+
+
+@test
+def header_limit_and_bad_options():
+    s = S()
+    c = s.conn()
+    c.request('GET', '/health', headers={'X-Big': 'x' * 200000})
+    assert c.getresponse().status == 431
+    c.close()
+    from harness import lmx
+    for args in (['--port', 'x'], ['--parallel', '0'], ['--bogus'], ['-c']):
+        p = lmx('serve', *args, check=False)
+        assert p.returncode == 2, (args, p.returncode, p.stderr)
+    p = lmx('serve', '-m', '/nonexistent.gguf', '--port', 0, check=False)
+    assert p.returncode == 1 and 'nonexistent' in p.stderr
+
+
+@test
 def request_log_lines_are_json():
     S().chat(max_tokens=2)
     lines = [json.loads(l) for l in S().logs().splitlines()]
