@@ -31,6 +31,21 @@ static char *token_text(const lmx_gguf *g, const char *id_key) {
     return strndup(s, n);
 }
 
+/* Byte-level BPE (GPT-2) spells byte b as one code point: printable Latin-1
+ * bytes as themselves, the others as 256 + their rank among the unprintable. */
+static int bpe_byte(uint32_t cp) {
+    int rank = 0;
+    for (int b = 0; b < 256; b++) {
+        bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+        if (printable && (uint32_t)b == cp) return b;
+        if (!printable && cp == 256u + (uint32_t)rank++) return b;
+    }
+    return -1;
+}
+
+/* Until the engine's tokenizer exposes token pieces to the server, the piece
+ * is read from the vocabulary: SentencePiece (U+2581 → space, <0xNN> → byte)
+ * and byte-level BPE (code points → bytes); control tokens as their text. */
 size_t lmx_served_piece(const lmx_served *s, int32_t id, char *buf, size_t cap) {
     buf[0] = 0;
     const lmx_gguf_kv *kv = lmx_gguf_find(s->m->gguf, "tokenizer.ggml.tokens");
@@ -38,21 +53,39 @@ size_t lmx_served_piece(const lmx_served *s, int32_t id, char *buf, size_t cap) 
         (uint64_t)id >= kv->arr_n || cap < 8)
         return 0;
     size_t n, o = 0;
-    const char *t = lmx_gguf_arr_str(kv, (uint64_t)id, &n);
+    const unsigned char *t = (const unsigned char *)lmx_gguf_arr_str(kv, (uint64_t)id, &n);
     unsigned b;
     if (n == 6 && t[0] == '<' && t[1] == '0' && t[2] == 'x' && t[5] == '>' &&
-        sscanf(t + 3, "%2x", &b) == 1) {
+        sscanf((const char *)t + 3, "%2x", &b) == 1) {
         buf[0] = (char)b;
         buf[1] = 0;
         return 1;
     }
+    if (s->byte_level) {
+        for (size_t i = 0; i < n && o + 1 < cap;) {
+            uint32_t cp = t[i];
+            size_t len = cp < 0x80 ? 1 : cp < 0xE0 ? 2 : cp < 0xF0 ? 3 : 4;
+            if (i + len > n) len = n - i;
+            if (len == 2)
+                cp = ((cp & 0x1Fu) << 6) | (t[i + 1] & 0x3Fu);
+            else if (len == 3)
+                cp = ((cp & 0x0Fu) << 12) | ((t[i + 1] & 0x3Fu) << 6) | (t[i + 2] & 0x3Fu);
+            int byte = len <= 3 ? bpe_byte(cp) : -1;
+            if (byte < 0) { /* not byte-level text (a control token): copy as is */
+                for (size_t k = 0; k < len && o + 1 < cap; k++) buf[o++] = (char)t[i + k];
+            } else
+                buf[o++] = (char)byte;
+            i += len;
+        }
+        buf[o] = 0;
+        return o;
+    }
     for (size_t i = 0; i < n && o + 4 < cap; i++) {
-        if (i + 2 < n && (unsigned char)t[i] == 0xE2 && (unsigned char)t[i + 1] == 0x96 &&
-            (unsigned char)t[i + 2] == 0x81) { /* U+2581 */
+        if (i + 2 < n && t[i] == 0xE2 && t[i + 1] == 0x96 && t[i + 2] == 0x81) { /* U+2581 */
             buf[o++] = ' ';
             i += 2;
         } else
-            buf[o++] = t[i];
+            buf[o++] = (char)t[i];
     }
     buf[o] = 0;
     return o;
@@ -106,6 +139,12 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
     s->n_ctx = lmx_sched_n_ctx(s->sched);
     s->n_parallel = o->n_parallel > 0 ? o->n_parallel : 8;
     s->bos_text = token_text(s->m->gguf, "tokenizer.ggml.bos_token_id");
+    int64_t bos;
+    s->bos_id =
+        lmx_gguf_get_int(s->m->gguf, "tokenizer.ggml.bos_token_id", &bos) ? (int32_t)bos : -1;
+    size_t kl;
+    const char *kind = lmx_gguf_get_str(s->m->gguf, "tokenizer.ggml.model", &kl);
+    s->byte_level = kind && kl == 4 && !memcmp(kind, "gpt2", 4);
     s->eos_text = token_text(s->m->gguf, "tokenizer.ggml.eos_token_id");
     size_t tl;
     const char *src = lmx_gguf_get_str(s->m->gguf, "tokenizer.chat_template", &tl);

@@ -26,6 +26,8 @@ typedef struct {
     bool tmpl_alternate;       /* raises on two user turns in a row: merge consecutive same roles */
     bool tmpl_tools;           /* the template mentions tools */
     char *bos_text, *eos_text; /* token texts ("" if none) */
+    int32_t bos_id;            /* -1 if none */
+    bool byte_level;           /* GPT-2 style byte-level BPE vocabulary */
     /* for /v1/models/{id} */
     char quant[32];
     uint64_t n_params;

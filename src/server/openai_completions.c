@@ -14,10 +14,13 @@
 static char *ids_text(const lmx_served *s, const int32_t *ids, int n) {
     lmx_buf b = {0};
     char piece[256];
+    bool first = true;
     for (int i = 0; i < n; i++) {
-        if (lmx_tok_is_eog(s->m->tok, ids[i])) continue;
+        if (ids[i] == s->bos_id || lmx_tok_is_eog(s->m->tok, ids[i])) continue;
         size_t k = lmx_served_piece(s, ids[i], piece, sizeof piece);
-        if (i == 0 && ids[i] != 1 && k && piece[0] == ' ') k--, memmove(piece, piece + 1, k);
+        /* SentencePiece's leading space belongs to no one (llama.cpp drops it) */
+        if (first && !s->byte_level && k && piece[0] == ' ') k--, memmove(piece, piece + 1, k);
+        first = false;
         lmx_buf_add(&b, piece, k);
     }
     lmx_buf_add(&b, "", 0);

@@ -2,7 +2,7 @@
 """lmx serve over plain HTTP: OpenAI's shapes, streaming, sampling controls,
 concurrency, cancellation, errors, limits, the field policy table, templates,
 queue-full and SIGTERM drain."""
-import json, os, re, signal, socket, tempfile, threading, time
+import http.client, json, os, re, signal, socket, tempfile, threading, time
 
 from harness import ROOT, STORIES, main, test
 from server_util import MODEL, Server, gguf_with_template, parse_sse, stream_text
@@ -524,8 +524,20 @@ def sigterm_drains_in_flight_requests_and_exits_0():
         assert r.status == 200
         first = r.readline()
         assert first.startswith(b'data: ') or first.startswith(b':')
+        idle = s.conn()  # an open keep-alive connection
+        idle.request('GET', '/health')
+        assert idle.getresponse().read()
         s.p.send_signal(signal.SIGTERM)
         time.sleep(0.3)
+        try:  # an idle keep-alive connection is either closed or answered 503
+            idle.request('POST', '/v1/chat/completions', body=json.dumps(dict(
+                model=MODEL, messages=[{'role': 'user', 'content': 'hi'}])),
+                headers={'Content-Type': 'application/json'})
+            ir = idle.getresponse()
+            check_error(ir.status, json.loads(ir.read()), 503, code='shutting_down')
+        except (ConnectionError, http.client.RemoteDisconnected):
+            pass
+        idle.close()
         try:  # no longer accepting
             socket.create_connection(('127.0.0.1', s.port), timeout=1).close()
             refused = False
