@@ -589,6 +589,25 @@ def header_limit_and_bad_options():
 
 
 @test
+def drain_timeout_cuts_streams_short_with_an_error_event():
+    s = Server('--parallel', 1, '-t', 1, '-c', 2048, '--drain-timeout', 0)
+    try:
+        c = s.conn()
+        c.request('POST', '/v1/chat/completions', body=json.dumps(dict(
+            model=MODEL, messages=[{'role': 'user', 'content': 'hi'}], stream=True, max_tokens=2000,
+            logit_bias=NO_EOS)), headers={'Content-Type': 'application/json'})
+        r = c.getresponse()
+        first = r.readline() + r.readline()
+        s.p.send_signal(signal.SIGTERM)
+        ev, _ = parse_sse(first.decode() + r.read().decode())
+        assert 'error' in ev[-1] and ev[-1]['error']['code'] == 'shutting_down', ev[-1]
+        assert s.p.wait(30) == 0
+    finally:
+        if s.p.poll() is None:
+            s.p.kill()
+
+
+@test
 def request_log_lines_are_json():
     S().chat(max_tokens=2)
     lines = [json.loads(l) for l in S().logs().splitlines()]
