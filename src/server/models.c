@@ -164,10 +164,13 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
             goto fail;
         }
     }
-    s->tmpl_no_system = !renders(
-        s, "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U\"}]");
-    s->tmpl_alternate = !renders(
-        s, "[{\"role\":\"user\",\"content\":\"A\"},{\"role\":\"user\",\"content\":\"B\"}]");
+    /* probes: only meaningful when a lone user turn renders */
+    if (renders(s, "[{\"role\":\"user\",\"content\":\"U\"}]")) {
+        s->tmpl_no_system = !renders(
+            s, "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U\"}]");
+        s->tmpl_alternate = !renders(
+            s, "[{\"role\":\"user\",\"content\":\"A\"},{\"role\":\"user\",\"content\":\"B\"}]");
+    }
     read_meta(s);
     return s;
 fail:

@@ -453,6 +453,34 @@ def chat_templates_merge_system_and_same_role_turns_or_report_their_raise():
 
 
 @test
+def real_chat_templates_take_agent_style_conversations():
+    """Every template in ../shared/templates renders what agent clients send (a developer
+    message, two user turns in a row, an assistant turn with reasoning_content): 200, or a 400
+    carrying the template's own refusal, never a 500."""
+    from harness import SHARED
+    tdir = os.path.join(SHARED, 'templates')
+    names = sorted(n for n in os.listdir(tdir) if n.endswith('.jinja'))
+    assert len(names) >= 5
+    msgs = [{'role': 'developer', 'content': 'You are a helpful agent.'},
+            {'role': 'user', 'content': 'Hi'}, {'role': 'user', 'content': 'List the files.'},
+            {'role': 'assistant', 'content': 'Sure.', 'reasoning_content': 'ok'},
+            {'role': 'user', 'content': 'Thanks'}]
+    ok_count = 0
+    with tempfile.TemporaryDirectory() as d:
+        for n in names:
+            path = os.path.join(d, 'tmpl.gguf')
+            gguf_with_template(STORIES, path, open(os.path.join(tdir, n)).read())
+            with Server('-t', 1, '-c', 2048, model=path) as s:
+                st, b, _, _ = s.post('/v1/chat/completions', dict(model='tmpl', messages=msgs, max_tokens=2))
+                assert st in (200, 400), (n, st, b)
+                if st == 400:
+                    check_error(st, b, 400, 'messages', contains='chat template')
+                else:
+                    ok_count += 1
+    assert ok_count == len(names), ok_count
+
+
+@test
 def cors_preflight_and_headers():
     s = S()
     st, _, r, text = s.request('OPTIONS', '/v1/chat/completions', headers={
