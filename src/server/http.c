@@ -29,7 +29,7 @@
 #include "server/openai.h"
 #include "server/openai_params.h"
 
-#define SLICE_MS     100  /* event wait between hang-up checks */
+#define SLICE_MS 100 /* event wait between hang-up checks */
 
 struct lmx_http {
     lmx_http_opts o;
@@ -525,8 +525,7 @@ lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen) {
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(o->max_connections > 0 ? o->max_connections : 256),
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+        (unsigned)(o->max_connections > 0 ? o->max_connections : 256), MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not available)", o->host,
