@@ -14,6 +14,8 @@
 __attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size_t n) {
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t i = 0; i + 128 <= n; i += 128) {
+        _mm_prefetch((const char *)(p + i + 2048), _MM_HINT_T1);
+        _mm_prefetch((const char *)(p + i + 2048 + 64), _MM_HINT_T1);
         a0 = _mm256_xor_si256(a0, _mm256_load_si256((const __m256i *)(p + i)));
         a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i *)(p + i + 32)));
         a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i *)(p + i + 64)));
@@ -58,6 +60,9 @@ static void read_task(void *arg, int ith, int nth) {
 double lmx_membw_measure(lmx_pool *pool, size_t bytes, int passes) {
     uint8_t *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (buf == MAP_FAILED) return 0;
+#ifdef MADV_HUGEPAGE
+    madvise(buf, bytes, MADV_HUGEPAGE); /* as the repacked weights may get: compare like with like */
+#endif
     memset(buf, 1, bytes); /* fault every page in before timing */
     job j = {.buf = buf, .bytes = bytes};
     double best = 0;

@@ -14,16 +14,7 @@
 #include "engine/gguf.h"
 #include "engine/kernels.h"
 #include "engine/threads.h"
-typedef struct lmx_tok lmx_tok;
-lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen); /* TMP until tokenizer.h lands */
-void lmx_tok_free(lmx_tok *t);
-int lmx_tok_n_vocab(const lmx_tok *t);
-int lmx_tok_encode(const lmx_tok *, const char *text, size_t len, bool add_special, bool parse_special, int32_t *out, int cap);
-bool lmx_tok_is_eog(const lmx_tok *, int32_t id);
-typedef struct { const lmx_tok *tok; char pend[64]; size_t n; } lmx_detok;
-void lmx_detok_init(lmx_detok *, const lmx_tok *);
-size_t lmx_detok_push(lmx_detok *, int32_t id, char *out, size_t cap);
-size_t lmx_detok_flush(lmx_detok *, char *out, size_t cap);
+#include "engine/tokenizer.h"
 
 typedef enum { LMX_ROPE_NORM = 0, LMX_ROPE_NEOX = 2 } lmx_rope_type;
 

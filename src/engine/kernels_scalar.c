@@ -1,0 +1,182 @@
+/* Portable reference kernels: one output at a time, in the plainest order.
+ * These define what every ISA computes (see kernels.h); the SIMD paths differ
+ * from them only in the order of float additions. */
+#include "engine/kernels_impl.h"
+
+size_t lmx_xs_float(int64_t cols) {
+    return (size_t)cols * sizeof(float);
+}
+size_t lmx_xs_xq8(int64_t cols) {
+    return (size_t)(cols / QK) * sizeof(lmx_xq8);
+}
+size_t lmx_xs_xq8k(int64_t cols) {
+    return (size_t)(cols / QKK) * sizeof(lmx_xq8k);
+}
+
+void lmx_prep_xq8(const float *x, int64_t cols, void *dst) {
+    lmx_xq8 *b = dst;
+    for (int64_t i = 0; i < cols / QK; i++)
+        b[i].d = lmx_quant_i8(x + i * QK, QK, b[i].qs, &b[i].sum);
+}
+
+void lmx_prep_xq8k(const float *x, int64_t cols, void *dst) {
+    lmx_xq8k *b = dst;
+    for (int64_t i = 0; i < cols / QKK; i++) lmx_quant_xq8k(x + i * QKK, &b[i]);
+}
+
+/* One row (GGUF bytes) dotted with one token's prepared activations. */
+typedef float (*row_dot_fn)(const uint8_t *w, const void *xa, int64_t cols);
+
+static float dot_f32(const uint8_t *w, const void *xa, int64_t cols) {
+    const float *x = xa;
+    float s = 0;
+    for (int64_t i = 0; i < cols; i++) {
+        float v;
+        memcpy(&v, w + 4 * i, 4);
+        s += v * x[i];
+    }
+    return s;
+}
+
+static float dot_f16(const uint8_t *w, const void *xa, int64_t cols) {
+    const float *x = xa;
+    float s = 0;
+    for (int64_t i = 0; i < cols; i++) s += lmx_f16_to_f32(lmx_rd16(w + 2 * i)) * x[i];
+    return s;
+}
+
+static float dot_bf16(const uint8_t *w, const void *xa, int64_t cols) {
+    const float *x = xa;
+    float s = 0;
+    for (int64_t i = 0; i < cols; i++) s += lmx_bf16_to_f32(lmx_rd16(w + 2 * i)) * x[i];
+    return s;
+}
+
+static float dot_q4_0(const uint8_t *w, const void *xa, int64_t cols) {
+    const lmx_xq8 *x = xa;
+    float s = 0;
+    for (int64_t b = 0; b < cols / QK; b++, w += Q4_0_BYTES) {
+        int is = 0;
+        for (int i = 0; i < 16; i++)
+            is += ((w[2 + i] & 0xF) - 8) * x[b].qs[i] + ((w[2 + i] >> 4) - 8) * x[b].qs[i + 16];
+        s += lmx_f16_to_f32(lmx_rd16(w)) * x[b].d * (float)is;
+    }
+    return s;
+}
+
+static float dot_q8_0(const uint8_t *w, const void *xa, int64_t cols) {
+    const lmx_xq8 *x = xa;
+    float s = 0;
+    for (int64_t b = 0; b < cols / QK; b++, w += Q8_0_BYTES) {
+        int is = 0;
+        for (int i = 0; i < 32; i++) is += (int8_t)w[2 + i] * x[b].qs[i];
+        s += lmx_f16_to_f32(lmx_rd16(w)) * x[b].d * (float)is;
+    }
+    return s;
+}
+
+/* Q4_K / Q5_K: per superblock, isum = sum_j sc_j * dot_j and msum = sum_j m_j
+ * * xsum_j (integers), then s += dx*d*isum - dx*dmin*msum. */
+static float dot_qk45(const uint8_t *w, const void *xa, int64_t cols, int five, int bytes) {
+    const lmx_xq8k *x = xa;
+    float s = 0;
+    for (int64_t b = 0; b < cols / QKK; b++, w += bytes) {
+        const uint8_t *qh = w + 16, *qs = w + (five ? 48 : 16);
+        int isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            int sc, m, dot = 0;
+            lmx_kscale(w + 4, j, &sc, &m);
+            for (int l = 0; l < 32; l++) {
+                int q = (qs[32 * (j / 2) + l] >> (4 * (j & 1))) & 0xF;
+                if (five) q |= ((qh[l] >> j) & 1) << 4;
+                dot += q * x[b].qs[32 * j + l];
+            }
+            isum += sc * dot;
+            msum += m * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+        }
+        float d = lmx_f16_to_f32(lmx_rd16(w)), dmin = lmx_f16_to_f32(lmx_rd16(w + 2));
+        s += x[b].d * d * (float)isum - x[b].d * dmin * (float)msum;
+    }
+    return s;
+}
+
+static float dot_q4_k(const uint8_t *w, const void *xa, int64_t cols) {
+    return dot_qk45(w, xa, cols, 0, Q4_K_BYTES);
+}
+static float dot_q5_k(const uint8_t *w, const void *xa, int64_t cols) {
+    return dot_qk45(w, xa, cols, 1, Q5_K_BYTES);
+}
+
+/* Q6_K: isum = sum_j sc_j * sum_i (q_i - 32) x_i over 16 sub-blocks of 16. */
+static float dot_q6_k(const uint8_t *w, const void *xa, int64_t cols) {
+    const lmx_xq8k *x = xa;
+    float s = 0;
+    for (int64_t b = 0; b < cols / QKK; b++, w += Q6_K_BYTES) {
+        const uint8_t *ql = w, *qh = w + 128;
+        const int8_t *sc = (const int8_t *)(w + 192);
+        int isum = 0;
+        for (int j = 0; j < 16; j++) {
+            int dot = 0;
+            for (int l = 0; l < 16; l++) {
+                int i = 16 * j + l, h = i / 128, k = i % 128;
+                int lo = (ql[64 * h + k % 64] >> (4 * (k / 64))) & 0xF;
+                int hi = (qh[32 * h + k % 32] >> (2 * (k / 32))) & 3;
+                dot += ((lo | hi << 4) - 32) * x[b].qs[i];
+            }
+            isum += sc[j] * dot;
+        }
+        s += x[b].d * lmx_f16_to_f32(lmx_rd16(w + 208)) * (float)isum;
+    }
+    return s;
+}
+
+#define KERN(name, dotfn)                                                                          \
+    static void name(const lmx_wmat *w, const void *xa, size_t xstride, int n_tok, int64_t r0,     \
+                     int64_t r1, float *y, int64_t ldy) {                                          \
+        for (int64_t r = r0; r < r1; r++) {                                                        \
+            const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;              \
+            for (int t = 0; t < n_tok; t++)                                                        \
+                y[t * ldy + r] = dotfn(row, (const uint8_t *)xa + t * xstride, w->cols);           \
+        }                                                                                          \
+    }
+
+KERN(kern_f32, dot_f32)
+KERN(kern_f16, dot_f16)
+KERN(kern_bf16, dot_bf16)
+KERN(kern_q4_0, dot_q4_0)
+KERN(kern_q8_0, dot_q8_0)
+KERN(kern_q4_k, dot_q4_k)
+KERN(kern_q5_k, dot_q5_k)
+KERN(kern_q6_k, dot_q6_k)
+
+static const lmx_kern_entry e_f32 = {kern_f32, NULL, lmx_xs_float, 0, NULL};
+static const lmx_kern_entry e_f16 = {kern_f16, NULL, lmx_xs_float, 0, NULL};
+static const lmx_kern_entry e_bf16 = {kern_bf16, NULL, lmx_xs_float, 0, NULL};
+static const lmx_kern_entry e_q4_0 = {kern_q4_0, lmx_prep_xq8, lmx_xs_xq8, 0, NULL};
+static const lmx_kern_entry e_q8_0 = {kern_q8_0, lmx_prep_xq8, lmx_xs_xq8, 0, NULL};
+static const lmx_kern_entry e_q4_k = {kern_q4_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};
+static const lmx_kern_entry e_q5_k = {kern_q5_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};
+static const lmx_kern_entry e_q6_k = {kern_q6_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};
+
+const lmx_kern_entry *lmx_kern_scalar(lmx_dtype t) {
+    switch (t) {
+    case LMX_F32:
+        return &e_f32;
+    case LMX_F16:
+        return &e_f16;
+    case LMX_BF16:
+        return &e_bf16;
+    case LMX_Q4_0:
+        return &e_q4_0;
+    case LMX_Q8_0:
+        return &e_q8_0;
+    case LMX_Q4_K:
+        return &e_q4_k;
+    case LMX_Q5_K:
+        return &e_q5_k;
+    case LMX_Q6_K:
+        return &e_q6_k;
+    default:
+        return NULL;
+    }
+}
