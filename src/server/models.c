@@ -11,6 +11,7 @@
 
 #include "engine/dtype.h"
 #include "engine/gguf.h"
+#include "engine/tokenizer.h"
 
 /* Used when the GGUF has no tokenizer.chat_template (documented in
  * docs/openai-fields.md). */
@@ -20,75 +21,18 @@ static const char chatml[] =
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
 
-static char *token_text(const lmx_gguf *g, const char *id_key) {
-    int64_t id;
-    const lmx_gguf_kv *kv = lmx_gguf_find(g, "tokenizer.ggml.tokens");
-    if (!kv || kv->type != LMX_GGUF_ARR || kv->arr_type != LMX_GGUF_STR ||
-        !lmx_gguf_get_int(g, id_key, &id) || id < 0 || (uint64_t)id >= kv->arr_n)
-        return strdup("");
+static char *token_text(const lmx_tok *t, int32_t id) {
     size_t n;
-    const char *s = lmx_gguf_arr_str(kv, (uint64_t)id, &n);
-    return strndup(s, n);
+    const char *s = id >= 0 ? lmx_tok_text(t, id, &n) : NULL;
+    return s ? strndup(s, n) : strdup("");
 }
 
-/* Byte-level BPE (GPT-2) spells byte b as one code point: printable Latin-1
- * bytes as themselves, the others as 256 + their rank among the unprintable. */
-static int bpe_byte(uint32_t cp) {
-    int rank = 0;
-    for (int b = 0; b < 256; b++) {
-        bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
-        if (printable && (uint32_t)b == cp) return b;
-        if (!printable && cp == 256u + (uint32_t)rank++) return b;
-    }
-    return -1;
-}
-
-/* Until the engine's tokenizer exposes token pieces to the server, the piece
- * is read from the vocabulary: SentencePiece (U+2581 → space, <0xNN> → byte)
- * and byte-level BPE (code points → bytes); control tokens as their text. */
+/* The token's output bytes, control tokens as their text (logprobs show them). */
 size_t lmx_served_piece(const lmx_served *s, int32_t id, char *buf, size_t cap) {
-    buf[0] = 0;
-    const lmx_gguf_kv *kv = lmx_gguf_find(s->m->gguf, "tokenizer.ggml.tokens");
-    if (!kv || kv->type != LMX_GGUF_ARR || kv->arr_type != LMX_GGUF_STR || id < 0 ||
-        (uint64_t)id >= kv->arr_n || cap < 8)
-        return 0;
-    size_t n, o = 0;
-    const unsigned char *t = (const unsigned char *)lmx_gguf_arr_str(kv, (uint64_t)id, &n);
-    unsigned b;
-    if (n == 6 && t[0] == '<' && t[1] == '0' && t[2] == 'x' && t[5] == '>' &&
-        sscanf((const char *)t + 3, "%2x", &b) == 1) {
-        buf[0] = (char)b;
-        buf[1] = 0;
-        return 1;
-    }
-    if (s->byte_level) {
-        for (size_t i = 0; i < n && o + 1 < cap;) {
-            uint32_t cp = t[i];
-            size_t len = cp < 0x80 ? 1 : cp < 0xE0 ? 2 : cp < 0xF0 ? 3 : 4;
-            if (i + len > n) len = n - i;
-            if (len == 2)
-                cp = ((cp & 0x1Fu) << 6) | (t[i + 1] & 0x3Fu);
-            else if (len == 3)
-                cp = ((cp & 0x0Fu) << 12) | ((t[i + 1] & 0x3Fu) << 6) | (t[i + 2] & 0x3Fu);
-            int byte = len <= 3 ? bpe_byte(cp) : -1;
-            if (byte < 0) { /* not byte-level text (a control token): copy as is */
-                for (size_t k = 0; k < len && o + 1 < cap; k++) buf[o++] = (char)t[i + k];
-            } else
-                buf[o++] = (char)byte;
-            i += len;
-        }
-        buf[o] = 0;
-        return o;
-    }
-    for (size_t i = 0; i < n && o + 4 < cap; i++) {
-        if (i + 2 < n && t[i] == 0xE2 && t[i + 1] == 0x96 && t[i + 2] == 0x81) { /* U+2581 */
-            buf[o++] = ' ';
-            i += 2;
-        } else
-            buf[o++] = (char)t[i];
-    }
-    buf[o] = 0;
-    return o;
+    size_t n = lmx_tok_piece(s->m->tok, id, true, buf, cap - 1);
+    if (n > cap - 1) n = cap - 1;
+    buf[n] = 0;
+    return n;
 }
 
 static bool renders(const lmx_served *s, const char *msgs_json) {
@@ -138,14 +82,9 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
     if (!s->sched) goto fail;
     s->n_ctx = lmx_sched_n_ctx(s->sched);
     s->n_parallel = o->n_parallel > 0 ? o->n_parallel : 8;
-    s->bos_text = token_text(s->m->gguf, "tokenizer.ggml.bos_token_id");
-    int64_t bos;
-    s->bos_id =
-        lmx_gguf_get_int(s->m->gguf, "tokenizer.ggml.bos_token_id", &bos) ? (int32_t)bos : -1;
-    size_t kl;
-    const char *kind = lmx_gguf_get_str(s->m->gguf, "tokenizer.ggml.model", &kl);
-    s->byte_level = kind && kl == 4 && !memcmp(kind, "gpt2", 4);
-    s->eos_text = token_text(s->m->gguf, "tokenizer.ggml.eos_token_id");
+    s->bos_id = lmx_tok_bos(s->m->tok);
+    s->bos_text = token_text(s->m->tok, s->bos_id);
+    s->eos_text = token_text(s->m->tok, lmx_tok_eos(s->m->tok));
     size_t tl;
     const char *src = lmx_gguf_get_str(s->m->gguf, "tokenizer.chat_template", &tl);
     char terr[256];

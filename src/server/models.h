@@ -27,7 +27,6 @@ typedef struct {
     bool tmpl_tools;           /* the template mentions tools */
     char *bos_text, *eos_text; /* token texts ("" if none) */
     int32_t bos_id;            /* -1 if none */
-    bool byte_level;           /* GPT-2 style byte-level BPE vocabulary */
     /* for /v1/models/{id} */
     char quant[32];
     uint64_t n_params;
@@ -48,8 +47,8 @@ void lmx_served_free(lmx_served *s, bool cancel_running);
 /* The {"object": "model", ...} entry (new reference). */
 json_t *lmx_served_json(const lmx_served *s);
 
-/* The text of token `id` as it appears in output (byte tokens as their byte,
- * SentencePiece's U+2581 as a space). Returns its length (< cap). */
+/* The bytes of token `id` as output text (control tokens as their text), NUL
+ * terminated; returns the length (< cap, cut if longer). */
 size_t lmx_served_piece(const lmx_served *s, int32_t id, char *buf, size_t cap);
 
 #endif

@@ -10,21 +10,24 @@
 #include "server/chat_prompt.h"
 #include "server/openai.h"
 
-/* The prompt text of a token-id prompt (for echo). */
+/* The prompt text of a token-id prompt (for echo), detokenized as llama.cpp
+ * does (BOS/EOS dropped, SentencePiece's leading space removed). */
 static char *ids_text(const lmx_served *s, const int32_t *ids, int n) {
-    lmx_buf b = {0};
-    char piece[256];
-    bool first = true;
-    for (int i = 0; i < n; i++) {
-        if (ids[i] == s->bos_id || lmx_tok_is_eog(s->m->tok, ids[i])) continue;
-        size_t k = lmx_served_piece(s, ids[i], piece, sizeof piece);
-        /* SentencePiece's leading space belongs to no one (llama.cpp drops it) */
-        if (first && !s->byte_level && k && piece[0] == ' ') k--, memmove(piece, piece + 1, k);
-        first = false;
-        lmx_buf_add(&b, piece, k);
+    size_t cap = (size_t)n * 8 + 16;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    size_t k = lmx_tok_decode(s->m->tok, ids, n, true, false, buf, cap);
+    if (k >= cap) {
+        char *b2 = realloc(buf, k + 1);
+        if (!b2) {
+            free(buf);
+            return NULL;
+        }
+        buf = b2;
+        k = lmx_tok_decode(s->m->tok, ids, n, true, false, buf, k + 1);
     }
-    lmx_buf_add(&b, "", 0);
-    return b.p ? b.p : strdup("");
+    buf[k] = 0;
+    return buf;
 }
 
 lmx_gen *lmx_completions_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e) {
@@ -58,6 +61,10 @@ lmx_gen *lmx_completions_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err 
                                  &nt[k], e))
                 goto out;
             echo[k] = strdup(json_string_value(x));
+            if (!echo[k]) {
+                lmx_err_set(e, 500, "server_error", NULL, NULL, "out of memory");
+                goto out;
+            }
         } else { /* token ids */
             size_t n = json_array_size(x);
             toks[k] = malloc(sizeof(int32_t) * (n ? n : 1));
@@ -78,6 +85,10 @@ lmx_gen *lmx_completions_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err 
             }
             nt[k] = (int)n;
             echo[k] = ids_text(s, toks[k], nt[k]);
+            if (!echo[k]) {
+                lmx_err_set(e, 500, "server_error", NULL, NULL, "out of memory");
+                goto out;
+            }
         }
         if (nt[k] == 0) {
             lmx_err_bad(e, "prompt", "Invalid 'prompt': it is empty (no tokens).");
