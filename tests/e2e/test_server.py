@@ -458,6 +458,20 @@ def chat_templates_merge_system_and_same_role_turns_or_report_their_raise():
 
 
 @test
+def bos_is_not_doubled_when_the_template_emits_it():
+    want = len(json.loads(lmx_cli('tokenize', '-m', STORIES, 'Hello there').stdout))  # with BOS
+    with tempfile.TemporaryDirectory() as d:
+        for tmpl, n in (('{{ bos_token }}{{ messages[0].content }}', want),
+                        ('{{ messages[0].content }}', want)):  # no BOS in the template: added once
+            path = os.path.join(d, 'bos.gguf')
+            gguf_with_template(STORIES, path, tmpl)
+            with Server('-t', 1, model=path) as s:
+                st, b, _, _ = s.post('/v1/chat/completions', dict(
+                    model='bos', messages=[{'role': 'user', 'content': 'Hello there'}], max_tokens=1))
+                assert ok(st, b)['usage']['prompt_tokens'] == n, (tmpl, b['usage'], n)
+
+
+@test
 def real_chat_templates_take_agent_style_conversations():
     """Every template in ../shared/templates renders what agent clients send (a developer
     message, two user turns in a row, an assistant turn with reasoning_content): 200, or a 400
