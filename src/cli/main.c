@@ -13,6 +13,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"inspect", cmd_inspect, "print a model's metadata, tensors and memory needs"},
     {"bench", cmd_bench, "measure prefill/decode speed and memory bandwidth"},
+    {"serve", cmd_serve, "serve models over an OpenAI-compatible HTTP API"},
     {"template", cmd_template, "render a chat template with a JSON context"},
 };
 

@@ -1,0 +1,143 @@
+/* lmx serve: the OpenAI-compatible HTTP daemon.
+ *
+ * Startup loads the model (if any) and starts the HTTP threads; the main
+ * thread then only waits for SIGTERM/SIGINT (blocked in every thread and taken
+ * with sigwait, so no handler runs in an arbitrary thread). On a signal it
+ * stops accepting, lets in-flight requests finish within --drain-timeout,
+ * cuts the rest short, and exits 0. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "server/http.h"
+#include "server/log.h"
+#include "server/models.h"
+
+static void usage(void) {
+    fprintf(
+        stderr,
+        "usage: lmx serve [-m MODEL] [--host H] [--port P] [-c CTX] [--parallel N] [--queue N]\n"
+        "                 [-t THREADS] [--drain-timeout S] [--idle-timeout S] [--max-body BYTES]\n"
+        "                 [--api-key KEY] [--sse-keepalive-ms MS]\n"
+        "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
+        "  --host, --port    where to listen (default 127.0.0.1:1234)\n"
+        "  -c CTX            context length per sequence (default: the model's, at most 4096)\n"
+        "  --parallel N      sequences decoded at once (default 4)\n"
+        "  --queue N         requests waiting beyond those before 429 (default 64)\n"
+        "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
+        "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
+        "  --max-body BYTES  larger request bodies get 413 (default 32 MiB)\n"
+        "  --sse-keepalive-ms MS  ': keep-alive' comment interval of waiting streams (2000)\n"
+        "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n");
+}
+
+int cmd_serve(int argc, char **argv) {
+    const char *model = NULL, *host = "127.0.0.1", *api_key = getenv("LMX_API_KEY"), *v;
+    long port = 1234, n_ctx = 0, parallel = 4, queue = 64, threads = 0, drain = 30, idle = 120;
+    long max_body = 32L << 20, keepalive_ms = 2000;
+    bool bad = false;
+    for (int i = 1; i < argc && !bad; i++) {
+        const char *a = argv[i];
+        if (lmx_arg_value(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
+        if (lmx_arg_value(argc, argv, &i, "--host", NULL, &host, &bad)) continue;
+        if (lmx_arg_value(argc, argv, &i, "--api-key", NULL, &api_key, &bad)) continue;
+        if (lmx_arg_value(argc, argv, &i, "--port", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 0, 65535, &port);
+        } else if (lmx_arg_value(argc, argv, &i, "-c", "--ctx-size", &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 16, 1 << 24, &n_ctx);
+        } else if (lmx_arg_value(argc, argv, &i, "--parallel", "-np", &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 1, 256, &parallel);
+        } else if (lmx_arg_value(argc, argv, &i, "--queue", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 0, 1 << 20, &queue);
+        } else if (lmx_arg_value(argc, argv, &i, "-t", "--threads", &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 1, 1024, &threads);
+        } else if (lmx_arg_value(argc, argv, &i, "--drain-timeout", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 0, 86400, &drain);
+        } else if (lmx_arg_value(argc, argv, &i, "--idle-timeout", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 1, 86400, &idle);
+        } else if (lmx_arg_value(argc, argv, &i, "--sse-keepalive-ms", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 10, 600000, &keepalive_ms);
+        } else if (lmx_arg_value(argc, argv, &i, "--max-body", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 1024, 1L << 32, &max_body);
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage();
+            return 0;
+        } else {
+            fprintf(stderr, "lmx serve: unknown option '%s'\n", a);
+            bad = true;
+            continue;
+        }
+        if (bad && i < argc) fprintf(stderr, "lmx serve: bad value for %s\n", a);
+    }
+    if (bad) {
+        usage();
+        return 2;
+    }
+    /* signals: taken by sigwait in this thread only; threads created below inherit the mask */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[1024];
+    lmx_pool *pool = lmx_pool_create((int)threads);
+    lmx_served *sm = NULL;
+    if (model) {
+        lmx_served_opts so = {.path = model,
+                              .n_ctx = (int)n_ctx,
+                              .n_parallel = (int)parallel,
+                              .n_queue = (int)queue,
+                              .pool = pool};
+        sm = lmx_served_load(&so, err, sizeof err);
+        if (!sm) {
+            fprintf(stderr, "lmx serve: %s\n", err);
+            lmx_pool_destroy(pool);
+            return 1;
+        }
+        lmx_log("info", "model loaded",
+                json_pack("{s:s,s:s,s:i,s:i,s:b}", "model", sm->name, "path", model, "n_ctx",
+                          sm->n_ctx, "parallel", sm->n_parallel, "default_template",
+                          sm->tmpl_is_default));
+    }
+    lmx_http_opts ho = {.host = host,
+                        .port = (int)port,
+                        .max_body = (size_t)max_body,
+                        .idle_timeout_s = (int)idle,
+                        .keepalive_ms = (int)keepalive_ms,
+                        .api_key = api_key,
+                        .models = sm ? &sm : NULL,
+                        .n_models = sm ? 1 : 0};
+    lmx_http *h = lmx_http_start(&ho, err, sizeof err);
+    if (!h) {
+        fprintf(stderr, "lmx serve: %s\n", err);
+        lmx_served_free(sm, true);
+        lmx_pool_destroy(pool);
+        return 1;
+    }
+    lmx_log("info", "listening",
+            json_pack("{s:s,s:i,s:i}", "host", host, "port", lmx_http_port(h), "threads",
+                      lmx_pool_size(pool)));
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    lmx_log("info", "draining",
+            json_pack("{s:s,s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "timeout_s",
+                      (int)drain));
+    lmx_http_quiesce(h);
+    bool clean = lmx_http_wait_idle(h, (double)drain);
+    if (!clean) {
+        lmx_log("warn", "drain timeout: cancelling in-flight requests", NULL);
+        lmx_http_abort(h);
+        lmx_http_wait_idle(h, 5);
+    }
+    lmx_http_stop(h);
+    lmx_served_free(sm, true);
+    lmx_pool_destroy(pool);
+    lmx_log("info", "stopped", NULL);
+    return 0;
+}

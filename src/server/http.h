@@ -1,0 +1,35 @@
+/* The HTTP daemon (libmicrohttpd): routing, limits, CORS, auth, request
+ * logging, and driving generations for the OpenAI endpoints. */
+#ifndef LMX_SRV_HTTP_H
+#define LMX_SRV_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "server/models.h"
+
+typedef struct {
+    const char *host;   /* numeric address or "localhost" */
+    int port;           /* 0: any free port */
+    size_t max_body;    /* bytes; larger bodies get 413 */
+    int idle_timeout_s; /* idle keep-alive connections are closed after this */
+    int max_connections;
+    int keepalive_ms;    /* SSE comment interval while a stream waits; 0: 2000 */
+    const char *api_key; /* NULL: no auth */
+    lmx_served **models; /* not owned */
+    int n_models;
+} lmx_http_opts;
+
+typedef struct lmx_http lmx_http;
+
+lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen);
+int lmx_http_port(const lmx_http *h);
+/* Stops accepting connections; requests arriving on open ones get 503. */
+void lmx_http_quiesce(lmx_http *h);
+/* Waits until no request is in flight; false on timeout. */
+bool lmx_http_wait_idle(lmx_http *h, double timeout_s);
+/* Cuts every in-flight generation short. */
+void lmx_http_abort(lmx_http *h);
+void lmx_http_stop(lmx_http *h);
+
+#endif

@@ -1,0 +1,11 @@
+/* Structured logging: one JSON object per line on stderr. */
+#ifndef LMX_SRV_LOG_H
+#define LMX_SRV_LOG_H
+
+#include <jansson.h>
+
+/* Writes {"ts": ..., "level": level, "msg": msg, ...fields} as one line.
+ * Steals the reference to `fields` (may be NULL). Thread-safe. */
+void lmx_log(const char *level, const char *msg, json_t *fields);
+
+#endif

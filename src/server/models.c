@@ -1,0 +1,136 @@
+/* Loading a model for serving. Besides the engine model and its scheduler this
+ * reads what the HTTP side needs from the GGUF metadata: the chat template
+ * (probed once so requests know whether it refuses system messages or
+ * same-role turns in a row), the BOS/EOS token texts the template is given,
+ * and the figures /v1/models/{id} reports. */
+#include "server/models.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/dtype.h"
+#include "engine/gguf.h"
+#include "engine/tokenizer.h"
+
+/* Used when the GGUF has no tokenizer.chat_template (documented in
+ * docs/openai-fields.md). */
+static const char chatml[] =
+    "{%- for message in messages -%}"
+    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
+
+static char *token_text(const lmx_tok *t, int32_t id) {
+    size_t n;
+    const char *s = id >= 0 ? lmx_tok_text(t, id, &n) : NULL;
+    return s ? strndup(s, n) : strdup("");
+}
+
+/* The token's output bytes, control tokens as their text (logprobs show them). */
+size_t lmx_served_piece(const lmx_served *s, int32_t id, char *buf, size_t cap) {
+    size_t n = lmx_tok_piece(s->m->tok, id, true, buf, cap - 1);
+    if (n > cap - 1) n = cap - 1;
+    buf[n] = 0;
+    return n;
+}
+
+static bool renders(const lmx_served *s, const char *msgs_json) {
+    json_t *ctx =
+        json_pack("{s:o,s:b,s:s,s:s}", "messages", json_loads(msgs_json, 0, NULL),
+                  "add_generation_prompt", 1, "bos_token", s->bos_text, "eos_token", s->eos_text);
+    char err[256];
+    lmx_tmpl_opts o = {0};
+    char *out = lmx_tmpl_render(s->tmpl, ctx, &o, err, sizeof err);
+    json_decref(ctx);
+    free(out);
+    return out != NULL || !o.raised;
+}
+
+static void read_meta(lmx_served *s) {
+    const lmx_gguf *g = s->m->gguf;
+    uint64_t counts[64] = {0};
+    for (int64_t i = 0; i < g->n_tensors; i++) {
+        const lmx_gguf_tensor *t = &g->tensors[i];
+        uint64_t n = 1;
+        for (int d = 0; d < t->n_dims; d++) n *= (uint64_t)t->ne[d];
+        s->n_params += n;
+        if (t->n_dims >= 2 && t->type < 64) counts[t->type] += t->nbytes;
+    }
+    int best = 0;
+    for (int i = 1; i < 64; i++)
+        if (counts[i] > counts[best]) best = i;
+    snprintf(s->quant, sizeof s->quant, "%s", lmx_dtype_name((uint32_t)best));
+}
+
+lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) {
+    lmx_served *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    const char *base = strrchr(o->path, '/');
+    base = base ? base + 1 : o->path;
+    snprintf(s->name, sizeof s->name, "%s", base);
+    size_t bl = strlen(s->name);
+    if (bl > 5 && !strcmp(s->name + bl - 5, ".gguf")) s->name[bl - 5] = 0;
+    s->created = time(NULL);
+    s->m = lmx_model_open(o->path, NULL, err, errlen);
+    if (!s->m) goto fail;
+    lmx_sched_opts so = {.n_parallel = o->n_parallel, .n_queue = o->n_queue, .n_ctx = o->n_ctx};
+    s->sched = lmx_sched_create(s->m, o->pool, &so, err, errlen);
+    if (!s->sched) goto fail;
+    s->n_ctx = lmx_sched_n_ctx(s->sched);
+    s->n_parallel = o->n_parallel > 0 ? o->n_parallel : 8;
+    s->bos_id = lmx_tok_bos(s->m->tok);
+    s->bos_text = token_text(s->m->tok, s->bos_id);
+    s->eos_text = token_text(s->m->tok, lmx_tok_eos(s->m->tok));
+    size_t tl;
+    const char *src = lmx_gguf_get_str(s->m->gguf, "tokenizer.chat_template", &tl);
+    char terr[256];
+    if (src) {
+        s->tmpl = lmx_tmpl_parse(src, tl, terr, sizeof terr);
+        if (!s->tmpl) {
+            snprintf(err, errlen, "%s: tokenizer.chat_template: %s", o->path, terr);
+            goto fail;
+        }
+        s->tmpl_tools = memmem(src, tl, "tools", 5) != NULL;
+    } else {
+        s->tmpl = lmx_tmpl_parse(chatml, sizeof chatml - 1, terr, sizeof terr);
+        s->tmpl_is_default = true;
+        if (!s->tmpl) {
+            snprintf(err, errlen, "default template: %s", terr);
+            goto fail;
+        }
+    }
+    /* probes: only meaningful when a lone user turn renders */
+    if (renders(s, "[{\"role\":\"user\",\"content\":\"U\"}]")) {
+        s->tmpl_no_system = !renders(
+            s, "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U\"}]");
+        s->tmpl_alternate = !renders(
+            s, "[{\"role\":\"user\",\"content\":\"A\"},{\"role\":\"user\",\"content\":\"B\"}]");
+    }
+    read_meta(s);
+    return s;
+fail:
+    lmx_served_free(s, true);
+    return NULL;
+}
+
+void lmx_served_free(lmx_served *s, bool cancel_running) {
+    if (!s) return;
+    lmx_sched_destroy(s->sched, cancel_running);
+    lmx_tmpl_free(s->tmpl);
+    lmx_model_free(s->m);
+    free(s->bos_text);
+    free(s->eos_text);
+    free(s);
+}
+
+json_t *lmx_served_json(const lmx_served *s) {
+    return json_pack("{s:s,s:s,s:I,s:s,s:i,s:s,s:s,s:I,s:b,s:b}", "id", s->name, "object", "model",
+                     "created", (json_int_t)s->created, "owned_by", "lmx", "context_length",
+                     s->n_ctx, "architecture", s->m->hp.arch, "quantization", s->quant,
+                     "parameters", (json_int_t)s->n_params, "supports_tools", s->tmpl_tools,
+                     "default_chat_template", s->tmpl_is_default);
+}

@@ -1,0 +1,54 @@
+/* Served models: a loaded model with its scheduler and chat template, under
+ * the name clients use ("stories260K" for .../stories260K.gguf), and the
+ * /v1/models listing of them. */
+#ifndef LMX_SRV_MODELS_H
+#define LMX_SRV_MODELS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "engine/model.h"
+#include "sched/sched.h"
+#include "text/template.h"
+
+typedef struct {
+    char name[256];
+    lmx_model *m;
+    lmx_sched *sched;
+    int n_ctx, n_parallel;
+    time_t created;
+    /* chat template */
+    lmx_tmpl *tmpl;
+    bool tmpl_is_default;      /* the model has none: ChatML */
+    bool tmpl_no_system;       /* raises on a system message: merge it into the first user turn */
+    bool tmpl_alternate;       /* raises on two user turns in a row: merge consecutive same roles */
+    bool tmpl_tools;           /* the template mentions tools */
+    char *bos_text, *eos_text; /* token texts ("" if none) */
+    int32_t bos_id;            /* -1 if none */
+    /* for /v1/models/{id} */
+    char quant[32];
+    uint64_t n_params;
+} lmx_served;
+
+typedef struct {
+    const char *path;
+    int n_ctx, n_parallel, n_queue;
+    lmx_pool *pool;
+} lmx_served_opts;
+
+/* Loads the model, creates its scheduler, parses and probes its template.
+ * NULL with a one-line message in err. */
+lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen);
+/* cancel_running: cut in-flight jobs short instead of finishing them. */
+void lmx_served_free(lmx_served *s, bool cancel_running);
+
+/* The {"object": "model", ...} entry (new reference). */
+json_t *lmx_served_json(const lmx_served *s);
+
+/* The bytes of token `id` as output text (control tokens as their text), NUL
+ * terminated; returns the length (< cap, cut if longer). */
+size_t lmx_served_piece(const lmx_served *s, int32_t id, char *buf, size_t cap);
+
+#endif

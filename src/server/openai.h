@@ -1,0 +1,26 @@
+/* The OpenAI endpoints' request → generation and generation → response
+ * steps. openai_chat.c: /v1/chat/completions; openai_completions.c:
+ * /v1/completions. The HTTP layer drives the generation in between. */
+#ifndef LMX_SRV_OPENAI_H
+#define LMX_SRV_OPENAI_H
+
+#include <jansson.h>
+
+#include "server/gen.h"
+
+#define LMX_SYSTEM_FINGERPRINT "fp_lmx"
+
+/* Builds the prompt(s) of a parsed request and submits them. NULL with e set. */
+lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e);
+lmx_gen *lmx_completions_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e);
+
+/* The whole response body of a finished, non-streamed generation. */
+json_t *lmx_chat_response(const lmx_gen *g);
+json_t *lmx_completions_response(const lmx_gen *g);
+
+/* Appends the SSE events for one event of job `job` (ev: NULL after the last
+ * event: the usage chunk and [DONE]). */
+void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out);
+void lmx_completions_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out);
+
+#endif
