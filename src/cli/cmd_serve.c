@@ -26,7 +26,7 @@ static void usage(void) {
         "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
         "  --host, --port    where to listen (default 127.0.0.1:1234)\n"
         "  -c CTX            context length per sequence (default: the model's, at most 4096)\n"
-        "  --parallel N      sequences decoded at once (default 4)\n"
+        "  --parallel N      sequences decoded at once (default 8)\n"
         "  --queue N         requests waiting beyond those before 429 (default 64)\n"
         "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
         "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
@@ -37,7 +37,7 @@ static void usage(void) {
 
 int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *api_key = getenv("LMX_API_KEY"), *v;
-    long port = 1234, n_ctx = 0, parallel = 4, queue = 64, threads = 0, drain = 30, idle = 120;
+    long port = 1234, n_ctx = 0, parallel = 8, queue = 64, threads = 0, drain = 30, idle = 120;
     long max_body = 32L << 20, keepalive_ms = 2000;
     bool bad = false;
     for (int i = 1; i < argc && !bad; i++) {

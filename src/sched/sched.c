@@ -42,6 +42,7 @@ struct lmx_job {
     ev_node *head, *tail;
     /* scheduler-thread state */
     int choices_left, completion_tokens, cached_tokens;
+    double t_submit, t_admit; /* monotonic seconds */
     struct lmx_job *next; /* wait queue */
 };
 
@@ -80,6 +81,12 @@ struct lmx_sched {
     bool *b_want;
     float *logits, *raw;
 };
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 /* ---- jobs and events ---- */
 
@@ -204,6 +211,7 @@ lmx_job *lmx_sched_submit(lmx_sched *s, const lmx_job_params *p, lmx_submit_stat
         return NULL;
     }
     memcpy(j->prompt, p->prompt, sizeof(int32_t) * (size_t)p->n_prompt);
+    j->t_submit = mono_s();
 
     pthread_mutex_lock(&s->mu);
     if (s->stopping) *status = LMX_SUBMIT_STOPPING;
@@ -298,6 +306,7 @@ static void admit(lmx_sched *s) {
         L->state = SLOT_PREFILL;
         j->cached_tokens = reuse;
         j->choices_left = j->n_choices;
+        j->t_admit = mono_s();
         s->stats.prompt_tokens += (uint64_t)j->n_prompt;
         s->stats.cached_tokens += (uint64_t)reuse;
         for (int c = 1; c < j->n_choices; c++) {
@@ -533,9 +542,12 @@ static bool step(lmx_sched *s) {
         float *lg = s->logits + (size_t)row++ * s->n_vocab;
         if (sl->state == SLOT_PREFILL) {
             lmx_job *j = sl->job;
+            double now = mono_s();
             lmx_event ev = {.type = LMX_EV_STARTED,
                             .prompt_tokens = j->n_prompt,
-                            .cached_tokens = j->cached_tokens};
+                            .cached_tokens = j->cached_tokens,
+                            .queue_ms = (j->t_admit - j->t_submit) * 1e3,
+                            .prefill_ms = (now - j->t_admit) * 1e3};
             push_event(j, &ev);
             /* followers copy the prompt's KV and sample from the same logits */
             for (int f = 0; f < s->n_slots; f++) {

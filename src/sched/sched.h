@@ -94,6 +94,8 @@ typedef struct {
     const char *finish_reason; /* "stop" | "length" */
     /* STARTED / DONE */
     int prompt_tokens, completion_tokens, cached_tokens;
+    /* STARTED: time queued (submit → slot) and prefilling (slot → first logits) */
+    double queue_ms, prefill_ms;
     /* ERROR */
     char message[256];
 } lmx_event;

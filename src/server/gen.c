@@ -253,6 +253,8 @@ lmx_event_type lmx_gen_next(lmx_gen *g, lmx_event *ev, int *job, int timeout_ms)
     switch (t) {
     case LMX_EV_STARTED:
         g->job_started[*job] = true;
+        if (ev->queue_ms > g->queue_ms) g->queue_ms = ev->queue_ms;
+        if (ev->prefill_ms > g->prefill_ms) g->prefill_ms = ev->prefill_ms;
         break;
     case LMX_EV_TOKEN:
         if (!g->stream) collect(g, *job, ev);

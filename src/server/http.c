@@ -50,6 +50,7 @@ typedef struct {
     char *body;
     size_t n_body, cap;
     int prompt_tokens, completion_tokens, cached_tokens;
+    double queue_ms, prefill_ms;
 } req;
 
 typedef struct {
@@ -182,6 +183,8 @@ static void account(req *r, const lmx_gen *g) {
     r->prompt_tokens = g->prompt_tokens;
     r->completion_tokens = g->completion_tokens;
     r->cached_tokens = g->cached_tokens;
+    r->queue_ms = g->queue_ms;
+    r->prefill_ms = g->prefill_ms;
 }
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
@@ -481,6 +484,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
         json_object_set_new(f, "prompt_tokens", json_integer(r->prompt_tokens));
         json_object_set_new(f, "completion_tokens", json_integer(r->completion_tokens));
         json_object_set_new(f, "cached_tokens", json_integer(r->cached_tokens));
+        json_object_set_new(f, "queue_ms", json_real(r->queue_ms));
+        json_object_set_new(f, "prefill_ms", json_real(r->prefill_ms));
     }
     if (r->stream) json_object_set_new(f, "stream", json_true());
     lmx_log("info", "request", f);
