@@ -26,7 +26,7 @@
 #define cpu_relax() ((void)0)
 #endif
 
-#define SPIN_ITERS 100000 /* then sleep */
+#define SPIN_ITERS 20000 /* then sleep (about half a millisecond) */
 #define YIELD_EVERY 256   /* pauses between sched_yield calls while spinning */
 
 struct lmx_pool {
