@@ -3,8 +3,8 @@
 openai SDK, pi-ai, the Vercel AI SDK, OpenClaw) against lmx serve: every
 plain-chat capture (no tools, no json_schema, not the Responses API) must get
 a 200 in OpenAI's shape, streamed or not, with only the model name and the
-token limit changed. The drives themselves need node 24 and packages that are
-not installed here, so the captured request bodies are sent as they were."""
+token limit changed. The captured request bodies are sent as they were; the
+client libraries themselves run their drives in test_client_drives.py."""
 import glob, json, os
 
 from harness import SHARED, main, test
