@@ -247,20 +247,33 @@ static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb) {
     return n;
 }
 
-/* The free slot whose cached KV shares the longest prefix with the prompt;
- * ties (and no match) go to the least recently used. */
+/* The free slot whose cached KV shares the longest prefix with the prompt —
+ * when that prefix is worth keeping. A short common prefix (a BOS and a
+ * system header) is cheap to recompute and not worth destroying another
+ * conversation's cache for: then the least recently used slot is taken
+ * (never-used slots first), and nothing is reused. */
 static int pick_slot(lmx_sched *s, const int32_t *prompt, int n, int *reuse) {
-    int best = -1, best_len = -1;
+    int best = -1, best_len = -1, lru = -1;
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         if (sl->state != SLOT_FREE) continue;
+        if (lru < 0 || sl->last_used < s->slots[lru].last_used) lru = i;
         int len = prompt ? common_prefix(sl->hist, sl->n_kv, prompt, n) : 0;
         if (len > best_len || (len == best_len && sl->last_used < s->slots[best].last_used)) {
             best = i;
             best_len = len;
         }
     }
-    *reuse = best_len < 0 ? 0 : best_len;
+    if (best < 0) {
+        *reuse = 0;
+        return -1;
+    }
+    bool worth = best_len >= 64 || 2 * best_len >= n || s->slots[best].n_kv == best_len;
+    if (!worth) {
+        *reuse = 0;
+        return lru;
+    }
+    *reuse = best_len;
     return best;
 }
 

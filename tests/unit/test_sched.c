@@ -235,3 +235,25 @@ TEST(sched_cancel_frees_the_slot_for_the_next_job) {
     CHECK(!r.error);
     CHECK_EQ_INT(r.n[0], 5);
 }
+
+/* A short shared prefix must not evict another conversation's cache while a
+ * slot nobody uses is free. */
+TEST(sched_short_common_prefix_does_not_evict_a_cached_conversation) {
+    lmx_model *m = open_stories();
+    CHECK(m);
+    char err[256];
+    lmx_sched_opts o = {.n_parallel = 1, .n_cache = 2};
+    lmx_sched *s = lmx_sched_create(m, NULL, &o, err, sizeof err);
+    CHECK(s);
+    int32_t a[80], b[80];
+    make_prompt(a, 80, 1);
+    make_prompt(b, 80, 2);
+    memcpy(b, a, sizeof(int32_t) * 5); /* shares 5 tokens with a */
+    lmx_job_params pa = params(a, 80, 4), pb = params(b, 80, 4);
+    result r1 = run_one(s, &pa), r2 = run_one(s, &pb), r3 = run_one(s, &pa);
+    lmx_sched_destroy(s, false);
+    lmx_model_free(m);
+    CHECK(!r1.error && !r2.error && !r3.error);
+    CHECK_EQ_INT(r2.cached, 0);
+    CHECK(r3.cached >= 79); /* a's cache survived b */
+}
