@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -59,7 +60,11 @@ int cmd_bench(int argc, char **argv) {
         return 1;
     }
     fprintf(stderr, "lmx bench: measuring memory read bandwidth...\n");
-    double bw = lmx_membw_measure(pool, (size_t)1 << 30, 5);
+    /* At least 1 GiB; 4 GiB where memory allows — on some machines a 1 GiB buffer
+     * reads measurably slower than a large one, which would flatter the fraction. */
+    size_t avail = (size_t)sysconf(_SC_AVPHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+    size_t probe = avail > ((size_t)12 << 30) ? (size_t)4 << 30 : (size_t)1 << 30;
+    double bw = lmx_membw_measure(pool, probe, 5);
 
     int nt = (int)(n_p > n_g ? n_p : n_g) + 1;
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)nt), *pos = malloc(sizeof(int32_t) * (size_t)nt),
