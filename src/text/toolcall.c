@@ -92,6 +92,8 @@ static uint64_t next_rand(uint64_t *s) { /* splitmix64 */
     return z ^ (z >> 31);
 }
 
+static bool put(char **b, size_t *n, size_t *cap, const char *s, size_t k);
+
 /* ---- families ---- */
 
 lmx_tc_family lmx_tc_detect(const char *t, size_t n) {
@@ -123,6 +125,53 @@ const char *lmx_tc_marker(lmx_tc_family f) {
     default:
         return NULL;
     }
+}
+
+char *lmx_tc_forced_prefix(lmx_tc_family f, const char *name, bool mistral_args) {
+    char *out = NULL;
+    size_t n = 0, cap = 0;
+    bool ok = true;
+    json_t *j = name ? json_string(name) : NULL;
+    char *q = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL; /* the name as a JSON string */
+    json_decref(j);
+    if (name && !q) return NULL;
+    switch (f) {
+    case LMX_TC_HERMES:
+    case LMX_TC_GENERIC:
+        ok = put(&out, &n, &cap, "<tool_call>\n", 12);
+        if (q)
+            ok = ok && put(&out, &n, &cap, "{\"name\": ", 9) && put(&out, &n, &cap, q, strlen(q)) &&
+                 put(&out, &n, &cap, ", \"arguments\": ", 15);
+        break;
+    case LMX_TC_QWEN3_CODER:
+        ok = put(&out, &n, &cap, "<tool_call>\n", 12);
+        if (name)
+            ok = ok && put(&out, &n, &cap, "<function=", 10) &&
+                 put(&out, &n, &cap, name, strlen(name)) && put(&out, &n, &cap, ">\n", 2);
+        break;
+    case LMX_TC_LLAMA3:
+        ok = put(&out, &n, &cap, "{\"name\": ", 9);
+        if (q)
+            ok = ok && put(&out, &n, &cap, q, strlen(q)) &&
+                 put(&out, &n, &cap, ", \"parameters\": ", 16);
+        break;
+    case LMX_TC_MISTRAL:
+        ok = put(&out, &n, &cap, MISTRAL, strlen(MISTRAL));
+        if (name && mistral_args)
+            ok = ok && put(&out, &n, &cap, name, strlen(name)) && put(&out, &n, &cap, "[ARGS]", 6);
+        else if (q)
+            ok = ok && put(&out, &n, &cap, "[{\"name\": ", 10) &&
+                 put(&out, &n, &cap, q, strlen(q)) && put(&out, &n, &cap, ", \"arguments\": ", 15);
+        break;
+    default:
+        break;
+    }
+    free(q);
+    if (!ok || !out) {
+        free(out);
+        return NULL;
+    }
+    return out;
 }
 
 static bool bare_json(lmx_tc_family f) { return f == LMX_TC_LLAMA3 || f == LMX_TC_GENERIC; }

@@ -59,6 +59,14 @@ const char *lmx_tc_family_name(lmx_tc_family f);
  * "<|python_tag|>"); NULL for NONE. */
 const char *lmx_tc_marker(lmx_tc_family f);
 
+/* The opening of a call that forces one (tool_choice "required": name NULL;
+ * a named function: name), to append to the prompt and feed to the parser
+ * first: "<tool_call>\n", "<tool_call>\n{\"name\": \"NAME\", \"arguments\": ",
+ * "[TOOL_CALLS]NAME[ARGS]"... mistral_args: the template uses the
+ * [TOOL_CALLS]NAME[ARGS] form (else the JSON-array one). malloc'd; NULL for
+ * NONE. */
+char *lmx_tc_forced_prefix(lmx_tc_family f, const char *name, bool mistral_args);
+
 typedef struct {
     int index;      /* -1: content; else the call's index in the output */
     char *id;       /* calls: "call_" + 24 alphanumerics */
