@@ -42,9 +42,9 @@ typedef struct lmx_gen {
     int rr; /* round-robin start for lmx_gen_next */
     /* chat with tools (tc_family != LMX_TC_NONE): output is parsed for calls */
     lmx_tc_family tc_family;
-    json_t *tools;        /* the request's tools (own reference) */
-    bool parallel_calls;  /* false: only the first call of a choice is returned */
-    char *tc_prefix;      /* forced call opening, already in the prompt (or NULL) */
+    json_t *tools;       /* the request's tools (own reference) */
+    bool parallel_calls; /* false: only the first call of a choice is returned */
+    char *tc_prefix;     /* forced call opening, already in the prompt (or NULL) */
 } lmx_gen;
 
 /* Checks the context limits and submits one job per prompt. NULL with e set

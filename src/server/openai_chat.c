@@ -93,9 +93,9 @@ static json_t *message(const lmx_gen *g, int i, const lmx_choice *c, int *n_call
         for (int k = 0; k < n; k++) {
             const char *id, *name, *args;
             lmx_tc_call(p, k, &id, &name, &args);
-            json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type",
-                                                   "function", "function", "name", name,
-                                                   "arguments", args));
+            json_array_append_new(calls,
+                                  json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type", "function",
+                                            "function", "name", name, "arguments", args));
         }
         json_object_set_new(msg, "tool_calls", calls);
         size_t k = 0;
@@ -157,13 +157,13 @@ static void send_items(lmx_gen *g, lmx_buf *out, int index, const lmx_tc_delta *
             continue;
         }
         emit(out, chunk(g, json_pack("[{s:i,s:{s:[{s:i,s:s,s:s,s:{s:s,s:s}}]},s:o,s:n}]", "index",
-                                     index, "delta", "tool_calls", "index", it->index, "id",
-                                     it->id, "type", "function", "function", "name", it->name,
-                                     "arguments", "", "logprobs", lp, "finish_reason")));
-        emit(out, chunk(g, json_pack("[{s:i,s:{s:[{s:i,s:{s:o}}]},s:n,s:n}]", "index", index,
-                                     "delta", "tool_calls", "index", it->index, "function",
-                                     "arguments", string_or_empty(it->text, it->len), "logprobs",
-                                     "finish_reason")));
+                                     index, "delta", "tool_calls", "index", it->index, "id", it->id,
+                                     "type", "function", "function", "name", it->name, "arguments",
+                                     "", "logprobs", lp, "finish_reason")));
+        emit(out,
+             chunk(g, json_pack("[{s:i,s:{s:[{s:i,s:{s:o}}]},s:n,s:n}]", "index", index, "delta",
+                                "tool_calls", "index", it->index, "function", "arguments",
+                                string_or_empty(it->text, it->len), "logprobs", "finish_reason")));
     }
 }
 
@@ -202,15 +202,16 @@ void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
             send_items(g, out, base + ev->choice, &d, &lpo);
             lmx_tc_delta_clear(&d);
             if (lpo)
-                emit(out, chunk(g, json_pack("[{s:i,s:{s:s},s:o,s:n}]", "index",
-                                             base + ev->choice, "delta", "content", "", "logprobs",
-                                             lpo, "finish_reason")));
+                emit(out,
+                     chunk(g, json_pack("[{s:i,s:{s:s},s:o,s:n}]", "index", base + ev->choice,
+                                        "delta", "content", "", "logprobs", lpo, "finish_reason")));
             break;
         }
         if (!ev->text_len && !lp) break;
-        emit(out, chunk(g, json_pack("[{s:i,s:{s:o},s:o,s:n}]", "index", base + ev->choice, "delta",
-                                     "content", string_or_empty(ev->text ? ev->text : "", ev->text_len),
-                                     "logprobs", lpo ? lpo : json_null(), "finish_reason")));
+        emit(out,
+             chunk(g, json_pack("[{s:i,s:{s:o},s:o,s:n}]", "index", base + ev->choice, "delta",
+                                "content", string_or_empty(ev->text ? ev->text : "", ev->text_len),
+                                "logprobs", lpo ? lpo : json_null(), "finish_reason")));
         break;
     }
     case LMX_EV_FINISH: {

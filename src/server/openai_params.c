@@ -342,8 +342,7 @@ static int parse_chat_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
             if (ty && !json_is_null(ty) &&
                 (!json_is_string(ty) || strcmp(json_string_value(ty), "function"))) {
                 snprintf(p, sizeof p, "tools[%zu].type", i);
-                lmx_err_bad(e, p, "Invalid '%s': only tools of type 'function' are supported.",
-                            p);
+                lmx_err_bad(e, p, "Invalid '%s': only tools of type 'function' are supported.", p);
                 return -1;
             }
             if (!json_is_object(fn)) {

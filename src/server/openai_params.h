@@ -39,15 +39,15 @@ typedef struct {
     bool logprobs;    /* chat: logprobs=true; completions: logprobs given */
     int top_logprobs; /* -1 unless logprobs */
     bool stream, include_usage;
-    bool echo;               /* completions */
-    json_t *messages;        /* chat: borrowed */
-    json_t *tools;           /* chat: borrowed, NULL if absent or empty */
+    bool echo;        /* completions */
+    json_t *messages; /* chat: borrowed */
+    json_t *tools;    /* chat: borrowed, NULL if absent or empty */
     lmx_tool_choice tool_choice;
     const char *tool_name;    /* LMX_TOOL_NAMED: the function (borrowed) */
     bool parallel_tool_calls; /* default true; false: at most one call per choice */
-    json_t *template_kwargs; /* chat: chat_template_kwargs, borrowed */
-    json_t *prompt;          /* completions: borrowed */
-    bool special_text;       /* set by the endpoint: control tokens are output text */
+    json_t *template_kwargs;  /* chat: chat_template_kwargs, borrowed */
+    json_t *prompt;           /* completions: borrowed */
+    bool special_text;        /* set by the endpoint: control tokens are output text */
 } lmx_oai_req;
 
 typedef enum { LMX_FIELD_SUPPORTED, LMX_FIELD_IGNORED, LMX_FIELD_REFUSED } lmx_field_policy;

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TAG_OPEN "<tool_call>"
+#define TAG_OPEN  "<tool_call>"
 #define TAG_CLOSE "</tool_call>"
-#define PYTAG "<|python_tag|>"
-#define MISTRAL "[TOOL_CALLS]"
+#define PYTAG     "<|python_tag|>"
+#define MISTRAL   "[TOOL_CALLS]"
 
 enum { K_TAG, K_PYTAG, K_MISTRAL, K_BARE };
 
@@ -59,7 +59,9 @@ static bool grow(char **p, size_t *cap, size_t need) {
     return true;
 }
 
-static bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+static bool is_ws(char c) {
+    return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+}
 
 static char *dupn(const char *s, size_t n) {
     char *d = malloc(n + 1);
@@ -174,7 +176,9 @@ char *lmx_tc_forced_prefix(lmx_tc_family f, const char *name, bool mistral_args)
     return out;
 }
 
-static bool bare_json(lmx_tc_family f) { return f == LMX_TC_LLAMA3 || f == LMX_TC_GENERIC; }
+static bool bare_json(lmx_tc_family f) {
+    return f == LMX_TC_LLAMA3 || f == LMX_TC_GENERIC;
+}
 
 static int kind_of_marker(const char *m) {
     if (!strcmp(m, TAG_OPEN)) return K_TAG;
@@ -185,7 +189,7 @@ static int kind_of_marker(const char *m) {
 /* ---- JSON scanning ---- */
 
 #define NEED_MORE (-2)
-#define INVALID (-1)
+#define INVALID   (-1)
 
 /* End (exclusive) of the JSON value starting at s[i] (after whitespace is
  * skipped by the caller): NEED_MORE when the text stops inside it, INVALID
@@ -337,8 +341,7 @@ static const char *param_type(const json_t *tools, const char *fn, size_t fn_len
             memcmp(json_string_value(nm), fn, fn_len))
             continue;
         const json_t *ty = json_object_get(
-            json_object_get(json_object_get(json_object_get(f, "parameters"), "properties"),
-                            param),
+            json_object_get(json_object_get(json_object_get(f, "parameters"), "properties"), param),
             "type");
         return json_string_value(ty);
     }
@@ -408,12 +411,12 @@ static bool parse_xml_call(lmx_tc *p, const char *s, size_t n) {
         const char *ty = param_type(p->tools, name, name_len, pname);
         free(pname);
         json_t *j = NULL;
-        if (ok && !(ty && !strcmp(ty, "string")))
-            j = json_loadb(v, vn, JSON_DECODE_ANY, NULL);
+        if (ok && !(ty && !strcmp(ty, "string"))) j = json_loadb(v, vn, JSON_DECODE_ANY, NULL);
         if (ok) {
             size_t a = skip_ws(v, vn, 0), b = vn;
             while (b > a && is_ws(v[b - 1])) b--;
-            ok = j ? put(&args, &an, &acap, v + a, b - a) : put_json_string(&args, &an, &acap, v, vn);
+            ok = j ? put(&args, &an, &acap, v + a, b - a)
+                   : put_json_string(&args, &an, &acap, v, vn);
         }
         json_decref(j);
         i = (size_t)(end - s) + 12;
@@ -735,7 +738,9 @@ const char *lmx_tc_content(const lmx_tc *p, size_t *len) {
     return p->content ? p->content : "";
 }
 
-int lmx_tc_n_calls(const lmx_tc *p) { return p->n_calls; }
+int lmx_tc_n_calls(const lmx_tc *p) {
+    return p->n_calls;
+}
 
 void lmx_tc_call(const lmx_tc *p, int i, const char **id, const char **name, const char **args) {
     const call *c = &p->calls[i];

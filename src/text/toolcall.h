@@ -68,11 +68,11 @@ const char *lmx_tc_marker(lmx_tc_family f);
 char *lmx_tc_forced_prefix(lmx_tc_family f, const char *name, bool mistral_args);
 
 typedef struct {
-    int index;      /* -1: content; else the call's index in the output */
-    char *id;       /* calls: "call_" + 24 alphanumerics */
-    char *name;     /* calls: the function name */
-    char *text;     /* content: the text; calls: the arguments (a JSON string's value) */
-    size_t len;     /* of text */
+    int index;  /* -1: content; else the call's index in the output */
+    char *id;   /* calls: "call_" + 24 alphanumerics */
+    char *name; /* calls: the function name */
+    char *text; /* content: the text; calls: the arguments (a JSON string's value) */
+    size_t len; /* of text */
 } lmx_tc_item;
 
 /* What one feed produced, in output order. */

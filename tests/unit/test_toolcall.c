@@ -101,16 +101,15 @@ static const char *check_parse(lmx_tc_family f, const json_t *tools, const char 
     char got[8192], tot[8192];
     stream_acc a;
     size_t n = strlen(text);
-    if (run_cuts(f, tools, text, NULL, 0, got, sizeof got, tot, &a) || a.bad ||
-        strcmp(got, want) || strcmp(tot, want)) {
+    if (run_cuts(f, tools, text, NULL, 0, got, sizeof got, tot, &a) || a.bad || strcmp(got, want) ||
+        strcmp(tot, want)) {
         snprintf(why, sizeof why, "whole: got %s (totals %s), want %s", got, tot, want);
         return why;
     }
     for (size_t k = 0; k <= n; k++) {
         if (run_cuts(f, tools, text, &k, 1, got, sizeof got, tot, &a) || a.bad ||
             strcmp(got, want) || strcmp(tot, want)) {
-            snprintf(why, sizeof why, "cut at %zu: got %s (totals %s), want %s", k, got, tot,
-                     want);
+            snprintf(why, sizeof why, "cut at %zu: got %s (totals %s), want %s", k, got, tot, want);
             return why;
         }
     }
@@ -179,7 +178,9 @@ TEST(toolcall_detects_families_from_templates) {
     "\"unit\": \"celsius\"}}\n</tool_call>"
 #define H_WANT "T[get_weather|{\"location\": \"Paris\", \"unit\": \"celsius\"}]"
 
-TEST(toolcall_hermes_single) { CHECK_PARSE(LMX_TC_HERMES, NULL, H_CALL, "C[]" H_WANT); }
+TEST(toolcall_hermes_single) {
+    CHECK_PARSE(LMX_TC_HERMES, NULL, H_CALL, "C[]" H_WANT);
+}
 
 TEST(toolcall_hermes_parallel) {
     CHECK_PARSE(LMX_TC_HERMES, NULL,
@@ -243,7 +244,7 @@ TEST(toolcall_hermes_argument_forms) {
 /* ---- Qwen3-Coder XML ---- */
 
 #define QC_CALL                                                                                    \
-    "<tool_call>\n<function=get_weather>\n<parameter=location>\nParis, France\n</parameter>\n"      \
+    "<tool_call>\n<function=get_weather>\n<parameter=location>\nParis, France\n</parameter>\n"     \
     "<parameter=days>\n3\n</parameter>\n</function>\n</tool_call>"
 
 TEST(toolcall_qwen3_coder_single_and_types) {
@@ -255,8 +256,9 @@ TEST(toolcall_qwen3_coder_single_and_types) {
         "\"type\":\"object\",\"properties\":{\"location\":{\"type\":\"string\"},\"days\":{"
         "\"type\":\"string\"}}}}}]",
         0, NULL);
-    const char *why = check_parse(LMX_TC_QWEN3_CODER, tools, QC_CALL,
-                                  "C[]T[get_weather|{\"location\":\"Paris, France\",\"days\":\"3\"}]");
+    const char *why =
+        check_parse(LMX_TC_QWEN3_CODER, tools, QC_CALL,
+                    "C[]T[get_weather|{\"location\":\"Paris, France\",\"days\":\"3\"}]");
     json_decref(tools);
     if (why) FAILF("%s", why);
     /* multi-line code values and objects */
@@ -347,8 +349,8 @@ TEST(toolcall_mistral_args_form) {
     CHECK_PARSE(LMX_TC_MISTRAL, NULL, "[TOOL_CALLS]get weather[ARGS]{}",
                 "C[[TOOL_CALLS]get weather[ARGS]{}]");
     CHECK_PARSE(LMX_TC_MISTRAL, NULL, "[TOOL_CALLS]f[ARGS]42", "C[[TOOL_CALLS]f[ARGS]42]");
-    CHECK_PARSE(LMX_TC_MISTRAL, NULL, "[TOOL_CALLS]f[ARGS]{\"a\": ",
-                "C[[TOOL_CALLS]f[ARGS]{\"a\": ]");
+    CHECK_PARSE(LMX_TC_MISTRAL, NULL,
+                "[TOOL_CALLS]f[ARGS]{\"a\": ", "C[[TOOL_CALLS]f[ARGS]{\"a\": ]");
     CHECK_PARSE(LMX_TC_MISTRAL, NULL, "Plain [TOOL text [ARGS] here.",
                 "C[Plain [TOOL text [ARGS] here.]");
 }
