@@ -227,7 +227,7 @@ static long value_end(const char *s, size_t n, size_t i) {
     }
     if (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n') {
         size_t k = i;
-        while (k < n && (strchr("+-.eE", s[k]) || (s[k] >= '0' && s[k] <= '9') ||
+        while (k < n && ((s[k] && strchr("+-.eE", s[k])) || (s[k] >= '0' && s[k] <= '9') ||
                          (s[k] >= 'a' && s[k] <= 'z')))
             k++;
         return k < n ? (long)k : NEED_MORE;
@@ -492,6 +492,7 @@ static void emit_calls_from(lmx_tc *p, lmx_tc_delta *d, int from) {
 }
 
 static void consume(lmx_tc *p, size_t k) {
+    if (!k) return;
     memmove(p->buf, p->buf + k, p->n - k);
     p->n -= k;
 }
@@ -694,6 +695,10 @@ lmx_tc *lmx_tc_new(lmx_tc_family f, const json_t *tools, uint64_t seed) {
     p->tools = tools;
     p->rng = seed;
     p->at_start = true;
+    if (!grow(&p->buf, &p->cap, 256)) {
+        free(p);
+        return NULL;
+    }
     return p;
 }
 
