@@ -172,6 +172,22 @@ def forced_required_with_no_call_keeps_the_text_as_content():
     assert texts == ['<tool_call>\n'] and finish == ['stop'], (texts, finish)
 
 
+@test
+def openai_sdk_reads_the_tool_calls():
+    """The official npm SDK's create() and stream helper (which assembles
+    delta.tool_calls) see the same forced call (node/tools.mjs)."""
+    import shutil, subprocess
+    node_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'node')
+    if not os.path.isdir(os.path.join(node_dir, 'node_modules', 'openai')):  # as test_server_sdk.py
+        subprocess.run([shutil.which('npm') or 'npm', 'ci', '--no-audit', '--no-fund'], cwd=node_dir,
+                       check=True, stdout=subprocess.DEVNULL, timeout=300)
+    s = server('coder')
+    env = dict(os.environ, BASE_URL=f'http://127.0.0.1:{s.port}/v1', MODEL=chat_model(s))
+    p = subprocess.run(['node', os.path.join(node_dir, 'tools.mjs')], env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip().endswith('2 passed, 0 failed'), p.stdout[-3000:]
+
+
 if __name__ == '__main__':
     try:
         main()
