@@ -35,7 +35,7 @@ struct lmx_job {
     lmx_sample_params sp;
     lmx_logit_bias *bias;
     char **stop;
-    bool ignore_eos;
+    bool ignore_eos, special_text;
     /* events, guarded by mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -194,6 +194,7 @@ lmx_job *lmx_sched_submit(lmx_sched *s, const lmx_job_params *p, lmx_submit_stat
     j->top_logprobs = p->top_logprobs;
     j->sp = p->sample;
     j->ignore_eos = p->ignore_eos;
+    j->special_text = p->special_text;
     if (p->n_bias) {
         j->bias = malloc(sizeof *j->bias * (size_t)p->n_bias);
         if (j->bias) memcpy(j->bias, p->bias, sizeof *j->bias * (size_t)p->n_bias);
@@ -288,6 +289,7 @@ static void slot_start(lmx_sched *s, slot *sl, lmx_job *j, int choice) {
     sl->smp = lmx_sampler_create(s->n_vocab, &sp);
     if (sl->smp && j->n_bias) lmx_sampler_set_bias(sl->smp, j->bias, j->n_bias);
     lmx_detok_init(&sl->dt, s->m->tok);
+    sl->dt.special = j->special_text;
     memcpy(sl->hist, j->prompt, sizeof(int32_t) * (size_t)j->n_prompt);
     sl->n_hist = j->n_prompt;
 }

@@ -54,6 +54,7 @@ typedef struct {
     const char *const *stop; /* stop strings (copied); generation ends before them */
     int n_stop;
     bool ignore_eos;
+    bool special_text;     /* control tokens' text is part of the output (tool-call markers) */
 } lmx_job_params;
 
 typedef enum {

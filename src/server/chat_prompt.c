@@ -212,7 +212,7 @@ static char *render(const lmx_served *s, const lmx_oai_req *r, json_t *msgs, boo
     json_t *ctx = json_object();
     if (r->template_kwargs) json_object_update(ctx, r->template_kwargs);
     json_object_set(ctx, "messages", msgs);
-    if (r->tools) json_object_set(ctx, "tools", r->tools);
+    if (r->tools && r->tool_choice != LMX_TOOL_NONE) json_object_set(ctx, "tools", r->tools);
     json_object_set_new(ctx, "add_generation_prompt", json_true());
     json_object_set_new(ctx, "bos_token", json_string(s->bos_text));
     json_object_set_new(ctx, "eos_token", json_string(s->eos_text));
@@ -245,8 +245,8 @@ int lmx_srv_tokenize(const lmx_served *s, const char *text, size_t len, bool add
     return 0;
 }
 
-int lmx_chat_prompt(const lmx_served *s, const lmx_oai_req *r, int32_t **toks, int *n_toks,
-                    lmx_api_err *e) {
+int lmx_chat_prompt(const lmx_served *s, const lmx_oai_req *r, const char *suffix, int32_t **toks,
+                    int *n_toks, lmx_api_err *e) {
     json_t *msgs = lmx_chat_normalize(r->messages, e);
     if (!msgs) return -1;
     bool did_sys = false, did_runs = false, raised;
@@ -279,6 +279,17 @@ int lmx_chat_prompt(const lmx_served *s, const lmx_oai_req *r, int32_t **toks, i
             lmx_err_set(e, 500, "server_error", NULL, NULL, "The model's chat template failed: %s",
                         err);
         return -1;
+    }
+    if (suffix && *suffix) {
+        size_t a = strlen(text), b = strlen(suffix);
+        char *t = realloc(text, a + b + 1);
+        if (!t) {
+            free(text);
+            lmx_err_set(e, 500, "server_error", NULL, NULL, "out of memory");
+            return -1;
+        }
+        memcpy(t + a, suffix, b + 1);
+        text = t;
     }
     size_t bl = strlen(s->bos_text), tl = strlen(text);
     bool has_bos = bl && tl >= bl && !memcmp(text, s->bos_text, bl);

@@ -22,12 +22,13 @@ json_t *lmx_chat_normalize(json_t *messages, lmx_api_err *e);
 json_t *lmx_chat_merge_system(json_t *msgs);
 json_t *lmx_chat_merge_runs(json_t *msgs);
 
-/* Renders the request's messages with s's template and tokenizes the result
+/* Renders the request's messages with s's template, appends suffix (may be
+ * NULL: the opening of a forced tool call) and tokenizes the result
  * (special tokens parsed; BOS added only if the template did not emit it).
  * 0 with *toks (malloc'd) / *n_toks set, or -1 with e set: 400 with the
  * template's message when it raises. */
-int lmx_chat_prompt(const lmx_served *s, const lmx_oai_req *r, int32_t **toks, int *n_toks,
-                    lmx_api_err *e);
+int lmx_chat_prompt(const lmx_served *s, const lmx_oai_req *r, const char *suffix, int32_t **toks,
+                    int *n_toks, lmx_api_err *e);
 
 /* Tokenizes text (add_bos: add the vocab's BOS as it asks). 0 or -1 with e. */
 int lmx_srv_tokenize(const lmx_served *s, const char *text, size_t len, bool add_bos,

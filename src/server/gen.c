@@ -86,7 +86,8 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
                             .n_bias = r->n_bias,
                             .top_logprobs = r->top_logprobs,
                             .stop = r->stop,
-                            .n_stop = r->n_stop};
+                            .n_stop = r->n_stop,
+                            .special_text = r->special_text};
         lmx_submit_status st;
         g->jobs[k] = lmx_sched_submit(s->sched, &p, &st);
         if (!g->jobs[k]) {
@@ -133,9 +134,12 @@ void lmx_gen_free(lmx_gen *g) {
     free(g->echo);
     for (int i = 0; g->ch && i < g->n_choices; i++) {
         lmx_buf_free(&g->ch[i].text);
+        lmx_tc_free(g->ch[i].tc);
         json_decref(g->ch[i].lp);
     }
     free(g->ch);
+    json_decref(g->tools);
+    free(g->tc_prefix);
     free(g->jobs);
     free(g->job_started);
     free(g->job_done);

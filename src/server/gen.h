@@ -13,12 +13,14 @@
 #include "server/models.h"
 #include "server/openai_params.h"
 #include "server/sse.h"
+#include "text/toolcall.h"
 
 typedef struct {
     lmx_buf text;       /* non-streamed: the text so far */
     json_t *lp;         /* chat: logprobs.content[]; completions: the logprobs object */
     const char *finish; /* "stop" | "length" once finished */
     size_t text_off;    /* completions: text_offset of the next token */
+    lmx_tc *tc;         /* chat with tools, streamed: this choice's tool-call parser */
 } lmx_choice;
 
 typedef struct lmx_gen {
@@ -39,6 +41,11 @@ typedef struct lmx_gen {
     bool failed; /* an LMX_EV_ERROR arrived */
     char err[256];
     int rr; /* round-robin start for lmx_gen_next */
+    /* chat with tools (tc_family != LMX_TC_NONE): output is parsed for calls */
+    lmx_tc_family tc_family;
+    json_t *tools;       /* the request's tools (own reference) */
+    bool parallel_calls; /* false: only the first call of a choice is returned */
+    char *tc_prefix;     /* forced call opening, already in the prompt (or NULL) */
 } lmx_gen;
 
 /* Checks the context limits and submits one job per prompt. NULL with e set

@@ -95,9 +95,12 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
             goto fail;
         }
         s->tmpl_tools = memmem(src, tl, "tools", 5) != NULL;
+        s->tc_family = lmx_tc_detect(src, tl);
+        s->tc_mistral_args = memmem(src, tl, "[ARGS]", 6) != NULL;
     } else {
         s->tmpl = lmx_tmpl_parse(chatml, sizeof chatml - 1, terr, sizeof terr);
         s->tmpl_is_default = true;
+        s->tc_family = LMX_TC_GENERIC;
         if (!s->tmpl) {
             snprintf(err, errlen, "default template: %s", terr);
             goto fail;

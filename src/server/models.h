@@ -12,6 +12,7 @@
 #include "engine/model.h"
 #include "sched/sched.h"
 #include "text/template.h"
+#include "text/toolcall.h"
 
 typedef struct {
     char name[256];
@@ -25,6 +26,8 @@ typedef struct {
     bool tmpl_no_system;       /* raises on a system message: merge it into the first user turn */
     bool tmpl_alternate;       /* raises on two user turns in a row: merge consecutive same roles */
     bool tmpl_tools;           /* the template mentions tools */
+    lmx_tc_family tc_family;   /* how the model writes tool calls (from the template) */
+    bool tc_mistral_args;      /* Mistral's [TOOL_CALLS]NAME[ARGS]{...} form */
     char *bos_text, *eos_text; /* token texts ("" if none) */
     int32_t bos_id;            /* -1 if none */
     /* for /v1/models/{id} */

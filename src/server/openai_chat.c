@@ -5,7 +5,15 @@
  * when the prompt has been read), content deltas, a chunk with the
  * finish_reason; with stream_options.include_usage every chunk carries
  * "usage": null and one last chunk with empty choices carries the usage; then
- * "data: [DONE]". */
+ * "data: [DONE]".
+ *
+ * With tools (and tool_choice other than "none") each choice's output goes
+ * through the model family's tool-call parser (text/toolcall.h): calls become
+ * message.tool_calls / delta.tool_calls and finish_reason "tool_calls"; text
+ * that may be call markup is held back from content deltas until resolved.
+ * tool_choice "required" or a named function opens the call in the prompt
+ * (the family's marker, and the name), and the parser is fed that opening
+ * first: a minimal forcing until constrained decoding exists. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,10 +23,49 @@
 lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e) {
     int32_t *toks;
     int n;
-    if (lmx_chat_prompt(s, r, &toks, &n, e)) return NULL;
-    lmx_gen *g = lmx_gen_start(s, r, &toks, &n, 1, e);
+    bool tools = r->tools && r->tool_choice != LMX_TOOL_NONE && s->tc_family != LMX_TC_NONE;
+    char *prefix = NULL;
+    if (tools && (r->tool_choice == LMX_TOOL_REQUIRED || r->tool_choice == LMX_TOOL_NAMED))
+        prefix = lmx_tc_forced_prefix(s->tc_family,
+                                      r->tool_choice == LMX_TOOL_NAMED ? r->tool_name : NULL,
+                                      s->tc_mistral_args);
+    lmx_oai_req r2 = *r;
+    /* Mistral's [TOOL_CALLS] and Llama's <|python_tag|> are control tokens */
+    r2.special_text = tools && (s->tc_family == LMX_TC_MISTRAL || s->tc_family == LMX_TC_LLAMA3);
+    if (lmx_chat_prompt(s, &r2, prefix, &toks, &n, e)) {
+        free(prefix);
+        return NULL;
+    }
+    lmx_gen *g = lmx_gen_start(s, &r2, &toks, &n, 1, e);
     free(toks);
+    if (g && tools) {
+        g->tc_family = s->tc_family;
+        g->tools = json_incref(r->tools);
+        g->parallel_calls = r->parallel_tool_calls;
+        g->tc_prefix = prefix;
+        prefix = NULL;
+    }
+    free(prefix);
     return g;
+}
+
+/* A parser for choice i, fed the forced opening if any. */
+static lmx_tc *new_parser(const lmx_gen *g, int i) {
+    uint64_t seed = 1469598103934665603ull ^ (uint64_t)i;
+    for (const char *p = g->id; *p; p++) seed = (seed ^ (unsigned char)*p) * 1099511628211ull;
+    lmx_tc *p = lmx_tc_new(g->tc_family, g->tools, seed);
+    if (p && g->tc_prefix) lmx_tc_feed(p, g->tc_prefix, strlen(g->tc_prefix), NULL);
+    return p;
+}
+
+static json_t *string_or_empty(const char *s, size_t n) {
+    json_t *j = json_stringn(s, n);
+    return j ? j : json_string("");
+}
+
+static const char *finish_of(const char *reason, int n_calls) {
+    if (!reason) reason = "stop";
+    return n_calls && !strcmp(reason, "stop") ? "tool_calls" : reason;
 }
 
 static json_t *head(const lmx_gen *g, const char *object) {
@@ -27,21 +74,52 @@ static json_t *head(const lmx_gen *g, const char *object) {
                      LMX_SYSTEM_FINGERPRINT);
 }
 
+/* message for choice c: content (+ tool_calls when the output is parsed). */
+static json_t *message(const lmx_gen *g, int i, const lmx_choice *c, int *n_calls) {
+    const char *text = c->text.p ? c->text.p : "";
+    size_t len = c->text.n;
+    *n_calls = 0;
+    lmx_tc *p = g->tc_family != LMX_TC_NONE ? new_parser(g, i) : NULL;
+    if (p && (lmx_tc_feed(p, text, len, NULL) || lmx_tc_finish(p, NULL))) {
+        lmx_tc_free(p);
+        p = NULL;
+    }
+    if (p) text = lmx_tc_content(p, &len);
+    json_t *msg = json_pack("{s:s,s:o,s:n}", "role", "assistant", "content",
+                            string_or_empty(text, len), "refusal");
+    if (p && lmx_tc_n_calls(p)) {
+        int n = g->parallel_calls ? lmx_tc_n_calls(p) : 1;
+        json_t *calls = json_array();
+        for (int k = 0; k < n; k++) {
+            const char *id, *name, *args;
+            lmx_tc_call(p, k, &id, &name, &args);
+            json_array_append_new(calls,
+                                  json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type", "function",
+                                            "function", "name", name, "arguments", args));
+        }
+        json_object_set_new(msg, "tool_calls", calls);
+        size_t k = 0;
+        while (k < len && strchr(" \t\r\n", text[k])) k++;
+        if (k == len) json_object_set_new(msg, "content", json_null());
+        *n_calls = n;
+    }
+    lmx_tc_free(p);
+    return msg;
+}
+
 json_t *lmx_chat_response(const lmx_gen *g) {
     json_t *o = head(g, "chat.completion"), *choices = json_array();
     for (int i = 0; i < g->n_choices; i++) {
         const lmx_choice *c = &g->ch[i];
-        json_t *msg = json_pack("{s:s,s:s%,s:n}", "role", "assistant", "content",
-                                c->text.p ? c->text.p : "", c->text.n, "refusal");
-        if (!msg) /* not valid UTF-8 (cannot happen with whole tokens, but be safe) */
-            msg = json_pack("{s:s,s:s,s:n}", "role", "assistant", "content", "", "refusal");
+        int n_calls;
+        json_t *msg = message(g, i, c, &n_calls);
         json_t *lp = json_null();
         if (g->top_logprobs >= 0)
             lp = c->lp ? json_pack("{s:O,s:n}", "content", c->lp, "refusal")
                        : json_pack("{s:[],s:n}", "content", "refusal");
         json_array_append_new(choices,
                               json_pack("{s:i,s:o,s:o,s:s}", "index", i, "message", msg, "logprobs",
-                                        lp, "finish_reason", c->finish ? c->finish : "stop"));
+                                        lp, "finish_reason", finish_of(c->finish, n_calls)));
     }
     json_object_set_new(o, "choices", choices);
     json_object_set_new(o, "usage", lmx_gen_usage(g));
@@ -58,6 +136,35 @@ static json_t *chunk(const lmx_gen *g, json_t *choices) {
 static void emit(lmx_buf *out, json_t *o) {
     lmx_sse_json(out, o);
     json_decref(o);
+}
+
+/* The chunks of a parser delta: content deltas; per call one chunk with its
+ * id, type and name (arguments "") and one with the arguments. *lpo (the
+ * token's logprobs) rides on the first chunk and is set to NULL. */
+static void send_items(lmx_gen *g, lmx_buf *out, int index, const lmx_tc_delta *d, json_t **lpo) {
+    for (int i = 0; i < d->n; i++) {
+        const lmx_tc_item *it = &d->items[i];
+        json_t *lp = lpo && *lpo ? *lpo : json_null();
+        if (lpo) *lpo = NULL;
+        if (it->index < 0) {
+            emit(out, chunk(g, json_pack("[{s:i,s:{s:o},s:o,s:n}]", "index", index, "delta",
+                                         "content", string_or_empty(it->text, it->len), "logprobs",
+                                         lp, "finish_reason")));
+            continue;
+        }
+        if (!g->parallel_calls && it->index > 0) {
+            json_decref(lp);
+            continue;
+        }
+        emit(out, chunk(g, json_pack("[{s:i,s:{s:[{s:i,s:s,s:s,s:{s:s,s:s}}]},s:o,s:n}]", "index",
+                                     index, "delta", "tool_calls", "index", it->index, "id", it->id,
+                                     "type", "function", "function", "name", it->name, "arguments",
+                                     "", "logprobs", lp, "finish_reason")));
+        emit(out,
+             chunk(g, json_pack("[{s:i,s:{s:[{s:i,s:{s:o}}]},s:n,s:n}]", "index", index, "delta",
+                                "tool_calls", "index", it->index, "function", "arguments",
+                                string_or_empty(it->text, it->len), "logprobs", "finish_reason")));
+    }
 }
 
 void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
@@ -84,20 +191,47 @@ void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
     }
     case LMX_EV_TOKEN: {
         bool lp = g->top_logprobs >= 0 && ev->token >= 0;
-        if (!ev->text_len && !lp) break;
-        json_t *content = json_stringn(ev->text ? ev->text : "", ev->text_len);
-        if (!content) content = json_string("");
         json_t *lpo = lp ? json_pack("{s:[o],s:n}", "content",
                                      lmx_gen_lp_entry(g, ev->token, ev->logprob, ev), "refusal")
-                         : json_null();
-        emit(out, chunk(g, json_pack("[{s:i,s:{s:o},s:o,s:n}]", "index", base + ev->choice, "delta",
-                                     "content", content, "logprobs", lpo, "finish_reason")));
+                         : NULL;
+        if (g->tc_family != LMX_TC_NONE) {
+            lmx_choice *c = &g->ch[base + ev->choice];
+            if (!c->tc) c->tc = new_parser(g, base + ev->choice);
+            lmx_tc_delta d = {0};
+            if (c->tc && ev->text_len) lmx_tc_feed(c->tc, ev->text, ev->text_len, &d);
+            send_items(g, out, base + ev->choice, &d, &lpo);
+            lmx_tc_delta_clear(&d);
+            if (lpo)
+                emit(out,
+                     chunk(g, json_pack("[{s:i,s:{s:s},s:o,s:n}]", "index", base + ev->choice,
+                                        "delta", "content", "", "logprobs", lpo, "finish_reason")));
+            break;
+        }
+        if (!ev->text_len && !lp) break;
+        emit(out,
+             chunk(g, json_pack("[{s:i,s:{s:o},s:o,s:n}]", "index", base + ev->choice, "delta",
+                                "content", string_or_empty(ev->text ? ev->text : "", ev->text_len),
+                                "logprobs", lpo ? lpo : json_null(), "finish_reason")));
         break;
     }
-    case LMX_EV_FINISH:
+    case LMX_EV_FINISH: {
+        int n_calls = 0;
+        if (g->tc_family != LMX_TC_NONE) {
+            lmx_choice *c = &g->ch[base + ev->choice];
+            if (!c->tc) c->tc = new_parser(g, base + ev->choice);
+            lmx_tc_delta d = {0};
+            if (c->tc) {
+                lmx_tc_finish(c->tc, &d);
+                n_calls = lmx_tc_n_calls(c->tc);
+            }
+            send_items(g, out, base + ev->choice, &d, NULL);
+            lmx_tc_delta_clear(&d);
+        }
         emit(out, chunk(g, json_pack("[{s:i,s:{},s:n,s:s}]", "index", base + ev->choice, "delta",
-                                     "logprobs", "finish_reason", ev->finish_reason)));
+                                     "logprobs", "finish_reason",
+                                     finish_of(ev->finish_reason, n_calls))));
         break;
+    }
     default:
         break;
     }

@@ -54,7 +54,7 @@ static const field fields[] = {
     {"store", BOTH, LMX_FIELD_IGNORED},
     {"metadata", BOTH, LMX_FIELD_IGNORED},
     {"service_tier", BOTH, LMX_FIELD_IGNORED},
-    {"parallel_tool_calls", CHAT, LMX_FIELD_IGNORED},
+    {"parallel_tool_calls", CHAT, LMX_FIELD_SUPPORTED},
     {"reasoning_effort", CHAT, LMX_FIELD_IGNORED},
     {"prompt_cache_key", BOTH, LMX_FIELD_IGNORED},
     {"safety_identifier", BOTH, LMX_FIELD_IGNORED},
@@ -334,25 +334,88 @@ static int parse_chat_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
         if (!json_is_array(tools)) return bad_type(e, "tools", "an array", tools);
         size_t i;
         json_t *t;
-        json_array_foreach(tools, i, t) if (!json_is_object(t)) {
-            char p[32];
+        json_array_foreach(tools, i, t) {
+            char p[48];
             snprintf(p, sizeof p, "tools[%zu]", i);
-            return bad_type(e, p, "an object", t);
+            if (!json_is_object(t)) return bad_type(e, p, "an object", t);
+            json_t *ty = json_object_get(t, "type"), *fn = json_object_get(t, "function");
+            if (ty && !json_is_null(ty) &&
+                (!json_is_string(ty) || strcmp(json_string_value(ty), "function"))) {
+                snprintf(p, sizeof p, "tools[%zu].type", i);
+                lmx_err_bad(e, p, "Invalid '%s': only tools of type 'function' are supported.", p);
+                return -1;
+            }
+            if (!json_is_object(fn)) {
+                snprintf(p, sizeof p, "tools[%zu].function", i);
+                if (!fn) {
+                    lmx_err_bad(e, p, "Missing required parameter: '%s'.", p);
+                    return -1;
+                }
+                return bad_type(e, p, "an object", fn);
+            }
+            if (!json_is_string(json_object_get(fn, "name"))) {
+                snprintf(p, sizeof p, "tools[%zu].function.name", i);
+                lmx_err_bad(e, p, "Missing required parameter: '%s'.", p);
+                return -1;
+            }
         }
         if (json_array_size(tools)) r->tools = tools;
     }
     json_t *tc = opt(body, "tool_choice");
     if (tc) {
-        if (json_is_string(tc) &&
-            (!strcmp(json_string_value(tc), "none") || !strcmp(json_string_value(tc), "auto"))) {
-        } else if (json_is_string(tc) || json_is_object(tc)) {
-            lmx_err_bad(
-                e, "tool_choice",
-                "Invalid 'tool_choice': only 'auto' and 'none' are supported by this server.");
+        const char *v = json_string_value(tc);
+        if (v && !strcmp(v, "none"))
+            r->tool_choice = LMX_TOOL_NONE;
+        else if (v && !strcmp(v, "auto"))
+            r->tool_choice = LMX_TOOL_AUTO;
+        else if (v && !strcmp(v, "required"))
+            r->tool_choice = LMX_TOOL_REQUIRED;
+        else if (v) {
+            lmx_err_bad(e, "tool_choice",
+                        "Invalid value for 'tool_choice': '%s'. Supported values are: 'none', "
+                        "'auto', 'required' or an object naming a function.",
+                        v);
             return -1;
+        } else if (json_is_object(tc)) {
+            json_t *ty = json_object_get(tc, "type");
+            const char *name =
+                json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+            if (!json_is_string(ty) || strcmp(json_string_value(ty), "function") || !name) {
+                lmx_err_bad(e, "tool_choice",
+                            "Invalid 'tool_choice': expected {\"type\": \"function\", "
+                            "\"function\": {\"name\": NAME}}.");
+                return -1;
+            }
+            r->tool_choice = LMX_TOOL_NAMED;
+            r->tool_name = name;
         } else
             return bad_type(e, "tool_choice", "a string or an object", tc);
+        if ((r->tool_choice == LMX_TOOL_REQUIRED || r->tool_choice == LMX_TOOL_NAMED) &&
+            !r->tools) {
+            lmx_err_bad(e, "tool_choice",
+                        "Invalid value for 'tool_choice': 'tool_choice' is only allowed when "
+                        "'tools' are specified.");
+            return -1;
+        }
+        if (r->tool_choice == LMX_TOOL_NAMED) {
+            size_t i;
+            json_t *t;
+            bool found = false;
+            json_array_foreach(r->tools, i, t) {
+                const char *n =
+                    json_string_value(json_object_get(json_object_get(t, "function"), "name"));
+                if (n && !strcmp(n, r->tool_name)) found = true;
+            }
+            if (!found) {
+                lmx_err_bad(e, "tool_choice",
+                            "Invalid 'tool_choice': no function named '%s' in 'tools'.",
+                            r->tool_name);
+                return -1;
+            }
+        }
     }
+    r->parallel_tool_calls = true;
+    if (bool_field(body, "parallel_tool_calls", &r->parallel_tool_calls, e)) return -1;
     json_t *kw = opt(body, "chat_template_kwargs");
     if (kw) {
         if (!json_is_object(kw)) return bad_type(e, "chat_template_kwargs", "an object", kw);

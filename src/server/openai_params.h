@@ -18,6 +18,13 @@ typedef enum { LMX_OAI_CHAT, LMX_OAI_COMPLETIONS } lmx_oai_kind;
 
 #define LMX_OAI_MAX_STOP 16
 
+typedef enum {
+    LMX_TOOL_AUTO = 0,
+    LMX_TOOL_NONE,     /* tools are not shown to the model; output is not parsed */
+    LMX_TOOL_REQUIRED, /* at least one call */
+    LMX_TOOL_NAMED,    /* a call of tool_name */
+} lmx_tool_choice;
+
 typedef struct {
     lmx_oai_kind kind;
     const char *model;
@@ -32,11 +39,15 @@ typedef struct {
     bool logprobs;    /* chat: logprobs=true; completions: logprobs given */
     int top_logprobs; /* -1 unless logprobs */
     bool stream, include_usage;
-    bool echo;               /* completions */
-    json_t *messages;        /* chat: borrowed */
-    json_t *tools;           /* chat: borrowed, NULL if absent or empty */
-    json_t *template_kwargs; /* chat: chat_template_kwargs, borrowed */
-    json_t *prompt;          /* completions: borrowed */
+    bool echo;        /* completions */
+    json_t *messages; /* chat: borrowed */
+    json_t *tools;    /* chat: borrowed, NULL if absent or empty */
+    lmx_tool_choice tool_choice;
+    const char *tool_name;    /* LMX_TOOL_NAMED: the function (borrowed) */
+    bool parallel_tool_calls; /* default true; false: at most one call per choice */
+    json_t *template_kwargs;  /* chat: chat_template_kwargs, borrowed */
+    json_t *prompt;           /* completions: borrowed */
+    bool special_text;        /* set by the endpoint: control tokens are output text */
 } lmx_oai_req;
 
 typedef enum { LMX_FIELD_SUPPORTED, LMX_FIELD_IGNORED, LMX_FIELD_REFUSED } lmx_field_policy;

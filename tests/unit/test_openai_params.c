@@ -112,6 +112,19 @@ TEST(openai_params_rejects_malformed_fields_naming_them) {
         {"{\"model\":\"m\",\"messages\":[1],\"tools\":{}}", "tools"},
         {"{\"model\":\"m\",\"messages\":[1],\"tools\":[1]}", "tools[0]"},
         {"{\"model\":\"m\",\"messages\":[1],\"tool_choice\":\"required\"}", "tool_choice"},
+        {"{\"model\":\"m\",\"messages\":[1],\"tool_choice\":{\"type\":\"function\","
+         "\"function\":{\"name\":\"f\"}}}",
+         "tool_choice"},
+        {"{\"model\":\"m\",\"messages\":[1],\"tools\":[{\"type\":\"function\",\"function\":{"
+         "\"name\":\"f\"}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":"
+         "\"g\"}}}",
+         "tool_choice"},
+        {"{\"model\":\"m\",\"messages\":[1],\"tools\":[{\"type\":\"function\",\"function\":{"
+         "\"name\":\"f\"}}],\"tool_choice\":\"any\"}",
+         "tool_choice"},
+        {"{\"model\":\"m\",\"messages\":[1],\"tools\":[{\"type\":\"function\"}]}",
+         "tools[0].function"},
+        {"{\"model\":\"m\",\"messages\":[1],\"parallel_tool_calls\":1}", "parallel_tool_calls"},
         {"{\"model\":\"m\",\"messages\":[1],\"modalities\":[\"audio\"]}", "modalities"},
         {"{\"model\":\"m\",\"messages\":[1],\"chat_template_kwargs\":[]}", "chat_template_kwargs"},
         {"{\"model\":\"m\",\"messages\":[1],\"functions\":[]}", "functions"},
@@ -128,6 +141,32 @@ TEST(openai_params_rejects_malformed_fields_naming_them) {
                   cases[i].param, e.message);
         CHECK(e.message[0] && !strcmp(e.type, "invalid_request_error"));
     }
+}
+
+TEST(openai_params_tool_choice_forms) {
+    lmx_oai_req r;
+    lmx_api_err e;
+    json_t *j = json_loads(
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{"
+        "\"type\":\"function\",\"function\":{\"name\":\"f\"}},{\"type\":\"function\",\"function\":{"
+        "\"name\":\"g\"}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}},"
+        "\"parallel_tool_calls\":false}",
+        0, NULL);
+    int rc = lmx_oai_parse(j, LMX_OAI_CHAT, &r, &e);
+    bool ok = rc == 0 && r.tools && r.tool_choice == LMX_TOOL_NAMED && r.tool_name &&
+              !strcmp(r.tool_name, "g") && !r.parallel_tool_calls;
+    lmx_oai_req_free(&r);
+    json_object_set_new(j, "tool_choice", json_string("required"));
+    json_object_del(j, "parallel_tool_calls");
+    rc = lmx_oai_parse(j, LMX_OAI_CHAT, &r, &e);
+    ok = ok && rc == 0 && r.tool_choice == LMX_TOOL_REQUIRED && r.parallel_tool_calls;
+    lmx_oai_req_free(&r);
+    json_object_set_new(j, "tool_choice", json_string("none"));
+    rc = lmx_oai_parse(j, LMX_OAI_CHAT, &r, &e);
+    ok = ok && rc == 0 && r.tool_choice == LMX_TOOL_NONE;
+    lmx_oai_req_free(&r);
+    json_decref(j);
+    CHECK(ok);
 }
 
 TEST(openai_params_completions_prompt_forms) {
