@@ -17,7 +17,7 @@ static lmx_tc *parse(lmx_tc_family f, const char *s, size_t n, size_t first) {
     lmx_tc_delta d = {0};
     size_t at = 0;
     while (at < n) {
-        size_t k = at == 0 ? first : 7;
+        size_t k = at == 0 && first ? first : 7; /* a zero first piece would never advance */
         if (k > n - at) k = n - at;
         lmx_tc_feed(p, s + at, k, &d);
         lmx_tc_delta_clear(&d);
