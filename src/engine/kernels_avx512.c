@@ -662,25 +662,11 @@ static const lmx_kern_entry e_q5_k = {kern_q5_k, prep_k45_x16, xs_x16_32, LMX_LA
 static const lmx_kern_entry e_q6_k = {kern_q6_k, prep_q6_k_x16, xs_x16_16, LMX_LAYOUT_X16,
                                       repack_x16};
 
+static const lmx_kern_entry *const table[LMX_DTYPE_MAX] = {
+    [LMX_F32] = &e_f32,   [LMX_F16] = &e_f16,   [LMX_BF16] = &e_bf16, [LMX_Q4_0] = &e_q4_0,
+    [LMX_Q8_0] = &e_q8_0, [LMX_Q4_K] = &e_q4_k, [LMX_Q5_K] = &e_q5_k, [LMX_Q6_K] = &e_q6_k,
+};
+
 const lmx_kern_entry *lmx_kern_avx512(lmx_dtype t) {
-    switch (t) {
-    case LMX_F32:
-        return &e_f32;
-    case LMX_F16:
-        return &e_f16;
-    case LMX_BF16:
-        return &e_bf16;
-    case LMX_Q4_0:
-        return &e_q4_0;
-    case LMX_Q8_0:
-        return &e_q8_0;
-    case LMX_Q4_K:
-        return &e_q4_k;
-    case LMX_Q5_K:
-        return &e_q5_k;
-    case LMX_Q6_K:
-        return &e_q6_k;
-    default:
-        return NULL;
-    }
+    return lmx_kern_lookup(table, t);
 }

@@ -44,6 +44,24 @@ size_t lmx_xs_float(int64_t cols);
 size_t lmx_xs_xq8(int64_t cols);
 size_t lmx_xs_xq8k(int64_t cols);
 
+/* A kernel that computes every output as one per-row dot product, rows outer
+ * and tokens inner (the scalar and AVX2 paths; AVX-512 has its own tiles). */
+#define LMX_ROWDOT_KERN(name, dotfn)                                                               \
+    static void name(const lmx_wmat *w, const void *xa, size_t xstride, int n_tok, int64_t r0,     \
+                     int64_t r1, float *y, int64_t ldy) {                                          \
+        for (int64_t r = r0; r < r1; r++) {                                                        \
+            const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;              \
+            for (int t = 0; t < n_tok; t++)                                                        \
+                y[t * ldy + r] = dotfn(row, (const uint8_t *)xa + t * xstride, w->cols);           \
+        }                                                                                          \
+    }
+
+/* Each ISA keeps its kernels in a table indexed by type (NULL: none). */
+static inline const lmx_kern_entry *lmx_kern_lookup(const lmx_kern_entry *const *table,
+                                                    lmx_dtype t) {
+    return (unsigned)t < LMX_DTYPE_MAX ? table[t] : NULL;
+}
+
 /* NULL where the ISA has no kernel for the type. */
 const lmx_kern_entry *lmx_kern_scalar(lmx_dtype t);
 const lmx_kern_entry *lmx_kern_avx2(lmx_dtype t);

@@ -130,24 +130,14 @@ static float dot_q6_k(const uint8_t *w, const void *xa, int64_t cols) {
     return s;
 }
 
-#define KERN(name, dotfn)                                                                          \
-    static void name(const lmx_wmat *w, const void *xa, size_t xstride, int n_tok, int64_t r0,     \
-                     int64_t r1, float *y, int64_t ldy) {                                          \
-        for (int64_t r = r0; r < r1; r++) {                                                        \
-            const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;              \
-            for (int t = 0; t < n_tok; t++)                                                        \
-                y[t * ldy + r] = dotfn(row, (const uint8_t *)xa + t * xstride, w->cols);           \
-        }                                                                                          \
-    }
-
-KERN(kern_f32, dot_f32)
-KERN(kern_f16, dot_f16)
-KERN(kern_bf16, dot_bf16)
-KERN(kern_q4_0, dot_q4_0)
-KERN(kern_q8_0, dot_q8_0)
-KERN(kern_q4_k, dot_q4_k)
-KERN(kern_q5_k, dot_q5_k)
-KERN(kern_q6_k, dot_q6_k)
+LMX_ROWDOT_KERN(kern_f32, dot_f32)
+LMX_ROWDOT_KERN(kern_f16, dot_f16)
+LMX_ROWDOT_KERN(kern_bf16, dot_bf16)
+LMX_ROWDOT_KERN(kern_q4_0, dot_q4_0)
+LMX_ROWDOT_KERN(kern_q8_0, dot_q8_0)
+LMX_ROWDOT_KERN(kern_q4_k, dot_q4_k)
+LMX_ROWDOT_KERN(kern_q5_k, dot_q5_k)
+LMX_ROWDOT_KERN(kern_q6_k, dot_q6_k)
 
 static const lmx_kern_entry e_f32 = {kern_f32, NULL, lmx_xs_float, 0, NULL};
 static const lmx_kern_entry e_f16 = {kern_f16, NULL, lmx_xs_float, 0, NULL};
@@ -158,25 +148,11 @@ static const lmx_kern_entry e_q4_k = {kern_q4_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, 
 static const lmx_kern_entry e_q5_k = {kern_q5_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};
 static const lmx_kern_entry e_q6_k = {kern_q6_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};
 
+static const lmx_kern_entry *const table[LMX_DTYPE_MAX] = {
+    [LMX_F32] = &e_f32,   [LMX_F16] = &e_f16,   [LMX_BF16] = &e_bf16, [LMX_Q4_0] = &e_q4_0,
+    [LMX_Q8_0] = &e_q8_0, [LMX_Q4_K] = &e_q4_k, [LMX_Q5_K] = &e_q5_k, [LMX_Q6_K] = &e_q6_k,
+};
+
 const lmx_kern_entry *lmx_kern_scalar(lmx_dtype t) {
-    switch (t) {
-    case LMX_F32:
-        return &e_f32;
-    case LMX_F16:
-        return &e_f16;
-    case LMX_BF16:
-        return &e_bf16;
-    case LMX_Q4_0:
-        return &e_q4_0;
-    case LMX_Q8_0:
-        return &e_q8_0;
-    case LMX_Q4_K:
-        return &e_q4_k;
-    case LMX_Q5_K:
-        return &e_q5_k;
-    case LMX_Q6_K:
-        return &e_q6_k;
-    default:
-        return NULL;
-    }
+    return lmx_kern_lookup(table, t);
 }
