@@ -12,12 +12,7 @@
 #include "cli/cli.h"
 #include "engine/membw.h"
 #include "engine/model.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "util/clock.h"
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *v;
@@ -77,10 +72,10 @@ int cmd_bench(int argc, char **argv) {
     for (long r = 0; r < reps && !rc; r++) {
         lmx_kv_clear(c, 0);
         if (n_p > 0) {
-            double t0 = now_s();
+            double t0 = lmx_now_s();
             lmx_batch b = {(int)n_p, tok, pos, seq, NULL};
             rc = lmx_forward(c, &b, logits, err, sizeof err);
-            double s = now_s() - t0;
+            double s = lmx_now_s() - t0;
             if (n_p / s > pp_best) pp_best = n_p / s;
         }
         lmx_kv_clear(c, 0);
@@ -88,12 +83,12 @@ int cmd_bench(int argc, char **argv) {
             /* one warm-up step, then n_g timed single-token steps */
             lmx_batch b = {1, tok, pos, seq, NULL};
             rc = lmx_forward(c, &b, logits, err, sizeof err);
-            double t0 = now_s();
+            double t0 = lmx_now_s();
             for (int i = 1; i <= n_g && !rc; i++) {
                 lmx_batch bi = {1, tok + i, pos + i, seq, NULL};
                 rc = lmx_forward(c, &bi, logits, err, sizeof err);
             }
-            double s = now_s() - t0;
+            double s = lmx_now_s() - t0;
             if (n_g / s > tg_best) tg_best = n_g / s;
         }
     }

@@ -13,12 +13,7 @@
 #include "cli/cli.h"
 #include "engine/model.h"
 #include "engine/sample.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "util/clock.h"
 
 static void usage(void) {
     fprintf(stderr,
@@ -82,7 +77,7 @@ int cmd_run(int argc, char **argv) {
     }
 
     char err[1024];
-    double t0 = now_s();
+    double t0 = lmx_now_s();
     lmx_model *m = lmx_model_open(model, NULL, err, sizeof err);
     if (!m) {
         fprintf(stderr, "lmx run: %s\n", err);
@@ -100,7 +95,7 @@ int cmd_run(int argc, char **argv) {
     int ctx_len = lmx_ctx_n_ctx(c), rc = 0;
     fprintf(stderr, "lmx run: %s (%s, %d layers, vocab %d), context %d, %d threads, %s, %.2f s\n",
             model, m->hp.arch, m->hp.n_layer, m->hp.n_vocab, ctx_len, lmx_pool_size(pool),
-            lmx_isa_name(lmx_isa_current()), now_s() - t0);
+            lmx_isa_name(lmx_isa_current()), lmx_now_s() - t0);
 
     size_t plen = strlen(prompt);
     int cap = (int)(plen + 16), np;
@@ -135,13 +130,13 @@ int cmd_run(int argc, char **argv) {
     size_t tcap = 4096, tlen = 0;
     char *text = malloc(tcap), piece[256];
 
-    double t1 = now_s();
+    double t1 = lmx_now_s();
     lmx_batch b = {np, all, pos, seq, NULL};
     if (lmx_forward(c, &b, logits, err, sizeof err)) {
         fprintf(stderr, "lmx run: %s\n", err);
         rc = 1;
     }
-    double t2 = now_s();
+    double t2 = lmx_now_s();
     int n = 0;
     while (!rc && n < max_new) {
         int32_t t = lmx_sampler_next(smp, logits, all, np + n);
@@ -185,7 +180,7 @@ int cmd_run(int argc, char **argv) {
         fwrite(piece, 1, k, stdout);
         if (isatty(1)) putchar('\n');
     }
-    double t3 = now_s();
+    double t3 = lmx_now_s();
     fprintf(stderr, "lmx run: prompt %d tokens in %.3f s (%.1f tok/s), generated %d in %.3f s (%.1f tok/s)\n",
             np, t2 - t1, np / (t2 - t1), n, t3 - t2, n > 1 ? (n - 1) / (t3 - t2) : 0.0);
     free(text);

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "engine/model.h"
+#include "util/clock.h"
 
 typedef struct ev_node {
     lmx_event ev;
@@ -81,12 +82,6 @@ struct lmx_sched {
     bool *b_want;
     float *logits, *raw;
 };
-
-static double mono_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- jobs and events ---- */
 
@@ -212,7 +207,7 @@ lmx_job *lmx_sched_submit(lmx_sched *s, const lmx_job_params *p, lmx_submit_stat
         return NULL;
     }
     memcpy(j->prompt, p->prompt, sizeof(int32_t) * (size_t)p->n_prompt);
-    j->t_submit = mono_s();
+    j->t_submit = lmx_now_s();
 
     pthread_mutex_lock(&s->mu);
     if (s->stopping) *status = LMX_SUBMIT_STOPPING;
@@ -321,7 +316,7 @@ static void admit(lmx_sched *s) {
         L->state = SLOT_PREFILL;
         j->cached_tokens = reuse;
         j->choices_left = j->n_choices;
-        j->t_admit = mono_s();
+        j->t_admit = lmx_now_s();
         s->stats.prompt_tokens += (uint64_t)j->n_prompt;
         s->stats.cached_tokens += (uint64_t)reuse;
         for (int c = 1; c < j->n_choices; c++) {
@@ -557,7 +552,7 @@ static bool step(lmx_sched *s) {
         float *lg = s->logits + (size_t)row++ * s->n_vocab;
         if (sl->state == SLOT_PREFILL) {
             lmx_job *j = sl->job;
-            double now = mono_s();
+            double now = lmx_now_s();
             lmx_event ev = {.type = LMX_EV_STARTED,
                             .prompt_tokens = j->n_prompt,
                             .cached_tokens = j->cached_tokens,

@@ -28,6 +28,7 @@
 #include "server/log.h"
 #include "server/openai.h"
 #include "server/openai_params.h"
+#include "util/clock.h"
 
 #define SLICE_MS 100 /* event wait between hang-up checks */
 
@@ -60,12 +61,6 @@ typedef struct {
     bool finished;
     double last_out, last_check;
 } stream_state;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void req_release(req *r) {
     if (atomic_fetch_sub(&r->refs, 1) == 1) {
@@ -197,9 +192,9 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
         lmx_event ev;
         int job;
         lmx_event_type t = lmx_gen_next(g, &ev, &job, SLICE_MS);
-        bool check = t == LMX_EV_NONE || now_s() - st->last_check >= SLICE_MS / 1000.0;
+        bool check = t == LMX_EV_NONE || lmx_now_s() - st->last_check >= SLICE_MS / 1000.0;
         if (check) {
-            st->last_check = now_s();
+            st->last_check = lmx_now_s();
             if (hung_up(st->r->conn)) {
                 lmx_event_clear(&ev);
                 lmx_gen_cancel(g);
@@ -210,9 +205,9 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             if (atomic_load(&st->r->h->aborting)) lmx_gen_cancel(g);
         }
         if (t == LMX_EV_NONE) {
-            if (now_s() - st->last_out >= st->r->h->o.keepalive_ms / 1000.0) {
+            if (lmx_now_s() - st->last_out >= st->r->h->o.keepalive_ms / 1000.0) {
                 lmx_sse_keepalive(&st->out);
-                st->last_out = now_s();
+                st->last_out = lmx_now_s();
             }
             continue;
         }
@@ -241,7 +236,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             st->finished = true;
         }
         account(st->r, g);
-        if (lmx_buf_unread(&st->out)) st->last_out = now_s();
+        if (lmx_buf_unread(&st->out)) st->last_out = lmx_now_s();
     }
 }
 
@@ -262,7 +257,7 @@ static enum MHD_Result start_stream(req *r, lmx_gen *g) {
     }
     st->r = r;
     st->g = g;
-    st->last_out = now_s();
+    st->last_out = lmx_now_s();
     atomic_fetch_add(&r->refs, 1);
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
                                                                   stream_reader, st, stream_free);
@@ -282,15 +277,15 @@ static enum MHD_Result start_stream(req *r, lmx_gen *g) {
 }
 
 static enum MHD_Result run_blocking(req *r, lmx_gen *g) {
-    double last_check = now_s();
+    double last_check = lmx_now_s();
     while (!lmx_gen_done(g)) {
         lmx_event ev;
         int job;
         lmx_event_type t = lmx_gen_next(g, &ev, &job, SLICE_MS);
         lmx_event_clear(&ev);
         /* check the socket when idle, and every slice while events flow */
-        if (t != LMX_EV_NONE && now_s() - last_check < SLICE_MS / 1000.0) continue;
-        last_check = now_s();
+        if (t != LMX_EV_NONE && lmx_now_s() - last_check < SLICE_MS / 1000.0) continue;
+        last_check = lmx_now_s();
         if (hung_up(r->conn)) {
             lmx_gen_cancel(g);
             account(r, g);
@@ -432,7 +427,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         atomic_init(&r->refs, 1);
         r->h = h;
         r->conn = c;
-        r->t0 = now_s();
+        r->t0 = lmx_now_s();
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
         atomic_fetch_add(&h->inflight, 1);
@@ -478,7 +473,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (term != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400) r->status = 499;
     json_t *f = json_pack("{s:s,s:s,s:i,s:I}", "method", r->method, "path", r->path, "status",
                           r->status ? r->status : 500, "duration_us",
-                          (json_int_t)((now_s() - r->t0) * 1e6));
+                          (json_int_t)((lmx_now_s() - r->t0) * 1e6));
     if (r->model[0]) json_object_set_new(f, "model", json_string(r->model));
     if (r->prompt_tokens || r->completion_tokens) {
         json_object_set_new(f, "prompt_tokens", json_integer(r->prompt_tokens));
@@ -554,9 +549,9 @@ void lmx_http_quiesce(lmx_http *h) {
 }
 
 bool lmx_http_wait_idle(lmx_http *h, double timeout_s) {
-    double t0 = now_s();
+    double t0 = lmx_now_s();
     while (atomic_load(&h->inflight) > 0) {
-        if (now_s() - t0 >= timeout_s) return false;
+        if (lmx_now_s() - t0 >= timeout_s) return false;
         usleep(20 * 1000);
     }
     return true;
