@@ -22,14 +22,15 @@ struct lmx_ctx {
     lmx_pool *pool;
     int n_ctx, n_seq, n_batch;
     bool kv_f32;
-    size_t kv_dim, es;  /* floats per KV row; bytes per KV element */
-    uint8_t *k, *v;     /* [n_seq][n_layer][n_ctx][kv_dim] */
-    int *len;           /* KV length per sequence */
+    size_t kv_dim, es; /* floats per KV row; bytes per KV element */
+    uint8_t *k, *v;    /* [n_seq][n_layer][n_ctx][kv_dim] */
+    int *len;          /* KV length per sequence */
     /* scratch for one chunk of n_batch tokens */
     float *x, *xn, *q, *kc, *vc, *att, *gate, *up, *rope;
-    float *scores;      /* n_ctx per thread */
+    float *scores; /* n_ctx per thread */
     void *mm_scratch;
-    int *out_idx;
+    int *next;         /* lmx_forward's validation: next position per sequence */
+    double *rope_freq; /* per rope pair: base^(-2i/dims) / freq factor — fixed per model */
 };
 
 /* ---- the math, one row at a time ---- */
@@ -42,13 +43,11 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
 }
 
 /* cos/sin of every rope pair at `pos`, laid out [c0, s0, c1, s1, ...]. */
-static void rope_table(const lmx_model *m, int pos, float *cs) {
-    const lmx_hparams *hp = &m->hp;
+static void rope_table(const lmx_ctx *c, int pos, float *cs) {
+    const lmx_hparams *hp = &c->m->hp;
     int half = hp->rope_dims / 2;
     for (int i = 0; i < half; i++) {
-        double freq = pow((double)hp->rope_base, -2.0 * i / hp->rope_dims);
-        if (m->rope_freqs) freq /= m->rope_freqs[i];
-        double theta = (double)pos * hp->rope_freq_scale * freq;
+        double theta = (double)pos * hp->rope_freq_scale * c->rope_freq[i];
         cs[2 * i] = (float)cos(theta);
         cs[2 * i + 1] = (float)sin(theta);
     }
@@ -65,7 +64,9 @@ static void rope_apply(const lmx_hparams *hp, float *v, const float *cs) {
     }
 }
 
-static float silu(float x) { return x / (1.0f + expf(-x)); }
+static float silu(float x) {
+    return x / (1.0f + expf(-x));
+}
 
 /* ---- context ---- */
 
@@ -85,8 +86,7 @@ lmx_ctx *lmx_ctx_create(lmx_model *m, const lmx_ctx_opts *o, char *err, size_t e
     c->k = malloc(kv_bytes);
     c->v = malloc(kv_bytes);
     c->len = calloc((size_t)c->n_seq, sizeof(int));
-    size_t nb = (size_t)c->n_batch, d = (size_t)hp->n_embd,
-           qd = (size_t)hp->n_head * hp->head_dim;
+    size_t nb = (size_t)c->n_batch, d = (size_t)hp->n_embd, qd = (size_t)hp->n_head * hp->head_dim;
     c->x = malloc(sizeof(float) * nb * d);
     c->xn = malloc(sizeof(float) * nb * (d > qd ? d : qd));
     c->q = malloc(sizeof(float) * nb * qd);
@@ -97,7 +97,12 @@ lmx_ctx *lmx_ctx_create(lmx_model *m, const lmx_ctx_opts *o, char *err, size_t e
     c->up = malloc(sizeof(float) * nb * (size_t)hp->n_ff);
     c->rope = malloc(sizeof(float) * nb * (size_t)hp->rope_dims);
     c->scores = malloc(sizeof(float) * (size_t)c->n_ctx * (size_t)lmx_pool_size(c->pool));
-    c->out_idx = malloc(sizeof(int) * nb);
+    c->next = malloc(sizeof(int) * (size_t)c->n_seq);
+    c->rope_freq = malloc(sizeof(double) * (size_t)(hp->rope_dims / 2));
+    for (int i = 0; c->rope_freq && i < hp->rope_dims / 2; i++) {
+        c->rope_freq[i] = pow((double)hp->rope_base, -2.0 * i / hp->rope_dims);
+        if (m->rope_freqs) c->rope_freq[i] /= m->rope_freqs[i];
+    }
     size_t mm = 0;
     const lmx_wmat *ws[] = {&m->output};
     for (size_t i = 0; i < 1; i++) {
@@ -114,26 +119,31 @@ lmx_ctx *lmx_ctx_create(lmx_model *m, const lmx_ctx_opts *o, char *err, size_t e
     }
     c->mm_scratch = malloc(mm ? mm : 1);
     if (!c->k || !c->v || !c->len || !c->x || !c->xn || !c->q || !c->kc || !c->vc || !c->att ||
-        !c->gate || !c->up || !c->rope || !c->scores || !c->out_idx || !c->mm_scratch)
+        !c->gate || !c->up || !c->rope || !c->scores || !c->next || !c->rope_freq || !c->mm_scratch)
         goto oom;
     return c;
 oom:
-    snprintf(err, errlen, "%s: out of memory for a context of %d positions × %d sequences",
-             m->name, o->n_ctx, o->n_seq);
+    snprintf(err, errlen, "%s: out of memory for a context of %d positions × %d sequences", m->name,
+             o->n_ctx, o->n_seq);
     lmx_ctx_free(c);
     return NULL;
 }
 
 void lmx_ctx_free(lmx_ctx *c) {
     if (!c) return;
-    void *ps[] = {c->k,   c->v,  c->len,  c->x,  c->xn,     c->q,          c->kc,      c->vc,
-                  c->att, c->gate, c->up, c->rope, c->scores, c->mm_scratch, c->out_idx};
+    void *ps[] = {c->k,      c->v,          c->len,  c->x,        c->xn, c->q,
+                  c->kc,     c->vc,         c->att,  c->gate,     c->up, c->rope,
+                  c->scores, c->mm_scratch, c->next, c->rope_freq};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
     free(c);
 }
 
-int lmx_ctx_n_ctx(const lmx_ctx *c) { return c->n_ctx; }
-int lmx_ctx_n_seq(const lmx_ctx *c) { return c->n_seq; }
+int lmx_ctx_n_ctx(const lmx_ctx *c) {
+    return c->n_ctx;
+}
+int lmx_ctx_n_seq(const lmx_ctx *c) {
+    return c->n_seq;
+}
 size_t lmx_ctx_kv_bytes(const lmx_ctx *c) {
     return 2 * (size_t)c->n_seq * c->m->hp.n_layer * (size_t)c->n_ctx * c->kv_dim * c->es;
 }
@@ -142,14 +152,18 @@ static size_t kv_off(const lmx_ctx *c, int seq, int layer, int pos) {
     return (((size_t)seq * c->m->hp.n_layer + layer) * c->n_ctx + pos) * c->kv_dim * c->es;
 }
 
-int lmx_kv_len(const lmx_ctx *c, int seq) { return seq >= 0 && seq < c->n_seq ? c->len[seq] : 0; }
+int lmx_kv_len(const lmx_ctx *c, int seq) {
+    return seq >= 0 && seq < c->n_seq ? c->len[seq] : 0;
+}
 
 void lmx_kv_truncate(lmx_ctx *c, int seq, int n_keep) {
     if (seq < 0 || seq >= c->n_seq || n_keep < 0) return;
     if (n_keep < c->len[seq]) c->len[seq] = n_keep;
 }
 
-void lmx_kv_clear(lmx_ctx *c, int seq) { lmx_kv_truncate(c, seq, 0); }
+void lmx_kv_clear(lmx_ctx *c, int seq) {
+    lmx_kv_truncate(c, seq, 0);
+}
 
 int lmx_kv_copy_prefix(lmx_ctx *c, int src, int dst, int n) {
     if (src < 0 || src >= c->n_seq || dst < 0 || dst >= c->n_seq || n < 0 || n > c->len[src])
@@ -240,8 +254,14 @@ static void swiglu_task(void *arg, int ith, int nth) {
 
 /* ---- one chunk of at most n_batch tokens ---- */
 
-static void forward_chunk(lmx_ctx *c, int n, const int32_t *tok, const int32_t *pos,
-                          const int32_t *seq, const bool *want, float *logits, int *n_out) {
+/* Whether token i of the batch wants its logits. */
+static bool wants_logits(const lmx_batch *b, int i) {
+    return b->logits ? b->logits[i] : i == b->n - 1;
+}
+
+static void forward_chunk(lmx_ctx *c, const lmx_batch *b, int s0, int n, float *logits,
+                          int *n_out) {
+    const int32_t *tok = b->tok + s0, *pos = b->pos + s0, *seq = b->seq + s0;
     lmx_model *m = c->m;
     const lmx_hparams *hp = &m->hp;
     int d = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = (int)c->kv_dim;
@@ -249,7 +269,7 @@ static void forward_chunk(lmx_ctx *c, int n, const int32_t *tok, const int32_t *
 
     for (int t = 0; t < n; t++) {
         lmx_wmat_get_row(&m->tok_embd, tok[t], c->x + (size_t)t * d);
-        rope_table(m, pos[t], c->rope + (size_t)t * hp->rope_dims);
+        rope_table(c, pos[t], c->rope + (size_t)t * hp->rope_dims);
     }
     for (int l = 0; l < hp->n_layer; l++) {
         const lmx_layer *L = &m->layers[l];
@@ -304,12 +324,13 @@ static void forward_chunk(lmx_ctx *c, int n, const int32_t *tok, const int32_t *
     /* logits only for the tokens that want them */
     int k = 0;
     for (int t = 0; t < n; t++)
-        if (want[t]) {
+        if (wants_logits(b, s0 + t)) {
             rmsnorm(c->xn + (size_t)k * d, c->x + (size_t)t * d, m->output_norm, d, hp->norm_eps);
             k++;
         }
-    if (k) lmx_matmul(&m->output, c->xn, k, logits + (size_t)*n_out * hp->n_vocab, hp->n_vocab,
-                      c->mm_scratch, pool);
+    if (k)
+        lmx_matmul(&m->output, c->xn, k, logits + (size_t)*n_out * hp->n_vocab, hp->n_vocab,
+                   c->mm_scratch, pool);
     *n_out += k;
 }
 
@@ -317,43 +338,30 @@ int lmx_forward(lmx_ctx *c, const lmx_batch *b, float *logits, char *err, size_t
     const lmx_hparams *hp = &c->m->hp;
     if (b->n <= 0) return 0;
     /* Validate the whole batch before touching any state. */
-    int *next = calloc((size_t)c->n_seq, sizeof(int));
-    bool *want = malloc((size_t)b->n);
-    if (!next || !want) {
-        free(next);
-        free(want);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    int *next = c->next;
     memcpy(next, c->len, sizeof(int) * (size_t)c->n_seq);
-    int rc = 0;
-    for (int i = 0; i < b->n && !rc; i++) {
+    for (int i = 0; i < b->n; i++) {
         int s = b->seq[i], p = b->pos[i], t = b->tok[i];
-        want[i] = b->logits ? b->logits[i] : i == b->n - 1;
         if (s < 0 || s >= c->n_seq)
-            rc = snprintf(err, errlen, "token %d: sequence %d out of range [0, %d)", i, s, c->n_seq);
+            snprintf(err, errlen, "token %d: sequence %d out of range [0, %d)", i, s, c->n_seq);
         else if (t < 0 || t >= hp->n_vocab)
-            rc = snprintf(err, errlen, "token %d: id %d out of range [0, %d)", i, t, hp->n_vocab);
+            snprintf(err, errlen, "token %d: id %d out of range [0, %d)", i, t, hp->n_vocab);
         else if (p != next[s])
-            rc = snprintf(err, errlen, "token %d: position %d, but sequence %d continues at %d", i,
-                          p, s, next[s]);
+            snprintf(err, errlen, "token %d: position %d, but sequence %d continues at %d", i, p, s,
+                     next[s]);
         else if (p >= c->n_ctx)
-            rc = snprintf(err, errlen, "token %d: position %d past the context size %d", i, p,
-                          c->n_ctx);
-        else
+            snprintf(err, errlen, "token %d: position %d past the context size %d", i, p, c->n_ctx);
+        else {
             next[s]++;
-    }
-    free(next);
-    if (rc) {
-        free(want);
+            continue;
+        }
         return -1;
     }
     int n_out = 0;
     for (int s0 = 0; s0 < b->n; s0 += c->n_batch) {
         int n = b->n - s0 < c->n_batch ? b->n - s0 : c->n_batch;
-        forward_chunk(c, n, b->tok + s0, b->pos + s0, b->seq + s0, want + s0, logits, &n_out);
+        forward_chunk(c, b, s0, n, logits, &n_out);
         for (int i = s0; i < s0 + n; i++) c->len[b->seq[i]] = b->pos[i] + 1;
     }
-    free(want);
     return 0;
 }
