@@ -43,6 +43,7 @@ struct lmx_job {
     ev_node *head, *tail;
     /* scheduler-thread state */
     int choices_left, completion_tokens, cached_tokens;
+    char failure[200]; /* the engine error that ended the job, if any */
     double t_submit, t_admit; /* monotonic seconds */
     struct lmx_job *next; /* wait queue */
 };
@@ -353,7 +354,9 @@ static void choice_done(lmx_sched *s, slot *sl, const char *finish) {
                         .prompt_tokens = j->n_prompt,
                         .completion_tokens = j->completion_tokens,
                         .cached_tokens = j->cached_tokens};
-        if (atomic_load(&j->cancelled)) emit_error(j, "cancelled");
+        /* one terminal event: the failure, or the cancellation, or DONE */
+        if (j->failure[0]) emit_error(j, j->failure);
+        else if (atomic_load(&j->cancelled)) emit_error(j, "cancelled");
         else push_event(j, &ev);
         lmx_job_release(j);
     }
@@ -498,8 +501,8 @@ static void fail_batch(lmx_sched *s, int n, const char *msg) {
         if (sl->state == SLOT_FREE) continue;
         lmx_kv_clear(s->ctx, sl->id);
         sl->n_kv = 0;
-        emit_error(sl->job, msg);
-        atomic_store(&sl->job->cancelled, true); /* DONE is replaced by the error */
+        if (!sl->job->failure[0]) snprintf(sl->job->failure, sizeof sl->job->failure, "%s", msg);
+        atomic_store(&sl->job->cancelled, true); /* its other choices stop too */
         choice_done(s, sl, NULL);
     }
 }

@@ -167,24 +167,24 @@ static jv capitalize(jctx *C, jstr *s) {
 }
 
 /* strip: chars == NULL strips whitespace */
+/* Whether strip() removes code point cp: whitespace, or one of `chars`. */
+static int strip_hit(const jstr *chars, utf8proc_int32_t cp) {
+    if (!chars) return is_space_cp(cp);
+    for (size_t j = 0; j < chars->len;) {
+        utf8proc_int32_t c2;
+        j += next_cp(chars->s, chars->len, j, &c2);
+        if (c2 == cp) return 1;
+    }
+    return 0;
+}
+
 static jv strip(jctx *C, jstr *s, jstr *chars, int left, int right) {
     size_t b = 0, e = s->len;
     for (;;) {
         if (!left || b >= e) break;
         utf8proc_int32_t cp;
         size_t k = next_cp(s->s, e, b, &cp);
-        int hit;
-        if (!chars)
-            hit = is_space_cp(cp);
-        else {
-            hit = 0;
-            for (size_t j = 0; j < chars->len;) {
-                utf8proc_int32_t c2;
-                j += next_cp(chars->s, chars->len, j, &c2);
-                if (c2 == cp) hit = 1;
-            }
-        }
-        if (!hit) break;
+        if (!strip_hit(chars, cp)) break;
         b += k;
     }
     while (right && e > b) {
@@ -192,18 +192,7 @@ static jv strip(jctx *C, jstr *s, jstr *chars, int left, int right) {
         while (p > b && ((unsigned char)s->s[p] & 0xC0) == 0x80) p--;
         utf8proc_int32_t cp;
         next_cp(s->s, e, p, &cp);
-        int hit;
-        if (!chars)
-            hit = is_space_cp(cp);
-        else {
-            hit = 0;
-            for (size_t j = 0; j < chars->len;) {
-                utf8proc_int32_t c2;
-                j += next_cp(chars->s, chars->len, j, &c2);
-                if (c2 == cp) hit = 1;
-            }
-        }
-        if (!hit) break;
+        if (!strip_hit(chars, cp)) break;
         e = p;
     }
     return mkstr(C, s->s + b, e - b);
