@@ -15,14 +15,14 @@
 #include "cli/cli.h"
 #include "server/http.h"
 #include "server/log.h"
-#include "server/models.h"
+#include "manager/manager.h"
 
 static void usage(void) {
     fprintf(
         stderr,
         "usage: lmx serve [-m MODEL] [--host H] [--port P] [-c CTX] [--parallel N] [--queue N]\n"
         "                 [-t THREADS] [--drain-timeout S] [--idle-timeout S] [--max-body BYTES]\n"
-        "                 [--api-key KEY] [--sse-keepalive-ms MS]\n"
+        "                 [--api-key KEY] [--admin-key KEY] [--sse-keepalive-ms MS]\n"
         "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
         "  --host, --port    where to listen (default 127.0.0.1:1234)\n"
         "  -c CTX            context length per sequence (default: the model's, at most 4096)\n"
@@ -32,11 +32,14 @@ static void usage(void) {
         "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
         "  --max-body BYTES  larger request bodies get 413 (default 32 MiB)\n"
         "  --sse-keepalive-ms MS  ': keep-alive' comment interval of waiting streams (2000)\n"
-        "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n");
+        "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n"
+        "  --admin-key KEY   admin API key (also LMX_ADMIN_KEY); without one the admin API\n"
+        "                    answers loopback clients only\n");
 }
 
 int cmd_serve(int argc, char **argv) {
-    const char *model = NULL, *host = "127.0.0.1", *api_key = getenv("LMX_API_KEY"), *v;
+    const char *model = NULL, *host = "127.0.0.1", *api_key = getenv("LMX_API_KEY"),
+               *admin_key = getenv("LMX_ADMIN_KEY"), *v;
     long port = 1234, n_ctx = 0, parallel = 8, queue = 64, threads = 0, drain = 30, idle = 120;
     long max_body = 32L << 20, keepalive_ms = 2000;
     bool bad = false;
@@ -45,6 +48,7 @@ int cmd_serve(int argc, char **argv) {
         if (lmx_arg_value(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "--host", NULL, &host, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "--api-key", NULL, &api_key, &bad)) continue;
+        if (lmx_arg_value(argc, argv, &i, "--admin-key", NULL, &admin_key, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "--port", NULL, &v, &bad)) {
             bad = bad || !lmx_arg_long(v, 0, 65535, &port);
         } else if (lmx_arg_value(argc, argv, &i, "-c", "--ctx-size", &v, &bad)) {
@@ -87,16 +91,16 @@ int cmd_serve(int argc, char **argv) {
 
     char err[1024];
     lmx_pool *pool = lmx_pool_create((int)threads);
-    lmx_served *sm = NULL;
+    lmx_mgr_opts mo = {.n_ctx = (int)n_ctx,
+                       .n_parallel = (int)parallel,
+                       .n_queue = (int)queue,
+                       .pool = pool};
+    lmx_mgr *mgr = lmx_mgr_create(&mo);
     if (model) {
-        lmx_served_opts so = {.path = model,
-                              .n_ctx = (int)n_ctx,
-                              .n_parallel = (int)parallel,
-                              .n_queue = (int)queue,
-                              .pool = pool};
-        sm = lmx_served_load(&so, err, sizeof err);
+        lmx_served *sm = lmx_mgr_load_file(mgr, model, err, sizeof err);
         if (!sm) {
             fprintf(stderr, "lmx serve: %s\n", err);
+            lmx_mgr_destroy(mgr, true);
             lmx_pool_destroy(pool);
             return 1;
         }
@@ -105,18 +109,16 @@ int cmd_serve(int argc, char **argv) {
                           sm->n_ctx, "parallel", sm->n_parallel, "default_template",
                           sm->tmpl_is_default));
     }
-    lmx_http_opts ho = {.host = host,
-                        .port = (int)port,
-                        .max_body = (size_t)max_body,
-                        .idle_timeout_s = (int)idle,
-                        .keepalive_ms = (int)keepalive_ms,
-                        .api_key = api_key,
-                        .models = sm ? &sm : NULL,
-                        .n_models = sm ? 1 : 0};
+    lmx_app app = {.mgr = mgr,
+                   .api_key = api_key,
+                   .admin_key = admin_key,
+                   .keepalive_ms = (int)keepalive_ms,
+                   .max_body = (size_t)max_body};
+    lmx_http_opts ho = {.host = host, .port = (int)port, .idle_timeout_s = (int)idle, .app = &app};
     lmx_http *h = lmx_http_start(&ho, err, sizeof err);
     if (!h) {
         fprintf(stderr, "lmx serve: %s\n", err);
-        lmx_served_free(sm, true);
+        lmx_mgr_destroy(mgr, true);
         lmx_pool_destroy(pool);
         return 1;
     }
@@ -136,7 +138,7 @@ int cmd_serve(int argc, char **argv) {
         lmx_http_wait_idle(h, 5);
     }
     lmx_http_stop(h);
-    lmx_served_free(sm, true);
+    lmx_mgr_destroy(mgr, true);
     lmx_pool_destroy(pool);
     lmx_log("info", "stopped", NULL);
     return 0;

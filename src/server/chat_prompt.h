@@ -6,8 +6,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "server/errors.h"
-#include "server/models.h"
+#include "util/api_err.h"
+#include "manager/served.h"
 #include "server/openai_params.h"
 
 /* Validates request messages and returns them as templates expect them (new

@@ -6,6 +6,8 @@
  * streamed choice of job 2 is not held back behind job 1's whole output. */
 #include "server/gen.h"
 
+#include "manager/manager.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +113,7 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
             return NULL;
         }
     }
+    g->owns_ref = true;
     return g;
 oom:
     lmx_gen_free(g);
@@ -125,6 +128,7 @@ void lmx_gen_cancel(lmx_gen *g) {
 
 void lmx_gen_free(lmx_gen *g) {
     if (!g) return;
+    if (g->owns_ref) lmx_mgr_release(g->s);
     if (g->jobs) {
         lmx_gen_cancel(g);
         for (int k = 0; k < g->n_jobs; k++) lmx_job_release(g->jobs[k]);

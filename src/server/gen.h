@@ -9,8 +9,8 @@
 #include <stdbool.h>
 
 #include "sched/sched.h"
-#include "server/errors.h"
-#include "server/models.h"
+#include "util/api_err.h"
+#include "manager/served.h"
 #include "server/openai_params.h"
 #include "server/sse.h"
 #include "text/toolcall.h"
@@ -26,6 +26,7 @@ typedef struct {
 typedef struct lmx_gen {
     lmx_oai_kind kind;
     lmx_served *s;
+    bool owns_ref; /* frees release the manager reference on s */
     char id[48];
     long long created;
     int n_jobs, n; /* jobs, choices per job */
@@ -49,7 +50,9 @@ typedef struct lmx_gen {
 } lmx_gen;
 
 /* Checks the context limits and submits one job per prompt. NULL with e set
- * (400 context_length_exceeded, 429 queue_full, 503 stopping...). */
+ * (400 context_length_exceeded, 429 queue_full, 503 stopping...). On success
+ * the generation takes over the caller's manager reference on s (released by
+ * lmx_gen_free); on failure the caller keeps it. */
 lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prompts,
                        const int *n_prompt, int n_jobs, lmx_api_err *e);
 /* Cancels unfinished jobs and frees everything. */

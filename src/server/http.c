@@ -24,10 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/errors.h"
+#include "util/api_err.h"
 #include "server/log.h"
-#include "server/openai.h"
-#include "server/openai_params.h"
+#include "server/route.h"
 #include "util/clock.h"
 
 #define SLICE_MS 100 /* event wait between hang-up checks */
@@ -40,27 +39,22 @@ struct lmx_http {
     atomic_bool draining, aborting;
 };
 
-typedef struct {
+struct lmx_req {
     atomic_int refs;
     lmx_http *h;
     struct MHD_Connection *conn;
     double t0;
     char method[16], path[256], model[128];
+    char allow[64]; /* a 405's Allow header */
+    lmx_err_style style;
     int status;
     bool stream, too_big;
     char *body;
     size_t n_body, cap;
     int prompt_tokens, completion_tokens, cached_tokens;
     double queue_ms, prefill_ms;
-} req;
-
-typedef struct {
-    req *r;
-    lmx_gen *g;
-    lmx_buf out;
-    bool finished;
-    double last_out, last_check;
-} stream_state;
+};
+typedef struct lmx_req req;
 
 static void req_release(req *r) {
     if (atomic_fetch_sub(&r->refs, 1) == 1) {
@@ -99,15 +93,113 @@ static enum MHD_Result send_body(req *r, int status, const char *ctype, char *bo
     return ok;
 }
 
-static enum MHD_Result send_json(req *r, int status, json_t *o) {
+/* ---- the request, for handlers ---- */
+
+lmx_app *lmx_req_app(lmx_req *r) {
+    return r->h->o.app;
+}
+const char *lmx_req_method(lmx_req *r) {
+    return r->method;
+}
+const char *lmx_req_path(lmx_req *r) {
+    return r->path;
+}
+const char *lmx_req_header(lmx_req *r, const char *name) {
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+const char *lmx_req_query(lmx_req *r, const char *key) {
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+bool lmx_req_loopback(lmx_req *r) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr) return false;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a)) return true;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return false;
+}
+
+json_t *lmx_req_json(lmx_req *r, bool empty_ok, lmx_api_err *e) {
+    e->status = 0;
+    if (r->too_big) {
+        lmx_err_set(e, 413, "invalid_request_error", "request_too_large", NULL,
+                    "The request body is larger than the limit of %zu bytes.", r->h->o.app->max_body);
+        return NULL;
+    }
+    if (empty_ok && r->n_body == 0) return NULL;
+    json_error_t je;
+    json_t *body = json_loadb(r->body ? r->body : "", r->n_body, 0, &je);
+    if (!body)
+        lmx_err_bad(e, NULL,
+                    "We could not parse the JSON body of your request: %s (line %d, column %d). "
+                    "The API expects a JSON payload.",
+                    je.text, je.line, je.column);
+    return body;
+}
+
+void lmx_req_set_model(lmx_req *r, const char *model) {
+    snprintf(r->model, sizeof r->model, "%s", model ? model : "");
+}
+
+void lmx_req_account(lmx_req *r, const lmx_gen *g) {
+    r->prompt_tokens = g->prompt_tokens;
+    r->completion_tokens = g->completion_tokens;
+    r->cached_tokens = g->cached_tokens;
+    r->queue_ms = g->queue_ms;
+    r->prefill_ms = g->prefill_ms;
+}
+
+/* ---- answers ---- */
+
+int lmx_reply_json(lmx_req *r, int status, json_t *o) {
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!s) return MHD_NO;
     return send_body(r, status, "application/json", s, strlen(s));
 }
 
-static enum MHD_Result send_err(req *r, const lmx_api_err *e) {
-    json_t *o = lmx_err_json(e);
+int lmx_reply_text(lmx_req *r, int status, const char *ctype, const char *text) {
+    char *s = strdup(text);
+    if (!s) return MHD_NO;
+    return send_body(r, status, ctype, s, strlen(s));
+}
+
+int lmx_reply_empty(lmx_req *r, int status) {
+    return send_body(r, status, NULL, NULL, 0);
+}
+
+/* Anthropic's error types by status (their API reference's list). */
+static const char *anthropic_type(int status) {
+    switch (status) {
+    case 400: case 413: case 422: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    case 503: case 529: return "overloaded_error";
+    default: return "api_error";
+    }
+}
+
+json_t *lmx_err_json_style(const lmx_api_err *e, lmx_err_style style) {
+    switch (style) {
+    case LMX_ERRS_OLLAMA: return json_pack("{s:s}", "error", e->message);
+    case LMX_ERRS_ANTHROPIC:
+        return json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
+                         anthropic_type(e->status), "message", e->message);
+    default: return lmx_err_json(e);
+    }
+}
+
+int lmx_reply_err(lmx_req *r, const lmx_api_err *e) {
+    json_t *o = lmx_err_json_style(e, r->style);
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!s) return MHD_NO;
@@ -124,9 +216,7 @@ static enum MHD_Result send_err(req *r, const lmx_api_err *e) {
         snprintf(ra, sizeof ra, "%d", e->retry_after);
         MHD_add_response_header(resp, "Retry-After", ra);
     }
-    if (e->status == 405)
-        MHD_add_response_header(resp, "Allow",
-                                r->path[4] == 'm' ? "GET, OPTIONS" : "POST, OPTIONS");
+    if (e->status == 405 && r->allow[0]) MHD_add_response_header(resp, "Allow", r->allow);
     if (atomic_load(&r->h->draining) || e->status == 413)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = e->status;
@@ -135,137 +225,76 @@ static enum MHD_Result send_err(req *r, const lmx_api_err *e) {
     return ok;
 }
 
-/* ---- models ---- */
+/* ---- streamed bodies ---- */
 
-static lmx_served *find_model(lmx_http *h, const char *name, lmx_api_err *e) {
-    for (int i = 0; i < h->o.n_models; i++)
-        if (!strcmp(h->o.models[i]->name, name)) return h->o.models[i];
-    char list[512] = "";
-    size_t n = 0;
-    for (int i = 0; i < h->o.n_models && n < sizeof list; i++)
-        n += (size_t)snprintf(list + n, sizeof list - n, "%s'%s'", i ? ", " : "",
-                              h->o.models[i]->name);
-    if (h->o.n_models)
-        lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
-                    "The model '%s' does not exist or is not loaded. Loaded models: %s.", name,
-                    list);
-    else
-        lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
-                    "The model '%s' does not exist: no model is loaded (start the server with "
-                    "lmx serve -m MODEL.gguf).",
-                    name);
-    return NULL;
-}
-
-static enum MHD_Result get_models(req *r, const char *id) {
-    lmx_http *h = r->h;
-    if (id) {
-        lmx_api_err e;
-        lmx_served *s = find_model(h, id, &e);
-        if (!s) return send_err(r, &e);
-        snprintf(r->model, sizeof r->model, "%s", s->name);
-        return send_json(r, 200, lmx_served_json(s));
-    }
-    json_t *data = json_array();
-    for (int i = 0; i < h->o.n_models; i++)
-        json_array_append_new(data, lmx_served_json(h->o.models[i]));
-    return send_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
-}
-
-/* ---- generation ---- */
-
-static void account(req *r, const lmx_gen *g) {
-    r->prompt_tokens = g->prompt_tokens;
-    r->completion_tokens = g->completion_tokens;
-    r->cached_tokens = g->cached_tokens;
-    r->queue_ms = g->queue_ms;
-    r->prefill_ms = g->prefill_ms;
-}
+typedef struct {
+    lmx_req *r;
+    lmx_stream_ops ops;
+    void *st;
+    lmx_buf out;
+    bool finished, hung;
+    double last_out, last_check;
+} stream_state;
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
-    stream_state *st = cls;
-    lmx_gen *g = st->g;
+    stream_state *ss = cls;
+    lmx_http *h = ss->r->h;
     for (;;) {
-        if (lmx_buf_unread(&st->out)) return (ssize_t)lmx_buf_take(&st->out, buf, max);
-        if (st->finished) return MHD_CONTENT_READER_END_OF_STREAM;
-        lmx_event ev;
-        int job;
-        lmx_event_type t = lmx_gen_next(g, &ev, &job, SLICE_MS);
-        bool check = t == LMX_EV_NONE || lmx_now_s() - st->last_check >= SLICE_MS / 1000.0;
-        if (check) {
-            st->last_check = lmx_now_s();
-            if (hung_up(st->r->conn)) {
-                lmx_event_clear(&ev);
-                lmx_gen_cancel(g);
-                st->r->status = 499;
-                account(st->r, g);
+        if (lmx_buf_unread(&ss->out)) {
+            ss->last_out = lmx_now_s();
+            return (ssize_t)lmx_buf_take(&ss->out, buf, max);
+        }
+        if (ss->finished) return MHD_CONTENT_READER_END_OF_STREAM;
+        size_t before = ss->out.n;
+        ss->finished = !ss->ops.next(ss->st, &ss->out, SLICE_MS);
+        if (ss->finished) continue;
+        bool idle = ss->out.n == before;
+        /* check the socket when idle, and every slice while bytes flow */
+        if (idle || lmx_now_s() - ss->last_check >= SLICE_MS / 1000.0) {
+            ss->last_check = lmx_now_s();
+            if (hung_up(ss->r->conn)) {
+                ss->hung = true;
+                if (ss->ops.hangup) ss->ops.hangup(ss->st);
+                ss->r->status = 499;
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
-            if (atomic_load(&st->r->h->aborting)) lmx_gen_cancel(g);
+            if (atomic_load(&h->aborting) && ss->ops.hangup) ss->ops.hangup(ss->st);
         }
-        if (t == LMX_EV_NONE) {
-            if (lmx_now_s() - st->last_out >= st->r->h->o.keepalive_ms / 1000.0) {
-                lmx_sse_keepalive(&st->out);
-                st->last_out = lmx_now_s();
-            }
-            continue;
+        if (idle && ss->ops.keepalive &&
+            lmx_now_s() - ss->last_out >= h->o.app->keepalive_ms / 1000.0) {
+            ss->ops.keepalive(ss->st, &ss->out);
+            ss->last_out = lmx_now_s();
         }
-        if (t == LMX_EV_ERROR) {
-            lmx_api_err e;
-            if (atomic_load(&st->r->h->aborting))
-                lmx_err_set(&e, 503, "server_error", "shutting_down", NULL,
-                            "The server shut down before the generation finished.");
-            else
-                lmx_err_set(&e, 500, "server_error", NULL, NULL, "Generation failed: %s",
-                            ev.message);
-            json_t *o = lmx_err_json(&e);
-            lmx_sse_json(&st->out, o);
-            json_decref(o);
-            st->finished = true;
-        } else if (g->kind == LMX_OAI_CHAT)
-            lmx_chat_stream(g, job, &ev, &st->out);
-        else
-            lmx_completions_stream(g, job, &ev, &st->out);
-        lmx_event_clear(&ev);
-        if (!st->finished && lmx_gen_done(g)) {
-            if (g->kind == LMX_OAI_CHAT)
-                lmx_chat_stream(g, -1, NULL, &st->out);
-            else
-                lmx_completions_stream(g, -1, NULL, &st->out);
-            st->finished = true;
-        }
-        account(st->r, g);
-        if (lmx_buf_unread(&st->out)) st->last_out = lmx_now_s();
     }
 }
 
 static void stream_free(void *cls) {
-    stream_state *st = cls;
-    account(st->r, st->g);
-    lmx_gen_free(st->g);
-    lmx_buf_free(&st->out);
-    req_release(st->r);
-    free(st);
+    stream_state *ss = cls;
+    if (ss->ops.free) ss->ops.free(ss->st);
+    lmx_buf_free(&ss->out);
+    req_release(ss->r);
+    free(ss);
 }
 
-static enum MHD_Result start_stream(req *r, lmx_gen *g) {
-    stream_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        lmx_gen_free(g);
+int lmx_reply_stream(lmx_req *r, const char *ctype, const lmx_stream_ops *ops, void *st) {
+    stream_state *ss = calloc(1, sizeof *ss);
+    if (!ss) {
+        if (ops->free) ops->free(st);
         return MHD_NO;
     }
-    st->r = r;
-    st->g = g;
-    st->last_out = lmx_now_s();
+    ss->r = r;
+    ss->ops = *ops;
+    ss->st = st;
+    ss->last_out = ss->last_check = lmx_now_s();
     atomic_fetch_add(&r->refs, 1);
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
-                                                                  stream_reader, st, stream_free);
+                                                                  stream_reader, ss, stream_free);
     if (!resp) {
-        stream_free(st);
+        stream_free(ss);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Content-Type", ctype);
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     add_cors(resp);
@@ -276,7 +305,66 @@ static enum MHD_Result start_stream(req *r, lmx_gen *g) {
     return ok;
 }
 
-static enum MHD_Result run_blocking(req *r, lmx_gen *g) {
+/* ---- generations ---- */
+
+typedef struct {
+    lmx_req *r;
+    lmx_gen *g;
+    const lmx_gen_fmt *fmt;
+    bool ended;
+} gen_stream;
+
+static void gen_error(lmx_req *r, const lmx_gen *g, lmx_api_err *e) {
+    if (atomic_load(&r->h->aborting))
+        lmx_err_set(e, 503, "server_error", "shutting_down", NULL,
+                    "The server shut down before the generation finished.");
+    else
+        lmx_err_set(e, 500, "server_error", NULL, NULL, "Generation failed: %s", g->err);
+}
+
+static bool gen_next(void *st, lmx_buf *out, int timeout_ms) {
+    gen_stream *gs = st;
+    lmx_gen *g = gs->g;
+    if (gs->ended) return false;
+    lmx_event ev;
+    int job;
+    lmx_event_type t = lmx_gen_next(g, &ev, &job, timeout_ms);
+    if (t == LMX_EV_NONE) return true;
+    if (t == LMX_EV_ERROR) {
+        snprintf(g->err, sizeof g->err, "%s", ev.message);
+        lmx_api_err e;
+        gen_error(gs->r, g, &e);
+        gs->fmt->stream_error(g, &e, out);
+        gs->ended = true;
+    } else {
+        gs->fmt->stream_event(g, job, &ev, out);
+        if (lmx_gen_done(g)) {
+            gs->fmt->stream_event(g, -1, NULL, out);
+            gs->ended = true;
+        }
+    }
+    lmx_event_clear(&ev);
+    lmx_req_account(gs->r, g);
+    return !gs->ended;
+}
+
+static void gen_hangup(void *st) {
+    lmx_gen_cancel(((gen_stream *)st)->g);
+}
+
+static void gen_keepalive(void *st, lmx_buf *out) {
+    (void)st;
+    lmx_sse_keepalive(out);
+}
+
+static void gen_free(void *st) {
+    gen_stream *gs = st;
+    lmx_req_account(gs->r, gs->g);
+    lmx_gen_free(gs->g);
+    free(gs);
+}
+
+static int run_blocking(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt) {
     double last_check = lmx_now_s();
     while (!lmx_gen_done(g)) {
         lmx_event ev;
@@ -288,93 +376,113 @@ static enum MHD_Result run_blocking(req *r, lmx_gen *g) {
         last_check = lmx_now_s();
         if (hung_up(r->conn)) {
             lmx_gen_cancel(g);
-            account(r, g);
+            lmx_req_account(r, g);
             lmx_gen_free(g);
             r->status = 499;
             return MHD_NO;
         }
         if (atomic_load(&r->h->aborting)) lmx_gen_cancel(g);
     }
-    account(r, g);
-    lmx_api_err e;
-    enum MHD_Result ok;
+    lmx_req_account(r, g);
+    int ok;
     if (g->failed) {
-        if (atomic_load(&r->h->aborting))
-            lmx_err_set(&e, 503, "server_error", "shutting_down", NULL,
-                        "The server shut down before the generation finished.");
-        else
-            lmx_err_set(&e, 500, "server_error", NULL, NULL, "Generation failed: %s", g->err);
-        ok = send_err(r, &e);
+        lmx_api_err e;
+        gen_error(r, g, &e);
+        ok = lmx_reply_err(r, &e);
     } else {
-        json_t *body = g->kind == LMX_OAI_CHAT ? lmx_chat_response(g) : lmx_completions_response(g);
-        ok = send_json(r, 200, body);
+        ok = lmx_reply_json(r, 200, fmt->response(g));
     }
     lmx_gen_free(g);
     return ok;
 }
 
-static enum MHD_Result post_generate(req *r, lmx_oai_kind kind) {
-    lmx_api_err e = {0};
-    if (r->too_big) {
-        lmx_err_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
-                    "The request body is larger than the limit of %zu bytes.", r->h->o.max_body);
-        return send_err(r, &e);
+int lmx_reply_gen(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt, bool stream) {
+    if (!stream) return run_blocking(r, g, fmt);
+    gen_stream *gs = calloc(1, sizeof *gs);
+    if (!gs) {
+        lmx_gen_free(g);
+        return MHD_NO;
     }
-    json_error_t je;
-    json_t *body = json_loadb(r->body ? r->body : "", r->n_body, 0, &je);
-    if (!body) {
-        lmx_err_bad(&e, NULL,
-                    "We could not parse the JSON body of your request: %s (line %d, column %d). "
-                    "The OpenAI API expects a JSON payload.",
-                    je.text, je.line, je.column);
-        return send_err(r, &e);
-    }
-    lmx_oai_req q;
-    enum MHD_Result ok;
-    if (lmx_oai_parse(body, kind, &q, &e)) {
-        if (json_is_string(json_object_get(body, "model")))
-            snprintf(r->model, sizeof r->model, "%s",
-                     json_string_value(json_object_get(body, "model")));
-        ok = send_err(r, &e);
-        goto out;
-    }
-    snprintf(r->model, sizeof r->model, "%s", q.model);
-    lmx_served *s = find_model(r->h, q.model, &e);
-    if (!s) {
-        ok = send_err(r, &e);
-        goto out;
-    }
-    lmx_gen *g =
-        kind == LMX_OAI_CHAT ? lmx_chat_start(s, &q, &e) : lmx_completions_start(s, &q, &e);
-    if (!g) {
-        ok = send_err(r, &e);
-        goto out;
-    }
-    ok = q.stream ? start_stream(r, g) : run_blocking(r, g);
-out:
-    lmx_oai_req_free(&q);
-    json_decref(body);
-    return ok;
+    gs->r = r;
+    gs->g = g;
+    gs->fmt = fmt;
+    lmx_stream_ops ops = {.next = gen_next,
+                          .hangup = gen_hangup,
+                          .keepalive = fmt->sse_keepalive ? gen_keepalive : NULL,
+                          .free = gen_free};
+    return lmx_reply_stream(r, fmt->stream_ctype, &ops, gs);
 }
 
 /* ---- routing ---- */
 
-static bool authorized(req *r) {
-    const char *key = r->h->o.api_key;
-    if (!key || !*key) return true;
-    const char *a = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
-    return a && !strncmp(a, "Bearer ", 7) && !strcmp(a + 7, key);
+/* Constant-time comparison, so a key cannot be guessed byte by byte from timing. */
+static bool key_equal(const char *given, const char *key) {
+    size_t n = strlen(key), g = strlen(given);
+    unsigned char d = (unsigned char)(n != g);
+    for (size_t i = 0; i < n; i++) d |= (unsigned char)(key[i] ^ (i < g ? given[i] : 0));
+    return d == 0;
 }
 
-static enum MHD_Result route(req *r) {
+/* The key a client presented: Authorization: Bearer, x-api-key (Anthropic's
+ * clients) or, for admin routes, X-Admin-Key. */
+static const char *presented_key(lmx_req *r, bool admin) {
+    const char *k;
+    if (admin && (k = lmx_req_header(r, "X-Admin-Key"))) return k;
+    const char *a = lmx_req_header(r, "Authorization");
+    if (a && !strncasecmp(a, "Bearer ", 7)) return a + 7;
+    if ((k = lmx_req_header(r, "x-api-key"))) return k;
+    return NULL;
+}
+
+static bool authorized(lmx_req *r, lmx_access access, lmx_api_err *e) {
+    const lmx_app *app = r->h->o.app;
+    if (access == LMX_ACCESS_PUBLIC) return true;
+    if (access == LMX_ACCESS_ADMIN) {
+        if (!app->admin_key || !*app->admin_key) {
+            if (lmx_req_loopback(r)) return true;
+            lmx_err_set(e, 403, "permission_error", "admin_forbidden", NULL,
+                        "The admin API answers only loopback clients unless an admin key is "
+                        "configured (--admin-key or LMX_ADMIN_KEY).");
+            return false;
+        }
+        const char *k = presented_key(r, true);
+        if (k && key_equal(k, app->admin_key)) return true;
+        lmx_err_set(e, 401, "invalid_request_error", "invalid_admin_key", NULL,
+                    "Missing or incorrect admin key. Pass it as 'X-Admin-Key: KEY' or "
+                    "'Authorization: Bearer KEY'.");
+        return false;
+    }
+    if (!app->api_key || !*app->api_key) return true;
+    const char *k = presented_key(r, false);
+    if (k && key_equal(k, app->api_key)) return true;
+    lmx_err_set(e, 401, "invalid_request_error", "invalid_api_key", NULL,
+                "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.");
+    return false;
+}
+
+static bool path_matches(const lmx_route *rt, const char *p, const char **rest) {
+    size_t n = strlen(rt->path);
+    if (rt->path[n - 1] == '/') {
+        if (strncmp(p, rt->path, n) || !p[n]) return false;
+        *rest = p + n;
+        return true;
+    }
+    *rest = "";
+    return !strcmp(p, rt->path);
+}
+
+static bool method_matches(const char *want, const char *m) {
+    return !strcmp(want, m) || (!strcmp(want, "GET") && !strcmp(m, "HEAD"));
+}
+
+static enum MHD_Result route(lmx_req *r) {
     lmx_api_err e = {0};
     const char *m = r->method, *p = r->path;
     if (!strcmp(m, "OPTIONS")) {
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
         add_cors(resp);
-        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        const char *rh =
-            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+        const char *rh = lmx_req_header(r, "Access-Control-Request-Headers");
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
                                 rh ? rh : "Authorization, Content-Type");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
@@ -383,36 +491,41 @@ static enum MHD_Result route(req *r) {
         MHD_destroy_response(resp);
         return ok;
     }
+    const lmx_route *hit = NULL, *path_hit = NULL;
+    const char *rest = "";
+    size_t n_allow = 0;
+    for (const lmx_route *rt = lmx_routes; rt->path; rt++) {
+        const char *rs;
+        if (!path_matches(rt, p, &rs)) continue;
+        if (!path_hit) path_hit = rt;
+        if (method_matches(rt->method, m)) {
+            hit = rt;
+            rest = rs;
+            break;
+        }
+        if (!strstr(r->allow, rt->method))
+            n_allow += (size_t)snprintf(r->allow + n_allow, sizeof r->allow - n_allow, "%s, ",
+                                        rt->method);
+        if (n_allow >= sizeof r->allow) n_allow = sizeof r->allow - 1;
+    }
+    if (n_allow < sizeof r->allow) snprintf(r->allow + n_allow, sizeof r->allow - n_allow, "OPTIONS");
+    r->style = hit ? hit->style : path_hit ? path_hit->style : LMX_ERRS_OPENAI;
     if (atomic_load(&r->h->draining)) {
         lmx_err_set(&e, 503, "server_error", "shutting_down", NULL, "The server is shutting down.");
-        return send_err(r, &e);
+        return lmx_reply_err(r, &e);
     }
-    if (!strcmp(p, "/health")) {
-        if (strcmp(m, "GET") && strcmp(m, "HEAD")) goto method;
-        return send_json(r, 200, json_pack("{s:s}", "status", "ok"));
-    }
-    bool models = !strcmp(p, "/v1/models") || !strncmp(p, "/v1/models/", 11);
-    bool chat = !strcmp(p, "/v1/chat/completions"), cmpl = !strcmp(p, "/v1/completions");
-    if (!models && !chat && !cmpl) {
+    if (!path_hit) {
         lmx_err_set(&e, 404, "invalid_request_error", "unknown_url", NULL,
                     "Unknown request URL: %s %s. Please check the URL for typos.", m, p);
-        return send_err(r, &e);
+        return lmx_reply_err(r, &e);
     }
-    if (!authorized(r)) {
-        lmx_err_set(&e, 401, "invalid_request_error", "invalid_api_key", NULL,
-                    "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.");
-        return send_err(r, &e);
+    if (!authorized(r, hit ? hit->access : path_hit->access, &e)) return lmx_reply_err(r, &e);
+    if (!hit) {
+        lmx_err_set(&e, 405, "invalid_request_error", "method_not_allowed", NULL,
+                    "Method %s is not allowed for %s.", m, p);
+        return lmx_reply_err(r, &e);
     }
-    if (models) {
-        if (strcmp(m, "GET") && strcmp(m, "HEAD")) goto method;
-        return get_models(r, p[10] == '/' ? p + 11 : NULL);
-    }
-    if (strcmp(m, "POST")) goto method;
-    return post_generate(r, chat ? LMX_OAI_CHAT : LMX_OAI_COMPLETIONS);
-method:
-    lmx_err_set(&e, 405, "invalid_request_error", "method_not_allowed", NULL,
-                "Method %s is not allowed for %s.", m, p);
-    return send_err(r, &e);
+    return hit->fn(r, rest);
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -433,17 +546,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         atomic_fetch_add(&h->inflight, 1);
         *con_cls = r;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > h->o.max_body) {
+        if (cl && strtoull(cl, NULL, 10) > h->o.app->max_body) {
             lmx_api_err e;
             lmx_err_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
                         "The request body (%s bytes) is larger than the limit of %zu bytes.", cl,
-                        h->o.max_body);
-            return send_err(r, &e);
+                        h->o.app->max_body);
+            return lmx_reply_err(r, &e);
         }
         return MHD_YES;
     }
     if (*upload_size) {
-        if (r->too_big || r->n_body + *upload_size > h->o.max_body) {
+        if (r->too_big || r->n_body + *upload_size > h->o.app->max_body) {
             r->too_big = true;
         } else {
             if (r->n_body + *upload_size > r->cap) {
@@ -504,7 +617,7 @@ lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen) {
         return NULL;
     }
     h->o = *o;
-    if (h->o.keepalive_ms <= 0) h->o.keepalive_ms = 2000;
+    if (h->o.app->keepalive_ms <= 0) h->o.app->keepalive_ms = 2000;
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE},

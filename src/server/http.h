@@ -1,23 +1,19 @@
-/* The HTTP daemon (libmicrohttpd): routing, limits, CORS, auth, request
- * logging, and driving generations for the OpenAI endpoints. */
+/* The HTTP daemon (libmicrohttpd): routing to the endpoint modules
+ * (route.h), limits, CORS, auth, request logging, streamed bodies. */
 #ifndef LMX_SRV_HTTP_H
 #define LMX_SRV_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "server/models.h"
+#include "server/app.h"
 
 typedef struct {
     const char *host;   /* numeric address or "localhost" */
     int port;           /* 0: any free port */
-    size_t max_body;    /* bytes; larger bodies get 413 */
     int idle_timeout_s; /* idle keep-alive connections are closed after this */
     int max_connections;
-    int keepalive_ms;    /* SSE comment interval while a stream waits; 0: 2000 */
-    const char *api_key; /* NULL: no auth */
-    lmx_served **models; /* not owned */
-    int n_models;
+    lmx_app *app; /* not owned: models, keys, body limit */
 } lmx_http_opts;
 
 typedef struct lmx_http lmx_http;

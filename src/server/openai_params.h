@@ -12,7 +12,7 @@
 #include <stdbool.h>
 
 #include "engine/sample.h"
-#include "server/errors.h"
+#include "util/api_err.h"
 
 typedef enum { LMX_OAI_CHAT, LMX_OAI_COMPLETIONS } lmx_oai_kind;
 

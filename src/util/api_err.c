@@ -2,7 +2,7 @@
  * are invalid_request_error (with "param" naming the field), a missing model is
  * invalid_request_error with code model_not_found, overload is
  * rate_limit_error / code queue_full, and our own failures are server_error. */
-#include "server/errors.h"
+#include "util/api_err.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* Served models: a loaded model with its scheduler and chat template, under
  * the name clients use ("stories260K" for .../stories260K.gguf), and the
  * /v1/models listing of them. */
-#ifndef LMX_SRV_MODELS_H
-#define LMX_SRV_MODELS_H
+#ifndef LMX_MGR_SERVED_H
+#define LMX_MGR_SERVED_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -14,8 +14,10 @@
 #include "text/template.h"
 #include "text/toolcall.h"
 
-typedef struct {
+typedef struct lmx_served {
     char name[256];
+    struct lmx_mgr *mgr; /* the manager that loaded it (NULL: standalone) */
+    int refs;            /* requests holding it; guarded by the manager's lock */
     lmx_model *m;
     lmx_sched *sched;
     int n_ctx, n_parallel;

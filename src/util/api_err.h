@@ -1,8 +1,8 @@
 /* OpenAI-shaped API errors: an HTTP status plus {"error": {message, type,
  * param, code}}. Every refusal in the server is built here so the shapes stay
  * identical across endpoints. */
-#ifndef LMX_SRV_ERRORS_H
-#define LMX_SRV_ERRORS_H
+#ifndef LMX_UTIL_API_ERR_H
+#define LMX_UTIL_API_ERR_H
 
 #include <jansson.h>
 

@@ -3,7 +3,7 @@
  * (probed once so requests know whether it refuses system messages or
  * same-role turns in a row), the BOS/EOS token texts the template is given,
  * and the figures /v1/models/{id} reports. */
-#include "server/models.h"
+#include "manager/served.h"
 
 #include <stdio.h>
 #include <stdlib.h>

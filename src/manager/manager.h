@@ -1,0 +1,42 @@
+/* The model manager: which models are loaded and under what names, and the
+ * references requests hold on them.
+ *
+ * A request acquires a model by the name it was given and releases it when
+ * its generation is freed; a model is unloaded only once no request holds it.
+ * Everything that loads, unloads or lists models goes through here, whichever
+ * API (OpenAI, admin, LM Studio, Ollama) asked. */
+#ifndef LMX_MGR_MANAGER_H
+#define LMX_MGR_MANAGER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "manager/served.h"
+#include "util/api_err.h"
+
+typedef struct lmx_mgr lmx_mgr;
+
+typedef struct {
+    int n_ctx, n_parallel, n_queue; /* defaults for models loaded without their own */
+    lmx_pool *pool;                 /* not owned */
+} lmx_mgr_opts;
+
+lmx_mgr *lmx_mgr_create(const lmx_mgr_opts *o);
+/* Unloads everything (cancel_running: cut in-flight jobs short). */
+void lmx_mgr_destroy(lmx_mgr *m, bool cancel_running);
+
+/* Loads a .gguf file and makes it routable under its file name without
+ * .gguf. NULL with a one-line message in err. */
+lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t errlen);
+
+/* The model a request named, with a reference held; NULL with e set (404
+ * model_not_found naming what is loaded). */
+lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e);
+/* Drops a reference taken by lmx_mgr_acquire or lmx_mgr_list. */
+void lmx_mgr_release(lmx_served *s);
+
+/* Every routable model, each with a reference held: fills *out (malloc'd,
+ * free it after releasing each) and returns the count. */
+int lmx_mgr_list(lmx_mgr *m, lmx_served ***out);
+
+#endif
