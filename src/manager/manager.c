@@ -110,3 +110,48 @@ int lmx_mgr_list(lmx_mgr *m, lmx_served ***out) {
     pthread_mutex_unlock(&m->mu);
     return n;
 }
+
+/* Placeholders until the store lands: the contract above, refusing. */
+static void not_yet(lmx_api_err *e) {
+    lmx_err_set(e, 501, "server_error", "not_implemented", NULL,
+                "The model store is not available in this build.");
+}
+
+lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
+    lmx_served *s = lmx_mgr_acquire(m, q->model, e);
+    if (!s) not_yet(e);
+    return s;
+}
+
+int lmx_mgr_unload(lmx_mgr *m, const char *model, lmx_api_err *e) {
+    (void)m;
+    (void)model;
+    not_yet(e);
+    return -1;
+}
+
+int lmx_mgr_delete(lmx_mgr *m, const char *model, lmx_api_err *e) {
+    (void)m;
+    (void)model;
+    not_yet(e);
+    return -1;
+}
+
+json_t *lmx_mgr_store_json(lmx_mgr *m) {
+    (void)m;
+    return json_array();
+}
+
+json_t *lmx_mgr_loaded_json(lmx_mgr *m) {
+    lmx_served **list;
+    int n = lmx_mgr_list(m, &list);
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) {
+        json_array_append_new(a, json_pack("{s:s,s:s,s:i,s:i}", "id", list[i]->name, "state",
+                                           "ready", "context_length", list[i]->n_ctx, "parallel",
+                                           list[i]->n_parallel));
+        lmx_mgr_release(list[i]);
+    }
+    free(list);
+    return a;
+}

@@ -35,6 +35,36 @@ lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e);
 /* Drops a reference taken by lmx_mgr_acquire or lmx_mgr_list. */
 void lmx_mgr_release(lmx_served *s);
 
+/* ---- the contract the admin, LM Studio and Ollama APIs use ----
+ * Model names given by clients go through lmx_mgr_resolve's rules: aliases
+ * from the config, prefixes "lmx/" and "openai/" dropped, "org/repo:QUANT"
+ * ids of downloaded models, local names (a file name without .gguf). */
+
+typedef struct {
+    const char *model; /* id, alias or local name */
+    int ctx_size;      /* 0: the manager's default */
+    int parallel;      /* 0: the manager's default */
+    const char *alias; /* NULL: none; else also routable under this name */
+    double ttl_s;      /* unload after this long idle; 0: never */
+} lmx_load_req;
+
+/* Loads a model from the store (memory admission, canary) and returns it
+ * ready with a reference held; an already loaded one is returned as is (its
+ * ttl refreshed). NULL with e set: 404 model_not_found, 507
+ * insufficient_memory, 409 model_not_ready, 422 model_canary_failed, ... */
+lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e);
+/* Unloads (waits for in-flight requests). 0, or -1 with e set (404). */
+int lmx_mgr_unload(lmx_mgr *m, const char *model, lmx_api_err *e);
+/* Deletes a model's files from the store; 409 while loaded. */
+int lmx_mgr_delete(lmx_mgr *m, const char *model, lmx_api_err *e);
+/* The models on disk: [{"id", "path", "size", "architecture", "quantization",
+ * "parameters", "context_length", "loaded", ...}] (new reference). */
+json_t *lmx_mgr_store_json(lmx_mgr *m);
+/* The loaded models with state, memory, context, parallel, ttl, last use
+ * (new reference): [{"id", "state", "memory_bytes", "context_length",
+ * "parallel", "ttl_s", "expires_at", "last_used", ...}]. */
+json_t *lmx_mgr_loaded_json(lmx_mgr *m);
+
 /* Every routable model, each with a reference held: fills *out (malloc'd,
  * free it after releasing each) and returns the count. */
 int lmx_mgr_list(lmx_mgr *m, lmx_served ***out);
