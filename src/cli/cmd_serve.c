@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "manager/download.h"
 #include "manager/manager.h"
 
 static void usage(void) {
@@ -109,7 +110,15 @@ int cmd_serve(int argc, char **argv) {
                           sm->n_ctx, "parallel", sm->n_parallel, "default_template",
                           sm->tmpl_is_default));
     }
+    lmx_dl *dl = lmx_dl_create(mgr, err, sizeof err);
+    if (!dl) {
+        fprintf(stderr, "lmx serve: %s\n", err);
+        lmx_mgr_destroy(mgr, true);
+        lmx_pool_destroy(pool);
+        return 1;
+    }
     lmx_app app = {.mgr = mgr,
+                   .downloads = dl,
                    .api_key = api_key,
                    .admin_key = admin_key,
                    .keepalive_ms = (int)keepalive_ms,
@@ -118,6 +127,7 @@ int cmd_serve(int argc, char **argv) {
     lmx_http *h = lmx_http_start(&ho, err, sizeof err);
     if (!h) {
         fprintf(stderr, "lmx serve: %s\n", err);
+        lmx_dl_destroy(dl);
         lmx_mgr_destroy(mgr, true);
         lmx_pool_destroy(pool);
         return 1;
@@ -138,6 +148,7 @@ int cmd_serve(int argc, char **argv) {
         lmx_http_wait_idle(h, 5);
     }
     lmx_http_stop(h);
+    lmx_dl_destroy(dl);
     lmx_mgr_destroy(mgr, true);
     lmx_pool_destroy(pool);
     lmx_log("info", "stopped", NULL);

@@ -10,6 +10,7 @@
 
 struct lmx_mgr {
     lmx_mgr_opts o;
+    char *models_dir;
     pthread_mutex_t mu;
     pthread_cond_t released;
     lmx_served **models;
@@ -20,6 +21,15 @@ lmx_mgr *lmx_mgr_create(const lmx_mgr_opts *o) {
     lmx_mgr *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->o = *o;
+    if (o->models_dir) {
+        m->models_dir = strdup(o->models_dir);
+    } else {
+        const char *home = getenv("HOME");
+        size_t n = strlen(home ? home : "") + 32;
+        m->models_dir = malloc(n);
+        if (m->models_dir) snprintf(m->models_dir, n, "%s/.lmx/models", home ? home : "");
+    }
+    m->o.models_dir = m->models_dir;
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->released, NULL);
     return m;
@@ -29,6 +39,7 @@ void lmx_mgr_destroy(lmx_mgr *m, bool cancel_running) {
     if (!m) return;
     for (int i = 0; i < m->n_models; i++) lmx_served_free(m->models[i], cancel_running);
     free(m->models);
+    free(m->models_dir);
     pthread_cond_destroy(&m->released);
     pthread_mutex_destroy(&m->mu);
     free(m);
@@ -154,4 +165,24 @@ json_t *lmx_mgr_loaded_json(lmx_mgr *m) {
     }
     free(list);
     return a;
+}
+
+const char *lmx_mgr_models_dir(const lmx_mgr *m) {
+    return m->models_dir;
+}
+
+void lmx_mgr_set_policy(lmx_mgr *m, const lmx_mgr_policy *p) {
+    (void)m;
+    (void)p;
+}
+
+int lmx_mgr_register(lmx_mgr *m, const char *path, const json_t *meta, char *id, size_t idlen,
+                     lmx_api_err *e) {
+    (void)m;
+    (void)path;
+    (void)meta;
+    (void)id;
+    (void)idlen;
+    not_yet(e);
+    return -1;
 }

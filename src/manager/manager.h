@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "manager/served.h"
 #include "util/api_err.h"
@@ -19,9 +20,40 @@ typedef struct lmx_mgr lmx_mgr;
 typedef struct {
     int n_ctx, n_parallel, n_queue; /* defaults for models loaded without their own */
     lmx_pool *pool;                 /* not owned */
+    const char *models_dir;         /* the store (copied); NULL: ~/.lmx/models */
 } lmx_mgr_opts;
 
+/* An alias: a name clients use, mapped to models in order of preference. */
+typedef struct {
+    char name[128];
+    char models[8][256];
+    int n_models;
+} lmx_alias;
+
+/* What a config reload may change while the daemon runs. */
+typedef struct {
+    uint64_t memory_limit;    /* bytes models may use at most; 0: what the machine gives */
+    uint64_t memory_reserve;  /* bytes always left free */
+    bool auto_evict;          /* unload idle models LRU-first to make room */
+    bool load_on_demand;      /* a request for a known, unloaded model loads it */
+    bool mlock;               /* lock weights in memory */
+    double default_ttl_s;     /* idle unload for models loaded without a ttl; 0: never */
+    int quarantine_errors;    /* run-time failures ... */
+    double quarantine_window_s; /* ... within this window quarantine a model (3, 600) */
+    const lmx_alias *aliases; /* copied */
+    int n_aliases;
+} lmx_mgr_policy;
+
 lmx_mgr *lmx_mgr_create(const lmx_mgr_opts *o);
+/* Applies a policy (at start and on config reload); safe while serving. */
+void lmx_mgr_set_policy(lmx_mgr *m, const lmx_mgr_policy *p);
+const char *lmx_mgr_models_dir(const lmx_mgr *m);
+/* Adds a file that a download completed to the store, with what is known of
+ * it (meta: {"repo", "revision", "file", "quant", "sha256"}); split models
+ * name their first shard. The id is returned in id (e.g. "org/repo:Q4_K_M").
+ * 0, or -1 with e set. */
+int lmx_mgr_register(lmx_mgr *m, const char *path, const json_t *meta, char *id, size_t idlen,
+                     lmx_api_err *e);
 /* Unloads everything (cancel_running: cut in-flight jobs short). */
 void lmx_mgr_destroy(lmx_mgr *m, bool cancel_running);
 

@@ -6,10 +6,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "manager/download.h"
 #include "manager/manager.h"
 
 typedef struct {
     lmx_mgr *mgr;
+    lmx_dl *downloads;
     const char *api_key;   /* NULL: the API needs no key */
     const char *admin_key; /* NULL: the admin API answers loopback clients only */
     int keepalive_ms;      /* SSE comment interval while a stream waits */
