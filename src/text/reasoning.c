@@ -159,5 +159,5 @@ bool lmx_rsn_prompt_opens(const char *prompt, size_t len) {
 }
 
 bool lmx_rsn_template_thinks(const char *tmpl, size_t len) {
-    return memmem(tmpl, len, CLOSE, N_CLOSE) != NULL;
+    return memmem(tmpl, len, OPEN, N_OPEN) || memmem(tmpl, len, CLOSE, N_CLOSE);
 }

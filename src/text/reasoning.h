@@ -60,7 +60,7 @@ bool lmx_rsn_in_thought(const lmx_rsn *r);
 /* A rendered prompt ends with an open <think> (then only whitespace): the
  * output starts inside the thought. */
 bool lmx_rsn_prompt_opens(const char *prompt, size_t len);
-/* A chat template's source writes thoughts (mentions </think>). */
+/* A chat template's source writes thoughts (mentions <think> or </think>). */
 bool lmx_rsn_template_thinks(const char *tmpl, size_t len);
 
 #endif
