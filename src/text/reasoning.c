@@ -67,6 +67,7 @@ bool lmx_rsn_in_thought(const lmx_rsn *r) {
 
 /* Drops the first k bytes of the held text. */
 static void drop(lmx_rsn *r, size_t k) {
+    if (!k) return;
     memmove(r->buf, r->buf + k, r->n - k);
     r->n -= k;
 }

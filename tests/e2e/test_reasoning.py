@@ -90,6 +90,26 @@ def open_thought_streams_as_reasoning_deltas():
 
 
 @test
+def thought_with_tools_still_goes_to_reasoning_content():
+    # the answer after a thought goes through the tool-call parser; here the
+    # output never leaves the thought, so there is no call and no content
+    s = server('Qwen-QwQ-32B.jinja')
+    tools = [{'type': 'function', 'function': {'name': 'get_weather', 'parameters': {
+        'type': 'object', 'properties': {'location': {'type': 'string'}}}}}]
+    plain = chat(s, **THINK)['choices'][0]['message']['reasoning_content']
+    r = chat(s, tools=tools, **THINK)
+    m = r['choices'][0]['message']
+    assert m['reasoning_content'] and 'tool_calls' not in m and m['content'] == '', m
+    assert r['choices'][0]['finish_reason'] == 'length'
+    events, _, _ = s.stream('/v1/chat/completions', {
+        'model': MODEL, 'messages': [{'role': 'user', 'content': 'Tell me a story'}], 'max_tokens': 24,
+        'temperature': 0, 'logit_bias': NO_EOS, 'tools': tools, **THINK})
+    got = ''.join(ch['delta'].get('reasoning_content') or '' for e in events if e != '[DONE]' for ch in e['choices'])
+    assert got == m['reasoning_content'], (got, m)
+    assert plain != m['reasoning_content'] or plain  # tools change the prompt, not the split
+
+
+@test
 def closed_thought_in_the_prompt_means_all_content():
     s = server('Qwen-QwQ-32B.jinja')
     # this template closes the thought unless enable_thinking is set
