@@ -11,5 +11,6 @@ const lmx_route lmx_routes[] = {
     {"GET", "/v1/models/", lmx_h_models, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/chat/completions", lmx_h_chat, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/completions", lmx_h_completions, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"POST", "/v1/embeddings", lmx_h_embeddings, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {0},
 };

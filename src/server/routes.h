@@ -10,4 +10,7 @@ int lmx_h_models(lmx_req *r, const char *id);
 int lmx_h_chat(lmx_req *r, const char *rest);
 int lmx_h_completions(lmx_req *r, const char *rest);
 
+/* embeddings_api.c */
+int lmx_h_embeddings(lmx_req *r, const char *rest);
+
 #endif
