@@ -141,7 +141,7 @@ bool lmx_mem_parse_size(const char *s, uint64_t *out) {
     } else if (*end == 'B' || *end == 'b') {
         end++;
     }
-    if (*end) return false;
+    if (*end || v * mul >= 1.8e19) return false; /* beyond uint64_t */
     *out = (uint64_t)(v * mul);
     return true;
 }

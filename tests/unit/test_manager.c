@@ -117,6 +117,7 @@ TEST(mem_parse_size) {
     CHECK(!lmx_mem_parse_size("2X", &v));
     CHECK(!lmx_mem_parse_size("-1G", &v));
     CHECK(!lmx_mem_parse_size("2GB extra", &v));
+    CHECK(!lmx_mem_parse_size("1e18T", &v));
 }
 
 TEST(store_names) {
