@@ -470,11 +470,14 @@ static void unload_locked(lmx_mgr *m, entry *e, bool log) {
     pthread_mutex_lock(&m->mu);
 }
 
-static void hold_locked(entry *e, const lmx_load_req *q, double default_ttl) {
+/* Takes a reference for a caller. q: a load request (its ttl and alias
+ * apply); fresh: e was just loaded, so the policy's default ttl applies when
+ * q has none (a model loaded earlier, e.g. with -m, keeps its own). */
+static void hold_locked(entry *e, const lmx_load_req *q, bool fresh, double default_ttl) {
     e->s->refs++;
     e->last_used = now_s();
     if (q && q->ttl_s > 0) e->ttl_s = q->ttl_s;
-    else if (q && !e->ttl_s) e->ttl_s = default_ttl;
+    else if (fresh) e->ttl_s = default_ttl;
     if (q && q->alias && *q->alias) snprintf(e->alias, sizeof e->alias, "%s", q->alias);
 }
 
@@ -499,7 +502,7 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
     pthread_mutex_lock(&m->mu);
     entry *en = settle_locked(m, id);
     if (en && en->state == ST_READY) {
-        hold_locked(en, q, m->pol.default_ttl_s);
+        hold_locked(en, q, false, 0);
         pthread_mutex_unlock(&m->mu);
         return en->s;
     }
@@ -531,7 +534,7 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
     pthread_mutex_lock(&m->mu);
     en = settle_locked(m, id);
     if (en && en->state == ST_READY) { /* another caller loaded it meanwhile */
-        hold_locked(en, q, m->pol.default_ttl_s);
+        hold_locked(en, q, false, 0);
         pthread_mutex_unlock(&m->mu);
         return en->s;
     }
@@ -618,7 +621,7 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         en->state = ST_READY;
         en->n_fails = 0;
         en->reason[0] = 0;
-        hold_locked(en, q, m->pol.default_ttl_s);
+        hold_locked(en, q, true, m->pol.default_ttl_s);
     }
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
@@ -641,7 +644,7 @@ lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e) {
     pthread_mutex_lock(&m->mu);
     entry *en = settle_locked(m, id);
     if (en && en->state == ST_READY) {
-        hold_locked(en, NULL, 0);
+        hold_locked(en, NULL, false, 0);
         pthread_mutex_unlock(&m->mu);
         return en->s;
     }

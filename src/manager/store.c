@@ -34,7 +34,7 @@ static const char schema[] =
     " file TEXT, error TEXT);"
     "CREATE TABLE IF NOT EXISTS ledger ("
     " n INTEGER PRIMARY KEY AUTOINCREMENT, model TEXT, file TEXT, sha256 TEXT,"
-    " engine_version TEXT, result TEXT, reason TEXT, time INTEGER);";
+    " engine_version TEXT, result TEXT, reason TEXT, time INTEGER, size INTEGER, mtime INTEGER);";
 
 static int mkdirs(const char *path) {
     char tmp[PATH_MAX];
@@ -508,7 +508,7 @@ void lmx_store_ledger_add(lmx_store *st, const char *model, const char *file, co
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db,
                            "INSERT INTO ledger (model, file, sha256, engine_version, result, "
-                           "reason, time) VALUES (?,?,?,?,?,?,?)",
+                           "reason, time, size, mtime) VALUES (?,?,?,?,?,?,?,?,?)",
                            -1, &s, NULL) == SQLITE_OK) {
         sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 2, file, -1, SQLITE_TRANSIENT);
@@ -517,6 +517,12 @@ void lmx_store_ledger_add(lmx_store *st, const char *model, const char *file, co
         sqlite3_bind_text(s, 5, ok ? "ok" : "failed", -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 6, reason, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(s, 7, (sqlite3_int64)time(NULL));
+        /* without a sha256, size and mtime identify the file that was tried */
+        struct stat sb;
+        if (file && !stat(file, &sb)) {
+            sqlite3_bind_int64(s, 8, (sqlite3_int64)sb.st_size);
+            sqlite3_bind_int64(s, 9, (sqlite3_int64)sb.st_mtime);
+        }
         sqlite3_step(s);
         sqlite3_finalize(s);
     }
@@ -528,16 +534,23 @@ json_t *lmx_store_ledger(lmx_store *st) {
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db,
-                           "SELECT model, file, sha256, engine_version, result, reason, time "
-                           "FROM ledger ORDER BY n",
+                           "SELECT model, file, sha256, engine_version, result, reason, time, "
+                           "size, mtime FROM ledger ORDER BY n",
                            -1, &s, NULL) == SQLITE_OK) {
         while (sqlite3_step(s) == SQLITE_ROW)
             json_array_append_new(
-                a, json_pack("{s:s,s:o,s:o,s:s,s:s,s:o,s:I}", "model", col_text(s, 0), "file",
-                             nullable(col_text(s, 1)), "sha256", nullable(col_text(s, 2)),
+                a, json_pack("{s:s,s:o,s:o,s:s,s:s,s:o,s:I,s:o,s:o}", "model", col_text(s, 0),
+                             "file", nullable(col_text(s, 1)), "sha256", nullable(col_text(s, 2)),
                              "engine_version", col_text(s, 3), "result", col_text(s, 4), "reason",
                              nullable(col_text(s, 5)), "time",
-                             (json_int_t)sqlite3_column_int64(s, 6)));
+                             (json_int_t)sqlite3_column_int64(s, 6), "size_bytes",
+                             sqlite3_column_type(s, 7) == SQLITE_NULL
+                                 ? json_null()
+                                 : json_integer(sqlite3_column_int64(s, 7)),
+                             "mtime",
+                             sqlite3_column_type(s, 8) == SQLITE_NULL
+                                 ? json_null()
+                                 : json_integer(sqlite3_column_int64(s, 8))));
         sqlite3_finalize(s);
     }
     pthread_mutex_unlock(&st->mu);

@@ -166,6 +166,8 @@ def truncated_gguf_is_model_incomplete_and_ledgered():
             good = [r for r in rows if r['model'] == 'stories260K']
             assert good and good[-1]['result'] == 'ok' and good[-1]['engine_version'], rows
             assert isinstance(good[-1]['time'], int) and good[-1]['file'].endswith('stories260K.gguf')
+            assert good[-1]['size_bytes'] == os.path.getsize(STORIES) and good[-1]['mtime'] > 0, good
+            assert bad[0]['size_bytes'] == len(data) // 2, bad
     finally:
         shutil.rmtree(d)
 
