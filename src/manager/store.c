@@ -60,7 +60,9 @@ lmx_store *lmx_store_open(const char *dir, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    st->dir = strdup(dir);
+    /* canonical, so scanned paths and registered (realpath'd) ones compare equal */
+    char real[PATH_MAX];
+    st->dir = strdup(realpath(dir, real) ? real : dir);
     snprintf(db, sizeof db, "%s/registry.db", meta);
     char *emsg = NULL;
     if (sqlite3_open_v2(db, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -355,7 +357,11 @@ static void sync_locked(lmx_store *st) {
     json_array_foreach(gone, i, v) delete_row(st, json_string_value(v));
     for (int k = 0; k < L.n; k++) {
         found *f = &L.v[k];
-        if (json_object_get(dl_paths, f->path)) goto next;
+        /* a registered download: its local row (if scanned before registration) goes */
+        if (json_object_get(dl_paths, f->path)) {
+            json_decref(f->files);
+            continue;
+        }
         json_t *c = json_object_get(cached, f->id);
         if (c && !strcmp(json_string_value(json_object_get(c, "path")), f->path) &&
             (uint64_t)json_integer_value(json_object_get(c, "size")) == f->size &&
@@ -416,12 +422,19 @@ static const char *meta_str(const json_t *meta, const char *k) {
 
 int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char *id,
                        size_t idlen, lmx_api_err *e) {
-    char real[PATH_MAX], root[PATH_MAX];
-    if (!realpath(path, real) || !realpath(st->dir, root)) {
+    /* the directory is resolved, not the file: a symlinked model stays in the store */
+    char real[PATH_MAX], root[PATH_MAX], pdir[PATH_MAX], rdir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    snprintf(pdir, sizeof pdir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    struct stat sb;
+    errno = 0;
+    if (!slash || !slash[1] || !realpath(pdir, rdir) || !realpath(st->dir, root) ||
+        stat(path, &sb) || !S_ISREG(sb.st_mode)) {
         lmx_err_set(e, 404, "invalid_request_error", "file_not_found", NULL, "%s: %s", path,
-                    strerror(errno));
+                    errno ? strerror(errno) : "not a regular file");
         return -1;
     }
+    snprintf(real, sizeof real, "%s/%s", rdir, slash + 1);
     size_t rl = strlen(root);
     if (strncmp(real, root, rl) || real[rl] != '/') {
         lmx_err_set(e, 400, "invalid_request_error", NULL, NULL,

@@ -175,3 +175,60 @@ TEST(mgr_quarantine_after_repeated_failures) {
     CHECK(unstable);
     CHECK(reloaded);
 }
+
+/* The downloader's contract: a file under <dir>/org/repo/ registered with its
+ * source is listed once, under "org/repo:QUANT", and the registry keeps it
+ * across a restart. */
+TEST(mgr_register_download) {
+    char dir[] = "/tmp/lmx-store-XXXXXX", src[1024], sub[1100], dst[1200];
+    CHECK(mkdtemp(dir));
+    snprintf(src, sizeof src, "%s/models/synth/llama-q8_0.gguf", lmx_test_shared());
+    char *real = realpath(src, NULL);
+    snprintf(sub, sizeof sub, "%s/org", dir);
+    mkdir(sub, 0755);
+    snprintf(sub, sizeof sub, "%s/org/repo", dir);
+    mkdir(sub, 0755);
+    snprintf(dst, sizeof dst, "%s/tiny-Q8_0.gguf", sub);
+    int rc = real ? symlink(real, dst) : -1;
+    free(real);
+    if (rc) {
+        rmtree(dir);
+        FAILF("cannot link %s", src);
+    }
+    lmx_mgr_opts o = {.n_ctx = 64, .n_parallel = 1, .models_dir = dir};
+    lmx_mgr *m = lmx_mgr_create(&o);
+    json_t *meta = json_pack("{s:s,s:s,s:s,s:s}", "repo", "org/repo", "revision", "main", "file",
+                             "tiny-Q8_0.gguf", "sha256", "ab12");
+    char id[256] = "";
+    lmx_api_err e = {0};
+    json_decref(lmx_mgr_store_json(m)); /* scanned first as a dropped file */
+    int r1 = lmx_mgr_register(m, dst, meta, id, sizeof id, &e);
+    lmx_mgr_destroy(m, true);
+    m = lmx_mgr_create(&o); /* a restart */
+    json_t *list = lmx_mgr_store_json(m);
+    json_t *one = json_array_size(list) == 1 ? json_array_get(list, 0) : NULL;
+    char *dump = json_dumps(list, JSON_COMPACT);
+    bool ok = one && !strcmp(json_string_value(json_object_get(one, "id")), "org/repo:Q8_0") &&
+              !strcmp(json_string_value(json_object_get(one, "sha256")), "ab12") &&
+              !strcmp(json_string_value(json_object_get(json_object_get(one, "source"), "repo")),
+                      "org/repo");
+    /* outside the store: refused */
+    char other[] = "/tmp/lmx-out-XXXXXX";
+    int fd = mkstemp(other);
+    if (fd >= 0) close(fd);
+    lmx_api_err e2 = {0};
+    char id2[256];
+    int r2 = lmx_mgr_register(m, other, meta, id2, sizeof id2, &e2);
+    unlink(other);
+    json_decref(list);
+    json_decref(meta);
+    lmx_mgr_destroy(m, true);
+    rmtree(dir);
+    if (!ok) fprintf(stderr, "  listing: %s\n", dump ? dump : "?");
+    free(dump);
+    CHECK_EQ_INT(r1, 0);
+    CHECK_EQ_STR(id, "org/repo:Q8_0");
+    CHECK(ok);
+    CHECK_EQ_INT(r2, -1);
+    CHECK_EQ_INT(e2.status, 400);
+}
