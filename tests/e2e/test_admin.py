@@ -213,6 +213,79 @@ def memory_limit_refuses_with_numbers_and_keeps_serving():
         shutil.rmtree(d)
 
 
+@test
+def cgroup_limit_refuses_with_numbers():
+    d = store('llama-f32')
+    root = tempfile.mkdtemp(prefix='lmx-proc-')
+    try:
+        def put(rel, text):
+            p = os.path.join(root, rel)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            open(p, 'w').write(text)
+        put('proc/meminfo', 'MemTotal: 64000000 kB\nMemAvailable: 32000000 kB\n')
+        put('proc/self/cgroup', '0::/lmx.slice/serve\n')
+        put('sys/fs/cgroup/lmx.slice/serve/memory.max', 'max\n')
+        put('sys/fs/cgroup/lmx.slice/memory.max', str(40 << 20) + '\n')
+        put('sys/fs/cgroup/lmx.slice/memory.current', str(30 << 20) + '\n')
+        put('sys/fs/cgroup/lmx.slice/memory.stat', 'anon 1\ninactive_file %d\n' % (4 << 20))
+        os.environ['LMX_PROC_ROOT'] = root
+        try:
+            s = serve(d)
+        finally:
+            del os.environ['LMX_PROC_ROOT']
+        with s:
+            st, m = call(s, 'GET', '/admin/memory')
+            assert m['source'] == 'cgroup' and m['limit_bytes'] == 40 << 20, m
+            assert m['available_bytes'] == (40 - 26) << 20, m
+            st, j = call(s, 'POST', '/admin/models/load', {'model': 'llama-f32'})
+            assert st == 507 and code(j) == 'insufficient_memory', j
+            assert f'limit {40 << 20} bytes' in j['error']['message'] and 'from cgroup' in j['error']['message'], j
+            st, j = call(s, 'POST', '/admin/models/load', {'model': 'stories260K'})
+            assert st == 200, j
+    finally:
+        shutil.rmtree(d)
+        shutil.rmtree(root)
+
+
+@test
+def concurrent_loads_share_one_load_and_unload_waits_for_requests():
+    import threading
+    d = store('llama-q8_0')
+    try:
+        with serve(d) as s:
+            res = []
+            ts = [threading.Thread(target=lambda: res.append(
+                call(s, 'POST', '/admin/models/load', {'model': 'llama-q8_0'}))) for _ in range(4)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            assert [r[0] for r in res] == [200] * 4, res
+            st, j = call(s, 'GET', '/admin/ledger')
+            assert len([r for r in j['data'] if r['model'] == 'llama-q8_0']) == 1, j
+            # a long generation in flight: unload answers only after it finished
+            out = {}
+            def gen():
+                out['chat'] = chat(s, 'llama-q8_0', max_tokens=200)
+                out['chat_done'] = time.time()
+            t = threading.Thread(target=gen)
+            t.start()
+            for _ in range(100):
+                if loaded_ids(s)['llama-q8_0']['active'] or 'chat' in out:
+                    break
+                time.sleep(0.02)
+            st, j = call(s, 'POST', '/admin/models/unload', {'model': 'llama-q8_0'})
+            unloaded = time.time()
+            t.join()
+            assert st == 200, j
+            assert out['chat'][0] == 200, out
+            assert out['chat'][1]['usage']['completion_tokens'] > 0, out
+            assert unloaded >= out['chat_done'] - 0.05, (unloaded, out['chat_done'])
+            assert loaded_ids(s) == {}
+    finally:
+        shutil.rmtree(d)
+
+
 def estimates(d, names):
     with serve(d) as s:
         out = {}
