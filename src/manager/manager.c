@@ -41,7 +41,7 @@ typedef struct entry {
     lmx_served *s; /* set once ready */
     ent_state state;
     char reason[512];
-    uint64_t memory;  /* the admission estimate, bytes */
+    uint64_t memory; /* the admission estimate, bytes */
     int n_ctx, n_parallel;
     double ttl_s;     /* idle unload; 0 never */
     double last_used; /* unix seconds */
@@ -142,9 +142,8 @@ lmx_mgr *lmx_mgr_create(const lmx_mgr_opts *o) {
     m->o.proc_root = m->proc_root;
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
-    m->pol = (lmx_mgr_policy){.load_on_demand = true,
-                              .quarantine_errors = 3,
-                              .quarantine_window_s = 600};
+    m->pol = (lmx_mgr_policy){
+        .load_on_demand = true, .quarantine_errors = 3, .quarantine_window_s = 600};
     m->started = now_s();
     char err[512];
     if (m->models_dir) m->store = lmx_store_open(m->models_dir, err, sizeof err);
@@ -337,8 +336,10 @@ static entry *lru_idle_locked(lmx_mgr *m, const entry *keep) {
 }
 
 static void fmt_bytes(uint64_t b, char *out, size_t cap) {
-    if (b >= (1ull << 30)) snprintf(out, cap, "%.2f GiB", b / (double)(1ull << 30));
-    else snprintf(out, cap, "%.1f MiB", b / (double)(1ull << 20));
+    if (b >= (1ull << 30))
+        snprintf(out, cap, "%.2f GiB", b / (double)(1ull << 30));
+    else
+        snprintf(out, cap, "%.1f MiB", b / (double)(1ull << 20));
 }
 
 /* ---- load errors → stable codes ---- */
@@ -375,8 +376,10 @@ static int canary(lmx_served *s, char *why, size_t cap) {
     int32_t tok = s->bos_id >= 0 ? s->bos_id : 0, pos = 0, seq = 0;
     lmx_batch b = {.n = 1, .tok = &tok, .pos = &pos, .seq = &seq, .logits = NULL};
     int rc = -1;
-    if (!logits) snprintf(why, cap, "canary: out of memory");
-    else if (lmx_forward(c, &b, logits, err, sizeof err)) snprintf(why, cap, "canary: %s", err);
+    if (!logits)
+        snprintf(why, cap, "canary: out of memory");
+    else if (lmx_forward(c, &b, logits, err, sizeof err))
+        snprintf(why, cap, "canary: %s", err);
     else {
         rc = 0;
         for (int i = 0; i < n_vocab; i++)
@@ -476,8 +479,10 @@ static void unload_locked(lmx_mgr *m, entry *e, bool log) {
 static void hold_locked(entry *e, const lmx_load_req *q, bool fresh, double default_ttl) {
     e->s->refs++;
     e->last_used = now_s();
-    if (q && q->ttl_s > 0) e->ttl_s = q->ttl_s;
-    else if (fresh) e->ttl_s = default_ttl;
+    if (q && q->ttl_s > 0)
+        e->ttl_s = q->ttl_s;
+    else if (fresh)
+        e->ttl_s = default_ttl;
     if (q && q->alias && *q->alias) snprintf(e->alias, sizeof e->alias, "%s", q->alias);
 }
 
@@ -506,8 +511,12 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         pthread_mutex_unlock(&m->mu);
         return en->s;
     }
-    if (en && en->state == ST_QUARANTINED) unload_locked(m, en, true); /* a reload clears it */
-    else if (en) remove_locked(m, en), free(en);                     /* failed: try again */
+    if (en && en->state == ST_QUARANTINED) {
+        unload_locked(m, en, true); /* a reload clears it */
+    } else if (en) {                /* failed: try again */
+        remove_locked(m, en);
+        free(en);
+    }
     pthread_mutex_unlock(&m->mu);
 
     json_t *se = m->store ? lmx_store_get(m->store, id) : NULL;
@@ -538,7 +547,10 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         pthread_mutex_unlock(&m->mu);
         return en->s;
     }
-    if (en) remove_locked(m, en), free(en);
+    if (en) { /* failed */
+        remove_locked(m, en);
+        free(en);
+    }
     en = add_locked(m, id);
     if (!en) {
         pthread_mutex_unlock(&m->mu);
@@ -571,8 +583,8 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
                     "cache %zu, buffers %zu), available %llu bytes (%s), limit %llu bytes (%s, "
                     "from %s); %llu bytes used by loaded models, reserve %llu.%s",
                     id, (unsigned long long)est.total, a, est.weights, est.kv, est.compute,
-                    (unsigned long long)v.available, b, (unsigned long long)v.limit, c,
-                    v.source, (unsigned long long)v.used, (unsigned long long)v.reserve,
+                    (unsigned long long)v.available, b, (unsigned long long)v.limit, c, v.source,
+                    (unsigned long long)v.used, (unsigned long long)v.reserve,
                     m->pol.auto_evict ? "" : " Unload a model or enable auto_evict.");
         ledger(m, id, path, sha[0] ? sha : NULL, false, e->message);
         return NULL;
@@ -584,8 +596,11 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
     pthread_mutex_unlock(&m->mu);
 
     double t0 = (lmx_now_s() * 1000.0);
-    lmx_served_opts so = {
-        .path = path, .n_ctx = n_ctx, .n_parallel = par, .n_queue = m->o.n_queue, .pool = m->o.pool};
+    lmx_served_opts so = {.path = path,
+                          .n_ctx = n_ctx,
+                          .n_parallel = par,
+                          .n_queue = m->o.n_queue,
+                          .pool = m->o.pool};
     lmx_served *s = lmx_served_load(&so, err, sizeof err);
     int rc = 0;
     if (!s) {
@@ -598,8 +613,8 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         pthread_cond_broadcast(&m->cv);
         pthread_mutex_unlock(&m->mu);
         if (canary(s, err, sizeof err)) {
-            lmx_err_set(e, 422, "invalid_request_error", "model_canary_failed", "model",
-                        "%s: %s", id, err);
+            lmx_err_set(e, 422, "invalid_request_error", "model_canary_failed", "model", "%s: %s",
+                        id, err);
             lmx_served_free(s, true);
             s = NULL;
             rc = -1;
@@ -778,8 +793,8 @@ static json_t *loaded_json_locked(lmx_mgr *m, const entry *e) {
     return json_pack("{s:s,s:o,s:s,s:o,s:I,s:i,s:i,s:f,s:o,s:I,s:f,s:i,s:i}", "id", e->id,
                      "aliases", aliases, "state", state_names[e->state], "reason",
                      e->reason[0] ? json_string(e->reason) : json_null(), "memory_bytes",
-                     (json_int_t)e->memory, "context_length", e->n_ctx, "parallel",
-                     e->n_parallel, "ttl_s", e->ttl_s, "expires_at", expires, "last_used",
+                     (json_int_t)e->memory, "context_length", e->n_ctx, "parallel", e->n_parallel,
+                     "ttl_s", e->ttl_s, "expires_at", expires, "last_used",
                      (json_int_t)e->last_used, "load_time_ms", e->load_ms, "queued", st.queued,
                      "active", st.running);
 }
@@ -853,9 +868,9 @@ json_t *lmx_mgr_memory_json(lmx_mgr *m) {
     json_t *models = json_array();
     for (int i = 0; i < m->n_ents; i++)
         if (m->ents[i]->state != ST_FAILED)
-            json_array_append_new(models, json_pack("{s:s,s:I}", "id", m->ents[i]->id,
-                                                    "memory_bytes",
-                                                    (json_int_t)m->ents[i]->memory));
+            json_array_append_new(models,
+                                  json_pack("{s:s,s:I}", "id", m->ents[i]->id, "memory_bytes",
+                                            (json_int_t)m->ents[i]->memory));
     pthread_mutex_unlock(&m->mu);
     return json_pack("{s:I,s:I,s:I,s:I,s:s,s:o}", "limit_bytes", (json_int_t)v.limit,
                      "available_bytes", (json_int_t)v.available, "reserve_bytes",

@@ -102,8 +102,10 @@ int lmx_mem_probe(const char *root, lmx_mem_info *out) {
         }
         if (!strcmp(cg, "/")) break;
         char *slash = strrchr(cg, '/');
-        if (slash == cg) cg[1] = 0;
-        else *slash = 0;
+        if (slash == cg)
+            cg[1] = 0;
+        else
+            *slash = 0;
     }
     if (best == UINT64_MAX) return 0;
     uint64_t cur = 0;
@@ -128,12 +130,26 @@ bool lmx_mem_parse_size(const char *s, uint64_t *out) {
     if (end == s || !(v >= 0) || v > 1e18) return false;
     double mul = 1;
     switch (toupper((unsigned char)*end)) {
-    case 0: break;
-    case 'K': mul = 1024.0; end++; break;
-    case 'M': mul = 1024.0 * 1024; end++; break;
-    case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
-    case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
-    default: return false;
+    case 0:
+        break;
+    case 'K':
+        mul = 1024.0;
+        end++;
+        break;
+    case 'M':
+        mul = 1024.0 * 1024;
+        end++;
+        break;
+    case 'G':
+        mul = 1024.0 * 1024 * 1024;
+        end++;
+        break;
+    case 'T':
+        mul = 1024.0 * 1024 * 1024 * 1024;
+        end++;
+        break;
+    default:
+        return false;
     }
     if (mul > 1) {
         if (*end == 'i' || *end == 'I') end++;

@@ -65,8 +65,9 @@ lmx_store *lmx_store_open(const char *dir, char *err, size_t errlen) {
     st->dir = strdup(realpath(dir, real) ? real : dir);
     snprintf(db, sizeof db, "%s/registry.db", meta);
     char *emsg = NULL;
-    if (sqlite3_open_v2(db, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                         SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
+    if (sqlite3_open_v2(db, &st->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK ||
         sqlite3_exec(st->db, schema, NULL, NULL, &emsg) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", db, emsg ? emsg : sqlite3_errmsg(st->db));
         sqlite3_free(emsg);
@@ -91,21 +92,27 @@ void lmx_store_close(lmx_store *st) {
 bool lmx_store_valid_name(const char *name, char *why, size_t whylen) {
     size_t n = name ? strlen(name) : 0;
     const char *bad = NULL;
-    if (!n) bad = "is empty";
-    else if (n > 200) bad = "is longer than 200 bytes";
-    else if (name[0] == '/') bad = "is an absolute path";
+    if (!n)
+        bad = "is empty";
+    else if (n > 200)
+        bad = "is longer than 200 bytes";
+    else if (name[0] == '/')
+        bad = "is an absolute path";
     else {
         for (size_t i = 0; i < n && !bad; i++) {
             unsigned char c = (unsigned char)name[i];
-            if (c < 0x20 || c == 0x7f) bad = "contains a control character";
-            else if (c == '\\') bad = "contains a backslash";
+            if (c < 0x20 || c == 0x7f)
+                bad = "contains a control character";
+            else if (c == '\\')
+                bad = "contains a backslash";
         }
         /* a path component "." or ".." would step outside the store */
         for (const char *p = name; !bad && p; p = strchr(p, '/'), p = p ? p + 1 : NULL) {
             size_t cl = strcspn(p, "/");
             if ((cl == 1 && p[0] == '.') || (cl == 2 && p[0] == '.' && p[1] == '.'))
                 bad = "contains a '.' or '..' path component";
-            else if (cl == 0) bad = "contains an empty path component";
+            else if (cl == 0)
+                bad = "contains an empty path component";
         }
     }
     if (bad) snprintf(why, whylen, "%s", bad);
@@ -204,8 +211,7 @@ static void add_found(found_list *L, const char *id, const char *dir, const char
     for (int k = 1; k <= (n_split ? n_split : 1); k++) {
         char p[PATH_MAX];
         if (n_split)
-            snprintf(p, sizeof p, "%s/%.*s-%05d-of-%05d.gguf", dir, (int)prefix, first, k,
-                     n_split);
+            snprintf(p, sizeof p, "%s/%.*s-%05d-of-%05d.gguf", dir, (int)prefix, first, k, n_split);
         else
             snprintf(p, sizeof p, "%s", f->path);
         struct stat sb;
@@ -259,7 +265,7 @@ static json_t *nullable(const char *s) {
 }
 
 #define ROW_COLS                                                                                   \
-    "id, kind, path, files, size, mtime, architecture, parameters, quantization, "                \
+    "id, kind, path, files, size, mtime, architecture, parameters, quantization, "                 \
     "context_length, supports_tools, sha256, repo, revision, file, error"
 
 /* A registry row as a STORE_ENTRY. */
@@ -420,8 +426,8 @@ static const char *meta_str(const json_t *meta, const char *k) {
     return v && *v ? v : NULL;
 }
 
-int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char *id,
-                       size_t idlen, lmx_api_err *e) {
+int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char *id, size_t idlen,
+                       lmx_api_err *e) {
     /* the directory is resolved, not the file: a symlinked model stays in the store */
     char real[PATH_MAX], root[PATH_MAX], pdir[PATH_MAX], rdir[PATH_MAX];
     const char *slash = strrchr(path, '/');
@@ -466,8 +472,8 @@ int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char
         snprintf(name, sizeof name, "%.*s", (int)(strlen(real) - rl - 1 - 5), real + rl + 1);
     char why[128];
     if (!lmx_store_valid_name(name, why, sizeof why)) {
-        lmx_err_set(e, 400, "invalid_request_error", "invalid_model_name", NULL,
-                    "model id '%s' %s", name, why);
+        lmx_err_set(e, 400, "invalid_request_error", "invalid_model_name", NULL, "model id '%s' %s",
+                    name, why);
         return -1;
     }
     found f = {0};
@@ -551,19 +557,19 @@ json_t *lmx_store_ledger(lmx_store *st) {
                            "size, mtime FROM ledger ORDER BY n",
                            -1, &s, NULL) == SQLITE_OK) {
         while (sqlite3_step(s) == SQLITE_ROW)
-            json_array_append_new(
-                a, json_pack("{s:s,s:o,s:o,s:s,s:s,s:o,s:I,s:o,s:o}", "model", col_text(s, 0),
-                             "file", nullable(col_text(s, 1)), "sha256", nullable(col_text(s, 2)),
-                             "engine_version", col_text(s, 3), "result", col_text(s, 4), "reason",
-                             nullable(col_text(s, 5)), "time",
-                             (json_int_t)sqlite3_column_int64(s, 6), "size_bytes",
-                             sqlite3_column_type(s, 7) == SQLITE_NULL
-                                 ? json_null()
-                                 : json_integer(sqlite3_column_int64(s, 7)),
-                             "mtime",
-                             sqlite3_column_type(s, 8) == SQLITE_NULL
-                                 ? json_null()
-                                 : json_integer(sqlite3_column_int64(s, 8))));
+            json_array_append_new(a, json_pack("{s:s,s:o,s:o,s:s,s:s,s:o,s:I,s:o,s:o}", "model",
+                                               col_text(s, 0), "file", nullable(col_text(s, 1)),
+                                               "sha256", nullable(col_text(s, 2)), "engine_version",
+                                               col_text(s, 3), "result", col_text(s, 4), "reason",
+                                               nullable(col_text(s, 5)), "time",
+                                               (json_int_t)sqlite3_column_int64(s, 6), "size_bytes",
+                                               sqlite3_column_type(s, 7) == SQLITE_NULL
+                                                   ? json_null()
+                                                   : json_integer(sqlite3_column_int64(s, 7)),
+                                               "mtime",
+                                               sqlite3_column_type(s, 8) == SQLITE_NULL
+                                                   ? json_null()
+                                                   : json_integer(sqlite3_column_int64(s, 8))));
         sqlite3_finalize(s);
     }
     pthread_mutex_unlock(&st->mu);

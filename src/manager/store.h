@@ -35,8 +35,8 @@ json_t *lmx_store_list(lmx_store *st);
 /* One model by id (new ref), or NULL. */
 json_t *lmx_store_get(lmx_store *st, const char *id);
 /* Adds a downloaded file (see lmx_mgr_register). 0, or -1 with e set. */
-int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char *id,
-                       size_t idlen, lmx_api_err *e);
+int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char *id, size_t idlen,
+                       lmx_api_err *e);
 /* Removes a model's files (every shard) and its registry row. 0, or -1 with e. */
 int lmx_store_delete(lmx_store *st, const char *id, lmx_api_err *e);
 

@@ -33,8 +33,7 @@ int lmx_h_admin_delete(lmx_req *r, const char *id) {
 }
 
 /* An optional integer field in [lo, hi]; false with e set when present and bad. */
-static bool opt_int(const json_t *body, const char *k, long lo, long hi, int *out,
-                    lmx_api_err *e) {
+static bool opt_int(const json_t *body, const char *k, long lo, long hi, int *out, lmx_api_err *e) {
     const json_t *v = json_object_get(body, k);
     if (!v || json_is_null(v)) return true;
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {

@@ -33,18 +33,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > 8192) return 0;
     if (!root[0]) {
         snprintf(root, sizeof root, "/tmp/lmx-fuzz-mem-%d", (int)getpid());
-        const char *dirs[] = {"", "/proc", "/proc/self", "/sys", "/sys/fs", "/sys/fs/cgroup",
-                              "/sys/fs/cgroup/a"};
+        const char *dirs[] = {"",        "/proc",          "/proc/self",      "/sys",
+                              "/sys/fs", "/sys/fs/cgroup", "/sys/fs/cgroup/a"};
         for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
             char p[256];
             snprintf(p, sizeof p, "%s%s", root, dirs[i]);
             mkdir(p, 0700);
         }
     }
-    static const char *const files[] = {"/proc/meminfo", "/proc/self/cgroup",
-                                        "/sys/fs/cgroup/a/memory.max",
-                                        "/sys/fs/cgroup/a/memory.current",
-                                        "/sys/fs/cgroup/a/memory.stat"};
+    static const char *const files[] = {
+        "/proc/meminfo", "/proc/self/cgroup", "/sys/fs/cgroup/a/memory.max",
+        "/sys/fs/cgroup/a/memory.current", "/sys/fs/cgroup/a/memory.stat"};
     size_t at = 0;
     for (int k = 0; k < 5; k++) {
         const uint8_t *z = at < size ? memchr(data + at, 0, size - at) : NULL;
