@@ -511,6 +511,9 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         pthread_mutex_unlock(&m->mu);
         return en->s;
     }
+    /* a model loaded from outside the store (-m) reloads from where it was */
+    char prev_path[PATH_MAX] = "";
+    if (en) snprintf(prev_path, sizeof prev_path, "%s", en->path);
     if (en && en->state == ST_QUARANTINED) {
         unload_locked(m, en, true); /* a reload clears it */
     } else if (en) {                /* failed: try again */
@@ -520,12 +523,13 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
     pthread_mutex_unlock(&m->mu);
 
     json_t *se = m->store ? lmx_store_get(m->store, id) : NULL;
-    if (!se) {
+    if (!se && !prev_path[0]) {
         not_found(m, id, e);
         return NULL;
     }
     char path[PATH_MAX], sha[80] = "";
-    snprintf(path, sizeof path, "%s", json_string_value(json_object_get(se, "path")));
+    snprintf(path, sizeof path, "%s",
+             se ? json_string_value(json_object_get(se, "path")) : prev_path);
     if (json_is_string(json_object_get(se, "sha256")))
         snprintf(sha, sizeof sha, "%s", json_string_value(json_object_get(se, "sha256")));
     json_decref(se);

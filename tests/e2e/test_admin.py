@@ -192,6 +192,34 @@ def canary_catches_non_finite_weights():
 
 
 @test
+def run_time_failures_quarantine_the_model():
+    """-m skips the canary, so a model with NaN weights reaches requests: each fails with
+    non-finite logits; the third within the window quarantines it (409 model_unstable) until a
+    load, which reloads it (and here the canary then refuses it)."""
+    d = store()
+    try:
+        data = bytearray(open(STORIES, 'rb').read())
+        n = len(data)
+        data[n // 2:] = b'\xff' * (n - n // 2)
+        bad = os.path.join(d, 'outside')
+        os.makedirs(bad)
+        bad = os.path.join(bad, 'nanm.gguf')
+        open(bad, 'wb').write(bytes(data))
+        with Server('--models-dir', d, '-c', 256, '--parallel', 2, '-t', 1, model=bad) as s:
+            for i in range(3):
+                st, j = chat(s, 'nanm')
+                assert st >= 500 and 'non-finite logits' in j['error']['message'], (i, st, j)
+            st, j = chat(s, 'nanm')
+            assert st == 409 and code(j) == 'model_unstable', j
+            e = loaded_ids(s)['nanm']
+            assert e['state'] == 'quarantined' and 'non-finite logits' in e['reason'], e
+            st, j = call(s, 'POST', '/admin/models/load', {'model': 'nanm'})
+            assert st == 422 and code(j) == 'model_canary_failed', j
+    finally:
+        shutil.rmtree(d)
+
+
+@test
 def memory_limit_refuses_with_numbers_and_keeps_serving():
     d = store('llama-f32')
     try:
