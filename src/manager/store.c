@@ -515,7 +515,17 @@ int lmx_store_delete(lmx_store *st, const char *id, lmx_api_err *e) {
             rc = -1;
         }
     }
-    if (!rc) delete_row(st, id);
+    if (!rc) {
+        delete_row(st, id);
+        /* a download's org/repo/ directories go when empty (rmdir refuses otherwise) */
+        char d[PATH_MAX];
+        snprintf(d, sizeof d, "%s", json_string_value(json_object_get(o, "path")));
+        size_t root = strlen(st->dir);
+        for (char *sl = strrchr(d, '/'); sl && (size_t)(sl - d) > root; sl = strrchr(d, '/')) {
+            *sl = 0;
+            if (strncmp(d, st->dir, root) || d[root] != '/' || rmdir(d)) break;
+        }
+    }
     pthread_mutex_unlock(&st->mu);
     json_decref(o);
     return rc;

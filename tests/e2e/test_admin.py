@@ -113,6 +113,11 @@ def load_unload_delete():
             assert [m['id'] for m in j['data']] == ['stories260K'], j
             st, j = call(s, 'POST', '/admin/models/load', {'model': 'llama-q8_0'})
             assert st == 404 and code(j) == 'model_not_found', j
+            os.makedirs(os.path.join(d, 'org', 'repo'))
+            os.symlink(os.path.realpath(STORIES), os.path.join(d, 'org', 'repo', 'm.gguf'))
+            st, j = call(s, 'DELETE', '/admin/models/org/repo/m')
+            assert st == 200 and j['id'] == 'org/repo/m', j
+            assert not os.path.exists(os.path.join(d, 'org')), os.listdir(d)  # emptied dirs go
             st, j = call(s, 'POST', '/admin/models/load', {'model': 'stories260K', 'parallel': 0})
             assert st == 400 and j['error']['param'] == 'parallel', j
     finally:
@@ -411,6 +416,18 @@ def aliases_and_prefixes_resolve():
                 assert st == 200 and j['model'] == 'stories260K', (name, j)
             st, j = chat(s, 'nothing-like-this')
             assert st == 404 and code(j) == 'model_not_found', j
+    finally:
+        shutil.rmtree(d)
+
+
+@test
+def mlock_loads_and_warns_at_worst():
+    d = store()
+    try:
+        with serve(d, '--mlock') as s:
+            st, j = call(s, 'POST', '/admin/models/load', {'model': 'stories260K'})
+            assert st == 200 and j['state'] == 'ready', j
+            assert chat(s, 'stories260K')[0] == 200
     finally:
         shutil.rmtree(d)
 
