@@ -11,5 +11,8 @@ const lmx_route lmx_routes[] = {
     {"GET", "/v1/models/", lmx_h_models, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/chat/completions", lmx_h_chat, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/completions", lmx_h_completions, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    /* Prometheus; config reload */
+    {"GET", "/metrics", lmx_h_metrics, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"POST", "/admin/config/reload", lmx_h_config_reload, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {0},
 };

@@ -10,4 +10,10 @@ int lmx_h_models(lmx_req *r, const char *id);
 int lmx_h_chat(lmx_req *r, const char *rest);
 int lmx_h_completions(lmx_req *r, const char *rest);
 
+/* metrics.c */
+int lmx_h_metrics(lmx_req *r, const char *rest);
+
+/* config_api.c */
+int lmx_h_config_reload(lmx_req *r, const char *rest);
+
 #endif
