@@ -27,6 +27,13 @@ def make_install_with_destdir_lays_out_binary_unit_plist_and_config():
                      'ProtectSystem=strict', 'StateDirectory=lmx', 'ProtectHome=yes', 'PrivateTmp=yes'):
             assert line + '\n' in unit, line
         assert not re.search(r'@[A-Z]+@', unit), 'a placeholder is left in the unit'
+        sa = shutil.which('systemd-analyze')
+        if sa:  # systemd's own check of every key (pointed at the staged binary)
+            staged = os.path.join(dest, 'lmx.service')
+            with open(staged, 'w') as f:
+                f.write(unit.replace('/usr/bin/lmx', binp))
+            v = subprocess.run([sa, 'verify', staged], capture_output=True, text=True, timeout=60)
+            assert v.returncode == 0 and not v.stderr.strip(), v.stderr
         with open(os.path.join(dest, 'usr/share/lmx/com.lmx.serve.plist'), 'rb') as f:
             pl = plistlib.load(f)
         assert pl['Label'] == 'com.lmx.serve' and pl['ProgramArguments'] == ['/usr/bin/lmx', 'serve'], pl
