@@ -146,7 +146,11 @@ int cmd_serve(int argc, char **argv) {
     lmx_dl *dl = NULL;
     lmx_http *h = NULL;
     int rc = 1;
-    if (!live || load_startup_models(mgr, cfg)) goto out;
+    if (!mgr || !live) {
+        fprintf(stderr, "lmx serve: out of memory\n");
+        goto out;
+    }
+    if (load_startup_models(mgr, cfg)) goto out;
     dl = lmx_dl_create(mgr, err, sizeof err);
     if (!dl) {
         fprintf(stderr, "lmx serve: %s\n", err);
