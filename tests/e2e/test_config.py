@@ -71,6 +71,8 @@ class Daemon:
         return self.request('POST', '/v1/chat/completions', body, headers=h)
 
     def close(self):
+        """Stops it with SIGTERM; returns the exit status (0 for a clean drain, and under
+        ASan/LSan a leak or a bad access makes it non-zero)."""
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
             try:
@@ -79,13 +81,17 @@ class Daemon:
                 self.p.kill()
                 self.p.wait()
         self.log.close()
+        rc, logs = self.p.returncode, self.logs()
         shutil.rmtree(self.home, ignore_errors=True)
+        return rc, logs
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *a):
-        self.close()
+    def __exit__(self, exc_type, *a):
+        rc, logs = self.close()
+        if exc_type is None:
+            assert rc == 0, f'lmx serve exited {rc}: {logs[-3000:]}'
 
 
 def models_status(d, key=None):
@@ -96,11 +102,8 @@ def models_status(d, key=None):
 def refused(args=(), env=None, config=None, explicit=True, home=None):
     """Starts a daemon that must refuse to start; returns (exit code, stderr)."""
     d = Daemon(args, env=env, config=config, explicit=explicit, home=home)
-    try:
-        rc = d.p.wait(30)
-        return rc, d.logs()
-    finally:
-        d.close()
+    d.p.wait(30)
+    return d.close()
 
 
 @test

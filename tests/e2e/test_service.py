@@ -89,7 +89,7 @@ def recv(s, timeout=30):
 def check_notify(abstract):
     s, addr, d = notify_socket(abstract)
     port = free_port()
-    env = dict(os.environ, NOTIFY_SOCKET=addr, HOME=tempfile.gettempdir())
+    env = dict(os.environ, NOTIFY_SOCKET=addr, HOME=tempfile.mkdtemp(prefix='lmx-home-'))
     p = subprocess.Popen([LMX, 'serve', '-t', '1', '--port', str(port)], env=env,
                          stderr=subprocess.DEVNULL)
     try:
@@ -127,7 +127,7 @@ def notify_socket_in_the_abstract_namespace():
 @test
 def no_ready_before_startup_models_load_and_none_when_startup_fails():
     s, addr, d = notify_socket(False)
-    env = dict(os.environ, NOTIFY_SOCKET=addr, HOME=tempfile.gettempdir())
+    env = dict(os.environ, NOTIFY_SOCKET=addr, HOME=tempfile.mkdtemp(prefix='lmx-home-'))
     p = subprocess.run([LMX, 'serve', '-t', '1', '--port', str(free_port()), '-m', '/nonexistent.gguf'],
                        env=env, capture_output=True, text=True, timeout=60)
     try:
