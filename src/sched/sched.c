@@ -363,6 +363,7 @@ static void admit(lmx_sched *s) {
         j->t_admit = lmx_now_s();
         s->stats.prompt_tokens += (uint64_t)j->n_prompt;
         s->stats.cached_tokens += (uint64_t)reuse;
+        s->stats.prefix_hits += reuse > 0;
         for (int c = 1; c < j->n_choices; c++) {
             int r, f = pick_slot(s, NULL, 0, &r);
             slot *F = &s->slots[f];
@@ -799,10 +800,14 @@ void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out) {
     pthread_mutex_unlock(&s->mu);
     /* running/cached are read racily from the scheduler's slots: a gauge, not a promise */
     int run = 0, cached = 0;
+    int64_t used = 0;
     for (int i = 0; i < s->n_slots; i++) {
         run += s->slots[i].state != SLOT_FREE;
         cached += s->slots[i].state == SLOT_FREE && s->slots[i].n_kv > 0;
+        used += s->slots[i].n_kv;
     }
     out->running = run;
     out->cached_slots = cached;
+    out->kv_used = used;
+    out->kv_capacity = (int64_t)s->n_slots * lmx_ctx_n_ctx(s->ctx);
 }

@@ -23,5 +23,8 @@ const lmx_route lmx_routes[] = {
     {"GET", "/admin/ledger", lmx_h_admin_ledger, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"GET", "/admin/status", lmx_h_admin_status, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"GET", "/admin/memory", lmx_h_admin_memory, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    /* Prometheus; config reload */
+    {"GET", "/metrics", lmx_h_metrics, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"POST", "/admin/config/reload", lmx_h_config_reload, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {0},
 };

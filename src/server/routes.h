@@ -22,5 +22,10 @@ int lmx_h_admin_status(lmx_req *r, const char *rest);
 int lmx_h_admin_memory(lmx_req *r, const char *rest);
 int lmx_h_healthz(lmx_req *r, const char *rest);
 int lmx_h_readyz(lmx_req *r, const char *rest);
+/* metrics.c */
+int lmx_h_metrics(lmx_req *r, const char *rest);
+
+/* config_api.c */
+int lmx_h_config_reload(lmx_req *r, const char *rest);
 
 #endif
