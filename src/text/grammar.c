@@ -26,8 +26,8 @@
 #define INF_LEN (1 << 24)
 #define MAX_DEPTH 512
 #define MAX_ELEMS (1 << 24)
-/* budget slack: start forcing progress this many tokens before it is needed */
-#define CLOSE_MARGIN 2
+/* tokens kept in reserve beyond the bytes still to close: the end token */
+#define CLOSE_MARGIN 1
 
 struct lmx_gram {
     atomic_int refs;
@@ -711,8 +711,7 @@ typedef struct {
     lmx_gram_state *st;
     int32_t *out;
     int n;
-    bool tight;
-    int32_t close;
+    int32_t limit; /* largest close a token may leave */
 } walk_ctx;
 
 static void walk(walk_ctx *w, const tnode *t, int32_t s) {
@@ -721,7 +720,7 @@ static void walk(walk_ctx *w, const tnode *t, int32_t s) {
         const tnode *ch = &v->nodes[t->first_child + c];
         int32_t s2 = step(w->st, s, ch->byte);
         if (s2 <= 0) continue; /* dead prefix: the whole subtree goes */
-        if (!w->tight || w->st->set_close[s2] < w->close)
+        if (w->st->set_close[s2] <= w->limit)
             for (int k = 0; k < ch->end_n; k++) w->out[w->n++] = v->order[ch->end_lo + k];
         if (ch->n_child) walk(w, ch, s2);
     }
@@ -729,11 +728,20 @@ static void walk(walk_ctx *w, const tnode *t, int32_t s) {
 
 int lmx_gram_mask(lmx_gram_state *st, int remaining, int32_t *allowed) {
     if (st->ended || st->cur <= 0) return 0;
-    walk_ctx w = {.st = st, .out = allowed, .close = st->set_close[st->cur]};
-    w.tight = remaining > 0 && remaining <= w.close + CLOSE_MARGIN;
+    /* With a budget, a token may leave at most as many bytes to close as
+     * tokens remain after it, less one for the end token: then the one-byte
+     * token on a shortest way to the end always qualifies, by induction. If
+     * the budget was short from the start, every token must still make
+     * progress. */
+    int32_t close = st->set_close[st->cur];
+    walk_ctx w = {.st = st, .out = allowed, .limit = INF_LEN};
+    if (remaining > 0) {
+        w.limit = remaining - 1 - CLOSE_MARGIN;
+        if (w.limit < close - 1) w.limit = close - 1;
+    }
     if (set_complete(st, st->cur))
         for (int k = 0; k < st->v->n_eog; k++) allowed[w.n++] = st->v->eog[k];
-    if (!(w.tight && w.close == 0)) walk(&w, &st->v->nodes[0], st->cur);
+    if (w.limit >= 0) walk(&w, &st->v->nodes[0], st->cur);
     return w.n;
 }
 

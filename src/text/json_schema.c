@@ -488,41 +488,53 @@ static int int_set(cc *c, long long a, long long b, const char *path) {
     return r;
 }
 
+static int digits_of(double x) {
+    int d = 1;
+    for (; x >= 10 && d < 40; x /= 10) d++;
+    return d;
+}
+
+/* Unsigned integer texts with values in [a, b] (b may be infinite): exact for
+ * up to MAX_RANGE values; wider ranges by digit count, which keeps to the
+ * bounds at the price of leaving some valid values out. */
+static int magnitude(cc *c, double a, double b, const char *path) {
+    if (b - a < MAX_RANGE) return int_set(c, (long long)a, (long long)b, path);
+    int dmin = a <= 1 ? 1 : digits_of(a) + 1, dmax = isinf(b) ? 16 : digits_of(b) - 1;
+    if (dmax > 16) dmax = 16;
+    if (dmin > dmax) return int_set(c, (long long)a, (long long)a + MAX_RANGE - 1, path);
+    int r = new_rule(c);
+    if (a == 0) add_alt_refs(c, r, lit(c, "0"), -1);
+    add_alt_refs(c, r, range_rule(c, '1', '9'), repeat(c, digit(c), dmin - 1, dmax - 1));
+    return r;
+}
+
 /* integer or number within the schema's bounds */
 static int numeric(cc *c, const json_t *s, const char *path, bool integer) {
     double lo, hi;
     bool lo_x, hi_x;
     if (num_bounds(c, s, path, &lo, &lo_x, &hi, &hi_x)) return -1;
+    const double big = 1e15; /* 16 digits: beyond, bounds do not constrain */
+    if (lo < -big) lo = -INFINITY;
+    if (hi > big) hi = INFINITY;
     /* the integers in range */
     double ilo = lo_x ? floor(lo) + 1 : ceil(lo), ihi = hi_x ? ceil(hi) - 1 : floor(hi);
-    if (ilo > 1e15) ilo = 1e15;
-    if (ihi < -1e15) ihi = -1e15;
-    bool finite = isfinite(lo) && isfinite(hi);
-    if (finite && ihi - ilo < MAX_RANGE) {
-        if (ilo > ihi && integer)
-            return fail(c, path, "no integer lies between the bounds");
-        int r = new_rule(c);
-        if (ilo <= ihi) add_alt_refs(c, r, int_set(c, (long long)ilo, (long long)ihi, path), -1);
-        if (!integer) {
-            /* k.ddd lies in [k, k+1): valid when k is, and k+1 <= hi */
-            double a = ilo < 0 ? 0 : ilo, b = floor(hi) - 1;
-            if (a <= b) add_alt_refs(c, r, int_set(c, (long long)a, (long long)b, path), frac(c));
-            /* -k.ddd lies in (-k-1, -k]: valid when -k is, and -k-1 >= lo */
-            double na = ihi > -1 ? 1 : -ihi, nb = -ceil(lo) - 1;
-            if (na <= nb)
-                add_alt_refs(c, r,
-                             seq_rule(c, lit(c, "-"), int_set(c, (long long)na, (long long)nb, path),
-                                      -1),
-                             frac(c));
-        }
-        return r;
+    if (ilo > big || ihi < -big || (integer && ilo > ihi))
+        return fail(c, path, "no %s lies between the bounds", integer ? "integer" : "number");
+    int r = new_rule(c);
+    double a = ilo < 0 ? 0 : ilo;
+    if (a <= ihi) add_alt_refs(c, r, magnitude(c, a, ihi, path), -1);
+    if (ilo <= -1)
+        add_alt_refs(c, r, lit(c, "-"), magnitude(c, ihi > -1 ? 1 : -ihi, -ilo, path));
+    if (!integer) {
+        /* k.ddd lies in [k, k+1): valid when k is, and k+1 <= hi */
+        double b = floor(hi) - 1;
+        if (a <= b) add_alt_refs(c, r, magnitude(c, a, b, path), frac(c));
+        /* -k.ddd lies in (-k-1, -k]: valid when -k is, and -k-1 >= lo */
+        double na = ihi > -1 ? 1 : -ihi, nb = -ceil(lo) - 1;
+        if (na <= nb)
+            add_alt_refs(c, r, seq_rule(c, lit(c, "-"), magnitude(c, na, nb, path), -1), frac(c));
     }
-    /* wide or open ranges: the sign, and zero, are what can be enforced cheaply */
-    int neg = ilo >= 0 ? 0 : ihi < 0 ? 2 : 1;
-    int ir = int_rule(c, neg, ilo >= 1 || ihi <= -1);
-    if (integer) return ir;
-    if (neg == 0 && ilo >= 1) return ir; /* fractions of positive bounds: integers only */
-    return seq_rule(c, ir, optional(c, frac(c)), -1);
+    return c->failed ? -1 : r;
 }
 
 static int object_rule(cc *c, const json_t *s, const char *path) {
