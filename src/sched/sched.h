@@ -20,6 +20,7 @@
 
 #include "engine/model.h"
 #include "engine/sample.h"
+#include "text/grammar.h"
 
 typedef struct {
     int n_parallel;   /* sequences decoding at once (default 8) */
@@ -55,6 +56,12 @@ typedef struct {
     int n_stop;
     bool ignore_eos;
     bool special_text;     /* control tokens' text is part of the output (tool-call markers) */
+    /* Optional: the output must be a sentence of this grammar (the job takes
+     * a reference; each choice runs its own state of it). Before each draw the
+     * tokens it does not allow get -inf logits; log-probabilities stay those
+     * of the raw distribution. A choice that reaches a point where nothing
+     * may follow finishes with "stop". */
+    lmx_gram *grammar;
 } lmx_job_params;
 
 typedef enum {

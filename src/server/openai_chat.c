@@ -12,13 +12,19 @@
  * message.tool_calls / delta.tool_calls and finish_reason "tool_calls"; text
  * that may be call markup is held back from content deltas until resolved.
  * tool_choice "required" or a named function opens the call in the prompt
- * (the family's marker, and the name), and the parser is fed that opening
- * first: a minimal forcing until constrained decoding exists. */
+ * (the family's marker, and the name), the parser is fed that opening first,
+ * and the rest of the call is constrained by a grammar (text/json_schema.h):
+ * a tool's name, then arguments valid under its "parameters", then the
+ * call's closing and the end of the output. Families whose call form the
+ * grammar does not cover (Qwen3-Coder's XML parameters) keep the opening
+ * alone. A tool call grammar replaces a response_format one. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/chat_prompt.h"
 #include "server/openai.h"
+#include "text/json_schema.h"
 
 lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e) {
     int32_t *toks;
@@ -29,14 +35,32 @@ lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e) {
         prefix = lmx_tc_forced_prefix(s->tc_family,
                                       r->tool_choice == LMX_TOOL_NAMED ? r->tool_name : NULL,
                                       s->tc_mistral_args);
+    lmx_gram *tg = NULL;
+    if (prefix) {
+        bool none;
+        char err[512];
+        tg = lmx_tool_call_grammar(s->tc_family, r->tools,
+                                   r->tool_choice == LMX_TOOL_NAMED ? r->tool_name : NULL,
+                                   s->tc_mistral_args, &none, err, sizeof err);
+        if (!tg && !none) {
+            char param[64];
+            snprintf(param, sizeof param, "%.*s", (int)strcspn(err, ":"), err);
+            lmx_err_bad(e, param, "%s", err);
+            free(prefix);
+            return NULL;
+        }
+    }
     lmx_oai_req r2 = *r;
+    if (tg) r2.grammar = tg;
     /* Mistral's [TOOL_CALLS] and Llama's <|python_tag|> are control tokens */
     r2.special_text = tools && (s->tc_family == LMX_TC_MISTRAL || s->tc_family == LMX_TC_LLAMA3);
     if (lmx_chat_prompt(s, &r2, prefix, &toks, &n, e)) {
         free(prefix);
+        lmx_gram_release(tg);
         return NULL;
     }
     lmx_gen *g = lmx_gen_start(s, &r2, &toks, &n, 1, e);
+    lmx_gram_release(tg); /* the job holds its own reference */
     free(toks);
     if (g && tools) {
         g->tc_family = s->tc_family;

@@ -13,6 +13,7 @@
 
 #include "engine/sample.h"
 #include "server/errors.h"
+#include "text/grammar.h"
 
 typedef enum { LMX_OAI_CHAT, LMX_OAI_COMPLETIONS } lmx_oai_kind;
 
@@ -48,6 +49,7 @@ typedef struct {
     json_t *template_kwargs;  /* chat: chat_template_kwargs, borrowed */
     json_t *prompt;           /* completions: borrowed */
     bool special_text;        /* set by the endpoint: control tokens are output text */
+    lmx_gram *grammar;        /* response_format json_object / json_schema (owned), or NULL */
 } lmx_oai_req;
 
 typedef enum { LMX_FIELD_SUPPORTED, LMX_FIELD_IGNORED, LMX_FIELD_REFUSED } lmx_field_policy;
