@@ -26,6 +26,9 @@
 #define INF_LEN (1 << 24)
 #define MAX_DEPTH 512
 #define MAX_ELEMS (1 << 24)
+/* sets whose masks are kept, and the fewest allowed tokens worth keeping */
+#define MASK_CACHE 4
+#define MASK_CACHE_MIN 1024
 /* tokens kept in reserve beyond the bytes still to close: the end token */
 #define CLOSE_MARGIN 1
 
@@ -232,8 +235,16 @@ int lmx_gram_finish(lmx_gram *g, int root, char *err, size_t errlen) {
 typedef struct {
     int32_t first_child, n_child; /* children are contiguous in v->nodes */
     int32_t end_lo, end_n;        /* tokens (in v->order) whose bytes end here */
+    int32_t sub_hi;               /* the subtree's tokens are order[end_lo, sub_hi) */
+    int32_t bytes;                /* big subtrees: index in v->bytesets of the bytes below; -1 */
     uint8_t byte;
 } tnode;
+
+/* A subtree with at least this many tokens below its root keeps the set of
+ * bytes used below it: when all of them loop the automaton back to the same
+ * state (plain characters inside a string), the whole subtree is allowed at
+ * once instead of walked. */
+#define BYTESET_MIN_TOKENS 16
 
 struct lmx_gram_vocab {
     int n_vocab;
@@ -246,6 +257,8 @@ struct lmx_gram_vocab {
     int n_order;
     tnode *nodes;
     int n_nodes;
+    uint8_t (*bytesets)[32];
+    int n_bytesets;
 };
 
 static const lmx_gram_vocab *sort_v;
@@ -263,10 +276,13 @@ static uint8_t piece_byte(const lmx_gram_vocab *v, int i, int d) {
     return (uint8_t)v->bytes[v->off[v->order[i]] + (size_t)d];
 }
 
-/* Fills node k for the tokens order[lo, hi) sharing their first d bytes. */
-static void build_node(lmx_gram_vocab *v, int k, int d, int lo, int hi) {
+/* Fills node k for the tokens order[lo, hi) sharing their first d bytes;
+ * or's the bytes used below it into `below`. */
+static void build_node(lmx_gram_vocab *v, int k, int d, int lo, int hi, uint8_t below[32]) {
     tnode *t = &v->nodes[k];
     t->end_lo = lo;
+    t->sub_hi = hi;
+    t->bytes = -1;
     while (lo < hi && (int)v->len[v->order[lo]] == d) lo++;
     t->end_n = lo - t->end_lo;
     int n = 0;
@@ -278,14 +294,21 @@ static void build_node(lmx_gram_vocab *v, int k, int d, int lo, int hi) {
     t->n_child = n;
     v->n_nodes += n;
     int c = t->first_child;
+    uint8_t mine[32] = {0};
     for (int i = lo; i < hi; c++) {
         int j = i;
         uint8_t b = piece_byte(v, i, d);
         while (j < hi && piece_byte(v, j, d) == b) j++;
         v->nodes[c].byte = b;
-        build_node(v, c, d + 1, i, j);
+        mine[b >> 3] |= (uint8_t)(1u << (b & 7));
+        build_node(v, c, d + 1, i, j, mine);
         i = j;
     }
+    if (hi - lo >= BYTESET_MIN_TOKENS && v->bytesets) {
+        memcpy(v->bytesets[v->n_bytesets], mine, 32);
+        v->nodes[k].bytes = v->n_bytesets++;
+    }
+    for (int i = 0; i < 32; i++) below[i] |= mine[i];
 }
 
 lmx_gram_vocab *lmx_gram_vocab_new(int n_vocab, lmx_gram_piece_fn piece, void *ctx,
@@ -320,9 +343,16 @@ lmx_gram_vocab *lmx_gram_vocab_new(int n_vocab, lmx_gram_piece_fn piece, void *c
     sort_v = v; /* built once per model, on one thread */
     qsort(v->order, (size_t)v->n_order, sizeof *v->order, cmp_piece);
     v->nodes = calloc(used + 1, sizeof *v->nodes);
-    if (!v->nodes) goto fail;
+    /* at most n_order / BYTESET_MIN_TOKENS * depth big subtrees; grown on demand below */
+    v->bytesets = malloc(32 * ((size_t)v->n_order + 1));
+    if (!v->nodes || !v->bytesets) goto fail;
     v->n_nodes = 1;
-    build_node(v, 0, 0, 0, v->n_order);
+    uint8_t all[32] = {0};
+    build_node(v, 0, 0, 0, v->n_order, all);
+    if (v->n_bytesets) {
+        void *b = realloc(v->bytesets, 32 * (size_t)v->n_bytesets);
+        if (b) v->bytesets = b;
+    }
     return v;
 fail:
     lmx_gram_vocab_free(v);
@@ -337,6 +367,7 @@ void lmx_gram_vocab_free(lmx_gram_vocab *v) {
     free(v->eog);
     free(v->order);
     free(v->nodes);
+    free(v->bytesets);
     free(v);
 }
 
@@ -356,6 +387,8 @@ struct lmx_gram_state {
     /* interned sets; set 0 is dead */
     int32_t *set_off, *set_len, *set_close;
     int32_t **set_trans;
+    uint8_t (*set_loop)[32]; /* bytes that step the set to itself (when set_loop_ok) */
+    bool *set_loop_ok;
     int n_sets, cap_sets;
     int32_t *items;
     int n_items, cap_items;
@@ -367,6 +400,16 @@ struct lmx_gram_state {
     int n_tmp, cap_tmp;
     int cur;
     bool ended, oom;
+    /* the last walk's tokens and the bytes each leaves to close */
+    int32_t *wtok, *wclose;
+    /* masks of recent sets with many allowed tokens (inside a string the set
+     * repeats token after token): the walk is done once per set */
+    struct {
+        int32_t set, n;
+        int32_t *tok, *close;
+        uint64_t used;
+    } cache[MASK_CACHE];
+    uint64_t clock;
 };
 
 static uint32_t mix(uint64_t x) {
@@ -530,7 +573,11 @@ static int32_t intern_set(lmx_gram_state *st) {
         if (cl) st->set_close = cl;
         int32_t **tr = realloc(st->set_trans, sizeof *tr * (size_t)c);
         if (tr) st->set_trans = tr;
-        if (!a || !b || !cl || !tr) return st->oom = true, 0;
+        uint8_t(*lp)[32] = realloc(st->set_loop, 32 * (size_t)c);
+        if (lp) st->set_loop = lp;
+        bool *lk = realloc(st->set_loop_ok, sizeof *lk * (size_t)c);
+        if (lk) st->set_loop_ok = lk;
+        if (!a || !b || !cl || !tr || !lp || !lk) return st->oom = true, 0;
         st->cap_sets = c;
     }
     memcpy(st->items + st->n_items, st->tmp, sizeof *st->tmp * (size_t)n);
@@ -542,6 +589,7 @@ static int32_t intern_set(lmx_gram_state *st) {
         if (st->nd_close[st->tmp[k]] < close) close = st->nd_close[st->tmp[k]];
     st->set_close[s] = close;
     st->set_trans[s] = NULL;
+    st->set_loop_ok[s] = false;
     st->n_sets++;
     if (2 * st->n_sets > st->sh_cap) {
         if (!rehash_sets(st, st->sh_cap * 2)) {
@@ -584,7 +632,17 @@ static int32_t step(lmx_gram_state *st, int32_t s, uint8_t b) {
     return r;
 }
 
+static void cache_clear(lmx_gram_state *st) {
+    for (int i = 0; i < MASK_CACHE; i++) {
+        free(st->cache[i].tok);
+        free(st->cache[i].close);
+        st->cache[i].tok = st->cache[i].close = NULL;
+        st->cache[i].set = -1;
+    }
+}
+
 static void state_clear(lmx_gram_state *st) {
+    cache_clear(st);
     for (int s = 0; s < st->n_sets; s++) free(st->set_trans[s]);
     st->n_sets = 1;
     st->n_items = 0;
@@ -626,14 +684,17 @@ lmx_gram_state *lmx_gram_state_new(lmx_gram *g, const lmx_gram_vocab *v) {
     st->set_len = malloc(sizeof(int32_t) * 256);
     st->set_close = malloc(sizeof(int32_t) * 256);
     st->set_trans = calloc(256, sizeof(int32_t *));
+    st->set_loop = malloc(32 * 256);
+    st->set_loop_ok = calloc(256, sizeof(bool));
     st->sh_cap = 512;
     st->sh = calloc(512, sizeof(int32_t));
     if (!st->nd_pos || !st->nd_par || !st->nd_close || !st->nd_depth || !st->nd_mark ||
         !st->nd_seen || !st->nh || !st->set_off || !st->set_len || !st->set_close ||
-        !st->set_trans || !st->sh) {
+        !st->set_trans || !st->set_loop || !st->set_loop_ok || !st->sh) {
         lmx_gram_state_free(st);
         return NULL;
     }
+    for (int i = 0; i < MASK_CACHE; i++) st->cache[i].set = -1;
     st->nd_pos[0] = st->nd_par[0] = -1;
     st->nd_close[0] = st->nd_depth[0] = 0;
     st->n_nd = 1;
@@ -652,7 +713,12 @@ void lmx_gram_state_free(lmx_gram_state *st) {
     if (!st) return;
     if (st->set_trans)
         for (int s = 0; s < st->n_sets; s++) free(st->set_trans[s]);
+    cache_clear(st);
+    free(st->wtok);
+    free(st->wclose);
     free(st->set_trans);
+    free(st->set_loop);
+    free(st->set_loop_ok);
     free(st->nd_pos);
     free(st->nd_par);
     free(st->nd_close);
@@ -709,19 +775,45 @@ int lmx_gram_min_close(const lmx_gram_state *st) {
 
 typedef struct {
     lmx_gram_state *st;
-    int32_t *out;
     int n;
-    int32_t limit; /* largest close a token may leave */
 } walk_ctx;
+
+/* The bytes b with step(s, b) == s. */
+static const uint8_t *self_loop(lmx_gram_state *st, int32_t s) {
+    if (!st->set_loop_ok[s]) {
+        uint8_t loop[32] = {0};
+        for (int b = 0; b < 256; b++)
+            if (step(st, s, (uint8_t)b) == s) loop[b >> 3] |= (uint8_t)(1u << (b & 7));
+        if (st->oom) return NULL;
+        memcpy(st->set_loop[s], loop, 32); /* step may have moved the arrays */
+        st->set_loop_ok[s] = true;
+    }
+    return st->set_loop[s];
+}
 
 static void walk(walk_ctx *w, const tnode *t, int32_t s) {
     const lmx_gram_vocab *v = w->st->v;
+    if (t->bytes >= 0) {
+        const uint8_t *loop = self_loop(w->st, s), *below = v->bytesets[t->bytes];
+        bool inside = loop != NULL;
+        for (int i = 0; i < 32 && inside; i++) inside = !(below[i] & ~loop[i]);
+        if (inside) { /* every token below ends in s again */
+            int32_t close = w->st->set_close[s];
+            for (int k = t->end_lo + t->end_n; k < t->sub_hi; k++) {
+                w->st->wtok[w->n] = v->order[k];
+                w->st->wclose[w->n++] = close;
+            }
+            return;
+        }
+    }
     for (int c = 0; c < t->n_child; c++) {
         const tnode *ch = &v->nodes[t->first_child + c];
         int32_t s2 = step(w->st, s, ch->byte);
         if (s2 <= 0) continue; /* dead prefix: the whole subtree goes */
-        if (w->st->set_close[s2] <= w->limit)
-            for (int k = 0; k < ch->end_n; k++) w->out[w->n++] = v->order[ch->end_lo + k];
+        for (int k = 0; k < ch->end_n; k++) {
+            w->st->wtok[w->n] = v->order[ch->end_lo + k];
+            w->st->wclose[w->n++] = w->st->set_close[s2];
+        }
         if (ch->n_child) walk(w, ch, s2);
     }
 }
@@ -733,16 +825,54 @@ int lmx_gram_mask(lmx_gram_state *st, int remaining, int32_t *allowed) {
      * token on a shortest way to the end always qualifies, by induction. If
      * the budget was short from the start, every token must still make
      * progress. */
-    int32_t close = st->set_close[st->cur];
-    walk_ctx w = {.st = st, .out = allowed, .limit = INF_LEN};
+    int32_t close = st->set_close[st->cur], limit = INF_LEN;
     if (remaining > 0) {
-        w.limit = remaining - 1 - CLOSE_MARGIN;
-        if (w.limit < close - 1) w.limit = close - 1;
+        limit = remaining - 1 - CLOSE_MARGIN;
+        if (limit < close - 1) limit = close - 1;
     }
+    int n = 0;
     if (set_complete(st, st->cur))
-        for (int k = 0; k < st->v->n_eog; k++) allowed[w.n++] = st->v->eog[k];
-    if (w.limit >= 0) walk(&w, &st->v->nodes[0], st->cur);
-    return w.n;
+        for (int k = 0; k < st->v->n_eog; k++) allowed[n++] = st->v->eog[k];
+    if (limit < 0) return n;
+    /* the tokens allowed from this set, and what each leaves to close */
+    const int32_t *tok, *left;
+    int m;
+    int c = 0;
+    while (c < MASK_CACHE && st->cache[c].set != st->cur) c++;
+    if (c < MASK_CACHE) {
+        st->cache[c].used = ++st->clock;
+        tok = st->cache[c].tok, left = st->cache[c].close, m = st->cache[c].n;
+    } else {
+        if (!st->wtok) {
+            st->wtok = malloc(sizeof(int32_t) * (size_t)st->v->n_vocab);
+            st->wclose = malloc(sizeof(int32_t) * (size_t)st->v->n_vocab);
+            if (!st->wtok || !st->wclose) return n;
+        }
+        int32_t cur = st->cur;
+        walk_ctx w = {.st = st};
+        walk(&w, &st->v->nodes[0], cur);
+        tok = st->wtok, left = st->wclose, m = w.n;
+        if (m >= MASK_CACHE_MIN || 4 * m >= st->v->n_vocab) { /* keep it, in place of the least recently used */
+            int lru = 0;
+            for (int i = 1; i < MASK_CACHE; i++)
+                if (st->cache[i].used < st->cache[lru].used) lru = i;
+            int32_t *kt = malloc(sizeof(int32_t) * (size_t)m), *kc = malloc(sizeof(int32_t) * (size_t)m);
+            if (kt && kc) {
+                free(st->cache[lru].tok);
+                free(st->cache[lru].close);
+                memcpy(kt, tok, sizeof(int32_t) * (size_t)m);
+                memcpy(kc, left, sizeof(int32_t) * (size_t)m);
+                st->cache[lru].tok = kt, st->cache[lru].close = kc;
+                st->cache[lru].set = cur, st->cache[lru].n = m, st->cache[lru].used = ++st->clock;
+            } else {
+                free(kt);
+                free(kc);
+            }
+        }
+    }
+    for (int k = 0; k < m; k++)
+        if (left[k] <= limit) allowed[n++] = tok[k];
+    return n;
 }
 
 int lmx_gram_accept_bytes(lmx_gram_state *st, const char *p, size_t n) {

@@ -28,9 +28,12 @@ typedef struct {
 
 static toy_vocab toy;
 
+/* plus "qa".."qz", "qqa".."qqz": a subtree big enough to be taken whole in a string */
+#define TOY_Q 52
+
 static void toy_init(void) {
     if (toy.n) return;
-    int n = 1 + 256 + (int)(sizeof toy_multi / sizeof *toy_multi);
+    int n = 1 + 256 + (int)(sizeof toy_multi / sizeof *toy_multi) + TOY_Q;
     toy.p = calloc((size_t)n, sizeof *toy.p);
     toy.p[0] = strdup("");
     for (int b = 0; b < 256; b++) {
@@ -39,6 +42,11 @@ static void toy_init(void) {
     }
     for (size_t i = 0; i < sizeof toy_multi / sizeof *toy_multi; i++)
         toy.p[257 + i] = strdup(toy_multi[i]);
+    for (int i = 0; i < TOY_Q; i++) {
+        char q[4] = {'q', 'q', 0, 0};
+        q[i < 26 ? 1 : 2] = (char)('a' + i % 26);
+        toy.p[n - TOY_Q + i] = strdup(q);
+    }
     toy.n = n;
 }
 
@@ -276,6 +284,10 @@ TEST(grammar_mask_matches_brute_force) {
         lmx_gram_state *st = lmx_gram_state_new(g, v);
         CHECK(lmx_gram_accept_bytes(st, prefixes[p], strlen(prefixes[p])) == 0);
         int k = lmx_gram_mask(st, 0, allowed);
+        int32_t *again = malloc(sizeof(int32_t) * (size_t)toy.n);
+        CHECK(lmx_gram_mask(st, 0, again) == k); /* the second time from the mask cache */
+        CHECK(!memcmp(again, allowed, sizeof(int32_t) * (size_t)k));
+        free(again);
         char *in = calloc((size_t)toy.n, 1);
         for (int i = 0; i < k; i++) in[allowed[i]] = 1;
         for (int t = 1; t < toy.n; t++) {
