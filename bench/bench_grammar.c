@@ -34,9 +34,14 @@ static double run(lmx_sched *s, const int32_t *prompt, int n_prompt, int n_gen, 
                   float temp, uint64_t seed, int *n_out) {
     lmx_sample_params sp = lmx_sample_defaults(); /* as OpenAI's defaults in lmx serve */
     sp.temperature = temp, sp.top_k = 0, sp.top_p = 1.0f, sp.min_p = 0, sp.seed = seed;
-    lmx_job_params p = {.prompt = prompt, .n_prompt = n_prompt, .max_tokens = n_gen,
-                        .n_choices = 1, .sample = sp, .top_logprobs = -1,
-                        .ignore_eos = g == NULL, .grammar = g};
+    lmx_job_params p = {.prompt = prompt,
+                        .n_prompt = n_prompt,
+                        .max_tokens = n_gen,
+                        .n_choices = 1,
+                        .sample = sp,
+                        .top_logprobs = -1,
+                        .ignore_eos = g == NULL,
+                        .grammar = g};
     lmx_submit_status st;
     lmx_job *j = lmx_sched_submit(s, &p, &st);
     if (!j) return 0;
@@ -90,7 +95,8 @@ int main(int argc, char **argv) {
     free(eog);
     printf("vocabulary %d tokens: trie built in %.1f ms\n", nv, (lmx_now_s() - t) * 1e3);
     int32_t *allowed = malloc(sizeof(int32_t) * (size_t)nv);
-    static const char *at[] = {"{\"title\":\"ab", "{\"title\":\"\",\"items\":[{\"name\":\"x\",\"qty\":1"};
+    static const char *at[] = {"{\"title\":\"ab",
+                               "{\"title\":\"\",\"items\":[{\"name\":\"x\",\"qty\":1"};
     for (int k = 0; k < 2; k++) {
         lmx_gram_state *st = lmx_gram_state_new(g, v);
         lmx_gram_accept_bytes(st, at[k], strlen(at[k]));

@@ -22,12 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EL_END INT32_MIN
-#define INF_LEN (1 << 24)
+#define EL_END    INT32_MIN
+#define INF_LEN   (1 << 24)
 #define MAX_DEPTH 512
 #define MAX_ELEMS (1 << 24)
 /* sets whose masks are kept, and the fewest allowed tokens worth keeping */
-#define MASK_CACHE 4
+#define MASK_CACHE     4
 #define MASK_CACHE_MIN 1024
 /* tokens kept in reserve beyond the bytes still to close: the end token */
 #define CLOSE_MARGIN 1
@@ -90,8 +90,12 @@ void lmx_gram_release(lmx_gram *g) {
     free(g);
 }
 
-int lmx_gram_rule(lmx_gram *g) { return g->n_rules++; }
-int lmx_gram_n_rules(const lmx_gram *g) { return g->n_rules; }
+int lmx_gram_rule(lmx_gram *g) {
+    return g->n_rules++;
+}
+int lmx_gram_n_rules(const lmx_gram *g) {
+    return g->n_rules;
+}
 
 static void seq_push(lmx_gram_seq *s, int32_t e) {
     if (!grow((void **)&s->el, &s->cap, s->n + 1, sizeof *s->el)) {
@@ -117,8 +121,10 @@ static int32_t class_index(lmx_gram *g, const uint8_t set[32]) {
 
 void lmx_gram_seq_class(lmx_gram *g, lmx_gram_seq *s, const uint8_t set[32]) {
     int32_t c = class_index(g, set);
-    if (c < 0) s->oom = true;
-    else seq_push(s, -1 - c);
+    if (c < 0)
+        s->oom = true;
+    else
+        seq_push(s, -1 - c);
 }
 
 void lmx_gram_seq_range(lmx_gram *g, lmx_gram_seq *s, uint8_t lo, uint8_t hi) {
@@ -127,13 +133,17 @@ void lmx_gram_seq_range(lmx_gram *g, lmx_gram_seq *s, uint8_t lo, uint8_t hi) {
     lmx_gram_seq_class(g, s, set);
 }
 
-void lmx_gram_seq_byte(lmx_gram *g, lmx_gram_seq *s, uint8_t b) { lmx_gram_seq_range(g, s, b, b); }
+void lmx_gram_seq_byte(lmx_gram *g, lmx_gram_seq *s, uint8_t b) {
+    lmx_gram_seq_range(g, s, b, b);
+}
 
 void lmx_gram_seq_lit(lmx_gram *g, lmx_gram_seq *s, const char *text, size_t n) {
     for (size_t i = 0; i < n; i++) lmx_gram_seq_byte(g, s, (uint8_t)text[i]);
 }
 
-void lmx_gram_seq_ref(lmx_gram_seq *s, int rule) { seq_push(s, rule); }
+void lmx_gram_seq_ref(lmx_gram_seq *s, int rule) {
+    seq_push(s, rule);
+}
 
 void lmx_gram_seq_free(lmx_gram_seq *s) {
     free(s->el);
@@ -167,7 +177,9 @@ int lmx_gram_lit_rule(lmx_gram *g, const char *text, size_t n) {
     return r;
 }
 
-static int32_t sat_add(int32_t a, int32_t b) { return a + b >= INF_LEN ? INF_LEN : a + b; }
+static int32_t sat_add(int32_t a, int32_t b) {
+    return a + b >= INF_LEN ? INF_LEN : a + b;
+}
 
 int lmx_gram_finish(lmx_gram *g, int root, char *err, size_t errlen) {
     if (g->oom) {
@@ -265,8 +277,8 @@ static const lmx_gram_vocab *sort_v;
 static int cmp_piece(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     uint32_t lx = sort_v->len[x], ly = sort_v->len[y];
-    int c = memcmp(sort_v->bytes + sort_v->off[x], sort_v->bytes + sort_v->off[y],
-                   lx < ly ? lx : ly);
+    int c =
+        memcmp(sort_v->bytes + sort_v->off[x], sort_v->bytes + sort_v->off[y], lx < ly ? lx : ly);
     if (c) return c;
     if (lx != ly) return lx < ly ? -1 : 1;
     return x < y ? -1 : x > y;
@@ -337,8 +349,10 @@ lmx_gram_vocab *lmx_gram_vocab_new(int n_vocab, lmx_gram_piece_fn piece, void *c
         v->off[id] = used;
         v->len[id] = (uint32_t)n;
         used += n;
-        if (eog && eog[id]) v->eog[v->n_eog++] = id;
-        else if (n) v->order[v->n_order++] = id;
+        if (eog && eog[id])
+            v->eog[v->n_eog++] = id;
+        else if (n)
+            v->order[v->n_order++] = id;
     }
     sort_v = v; /* built once per model, on one thread */
     qsort(v->order, (size_t)v->n_order, sizeof *v->order, cmp_piece);
@@ -371,7 +385,9 @@ void lmx_gram_vocab_free(lmx_gram_vocab *v) {
     free(v);
 }
 
-int lmx_gram_vocab_size(const lmx_gram_vocab *v) { return v->n_vocab; }
+int lmx_gram_vocab_size(const lmx_gram_vocab *v) {
+    return v->n_vocab;
+}
 
 /* ---- per-sequence state ---- */
 
@@ -619,7 +635,8 @@ static int32_t step(lmx_gram_state *st, int32_t s, uint8_t b) {
         int32_t pos = st->nd_pos[n];
         const uint8_t *c = g->cls[-1 - g->el[pos]];
         if (!(c[b >> 3] >> (b & 7) & 1)) continue;
-        int32_t next = g->el[pos + 1] == EL_END ? st->nd_par[n] : intern(st, pos + 1, st->nd_par[n]);
+        int32_t next =
+            g->el[pos + 1] == EL_END ? st->nd_par[n] : intern(st, pos + 1, st->nd_par[n]);
         if (next >= 0) expand(st, next);
     }
     int32_t r = intern_set(st);
@@ -767,7 +784,9 @@ static void maybe_compact(lmx_gram_state *st) {
     st->cur = intern_set(st);
 }
 
-bool lmx_gram_complete(const lmx_gram_state *st) { return set_complete(st, st->cur); }
+bool lmx_gram_complete(const lmx_gram_state *st) {
+    return set_complete(st, st->cur);
+}
 
 int lmx_gram_min_close(const lmx_gram_state *st) {
     return st->cur > 0 ? st->set_close[st->cur] : INF_LEN;
@@ -852,11 +871,13 @@ int lmx_gram_mask(lmx_gram_state *st, int remaining, int32_t *allowed) {
         walk_ctx w = {.st = st};
         walk(&w, &st->v->nodes[0], cur);
         tok = st->wtok, left = st->wclose, m = w.n;
-        if (m >= MASK_CACHE_MIN || 4 * m >= st->v->n_vocab) { /* keep it, in place of the least recently used */
+        if (m >= MASK_CACHE_MIN ||
+            4 * m >= st->v->n_vocab) { /* keep it, in place of the least recently used */
             int lru = 0;
             for (int i = 1; i < MASK_CACHE; i++)
                 if (st->cache[i].used < st->cache[lru].used) lru = i;
-            int32_t *kt = malloc(sizeof(int32_t) * (size_t)m), *kc = malloc(sizeof(int32_t) * (size_t)m);
+            int32_t *kt = malloc(sizeof(int32_t) * (size_t)m),
+                    *kc = malloc(sizeof(int32_t) * (size_t)m);
             if (kt && kc) {
                 free(st->cache[lru].tok);
                 free(st->cache[lru].close);

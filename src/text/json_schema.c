@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_REPEAT 4096      /* largest bounded count expanded exactly */
-#define MAX_RANGE 4096       /* largest integer range enumerated exactly */
-#define ANY_DEPTH 4          /* nesting of untyped values */
-#define MAX_SCHEMA_DEPTH 64  /* nesting of the schema document itself */
-#define MAX_RULES (1 << 20)
+#define MAX_REPEAT       4096 /* largest bounded count expanded exactly */
+#define MAX_RANGE        4096 /* largest integer range enumerated exactly */
+#define ANY_DEPTH        4    /* nesting of untyped values */
+#define MAX_SCHEMA_DEPTH 64   /* nesting of the schema document itself */
+#define MAX_RULES        (1 << 20)
 
 typedef struct {
     lmx_gram *g;
@@ -31,7 +31,7 @@ typedef struct {
     struct {
         const json_t *node;
         int rule;
-    } *memo;
+    } * memo;
     int n_memo, cap_memo;
     int r_char, r_string, r_int, r_number, r_bool, r_null, r_digit, r_ws, r_comma, r_colon;
     int r_frac;
@@ -80,7 +80,9 @@ static void add_alt_refs(cc *c, int r, int a, int b) {
     lmx_gram_seq_free(&s);
 }
 
-static int lit(cc *c, const char *s) { return lmx_gram_lit_rule(c->g, s, strlen(s)); }
+static int lit(cc *c, const char *s) {
+    return lmx_gram_lit_rule(c->g, s, strlen(s));
+}
 
 /* x{min,max}; max < 0: unbounded */
 static int repeat(cc *c, int x, int min, int max) {
@@ -325,14 +327,30 @@ static int any_object(cc *c) {
 
 /* ---- schemas ---- */
 
-static const char *const ignored_kw[] = {"description", "title",    "default", "examples",
-                                         "$schema",     "$id",      "$comment"};
-static const char *const known_kw[] = {
-    "type",        "properties", "required",  "additionalProperties", "items",
-    "prefixItems", "enum",       "const",     "anyOf",                "oneOf",
-    "nullable",    "minLength",  "maxLength", "minItems",             "maxItems",
-    "minimum",     "maximum",    "exclusiveMinimum", "exclusiveMaximum", "$defs",
-    "definitions", "$ref"};
+static const char *const ignored_kw[] = {"description", "title", "default", "examples",
+                                         "$schema",     "$id",   "$comment"};
+static const char *const known_kw[] = {"type",
+                                       "properties",
+                                       "required",
+                                       "additionalProperties",
+                                       "items",
+                                       "prefixItems",
+                                       "enum",
+                                       "const",
+                                       "anyOf",
+                                       "oneOf",
+                                       "nullable",
+                                       "minLength",
+                                       "maxLength",
+                                       "minItems",
+                                       "maxItems",
+                                       "minimum",
+                                       "maximum",
+                                       "exclusiveMinimum",
+                                       "exclusiveMaximum",
+                                       "$defs",
+                                       "definitions",
+                                       "$ref"};
 
 static bool in_list(const char *k, const char *const *l, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -342,7 +360,9 @@ static bool in_list(const char *k, const char *const *l, size_t n) {
 
 static int compile(cc *c, const json_t *s, const char *path);
 
-static char *dump(const json_t *v) { return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY); }
+static char *dump(const json_t *v) {
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
 
 /* A count keyword: -1 if absent; -2 (error set) if not a usable count. */
 static int count_kw(cc *c, const json_t *s, const char *k, const char *path) {
@@ -393,8 +413,10 @@ static int ref_rule(cc *c, const char *ref, const char *path) {
         size_t n = 0;
         for (; *p && *p != '/'; p++) {
             char ch = *p;
-            if (ch == '~' && p[1] == '0') ch = '~', p++;
-            else if (ch == '~' && p[1] == '1') ch = '/', p++;
+            if (ch == '~' && p[1] == '0')
+                ch = '~', p++;
+            else if (ch == '~' && p[1] == '1')
+                ch = '/', p++;
             if (n + 1 < sizeof tok) tok[n++] = ch;
         }
         tok[n] = 0;
@@ -437,8 +459,10 @@ static int enum_rule(cc *c, const json_t *vals, const char *path) {
     int r = 0;
     for (size_t i = 0; i < n; i++) {
         v[i].s = dump(json_array_get(vals, i));
-        if (!v[i].s) r = fail(c, path, "out of memory");
-        else v[i].n = strlen(v[i].s);
+        if (!v[i].s)
+            r = fail(c, path, "out of memory");
+        else
+            v[i].n = strlen(v[i].s);
     }
     if (!r) r = literals(c, v, (int)n);
     for (size_t i = 0; i < n; i++) free(v[i].s);
@@ -457,8 +481,10 @@ static int num_bounds(cc *c, const json_t *s, const char *path, double *lo, bool
         const json_t *v = json_object_get(s, names[i]);
         if (!v) continue;
         if (json_is_boolean(v) && i >= 2) { /* draft 4: a flag on minimum / maximum */
-            if (i == 2) *lo_x = json_is_true(v);
-            else *hi_x = json_is_true(v);
+            if (i == 2)
+                *lo_x = json_is_true(v);
+            else
+                *hi_x = json_is_true(v);
             continue;
         }
         if (!json_is_number(v)) return fail(c, path, "'%s' must be a number", names[i]);
@@ -523,8 +549,7 @@ static int numeric(cc *c, const json_t *s, const char *path, bool integer) {
     int r = new_rule(c);
     double a = ilo < 0 ? 0 : ilo;
     if (a <= ihi) add_alt_refs(c, r, magnitude(c, a, ihi, path), -1);
-    if (ilo <= -1)
-        add_alt_refs(c, r, lit(c, "-"), magnitude(c, ihi > -1 ? 1 : -ihi, -ilo, path));
+    if (ilo <= -1) add_alt_refs(c, r, lit(c, "-"), magnitude(c, ihi > -1 ? 1 : -ihi, -ilo, path));
     if (!integer) {
         /* k.ddd lies in [k, k+1): valid when k is, and k+1 <= hi */
         double b = floor(hi) - 1;
@@ -637,7 +662,8 @@ static int array_rule(cc *c, const json_t *s, const char *path) {
         return fail(c, path, "'items' must be a schema");
     if (pre && !json_is_array(pre)) return fail(c, path, "'prefixItems' must be an array");
     int item = -1;
-    if (!items || json_is_true(items)) item = any_value(c, ANY_DEPTH - 1);
+    if (!items || json_is_true(items))
+        item = any_value(c, ANY_DEPTH - 1);
     else if (json_is_object(items)) {
         sub_path(sub, sizeof sub, path, ".items");
         item = compile(c, items, sub);
@@ -838,16 +864,17 @@ static int args_rule(cc *c, const json_t *tool, size_t i) {
 lmx_gram *lmx_tool_call_grammar(lmx_tc_family f, const json_t *tools, const char *name,
                                 bool mistral_args, bool *none, char *err, size_t errlen) {
     *none = false;
-    if (f == LMX_TC_NONE || f == LMX_TC_QWEN3_CODER || (f == LMX_TC_MISTRAL && mistral_args && !name)) {
+    if (f == LMX_TC_NONE || f == LMX_TC_QWEN3_CODER ||
+        (f == LMX_TC_MISTRAL && mistral_args && !name)) {
         *none = true;
         return NULL;
     }
     cc c;
     if (!cc_init(&c, NULL, err, errlen)) return NULL;
-    const char *close = f == LMX_TC_LLAMA3                ? "}"
+    const char *close = f == LMX_TC_LLAMA3                    ? "}"
                         : f == LMX_TC_MISTRAL && mistral_args ? ""
-                        : f == LMX_TC_MISTRAL               ? "}]"
-                                                            : "}\n</tool_call>";
+                        : f == LMX_TC_MISTRAL                 ? "}]"
+                                                              : "}\n</tool_call>";
     const char *args_key = f == LMX_TC_LLAMA3 ? "parameters" : "arguments";
     int root = new_rule(&c);
     size_t i;
@@ -871,7 +898,10 @@ lmx_gram *lmx_tool_call_grammar(lmx_tc_family f, const json_t *tools, const char
         char head[512], mid[64];
         /* the forced prefix already wrote what comes before the name */
         snprintf(head, sizeof head, "%s%s",
-                 f == LMX_TC_LLAMA3 ? "" : f == LMX_TC_MISTRAL ? "[{\"name\": " : "{\"name\": ", q);
+                 f == LMX_TC_LLAMA3    ? ""
+                 : f == LMX_TC_MISTRAL ? "[{\"name\": "
+                                       : "{\"name\": ",
+                 q);
         snprintf(mid, sizeof mid, ", \"%s\": ", args_key);
         free(q);
         int call = seq_rule(&c, lit(&c, head), lit(&c, mid), args, lit(&c, close), -1);

@@ -28,8 +28,7 @@
 /* A grammar for values valid under `schema`. NULL with err set to
  * "PATH: why" (path: where the schema sits in the request, e.g.
  * "response_format.json_schema.schema"). */
-lmx_gram *lmx_json_schema_grammar(const json_t *schema, const char *path, char *err,
-                                  size_t errlen);
+lmx_gram *lmx_json_schema_grammar(const json_t *schema, const char *path, char *err, size_t errlen);
 
 /* A grammar for any JSON object (response_format json_object). */
 lmx_gram *lmx_json_object_grammar(char *err, size_t errlen);

@@ -16,10 +16,11 @@
 
 #include "text/json_schema.h"
 
-static const char *multi[] = {"{\"", "\":", "\": ", "true", "false", "null", "\"}", "},", "12",
-                              "0.5", "\"a\"", "\xc3\xa9", "\\n", "[]", "{}", ", \"", "-1", "]}"};
+static const char *multi[] = {"{\"", "\":", "\": ", "true", "false", "null",
+                              "\"}", "},",  "12",   "0.5",  "\"a\"", "\xc3\xa9",
+                              "\\n", "[]",  "{}",   ", \"", "-1",    "]}"};
 #define N_MULTI (int)(sizeof multi / sizeof *multi)
-#define N_TOY (1 + 256 + N_MULTI)
+#define N_TOY   (1 + 256 + N_MULTI)
 
 static size_t piece(void *ctx, int32_t id, char *buf, size_t cap) {
     (void)ctx;

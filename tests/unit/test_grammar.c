@@ -15,10 +15,11 @@
 
 /* ---- toy vocabulary ---- */
 
-static const char *toy_multi[] = {"{\"", "\":", "\": ", "true", "false", "null", "abc", "\"}",
-                                  "},", "12", "0.5", "\"name\"", "\xc3\xa9", "\\n", "\\",
-                                  "{}", "[]", "\"a\"", "-1", ", \"", "xyz\"", "  ", "\":\"", "]}",
-                                  "\xe2\x82\xac", "ab\"c", "\"\"", "100", "\n</tool_call>"};
+static const char *toy_multi[] = {
+    "{\"",          "\":",   "\": ", "true",     "false",         "null", "abc",   "\"}",
+    "},",           "12",    "0.5",  "\"name\"", "\xc3\xa9",      "\\n",  "\\",    "{}",
+    "[]",           "\"a\"", "-1",   ", \"",     "xyz\"",         "  ",   "\":\"", "]}",
+    "\xe2\x82\xac", "ab\"c", "\"\"", "100",      "\n</tool_call>"};
 #define TOY_EOG 0
 
 typedef struct {
@@ -50,7 +51,9 @@ static void toy_init(void) {
     toy.n = n;
 }
 
-static size_t toy_len(int id) { return id == 1 ? 1 : strlen(toy.p[id]); } /* byte 0 is id 1 */
+static size_t toy_len(int id) {
+    return id == 1 ? 1 : strlen(toy.p[id]);
+} /* byte 0 is id 1 */
 
 static size_t toy_piece(void *ctx, int32_t id, char *buf, size_t cap) {
     (void)ctx;
@@ -146,17 +149,13 @@ static bool validate_inner(const json_t *v, const json_t *s, const json_t *root)
         double d = json_number_value(v);
         if ((x = json_object_get(s, "minimum")) && d < json_number_value(x)) return false;
         if ((x = json_object_get(s, "maximum")) && d > json_number_value(x)) return false;
-        if ((x = json_object_get(s, "exclusiveMinimum")) && d <= json_number_value(x))
-            return false;
-        if ((x = json_object_get(s, "exclusiveMaximum")) && d >= json_number_value(x))
-            return false;
+        if ((x = json_object_get(s, "exclusiveMinimum")) && d <= json_number_value(x)) return false;
+        if ((x = json_object_get(s, "exclusiveMaximum")) && d >= json_number_value(x)) return false;
     }
     if (json_is_array(v)) {
         size_t n = json_array_size(v), np = json_array_size(json_object_get(s, "prefixItems"));
-        if ((x = json_object_get(s, "minItems")) && n < (size_t)json_integer_value(x))
-            return false;
-        if ((x = json_object_get(s, "maxItems")) && n > (size_t)json_integer_value(x))
-            return false;
+        if ((x = json_object_get(s, "minItems")) && n < (size_t)json_integer_value(x)) return false;
+        if ((x = json_object_get(s, "maxItems")) && n > (size_t)json_integer_value(x)) return false;
         for (size_t i = 0; i < n; i++) {
             const json_t *is = i < np ? json_array_get(json_object_get(s, "prefixItems"), i)
                                       : json_object_get(s, "items");
@@ -165,12 +164,12 @@ static bool validate_inner(const json_t *v, const json_t *s, const json_t *root)
         }
     }
     if (json_is_object(v)) {
-        const json_t *props = json_object_get(s, "properties"), *ap =
-                                                                    json_object_get(s, "additionalProperties");
+        const json_t *props = json_object_get(s, "properties"),
+                     *ap = json_object_get(s, "additionalProperties");
         size_t i;
         const json_t *e;
-        json_array_foreach(json_object_get(s, "required"), i, e) if (!json_object_get(
-            v, json_string_value(e))) return false;
+        json_array_foreach(json_object_get(s, "required"), i,
+                           e) if (!json_object_get(v, json_string_value(e))) return false;
         const char *k;
         const json_t *m;
         json_object_foreach((json_t *)v, k, m) {
@@ -256,8 +255,9 @@ TEST(grammar_schema_walks_always_validate) {
             CHECK(out);
             json_error_t je;
             json_t *j = json_loads(out, JSON_DECODE_ANY, &je);
-            if (!j) FAILF("schema %zu seed %llu: output does not parse: %s (%s)", i,
-                          (unsigned long long)seed, out, je.text);
+            if (!j)
+                FAILF("schema %zu seed %llu: output does not parse: %s (%s)", i,
+                      (unsigned long long)seed, out, je.text);
             if (!validate(j, s, s))
                 FAILF("schema %zu seed %llu: output does not validate: %s", i,
                       (unsigned long long)seed, out);
@@ -277,8 +277,12 @@ TEST(grammar_mask_matches_brute_force) {
     char err[256];
     lmx_gram *g = lmx_json_schema_grammar(s, "schema", err, sizeof err);
     CHECK(g);
-    const char *prefixes[] = {"", "{", "{\"name\": \"ab", "{\"name\":\"\",\"age\":1",
-                              "{\"name\":\"\",\"age\":12,\"tags\":[\"c", "{\"name\":\"\\"};
+    const char *prefixes[] = {"",
+                              "{",
+                              "{\"name\": \"ab",
+                              "{\"name\":\"\",\"age\":1",
+                              "{\"name\":\"\",\"age\":12,\"tags\":[\"c",
+                              "{\"name\":\"\\"};
     int32_t *allowed = malloc(sizeof(int32_t) * (size_t)toy.n);
     for (size_t p = 0; p < sizeof prefixes / sizeof *prefixes; p++) {
         lmx_gram_state *st = lmx_gram_state_new(g, v);

@@ -117,7 +117,8 @@ TEST(openai_params_rejects_malformed_fields_naming_them) {
          "\"json_schema\":{\"name\":\"n\",\"strict\":1}}}",
          "response_format.json_schema.strict"},
         {"{\"model\":\"m\",\"messages\":[1],\"response_format\":{\"type\":\"json_schema\","
-         "\"json_schema\":{\"name\":\"n\",\"schema\":{\"type\":\"object\",\"patternProperties\":{}}}}}",
+         "\"json_schema\":{\"name\":\"n\",\"schema\":{\"type\":\"object\",\"patternProperties\":{}}"
+         "}}}",
          "response_format.json_schema.schema"},
         {"{\"model\":\"m\",\"messages\":[1],\"response_format\":{}}", "response_format.type"},
         {"{\"model\":\"m\",\"messages\":[1],\"tools\":{}}", "tools"},
