@@ -292,8 +292,8 @@ static bool grammar_ready(lmx_sched *s) {
     if (s->gvocab) return true;
     const lmx_tok *t = s->m->tok;
     bool *eog = calloc((size_t)s->n_vocab, 1);
-    s->allowed = malloc(sizeof(int32_t) * (size_t)s->n_vocab);
-    s->kept = malloc(sizeof(float) * (size_t)s->n_vocab);
+    if (!s->allowed) s->allowed = malloc(sizeof(int32_t) * (size_t)s->n_vocab);
+    if (!s->kept) s->kept = malloc(sizeof(float) * (size_t)s->n_vocab);
     if (eog && s->allowed && s->kept) {
         for (int32_t i = 0; i < s->n_vocab; i++) eog[i] = lmx_tok_is_eog(t, i);
         s->gvocab = lmx_gram_vocab_new(s->n_vocab, vocab_piece, (void *)t, eog);
@@ -577,6 +577,13 @@ static bool step(lmx_sched *s) {
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         if (sl->state != SLOT_FREE && atomic_load(&sl->job->cancelled)) choice_done(s, sl, NULL);
+    }
+    if (!s->gvocab) { /* build the trie outside s->mu, so submitters are not held meanwhile */
+        bool want = false;
+        pthread_mutex_lock(&s->mu);
+        for (lmx_job *j = s->q_head; j && !want; j = j->next) want = j->grammar != NULL;
+        pthread_mutex_unlock(&s->mu);
+        if (want) grammar_ready(s);
     }
     admit(s);
     int n = 0, budget = s->o.prefill_chunk;
