@@ -149,7 +149,12 @@ static bool validate_inner(const json_t *v, const json_t *s, const json_t *root)
         double d = json_number_value(v);
         if ((x = json_object_get(s, "minimum")) && d < json_number_value(x)) return false;
         if ((x = json_object_get(s, "maximum")) && d > json_number_value(x)) return false;
-        if ((x = json_object_get(s, "exclusiveMinimum")) && d <= json_number_value(x)) return false;
+        if ((x = json_object_get(s, "exclusiveMinimum")) && json_is_true(x) &&
+            d <= json_number_value(json_object_get(s, "minimum")))
+            return false; /* draft 4 */
+        if ((x = json_object_get(s, "exclusiveMinimum")) && json_is_number(x) &&
+            d <= json_number_value(x))
+            return false;
         if ((x = json_object_get(s, "exclusiveMaximum")) && d >= json_number_value(x)) return false;
     }
     if (json_is_array(v)) {
@@ -236,6 +241,15 @@ static const char *schemas[] = {
     "{\"type\":\"string\",\"minLength\":3}",
     "{\"type\":\"integer\",\"minimum\":-1000000}",
     "{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"string\"}},\"required\":[\"s\"]}",
+    "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"definitions\":{\"n\":{"
+    "\"type\":\"number\",\"exclusiveMaximum\":10,\"exclusiveMinimum\":-10}},\"type\":\"object\","
+    "\"properties\":{\"x\":{\"$ref\":\"#/definitions/n\"},\"y\":{\"oneOf\":[{\"type\":"
+    "\"integer\",\"exclusiveMinimum\":5,\"exclusiveMaximum\":9},{\"const\":\"no\"}]},\"z\":{"
+    "\"type\":\"number\",\"minimum\":0,\"default\":1,\"examples\":[2]},\"w\":{\"type\":"
+    "\"integer\",\"minimum\":3,\"exclusiveMinimum\":true}},\"required\":[\"x\",\"y\",\"z\","
+    "\"w\"]}",
+    "{\"type\":\"object\",\"additionalProperties\":true,\"maxItems\":2}",
+    "{\"type\":\"array\",\"items\":{\"type\":\"number\",\"maximum\":-3.5},\"minItems\":2}",
     "true",
 };
 
