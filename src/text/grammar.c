@@ -755,8 +755,8 @@ void lmx_gram_state_free(lmx_gram_state *st) {
 
 /* The caches grow with every set met; past a bound, keep only the current
  * set's stacks (re-interned) and start the caches afresh. */
-static void maybe_compact(lmx_gram_state *st) {
-    if (st->n_nd < (1 << 20) && st->n_sets < (1 << 16) && st->n_items < (1 << 22)) return;
+static void compact(lmx_gram_state *st) {
+    if (st->cur <= 0) return;
     int s = st->cur, total = 0;
     for (int k = 0; k < st->set_len[s]; k++)
         total += st->nd_depth[st->items[st->set_off[s] + k]] + 1;
@@ -902,7 +902,7 @@ int lmx_gram_accept_bytes(lmx_gram_state *st, const char *p, size_t n) {
     for (size_t i = 0; i < n && s > 0; i++) s = step(st, s, (uint8_t)p[i]);
     if (s <= 0) return -1;
     st->cur = s;
-    maybe_compact(st);
+    if (st->n_nd >= (1 << 20) || st->n_sets >= (1 << 16) || st->n_items >= (1 << 22)) compact(st);
     return 0;
 }
 
@@ -917,4 +917,8 @@ int lmx_gram_accept(lmx_gram_state *st, int32_t tok) {
         }
     if (!v->len[tok]) return -1;
     return lmx_gram_accept_bytes(st, v->bytes + v->off[tok], v->len[tok]);
+}
+
+void lmx_gram_compact(lmx_gram_state *st) {
+    if (!st->ended) compact(st);
 }

@@ -91,5 +91,8 @@ int lmx_gram_accept_bytes(lmx_gram_state *st, const char *p, size_t n);
 bool lmx_gram_complete(const lmx_gram_state *st);
 /* Fewest bytes that would complete the text so far (0 when complete). */
 int lmx_gram_min_close(const lmx_gram_state *st);
+/* Drops the caches, keeping only the current stacks. Done automatically when
+ * they grow past a bound; public so tests can run the path. */
+void lmx_gram_compact(lmx_gram_state *st);
 
 #endif

@@ -336,6 +336,40 @@ TEST(grammar_mask_matches_brute_force) {
     lmx_gram_vocab_free(v);
 }
 
+/* Dropping the caches mid-walk changes nothing: same masks, same outputs. */
+TEST(grammar_compaction_keeps_the_state) {
+    lmx_gram_vocab *v = toy_vocab_new();
+    int32_t *a = malloc(sizeof(int32_t) * (size_t)toy.n),
+            *b = malloc(sizeof(int32_t) * (size_t)toy.n);
+    for (size_t i = 0; i < sizeof schemas / sizeof *schemas; i++) {
+        json_t *s = json_loads(schemas[i], JSON_DECODE_ANY, NULL);
+        char err[256];
+        lmx_gram *g = lmx_json_schema_grammar(s, "schema", err, sizeof err);
+        CHECK(g);
+        lmx_gram_state *x = lmx_gram_state_new(g, v), *y = lmx_gram_state_new(g, v);
+        lmx_rng r;
+        lmx_rng_seed(&r, i);
+        for (int step = 0; step < 80; step++) {
+            if (step % 3 == 0) lmx_gram_compact(y);
+            int na = lmx_gram_mask(x, 80 - step, a), nb = lmx_gram_mask(y, 80 - step, b);
+            CHECK(na == nb && !memcmp(a, b, sizeof(int32_t) * (size_t)na));
+            CHECK(lmx_gram_min_close(x) == lmx_gram_min_close(y));
+            if (na == 0) break;
+            int32_t t = a[lmx_rng_next(&r) % (uint64_t)na];
+            CHECK(lmx_gram_accept(x, t) == 0 && lmx_gram_accept(y, t) == 0);
+            if (t == TOY_EOG) break;
+        }
+        CHECK(lmx_gram_complete(x) == lmx_gram_complete(y));
+        lmx_gram_state_free(x);
+        lmx_gram_state_free(y);
+        lmx_gram_release(g);
+        json_decref(s);
+    }
+    free(a);
+    free(b);
+    lmx_gram_vocab_free(v);
+}
+
 /* Close to the budget, only tokens that move towards the end are allowed. */
 TEST(grammar_budget_forces_closing) {
     lmx_gram_vocab *v = toy_vocab_new();
