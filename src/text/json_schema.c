@@ -246,10 +246,14 @@ static int lit_trie(cc *c, litstr *v, int lo, int hi, size_t d) {
         int j = i;
         uint8_t b = (uint8_t)v[i].s[d];
         while (j < hi && (uint8_t)v[j].s[d] == b) j++;
-        int child = lit_trie(c, v, i, j, d + 1);
+        /* bytes all of v[i, j) share go into one alternative: recursion only
+         * where they branch, so a long literal does not nest deeply */
         lmx_gram_seq s = {0};
         lmx_gram_seq_byte(c->g, &s, b);
-        lmx_gram_seq_ref(&s, child);
+        size_t e = d + 1;
+        while (v[i].n > e && v[j - 1].n > e && v[i].s[e] == v[j - 1].s[e]) /* sorted: ends agree */
+            lmx_gram_seq_byte(c->g, &s, (uint8_t)v[i].s[e++]);
+        lmx_gram_seq_ref(&s, lit_trie(c, v, i, j, e));
         lmx_gram_add_alt(c->g, r, &s);
         lmx_gram_seq_free(&s);
         i = j;

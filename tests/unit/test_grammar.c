@@ -250,6 +250,7 @@ static const char *schemas[] = {
     "\"w\"]}",
     "{\"type\":\"object\",\"additionalProperties\":true,\"maxItems\":2}",
     "{\"type\":\"array\",\"items\":{\"type\":\"number\",\"maximum\":-3.5},\"minItems\":2}",
+    "{\"enum\":[\"apple\",\"apricot\",\"app\",\"banana\",12,120,null,{\"k\":\"v\"},\"app\"]}",
     "true",
 };
 
@@ -500,5 +501,29 @@ TEST(grammar_json_object_and_tool_calls) {
                        "'minProperties'"));
     json_decref(bad);
     json_decref(tools);
+    lmx_gram_vocab_free(v);
+}
+
+/* A request-sized literal (an enum value of 60,000 bytes) compiles without
+ * nesting a rule per byte, and is spelled out exactly. */
+TEST(grammar_long_literals_compile_flat) {
+    lmx_gram_vocab *v = toy_vocab_new();
+    size_t n = 60000;
+    char *big = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) big[i] = (char)('a' + i % 26);
+    big[n] = 0;
+    json_t *s = json_pack("{s:[s,s]}", "enum", big, "abc");
+    char err[256];
+    lmx_gram *g = lmx_json_schema_grammar(s, "S", err, sizeof err);
+    CHECK(g);
+    lmx_gram_state *st = lmx_gram_state_new(g, v);
+    CHECK(lmx_gram_accept_bytes(st, "\"", 1) == 0);
+    CHECK(lmx_gram_accept_bytes(st, big, n) == 0);
+    CHECK(!lmx_gram_complete(st) && lmx_gram_min_close(st) == 1);
+    CHECK(lmx_gram_accept_bytes(st, "\"", 1) == 0 && lmx_gram_complete(st));
+    lmx_gram_state_free(st);
+    lmx_gram_release(g);
+    json_decref(s);
+    free(big);
     lmx_gram_vocab_free(v);
 }
