@@ -14,7 +14,15 @@
  * return frame (tail call), so repetition written as right recursion
  * (R := x R | empty) runs in constant stack depth. A closure visits each node
  * once, so left recursion cannot loop; stacks deeper than MAX_DEPTH are
- * dropped (a recursive schema nested that deep). */
+ * dropped (a recursive schema nested that deep).
+ *
+ * Masks. The trie is walked depth first, stepping the set by each edge's
+ * byte; a dead set prunes the subtree. Two shortcuts keep the common case
+ * cheap: a big subtree whose bytes all step the current set back to itself
+ * (plain characters inside a string) is allowed whole without descending, and
+ * the allowed list of a set with many allowed tokens is cached (inside a
+ * string the set repeats token after token), with, per token, the bytes it
+ * would leave to close, so the budget rule filters the cached list. */
 #include "text/grammar.h"
 
 #include <stdatomic.h>
