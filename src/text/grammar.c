@@ -281,8 +281,8 @@ struct lmx_gram_vocab {
     int n_bytesets;
 };
 
-static const lmx_gram_vocab *sort_v;
-static int cmp_piece(const void *a, const void *b) {
+static int cmp_piece(const void *a, const void *b, void *ctx) {
+    const lmx_gram_vocab *sort_v = ctx;
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     uint32_t lx = sort_v->len[x], ly = sort_v->len[y];
     int c =
@@ -362,8 +362,8 @@ lmx_gram_vocab *lmx_gram_vocab_new(int n_vocab, lmx_gram_piece_fn piece, void *c
         else if (n)
             v->order[v->n_order++] = id;
     }
-    sort_v = v; /* built once per model, on one thread */
-    qsort(v->order, (size_t)v->n_order, sizeof *v->order, cmp_piece);
+    /* qsort_r: schedulers of different models may build their tries at once */
+    qsort_r(v->order, (size_t)v->n_order, sizeof *v->order, cmp_piece, v);
     v->nodes = calloc(used + 1, sizeof *v->nodes);
     /* at most n_order / BYTESET_MIN_TOKENS * depth big subtrees; grown on demand below */
     v->bytesets = malloc(32 * ((size_t)v->n_order + 1));
