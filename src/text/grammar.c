@@ -278,7 +278,8 @@ struct lmx_gram_vocab {
     tnode *nodes;
     int n_nodes;
     uint8_t (*bytesets)[32];
-    int n_bytesets;
+    bool *whole_utf8; /* per byteset: every token below continues with whole UTF-8 characters */
+    int n_bytesets, cap_bytesets;
 };
 
 static int cmp_piece(const void *a, const void *b, void *ctx) {
@@ -290,6 +291,37 @@ static int cmp_piece(const void *a, const void *b, void *ctx) {
     if (c) return c;
     if (lx != ly) return lx < ly ? -1 : 1;
     return x < y ? -1 : x > y;
+}
+
+/* p[0, n) is whole, well-formed UTF-8 characters (no surrogates, no overlongs). */
+static bool utf8_whole(const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n;) {
+        uint8_t c = p[i], lo = 0x80, hi = 0xBF;
+        size_t k;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            k = 1;
+        else if (c == 0xE0)
+            k = 2, lo = 0xA0;
+        else if (c >= 0xE1 && c <= 0xEF)
+            k = 2, hi = c == 0xED ? 0x9F : 0xBF;
+        else if (c == 0xF0)
+            k = 3, lo = 0x90;
+        else if (c >= 0xF1 && c <= 0xF3)
+            k = 3;
+        else if (c == 0xF4)
+            k = 3, hi = 0x8F;
+        else
+            return false;
+        if (n - i <= k || p[i + 1] < lo || p[i + 1] > hi) return false;
+        for (size_t j = 2; j <= k; j++)
+            if (p[i + j] < 0x80 || p[i + j] > 0xBF) return false;
+        i += k + 1;
+    }
+    return true;
 }
 
 static uint8_t piece_byte(const lmx_gram_vocab *v, int i, int d) {
@@ -324,9 +356,21 @@ static void build_node(lmx_gram_vocab *v, int k, int d, int lo, int hi, uint8_t 
         build_node(v, c, d + 1, i, j, mine);
         i = j;
     }
-    if (hi - lo >= BYTESET_MIN_TOKENS && v->bytesets) {
-        memcpy(v->bytesets[v->n_bytesets], mine, 32);
-        v->nodes[k].bytes = v->n_bytesets++;
+    if (hi - lo >= BYTESET_MIN_TOKENS &&
+        grow((void **)&v->bytesets, &v->cap_bytesets, v->n_bytesets + 1, 32)) {
+        bool *w = realloc(v->whole_utf8, (size_t)v->cap_bytesets * sizeof *w);
+        if (w) {
+            v->whole_utf8 = w;
+            bool whole = true;
+            for (int i = lo; i < hi && whole; i++) {
+                int32_t id = v->order[i];
+                whole =
+                    utf8_whole((const uint8_t *)v->bytes + v->off[id] + d, v->len[id] - (size_t)d);
+            }
+            memcpy(v->bytesets[v->n_bytesets], mine, 32);
+            v->whole_utf8[v->n_bytesets] = whole;
+            v->nodes[k].bytes = v->n_bytesets++;
+        }
     }
     for (int i = 0; i < 32; i++) below[i] |= mine[i];
 }
@@ -365,16 +409,10 @@ lmx_gram_vocab *lmx_gram_vocab_new(int n_vocab, lmx_gram_piece_fn piece, void *c
     /* qsort_r: schedulers of different models may build their tries at once */
     qsort_r(v->order, (size_t)v->n_order, sizeof *v->order, cmp_piece, v);
     v->nodes = calloc(used + 1, sizeof *v->nodes);
-    /* at most n_order / BYTESET_MIN_TOKENS * depth big subtrees; grown on demand below */
-    v->bytesets = malloc(32 * ((size_t)v->n_order + 1));
-    if (!v->nodes || !v->bytesets) goto fail;
+    if (!v->nodes) goto fail;
     v->n_nodes = 1;
     uint8_t all[32] = {0};
     build_node(v, 0, 0, 0, v->n_order, all);
-    if (v->n_bytesets) {
-        void *b = realloc(v->bytesets, 32 * (size_t)v->n_bytesets);
-        if (b) v->bytesets = b;
-    }
     return v;
 fail:
     lmx_gram_vocab_free(v);
@@ -390,6 +428,7 @@ void lmx_gram_vocab_free(lmx_gram_vocab *v) {
     free(v->order);
     free(v->nodes);
     free(v->bytesets);
+    free(v->whole_utf8);
     free(v);
 }
 
@@ -411,8 +450,10 @@ struct lmx_gram_state {
     /* interned sets; set 0 is dead */
     int32_t *set_off, *set_len, *set_close;
     int32_t **set_trans;
-    uint8_t (*set_loop)[32]; /* bytes that step the set to itself (when set_loop_ok) */
-    bool *set_loop_ok;
+    /* bytes known to step the set to itself ([0, 32)), known not to ([32, 64)) */
+    uint8_t (*set_loop)[64];
+    int8_t
+        *set_u8; /* every whole multi-byte UTF-8 character steps it to itself: 0 ?, 1 yes, 2 no */
     int n_sets, cap_sets;
     int32_t *items;
     int n_items, cap_items;
@@ -597,10 +638,10 @@ static int32_t intern_set(lmx_gram_state *st) {
         if (cl) st->set_close = cl;
         int32_t **tr = realloc(st->set_trans, sizeof *tr * (size_t)c);
         if (tr) st->set_trans = tr;
-        uint8_t(*lp)[32] = realloc(st->set_loop, 32 * (size_t)c);
+        uint8_t(*lp)[64] = realloc(st->set_loop, 64 * (size_t)c);
         if (lp) st->set_loop = lp;
-        bool *lk = realloc(st->set_loop_ok, sizeof *lk * (size_t)c);
-        if (lk) st->set_loop_ok = lk;
+        int8_t *lk = realloc(st->set_u8, sizeof *lk * (size_t)c);
+        if (lk) st->set_u8 = lk;
         if (!a || !b || !cl || !tr || !lp || !lk) return st->oom = true, 0;
         st->cap_sets = c;
     }
@@ -613,7 +654,8 @@ static int32_t intern_set(lmx_gram_state *st) {
         if (st->nd_close[st->tmp[k]] < close) close = st->nd_close[st->tmp[k]];
     st->set_close[s] = close;
     st->set_trans[s] = NULL;
-    st->set_loop_ok[s] = false;
+    memset(st->set_loop[s], 0, 64);
+    st->set_u8[s] = 0;
     st->n_sets++;
     if (2 * st->n_sets > st->sh_cap) {
         if (!rehash_sets(st, st->sh_cap * 2)) {
@@ -709,13 +751,13 @@ lmx_gram_state *lmx_gram_state_new(lmx_gram *g, const lmx_gram_vocab *v) {
     st->set_len = malloc(sizeof(int32_t) * 256);
     st->set_close = malloc(sizeof(int32_t) * 256);
     st->set_trans = calloc(256, sizeof(int32_t *));
-    st->set_loop = malloc(32 * 256);
-    st->set_loop_ok = calloc(256, sizeof(bool));
+    st->set_loop = malloc(64 * 256);
+    st->set_u8 = calloc(256, sizeof(int8_t));
     st->sh_cap = 512;
     st->sh = calloc(512, sizeof(int32_t));
     if (!st->nd_pos || !st->nd_par || !st->nd_close || !st->nd_depth || !st->nd_mark ||
         !st->nd_seen || !st->nh || !st->set_off || !st->set_len || !st->set_close ||
-        !st->set_trans || !st->set_loop || !st->set_loop_ok || !st->sh) {
+        !st->set_trans || !st->set_loop || !st->set_u8 || !st->sh) {
         lmx_gram_state_free(st);
         return NULL;
     }
@@ -743,7 +785,7 @@ void lmx_gram_state_free(lmx_gram_state *st) {
     free(st->wclose);
     free(st->set_trans);
     free(st->set_loop);
-    free(st->set_loop_ok);
+    free(st->set_u8);
     free(st->nd_pos);
     free(st->nd_par);
     free(st->nd_close);
@@ -805,26 +847,73 @@ typedef struct {
     int n;
 } walk_ctx;
 
-/* The bytes b with step(s, b) == s. */
-static const uint8_t *self_loop(lmx_gram_state *st, int32_t s) {
-    if (!st->set_loop_ok[s]) {
-        uint8_t loop[32] = {0};
-        for (int b = 0; b < 256; b++)
-            if (step(st, s, (uint8_t)b) == s) loop[b >> 3] |= (uint8_t)(1u << (b & 7));
-        if (st->oom) return NULL;
-        memcpy(st->set_loop[s], loop, 32); /* step may have moved the arrays */
-        st->set_loop_ok[s] = true;
+/* Whether every byte of `bytes` steps s to itself; each answer is kept per
+ * set, and the test stops at the first byte that does not (inside a string
+ * with maxLength, the first byte tried). */
+static bool loops_on(lmx_gram_state *st, int32_t s, const uint8_t bytes[32]) {
+    for (int b = 0; b < 256; b++) {
+        uint8_t bit = (uint8_t)(1u << (b & 7));
+        if (!(bytes[b >> 3] & bit) || (st->set_loop[s][b >> 3] & bit)) continue;
+        if (st->set_loop[s][32 + (b >> 3)] & bit) return false;
+        bool yes = step(st, s, (uint8_t)b) == s; /* may move set_loop */
+        if (st->oom) return false;
+        st->set_loop[s][(yes ? 0 : 32) + (b >> 3)] |= bit;
+        if (!yes) return false;
     }
-    return st->set_loop[s];
+    return true;
+}
+
+/* Every continuation of `left` bytes (80-BF) from x ends in home. */
+static bool cont_home(lmx_gram_state *st, int32_t x, int left, int32_t home) {
+    if (left == 0) return x == home;
+    int32_t prev = -1;
+    for (int b = 0x80; b <= 0xBF; b++) {
+        int32_t y = step(st, x, (uint8_t)b);
+        if (y <= 0) return false;
+        if (y != prev && !cont_home(st, y, left - 1, home)) return false;
+        prev = y; /* a class of bytes usually leads to one set: checked once */
+    }
+    return true;
+}
+
+/* Every whole, well-formed multi-byte UTF-8 character steps s to itself. */
+static bool utf8_loops(lmx_gram_state *st, int32_t s) {
+    static const uint8_t lead[][5] = {/* lead lo, hi, second lo, hi, length */
+                                      {0xC2, 0xDF, 0x80, 0xBF, 2}, {0xE0, 0xE0, 0xA0, 0xBF, 3},
+                                      {0xE1, 0xEC, 0x80, 0xBF, 3}, {0xED, 0xED, 0x80, 0x9F, 3},
+                                      {0xEE, 0xEF, 0x80, 0xBF, 3}, {0xF0, 0xF0, 0x90, 0xBF, 4},
+                                      {0xF1, 0xF3, 0x80, 0xBF, 4}, {0xF4, 0xF4, 0x80, 0x8F, 4}};
+    if (st->set_u8[s]) return st->set_u8[s] == 1;
+    bool ok = true;
+    for (int c = 0; c < 8 && ok; c++)
+        for (int b = lead[c][0]; b <= lead[c][1] && ok; b++) {
+            int32_t x = step(st, s, (uint8_t)b), prev = -1;
+            ok = x > 0;
+            for (int b2 = lead[c][2]; b2 <= lead[c][3] && ok; b2++) {
+                int32_t y = step(st, x, (uint8_t)b2);
+                ok = y > 0 && (y == prev || cont_home(st, y, lead[c][4] - 2, s));
+                prev = y;
+            }
+        }
+    if (st->oom) return false;
+    st->set_u8[s] = ok ? 1 : 2;
+    return ok;
 }
 
 static void walk(walk_ctx *w, const tnode *t, int32_t s) {
     const lmx_gram_vocab *v = w->st->v;
     if (t->bytes >= 0) {
-        const uint8_t *loop = self_loop(w->st, s), *below = v->bytesets[t->bytes];
-        bool inside = loop != NULL;
-        for (int i = 0; i < 32 && inside; i++) inside = !(below[i] & ~loop[i]);
-        if (inside) { /* every token below ends in s again */
+        /* every token below ends in s again if each of its bytes loops on s,
+         * or its ASCII bytes do and the rest is whole characters that do */
+        const uint8_t *below = v->bytesets[t->bytes];
+        uint8_t ascii[32] = {0};
+        memcpy(ascii, below, 16);
+        bool multi = false;
+        for (int i = 16; i < 32; i++) multi = multi || below[i];
+        bool inside = v->whole_utf8[t->bytes] && loops_on(w->st, s, ascii) &&
+                      (!multi || utf8_loops(w->st, s));
+        if (!inside && multi) inside = loops_on(w->st, s, below);
+        if (inside) {
             int32_t close = w->st->set_close[s];
             for (int k = t->end_lo + t->end_n; k < t->sub_hi; k++) {
                 w->st->wtok[w->n] = v->order[k];

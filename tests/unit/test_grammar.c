@@ -29,12 +29,17 @@ typedef struct {
 
 static toy_vocab toy;
 
-/* plus "qa".."qz", "qqa".."qqz": a subtree big enough to be taken whole in a string */
+/* plus "qa".."qz", "qqa".."qqz": a subtree big enough to be taken whole in a
+ * string; "k" + one or two of {é, €, 𝄞, a, b} (whole UTF-8 characters: taken
+ * whole through the UTF-8 rule); "j" + the same with a cut character each
+ * (walked) */
 #define TOY_Q 52
+#define TOY_K 30
+static const char *const toy_chars[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9d\x84\x9e", "a", "b"};
 
 static void toy_init(void) {
     if (toy.n) return;
-    int n = 1 + 256 + (int)(sizeof toy_multi / sizeof *toy_multi) + TOY_Q;
+    int n = 1 + 256 + (int)(sizeof toy_multi / sizeof *toy_multi) + TOY_Q + 2 * TOY_K;
     toy.p = calloc((size_t)n, sizeof *toy.p);
     toy.p[0] = strdup("");
     for (int b = 0; b < 256; b++) {
@@ -46,7 +51,15 @@ static void toy_init(void) {
     for (int i = 0; i < TOY_Q; i++) {
         char q[4] = {'q', 'q', 0, 0};
         q[i < 26 ? 1 : 2] = (char)('a' + i % 26);
-        toy.p[n - TOY_Q + i] = strdup(q);
+        toy.p[n - 2 * TOY_K - TOY_Q + i] = strdup(q);
+    }
+    for (int i = 0; i < TOY_K; i++) {
+        char k[16], j[16];
+        const char *a = toy_chars[i % 5], *b = i < 5 ? "" : toy_chars[(i / 5 + i) % 5];
+        snprintf(k, sizeof k, "k%s%s", a, b);
+        snprintf(j, sizeof j, "j%s%.*s", a, (int)(strlen(b) > 1 ? strlen(b) - 1 : strlen(b)), b);
+        toy.p[n - 2 * TOY_K + i] = strdup(k);
+        toy.p[n - TOY_K + i] = strdup(j);
     }
     toy.n = n;
 }
@@ -278,6 +291,66 @@ TEST(grammar_schema_walks_always_validate) {
                       (unsigned long long)seed, out);
             json_decref(j);
             free(out);
+        }
+        lmx_gram_release(g);
+        json_decref(s);
+    }
+    lmx_gram_vocab_free(v);
+}
+
+/* The mask after prefix equals a byte-by-byte check of every token (and is
+ * the same when served from the mask cache). NULL, or what differs. */
+static const char *mask_differs(lmx_gram *g, const lmx_gram_vocab *v, const char *prefix) {
+    static char why[256];
+    int32_t *allowed = malloc(sizeof(int32_t) * (size_t)toy.n),
+            *again = malloc(sizeof(int32_t) * (size_t)toy.n);
+    char *in = calloc((size_t)toy.n, 1);
+    lmx_gram_state *st = lmx_gram_state_new(g, v);
+    const char *bad = NULL;
+    if (lmx_gram_accept_bytes(st, prefix, strlen(prefix))) bad = "prefix refused";
+    int k = bad ? 0 : lmx_gram_mask(st, 0, allowed);
+    if (!bad &&
+        (lmx_gram_mask(st, 0, again) != k || memcmp(again, allowed, sizeof(int32_t) * (size_t)k)))
+        bad = "cached mask differs";
+    for (int i = 0; i < k; i++) in[allowed[i]] = 1;
+    for (int t = 1; t < toy.n && !bad; t++) {
+        lmx_gram_state *b = lmx_gram_state_new(g, v);
+        lmx_gram_accept_bytes(b, prefix, strlen(prefix));
+        bool ok = toy_len(t) && lmx_gram_accept_bytes(b, toy.p[t], toy_len(t)) == 0;
+        lmx_gram_state_free(b);
+        if (ok != (bool)in[t]) {
+            snprintf(why, sizeof why, "token %d '%s': mask %d, brute force %d", t, toy.p[t], in[t],
+                     ok);
+            bad = why;
+        }
+    }
+    if (!bad && in[TOY_EOG] != lmx_gram_complete(st)) bad = "end token";
+    lmx_gram_state_free(st);
+    free(in), free(allowed), free(again);
+    return bad;
+}
+
+/* Inside an unbounded string the big subtrees are taken whole (plain bytes,
+ * and whole UTF-8 characters); the result is still exactly the brute force. */
+TEST(grammar_string_mask_shortcuts_match_brute_force) {
+    lmx_gram_vocab *v = toy_vocab_new();
+    const char *srcs[] = {schemas[8], "{\"type\":\"string\",\"maxLength\":3}",
+                          "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}"};
+    const char *prefixes[] = {
+        "{\"s\":\"", "{\"s\":\"ab", "{\"s\":\"\xc3\xa9", "{\"s\":\"\xe2\x82", "{\"s\":\"a\\", "\"",
+        "\"k",       "[\"",         "[\"\xf0\x9d",       "[\"\",\""};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *s = json_loads(srcs[i], 0, NULL);
+        char err[256];
+        lmx_gram *g = lmx_json_schema_grammar(s, "schema", err, sizeof err);
+        CHECK(g);
+        for (size_t p = 0; p < sizeof prefixes / sizeof *prefixes; p++) {
+            lmx_gram_state *st = lmx_gram_state_new(g, v);
+            bool fits = lmx_gram_accept_bytes(st, prefixes[p], strlen(prefixes[p])) == 0;
+            lmx_gram_state_free(st);
+            if (!fits) continue;
+            const char *why = mask_differs(g, v, prefixes[p]);
+            if (why) FAILF("schema %zu prefix '%s': %s", i, prefixes[p], why);
         }
         lmx_gram_release(g);
         json_decref(s);
