@@ -20,6 +20,7 @@
 
 #include "engine/model.h"
 #include "engine/sample.h"
+#include "text/grammar.h"
 
 typedef struct {
     int n_parallel;   /* sequences decoding at once (default 8) */
@@ -65,6 +66,12 @@ typedef struct {
      * L2-normalized final hidden state (lmx_sched_pooling says how it is
      * pooled). Sampling fields, max_tokens and n_choices are ignored. */
     bool embed;
+    /* Optional: the output must be a sentence of this grammar (the job takes
+     * a reference; each choice runs its own state of it). Before each draw the
+     * tokens it does not allow get -inf logits; log-probabilities stay those
+     * of the raw distribution. A choice that reaches a point where nothing
+     * may follow finishes with "stop". */
+    lmx_gram *grammar;
 } lmx_job_params;
 
 typedef enum {

@@ -89,7 +89,8 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
                             .top_logprobs = r->top_logprobs,
                             .stop = r->stop,
                             .n_stop = r->n_stop,
-                            .special_text = r->special_text};
+                            .special_text = r->special_text,
+                            .grammar = r->grammar};
         lmx_submit_status st;
         g->jobs[k] = lmx_sched_submit(s->sched, &p, &st);
         if (!g->jobs[k]) {
