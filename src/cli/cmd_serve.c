@@ -35,14 +35,16 @@ static void usage(void) {
         "  --sse-keepalive-ms MS  ': keep-alive' comment interval of waiting streams (2000)\n"
         "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n"
         "  --admin-key KEY   admin API key (also LMX_ADMIN_KEY); without one the admin API\n"
-        "                    answers loopback clients only\n");
+        "                    answers loopback clients only\n"
+        "  --ollama-port P   also listen on P (Ollama's is 11434), for clients that only\n"
+        "                    know Ollama's address; every API answers on both ports\n");
 }
 
 int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *api_key = getenv("LMX_API_KEY"),
                *admin_key = getenv("LMX_ADMIN_KEY"), *v;
     long port = 1234, n_ctx = 0, parallel = 8, queue = 64, threads = 0, drain = 30, idle = 120;
-    long max_body = 32L << 20, keepalive_ms = 2000;
+    long max_body = 32L << 20, keepalive_ms = 2000, ollama_port = -1;
     bool bad = false;
     for (int i = 1; i < argc && !bad; i++) {
         const char *a = argv[i];
@@ -66,6 +68,8 @@ int cmd_serve(int argc, char **argv) {
             bad = bad || !lmx_arg_long(v, 1, 86400, &idle);
         } else if (lmx_arg_value(argc, argv, &i, "--sse-keepalive-ms", NULL, &v, &bad)) {
             bad = bad || !lmx_arg_long(v, 10, 600000, &keepalive_ms);
+        } else if (lmx_arg_value(argc, argv, &i, "--ollama-port", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 0, 65535, &ollama_port);
         } else if (lmx_arg_value(argc, argv, &i, "--max-body", NULL, &v, &bad)) {
             bad = bad || !lmx_arg_long(v, 1024, 1L << 32, &max_body);
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -132,22 +136,44 @@ int cmd_serve(int argc, char **argv) {
         lmx_pool_destroy(pool);
         return 1;
     }
+    /* a second daemon on Ollama's port, same app (routes, models, keys) */
+    lmx_http *oh = NULL;
+    if (ollama_port >= 0) {
+        lmx_http_opts oo = ho;
+        oo.port = (int)ollama_port;
+        oh = lmx_http_start(&oo, err, sizeof err);
+        if (!oh) {
+            fprintf(stderr, "lmx serve: --ollama-port: %s\n", err);
+            lmx_http_stop(h);
+            lmx_dl_destroy(dl);
+            lmx_mgr_destroy(mgr, true);
+            lmx_pool_destroy(pool);
+            return 1;
+        }
+    }
     lmx_log("info", "listening",
             json_pack("{s:s,s:i,s:i}", "host", host, "port", lmx_http_port(h), "threads",
                       lmx_pool_size(pool)));
+    if (oh)
+        lmx_log("info", "listening for Ollama clients",
+                json_pack("{s:s,s:i}", "host", host, "port", lmx_http_port(oh)));
     int sig = 0;
     sigwait(&sigs, &sig);
     lmx_log("info", "draining",
             json_pack("{s:s,s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "timeout_s",
                       (int)drain));
     lmx_http_quiesce(h);
-    bool clean = lmx_http_wait_idle(h, (double)drain);
+    if (oh) lmx_http_quiesce(oh);
+    bool clean = lmx_http_wait_idle(h, (double)drain) && (!oh || lmx_http_wait_idle(oh, (double)drain));
     if (!clean) {
         lmx_log("warn", "drain timeout: cancelling in-flight requests", NULL);
         lmx_http_abort(h);
+        if (oh) lmx_http_abort(oh);
         lmx_http_wait_idle(h, 5);
+        if (oh) lmx_http_wait_idle(oh, 5);
     }
     lmx_http_stop(h);
+    lmx_http_stop(oh);
     lmx_dl_destroy(dl);
     lmx_mgr_destroy(mgr, true);
     lmx_pool_destroy(pool);

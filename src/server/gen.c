@@ -128,6 +128,7 @@ void lmx_gen_cancel(lmx_gen *g) {
 
 void lmx_gen_free(lmx_gen *g) {
     if (!g) return;
+    if (g->api_free) g->api_free(g->api);
     if (g->owns_ref) lmx_mgr_release(g->s);
     if (g->jobs) {
         lmx_gen_cancel(g);
