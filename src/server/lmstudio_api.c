@@ -164,7 +164,12 @@ int lmx_h_lms_unload(lmx_req *r, const char *rest) {
     json_t *body = lmx_req_json(r, false, &e);
     if (!body) return lmx_reply_err(r, &e);
     int ok;
-    const char *id = model_field(body, "instance_id", &e);
+    /* some clients of older LM Studio builds send "identifier" */
+    const char *key = json_is_string(json_object_get(body, "instance_id")) ? "instance_id"
+                      : json_is_string(json_object_get(body, "identifier")) ? "identifier"
+                                                                             : "instance_id";
+    const char *id = model_field(body, key, &e);
+    if (id) lmx_req_set_model(r, id);
     if (!id || lmx_mgr_unload(lmx_req_app(r)->mgr, id, &e))
         ok = lmx_reply_err(r, &e);
     else
