@@ -67,6 +67,11 @@ int lmx_compat_seconds(const json_t *body, const char *field, double *out, lmx_a
     return 1;
 }
 
+void lmx_compat_no_limit(json_t *body) {
+    json_t *v = json_object_get(body, "max_tokens");
+    if (json_is_integer(v) && json_integer_value(v) == -1) json_object_del(body, "max_tokens");
+}
+
 void lmx_compat_params(uint64_t n, char *out, size_t cap) {
     static const struct {
         double scale;

@@ -32,6 +32,10 @@ lmx_served *lmx_compat_acquire(lmx_app *app, const char *name, const lmx_compat_
  * given, 0 when absent or null, -1 with e set when invalid. */
 int lmx_compat_seconds(const json_t *body, const char *field, double *out, lmx_api_err *e);
 
+/* LM Studio's clients send "max_tokens": -1 for "no limit": drops it so the
+ * OpenAI contract reads it as absent. */
+void lmx_compat_no_limit(json_t *body);
+
 /* Every model the daemon knows, one entry per id (new reference):
  * [{"id", "path" (or null), "size_bytes", "architecture", "quantization",
  *   "parameters", "context_length" (the model's maximum), "supports_tools",

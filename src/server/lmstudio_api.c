@@ -73,14 +73,14 @@ static json_t *v1_entry(const json_t *m) {
     json_t *l = json_object_get(m, "loaded");
     if (json_is_object(l))
         json_array_append_new(inst, json_pack("{s:s,s:o}", "id", id, "config", instance_config(l)));
-    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:{s:o,s:o},s:O,s:s,s:o,s:O,s:s,s:{s:b,s:O}}", "type",
-                     "llm", "publisher", publisher, "key", id, "display_name", name,
-                     "architecture", str_or_null(m, "architecture"), "quantization", "name",
-                     str_or_null(m, "quantization"), "bits_per_weight", bpw, "size_bytes",
-                     json_object_get(m, "size_bytes"), "params_string", ps, "loaded_instances",
-                     inst, "max_context_length", json_object_get(m, "context_length"), "format",
-                     "gguf", "capabilities", "vision", 0, "trained_for_tool_use",
-                     json_object_get(m, "supports_tools"));
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:o,s:{s:o,s:o},s:O,s:s,s:o,s:O,s:s,s:{s:b,s:O},s:n}", "type", "llm",
+        "publisher", publisher, "key", id, "display_name", name, "architecture",
+        str_or_null(m, "architecture"), "quantization", "name", str_or_null(m, "quantization"),
+        "bits_per_weight", bpw, "size_bytes", json_object_get(m, "size_bytes"), "params_string", ps,
+        "loaded_instances", inst, "max_context_length", json_object_get(m, "context_length"),
+        "format", "gguf", "capabilities", "vision", 0, "trained_for_tool_use",
+        json_object_get(m, "supports_tools"), "description");
 }
 
 int lmx_h_lms_models(lmx_req *r, const char *rest) {
@@ -422,6 +422,7 @@ static int v0_generate(lmx_req *r, lmx_oai_kind kind) {
     if (!body) return lmx_reply_err(r, &e);
     lmx_oai_req q;
     int ok;
+    lmx_compat_no_limit(body);
     if (lmx_oai_parse(body, kind, &q, &e)) {
         const json_t *mv = json_object_get(body, "model");
         if (json_is_string(mv)) lmx_req_set_model(r, json_string_value(mv));

@@ -41,6 +41,7 @@ static int generate(lmx_req *r, lmx_oai_kind kind) {
     lmx_oai_req q;
     int ok;
     lmx_served *s = NULL;
+    lmx_compat_no_limit(body);
     if (lmx_oai_parse(body, kind, &q, &e)) {
         const json_t *mv = json_object_get(body, "model");
         if (json_is_string(mv)) lmx_req_set_model(r, json_string_value(mv));
