@@ -134,15 +134,16 @@ static json_t *str_or_null(const json_t *o, const char *k) {
  * served model's (n_ctx, parallel) when the manager's listing lacks them. */
 static json_t *loaded_part(const json_t *le, const lmx_served *s) {
     json_t *o = json_object();
-    json_object_set_new(o, "state", le && json_is_string(json_object_get(le, "state"))
-                                        ? json_incref(json_object_get(le, "state"))
-                                        : json_string("ready"));
-    json_object_set_new(o, "context_length",
-                        json_integer(s ? s->n_ctx
-                                       : json_integer_value(json_object_get(le, "context_length"))));
-    json_object_set_new(o, "parallel",
-                        json_integer(s ? s->n_parallel
-                                       : json_integer_value(json_object_get(le, "parallel"))));
+    json_object_set_new(o, "state",
+                        le && json_is_string(json_object_get(le, "state"))
+                            ? json_incref(json_object_get(le, "state"))
+                            : json_string("ready"));
+    json_object_set_new(
+        o, "context_length",
+        json_integer(s ? s->n_ctx : json_integer_value(json_object_get(le, "context_length"))));
+    json_object_set_new(
+        o, "parallel",
+        json_integer(s ? s->n_parallel : json_integer_value(json_object_get(le, "parallel"))));
     json_t *ttl = le ? json_object_get(le, "ttl_s") : NULL;
     json_object_set_new(o, "ttl_s", json_is_number(ttl) ? json_incref(ttl) : json_integer(0));
     json_t *exp = le ? json_object_get(le, "expires_at") : NULL;
@@ -152,7 +153,8 @@ static json_t *loaded_part(const json_t *le, const lmx_served *s) {
     if (s)
         for (int i = 0; i < s->m->gguf->n_files; i++) fallback += s->m->gguf->files[i].size;
     json_object_set_new(o, "memory_bytes",
-                        json_is_number(mem) ? json_incref(mem) : json_integer((json_int_t)fallback));
+                        json_is_number(mem) ? json_incref(mem)
+                                            : json_integer((json_int_t)fallback));
     return o;
 }
 
@@ -190,9 +192,9 @@ json_t *lmx_compat_models(lmx_app *app) {
         json_object_set_new(o, "sha256", str_or_null(e, "sha256"));
         struct stat st;
         const char *path = json_string_value(json_object_get(e, "path"));
-        json_object_set_new(o, "modified", json_integer(path && !stat(path, &st)
-                                                            ? (json_int_t)st.st_mtime
-                                                            : (json_int_t)time(NULL)));
+        json_object_set_new(o, "modified",
+                            json_integer(path && !stat(path, &st) ? (json_int_t)st.st_mtime
+                                                                  : (json_int_t)time(NULL)));
         const lmx_served *s = NULL;
         for (int k = 0; k < n; k++)
             if (!strcmp(list[k]->name, id)) s = list[k];
@@ -206,12 +208,12 @@ json_t *lmx_compat_models(lmx_app *app) {
         if (find_id(out, s->name)) continue;
         uint64_t size = 0;
         for (int f = 0; f < s->m->gguf->n_files; f++) size += s->m->gguf->files[f].size;
-        json_t *o = json_pack(
-            "{s:s,s:n,s:I,s:s,s:s,s:I,s:i,s:b,s:n,s:I}", "id", s->name, "path", "size_bytes",
-            (json_int_t)size, "architecture", s->m->hp.arch, "quantization", s->quant,
-            "parameters", (json_int_t)s->n_params, "context_length",
-            s->m->hp.n_ctx_train > 0 ? s->m->hp.n_ctx_train : s->n_ctx, "supports_tools",
-            s->tmpl_tools, "sha256", "modified", (json_int_t)s->created);
+        json_t *o =
+            json_pack("{s:s,s:n,s:I,s:s,s:s,s:I,s:i,s:b,s:n,s:I}", "id", s->name, "path",
+                      "size_bytes", (json_int_t)size, "architecture", s->m->hp.arch, "quantization",
+                      s->quant, "parameters", (json_int_t)s->n_params, "context_length",
+                      s->m->hp.n_ctx_train > 0 ? s->m->hp.n_ctx_train : s->n_ctx, "supports_tools",
+                      s->tmpl_tools, "sha256", "modified", (json_int_t)s->created);
         json_object_set_new(o, "loaded", loaded_part(find_id(loaded, s->name), s));
         json_array_append_new(out, o);
     }

@@ -29,8 +29,8 @@
 
 static int lms_fail(lmx_req *r, int status, const char *code, const char *param, const char *msg) {
     lmx_api_err e;
-    lmx_err_set(&e, status, status == 404 ? "invalid_request_error" : "invalid_request_error",
-                code, param, "%s", msg);
+    lmx_err_set(&e, status, status == 404 ? "invalid_request_error" : "invalid_request_error", code,
+                param, "%s", msg);
     return lmx_reply_err(r, &e);
 }
 
@@ -73,14 +73,14 @@ static json_t *v1_entry(const json_t *m) {
     json_t *l = json_object_get(m, "loaded");
     if (json_is_object(l))
         json_array_append_new(inst, json_pack("{s:s,s:o}", "id", id, "config", instance_config(l)));
-    return json_pack(
-        "{s:s,s:s,s:s,s:s,s:o,s:{s:o,s:o},s:O,s:s,s:o,s:O,s:s,s:{s:b,s:O},s:n}", "type", "llm",
-        "publisher", publisher, "key", id, "display_name", name, "architecture",
-        str_or_null(m, "architecture"), "quantization", "name", str_or_null(m, "quantization"),
-        "bits_per_weight", bpw, "size_bytes", json_object_get(m, "size_bytes"), "params_string", ps,
-        "loaded_instances", inst, "max_context_length", json_object_get(m, "context_length"),
-        "format", "gguf", "capabilities", "vision", 0, "trained_for_tool_use",
-        json_object_get(m, "supports_tools"), "description");
+    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:{s:o,s:o},s:O,s:s,s:o,s:O,s:s,s:{s:b,s:O},s:n}",
+                     "type", "llm", "publisher", publisher, "key", id, "display_name", name,
+                     "architecture", str_or_null(m, "architecture"), "quantization", "name",
+                     str_or_null(m, "quantization"), "bits_per_weight", bpw, "size_bytes",
+                     json_object_get(m, "size_bytes"), "params_string", ps, "loaded_instances",
+                     inst, "max_context_length", json_object_get(m, "context_length"), "format",
+                     "gguf", "capabilities", "vision", 0, "trained_for_tool_use",
+                     json_object_get(m, "supports_tools"), "description");
 }
 
 int lmx_h_lms_models(lmx_req *r, const char *rest) {
@@ -148,9 +148,8 @@ int lmx_h_lms_load(lmx_req *r, const char *rest) {
     if (json_is_true(json_object_get(body, "echo_load_config")))
         json_object_set_new(o, "load_config",
                             json_pack("{s:i,s:i,s:i,s:b,s:b}", "context_length", s->n_ctx,
-                                      "eval_batch_size", LMS_EVAL_BATCH, "parallel",
-                                      s->n_parallel, "flash_attention", 0,
-                                      "offload_kv_cache_to_gpu", 0));
+                                      "eval_batch_size", LMS_EVAL_BATCH, "parallel", s->n_parallel,
+                                      "flash_attention", 0, "offload_kv_cache_to_gpu", 0));
     lmx_mgr_release(s);
     ok = lmx_reply_json(r, 200, o);
 out:
@@ -165,9 +164,9 @@ int lmx_h_lms_unload(lmx_req *r, const char *rest) {
     if (!body) return lmx_reply_err(r, &e);
     int ok;
     /* some clients of older LM Studio builds send "identifier" */
-    const char *key = json_is_string(json_object_get(body, "instance_id")) ? "instance_id"
+    const char *key = json_is_string(json_object_get(body, "instance_id"))  ? "instance_id"
                       : json_is_string(json_object_get(body, "identifier")) ? "identifier"
-                                                                             : "instance_id";
+                                                                            : "instance_id";
     const char *id = model_field(body, key, &e);
     if (id) lmx_req_set_model(r, id);
     if (!id || lmx_mgr_unload(lmx_req_app(r)->mgr, id, &e))
@@ -184,9 +183,9 @@ int lmx_h_lms_unload(lmx_req *r, const char *rest) {
 static json_t *job_json(const json_t *st) {
     const char *state = json_string_value(json_object_get(st, "state"));
     if (!state) state = "failed";
-    const char *s = !strcmp(state, "completed")                         ? "completed"
+    const char *s = !strcmp(state, "completed")                               ? "completed"
                     : !strcmp(state, "failed") || !strcmp(state, "cancelled") ? "failed"
-                                                                            : "downloading";
+                                                                              : "downloading";
     json_t *o = json_pack("{s:O,s:s,s:O,s:O}", "job_id", json_object_get(st, "id"), "status", s,
                           "total_size_bytes", json_object_get(st, "total"), "downloaded_bytes",
                           json_object_get(st, "bytes"));
@@ -363,8 +362,9 @@ static void v0_extras(lmx_gen *g, json_t *o) {
     json_object_set_new(o, "model_info",
                         json_pack("{s:s,s:s,s:s,s:i}", "arch", g->s->m->hp.arch, "quant",
                                   g->s->quant, "format", "gguf", "context_length", g->s->n_ctx));
-    json_object_set_new(o, "runtime", json_pack("{s:s,s:s,s:[s]}", "name", "lmx", "version",
-                                                "1", "supported_formats", "gguf"));
+    json_object_set_new(
+        o, "runtime",
+        json_pack("{s:s,s:s,s:[s]}", "name", "lmx", "version", "1", "supported_formats", "gguf"));
 }
 
 static void v0_note(lmx_gen *g, const lmx_event *ev) {
@@ -436,7 +436,8 @@ static int v0_generate(lmx_req *r, lmx_oai_kind kind) {
         ok = lmx_reply_err(r, &e);
         goto out;
     }
-    lmx_gen *g = kind == LMX_OAI_CHAT ? lmx_chat_start(s, &q, &e) : lmx_completions_start(s, &q, &e);
+    lmx_gen *g =
+        kind == LMX_OAI_CHAT ? lmx_chat_start(s, &q, &e) : lmx_completions_start(s, &q, &e);
     if (!g) {
         lmx_mgr_release(s);
         ok = lmx_reply_err(r, &e);
@@ -464,12 +465,12 @@ static json_t *v0_entry(const json_t *m) {
     char publisher[128], name[256];
     split_id(id, publisher, sizeof publisher, name, sizeof name);
     json_t *l = json_object_get(m, "loaded");
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:s,s:O}", "id", id, "object", "model",
-                          "type", "llm", "publisher", publisher, "arch",
-                          str_or_null(m, "architecture"), "compatibility_type", "gguf",
-                          "quantization", str_or_null(m, "quantization"), "state",
-                          json_is_object(l) ? "loaded" : "not-loaded", "max_context_length",
-                          json_object_get(m, "context_length"));
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:s,s:O}", "id", id, "object", "model", "type",
+                  "llm", "publisher", publisher, "arch", str_or_null(m, "architecture"),
+                  "compatibility_type", "gguf", "quantization", str_or_null(m, "quantization"),
+                  "state", json_is_object(l) ? "loaded" : "not-loaded", "max_context_length",
+                  json_object_get(m, "context_length"));
     if (json_is_object(l))
         json_object_set(o, "loaded_context_length", json_object_get(l, "context_length"));
     json_t *caps = json_array();
@@ -519,12 +520,11 @@ static json_t *v1_result(lmx_gen *g, const char *text, size_t len) {
     if (!content) content = json_string("");
     char rid[64];
     snprintf(rid, sizeof rid, "resp_%s", g->id + strlen("chatcmpl-"));
-    json_t *stats = json_pack("{s:i,s:i,s:i,s:f,s:f}", "input_tokens", g->prompt_tokens,
-                              "total_output_tokens", g->completion_tokens,
-                              "reasoning_output_tokens", 0, "tokens_per_second",
-                              gt > 0 ? g->completion_tokens / gt : 0.0,
-                              "time_to_first_token_seconds",
-                              st->t_first > 0 ? st->t_first - st->t0 : 0.0);
+    json_t *stats =
+        json_pack("{s:i,s:i,s:i,s:f,s:f}", "input_tokens", g->prompt_tokens, "total_output_tokens",
+                  g->completion_tokens, "reasoning_output_tokens", 0, "tokens_per_second",
+                  gt > 0 ? g->completion_tokens / gt : 0.0, "time_to_first_token_seconds",
+                  st->t_first > 0 ? st->t_first - st->t0 : 0.0);
     if (st->load_s > 0)
         json_object_set_new(stats, "model_load_time_seconds", json_real(st->load_s));
     return json_pack("{s:s,s:[{s:s,s:o}],s:o,s:s}", "model_instance_id", g->s->name, "output",
@@ -539,9 +539,9 @@ static void v1_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
         sse_event(out, "chat.start", json_pack("{s:s}", "model_instance_id", g->s->name));
         if (st->load_s > 0) {
             sse_event(out, "model_load.start", json_pack("{s:s}", "model_instance_id", g->s->name));
-            sse_event(out, "model_load.end", json_pack("{s:s,s:f}", "model_instance_id",
-                                                       g->s->name, "load_time_seconds",
-                                                       st->load_s));
+            sse_event(out, "model_load.end",
+                      json_pack("{s:s,s:f}", "model_instance_id", g->s->name, "load_time_seconds",
+                                st->load_s));
         }
         sse_event(out, "prompt_processing.start", json_object());
     }
@@ -655,8 +655,8 @@ int lmx_h_lms_chat(lmx_req *r, const char *rest) {
     json_object_set_new(oai, "model", json_string(model));
     json_object_set_new(oai, "messages", msgs);
     if (v1_messages(body, msgs, &e)) goto fail;
-    static const char *const same[] = {"temperature", "top_p", "top_k", "min_p", "repeat_penalty",
-                                       "stream"};
+    static const char *const same[] = {"temperature", "top_p",          "top_k",
+                                       "min_p",       "repeat_penalty", "stream"};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         json_t *v = json_object_get(body, same[i]);
         if (v) json_object_set(oai, same[i], v);

@@ -20,6 +20,7 @@
 #include "manager/manager.h"
 #include "server/compat.h"
 #include "server/log.h"
+#include "server/ollama.h"
 #include "server/openai.h"
 #include "server/openai_params.h"
 #include "server/route.h"
@@ -31,22 +32,6 @@
 
 /* ---- names ---- */
 
-/* An Ollama model name → the LMX id or alias it means. */
-static void ol_name(const char *in, char *out, size_t cap) {
-    static const char *const prefixes[] = {"https://hf.co/", "https://huggingface.co/", "hf.co/",
-                                           "huggingface.co/"};
-    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
-        size_t n = strlen(prefixes[i]);
-        if (!strncmp(in, prefixes[i], n)) {
-            in += n;
-            break;
-        }
-    }
-    snprintf(out, cap, "%s", in);
-    size_t n = strlen(out);
-    if (n > 7 && !strcmp(out + n - 7, ":latest")) out[n - 7] = 0;
-}
-
 /* How /api/tags and /api/ps name an id: with a tag, as Ollama always does. */
 static void ol_display(const char *id, char *out, size_t cap) {
     const char *slash = strrchr(id, '/');
@@ -57,8 +42,8 @@ static void ol_display(const char *id, char *out, size_t cap) {
 
 static int ol_fail(lmx_req *r, int status, const char *fmt, const char *arg) {
     lmx_api_err e;
-    lmx_err_set(&e, status, status == 404 ? "not_found_error" : "invalid_request_error", NULL,
-                NULL, fmt, arg);
+    lmx_err_set(&e, status, status == 404 ? "not_found_error" : "invalid_request_error", NULL, NULL,
+                fmt, arg);
     return lmx_reply_err(r, &e);
 }
 
@@ -81,86 +66,22 @@ static const char *ol_model_field(lmx_req *r, json_t *body, int *ok) {
     return json_string_value(m);
 }
 
-/* ---- keep_alive ---- */
-
-/* Go's duration syntax ("5m", "1h30m", "300ms"), or a bare number of seconds. */
-static bool parse_duration(const char *s, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end != s && !*end) {
-        *out = v;
-        return true;
-    }
-    double sign = 1, total = 0;
-    if (*s == '-' || *s == '+') sign = *s++ == '-' ? -1 : 1;
-    if (!*s) return false;
-    while (*s) {
-        v = strtod(s, &end);
-        if (end == s) return false;
-        s = end;
-        static const struct {
-            const char *unit;
-            double secs;
-        } units[] = {{"ns", 1e-9}, {"us", 1e-6}, {"\xc2\xb5s", 1e-6}, {"ms", 1e-3},
-                     {"s", 1},     {"m", 60},    {"h", 3600}};
-        size_t k = 0;
-        for (; k < sizeof units / sizeof units[0]; k++)
-            if (!strncmp(s, units[k].unit, strlen(units[k].unit))) break;
-        if (k == sizeof units / sizeof units[0]) return false;
-        /* "ms" before "m"/"s": the table lists it first */
-        total += v * units[k].secs;
-        s += strlen(units[k].unit);
-    }
-    *out = sign * total;
-    return true;
-}
-
-typedef enum { KA_ABSENT, KA_TTL, KA_FOREVER, KA_UNLOAD } ka_kind;
-
-/* keep_alive → the manager's ttl: a duration, 0 (unload once the request is
- * done), negative (never unload). -1 with e set when unreadable. */
-static int ol_keep_alive(const json_t *body, ka_kind *kind, double *ttl, lmx_api_err *e) {
-    json_t *v = json_object_get(body, "keep_alive");
-    *kind = KA_ABSENT;
-    *ttl = 0;
-    if (!v || json_is_null(v)) return 0;
-    double secs;
-    if (json_is_number(v))
-        secs = json_number_value(v);
-    else if (!json_is_string(v) || !parse_duration(json_string_value(v), &secs)) {
-        lmx_err_bad(e, "keep_alive",
-                    "invalid keep_alive: expected a duration such as \"5m\" or a number of "
-                    "seconds");
-        return -1;
-    }
-    if (!isfinite(secs)) secs = -1;
-    if (secs < 0)
-        *kind = KA_FOREVER;
-    else if (secs == 0)
-        *kind = KA_UNLOAD;
-    else {
-        *kind = KA_TTL;
-        *ttl = secs;
-    }
-    return 0;
-}
-
 /* The manager's load options for a keep_alive: 0 unloads as soon as the
  * model is idle (the smallest ttl), negative keeps it (ttl 0: never). */
-static void ka_load(ka_kind k, double ttl, lmx_compat_load *lo) {
-    lo->ttl_given = k != KA_ABSENT;
-    lo->ttl_s = k == KA_TTL ? ttl : k == KA_UNLOAD ? 1e-3 : 0;
+static void ka_load(lmx_ol_keep k, double ttl, lmx_compat_load *lo) {
+    lo->ttl_given = k != LMX_KA_ABSENT;
+    lo->ttl_s = k == LMX_KA_TTL ? ttl : k == LMX_KA_UNLOAD ? 1e-3 : 0;
 }
 
 /* ---- per-generation state and the NDJSON encoder ---- */
 
 typedef struct {
-    bool chat;         /* /api/chat: "message"; /api/generate: "response" */
-    char model[256];   /* the name the client used, echoed as Ollama does */
-    double t0, t_gen;  /* monotonic: request start, first token ready */
+    bool chat;        /* /api/chat: "message"; /api/generate: "response" */
+    char model[256];  /* the name the client used, echoed as Ollama does */
+    double t0, t_gen; /* monotonic: request start, first token ready */
     double load_s;
-    lmx_tc *tc;        /* streamed chat with tools */
-    json_t *calls;     /* streamed: the calls parsed so far */
+    lmx_tc *tc;    /* streamed chat with tools */
+    json_t *calls; /* streamed: the calls parsed so far */
     const char *finish;
 } ol_gen;
 
@@ -346,165 +267,6 @@ static json_t *ol_response(lmx_gen *g) {
 static const lmx_gen_fmt ol_fmt = {"application/x-ndjson", ol_stream, ol_stream_error, ol_response,
                                    false};
 
-/* ---- request translation ---- */
-
-/* Ollama's sampling defaults (its Modelfile defaults), where the request
- * leaves them out: they differ from OpenAI's. */
-static void ol_defaults(json_t *oai) {
-    json_object_set_new(oai, "temperature", json_real(0.8));
-    json_object_set_new(oai, "top_k", json_integer(40));
-    json_object_set_new(oai, "top_p", json_real(0.9));
-    json_object_set_new(oai, "repeat_penalty", json_real(1.1));
-}
-
-typedef struct {
-    int num_ctx;       /* 0: not given */
-    int repeat_last_n; /* INT32_MIN: not given */
-    char ignored[256]; /* option names with no LMX equivalent, for the log */
-} ol_opts;
-
-/* options → OpenAI fields; the ones without an OpenAI field are kept in o. */
-static int ol_options(const json_t *body, json_t *oai, ol_opts *o, lmx_api_err *e) {
-    static const struct {
-        const char *ollama, *openai;
-    } map[] = {{"temperature", "temperature"},
-               {"top_p", "top_p"},
-               {"top_k", "top_k"},
-               {"min_p", "min_p"},
-               {"seed", "seed"},
-               {"stop", "stop"},
-               {"repeat_penalty", "repeat_penalty"},
-               {"presence_penalty", "presence_penalty"},
-               {"frequency_penalty", "frequency_penalty"}};
-    o->num_ctx = 0;
-    o->repeat_last_n = INT32_MIN;
-    o->ignored[0] = 0;
-    json_t *opts = json_object_get(body, "options");
-    if (!opts || json_is_null(opts)) return 0;
-    if (!json_is_object(opts)) {
-        lmx_err_bad(e, "options", "options must be an object");
-        return -1;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(opts, k, v) {
-        if (json_is_null(v)) continue;
-        size_t i = 0;
-        while (i < sizeof map / sizeof map[0] && strcmp(map[i].ollama, k)) i++;
-        if (i < sizeof map / sizeof map[0]) {
-            json_object_set(oai, map[i].openai, v);
-            continue;
-        }
-        if (!strcmp(k, "num_predict")) {
-            if (!json_is_number(v)) {
-                lmx_err_bad(e, "options.num_predict", "num_predict must be a number");
-                return -1;
-            }
-            /* -1: until the end of the text, -2: fill the context: both LMX's default */
-            if (json_number_value(v) > 0)
-                json_object_set_new(oai, "max_tokens",
-                                    json_integer((json_int_t)json_number_value(v)));
-        } else if (!strcmp(k, "num_ctx") || !strcmp(k, "repeat_last_n")) {
-            if (!json_is_number(v) || json_number_value(v) < -1 || json_number_value(v) > 1 << 24) {
-                char p[32];
-                snprintf(p, sizeof p, "options.%s", k);
-                lmx_err_bad(e, p, "%s must be an integer", k);
-                return -1;
-            }
-            if (k[0] == 'n')
-                o->num_ctx = (int)json_number_value(v);
-            else
-                o->repeat_last_n = (int)json_number_value(v);
-        } else {
-            size_t n = strlen(o->ignored);
-            snprintf(o->ignored + n, sizeof o->ignored - n, "%s%s", n ? "," : "", k);
-        }
-    }
-    return 0;
-}
-
-/* format: "json" or a JSON schema → response_format. */
-static int ol_format(const json_t *body, json_t *oai, lmx_api_err *e) {
-    json_t *f = json_object_get(body, "format");
-    if (!f || json_is_null(f) || (json_is_string(f) && !json_string_length(f))) return 0;
-    if (json_is_string(f) && !strcmp(json_string_value(f), "json")) {
-        json_object_set_new(oai, "response_format", json_pack("{s:s}", "type", "json_object"));
-        return 0;
-    }
-    if (json_is_object(f)) {
-        json_object_set_new(oai, "response_format",
-                            json_pack("{s:s,s:{s:s,s:O,s:b}}", "type", "json_schema",
-                                      "json_schema", "name", "format", "schema", f, "strict", 1));
-        return 0;
-    }
-    lmx_err_bad(e, "format", "invalid format: expected \"json\" or a JSON schema object");
-    return -1;
-}
-
-static bool has_images(const json_t *o) {
-    json_t *im = json_object_get(o, "images");
-    return json_is_array(im) && json_array_size(im);
-}
-
-static int no_images(lmx_api_err *e) {
-    lmx_err_bad(e, "images",
-                "images are not supported: the models LMX serves take text only");
-    return -1;
-}
-
-/* Ollama chat messages → OpenAI's. */
-static json_t *ol_messages(const json_t *msgs, lmx_api_err *e) {
-    if (!json_is_array(msgs)) {
-        lmx_err_bad(e, "messages", "messages must be an array");
-        return NULL;
-    }
-    json_t *out = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(msgs, i, m) {
-        if (!json_is_object(m) || !json_is_string(json_object_get(m, "role"))) {
-            lmx_err_bad(e, "messages", "messages[%zu]: expected an object with a role", i);
-            goto fail;
-        }
-        if (has_images(m)) {
-            no_images(e);
-            goto fail;
-        }
-        json_t *c = json_object_get(m, "content");
-        json_t *n = json_pack("{s:O,s:o}", "role", json_object_get(m, "role"), "content",
-                              c && !json_is_null(c) ? json_incref(c) : json_string(""));
-        json_t *tn = json_object_get(m, "tool_name");
-        if (json_is_string(tn)) json_object_set(n, "name", tn);
-        json_t *tcs = json_object_get(m, "tool_calls");
-        if (json_is_array(tcs) && json_array_size(tcs)) {
-            json_t *calls = json_array();
-            size_t j;
-            json_t *tc;
-            json_array_foreach(tcs, j, tc) {
-                json_t *fn = json_object_get(tc, "function");
-                json_t *args = json_object_get(fn, "arguments");
-                char *a = json_is_string(args) ? strdup(json_string_value(args))
-                                               : json_dumps(args ? args : json_object(),
-                                                            JSON_COMPACT | JSON_ENCODE_ANY);
-                char id[32];
-                snprintf(id, sizeof id, "call_%zu_%zu", i, j);
-                const char *name = json_string_value(json_object_get(fn, "name"));
-                json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type",
-                                                       "function", "function", "name",
-                                                       name ? name : "", "arguments",
-                                                       a ? a : "{}"));
-                free(a);
-            }
-            json_object_set_new(n, "tool_calls", calls);
-        }
-        json_array_append_new(out, n);
-    }
-    return out;
-fail:
-    json_decref(out);
-    return NULL;
-}
-
 /* ---- /api/chat and /api/generate ---- */
 
 static int ol_unload(lmx_req *r, const char *req_name, const char *id, bool chat) {
@@ -515,7 +277,8 @@ static int ol_unload(lmx_req *r, const char *req_name, const char *id, bool chat
     }
     json_t *o = ol_head(req_name);
     if (chat)
-        json_object_set_new(o, "message", json_pack("{s:s,s:s}", "role", "assistant", "content", ""));
+        json_object_set_new(o, "message",
+                            json_pack("{s:s,s:s}", "role", "assistant", "content", ""));
     else
         json_object_set_new(o, "response", json_string(""));
     json_object_set_new(o, "done_reason", json_string("unload"));
@@ -529,102 +292,40 @@ static int ol_generate(lmx_req *r, bool chat) {
     lmx_api_err e = {0};
     json_t *body = lmx_req_json(r, false, &e);
     if (!body) return lmx_reply_err(r, &e);
-    json_t *oai = NULL;
     int ok = 0;
-    if (!json_is_object(body)) {
-        ok = ol_fail(r, 400, "the request body must be a JSON object%s", "");
+    lmx_ol_req oq;
+    if (lmx_ol_parse(body, chat, &oq, &e)) {
+        if (oq.name) lmx_req_set_model(r, oq.name);
+        goto fail;
+    }
+    const char *req_name = oq.name;
+    lmx_req_set_model(r, req_name);
+    if (oq.empty && oq.keep == LMX_KA_UNLOAD) {
+        ok = ol_unload(r, req_name, oq.id, chat);
         goto out;
     }
-    const char *req_name = ol_model_field(r, body, &ok);
-    if (!req_name) goto out;
-    char id[256];
-    ol_name(req_name, id, sizeof id);
-    ka_kind ka;
-    double ttl;
-    if (ol_keep_alive(body, &ka, &ttl, &e)) goto fail;
-
-    /* an empty request loads (or with keep_alive 0 unloads) the model */
-    json_t *msgs = json_object_get(body, "messages");
-    json_t *prompt = json_object_get(body, "prompt");
-    bool empty = chat ? !json_is_array(msgs) || !json_array_size(msgs)
-                      : !json_is_string(prompt) || !json_string_length(prompt);
-    if (!chat && prompt && !json_is_null(prompt) && !json_is_string(prompt)) {
-        lmx_err_bad(&e, "prompt", "prompt must be a string");
-        goto fail;
-    }
-    if (chat && msgs && !json_is_null(msgs) && !json_is_array(msgs)) {
-        lmx_err_bad(&e, "messages", "messages must be an array");
-        goto fail;
-    }
-    if (empty && ka == KA_UNLOAD) {
-        ok = ol_unload(r, req_name, id, chat);
-        goto out;
-    }
-    if (!chat && has_images(body)) {
-        no_images(&e);
-        goto fail;
-    }
-    json_t *suffix = json_object_get(body, "suffix");
-    if (!chat && json_is_string(suffix) && json_string_length(suffix)) {
-        lmx_err_bad(&e, "suffix", "suffix (fill-in-the-middle) is not supported");
-        goto fail;
-    }
-    bool raw = !chat && json_is_true(json_object_get(body, "raw"));
-    json_t *stream_v = json_object_get(body, "stream");
-    bool stream = !json_is_false(stream_v); /* Ollama streams unless told not to */
-
-    oai = json_pack("{s:s}", "model", id);
-    ol_defaults(oai);
-    ol_opts oo;
-    if (ol_options(body, oai, &oo, &e) || ol_format(body, oai, &e)) goto fail;
-    if (chat) {
-        json_t *m = msgs ? ol_messages(msgs, &e) : json_array();
-        if (!m) goto fail;
-        json_object_set_new(oai, "messages", m);
-        json_t *tools = json_object_get(body, "tools");
-        if (json_is_array(tools) && json_array_size(tools)) json_object_set(oai, "tools", tools);
-    } else if (raw) {
-        if (json_object_get(oai, "response_format")) {
-            lmx_err_bad(&e, "format", "format is not supported with raw prompts");
-            goto fail;
-        }
-        json_object_set_new(oai, "prompt", json_string(empty ? "" : json_string_value(prompt)));
-    } else {
-        json_t *m = json_array();
-        json_t *sys = json_object_get(body, "system");
-        if (json_is_string(sys) && json_string_length(sys))
-            json_array_append_new(m, json_pack("{s:s,s:O}", "role", "system", "content", sys));
-        json_array_append_new(m, json_pack("{s:s,s:s}", "role", "user", "content",
-                                           empty ? "" : json_string_value(prompt)));
-        json_object_set_new(oai, "messages", m);
-    }
-    json_t *think = json_object_get(body, "think");
-    if (think && !json_is_null(think) && !raw)
-        json_object_set_new(oai, "chat_template_kwargs",
-                            json_pack("{s:b}", "enable_thinking", !json_is_false(think)));
-    json_object_set_new(oai, "stream", json_boolean(stream));
 
     /* the model: loaded just in time, with num_ctx and keep_alive */
-    lmx_compat_load lo = {.ctx_size = oo.num_ctx > 0 ? oo.num_ctx : 0};
-    ka_load(ka, ttl, &lo);
+    lmx_compat_load lo = {.ctx_size = oq.num_ctx > 0 ? oq.num_ctx : 0};
+    ka_load(oq.keep, oq.ttl_s, &lo);
     double load_s = 0;
-    lmx_served *s = lmx_compat_acquire(app, id, &lo, &load_s, &e);
+    lmx_served *s = lmx_compat_acquire(app, oq.id, &lo, &load_s, &e);
     if (!s) {
         ol_not_found(&e, req_name);
         goto fail;
     }
-    if ((oo.num_ctx > 0 && oo.num_ctx != s->n_ctx) || oo.ignored[0]) {
+    if ((oq.num_ctx > 0 && oq.num_ctx != s->n_ctx) || oq.ignored[0]) {
         /* a loaded model keeps its context: reloading it would cut other
          * requests short; the request is served, and the log says so */
         json_t *f = json_pack("{s:s}", "model", s->name);
-        if (oo.num_ctx > 0 && oo.num_ctx != s->n_ctx) {
-            json_object_set_new(f, "num_ctx", json_integer(oo.num_ctx));
+        if (oq.num_ctx > 0 && oq.num_ctx != s->n_ctx) {
+            json_object_set_new(f, "num_ctx", json_integer(oq.num_ctx));
             json_object_set_new(f, "context_length", json_integer(s->n_ctx));
         }
-        if (oo.ignored[0]) json_object_set_new(f, "ignored_options", json_string(oo.ignored));
+        if (oq.ignored[0]) json_object_set_new(f, "ignored_options", json_string(oq.ignored));
         lmx_log("info", "ollama options not applied", f);
     }
-    if (empty) {
+    if (oq.empty) {
         /* load request: answered once the model is ready */
         lmx_mgr_release(s);
         json_t *o = ol_head(req_name);
@@ -638,16 +339,17 @@ static int ol_generate(lmx_req *r, bool chat) {
         ok = lmx_reply_json(r, 200, o);
         goto out;
     }
-    lmx_oai_kind kind = raw ? LMX_OAI_COMPLETIONS : LMX_OAI_CHAT;
+    lmx_oai_kind kind = oq.raw ? LMX_OAI_COMPLETIONS : LMX_OAI_CHAT;
     lmx_oai_req q;
-    if (lmx_oai_parse(oai, kind, &q, &e)) {
+    if (lmx_oai_parse(oq.oai, kind, &q, &e)) {
         lmx_oai_req_free(&q);
         lmx_mgr_release(s);
         goto fail;
     }
-    if (oo.repeat_last_n != INT32_MIN)
-        q.sample.repeat_last_n = oo.repeat_last_n == -1 ? s->n_ctx : oo.repeat_last_n;
-    lmx_gen *g = kind == LMX_OAI_CHAT ? lmx_chat_start(s, &q, &e) : lmx_completions_start(s, &q, &e);
+    if (oq.repeat_last_n_given)
+        q.sample.repeat_last_n = oq.repeat_last_n == -1 ? s->n_ctx : oq.repeat_last_n;
+    lmx_gen *g =
+        kind == LMX_OAI_CHAT ? lmx_chat_start(s, &q, &e) : lmx_completions_start(s, &q, &e);
     lmx_oai_req_free(&q);
     if (!g) {
         lmx_mgr_release(s);
@@ -665,12 +367,12 @@ static int ol_generate(lmx_req *r, bool chat) {
     st->load_s = load_s;
     g->api = st;
     g->api_free = ol_gen_free;
-    ok = lmx_reply_gen(r, g, &ol_fmt, stream);
+    ok = lmx_reply_gen(r, g, &ol_fmt, oq.stream);
     goto out;
 fail:
     ok = lmx_reply_err(r, &e);
 out:
-    json_decref(oai);
+    lmx_ol_req_free(&oq);
     json_decref(body);
     return ok;
 }
@@ -793,7 +495,7 @@ int lmx_h_ol_show(lmx_req *r, const char *rest) {
         return ok;
     }
     char id[256];
-    ol_name(req_name, id, sizeof id);
+    lmx_ol_name(req_name, id, sizeof id);
     json_t *m = lmx_compat_model(app, id);
     lmx_served *s = NULL;
     if (!m) {
@@ -803,8 +505,8 @@ int lmx_h_ol_show(lmx_req *r, const char *rest) {
     }
     if (!m) {
         if (s) lmx_mgr_release(s);
-        lmx_err_set(&e, 404, "not_found_error", "model_not_found", "model",
-                    "model '%s' not found", req_name);
+        lmx_err_set(&e, 404, "not_found_error", "model_not_found", "model", "model '%s' not found",
+                    req_name);
         json_decref(body);
         return lmx_reply_err(r, &e);
     }
@@ -832,8 +534,7 @@ int lmx_h_ol_show(lmx_req *r, const char *rest) {
     if (!template) template = json_string("");
     char modelfile[1024], params[256];
     snprintf(modelfile, sizeof modelfile,
-             "# Modelfile generated by LMX (Ollama-compatible view)\nFROM %s\n",
-             path ? path : mid);
+             "# Modelfile generated by LMX (Ollama-compatible view)\nFROM %s\n", path ? path : mid);
     json_t *l = json_object_get(m, "loaded");
     json_int_t ctx = json_is_object(l) ? json_integer_value(json_object_get(l, "context_length"))
                                        : json_integer_value(json_object_get(m, "context_length"));
@@ -843,9 +544,9 @@ int lmx_h_ol_show(lmx_req *r, const char *rest) {
         json_array_append_new(caps, json_string("tools"));
     char ts[48];
     lmx_compat_iso((double)json_integer_value(json_object_get(m, "modified")), 9, ts, sizeof ts);
-    json_t *info = g ? ol_model_info(g, (uint64_t)json_integer_value(
-                                            json_object_get(m, "parameters")))
-                     : json_object();
+    json_t *info =
+        g ? ol_model_info(g, (uint64_t)json_integer_value(json_object_get(m, "parameters")))
+          : json_object();
     const char *arch = json_string_value(json_object_get(m, "architecture"));
     if (arch && !json_object_get(info, "general.architecture"))
         json_object_set_new(info, "general.architecture", json_string(arch));
@@ -892,12 +593,12 @@ static bool pull_poll(ol_pull *p, lmx_buf *out) {
         if (bytes != p->last_bytes || !strcmp(state, "verifying") || !strcmp(state, "completed")) {
             char status[128];
             snprintf(status, sizeof status, "downloading %.19s", p->digest);
-            ol_line(out, json_pack("{s:s,s:s,s:I,s:I}", "status", status, "digest", p->digest,
-                                   "total", (json_int_t)total, "completed",
-                                   (json_int_t)(strcmp(state, "queued") &&
-                                                        strcmp(state, "downloading")
-                                                    ? total
-                                                    : bytes)));
+            ol_line(out,
+                    json_pack("{s:s,s:s,s:I,s:I}", "status", status, "digest", p->digest, "total",
+                              (json_int_t)total, "completed",
+                              (json_int_t)(strcmp(state, "queued") && strcmp(state, "downloading")
+                                               ? total
+                                               : bytes)));
             p->last_bytes = bytes;
         }
     }
@@ -943,7 +644,7 @@ int lmx_h_ol_pull(lmx_req *r, const char *rest) {
     }
     /* hf.co/org/repo[:QUANT] → repo and quant */
     char id[256], repo[256], quant[64] = "";
-    ol_name(req_name, id, sizeof id);
+    lmx_ol_name(req_name, id, sizeof id);
     snprintf(repo, sizeof repo, "%s", id);
     char *colon = strrchr(repo, ':');
     if (colon && colon > strrchr(repo, '/')) {
@@ -970,8 +671,8 @@ int lmx_h_ol_pull(lmx_req *r, const char *rest) {
     char hex[65];
     lmx_compat_digest(id, hex);
     snprintf(p->digest, sizeof p->digest, "sha256:%s", hex);
-    if (lmx_dl_start(app->downloads, repo, NULL, quant[0] ? quant : NULL, NULL, p->id,
-                     sizeof p->id, &e)) {
+    if (lmx_dl_start(app->downloads, repo, NULL, quant[0] ? quant : NULL, NULL, p->id, sizeof p->id,
+                     &e)) {
         free(p);
         json_decref(body);
         return lmx_reply_err(r, &e);
@@ -1015,7 +716,7 @@ int lmx_h_ol_delete(lmx_req *r, const char *rest) {
         return ok;
     }
     char id[256];
-    ol_name(req_name, id, sizeof id);
+    lmx_ol_name(req_name, id, sizeof id);
     if (lmx_mgr_delete(lmx_req_app(r)->mgr, id, &e)) {
         if (e.status == 404)
             lmx_err_set(&e, 404, "not_found_error", "model_not_found", "model",
