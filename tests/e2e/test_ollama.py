@@ -200,6 +200,40 @@ def wire_overload_is_429_with_retry_after():
 
 
 @test
+def wire_tools_and_tool_history_reach_the_template():
+    # the synthetic Qwen-vocabulary model has Qwen 2.5's chat template (tools):
+    # Ollama-shaped tool calls (arguments as objects) and tool results render
+    from harness import SHARED
+    qwen = os.path.join(SHARED, 'models', 'synth', 'qwen2-vocab-q8_0.gguf')
+    tools = [{'type': 'function', 'function': {'name': 'get_weather', 'description': 'Weather in a city.',
+              'parameters': {'type': 'object', 'properties': {'city': {'type': 'string'}}, 'required': ['city']}}}]
+    msgs = [{'role': 'user', 'content': 'Weather in Paris?'},
+            {'role': 'assistant', 'content': '', 'tool_calls': [
+                {'function': {'name': 'get_weather', 'arguments': {'city': 'Paris'}}}]},
+            {'role': 'tool', 'tool_name': 'get_weather', 'content': '{"temp_c": 21}'},
+            {'role': 'user', 'content': 'And Lyon?'}]
+    with Server('-t', 1, '-c', 2048, model=qwen) as s:
+        st, j, _, _ = s.post('/api/show', {'model': 'qwen2-vocab-q8_0'})
+        assert st == 200 and 'tools' in j['capabilities'], j.get('capabilities')
+        assert 'tools' in j['template'], j['template'][:200]
+        base = {'model': 'qwen2-vocab-q8_0', 'tools': tools, 'options': {'num_predict': 3, 'temperature': 0}}
+        st, j, _, _ = s.post('/api/chat', {**base, 'messages': msgs, 'stream': False})
+        assert st == 200 and j['done'] is True and j['message']['role'] == 'assistant', j
+        assert 'tool_calls' not in j['message'] or all(isinstance(c['function']['arguments'], dict)
+                                                        for c in j['message']['tool_calls']), j
+        c = s.conn()
+        c.request('POST', '/api/chat', body=json.dumps({**base, 'messages': msgs}))
+        r = c.getresponse()
+        lines = ndjson(r.read().decode())
+        c.close()
+        assert r.status == 200 and lines[-1]['done'] is True, lines
+        st, j, _, _ = s.request('GET', '/api/v0/models/qwen2-vocab-q8_0')
+        assert j['capabilities'] == ['tool_use'], j
+        st, j, _, _ = s.request('GET', '/api/v1/models')
+        assert j['models'][0]['capabilities']['trained_for_tool_use'] is True, j
+
+
+@test
 def wire_api_key_applies():
     with Server('-t', 1, '--api-key', 'k1') as s:
         st, j, _, _ = s.request('GET', '/api/tags')
