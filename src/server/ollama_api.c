@@ -40,13 +40,6 @@ static void ol_display(const char *id, char *out, size_t cap) {
 
 /* ---- errors ---- */
 
-static int ol_fail(lmx_req *r, int status, const char *fmt, const char *arg) {
-    lmx_api_err e;
-    lmx_err_set(&e, status, status == 404 ? "not_found_error" : "invalid_request_error", NULL, NULL,
-                fmt, arg);
-    return lmx_reply_err(r, &e);
-}
-
 /* Ollama's wording for a model it does not have. */
 static void ol_not_found(lmx_api_err *e, const char *name) {
     if (e->status == 404)
@@ -59,7 +52,9 @@ static const char *ol_model_field(lmx_req *r, json_t *body, int *ok) {
     json_t *m = json_object_get(body, "model");
     if (!json_is_string(m) || !json_string_length(m)) m = json_object_get(body, "name");
     if (!json_is_string(m) || !json_string_length(m)) {
-        *ok = ol_fail(r, 400, "model is required%s", "");
+        lmx_api_err e;
+        lmx_err_bad(&e, "model", "model is required");
+        *ok = lmx_reply_err(r, &e);
         return NULL;
     }
     lmx_req_set_model(r, json_string_value(m));
