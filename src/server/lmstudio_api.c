@@ -179,6 +179,12 @@ int lmx_h_lms_unload(lmx_req *r, const char *rest) {
 
 /* ---- downloads ---- */
 
+/* A field of a downloader status (new reference; null when absent). */
+static json_t *field(const json_t *st, const char *k) {
+    json_t *v = json_object_get(st, k);
+    return v ? json_incref(v) : json_null();
+}
+
 /* A downloader status → LM Studio's download job object. */
 static json_t *job_json(const json_t *st) {
     const char *state = json_string_value(json_object_get(st, "state"));
@@ -186,9 +192,9 @@ static json_t *job_json(const json_t *st) {
     const char *s = !strcmp(state, "completed")                               ? "completed"
                     : !strcmp(state, "failed") || !strcmp(state, "cancelled") ? "failed"
                                                                               : "downloading";
-    json_t *o = json_pack("{s:O,s:s,s:O,s:O}", "job_id", json_object_get(st, "id"), "status", s,
-                          "total_size_bytes", json_object_get(st, "total"), "downloaded_bytes",
-                          json_object_get(st, "bytes"));
+    json_t *o = json_pack("{s:o,s:s,s:o,s:o}", "job_id", field(st, "id"), "status", s,
+                          "total_size_bytes", field(st, "total"), "downloaded_bytes",
+                          field(st, "bytes"));
     char ts[48];
     if (!strcmp(s, "downloading")) {
         json_t *rate = json_object_get(st, "rate");
