@@ -342,6 +342,15 @@ if AFTER_MERGE:
         assert st == 200, j
 
 
+@test
+def zz_daemon_exits_cleanly():
+    # last: SIGTERM drains and exits 0 (under the sanitizer build a leak makes it non-zero)
+    global _srv
+    s, _srv = srv(), None
+    rc = s.stop()
+    assert rc == 0, (rc, s.logs()[-3000:])
+
+
 if __name__ == '__main__':
     if not AFTER_MERGE:
         print('skip after_merge_download_with_status, after_merge_load_chat_unload_cycle, after_merge_jit_load_with_ttl '

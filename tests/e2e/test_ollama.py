@@ -48,7 +48,8 @@ def results():
             env = dict(os.environ, HOST=f'http://127.0.0.1:{oport}', MODEL=MODEL, **env_extra)
             p = subprocess.run(['node', os.path.join(NODE_DIR, 'ollama.mjs')], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, timeout=600)
-            s.stop()
+            rc = s.stop()
+            log = s.logs()
         if hub:
             hub.close()
         _results = {}
@@ -63,6 +64,7 @@ def results():
                 _results[name] += '\n' + line
         if not _results:
             raise AssertionError(p.stdout[-3000:])
+        _results['daemon_exits_cleanly'] = None if rc == 0 else f'exit {rc}: {log[-3000:]}'
     return _results
 
 
@@ -76,7 +78,7 @@ def client_check(name):
 
 
 for n in ('version', 'list_tags', 'ps', 'show', 'chat', 'chat_stream_matches', 'generate', 'generate_raw',
-          'options_mapped', 'keep_alive_accepted', 'load_request', 'errors'):
+          'options_mapped', 'keep_alive_accepted', 'load_request', 'errors', 'daemon_exits_cleanly'):
     client_check(n)
 
 # written against the manager/downloader contracts; enabled once they land
