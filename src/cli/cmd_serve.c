@@ -35,6 +35,7 @@ static void usage(void) {
         "                 [--config FILE] [--models-dir DIR] [--memory-limit SIZE] ...\n"
         "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
         "  --host, --port    where to listen (default 127.0.0.1:1234)\n"
+        "  --ollama-port P   also listen on P (Ollama's is 11434); every API answers on both\n"
         "  -c CTX            context length per sequence (default: the model's, at most 4096)\n"
         "  --parallel N      sequences decoded at once (default 8)\n"
         "  --queue N         requests waiting beyond those before 429 (default 64)\n"
@@ -145,7 +146,7 @@ int cmd_serve(int argc, char **argv) {
     /* applies keys, limits, log level and the manager's policy */
     lmx_cfg_live *live = lmx_cfg_live_create(&app, cfg, cfg_path, argc, argv);
     lmx_dl *dl = NULL;
-    lmx_http *h = NULL;
+    lmx_http *h = NULL, *oh = NULL;
     int rc = 1;
     if (!mgr || !live) {
         fprintf(stderr, "lmx serve: out of memory\n");
@@ -166,6 +167,18 @@ int cmd_serve(int argc, char **argv) {
     if (!h) {
         fprintf(stderr, "lmx serve: %s\n", err);
         goto out;
+    }
+    /* a second daemon on Ollama's port, same app (routes, models, keys) */
+    if (cfg->ollama_port >= 0) {
+        lmx_http_opts oo = ho;
+        oo.port = (int)cfg->ollama_port;
+        oh = lmx_http_start(&oo, err, sizeof err);
+        if (!oh) {
+            fprintf(stderr, "lmx serve: --ollama-port: %s\n", err);
+            goto out;
+        }
+        lmx_log("info", "listening for Ollama clients",
+                json_pack("{s:s,s:i}", "host", cfg->host, "port", lmx_http_port(oh)));
     }
     lmx_metrics_start();
     lmx_log("info", "listening",
@@ -190,14 +203,18 @@ int cmd_serve(int argc, char **argv) {
             json_pack("{s:s,s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "timeout_s",
                       (int)drain));
     lmx_http_quiesce(h);
-    bool clean = lmx_http_wait_idle(h, (double)drain);
+    if (oh) lmx_http_quiesce(oh);
+    bool clean = lmx_http_wait_idle(h, (double)drain) && (!oh || lmx_http_wait_idle(oh, 1));
     if (!clean) {
         lmx_log("warn", "drain timeout: cancelling in-flight requests", NULL);
         lmx_http_abort(h);
+        if (oh) lmx_http_abort(oh);
         lmx_http_wait_idle(h, 5);
+        if (oh) lmx_http_wait_idle(oh, 5);
     }
     rc = 0;
 out:
+    lmx_http_stop(oh);
     lmx_http_stop(h);
     if (dl) lmx_dl_destroy(dl);
     lmx_mgr_destroy(mgr, true);

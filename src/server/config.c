@@ -36,6 +36,9 @@ static const cfg_key keys[] = {
     {"host", T_STR, F(host), 0, 0, false, "--host", NULL, true, "127.0.0.1",
      "address to listen on (LMX_HOST may be HOST:PORT, as the CLI reads it)"},
     {"port", T_INT, F(port), 0, 65535, false, "--port", NULL, true, "1234", "port to listen on"},
+    {"ollama_port", T_INT, F(ollama_port), -1, 65535, false, "--ollama-port", NULL, true, "off",
+     "also listen on this port (Ollama's is 11434) for clients that only know Ollama's address; "
+     "every API answers on both (-1: off)"},
     {"api_key", T_STR, F(api_key), 0, 0, true, "--api-key", NULL, true, "none",
      "require 'Authorization: Bearer KEY' on the API"},
     {"admin_key", T_STR, F(admin_key), 0, 0, true, "--admin-key", NULL, true, "none",
@@ -90,6 +93,7 @@ void lmx_config_defaults(lmx_config *c) {
     memset(c, 0, sizeof *c);
     snprintf(c->host, sizeof c->host, "127.0.0.1");
     c->port = 1234;
+    c->ollama_port = -1;
     c->idle_timeout = 120;
     c->parallel = 8;
     c->queue = 64;

@@ -34,6 +34,7 @@ typedef struct {
     /* listening (restart) */
     char host[256];
     long port;
+    long ollama_port; /* -1: off */
     long idle_timeout;
     long threads;
     char models_dir[1024];

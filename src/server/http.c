@@ -468,6 +468,10 @@ static bool authorized(lmx_req *r, lmx_access access, lmx_api_err *e) {
 
 static bool path_matches(const lmx_route *rt, const char *p, const char **rest) {
     size_t n = strlen(rt->path);
+    if (n == 1) { /* "/" itself is exact: the root, not a prefix of everything */
+        *rest = "";
+        return !strcmp(p, "/");
+    }
     if (rt->path[n - 1] == '/') {
         if (strncmp(p, rt->path, n) || !p[n]) return false;
         *rest = p + n;

@@ -63,6 +63,7 @@ static const field fields[] = {
     {"safety_identifier", BOTH, LMX_FIELD_IGNORED},
     {"verbosity", CHAT, LMX_FIELD_IGNORED},
     {"cache_prompt", BOTH, LMX_FIELD_IGNORED},
+    {"ttl", BOTH, LMX_FIELD_SUPPORTED}, /* LM Studio's JIT idle ttl; the endpoint reads it */
 };
 
 lmx_field_policy lmx_oai_field_policy(lmx_oai_kind kind, const char *name) {

@@ -26,5 +26,27 @@ const lmx_route lmx_routes[] = {
     /* Prometheus; config reload */
     {"GET", "/metrics", lmx_h_metrics, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/admin/config/reload", lmx_h_config_reload, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    /* Ollama (ollama_api.c); also on --ollama-port */
+    {"GET", "/", lmx_h_ol_root, LMX_ERRS_OLLAMA, LMX_ACCESS_PUBLIC},
+    {"GET", "/api/version", lmx_h_ol_version, LMX_ERRS_OLLAMA, LMX_ACCESS_PUBLIC},
+    {"POST", "/api/chat", lmx_h_ol_chat, LMX_ERRS_OLLAMA, LMX_ACCESS_API},
+    {"POST", "/api/generate", lmx_h_ol_generate, LMX_ERRS_OLLAMA, LMX_ACCESS_API},
+    {"GET", "/api/tags", lmx_h_ol_tags, LMX_ERRS_OLLAMA, LMX_ACCESS_API},
+    {"GET", "/api/ps", lmx_h_ol_ps, LMX_ERRS_OLLAMA, LMX_ACCESS_API},
+    {"POST", "/api/show", lmx_h_ol_show, LMX_ERRS_OLLAMA, LMX_ACCESS_API},
+    {"POST", "/api/pull", lmx_h_ol_pull, LMX_ERRS_OLLAMA, LMX_ACCESS_ADMIN},
+    {"DELETE", "/api/delete", lmx_h_ol_delete, LMX_ERRS_OLLAMA, LMX_ACCESS_ADMIN},
+    /* LM Studio REST v1 and v0 (lmstudio_api.c) */
+    {"GET", "/api/v1/models", lmx_h_lms_models, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"POST", "/api/v1/models/load", lmx_h_lms_load, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"POST", "/api/v1/models/unload", lmx_h_lms_unload, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"GET", "/api/v1/models/download/status/", lmx_h_lms_download_status, LMX_ERRS_OPENAI,
+     LMX_ACCESS_ADMIN},
+    {"POST", "/api/v1/models/download", lmx_h_lms_download, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"POST", "/api/v1/chat", lmx_h_lms_chat, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"GET", "/api/v0/models", lmx_h_lms_v0_models, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"GET", "/api/v0/models/", lmx_h_lms_v0_models, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"POST", "/api/v0/chat/completions", lmx_h_lms_v0_chat, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"POST", "/api/v0/completions", lmx_h_lms_v0_completions, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {0},
 };
