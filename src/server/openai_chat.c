@@ -107,9 +107,12 @@ static json_t *string_or_empty(const char *s, size_t n) {
     return j ? j : json_string("");
 }
 
+/* Calls that parsed are complete even when max_tokens cut what followed
+ * them (the closing marker, the end token): agents act on finish_reason
+ * "tool_calls", so it wins over "length". */
 static const char *finish_of(const char *reason, int n_calls) {
     if (!reason) reason = "stop";
-    return n_calls && !strcmp(reason, "stop") ? "tool_calls" : reason;
+    return n_calls ? "tool_calls" : reason;
 }
 
 static json_t *head(const lmx_gen *g, const char *object) {
