@@ -11,9 +11,12 @@ package-lock.json, when missing.
 The drives are not changed and not copied into the repository: at test time
 they are copied into a temporary directory whose node_modules links to
 clients/node_modules, and whose common.mjs wraps the drives' own common.mjs so
-that runCase() runs only the cases named in LMX_CASES (plain chat: no tools,
-no json_schema, not /v1/responses). The other cases belong elsewhere and are
-listed in SKIPPED. Each case that ran must have printed "OK <json>" (the
+that runCase() runs only the cases named in LMX_CASES: chat, streaming, tools
+and structured output (json_schema, tool_choice required: the grammar makes
+even a tiny model's answer valid). Skipped: /v1/responses until that API is
+served, and the two cases that need a model that chooses to call a tool by
+itself (openai chat-tools reads message.tool_calls unconditionally;
+chat-tools-runner refuses an answer cut by the length limit). Each case that ran must have printed "OK <json>" (the
 library parsed the answer without throwing); the json is then checked
 (finish reason, usage, text)."""
 import json, os, platform, shutil, subprocess, sys, tempfile, time
@@ -29,14 +32,15 @@ DRIVES = os.path.join(SHARED, 'clients', 'drives')
 
 # drive file -> (client name in its output, plain-chat cases run here, cases skipped here)
 DRIVE_CASES = {
-    'openai-sdk.mjs': ('openai', ['models-list', 'chat', 'chat-stream', 'chat-stream-usage'],
-                       ['chat-tools', 'chat-tools-stream', 'chat-tools-runner', 'chat-json-schema', 'chat-parse',
-                        'responses', 'responses-stream', 'responses-tools-stream']),
-    'ai-sdk.mjs': ('ai-sdk', ['generateText', 'generateText-options', 'streamText', 'streamText-includeUsage'],
-                   ['generateText-tools', 'streamText-tools', 'generateText-output-object']),
-    'pi-ai.mjs': ('pi-ai', ['completions-stream', 'completions-options', 'completions-reasoning'],
-                  ['completions-tools', 'completions-toolchoice', 'responses-stream', 'responses-tools',
-                   'responses-reasoning']),
+    'openai-sdk.mjs': ('openai', ['models-list', 'chat', 'chat-stream', 'chat-stream-usage', 'chat-tools-stream',
+                                  'chat-json-schema', 'chat-parse'],
+                       ['chat-tools', 'chat-tools-runner', 'responses', 'responses-stream', 'responses-tools-stream']),
+    'ai-sdk.mjs': ('ai-sdk', ['generateText', 'generateText-options', 'streamText', 'streamText-includeUsage',
+                              'generateText-tools', 'streamText-tools', 'generateText-output-object'],
+                   []),
+    'pi-ai.mjs': ('pi-ai', ['completions-stream', 'completions-options', 'completions-tools', 'completions-reasoning',
+                            'completions-toolchoice'],
+                  ['responses-stream', 'responses-tools', 'responses-reasoning']),
 }
 
 # Wraps the drives' common.mjs (copied next to it as common-orig.mjs): cases not in LMX_CASES are not run.
@@ -188,6 +192,12 @@ def openai_sdk_plain_chat():
     assert out['chat-stream']['finish'] in FINISH and out['chat-stream']['text'], ctx
     u = out['chat-stream-usage']['usage']
     assert out['chat-stream-usage']['text'] and u and u['completion_tokens'] > 0, ctx
+    # structured output: the grammar makes the person valid whatever the model
+    for case in ('chat-json-schema', 'chat-parse'):
+        p = out[case]
+        assert set(p) == {'name', 'age'} and isinstance(p['name'], str) and isinstance(p['age'], int), (case, ctx)
+    t = out['chat-tools-stream']
+    assert t['finish'] in FINISH + ('tool_calls',) and (t['finish'] == 'tool_calls') == bool(t['calls']), ctx
 
 
 @test
@@ -205,6 +215,8 @@ def ai_sdk_plain_chat():
         assert out[case]['finishReason'] in FINISH and out[case]['text'], (case, ctx)
     u = out['streamText-includeUsage']['usage']
     assert u['inputTokens'] > 0 and u['outputTokens'] > 0, ctx
+    o = out['generateText-output-object']
+    assert isinstance(o, dict) and o, ctx
 
 
 @test
@@ -220,6 +232,13 @@ def pi_ai_plain_chat():
         assert m['usage']['output'] > 0 and m['content'] and isinstance(m['content'][0], str), (case, ctx)
     assert out['completions-options']['usage']['output'] <= 100, ctx
     assert 'text_start' in out['completions-stream']['events'], ctx
+    assert out['completions-tools']['round1']['stopReason'] in ('stop', 'length', 'toolUse'), ctx
+    # tool_choice required: the grammar forces a valid call
+    m = out['completions-toolchoice']
+    assert m['stopReason'] == 'toolUse', ctx
+    call = m['content'][0]
+    assert call['toolCall'] == 'get_weather' and isinstance(call['args']['city'], str), ctx
+    assert call['id'].startswith('call_'), ctx
 
 
 if __name__ == '__main__':
