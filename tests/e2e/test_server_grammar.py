@@ -10,23 +10,11 @@ seeds, n > 1, /v1/completions, streaming; json_object; unsupported keywords
 → 400 naming them; tool_choice "required" and a named function (arguments
 valid under the tool's parameters, finish_reason tool_calls), and streamed
 tool-call deltas reassembling to the same call."""
-import os, shutil, subprocess
+import os
 
 from harness import main, test
+from node_checks import register, run_driver
 from server_util import MODEL, Server
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-NODE_DIR = os.path.join(HERE, 'node')
-
-
-def ensure_node_deps():
-    # ajv joined openai later: a node_modules installed before it needs a refresh
-    if all(os.path.isdir(os.path.join(NODE_DIR, 'node_modules', m)) for m in ('openai', 'ajv')):
-        return
-    npm = shutil.which('npm')
-    assert npm, 'npm is not installed (scripts/install-deps.sh installs it)'
-    subprocess.run([npm, 'ci', '--no-audit', '--no-fund'], cwd=NODE_DIR, check=True,
-                   stdout=subprocess.DEVNULL, timeout=300)
 
 
 _server = None
@@ -45,40 +33,16 @@ _results = None
 def results():
     global _results
     if _results is None:
-        ensure_node_deps()
         s = server()
         env = dict(os.environ, BASE_URL=f'http://127.0.0.1:{s.port}/v1', MODEL=MODEL)
-        p = subprocess.run(['node', os.path.join(NODE_DIR, 'grammar.mjs')], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=600)
-        _results = {}
-        name = None
-        for line in p.stdout.splitlines():
-            if line.startswith('ok '):
-                _results[line[3:].strip()] = None
-            elif line.startswith('FAIL '):
-                name, _, why = line[5:].partition(':')
-                _results[name] = why
-            elif line.startswith('    ') and name:
-                _results[name] += '\n' + line
-        if not _results:
-            raise AssertionError(p.stdout[-3000:])
+        _results, _ = run_driver('grammar.mjs', env, timeout=600)
     return _results
 
 
-def sdk_check(name):
-    def fn():
-        r = results()
-        assert name in r, f'{name} did not run: {sorted(r)}'
-        assert r[name] is None, r[name]
-    fn.__name__ = f'grammar_{name}'
-    test(fn)
-
-
-for n in ('json_schema_person_validates', 'json_schema_choice_validates', 'json_schema_tree_validates',
+register(results, ('json_schema_person_validates', 'json_schema_choice_validates', 'json_schema_tree_validates',
           'json_schema_n2_and_completions', 'json_schema_streamed_matches', 'json_object_parses',
           'unsupported_keyword_is_400', 'tool_choice_required_validates', 'tool_choice_named_picks_that_tool',
-          'tool_call_stream_reassembles'):
-    sdk_check(n)
+          'tool_call_stream_reassembles'), 'grammar')
 
 
 def chat(**body):
