@@ -24,6 +24,7 @@ static void usage(void) {
         "usage: lmx serve [-m MODEL] [--host H] [--port P] [-c CTX] [--parallel N] [--queue N]\n"
         "                 [-t THREADS] [--drain-timeout S] [--idle-timeout S] [--max-body BYTES]\n"
         "                 [--api-key KEY] [--admin-key KEY] [--sse-keepalive-ms MS]\n"
+        "                 [--responses-db PATH]\n"
         "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
         "  --host, --port    where to listen (default 127.0.0.1:1234)\n"
         "  -c CTX            context length per sequence (default: the model's, at most 4096)\n"
@@ -35,12 +36,15 @@ static void usage(void) {
         "  --sse-keepalive-ms MS  ': keep-alive' comment interval of waiting streams (2000)\n"
         "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n"
         "  --admin-key KEY   admin API key (also LMX_ADMIN_KEY); without one the admin API\n"
-        "                    answers loopback clients only\n");
+        "                    answers loopback clients only\n"
+        "  --responses-db PATH  SQLite file of stored /v1/responses (default\n"
+        "                    ~/.lmx/responses.db; ':memory:' keeps them in memory)\n");
 }
 
 int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *api_key = getenv("LMX_API_KEY"),
-               *admin_key = getenv("LMX_ADMIN_KEY"), *v;
+               *admin_key = getenv("LMX_ADMIN_KEY"), *v,
+               *responses_db = NULL;
     long port = 1234, n_ctx = 0, parallel = 8, queue = 64, threads = 0, drain = 30, idle = 120;
     long max_body = 32L << 20, keepalive_ms = 2000;
     bool bad = false;
@@ -50,6 +54,7 @@ int cmd_serve(int argc, char **argv) {
         if (lmx_arg_value(argc, argv, &i, "--host", NULL, &host, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "--api-key", NULL, &api_key, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "--admin-key", NULL, &admin_key, &bad)) continue;
+        if (lmx_arg_value(argc, argv, &i, "--responses-db", NULL, &responses_db, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "--port", NULL, &v, &bad)) {
             bad = bad || !lmx_arg_long(v, 0, 65535, &port);
         } else if (lmx_arg_value(argc, argv, &i, "-c", "--ctx-size", &v, &bad)) {
@@ -117,7 +122,17 @@ int cmd_serve(int argc, char **argv) {
         lmx_pool_destroy(pool);
         return 1;
     }
+    /* stored responses: the newest 1000, for 7 days (opened on first use) */
+    char db_path[4096];
+    const char *home = getenv("HOME");
+    if (!responses_db && home && *home) {
+        snprintf(db_path, sizeof db_path, "%s/.lmx/responses.db", home);
+        responses_db = db_path;
+    }
+    lmx_rstore *rstore = lmx_rstore_new(
+        responses_db && strcmp(responses_db, ":memory:") ? responses_db : NULL, 1000, 7 * 86400);
     lmx_app app = {.mgr = mgr,
+                   .responses = rstore,
                    .downloads = dl,
                    .api_key = api_key,
                    .admin_key = admin_key,
@@ -127,6 +142,7 @@ int cmd_serve(int argc, char **argv) {
     lmx_http *h = lmx_http_start(&ho, err, sizeof err);
     if (!h) {
         fprintf(stderr, "lmx serve: %s\n", err);
+        lmx_rstore_free(rstore);
         lmx_dl_destroy(dl);
         lmx_mgr_destroy(mgr, true);
         lmx_pool_destroy(pool);
@@ -148,6 +164,7 @@ int cmd_serve(int argc, char **argv) {
         lmx_http_wait_idle(h, 5);
     }
     lmx_http_stop(h);
+    lmx_rstore_free(rstore);
     lmx_dl_destroy(dl);
     lmx_mgr_destroy(mgr, true);
     lmx_pool_destroy(pool);

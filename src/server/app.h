@@ -8,6 +8,7 @@
 
 #include "manager/download.h"
 #include "manager/manager.h"
+#include "server/response_store.h"
 
 typedef struct {
     lmx_mgr *mgr;
@@ -16,6 +17,7 @@ typedef struct {
     const char *admin_key; /* NULL: the admin API answers loopback clients only */
     int keepalive_ms;      /* SSE comment interval while a stream waits */
     size_t max_body;
+    lmx_rstore *responses; /* the Responses API's stored responses */
 } lmx_app;
 
 #endif

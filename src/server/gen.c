@@ -129,6 +129,7 @@ void lmx_gen_cancel(lmx_gen *g) {
 void lmx_gen_free(lmx_gen *g) {
     if (!g) return;
     if (g->owns_ref) lmx_mgr_release(g->s);
+    if (g->api_free) g->api_free(g->api);
     if (g->jobs) {
         lmx_gen_cancel(g);
         for (int k = 0; k < g->n_jobs; k++) lmx_job_release(g->jobs[k]);

@@ -47,6 +47,10 @@ typedef struct lmx_gen {
     json_t *tools;       /* the request's tools (own reference) */
     bool parallel_calls; /* false: only the first call of a choice is returned */
     char *tc_prefix;     /* forced call opening, already in the prompt (or NULL) */
+    /* an endpoint's own per-generation state (the Responses and Anthropic
+     * encoders keep their item ids and stream position here); freed with g */
+    void *api;
+    void (*api_free)(void *api);
 } lmx_gen;
 
 /* Checks the context limits and submits one job per prompt. NULL with e set
