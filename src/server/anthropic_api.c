@@ -303,7 +303,20 @@ static json_t *translate(json_t *req, bool *parallel, lmx_api_err *e) {
             bad(e, "stop_sequences", "Input should be a valid list");
             goto fail;
         }
-        json_object_set(chat, "stop", stops);
+        /* empty ones never match (and the chat parser drops them): keep the
+         * indices the scheduler reports in step with this list */
+        json_t *kept = json_array();
+        json_array_foreach(stops, i, v) {
+            if (!json_is_string(v)) {
+                char w[48];
+                snprintf(w, sizeof w, "stop_sequences.%zu", i);
+                json_decref(kept);
+                bad(e, w, "Input should be a valid string");
+                goto fail;
+            }
+            if (json_string_length(v)) json_array_append(kept, v);
+        }
+        json_object_set_new(chat, "stop", kept);
     }
     static const char *const same[] = {"temperature", "top_p", "top_k", "stream"};
     for (i = 0; i < sizeof same / sizeof same[0]; i++)
@@ -321,6 +334,8 @@ typedef struct {
     char id[40];
     bool parallel, started, finished;
     const char *finish;
+    json_t *stops;  /* the request's stop sequences (stop_index counts from 1 in these) */
+    int stop_index; /* the one that ended the output; 0: none */
     json_t *content; /* the blocks so far */
     int text_block;  /* index of the open text block; -1: none */
     lmx_buf text;
@@ -332,6 +347,7 @@ static void astate_free(void *p) {
     astate *st = p;
     if (!st) return;
     json_decref(st->content);
+    json_decref(st->stops);
     lmx_buf_free(&st->text);
     lmx_tc_free(st->tc);
     free(st);
@@ -417,7 +433,7 @@ static void feed(lmx_gen *g, astate *st, lmx_buf *out, const char *text, size_t 
     lmx_tc_delta_clear(&d);
 }
 
-static void finish(lmx_gen *g, astate *st, lmx_buf *out, const char *reason) {
+static void finish(lmx_gen *g, astate *st, lmx_buf *out, const char *reason, int stop_index) {
     if (st->finished) return;
     if (!st->tc) st->tc = lmx_chat_parser(g, 0);
     if (st->tc) {
@@ -428,12 +444,24 @@ static void finish(lmx_gen *g, astate *st, lmx_buf *out, const char *reason) {
     }
     close_text(st, out);
     st->finish = reason ? reason : "stop";
+    st->stop_index = stop_index;
     st->finished = true;
+}
+
+static const char *stop_sequence(const astate *st) {
+    return st->stop_index > 0 ? json_string_value(json_array_get(st->stops, (size_t)st->stop_index - 1))
+                              : NULL;
 }
 
 static const char *stop_reason(const astate *st) {
     if (st->finish && !strcmp(st->finish, "length")) return "max_tokens";
-    return st->n_calls ? "tool_use" : "end_turn";
+    if (st->n_calls) return "tool_use";
+    return stop_sequence(st) ? "stop_sequence" : "end_turn";
+}
+
+static json_t *stop_sequence_json(const astate *st) {
+    const char *s = stop_sequence(st);
+    return s ? json_string(s) : json_null();
 }
 
 static json_t *usage(const lmx_gen *g) {
@@ -458,17 +486,17 @@ static void msg_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
         event(out, "ping", json_object());
     }
     if (!ev) {
-        finish(g, st, out, NULL);
+        finish(g, st, out, NULL, 0);
         event(out, "message_delta",
-              json_pack("{s:{s:s,s:n},s:o}", "delta", "stop_reason", stop_reason(st),
-                        "stop_sequence", "usage", usage(g)));
+              json_pack("{s:{s:s,s:o},s:o}", "delta", "stop_reason", stop_reason(st),
+                        "stop_sequence", stop_sequence_json(st), "usage", usage(g)));
         event(out, "message_stop", json_object());
         return;
     }
     if (ev->type == LMX_EV_TOKEN && ev->choice == 0)
         feed(g, st, out, ev->text, ev->text_len);
     else if (ev->type == LMX_EV_FINISH && ev->choice == 0)
-        finish(g, st, out, ev->finish_reason);
+        finish(g, st, out, ev->finish_reason, ev->stop_index);
 }
 
 static void msg_stream_error(lmx_gen *g, const lmx_api_err *e, lmx_buf *out) {
@@ -482,10 +510,10 @@ static json_t *msg_body(lmx_gen *g) {
     astate *st = g->api;
     const lmx_choice *c = &g->ch[0];
     feed(g, st, NULL, c->text.p, c->text.n);
-    finish(g, st, NULL, c->finish);
-    return json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:n,s:o}", "id", st->id, "type", "message", "role",
+    finish(g, st, NULL, c->finish, c->stop_index);
+    return json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:o,s:o}", "id", st->id, "type", "message", "role",
                      "assistant", "model", g->s->name, "content", st->content, "stop_reason",
-                     stop_reason(st), "stop_sequence", "usage", usage(g));
+                     stop_reason(st), "stop_sequence", stop_sequence_json(st), "usage", usage(g));
 }
 
 static const lmx_gen_fmt fmt_messages = {"text/event-stream", msg_stream, msg_stream_error,
@@ -524,6 +552,7 @@ int lmx_h_messages(lmx_req *r, const char *rest) {
         st->parallel = parallel;
         st->text_block = -1;
         st->content = json_array();
+        st->stops = json_incref(json_object_get(chat, "stop"));
         g->api = st;
         g->api_free = astate_free;
         ok = lmx_reply_gen(r, g, &fmt_messages, stream);

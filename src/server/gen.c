@@ -270,6 +270,7 @@ lmx_event_type lmx_gen_next(lmx_gen *g, lmx_event *ev, int *job, int timeout_ms)
         break;
     case LMX_EV_FINISH:
         g->ch[*job * g->n + ev->choice].finish = ev->finish_reason;
+        g->ch[*job * g->n + ev->choice].stop_index = ev->stop_index;
         break;
     case LMX_EV_DONE:
         g->job_done[*job] = true;

@@ -19,6 +19,7 @@ typedef struct {
     lmx_buf text;       /* non-streamed: the text so far */
     json_t *lp;         /* chat: logprobs.content[]; completions: the logprobs object */
     const char *finish; /* "stop" | "length" once finished */
+    int stop_index;     /* ended by a stop string: 1 + its index in the request's stop; else 0 */
     size_t text_off;    /* completions: text_offset of the next token */
     lmx_tc *tc;         /* chat with tools, streamed: this choice's tool-call parser */
 } lmx_choice;

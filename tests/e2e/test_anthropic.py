@@ -76,7 +76,7 @@ def stream(s, **body):
 def check_message(m):
     assert m['type'] == 'message' and m['role'] == 'assistant' and m['id'].startswith('msg_'), m
     assert m['stop_reason'] in ('end_turn', 'max_tokens', 'stop_sequence', 'tool_use'), m
-    assert m['stop_sequence'] is None
+    assert (m['stop_sequence'] is not None) == (m['stop_reason'] == 'stop_sequence'), m
     u = m['usage']
     assert u['input_tokens'] + u['cache_read_input_tokens'] > 0 and u['output_tokens'] >= 0, u
     for b in m['content']:
@@ -110,9 +110,13 @@ def message_has_anthropics_shape():
                                        {'role': 'user', 'content': 'Tell me a story.'}])
     assert st == 200, m3
     check_message(m3)
-    # stop_sequences reach the sampler
-    st, m4, _, _ = create(s, temperature=0, max_tokens=30, stop_sequences=['e', 'a'])
-    assert st == 200 and 'e' not in m4['content'][0]['text'] and 'a' not in m4['content'][0]['text'], m4
+    # stop_sequences reach the sampler, and the one that matched is named
+    full = m['content'][0]['text']
+    st, m4, _, _ = create(s, temperature=0, system='You tell stories.', stop_sequences=['', 'zzz', full[3:5]])
+    assert st == 200 and m4['content'][0]['text'] == full[:3], (full, m4)
+    assert m4['stop_reason'] == 'stop_sequence' and m4['stop_sequence'] == full[3:5], m4
+    events, _ = stream(s, temperature=0, system='You tell stories.', stop_sequences=['', 'zzz', full[3:5]])
+    assert events[-2]['delta'] == {'stop_reason': 'stop_sequence', 'stop_sequence': full[3:5]}, events[-2]
 
 
 @test
