@@ -328,6 +328,15 @@ fail:
     return NULL;
 }
 
+json_t *lmx_anthropic_to_chat(json_t *req, lmx_api_err *e) {
+    bool parallel;
+    if (!json_is_object(req)) {
+        bad(e, NULL, "The request body must be a JSON object.");
+        return NULL;
+    }
+    return translate(req, &parallel, e);
+}
+
 /* ---- per-message state and the encoder ---- */
 
 typedef struct {

@@ -29,6 +29,13 @@ lmx_gen *lmx_bridge_start(lmx_req *r, json_t *chat, const lmx_bridge_name *names
  * rendered by the model's template). -1 with e set. */
 int lmx_bridge_count(lmx_req *r, json_t *chat, const lmx_bridge_name *names, lmx_api_err *e);
 
+/* The translators (responses_api.c, anthropic_api.c), exposed for the fuzz
+ * harness: a request body → the Chat Completions body it runs as (new
+ * reference), or NULL with e set. previous_response_id is looked up in
+ * app->responses (app may be NULL: no store). */
+json_t *lmx_responses_to_chat(lmx_app *app, json_t *req, lmx_api_err *e);
+json_t *lmx_anthropic_to_chat(json_t *req, lmx_api_err *e);
+
 /* "event: NAME\ndata: <compact json>\n\n" (does not steal o). */
 void lmx_sse_event(lmx_buf *out, const char *name, const json_t *o);
 

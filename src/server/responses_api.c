@@ -718,6 +718,19 @@ fail:
     return NULL;
 }
 
+json_t *lmx_responses_to_chat(lmx_app *app, json_t *req, lmx_api_err *e) {
+    if (!json_is_object(req)) {
+        bad(e, NULL, "The request body must be a JSON object.");
+        return NULL;
+    }
+    rstate st = {.msg_index = -1};
+    lmx_app none = {0};
+    json_t *chat = translate(app ? app : &none, req, &st, e);
+    json_decref(st.echo);
+    json_decref(st.conversation);
+    return chat;
+}
+
 int lmx_h_responses(lmx_req *r, const char *rest) {
     (void)rest;
     lmx_api_err e = {0};
