@@ -30,6 +30,7 @@ typedef struct lmx_served {
     bool tmpl_tools;           /* the template mentions tools */
     lmx_tc_family tc_family;   /* how the model writes tool calls (from the template) */
     bool tc_mistral_args;      /* Mistral's [TOOL_CALLS]NAME[ARGS]{...} form */
+    bool tmpl_reasoning;       /* the template writes <think> thoughts (text/reasoning.h) */
     char *bos_text, *eos_text; /* token texts ("" if none) */
     int32_t bos_id;            /* -1 if none */
     /* for /v1/models/{id} */

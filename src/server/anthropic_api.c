@@ -40,7 +40,7 @@ static const struct {
     {"metadata", F_IGNORED},
     {"tools", F_OK},
     {"tool_choice", F_OK},
-    {"thinking", F_IGNORED},
+    {"thinking", F_OK},
     {"service_tier", F_IGNORED},
     {"context_management", F_IGNORED},
     /* LMX extensions, passed to the sampler as in /v1/chat/completions */
@@ -318,6 +318,18 @@ static json_t *translate(json_t *req, bool *parallel, lmx_api_err *e) {
         }
         json_object_set_new(chat, "stop", kept);
     }
+    json_t *think = opt(req, "thinking");
+    if (think) {
+        const char *type = lmx_jstr(think, "type");
+        if (!type || (strcmp(type, "enabled") && strcmp(type, "disabled") && strcmp(type, "adaptive"))) {
+            bad(e, "thinking.type", "Input should be 'enabled', 'disabled' or 'adaptive'");
+            goto fail;
+        }
+        /* templates with a thinking switch (Qwen 3, QwQ) read enable_thinking;
+         * budget_tokens is not enforced */
+        json_object_set_new(chat, "chat_template_kwargs",
+                            json_pack("{s:b}", "enable_thinking", strcmp(type, "disabled") != 0));
+    }
     static const char *const same[] = {"temperature", "top_p", "top_k", "stream"};
     for (i = 0; i < sizeof same / sizeof same[0]; i++)
         if ((v = opt(req, same[i]))) json_object_set(chat, same[i], v);
@@ -348,6 +360,8 @@ typedef struct {
     json_t *content; /* the blocks so far */
     int text_block;  /* index of the open text block; -1: none */
     lmx_buf text;
+    int think_block; /* index of the open thinking block; -1: none */
+    lmx_buf thought;
     int n_calls;
     lmx_tc *tc;
 } astate;
@@ -358,6 +372,7 @@ static void astate_free(void *p) {
     json_decref(st->content);
     json_decref(st->stops);
     lmx_buf_free(&st->text);
+    lmx_buf_free(&st->thought);
     lmx_tc_free(st->tc);
     free(st);
 }
@@ -383,8 +398,40 @@ static void close_text(astate *st, lmx_buf *out) {
     lmx_buf_free(&st->text);
 }
 
+static void close_thinking(astate *st, lmx_buf *out) {
+    if (st->think_block < 0) return;
+    json_t *t = json_stringn(st->thought.p ? st->thought.p : "", st->thought.n);
+    json_array_set_new(st->content, (size_t)st->think_block,
+                       json_pack("{s:s,s:o,s:s}", "type", "thinking", "thinking",
+                                 t ? t : json_string(""), "signature", ""));
+    event(out, "content_block_stop", json_pack("{s:i}", "index", st->think_block));
+    st->think_block = -1;
+    lmx_buf_free(&st->thought);
+}
+
+/* A piece of the model's thought (templates that think): a "thinking" block,
+ * unsigned (signature ""), before the text it precedes. */
+static void add_thinking(astate *st, lmx_buf *out, const char *text, size_t len) {
+    if (!len) return;
+    if (st->think_block < 0) {
+        close_text(st, out);
+        st->think_block = (int)json_array_size(st->content);
+        json_array_append_new(st->content, json_pack("{s:s,s:s,s:s}", "type", "thinking",
+                                                     "thinking", "", "signature", ""));
+        event(out, "content_block_start",
+              json_pack("{s:i,s:{s:s,s:s,s:s}}", "index", st->think_block, "content_block",
+                        "type", "thinking", "thinking", "", "signature", ""));
+    }
+    lmx_buf_add(&st->thought, text, len);
+    json_t *d = json_stringn(text, len);
+    event(out, "content_block_delta",
+          json_pack("{s:i,s:{s:s,s:o}}", "index", st->think_block, "delta", "type",
+                    "thinking_delta", "thinking", d ? d : json_string("")));
+}
+
 static void add_text(astate *st, lmx_buf *out, const char *text, size_t len) {
     if (!len) return;
+    close_thinking(st, out);
     if (st->text_block < 0) {
         st->text_block = (int)json_array_size(st->content);
         json_array_append_new(st->content, json_pack("{s:s,s:s}", "type", "text", "text", ""));
@@ -402,6 +449,7 @@ static void add_text(astate *st, lmx_buf *out, const char *text, size_t len) {
 static void add_call(astate *st, lmx_buf *out, const char *call_id, const char *name,
                      const char *args) {
     if (!st->parallel && st->n_calls) return;
+    close_thinking(st, out);
     close_text(st, out);
     st->n_calls++;
     char id[64];
@@ -451,6 +499,7 @@ static void finish(lmx_gen *g, astate *st, lmx_buf *out, const char *reason, int
         apply(st, out, &d);
         lmx_tc_delta_clear(&d);
     }
+    close_thinking(st, out);
     close_text(st, out);
     st->finish = reason ? reason : "stop";
     st->stop_index = stop_index;
@@ -502,9 +551,13 @@ static void msg_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
         event(out, "message_stop", json_object());
         return;
     }
-    if (ev->type == LMX_EV_TOKEN && ev->choice == 0)
+    if ((ev->type == LMX_EV_TOKEN || ev->type == LMX_EV_FINISH) && ev->choice == 0) {
+        /* with a thinking template the split thought comes in ev->reasoning; a
+         * FINISH carries what the split held back */
+        add_thinking(st, out, ev->reasoning, ev->reasoning_len);
         feed(g, st, out, ev->text, ev->text_len);
-    else if (ev->type == LMX_EV_FINISH && ev->choice == 0)
+    }
+    if (ev->type == LMX_EV_FINISH && ev->choice == 0)
         finish(g, st, out, ev->finish_reason, ev->stop_index);
 }
 
@@ -518,6 +571,7 @@ static void msg_stream_error(lmx_gen *g, const lmx_api_err *e, lmx_buf *out) {
 static json_t *msg_body(lmx_gen *g) {
     astate *st = g->api;
     const lmx_choice *c = &g->ch[0];
+    add_thinking(st, NULL, c->reasoning.p, c->reasoning.n);
     feed(g, st, NULL, c->text.p, c->text.n);
     finish(g, st, NULL, c->finish, c->stop_index);
     return json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:o,s:o}", "id", st->id, "type", "message", "role",
@@ -560,6 +614,7 @@ int lmx_h_messages(lmx_req *r, const char *rest) {
         lmx_rand_id(st->id, sizeof st->id, "msg_");
         st->parallel = parallel;
         st->text_block = -1;
+        st->think_block = -1;
         st->content = json_array();
         st->stops = json_incref(json_object_get(chat, "stop"));
         g->api = st;

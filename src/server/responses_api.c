@@ -354,6 +354,9 @@ typedef struct {
     int msg_index; /* output index of the open message item; -1: none */
     char msg_id[40];
     lmx_buf text;
+    int rs_index; /* output index of the open reasoning item; -1: none */
+    char rs_id[40];
+    lmx_buf thought;
     int n_calls;
 } rstate;
 
@@ -365,6 +368,7 @@ static void rstate_free(void *p) {
     json_decref(st->output);
     lmx_tc_free(st->tc);
     lmx_buf_free(&st->text);
+    lmx_buf_free(&st->thought);
     free(st);
 }
 
@@ -384,7 +388,7 @@ static json_t *response_obj(const lmx_gen *g, const rstate *st, const char *stat
             o, "usage",
             json_pack("{s:i,s:{s:i},s:i,s:{s:i},s:i}", "input_tokens", g->prompt_tokens,
                       "input_tokens_details", "cached_tokens", g->cached_tokens, "output_tokens",
-                      g->completion_tokens, "output_tokens_details", "reasoning_tokens", 0,
+                      g->completion_tokens, "output_tokens_details", "reasoning_tokens", g->reasoning_tokens,
                       "total_tokens", g->prompt_tokens + g->completion_tokens));
     else
         json_object_set_new(o, "usage", json_null());
@@ -409,8 +413,57 @@ static json_t *text_part(const char *text, size_t len) {
                      "text", t ? t : json_string(""));
 }
 
+static json_t *reasoning_item(const rstate *st, bool done) {
+    json_t *t = json_stringn(st->thought.p ? st->thought.p : "", st->thought.n);
+    json_t *item = json_pack("{s:s,s:s,s:[]}", "id", st->rs_id, "type", "reasoning", "summary");
+    if (done)
+        json_object_set_new(item, "content",
+                            json_pack("[{s:s,s:o}]", "type", "reasoning_text", "text",
+                                      t ? t : json_string("")));
+    else
+        json_decref(t);
+    return item;
+}
+
+static void close_reasoning(rstate *st, lmx_buf *out) {
+    if (st->rs_index < 0) return;
+    json_t *t = json_stringn(st->thought.p ? st->thought.p : "", st->thought.n);
+    event(st, out, "response.reasoning_text.done",
+          json_pack("{s:s,s:i,s:i,s:o}", "item_id", st->rs_id, "output_index", st->rs_index,
+                    "content_index", 0, "text", t ? t : json_string("")));
+    json_t *item = reasoning_item(st, true);
+    json_array_set(st->output, (size_t)st->rs_index, item);
+    event(st, out, "response.output_item.done",
+          json_pack("{s:i,s:o}", "output_index", st->rs_index, "item", item));
+    st->rs_index = -1;
+    lmx_buf_free(&st->thought);
+}
+
+static void close_message(rstate *st, lmx_buf *out);
+
+/* A piece of the model's thought (templates that think): one "reasoning"
+ * item per run of thought, before the answer it precedes. */
+static void add_reasoning(rstate *st, lmx_buf *out, const char *text, size_t len) {
+    if (!len) return;
+    if (st->rs_index < 0) {
+        close_message(st, out);
+        st->rs_index = (int)json_array_size(st->output);
+        lmx_rand_id(st->rs_id, sizeof st->rs_id, "rs_");
+        json_t *item = reasoning_item(st, false);
+        json_array_append(st->output, item);
+        event(st, out, "response.output_item.added",
+              json_pack("{s:i,s:o}", "output_index", st->rs_index, "item", item));
+    }
+    lmx_buf_add(&st->thought, text, len);
+    json_t *d = json_stringn(text, len);
+    event(st, out, "response.reasoning_text.delta",
+          json_pack("{s:s,s:i,s:i,s:o}", "item_id", st->rs_id, "output_index", st->rs_index,
+                    "content_index", 0, "delta", d ? d : json_string("")));
+}
+
 static void open_message(rstate *st, lmx_buf *out) {
     if (st->msg_index >= 0) return;
+    close_reasoning(st, out);
     st->msg_index = (int)json_array_size(st->output);
     lmx_rand_id(st->msg_id, sizeof st->msg_id, "msg_");
     json_t *item = json_pack("{s:s,s:s,s:s,s:s,s:[]}", "id", st->msg_id, "type", "message",
@@ -461,6 +514,7 @@ static void close_message(rstate *st, lmx_buf *out) {
 static void add_call(rstate *st, lmx_buf *out, const char *call_id, const char *name,
                      const char *args) {
     if (!st->parallel && st->n_calls) return;
+    close_reasoning(st, out);
     close_message(st, out);
     st->n_calls++;
     char fc_id[40];
@@ -502,6 +556,14 @@ static void feed(lmx_gen *g, rstate *st, lmx_buf *out, const char *text, size_t 
     lmx_tc_delta_clear(&d);
 }
 
+/* The output has a message or a call (not only reasoning). */
+static bool has_answer(const rstate *st) {
+    size_t i;
+    json_t *it;
+    json_array_foreach(st->output, i, it) if (strcmp(lmx_jstr(it, "type"), "reasoning")) return true;
+    return false;
+}
+
 static void finish(lmx_gen *g, rstate *st, lmx_buf *out, const char *reason) {
     if (st->finished) return;
     if (!st->tc) st->tc = lmx_chat_parser(g, 0);
@@ -512,8 +574,9 @@ static void finish(lmx_gen *g, rstate *st, lmx_buf *out, const char *reason) {
         lmx_tc_delta_clear(&d);
     }
     st->finish = reason ? reason : "stop";
+    close_reasoning(st, out);
     /* every response says something: no calls and no text is an empty message */
-    if (!json_array_size(st->output)) open_message(st, out);
+    if (!json_array_size(st->output) || !has_answer(st)) open_message(st, out);
     close_message(st, out);
     st->finished = true;
 }
@@ -554,10 +617,13 @@ static void resp_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) 
         event(st, out, "response.completed", json_pack("{s:o}", "response", complete(g, st)));
         return;
     }
-    if (ev->type == LMX_EV_TOKEN && ev->choice == 0)
+    if ((ev->type == LMX_EV_TOKEN || ev->type == LMX_EV_FINISH) && ev->choice == 0) {
+        /* with a thinking template the split thought comes in ev->reasoning; a
+         * FINISH carries what the split held back */
+        add_reasoning(st, out, ev->reasoning, ev->reasoning_len);
         feed(g, st, out, ev->text, ev->text_len);
-    else if (ev->type == LMX_EV_FINISH && ev->choice == 0)
-        finish(g, st, out, ev->finish_reason);
+    }
+    if (ev->type == LMX_EV_FINISH && ev->choice == 0) finish(g, st, out, ev->finish_reason);
 }
 
 static void resp_stream_error(lmx_gen *g, const lmx_api_err *e, lmx_buf *out) {
@@ -572,6 +638,7 @@ static void resp_stream_error(lmx_gen *g, const lmx_api_err *e, lmx_buf *out) {
 static json_t *resp_body(lmx_gen *g) {
     rstate *st = g->api;
     const lmx_choice *c = &g->ch[0];
+    add_reasoning(st, NULL, c->reasoning.p, c->reasoning.n);
     feed(g, st, NULL, c->text.p, c->text.n);
     finish(g, st, NULL, c->finish);
     return complete(g, st);
@@ -687,8 +754,15 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
         if (!f) goto fail;
         json_object_set_new(chat, "response_format", f);
     }
-    if (reasoning && opt(reasoning, "effort"))
-        json_object_set(chat, "reasoning_effort", opt(reasoning, "effort"));
+    if (reasoning && opt(reasoning, "effort")) {
+        json_t *eff = opt(reasoning, "effort");
+        json_object_set(chat, "reasoning_effort", eff);
+        /* templates with a thinking switch (Qwen 3, QwQ) read enable_thinking */
+        if (json_is_string(eff))
+            json_object_set_new(chat, "chat_template_kwargs",
+                                json_pack("{s:b}", "enable_thinking",
+                                          strcmp(json_string_value(eff), "none") != 0));
+    }
     static const char *const same[] = {"temperature", "top_p", "parallel_tool_calls", "stream",
                                        "user"};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
@@ -723,7 +797,7 @@ json_t *lmx_responses_to_chat(lmx_app *app, json_t *req, lmx_api_err *e) {
         bad(e, NULL, "The request body must be a JSON object.");
         return NULL;
     }
-    rstate st = {.msg_index = -1};
+    rstate st = {.msg_index = -1, .rs_index = -1};
     lmx_app none = {0};
     json_t *chat = translate(app ? app : &none, req, &st, e);
     json_decref(st.echo);
@@ -753,6 +827,7 @@ int lmx_h_responses(lmx_req *r, const char *rest) {
     }
     st->app = lmx_req_app(r);
     st->msg_index = -1;
+    st->rs_index = -1;
     st->output = json_array();
     lmx_rand_id(st->id, sizeof st->id, "resp_");
     st->created_at = (long long)time(NULL);

@@ -11,6 +11,7 @@ const lmx_route lmx_routes[] = {
     {"GET", "/v1/models/", lmx_h_models, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/chat/completions", lmx_h_chat, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/completions", lmx_h_completions, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"POST", "/v1/embeddings", lmx_h_embeddings, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     /* OpenAI Responses */
     {"POST", "/v1/responses", lmx_h_responses, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"GET", "/v1/responses/", lmx_h_response_get, LMX_ERRS_OPENAI, LMX_ACCESS_API},

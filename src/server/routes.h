@@ -10,6 +10,9 @@ int lmx_h_models(lmx_req *r, const char *id);
 int lmx_h_chat(lmx_req *r, const char *rest);
 int lmx_h_completions(lmx_req *r, const char *rest);
 
+/* embeddings_api.c */
+int lmx_h_embeddings(lmx_req *r, const char *rest);
+
 /* responses_api.c */
 int lmx_h_responses(lmx_req *r, const char *rest);
 int lmx_h_response_get(lmx_req *r, const char *rest);

@@ -13,7 +13,7 @@ round trip with tool_result, the error shape of a bad request."""
 import json, os, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SHARED, main, test
+from harness import SHARED, STORIES, main, test
 from server_util import MODEL, Server, gguf_with_template
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,6 +30,11 @@ def server(kind='stories'):
     if kind not in _servers:
         if kind == 'stories':
             _servers[kind] = Server('-c', 512, '-t', 1, '--parallel', 2)
+        elif kind == 'think':  # stories260K with QwQ's thinking template
+            path = os.path.join(TMP, 'stories-think.gguf')
+            gguf_with_template(STORIES, path, open(os.path.join(SHARED, 'templates', 'Qwen-QwQ-32B.jinja')).read())
+            _servers[kind] = Server('-c', 512, '-t', 1, model=path)
+            _servers[kind].model = 'stories-think'
         elif kind == 'keyed':
             _servers[kind] = Server('-c', 512, '-t', 1, '--api-key', 'sk-ant-local')
         else:
@@ -180,6 +185,8 @@ def errors_use_anthropics_shape():
     # accepted and ignored
     st, b, _, _ = create(s, thinking={'type': 'enabled', 'budget_tokens': 1024}, service_tier='auto')
     assert st == 200, b
+    st, b, _, _ = create(s, thinking={'type': 'maybe'})
+    check_error(st, b, 400, 'invalid_request_error', 'thinking.type')
 
 
 @test
@@ -234,6 +241,31 @@ def tool_use_and_tool_result_over_http():
     assert events[3]['delta'] == {'type': 'input_json_delta', 'partial_json': '{}'}, events[3]
     assert events[5]['delta']['stop_reason'] == 'tool_use'
     assert '<tool_call>' not in raw and '<function=' not in raw
+
+
+@test
+def thoughts_become_thinking_blocks():
+    # QwQ's template opens <think> when thinking is enabled; a tiny model never closes
+    # it, so the whole output is the thought
+    s = server('think')
+    body = dict(max_tokens=10, temperature=0, logit_bias={'2': -100},
+                messages=[{'role': 'user', 'content': 'Tell me a story'}])
+    _, plain, _, _ = create(s, **body)
+    assert [b['type'] for b in plain['content']] == ['text'], plain
+    st, m, _, _ = create(s, thinking={'type': 'enabled', 'budget_tokens': 1024}, **body)
+    assert st == 200, m
+    assert [b['type'] for b in m['content']] == ['thinking'], m
+    assert m['content'][0]['thinking'] and m['content'][0]['signature'] == '', m
+    events, _ = stream(s, thinking={'type': 'enabled', 'budget_tokens': 1024}, **body)
+    assert events[2]['content_block'] == {'type': 'thinking', 'thinking': '', 'signature': ''}, events[2]
+    deltas = [e['delta'] for e in events if e['type'] == 'content_block_delta']
+    assert all(d['type'] == 'thinking_delta' for d in deltas), deltas
+    assert ''.join(d['thinking'] for d in deltas) == m['content'][0]['thinking']
+    # thinking blocks given back in the history are accepted (and not shown to the model)
+    st, m2, _, _ = create(s, max_tokens=4, messages=body['messages'] + [
+        {'role': 'assistant', 'content': m['content'] + [{'type': 'text', 'text': 'Once.'}]},
+        {'role': 'user', 'content': 'More'}])
+    assert st == 200, m2
 
 
 @test

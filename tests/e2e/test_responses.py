@@ -48,6 +48,11 @@ def server(kind='stories'):
             gguf_with_template(QWEN, path, open(os.path.join(SHARED, 'templates', 'Qwen3-Coder.jinja')).read())
             _servers[kind] = Server('-c', 4096, '-t', 1, '--parallel', 2, '--responses-db', ':memory:', model=path)
             _servers[kind].model = 'coder'
+        elif kind == 'think':  # stories260K with QwQ's thinking template
+            path = os.path.join(TMP, 'stories-think.gguf')
+            gguf_with_template(harness.STORIES, path, open(os.path.join(SHARED, 'templates', 'Qwen-QwQ-32B.jinja')).read())
+            _servers[kind] = Server('-c', 512, '-t', 1, '--responses-db', ':memory:', model=path)
+            _servers[kind].model = 'stories-think'
         else:  # the captures: 8-12k-token prompts with OpenClaw's tools
             _servers[kind] = Server('-c', 16384, '-t', 2, '--parallel', 1, '--responses-db', ':memory:', model=QWEN)
             _servers[kind].model = 'qwen2-vocab-q8_0'
@@ -270,6 +275,34 @@ def function_call_items_round_trip_over_http():
                      'response.output_item.done', 'response.completed'], names
     assert '<tool_call>' not in raw and '<function=' not in raw
     assert events[4][1]['arguments'] == '{}' and events[4][1]['name'] == 'get_weather'
+
+
+@test
+def thoughts_become_reasoning_items():
+    # QwQ's template opens <think> when thinking is on (reasoning.effort other than none);
+    # a tiny model never closes it, so the whole output is the thought
+    s = server('think')
+    body = dict(input='Tell me a story', max_output_tokens=10, temperature=0, logit_bias={'2': -100})
+    _, plain, _, _ = create(s, **body)
+    assert [i['type'] for i in plain['output']] == ['message'], plain
+    st, b, _, _ = create(s, reasoning={'effort': 'high'}, **body)
+    assert st == 200, b
+    check_reasoning = lambda b: [i['type'] for i in b['output']] == ['reasoning', 'message']
+    assert check_reasoning(b), b['output']
+    rs = b['output'][0]
+    assert rs['id'].startswith('rs_') and rs['summary'] == [] and rs['content'][0]['type'] == 'reasoning_text'
+    assert rs['content'][0]['text'] and b['output'][1]['content'][0]['text'] == '', b['output']
+    assert b['usage']['output_tokens_details']['reasoning_tokens'] == 10, b['usage']
+    events, _ = stream(s, reasoning={'effort': 'high'}, **body)
+    names = [n for n, _ in events]
+    assert names[:3] == ['response.created', 'response.in_progress', 'response.output_item.added'], names
+    assert 'response.reasoning_text.delta' in names and 'response.reasoning_text.done' in names, names
+    thought = ''.join(d['delta'] for n, d in events if n == 'response.reasoning_text.delta')
+    final = events[-1][1]['response']
+    assert check_reasoning(final) and final['output'][0]['content'][0]['text'] == thought == rs['content'][0]['text']
+    # a reasoning item given back as input is accepted (and not shown to the model)
+    st, b2, _, _ = create(s, input=b['output'] + [{'role': 'user', 'content': 'More'}], max_output_tokens=4)
+    assert st == 200, b2
 
 
 def ensure_node_modules():
