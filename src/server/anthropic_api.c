@@ -89,9 +89,10 @@ static int blocks_text(const json_t *c, const char *where, lmx_buf *b, lmx_api_e
         char w[96];
         snprintf(w, sizeof w, "%s.%zu", where, i);
         if (!t || strcmp(t, "text") || !text)
-            return bad(e, w, t && (!strcmp(t, "image") || !strcmp(t, "document"))
-                                 ? "image and document content is not supported by this server"
-                                 : "expected a text block {\"type\": \"text\", \"text\": STRING}");
+            return bad(e, w,
+                       t && (!strcmp(t, "image") || !strcmp(t, "document"))
+                           ? "image and document content is not supported by this server"
+                           : "expected a text block {\"type\": \"text\", \"text\": STRING}");
         if (b->n) lmx_buf_add(b, "\n", 1);
         lmx_buf_add(b, text, strlen(text));
     }
@@ -228,8 +229,8 @@ static json_t *translate(json_t *req, bool *parallel, lmx_api_err *e) {
             json_decref(msgs);
             return NULL;
         }
-        json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "system", "content",
-                                              buf_string(&b)));
+        json_array_append_new(msgs,
+                              json_pack("{s:s,s:o}", "role", "system", "content", buf_string(&b)));
     }
     size_t i;
     json_t *m;
@@ -260,8 +261,10 @@ static json_t *translate(json_t *req, bool *parallel, lmx_api_err *e) {
             snprintf(w, sizeof w, "tools.%zu", i);
             const char *type = lmx_jstr(v, "type"), *name = lmx_jstr(v, "name");
             if (type && strcmp(type, "custom")) {
-                lmx_err_bad(e, w, "%s: server tools ('%s') are not supported by this server; only "
-                                  "client tools with an input_schema are", w, type);
+                lmx_err_bad(e, w,
+                            "%s: server tools ('%s') are not supported by this server; only "
+                            "client tools with an input_schema are",
+                            w, type);
                 goto fail;
             }
             if (!name || !json_is_object(json_object_get(v, "input_schema"))) {
@@ -321,7 +324,8 @@ static json_t *translate(json_t *req, bool *parallel, lmx_api_err *e) {
     json_t *think = opt(req, "thinking");
     if (think) {
         const char *type = lmx_jstr(think, "type");
-        if (!type || (strcmp(type, "enabled") && strcmp(type, "disabled") && strcmp(type, "adaptive"))) {
+        if (!type ||
+            (strcmp(type, "enabled") && strcmp(type, "disabled") && strcmp(type, "adaptive"))) {
             bad(e, "thinking.type", "Input should be 'enabled', 'disabled' or 'adaptive'");
             goto fail;
         }
@@ -355,8 +359,8 @@ typedef struct {
     char id[40];
     bool parallel, started, finished;
     const char *finish;
-    json_t *stops;  /* the request's stop sequences (stop_index counts from 1 in these) */
-    int stop_index; /* the one that ended the output; 0: none */
+    json_t *stops;   /* the request's stop sequences (stop_index counts from 1 in these) */
+    int stop_index;  /* the one that ended the output; 0: none */
     json_t *content; /* the blocks so far */
     int text_block;  /* index of the open text block; -1: none */
     lmx_buf text;
@@ -419,8 +423,8 @@ static void add_thinking(astate *st, lmx_buf *out, const char *text, size_t len)
         json_array_append_new(st->content, json_pack("{s:s,s:s,s:s}", "type", "thinking",
                                                      "thinking", "", "signature", ""));
         event(out, "content_block_start",
-              json_pack("{s:i,s:{s:s,s:s,s:s}}", "index", st->think_block, "content_block",
-                        "type", "thinking", "thinking", "", "signature", ""));
+              json_pack("{s:i,s:{s:s,s:s,s:s}}", "index", st->think_block, "content_block", "type",
+                        "thinking", "thinking", "", "signature", ""));
     }
     lmx_buf_add(&st->thought, text, len);
     json_t *d = json_stringn(text, len);
@@ -461,8 +465,8 @@ static void add_call(astate *st, lmx_buf *out, const char *call_id, const char *
         input = json_object();
     }
     event(out, "content_block_start",
-          json_pack("{s:i,s:{s:s,s:s,s:s,s:{}}}", "index", idx, "content_block", "type",
-                    "tool_use", "id", id, "name", name, "input"));
+          json_pack("{s:i,s:{s:s,s:s,s:s,s:{}}}", "index", idx, "content_block", "type", "tool_use",
+                    "id", id, "name", name, "input"));
     event(out, "content_block_delta",
           json_pack("{s:i,s:{s:s,s:s}}", "index", idx, "delta", "type", "input_json_delta",
                     "partial_json", args));
@@ -507,8 +511,9 @@ static void finish(lmx_gen *g, astate *st, lmx_buf *out, const char *reason, int
 }
 
 static const char *stop_sequence(const astate *st) {
-    return st->stop_index > 0 ? json_string_value(json_array_get(st->stops, (size_t)st->stop_index - 1))
-                              : NULL;
+    return st->stop_index > 0
+               ? json_string_value(json_array_get(st->stops, (size_t)st->stop_index - 1))
+               : NULL;
 }
 
 static const char *stop_reason(const astate *st) {
@@ -632,7 +637,8 @@ int lmx_h_count_tokens(lmx_req *r, const char *rest) {
     json_t *req = read_body(r, &e);
     if (!req) return lmx_reply_err(r, &e);
     /* max_tokens is not part of a count request */
-    if (!json_object_get(req, "max_tokens")) json_object_set_new(req, "max_tokens", json_integer(1));
+    if (!json_object_get(req, "max_tokens"))
+        json_object_set_new(req, "max_tokens", json_integer(1));
     json_object_del(req, "stream");
     bool parallel;
     json_t *chat = translate(req, &parallel, &e);

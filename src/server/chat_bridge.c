@@ -37,7 +37,8 @@ static void replace_name(char *s, size_t cap, const char *from, const char *to) 
     char tmp[1024];
     size_t o = 0, nf = strlen(from), nt = strlen(to);
     for (const char *p = s; *p && o + 1 < sizeof tmp;) {
-        bool at = !strncmp(p, from, nf) && (p == s || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'))) &&
+        bool at = !strncmp(p, from, nf) &&
+                  (p == s || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'))) &&
                   !(p[nf] == '_' || (p[nf] >= 'a' && p[nf] <= 'z'));
         if (at && o + nt + 1 < sizeof tmp) {
             memcpy(tmp + o, to, nt);

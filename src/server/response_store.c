@@ -59,12 +59,13 @@ static void make_parent(const char *path) {
     free(d);
 }
 
-static const char SCHEMA[] = "CREATE TABLE IF NOT EXISTS responses ("
-                             " id TEXT PRIMARY KEY,"
-                             " created_at INTEGER NOT NULL,"
-                             " response TEXT NOT NULL,"
-                             " conversation TEXT NOT NULL);"
-                             "CREATE INDEX IF NOT EXISTS responses_created ON responses(created_at);";
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS responses ("
+    " id TEXT PRIMARY KEY,"
+    " created_at INTEGER NOT NULL,"
+    " response TEXT NOT NULL,"
+    " conversation TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS responses_created ON responses(created_at);";
 
 static sqlite3 *open_db(const char *path, char *why, size_t cap) {
     sqlite3 *db = NULL;
@@ -94,7 +95,8 @@ static sqlite3 *db_of(lmx_rstore *st) {
     char why[256] = "";
     st->db = open_db(st->path, why, sizeof why);
     if (!st->db && st->path) {
-        lmx_log("warn", "response store: cannot open the database file; keeping responses in memory",
+        lmx_log("warn",
+                "response store: cannot open the database file; keeping responses in memory",
                 json_pack("{s:s,s:s}", "path", st->path, "error", why));
         st->db = open_db(NULL, why, sizeof why);
     }
@@ -108,9 +110,8 @@ static sqlite3 *db_of(lmx_rstore *st) {
 
 static void prune(sqlite3 *db, int max_rows, long long max_age_s) {
     sqlite3_stmt *q;
-    if (max_age_s > 0 &&
-        sqlite3_prepare_v2(db, "DELETE FROM responses WHERE created_at < ?", -1, &q, NULL) ==
-            SQLITE_OK) {
+    if (max_age_s > 0 && sqlite3_prepare_v2(db, "DELETE FROM responses WHERE created_at < ?", -1,
+                                            &q, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(q, 1, (sqlite3_int64)time(NULL) - max_age_s);
         sqlite3_step(q);
         sqlite3_finalize(q);
@@ -194,8 +195,8 @@ int lmx_rstore_delete(lmx_rstore *st, const char *id) {
     pthread_mutex_lock(&st->mu);
     sqlite3 *db = db_of(st);
     sqlite3_stmt *q;
-    if (db && sqlite3_prepare_v2(db, "DELETE FROM responses WHERE id = ?", -1, &q, NULL) ==
-                  SQLITE_OK) {
+    if (db &&
+        sqlite3_prepare_v2(db, "DELETE FROM responses WHERE id = ?", -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
         if (sqlite3_step(q) == SQLITE_DONE) n = sqlite3_changes(db) > 0;
         sqlite3_finalize(q);

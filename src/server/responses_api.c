@@ -120,10 +120,11 @@ static int content_text(const json_t *c, const char *where, lmx_buf *b, lmx_api_
         const char *text = lmx_jstr(p, t && !strcmp(t, "refusal") ? "refusal" : "text");
         char w[96];
         snprintf(w, sizeof w, "%s[%zu]", where, i);
-        if (t && (!strcmp(t, "input_image") || !strcmp(t, "input_file") ||
-                  !strcmp(t, "input_audio"))) {
-            lmx_err_bad(e, w, "Invalid '%s': '%s' parts are not supported by this server (text only).",
-                        w, t);
+        if (t &&
+            (!strcmp(t, "input_image") || !strcmp(t, "input_file") || !strcmp(t, "input_audio"))) {
+            lmx_err_bad(e, w,
+                        "Invalid '%s': '%s' parts are not supported by this server (text only).", w,
+                        t);
             return -1;
         }
         if (!t || !text ||
@@ -179,8 +180,8 @@ static int items_to_messages(const json_t *items, size_t base, json_t *msgs, lmx
                 lmx_buf_free(&b);
                 return -1;
             }
-            json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", role, "content",
-                                                  buf_string(&b)));
+            json_array_append_new(msgs,
+                                  json_pack("{s:s,s:o}", "role", role, "content", buf_string(&b)));
             last_calls = NULL;
             if (!strcmp(role, "assistant")) {
                 /* calls right after this text belong to the same turn */
@@ -203,10 +204,9 @@ static int items_to_messages(const json_t *items, size_t base, json_t *msgs, lmx
                 json_array_append_new(msgs, json_pack("{s:s,s:n,s:o}", "role", "assistant",
                                                       "content", "tool_calls", last_calls));
             }
-            json_array_append_new(last_calls,
-                                  json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", call_id, "type",
-                                            "function", "function", "name", name, "arguments",
-                                            args));
+            json_array_append_new(last_calls, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", call_id,
+                                                        "type", "function", "function", "name",
+                                                        name, "arguments", args));
         } else if (!strcmp(type, "function_call_output")) {
             const char *call_id = lmx_jstr(it, "call_id");
             json_t *out = json_object_get(it, "output");
@@ -384,12 +384,13 @@ static json_t *response_obj(const lmx_gen *g, const rstate *st, const char *stat
         json_object_set_new(o, "incomplete_details",
                             json_pack("{s:s}", "reason", "max_output_tokens"));
     if (st->finished)
-        json_object_set_new(
-            o, "usage",
-            json_pack("{s:i,s:{s:i},s:i,s:{s:i},s:i}", "input_tokens", g->prompt_tokens,
-                      "input_tokens_details", "cached_tokens", g->cached_tokens, "output_tokens",
-                      g->completion_tokens, "output_tokens_details", "reasoning_tokens", g->reasoning_tokens,
-                      "total_tokens", g->prompt_tokens + g->completion_tokens));
+        json_object_set_new(o, "usage",
+                            json_pack("{s:i,s:{s:i},s:i,s:{s:i},s:i}", "input_tokens",
+                                      g->prompt_tokens, "input_tokens_details", "cached_tokens",
+                                      g->cached_tokens, "output_tokens", g->completion_tokens,
+                                      "output_tokens_details", "reasoning_tokens",
+                                      g->reasoning_tokens, "total_tokens",
+                                      g->prompt_tokens + g->completion_tokens));
     else
         json_object_set_new(o, "usage", json_null());
     return o;
@@ -417,9 +418,9 @@ static json_t *reasoning_item(const rstate *st, bool done) {
     json_t *t = json_stringn(st->thought.p ? st->thought.p : "", st->thought.n);
     json_t *item = json_pack("{s:s,s:s,s:[]}", "id", st->rs_id, "type", "reasoning", "summary");
     if (done)
-        json_object_set_new(item, "content",
-                            json_pack("[{s:s,s:o}]", "type", "reasoning_text", "text",
-                                      t ? t : json_string("")));
+        json_object_set_new(
+            item, "content",
+            json_pack("[{s:s,s:o}]", "type", "reasoning_text", "text", t ? t : json_string("")));
     else
         json_decref(t);
     return item;
@@ -482,9 +483,8 @@ static void add_text(rstate *st, lmx_buf *out, const char *text, size_t len) {
     lmx_buf_add(&st->text, text, len);
     json_t *d = json_stringn(text, len);
     event(st, out, "response.output_text.delta",
-          json_pack("{s:s,s:i,s:i,s:o,s:[]}", "item_id", st->msg_id, "output_index",
-                    st->msg_index, "content_index", 0, "delta", d ? d : json_string(""),
-                    "logprobs"));
+          json_pack("{s:s,s:i,s:i,s:o,s:[]}", "item_id", st->msg_id, "output_index", st->msg_index,
+                    "content_index", 0, "delta", d ? d : json_string(""), "logprobs"));
 }
 
 static void close_message(rstate *st, lmx_buf *out) {
@@ -493,16 +493,16 @@ static void close_message(rstate *st, lmx_buf *out) {
     json_t *ts = json_stringn(t, st->text.n);
     if (!ts) ts = json_string("");
     event(st, out, "response.output_text.done",
-          json_pack("{s:s,s:i,s:i,s:O,s:[]}", "item_id", st->msg_id, "output_index",
-                    st->msg_index, "content_index", 0, "text", ts, "logprobs"));
+          json_pack("{s:s,s:i,s:i,s:O,s:[]}", "item_id", st->msg_id, "output_index", st->msg_index,
+                    "content_index", 0, "text", ts, "logprobs"));
     event(st, out, "response.content_part.done",
           json_pack("{s:s,s:i,s:i,s:o}", "item_id", st->msg_id, "output_index", st->msg_index,
                     "content_index", 0, "part", text_part(t, st->text.n)));
     /* a message cut by max_output_tokens is "incomplete", as OpenAI marks it */
     const char *status = st->finish && !strcmp(st->finish, "length") ? "incomplete" : "completed";
-    json_t *item = json_pack("{s:s,s:s,s:s,s:s,s:[o]}", "id", st->msg_id, "type", "message",
-                             "status", status, "role", "assistant", "content",
-                             text_part(t, st->text.n));
+    json_t *item =
+        json_pack("{s:s,s:s,s:s,s:s,s:[o]}", "id", st->msg_id, "type", "message", "status", status,
+                  "role", "assistant", "content", text_part(t, st->text.n));
     json_decref(ts);
     json_array_set(st->output, (size_t)st->msg_index, item);
     event(st, out, "response.output_item.done",
@@ -529,9 +529,9 @@ static void add_call(rstate *st, lmx_buf *out, const char *call_id, const char *
     event(st, out, "response.function_call_arguments.done",
           json_pack("{s:s,s:i,s:s,s:s}", "item_id", fc_id, "output_index", idx, "name", name,
                     "arguments", args));
-    json_t *item = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", fc_id, "type", "function_call",
-                             "status", "completed", "arguments", args, "call_id", call_id, "name",
-                             name);
+    json_t *item =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", fc_id, "type", "function_call", "status",
+                  "completed", "arguments", args, "call_id", call_id, "name", name);
     json_array_append(st->output, item);
     event(st, out, "response.output_item.done",
           json_pack("{s:i,s:o}", "output_index", idx, "item", item));
@@ -560,7 +560,8 @@ static void feed(lmx_gen *g, rstate *st, lmx_buf *out, const char *text, size_t 
 static bool has_answer(const rstate *st) {
     size_t i;
     json_t *it;
-    json_array_foreach(st->output, i, it) if (strcmp(lmx_jstr(it, "type"), "reasoning")) return true;
+    json_array_foreach(st->output, i,
+                       it) if (strcmp(lmx_jstr(it, "type"), "reasoning")) return true;
     return false;
 }
 
@@ -593,7 +594,8 @@ static json_t *complete(lmx_gen *g, rstate *st) {
         json_array_extend(conv, st->output);
         char err[256];
         if (lmx_rstore_put(st->app->responses, st->id, st->created_at, o, conv, err, sizeof err))
-            lmx_log("warn", "response not stored", json_pack("{s:s,s:s}", "id", st->id, "error", err));
+            lmx_log("warn", "response not stored",
+                    json_pack("{s:s,s:s}", "id", st->id, "error", err));
         json_decref(conv);
     }
     return o;
@@ -630,8 +632,8 @@ static void resp_stream_error(lmx_gen *g, const lmx_api_err *e, lmx_buf *out) {
     rstate *st = g->api;
     start_events(g, st, out);
     json_t *r = response_obj(g, st, "failed");
-    json_object_set_new(r, "error", json_pack("{s:s,s:s}", "code", "server_error", "message",
-                                              e->message));
+    json_object_set_new(r, "error",
+                        json_pack("{s:s,s:s}", "code", "server_error", "message", e->message));
     event(st, out, "response.failed", json_pack("{s:o}", "response", r));
 }
 
@@ -665,14 +667,16 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
         return NULL;
     }
     if (json_is_true(json_object_get(req, "background"))) {
-        bad(e, "background", "Unsupported parameter: 'background': background responses are not "
-                             "supported by this server.");
+        bad(e, "background",
+            "Unsupported parameter: 'background': background responses are not "
+            "supported by this server.");
         return NULL;
     }
     json_t *model = opt(req, "model");
     if (!json_is_string(model)) {
-        bad(e, "model", model ? "Invalid type for 'model': expected a string."
-                              : "Missing required parameter: 'model'.");
+        bad(e, "model",
+            model ? "Invalid type for 'model': expected a string."
+                  : "Missing required parameter: 'model'.");
         return NULL;
     }
     json_t *input = opt(req, "input"), *instr = opt(req, "instructions"),
@@ -709,9 +713,8 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
     /* the conversation: a stored one first */
     json_t *conv = NULL;
     if (prev) {
-        json_t *old = app->responses ? lmx_rstore_get(app->responses, json_string_value(prev),
-                                                      &conv)
-                                     : NULL;
+        json_t *old =
+            app->responses ? lmx_rstore_get(app->responses, json_string_value(prev), &conv) : NULL;
         if (!old) {
             lmx_err_set(e, 404, "invalid_request_error", "previous_response_not_found",
                         "previous_response_id", "Previous response with id '%s' not found.",
@@ -759,9 +762,9 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
         json_object_set(chat, "reasoning_effort", eff);
         /* templates with a thinking switch (Qwen 3, QwQ) read enable_thinking */
         if (json_is_string(eff))
-            json_object_set_new(chat, "chat_template_kwargs",
-                                json_pack("{s:b}", "enable_thinking",
-                                          strcmp(json_string_value(eff), "none") != 0));
+            json_object_set_new(
+                chat, "chat_template_kwargs",
+                json_pack("{s:b}", "enable_thinking", strcmp(json_string_value(eff), "none") != 0));
     }
     static const char *const same[] = {"temperature", "top_p", "parallel_tool_calls", "stream",
                                        "user"};
@@ -780,12 +783,11 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
         keep(instr), "max_output_tokens", keep(mot), "metadata", meta ? keep(meta) : json_object(),
         "previous_response_id", keep(prev), "parallel_tool_calls", st->parallel, "reasoning",
         reasoning ? keep(reasoning) : json_pack("{s:n,s:n}", "effort", "summary"), "temperature",
-        temp ? keep(temp) : json_real(1.0), "top_p", top_p ? keep(top_p) : json_real(1.0),
-        "store", st->store, "text",
-        text ? keep(text) : json_pack("{s:{s:s}}", "format", "type", "text"), "tool_choice",
-        tc ? keep(tc) : json_string("auto"), "tools", tools ? keep(tools) : json_array(),
-        "truncation", "disabled", "user", keep(user), "top_logprobs", 0, "max_tool_calls",
-        "service_tier", "default");
+        temp ? keep(temp) : json_real(1.0), "top_p", top_p ? keep(top_p) : json_real(1.0), "store",
+        st->store, "text", text ? keep(text) : json_pack("{s:{s:s}}", "format", "type", "text"),
+        "tool_choice", tc ? keep(tc) : json_string("auto"), "tools",
+        tools ? keep(tools) : json_array(), "truncation", "disabled", "user", keep(user),
+        "top_logprobs", 0, "max_tool_calls", "service_tier", "default");
     return chat;
 fail:
     json_decref(chat);
@@ -894,6 +896,6 @@ int lmx_h_response_delete(lmx_req *r, const char *id) {
         return lmx_reply_err(r, &e);
     }
     if (!d) return not_found(r, id);
-    return lmx_reply_json(r, 200, json_pack("{s:s,s:s,s:b}", "id", id, "object", "response",
-                                            "deleted", 1));
+    return lmx_reply_json(r, 200,
+                          json_pack("{s:s,s:s,s:b}", "id", id, "object", "response", "deleted", 1));
 }
