@@ -18,10 +18,12 @@ typedef struct lmx_served {
     char name[256];
     struct lmx_mgr *mgr; /* the manager that loaded it (NULL: standalone) */
     int refs;            /* requests holding it; guarded by the manager's lock */
+    void *mgr_entry;     /* the manager's bookkeeping for it (manager.c) */
     lmx_model *m;
     lmx_sched *sched;
     int n_ctx, n_parallel;
     time_t created;
+    double load_time_ms; /* opening the file to ready */
     /* chat template */
     lmx_tmpl *tmpl;
     bool tmpl_is_default;      /* the model has none: ChatML */

@@ -365,6 +365,7 @@ static void admit(lmx_sched *s) {
         j->t_admit = lmx_now_s();
         s->stats.prompt_tokens += (uint64_t)j->n_prompt;
         s->stats.cached_tokens += (uint64_t)reuse;
+        s->stats.prefix_hits += reuse > 0;
         for (int c = 1; c < j->n_choices; c++) {
             int r, f = pick_slot(s, NULL, 0, &r);
             slot *F = &s->slots[f];
@@ -582,16 +583,26 @@ static void embed_finish(lmx_sched *s, slot *sl) {
 
 /* ---- the loop ---- */
 
+static void fail_slot(lmx_sched *s, slot *sl, const char *msg) {
+    if (sl->state == SLOT_FREE) return;
+    lmx_kv_clear(s->ctx, sl->id);
+    sl->n_kv = 0;
+    if (!sl->job->failure[0]) snprintf(sl->job->failure, sizeof sl->job->failure, "%s", msg);
+    atomic_store(&sl->job->cancelled, true); /* its other choices stop too */
+    choice_done(s, sl, NULL);
+}
+
 static void fail_batch(lmx_sched *s, int n, const char *msg) {
-    for (int i = 0; i < n; i++) {
-        slot *sl = &s->slots[s->b_slot[i]];
-        if (sl->state == SLOT_FREE) continue;
-        lmx_kv_clear(s->ctx, sl->id);
-        sl->n_kv = 0;
-        if (!sl->job->failure[0]) snprintf(sl->job->failure, sizeof sl->job->failure, "%s", msg);
-        atomic_store(&sl->job->cancelled, true); /* its other choices stop too */
-        choice_done(s, sl, NULL);
-    }
+    for (int i = 0; i < n; i++) fail_slot(s, &s->slots[s->b_slot[i]], msg);
+}
+
+/* A NaN or infinity in a row of logits means the model is broken on this
+ * input: the job fails (and the manager counts it towards quarantine) rather
+ * than sampling garbage. */
+static bool finite_row(const float *lg, int n) {
+    for (int k = 0; k < n; k++)
+        if (!isfinite(lg[k])) return false;
+    return true;
 }
 
 static bool step(lmx_sched *s) {
@@ -651,6 +662,10 @@ static bool step(lmx_sched *s) {
         if (!s->b_want[i]) continue;
         slot *sl = &s->slots[s->b_slot[i]];
         float *lg = s->logits + (size_t)row++ * s->n_vocab;
+        if (!finite_row(lg, s->n_vocab)) {
+            fail_slot(s, sl, "non-finite logits");
+            continue;
+        }
         if (sl->state == SLOT_PREFILL) {
             lmx_job *j = sl->job;
             double now = lmx_now_s();
@@ -792,10 +807,14 @@ void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out) {
     pthread_mutex_unlock(&s->mu);
     /* running/cached are read racily from the scheduler's slots: a gauge, not a promise */
     int run = 0, cached = 0;
+    int64_t used = 0;
     for (int i = 0; i < s->n_slots; i++) {
         run += s->slots[i].state != SLOT_FREE;
         cached += s->slots[i].state == SLOT_FREE && s->slots[i].n_kv > 0;
+        used += s->slots[i].n_kv;
     }
     out->running = run;
     out->cached_slots = cached;
+    out->kv_used = used;
+    out->kv_capacity = (int64_t)s->n_slots * lmx_ctx_n_ctx(s->ctx);
 }

@@ -131,6 +131,8 @@ void lmx_job_release(lmx_job *j);
 typedef struct {
     int queued, running, slots, cached_slots;
     uint64_t prompt_tokens, cached_tokens, completion_tokens, steps;
+    uint64_t prefix_hits;          /* admitted prompts that reused cached KV */
+    int64_t kv_used, kv_capacity;  /* KV positions filled, and slots x context */
 } lmx_sched_stats;
 void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out);
 

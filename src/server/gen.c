@@ -128,7 +128,11 @@ void lmx_gen_cancel(lmx_gen *g) {
 
 void lmx_gen_free(lmx_gen *g) {
     if (!g) return;
-    if (g->owns_ref) lmx_mgr_release(g->s);
+    if (g->owns_ref) {
+        /* an engine failure (not a client that went away) counts towards quarantine */
+        if (g->failed && strcmp(g->err, "cancelled")) lmx_mgr_report_failure(g->s, g->err);
+        lmx_mgr_release(g->s);
+    }
     if (g->api_free) g->api_free(g->api);
     if (g->jobs) {
         lmx_gen_cancel(g);

@@ -12,6 +12,21 @@ int lmx_h_completions(lmx_req *r, const char *rest);
 
 /* embeddings_api.c */
 int lmx_h_embeddings(lmx_req *r, const char *rest);
+/* admin_api.c */
+int lmx_h_admin_models(lmx_req *r, const char *id);
+int lmx_h_admin_delete(lmx_req *r, const char *id);
+int lmx_h_admin_load(lmx_req *r, const char *rest);
+int lmx_h_admin_unload(lmx_req *r, const char *rest);
+int lmx_h_admin_ledger(lmx_req *r, const char *rest);
+int lmx_h_admin_status(lmx_req *r, const char *rest);
+int lmx_h_admin_memory(lmx_req *r, const char *rest);
+int lmx_h_healthz(lmx_req *r, const char *rest);
+int lmx_h_readyz(lmx_req *r, const char *rest);
+/* metrics.c */
+int lmx_h_metrics(lmx_req *r, const char *rest);
+
+/* config_api.c */
+int lmx_h_config_reload(lmx_req *r, const char *rest);
 
 /* responses_api.c */
 int lmx_h_responses(lmx_req *r, const char *rest);
