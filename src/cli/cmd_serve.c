@@ -33,6 +33,7 @@ static void usage(void) {
         "                 [-t THREADS] [--drain-timeout S] [--idle-timeout S] [--max-body BYTES]\n"
         "                 [--api-key KEY] [--admin-key KEY] [--sse-keepalive-ms MS]\n"
         "                 [--config FILE] [--models-dir DIR] [--memory-limit SIZE] ...\n"
+        "                 [--responses-db PATH]\n"
         "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
         "  --host, --port    where to listen (default 127.0.0.1:1234)\n"
         "  --ollama-port P   also listen on P (Ollama's is 11434); every API answers on both\n"
@@ -49,6 +50,8 @@ static void usage(void) {
         "  --config FILE     YAML settings (default ~/.lmx/config.yaml, if present); every\n"
         "                    setting also reads LMX_<KEY>; flags win over both\n"
         "  --models-dir DIR  the model store (default ~/.lmx/models)\n"
+        "  --responses-db PATH  stored /v1/responses (default ~/.lmx/responses.db;\n"
+        "                    ':memory:' keeps them in memory)\n"
         "  --memory-limit SIZE, --memory-reserve SIZE  memory models may use / leave free\n"
         "  --[no-]auto-evict, --[no-]load-on-demand, --[no-]mlock, --default-ttl S\n"
         "  --quarantine-errors N, --quarantine-window S, --alias NAME=MODEL[,MODEL...]\n"
@@ -142,7 +145,16 @@ int cmd_serve(int argc, char **argv) {
                        .models_dir = cfg->models_dir[0] ? cfg->models_dir : NULL,
                        .proc_root = getenv("LMX_PROC_ROOT")};
     lmx_mgr *mgr = lmx_mgr_create(&mo);
-    lmx_app app = {.mgr = mgr};
+    /* stored responses: the newest 1000, for 7 days (the file is opened on first use) */
+    char db_path[1100] = "";
+    const char *home = getenv("HOME");
+    if (cfg->responses_db[0])
+        snprintf(db_path, sizeof db_path, "%s", cfg->responses_db);
+    else if (home && *home)
+        snprintf(db_path, sizeof db_path, "%s/.lmx/responses.db", home);
+    lmx_rstore *rstore =
+        lmx_rstore_new(db_path[0] && strcmp(db_path, ":memory:") ? db_path : NULL, 1000, 7 * 86400);
+    lmx_app app = {.mgr = mgr, .responses = rstore};
     /* applies keys, limits, log level and the manager's policy */
     lmx_cfg_live *live = lmx_cfg_live_create(&app, cfg, cfg_path, argc, argv);
     lmx_dl *dl = NULL;
@@ -218,6 +230,7 @@ out:
     lmx_http_stop(h);
     if (dl) lmx_dl_destroy(dl);
     lmx_mgr_destroy(mgr, true);
+    lmx_rstore_free(rstore);
     lmx_cfg_live_free(live);
     lmx_pool_destroy(pool);
     free(cfg);

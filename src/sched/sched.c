@@ -66,6 +66,7 @@ typedef struct {
     lmx_detok dt;
     char *pending;  /* text held back while it may be the start of a stop string */
     size_t n_pending;
+    int stop_hit;   /* 1 + the index of the stop string that ended the choice; 0: none */
     uint64_t last_used;
 } slot;
 
@@ -347,6 +348,7 @@ static void slot_start(lmx_sched *s, slot *sl, lmx_job *j, int choice) {
     sl->choice = choice;
     sl->n_gen = 0;
     sl->n_pending = 0;
+    sl->stop_hit = 0;
     lmx_sample_params sp = j->sp;
     sp.seed += (uint64_t)choice;
     lmx_sampler_free(sl->smp);
@@ -428,7 +430,10 @@ static void slot_free(lmx_sched *s, slot *sl) {
 static void choice_done(lmx_sched *s, slot *sl, const char *finish) {
     lmx_job *j = sl->job;
     if (finish) {
-        lmx_event ev = {.type = LMX_EV_FINISH, .choice = sl->choice, .finish_reason = finish};
+        lmx_event ev = {.type = LMX_EV_FINISH,
+                        .choice = sl->choice,
+                        .finish_reason = finish,
+                        .stop_index = sl->stop_hit};
         push_event(j, &ev);
     }
     j->completion_tokens += sl->n_gen;
@@ -474,6 +479,8 @@ static bool take_text(slot *sl, const char *piece, size_t n, bool final, char **
         if (!sn) continue;
         const char *hit = memmem(p, sl->n_pending, j->stop[i], sn);
         if (hit && (size_t)(hit - p) <= send) {
+            /* the earliest match wins; on a tie, the first listed */
+            if (!stopped || (size_t)(hit - p) < send) sl->stop_hit = i + 1;
             send = (size_t)(hit - p);
             stopped = true;
         }

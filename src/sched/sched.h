@@ -114,6 +114,7 @@ typedef struct {
     float top_logprob[LMX_MAX_TOP_LOGPROBS];
     /* FINISH */
     const char *finish_reason; /* "stop" | "length" */
+    int stop_index;            /* ended by a stop string: 1 + its index in the job's stop[]; else 0 */
     /* STARTED / DONE */
     int prompt_tokens, completion_tokens, cached_tokens;
     /* STARTED: time queued (submit → slot) and prefilling (slot → first logits) */

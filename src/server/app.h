@@ -9,6 +9,7 @@
 
 #include "manager/download.h"
 #include "manager/manager.h"
+#include "server/response_store.h"
 
 struct lmx_cfg_live;
 
@@ -23,6 +24,7 @@ typedef struct {
     atomic_int keepalive_ms;         /* SSE comment interval while a stream waits */
     atomic_size_t max_body;
     struct lmx_cfg_live *config; /* the running config, for reloads (config_api.h) */
+    lmx_rstore *responses;        /* the Responses API's stored responses */
 } lmx_app;
 
 #endif

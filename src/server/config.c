@@ -45,6 +45,8 @@ static const cfg_key keys[] = {
      "admin API key; without one the admin API answers loopback clients only"},
     {"models_dir", T_STR, F(models_dir), 0, 0, false, "--models-dir", NULL, true,
      "~/.lmx/models", "the model store"},
+    {"responses_db", T_STR, F(responses_db), 0, 0, false, "--responses-db", NULL, true,
+     "~/.lmx/responses.db", "stored /v1/responses (SQLite; ':memory:' keeps them in memory)"},
     {"model", T_STR, F(model), 0, 0, false, "-m", "--model", true, "none",
      "a .gguf file loaded at start, served as its file name without .gguf"},
     {"ctx_size", T_INT, F(ctx_size), 0, 1 << 24, false, "-c", "--ctx-size", true,

@@ -39,6 +39,7 @@ typedef struct {
     long threads;
     char models_dir[1024];
     char model[1024]; /* -m FILE: a .gguf loaded at start */
+    char responses_db[1024]; /* stored /v1/responses: a SQLite file, or ":memory:" */
     /* defaults for loaded models (restart: the manager takes them at creation) */
     long ctx_size, parallel, queue;
     /* access (reload) */

@@ -303,6 +303,7 @@ lmx_event_type lmx_gen_next(lmx_gen *g, lmx_event *ev, int *job, int timeout_ms)
         break;
     case LMX_EV_FINISH:
         g->ch[*job * g->n + ev->choice].finish = ev->finish_reason;
+        g->ch[*job * g->n + ev->choice].stop_index = ev->stop_index;
         if (!g->stream) collect(g, *job, ev); /* what the reasoning split held back */
         break;
     case LMX_EV_DONE:

@@ -20,6 +20,7 @@ typedef struct {
     lmx_buf text;       /* non-streamed: the text so far */
     json_t *lp;         /* chat: logprobs.content[]; completions: the logprobs object */
     const char *finish; /* "stop" | "length" once finished */
+    int stop_index;     /* ended by a stop string: 1 + its index in the request's stop; else 0 */
     size_t text_off;    /* completions: text_offset of the next token */
     lmx_tc *tc;         /* chat with tools, streamed: this choice's tool-call parser */
     lmx_rsn *rsn;       /* reasoning split: this choice's <think> splitter */
@@ -56,7 +57,8 @@ typedef struct lmx_gen {
     bool reasoning;
     bool think_open;      /* the prompt opened the thought: output starts inside it */
     int reasoning_tokens; /* tokens generated inside thoughts (usage) */
-    /* the encoding API's own per-request state (Ollama, LM Studio), freed with g */
+    /* an endpoint's own per-generation state (Ollama, LM Studio, Responses and
+     * Anthropic encoders keep ids and stream position here); freed with g */
     void *api;
     void (*api_free)(void *api);
 } lmx_gen;

@@ -184,13 +184,13 @@ int lmx_reply_empty(lmx_req *r, int status) {
 /* Anthropic's error types by status (their API reference's list). */
 static const char *anthropic_type(int status) {
     switch (status) {
-    case 400: case 413: case 422: return "invalid_request_error";
+    case 413: return "request_too_large";
     case 401: return "authentication_error";
     case 403: return "permission_error";
     case 404: return "not_found_error";
     case 429: return "rate_limit_error";
     case 503: case 529: return "overloaded_error";
-    default: return "api_error";
+    default: return status < 500 ? "invalid_request_error" : "api_error";
     }
 }
 

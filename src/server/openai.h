@@ -14,6 +14,11 @@
 lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e);
 lmx_gen *lmx_completions_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e);
 
+/* A tool-call parser for choice i of a chat generation with tools (fed the
+ * forced opening, if any; ids seeded from g->id and i, so two parsers of the
+ * same choice name the same calls). NULL out of memory. Caller frees. */
+lmx_tc *lmx_chat_parser(const lmx_gen *g, int i);
+
 /* The whole response body of a finished, non-streamed generation. */
 json_t *lmx_chat_response(const lmx_gen *g);
 json_t *lmx_completions_response(const lmx_gen *g);

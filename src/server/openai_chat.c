@@ -93,8 +93,7 @@ lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e) {
     return g;
 }
 
-/* A parser for choice i, fed the forced opening if any. */
-static lmx_tc *new_parser(const lmx_gen *g, int i) {
+lmx_tc *lmx_chat_parser(const lmx_gen *g, int i) {
     uint64_t seed = 1469598103934665603ull ^ (uint64_t)i;
     for (const char *p = g->id; *p; p++) seed = (seed ^ (unsigned char)*p) * 1099511628211ull;
     lmx_tc *p = lmx_tc_new(g->tc_family, g->tools, seed);
@@ -126,7 +125,7 @@ static json_t *message(const lmx_gen *g, int i, const lmx_choice *c, int *n_call
     const char *text = c->text.p ? c->text.p : "";
     size_t len = c->text.n;
     *n_calls = 0;
-    lmx_tc *p = g->tc_family != LMX_TC_NONE ? new_parser(g, i) : NULL;
+    lmx_tc *p = g->tc_family != LMX_TC_NONE ? lmx_chat_parser(g, i) : NULL;
     if (p && (lmx_tc_feed(p, text, len, NULL) || lmx_tc_finish(p, NULL))) {
         lmx_tc_free(p);
         p = NULL;
@@ -257,7 +256,7 @@ void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
         send_reasoning(g, out, base + ev->choice, ev, &lpo);
         if (g->tc_family != LMX_TC_NONE) {
             lmx_choice *c = &g->ch[base + ev->choice];
-            if (!c->tc) c->tc = new_parser(g, base + ev->choice);
+            if (!c->tc) c->tc = lmx_chat_parser(g, base + ev->choice);
             lmx_tc_delta d = {0};
             if (c->tc && ev->text_len) lmx_tc_feed(c->tc, ev->text, ev->text_len, &d);
             send_items(g, out, base + ev->choice, &d, &lpo);
@@ -284,7 +283,7 @@ void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
                                          "logprobs", "finish_reason")));
         if (g->tc_family != LMX_TC_NONE) {
             lmx_choice *c = &g->ch[base + ev->choice];
-            if (!c->tc) c->tc = new_parser(g, base + ev->choice);
+            if (!c->tc) c->tc = lmx_chat_parser(g, base + ev->choice);
             lmx_tc_delta d = {0};
             if (c->tc) {
                 if (ev->text_len) lmx_tc_feed(c->tc, ev->text, ev->text_len, &d);

@@ -12,6 +12,13 @@ const lmx_route lmx_routes[] = {
     {"POST", "/v1/chat/completions", lmx_h_chat, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/completions", lmx_h_completions, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/embeddings", lmx_h_embeddings, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    /* OpenAI Responses */
+    {"POST", "/v1/responses", lmx_h_responses, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"GET", "/v1/responses/", lmx_h_response_get, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"DELETE", "/v1/responses/", lmx_h_response_delete, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    /* Anthropic Messages */
+    {"POST", "/v1/messages", lmx_h_messages, LMX_ERRS_ANTHROPIC, LMX_ACCESS_API},
+    {"POST", "/v1/messages/count_tokens", lmx_h_count_tokens, LMX_ERRS_ANTHROPIC, LMX_ACCESS_API},
     /* admin: model manager (download routes, when added, go before /admin/models/) */
     {"GET", "/healthz", lmx_h_healthz, LMX_ERRS_OPENAI, LMX_ACCESS_PUBLIC},
     {"GET", "/readyz", lmx_h_readyz, LMX_ERRS_OPENAI, LMX_ACCESS_PUBLIC},

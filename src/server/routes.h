@@ -49,4 +49,13 @@ int lmx_h_lms_v0_models(lmx_req *r, const char *id);
 int lmx_h_lms_v0_chat(lmx_req *r, const char *rest);
 int lmx_h_lms_v0_completions(lmx_req *r, const char *rest);
 
+/* responses_api.c */
+int lmx_h_responses(lmx_req *r, const char *rest);
+int lmx_h_response_get(lmx_req *r, const char *rest);
+int lmx_h_response_delete(lmx_req *r, const char *id);
+
+/* anthropic_api.c */
+int lmx_h_messages(lmx_req *r, const char *rest);
+int lmx_h_count_tokens(lmx_req *r, const char *rest);
+
 #endif

@@ -1,0 +1,104 @@
+/* Running a translated request through the chat machinery (chat_bridge.h). */
+#include "server/chat_bridge.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/sample.h"
+#include "manager/manager.h"
+#include "server/chat_prompt.h"
+#include "server/openai.h"
+#include "server/openai_params.h"
+
+void lmx_rand_id(char *out, size_t cap, const char *prefix) {
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static _Atomic unsigned long long ctr;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lmx_rng r;
+    lmx_rng_seed(&r, (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+                         (++ctr * 0xD1B54A32D192ED03ull));
+    size_t n = (size_t)snprintf(out, cap, "%s", prefix), end = n + 24;
+    for (; n + 1 < cap && n < end; n++) out[n] = al[lmx_rng_next(&r) % 62];
+    out[n < cap ? n : cap - 1] = 0;
+}
+
+void lmx_sse_event(lmx_buf *out, const char *name, const json_t *o) {
+    lmx_buf_add(out, "event: ", 7);
+    lmx_buf_add(out, name, strlen(name));
+    lmx_buf_add(out, "\n", 1);
+    lmx_sse_json(out, o);
+}
+
+/* s with every `from` that is a whole field name replaced by `to`. */
+static void replace_name(char *s, size_t cap, const char *from, const char *to) {
+    char tmp[1024];
+    size_t o = 0, nf = strlen(from), nt = strlen(to);
+    for (const char *p = s; *p && o + 1 < sizeof tmp;) {
+        bool at = !strncmp(p, from, nf) &&
+                  (p == s || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'))) &&
+                  !(p[nf] == '_' || (p[nf] >= 'a' && p[nf] <= 'z'));
+        if (at && o + nt + 1 < sizeof tmp) {
+            memcpy(tmp + o, to, nt);
+            o += nt;
+            p += nf;
+        } else
+            tmp[o++] = *p++;
+    }
+    tmp[o] = 0;
+    snprintf(s, cap, "%s", tmp);
+}
+
+static void rename_err(lmx_api_err *e, const lmx_bridge_name *names) {
+    for (; names && names->chat; names++) {
+        replace_name(e->param, sizeof e->param, names->chat, names->api);
+        replace_name(e->message, sizeof e->message, names->chat, names->api);
+    }
+}
+
+static lmx_served *acquire(lmx_req *r, json_t *chat, const lmx_bridge_name *names, lmx_oai_req *q,
+                           lmx_api_err *e) {
+    if (lmx_oai_parse(chat, LMX_OAI_CHAT, q, e)) {
+        rename_err(e, names);
+        return NULL;
+    }
+    lmx_req_set_model(r, q->model);
+    return lmx_mgr_acquire(lmx_req_app(r)->mgr, q->model, e);
+}
+
+lmx_gen *lmx_bridge_start(lmx_req *r, json_t *chat, const lmx_bridge_name *names, bool *stream,
+                          lmx_api_err *e) {
+    lmx_oai_req q;
+    lmx_gen *g = NULL;
+    lmx_served *s = acquire(r, chat, names, &q, e);
+    if (s) {
+        g = lmx_chat_start(s, &q, e);
+        if (!g) {
+            lmx_mgr_release(s);
+            rename_err(e, names);
+        }
+    }
+    *stream = q.stream;
+    lmx_oai_req_free(&q);
+    return g;
+}
+
+int lmx_bridge_count(lmx_req *r, json_t *chat, const lmx_bridge_name *names, lmx_api_err *e) {
+    lmx_oai_req q;
+    int n = -1;
+    lmx_served *s = acquire(r, chat, names, &q, e);
+    if (s) {
+        int32_t *toks = NULL;
+        if (!lmx_chat_prompt(s, &q, NULL, &toks, &n, e))
+            free(toks);
+        else {
+            n = -1;
+            rename_err(e, names);
+        }
+        lmx_mgr_release(s);
+    }
+    lmx_oai_req_free(&q);
+    return n;
+}

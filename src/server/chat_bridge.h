@@ -1,0 +1,50 @@
+/* What the non-OpenAI-chat generation endpoints (Responses, Anthropic
+ * Messages) share: they translate their request into a Chat Completions body,
+ * and run it through the chat machinery (openai_params.c validates it,
+ * openai_chat.c builds the prompt and owns tool-call parsing); only their
+ * request translation and their encoders are their own.
+ *
+ * Also the pieces their encoders have in common: named SSE events, random
+ * ids, and renaming chat field names in an error to the API's own. */
+#ifndef LMX_SRV_CHAT_BRIDGE_H
+#define LMX_SRV_CHAT_BRIDGE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "server/route.h"
+
+/* One chat field name and the translated API's name for it. */
+typedef struct {
+    const char *chat, *api;
+} lmx_bridge_name;
+
+/* Validates chat (a Chat Completions body), acquires its model and submits
+ * the generation. NULL with e set (names in `names` rewritten in e's param
+ * and message). *stream: the body asked for a stream. */
+lmx_gen *lmx_bridge_start(lmx_req *r, json_t *chat, const lmx_bridge_name *names, bool *stream,
+                          lmx_api_err *e);
+
+/* The number of prompt tokens chat would have (its messages and tools
+ * rendered by the model's template). -1 with e set. */
+int lmx_bridge_count(lmx_req *r, json_t *chat, const lmx_bridge_name *names, lmx_api_err *e);
+
+/* The translators (responses_api.c, anthropic_api.c), exposed for the fuzz
+ * harness: a request body → the Chat Completions body it runs as (new
+ * reference), or NULL with e set. previous_response_id is looked up in
+ * app->responses (app may be NULL: no store). */
+json_t *lmx_responses_to_chat(lmx_app *app, json_t *req, lmx_api_err *e);
+json_t *lmx_anthropic_to_chat(json_t *req, lmx_api_err *e);
+
+/* "event: NAME\ndata: <compact json>\n\n" (does not steal o). */
+void lmx_sse_event(lmx_buf *out, const char *name, const json_t *o);
+
+/* prefix + 24 random alphanumerics (cap >= strlen(prefix) + 25). */
+void lmx_rand_id(char *out, size_t cap, const char *prefix);
+
+/* The text of a JSON string value, or NULL. */
+static inline const char *lmx_jstr(const json_t *o, const char *key) {
+    return json_string_value(json_object_get(o, key));
+}
+
+#endif
