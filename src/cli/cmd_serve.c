@@ -33,6 +33,7 @@ static void usage(void) {
         "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
         "  --max-body BYTES  larger request bodies get 413 (default 32 MiB)\n"
         "  --sse-keepalive-ms MS  ': keep-alive' comment interval of waiting streams (2000)\n"
+        "  --models-dir DIR  the model store and download target (default ~/.lmx/models)\n"
         "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n"
         "  --admin-key KEY   admin API key (also LMX_ADMIN_KEY); without one the admin API\n"
         "                    answers loopback clients only\n");
@@ -40,7 +41,7 @@ static void usage(void) {
 
 int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *api_key = getenv("LMX_API_KEY"),
-               *admin_key = getenv("LMX_ADMIN_KEY"), *v;
+               *admin_key = getenv("LMX_ADMIN_KEY"), *models_dir = NULL, *v;
     long port = 1234, n_ctx = 0, parallel = 8, queue = 64, threads = 0, drain = 30, idle = 120;
     long max_body = 32L << 20, keepalive_ms = 2000;
     bool bad = false;
@@ -50,6 +51,7 @@ int cmd_serve(int argc, char **argv) {
         if (lmx_arg_value(argc, argv, &i, "--host", NULL, &host, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "--api-key", NULL, &api_key, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "--admin-key", NULL, &admin_key, &bad)) continue;
+        if (lmx_arg_value(argc, argv, &i, "--models-dir", NULL, &models_dir, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "--port", NULL, &v, &bad)) {
             bad = bad || !lmx_arg_long(v, 0, 65535, &port);
         } else if (lmx_arg_value(argc, argv, &i, "-c", "--ctx-size", &v, &bad)) {
@@ -95,7 +97,8 @@ int cmd_serve(int argc, char **argv) {
     lmx_mgr_opts mo = {.n_ctx = (int)n_ctx,
                        .n_parallel = (int)parallel,
                        .n_queue = (int)queue,
-                       .pool = pool};
+                       .pool = pool,
+                       .models_dir = models_dir};
     lmx_mgr *mgr = lmx_mgr_create(&mo);
     if (model) {
         lmx_served *sm = lmx_mgr_load_file(mgr, model, err, sizeof err);

@@ -7,6 +7,7 @@
 #define LMX_MGR_DOWNLOAD_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "manager/manager.h"
 #include "util/api_err.h"
@@ -29,5 +30,11 @@ json_t *lmx_dl_status(lmx_dl *d, const char *id);
 /* Every download's status (new reference). */
 json_t *lmx_dl_list(lmx_dl *d);
 int lmx_dl_cancel(lmx_dl *d, const char *id, lmx_api_err *e);
+/* Waits up to timeout_ms for any download's status to change after *seen (a
+ * counter; start with 0), then returns id's status (new reference) and
+ * updates *seen; NULL when id is unknown. For progress streams. */
+json_t *lmx_dl_wait(lmx_dl *d, const char *id, unsigned long *seen, int timeout_ms);
+/* Whether a status object is in a final state (completed, failed, cancelled). */
+bool lmx_dl_final(const json_t *status);
 
 #endif

@@ -10,4 +10,10 @@ int lmx_h_models(lmx_req *r, const char *id);
 int lmx_h_chat(lmx_req *r, const char *rest);
 int lmx_h_completions(lmx_req *r, const char *rest);
 
+/* download_api.c */
+int lmx_h_download_start(lmx_req *r, const char *rest);
+int lmx_h_download_list(lmx_req *r, const char *rest);
+int lmx_h_download_get(lmx_req *r, const char *rest);
+int lmx_h_download_cancel(lmx_req *r, const char *rest);
+
 #endif
