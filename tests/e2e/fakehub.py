@@ -86,6 +86,7 @@ class FakeHub:
         self.repos = {}  # repo -> {'gated': token|None, 'files': {path: entry}}
         self.requests = []  # (method, path, headers)
         self.rate = 0  # CDN bytes/s; 0: as fast as possible
+        self.cdn_base = ''  # where resolve redirects: '' this server, or e.g. http://localhost:PORT
         self.lock = threading.Lock()
         hub = self
 
@@ -186,7 +187,7 @@ class FakeHub:
                 return self._json(h, 404, {'error': 'Entry not found'}, {'X-Error-Code': 'EntryNotFound'}, head)
             if not f['lfs']:
                 return self._send(h, 200, f['data'], {'ETag': '"%s"' % hashlib.sha1(f['data']).hexdigest()}, head)
-            loc = f'/cdn/{m.group(1)}/{m.group(2)}/{urllib.parse.quote(m.group(4))}?expires={int(time.time()) + 3600}'
+            loc = f'{self.cdn_base}/cdn/{m.group(1)}/{m.group(2)}/{urllib.parse.quote(m.group(4))}?expires={int(time.time()) + 3600}'
             return self._send(h, 302, b'', {'Location': loc, 'X-Linked-Etag': '"%s"' % f['sha'],
                                             'X-Linked-Size': str(f['size']), 'ETag': '"%s"' % f['sha'][:40]}, head)
         m = re.fullmatch(r'/cdn/([^/]+)/([^/]+)/(.+)', path)
