@@ -212,14 +212,9 @@ oom:
     return -1;
 }
 
-int lmx_hub_choose(const json_t *listing, const char *file, const char *quant,
-                   lmx_hub_file **out, lmx_api_err *e) {
+static int choose(const json_t *listing, const char *file, const char *quant, lmx_hub_file **out,
+                  lmx_api_err *e) {
     char avail[600];
-    *out = NULL;
-    if (!json_is_array(listing)) {
-        lmx_err_set(e, 502, "server_error", "hub_error", NULL, "The hub's file listing is not a list.");
-        return -1;
-    }
     if (file && *file) {
         if (!find_path(listing, file)) {
             list_ggufs(listing, avail, sizeof avail);
@@ -279,6 +274,26 @@ int lmx_hub_choose(const json_t *listing, const char *file, const char *quant,
         return -1;
     }
     return expand_split(listing, first, out, e);
+}
+
+int lmx_hub_choose(const json_t *all, const char *file, const char *quant, lmx_hub_file **out,
+                   lmx_api_err *e) {
+    *out = NULL;
+    if (!json_is_array(all)) {
+        lmx_err_set(e, 502, "server_error", "hub_error", NULL, "The hub's file listing is not a list.");
+        return -1;
+    }
+    /* the listing comes from the network: paths that could leave the store are not files */
+    json_t *listing = json_array();
+    size_t i;
+    json_t *f;
+    json_array_foreach(all, i, f) {
+        if (lmx_hub_valid_path(json_string_value(json_object_get(f, "path"))))
+            json_array_append(listing, f);
+    }
+    int n = choose(listing, file, quant, out, e);
+    json_decref(listing);
+    return n;
 }
 
 void lmx_hub_files_free(lmx_hub_file *f, int n) {
