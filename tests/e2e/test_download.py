@@ -253,6 +253,24 @@ def daemon_killed_mid_download_resumes_with_a_range_request():
 
 
 @test
+def sigterm_mid_download_exits_promptly_and_keeps_the_part_for_later():
+    store = os.path.join(_tmp, 'sigterm')
+    with throttled(100_000):
+        with Daemon(store) as d:
+            j = d.start({'repo': STORIES_REPO, 'quant': 'F32'})
+            d.wait(j['id'], until=lambda s: s['bytes'] > 50_000)
+            t0 = time.time()
+            assert d.stop(timeout=30) == 0, d.logs()[-2000:]
+            assert time.time() - t0 < 10, 'shutdown waited for the download'
+            log = d.logs()
+    assert 'Sanitizer' not in log and 'runtime error' not in log, log[-3000:]
+    part = os.path.join(store, STORIES_REPO, 'stories260K-F32.gguf.part')
+    assert os.path.getsize(part) > 0
+    rec = json.load(open(os.path.join(store, '.lmx', 'downloads', j['id'] + '.json')))
+    assert rec['state'] == 'downloading' and rec['files'][0]['name'] == 'stories260K-F32.gguf', rec
+
+
+@test
 def gated_repo_needs_hf_token_and_the_token_stays_on_the_hub_host():
     d = daemon()
     st, j, _, _ = d.post('/admin/models/download', {'repo': 'lmx-test/gated-GGUF', 'quant': 'Q8_0'})
@@ -308,11 +326,21 @@ def lmx_pull_prints_progress_and_exits_0():
     assert p.returncode == 1 and 'cannot reach the daemon' in p.stderr, p.stderr
 
 
+@test
+def daemon_after_all_of_that_stops_cleanly():
+    global _daemon
+    d = daemon()
+    assert d.stop(timeout=30) == 0
+    log = d.logs()
+    _daemon = None
+    assert 'Sanitizer' not in log and 'runtime error' not in log, log[-3000:]
+
+
 if __name__ == '__main__':
     try:
         main()
     finally:
         if _daemon:
-            _daemon.__exit__()
+            _daemon.stop()
         HUB.close()
         shutil.rmtree(_tmp, ignore_errors=True)
