@@ -798,18 +798,6 @@ int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quan
         lmx_err_set(e, 500, "server_error", NULL, NULL, "Out of memory.");
         return -1;
     }
-    /* the same files already on their way: that download is the answer */
-    pthread_mutex_lock(&d->mu);
-    for (dl_item *o = d->items; o; o = o->next) {
-        if (is_final(o->state) || strcmp(o->repo, repo) || strcmp(o->revision, revision) ||
-            strcmp(o->files[0].name, it->files[0].name))
-            continue;
-        snprintf(id, idlen, "%s", o->id);
-        pthread_mutex_unlock(&d->mu);
-        item_free(it);
-        return 0;
-    }
-    pthread_mutex_unlock(&d->mu);
     /* disk space: what is still to come must fit */
     char dir[PATH_MAX + 1100];
     final_path(d, it, 0, dir, sizeof dir);
@@ -853,12 +841,23 @@ int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quan
     it->created = (long long)time(NULL);
     it->state = DL_QUEUED;
     it->bytes = have > 0 && total >= 0 && have <= total ? have : bytes_on_disk(d, it);
-    save(d, it);
     pthread_mutex_lock(&d->mu);
+    /* the same files already on their way (two writers would share a .part): that
+     * download is the answer; checked with the append under one lock */
+    for (dl_item *o = d->items; o; o = o->next) {
+        if (is_final(o->state) || strcmp(o->repo, repo) || strcmp(o->revision, revision) ||
+            strcmp(o->files[0].name, it->files[0].name))
+            continue;
+        snprintf(id, idlen, "%s", o->id);
+        pthread_mutex_unlock(&d->mu);
+        item_free(it);
+        return 0;
+    }
     append(d, it);
     bump(d);
     pthread_cond_signal(&d->work);
     pthread_mutex_unlock(&d->mu);
+    save(d, it);
     snprintf(id, idlen, "%s", it->id);
     return 0;
 }

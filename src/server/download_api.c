@@ -93,23 +93,35 @@ typedef struct {
     lmx_dl *d;
     char id[64];
     unsigned long seen;
-    bool started, ended;
+    char *last; /* the last status sent: any download's change wakes us, only ours is sent */
+    bool ended;
 } dl_stream;
 
 static bool ev_next(void *st, lmx_buf *out, int timeout_ms) {
     dl_stream *s = st;
     if (s->ended) return false;
-    unsigned long before = s->seen;
-    json_t *o = lmx_dl_wait(s->d, s->id, &s->seen, s->started ? timeout_ms : 0);
+    json_t *o = lmx_dl_wait(s->d, s->id, &s->seen, s->last ? timeout_ms : 0);
     if (!o) { /* gone: nothing more to say */
         s->ended = true;
         return false;
     }
-    if (!s->started || s->seen != before) lmx_sse_json(out, o);
-    s->started = true;
+    char *now = json_dumps(o, JSON_COMPACT);
+    if (now && (!s->last || strcmp(now, s->last))) {
+        lmx_sse_json(out, o);
+        free(s->last);
+        s->last = now;
+    } else {
+        free(now);
+    }
     if (lmx_dl_final(o)) s->ended = true;
     json_decref(o);
     return !s->ended;
+}
+
+static void ev_free(void *st) {
+    dl_stream *s = st;
+    free(s->last);
+    free(s);
 }
 
 static void ev_hangup(void *st) {
@@ -134,7 +146,7 @@ static int events(lmx_req *r, const char *id) {
     }
     s->d = d;
     snprintf(s->id, sizeof s->id, "%s", id);
-    static const lmx_stream_ops ops = {ev_next, ev_hangup, ev_keepalive, free};
+    static const lmx_stream_ops ops = {ev_next, ev_hangup, ev_keepalive, ev_free};
     return lmx_reply_stream(r, "text/event-stream", &ops, s);
 }
 

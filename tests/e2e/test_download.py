@@ -191,6 +191,8 @@ def cancel_stops_the_download_and_deletes_the_part_file():
     with throttled(100_000):
         j = d.start({'repo': SYNTH_REPO, 'quant': 'Q8_0'})
         d.wait(j['id'], until=lambda s: s['bytes'] > 0)
+        again = d.start({'repo': SYNTH_REPO, 'file': 'synth-llama-Q8_0.gguf'})
+        assert again['id'] == j['id'], 'a second download of the same file would share its .part'
         st, c, _, text = d.request('DELETE', f"/admin/models/download/{j['id']}")
     assert st == 200 and c['state'] == 'cancelled', text
     folder = os.path.join(d.models_dir, SYNTH_REPO)
