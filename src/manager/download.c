@@ -73,6 +73,7 @@ struct lmx_dl {
     pthread_cond_t changed; /* version moved: some status changed */
     pthread_mutex_t save_mu; /* serialises record writes */
     unsigned long version;
+    unsigned long long fetched; /* bytes received, all downloads */
     dl_item *items;
     bool stopping;
     pthread_t workers[N_WORKERS];
@@ -342,6 +343,13 @@ json_t *lmx_dl_list(lmx_dl *d) {
     return a;
 }
 
+unsigned long long lmx_dl_bytes_fetched(lmx_dl *d) {
+    pthread_mutex_lock(&d->mu);
+    unsigned long long n = d->fetched;
+    pthread_mutex_unlock(&d->mu);
+    return n;
+}
+
 json_t *lmx_dl_wait(lmx_dl *d, const char *id, unsigned long *seen, int timeout_ms) {
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
@@ -373,7 +381,10 @@ static bool on_progress(void *ud, size_t n) {
     lmx_dl *d = p->d;
     dl_item *it = p->it;
     pthread_mutex_lock(&d->mu);
-    if (p->count) it->bytes += (int64_t)n;
+    if (p->count) {
+        it->bytes += (int64_t)n;
+        d->fetched += n;
+    }
     double now = lmx_now_s(), dt = now - it->tick_t;
     if (dt >= 0.25) {
         double inst = (double)(it->bytes - it->tick_bytes) / dt;

@@ -34,6 +34,8 @@ int lmx_dl_cancel(lmx_dl *d, const char *id, lmx_api_err *e);
  * counter; start with 0), then returns id's status (new reference) and
  * updates *seen; NULL when id is unknown. For progress streams. */
 json_t *lmx_dl_wait(lmx_dl *d, const char *id, unsigned long *seen, int timeout_ms);
+/* Bytes received from the hub since the daemon started (for /metrics). */
+unsigned long long lmx_dl_bytes_fetched(lmx_dl *d);
 /* Whether a status object is in a final state (completed, failed, cancelled). */
 bool lmx_dl_final(const json_t *status);
 

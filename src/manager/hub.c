@@ -478,6 +478,9 @@ json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, l
         curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, mem_write);
         curl_easy_setopt(cu, CURLOPT_WRITEDATA, &m);
         curl_easy_setopt(cu, CURLOPT_TIMEOUT, 120L);
+        /* a renamed repo redirects; libcurl keeps our Authorization to the same host only */
+        curl_easy_setopt(cu, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(cu, CURLOPT_MAXREDIRS, 5L);
         CURLcode rc = curl_easy_perform(cu);
         long code = 0;
         curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &code);
@@ -574,36 +577,54 @@ int lmx_hub_probe(const lmx_hub *h, const char *repo, const char *revision, cons
         return -1;
     }
     hdrs hd = {0};
-    struct curl_slist *hl = auth_headers(h, true);
-    CURL *c = easy(h, url, hl, &hd);
-    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    CURLcode rc = curl_easy_perform(c);
+    CURLcode rc = CURLE_OK;
     long code = 0;
-    char *loc = NULL;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc); /* resolved against url; owned by c */
-    if (rc != CURLE_OK) {
-        lmx_err_set(e, 502, "server_error", "hub_unreachable", NULL, "Resolving '%s' on %s failed: %s.",
-                    file, h->endpoint, curl_easy_strerror(rc));
-    } else if (code >= 300 && code < 400 && loc) {
-        t->url = strdup(loc);
-        t->auth = same_host(loc, url);
-    } else if (code == 200) {
-        t->url = strdup(url);
-        t->auth = true;
-    } else {
-        char what[1100];
-        snprintf(what, sizeof what, "File '%s'", file);
-        hub_error(e, code, &hd, what, repo, h->endpoint);
+    /* a redirect on the hub's own host without the LFS headers (a renamed repo) is
+     * followed, with the token; the first one elsewhere, or with them, is the CDN */
+    for (int hop = 0; hop < 5 && !t->url; hop++) {
+        struct curl_slist *hl = auth_headers(h, true);
+        CURL *c = easy(h, url, hl, &hd);
+        if (!c) {
+            curl_slist_free_all(hl);
+            break;
+        }
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+        rc = curl_easy_perform(c);
+        char *loc = NULL;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc); /* resolved against url; owned by c */
+        char *next = NULL;
+        if (rc != CURLE_OK) {
+            lmx_err_set(e, 502, "server_error", "hub_unreachable", NULL,
+                        "Resolving '%s' on %s failed: %s.", file, h->endpoint, curl_easy_strerror(rc));
+        } else if (code >= 300 && code < 400 && loc) {
+            bool same = same_host(loc, url);
+            if (same && !hd.linked_etag[0] && !hd.linked_size[0]) {
+                next = strdup(loc);
+            } else {
+                t->url = strdup(loc);
+                t->auth = same;
+            }
+        } else if (code == 200) {
+            t->url = strdup(url);
+            t->auth = true;
+        } else {
+            char what[1100];
+            snprintf(what, sizeof what, "File '%s'", file);
+            hub_error(e, code, &hd, what, repo, h->endpoint);
+        }
+        curl_easy_cleanup(c);
+        curl_slist_free_all(hl);
+        if (!next) break;
+        free(url);
+        url = next;
     }
-    curl_easy_cleanup(c);
-    curl_slist_free_all(hl);
     free(url);
     if (!t->url) {
         if (rc == CURLE_OK && code >= 200 && code < 400)
             lmx_err_set(e, 502, "server_error", "hub_error", NULL,
-                        "Resolving '%s': the hub answered %ld without a location.", file, code);
+                        "Resolving '%s': the hub answered %ld without a usable location.", file, code);
         return -1;
     }
     etag_sha(hd.linked_etag, t->sha256);

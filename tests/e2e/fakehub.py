@@ -86,6 +86,7 @@ class FakeHub:
         self.repos = {}  # repo -> {'gated': token|None, 'files': {path: entry}}
         self.requests = []  # (method, path, headers)
         self.rate = 0  # CDN bytes/s; 0: as fast as possible
+        self.renamed = {}  # old repo name -> new: API and resolve URLs answer 307 to the new name
         self.cdn_base = ''  # where resolve redirects: '' this server, or e.g. http://localhost:PORT
         self.lock = threading.Lock()
         hub = self
@@ -157,6 +158,10 @@ class FakeHub:
         path = urllib.parse.unquote(u.path)
         with self.lock:
             self.requests.append((h.command, path, dict(h.headers)))
+        m = re.fullmatch(r'(/api/models/|/)([^/]+/[^/]+)(/(?:tree|resolve)/.*)', path)
+        if m and m.group(2) in self.renamed:
+            loc = m.group(1) + self.renamed[m.group(2)] + urllib.parse.quote(m.group(3)) + ('?' + u.query if u.query else '')
+            return self._send(h, 307, b'', {'Location': loc}, head)
         m = re.fullmatch(r'/api/models/([^/]+)/([^/]+)/tree/([^/]+)', path)
         if m:
             r = self._repo(h, m.group(1), m.group(2), head)
@@ -243,6 +248,7 @@ def standard_hub():
             sha=hashlib.sha256(b'something else').hexdigest())
     hub.add('lmx-test/huge-GGUF', 'huge-Q8_0.gguf', b'x' * 1000, size=1 << 60)
     hub.add('lmx-test/gated-GGUF', 'gated-Q8_0.gguf', stories, gated='hf_secret_token')
+    hub.renamed['lmx-test/old-stories-GGUF'] = 'lmx-test/stories260K-GGUF'
     return hub
 
 

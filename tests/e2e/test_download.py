@@ -149,6 +149,17 @@ def file_whose_bytes_do_not_match_the_hash_is_rejected_and_not_left():
 
 
 @test
+def renamed_repo_redirects_are_followed_on_the_hub():
+    d = daemon()
+    j = d.start({'repo': 'lmx-test/old-stories-GGUF', 'quant': 'F32'})
+    st = d.wait(j['id'])
+    registered(st)
+    path = os.path.join(d.models_dir, 'lmx-test', 'old-stories-GGUF', 'stories260K-F32.gguf')
+    assert sha(path) == hub_file(STORIES_REPO, 'stories260K-F32.gguf')['sha']
+    assert HUB.seen('HEAD', '/lmx-test/old-stories-GGUF/resolve/main/')
+
+
+@test
 def unknown_repo_is_404_with_a_clear_message():
     d = daemon()
     st, j, _, _ = d.post('/admin/models/download', {'repo': 'nobody/no-such-model-GGUF', 'quant': 'Q4_K_M'})
