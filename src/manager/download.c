@@ -482,6 +482,8 @@ static int fetch_one(lmx_dl *d, dl_item *it, int fi, char *err, size_t errlen) {
         if (r) return r;
         pthread_mutex_lock(&d->mu);
         f->done = true;
+        it->bytes = bytes_on_disk(d, it);
+        bump(d);
         pthread_mutex_unlock(&d->mu);
         save(d, it);
         return RUN_OK;

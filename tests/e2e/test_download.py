@@ -111,6 +111,13 @@ def pull_by_quant_checks_the_hash_and_places_the_file():
     # the listing came from the tree API, the file's headers from its resolve URL
     assert HUB.seen('GET', '/api/models/lmx-test/stories260K-GGUF/tree/main'), HUB.requests[-5:]
     assert HUB.seen('HEAD', '/lmx-test/stories260K-GGUF/resolve/main/stories260K-F32.gguf')
+    # asked again with the file in place: checked, not fetched again
+    n_cdn = len(HUB.seen('GET', '/cdn/lmx-test/stories260K-GGUF/'))
+    again = d.wait(d.start({'repo': STORIES_REPO, 'quant': 'F32'})['id'])
+    # (whether the store accepts a second registration is the store's business)
+    assert again['state'] == 'completed' or again['error'].startswith('The files are downloaded and verified'), again
+    assert again['bytes'] == again['total'] == f['size'], again
+    assert len(HUB.seen('GET', '/cdn/lmx-test/stories260K-GGUF/')) == n_cdn, 'downloaded twice'
     # listed among the downloads
     code, lst, _, _ = d.request('GET', '/admin/models/download')
     assert code == 200 and lst['object'] == 'list' and j['id'] in [x['id'] for x in lst['data']], lst
