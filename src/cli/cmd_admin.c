@@ -191,7 +191,8 @@ int cmd_pull(int argc, char **argv) {
         "  downloads a model from Hugging Face into the daemon's store, with progress\n"
         "  --file F        a file of the repo (a split model's first shard fetches all)\n"
         "  --revision R    branch, tag or commit (default main)\n"
-        "  -q, --quiet     no progress\n" COMMON_OPTS;
+        "  -q, --quiet     no progress\n"
+        "  Ctrl-C stops watching; the daemon goes on (DELETE /admin/models/download/ID cancels)\n" COMMON_OPTS;
     lmx_admin a;
     lmx_admin_init(&a, "lmx pull");
     pull_opts o = {0};
