@@ -347,6 +347,34 @@ def lmx_pull_prints_progress_and_exits_0():
 
 
 @test
+def lmx_pull_on_a_terminal_draws_a_progress_bar():
+    import pty, select
+    store = os.path.join(_tmp, 'tty')
+    with throttled(300_000), Daemon(store) as d:
+        master, slave = pty.openpty()
+        p = subprocess.Popen([LMX, 'pull', f'{STORIES_REPO}:F32', '--port', str(d.port)], stdout=subprocess.PIPE,
+                             stderr=slave, text=True)
+        os.close(slave)
+        tty = b''
+        while True:
+            r, _, _ = select.select([master], [], [], 60)
+            try:
+                chunk = os.read(master, 65536) if r else b''
+            except OSError:  # the child closed the terminal
+                chunk = b''
+            if not chunk:
+                break
+            tty += chunk
+        out = p.communicate(timeout=60)[0]
+        os.close(master)
+    text = tty.decode('utf-8', 'replace')
+    frames = [f for f in text.split('\r') if '[' in f]
+    assert len(frames) >= 3 and any('#' in f and '.' in f for f in frames), text[:2000]
+    assert any('downloading' in f and '/s' in f and 'eta' in f for f in frames), text[:2000]
+    assert p.returncode == 0 and out.startswith('pulled ') or STORE_PLACEHOLDER in text, (p.returncode, out, text[-500:])
+
+
+@test
 def daemon_after_all_of_that_stops_cleanly():
     global _daemon
     d = daemon()
