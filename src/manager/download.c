@@ -49,6 +49,7 @@ typedef struct dl_item {
     char id[24];
     char *repo, *revision; /* immutable */
     char quant[32];
+    char commit[41]; /* what revision resolved to at the start; "" unknown */
     dl_file *files;
     int n_files;
     dl_state state;
@@ -176,8 +177,8 @@ static json_t *record_json(const dl_item *it) { /* under mu */
                                                f->sha256, "size", (json_int_t)f->size, "done",
                                                f->done, "fetched", f->fetched));
     }
-    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:I}", "id", it->id, "repo", it->repo,
-                     "revision", it->revision, "quant", it->quant, "files", files, "state",
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:I}", "id", it->id, "repo", it->repo,
+                     "revision", it->revision, "commit", it->commit, "quant", it->quant, "files", files, "state",
                      state_name[it->state], "model", it->model, "error", it->error, "created",
                      (json_int_t)it->created);
 }
@@ -222,6 +223,8 @@ static dl_item *item_from_record(const json_t *r) {
     it->files = calloc(json_array_size(files), sizeof *it->files);
     const char *q = json_string_value(json_object_get(r, "quant"));
     snprintf(it->quant, sizeof it->quant, "%s", q ? q : "");
+    const char *cm = json_string_value(json_object_get(r, "commit"));
+    if (cm && strlen(cm) == 40 && strspn(cm, "0123456789abcdef") == 40) memcpy(it->commit, cm, 41);
     const char *m = json_string_value(json_object_get(r, "model"));
     snprintf(it->model, sizeof it->model, "%s", m ? m : "");
     const char *er = json_string_value(json_object_get(r, "error"));
@@ -311,6 +314,7 @@ static json_t *status_json(const dl_item *it) { /* under mu */
     json_object_set_new(o, "file", json_string(it->files[0].name));
     json_object_set_new(o, "files", files);
     json_object_set_new(o, "revision", json_string(it->revision));
+    json_object_set_new(o, "commit", it->commit[0] ? json_string(it->commit) : json_null());
     json_object_set_new(o, "quant", it->quant[0] ? json_string(it->quant) : json_null());
     json_object_set_new(o, "bytes", json_integer((json_int_t)it->bytes));
     json_object_set_new(o, "total", total >= 0 ? json_integer((json_int_t)total) : json_null());
@@ -497,7 +501,8 @@ static int fetch_one(lmx_dl *d, dl_item *it, int fi, char *err, size_t errlen) {
         }
         lmx_hub_target t;
         lmx_api_err e = {0};
-        if (lmx_hub_probe(&d->hub, it->repo, it->revision, f->name, &t, &e)) {
+        if (lmx_hub_probe(&d->hub, it->repo, it->commit[0] ? it->commit : it->revision, f->name, &t,
+                          &e)) {
             snprintf(why, sizeof why, "%s", e.message);
             if (e.status == 404 || e.status == 403) break;
             continue;
@@ -608,6 +613,7 @@ static void run(lmx_dl *d, dl_item *it) {
         json_t *meta = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "repo", it->repo, "revision",
                                  it->revision, "file", it->files[0].name, "quant", it->quant,
                                  "sha256", it->files[0].sha256, "files", files);
+        if (it->commit[0]) json_object_set_new(meta, "commit", json_string(it->commit));
         pthread_mutex_unlock(&d->mu);
         lmx_api_err e = {0};
         if (lmx_mgr_register(d->mgr, first, meta, model, sizeof model, &e)) {
@@ -788,11 +794,12 @@ int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quan
         f->size = hf[i].size;
         /* the resolve URL's headers are what the download will be checked against */
         lmx_hub_target t;
-        if (lmx_hub_probe(&d->hub, repo, revision, f->name, &t, e)) {
+        if (lmx_hub_probe(&d->hub, repo, it->commit[0] ? it->commit : revision, f->name, &t, e)) {
             lmx_hub_files_free(hf, n);
             item_free(it);
             return -1;
         }
+        if (!it->commit[0]) memcpy(it->commit, t.commit, sizeof it->commit);
         if (t.sha256[0]) memcpy(f->sha256, t.sha256, sizeof f->sha256);
         if (t.size >= 0) f->size = t.size;
         lmx_hub_target_free(&t);

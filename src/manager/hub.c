@@ -329,7 +329,7 @@ static size_t mem_write(char *data, size_t sz, size_t nm, void *ud) {
 
 /* Headers of the last response (redirects reset them). */
 typedef struct {
-    char linked_etag[80], etag[80], linked_size[32], length[32], content_range[80];
+    char linked_etag[80], etag[80], linked_size[32], length[32], content_range[80], commit[80];
     char error_code[64], error_msg[256], next[1024];
 } hdrs;
 
@@ -357,6 +357,7 @@ static size_t hdr_cb(char *line, size_t sz, size_t nm, void *ud) {
     H("X-Linked-Etag", linked_etag);
     H("ETag", etag);
     H("X-Linked-Size", linked_size);
+    H("X-Repo-Commit", commit);
     H("Content-Length", length);
     H("Content-Range", content_range);
     H("X-Error-Code", error_code);
@@ -628,6 +629,10 @@ int lmx_hub_probe(const lmx_hub *h, const char *repo, const char *revision, cons
         return -1;
     }
     etag_sha(hd.linked_etag, t->sha256);
+    /* the commit the revision resolved to: later requests name it, so every file (and a
+     * resume after a restart) comes from the same commit even if the branch moves */
+    size_t cl = strspn(hd.commit, "0123456789abcdef");
+    if (cl == 40 && !hd.commit[40]) memcpy(t->commit, hd.commit, 41);
     const char *sz = hd.linked_size[0] ? hd.linked_size : code == 200 ? hd.length : "";
     if (*sz) {
         char *end;

@@ -31,6 +31,7 @@ typedef struct {
     char *url;       /* malloc'd */
     bool auth;       /* the URL is on the hub's host: the token may go there */
     char sha256[65]; /* from X-Linked-Etag; "" when the hub gave no sha256 */
+    char commit[41];  /* from X-Repo-Commit (40 hex); "" when absent */
     int64_t size;    /* from X-Linked-Size or Content-Length; -1 unknown */
 } lmx_hub_target;
 

@@ -122,6 +122,11 @@ class FakeHub:
                             'sha': sha or hashlib.sha256(data).hexdigest(),
                             'size': len(data) if size is None else size}
 
+    @staticmethod
+    def commit(repo):
+        """The commit 'main' points at in a repo (fixed)."""
+        return hashlib.sha1(repo.encode()).hexdigest()
+
     def seen(self, method=None, prefix=''):
         with self.lock:
             return [r for r in self.requests if (method is None or r[0] == method) and r[1].startswith(prefix)]
@@ -167,7 +172,7 @@ class FakeHub:
             r = self._repo(h, m.group(1), m.group(2), head)
             if not r:
                 return
-            if m.group(3) != 'main':
+            if m.group(3) not in ('main', self.commit(f'{m.group(1)}/{m.group(2)}')):
                 return self._json(h, 404, {'error': 'Revision not found'}, {'X-Error-Code': 'RevisionNotFound'}, head)
             entries = [{'type': 'directory', 'oid': '0' * 40, 'size': 0, 'path': 'extra'}]
             for p, f in sorted(r['files'].items()):
@@ -187,13 +192,17 @@ class FakeHub:
             r = self._repo(h, m.group(1), m.group(2), head)
             if not r:
                 return
+            commit = self.commit(f'{m.group(1)}/{m.group(2)}')
+            if m.group(3) not in ('main', commit):
+                return self._json(h, 404, {'error': 'Revision not found'}, {'X-Error-Code': 'RevisionNotFound'}, head)
             f = r['files'].get(m.group(4))
-            if not f or m.group(3) != 'main':
+            if not f:
                 return self._json(h, 404, {'error': 'Entry not found'}, {'X-Error-Code': 'EntryNotFound'}, head)
             if not f['lfs']:
-                return self._send(h, 200, f['data'], {'ETag': '"%s"' % hashlib.sha1(f['data']).hexdigest()}, head)
+                return self._send(h, 200, f['data'], {'ETag': '"%s"' % hashlib.sha1(f['data']).hexdigest(),
+                                                      'X-Repo-Commit': commit}, head)
             loc = f'{self.cdn_base}/cdn/{m.group(1)}/{m.group(2)}/{urllib.parse.quote(m.group(4))}?expires={int(time.time()) + 3600}'
-            return self._send(h, 302, b'', {'Location': loc, 'X-Linked-Etag': '"%s"' % f['sha'],
+            return self._send(h, 302, b'', {'Location': loc, 'X-Linked-Etag': '"%s"' % f['sha'], 'X-Repo-Commit': commit,
                                             'X-Linked-Size': str(f['size']), 'ETag': '"%s"' % f['sha'][:40]}, head)
         m = re.fullmatch(r'/cdn/([^/]+)/([^/]+)/(.+)', path)
         if m and f'{m.group(1)}/{m.group(2)}' in self.repos:

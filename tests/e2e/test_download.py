@@ -268,6 +268,9 @@ def daemon_killed_mid_download_resumes_with_a_range_request():
     assert 0 < start <= got, (start, got)
     resolved = [r for r in HUB.requests[n_before:] if r[0] == 'HEAD' and '/resolve/' in r[1]]
     assert resolved, 'the URL was not resolved again after the restart'
+    # ... at the commit 'main' resolved to when the download started
+    assert all(f'/resolve/{HUB.commit(SYNTH_REPO)}/' in r[1] for r in resolved), resolved
+    assert st['revision'] == 'main' and st['commit'] == HUB.commit(SYNTH_REPO), st
     path = os.path.join(store, SYNTH_REPO, name)
     assert sha(path) == f['sha'] and not os.path.exists(part)
 
