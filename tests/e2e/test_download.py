@@ -223,6 +223,25 @@ def cancel_stops_the_download_and_deletes_the_part_file():
 
 
 @test
+def two_downloads_run_at_once_and_a_third_waits_its_turn():
+    with throttled(50_000), Daemon(os.path.join(_tmp, 'queue')) as d:
+        ids = [d.start({'repo': r, 'quant': q})['id'] for r, q in
+               ((STORIES_REPO, 'F32'), (SYNTH_REPO, 'Q8_0'), (SYNTH_REPO, 'Q4_0'))]
+        d.wait(ids[1], until=lambda s: s['bytes'] > 0)
+        d.wait(ids[0], until=lambda s: s['bytes'] > 0)
+        states = [d.status(i)['state'] for i in ids]
+        assert states == ['downloading', 'downloading', 'queued'], states
+        st, c, _, _ = d.request('DELETE', f'/admin/models/download/{ids[0]}')
+        assert st == 200 and c['state'] == 'cancelled'
+        d.wait(ids[2], until=lambda s: s['state'] == 'downloading')  # took the freed worker
+        for i in ids[1:]:
+            assert d.request('DELETE', f'/admin/models/download/{i}')[0] == 200
+        assert [d.status(i)['state'] for i in ids] == ['cancelled'] * 3
+        left = [f for _, _, fs in os.walk(os.path.join(d.models_dir, 'lmx-test')) for f in fs]
+        assert left == [], left
+
+
+@test
 def progress_stream_reports_rate_and_ends_with_a_final_state():
     d = daemon()
     shutil.rmtree(os.path.join(d.models_dir, STORIES_REPO), ignore_errors=True)
