@@ -86,6 +86,7 @@ class FakeHub:
         self.repos = {}  # repo -> {'gated': token|None, 'files': {path: entry}}
         self.requests = []  # (method, path, headers)
         self.rate = 0  # CDN bytes/s; 0: as fast as possible
+        self.fail_cdn = 0  # the next N CDN requests answer 403 (an expired link)
         self.renamed = {}  # old repo name -> new: API and resolve URLs answer 307 to the new name
         self.cdn_base = ''  # where resolve redirects: '' this server, or e.g. http://localhost:PORT
         self.lock = threading.Lock()
@@ -212,6 +213,11 @@ class FakeHub:
         self._json(h, 404, {'error': 'not found'}, None, head)
 
     def _cdn(self, h, data, head):
+        with self.lock:
+            fail, self.fail_cdn = self.fail_cdn > 0, max(0, self.fail_cdn - 1)
+        if fail:
+            return self._send(h, 403, b'<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>',
+                              {'Content-Type': 'application/xml'}, head)
         rng = h.headers.get('Range')
         start, code, headers = 0, 200, {'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream'}
         if rng:

@@ -167,6 +167,20 @@ def renamed_repo_redirects_are_followed_on_the_hub():
 
 
 @test
+def an_expired_cdn_link_is_resolved_again_and_retried():
+    d = daemon()
+    HUB.fail_cdn = 1
+    n_before = len(HUB.requests)
+    j = d.start({'repo': SYNTH_REPO, 'file': 'mmproj-synth-Q8_0.gguf'})
+    st = d.wait(j['id'])
+    HUB.fail_cdn = 0
+    assert st['state'] == 'completed' or st['error'].startswith('The files are downloaded and verified'), st
+    reqs = HUB.requests[n_before:]
+    assert len([r for r in reqs if r[1].startswith('/cdn/')]) == 2, reqs
+    assert len([r for r in reqs if r[0] == 'HEAD' and '/resolve/' in r[1]]) >= 3, reqs  # start + 2 attempts
+
+
+@test
 def unknown_repo_is_404_with_a_clear_message():
     d = daemon()
     st, j, _, _ = d.post('/admin/models/download', {'repo': 'nobody/no-such-model-GGUF', 'quant': 'Q4_K_M'})
