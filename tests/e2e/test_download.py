@@ -228,7 +228,7 @@ def cancel_stops_the_download_and_deletes_the_part_file():
         st, c, _, text = d.request('DELETE', f"/admin/models/download/{j['id']}")
     assert st == 200 and c['state'] == 'cancelled', text
     folder = os.path.join(d.models_dir, SYNTH_REPO)
-    assert not [n for n in os.listdir(folder) if 'Q8_0' in n], os.listdir(folder)
+    assert not [n for n in os.listdir(folder) if n.startswith('synth-llama-Q8_0')], os.listdir(folder)
     assert d.status(j['id'])['state'] == 'cancelled'
     st, c, _, _ = d.request('DELETE', f"/admin/models/download/{j['id']}")
     assert st == 200 and c['state'] == 'cancelled'
