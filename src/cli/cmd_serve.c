@@ -17,6 +17,7 @@
 #include "server/log.h"
 #include "manager/download.h"
 #include "manager/manager.h"
+#include "manager/memory.h"
 
 static void usage(void) {
     fprintf(
@@ -33,17 +34,32 @@ static void usage(void) {
         "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
         "  --max-body BYTES  larger request bodies get 413 (default 32 MiB)\n"
         "  --sse-keepalive-ms MS  ': keep-alive' comment interval of waiting streams (2000)\n"
-        "  --models-dir DIR  the model store and download target (default ~/.lmx/models)\n"
         "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n"
         "  --admin-key KEY   admin API key (also LMX_ADMIN_KEY); without one the admin API\n"
-        "                    answers loopback clients only\n");
+        "                    answers loopback clients only\n"
+        "  --models-dir DIR  the model store (default ~/.lmx/models, created if missing)\n"
+        "  --memory-limit SIZE  models may use at most this much (e.g. 2G); default: what\n"
+        "                    the machine (MemAvailable, cgroup v2 memory.max) gives\n"
+        "  --memory-reserve SIZE  always leave this much free (default 0)\n"
+        "  --auto-evict      unload idle models, least recently used first, to make room\n"
+        "  --no-load-on-demand  a request for a model that is not loaded gets 404\n"
+        "  --mlock           lock model weights in memory\n"
+        "  --model-ttl S     unload models idle this long (default: never)\n"
+        "  --alias NAME=MODEL[,MODEL...]  a name resolving to the first ready (or\n"
+        "                    loadable) model of the list; repeatable\n");
 }
 
 int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *api_key = getenv("LMX_API_KEY"),
-               *admin_key = getenv("LMX_ADMIN_KEY"), *models_dir = NULL, *v;
+               *admin_key = getenv("LMX_ADMIN_KEY"), *v;
     long port = 1234, n_ctx = 0, parallel = 8, queue = 64, threads = 0, drain = 30, idle = 120;
     long max_body = 32L << 20, keepalive_ms = 2000;
+    const char *models_dir = NULL;
+    double model_ttl = 0;
+    lmx_mgr_policy pol = {.load_on_demand = true, .quarantine_errors = 3,
+                          .quarantine_window_s = 600};
+    lmx_alias aliases[16];
+    int n_aliases = 0;
     bool bad = false;
     for (int i = 1; i < argc && !bad; i++) {
         const char *a = argv[i];
@@ -51,7 +67,6 @@ int cmd_serve(int argc, char **argv) {
         if (lmx_arg_value(argc, argv, &i, "--host", NULL, &host, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "--api-key", NULL, &api_key, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "--admin-key", NULL, &admin_key, &bad)) continue;
-        if (lmx_arg_value(argc, argv, &i, "--models-dir", NULL, &models_dir, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "--port", NULL, &v, &bad)) {
             bad = bad || !lmx_arg_long(v, 0, 65535, &port);
         } else if (lmx_arg_value(argc, argv, &i, "-c", "--ctx-size", &v, &bad)) {
@@ -70,6 +85,36 @@ int cmd_serve(int argc, char **argv) {
             bad = bad || !lmx_arg_long(v, 10, 600000, &keepalive_ms);
         } else if (lmx_arg_value(argc, argv, &i, "--max-body", NULL, &v, &bad)) {
             bad = bad || !lmx_arg_long(v, 1024, 1L << 32, &max_body);
+        } else if (lmx_arg_value(argc, argv, &i, "--models-dir", NULL, &models_dir, &bad)) {
+        } else if (lmx_arg_value(argc, argv, &i, "--memory-limit", NULL, &v, &bad)) {
+            bad = bad || !lmx_mem_parse_size(v, &pol.memory_limit);
+        } else if (lmx_arg_value(argc, argv, &i, "--memory-reserve", NULL, &v, &bad)) {
+            bad = bad || !lmx_mem_parse_size(v, &pol.memory_reserve);
+        } else if (lmx_arg_value(argc, argv, &i, "--model-ttl", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_double(v, 0, 1e9, &model_ttl);
+        } else if (lmx_arg_value(argc, argv, &i, "--alias", NULL, &v, &bad)) {
+            /* NAME=MODEL[,MODEL...] */
+            const char *eq = v ? strchr(v, '=') : NULL;
+            if (bad || !eq || eq == v || !eq[1] || n_aliases == 16 ||
+                (size_t)(eq - v) >= sizeof aliases[0].name) {
+                bad = true;
+            } else {
+                lmx_alias *al = &aliases[n_aliases++];
+                memset(al, 0, sizeof *al);
+                snprintf(al->name, sizeof al->name, "%.*s", (int)(eq - v), v);
+                for (const char *p = eq + 1; *p && al->n_models < 8;) {
+                    size_t n = strcspn(p, ",");
+                    if (n) snprintf(al->models[al->n_models++], sizeof al->models[0], "%.*s",
+                                    (int)n, p);
+                    p += n + (p[n] == ',');
+                }
+            }
+        } else if (!strcmp(a, "--auto-evict")) {
+            pol.auto_evict = true;
+        } else if (!strcmp(a, "--no-load-on-demand")) {
+            pol.load_on_demand = false;
+        } else if (!strcmp(a, "--mlock")) {
+            pol.mlock = true;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage();
             return 0;
@@ -98,8 +143,13 @@ int cmd_serve(int argc, char **argv) {
                        .n_parallel = (int)parallel,
                        .n_queue = (int)queue,
                        .pool = pool,
-                       .models_dir = models_dir};
+                       .models_dir = models_dir,
+                       .proc_root = getenv("LMX_PROC_ROOT")};
     lmx_mgr *mgr = lmx_mgr_create(&mo);
+    pol.default_ttl_s = model_ttl;
+    pol.aliases = aliases;
+    pol.n_aliases = n_aliases;
+    lmx_mgr_set_policy(mgr, &pol);
     if (model) {
         lmx_served *sm = lmx_mgr_load_file(mgr, model, err, sizeof err);
         if (!sm) {

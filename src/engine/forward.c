@@ -260,7 +260,7 @@ static bool wants_logits(const lmx_batch *b, int i) {
 }
 
 static void forward_chunk(lmx_ctx *c, const lmx_batch *b, int s0, int n, float *logits,
-                          int *n_out) {
+                          int *n_out, const bool *want_hidden, float *hidden, int *n_hidden) {
     const int32_t *tok = b->tok + s0, *pos = b->pos + s0, *seq = b->seq + s0;
     lmx_model *m = c->m;
     const lmx_hparams *hp = &m->hp;
@@ -321,6 +321,11 @@ static void forward_chunk(lmx_ctx *c, const lmx_batch *b, int s0, int n, float *
         lmx_matmul(&L->w_down, c->gate, n, c->xn, d, c->mm_scratch, pool);
         for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xn[i];
     }
+    /* hidden states (normed) straight into the caller's rows */
+    for (int t = 0; want_hidden && t < n; t++)
+        if (want_hidden[s0 + t])
+            rmsnorm(hidden + (size_t)(*n_hidden)++ * d, c->x + (size_t)t * d, m->output_norm, d,
+                    hp->norm_eps);
     /* logits only for the tokens that want them */
     int k = 0;
     for (int t = 0; t < n; t++)
@@ -335,6 +340,11 @@ static void forward_chunk(lmx_ctx *c, const lmx_batch *b, int s0, int n, float *
 }
 
 int lmx_forward(lmx_ctx *c, const lmx_batch *b, float *logits, char *err, size_t errlen) {
+    return lmx_forward_ex(c, b, logits, NULL, NULL, err, errlen);
+}
+
+int lmx_forward_ex(lmx_ctx *c, const lmx_batch *b, float *logits, const bool *want_hidden,
+                   float *hidden, char *err, size_t errlen) {
     const lmx_hparams *hp = &c->m->hp;
     if (b->n <= 0) return 0;
     /* Validate the whole batch before touching any state. */
@@ -357,10 +367,10 @@ int lmx_forward(lmx_ctx *c, const lmx_batch *b, float *logits, char *err, size_t
         }
         return -1;
     }
-    int n_out = 0;
+    int n_out = 0, n_hidden = 0;
     for (int s0 = 0; s0 < b->n; s0 += c->n_batch) {
         int n = b->n - s0 < c->n_batch ? b->n - s0 : c->n_batch;
-        forward_chunk(c, b, s0, n, logits, &n_out);
+        forward_chunk(c, b, s0, n, logits, &n_out, want_hidden, hidden, &n_hidden);
         for (int i = s0; i < s0 + n; i++) c->len[b->seq[i]] = b->pos[i] + 1;
     }
     return 0;

@@ -149,6 +149,7 @@ static void read_hparams(loader *L) {
     hp->n_head = (int)arch_int(L, "attention.head_count", 0, true);
     hp->n_head_kv = (int)arch_int(L, "attention.head_count_kv", hp->n_head, false);
     hp->n_ctx_train = (int)arch_int(L, "context_length", 2048, false);
+    hp->pooling_type = (int)arch_int(L, "pooling_type", LMX_POOL_UNSET, false);
     if (L->failed) return;
     if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_layer > 1024 || hp->n_ff <= 0 ||
         hp->n_head <= 0 || hp->n_head_kv <= 0 || hp->n_head % hp->n_head_kv) {

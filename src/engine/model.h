@@ -28,7 +28,12 @@ typedef struct {
     int rope_dims;
     lmx_rope_type rope_type;
     bool tied_output;
+    int pooling_type; /* {arch}.pooling_type: LMX_POOL_* (LMX_POOL_UNSET when absent) */
 } lmx_hparams;
+
+/* How a sequence's hidden states become one embedding (llama.cpp's numbering
+ * of {arch}.pooling_type; UNSET: the GGUF does not say). */
+enum { LMX_POOL_UNSET = -1, LMX_POOL_NONE = 0, LMX_POOL_MEAN = 1, LMX_POOL_CLS = 2, LMX_POOL_LAST = 3 };
 
 typedef struct {
     lmx_wmat wq, wk, wv, wo, w_gate, w_up, w_down;
@@ -99,6 +104,13 @@ typedef struct {
 } lmx_batch;
 
 int lmx_forward(lmx_ctx *c, const lmx_batch *b, float *logits, char *err, size_t errlen);
+
+/* lmx_forward that also writes, for each token i with want_hidden[i] (in
+ * batch order), its final hidden state — after the output norm: the vector
+ * the output matrix turns into logits — n_embd floats each, to `hidden`.
+ * Embeddings are pooled from these. Same batch invariance as the logits. */
+int lmx_forward_ex(lmx_ctx *c, const lmx_batch *b, float *logits, const bool *want_hidden,
+                   float *hidden, char *err, size_t errlen);
 
 /* KV cache of a sequence: its length, and edits on it. */
 int lmx_kv_len(const lmx_ctx *c, int seq);

@@ -33,6 +33,7 @@ struct lmx_pool {
     int n;
     pthread_t *threads;
     pthread_mutex_t mu; /* guards sleeping/waking only */
+    pthread_mutex_t drive; /* one driver at a time: several models' schedulers share the pool */
     pthread_cond_t cv;
     _Atomic uint64_t work; /* generation << 32 | next share to claim */
     atomic_int pending;    /* shares of the current job not yet finished */
@@ -97,6 +98,7 @@ lmx_pool *lmx_pool_create(int n_threads) {
     if (!pool) return NULL;
     pool->n = n_threads;
     pthread_mutex_init(&pool->mu, NULL);
+    pthread_mutex_init(&pool->drive, NULL);
     pthread_cond_init(&pool->cv, NULL);
     pool->threads = calloc((size_t)n_threads, sizeof(pthread_t));
     if (!pool->threads) {
@@ -119,6 +121,7 @@ void lmx_pool_destroy(lmx_pool *pool) {
     pthread_mutex_unlock(&pool->mu);
     for (int i = 1; i < pool->n; i++) pthread_join(pool->threads[i], NULL);
     pthread_mutex_destroy(&pool->mu);
+    pthread_mutex_destroy(&pool->drive);
     pthread_cond_destroy(&pool->cv);
     free(pool->threads);
     free(pool);
@@ -131,6 +134,7 @@ void lmx_pool_run(lmx_pool *pool, lmx_task_fn fn, void *ctx) {
         fn(ctx, 0, 1);
         return;
     }
+    pthread_mutex_lock(&pool->drive);
     pool->fn = fn;
     pool->ctx = ctx;
     atomic_store(&pool->pending, pool->n);
@@ -146,6 +150,7 @@ void lmx_pool_run(lmx_pool *pool, lmx_task_fn fn, void *ctx) {
     while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0)
         if (++spins % YIELD_EVERY == 0) sched_yield();
         else cpu_relax();
+    pthread_mutex_unlock(&pool->drive);
 }
 
 void lmx_split_range(long n, long align, int ith, int nth, long *begin, long *end) {

@@ -4,7 +4,7 @@
  * (n = pool size), the calling thread taking i = 0, and returns when all are
  * done. Workers spin briefly between jobs and then sleep, so the many short
  * jobs of one decode step (a few per layer) cost microseconds, not a wake-up
- * each. Only one thread may drive a pool at a time. */
+ * each. Several threads may drive a pool: their jobs run one after another. */
 #ifndef LMX_THREADS_H
 #define LMX_THREADS_H
 

@@ -1,21 +1,129 @@
-/* The model manager. One mutex guards the table of loaded models; each entry
- * counts the requests holding it, and unloading waits for that count to drop
- * to zero, so a model never disappears under a running generation. */
+/* The model manager. One mutex (mu) guards the table of entries, each
+ * entry's state and each served model's reference count; one condition (cv)
+ * is broadcast on every change of either, and everything that waits (a load
+ * of a model another thread is loading, an unload waiting for in-flight
+ * requests, the TTL reaper) waits on it.
+ *
+ * Slow work (reading a model, the canary, freeing a model) runs with the
+ * lock released: an entry in state loading/canary/unloading is a placeholder
+ * that makes other callers for the same id wait instead of loading twice.
+ *
+ * Memory admission reserves an entry's estimate under the lock before its
+ * load starts, so two concurrent loads cannot both take the same bytes. */
 #include "manager/manager.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "manager/memory.h"
+#include "manager/store.h"
+#include "server/log.h"
+#include "util/clock.h"
+
+typedef enum { ST_LOADING, ST_CANARY, ST_READY, ST_FAILED, ST_QUARANTINED, ST_UNLOADING } ent_state;
+
+static const char *const state_names[] = {"loading", "canary",      "ready",
+                                          "failed",  "quarantined", "unloading"};
+
+#define MAX_FAILS 32
+
+typedef struct entry {
+    char id[256];
+    char alias[128]; /* from the load request; "" none */
+    char path[PATH_MAX];
+    lmx_served *s; /* set once ready */
+    ent_state state;
+    char reason[512];
+    uint64_t memory; /* the admission estimate, bytes */
+    int n_ctx, n_parallel;
+    double ttl_s;     /* idle unload; 0 never */
+    double last_used; /* unix seconds */
+    double load_ms;
+    double fails[MAX_FAILS]; /* unix seconds of recent run-time failures */
+    int n_fails;
+} entry;
 
 struct lmx_mgr {
     lmx_mgr_opts o;
-    char *models_dir;
+    char *models_dir, *proc_root;
+    lmx_store *store; /* NULL when the directory could not be opened */
     pthread_mutex_t mu;
-    pthread_cond_t released;
-    lmx_served **models;
-    int n_models, cap;
+    pthread_cond_t cv;
+    entry **ents;
+    int n_ents, cap;
+    lmx_mgr_policy pol; /* aliases owned (pol_aliases) */
+    lmx_alias *pol_aliases;
+    double started;
+    /* reaper: TTL unloads and the tokens/s samples */
+    pthread_t reaper;
+    bool reaper_on, stop;
+    uint64_t tok_samples[11];
+    double tok_times[11];
+    int n_samples;
 };
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *reaper_main(void *arg);
+
+/* ---- table ---- */
+
+static entry *find_locked(lmx_mgr *m, const char *id) {
+    for (int i = 0; i < m->n_ents; i++)
+        if (!strcmp(m->ents[i]->id, id)) return m->ents[i];
+    for (int i = 0; i < m->n_ents; i++)
+        if (m->ents[i]->alias[0] && !strcmp(m->ents[i]->alias, id)) return m->ents[i];
+    return NULL;
+}
+
+static entry *add_locked(lmx_mgr *m, const char *id) {
+    if (m->n_ents == m->cap) {
+        int cap = m->cap ? m->cap * 2 : 8;
+        entry **p = realloc(m->ents, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        m->ents = p;
+        m->cap = cap;
+    }
+    entry *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    snprintf(e->id, sizeof e->id, "%s", id);
+    e->last_used = now_s();
+    m->ents[m->n_ents++] = e;
+    return e;
+}
+
+static void remove_locked(lmx_mgr *m, entry *e) {
+    for (int i = 0; i < m->n_ents; i++)
+        if (m->ents[i] == e) {
+            memmove(m->ents + i, m->ents + i + 1, (size_t)(m->n_ents - i - 1) * sizeof *m->ents);
+            m->n_ents--;
+            break;
+        }
+    pthread_cond_broadcast(&m->cv);
+}
+
+static bool busy(const entry *e) {
+    return e->state == ST_LOADING || e->state == ST_CANARY || e->state == ST_UNLOADING;
+}
+
+/* Takes e (already removed from the table) down: frees its model, outside the lock. */
+static void drop(entry *e, bool cancel_running) {
+    if (e->s) lmx_served_free(e->s, cancel_running);
+    free(e);
+}
+
+/* ---- create / destroy / policy ---- */
 
 lmx_mgr *lmx_mgr_create(const lmx_mgr_opts *o) {
     lmx_mgr *m = calloc(1, sizeof *m);
@@ -29,21 +137,282 @@ lmx_mgr *lmx_mgr_create(const lmx_mgr_opts *o) {
         m->models_dir = malloc(n);
         if (m->models_dir) snprintf(m->models_dir, n, "%s/.lmx/models", home ? home : "");
     }
+    m->proc_root = strdup(o->proc_root ? o->proc_root : "/");
     m->o.models_dir = m->models_dir;
+    m->o.proc_root = m->proc_root;
     pthread_mutex_init(&m->mu, NULL);
-    pthread_cond_init(&m->released, NULL);
+    pthread_cond_init(&m->cv, NULL);
+    m->pol = (lmx_mgr_policy){
+        .load_on_demand = true, .quarantine_errors = 3, .quarantine_window_s = 600};
+    m->started = now_s();
+    char err[512];
+    if (m->models_dir) m->store = lmx_store_open(m->models_dir, err, sizeof err);
+    if (!m->store)
+        lmx_log("warn", "model store unavailable",
+                json_pack("{s:s?,s:s}", "dir", m->models_dir, "error", err));
+    m->reaper_on = pthread_create(&m->reaper, NULL, reaper_main, m) == 0;
     return m;
 }
 
 void lmx_mgr_destroy(lmx_mgr *m, bool cancel_running) {
     if (!m) return;
-    for (int i = 0; i < m->n_models; i++) lmx_served_free(m->models[i], cancel_running);
-    free(m->models);
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    if (m->reaper_on) pthread_join(m->reaper, NULL);
+    for (int i = 0; i < m->n_ents; i++) drop(m->ents[i], cancel_running);
+    free(m->ents);
+    free(m->pol_aliases);
+    lmx_store_close(m->store);
     free(m->models_dir);
-    pthread_cond_destroy(&m->released);
+    free(m->proc_root);
+    pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
+
+void lmx_mgr_set_policy(lmx_mgr *m, const lmx_mgr_policy *p) {
+    lmx_alias *al = NULL;
+    if (p->n_aliases > 0) {
+        al = calloc((size_t)p->n_aliases, sizeof *al);
+        if (al) memcpy(al, p->aliases, (size_t)p->n_aliases * sizeof *al);
+    }
+    pthread_mutex_lock(&m->mu);
+    free(m->pol_aliases);
+    m->pol = *p;
+    if (m->pol.quarantine_errors <= 0) m->pol.quarantine_errors = 3;
+    if (m->pol.quarantine_window_s <= 0) m->pol.quarantine_window_s = 600;
+    m->pol_aliases = al;
+    m->pol.aliases = al;
+    m->pol.n_aliases = al ? p->n_aliases : 0;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+}
+
+const char *lmx_mgr_models_dir(const lmx_mgr *m) {
+    return m->models_dir;
+}
+
+/* ---- names ---- */
+
+/* A client's name for a model → the id to look up: "lmx/" and "openai/"
+ * prefixes dropped unless the full name is itself known (an org may be
+ * called openai). */
+static const char *normalise(lmx_mgr *m, const char *name) {
+    static const char *const prefixes[] = {"lmx/", "openai/"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(name, prefixes[i], n) || !name[n]) continue;
+        pthread_mutex_lock(&m->mu);
+        bool known = find_locked(m, name) != NULL;
+        pthread_mutex_unlock(&m->mu);
+        if (!known && m->store) {
+            json_t *o = lmx_store_get(m->store, name);
+            known = o != NULL;
+            json_decref(o);
+        }
+        return known ? name : name + n;
+    }
+    return name;
+}
+
+static bool in_store(lmx_mgr *m, const char *id) {
+    if (!m->store) return false;
+    json_t *o = lmx_store_get(m->store, id);
+    json_decref(o);
+    return o != NULL;
+}
+
+/* An alias of the policy → the first of its models that is ready, else the
+ * first that is loadable (in the store), copied to out; false if name is no
+ * alias (or none of its models exists). */
+static bool resolve_alias(lmx_mgr *m, const char *name, char *out, size_t cap, bool *is_alias) {
+    char cand[8][256];
+    int n = 0;
+    *is_alias = false;
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < m->pol.n_aliases; i++) {
+        if (strcmp(m->pol.aliases[i].name, name)) continue;
+        *is_alias = true;
+        for (int k = 0; k < m->pol.aliases[i].n_models && k < 8; k++)
+            snprintf(cand[n++], sizeof cand[0], "%s", m->pol.aliases[i].models[k]);
+        break;
+    }
+    for (int k = 0; k < n; k++) {
+        entry *e = find_locked(m, cand[k]);
+        if (e && e->state == ST_READY) {
+            snprintf(out, cap, "%s", e->id);
+            pthread_mutex_unlock(&m->mu);
+            return true;
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    for (int k = 0; k < n; k++)
+        if (in_store(m, cand[k])) {
+            snprintf(out, cap, "%s", cand[k]);
+            return true;
+        }
+    return false;
+}
+
+static void not_found(lmx_mgr *m, const char *name, lmx_api_err *e) {
+    char list[512] = "";
+    size_t n = 0;
+    pthread_mutex_lock(&m->mu);
+    int shown = 0;
+    for (int i = 0; i < m->n_ents && n < sizeof list; i++) {
+        if (m->ents[i]->state != ST_READY) continue;
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s'%s'", shown++ ? ", " : "",
+                              m->ents[i]->id);
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (shown)
+        lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
+                    "The model '%s' does not exist or is not loaded. Loaded models: %s.", name,
+                    list);
+    else
+        lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
+                    "The model '%s' does not exist: no model is loaded and none of that name is "
+                    "in the models directory %s.",
+                    name, m->models_dir ? m->models_dir : "");
+}
+
+static bool check_name(const char *name, lmx_api_err *e) {
+    char why[128];
+    if (lmx_store_valid_name(name, why, sizeof why)) return true;
+    lmx_err_set(e, 400, "invalid_request_error", "invalid_model_name", "model",
+                "Invalid model name: it %s.", why);
+    return false;
+}
+
+/* ---- memory ---- */
+
+typedef struct {
+    uint64_t limit, available, reserve, used;
+    const char *source;
+} mem_view;
+
+/* What a new model may take now. Lock held. `used` counts every entry that
+ * holds or has reserved memory. */
+static void mem_view_locked(lmx_mgr *m, mem_view *v) {
+    lmx_mem_info mi;
+    lmx_mem_probe(m->proc_root, &mi);
+    memset(v, 0, sizeof *v);
+    v->reserve = m->pol.memory_reserve;
+    uint64_t pending = 0;
+    for (int i = 0; i < m->n_ents; i++) {
+        entry *e = m->ents[i];
+        if (e->state == ST_FAILED) continue;
+        v->used += e->memory;
+        /* a model still loading has not shown up in MemAvailable yet */
+        if (e->state == ST_LOADING || e->state == ST_CANARY) pending += e->memory;
+    }
+    uint64_t machine = mi.available;
+    machine = machine > pending ? machine - pending : 0;
+    machine = machine > v->reserve ? machine - v->reserve : 0;
+    v->available = machine;
+    v->source = mi.source;
+    v->limit = mi.cgroup ? mi.cg_limit : mi.mem_total;
+    if (m->pol.memory_limit) {
+        uint64_t budget = m->pol.memory_limit > v->used ? m->pol.memory_limit - v->used : 0;
+        if (budget <= v->available) {
+            v->available = budget;
+            v->source = "config";
+        }
+        v->limit = m->pol.memory_limit;
+    }
+}
+
+/* The least recently used idle ready model other than `keep`, or NULL. */
+static entry *lru_idle_locked(lmx_mgr *m, const entry *keep) {
+    entry *best = NULL;
+    for (int i = 0; i < m->n_ents; i++) {
+        entry *e = m->ents[i];
+        if (e == keep || e->state != ST_READY || e->s->refs > 0) continue;
+        if (!best || e->last_used < best->last_used) best = e;
+    }
+    return best;
+}
+
+static void fmt_bytes(uint64_t b, char *out, size_t cap) {
+    if (b >= (1ull << 30))
+        snprintf(out, cap, "%.2f GiB", b / (double)(1ull << 30));
+    else
+        snprintf(out, cap, "%.1f MiB", b / (double)(1ull << 20));
+}
+
+/* ---- load errors → stable codes ---- */
+
+static void load_error(const char *msg, lmx_api_err *e) {
+    const char *code = "model_invalid";
+    int status = 422;
+    if (strstr(msg, "truncated") || strstr(msg, "runs past the end of the file") ||
+        strstr(msg, "too small to be GGUF") || strstr(msg, "cannot fit in the file"))
+        code = "model_incomplete";
+    else if (strstr(msg, "architecture '") && strstr(msg, "not supported"))
+        code = "model_unsupported_arch";
+    else if (strstr(msg, "unknown type") || (strstr(msg, "type ") && strstr(msg, "not supported")))
+        code = "model_unsupported_type";
+    else if (strstr(msg, "out of memory")) {
+        code = "insufficient_memory";
+        status = 507;
+    }
+    lmx_err_set(e, status, "invalid_request_error", code, "model", "%s", msg);
+}
+
+/* One forward pass of the BOS token on a context of its own (so the
+ * scheduler's is untouched): an engine error or a non-finite logit fails it. */
+static int canary(lmx_served *s, char *why, size_t cap) {
+    char err[256];
+    lmx_ctx_opts co = {.n_ctx = 16, .n_seq = 1, .n_batch = 1, .pool = NULL};
+    lmx_ctx *c = lmx_ctx_create(s->m, &co, err, sizeof err);
+    if (!c) {
+        snprintf(why, cap, "canary: %s", err);
+        return -1;
+    }
+    int n_vocab = s->m->hp.n_vocab;
+    float *logits = malloc(sizeof(float) * (size_t)(n_vocab > 0 ? n_vocab : 1));
+    int32_t tok = s->bos_id >= 0 ? s->bos_id : 0, pos = 0, seq = 0;
+    lmx_batch b = {.n = 1, .tok = &tok, .pos = &pos, .seq = &seq, .logits = NULL};
+    int rc = -1;
+    if (!logits)
+        snprintf(why, cap, "canary: out of memory");
+    else if (lmx_forward(c, &b, logits, err, sizeof err))
+        snprintf(why, cap, "canary: %s", err);
+    else {
+        rc = 0;
+        for (int i = 0; i < n_vocab; i++)
+            if (!isfinite(logits[i])) {
+                snprintf(why, cap, "canary: logit %d of the first token is %f", i,
+                         (double)logits[i]);
+                rc = -1;
+                break;
+            }
+    }
+    free(logits);
+    lmx_ctx_free(c);
+    return rc;
+}
+
+static void lock_weights(lmx_served *s, const char *id) {
+    const lmx_gguf *g = s->m->gguf;
+    for (int i = 0; i < g->n_files; i++)
+        if (mlock(g->files[i].map, g->files[i].size))
+            lmx_log("warn", "mlock failed: the weights may be paged out",
+                    json_pack("{s:s,s:s}", "model", id, "error", strerror(errno)));
+}
+
+/* The ledger's identity of a file: its sha256 when the store knows it. */
+static void ledger(lmx_mgr *m, const char *id, const char *path, const char *sha, bool ok,
+                   const char *reason) {
+    if (!m->store) return;
+    char file[PATH_MAX + 64];
+    snprintf(file, sizeof file, "%s", path ? path : "");
+    lmx_store_ledger_add(m->store, id, file, sha, ok, reason);
+}
+
+/* ---- loading ---- */
 
 lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t errlen) {
     lmx_served_opts so = {.path = path,
@@ -51,53 +420,270 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
                           .n_parallel = m->o.n_parallel,
                           .n_queue = m->o.n_queue,
                           .pool = m->o.pool};
+    double t0 = (lmx_now_s() * 1000.0);
     lmx_served *s = lmx_served_load(&so, err, errlen);
-    if (!s) return NULL;
-    s->mgr = m;
-    pthread_mutex_lock(&m->mu);
-    if (m->n_models == m->cap) {
-        int cap = m->cap ? m->cap * 2 : 4;
-        lmx_served **p = realloc(m->models, (size_t)cap * sizeof *p);
-        if (!p) {
-            pthread_mutex_unlock(&m->mu);
-            lmx_served_free(s, true);
-            snprintf(err, errlen, "out of memory");
-            return NULL;
-        }
-        m->models = p;
-        m->cap = cap;
+    if (!s) {
+        ledger(m, path, path, NULL, false, err);
+        return NULL;
     }
-    m->models[m->n_models++] = s;
+    lmx_mem_estimate est = {0};
+    char e2[256];
+    lmx_model_estimate(path, s->n_ctx, 2 * s->n_parallel, 0, false, &est, e2, sizeof e2);
+    pthread_mutex_lock(&m->mu);
+    entry *e = add_locked(m, s->name);
+    if (!e) {
+        pthread_mutex_unlock(&m->mu);
+        lmx_served_free(s, true);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(e->path, sizeof e->path, "%s", path);
+    e->s = s;
+    e->memory = est.total;
+    e->n_ctx = s->n_ctx;
+    e->n_parallel = s->n_parallel;
+    e->load_ms = (lmx_now_s() * 1000.0) - t0;
+    e->state = ST_READY;
+    s->mgr = m;
+    s->mgr_entry = e;
+    if (m->pol.mlock) lock_weights(s, s->name);
     pthread_mutex_unlock(&m->mu);
+    ledger(m, s->name, path, NULL, true, NULL);
     return s;
 }
 
-lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e) {
-    pthread_mutex_lock(&m->mu);
-    for (int i = 0; i < m->n_models; i++)
-        if (!strcmp(m->models[i]->name, name)) {
-            lmx_served *s = m->models[i];
-            s->refs++;
-            pthread_mutex_unlock(&m->mu);
-            return s;
-        }
-    char list[512] = "";
-    size_t n = 0;
-    for (int i = 0; i < m->n_models && n < sizeof list; i++)
-        n += (size_t)snprintf(list + n, sizeof list - n, "%s'%s'", i ? ", " : "",
-                              m->models[i]->name);
-    int n_models = m->n_models;
+/* Waits while the entry for id is busy; returns it (or NULL when there is
+ * none). Lock held. */
+static entry *settle_locked(lmx_mgr *m, const char *id) {
+    entry *e;
+    while ((e = find_locked(m, id)) && busy(e)) pthread_cond_wait(&m->cv, &m->mu);
+    return e;
+}
+
+/* Unloads e: marks it unloading, waits for its requests, removes it. Lock
+ * held; returns with it held, the entry freed. */
+static void unload_locked(lmx_mgr *m, entry *e, bool log) {
+    e->state = ST_UNLOADING;
+    pthread_cond_broadcast(&m->cv);
+    while (e->s && e->s->refs > 0) pthread_cond_wait(&m->cv, &m->mu);
+    remove_locked(m, e);
     pthread_mutex_unlock(&m->mu);
-    if (n_models)
-        lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
-                    "The model '%s' does not exist or is not loaded. Loaded models: %s.", name,
-                    list);
-    else
-        lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
-                    "The model '%s' does not exist: no model is loaded (start the server with "
-                    "lmx serve -m MODEL.gguf).",
-                    name);
-    return NULL;
+    if (log) lmx_log("info", "model unloaded", json_pack("{s:s}", "model", e->id));
+    drop(e, false);
+    pthread_mutex_lock(&m->mu);
+}
+
+/* Takes a reference for a caller. q: a load request (its ttl and alias
+ * apply); fresh: e was just loaded, so the policy's default ttl applies when
+ * q has none (a model loaded earlier, e.g. with -m, keeps its own). */
+static void hold_locked(entry *e, const lmx_load_req *q, bool fresh, double default_ttl) {
+    e->s->refs++;
+    e->last_used = now_s();
+    if (q && q->ttl_s > 0)
+        e->ttl_s = q->ttl_s;
+    else if (fresh)
+        e->ttl_s = default_ttl;
+    if (q && q->alias && *q->alias) snprintf(e->alias, sizeof e->alias, "%s", q->alias);
+}
+
+lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
+    if (!q->model || !check_name(q->model, e)) {
+        if (!q->model) lmx_err_bad(e, "model", "'model' is required.");
+        return NULL;
+    }
+    if (q->alias && *q->alias && !check_name(q->alias, e)) return NULL;
+    char id[256];
+    bool is_alias;
+    const char *name = normalise(m, q->model);
+    if (!resolve_alias(m, name, id, sizeof id, &is_alias)) {
+        if (is_alias) {
+            lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
+                        "None of the models of alias '%s' is loaded or in the store.", name);
+            return NULL;
+        }
+        snprintf(id, sizeof id, "%s", name);
+    }
+
+    pthread_mutex_lock(&m->mu);
+    entry *en = settle_locked(m, id);
+    if (en && en->state == ST_READY) {
+        hold_locked(en, q, false, 0);
+        pthread_mutex_unlock(&m->mu);
+        return en->s;
+    }
+    /* a model loaded from outside the store (-m) reloads from where it was */
+    char prev_path[PATH_MAX] = "";
+    if (en) snprintf(prev_path, sizeof prev_path, "%s", en->path);
+    if (en && en->state == ST_QUARANTINED) {
+        unload_locked(m, en, true); /* a reload clears it */
+    } else if (en) {                /* failed: try again */
+        remove_locked(m, en);
+        free(en);
+    }
+    pthread_mutex_unlock(&m->mu);
+
+    json_t *se = m->store ? lmx_store_get(m->store, id) : NULL;
+    if (!se && !prev_path[0]) {
+        not_found(m, id, e);
+        return NULL;
+    }
+    char path[PATH_MAX], sha[80] = "";
+    snprintf(path, sizeof path, "%s",
+             se ? json_string_value(json_object_get(se, "path")) : prev_path);
+    if (json_is_string(json_object_get(se, "sha256")))
+        snprintf(sha, sizeof sha, "%s", json_string_value(json_object_get(se, "sha256")));
+    json_decref(se);
+    int n_ctx = q->ctx_size > 0 ? q->ctx_size : m->o.n_ctx;
+    int par = q->parallel > 0 ? q->parallel : (m->o.n_parallel > 0 ? m->o.n_parallel : 8);
+    lmx_mem_estimate est;
+    char err[768];
+    if (lmx_model_estimate(path, n_ctx, 2 * par, 0, false, &est, err, sizeof err)) {
+        load_error(err, e);
+        ledger(m, id, path, sha[0] ? sha : NULL, false, e->message);
+        return NULL;
+    }
+
+    /* admission: reserve the estimate, evicting idle models if allowed */
+    pthread_mutex_lock(&m->mu);
+    en = settle_locked(m, id);
+    if (en && en->state == ST_READY) { /* another caller loaded it meanwhile */
+        hold_locked(en, q, false, 0);
+        pthread_mutex_unlock(&m->mu);
+        return en->s;
+    }
+    if (en) { /* failed */
+        remove_locked(m, en);
+        free(en);
+    }
+    en = add_locked(m, id);
+    if (!en) {
+        pthread_mutex_unlock(&m->mu);
+        lmx_err_set(e, 500, "server_error", NULL, NULL, "out of memory");
+        return NULL;
+    }
+    snprintf(en->path, sizeof en->path, "%s", path);
+    en->state = ST_LOADING;
+    for (;;) {
+        mem_view v;
+        mem_view_locked(m, &v);
+        if (est.total <= v.available) break;
+        entry *victim = m->pol.auto_evict ? lru_idle_locked(m, en) : NULL;
+        if (victim) {
+            lmx_log("info", "evicting idle model to make room",
+                    json_pack("{s:s,s:s,s:I}", "model", victim->id, "for", id, "needed",
+                              (json_int_t)est.total));
+            unload_locked(m, victim, true);
+            continue;
+        }
+        remove_locked(m, en);
+        free(en);
+        pthread_mutex_unlock(&m->mu);
+        char a[32], b[32], c[32];
+        fmt_bytes(est.total, a, sizeof a);
+        fmt_bytes(v.available, b, sizeof b);
+        fmt_bytes(v.limit, c, sizeof c);
+        lmx_err_set(e, 507, "server_error", "insufficient_memory", "model",
+                    "Not enough memory to load '%s': needed %llu bytes (%s: weights %zu, KV "
+                    "cache %zu, buffers %zu), available %llu bytes (%s), limit %llu bytes (%s, "
+                    "from %s); %llu bytes used by loaded models, reserve %llu.%s",
+                    id, (unsigned long long)est.total, a, est.weights, est.kv, est.compute,
+                    (unsigned long long)v.available, b, (unsigned long long)v.limit, c, v.source,
+                    (unsigned long long)v.used, (unsigned long long)v.reserve,
+                    m->pol.auto_evict ? "" : " Unload a model or enable auto_evict.");
+        ledger(m, id, path, sha[0] ? sha : NULL, false, e->message);
+        return NULL;
+    }
+    en->memory = est.total;
+    en->n_ctx = n_ctx;
+    en->n_parallel = par;
+    bool do_mlock = m->pol.mlock;
+    pthread_mutex_unlock(&m->mu);
+
+    double t0 = (lmx_now_s() * 1000.0);
+    lmx_served_opts so = {.path = path,
+                          .n_ctx = n_ctx,
+                          .n_parallel = par,
+                          .n_queue = m->o.n_queue,
+                          .pool = m->o.pool};
+    lmx_served *s = lmx_served_load(&so, err, sizeof err);
+    int rc = 0;
+    if (!s) {
+        load_error(err, e);
+        rc = -1;
+    } else {
+        if (do_mlock) lock_weights(s, id);
+        pthread_mutex_lock(&m->mu);
+        en->state = ST_CANARY;
+        pthread_cond_broadcast(&m->cv);
+        pthread_mutex_unlock(&m->mu);
+        if (canary(s, err, sizeof err)) {
+            lmx_err_set(e, 422, "invalid_request_error", "model_canary_failed", "model", "%s: %s",
+                        id, err);
+            lmx_served_free(s, true);
+            s = NULL;
+            rc = -1;
+        }
+    }
+    pthread_mutex_lock(&m->mu);
+    if (rc) {
+        en->state = ST_FAILED;
+        en->memory = 0;
+        snprintf(en->reason, sizeof en->reason, "%s", e->message);
+    } else {
+        snprintf(s->name, sizeof s->name, "%s", id);
+        s->mgr = m;
+        s->mgr_entry = en;
+        en->s = s;
+        en->n_ctx = s->n_ctx;
+        en->n_parallel = s->n_parallel;
+        en->load_ms = (lmx_now_s() * 1000.0) - t0;
+        en->state = ST_READY;
+        en->n_fails = 0;
+        en->reason[0] = 0;
+        hold_locked(en, q, true, m->pol.default_ttl_s);
+    }
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    ledger(m, id, path, sha[0] ? sha : NULL, rc == 0, rc ? e->message : NULL);
+    if (rc) return NULL;
+    lmx_log("info", "model loaded",
+            json_pack("{s:s,s:s,s:i,s:i,s:I,s:f}", "model", id, "path", path, "n_ctx", s->n_ctx,
+                      "parallel", s->n_parallel, "memory_bytes", (json_int_t)est.total,
+                      "load_time_ms", en->load_ms));
+    return s;
+}
+
+/* ---- requests ---- */
+
+lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e) {
+    char id[256];
+    bool is_alias;
+    const char *nm = normalise(m, name);
+    if (!resolve_alias(m, nm, id, sizeof id, &is_alias)) snprintf(id, sizeof id, "%s", nm);
+    pthread_mutex_lock(&m->mu);
+    entry *en = settle_locked(m, id);
+    if (en && en->state == ST_READY) {
+        hold_locked(en, NULL, false, 0);
+        pthread_mutex_unlock(&m->mu);
+        return en->s;
+    }
+    if (en && en->state == ST_QUARANTINED) {
+        lmx_err_set(e, 409, "invalid_request_error", "model_unstable", "model",
+                    "The model '%s' is quarantined: %s. Load it again (POST /admin/models/load) "
+                    "to clear it.",
+                    id, en->reason);
+        pthread_mutex_unlock(&m->mu);
+        return NULL;
+    }
+    bool on_demand = m->pol.load_on_demand;
+    pthread_mutex_unlock(&m->mu);
+    char why[128];
+    if (!on_demand || !lmx_store_valid_name(id, why, sizeof why) || !in_store(m, id)) {
+        not_found(m, name, e);
+        return NULL;
+    }
+    lmx_load_req q = {.model = id};
+    return lmx_mgr_load(m, &q, e);
 }
 
 void lmx_mgr_release(lmx_served *s) {
@@ -105,84 +691,264 @@ void lmx_mgr_release(lmx_served *s) {
     lmx_mgr *m = s->mgr;
     pthread_mutex_lock(&m->mu);
     s->refs--;
-    pthread_cond_broadcast(&m->released);
+    entry *e = s->mgr_entry;
+    if (e) e->last_used = now_s();
+    pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
+}
+
+void lmx_mgr_report_failure(lmx_served *s, const char *reason) {
+    if (!s || !s->mgr || !s->mgr_entry) return;
+    lmx_mgr *m = s->mgr;
+    pthread_mutex_lock(&m->mu);
+    entry *e = s->mgr_entry;
+    double now = now_s(), win = m->pol.quarantine_window_s;
+    int k = 0;
+    for (int i = 0; i < e->n_fails; i++)
+        if (now - e->fails[i] <= win) e->fails[k++] = e->fails[i];
+    e->n_fails = k;
+    if (e->n_fails == MAX_FAILS) memmove(e->fails, e->fails + 1, --e->n_fails * sizeof *e->fails);
+    e->fails[e->n_fails++] = now;
+    bool quarantine = e->state == ST_READY && e->n_fails >= m->pol.quarantine_errors;
+    if (quarantine) {
+        e->state = ST_QUARANTINED;
+        snprintf(e->reason, sizeof e->reason, "%d run-time failures within %.0f s, the last: %s",
+                 e->n_fails, win, reason ? reason : "error");
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (quarantine)
+        lmx_log("warn", "model quarantined",
+                json_pack("{s:s,s:s}", "model", e->id, "reason", reason ? reason : ""));
 }
 
 int lmx_mgr_list(lmx_mgr *m, lmx_served ***out) {
     pthread_mutex_lock(&m->mu);
-    int n = m->n_models;
-    *out = calloc((size_t)(n ? n : 1), sizeof **out);
-    if (!*out) n = 0;
-    for (int i = 0; i < n; i++) {
-        (*out)[i] = m->models[i];
-        m->models[i]->refs++;
-    }
+    *out = calloc((size_t)(m->n_ents ? m->n_ents : 1), sizeof **out);
+    int n = 0;
+    for (int i = 0; *out && i < m->n_ents; i++)
+        if (m->ents[i]->state == ST_READY) {
+            (*out)[n++] = m->ents[i]->s;
+            m->ents[i]->s->refs++;
+        }
     pthread_mutex_unlock(&m->mu);
     return n;
 }
 
-/* Placeholders until the store lands: the contract above, refusing. */
-static void not_yet(lmx_api_err *e) {
-    lmx_err_set(e, 501, "server_error", "not_implemented", NULL,
-                "The model store is not available in this build.");
-}
-
-lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
-    lmx_served *s = lmx_mgr_acquire(m, q->model, e);
-    if (!s) not_yet(e);
-    return s;
-}
+/* ---- unload / delete ---- */
 
 int lmx_mgr_unload(lmx_mgr *m, const char *model, lmx_api_err *e) {
-    (void)m;
-    (void)model;
-    not_yet(e);
-    return -1;
+    if (!model || !check_name(model, e)) {
+        if (!model) lmx_err_bad(e, "model", "'model' is required.");
+        return -1;
+    }
+    const char *id = normalise(m, model);
+    pthread_mutex_lock(&m->mu);
+    entry *en = settle_locked(m, id);
+    if (!en) {
+        pthread_mutex_unlock(&m->mu);
+        lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
+                    "The model '%s' is not loaded.", model);
+        return -1;
+    }
+    if (en->state == ST_FAILED) {
+        remove_locked(m, en);
+        free(en);
+    } else {
+        unload_locked(m, en, true);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return 0;
 }
 
 int lmx_mgr_delete(lmx_mgr *m, const char *model, lmx_api_err *e) {
-    (void)m;
-    (void)model;
-    not_yet(e);
-    return -1;
+    if (!check_name(model, e)) return -1;
+    const char *id = normalise(m, model);
+    pthread_mutex_lock(&m->mu);
+    entry *en = find_locked(m, id);
+    bool loaded = en && en->state != ST_FAILED;
+    pthread_mutex_unlock(&m->mu);
+    if (loaded) {
+        lmx_err_set(e, 409, "invalid_request_error", "model_loaded", "model",
+                    "The model '%s' is loaded; unload it first (POST /admin/models/unload).", id);
+        return -1;
+    }
+    if (!m->store) {
+        not_found(m, id, e);
+        return -1;
+    }
+    return lmx_store_delete(m->store, id, e);
 }
 
-json_t *lmx_mgr_store_json(lmx_mgr *m) {
-    (void)m;
-    return json_array();
+/* ---- JSON views ---- */
+
+/* LOADED_ENTRY of e. Lock held. */
+static json_t *loaded_json_locked(lmx_mgr *m, const entry *e) {
+    json_t *aliases = json_array();
+    if (e->alias[0]) json_array_append_new(aliases, json_string(e->alias));
+    for (int i = 0; i < m->pol.n_aliases; i++)
+        for (int k = 0; k < m->pol.aliases[i].n_models; k++)
+            if (!strcmp(m->pol.aliases[i].models[k], e->id))
+                json_array_append_new(aliases, json_string(m->pol.aliases[i].name));
+    lmx_sched_stats st = {0};
+    if (e->s && e->state != ST_UNLOADING) lmx_sched_get_stats(e->s->sched, &st);
+    json_t *expires = e->ttl_s > 0 && e->state == ST_READY
+                          ? json_integer((json_int_t)(e->last_used + e->ttl_s))
+                          : json_null();
+    return json_pack("{s:s,s:o,s:s,s:o,s:I,s:i,s:i,s:f,s:o,s:I,s:f,s:i,s:i}", "id", e->id,
+                     "aliases", aliases, "state", state_names[e->state], "reason",
+                     e->reason[0] ? json_string(e->reason) : json_null(), "memory_bytes",
+                     (json_int_t)e->memory, "context_length", e->n_ctx, "parallel", e->n_parallel,
+                     "ttl_s", e->ttl_s, "expires_at", expires, "last_used",
+                     (json_int_t)e->last_used, "load_time_ms", e->load_ms, "queued", st.queued,
+                     "active", st.running);
 }
 
 json_t *lmx_mgr_loaded_json(lmx_mgr *m) {
-    lmx_served **list;
-    int n = lmx_mgr_list(m, &list);
     json_t *a = json_array();
-    for (int i = 0; i < n; i++) {
-        json_array_append_new(a, json_pack("{s:s,s:s,s:i,s:i}", "id", list[i]->name, "state",
-                                           "ready", "context_length", list[i]->n_ctx, "parallel",
-                                           list[i]->n_parallel));
-        lmx_mgr_release(list[i]);
-    }
-    free(list);
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < m->n_ents; i++) json_array_append_new(a, loaded_json_locked(m, m->ents[i]));
+    pthread_mutex_unlock(&m->mu);
     return a;
 }
 
-const char *lmx_mgr_models_dir(const lmx_mgr *m) {
-    return m->models_dir;
+static void mark_loaded(lmx_mgr *m, json_t *o, bool detail) {
+    pthread_mutex_lock(&m->mu);
+    entry *e = find_locked(m, json_string_value(json_object_get(o, "id")));
+    bool loaded = e && e->state != ST_FAILED;
+    if (detail)
+        json_object_set_new(o, "loaded", e ? loaded_json_locked(m, e) : json_null());
+    else
+        json_object_set_new(o, "loaded", json_boolean(loaded));
+    pthread_mutex_unlock(&m->mu);
 }
 
-void lmx_mgr_set_policy(lmx_mgr *m, const lmx_mgr_policy *p) {
-    (void)m;
-    (void)p;
+json_t *lmx_mgr_store_json(lmx_mgr *m) {
+    json_t *a = m->store ? lmx_store_list(m->store) : json_array();
+    size_t i;
+    json_t *o;
+    json_array_foreach(a, i, o) mark_loaded(m, o, false);
+    return a;
+}
+
+json_t *lmx_mgr_model_json(lmx_mgr *m, const char *id, lmx_api_err *e) {
+    if (!check_name(id, e)) return NULL;
+    json_t *o = m->store ? lmx_store_get(m->store, normalise(m, id)) : NULL;
+    if (!o) {
+        lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
+                    "The model '%s' is not in the models directory %s.", id,
+                    m->models_dir ? m->models_dir : "");
+        return NULL;
+    }
+    mark_loaded(m, o, true);
+    return o;
 }
 
 int lmx_mgr_register(lmx_mgr *m, const char *path, const json_t *meta, char *id, size_t idlen,
                      lmx_api_err *e) {
-    (void)m;
-    (void)path;
-    (void)meta;
-    (void)id;
-    (void)idlen;
-    not_yet(e);
-    return -1;
+    if (!m->store) {
+        lmx_err_set(e, 500, "server_error", NULL, NULL, "The model store is not available.");
+        return -1;
+    }
+    return lmx_store_register(m->store, path, meta, id, idlen, e);
+}
+
+json_t *lmx_mgr_ledger_json(lmx_mgr *m) {
+    return m->store ? lmx_store_ledger(m->store) : json_array();
+}
+
+bool lmx_mgr_ready(lmx_mgr *m) {
+    pthread_mutex_lock(&m->mu);
+    bool ready = true;
+    for (int i = 0; i < m->n_ents; i++)
+        if (m->ents[i]->state == ST_LOADING || m->ents[i]->state == ST_CANARY) ready = false;
+    pthread_mutex_unlock(&m->mu);
+    return ready;
+}
+
+json_t *lmx_mgr_memory_json(lmx_mgr *m) {
+    pthread_mutex_lock(&m->mu);
+    mem_view v;
+    mem_view_locked(m, &v);
+    json_t *models = json_array();
+    for (int i = 0; i < m->n_ents; i++)
+        if (m->ents[i]->state != ST_FAILED)
+            json_array_append_new(models,
+                                  json_pack("{s:s,s:I}", "id", m->ents[i]->id, "memory_bytes",
+                                            (json_int_t)m->ents[i]->memory));
+    pthread_mutex_unlock(&m->mu);
+    return json_pack("{s:I,s:I,s:I,s:I,s:s,s:o}", "limit_bytes", (json_int_t)v.limit,
+                     "available_bytes", (json_int_t)v.available, "reserve_bytes",
+                     (json_int_t)v.reserve, "used_by_models_bytes", (json_int_t)v.used, "source",
+                     v.source, "models", models);
+}
+
+json_t *lmx_mgr_status_json(lmx_mgr *m) {
+    json_t *models = json_array();
+    int queued = 0, active = 0;
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < m->n_ents; i++) {
+        json_t *o = loaded_json_locked(m, m->ents[i]);
+        queued += (int)json_integer_value(json_object_get(o, "queued"));
+        active += (int)json_integer_value(json_object_get(o, "active"));
+        json_array_append_new(models, o);
+    }
+    double tps = 0;
+    if (m->n_samples >= 2) {
+        int a = 0, b = m->n_samples - 1;
+        double dt = m->tok_times[b] - m->tok_times[a];
+        if (dt > 0) tps = (double)(m->tok_samples[b] - m->tok_samples[a]) / dt;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return json_pack("{s:s,s:I,s:o,s:i,s:i,s:f}", "version", LMX_ENGINE_VERSION, "uptime_s",
+                     (json_int_t)(now_s() - m->started), "models", models, "queue_depth", queued,
+                     "active_sequences", active, "tokens_per_second", tps);
+}
+
+/* ---- the reaper: idle models past their TTL, tokens/s samples ---- */
+
+static void *reaper_main(void *arg) {
+    lmx_mgr *m = arg;
+    pthread_mutex_lock(&m->mu);
+    double last_sample = 0;
+    while (!m->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+        if (m->stop) break;
+        double now = now_s();
+        for (int i = 0; i < m->n_ents; i++) {
+            entry *e = m->ents[i];
+            if (e->state != ST_READY || e->ttl_s <= 0 || e->s->refs > 0 ||
+                now - e->last_used < e->ttl_s)
+                continue;
+            lmx_log("info", "model idle past its ttl",
+                    json_pack("{s:s,s:f}", "model", e->id, "ttl_s", e->ttl_s));
+            unload_locked(m, e, true);
+            break; /* the table changed; look again next round */
+        }
+        if (now - last_sample >= 1.0) {
+            last_sample = now;
+            uint64_t toks = 0;
+            for (int i = 0; i < m->n_ents; i++) {
+                entry *e = m->ents[i];
+                if (e->state != ST_READY && e->state != ST_QUARANTINED) continue;
+                lmx_sched_stats st;
+                lmx_sched_get_stats(e->s->sched, &st);
+                toks += st.completion_tokens;
+            }
+            /* unloading a model lowers the sum: start the window again */
+            if (m->n_samples && toks < m->tok_samples[m->n_samples - 1]) m->n_samples = 0;
+            if (m->n_samples == 11) {
+                memmove(m->tok_samples, m->tok_samples + 1, 10 * sizeof *m->tok_samples);
+                memmove(m->tok_times, m->tok_times + 1, 10 * sizeof *m->tok_times);
+                m->n_samples = 10;
+            }
+            m->tok_samples[m->n_samples] = toks;
+            m->tok_times[m->n_samples++] = now;
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
 }

@@ -21,6 +21,7 @@ typedef struct {
     int n_ctx, n_parallel, n_queue; /* defaults for models loaded without their own */
     lmx_pool *pool;                 /* not owned */
     const char *models_dir;         /* the store (copied); NULL: ~/.lmx/models */
+    const char *proc_root;          /* where /proc and /sys are read (tests); NULL: "/" */
 } lmx_mgr_opts;
 
 /* An alias: a name clients use, mapped to models in order of preference. */
@@ -96,6 +97,25 @@ json_t *lmx_mgr_store_json(lmx_mgr *m);
  * (new reference): [{"id", "state", "memory_bytes", "context_length",
  * "parallel", "ttl_s", "expires_at", "last_used", ...}]. */
 json_t *lmx_mgr_loaded_json(lmx_mgr *m);
+
+/* A generation on s failed at run time (an engine error, non-finite logits):
+ * counted towards quarantine (policy.quarantine_errors within
+ * policy.quarantine_window_s), after which acquire answers 409 model_unstable
+ * until the model is loaded again. */
+void lmx_mgr_report_failure(lmx_served *s, const char *reason);
+
+/* ---- observability (the admin API's bodies, new references) ---- */
+/* STORE_ENTRY with "loaded": LOADED_ENTRY|null; NULL with e set (400 bad
+ * name, 404 unknown). */
+json_t *lmx_mgr_model_json(lmx_mgr *m, const char *id, lmx_api_err *e);
+/* {"version","uptime_s","models","queue_depth","active_sequences","tokens_per_second"} */
+json_t *lmx_mgr_status_json(lmx_mgr *m);
+/* {"limit_bytes","available_bytes","reserve_bytes","used_by_models_bytes","source","models"} */
+json_t *lmx_mgr_memory_json(lmx_mgr *m);
+/* The compatibility ledger: every load outcome on this build. */
+json_t *lmx_mgr_ledger_json(lmx_mgr *m);
+/* No model is loading (the startup models are ready). */
+bool lmx_mgr_ready(lmx_mgr *m);
 
 /* Every routable model, each with a reference held: fills *out (malloc'd,
  * free it after releasing each) and returns the count. */

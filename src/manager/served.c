@@ -12,6 +12,7 @@
 #include "engine/dtype.h"
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
+#include "text/reasoning.h"
 
 /* Used when the GGUF has no tokenizer.chat_template (documented in
  * docs/openai-fields.md). */
@@ -97,6 +98,7 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
         s->tmpl_tools = memmem(src, tl, "tools", 5) != NULL;
         s->tc_family = lmx_tc_detect(src, tl);
         s->tc_mistral_args = memmem(src, tl, "[ARGS]", 6) != NULL;
+        s->tmpl_reasoning = lmx_rsn_template_thinks(src, tl);
     } else {
         s->tmpl = lmx_tmpl_parse(chatml, sizeof chatml - 1, terr, sizeof terr);
         s->tmpl_is_default = true;

@@ -18,6 +18,7 @@ typedef struct lmx_served {
     char name[256];
     struct lmx_mgr *mgr; /* the manager that loaded it (NULL: standalone) */
     int refs;            /* requests holding it; guarded by the manager's lock */
+    void *mgr_entry;     /* the manager's bookkeeping for it (manager.c) */
     lmx_model *m;
     lmx_sched *sched;
     int n_ctx, n_parallel;
@@ -30,6 +31,7 @@ typedef struct lmx_served {
     bool tmpl_tools;           /* the template mentions tools */
     lmx_tc_family tc_family;   /* how the model writes tool calls (from the template) */
     bool tc_mistral_args;      /* Mistral's [TOOL_CALLS]NAME[ARGS]{...} form */
+    bool tmpl_reasoning;       /* the template writes <think> thoughts (text/reasoning.h) */
     char *bos_text, *eos_text; /* token texts ("" if none) */
     int32_t bos_id;            /* -1 if none */
     /* for /v1/models/{id} */

@@ -37,6 +37,9 @@ struct lmx_job {
     lmx_logit_bias *bias;
     char **stop;
     bool ignore_eos, special_text;
+    bool embed;
+    double *acc; /* embed: sum (MEAN) or copy (CLS, LAST) of the pooled hidden states */
+    float *embd; /* embed: the result, handed to the DONE event */
     /* events, guarded by mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -69,6 +72,7 @@ struct lmx_sched {
     lmx_ctx *ctx;
     lmx_sched_opts o;
     int n_slots, n_vocab;
+    int pool; /* embedding jobs' pooling: LMX_POOL_MEAN, _CLS or _LAST */
     slot *slots;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -80,15 +84,20 @@ struct lmx_sched {
     lmx_sched_stats stats;
     /* per-step buffers */
     int32_t *b_tok, *b_pos, *b_seq, *b_slot;
-    bool *b_want;
+    bool *b_want, *b_hid;
     float *logits, *raw;
+    float *hidden; /* the hidden states embedding jobs asked for, one row per b_hid */
 };
 
 /* ---- jobs and events ---- */
 
 static void push_event(lmx_job *j, const lmx_event *ev) {
     ev_node *n = malloc(sizeof *n);
-    if (!n) return;
+    if (!n) { /* the event owned its buffers */
+        free(ev->text);
+        free(ev->embd);
+        return;
+    }
     n->ev = *ev;
     n->next = NULL;
     pthread_mutex_lock(&j->mu);
@@ -130,14 +139,21 @@ lmx_event_type lmx_job_next(lmx_job *j, lmx_event *ev, int timeout_ms) {
 void lmx_event_clear(lmx_event *ev) {
     free(ev->text);
     ev->text = NULL;
+    free(ev->embd);
+    ev->embd = NULL;
+    free(ev->reasoning);
+    ev->reasoning = NULL;
 }
 
 static void job_free(lmx_job *j) {
     for (ev_node *n = j->head, *nx; n; n = nx) {
         nx = n->next;
         free(n->ev.text);
+        free(n->ev.embd);
         free(n);
     }
+    free(j->acc);
+    free(j->embd);
     for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
     free(j->stop);
     free(j->bias);
@@ -159,8 +175,21 @@ static void emit_error(lmx_job *j, const char *msg) {
     push_event(j, &ev);
 }
 
+static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
+                       lmx_submit_status *status);
+
 lmx_job *lmx_sched_submit(lmx_sched *s, const lmx_job_params *p, lmx_submit_status *status) {
     int n_ctx = lmx_ctx_n_ctx(s->ctx);
+    if (!p->embed) return submit(s, p, n_ctx, status);
+    /* An embedding generates nothing, so its prompt may fill the whole
+     * context (the generic checks keep room for one token: pass n_ctx + 1). */
+    lmx_job_params e = {.prompt = p->prompt, .n_prompt = p->n_prompt, .n_choices = 1,
+                        .sample = lmx_sample_defaults(), .top_logprobs = -1, .embed = true};
+    return submit(s, &e, n_ctx + 1, status);
+}
+
+static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
+                       lmx_submit_status *status) {
     if (p->n_prompt <= 0 || p->n_choices < 1 || p->n_choices > s->o.n_parallel ||
         p->top_logprobs > LMX_MAX_TOP_LOGPROBS || p->n_stop < 0 || p->n_bias < 0) {
         *status = LMX_SUBMIT_BAD;
@@ -191,6 +220,17 @@ lmx_job *lmx_sched_submit(lmx_sched *s, const lmx_job_params *p, lmx_submit_stat
     j->sp = p->sample;
     j->ignore_eos = p->ignore_eos;
     j->special_text = p->special_text;
+    j->embed = p->embed;
+    if (j->embed) {
+        j->max_tokens = 0;
+        j->acc = calloc((size_t)s->m->hp.n_embd, sizeof *j->acc);
+        if (!j->acc) {
+            j->refs = 1;
+            lmx_job_release(j);
+            *status = LMX_SUBMIT_BAD;
+            return NULL;
+        }
+    }
     if (p->n_bias) {
         j->bias = malloc(sizeof *j->bias * (size_t)p->n_bias);
         if (j->bias) memcpy(j->bias, p->bias, sizeof *j->bias * (size_t)p->n_bias);
@@ -308,7 +348,10 @@ static void admit(lmx_sched *s) {
         s->q_head = j->next;
         if (!s->q_head) s->q_tail = NULL;
         s->n_queued--;
-        int reuse, lead = pick_slot(s, j->prompt, j->n_prompt, &reuse);
+        /* an embedding pooled over every token (MEAN, CLS) needs every token's
+         * hidden state: it reuses no cached KV */
+        bool whole = j->embed && s->pool != LMX_POOL_LAST;
+        int reuse, lead = pick_slot(s, whole ? NULL : j->prompt, whole ? 0 : j->n_prompt, &reuse);
         slot *L = &s->slots[lead];
         if (reuse >= j->n_prompt) reuse = j->n_prompt - 1; /* the last token must run for logits */
         lmx_kv_truncate(s->ctx, lead, reuse);
@@ -353,11 +396,16 @@ static void choice_done(lmx_sched *s, slot *sl, const char *finish) {
         lmx_event ev = {.type = LMX_EV_DONE,
                         .prompt_tokens = j->n_prompt,
                         .completion_tokens = j->completion_tokens,
-                        .cached_tokens = j->cached_tokens};
+                        .cached_tokens = j->cached_tokens,
+                        .embd = j->embd,
+                        .n_embd = j->embd ? s->m->hp.n_embd : 0};
         /* one terminal event: the failure, or the cancellation, or DONE */
         if (j->failure[0]) emit_error(j, j->failure);
         else if (atomic_load(&j->cancelled)) emit_error(j, "cancelled");
-        else push_event(j, &ev);
+        else {
+            j->embd = NULL; /* now the event's */
+            push_event(j, &ev);
+        }
         lmx_job_release(j);
     }
 }
@@ -493,18 +541,60 @@ static void sample_slot(lmx_sched *s, slot *sl, float *row) {
     }
 }
 
+/* ---- embeddings ---- */
+
+/* Whether an embedding job needs the hidden state at position pos. */
+static bool embed_wants(const lmx_sched *s, int pos, int n_prompt) {
+    return s->pool == LMX_POOL_MEAN || (s->pool == LMX_POOL_CLS && pos == 0) ||
+           (s->pool == LMX_POOL_LAST && pos == n_prompt - 1);
+}
+
+/* Adds hidden state h (of position pos) to the job's pool. Positions arrive
+ * in order, so the sum's rounding does not depend on how the prompt was
+ * chunked or batched. */
+static void embed_add(const lmx_sched *s, lmx_job *j, const float *h) {
+    int d = s->m->hp.n_embd;
+    for (int k = 0; k < d; k++) j->acc[k] = s->pool == LMX_POOL_MEAN ? j->acc[k] + h[k] : h[k];
+}
+
+/* The whole prompt has run: the pooled vector, L2-normalized, goes to DONE. */
+static void embed_finish(lmx_sched *s, slot *sl) {
+    lmx_job *j = sl->job;
+    int d = s->m->hp.n_embd;
+    j->embd = malloc(sizeof(float) * (size_t)d);
+    if (!j->embd) {
+        snprintf(j->failure, sizeof j->failure, "out of memory");
+    } else {
+        double scale = s->pool == LMX_POOL_MEAN ? 1.0 / j->n_prompt : 1.0, ss = 0;
+        for (int k = 0; k < d; k++) ss += (j->acc[k] * scale) * (j->acc[k] * scale);
+        double inv = ss > 0 ? 1.0 / sqrt(ss) : 0;
+        for (int k = 0; k < d; k++) j->embd[k] = (float)(j->acc[k] * scale * inv);
+    }
+    choice_done(s, sl, NULL);
+}
+
 /* ---- the loop ---- */
 
+static void fail_slot(lmx_sched *s, slot *sl, const char *msg) {
+    if (sl->state == SLOT_FREE) return;
+    lmx_kv_clear(s->ctx, sl->id);
+    sl->n_kv = 0;
+    if (!sl->job->failure[0]) snprintf(sl->job->failure, sizeof sl->job->failure, "%s", msg);
+    atomic_store(&sl->job->cancelled, true); /* its other choices stop too */
+    choice_done(s, sl, NULL);
+}
+
 static void fail_batch(lmx_sched *s, int n, const char *msg) {
-    for (int i = 0; i < n; i++) {
-        slot *sl = &s->slots[s->b_slot[i]];
-        if (sl->state == SLOT_FREE) continue;
-        lmx_kv_clear(s->ctx, sl->id);
-        sl->n_kv = 0;
-        if (!sl->job->failure[0]) snprintf(sl->job->failure, sizeof sl->job->failure, "%s", msg);
-        atomic_store(&sl->job->cancelled, true); /* its other choices stop too */
-        choice_done(s, sl, NULL);
-    }
+    for (int i = 0; i < n; i++) fail_slot(s, &s->slots[s->b_slot[i]], msg);
+}
+
+/* A NaN or infinity in a row of logits means the model is broken on this
+ * input: the job fails (and the manager counts it towards quarantine) rather
+ * than sampling garbage. */
+static bool finite_row(const float *lg, int n) {
+    for (int k = 0; k < n; k++)
+        if (!isfinite(lg[k])) return false;
+    return true;
 }
 
 static bool step(lmx_sched *s) {
@@ -523,6 +613,7 @@ static bool step(lmx_sched *s) {
         s->b_seq[n] = i;
         s->b_slot[n] = i;
         s->b_want[n] = true;
+        s->b_hid[n] = false;
         n++;
     }
     for (int i = 0; i < s->n_slots && budget > 0; i++) {
@@ -534,25 +625,39 @@ static bool step(lmx_sched *s) {
             s->b_pos[n] = sl->n_kv + t;
             s->b_seq[n] = i;
             s->b_slot[n] = i;
-            s->b_want[n] = t == left - 1;
+            s->b_want[n] = !sl->job->embed && t == left - 1;
+            s->b_hid[n] = sl->job->embed && embed_wants(s, sl->n_kv + t, sl->job->n_prompt);
             n++;
         }
         budget -= k;
     }
     if (n == 0) return false;
     char err[256];
-    if (lmx_forward(s->ctx, &(lmx_batch){n, s->b_tok, s->b_pos, s->b_seq, s->b_want}, s->logits,
-                    err, sizeof err)) {
+    if (lmx_forward_ex(s->ctx, &(lmx_batch){n, s->b_tok, s->b_pos, s->b_seq, s->b_want}, s->logits,
+                       s->b_hid, s->hidden, err, sizeof err)) {
         fail_batch(s, n, err);
         return true;
     }
     s->stats.steps++;
     for (int i = 0; i < n; i++) s->slots[s->b_slot[i]].n_kv = s->b_pos[i] + 1;
+    int hrow = 0;
+    for (int i = 0; i < n; i++)
+        if (s->b_hid[i])
+            embed_add(s, s->slots[s->b_slot[i]].job, s->hidden + (size_t)hrow++ * s->m->hp.n_embd);
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->state == SLOT_PREFILL && sl->job->embed && sl->n_kv == sl->job->n_prompt)
+            embed_finish(s, sl);
+    }
     int row = 0;
     for (int i = 0; i < n; i++) {
         if (!s->b_want[i]) continue;
         slot *sl = &s->slots[s->b_slot[i]];
         float *lg = s->logits + (size_t)row++ * s->n_vocab;
+        if (!finite_row(lg, s->n_vocab)) {
+            fail_slot(s, sl, "non-finite logits");
+            continue;
+        }
         if (sl->state == SLOT_PREFILL) {
             lmx_job *j = sl->job;
             double now = lmx_now_s();
@@ -618,6 +723,9 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     if (s->o.prefill_chunk <= 0) s->o.prefill_chunk = 256;
     s->n_slots = s->o.n_parallel + s->o.n_cache;
     s->n_vocab = m->hp.n_vocab;
+    s->pool = m->hp.pooling_type == LMX_POOL_CLS || m->hp.pooling_type == LMX_POOL_LAST
+                  ? m->hp.pooling_type
+                  : LMX_POOL_MEAN;
     int cap = s->o.n_parallel + s->o.prefill_chunk;
     lmx_ctx_opts co = {.n_ctx = s->o.n_ctx, .n_seq = s->n_slots, .n_batch = cap,
                        .kv_f32 = s->o.kv_f32, .pool = pool};
@@ -633,9 +741,12 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     s->b_seq = malloc(sizeof(int32_t) * (size_t)cap);
     s->b_slot = malloc(sizeof(int32_t) * (size_t)cap);
     s->b_want = malloc((size_t)cap);
+    s->b_hid = malloc((size_t)cap);
+    s->hidden = malloc(sizeof(float) * (size_t)cap * (size_t)m->hp.n_embd);
     s->logits = malloc(sizeof(float) * (size_t)s->n_vocab * (size_t)(s->o.n_parallel + 2));
     s->raw = malloc(sizeof(float) * (size_t)s->n_vocab);
-    bool ok = s->slots && s->b_tok && s->b_pos && s->b_seq && s->b_slot && s->b_want && s->logits && s->raw;
+    bool ok = s->slots && s->b_tok && s->b_pos && s->b_seq && s->b_slot && s->b_want && s->logits && s->raw &&
+              s->b_hid && s->hidden;
     for (int i = 0; ok && i < s->n_slots; i++) {
         s->slots[i].id = i;
         s->slots[i].hist = malloc(sizeof(int32_t) * (size_t)(n_ctx + 1));
@@ -668,6 +779,7 @@ void lmx_sched_destroy(lmx_sched *s, bool cancel_running) {
         }
     free(s->slots);
     free(s->b_tok), free(s->b_pos), free(s->b_seq), free(s->b_slot), free(s->b_want);
+    free(s->b_hid), free(s->hidden);
     free(s->logits), free(s->raw);
     lmx_ctx_free(s->ctx);
     pthread_mutex_destroy(&s->mu);
@@ -676,6 +788,8 @@ void lmx_sched_destroy(lmx_sched *s, bool cancel_running) {
 }
 
 int lmx_sched_n_ctx(const lmx_sched *s) { return lmx_ctx_n_ctx(s->ctx); }
+
+int lmx_sched_pooling(const lmx_sched *s) { return s->pool; }
 
 void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out) {
     pthread_mutex_lock(&s->mu);

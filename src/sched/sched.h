@@ -42,6 +42,11 @@ void lmx_sched_destroy(lmx_sched *s, bool cancel_running);
 
 int lmx_sched_n_ctx(const lmx_sched *s);
 
+/* How embedding jobs pool the hidden states of their tokens: the model's
+ * {arch}.pooling_type when it is CLS (first token) or LAST (last token), else
+ * MEAN (mean over every token — also for models that say NONE or nothing). */
+int lmx_sched_pooling(const lmx_sched *s);
+
 typedef struct {
     const int32_t *prompt; /* copied at submit */
     int n_prompt;
@@ -55,6 +60,11 @@ typedef struct {
     int n_stop;
     bool ignore_eos;
     bool special_text;     /* control tokens' text is part of the output (tool-call markers) */
+    /* An embedding job: the prompt is evaluated (batched with other work, up
+     * to the whole context) and nothing is generated; DONE carries the pooled,
+     * L2-normalized final hidden state (lmx_sched_pooling says how it is
+     * pooled). Sampling fields, max_tokens and n_choices are ignored. */
+    bool embed;
 } lmx_job_params;
 
 typedef enum {
@@ -87,6 +97,10 @@ typedef struct {
     int32_t token;
     char *text;          /* malloc'd, owned by the event (lmx_event_clear frees) */
     size_t text_len;
+    /* TOKEN, FINISH: never set by the scheduler; the server's reasoning split
+     * (server/gen.c) moves a thought's text here (malloc'd, owned) */
+    char *reasoning;
+    size_t reasoning_len;
     float logprob;       /* of the chosen token under the model's raw distribution */
     int n_top;
     int32_t top_id[LMX_MAX_TOP_LOGPROBS];
@@ -97,6 +111,9 @@ typedef struct {
     int prompt_tokens, completion_tokens, cached_tokens;
     /* STARTED: time queued (submit → slot) and prefilling (slot → first logits) */
     double queue_ms, prefill_ms;
+    /* DONE of an embedding job: n_embd floats, malloc'd, owned by the event */
+    float *embd;
+    int n_embd;
     /* ERROR */
     char message[256];
 } lmx_event;

@@ -211,6 +211,8 @@ static char *render(const lmx_served *s, const lmx_oai_req *r, json_t *msgs, boo
                     char *err, size_t errlen) {
     json_t *ctx = json_object();
     if (r->template_kwargs) json_object_update(ctx, r->template_kwargs);
+    if (r->reasoning_effort)
+        json_object_set_new(ctx, "reasoning_effort", json_string(r->reasoning_effort));
     json_object_set(ctx, "messages", msgs);
     if (r->tools && r->tool_choice != LMX_TOOL_NONE) json_object_set(ctx, "tools", r->tools);
     json_object_set_new(ctx, "add_generation_prompt", json_true());

@@ -128,7 +128,11 @@ void lmx_gen_cancel(lmx_gen *g) {
 
 void lmx_gen_free(lmx_gen *g) {
     if (!g) return;
-    if (g->owns_ref) lmx_mgr_release(g->s);
+    if (g->owns_ref) {
+        /* an engine failure (not a client that went away) counts towards quarantine */
+        if (g->failed && strcmp(g->err, "cancelled")) lmx_mgr_report_failure(g->s, g->err);
+        lmx_mgr_release(g->s);
+    }
     if (g->jobs) {
         lmx_gen_cancel(g);
         for (int k = 0; k < g->n_jobs; k++) lmx_job_release(g->jobs[k]);
@@ -139,6 +143,8 @@ void lmx_gen_free(lmx_gen *g) {
     for (int i = 0; g->ch && i < g->n_choices; i++) {
         lmx_buf_free(&g->ch[i].text);
         lmx_tc_free(g->ch[i].tc);
+        lmx_rsn_free(g->ch[i].rsn);
+        lmx_buf_free(&g->ch[i].reasoning);
         json_decref(g->ch[i].lp);
     }
     free(g->ch);
@@ -206,14 +212,15 @@ json_t *lmx_gen_usage(const lmx_gen *g) {
                      "completion_tokens", g->completion_tokens, "total_tokens",
                      g->prompt_tokens + g->completion_tokens, "prompt_tokens_details",
                      "cached_tokens", g->cached_tokens, "completion_tokens_details",
-                     "reasoning_tokens", 0);
+                     "reasoning_tokens", g->reasoning_tokens);
 }
 
 /* Non-streamed bookkeeping of text and log-probabilities. */
 static void collect(lmx_gen *g, int job, const lmx_event *ev) {
     lmx_choice *c = &g->ch[job * g->n + ev->choice];
     if (ev->text_len) lmx_buf_add(&c->text, ev->text, ev->text_len);
-    if (g->top_logprobs < 0 || ev->token < 0) return;
+    if (ev->reasoning_len) lmx_buf_add(&c->reasoning, ev->reasoning, ev->reasoning_len);
+    if (ev->type != LMX_EV_TOKEN || g->top_logprobs < 0 || ev->token < 0) return;
     if (g->kind == LMX_OAI_CHAT) {
         if (!c->lp) c->lp = json_array();
         json_array_append_new(c->lp, lmx_gen_lp_entry(g, ev->token, ev->logprob, ev));
@@ -239,6 +246,29 @@ static void collect(lmx_gen *g, int job, const lmx_event *ev) {
     c->text_off += n;
 }
 
+/* The reasoning split of a TOKEN or FINISH event: its text goes through the
+ * choice's splitter; the answer replaces the text, the thought goes to
+ * ev->reasoning. A token counts as reasoning when the thought was open before
+ * or after it. */
+static void split(lmx_gen *g, int job, lmx_event *ev) {
+    lmx_choice *c = &g->ch[job * g->n + ev->choice];
+    if (!c->rsn) c->rsn = lmx_rsn_new(g->think_open);
+    if (!c->rsn) return;
+    lmx_rsn_out o = {0};
+    if (ev->type == LMX_EV_TOKEN) {
+        bool before = lmx_rsn_in_thought(c->rsn);
+        lmx_rsn_feed(c->rsn, ev->text ? ev->text : "", ev->text_len, &o);
+        if (ev->token >= 0 && (before || lmx_rsn_in_thought(c->rsn))) g->reasoning_tokens++;
+    } else {
+        lmx_rsn_finish(c->rsn, &o);
+    }
+    free(ev->text);
+    ev->text = o.content;
+    ev->text_len = o.n_content;
+    ev->reasoning = o.reasoning;
+    ev->reasoning_len = o.n_reasoning;
+}
+
 lmx_event_type lmx_gen_next(lmx_gen *g, lmx_event *ev, int *job, int timeout_ms) {
     memset(ev, 0, sizeof *ev);
     *job = -1;
@@ -258,6 +288,7 @@ lmx_event_type lmx_gen_next(lmx_gen *g, lmx_event *ev, int *job, int timeout_ms)
     }
     if (t == LMX_EV_NONE) return t;
     g->rr = (*job + 1) % g->n_jobs;
+    if (g->reasoning && (t == LMX_EV_TOKEN || t == LMX_EV_FINISH)) split(g, *job, ev);
     switch (t) {
     case LMX_EV_STARTED:
         g->job_started[*job] = true;
@@ -269,6 +300,7 @@ lmx_event_type lmx_gen_next(lmx_gen *g, lmx_event *ev, int *job, int timeout_ms)
         break;
     case LMX_EV_FINISH:
         g->ch[*job * g->n + ev->choice].finish = ev->finish_reason;
+        if (!g->stream) collect(g, *job, ev); /* what the reasoning split held back */
         break;
     case LMX_EV_DONE:
         g->job_done[*job] = true;

@@ -13,6 +13,7 @@
 #include "manager/served.h"
 #include "server/openai_params.h"
 #include "server/sse.h"
+#include "text/reasoning.h"
 #include "text/toolcall.h"
 
 typedef struct {
@@ -21,6 +22,8 @@ typedef struct {
     const char *finish; /* "stop" | "length" once finished */
     size_t text_off;    /* completions: text_offset of the next token */
     lmx_tc *tc;         /* chat with tools, streamed: this choice's tool-call parser */
+    lmx_rsn *rsn;       /* reasoning split: this choice's <think> splitter */
+    lmx_buf reasoning;  /* non-streamed, reasoning split: the thought so far */
 } lmx_choice;
 
 typedef struct lmx_gen {
@@ -47,6 +50,12 @@ typedef struct lmx_gen {
     json_t *tools;       /* the request's tools (own reference) */
     bool parallel_calls; /* false: only the first call of a choice is returned */
     char *tc_prefix;     /* forced call opening, already in the prompt (or NULL) */
+    /* reasoning split (set by the endpoint): each choice's output goes through
+     * a <think> splitter; TOKEN and FINISH events then carry the answer in
+     * text and the thought in reasoning (and text / reasoning collect them) */
+    bool reasoning;
+    bool think_open;      /* the prompt opened the thought: output starts inside it */
+    int reasoning_tokens; /* tokens generated inside thoughts (usage) */
 } lmx_gen;
 
 /* Checks the context limits and submits one job per prompt. NULL with e set

@@ -13,12 +13,28 @@
  * that may be call markup is held back from content deltas until resolved.
  * tool_choice "required" or a named function opens the call in the prompt
  * (the family's marker, and the name), and the parser is fed that opening
- * first: a minimal forcing until constrained decoding exists. */
+ * first: a minimal forcing until constrained decoding exists.
+ *
+ * With a template that writes thoughts (text/reasoning.h) the output is split
+ * first (server/gen.c): the thought goes to message.reasoning_content /
+ * delta.reasoning_content, the answer to content and the tool-call parser.
+ * Whether the output starts inside the thought is read off the prompt's own
+ * end (QwQ's and R1's templates open it; Qwen3's closes an empty one when
+ * enable_thinking is false), so it follows chat_template_kwargs per request. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/chat_prompt.h"
 #include "server/openai.h"
+
+/* The prompt ends inside an open <think>: decode its last tokens' text. */
+static bool prompt_opens_thought(const lmx_served *s, const int32_t *toks, int n) {
+    char text[512];
+    size_t len = 0;
+    for (int i = n > 32 ? n - 32 : 0; i < n && sizeof text - len > 1; i++)
+        len += lmx_served_piece(s, toks[i], text + len, sizeof text - len);
+    return lmx_rsn_prompt_opens(text, len);
+}
 
 lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e) {
     int32_t *toks;
@@ -37,6 +53,10 @@ lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e) {
         return NULL;
     }
     lmx_gen *g = lmx_gen_start(s, &r2, &toks, &n, 1, e);
+    if (g && s->tmpl_reasoning && !r->reasoning_none && !prefix) {
+        g->reasoning = true;
+        g->think_open = prompt_opens_thought(s, toks, n);
+    }
     free(toks);
     if (g && tools) {
         g->tc_family = s->tc_family;
@@ -87,6 +107,8 @@ static json_t *message(const lmx_gen *g, int i, const lmx_choice *c, int *n_call
     if (p) text = lmx_tc_content(p, &len);
     json_t *msg = json_pack("{s:s,s:o,s:n}", "role", "assistant", "content",
                             string_or_empty(text, len), "refusal");
+    if (c->reasoning.n)
+        json_object_set_new(msg, "reasoning_content", string_or_empty(c->reasoning.p, c->reasoning.n));
     if (p && lmx_tc_n_calls(p)) {
         int n = g->parallel_calls ? lmx_tc_n_calls(p) : 1;
         json_t *calls = json_array();
@@ -136,6 +158,17 @@ static json_t *chunk(const lmx_gen *g, json_t *choices) {
 static void emit(lmx_buf *out, json_t *o) {
     lmx_sse_json(out, o);
     json_decref(o);
+}
+
+/* A chunk with a thought's text (*lpo rides on it and is set to NULL). */
+static void send_reasoning(lmx_gen *g, lmx_buf *out, int index, const lmx_event *ev, json_t **lpo) {
+    if (!ev->reasoning_len) return;
+    json_t *lp = lpo && *lpo ? *lpo : json_null();
+    if (lpo) *lpo = NULL;
+    emit(out, chunk(g, json_pack("[{s:i,s:{s:o},s:o,s:n}]", "index", index, "delta",
+                                 "reasoning_content",
+                                 string_or_empty(ev->reasoning, ev->reasoning_len), "logprobs", lp,
+                                 "finish_reason")));
 }
 
 /* The chunks of a parser delta: content deltas; per call one chunk with its
@@ -194,6 +227,7 @@ void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
         json_t *lpo = lp ? json_pack("{s:[o],s:n}", "content",
                                      lmx_gen_lp_entry(g, ev->token, ev->logprob, ev), "refusal")
                          : NULL;
+        send_reasoning(g, out, base + ev->choice, ev, &lpo);
         if (g->tc_family != LMX_TC_NONE) {
             lmx_choice *c = &g->ch[base + ev->choice];
             if (!c->tc) c->tc = new_parser(g, base + ev->choice);
@@ -207,7 +241,7 @@ void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
                                         "delta", "content", "", "logprobs", lpo, "finish_reason")));
             break;
         }
-        if (!ev->text_len && !lp) break;
+        if (!ev->text_len && !lpo) break;
         emit(out,
              chunk(g, json_pack("[{s:i,s:{s:o},s:o,s:n}]", "index", base + ev->choice, "delta",
                                 "content", string_or_empty(ev->text ? ev->text : "", ev->text_len),
@@ -216,11 +250,17 @@ void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
     }
     case LMX_EV_FINISH: {
         int n_calls = 0;
+        send_reasoning(g, out, base + ev->choice, ev, NULL); /* held back by the split */
+        if (ev->text_len && g->tc_family == LMX_TC_NONE)
+            emit(out, chunk(g, json_pack("[{s:i,s:{s:o},s:n,s:n}]", "index", base + ev->choice,
+                                         "delta", "content", string_or_empty(ev->text, ev->text_len),
+                                         "logprobs", "finish_reason")));
         if (g->tc_family != LMX_TC_NONE) {
             lmx_choice *c = &g->ch[base + ev->choice];
             if (!c->tc) c->tc = new_parser(g, base + ev->choice);
             lmx_tc_delta d = {0};
             if (c->tc) {
+                if (ev->text_len) lmx_tc_feed(c->tc, ev->text, ev->text_len, &d);
                 lmx_tc_finish(c->tc, &d);
                 n_calls = lmx_tc_n_calls(c->tc);
             }

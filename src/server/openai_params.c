@@ -55,7 +55,8 @@ static const field fields[] = {
     {"metadata", BOTH, LMX_FIELD_IGNORED},
     {"service_tier", BOTH, LMX_FIELD_IGNORED},
     {"parallel_tool_calls", CHAT, LMX_FIELD_SUPPORTED},
-    {"reasoning_effort", CHAT, LMX_FIELD_IGNORED},
+    {"reasoning_effort", CHAT, LMX_FIELD_SUPPORTED},
+    {"reasoning_format", CHAT, LMX_FIELD_SUPPORTED},
     {"prompt_cache_key", BOTH, LMX_FIELD_IGNORED},
     {"safety_identifier", BOTH, LMX_FIELD_IGNORED},
     {"verbosity", CHAT, LMX_FIELD_IGNORED},
@@ -286,6 +287,8 @@ static int parse_prompt(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     return 0;
 }
 
+static int parse_reasoning(json_t *body, lmx_oai_req *r, lmx_api_err *e);
+
 static int parse_chat_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     json_t *m = opt(body, "messages");
     if (!m) {
@@ -421,6 +424,7 @@ static int parse_chat_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
         if (!json_is_object(kw)) return bad_type(e, "chat_template_kwargs", "an object", kw);
         r->template_kwargs = kw;
     }
+    if (parse_reasoning(body, r, e)) return -1;
     json_t *mod = opt(body, "modalities");
     if (mod) {
         if (!json_is_array(mod)) return bad_type(e, "modalities", "an array of strings", mod);
@@ -431,6 +435,39 @@ static int parse_chat_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
             lmx_err_bad(e, "modalities", "Invalid 'modalities': only [\"text\"] is supported.");
             return -1;
         }
+    }
+    return 0;
+}
+
+/* reasoning_effort reaches the template as a variable (gpt-oss and others read
+ * it); reasoning_format "none" keeps a thought in content (llama.cpp's). */
+static int parse_reasoning(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
+    static const char *const efforts[] = {"none", "minimal", "low", "medium", "high"};
+    json_t *v = opt(body, "reasoning_effort");
+    if (v) {
+        const char *s = json_string_value(v);
+        if (!s) return bad_type(e, "reasoning_effort", "a string", v);
+        bool ok = false;
+        for (size_t i = 0; i < sizeof efforts / sizeof efforts[0]; i++) ok = ok || !strcmp(s, efforts[i]);
+        if (!ok) {
+            lmx_err_bad(e, "reasoning_effort",
+                        "Invalid 'reasoning_effort': expected one of none, minimal, low, medium, "
+                        "high; got '%s'.", s);
+            return -1;
+        }
+        r->reasoning_effort = s;
+    }
+    v = opt(body, "reasoning_format");
+    if (v) {
+        const char *s = json_string_value(v);
+        if (!s) return bad_type(e, "reasoning_format", "a string", v);
+        if (strcmp(s, "none") && strcmp(s, "auto") && strcmp(s, "deepseek")) {
+            lmx_err_bad(e, "reasoning_format",
+                        "Invalid 'reasoning_format': expected 'auto', 'deepseek' (the thought in "
+                        "reasoning_content) or 'none' (left in content); got '%s'.", s);
+            return -1;
+        }
+        r->reasoning_none = !strcmp(s, "none");
     }
     return 0;
 }

@@ -46,6 +46,8 @@ typedef struct {
     const char *tool_name;    /* LMX_TOOL_NAMED: the function (borrowed) */
     bool parallel_tool_calls; /* default true; false: at most one call per choice */
     json_t *template_kwargs;  /* chat: chat_template_kwargs, borrowed */
+    const char *reasoning_effort; /* chat: passed to the template (borrowed), or NULL */
+    bool reasoning_none;      /* chat: reasoning_format "none": a thought stays in content */
     json_t *prompt;           /* completions: borrowed */
     bool special_text;        /* set by the endpoint: control tokens are output text */
 } lmx_oai_req;

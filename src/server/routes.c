@@ -11,10 +11,21 @@ const lmx_route lmx_routes[] = {
     {"GET", "/v1/models/", lmx_h_models, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/chat/completions", lmx_h_chat, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/completions", lmx_h_completions, LMX_ERRS_OPENAI, LMX_ACCESS_API},
-    /* admin: downloads (before any /admin/models/ prefix route) */
+    {"POST", "/v1/embeddings", lmx_h_embeddings, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    /* admin: model manager (the download routes come before the /admin/models/ prefixes) */
+    {"GET", "/healthz", lmx_h_healthz, LMX_ERRS_OPENAI, LMX_ACCESS_PUBLIC},
+    {"GET", "/readyz", lmx_h_readyz, LMX_ERRS_OPENAI, LMX_ACCESS_PUBLIC},
     {"POST", "/admin/models/download", lmx_h_download_start, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"GET", "/admin/models/download", lmx_h_download_list, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"GET", "/admin/models/download/", lmx_h_download_get, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"DELETE", "/admin/models/download/", lmx_h_download_cancel, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"POST", "/admin/models/load", lmx_h_admin_load, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"POST", "/admin/models/unload", lmx_h_admin_unload, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"GET", "/admin/models", lmx_h_admin_models, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"GET", "/admin/models/", lmx_h_admin_models, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"DELETE", "/admin/models/", lmx_h_admin_delete, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"GET", "/admin/ledger", lmx_h_admin_ledger, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"GET", "/admin/status", lmx_h_admin_status, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"GET", "/admin/memory", lmx_h_admin_memory, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {0},
 };

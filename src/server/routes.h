@@ -10,6 +10,18 @@ int lmx_h_models(lmx_req *r, const char *id);
 int lmx_h_chat(lmx_req *r, const char *rest);
 int lmx_h_completions(lmx_req *r, const char *rest);
 
+/* embeddings_api.c */
+int lmx_h_embeddings(lmx_req *r, const char *rest);
+/* admin_api.c */
+int lmx_h_admin_models(lmx_req *r, const char *id);
+int lmx_h_admin_delete(lmx_req *r, const char *id);
+int lmx_h_admin_load(lmx_req *r, const char *rest);
+int lmx_h_admin_unload(lmx_req *r, const char *rest);
+int lmx_h_admin_ledger(lmx_req *r, const char *rest);
+int lmx_h_admin_status(lmx_req *r, const char *rest);
+int lmx_h_admin_memory(lmx_req *r, const char *rest);
+int lmx_h_healthz(lmx_req *r, const char *rest);
+int lmx_h_readyz(lmx_req *r, const char *rest);
 /* download_api.c */
 int lmx_h_download_start(lmx_req *r, const char *rest);
 int lmx_h_download_list(lmx_req *r, const char *rest);

@@ -11,10 +11,6 @@ from server_util import Server, parse_sse
 HUB = standard_hub()
 STORIES_REPO = 'lmx-test/stories260K-GGUF'
 SYNTH_REPO = 'lmx-test/synth-llama-GGUF'
-# Until the model store lands, lmx_mgr_register refuses with this message; a
-# download then ends 'failed' with the files verified and in place. After the
-# merge only 'completed' passes.
-STORE_PLACEHOLDER = 'model store is not available'
 
 
 def sha(path):
@@ -30,13 +26,8 @@ def hub_file(repo, path):
 
 
 def registered(st):
-    """The download finished: completed with a model id (or, before the store
-    lands, verified and refused only by the placeholder)."""
-    if st['state'] == 'completed':
-        assert st['model'], st
-        assert st['error'] is None, st
-        return True
-    assert st['state'] == 'failed' and STORE_PLACEHOLDER in (st['error'] or ''), st
+    """The download finished: verified, in the store, with a model id."""
+    assert st['state'] == 'completed' and st['model'] and st['error'] is None, st
     return True
 
 
@@ -121,9 +112,17 @@ def pull_by_quant_checks_the_hash_and_places_the_file():
     # listed among the downloads
     code, lst, _, _ = d.request('GET', '/admin/models/download')
     assert code == 200 and lst['object'] == 'list' and j['id'] in [x['id'] for x in lst['data']], lst
-    if st['state'] == 'completed':  # the store is there: the model is listed
-        code, models, _, _ = d.request('GET', '/admin/models')
-        assert code == 200 and st['model'] in [m['id'] for m in models['data']], models
+    assert st['model'] == f'{STORIES_REPO}:F32', st
+    code, models, _, _ = d.request('GET', '/admin/models')
+    m = [m for m in models['data'] if m['id'] == st['model']]
+    assert code == 200 and len(m) == 1, models
+    assert m[0]['sha256'] == f['sha'] and m[0]['source']['repo'] == STORIES_REPO, m
+    # the daemon serves it: load it and ask it something
+    code, ld, _, text = d.post('/admin/models/load', {'model': st['model'], 'ctx_size': 128})
+    assert code == 200 and ld['state'] == 'ready', text
+    code, r, _, text = d.post('/v1/completions', {'model': st['model'], 'prompt': 'Once', 'max_tokens': 4})
+    assert code == 200 and r['choices'][0]['text'], text
+    assert d.post('/admin/models/unload', {'model': st['model']})[0] == 200
 
 
 @test
@@ -138,6 +137,15 @@ def repo_colon_quant_form_and_split_model_fetched_as_one():
         path = os.path.join(d.models_dir, SYNTH_REPO, name)
         assert sha(path) == hub_file(SYNTH_REPO, name)['sha'], name
     assert st['total'] == sum(hub_file(SYNTH_REPO, n)['size'] for n in j['files']), st
+    # one model in the store, made of both shards, and it loads
+    assert st['model'] == f'{SYNTH_REPO}:Q4_0', st
+    code, models, _, _ = d.request('GET', '/admin/models')
+    m = [m for m in models['data'] if m['id'] == st['model']]
+    assert code == 200 and len(m) == 1 and len(m[0]['files']) == 2, models
+    assert not [x for x in models['data'] if '00002-of-00002' in x['id']], models
+    code, ld, _, text = d.post('/admin/models/load', {'model': st['model'], 'ctx_size': 64})
+    assert code == 200 and ld['state'] == 'ready', text
+    assert d.post('/admin/models/unload', {'model': st['model']})[0] == 200
 
 
 @test
@@ -364,17 +372,15 @@ def lmx_pull_prints_progress_and_exits_0():
         p = lmx('pull', f'{STORIES_REPO}:F32', '--host', '127.0.0.1', '--port', d.port, check=False, timeout=120)
         lines = p.stderr.splitlines()
         assert any(l.startswith('downloading') and '%' in l for l in lines), p.stderr
-        if p.returncode == 0:
-            assert p.stdout.startswith('pulled stories260K-F32.gguf'), p.stdout
-        else:
-            assert p.returncode == 1 and STORE_PLACEHOLDER in p.stderr, (p.returncode, p.stderr)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip() == f'pulled stories260K-F32.gguf (1.1 MiB) as {STORIES_REPO}:F32', p.stdout
         assert sha(os.path.join(store, STORIES_REPO, 'stories260K-F32.gguf')) == hub_file(STORIES_REPO, 'stories260K-F32.gguf')['sha']
         # --json prints the final DL_STATUS; LMX_HOST gives the address
         env = dict(os.environ, LMX_HOST=f'127.0.0.1:{d.port}')
         p = lmx('pull', SYNTH_REPO, '--file', 'synth-llama-Q8_0.gguf', '--json', '-q', check=False, env=env)
         st = json.loads(p.stdout)
         registered(st)
-        assert (p.returncode == 0) == (st['state'] == 'completed'), (p.returncode, st)
+        assert p.returncode == 0 and st['model'] == f'{SYNTH_REPO}:Q8_0', (p.returncode, st)
         assert st['file'] == 'synth-llama-Q8_0.gguf' and st['bytes'] == st['total'], st
         p = lmx('pull', 'nobody/nothing-GGUF:Q4_K_M', check=False, env=env)
         assert p.returncode == 1 and 'repo_not_found' in p.stderr and 'nobody/nothing-GGUF' in p.stderr, p.stderr
@@ -407,7 +413,7 @@ def lmx_pull_on_a_terminal_draws_a_progress_bar():
     frames = [f for f in text.split('\r') if '[' in f]
     assert len(frames) >= 3 and any('#' in f and '.' in f for f in frames), text[:2000]
     assert any('downloading' in f and '/s' in f and 'eta' in f for f in frames), text[:2000]
-    assert p.returncode == 0 and out.startswith('pulled ') or STORE_PLACEHOLDER in text, (p.returncode, out, text[-500:])
+    assert p.returncode == 0 and out.startswith('pulled '), (p.returncode, out, text[-500:])
 
 
 @test

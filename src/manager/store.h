@@ -1,0 +1,52 @@
+/* The model store: a directory of GGUF files and a SQLite registry of what
+ * is in it (<models_dir>/.lmx/registry.db).
+ *
+ * Two kinds of model live there: files dropped into the directory (listed
+ * under their path relative to it, without .gguf; split models
+ * NAME-00001-of-0000N.gguf as one, named NAME), and files a download
+ * registered (id "org/repo:QUANT", with their source and sha256). The
+ * directory is scanned on every listing; the registry caches what was read
+ * from each file's header (keyed by size and mtime), keeps the downloads'
+ * provenance across restarts, and holds the compatibility ledger: every load
+ * outcome on this build.
+ *
+ * Thread-safe: one mutex (the store's) around every call. */
+#ifndef LMX_MGR_STORE_H
+#define LMX_MGR_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/api_err.h"
+
+typedef struct lmx_store lmx_store;
+
+/* Creates dir (and dir/.lmx) if missing, opens the registry. NULL with err. */
+lmx_store *lmx_store_open(const char *dir, char *err, size_t errlen);
+void lmx_store_close(lmx_store *st);
+
+/* A model name a client may give: no "..", no absolute path, no control
+ * characters or backslashes, at most 200 bytes. false with why set. */
+bool lmx_store_valid_name(const char *name, char *why, size_t whylen);
+
+/* Every model on disk as STORE_ENTRY objects without "loaded" (new ref). */
+json_t *lmx_store_list(lmx_store *st);
+/* One model by id (new ref), or NULL. */
+json_t *lmx_store_get(lmx_store *st, const char *id);
+/* Adds a downloaded file (see lmx_mgr_register). 0, or -1 with e set. */
+int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char *id, size_t idlen,
+                       lmx_api_err *e);
+/* Removes a model's files (every shard) and its registry row. 0, or -1 with e. */
+int lmx_store_delete(lmx_store *st, const char *id, lmx_api_err *e);
+
+/* Appends a load outcome to the ledger. */
+void lmx_store_ledger_add(lmx_store *st, const char *model, const char *file, const char *sha256,
+                          bool ok, const char *reason);
+/* The ledger, newest last (new ref): [{"model","file","sha256","engine_version","result",
+ * "reason","time"}]. */
+json_t *lmx_store_ledger(lmx_store *st);
+
+#define LMX_ENGINE_VERSION "0.1.0"
+
+#endif
