@@ -15,7 +15,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(SAN) -pthrea
 ifeq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),)
 CFLAGS  += -Wno-format-truncation
 endif
-LIBS     = -lsqlite3 -lmicrohttpd -lpcre2-8 -ljansson -lutf8proc -lcurl -lcrypto -lm -pthread
+LIBS     = -lsqlite3 -lmicrohttpd -lpcre2-8 -ljansson -lutf8proc -lyaml -lcurl -lcrypto -lm -pthread
 
 ENGINE_SRC = $(wildcard src/engine/*.c)
 TEXT_SRC   = $(wildcard src/text/*.c)
@@ -77,12 +77,33 @@ fuzz:
 	  echo "clang $$h -> build-fuzz/$$n"; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(FUZZ_SAN) -fsanitize=fuzzer $$h build-fuzz/liblmx.a $(LIBS) -o build-fuzz/$$n || exit 1; done
 
+# `make install [PREFIX=/usr/local] [DESTDIR=staging]`: the binary, the systemd
+# unit and the launchd plist (docs/service.md says how to run them).
+# The config file goes to SYSCONFDIR/lmx/config.yaml only when there is none.
+PREFIX  ?= /usr/local
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SUBST = sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@PREFIX@|$(PREFIX)|g'
+install: $(BUILD)/lmx
+	install -D -m 0755 $(BUILD)/lmx $(DESTDIR)$(PREFIX)/bin/lmx
+	@mkdir -p $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/lmx $(DESTDIR)$(SYSCONFDIR)/lmx
+	$(SUBST) packaging/lmx.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/lmx.service
+	$(SUBST) packaging/com.lmx.serve.plist > $(DESTDIR)$(PREFIX)/share/lmx/com.lmx.serve.plist
+	install -m 0644 packaging/config.example.yaml $(DESTDIR)$(PREFIX)/share/lmx/config.example.yaml
+	install -d $(DESTDIR)$(PREFIX)/share/doc/lmx
+	install -m 0644 docs/service.md docs/configuration.md $(DESTDIR)$(PREFIX)/share/doc/lmx/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/lmx/config.yaml ] || \
+	  install -m 0644 packaging/config.example.yaml $(DESTDIR)$(SYSCONFDIR)/lmx/config.yaml
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/lmx $(DESTDIR)$(PREFIX)/lib/systemd/system/lmx.service
+	rm -rf $(DESTDIR)$(PREFIX)/share/lmx $(DESTDIR)$(PREFIX)/share/doc/lmx
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test unit asan fuzz format clean
+.PHONY: all test unit asan fuzz format clean install uninstall
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

@@ -13,6 +13,7 @@
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
 #include "text/reasoning.h"
+#include "util/clock.h"
 
 /* Used when the GGUF has no tokenizer.chat_template (documented in
  * docs/openai-fields.md). */
@@ -76,6 +77,7 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
     size_t bl = strlen(s->name);
     if (bl > 5 && !strcmp(s->name + bl - 5, ".gguf")) s->name[bl - 5] = 0;
     s->created = time(NULL);
+    double t_load = lmx_now_s();
     s->m = lmx_model_open(o->path, NULL, err, errlen);
     if (!s->m) goto fail;
     lmx_sched_opts so = {.n_parallel = o->n_parallel, .n_queue = o->n_queue, .n_ctx = o->n_ctx};
@@ -116,6 +118,7 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
             s, "[{\"role\":\"user\",\"content\":\"A\"},{\"role\":\"user\",\"content\":\"B\"}]");
     }
     read_meta(s);
+    s->load_time_ms = (lmx_now_s() - t_load) * 1000.0;
     return s;
 fail:
     lmx_served_free(s, true);

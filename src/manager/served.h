@@ -23,6 +23,7 @@ typedef struct lmx_served {
     lmx_sched *sched;
     int n_ctx, n_parallel;
     time_t created;
+    double load_time_ms; /* opening the file to ready */
     /* chat template */
     lmx_tmpl *tmpl;
     bool tmpl_is_default;      /* the model has none: ChatML */

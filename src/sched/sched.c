@@ -40,6 +40,7 @@ struct lmx_job {
     bool embed;
     double *acc; /* embed: sum (MEAN) or copy (CLS, LAST) of the pooled hidden states */
     float *embd; /* embed: the result, handed to the DONE event */
+    lmx_gram *grammar; /* NULL: unconstrained */
     /* events, guarded by mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -61,6 +62,7 @@ typedef struct {
     int leader;     /* FOLLOW: the slot whose prefill it copies */
     int32_t next_tok;
     lmx_sampler *smp;
+    lmx_gram_state *gs; /* the job's grammar, this choice's state */
     lmx_detok dt;
     char *pending;  /* text held back while it may be the start of a stop string */
     size_t n_pending;
@@ -87,6 +89,11 @@ struct lmx_sched {
     bool *b_want, *b_hid;
     float *logits, *raw;
     float *hidden; /* the hidden states embedding jobs asked for, one row per b_hid */
+    /* constrained decoding: the vocabulary trie (built at the first
+     * constrained job), the allowed ids and their logits */
+    lmx_gram_vocab *gvocab;
+    int32_t *allowed;
+    float *kept;
 };
 
 /* ---- jobs and events ---- */
@@ -158,6 +165,7 @@ static void job_free(lmx_job *j) {
     free(j->stop);
     free(j->bias);
     free(j->prompt);
+    lmx_gram_release(j->grammar);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j);
@@ -231,6 +239,7 @@ static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
             return NULL;
         }
     }
+    j->grammar = lmx_gram_retain(p->grammar);
     if (p->n_bias) {
         j->bias = malloc(sizeof *j->bias * (size_t)p->n_bias);
         if (j->bias) memcpy(j->bias, p->bias, sizeof *j->bias * (size_t)p->n_bias);
@@ -314,6 +323,25 @@ static int pick_slot(lmx_sched *s, const int32_t *prompt, int n, int *reuse) {
     return best;
 }
 
+static size_t vocab_piece(void *ctx, int32_t id, char *buf, size_t cap) {
+    return lmx_tok_piece(ctx, id, false, buf, cap);
+}
+
+/* The trie and buffers of constrained decoding, made once, when first needed. */
+static bool grammar_ready(lmx_sched *s) {
+    if (s->gvocab) return true;
+    const lmx_tok *t = s->m->tok;
+    bool *eog = calloc((size_t)s->n_vocab, 1);
+    if (!s->allowed) s->allowed = malloc(sizeof(int32_t) * (size_t)s->n_vocab);
+    if (!s->kept) s->kept = malloc(sizeof(float) * (size_t)s->n_vocab);
+    if (eog && s->allowed && s->kept) {
+        for (int32_t i = 0; i < s->n_vocab; i++) eog[i] = lmx_tok_is_eog(t, i);
+        s->gvocab = lmx_gram_vocab_new(s->n_vocab, vocab_piece, (void *)t, eog);
+    }
+    free(eog);
+    return s->gvocab != NULL;
+}
+
 static void slot_start(lmx_sched *s, slot *sl, lmx_job *j, int choice) {
     sl->job = j;
     sl->choice = choice;
@@ -324,6 +352,16 @@ static void slot_start(lmx_sched *s, slot *sl, lmx_job *j, int choice) {
     lmx_sampler_free(sl->smp);
     sl->smp = lmx_sampler_create(s->n_vocab, &sp);
     if (sl->smp && j->n_bias) lmx_sampler_set_bias(sl->smp, j->bias, j->n_bias);
+    lmx_gram_state_free(sl->gs);
+    sl->gs = NULL;
+    if (j->grammar) {
+        sl->gs = grammar_ready(s) ? lmx_gram_state_new(j->grammar, s->gvocab) : NULL;
+        if (!sl->gs) {
+            if (!j->failure[0])
+                snprintf(j->failure, sizeof j->failure, "out of memory building the output grammar");
+            atomic_store(&j->cancelled, true);
+        }
+    }
     lmx_detok_init(&sl->dt, s->m->tok);
     sl->dt.special = j->special_text;
     memcpy(sl->hist, j->prompt, sizeof(int32_t) * (size_t)j->n_prompt);
@@ -363,6 +401,7 @@ static void admit(lmx_sched *s) {
         j->t_admit = lmx_now_s();
         s->stats.prompt_tokens += (uint64_t)j->n_prompt;
         s->stats.cached_tokens += (uint64_t)reuse;
+        s->stats.prefix_hits += reuse > 0;
         for (int c = 1; c < j->n_choices; c++) {
             int r, f = pick_slot(s, NULL, 0, &r);
             slot *F = &s->slots[f];
@@ -377,6 +416,8 @@ static void admit(lmx_sched *s) {
 }
 
 static void slot_free(lmx_sched *s, slot *sl) {
+    lmx_gram_state_free(sl->gs); /* its caches can be large: not kept with the KV */
+    sl->gs = NULL;
     sl->state = SLOT_FREE;
     sl->job = NULL;
     sl->last_used = ++s->clock;
@@ -500,26 +541,51 @@ static void logprobs(const float *raw, int nv, int32_t chosen, int n_top, lmx_ev
     for (int k = 0; k < ev->n_top; k++) ev->top_logprob[k] = (float)(ev->top_logprob[k] - lse);
 }
 
+/* Ends a choice without a new token: what was held back goes out first. */
+static void finish_text(lmx_sched *s, slot *sl, const char *finish) {
+    char *t;
+    size_t n;
+    char tail[64];
+    size_t k = lmx_detok_flush(&sl->dt, tail, sizeof tail);
+    take_text(sl, tail, k, true, &t, &n);
+    if (n) emit_text(sl, -1, t, n, NULL);
+    else free(t);
+    choice_done(s, sl, finish);
+}
+
+/* Grammar mask: every token the grammar does not allow next gets -inf. Only
+ * the allowed logits are kept aside, so the cost beyond the trie walk is one
+ * pass over the row. false: nothing may follow. */
+static bool constrain(lmx_sched *s, slot *sl, float *row) {
+    lmx_job *j = sl->job;
+    int left = j->max_tokens - sl->n_gen, ctx_left = lmx_ctx_n_ctx(s->ctx) - sl->n_hist;
+    if (ctx_left < left) left = ctx_left;
+    int n = lmx_gram_mask(sl->gs, left, s->allowed);
+    if (n <= 0) return false;
+    for (int k = 0; k < n; k++) s->kept[k] = row[s->allowed[k]];
+    for (int i = 0; i < s->n_vocab; i++) row[i] = -INFINITY;
+    for (int k = 0; k < n; k++) row[s->allowed[k]] = s->kept[k];
+    return true;
+}
+
 /* Samples slot sl's next token from its logits row (modified in place). */
 static void sample_slot(lmx_sched *s, slot *sl, float *row) {
     lmx_job *j = sl->job;
     int nv = s->n_vocab, n_ctx = lmx_ctx_n_ctx(s->ctx);
     lmx_event lp = {0}, *lpp = NULL;
     if (j->top_logprobs >= 0) memcpy(s->raw, row, sizeof(float) * (size_t)nv);
+    if (sl->gs && !constrain(s, sl, row)) {
+        finish_text(s, sl, "stop");
+        return;
+    }
     int32_t tok = lmx_sampler_next(sl->smp, row, sl->hist, sl->n_hist);
+    if (sl->gs) lmx_gram_accept(sl->gs, tok);
     if (j->top_logprobs >= 0) {
         logprobs(s->raw, nv, tok, j->top_logprobs, &lp);
         lpp = &lp;
     }
     if (!j->ignore_eos && lmx_tok_is_eog(s->m->tok, tok)) {
-        char *t;
-        size_t n;
-        char tail[64];
-        size_t k = lmx_detok_flush(&sl->dt, tail, sizeof tail);
-        take_text(sl, tail, k, true, &t, &n);
-        if (n) emit_text(sl, -1, t, n, NULL);
-        else free(t);
-        choice_done(s, sl, "stop");
+        finish_text(s, sl, "stop");
         return;
     }
     sl->hist[sl->n_hist++] = tok;
@@ -602,6 +668,13 @@ static bool step(lmx_sched *s) {
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         if (sl->state != SLOT_FREE && atomic_load(&sl->job->cancelled)) choice_done(s, sl, NULL);
+    }
+    if (!s->gvocab) { /* build the trie outside s->mu, so submitters are not held meanwhile */
+        bool want = false;
+        pthread_mutex_lock(&s->mu);
+        for (lmx_job *j = s->q_head; j && !want; j = j->next) want = j->grammar != NULL;
+        pthread_mutex_unlock(&s->mu);
+        if (want) grammar_ready(s);
     }
     admit(s);
     int n = 0, budget = s->o.prefill_chunk;
@@ -776,11 +849,14 @@ void lmx_sched_destroy(lmx_sched *s, bool cancel_running) {
             free(s->slots[i].hist);
             free(s->slots[i].pending);
             lmx_sampler_free(s->slots[i].smp);
+            lmx_gram_state_free(s->slots[i].gs);
         }
     free(s->slots);
     free(s->b_tok), free(s->b_pos), free(s->b_seq), free(s->b_slot), free(s->b_want);
     free(s->b_hid), free(s->hidden);
     free(s->logits), free(s->raw);
+    lmx_gram_vocab_free(s->gvocab);
+    free(s->allowed), free(s->kept);
     lmx_ctx_free(s->ctx);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
@@ -799,10 +875,14 @@ void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out) {
     pthread_mutex_unlock(&s->mu);
     /* running/cached are read racily from the scheduler's slots: a gauge, not a promise */
     int run = 0, cached = 0;
+    int64_t used = 0;
     for (int i = 0; i < s->n_slots; i++) {
         run += s->slots[i].state != SLOT_FREE;
         cached += s->slots[i].state == SLOT_FREE && s->slots[i].n_kv > 0;
+        used += s->slots[i].n_kv;
     }
     out->running = run;
     out->cached_slots = cached;
+    out->kv_used = used;
+    out->kv_capacity = (int64_t)s->n_slots * lmx_ctx_n_ctx(s->ctx);
 }

@@ -20,6 +20,7 @@
 
 #include "engine/model.h"
 #include "engine/sample.h"
+#include "text/grammar.h"
 
 typedef struct {
     int n_parallel;   /* sequences decoding at once (default 8) */
@@ -65,6 +66,12 @@ typedef struct {
      * L2-normalized final hidden state (lmx_sched_pooling says how it is
      * pooled). Sampling fields, max_tokens and n_choices are ignored. */
     bool embed;
+    /* Optional: the output must be a sentence of this grammar (the job takes
+     * a reference; each choice runs its own state of it). Before each draw the
+     * tokens it does not allow get -inf logits; log-probabilities stay those
+     * of the raw distribution. A choice that reaches a point where nothing
+     * may follow finishes with "stop". */
+    lmx_gram *grammar;
 } lmx_job_params;
 
 typedef enum {
@@ -130,6 +137,8 @@ void lmx_job_release(lmx_job *j);
 typedef struct {
     int queued, running, slots, cached_slots;
     uint64_t prompt_tokens, cached_tokens, completion_tokens, steps;
+    uint64_t prefix_hits;          /* admitted prompts that reused cached KV */
+    int64_t kv_used, kv_capacity;  /* KV positions filled, and slots x context */
 } lmx_sched_stats;
 void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out);
 

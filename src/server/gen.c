@@ -89,7 +89,8 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
                             .top_logprobs = r->top_logprobs,
                             .stop = r->stop,
                             .n_stop = r->n_stop,
-                            .special_text = r->special_text};
+                            .special_text = r->special_text,
+                            .grammar = r->grammar};
         lmx_submit_status st;
         g->jobs[k] = lmx_sched_submit(s->sched, &p, &st);
         if (!g->jobs[k]) {
@@ -128,11 +129,7 @@ void lmx_gen_cancel(lmx_gen *g) {
 
 void lmx_gen_free(lmx_gen *g) {
     if (!g) return;
-    if (g->owns_ref) {
-        /* an engine failure (not a client that went away) counts towards quarantine */
-        if (g->failed && strcmp(g->err, "cancelled")) lmx_mgr_report_failure(g->s, g->err);
-        lmx_mgr_release(g->s);
-    }
+    if (g->api_free) g->api_free(g->api);
     if (g->jobs) {
         lmx_gen_cancel(g);
         for (int k = 0; k < g->n_jobs; k++) lmx_job_release(g->jobs[k]);
@@ -153,6 +150,12 @@ void lmx_gen_free(lmx_gen *g) {
     free(g->jobs);
     free(g->job_started);
     free(g->job_done);
+    /* last: the jobs above belong to the model's scheduler */
+    if (g->owns_ref) {
+        /* an engine failure (not a client that went away) counts towards quarantine */
+        if (g->failed && strcmp(g->err, "cancelled")) lmx_mgr_report_failure(g->s, g->err);
+        lmx_mgr_release(g->s);
+    }
     free(g);
 }
 

@@ -56,6 +56,9 @@ typedef struct lmx_gen {
     bool reasoning;
     bool think_open;      /* the prompt opened the thought: output starts inside it */
     int reasoning_tokens; /* tokens generated inside thoughts (usage) */
+    /* the encoding API's own per-request state (Ollama, LM Studio), freed with g */
+    void *api;
+    void (*api_free)(void *api);
 } lmx_gen;
 
 /* Checks the context limits and submits one job per prompt. NULL with e set

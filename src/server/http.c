@@ -26,6 +26,7 @@
 
 #include "util/api_err.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/route.h"
 #include "util/clock.h"
 
@@ -53,6 +54,9 @@ struct lmx_req {
     size_t n_body, cap;
     int prompt_tokens, completion_tokens, cached_tokens;
     double queue_ms, prefill_ms;
+    const char *api; /* the matched route's path (metrics label), NULL: none */
+    char served[128]; /* the model that generated, "" if none */
+    bool started;     /* a first token was due: queue_ms + prefill_ms is its latency */
 };
 typedef struct lmx_req req;
 
@@ -154,6 +158,8 @@ void lmx_req_account(lmx_req *r, const lmx_gen *g) {
     r->cached_tokens = g->cached_tokens;
     r->queue_ms = g->queue_ms;
     r->prefill_ms = g->prefill_ms;
+    r->started = g->prompt_tokens > 0 || g->queue_ms + g->prefill_ms > 0;
+    if (g->s) snprintf(r->served, sizeof r->served, "%s", g->s->name);
 }
 
 /* ---- answers ---- */
@@ -462,6 +468,10 @@ static bool authorized(lmx_req *r, lmx_access access, lmx_api_err *e) {
 
 static bool path_matches(const lmx_route *rt, const char *p, const char **rest) {
     size_t n = strlen(rt->path);
+    if (n == 1) { /* "/" itself is exact: the root, not a prefix of everything */
+        *rest = "";
+        return !strcmp(p, "/");
+    }
     if (rt->path[n - 1] == '/') {
         if (strncmp(p, rt->path, n) || !p[n]) return false;
         *rest = p + n;
@@ -510,6 +520,7 @@ static enum MHD_Result route(lmx_req *r) {
     }
     if (n_allow < sizeof r->allow) snprintf(r->allow + n_allow, sizeof r->allow - n_allow, "OPTIONS");
     r->style = hit ? hit->style : path_hit ? path_hit->style : LMX_ERRS_OPENAI;
+    r->api = hit ? hit->path : path_hit ? path_hit->path : NULL;
     if (atomic_load(&r->h->draining)) {
         lmx_err_set(&e, 503, "server_error", "shutting_down", NULL, "The server is shutting down.");
         return lmx_reply_err(r, &e);
@@ -597,6 +608,15 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     if (r->stream) json_object_set_new(f, "stream", json_true());
     lmx_log("info", "request", f);
+    lmx_metrics_req mq = {.api = r->api,
+                          .model = r->model,
+                          .served = r->served,
+                          .status = r->status ? r->status : 500,
+                          .duration_s = lmx_now_s() - r->t0,
+                          .prompt_tokens = r->prompt_tokens,
+                          .completion_tokens = r->completion_tokens,
+                          .ttft_s = r->started ? (r->queue_ms + r->prefill_ms) / 1000.0 : -1};
+    lmx_metrics_observe(&mq);
     req_release(r);
     atomic_fetch_sub(&h->inflight, 1);
 }

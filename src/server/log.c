@@ -3,6 +3,7 @@
 #include "server/log.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,24 @@
 #include <time.h>
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int min_rank = 1; /* info; config reload may change it from any thread */
+
+static int rank(const char *level) {
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(level, names[i])) return i;
+    return 1;
+}
+
+void lmx_log_set_level(const char *level) {
+    atomic_store(&min_rank, level && *level ? rank(level) : 1);
+}
 
 void lmx_log(const char *level, const char *msg, json_t *fields) {
+    if (rank(level) < atomic_load(&min_rank)) {
+        json_decref(fields);
+        return;
+    }
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;

@@ -7,5 +7,7 @@
 /* Writes {"ts": ..., "level": level, "msg": msg, ...fields} as one line.
  * Steals the reference to `fields` (may be NULL). Thread-safe. */
 void lmx_log(const char *level, const char *msg, json_t *fields);
+/* Lines below this level ("debug", "info", "warn", "error") are dropped. */
+void lmx_log_set_level(const char *level);
 
 #endif

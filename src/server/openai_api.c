@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "manager/manager.h"
+#include "server/compat.h"
 #include "server/openai.h"
 #include "server/openai_params.h"
 #include "server/route.h"
@@ -40,6 +41,7 @@ static int generate(lmx_req *r, lmx_oai_kind kind) {
     lmx_oai_req q;
     int ok;
     lmx_served *s = NULL;
+    lmx_compat_no_limit(body);
     if (lmx_oai_parse(body, kind, &q, &e)) {
         const json_t *mv = json_object_get(body, "model");
         if (json_is_string(mv)) lmx_req_set_model(r, json_string_value(mv));
@@ -47,7 +49,16 @@ static int generate(lmx_req *r, lmx_oai_kind kind) {
         goto out;
     }
     lmx_req_set_model(r, q.model);
-    s = lmx_mgr_acquire(lmx_req_app(r)->mgr, q.model, &e);
+    /* LM Studio's "ttl": load just in time with that idle ttl (or refresh it) */
+    lmx_compat_load lo = {0};
+    int has_ttl = lmx_compat_seconds(body, "ttl", &lo.ttl_s, &e);
+    lo.ttl_given = has_ttl > 0;
+    if (has_ttl < 0)
+        s = NULL;
+    else if (has_ttl)
+        s = lmx_compat_acquire(lmx_req_app(r), q.model, &lo, NULL, &e);
+    else
+        s = lmx_mgr_acquire(lmx_req_app(r)->mgr, q.model, &e);
     if (!s) {
         ok = lmx_reply_err(r, &e);
         goto out;

@@ -12,8 +12,12 @@
  * message.tool_calls / delta.tool_calls and finish_reason "tool_calls"; text
  * that may be call markup is held back from content deltas until resolved.
  * tool_choice "required" or a named function opens the call in the prompt
- * (the family's marker, and the name), and the parser is fed that opening
- * first: a minimal forcing until constrained decoding exists.
+ * (the family's marker, and the name), the parser is fed that opening first,
+ * and the rest of the call is constrained by a grammar (text/json_schema.h):
+ * a tool's name, then arguments valid under its "parameters", then the
+ * call's closing and the end of the output. Families whose call form the
+ * grammar does not cover (Qwen3-Coder's XML parameters) keep the opening
+ * alone. A tool call grammar replaces a response_format one.
  *
  * With a template that writes thoughts (text/reasoning.h) the output is split
  * first (server/gen.c): the thought goes to message.reasoning_content /
@@ -21,11 +25,13 @@
  * Whether the output starts inside the thought is read off the prompt's own
  * end (QwQ's and R1's templates open it; Qwen3's closes an empty one when
  * enable_thinking is false), so it follows chat_template_kwargs per request. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/chat_prompt.h"
 #include "server/openai.h"
+#include "text/json_schema.h"
 
 /* The prompt ends inside an open <think>: decode its last tokens' text. */
 static bool prompt_opens_thought(const lmx_served *s, const int32_t *toks, int n) {
@@ -45,11 +51,28 @@ lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e) {
         prefix = lmx_tc_forced_prefix(s->tc_family,
                                       r->tool_choice == LMX_TOOL_NAMED ? r->tool_name : NULL,
                                       s->tc_mistral_args);
+    lmx_gram *tg = NULL;
+    if (prefix) {
+        bool none;
+        char err[512];
+        tg = lmx_tool_call_grammar(s->tc_family, r->tools,
+                                   r->tool_choice == LMX_TOOL_NAMED ? r->tool_name : NULL,
+                                   s->tc_mistral_args, &none, err, sizeof err);
+        if (!tg && !none) {
+            char param[64];
+            snprintf(param, sizeof param, "%.*s", (int)strcspn(err, ":"), err);
+            lmx_err_bad(e, param, "%s", err);
+            free(prefix);
+            return NULL;
+        }
+    }
     lmx_oai_req r2 = *r;
+    if (tg) r2.grammar = tg;
     /* Mistral's [TOOL_CALLS] and Llama's <|python_tag|> are control tokens */
     r2.special_text = tools && (s->tc_family == LMX_TC_MISTRAL || s->tc_family == LMX_TC_LLAMA3);
     if (lmx_chat_prompt(s, &r2, prefix, &toks, &n, e)) {
         free(prefix);
+        lmx_gram_release(tg);
         return NULL;
     }
     lmx_gen *g = lmx_gen_start(s, &r2, &toks, &n, 1, e);
@@ -57,6 +80,7 @@ lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e) {
         g->reasoning = true;
         g->think_open = prompt_opens_thought(s, toks, n);
     }
+    lmx_gram_release(tg); /* the job holds its own reference */
     free(toks);
     if (g && tools) {
         g->tc_family = s->tc_family;

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "text/json_schema.h"
+
 typedef struct {
     const char *name;
     unsigned kinds; /* bit 0: chat, bit 1: completions */
@@ -44,7 +46,7 @@ static const field fields[] = {
     {"stream", BOTH, LMX_FIELD_SUPPORTED},
     {"stream_options", BOTH, LMX_FIELD_SUPPORTED},
     {"user", BOTH, LMX_FIELD_SUPPORTED},
-    {"response_format", CHAT, LMX_FIELD_SUPPORTED},
+    {"response_format", BOTH, LMX_FIELD_SUPPORTED},
     {"tools", CHAT, LMX_FIELD_SUPPORTED},
     {"tool_choice", CHAT, LMX_FIELD_SUPPORTED},
     {"chat_template_kwargs", CHAT, LMX_FIELD_SUPPORTED},
@@ -61,6 +63,7 @@ static const field fields[] = {
     {"safety_identifier", BOTH, LMX_FIELD_IGNORED},
     {"verbosity", CHAT, LMX_FIELD_IGNORED},
     {"cache_prompt", BOTH, LMX_FIELD_IGNORED},
+    {"ttl", BOTH, LMX_FIELD_SUPPORTED}, /* LM Studio's JIT idle ttl; the endpoint reads it */
 };
 
 lmx_field_policy lmx_oai_field_policy(lmx_oai_kind kind, const char *name) {
@@ -315,23 +318,6 @@ static int parse_chat_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     }
     r->logprobs = lp;
     r->top_logprobs = lp ? (top < 0 ? 0 : top) : -1;
-    json_t *rf = opt(body, "response_format");
-    if (rf) {
-        if (!json_is_object(rf)) return bad_type(e, "response_format", "an object", rf);
-        json_t *t = json_object_get(rf, "type");
-        if (!json_is_string(t)) {
-            lmx_err_bad(e, "response_format.type",
-                        "Missing required parameter: 'response_format.type'.");
-            return -1;
-        }
-        if (strcmp(json_string_value(t), "text")) {
-            lmx_err_bad(e, "response_format.type",
-                        "Invalid 'response_format.type': '%s' is not supported by this server; "
-                        "only 'text' is.",
-                        json_string_value(t));
-            return -1;
-        }
-    }
     json_t *tools = opt(body, "tools");
     if (tools) {
         if (!json_is_array(tools)) return bad_type(e, "tools", "an array", tools);
@@ -472,6 +458,83 @@ static int parse_reasoning(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     return 0;
 }
 
+/* response_format: text, json_object (any object), or json_schema (compiled
+ * here, so a schema the grammar cannot express is a 400 before any work). */
+static int parse_response_format(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
+    json_t *rf = opt(body, "response_format");
+    if (!rf) return 0;
+    if (!json_is_object(rf)) return bad_type(e, "response_format", "an object", rf);
+    json_t *t = json_object_get(rf, "type");
+    if (!json_is_string(t)) {
+        lmx_err_bad(e, "response_format.type",
+                    "Missing required parameter: 'response_format.type'.");
+        return -1;
+    }
+    const char *type = json_string_value(t);
+    char err[512];
+    if (!strcmp(type, "text")) return 0;
+    if (!strcmp(type, "json_object")) {
+        r->grammar = lmx_json_object_grammar(err, sizeof err);
+        if (!r->grammar) {
+            lmx_err_set(e, 500, "server_error", NULL, NULL, "%s", err);
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(type, "json_schema")) {
+        lmx_err_bad(e, "response_format.type",
+                    "Invalid 'response_format.type': '%s'. Supported values are: 'text', "
+                    "'json_object' and 'json_schema'.",
+                    type);
+        return -1;
+    }
+    json_t *js = json_object_get(rf, "json_schema");
+    if (!json_is_object(js)) {
+        if (!js || json_is_null(js)) {
+            lmx_err_bad(e, "response_format.json_schema",
+                        "Missing required parameter: 'response_format.json_schema'.");
+            return -1;
+        }
+        return bad_type(e, "response_format.json_schema", "an object", js);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(js, k, v) {
+        if (!strcmp(k, "name") || !strcmp(k, "schema") || !strcmp(k, "strict") ||
+            !strcmp(k, "description"))
+            continue;
+        lmx_err_bad(e, "response_format.json_schema",
+                    "Unrecognized parameter 'response_format.json_schema.%s'.", k);
+        return -1;
+    }
+    json_t *name = json_object_get(js, "name");
+    if (!json_is_string(name)) {
+        if (!name) {
+            lmx_err_bad(e, "response_format.json_schema.name",
+                        "Missing required parameter: 'response_format.json_schema.name'.");
+            return -1;
+        }
+        return bad_type(e, "response_format.json_schema.name", "a string", name);
+    }
+    json_t *strict = json_object_get(js, "strict");
+    if (strict && !json_is_null(strict) && !json_is_boolean(strict))
+        return bad_type(e, "response_format.json_schema.strict", "a boolean", strict);
+    json_t *schema = json_object_get(js, "schema");
+    if (!schema || json_is_null(schema)) { /* OpenAI's default: any JSON object */
+        r->grammar = lmx_json_object_grammar(err, sizeof err);
+    } else {
+        if (!json_is_object(schema) && !json_is_boolean(schema))
+            return bad_type(e, "response_format.json_schema.schema", "an object", schema);
+        r->grammar =
+            lmx_json_schema_grammar(schema, "response_format.json_schema.schema", err, sizeof err);
+    }
+    if (!r->grammar) {
+        lmx_err_bad(e, "response_format.json_schema.schema", "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_completions_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     if (parse_prompt(body, r, e)) return -1;
     int lp = -1;
@@ -562,11 +625,15 @@ int lmx_oai_parse(json_t *body, lmx_oai_kind kind, lmx_oai_req *r, lmx_api_err *
     }
     json_t *u = opt(body, "user");
     if (u && !json_is_string(u)) return bad_type(e, "user", "a string", u);
-    return kind == LMX_OAI_CHAT ? parse_chat_only(body, r, e) : parse_completions_only(body, r, e);
+    if (kind == LMX_OAI_CHAT ? parse_chat_only(body, r, e) : parse_completions_only(body, r, e))
+        return -1;
+    return parse_response_format(body, r, e);
 }
 
 void lmx_oai_req_free(lmx_oai_req *r) {
     free(r->bias);
     r->bias = NULL;
     r->n_bias = 0;
+    lmx_gram_release(r->grammar);
+    r->grammar = NULL;
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "engine/sample.h"
+#include "text/grammar.h"
 #include "util/api_err.h"
 
 typedef enum { LMX_OAI_CHAT, LMX_OAI_COMPLETIONS } lmx_oai_kind;
@@ -50,6 +51,7 @@ typedef struct {
     bool reasoning_none;      /* chat: reasoning_format "none": a thought stays in content */
     json_t *prompt;           /* completions: borrowed */
     bool special_text;        /* set by the endpoint: control tokens are output text */
+    lmx_gram *grammar;        /* response_format json_object / json_schema (owned), or NULL */
 } lmx_oai_req;
 
 typedef enum { LMX_FIELD_SUPPORTED, LMX_FIELD_IGNORED, LMX_FIELD_REFUSED } lmx_field_policy;

@@ -22,6 +22,32 @@ int lmx_h_admin_status(lmx_req *r, const char *rest);
 int lmx_h_admin_memory(lmx_req *r, const char *rest);
 int lmx_h_healthz(lmx_req *r, const char *rest);
 int lmx_h_readyz(lmx_req *r, const char *rest);
+/* metrics.c */
+int lmx_h_metrics(lmx_req *r, const char *rest);
+
+/* config_api.c */
+int lmx_h_config_reload(lmx_req *r, const char *rest);
+/* ollama_api.c */
+int lmx_h_ol_root(lmx_req *r, const char *rest);
+int lmx_h_ol_version(lmx_req *r, const char *rest);
+int lmx_h_ol_chat(lmx_req *r, const char *rest);
+int lmx_h_ol_generate(lmx_req *r, const char *rest);
+int lmx_h_ol_tags(lmx_req *r, const char *rest);
+int lmx_h_ol_ps(lmx_req *r, const char *rest);
+int lmx_h_ol_show(lmx_req *r, const char *rest);
+int lmx_h_ol_pull(lmx_req *r, const char *rest);
+int lmx_h_ol_delete(lmx_req *r, const char *rest);
+
+/* lmstudio_api.c */
+int lmx_h_lms_models(lmx_req *r, const char *rest);
+int lmx_h_lms_load(lmx_req *r, const char *rest);
+int lmx_h_lms_unload(lmx_req *r, const char *rest);
+int lmx_h_lms_download(lmx_req *r, const char *rest);
+int lmx_h_lms_download_status(lmx_req *r, const char *job_id);
+int lmx_h_lms_chat(lmx_req *r, const char *rest);
+int lmx_h_lms_v0_models(lmx_req *r, const char *id);
+int lmx_h_lms_v0_chat(lmx_req *r, const char *rest);
+int lmx_h_lms_v0_completions(lmx_req *r, const char *rest);
 /* download_api.c */
 int lmx_h_download_start(lmx_req *r, const char *rest);
 int lmx_h_download_list(lmx_req *r, const char *rest);

@@ -13,7 +13,7 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *args, model=STORIES):
+    def __init__(self, *args, model=STORIES, env=None):
         self.port = free_port()
         cmd = [LMX, 'serve', '--port', str(self.port)]
         if model:
@@ -22,7 +22,7 @@ class Server:
         self.log_path = f'/tmp/lmx-serve-{self.port}.log'
         self.log = open(self.log_path, 'w+')
         self.t0 = time.time()
-        self.p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
+        self.p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=env)
         for _ in range(200):
             try:
                 with socket.create_connection(('127.0.0.1', self.port), timeout=0.2):

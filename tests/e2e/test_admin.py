@@ -54,7 +54,7 @@ def code(j):
 
 
 def serve(d, *args):
-    return Server('--models-dir', d, '-c', 256, '--parallel', 2, '-t', 1, *args, model=None)
+    return Server('--models-dir', d, '-c', 256, '--parallel', 2, '-t', 1, '--memory-reserve', 0, *args, model=None)
 
 
 @test
@@ -350,7 +350,7 @@ def auto_evict_unloads_least_recently_used():
             ids = loaded_ids(s)
             assert set(ids) == {names[1], names[2]}, ids
             assert 'evicting' in s.logs()
-        with serve(d, '--memory-limit', limit) as s:  # without auto_evict: refused
+        with serve(d, '--memory-limit', limit, '--no-auto-evict') as s:  # without auto_evict: refused
             for n in names[:2]:
                 assert call(s, 'POST', '/admin/models/load', {'model': n})[0] == 200
             st, j = call(s, 'POST', '/admin/models/load', {'model': names[2]})
@@ -379,7 +379,7 @@ def on_demand_load_by_chat_and_off_switch():
 def ttl_unloads_idle_models():
     d = store('llama-q8_0')
     try:
-        with serve(d, '--model-ttl', 1) as s:
+        with serve(d, '--default-ttl', 1) as s:
             st, j = call(s, 'POST', '/admin/models/load', {'model': 'stories260K', 'ttl': 600})
             assert st == 200 and j['ttl_s'] == 600 and j['expires_at'] > time.time() + 500, j
             st, j = chat(s, 'llama-q8_0')  # on demand, policy ttl 1 s

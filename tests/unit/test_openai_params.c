@@ -107,7 +107,19 @@ TEST(openai_params_rejects_malformed_fields_naming_them) {
          "stream_options.include_usage"},
         {"{\"model\":\"m\",\"messages\":[1],\"user\":5}", "user"},
         {"{\"model\":\"m\",\"messages\":[1],\"response_format\":{\"type\":\"json_schema\"}}",
+         "response_format.json_schema"},
+        {"{\"model\":\"m\",\"messages\":[1],\"response_format\":{\"type\":\"xml\"}}",
          "response_format.type"},
+        {"{\"model\":\"m\",\"messages\":[1],\"response_format\":{\"type\":\"json_schema\","
+         "\"json_schema\":{\"schema\":{}}}}",
+         "response_format.json_schema.name"},
+        {"{\"model\":\"m\",\"messages\":[1],\"response_format\":{\"type\":\"json_schema\","
+         "\"json_schema\":{\"name\":\"n\",\"strict\":1}}}",
+         "response_format.json_schema.strict"},
+        {"{\"model\":\"m\",\"messages\":[1],\"response_format\":{\"type\":\"json_schema\","
+         "\"json_schema\":{\"name\":\"n\",\"schema\":{\"type\":\"object\",\"patternProperties\":{}}"
+         "}}}",
+         "response_format.json_schema.schema"},
         {"{\"model\":\"m\",\"messages\":[1],\"response_format\":{}}", "response_format.type"},
         {"{\"model\":\"m\",\"messages\":[1],\"tools\":{}}", "tools"},
         {"{\"model\":\"m\",\"messages\":[1],\"tools\":[1]}", "tools[0]"},

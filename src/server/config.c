@@ -1,0 +1,740 @@
+/* The configuration's keys, and the three sources that fill them: a YAML
+ * file (libyaml's document API, so every node keeps its line and column for
+ * messages), LMX_* environment variables and `lmx serve` flags.
+ *
+ * One table describes each key once; a key "a.b" is the YAML mapping a: {b:},
+ * the variable LMX_A_B and (when it has one) a flag. Values are checked the
+ * same way whatever their source, so "port: 70000", LMX_PORT=70000 and
+ * --port 70000 are refused with the same reason. */
+#include "server/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+typedef enum { T_STR, T_INT, T_SIZE, T_BOOL, T_SECS, T_ALIASES, T_MODELS } key_type;
+
+typedef struct {
+    const char *key;
+    key_type type;
+    size_t off, size;
+    double lo, hi;
+    bool reload;            /* a running daemon applies it */
+    const char *flag, *alt; /* NULL: no flag; bools also get --no-FLAG */
+    bool env;               /* LMX_<KEY> */
+    const char *def;        /* the default, as docs show it */
+    const char *doc;
+} cfg_key;
+
+#define F(field) offsetof(lmx_config, field), sizeof(((lmx_config *)0)->field)
+
+static const cfg_key keys[] = {
+    {"host", T_STR, F(host), 0, 0, false, "--host", NULL, true, "127.0.0.1",
+     "address to listen on (LMX_HOST may be HOST:PORT, as the CLI reads it)"},
+    {"port", T_INT, F(port), 0, 65535, false, "--port", NULL, true, "1234", "port to listen on"},
+    {"ollama_port", T_INT, F(ollama_port), -1, 65535, false, "--ollama-port", NULL, true, "off",
+     "also listen on this port (Ollama's is 11434) for clients that only know Ollama's address; "
+     "every API answers on both (-1: off)"},
+    {"api_key", T_STR, F(api_key), 0, 0, true, "--api-key", NULL, true, "none",
+     "require 'Authorization: Bearer KEY' on the API"},
+    {"admin_key", T_STR, F(admin_key), 0, 0, true, "--admin-key", NULL, true, "none",
+     "admin API key; without one the admin API answers loopback clients only"},
+    {"models_dir", T_STR, F(models_dir), 0, 0, false, "--models-dir", NULL, true,
+     "~/.lmx/models", "the model store"},
+    {"model", T_STR, F(model), 0, 0, false, "-m", "--model", true, "none",
+     "a .gguf file loaded at start, served as its file name without .gguf"},
+    {"ctx_size", T_INT, F(ctx_size), 0, 1 << 24, false, "-c", "--ctx-size", true,
+     "the model's, at most 4096", "context length per sequence (0: the model's)"},
+    {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true, "8",
+     "sequences decoded at once per model"},
+    {"queue", T_INT, F(queue), 0, 1 << 20, false, "--queue", NULL, true, "64",
+     "requests waiting per model beyond those before 429"},
+    {"threads", T_INT, F(threads), 0, 1024, false, "-t", "--threads", true, "all cores",
+     "compute threads (0: one per core)"},
+    {"drain_timeout", T_INT, F(drain_timeout), 0, 86400, true, "--drain-timeout", NULL, true, "30",
+     "seconds in-flight requests get to finish on SIGTERM"},
+    {"idle_timeout", T_INT, F(idle_timeout), 1, 86400, false, "--idle-timeout", NULL, true, "120",
+     "seconds before an idle keep-alive connection is closed"},
+    {"max_body", T_SIZE, F(max_body), 1024, 4294967296.0, true, "--max-body", NULL, true, "32M",
+     "larger request bodies get 413"},
+    {"sse_keepalive_ms", T_INT, F(sse_keepalive_ms), 10, 600000, true, "--sse-keepalive-ms", NULL,
+     true, "2000", "interval of ': keep-alive' comments in waiting streams"},
+    {"log_level", T_STR, F(log_level), 0, 0, true, "--log-level", NULL, true, "info",
+     "debug, info, warn or error"},
+    {"memory_limit", T_SIZE, F(memory_limit), 0, 1e19, true, "--memory-limit", NULL, true,
+     "none", "bytes models may use at most (0: what the machine or cgroup gives)"},
+    {"memory_reserve", T_SIZE, F(memory_reserve), 0, 1e19, true, "--memory-reserve", NULL, true,
+     "256M", "bytes always left free for the rest of the system"},
+    {"auto_evict", T_BOOL, F(auto_evict), 0, 0, true, "--auto-evict", NULL, true, "true",
+     "unload idle models least-recently-used first to make room for a load"},
+    {"load_on_demand", T_BOOL, F(load_on_demand), 0, 0, true, "--load-on-demand", NULL, true,
+     "true", "a request for a known model that is not loaded loads it"},
+    {"mlock", T_BOOL, F(mlock), 0, 0, true, "--mlock", NULL, true, "false",
+     "lock model weights in memory"},
+    {"default_ttl", T_SECS, F(default_ttl), 0, 1e9, true, "--default-ttl", NULL, true, "0",
+     "seconds idle before a model loaded without a ttl is unloaded (0: never)"},
+    {"quarantine.errors", T_INT, F(quarantine_errors), 1, 1000000, true, "--quarantine-errors",
+     NULL, true, "3", "run-time failures that quarantine a model ..."},
+    {"quarantine.window", T_SECS, F(quarantine_window), 1, 1e9, true, "--quarantine-window", NULL,
+     true, "600", "... within this many seconds"},
+    {"aliases", T_ALIASES, F(aliases), 0, 0, true, "--alias", NULL, true, "none",
+     "names mapped to models in order of preference: {NAME: [MODEL, ...]}; "
+     "flag --alias NAME=M1,M2 (repeatable), LMX_ALIASES='NAME=M1,M2;NAME2=M3'"},
+    {"models", T_MODELS, F(models), 0, 0, false, NULL, NULL, false, "none",
+     "models loaded at start: a list of MODEL or {model, ctx_size, parallel, alias, ttl}"},
+};
+#define N_KEYS (sizeof keys / sizeof keys[0])
+
+void lmx_config_defaults(lmx_config *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->host, sizeof c->host, "127.0.0.1");
+    c->port = 1234;
+    c->ollama_port = -1;
+    c->idle_timeout = 120;
+    c->parallel = 8;
+    c->queue = 64;
+    c->drain_timeout = 30;
+    c->max_body = 32u << 20;
+    c->sse_keepalive_ms = 2000;
+    snprintf(c->log_level, sizeof c->log_level, "info");
+    c->memory_reserve = 256u << 20;
+    c->auto_evict = true;
+    c->load_on_demand = true;
+    c->quarantine_errors = 3;
+    c->quarantine_window = 600;
+}
+
+/* ---- values: one checker per type, whatever the source ---- */
+
+bool lmx_config_parse_size(const char *s, uint64_t *out) {
+    if (!s || !isdigit((unsigned char)*s)) return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || !isfinite(v)) return false;
+    double mul = 1;
+    switch (toupper((unsigned char)*end)) {
+    case 'K': mul = 1024.0; end++; break;
+    case 'M': mul = 1024.0 * 1024; end++; break;
+    case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
+    case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (mul > 1 && (*end == 'i' || *end == 'I')) end++;
+    if (*end == 'b' || *end == 'B') end++;
+    if (*end) return false;
+    v *= mul;
+    if (v >= 1.8e19) return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
+static bool parse_bool(const char *s, bool *out) {
+    static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(s, yes[i])) return *out = true, true;
+        if (!strcasecmp(s, no[i])) return *out = false, true;
+    }
+    return false;
+}
+
+static void put_err(char *err, size_t n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+}
+
+/* Adds or replaces alias `name` with the comma-separated list `models`. */
+static int add_alias(lmx_config *c, const char *name, size_t name_len, const char *models,
+                     char *err, size_t errlen) {
+    if (!name_len || name_len >= sizeof c->aliases[0].name)
+        return put_err(err, errlen, "an alias name must have 1 to 127 characters"), -1;
+    lmx_alias a = {0};
+    memcpy(a.name, name, name_len);
+    for (const char *p = models; *p;) {
+        const char *q = strchr(p, ',');
+        size_t n = q ? (size_t)(q - p) : strlen(p);
+        while (n && isspace((unsigned char)*p)) p++, n--;
+        while (n && isspace((unsigned char)p[n - 1])) n--;
+        if (n) {
+            if (a.n_models == 8)
+                return put_err(err, errlen, "alias '%s': at most 8 models", a.name), -1;
+            if (n >= sizeof a.models[0])
+                return put_err(err, errlen, "alias '%s': model name too long", a.name), -1;
+            memcpy(a.models[a.n_models++], p, n);
+        }
+        p = q ? q + 1 : p + strlen(p);
+    }
+    if (!a.n_models) return put_err(err, errlen, "alias '%s' names no model", a.name), -1;
+    for (int i = 0; i < c->n_aliases; i++)
+        if (!strcmp(c->aliases[i].name, a.name)) return c->aliases[i] = a, 0;
+    if (c->n_aliases == LMX_CFG_MAX_ALIASES)
+        return put_err(err, errlen, "at most %d aliases", LMX_CFG_MAX_ALIASES), -1;
+    c->aliases[c->n_aliases++] = a;
+    return 0;
+}
+
+/* Sets a scalar key from text (file scalars, env values and flag values all
+ * come here). quoted: the YAML scalar was quoted, so it is a string. */
+static int set_scalar(lmx_config *c, const cfg_key *k, const char *v, bool quoted, char *err,
+                      size_t errlen) {
+    void *p = (char *)c + k->off;
+    switch (k->type) {
+    case T_STR:
+        if (strlen(v) >= k->size)
+            return put_err(err, errlen, "value longer than %zu bytes", k->size - 1), -1;
+        if (!strcmp(k->key, "log_level") && strcmp(v, "debug") && strcmp(v, "info") &&
+            strcmp(v, "warn") && strcmp(v, "error"))
+            return put_err(err, errlen, "expected debug, info, warn or error, got '%s'", v), -1;
+        snprintf(p, k->size, "%s", v);
+        return 0;
+    case T_INT: {
+        char *end;
+        errno = 0;
+        long x = strtol(v, &end, 10);
+        if (quoted || !*v || *end || errno || x < (long)k->lo || x > (long)k->hi)
+            return put_err(err, errlen, "expected an integer from %ld to %ld, got %s%s%s",
+                           (long)k->lo, (long)k->hi, quoted ? "the string '" : "'", v, "'"),
+                   -1;
+        *(long *)p = x;
+        return 0;
+    }
+    case T_SIZE: {
+        uint64_t x;
+        if (!lmx_config_parse_size(v, &x) || (double)x < k->lo || (double)x > k->hi)
+            return put_err(err, errlen,
+                           "expected a size in bytes (e.g. 4096, 512M, 2G)%s, got '%s'",
+                           k->lo > 0 ? " of at least 1K" : "", v),
+                   -1;
+        *(uint64_t *)p = x;
+        return 0;
+    }
+    case T_SECS: {
+        char *end;
+        errno = 0;
+        double x = strtod(v, &end);
+        if (quoted || !*v || *end || errno || !(x >= k->lo && x <= k->hi))
+            return put_err(err, errlen, "expected seconds from %g to %g, got '%s'", k->lo, k->hi,
+                           v),
+                   -1;
+        *(double *)p = x;
+        return 0;
+    }
+    case T_BOOL:
+        if (quoted || !parse_bool(v, p))
+            return put_err(err, errlen, "expected true or false, got '%s'", v), -1;
+        return 0;
+    case T_ALIASES: {
+        /* NAME=M1,M2[;NAME2=M3] */
+        for (const char *s = v; *s;) {
+            const char *semi = strchr(s, ';');
+            size_t n = semi ? (size_t)(semi - s) : strlen(s);
+            char one[2400];
+            if (n >= sizeof one) return put_err(err, errlen, "alias list too long"), -1;
+            memcpy(one, s, n);
+            one[n] = 0;
+            char *eq = strchr(one, '=');
+            if (n && !eq)
+                return put_err(err, errlen, "expected NAME=MODEL[,MODEL...], got '%s'", one), -1;
+            if (n && add_alias(c, one, (size_t)(eq - one), eq + 1, err, errlen)) return -1;
+            s = semi ? semi + 1 : s + n;
+        }
+        return 0;
+    }
+    case T_MODELS: break;
+    }
+    return put_err(err, errlen, "this setting cannot be given as one value"), -1;
+}
+
+static const cfg_key *find_key(const char *name) {
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strcmp(keys[i].key, name)) return &keys[i];
+    return NULL;
+}
+
+/* ---- YAML ---- */
+
+typedef struct {
+    yaml_document_t *doc;
+    const char *name;
+    char *err;
+    size_t errlen;
+} yctx;
+
+static int yerr(yctx *y, const yaml_node_t *n, const char *fmt, ...) {
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    put_err(y->err, y->errlen, "%s:%zu:%zu: %s", y->name, n->start_mark.line + 1,
+            n->start_mark.column + 1, msg);
+    return -1;
+}
+
+static const char *scalar(const yaml_node_t *n) {
+    return (const char *)n->data.scalar.value;
+}
+static bool is_quoted(const yaml_node_t *n) {
+    return n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+}
+/* "~", "null" or nothing at all. */
+static bool is_null(const yaml_node_t *n) {
+    if (n->type != YAML_SCALAR_NODE || is_quoted(n)) return false;
+    const char *s = scalar(n);
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+static const char *type_name(const yaml_node_t *n) {
+    return n->type == YAML_MAPPING_NODE    ? "a mapping"
+           : n->type == YAML_SEQUENCE_NODE ? "a list"
+                                            : "a single value";
+}
+
+/* The key of a mapping pair, which must be a plain string. */
+static const char *pair_key(yctx *y, const yaml_node_pair_t *pr, const yaml_node_t **kn) {
+    *kn = yaml_document_get_node(y->doc, pr->key);
+    if (!*kn || (*kn)->type != YAML_SCALAR_NODE) {
+        if (*kn) yerr(y, *kn, "a key must be a plain name");
+        return NULL;
+    }
+    return scalar(*kn);
+}
+
+/* Refuses a key that appears twice in one mapping: YAML forbids it, and a
+ * silent "last one wins" hides typos. */
+static int check_dups(yctx *y, const yaml_node_t *map) {
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++)
+        for (yaml_node_pair_t *b = a + 1; b < map->data.mapping.pairs.top; b++) {
+            yaml_node_t *ka = yaml_document_get_node(y->doc, a->key),
+                        *kb = yaml_document_get_node(y->doc, b->key);
+            if (ka && kb && ka->type == YAML_SCALAR_NODE && kb->type == YAML_SCALAR_NODE &&
+                !strcmp(scalar(ka), scalar(kb)))
+                return yerr(y, kb, "duplicate key '%s' (first at line %zu)", scalar(kb),
+                            ka->start_mark.line + 1);
+        }
+    return 0;
+}
+
+static int yaml_aliases(yctx *y, lmx_config *c, const yaml_node_t *v) {
+    if (v->type != YAML_MAPPING_NODE)
+        return yerr(y, v, "aliases: expected a mapping of NAME: [MODEL, ...], got %s",
+                    type_name(v));
+    if (check_dups(y, v)) return -1;
+    char msg[512];
+    for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top;
+         pr++) {
+        const yaml_node_t *kn, *mv = yaml_document_get_node(y->doc, pr->value);
+        const char *name = pair_key(y, pr, &kn);
+        if (!name || !mv) return -1;
+        char list[2200] = "";
+        size_t len = 0;
+        if (mv->type == YAML_SCALAR_NODE && !is_null(mv)) {
+            len = (size_t)snprintf(list, sizeof list, "%s", scalar(mv));
+        } else if (mv->type == YAML_SEQUENCE_NODE) {
+            for (yaml_node_item_t *it = mv->data.sequence.items.start;
+                 it < mv->data.sequence.items.top; it++) {
+                const yaml_node_t *e = yaml_document_get_node(y->doc, *it);
+                if (!e || e->type != YAML_SCALAR_NODE || is_null(e))
+                    return yerr(y, e ? e : mv, "aliases: %s: expected a model name", name);
+                if (strchr(scalar(e), ','))
+                    return yerr(y, e, "aliases: %s: a model name cannot contain ','", name);
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s,", scalar(e));
+                if (len >= sizeof list) return yerr(y, e, "aliases: %s: list too long", name);
+            }
+        } else {
+            return yerr(y, mv, "aliases: %s: expected a model name or a list of them", name);
+        }
+        if (strlen(name) != kn->data.scalar.length)
+            return yerr(y, kn, "aliases: a name cannot contain a NUL byte");
+        if (add_alias(c, name, strlen(name), list, msg, sizeof msg))
+            return yerr(y, kn, "aliases: %s", msg);
+    }
+    return 0;
+}
+
+static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
+    memset(m, 0, sizeof *m);
+    if (v->type == YAML_SCALAR_NODE && !is_null(v)) {
+        if (strlen(scalar(v)) >= sizeof m->model) return yerr(y, v, "models: name too long");
+        snprintf(m->model, sizeof m->model, "%s", scalar(v));
+        return 0;
+    }
+    if (v->type != YAML_MAPPING_NODE)
+        return yerr(y, v, "models: expected a model name or {model, ctx_size, parallel, alias, "
+                          "ttl}, got %s",
+                    type_name(v));
+    if (check_dups(y, v)) return -1;
+    for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top;
+         pr++) {
+        const yaml_node_t *kn, *fv = yaml_document_get_node(y->doc, pr->value);
+        const char *k = pair_key(y, pr, &kn);
+        if (!k || !fv) return -1;
+        if (fv->type != YAML_SCALAR_NODE)
+            return yerr(y, fv, "models: %s: expected a single value, got %s", k, type_name(fv));
+        const char *s = scalar(fv);
+        char *end;
+        errno = 0;
+        if (!strcmp(k, "model") || !strcmp(k, "alias")) {
+            char *dst = k[0] == 'm' ? m->model : m->alias;
+            size_t cap = k[0] == 'm' ? sizeof m->model : sizeof m->alias;
+            if (strlen(s) >= cap) return yerr(y, fv, "models: %s: too long", k);
+            snprintf(dst, cap, "%s", s);
+        } else if (!strcmp(k, "ctx_size") || !strcmp(k, "parallel")) {
+            long x = strtol(s, &end, 10), hi = k[0] == 'c' ? 1 << 24 : 256;
+            if (is_quoted(fv) || !*s || *end || errno || x < 0 || x > hi)
+                return yerr(y, fv, "models: %s: expected an integer from 0 to %ld, got '%s'", k,
+                            hi, s);
+            *(k[0] == 'c' ? &m->ctx_size : &m->parallel) = x;
+        } else if (!strcmp(k, "ttl")) {
+            double x = strtod(s, &end);
+            if (is_quoted(fv) || !*s || *end || errno || !(x >= 0 && x <= 1e9))
+                return yerr(y, fv, "models: ttl: expected seconds, got '%s'", s);
+            m->ttl_s = x;
+        } else {
+            return yerr(y, kn,
+                        "models: unknown key '%s' (known: model, ctx_size, parallel, alias, ttl)",
+                        k);
+        }
+    }
+    if (!m->model[0]) return yerr(y, v, "models: an entry needs 'model'");
+    return 0;
+}
+
+static int yaml_models(yctx *y, lmx_config *c, const yaml_node_t *v) {
+    if (v->type != YAML_SEQUENCE_NODE)
+        return yerr(y, v, "models: expected a list, got %s", type_name(v));
+    c->n_models = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        const yaml_node_t *e = yaml_document_get_node(y->doc, *it);
+        if (!e) return -1;
+        if (c->n_models == LMX_CFG_MAX_MODELS)
+            return yerr(y, e, "models: at most %d entries", LMX_CFG_MAX_MODELS);
+        if (yaml_model(y, &c->models[c->n_models], e)) return -1;
+        c->n_models++;
+    }
+    return 0;
+}
+
+/* Edit distance, to suggest the key a typo meant. */
+static int distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 40 || lb > 40) return 99;
+    int d[41][41];
+    for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+/* A mapping at `prefix` ("" for the top, "quarantine." for a section). */
+static int yaml_map(yctx *y, lmx_config *c, const yaml_node_t *map, const char *prefix) {
+    if (check_dups(y, map)) return -1;
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+         pr++) {
+        const yaml_node_t *kn, *v = yaml_document_get_node(y->doc, pr->value);
+        const char *k = pair_key(y, pr, &kn);
+        if (!k || !v) return -1;
+        char full[128];
+        snprintf(full, sizeof full, "%s%s", prefix, k);
+        const cfg_key *ck = strlen(k) < 64 ? find_key(full) : NULL;
+        if (!ck) {
+            /* a section: some key starts with "full." */
+            size_t fl = strlen(full);
+            bool section = false;
+            for (size_t i = 0; i < N_KEYS && !section; i++)
+                section = !strncmp(keys[i].key, full, fl) && keys[i].key[fl] == '.';
+            if (section) {
+                if (v->type != YAML_MAPPING_NODE)
+                    return yerr(y, v, "%s: expected a mapping, got %s", full, type_name(v));
+                char sub[130];
+                snprintf(sub, sizeof sub, "%s.", full);
+                if (yaml_map(y, c, v, sub)) return -1;
+                continue;
+            }
+            const char *best = NULL;
+            int bd = 3;
+            for (size_t i = 0; i < N_KEYS; i++) {
+                int d = distance(full, keys[i].key);
+                if (d < bd) bd = d, best = keys[i].key;
+            }
+            return best ? yerr(y, kn, "unknown key '%s' (did you mean '%s'?)", full, best)
+                        : yerr(y, kn, "unknown key '%s'", full);
+        }
+        if (ck->type == T_ALIASES) {
+            c->n_aliases = 0; /* the file's list replaces the defaults */
+            if (is_null(v)) continue;
+            if (yaml_aliases(y, c, v)) return -1;
+            continue;
+        }
+        if (ck->type == T_MODELS) {
+            if (is_null(v)) {
+                c->n_models = 0;
+                continue;
+            }
+            if (yaml_models(y, c, v)) return -1;
+            continue;
+        }
+        if (v->type != YAML_SCALAR_NODE)
+            return yerr(y, v, "%s: expected a single value, got %s", full, type_name(v));
+        if (is_null(v)) {
+            if (ck->type != T_STR) return yerr(y, v, "%s: no value", full);
+            memset((char *)c + ck->off, 0, ck->size);
+            continue;
+        }
+        if (strlen(scalar(v)) != v->data.scalar.length)
+            return yerr(y, v, "%s: a value cannot contain a NUL byte", full);
+        char msg[512];
+        if (set_scalar(c, ck, scalar(v), is_quoted(v), msg, sizeof msg))
+            return yerr(y, v, "%s: %s", full, msg);
+    }
+    return 0;
+}
+
+int lmx_config_parse_yaml(lmx_config *c, const char *name, const char *text, size_t len, char *err,
+                          size_t errlen) {
+    yaml_parser_t p;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&p)) return put_err(err, errlen, "%s: out of memory", name), -1;
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&p, &doc)) {
+        const yaml_mark_t *m = p.problem ? &p.problem_mark : &p.context_mark;
+        put_err(err, errlen, "%s:%zu:%zu: invalid YAML: %s%s%s", name, m->line + 1, m->column + 1,
+                p.problem ? p.problem : "syntax error", p.context ? " " : "",
+                p.context ? p.context : "");
+        yaml_parser_delete(&p);
+        return -1;
+    }
+    int rc = 0;
+    yctx y = {&doc, name, err, errlen};
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root && !is_null(root)) {
+        if (root->type != YAML_MAPPING_NODE)
+            rc = yerr(&y, root, "expected a mapping of settings (key: value), got %s",
+                      type_name(root));
+        else
+            rc = yaml_map(&y, c, root, "");
+    }
+    yaml_document_delete(&doc);
+    /* a second document would be ignored silently: refuse it */
+    if (!rc && root) {
+        yaml_document_t more;
+        if (yaml_parser_load(&p, &more)) {
+            yaml_node_t *r2 = yaml_document_get_root_node(&more);
+            if (r2) rc = yerr(&y, r2, "only one YAML document is allowed");
+            yaml_document_delete(&more);
+        }
+    }
+    yaml_parser_delete(&p);
+    return rc;
+}
+
+int lmx_config_load_file(lmx_config *c, const char *path, bool missing_ok, char *err,
+                         size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (missing_ok && errno == ENOENT) return 0;
+        return put_err(err, errlen, "%s: cannot open config file: %s", path, strerror(errno)), -1;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            if (cap >= (16u << 20)) {
+                free(buf);
+                fclose(f);
+                return put_err(err, errlen, "%s: config file larger than 16 MiB", path), -1;
+            }
+            char *b = realloc(buf, cap *= 2);
+            if (!b) free(buf);
+            buf = b;
+        }
+    }
+    bool rerr = ferror(f);
+    fclose(f);
+    if (!buf || rerr) {
+        free(buf);
+        return put_err(err, errlen, "%s: cannot read config file", path), -1;
+    }
+    int rc = lmx_config_parse_yaml(c, path, buf, n, err, errlen);
+    free(buf);
+    return rc;
+}
+
+/* LMX_ + the key upper-cased, '.' as '_'. */
+static void env_name(const cfg_key *k, char *buf, size_t n) {
+    size_t j = (size_t)snprintf(buf, n, "LMX_");
+    for (const char *s = k->key; *s && j + 1 < n; s++)
+        buf[j++] = *s == '.' ? '_' : (char)toupper((unsigned char)*s);
+    buf[j] = 0;
+}
+
+int lmx_config_load_env(lmx_config *c, char *err, size_t errlen) {
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (!keys[i].env) continue;
+        char name[64], msg[512];
+        env_name(&keys[i], name, sizeof name);
+        const char *v = getenv(name);
+        if (!v) continue;
+        char host[256];
+        const char *colon = strchr(v, ':');
+        /* LMX_HOST=HOST:PORT, the form the CLI reads (one ':' only: not IPv6) */
+        if (!strcmp(keys[i].key, "host") && colon && !strchr(colon + 1, ':')) {
+            snprintf(host, sizeof host, "%.*s", (int)(colon - v), v);
+            if (!getenv("LMX_PORT") && set_scalar(c, find_key("port"), colon + 1, false, msg, sizeof msg))
+                return put_err(err, errlen, "%s: %s", name, msg), -1;
+            v = host;
+        }
+        if (set_scalar(c, &keys[i], v, false, msg, sizeof msg))
+            return put_err(err, errlen, "%s: %s", name, msg), -1;
+    }
+    return 0;
+}
+
+int lmx_config_flag(lmx_config *c, int argc, char **argv, int *i, char *err, size_t errlen) {
+    const char *a = argv[*i];
+    for (size_t k = 0; k < N_KEYS; k++) {
+        const cfg_key *ck = &keys[k];
+        if (!ck->flag) continue;
+        if (ck->type == T_BOOL) {
+            if (!strcmp(a, ck->flag)) return *(bool *)((char *)c + ck->off) = true, 1;
+            if (!strncmp(a, "--no-", 5) && !strcmp(a + 5, ck->flag + 2))
+                return *(bool *)((char *)c + ck->off) = false, 1;
+            continue;
+        }
+        if (strcmp(a, ck->flag) && (!ck->alt || strcmp(a, ck->alt))) continue;
+        if (*i + 1 >= argc) return put_err(err, errlen, "option %s needs a value", a), -1;
+        const char *v = argv[++*i];
+        char msg[512];
+        if (set_scalar(c, ck, v, false, msg, sizeof msg))
+            return put_err(err, errlen, "bad value for %s: %s", a, msg), -1;
+        return 1;
+    }
+    return 0;
+}
+
+void lmx_config_default_path(char *buf, size_t n) {
+    const char *home = getenv("HOME");
+    if (home && *home) snprintf(buf, n, "%s/.lmx/config.yaml", home);
+    else if (n) buf[0] = 0;
+}
+
+int lmx_config_build(lmx_config *c, const char *path, int argc, char **argv, char *err,
+                     size_t errlen) {
+    lmx_config_defaults(c);
+    char def[1024];
+    if (!path) lmx_config_default_path(def, sizeof def);
+    if (path ? lmx_config_load_file(c, path, false, err, errlen)
+             : def[0] && lmx_config_load_file(c, def, true, err, errlen))
+        return -1;
+    if (lmx_config_load_env(c, err, errlen)) return -1;
+    /* flags given on the command line replace the aliases of lower layers
+     * only name by name (add_alias replaces a same-named one) */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config")) {
+            i++;
+            continue;
+        }
+        int r = lmx_config_flag(c, argc, argv, &i, err, errlen);
+        if (r < 0) return -2;
+        if (r == 0) return put_err(err, errlen, "unknown option '%s'", argv[i]), -2;
+    }
+    return 0;
+}
+
+/* ---- reload support ---- */
+
+static bool key_equal(const cfg_key *k, const lmx_config *a, const lmx_config *b) {
+    const char *pa = (const char *)a + k->off, *pb = (const char *)b + k->off;
+    switch (k->type) {
+    case T_STR: return !strcmp(pa, pb);
+    case T_ALIASES:
+        if (a->n_aliases != b->n_aliases) return false;
+        for (int i = 0; i < a->n_aliases; i++) {
+            const lmx_alias *x = &a->aliases[i], *y = &b->aliases[i];
+            if (strcmp(x->name, y->name) || x->n_models != y->n_models) return false;
+            for (int j = 0; j < x->n_models; j++)
+                if (strcmp(x->models[j], y->models[j])) return false;
+        }
+        return true;
+    case T_MODELS:
+        if (a->n_models != b->n_models) return false;
+        for (int i = 0; i < a->n_models; i++) {
+            const lmx_cfg_model *x = &a->models[i], *y = &b->models[i];
+            if (strcmp(x->model, y->model) || strcmp(x->alias, y->alias) ||
+                x->ctx_size != y->ctx_size || x->parallel != y->parallel || x->ttl_s != y->ttl_s)
+                return false;
+        }
+        return true;
+    default: return !memcmp(pa, pb, k->size);
+    }
+}
+
+int lmx_config_diff(const lmx_config *a, const lmx_config *b, const char **out, bool *restart,
+                    int cap) {
+    int n = 0;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (key_equal(&keys[i], a, b)) continue;
+        if (n < cap) {
+            out[n] = keys[i].key;
+            if (restart) restart[n] = !keys[i].reload;
+        }
+        n++;
+    }
+    return n;
+}
+
+void lmx_config_keep_restart(lmx_config *to, const lmx_config *from) {
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const cfg_key *k = &keys[i];
+        if (k->reload) continue;
+        if (k->type == T_MODELS) to->n_models = from->n_models;
+        memcpy((char *)to + k->off, (const char *)from + k->off, k->size);
+    }
+}
+
+void lmx_config_policy(const lmx_config *c, lmx_mgr_policy *p) {
+    memset(p, 0, sizeof *p);
+    p->memory_limit = c->memory_limit;
+    p->memory_reserve = c->memory_reserve;
+    p->auto_evict = c->auto_evict;
+    p->load_on_demand = c->load_on_demand;
+    p->mlock = c->mlock;
+    p->default_ttl_s = c->default_ttl;
+    p->quarantine_errors = (int)c->quarantine_errors;
+    p->quarantine_window_s = c->quarantine_window;
+    p->aliases = c->aliases;
+    p->n_aliases = c->n_aliases;
+}
+
+void lmx_config_doc(FILE *f) {
+    fprintf(f, "| key | environment | flag | default | on reload | meaning |\n"
+               "|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const cfg_key *k = &keys[i];
+        char env[64] = "—", flag[64] = "—";
+        if (k->env) env_name(k, env, sizeof env);
+        if (k->flag && k->type == T_BOOL)
+            snprintf(flag, sizeof flag, "`%s`, `--no-%s`", k->flag, k->flag + 2);
+        else if (k->flag && k->alt)
+            snprintf(flag, sizeof flag, "`%s`, `%s`", k->flag, k->alt);
+        else if (k->flag)
+            snprintf(flag, sizeof flag, "`%s`", k->flag);
+        fprintf(f, "| `%s` | %s%s%s | %s | %s | %s | %s |\n", k->key, k->env ? "`" : "", env,
+                k->env ? "`" : "", flag, k->def, k->reload ? "applied" : "restart required",
+                k->doc);
+    }
+}

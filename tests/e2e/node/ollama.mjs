@@ -1,0 +1,238 @@
+// Drives `lmx serve` with the `ollama` npm client library; run by ../test_ollama.py.
+// usage: HOST=http://127.0.0.1:PORT MODEL=stories260K node ollama.mjs
+//   AFTER_MERGE=1 PULL=hf.co/org/repo:QUANT  also runs the checks that need the model
+//   store and the downloader (pull with progress, JIT load, keep_alive 0, delete).
+// Prints one "ok NAME" / "FAIL NAME: why" line per check and "N passed, N failed" last.
+import { Ollama } from 'ollama';
+import assert from 'node:assert/strict';
+
+const ollama = new Ollama({ host: process.env.HOST });
+const model = process.env.MODEL;
+const tagged = `${model}:latest`;
+const msgs = [{ role: 'system', content: 'You tell stories.' }, { role: 'user', content: 'Once upon a time' }];
+const greedy = { temperature: 0, num_predict: 8, seed: 1 };
+const checks = [];
+const check = (name, fn) => checks.push([name, fn]);
+
+async function rejects(p, status, re) {
+  try {
+    await p;
+  } catch (e) {
+    assert.equal(e.name, 'ResponseError', `${e.name}: ${e.message}`);
+    assert.equal(e.status_code, status, e.message);
+    if (re) assert.match(e.error, re);
+    return e;
+  }
+  assert.fail(`expected HTTP ${status}`);
+}
+
+function counters(r) {
+  assert.equal(r.done, true);
+  for (const k of ['total_duration', 'load_duration', 'prompt_eval_count', 'prompt_eval_duration', 'eval_count', 'eval_duration'])
+    assert.equal(typeof r[k], 'number', k);
+  assert.ok(r.prompt_eval_count > 0);
+  assert.ok(r.total_duration >= r.eval_duration);
+  assert.ok(!Number.isNaN(Date.parse(r.created_at)), r.created_at);
+}
+
+check('version', async () => {
+  const v = await ollama.version();
+  assert.match(v.version, /^\d+\.\d+\.\d+$/);
+});
+
+check('list_tags', async () => {
+  const r = await ollama.list();
+  const m = r.models.find((x) => x.name === tagged);
+  assert.ok(m, JSON.stringify(r));
+  assert.equal(m.model, tagged);
+  assert.ok(m.size > 0);
+  assert.match(m.digest, /^[0-9a-f]{64}$/);
+  assert.ok(!Number.isNaN(Date.parse(m.modified_at)));
+  assert.equal(m.details.format, 'gguf');
+  assert.equal(m.details.family, 'llama');
+  assert.deepEqual(m.details.families, ['llama']);
+  assert.match(m.details.parameter_size, /^\d+(\.\d)?[KMBT]$/);
+  assert.equal(typeof m.details.quantization_level, 'string');
+});
+
+check('ps', async () => {
+  const r = await ollama.ps();
+  const m = r.models.find((x) => x.name === tagged);
+  assert.ok(m, JSON.stringify(r));
+  assert.ok(m.size > 0);
+  assert.equal(m.size_vram, 0);
+  assert.ok(Date.parse(m.expires_at) > Date.now(), m.expires_at);
+  assert.ok(m.context_length > 0);
+  assert.equal(m.details.format, 'gguf');
+});
+
+check('show', async () => {
+  const r = await ollama.show({ model: tagged });
+  assert.match(r.modelfile, /^FROM /m);
+  assert.match(r.parameters, /num_ctx/);
+  assert.equal(typeof r.template, 'string');
+  assert.equal(r.details.format, 'gguf');
+  assert.equal(r.model_info['general.architecture'], 'llama');
+  assert.ok(r.model_info['general.parameter_count'] > 0);
+  assert.equal(typeof r.model_info['llama.context_length'], 'number');
+  assert.ok(r.capabilities.includes('completion'));
+  await rejects(ollama.show({ model: 'no-such-model' }), 404, /not found/);
+});
+
+check('chat', async () => {
+  const r = await ollama.chat({ model: tagged, messages: msgs, options: greedy, stream: false });
+  assert.equal(r.model, tagged);
+  assert.equal(r.message.role, 'assistant');
+  assert.equal(typeof r.message.content, 'string');
+  assert.ok(['stop', 'length'].includes(r.done_reason));
+  counters(r);
+  assert.ok(r.eval_count <= 8);
+});
+
+check('chat_stream_matches', async () => {
+  const plain = await ollama.chat({ model, messages: msgs, options: greedy, stream: false });
+  const stream = await ollama.chat({ model, messages: msgs, options: greedy, stream: true });
+  let text = '', n = 0, last = null;
+  for await (const part of stream) {
+    n++;
+    last = part;
+    if (!part.done) {
+      assert.equal(part.message.role, 'assistant');
+      text += part.message.content;
+    }
+  }
+  assert.equal(text, plain.message.content);
+  assert.equal(last.done_reason, plain.done_reason);
+  assert.equal(last.eval_count, plain.eval_count);
+  counters(last);
+  assert.ok(n >= 2);
+});
+
+check('generate', async () => {
+  const r = await ollama.generate({ model, prompt: 'Once upon a time', system: 'You tell stories.', options: greedy, stream: false });
+  assert.equal(typeof r.response, 'string');
+  counters(r);
+  const s = await ollama.generate({ model, prompt: 'Once upon a time', system: 'You tell stories.', options: greedy, stream: true });
+  let text = '', last = null;
+  for await (const part of s) {
+    last = part;
+    text += part.response;
+  }
+  assert.equal(text, r.response);
+  counters(last);
+});
+
+check('generate_raw', async () => {
+  const r = await ollama.generate({ model, prompt: 'Once upon a time', raw: true, options: { ...greedy, num_predict: 5 }, stream: false });
+  assert.equal(typeof r.response, 'string');
+  assert.ok(r.eval_count <= 5);
+  counters(r);
+});
+
+check('options_mapped', async () => {
+  // stop ends the text before the stop string; top_k / repeat_last_n / unknown options are accepted
+  const base = await ollama.generate({ model, prompt: 'Once upon a time', raw: true, options: { temperature: 0, num_predict: 30 }, stream: false });
+  const words = base.response.trim().split(' ');
+  const stopAt = words.length > 2 ? ` ${words[2]}` : null;
+  const r = await ollama.generate({
+    model, prompt: 'Once upon a time', raw: true, stream: false,
+    options: { temperature: 0, num_predict: 30, top_k: 1, repeat_last_n: 64, mirostat: 0, num_thread: 1, ...(stopAt ? { stop: [stopAt] } : {}) },
+  });
+  if (stopAt) assert.ok(!r.response.includes(stopAt), JSON.stringify([r.response, stopAt]));
+});
+
+check('keep_alive_accepted', async () => {
+  for (const keep_alive of [-1, '10m', 300, '1h30m']) {
+    const r = await ollama.chat({ model, messages: msgs, options: greedy, keep_alive, stream: false });
+    assert.equal(r.done, true);
+  }
+  await rejects(ollama.chat({ model, messages: msgs, keep_alive: 'soon', stream: false }), 400, /keep_alive/);
+});
+
+check('load_request', async () => {
+  // an empty prompt loads the model and answers done_reason "load"
+  const r = await ollama.generate({ model, prompt: '', stream: false });
+  assert.equal(r.done, true);
+  assert.equal(r.done_reason, 'load');
+});
+
+check('errors', async () => {
+  await rejects(ollama.chat({ model: 'nope', messages: msgs, stream: false }), 404, /model "nope" not found, try pulling it first/);
+  await rejects(ollama.generate({ model: 'nope:7b', prompt: 'x', stream: false }), 404, /not found/);
+  await rejects(ollama.chat({ model: '', messages: msgs, stream: false }), 400, /model is required/);
+  await rejects(ollama.chat({ model, messages: [{ role: 'user', content: 'x', images: ['aGk='] }], stream: false }), 400, /images/);
+  await rejects(ollama.generate({ model, prompt: 'x', suffix: 'y', stream: false }), 400, /suffix/);
+  // a streamed request refused before it starts is a plain HTTP error too
+  await rejects(ollama.chat({ model: 'nope', messages: msgs, stream: true }), 404, /not found/);
+});
+
+// ---- after the model store and the downloader land (AFTER_MERGE=1) ----
+if (process.env.AFTER_MERGE) {
+  const pulled = process.env.PULL; // hf.co/org/repo:QUANT served by the fake hub
+  check('pull_progress', async () => {
+    const stream = await ollama.pull({ model: pulled, stream: true });
+    const statuses = [];
+    let last = null;
+    for await (const p of stream) {
+      statuses.push(p.status);
+      if (p.total) {
+        assert.match(p.digest, /^sha256:[0-9a-f]{64}$/);
+        assert.ok(p.completed <= p.total);
+        last = p;
+      }
+    }
+    assert.equal(statuses[0], 'pulling manifest');
+    assert.ok(statuses.some((s) => s.startsWith('downloading')), statuses.join());
+    assert.ok(statuses.includes('verifying sha256 digest'), statuses.join());
+    assert.equal(statuses.at(-1), 'success');
+    assert.equal(last.completed, last.total);
+  });
+  check('pulled_listed_and_jit_loaded', async () => {
+    const id = pulled.replace(/^hf\.co\//, '');
+    const tags = await ollama.list();
+    assert.ok(tags.models.some((m) => m.name === id), JSON.stringify(tags.models.map((m) => m.name)));
+    const r = await ollama.chat({ model: pulled, messages: msgs, options: greedy, keep_alive: '2m', stream: false });
+    assert.equal(r.done, true);
+    assert.ok(r.load_duration > 0);
+    const ps = await ollama.ps();
+    const m = ps.models.find((x) => x.name === id);
+    assert.ok(m, JSON.stringify(ps));
+    const left = Date.parse(m.expires_at) - Date.now();
+    assert.ok(left > 60_000 && left <= 125_000, m.expires_at);
+  });
+  check('keep_alive_0_unloads', async () => {
+    const id = pulled.replace(/^hf\.co\//, '');
+    const r = await ollama.generate({ model: pulled, prompt: '', keep_alive: 0, stream: false });
+    assert.equal(r.done_reason, 'unload');
+    const ps = await ollama.ps();
+    assert.ok(!ps.models.some((x) => x.name === id), JSON.stringify(ps));
+  });
+  check('pull_not_streamed', async () => {
+    const r = await ollama.pull({ model: pulled, stream: false });
+    assert.equal(r.status, 'success');
+  });
+  check('delete', async () => {
+    const id = pulled.replace(/^hf\.co\//, '');
+    await ollama.delete({ model: pulled });
+    const tags = await ollama.list();
+    assert.ok(!tags.models.some((m) => m.name === id));
+    await rejects(ollama.delete({ model: pulled }), 404, /not found/);
+  });
+  check('pull_unknown_repo', async () => {
+    await rejects(ollama.pull({ model: 'hf.co/nobody/nothing-GGUF:Q4_0', stream: false }), 404);
+  });
+}
+
+let passed = 0, failed = 0;
+for (const [name, fn] of checks) {
+  try {
+    await fn();
+    console.log(`ok ${name}`);
+    passed++;
+  } catch (e) {
+    console.log(`FAIL ${name}: ${(e.stack || String(e)).split('\n').slice(0, 6).join('\n    ')}`);
+    failed++;
+  }
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
