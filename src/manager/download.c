@@ -75,6 +75,7 @@ struct lmx_dl {
     pthread_mutex_t save_mu; /* serialises record writes */
     unsigned long version;
     unsigned long long fetched; /* bytes received, all downloads */
+    void (*on_bytes)(uint64_t n);
     dl_item *items;
     bool stopping;
     pthread_t workers[N_WORKERS];
@@ -354,6 +355,12 @@ unsigned long long lmx_dl_bytes_fetched(lmx_dl *d) {
     return n;
 }
 
+void lmx_dl_on_bytes(lmx_dl *d, void (*fn)(uint64_t n)) {
+    pthread_mutex_lock(&d->mu);
+    d->on_bytes = fn;
+    pthread_mutex_unlock(&d->mu);
+}
+
 json_t *lmx_dl_wait(lmx_dl *d, const char *id, unsigned long *seen, int timeout_ms) {
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
@@ -399,7 +406,9 @@ static bool on_progress(void *ud, size_t n) {
         bump(d);
     }
     bool go = !it->cancel && !d->stopping;
+    void (*cb)(uint64_t) = d->on_bytes;
     pthread_mutex_unlock(&d->mu);
+    if (cb && p->count && n) cb((uint64_t)n);
     return go;
 }
 

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "manager/manager.h"
 #include "util/api_err.h"
@@ -34,8 +35,11 @@ int lmx_dl_cancel(lmx_dl *d, const char *id, lmx_api_err *e);
  * counter; start with 0), then returns id's status (new reference) and
  * updates *seen; NULL when id is unknown. For progress streams. */
 json_t *lmx_dl_wait(lmx_dl *d, const char *id, unsigned long *seen, int timeout_ms);
-/* Bytes received from the hub since the daemon started (for /metrics). */
+/* Bytes received from the hub since the daemon started. */
 unsigned long long lmx_dl_bytes_fetched(lmx_dl *d);
+/* fn(n) is told of every n bytes received (the daemon feeds /metrics with it);
+ * set it before the first download; it runs on a download thread. */
+void lmx_dl_on_bytes(lmx_dl *d, void (*fn)(uint64_t n));
 /* Whether a status object is in a final state (completed, failed, cancelled). */
 bool lmx_dl_final(const json_t *status);
 

@@ -117,6 +117,9 @@ def pull_by_quant_checks_the_hash_and_places_the_file():
     m = [m for m in models['data'] if m['id'] == st['model']]
     assert code == 200 and len(m) == 1, models
     assert m[0]['sha256'] == f['sha'] and m[0]['source']['repo'] == STORIES_REPO, m
+    code, _, _, metrics = d.request('GET', '/metrics')
+    got = [l for l in metrics.splitlines() if l.startswith('lmx_download_bytes_total ')]
+    assert code == 200 and got and int(got[0].split()[1]) >= f['size'], got
     # the daemon serves it: load it and ask it something
     code, ld, _, text = d.post('/admin/models/load', {'model': st['model'], 'ctx_size': 128})
     assert code == 200 and ld['state'] == 'ready', text
