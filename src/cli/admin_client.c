@@ -31,7 +31,8 @@ bool lmx_admin_option(lmx_admin *a, int argc, char **argv, int *i, bool *bad) {
         if (v) {
             /* --host H keeps a port given earlier (or the default's) unless H has one */
             const char *colon = strrchr(a->base, ':');
-            bool has_port = colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1);
+            bool has_port =
+                colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1);
             const char *port = has_port && !strchr(v, ':') ? colon : "";
             char tmp[sizeof a->base];
             snprintf(tmp, sizeof tmp, "%s%s", v, port);
@@ -46,7 +47,8 @@ bool lmx_admin_option(lmx_admin *a, int argc, char **argv, int *i, bool *bad) {
             *bad = true;
         } else if (v) {
             char *colon = strrchr(a->base, ':');
-            if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1)) *colon = 0;
+            if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1))
+                *colon = 0;
             size_t n = strlen(a->base);
             snprintf(a->base + n, sizeof a->base - n, ":%ld", p);
         }
@@ -147,9 +149,11 @@ json_t *lmx_admin_do(const lmx_admin *a, const char *method, const char *path, c
     if (!msg) msg = json_string_value(e); /* {"error": "..."} */
     const char *code = json_string_value(json_object_get(e, "code"));
     if (msg)
-        fprintf(stderr, "%s: %s (HTTP %ld%s%s)\n", a->cmd, msg, st, code ? ", " : "", code ? code : "");
+        fprintf(stderr, "%s: %s (HTTP %ld%s%s)\n", a->cmd, msg, st, code ? ", " : "",
+                code ? code : "");
     else
-        fprintf(stderr, "%s: the daemon answered HTTP %ld%s%s\n", a->cmd, st, err[0] ? ": " : "", err);
+        fprintf(stderr, "%s: the daemon answered HTTP %ld%s%s\n", a->cmd, st, err[0] ? ": " : "",
+                err);
     json_decref(o);
     return NULL;
 }
@@ -160,8 +164,10 @@ char *lmx_admin_escape(const char *id) {
     if (!o) return NULL;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)id[i];
-        if (isalnum(c) || strchr("-._~/:", c)) *p++ = (char)c;
-        else p += sprintf(p, "%%%02X", c);
+        if (isalnum(c) || strchr("-._~/:", c))
+            *p++ = (char)c;
+        else
+            p += sprintf(p, "%%%02X", c);
     }
     *p = 0;
     return o;

@@ -12,10 +12,10 @@
 #include <stdint.h>
 
 typedef struct {
-    char base[512];      /* "http://host:port" */
-    const char *key;     /* admin key or NULL */
-    bool json;           /* --json: print the API's own JSON */
-    const char *cmd;     /* for messages: "lmx ls" */
+    char base[512];  /* "http://host:port" */
+    const char *key; /* admin key or NULL */
+    bool json;       /* --json: print the API's own JSON */
+    const char *cmd; /* for messages: "lmx ls" */
 } lmx_admin;
 
 /* Sets defaults from the environment. */

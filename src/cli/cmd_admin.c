@@ -47,8 +47,10 @@ static void table_print(table *t) {
     for (int r = 0; r < t->n_rows; r++) {
         for (int c = 0; c < t->n_cols; c++) {
             const char *s = t->cells[r * MAX_COLS + c];
-            if (c == t->n_cols - 1) printf("%s", s);
-            else printf("%-*s  ", w[c], s);
+            if (c == t->n_cols - 1)
+                printf("%s", s);
+            else
+                printf("%-*s  ", w[c], s);
             free((void *)s);
         }
         putchar('\n');
@@ -70,15 +72,20 @@ static double num(const json_t *o, const char *k, double dflt) {
 
 static void fmt_bytes(const json_t *o, const char *k, const char *k2, char *out, size_t n) {
     double b = num(o, k, k2 ? num(o, k2, -1) : -1);
-    if (b < 0) snprintf(out, n, "-");
-    else lmx_human_bytes(b, out, n);
+    if (b < 0)
+        snprintf(out, n, "-");
+    else
+        lmx_human_bytes(b, out, n);
 }
 
 static void fmt_int(const json_t *o, const char *k, char *out, size_t n) {
     json_t *v = json_object_get(o, k);
-    if (json_is_number(v)) snprintf(out, n, "%.0f", json_number_value(v));
-    else if (json_is_string(v)) snprintf(out, n, "%s", json_string_value(v));
-    else snprintf(out, n, "-");
+    if (json_is_number(v))
+        snprintf(out, n, "%.0f", json_number_value(v));
+    else if (json_is_string(v))
+        snprintf(out, n, "%s", json_string_value(v));
+    else
+        snprintf(out, n, "-");
 }
 
 static void fmt_params(const json_t *o, char *out, size_t n) {
@@ -88,18 +95,27 @@ static void fmt_params(const json_t *o, char *out, size_t n) {
         return;
     }
     double p = json_is_number(v) ? json_number_value(v) : -1;
-    if (p < 0) snprintf(out, n, "-");
-    else if (p >= 1e9) snprintf(out, n, "%.1fB", p / 1e9);
-    else if (p >= 1e6) snprintf(out, n, "%.1fM", p / 1e6);
-    else if (p >= 1e3) snprintf(out, n, "%.1fK", p / 1e3);
-    else snprintf(out, n, "%.0f", p);
+    if (p < 0)
+        snprintf(out, n, "-");
+    else if (p >= 1e9)
+        snprintf(out, n, "%.1fB", p / 1e9);
+    else if (p >= 1e6)
+        snprintf(out, n, "%.1fM", p / 1e6);
+    else if (p >= 1e3)
+        snprintf(out, n, "%.1fK", p / 1e3);
+    else
+        snprintf(out, n, "%.0f", p);
 }
 
 static void fmt_duration(double s, char *out, size_t n) {
-    if (s < 0 || !isfinite(s)) snprintf(out, n, "-");
-    else if (s < 90) snprintf(out, n, "%.0fs", s);
-    else if (s < 5400) snprintf(out, n, "%.0fm", s / 60);
-    else snprintf(out, n, "%.1fh", s / 3600);
+    if (s < 0 || !isfinite(s))
+        snprintf(out, n, "-");
+    else if (s < 90)
+        snprintf(out, n, "%.0fs", s);
+    else if (s < 5400)
+        snprintf(out, n, "%.0fm", s / 60);
+    else
+        snprintf(out, n, "%.1fh", s / 3600);
 }
 
 /* The options every admin command shares, plus its own via `own`; the
@@ -136,8 +152,8 @@ static bool parse(lmx_admin *a, int argc, char **argv, own_opt own, void *ctx, c
 }
 
 #define COMMON_OPTS                                                                                \
-    "  --host H[:P], --port P  the daemon (default LMX_HOST or 127.0.0.1:1234)\n"                   \
-    "  --admin-key KEY         admin key (default LMX_ADMIN_KEY)\n"                                 \
+    "  --host H[:P], --port P  the daemon (default LMX_HOST or 127.0.0.1:1234)\n"                  \
+    "  --admin-key KEY         admin key (default LMX_ADMIN_KEY)\n"                                \
     "  --json                  print the admin API's JSON\n"
 
 /* ---- pull ---- */
@@ -161,8 +177,10 @@ static void progress_line(const json_t *st, bool tty, int *last_pct, char last_s
     int pct = total > 0 ? (int)(100.0 * bytes / total) : -1;
     char b[32], t[32], r[32], eta[32];
     lmx_human_bytes(bytes, b, sizeof b);
-    if (total >= 0) lmx_human_bytes(total, t, sizeof t);
-    else snprintf(t, sizeof t, "?");
+    if (total >= 0)
+        lmx_human_bytes(total, t, sizeof t);
+    else
+        snprintf(t, sizeof t, "?");
     lmx_human_bytes(rate, r, sizeof r);
     json_t *e = json_object_get(st, "eta");
     fmt_duration(json_is_number(e) ? json_number_value(e) : -1, eta, sizeof eta);
@@ -171,8 +189,8 @@ static void progress_line(const json_t *st, bool tty, int *last_pct, char last_s
         int fill = pct < 0 ? 0 : pct * 30 / 100;
         for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
         bar[30] = 0;
-        fprintf(stderr, "\r\033[K%-11s [%s] %3d%%  %s / %s  %s/s  eta %s", state, bar, pct < 0 ? 0 : pct,
-                b, t, r, eta);
+        fprintf(stderr, "\r\033[K%-11s [%s] %3d%%  %s / %s  %s/s  eta %s", state, bar,
+                pct < 0 ? 0 : pct, b, t, r, eta);
         fflush(stderr);
         return;
     }
@@ -181,8 +199,10 @@ static void progress_line(const json_t *st, bool tty, int *last_pct, char last_s
     if (!changed && (pct < 0 || pct / 10 == *last_pct / 10)) return;
     *last_pct = pct;
     snprintf(last_state, 32, "%s", state);
-    if (pct >= 0) fprintf(stderr, "%s %d%% (%s of %s, %s/s)\n", state, pct, b, t, r);
-    else fprintf(stderr, "%s (%s)\n", state, b);
+    if (pct >= 0)
+        fprintf(stderr, "%s %d%% (%s of %s, %s/s)\n", state, pct, b, t, r);
+    else
+        fprintf(stderr, "%s (%s)\n", state, b);
 }
 
 int cmd_pull(int argc, char **argv) {
@@ -192,7 +212,8 @@ int cmd_pull(int argc, char **argv) {
         "  --file F        a file of the repo (a split model's first shard fetches all)\n"
         "  --revision R    branch, tag or commit (default main)\n"
         "  -q, --quiet     no progress\n"
-        "  Ctrl-C stops watching; the daemon goes on (DELETE /admin/models/download/ID cancels)\n" COMMON_OPTS;
+        "  Ctrl-C stops watching; the daemon goes on (DELETE /admin/models/download/ID "
+        "cancels)\n" COMMON_OPTS;
     lmx_admin a;
     lmx_admin_init(&a, "lmx pull");
     pull_opts o = {0};
@@ -258,7 +279,8 @@ int cmd_pull(int argc, char **argv) {
             printf("pulled %s (%s) as %s\n", str_or(st, "file", "?"), b, str_or(st, "model", id));
         }
     } else {
-        fprintf(stderr, "lmx pull: download %s %s: %s\n", id, s, str_or(st, "error", "no reason given"));
+        fprintf(stderr, "lmx pull: download %s %s: %s\n", id, s,
+                str_or(st, "error", "no reason given"));
         rc = 1;
     }
     json_decref(st);
@@ -315,8 +337,10 @@ static void loaded_table(const json_t *models) {
         fmt_int(m, "active", act, sizeof act);
         fmt_int(m, "queued", que, sizeof que);
         double exp = num(m, "expires_at", -1);
-        if (exp > 0) fmt_duration(exp - (double)now, ttl, sizeof ttl);
-        else snprintf(ttl, sizeof ttl, "never");
+        if (exp > 0)
+            fmt_duration(exp - (double)now, ttl, sizeof ttl);
+        else
+            snprintf(ttl, sizeof ttl, "never");
         char state[300];
         const char *reason = str_or(m, "reason", NULL);
         snprintf(state, sizeof state, "%s%s%s%s", str_or(m, "state", "?"), reason ? " (" : "",
@@ -336,9 +360,10 @@ int cmd_ps(int argc, char **argv) {
     json_t *r = lmx_admin_do(&a, "GET", "/admin/status", NULL);
     if (!r) return 1;
     if (a.json) {
-        json_t *l = json_pack("{s:s,s:O}", "object", "list", "data",
-                              json_is_array(json_object_get(r, "models")) ? json_object_get(r, "models")
-                                                                           : json_array());
+        json_t *l =
+            json_pack("{s:s,s:O}", "object", "list", "data",
+                      json_is_array(json_object_get(r, "models")) ? json_object_get(r, "models")
+                                                                  : json_array());
         lmx_admin_print_json(l);
         json_decref(l);
     } else {
@@ -456,15 +481,17 @@ int cmd_unload(int argc, char **argv) {
     json_t *r = lmx_admin_do(&a, "POST", "/admin/models/unload", req);
     json_decref(req);
     if (!r) return 1;
-    if (a.json) lmx_admin_print_json(r);
-    else printf("unloaded %s\n", str_or(r, "id", pos[0]));
+    if (a.json)
+        lmx_admin_print_json(r);
+    else
+        printf("unloaded %s\n", str_or(r, "id", pos[0]));
     json_decref(r);
     return 0;
 }
 
 int cmd_rm(int argc, char **argv) {
-    const char *usage =
-        "usage: lmx rm MODEL [--json]\n  deletes a model's files from the store (unload it first)\n" COMMON_OPTS;
+    const char *usage = "usage: lmx rm MODEL [--json]\n  deletes a model's files from the store "
+                        "(unload it first)\n" COMMON_OPTS;
     lmx_admin a;
     lmx_admin_init(&a, "lmx rm");
     const char *pos[1];
@@ -480,8 +507,10 @@ int cmd_rm(int argc, char **argv) {
     free(eid);
     json_t *r = lmx_admin_do(&a, "DELETE", path, NULL);
     if (!r) return 1;
-    if (a.json) lmx_admin_print_json(r);
-    else printf("deleted %s\n", str_or(r, "id", pos[0]));
+    if (a.json)
+        lmx_admin_print_json(r);
+    else
+        printf("deleted %s\n", str_or(r, "id", pos[0]));
     json_decref(r);
     return 0;
 }

@@ -29,10 +29,17 @@
 #include "manager/hub.h"
 #include "util/clock.h"
 
-#define N_WORKERS 2
+#define N_WORKERS    2
 #define MAX_ATTEMPTS 6
 
-typedef enum { DL_QUEUED, DL_DOWNLOADING, DL_VERIFYING, DL_COMPLETED, DL_FAILED, DL_CANCELLED } dl_state;
+typedef enum {
+    DL_QUEUED,
+    DL_DOWNLOADING,
+    DL_VERIFYING,
+    DL_COMPLETED,
+    DL_FAILED,
+    DL_CANCELLED
+} dl_state;
 static const char *const state_name[] = {"queued",    "downloading", "verifying",
                                          "completed", "failed",      "cancelled"};
 
@@ -70,8 +77,8 @@ struct lmx_dl {
     char models_dir[PATH_MAX], rec_dir[PATH_MAX + 32];
     /* mu guards the list, every item's mutable fields, stopping and version */
     pthread_mutex_t mu;
-    pthread_cond_t work;    /* a download was queued, or stopping */
-    pthread_cond_t changed; /* version moved: some status changed */
+    pthread_cond_t work;     /* a download was queued, or stopping */
+    pthread_cond_t changed;  /* version moved: some status changed */
     pthread_mutex_t save_mu; /* serialises record writes */
     unsigned long version;
     unsigned long long fetched; /* bytes received, all downloads */
@@ -179,9 +186,9 @@ static json_t *record_json(const dl_item *it) { /* under mu */
                                                f->done, "fetched", f->fetched));
     }
     return json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:I}", "id", it->id, "repo", it->repo,
-                     "revision", it->revision, "commit", it->commit, "quant", it->quant, "files", files, "state",
-                     state_name[it->state], "model", it->model, "error", it->error, "created",
-                     (json_int_t)it->created);
+                     "revision", it->revision, "commit", it->commit, "quant", it->quant, "files",
+                     files, "state", state_name[it->state], "model", it->model, "error", it->error,
+                     "created", (json_int_t)it->created);
 }
 
 /* Writes it's record (atomically: a temporary file renamed over it). */
@@ -213,8 +220,8 @@ static dl_item *item_from_record(const json_t *r) {
     const char *rev = json_string_value(json_object_get(r, "revision"));
     const char *st = json_string_value(json_object_get(r, "state"));
     json_t *files = json_object_get(r, "files");
-    if (!id || !valid_id(id) || !lmx_hub_valid_repo(repo) || !rev || !st ||
-        !json_is_array(files) || !json_array_size(files) || json_array_size(files) > 1000)
+    if (!id || !valid_id(id) || !lmx_hub_valid_repo(repo) || !rev || !st || !json_is_array(files) ||
+        !json_array_size(files) || json_array_size(files) > 1000)
         return NULL;
     dl_item *it = calloc(1, sizeof *it);
     if (!it) return NULL;
@@ -301,12 +308,14 @@ static void load_records(lmx_dl *d) {
 
 static json_t *status_json(const dl_item *it) { /* under mu */
     json_t *files = json_array();
-    for (int i = 0; i < it->n_files; i++) json_array_append_new(files, json_string(it->files[i].name));
+    for (int i = 0; i < it->n_files; i++)
+        json_array_append_new(files, json_string(it->files[i].name));
     int64_t total = total_of(it);
     bool moving = it->state == DL_DOWNLOADING;
     double rate = moving ? it->rate : 0;
     json_t *eta = json_null();
-    if (moving && rate > 0 && total >= 0) eta = json_integer((json_int_t)ceil((double)(total - it->bytes) / rate));
+    if (moving && rate > 0 && total >= 0)
+        eta = json_integer((json_int_t)ceil((double)(total - it->bytes) / rate));
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(it->id));
     json_object_set_new(o, "object", json_string("model.download"));
@@ -532,8 +541,10 @@ static int fetch_one(lmx_dl *d, dl_item *it, int fi, char *err, size_t errlen) {
         int64_t off = file_size(part);
         if (off < 0) off = 0;
         if (f->size >= 0 && off > f->size) {
-            if (ftruncate(fileno(fp), 0)) off = -1;
-            else off = 0;
+            if (ftruncate(fileno(fp), 0))
+                off = -1;
+            else
+                off = 0;
         }
         pthread_mutex_lock(&d->mu);
         it->state = DL_DOWNLOADING;
@@ -544,7 +555,8 @@ static int fetch_one(lmx_dl *d, dl_item *it, int fi, char *err, size_t errlen) {
         pthread_mutex_unlock(&d->mu);
         lmx_fetch_result r = LMX_FETCH_OK;
         progress p = {d, it, true};
-        if (off < 0) r = LMX_FETCH_RESTART;
+        if (off < 0)
+            r = LMX_FETCH_RESTART;
         else if (!(f->size >= 0 && off == f->size))
             r = lmx_hub_fetch(&d->hub, &t, fp, off, on_progress, &p, why, sizeof why);
         lmx_hub_target_free(&t);
@@ -555,15 +567,20 @@ static int fetch_one(lmx_dl *d, dl_item *it, int fi, char *err, size_t errlen) {
             return RUN_FAILED;
         }
         switch (r) {
-        case LMX_FETCH_OK: got = true; break;
+        case LMX_FETCH_OK:
+            got = true;
+            break;
         case LMX_FETCH_STOPPED: {
             pthread_mutex_lock(&d->mu);
             int s = interrupted(d, it);
             pthread_mutex_unlock(&d->mu);
             return s ? s : RUN_STOPPED;
         }
-        case LMX_FETCH_RESTART: unlink(part); break;
-        case LMX_FETCH_RETRY: break;
+        case LMX_FETCH_RESTART:
+            unlink(part);
+            break;
+        case LMX_FETCH_RETRY:
+            break;
         case LMX_FETCH_FATAL:
             snprintf(err, errlen, "Downloading %s failed: %s.", f->name, why);
             return RUN_FAILED;
@@ -617,7 +634,8 @@ static void run(lmx_dl *d, dl_item *it) {
         char first[PATH_MAX + 1100];
         final_path(d, it, 0, first, sizeof first);
         json_t *files = json_array();
-        for (int i = 0; i < it->n_files; i++) json_array_append_new(files, json_string(it->files[i].name));
+        for (int i = 0; i < it->n_files; i++)
+            json_array_append_new(files, json_string(it->files[i].name));
         pthread_mutex_lock(&d->mu);
         json_t *meta = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "repo", it->repo, "revision",
                                  it->revision, "file", it->files[0].name, "quant", it->quant,
@@ -771,13 +789,14 @@ int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quan
         return -1;
     }
     if (quant && (strlen(quant) >= 32 || strchr(quant, '/'))) {
-        lmx_err_set(e, 400, "invalid_request_error", NULL, "quant", "\"quant\" '%s' is not a quant name.",
-                    quant);
+        lmx_err_set(e, 400, "invalid_request_error", NULL, "quant",
+                    "\"quant\" '%s' is not a quant name.", quant);
         return -1;
     }
     if (!revision || !*revision) revision = "main";
     if (!valid_revision(revision)) {
-        lmx_err_set(e, 400, "invalid_request_error", NULL, "revision", "\"revision\" is not valid.");
+        lmx_err_set(e, 400, "invalid_request_error", NULL, "revision",
+                    "\"revision\" is not valid.");
         return -1;
     }
     json_t *listing = lmx_hub_list(&d->hub, repo, revision, e);
@@ -832,7 +851,8 @@ int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quan
     final_path(d, it, 0, dir, sizeof dir);
     *strrchr(dir, '/') = 0;
     if (mkdir_p(dir)) {
-        lmx_err_set(e, 500, "server_error", NULL, NULL, "Cannot create %s: %s.", dir, strerror(errno));
+        lmx_err_set(e, 500, "server_error", NULL, NULL, "Cannot create %s: %s.", dir,
+                    strerror(errno));
         item_free(it);
         return -1;
     }
@@ -861,7 +881,8 @@ int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quan
     }
     unsigned char rnd[8];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-        unsigned long long x = (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32) ^
+        unsigned long long x = (unsigned long long)time(NULL) ^
+                               ((unsigned long long)getpid() << 32) ^
                                (unsigned long long)(uintptr_t)it;
         memcpy(rnd, &x, sizeof rnd);
     }
@@ -906,7 +927,8 @@ int lmx_dl_cancel(lmx_dl *d, const char *id, lmx_api_err *e) {
     }
     if (is_final(it->state)) {
         lmx_err_set(e, 409, "invalid_request_error", "download_finished", NULL,
-                    "Download '%s' already %s; delete the model instead.", id, state_name[it->state]);
+                    "Download '%s' already %s; delete the model instead.", id,
+                    state_name[it->state]);
         pthread_mutex_unlock(&d->mu);
         return -1;
     }

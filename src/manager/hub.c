@@ -109,8 +109,10 @@ void lmx_hub_quant_of(const char *name, char *out, size_t n) {
     const char *b = base_name(name);
     size_t len = strlen(b), stem;
     int k, cnt;
-    if (split_of(b, &stem, &k, &cnt)) len = stem;
-    else if (len > 5 && !strcasecmp(b + len - 5, ".gguf")) len -= 5;
+    if (split_of(b, &stem, &k, &cnt))
+        len = stem;
+    else if (len > 5 && !strcasecmp(b + len - 5, ".gguf"))
+        len -= 5;
     /* the last token (split on '-' and '.') shaped like a quant name */
     size_t end = len;
     while (end > 0) {
@@ -118,12 +120,13 @@ void lmx_hub_quant_of(const char *name, char *out, size_t n) {
         while (start > 0 && b[start - 1] != '-' && b[start - 1] != '.') start--;
         size_t tl = end - start;
         const char *t = b + start;
-        bool q = tl >= 2 && tl < n &&
-                 (((t[0] == 'Q' || t[0] == 'q') && isdigit((unsigned char)t[1])) ||
-                  (tl >= 3 && (t[0] == 'I' || t[0] == 'i') && (t[1] == 'Q' || t[1] == 'q') &&
-                   isdigit((unsigned char)t[2])) ||
-                  (tl == 3 && !strncasecmp(t, "F16", 3)) || (tl == 3 && !strncasecmp(t, "F32", 3)) ||
-                  (tl == 4 && !strncasecmp(t, "BF16", 4)));
+        bool q =
+            tl >= 2 && tl < n &&
+            (((t[0] == 'Q' || t[0] == 'q') && isdigit((unsigned char)t[1])) ||
+             (tl >= 3 && (t[0] == 'I' || t[0] == 'i') && (t[1] == 'Q' || t[1] == 'q') &&
+              isdigit((unsigned char)t[2])) ||
+             (tl == 3 && !strncasecmp(t, "F16", 3)) || (tl == 3 && !strncasecmp(t, "F32", 3)) ||
+             (tl == 4 && !strncasecmp(t, "BF16", 4)));
         for (size_t i = 0; q && i < tl; i++)
             if (!isalnum((unsigned char)t[i]) && t[i] != '_') q = false;
         if (q) {
@@ -268,7 +271,8 @@ static int choose(const json_t *listing, const char *file, const char *quant, lm
         return -1;
     }
     if (n_keys > 1) {
-        lmx_err_set(e, 400, "invalid_request_error", "ambiguous_file", quant && *quant ? "quant" : "file",
+        lmx_err_set(e, 400, "invalid_request_error", "ambiguous_file",
+                    quant && *quant ? "quant" : "file",
                     "%s several models: %s. Name one with \"file\".",
                     quant && *quant ? "The quant matches" : "The repo holds", keys);
         return -1;
@@ -280,7 +284,8 @@ int lmx_hub_choose(const json_t *all, const char *file, const char *quant, lmx_h
                    lmx_api_err *e) {
     *out = NULL;
     if (!json_is_array(all)) {
-        lmx_err_set(e, 502, "server_error", "hub_error", NULL, "The hub's file listing is not a list.");
+        lmx_err_set(e, 502, "server_error", "hub_error", NULL,
+                    "The hub's file listing is not a list.");
         return -1;
     }
     /* the listing comes from the network: paths that could leave the store are not files */
@@ -391,7 +396,8 @@ static void etag_sha(const char *v, char out[65]) {
 static char *host_of(const char *url) {
     CURLU *u = curl_url();
     char *host = NULL, *out = NULL;
-    if (u && !curl_url_set(u, CURLUPART_URL, url, 0) && !curl_url_get(u, CURLUPART_HOST, &host, 0)) {
+    if (u && !curl_url_set(u, CURLUPART_URL, url, 0) &&
+        !curl_url_get(u, CURLUPART_HOST, &host, 0)) {
         char *port = NULL;
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
         size_t n = strlen(host) + (port ? strlen(port) : 0) + 2;
@@ -436,8 +442,8 @@ static CURL *easy(const lmx_hub *h, const char *url, struct curl_slist *hl, hdrs
     return c;
 }
 
-static void hub_error(lmx_api_err *e, long code, const hdrs *hd, const char *what,
-                      const char *repo, const char *endpoint) {
+static void hub_error(lmx_api_err *e, long code, const hdrs *hd, const char *what, const char *repo,
+                      const char *endpoint) {
     const char *xc = hd->error_code;
     if (!strcmp(xc, "RevisionNotFound")) {
         lmx_err_set(e, 404, "invalid_request_error", "revision_not_found", "revision",
@@ -445,18 +451,20 @@ static void hub_error(lmx_api_err *e, long code, const hdrs *hd, const char *wha
     } else if (!strcmp(xc, "EntryNotFound")) {
         lmx_err_set(e, 404, "invalid_request_error", "file_not_found", "file",
                     "%s was not found in repo '%s'.", what, repo);
-    } else if (!strcmp(xc, "GatedRepo") || code == 403 || (code == 401 && strcmp(xc, "RepoNotFound"))) {
+    } else if (!strcmp(xc, "GatedRepo") || code == 403 ||
+               (code == 401 && strcmp(xc, "RepoNotFound"))) {
         lmx_err_set(e, 403, "permission_error", "repo_forbidden", "repo",
                     "Repo '%s' is gated or private (hub answered %ld%s%s). Accept its terms on the "
                     "hub and set HF_TOKEN for the daemon.",
                     repo, code, hd->error_msg[0] ? ": " : "", hd->error_msg);
     } else if (code == 404 || !strcmp(xc, "RepoNotFound")) {
-        lmx_err_set(e, 404, "invalid_request_error", "repo_not_found", "repo",
-                    "Repo '%s' was not found on %s (check the spelling; private repos need HF_TOKEN).",
-                    repo, endpoint);
+        lmx_err_set(
+            e, 404, "invalid_request_error", "repo_not_found", "repo",
+            "Repo '%s' was not found on %s (check the spelling; private repos need HF_TOKEN).",
+            repo, endpoint);
     } else {
-        lmx_err_set(e, 502, "server_error", "hub_error", NULL, "%s: the hub (%s) answered HTTP %ld.",
-                    what, endpoint, code);
+        lmx_err_set(e, 502, "server_error", "hub_error", NULL,
+                    "%s: the hub (%s) answered HTTP %ld.", what, endpoint, code);
     }
 }
 
@@ -532,8 +540,10 @@ json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, l
         json_decref(arr);
         if (!hd.next[0]) return files;
         /* the next page; relative links resolve against the endpoint */
-        if (hd.next[0] == '/') snprintf(url, sizeof url, "%s%s", h->endpoint, hd.next);
-        else snprintf(url, sizeof url, "%s", hd.next);
+        if (hd.next[0] == '/')
+            snprintf(url, sizeof url, "%s%s", h->endpoint, hd.next);
+        else
+            snprintf(url, sizeof url, "%s", hd.next);
     }
     return files;
 fail_oom:
@@ -598,7 +608,8 @@ int lmx_hub_probe(const lmx_hub *h, const char *repo, const char *revision, cons
         char *next = NULL;
         if (rc != CURLE_OK) {
             lmx_err_set(e, 502, "server_error", "hub_unreachable", NULL,
-                        "Resolving '%s' on %s failed: %s.", file, h->endpoint, curl_easy_strerror(rc));
+                        "Resolving '%s' on %s failed: %s.", file, h->endpoint,
+                        curl_easy_strerror(rc));
         } else if (code >= 300 && code < 400 && loc) {
             bool same = same_host(loc, url);
             if (same && !hd.linked_etag[0] && !hd.linked_size[0]) {
@@ -625,7 +636,8 @@ int lmx_hub_probe(const lmx_hub *h, const char *repo, const char *revision, cons
     if (!t->url) {
         if (rc == CURLE_OK && code >= 200 && code < 400)
             lmx_err_set(e, 502, "server_error", "hub_error", NULL,
-                        "Resolving '%s': the hub answered %ld without a usable location.", file, code);
+                        "Resolving '%s': the hub answered %ld without a usable location.", file,
+                        code);
         return -1;
     }
     etag_sha(hd.linked_etag, t->sha256);

@@ -20,9 +20,9 @@ typedef struct {
 } lmx_hub;
 
 typedef struct {
-    char *name;       /* path inside the repo (malloc'd) */
-    char sha256[65];  /* lower-case hex, "" when the listing gave none */
-    int64_t size;     /* -1 when unknown */
+    char *name;      /* path inside the repo (malloc'd) */
+    char sha256[65]; /* lower-case hex, "" when the listing gave none */
+    int64_t size;    /* -1 when unknown */
 } lmx_hub_file;
 
 /* Where a file's bytes are: the CDN URL the resolve URL redirected to (or
@@ -31,7 +31,7 @@ typedef struct {
     char *url;       /* malloc'd */
     bool auth;       /* the URL is on the hub's host: the token may go there */
     char sha256[65]; /* from X-Linked-Etag; "" when the hub gave no sha256 */
-    char commit[41];  /* from X-Repo-Commit (40 hex); "" when absent */
+    char commit[41]; /* from X-Repo-Commit (40 hex); "" when absent */
     int64_t size;    /* from X-Linked-Size or Content-Length; -1 unknown */
 } lmx_hub_target;
 
@@ -52,8 +52,8 @@ json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, l
  * as a whole token), or the repo's only model. Returns the count and fills
  * *out (free with lmx_hub_files_free), or -1 with e set (404 file_not_found
  * listing the .gguf files, 400 when ambiguous). */
-int lmx_hub_choose(const json_t *listing, const char *file, const char *quant,
-                   lmx_hub_file **out, lmx_api_err *e);
+int lmx_hub_choose(const json_t *listing, const char *file, const char *quant, lmx_hub_file **out,
+                   lmx_api_err *e);
 void lmx_hub_files_free(lmx_hub_file *f, int n);
 
 /* The quant named in a .gguf file name ("Q4_K_M", "F16", ...), upper-case,
@@ -71,10 +71,10 @@ typedef bool (*lmx_hub_progress)(void *ud, size_t n_new);
 
 typedef enum {
     LMX_FETCH_OK = 0,
-    LMX_FETCH_STOPPED,   /* progress returned false */
-    LMX_FETCH_RETRY,     /* network error, 5xx, expired link: resolve again and retry */
-    LMX_FETCH_RESTART,   /* the server ignored the range or it is past the end: start over */
-    LMX_FETCH_FATAL,     /* 404 and other refusals */
+    LMX_FETCH_STOPPED, /* progress returned false */
+    LMX_FETCH_RETRY,   /* network error, 5xx, expired link: resolve again and retry */
+    LMX_FETCH_RESTART, /* the server ignored the range or it is past the end: start over */
+    LMX_FETCH_FATAL,   /* 404 and other refusals */
 } lmx_fetch_result;
 
 /* Appends the target's bytes from offset `off` to f (positioned at off).

@@ -55,7 +55,8 @@ TEST(hub_quant_matches_whole_tokens_case_insensitively) {
     /* Q4_K is not Q4_K_M nor Q4_K_S */
     n = lmx_hub_choose(l, NULL, "Q4_K", &f, &e);
     CHECK(n == -1 && e.status == 404 && !strcmp(e.code, "file_not_found"));
-    CHECK(strstr(e.message, "model-Q4_K_M.gguf") && strstr(e.message, "big/model-Q6_K-00001-of-00003.gguf"));
+    CHECK(strstr(e.message, "model-Q4_K_M.gguf") &&
+          strstr(e.message, "big/model-Q6_K-00001-of-00003.gguf"));
     CHECK(!strstr(e.message, "00002-of-00003")); /* one line per split model */
     /* F16: the projector is passed over for the model */
     n = lmx_hub_choose(l, NULL, "F16", &f, &e);
@@ -101,7 +102,8 @@ TEST(hub_file_must_exist_and_several_models_are_ambiguous) {
 }
 
 TEST(hub_listing_paths_that_leave_the_store_are_ignored) {
-    static const char *const evil[] = {"../evil-Q8_0.gguf", "a/../../b-Q8_0.gguf", "/abs-Q8_0.gguf", NULL};
+    static const char *const evil[] = {"../evil-Q8_0.gguf", "a/../../b-Q8_0.gguf", "/abs-Q8_0.gguf",
+                                       NULL};
     json_t *l = listing(evil);
     lmx_hub_file *f;
     lmx_api_err e = {0};
