@@ -171,6 +171,7 @@ int cmd_serve(int argc, char **argv) {
         goto out;
     }
     app.downloads = dl;
+    lmx_dl_on_bytes(dl, lmx_metrics_add_download_bytes);
     lmx_http_opts ho = {.host = cfg->host,
                         .port = (int)cfg->port,
                         .idle_timeout_s = (int)cfg->idle_timeout,

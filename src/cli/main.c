@@ -15,6 +15,13 @@ static const struct {
     {"bench", cmd_bench, "measure prefill/decode speed and memory bandwidth"},
     {"serve", cmd_serve, "serve models over an OpenAI-compatible HTTP API"},
     {"template", cmd_template, "render a chat template with a JSON context"},
+    {"pull", cmd_pull, "download a model from Hugging Face into the daemon's store"},
+    {"ls", cmd_ls, "list the models in the daemon's store"},
+    {"ps", cmd_ps, "list the daemon's loaded models"},
+    {"load", cmd_load, "load a model in the daemon"},
+    {"unload", cmd_unload, "unload a model from the daemon"},
+    {"rm", cmd_rm, "delete a model from the daemon's store"},
+    {"status", cmd_status, "show the daemon's state"},
 };
 
 static void usage(FILE *f) {

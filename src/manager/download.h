@@ -7,6 +7,8 @@
 #define LMX_MGR_DOWNLOAD_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "manager/manager.h"
 #include "util/api_err.h"
@@ -29,5 +31,16 @@ json_t *lmx_dl_status(lmx_dl *d, const char *id);
 /* Every download's status (new reference). */
 json_t *lmx_dl_list(lmx_dl *d);
 int lmx_dl_cancel(lmx_dl *d, const char *id, lmx_api_err *e);
+/* Waits up to timeout_ms for any download's status to change after *seen (a
+ * counter; start with 0), then returns id's status (new reference) and
+ * updates *seen; NULL when id is unknown. For progress streams. */
+json_t *lmx_dl_wait(lmx_dl *d, const char *id, unsigned long *seen, int timeout_ms);
+/* Bytes received from the hub since the daemon started. */
+unsigned long long lmx_dl_bytes_fetched(lmx_dl *d);
+/* fn(n) is told of every n bytes received (the daemon feeds /metrics with it);
+ * set it before the first download; it runs on a download thread. */
+void lmx_dl_on_bytes(lmx_dl *d, void (*fn)(uint64_t n));
+/* Whether a status object is in a final state (completed, failed, cancelled). */
+bool lmx_dl_final(const json_t *status);
 
 #endif

@@ -19,9 +19,13 @@ const lmx_route lmx_routes[] = {
     /* Anthropic Messages */
     {"POST", "/v1/messages", lmx_h_messages, LMX_ERRS_ANTHROPIC, LMX_ACCESS_API},
     {"POST", "/v1/messages/count_tokens", lmx_h_count_tokens, LMX_ERRS_ANTHROPIC, LMX_ACCESS_API},
-    /* admin: model manager (download routes, when added, go before /admin/models/) */
+    /* admin: model manager (the download routes come before the /admin/models/ prefixes) */
     {"GET", "/healthz", lmx_h_healthz, LMX_ERRS_OPENAI, LMX_ACCESS_PUBLIC},
     {"GET", "/readyz", lmx_h_readyz, LMX_ERRS_OPENAI, LMX_ACCESS_PUBLIC},
+    {"POST", "/admin/models/download", lmx_h_download_start, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"GET", "/admin/models/download", lmx_h_download_list, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"GET", "/admin/models/download/", lmx_h_download_get, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"DELETE", "/admin/models/download/", lmx_h_download_cancel, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"POST", "/admin/models/load", lmx_h_admin_load, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"POST", "/admin/models/unload", lmx_h_admin_unload, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"GET", "/admin/models", lmx_h_admin_models, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},

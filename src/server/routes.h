@@ -48,6 +48,11 @@ int lmx_h_lms_chat(lmx_req *r, const char *rest);
 int lmx_h_lms_v0_models(lmx_req *r, const char *id);
 int lmx_h_lms_v0_chat(lmx_req *r, const char *rest);
 int lmx_h_lms_v0_completions(lmx_req *r, const char *rest);
+/* download_api.c */
+int lmx_h_download_start(lmx_req *r, const char *rest);
+int lmx_h_download_list(lmx_req *r, const char *rest);
+int lmx_h_download_get(lmx_req *r, const char *rest);
+int lmx_h_download_cancel(lmx_req *r, const char *rest);
 
 /* responses_api.c */
 int lmx_h_responses(lmx_req *r, const char *rest);

@@ -1,0 +1,189 @@
+/* The admin subcommands' HTTP client (libcurl): one JSON request per call,
+ * errors shown as the server worded them. */
+#include "cli/admin_client.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "manager/hub.h"
+
+void lmx_admin_init(lmx_admin *a, const char *cmd) {
+    memset(a, 0, sizeof *a);
+    a->cmd = cmd;
+    const char *h = getenv("LMX_HOST");
+    snprintf(a->base, sizeof a->base, "%s", h && *h ? h : "127.0.0.1:1234");
+    const char *k = getenv("LMX_ADMIN_KEY");
+    a->key = k && *k ? k : NULL;
+}
+
+bool lmx_admin_option(lmx_admin *a, int argc, char **argv, int *i, bool *bad) {
+    const char *v;
+    if (!strcmp(argv[*i], "--json")) {
+        a->json = true;
+        return true;
+    }
+    if (lmx_arg_value(argc, argv, i, "--admin-key", NULL, &a->key, bad)) return true;
+    if (lmx_arg_value(argc, argv, i, "--host", NULL, &v, bad)) {
+        if (v) {
+            /* --host H keeps a port given earlier (or the default's) unless H has one */
+            const char *colon = strrchr(a->base, ':');
+            bool has_port =
+                colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1);
+            const char *port = has_port && !strchr(v, ':') ? colon : "";
+            char tmp[sizeof a->base];
+            snprintf(tmp, sizeof tmp, "%s%s", v, port);
+            snprintf(a->base, sizeof a->base, "%s", tmp);
+        }
+        return true;
+    }
+    if (lmx_arg_value(argc, argv, i, "--port", NULL, &v, bad)) {
+        long p;
+        if (v && !lmx_arg_long(v, 1, 65535, &p)) {
+            fprintf(stderr, "%s: bad --port '%s'\n", a->cmd, v);
+            *bad = true;
+        } else if (v) {
+            char *colon = strrchr(a->base, ':');
+            if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1))
+                *colon = 0;
+            size_t n = strlen(a->base);
+            snprintf(a->base + n, sizeof a->base - n, ":%ld", p);
+        }
+        return true;
+    }
+    return false;
+}
+
+bool lmx_admin_ready(lmx_admin *a) {
+    if (!strncmp(a->base, "http://", 7) || !strncmp(a->base, "https://", 8)) {
+        size_t n = strlen(a->base);
+        while (n && a->base[n - 1] == '/') a->base[--n] = 0;
+        return n > 0;
+    }
+    char tmp[sizeof a->base];
+    snprintf(tmp, sizeof tmp, "http://%s", a->base);
+    snprintf(a->base, sizeof a->base, "%s", tmp);
+    return strlen(a->base) > 7;
+}
+
+typedef struct {
+    char *p;
+    size_t n;
+} body;
+
+static size_t on_body(char *d, size_t sz, size_t nm, void *ud) {
+    body *b = ud;
+    size_t n = sz * nm;
+    if (b->n + n > (256u << 20)) return 0;
+    char *q = realloc(b->p, b->n + n + 1);
+    if (!q) return 0;
+    memcpy(q + b->n, d, n);
+    b->p = q;
+    b->n += n;
+    b->p[b->n] = 0;
+    return n;
+}
+
+long lmx_admin_call(const lmx_admin *a, const char *method, const char *path, const json_t *jb,
+                    json_t **out, char *err, size_t errlen) {
+    lmx_hub_global_init();
+    *out = NULL;
+    CURL *c = curl_easy_init();
+    if (!c) {
+        snprintf(err, errlen, "cannot start libcurl");
+        return 0;
+    }
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s", a->base, path);
+    struct curl_slist *hl = curl_slist_append(NULL, "Accept: application/json");
+    char *payload = jb ? json_dumps(jb, JSON_COMPACT) : NULL;
+    if (payload) hl = curl_slist_append(hl, "Content-Type: application/json");
+    if (a->key) {
+        char h[1024];
+        snprintf(h, sizeof h, "X-Admin-Key: %s", a->key);
+        hl = curl_slist_append(hl, h);
+    }
+    body b = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    if (payload) curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    if (rc != CURLE_OK) {
+        snprintf(err, errlen, "cannot reach the daemon at %s: %s", a->base, curl_easy_strerror(rc));
+    } else {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (b.n) *out = json_loadb(b.p, b.n, 0, NULL);
+        if (!*out && b.n) snprintf(err, errlen, "%.*s", (int)(b.n < 300 ? b.n : 300), b.p);
+    }
+    free(b.p);
+    free(payload);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+json_t *lmx_admin_do(const lmx_admin *a, const char *method, const char *path, const json_t *jb) {
+    json_t *o;
+    char err[512] = "";
+    long st = lmx_admin_call(a, method, path, jb, &o, err, sizeof err);
+    if (!st) {
+        fprintf(stderr, "%s: %s\n", a->cmd, err);
+        return NULL;
+    }
+    if (st >= 200 && st < 300) {
+        if (!o) o = json_object();
+        return o;
+    }
+    if (a->json && o) lmx_admin_print_json(o);
+    json_t *e = json_object_get(o, "error");
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    if (!msg) msg = json_string_value(e); /* {"error": "..."} */
+    const char *code = json_string_value(json_object_get(e, "code"));
+    if (msg)
+        fprintf(stderr, "%s: %s (HTTP %ld%s%s)\n", a->cmd, msg, st, code ? ", " : "",
+                code ? code : "");
+    else
+        fprintf(stderr, "%s: the daemon answered HTTP %ld%s%s\n", a->cmd, st, err[0] ? ": " : "",
+                err);
+    json_decref(o);
+    return NULL;
+}
+
+char *lmx_admin_escape(const char *id) {
+    size_t n = strlen(id);
+    char *o = malloc(3 * n + 1), *p = o;
+    if (!o) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (isalnum(c) || strchr("-._~/:", c))
+            *p++ = (char)c;
+        else
+            p += sprintf(p, "%%%02X", c);
+    }
+    *p = 0;
+    return o;
+}
+
+void lmx_admin_print_json(const json_t *v) {
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+void lmx_human_bytes(double b, char *out, size_t n) {
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int i = 0;
+    while (b >= 1024 && i < 5) b /= 1024, i++;
+    snprintf(out, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
+}

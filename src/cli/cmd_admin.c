@@ -1,0 +1,516 @@
+/* lmx pull | ls | ps | load | unload | rm | status: the daemon's admin API
+ * from a shell. Human tables by default; --json prints the API's own JSON
+ * (what a script should parse). A refusal exits 1 with the server's message. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/admin_client.h"
+#include "cli/args.h"
+#include "cli/cli.h"
+
+/* ---- small table printer ---- */
+
+#define MAX_COLS 10
+typedef struct {
+    int n_cols, n_rows, cap;
+    char **cells; /* n_rows x n_cols */
+} table;
+
+static void row(table *t, int n, ...) {
+    if (t->n_rows == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 16;
+        t->cells = realloc(t->cells, (size_t)t->cap * MAX_COLS * sizeof *t->cells);
+    }
+    t->n_cols = n;
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        const char *s = va_arg(ap, const char *);
+        t->cells[t->n_rows * MAX_COLS + i] = strdup(s ? s : "-");
+    }
+    va_end(ap);
+    t->n_rows++;
+}
+
+static void table_print(table *t) {
+    int w[MAX_COLS] = {0};
+    for (int r = 0; r < t->n_rows; r++)
+        for (int c = 0; c < t->n_cols; c++) {
+            int l = (int)strlen(t->cells[r * MAX_COLS + c]);
+            if (l > w[c]) w[c] = l;
+        }
+    for (int r = 0; r < t->n_rows; r++) {
+        for (int c = 0; c < t->n_cols; c++) {
+            const char *s = t->cells[r * MAX_COLS + c];
+            if (c == t->n_cols - 1)
+                printf("%s", s);
+            else
+                printf("%-*s  ", w[c], s);
+            free((void *)s);
+        }
+        putchar('\n');
+    }
+    free(t->cells);
+}
+
+/* ---- value formatting ---- */
+
+static const char *str_or(const json_t *o, const char *k, const char *dflt) {
+    const char *s = json_string_value(json_object_get(o, k));
+    return s && *s ? s : dflt;
+}
+
+static double num(const json_t *o, const char *k, double dflt) {
+    json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+static void fmt_bytes(const json_t *o, const char *k, const char *k2, char *out, size_t n) {
+    double b = num(o, k, k2 ? num(o, k2, -1) : -1);
+    if (b < 0)
+        snprintf(out, n, "-");
+    else
+        lmx_human_bytes(b, out, n);
+}
+
+static void fmt_int(const json_t *o, const char *k, char *out, size_t n) {
+    json_t *v = json_object_get(o, k);
+    if (json_is_number(v))
+        snprintf(out, n, "%.0f", json_number_value(v));
+    else if (json_is_string(v))
+        snprintf(out, n, "%s", json_string_value(v));
+    else
+        snprintf(out, n, "-");
+}
+
+static void fmt_params(const json_t *o, char *out, size_t n) {
+    json_t *v = json_object_get(o, "parameters");
+    if (json_is_string(v)) {
+        snprintf(out, n, "%s", json_string_value(v));
+        return;
+    }
+    double p = json_is_number(v) ? json_number_value(v) : -1;
+    if (p < 0)
+        snprintf(out, n, "-");
+    else if (p >= 1e9)
+        snprintf(out, n, "%.1fB", p / 1e9);
+    else if (p >= 1e6)
+        snprintf(out, n, "%.1fM", p / 1e6);
+    else if (p >= 1e3)
+        snprintf(out, n, "%.1fK", p / 1e3);
+    else
+        snprintf(out, n, "%.0f", p);
+}
+
+static void fmt_duration(double s, char *out, size_t n) {
+    if (s < 0 || !isfinite(s))
+        snprintf(out, n, "-");
+    else if (s < 90)
+        snprintf(out, n, "%.0fs", s);
+    else if (s < 5400)
+        snprintf(out, n, "%.0fm", s / 60);
+    else
+        snprintf(out, n, "%.1fh", s / 3600);
+}
+
+/* The options every admin command shares, plus its own via `own`; the
+ * positional arguments go to pos. Returns false (after printing) on errors. */
+typedef bool (*own_opt)(void *ctx, int argc, char **argv, int *i, bool *bad);
+
+static bool parse(lmx_admin *a, int argc, char **argv, own_opt own, void *ctx, const char **pos,
+                  int max_pos, int *n_pos, const char *usage) {
+    bool bad = false;
+    *n_pos = 0;
+    for (int i = 1; i < argc && !bad; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("%s", usage);
+            exit(0);
+        }
+        if (lmx_admin_option(a, argc, argv, &i, &bad)) continue;
+        if (own && own(ctx, argc, argv, &i, &bad)) continue;
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "%s: unknown option '%s'\n", a->cmd, argv[i]);
+            bad = true;
+        } else if (*n_pos < max_pos) {
+            pos[(*n_pos)++] = argv[i];
+        } else {
+            fprintf(stderr, "%s: unexpected argument '%s'\n", a->cmd, argv[i]);
+            bad = true;
+        }
+    }
+    if (!bad && !lmx_admin_ready(a)) {
+        fprintf(stderr, "%s: bad daemon address '%s'\n", a->cmd, a->base);
+        bad = true;
+    }
+    if (bad) fprintf(stderr, "%s", usage);
+    return !bad;
+}
+
+#define COMMON_OPTS                                                                                \
+    "  --host H[:P], --port P  the daemon (default LMX_HOST or 127.0.0.1:1234)\n"                  \
+    "  --admin-key KEY         admin key (default LMX_ADMIN_KEY)\n"                                \
+    "  --json                  print the admin API's JSON\n"
+
+/* ---- pull ---- */
+
+typedef struct {
+    const char *file, *revision;
+    bool quiet;
+} pull_opts;
+
+static bool pull_opt(void *ctx, int argc, char **argv, int *i, bool *bad) {
+    pull_opts *o = ctx;
+    if (lmx_arg_value(argc, argv, i, "--file", "-f", &o->file, bad)) return true;
+    if (lmx_arg_value(argc, argv, i, "--revision", NULL, &o->revision, bad)) return true;
+    if (!strcmp(argv[*i], "--quiet") || !strcmp(argv[*i], "-q")) return o->quiet = true;
+    return false;
+}
+
+static void progress_line(const json_t *st, bool tty, int *last_pct, char last_state[32]) {
+    const char *state = str_or(st, "state", "?");
+    double bytes = num(st, "bytes", 0), total = num(st, "total", -1), rate = num(st, "rate", 0);
+    int pct = total > 0 ? (int)(100.0 * bytes / total) : -1;
+    char b[32], t[32], r[32], eta[32];
+    lmx_human_bytes(bytes, b, sizeof b);
+    if (total >= 0)
+        lmx_human_bytes(total, t, sizeof t);
+    else
+        snprintf(t, sizeof t, "?");
+    lmx_human_bytes(rate, r, sizeof r);
+    json_t *e = json_object_get(st, "eta");
+    fmt_duration(json_is_number(e) ? json_number_value(e) : -1, eta, sizeof eta);
+    if (tty) {
+        char bar[31];
+        int fill = pct < 0 ? 0 : pct * 30 / 100;
+        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+        bar[30] = 0;
+        fprintf(stderr, "\r\033[K%-11s [%s] %3d%%  %s / %s  %s/s  eta %s", state, bar,
+                pct < 0 ? 0 : pct, b, t, r, eta);
+        fflush(stderr);
+        return;
+    }
+    /* plain lines: on a state change and every 10% */
+    bool changed = strcmp(last_state, state) != 0;
+    if (!changed && (pct < 0 || pct / 10 == *last_pct / 10)) return;
+    *last_pct = pct;
+    snprintf(last_state, 32, "%s", state);
+    if (pct >= 0)
+        fprintf(stderr, "%s %d%% (%s of %s, %s/s)\n", state, pct, b, t, r);
+    else
+        fprintf(stderr, "%s (%s)\n", state, b);
+}
+
+int cmd_pull(int argc, char **argv) {
+    const char *usage =
+        "usage: lmx pull ORG/REPO[:QUANT] [--file F] [--revision R] [-q] [--json]\n"
+        "  downloads a model from Hugging Face into the daemon's store, with progress\n"
+        "  --file F        a file of the repo (a split model's first shard fetches all)\n"
+        "  --revision R    branch, tag or commit (default main)\n"
+        "  -q, --quiet     no progress\n"
+        "  Ctrl-C stops watching; the daemon goes on (DELETE /admin/models/download/ID "
+        "cancels)\n" COMMON_OPTS;
+    lmx_admin a;
+    lmx_admin_init(&a, "lmx pull");
+    pull_opts o = {0};
+    const char *pos[1];
+    int np;
+    if (!parse(&a, argc, argv, pull_opt, &o, pos, 1, &np, usage)) return 2;
+    if (np != 1) {
+        fprintf(stderr, "lmx pull: name a repo (ORG/REPO[:QUANT])\n%s", usage);
+        return 2;
+    }
+    char repo[512];
+    snprintf(repo, sizeof repo, "%s", pos[0]);
+    char *colon = strchr(repo, ':');
+    const char *quant = NULL;
+    if (colon) {
+        *colon = 0;
+        quant = colon + 1;
+    }
+    if (quant && o.file) {
+        fprintf(stderr, "lmx pull: give :QUANT or --file, not both\n");
+        return 2;
+    }
+    json_t *req = json_pack("{s:s}", "repo", repo);
+    if (quant) json_object_set_new(req, "quant", json_string(quant));
+    if (o.file) json_object_set_new(req, "file", json_string(o.file));
+    if (o.revision) json_object_set_new(req, "revision", json_string(o.revision));
+    json_t *r = lmx_admin_do(&a, "POST", "/admin/models/download", req);
+    json_decref(req);
+    if (!r) return 1;
+    char id[128];
+    snprintf(id, sizeof id, "%s", str_or(r, "id", ""));
+    json_decref(r);
+    if (!*id) {
+        fprintf(stderr, "lmx pull: the daemon gave no download id\n");
+        return 1;
+    }
+    char *eid = lmx_admin_escape(id);
+    char path[256];
+    snprintf(path, sizeof path, "/admin/models/download/%s", eid);
+    free(eid);
+    bool tty = !o.quiet && isatty(2);
+    int last_pct = -100;
+    char last_state[32] = "";
+    json_t *st = NULL;
+    for (;;) {
+        st = lmx_admin_do(&a, "GET", path, NULL);
+        if (!st) return 1;
+        if (!o.quiet) progress_line(st, tty, &last_pct, last_state);
+        const char *s = str_or(st, "state", "");
+        if (!strcmp(s, "completed") || !strcmp(s, "failed") || !strcmp(s, "cancelled")) break;
+        json_decref(st);
+        struct timespec ts = {0, 250 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (tty) fputc('\n', stderr);
+    const char *s = str_or(st, "state", "");
+    int rc = 0;
+    if (a.json) lmx_admin_print_json(st);
+    if (!strcmp(s, "completed")) {
+        if (!a.json) {
+            char b[32];
+            lmx_human_bytes(num(st, "bytes", 0), b, sizeof b);
+            printf("pulled %s (%s) as %s\n", str_or(st, "file", "?"), b, str_or(st, "model", id));
+        }
+    } else {
+        fprintf(stderr, "lmx pull: download %s %s: %s\n", id, s,
+                str_or(st, "error", "no reason given"));
+        rc = 1;
+    }
+    json_decref(st);
+    return rc;
+}
+
+/* ---- ls ---- */
+
+int cmd_ls(int argc, char **argv) {
+    const char *usage = "usage: lmx ls [--json]\n  the models in the daemon's store\n" COMMON_OPTS;
+    lmx_admin a;
+    lmx_admin_init(&a, "lmx ls");
+    int np;
+    if (!parse(&a, argc, argv, NULL, NULL, NULL, 0, &np, usage)) return 2;
+    json_t *r = lmx_admin_do(&a, "GET", "/admin/models", NULL);
+    if (!r) return 1;
+    if (a.json) {
+        lmx_admin_print_json(r);
+        json_decref(r);
+        return 0;
+    }
+    table t = {0};
+    row(&t, 7, "ID", "SIZE", "QUANT", "ARCH", "PARAMS", "CONTEXT", "LOADED");
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(r, "data"), i, m) {
+        char size[32], params[32], ctx[32];
+        fmt_bytes(m, "size_bytes", "size", size, sizeof size);
+        fmt_params(m, params, sizeof params);
+        fmt_int(m, "context_length", ctx, sizeof ctx);
+        row(&t, 7, str_or(m, "id", "?"), size, str_or(m, "quantization", "-"),
+            str_or(m, "architecture", "-"), params, ctx,
+            json_is_true(json_object_get(m, "loaded")) ? "yes" : "no");
+    }
+    if (t.n_rows == 1) printf("no models (lmx pull ORG/REPO:QUANT downloads one)\n");
+    table_print(&t);
+    json_decref(r);
+    return 0;
+}
+
+/* ---- ps / status ---- */
+
+static void loaded_table(const json_t *models) {
+    table t = {0};
+    row(&t, 8, "ID", "STATE", "MEMORY", "CONTEXT", "PARALLEL", "ACTIVE", "QUEUED", "UNLOADS IN");
+    size_t i;
+    json_t *m;
+    time_t now = time(NULL);
+    json_array_foreach(models, i, m) {
+        char mem[32], ctx[32], par[32], act[32], que[32], ttl[32];
+        fmt_bytes(m, "memory_bytes", NULL, mem, sizeof mem);
+        fmt_int(m, "context_length", ctx, sizeof ctx);
+        fmt_int(m, "parallel", par, sizeof par);
+        fmt_int(m, "active", act, sizeof act);
+        fmt_int(m, "queued", que, sizeof que);
+        double exp = num(m, "expires_at", -1);
+        if (exp > 0)
+            fmt_duration(exp - (double)now, ttl, sizeof ttl);
+        else
+            snprintf(ttl, sizeof ttl, "never");
+        char state[300];
+        const char *reason = str_or(m, "reason", NULL);
+        snprintf(state, sizeof state, "%s%s%s%s", str_or(m, "state", "?"), reason ? " (" : "",
+                 reason ? reason : "", reason ? ")" : "");
+        row(&t, 8, str_or(m, "id", "?"), state, mem, ctx, par, act, que, ttl);
+    }
+    if (t.n_rows == 1) printf("no models loaded\n");
+    table_print(&t);
+}
+
+int cmd_ps(int argc, char **argv) {
+    const char *usage = "usage: lmx ps [--json]\n  the loaded models\n" COMMON_OPTS;
+    lmx_admin a;
+    lmx_admin_init(&a, "lmx ps");
+    int np;
+    if (!parse(&a, argc, argv, NULL, NULL, NULL, 0, &np, usage)) return 2;
+    json_t *r = lmx_admin_do(&a, "GET", "/admin/status", NULL);
+    if (!r) return 1;
+    if (a.json) {
+        json_t *l =
+            json_pack("{s:s,s:O}", "object", "list", "data",
+                      json_is_array(json_object_get(r, "models")) ? json_object_get(r, "models")
+                                                                  : json_array());
+        lmx_admin_print_json(l);
+        json_decref(l);
+    } else {
+        loaded_table(json_object_get(r, "models"));
+    }
+    json_decref(r);
+    return 0;
+}
+
+int cmd_status(int argc, char **argv) {
+    const char *usage = "usage: lmx status [--json]\n  the daemon's state\n" COMMON_OPTS;
+    lmx_admin a;
+    lmx_admin_init(&a, "lmx status");
+    int np;
+    if (!parse(&a, argc, argv, NULL, NULL, NULL, 0, &np, usage)) return 2;
+    json_t *r = lmx_admin_do(&a, "GET", "/admin/status", NULL);
+    if (!r) return 1;
+    if (a.json) {
+        lmx_admin_print_json(r);
+        json_decref(r);
+        return 0;
+    }
+    char up[32], q[32], act[32];
+    fmt_duration(num(r, "uptime_s", -1), up, sizeof up);
+    fmt_int(r, "queue_depth", q, sizeof q);
+    fmt_int(r, "active_sequences", act, sizeof act);
+    printf("daemon      %s (version %s)\n", a.base, str_or(r, "version", "?"));
+    printf("uptime      %s\n", up);
+    printf("queue       %s waiting, %s active sequences\n", q, act);
+    printf("throughput  %.1f tokens/s\n", num(r, "tokens_per_second", 0));
+    json_t *models = json_object_get(r, "models");
+    printf("models      %zu loaded\n\n", json_array_size(models));
+    if (json_array_size(models)) loaded_table(models);
+    json_decref(r);
+    return 0;
+}
+
+/* ---- load / unload / rm ---- */
+
+typedef struct {
+    long ctx, parallel;
+    double ttl;
+    const char *alias;
+} load_opts;
+
+static bool load_opt(void *ctx, int argc, char **argv, int *i, bool *bad) {
+    load_opts *o = ctx;
+    const char *v;
+    const char *a = argv[*i];
+    if (lmx_arg_value(argc, argv, i, "--alias", NULL, &o->alias, bad)) return true;
+    if (lmx_arg_value(argc, argv, i, "--ctx", "-c", &v, bad)) {
+        if (v && !lmx_arg_long(v, 16, 1 << 24, &o->ctx)) *bad = true;
+    } else if (lmx_arg_value(argc, argv, i, "--parallel", NULL, &v, bad)) {
+        if (v && !lmx_arg_long(v, 1, 256, &o->parallel)) *bad = true;
+    } else if (lmx_arg_value(argc, argv, i, "--ttl", NULL, &v, bad)) {
+        if (v && !lmx_arg_double(v, 0, 1e9, &o->ttl)) *bad = true;
+    } else {
+        return false;
+    }
+    if (*bad) fprintf(stderr, "lmx load: bad value for %s\n", a);
+    return true;
+}
+
+int cmd_load(int argc, char **argv) {
+    const char *usage =
+        "usage: lmx load MODEL [--ctx N] [--parallel N] [--alias A] [--ttl S] [--json]\n"
+        "  loads a model of the store (memory is checked first; refusals say why)\n"
+        "  --ctx N       context length per sequence\n"
+        "  --parallel N  sequences decoded at once\n"
+        "  --alias A     also route requests for A to it\n"
+        "  --ttl S       unload after S seconds idle\n" COMMON_OPTS;
+    lmx_admin a;
+    lmx_admin_init(&a, "lmx load");
+    load_opts o = {0};
+    const char *pos[1];
+    int np;
+    if (!parse(&a, argc, argv, load_opt, &o, pos, 1, &np, usage)) return 2;
+    if (np != 1) {
+        fprintf(stderr, "lmx load: name a model\n%s", usage);
+        return 2;
+    }
+    json_t *req = json_pack("{s:s}", "model", pos[0]);
+    if (o.ctx) json_object_set_new(req, "ctx_size", json_integer(o.ctx));
+    if (o.parallel) json_object_set_new(req, "parallel", json_integer(o.parallel));
+    if (o.alias) json_object_set_new(req, "alias", json_string(o.alias));
+    if (o.ttl > 0) json_object_set_new(req, "ttl", json_real(o.ttl));
+    json_t *r = lmx_admin_do(&a, "POST", "/admin/models/load", req);
+    json_decref(req);
+    if (!r) return 1;
+    if (a.json) {
+        lmx_admin_print_json(r);
+    } else {
+        char mem[32], ctx[32];
+        fmt_bytes(r, "memory_bytes", NULL, mem, sizeof mem);
+        fmt_int(r, "context_length", ctx, sizeof ctx);
+        printf("loaded %s: %s, %s, context %s, %.0f ms\n", str_or(r, "id", pos[0]),
+               str_or(r, "state", "?"), mem, ctx, num(r, "load_time_ms", 0));
+    }
+    json_decref(r);
+    return 0;
+}
+
+int cmd_unload(int argc, char **argv) {
+    const char *usage = "usage: lmx unload MODEL [--json]\n  unloads a loaded model\n" COMMON_OPTS;
+    lmx_admin a;
+    lmx_admin_init(&a, "lmx unload");
+    const char *pos[1];
+    int np;
+    if (!parse(&a, argc, argv, NULL, NULL, pos, 1, &np, usage)) return 2;
+    if (np != 1) {
+        fprintf(stderr, "lmx unload: name a model\n%s", usage);
+        return 2;
+    }
+    json_t *req = json_pack("{s:s}", "model", pos[0]);
+    json_t *r = lmx_admin_do(&a, "POST", "/admin/models/unload", req);
+    json_decref(req);
+    if (!r) return 1;
+    if (a.json)
+        lmx_admin_print_json(r);
+    else
+        printf("unloaded %s\n", str_or(r, "id", pos[0]));
+    json_decref(r);
+    return 0;
+}
+
+int cmd_rm(int argc, char **argv) {
+    const char *usage = "usage: lmx rm MODEL [--json]\n  deletes a model's files from the store "
+                        "(unload it first)\n" COMMON_OPTS;
+    lmx_admin a;
+    lmx_admin_init(&a, "lmx rm");
+    const char *pos[1];
+    int np;
+    if (!parse(&a, argc, argv, NULL, NULL, pos, 1, &np, usage)) return 2;
+    if (np != 1) {
+        fprintf(stderr, "lmx rm: name a model\n%s", usage);
+        return 2;
+    }
+    char *eid = lmx_admin_escape(pos[0]);
+    char path[1024];
+    snprintf(path, sizeof path, "/admin/models/%s", eid ? eid : "");
+    free(eid);
+    json_t *r = lmx_admin_do(&a, "DELETE", path, NULL);
+    if (!r) return 1;
+    if (a.json)
+        lmx_admin_print_json(r);
+    else
+        printf("deleted %s\n", str_or(r, "id", pos[0]));
+    json_decref(r);
+    return 0;
+}
