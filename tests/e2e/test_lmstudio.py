@@ -246,6 +246,26 @@ def v0_completions_match_docs():
 
 
 @test
+def v0_embeddings_match_docs():
+    st, j, _, _ = srv().post('/api/v0/embeddings', {'model': MODEL, 'input': 'Some text to embed'})
+    assert st == 200, j
+    check('v0_embeddings.json', j)
+    assert j['model'] == MODEL and len(j['data']) == 1 and j['usage']['prompt_tokens'] > 0, j
+    # the same vectors as /v1/embeddings; several inputs in order; ttl accepted
+    st, v1, _, _ = srv().post('/v1/embeddings', {'model': MODEL, 'input': ['Some text to embed', 'more']})
+    st, j, _, _ = srv().post('/api/v0/embeddings', {'model': MODEL, 'input': ['Some text to embed', 'more'],
+                                                     'ttl': 300})
+    assert st == 200 and [d['index'] for d in j['data']] == [0, 1], j
+    assert [d['embedding'] for d in j['data']] == [d['embedding'] for d in v1['data']]
+    st, j, _, _ = srv().post('/api/v0/embeddings', {'model': 'nope', 'input': 'x'})
+    assert st == 404 and j['error']['code'] == 'model_not_found', j
+    st, j, _, _ = srv().post('/api/v0/embeddings', {'model': MODEL})
+    assert st == 400 and j['error']['param'] == 'input', j
+    st, j, _, _ = srv().post('/api/v0/embeddings', {'model': MODEL, 'input': 'x', 'ttl': 'soon'})
+    assert st == 400 and j['error']['param'] == 'ttl', j
+
+
+@test
 def ttl_accepted_on_openai_routes():
     # a loaded model: the request is served (its ttl refreshed by the manager)
     for path, body in (('/v1/chat/completions', {'messages': [{'role': 'user', 'content': 'hi'}]}),

@@ -78,7 +78,7 @@ def client_check(name):
 
 
 for n in ('version', 'list_tags', 'ps', 'show', 'chat', 'chat_stream_matches', 'generate', 'generate_raw',
-          'options_mapped', 'keep_alive_accepted', 'load_request', 'errors', 'daemon_exits_cleanly'):
+          'options_mapped', 'keep_alive_accepted', 'load_request', 'embed', 'errors', 'daemon_exits_cleanly'):
     client_check(n)
 
 # written against the manager/downloader contracts; enabled once they land

@@ -156,6 +156,37 @@ check('load_request', async () => {
   assert.equal(r.done_reason, 'load');
 });
 
+check('embed', async () => {
+  const r = await ollama.embed({ model: tagged, input: ['Once upon a time', 'the cat'], truncate: true, keep_alive: '5m' });
+  assert.equal(r.model, tagged);
+  assert.equal(r.embeddings.length, 2);
+  const d = r.embeddings[0].length;
+  assert.ok(d > 0);
+  for (const v of r.embeddings) {
+    assert.equal(v.length, d);
+    const norm = Math.hypot(...v); // Ollama's /api/embed answers unit vectors
+    assert.ok(Math.abs(norm - 1) < 1e-4, String(norm));
+  }
+  assert.notDeepEqual(r.embeddings[0], r.embeddings[1]);
+  assert.ok(r.prompt_eval_count > 0);
+  for (const k of ['total_duration', 'load_duration']) assert.equal(typeof r[k], 'number', k);
+  // one string; the same text, the same vector
+  const one = await ollama.embed({ model, input: 'Once upon a time' });
+  assert.equal(one.embeddings.length, 1);
+  one.embeddings[0].forEach((x, i) => assert.ok(Math.abs(x - r.embeddings[0][i]) < 1e-5));
+  // dimensions: the first components, renormalized
+  const short = await ollama.embed({ model, input: 'Once upon a time', dimensions: 4 });
+  assert.equal(short.embeddings[0].length, 4);
+  assert.ok(Math.abs(Math.hypot(...short.embeddings[0]) - 1) < 1e-4);
+  // the legacy route: {embedding}, not normalized, the same direction
+  const legacy = await ollama.embeddings({ model, prompt: 'Once upon a time' });
+  assert.equal(legacy.embedding.length, d);
+  const n = Math.hypot(...legacy.embedding);
+  legacy.embedding.forEach((x, i) => assert.ok(Math.abs(x / n - r.embeddings[0][i]) < 1e-4));
+  await rejects(ollama.embed({ model: 'nope', input: 'x' }), 404, /model "nope" not found/);
+  await rejects(ollama.embed({ model, input: 'x', truncate: 'no' }), 400, /truncate/);
+});
+
 check('errors', async () => {
   await rejects(ollama.chat({ model: 'nope', messages: msgs, stream: false }), 404, /model "nope" not found, try pulling it first/);
   await rejects(ollama.generate({ model: 'nope:7b', prompt: 'x', stream: false }), 404, /not found/);
