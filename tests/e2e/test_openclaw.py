@@ -14,9 +14,13 @@ noise; what is checked is that OpenClaw accepts every answer and ends the turn
 The config's maxTokens is lowered to 96 so a turn takes seconds, not minutes."""
 import json, os, re, shutil, subprocess, sys, tempfile, time
 
+import harness
 from harness import SHARED, main, test
 from server_util import Server
-from test_client_drives import CLIENTS, Skip, node_env
+
+_n = len(harness._tests)
+from test_client_drives import CLIENTS, Skip, node_env  # noqa: E402 (its helpers, not its tests)
+del harness._tests[_n:]
 
 MODEL_FILE = os.path.join(SHARED, 'models', 'synth', 'qwen2-vocab-q8_0.gguf')
 MODEL = 'qwen2-vocab-q8_0'
