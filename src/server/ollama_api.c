@@ -385,7 +385,8 @@ int lmx_h_ol_generate(lmx_req *r, const char *rest) {
 
 /* ---- /api/embed and the legacy /api/embeddings ---- */
 
-/* Scales v to unit length, as Ollama's /api/embed answers. */
+/* Scales v to unit length, as Ollama's /api/embed answers (the pooled
+ * vectors are unit already; a shortened one is not). */
 static void l2_normalize(float *v, int d) {
     double ss = 0;
     for (int k = 0; k < d; k++) ss += (double)v[k] * v[k];
@@ -407,9 +408,9 @@ static bool embed_empty(const json_t *v) {
            (json_is_array(v) && !json_array_size(v));
 }
 
-/* legacy: /api/embeddings {model, prompt} → {embedding} (not normalized);
- * else /api/embed {model, input, truncate, dimensions} → {embeddings}
- * (unit vectors; dimensions keeps the first d components, renormalized). */
+/* legacy: /api/embeddings {model, prompt} → {embedding}; else /api/embed
+ * {model, input, truncate, dimensions} → {embeddings} (unit vectors;
+ * dimensions keeps the first d components, renormalized, as Ollama does). */
 static int ol_embed(lmx_req *r, bool legacy) {
     lmx_app *app = lmx_req_app(r);
     double t0 = lmx_now_s();

@@ -178,7 +178,7 @@ check('embed', async () => {
   const short = await ollama.embed({ model, input: 'Once upon a time', dimensions: 4 });
   assert.equal(short.embeddings[0].length, 4);
   assert.ok(Math.abs(Math.hypot(...short.embeddings[0]) - 1) < 1e-4);
-  // the legacy route: {embedding}, not normalized, the same direction
+  // the legacy route: {embedding}, the same vector
   const legacy = await ollama.embeddings({ model, prompt: 'Once upon a time' });
   assert.equal(legacy.embedding.length, d);
   const n = Math.hypot(...legacy.embedding);
