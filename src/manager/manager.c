@@ -481,6 +481,8 @@ static void hold_locked(entry *e, const lmx_load_req *q, bool fresh, double defa
     e->last_used = now_s();
     if (q && q->ttl_s > 0)
         e->ttl_s = q->ttl_s;
+    else if (q && q->ttl_s < 0) /* never, also for one loaded already */
+        e->ttl_s = 0;
     else if (fresh)
         e->ttl_s = default_ttl;
     if (q && q->alias && *q->alias) snprintf(e->alias, sizeof e->alias, "%s", q->alias);

@@ -78,7 +78,8 @@ typedef struct {
     int ctx_size;      /* 0: the manager's default */
     int parallel;      /* 0: the manager's default */
     const char *alias; /* NULL: none; else also routable under this name */
-    double ttl_s;      /* unload after this long idle; 0: never */
+    double ttl_s;      /* unload after this long idle; 0: the model's own (the
+                          default when freshly loaded); < 0: never */
 } lmx_load_req;
 
 /* Loads a model from the store (memory admission, canary) and returns it

@@ -22,7 +22,8 @@ lmx_served *lmx_compat_acquire(lmx_app *app, const char *name, const lmx_compat_
     lmx_load_req q = {.model = name,
                       .ctx_size = o ? o->ctx_size : 0,
                       .parallel = o ? o->parallel : 0,
-                      .ttl_s = o && o->ttl_given ? o->ttl_s : 0};
+                      /* the request's "never" is the manager's negative ttl */
+                      .ttl_s = o && o->ttl_given ? (o->ttl_s > 0 ? o->ttl_s : -1) : 0};
     if (load_s) *load_s = 0;
     lmx_served *s;
     if (o && o->ttl_given) {

@@ -17,6 +17,7 @@
 
 #include "manager/manager.h"
 #include "server/chat_prompt.h"
+#include "server/embed.h"
 #include "server/route.h"
 #include "server/routes.h"
 
@@ -72,25 +73,27 @@ static int text_input(const lmx_served *s, const json_t *v, const char *where, i
 }
 
 /* body.input → token lists; -1 with e set. */
-static int parse_input(const lmx_served *s, const json_t *v, input **out, int *n_out,
-                       lmx_api_err *e) {
+static int parse_input(const lmx_served *s, const json_t *v, const char *field, input **out,
+                       int *n_out, lmx_api_err *e) {
     int nv = s->m->hp.n_vocab;
     *out = NULL;
     *n_out = 0;
     if (!v) {
-        lmx_err_bad(e, "input", "Missing required parameter: 'input'.");
+        lmx_err_bad(e, field, "Missing required parameter: '%s'.", field);
         return -1;
     }
     bool one_tokens = json_is_array(v) && json_array_size(v) && json_is_integer(json_array_get(v, 0));
     size_t n = json_is_string(v) || one_tokens ? 1 : json_array_size(v);
     if (!json_is_string(v) && !json_is_array(v)) {
-        lmx_err_bad(e, "input",
-                    "Invalid type for 'input': expected a string, an array of strings, an array "
-                    "of token ids or an array of token-id arrays.");
+        lmx_err_bad(e, field,
+                    "Invalid type for '%s': expected a string, an array of strings, an array "
+                    "of token ids or an array of token-id arrays.",
+                    field);
         return -1;
     }
     if (n == 0 || n > MAX_INPUTS) {
-        lmx_err_bad(e, "input", "Invalid 'input': expected 1 to %d inputs, got %zu.", MAX_INPUTS, n);
+        lmx_err_bad(e, field, "Invalid '%s': expected 1 to %d inputs, got %zu.", field, MAX_INPUTS,
+                    n);
         return -1;
     }
     input *in = calloc(n, sizeof *in);
@@ -99,17 +102,17 @@ static int parse_input(const lmx_served *s, const json_t *v, input **out, int *n
         return -1;
     }
     int rc = 0;
-    if (json_is_string(v)) rc = text_input(s, v, "input", &in[0], e);
-    else if (one_tokens) rc = token_array(v, nv, "input", &in[0], e);
+    if (json_is_string(v)) rc = text_input(s, v, field, &in[0], e);
+    else if (one_tokens) rc = token_array(v, nv, field, &in[0], e);
     else
         for (size_t i = 0; i < n && !rc; i++) {
             const json_t *x = json_array_get(v, i);
             char where[32];
-            snprintf(where, sizeof where, "input[%zu]", i);
+            snprintf(where, sizeof where, "%.16s[%zu]", field, i);
             if (json_is_string(x)) rc = text_input(s, x, where, &in[i], e);
             else if (json_is_array(x)) rc = token_array(x, nv, where, &in[i], e);
             else {
-                lmx_err_bad(e, "input",
+                lmx_err_bad(e, field,
                             "Invalid type for '%s': expected a string or an array of token ids.",
                             where);
                 rc = -1;
@@ -175,12 +178,14 @@ static void submit_error(lmx_api_err *e, lmx_submit_status st) {
     }
 }
 
-/* Runs every input through the scheduler; fills data[] in input order. */
-static int run_jobs(lmx_served *s, const input *in, int n, bool b64out, json_t *data,
-                    lmx_api_err *e) {
+/* Runs every input through the scheduler; fills out->v in input order. */
+static int run_jobs(lmx_served *s, const input *in, int n, lmx_embeds *out, lmx_api_err *e) {
     int window = s->n_parallel > 0 ? s->n_parallel : 1;
     lmx_job **jobs = calloc((size_t)n, sizeof *jobs);
-    if (!jobs) {
+    out->dim = s->m->hp.n_embd;
+    out->v = malloc(sizeof(float) * (size_t)n * (size_t)out->dim);
+    if (!jobs || !out->v) {
+        free(jobs);
         lmx_err_set(e, 500, "server_error", NULL, NULL, "out of memory");
         return -1;
     }
@@ -202,14 +207,13 @@ static int run_jobs(lmx_served *s, const input *in, int n, bool b64out, json_t *
         lmx_event_type t;
         do t = lmx_job_next(jobs[i], &ev, 1000);
         while (t != LMX_EV_DONE && t != LMX_EV_ERROR && (lmx_event_clear(&ev), 1));
-        if (t == LMX_EV_ERROR || !ev.embd) {
+        if (t == LMX_EV_ERROR || !ev.embd || ev.n_embd != out->dim) {
             lmx_err_set(e, 500, "server_error", NULL, NULL, "Embedding input %d failed: %s", i,
-                        t == LMX_EV_ERROR ? ev.message : "no vector");
+                        t == LMX_EV_ERROR ? ev.message : "no vector of the model's size");
             rc = -1;
         } else {
-            json_t *vec = b64out ? base64_floats(ev.embd, ev.n_embd) : float_array(ev.embd, ev.n_embd);
-            json_array_append_new(data, json_pack("{s:s,s:i,s:o}", "object", "embedding", "index",
-                                                  i, "embedding", vec ? vec : json_null()));
+            memcpy(out->v + (size_t)i * (size_t)out->dim, ev.embd, sizeof(float) * (size_t)out->dim);
+            out->n = i + 1;
         }
         lmx_event_clear(&ev);
     }
@@ -221,16 +225,43 @@ static int run_jobs(lmx_served *s, const input *in, int n, bool b64out, json_t *
     return rc;
 }
 
+int lmx_embed(lmx_served *s, const json_t *inputs, const char *field, bool truncate,
+              lmx_embeds *out, lmx_api_err *e) {
+    memset(out, 0, sizeof *out);
+    input *in = NULL;
+    int n_in = 0, rc = -1;
+    if (parse_input(s, inputs, field, &in, &n_in, e)) return -1;
+    for (int i = 0; i < n_in; i++) {
+        if (in[i].n > s->n_ctx && truncate) in[i].n = s->n_ctx; /* the first n_ctx tokens */
+        if (in[i].n > s->n_ctx) {
+            lmx_err_set(e, 400, "invalid_request_error", "context_length_exceeded", field,
+                        "This model's maximum context length is %d tokens, however %s[%d] "
+                        "has %d tokens. Please reduce the length of the input.",
+                        s->n_ctx, field, i, in[i].n);
+            goto out;
+        }
+        out->tokens += in[i].n;
+    }
+    rc = run_jobs(s, in, n_in, out, e);
+out:
+    free_inputs(in, n_in);
+    return rc;
+}
+
+void lmx_embeds_free(lmx_embeds *x) {
+    free(x->v);
+    memset(x, 0, sizeof *x);
+}
+
 static const char *const known[] = {"model", "input", "encoding_format", "dimensions", "user"};
 
-int lmx_h_embeddings(lmx_req *r, const char *rest) {
-    (void)rest;
+int lmx_embeddings_openai(lmx_req *r, lmx_embed_acquire_fn acquire, const char *extra_field) {
     lmx_api_err e = {0};
     json_t *body = lmx_req_json(r, false, &e);
     if (!body) return lmx_reply_err(r, &e);
     lmx_served *s = NULL;
-    input *in = NULL;
-    int n_in = 0, ok;
+    lmx_embeds em = {0};
+    int ok;
     const char *key;
     json_t *val;
     if (!json_is_object(body)) {
@@ -238,7 +269,7 @@ int lmx_h_embeddings(lmx_req *r, const char *rest) {
         goto fail;
     }
     json_object_foreach(body, key, val) {
-        bool k = false;
+        bool k = extra_field && !strcmp(key, extra_field);
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) k = k || !strcmp(key, known[i]);
         if (!k) {
             lmx_err_bad(&e, key, "Unrecognized request argument supplied: %s", key);
@@ -267,7 +298,8 @@ int lmx_h_embeddings(lmx_req *r, const char *rest) {
         lmx_err_bad(&e, "user", "Invalid type for 'user': expected a string.");
         goto fail;
     }
-    s = lmx_mgr_acquire(lmx_req_app(r)->mgr, json_string_value(model), &e);
+    s = acquire ? acquire(r, body, json_string_value(model), &e)
+                : lmx_mgr_acquire(lmx_req_app(r)->mgr, json_string_value(model), &e);
     if (!s) goto fail;
     const json_t *dims = json_object_get(body, "dimensions");
     int d = s->m->hp.n_embd;
@@ -278,32 +310,29 @@ int lmx_h_embeddings(lmx_req *r, const char *rest) {
                     s->name, d, d);
         goto fail;
     }
-    if (parse_input(s, json_object_get(body, "input"), &in, &n_in, &e)) goto fail;
-    int total = 0;
-    for (int i = 0; i < n_in; i++) {
-        if (in[i].n > s->n_ctx) {
-            lmx_err_set(&e, 400, "invalid_request_error", "context_length_exceeded", "input",
-                        "This model's maximum context length is %d tokens, however input[%d] "
-                        "has %d tokens. Please reduce the length of the input.",
-                        s->n_ctx, i, in[i].n);
-            goto fail;
-        }
-        total += in[i].n;
-    }
+    if (lmx_embed(s, json_object_get(body, "input"), "input", false, &em, &e)) goto fail;
     json_t *data = json_array();
-    if (run_jobs(s, in, n_in, b64out, data, &e)) {
-        json_decref(data);
-        goto fail;
+    for (int i = 0; i < em.n; i++) {
+        const float *v = em.v + (size_t)i * (size_t)em.dim;
+        json_t *vec = b64out ? base64_floats(v, em.dim) : float_array(v, em.dim);
+        json_array_append_new(data, json_pack("{s:s,s:i,s:o}", "object", "embedding", "index", i,
+                                              "embedding", vec ? vec : json_null()));
     }
     json_t *resp = json_pack("{s:s,s:o,s:s,s:{s:i,s:i}}", "object", "list", "data", data, "model",
-                             s->name, "usage", "prompt_tokens", total, "total_tokens", total);
+                             s->name, "usage", "prompt_tokens", em.tokens, "total_tokens",
+                             em.tokens);
     ok = lmx_reply_json(r, 200, resp);
     goto out;
 fail:
     ok = lmx_reply_err(r, &e);
 out:
     if (s) lmx_mgr_release(s);
-    free_inputs(in, n_in);
+    lmx_embeds_free(&em);
     json_decref(body);
     return ok;
+}
+
+int lmx_h_embeddings(lmx_req *r, const char *rest) {
+    (void)rest;
+    return lmx_embeddings_openai(r, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include "manager/download.h"
 #include "manager/manager.h"
 #include "server/compat.h"
+#include "server/embed.h"
 #include "server/openai.h"
 #include "server/openai_params.h"
 #include "server/route.h"
@@ -464,6 +465,18 @@ int lmx_h_lms_v0_chat(lmx_req *r, const char *rest) {
 int lmx_h_lms_v0_completions(lmx_req *r, const char *rest) {
     (void)rest;
     return v0_generate(r, LMX_OAI_COMPLETIONS);
+}
+
+/* /api/v0/embeddings: OpenAI's request and answer; the model is loaded just
+ * in time, with the request's ttl, as on the other v0 routes. */
+static lmx_served *v0_embed_acquire(lmx_req *r, const json_t *body, const char *model,
+                                    lmx_api_err *e) {
+    return lms_acquire(r, body, model, 0, NULL, e);
+}
+
+int lmx_h_lms_v0_embeddings(lmx_req *r, const char *rest) {
+    (void)rest;
+    return lmx_embeddings_openai(r, v0_embed_acquire, "ttl");
 }
 
 static json_t *v0_entry(const json_t *m) {

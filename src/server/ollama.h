@@ -28,6 +28,10 @@ typedef enum {
     LMX_KA_UNLOAD,  /* 0: unload once the request is done */
 } lmx_ol_keep;
 
+/* body.keep_alive → kind and *ttl (LMX_KA_TTL): a duration, 0 (unload once
+ * the request is done), negative (never unload). -1 with e set (400). */
+int lmx_ol_keep_alive(const json_t *body, lmx_ol_keep *kind, double *ttl, lmx_api_err *e);
+
 typedef struct {
     bool chat;        /* /api/chat (else /api/generate) */
     const char *name; /* the model as the client named it (borrowed from the body) */

@@ -19,6 +19,7 @@
 #include "manager/download.h"
 #include "manager/manager.h"
 #include "server/compat.h"
+#include "server/embed.h"
 #include "server/log.h"
 #include "server/ollama.h"
 #include "server/openai.h"
@@ -380,6 +381,131 @@ int lmx_h_ol_chat(lmx_req *r, const char *rest) {
 int lmx_h_ol_generate(lmx_req *r, const char *rest) {
     (void)rest;
     return ol_generate(r, false);
+}
+
+/* ---- /api/embed and the legacy /api/embeddings ---- */
+
+/* Scales v to unit length, as Ollama's /api/embed answers (the pooled
+ * vectors are unit already; a shortened one is not). */
+static void l2_normalize(float *v, int d) {
+    double ss = 0;
+    for (int k = 0; k < d; k++) ss += (double)v[k] * v[k];
+    if (ss <= 0) return;
+    float inv = (float)(1.0 / sqrt(ss));
+    for (int k = 0; k < d; k++) v[k] *= inv;
+}
+
+static json_t *vec_json(const float *v, int d) {
+    json_t *a = json_array();
+    for (int k = 0; k < d; k++) json_array_append_new(a, json_real(v[k]));
+    return a;
+}
+
+/* An input with nothing to embed ("", [], absent) answers no vectors, as
+ * Ollama does (clients use it to load the model). */
+static bool embed_empty(const json_t *v) {
+    return !v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)) ||
+           (json_is_array(v) && !json_array_size(v));
+}
+
+/* legacy: /api/embeddings {model, prompt} → {embedding}; else /api/embed
+ * {model, input, truncate, dimensions} → {embeddings} (unit vectors;
+ * dimensions keeps the first d components, renormalized, as Ollama does). */
+static int ol_embed(lmx_req *r, bool legacy) {
+    lmx_app *app = lmx_req_app(r);
+    double t0 = lmx_now_s();
+    lmx_api_err e = {0};
+    json_t *body = lmx_req_json(r, false, &e);
+    if (!body) return lmx_reply_err(r, &e);
+    int ok = 0;
+    lmx_served *s = NULL;
+    lmx_embeds em = {0};
+    if (!json_is_object(body)) {
+        lmx_err_bad(&e, NULL, "the request body must be a JSON object");
+        goto fail;
+    }
+    const char *req_name = ol_model_field(r, body, &ok);
+    if (!req_name) goto out;
+    const char *field = legacy ? "prompt" : "input";
+    const json_t *in = json_object_get(body, field), *opts = json_object_get(body, "options");
+    const json_t *trunc = json_object_get(body, "truncate"), *dims = json_object_get(body, "dimensions");
+    if (opts && !json_is_null(opts) && !json_is_object(opts)) {
+        lmx_err_bad(&e, "options", "invalid options: expected an object");
+        goto fail;
+    }
+    if (trunc && !json_is_null(trunc) && !json_is_boolean(trunc)) {
+        lmx_err_bad(&e, "truncate", "invalid truncate: expected true or false");
+        goto fail;
+    }
+    if (legacy && in && !json_is_string(in)) {
+        lmx_err_bad(&e, "prompt", "invalid prompt: expected a string");
+        goto fail;
+    }
+    if (dims && !json_is_null(dims) && (!json_is_integer(dims) || json_integer_value(dims) < 1)) {
+        lmx_err_bad(&e, "dimensions", "invalid dimensions: expected a positive integer");
+        goto fail;
+    }
+    lmx_ol_keep keep;
+    double ttl;
+    if (lmx_ol_keep_alive(body, &keep, &ttl, &e)) goto fail;
+    lmx_compat_load lo = {0};
+    ka_load(keep, ttl, &lo);
+    json_t *o_ctx = json_object_get(opts, "num_ctx");
+    if (json_is_integer(o_ctx) && json_integer_value(o_ctx) > 0 && json_integer_value(o_ctx) < 1 << 24)
+        lo.ctx_size = (int)json_integer_value(o_ctx);
+    char id[256];
+    lmx_ol_name(req_name, id, sizeof id);
+    double load_s = 0;
+    s = lmx_compat_acquire(app, id, &lo, &load_s, &e);
+    if (!s) {
+        ol_not_found(&e, req_name);
+        goto fail;
+    }
+    if (!embed_empty(in) &&
+        lmx_embed(s, in, field, !json_is_false(trunc), &em, &e)) /* Ollama truncates by default */
+        goto fail;
+    int d = em.dim;
+    if (json_is_integer(dims)) {
+        if (json_integer_value(dims) > s->m->hp.n_embd) {
+            lmx_err_bad(&e, "dimensions", "invalid dimensions: model '%s' gives %d dimensions, at most",
+                        s->name, s->m->hp.n_embd);
+            goto fail;
+        }
+        d = (int)json_integer_value(dims);
+    }
+    json_t *o;
+    if (legacy) {
+        o = json_pack("{s:o}", "embedding", em.n ? vec_json(em.v, em.dim) : json_array());
+    } else {
+        json_t *vecs = json_array();
+        for (int i = 0; i < em.n; i++) {
+            float *v = em.v + (size_t)i * (size_t)em.dim;
+            l2_normalize(v, d);
+            json_array_append_new(vecs, vec_json(v, d));
+        }
+        o = json_pack("{s:s,s:o,s:I,s:I,s:i}", "model", req_name, "embeddings", vecs,
+                      "total_duration", (json_int_t)((lmx_now_s() - t0) * 1e9), "load_duration",
+                      (json_int_t)(load_s * 1e9), "prompt_eval_count", em.tokens);
+    }
+    ok = lmx_reply_json(r, 200, o);
+    goto out;
+fail:
+    ok = lmx_reply_err(r, &e);
+out:
+    if (s) lmx_mgr_release(s);
+    lmx_embeds_free(&em);
+    json_decref(body);
+    return ok;
+}
+
+int lmx_h_ol_embed(lmx_req *r, const char *rest) {
+    (void)rest;
+    return ol_embed(r, false);
+}
+
+int lmx_h_ol_embeddings(lmx_req *r, const char *rest) {
+    (void)rest;
+    return ol_embed(r, true);
 }
 
 /* ---- model listings ---- */

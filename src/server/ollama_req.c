@@ -58,7 +58,7 @@ bool lmx_ol_duration(const char *s, double *out) {
 
 /* keep_alive → the manager's ttl: a duration, 0 (unload once the request is
  * done), negative (never unload). -1 with e set when unreadable. */
-static int keep_alive(const json_t *body, lmx_ol_keep *kind, double *ttl, lmx_api_err *e) {
+int lmx_ol_keep_alive(const json_t *body, lmx_ol_keep *kind, double *ttl, lmx_api_err *e) {
     json_t *v = json_object_get(body, "keep_alive");
     *kind = LMX_KA_ABSENT;
     *ttl = 0;
@@ -250,7 +250,7 @@ int lmx_ol_parse(json_t *body, bool chat, lmx_ol_req *q, lmx_api_err *e) {
     }
     q->name = json_string_value(m);
     lmx_ol_name(q->name, q->id, sizeof q->id);
-    if (keep_alive(body, &q->keep, &q->ttl_s, e)) return -1;
+    if (lmx_ol_keep_alive(body, &q->keep, &q->ttl_s, e)) return -1;
 
     /* an empty request loads (or with keep_alive 0 unloads) the model */
     json_t *msgs = json_object_get(body, "messages");

@@ -47,6 +47,8 @@ const lmx_route lmx_routes[] = {
     {"POST", "/api/show", lmx_h_ol_show, LMX_ERRS_OLLAMA, LMX_ACCESS_API},
     {"POST", "/api/pull", lmx_h_ol_pull, LMX_ERRS_OLLAMA, LMX_ACCESS_ADMIN},
     {"DELETE", "/api/delete", lmx_h_ol_delete, LMX_ERRS_OLLAMA, LMX_ACCESS_ADMIN},
+    {"POST", "/api/embed", lmx_h_ol_embed, LMX_ERRS_OLLAMA, LMX_ACCESS_API},
+    {"POST", "/api/embeddings", lmx_h_ol_embeddings, LMX_ERRS_OLLAMA, LMX_ACCESS_API},
     /* LM Studio REST v1 and v0 (lmstudio_api.c) */
     {"GET", "/api/v1/models", lmx_h_lms_models, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/api/v1/models/load", lmx_h_lms_load, LMX_ERRS_OPENAI, LMX_ACCESS_API},
@@ -59,5 +61,6 @@ const lmx_route lmx_routes[] = {
     {"GET", "/api/v0/models/", lmx_h_lms_v0_models, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/api/v0/chat/completions", lmx_h_lms_v0_chat, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/api/v0/completions", lmx_h_lms_v0_completions, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"POST", "/api/v0/embeddings", lmx_h_lms_v0_embeddings, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {0},
 };

@@ -37,6 +37,8 @@ int lmx_h_ol_ps(lmx_req *r, const char *rest);
 int lmx_h_ol_show(lmx_req *r, const char *rest);
 int lmx_h_ol_pull(lmx_req *r, const char *rest);
 int lmx_h_ol_delete(lmx_req *r, const char *rest);
+int lmx_h_ol_embed(lmx_req *r, const char *rest);
+int lmx_h_ol_embeddings(lmx_req *r, const char *rest);
 
 /* lmstudio_api.c */
 int lmx_h_lms_models(lmx_req *r, const char *rest);
@@ -48,6 +50,7 @@ int lmx_h_lms_chat(lmx_req *r, const char *rest);
 int lmx_h_lms_v0_models(lmx_req *r, const char *id);
 int lmx_h_lms_v0_chat(lmx_req *r, const char *rest);
 int lmx_h_lms_v0_completions(lmx_req *r, const char *rest);
+int lmx_h_lms_v0_embeddings(lmx_req *r, const char *rest);
 /* download_api.c */
 int lmx_h_download_start(lmx_req *r, const char *rest);
 int lmx_h_download_list(lmx_req *r, const char *rest);

@@ -3,10 +3,11 @@
 against fixtures written from LM Studio's docs (fixtures/lmstudio/, README there
 cites the pages), with a plain HTTP client as LM Studio's own clients use it.
 
-The load -> chat -> unload cycle of a model from the store, downloads with
-their status, and JIT loading with an idle ttl need the model manager and the
-downloader; they run with LMX_AFTER_MERGE=1 (against a fake Hugging Face hub)
-and are listed as skipped until those land."""
+The load -> chat -> unload cycle and JIT loading with an idle ttl run against
+a daemon started with only --models-dir (stories260K there as a symlink: the
+model manager's store). Downloads with their status, and the same cycle on a
+downloaded model, need the downloader; they run with LMX_AFTER_MERGE=1
+(against a fake Hugging Face hub) and are listed as skipped until it lands."""
 import json, os, sys, time
 
 from harness import main, test
@@ -246,6 +247,26 @@ def v0_completions_match_docs():
 
 
 @test
+def v0_embeddings_match_docs():
+    st, j, _, _ = srv().post('/api/v0/embeddings', {'model': MODEL, 'input': 'Some text to embed'})
+    assert st == 200, j
+    check('v0_embeddings.json', j)
+    assert j['model'] == MODEL and len(j['data']) == 1 and j['usage']['prompt_tokens'] > 0, j
+    # the same vectors as /v1/embeddings; several inputs in order; ttl accepted
+    st, v1, _, _ = srv().post('/v1/embeddings', {'model': MODEL, 'input': ['Some text to embed', 'more']})
+    st, j, _, _ = srv().post('/api/v0/embeddings', {'model': MODEL, 'input': ['Some text to embed', 'more'],
+                                                     'ttl': 300})
+    assert st == 200 and [d['index'] for d in j['data']] == [0, 1], j
+    assert [d['embedding'] for d in j['data']] == [d['embedding'] for d in v1['data']]
+    st, j, _, _ = srv().post('/api/v0/embeddings', {'model': 'nope', 'input': 'x'})
+    assert st == 404 and j['error']['code'] == 'model_not_found', j
+    st, j, _, _ = srv().post('/api/v0/embeddings', {'model': MODEL})
+    assert st == 400 and j['error']['param'] == 'input', j
+    st, j, _, _ = srv().post('/api/v0/embeddings', {'model': MODEL, 'input': 'x', 'ttl': 'soon'})
+    assert st == 400 and j['error']['param'] == 'ttl', j
+
+
+@test
 def ttl_accepted_on_openai_routes():
     # a loaded model: the request is served (its ttl refreshed by the manager)
     for path, body in (('/v1/chat/completions', {'messages': [{'role': 'user', 'content': 'hi'}]}),
@@ -259,6 +280,87 @@ def ttl_accepted_on_openai_routes():
     st, j, _, _ = srv().post('/v1/chat/completions', {'model': MODEL, 'max_tokens': -1, 'max_completion_tokens': 3,
                                                       'messages': [{'role': 'user', 'content': 'hi'}]})
     assert st == 200 and j['usage']['completion_tokens'] <= 3, j
+
+
+# ---- the model manager: a daemon with no -m and stories260K in its --models-dir ----
+
+_store_srv = None
+
+
+def store_srv():
+    global _store_srv
+    if _store_srv is None:
+        from server_util import STORIES
+        d = f'/tmp/lmx-lms-store-{os.getpid()}'
+        os.makedirs(d, exist_ok=True)
+        link = os.path.join(d, f'{MODEL}.gguf')
+        if not os.path.islink(link):
+            os.symlink(os.path.abspath(STORIES), link)
+        _store_srv = Server('-t', 1, '-c', 512, '--models-dir', d, model=None, env=dict(os.environ, HOME=d))
+    return _store_srv
+
+
+@test
+def store_load_chat_unload_cycle():
+    s = store_srv()
+    st, j, _, _ = s.request('GET', '/api/v1/models')
+    assert st == 200, j
+    m = [x for x in j['models'] if x['key'] == MODEL][0]
+    assert m['loaded_instances'] == [] and m['publisher'] == 'local', m
+    st, j, _, _ = s.post('/api/v1/models/load', {'model': MODEL, 'context_length': 256, 'echo_load_config': True})
+    assert st == 200 and j['load_config']['context_length'] == 256, j
+    check('v1_load.json', j)
+    inst = j['instance_id']
+    st, j, _, _ = s.request('GET', '/api/v1/models')
+    check('v1_models.json', j)
+    st, j, _, _ = s.post('/api/v1/chat', {'model': MODEL, 'input': 'Once upon a time', 'max_output_tokens': 4})
+    assert st == 200 and j['model_instance_id'] == inst, j
+    check('v1_chat.json', j)
+    st, j, _, _ = s.request('GET', '/api/v1/models')
+    m = [x for x in j['models'] if x['key'] == MODEL][0]
+    assert m['loaded_instances'][0]['id'] == inst and m['loaded_instances'][0]['config']['context_length'] == 256
+    st, j, _, _ = s.post('/api/v1/models/unload', {'instance_id': inst})
+    assert st == 200, j
+    check('v1_unload.json', j)
+    st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
+    assert j['state'] == 'not-loaded', j
+    st, j, _, _ = s.post('/api/v1/models/unload', {'instance_id': inst})
+    assert st == 404, j
+
+
+@test
+def store_jit_load_with_ttl():
+    s = store_srv()
+    st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
+    assert j['state'] == 'not-loaded', j
+    st, j, _, _ = s.post('/v1/chat/completions', {'model': MODEL, 'ttl': 2, 'max_tokens': 2,
+                                                  'messages': [{'role': 'user', 'content': 'hi'}]})
+    assert st == 200, j
+    st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
+    assert j['state'] == 'loaded', j
+    time.sleep(4)
+    st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
+    assert j['state'] == 'not-loaded', j
+    # v0 chat, v0 embeddings and v1 chat load just in time too
+    st, j, _, _ = s.post('/api/v0/embeddings', {'model': MODEL, 'ttl': 2, 'input': 'hi'})
+    assert st == 200 and len(j['data']) == 1, j
+    st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
+    assert j['state'] == 'loaded', j
+    st, j, _, _ = s.post('/api/v0/chat/completions', {'model': MODEL, 'ttl': 60, 'max_tokens': 2,
+                                                      'messages': [{'role': 'user', 'content': 'hi'}]})
+    assert st == 200, j
+    st, j, _, _ = s.post('/api/v1/chat', {'model': MODEL, 'input': 'hi', 'max_output_tokens': 2})
+    assert st == 200, j
+
+
+@test
+def store_daemon_exits_cleanly():
+    global _store_srv
+    s, _store_srv = store_srv(), None
+    rc = s.stop()
+    import shutil
+    shutil.rmtree(f'/tmp/lmx-lms-store-{os.getpid()}', ignore_errors=True)
+    assert rc == 0, (rc, s.logs()[-3000:])
 
 
 # ---- after the model store and the downloader land (LMX_AFTER_MERGE=1) ----
@@ -358,5 +460,6 @@ if __name__ == '__main__':
     try:
         main()
     finally:
-        if _srv:
-            _srv.__exit__()
+        for srv_ in (_srv, _store_srv):
+            if srv_:
+                srv_.__exit__()

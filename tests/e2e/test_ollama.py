@@ -68,9 +68,54 @@ def results():
     return _results
 
 
-def client_check(name):
+_store_results = None
+
+
+def store_results():
+    """ollama.mjs's STORE checks against a daemon started without -m whose
+    --models-dir holds stories260K (a symlink): JIT loading, keep_alive."""
+    global _store_results
+    if _store_results is None:
+        ensure_sdk()
+        oport = free_port()
+        from server_util import STORIES
+        d = f'/tmp/lmx-ollama-store-{oport}'
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        os.symlink(os.path.abspath(STORIES), os.path.join(d, f'{MODEL}.gguf'))
+        try:
+            with Server('-c', 1024, '-t', 1, '--models-dir', d, '--ollama-port', oport, model=None,
+                        env=dict(os.environ, HOME=d)) as s:
+                env = dict(os.environ, HOST=f'http://127.0.0.1:{oport}', MODEL=MODEL, STORE='1')
+                p = subprocess.run(['node', os.path.join(NODE_DIR, 'ollama.mjs')], env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, timeout=300)
+                rc = s.stop()
+                log = s.logs()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        _store_results = parse_results(p.stdout)
+        _store_results['store_daemon_exits_cleanly'] = None if rc == 0 else f'exit {rc}: {log[-3000:]}'
+    return _store_results
+
+
+def parse_results(stdout):
+    out, name = {}, None
+    for line in stdout.splitlines():
+        if line.startswith('ok '):
+            out[line[3:].strip()] = None
+        elif line.startswith('FAIL '):
+            name, _, why = line[5:].partition(':')
+            out[name] = why
+        elif line.startswith('    ') and name:
+            out[name] += '\n' + line
+    if not out:
+        raise AssertionError(stdout[-3000:])
+    return out
+
+
+def client_check(name, source=None):
     def fn():
-        r = results()
+        r = (source or results)()
         assert name in r, f'{name} did not run: {sorted(r)}'
         assert r[name] is None, r[name]
     fn.__name__ = f'ollama_js_{name}'
@@ -78,8 +123,12 @@ def client_check(name):
 
 
 for n in ('version', 'list_tags', 'ps', 'show', 'chat', 'chat_stream_matches', 'generate', 'generate_raw',
-          'options_mapped', 'keep_alive_accepted', 'load_request', 'errors', 'daemon_exits_cleanly'):
+          'options_mapped', 'keep_alive_accepted', 'load_request', 'embed', 'errors', 'daemon_exits_cleanly'):
     client_check(n)
+
+for n in ('store_listed_not_loaded', 'store_jit_load_with_keep_alive', 'store_keep_alive_0_unloads_after_the_request',
+          'store_embed_jit_loads', 'store_daemon_exits_cleanly'):
+    client_check(n, store_results)
 
 # written against the manager/downloader contracts; enabled once they land
 if AFTER_MERGE:

@@ -156,6 +156,37 @@ check('load_request', async () => {
   assert.equal(r.done_reason, 'load');
 });
 
+check('embed', async () => {
+  const r = await ollama.embed({ model: tagged, input: ['Once upon a time', 'the cat'], truncate: true, keep_alive: '5m' });
+  assert.equal(r.model, tagged);
+  assert.equal(r.embeddings.length, 2);
+  const d = r.embeddings[0].length;
+  assert.ok(d > 0);
+  for (const v of r.embeddings) {
+    assert.equal(v.length, d);
+    const norm = Math.hypot(...v); // Ollama's /api/embed answers unit vectors
+    assert.ok(Math.abs(norm - 1) < 1e-4, String(norm));
+  }
+  assert.notDeepEqual(r.embeddings[0], r.embeddings[1]);
+  assert.ok(r.prompt_eval_count > 0);
+  for (const k of ['total_duration', 'load_duration']) assert.equal(typeof r[k], 'number', k);
+  // one string; the same text, the same vector
+  const one = await ollama.embed({ model, input: 'Once upon a time' });
+  assert.equal(one.embeddings.length, 1);
+  one.embeddings[0].forEach((x, i) => assert.ok(Math.abs(x - r.embeddings[0][i]) < 1e-5));
+  // dimensions: the first components, renormalized
+  const short = await ollama.embed({ model, input: 'Once upon a time', dimensions: 4 });
+  assert.equal(short.embeddings[0].length, 4);
+  assert.ok(Math.abs(Math.hypot(...short.embeddings[0]) - 1) < 1e-4);
+  // the legacy route: {embedding}, the same vector
+  const legacy = await ollama.embeddings({ model, prompt: 'Once upon a time' });
+  assert.equal(legacy.embedding.length, d);
+  const n = Math.hypot(...legacy.embedding);
+  legacy.embedding.forEach((x, i) => assert.ok(Math.abs(x / n - r.embeddings[0][i]) < 1e-4));
+  await rejects(ollama.embed({ model: 'nope', input: 'x' }), 404, /model "nope" not found/);
+  await rejects(ollama.embed({ model, input: 'x', truncate: 'no' }), 400, /truncate/);
+});
+
 check('errors', async () => {
   await rejects(ollama.chat({ model: 'nope', messages: msgs, stream: false }), 404, /model "nope" not found, try pulling it first/);
   await rejects(ollama.generate({ model: 'nope:7b', prompt: 'x', stream: false }), 404, /not found/);
@@ -164,6 +195,60 @@ check('errors', async () => {
   await rejects(ollama.generate({ model, prompt: 'x', suffix: 'y', stream: false }), 400, /suffix/);
   // a streamed request refused before it starts is a plain HTTP error too
   await rejects(ollama.chat({ model: 'nope', messages: msgs, stream: true }), 404, /not found/);
+});
+
+// ---- STORE=1: a daemon with no -m and stories260K in its --models-dir (the model manager) ----
+const storeChecks = [];
+const storeCheck = (name, fn) => storeChecks.push([name, fn]);
+storeCheck('store_listed_not_loaded', async () => {
+  const tags = await ollama.list();
+  assert.ok(tags.models.some((m) => m.name === tagged), JSON.stringify(tags));
+  const ps = await ollama.ps();
+  assert.deepEqual(ps.models, []);
+});
+storeCheck('store_jit_load_with_keep_alive', async () => {
+  // a model of the store that is not loaded is loaded for the request
+  const r = await ollama.chat({ model, messages: msgs, options: greedy, keep_alive: '2m', stream: false });
+  counters(r);
+  assert.ok(r.load_duration > 0, String(r.load_duration));
+  const ps = await ollama.ps();
+  const m = ps.models.find((x) => x.name === tagged);
+  assert.ok(m, JSON.stringify(ps));
+  const left = Date.parse(m.expires_at) - Date.now();
+  assert.ok(left > 100_000 && left <= 121_000, m.expires_at); // keep_alive 2m is the ttl
+  // loaded now: no load time; a new keep_alive moves expires_at
+  const again = await ollama.generate({ model: tagged, prompt: 'Once', options: greedy, keep_alive: '1h', stream: false });
+  assert.equal(again.load_duration, 0);
+  const m2 = (await ollama.ps()).models.find((x) => x.name === tagged);
+  const left2 = Date.parse(m2.expires_at) - Date.now();
+  assert.ok(left2 > 3_500_000 && left2 <= 3_601_000, m2.expires_at);
+  // negative: never unloaded
+  await ollama.generate({ model, prompt: '', keep_alive: -1, stream: false });
+  const m3 = (await ollama.ps()).models.find((x) => x.name === tagged);
+  assert.equal(m3.expires_at.slice(0, 4), '9999');
+});
+storeCheck('store_keep_alive_0_unloads_after_the_request', async () => {
+  const r = await ollama.generate({ model, prompt: 'Once upon a time', options: greedy, keep_alive: 0, stream: false });
+  counters(r);
+  let ps;
+  for (let i = 0; i < 50; i++) { // unloaded once idle: within moments
+    ps = await ollama.ps();
+    if (!ps.models.length) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.deepEqual(ps.models, []);
+  // an empty request with keep_alive 0 unloads at once
+  const l = await ollama.generate({ model, prompt: '', stream: false });
+  assert.equal(l.done_reason, 'load');
+  assert.equal((await ollama.ps()).models.length, 1);
+  const u = await ollama.chat({ model, messages: [], keep_alive: 0, stream: false });
+  assert.equal(u.done_reason, 'unload');
+  assert.deepEqual((await ollama.ps()).models, []);
+});
+storeCheck('store_embed_jit_loads', async () => {
+  const r = await ollama.embed({ model, input: 'Once upon a time', keep_alive: 0 });
+  assert.equal(r.embeddings.length, 1);
+  assert.ok(r.load_duration > 0);
 });
 
 // ---- after the model store and the downloader land (AFTER_MERGE=1) ----
@@ -224,7 +309,7 @@ if (process.env.AFTER_MERGE) {
 }
 
 let passed = 0, failed = 0;
-for (const [name, fn] of checks) {
+for (const [name, fn] of process.env.STORE ? storeChecks : checks) {
   try {
     await fn();
     console.log(`ok ${name}`);
