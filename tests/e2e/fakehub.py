@@ -267,6 +267,20 @@ def standard_hub():
     return hub
 
 
+def single_model_hub():
+    """One repository (stories260K's bytes as lmx-test/stories-GGUF, file
+    stories-Q8_0.gguf), for the Ollama pull and LM Studio download tests;
+    repo, quant, file, sha256 and Ollama's pull_name are attributes."""
+    hub = FakeHub()
+    data = open(os.path.join(SHARED, 'models', 'stories260K.gguf'), 'rb').read()
+    hub.repo, hub.quant = 'lmx-test/stories-GGUF', 'Q8_0'
+    hub.file = f'stories-{hub.quant}.gguf'
+    hub.sha256 = hashlib.sha256(data).hexdigest()
+    hub.pull_name = f'hf.co/{hub.repo}:{hub.quant}'
+    hub.add(hub.repo, hub.file, data)
+    return hub
+
+
 if __name__ == '__main__':
     h = standard_hub()
     print(h.url, flush=True)

@@ -6,8 +6,7 @@ cites the pages), with a plain HTTP client as LM Studio's own clients use it.
 The load -> chat -> unload cycle and JIT loading with an idle ttl run against
 a daemon started with only --models-dir (stories260K there as a symlink: the
 model manager's store). Downloads with their status, and the same cycle on a
-downloaded model, need the downloader; they run with LMX_AFTER_MERGE=1
-(against a fake Hugging Face hub) and are listed as skipped until it lands."""
+downloaded model, run against a fake Hugging Face hub (tests/e2e/fakehub.py)."""
 import json, os, sys, time
 
 from harness import main, test
@@ -15,7 +14,6 @@ from server_util import MODEL, Server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, 'fixtures', 'lmstudio')
-AFTER_MERGE = bool(os.environ.get('LMX_AFTER_MERGE'))
 
 
 def fixture(name):
@@ -363,85 +361,84 @@ def store_daemon_exits_cleanly():
     assert rc == 0, (rc, s.logs()[-3000:])
 
 
-# ---- after the model store and the downloader land (LMX_AFTER_MERGE=1) ----
+# ---- downloads (from a fake Hugging Face hub) ----
 
-if AFTER_MERGE:
-    _hub_srv = None
+_hub_srv = None
 
-    def hub_srv():
-        """A server with an empty store of its own, downloading from the fake hub."""
-        global _hub_srv
-        if _hub_srv is None:
-            from fakehub_min import FakeHub
-            hub = FakeHub()
-            home = f'/tmp/lmx-lms-home-{os.getpid()}'
-            os.makedirs(home, exist_ok=True)
-            env = dict(os.environ, HOME=home, HF_ENDPOINT=hub.url)
-            _hub_srv = (Server('-t', 1, '-c', 512, env=env), hub)
-        return _hub_srv
+def hub_srv():
+    """A server with an empty store of its own, downloading from the fake hub."""
+    global _hub_srv
+    if _hub_srv is None:
+        from fakehub import single_model_hub
+        hub = single_model_hub()
+        home = f'/tmp/lmx-lms-home-{os.getpid()}'
+        os.makedirs(home, exist_ok=True)
+        env = dict(os.environ, HOME=home, HF_ENDPOINT=hub.url)
+        _hub_srv = (Server('-t', 1, '-c', 512, env=env), hub)
+    return _hub_srv
 
-    @test
-    def after_merge_download_with_status():
-        s, hub = hub_srv()
-        st, j, _, _ = s.post('/api/v1/models/download', {'model': f'https://huggingface.co/{hub.repo}',
-                                                         'quantization': hub.quant})
+@test
+def hub_download_with_status():
+    s, hub = hub_srv()
+    st, j, _, _ = s.post('/api/v1/models/download', {'model': f'https://huggingface.co/{hub.repo}',
+                                                     'quantization': hub.quant})
+    assert st == 200, j
+    check('v1_download.json', j)
+    job = j['job_id']
+    for _ in range(300):
+        st, j, _, _ = s.request('GET', f'/api/v1/models/download/status/{job}')
         assert st == 200, j
-        check('v1_download.json', j)
-        job = j['job_id']
-        for _ in range(300):
-            st, j, _, _ = s.request('GET', f'/api/v1/models/download/status/{job}')
-            assert st == 200, j
-            if j['status'] != 'downloading':
-                break
-            time.sleep(0.1)
-        assert j['status'] == 'completed', j
-        check('v1_download_status.json', j)
-        assert j['downloaded_bytes'] == j['total_size_bytes'] == os.path.getsize(srv_model_path())
-        st, j, _, _ = s.post('/api/v1/models/download', {'model': hub.repo, 'quantization': hub.quant})
-        assert st == 200 and j == {'status': 'already_downloaded'}, j
+        if j['status'] != 'downloading':
+            break
+        time.sleep(0.1)
+    assert j['status'] == 'completed', j
+    check('v1_download_status.json', j)
+    assert j['downloaded_bytes'] == j['total_size_bytes'] == os.path.getsize(srv_model_path())
+    st, j, _, _ = s.post('/api/v1/models/download', {'model': hub.repo, 'quantization': hub.quant})
+    assert st == 200 and j == {'status': 'already_downloaded'}, j
 
-    @test
-    def after_merge_load_chat_unload_cycle():
-        s, hub = hub_srv()
-        key = f'{hub.repo}:{hub.quant}'
-        st, j, _, _ = s.request('GET', '/api/v1/models')
-        m = [x for x in j['models'] if x['key'] == key][0]
-        assert m['loaded_instances'] == [] and m['publisher'] == hub.repo.split('/')[0], m
-        st, j, _, _ = s.post('/api/v1/models/load', {'model': key, 'context_length': 256, 'echo_load_config': True})
-        assert st == 200 and j['load_config']['context_length'] == 256, j
-        check('v1_load.json', j)
-        inst = j['instance_id']
-        st, j, _, _ = s.post('/api/v1/chat', {'model': key, 'input': 'Once upon a time', 'max_output_tokens': 4})
-        assert st == 200 and j['model_instance_id'] == inst, j
-        st, j, _, _ = s.request('GET', '/api/v1/models')
-        m = [x for x in j['models'] if x['key'] == key][0]
-        assert m['loaded_instances'][0]['id'] == inst and m['loaded_instances'][0]['config']['context_length'] == 256
-        st, j, _, _ = s.post('/api/v1/models/unload', {'instance_id': inst})
-        assert st == 200, j
-        check('v1_unload.json', j)
-        st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
-        assert j['state'] == 'not-loaded', j
-        st, j, _, _ = s.post('/api/v1/models/unload', {'instance_id': inst})
-        assert st == 404, j
+@test
+def hub_downloaded_load_chat_unload_cycle():
+    s, hub = hub_srv()
+    key = f'{hub.repo}:{hub.quant}'
+    st, j, _, _ = s.request('GET', '/api/v1/models')
+    m = [x for x in j['models'] if x['key'] == key][0]
+    assert m['loaded_instances'] == [] and m['publisher'] == hub.repo.split('/')[0], m
+    st, j, _, _ = s.post('/api/v1/models/load', {'model': key, 'context_length': 256, 'echo_load_config': True})
+    assert st == 200 and j['load_config']['context_length'] == 256, j
+    check('v1_load.json', j)
+    inst = j['instance_id']
+    st, j, _, _ = s.post('/api/v1/chat', {'model': key, 'input': 'Once upon a time', 'max_output_tokens': 4})
+    assert st == 200 and j['model_instance_id'] == inst, j
+    st, j, _, _ = s.request('GET', '/api/v1/models')
+    m = [x for x in j['models'] if x['key'] == key][0]
+    assert m['loaded_instances'][0]['id'] == inst and m['loaded_instances'][0]['config']['context_length'] == 256
+    st, j, _, _ = s.post('/api/v1/models/unload', {'instance_id': inst})
+    assert st == 200, j
+    check('v1_unload.json', j)
+    st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
+    assert j['state'] == 'not-loaded', j
+    st, j, _, _ = s.post('/api/v1/models/unload', {'instance_id': inst})
+    assert st == 404, j
 
-    @test
-    def after_merge_jit_load_with_ttl():
-        s, hub = hub_srv()
-        key = f'{hub.repo}:{hub.quant}'
-        st, j, _, _ = s.post('/v1/chat/completions', {'model': key, 'ttl': 2, 'max_tokens': 2,
+@test
+def hub_downloaded_jit_load_with_ttl():
+    s, hub = hub_srv()
+    key = f'{hub.repo}:{hub.quant}'
+    st, j, _, _ = s.post('/v1/chat/completions', {'model': key, 'ttl': 2, 'max_tokens': 2,
+                                                  'messages': [{'role': 'user', 'content': 'hi'}]})
+    assert st == 200, j
+    st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
+    assert j['state'] == 'loaded', j
+    time.sleep(4)
+    st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
+    assert j['state'] == 'not-loaded', j
+    # v0 and v1 chat load just in time too
+    st, j, _, _ = s.post('/api/v0/chat/completions', {'model': key, 'ttl': 60, 'max_tokens': 2,
                                                       'messages': [{'role': 'user', 'content': 'hi'}]})
-        assert st == 200, j
-        st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
-        assert j['state'] == 'loaded', j
-        time.sleep(4)
-        st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
-        assert j['state'] == 'not-loaded', j
-        # v0 and v1 chat load just in time too
-        st, j, _, _ = s.post('/api/v0/chat/completions', {'model': key, 'ttl': 60, 'max_tokens': 2,
-                                                          'messages': [{'role': 'user', 'content': 'hi'}]})
-        assert st == 200, j
-        st, j, _, _ = s.post('/api/v1/chat', {'model': key, 'input': 'hi', 'max_output_tokens': 2})
-        assert st == 200, j
+    assert st == 200, j
+    st, j, _, _ = s.post('/api/v1/chat', {'model': key, 'input': 'hi', 'max_output_tokens': 2})
+    assert st == 200, j
 
 
 @test
@@ -454,9 +451,6 @@ def zz_daemon_exits_cleanly():
 
 
 if __name__ == '__main__':
-    if not AFTER_MERGE:
-        print('skip after_merge_download_with_status, after_merge_load_chat_unload_cycle, after_merge_jit_load_with_ttl '
-              '(need the model store and the downloader: LMX_AFTER_MERGE=1)', file=sys.stderr)
     try:
         main()
     finally:

@@ -4,11 +4,12 @@
 reported as one test here, plus wire-level checks (NDJSON framing, the root
 probe, both ports, Ollama's error shape under overload).
 
-Checks that need the model store and the downloader (pull with progress from
-a fake Hugging Face hub, JIT load, keep_alive 0, delete) run with
-LMX_AFTER_MERGE=1; until those land they are listed as skipped."""
+Pull with progress (from a fake Hugging Face hub, tests/e2e/fakehub.py), JIT
+load of the pulled model, keep_alive 0 and delete run through the model
+manager and the downloader."""
 import json, os, shutil, subprocess, threading
 
+from fakehub import single_model_hub
 from harness import main, test
 from server_util import MODEL, Server, free_port
 
@@ -24,7 +25,6 @@ def ensure_sdk():
     subprocess.run([npm, 'ci', '--no-audit', '--no-fund'], cwd=NODE_DIR, check=True, stdout=subprocess.DEVNULL,
                    timeout=300)
 
-AFTER_MERGE = bool(os.environ.get('LMX_AFTER_MERGE'))
 _results = None
 
 
@@ -33,12 +33,8 @@ def results():
     if _results is None:
         ensure_sdk()
         oport = free_port()
-        env_extra = {}
-        hub = None
-        if AFTER_MERGE:
-            from fakehub_min import FakeHub
-            hub = FakeHub()
-            env_extra = {'PULL': hub.pull_name, 'AFTER_MERGE': '1'}
+        hub = single_model_hub()
+        env_extra = {'PULL': hub.pull_name}
         models_dir = f'/tmp/lmx-ollama-models-{oport}'
         os.makedirs(models_dir, exist_ok=True)
         srv_env = dict(os.environ, HOME=models_dir)
@@ -130,11 +126,9 @@ for n in ('store_listed_not_loaded', 'store_jit_load_with_keep_alive', 'store_ke
           'store_embed_jit_loads', 'store_daemon_exits_cleanly'):
     client_check(n, store_results)
 
-# written against the manager/downloader contracts; enabled once they land
-if AFTER_MERGE:
-    for n in ('pull_progress', 'pulled_listed_and_jit_loaded', 'keep_alive_0_unloads', 'pull_not_streamed',
-              'delete', 'pull_unknown_repo'):
-        client_check(n)
+for n in ('pull_progress', 'pulled_listed_and_jit_loaded', 'keep_alive_0_unloads', 'pull_not_streamed',
+          'delete', 'pull_unknown_repo'):
+    client_check(n)
 
 
 def ndjson(raw):
@@ -299,8 +293,4 @@ def wire_api_key_applies():
 
 
 if __name__ == '__main__':
-    if not AFTER_MERGE:
-        import sys
-        print('skip ollama_js_pull_progress, pulled_listed_and_jit_loaded, keep_alive_0_unloads, pull_not_streamed, '
-              'delete, pull_unknown_repo (need the model store and the downloader: LMX_AFTER_MERGE=1)', file=sys.stderr)
     main()

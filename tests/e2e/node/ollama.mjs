@@ -1,6 +1,6 @@
 // Drives `lmx serve` with the `ollama` npm client library; run by ../test_ollama.py.
 // usage: HOST=http://127.0.0.1:PORT MODEL=stories260K node ollama.mjs
-//   AFTER_MERGE=1 PULL=hf.co/org/repo:QUANT  also runs the checks that need the model
+//   PULL=hf.co/org/repo:QUANT  also runs the checks that need the model
 //   store and the downloader (pull with progress, JIT load, keep_alive 0, delete).
 // Prints one "ok NAME" / "FAIL NAME: why" line per check and "N passed, N failed" last.
 import { Ollama } from 'ollama';
@@ -251,8 +251,8 @@ storeCheck('store_embed_jit_loads', async () => {
   assert.ok(r.load_duration > 0);
 });
 
-// ---- after the model store and the downloader land (AFTER_MERGE=1) ----
-if (process.env.AFTER_MERGE) {
+// ---- pull, JIT load, keep_alive 0, delete (PULL set: a fake hub serves it) ----
+if (process.env.PULL) {
   const pulled = process.env.PULL; // hf.co/org/repo:QUANT served by the fake hub
   check('pull_progress', async () => {
     const stream = await ollama.pull({ model: pulled, stream: true });
