@@ -1,21 +1,37 @@
 #!/bin/sh
 # First command of the README: install what is missing, build, and start the
-# server (127.0.0.1:1234) on a small default model. Where no model is at hand
-# (no network to Hugging Face, no ../shared/models), the server still starts
-# and this says how to add a model.
+# server (127.0.0.1:1234) on a small default model:
+#   - $LMX_MODEL or ../shared/models/stories260K.gguf when present;
+#   - else the daemon starts with an empty store and pulls a small model from
+#     Hugging Face ($LMX_DEFAULT_MODEL, default Qwen2.5 0.5B Instruct Q4_K_M)
+#     into ~/.lmx/models, where requests naming it load it on demand;
+#   - where Hugging Face cannot be reached, the server keeps running without a
+#     model and this says how to add one.
 set -e
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 make -j"$(nproc)"
+port="${LMX_PORT:-1234}"
 model="${LMX_MODEL:-../shared/models/stories260K.gguf}"
 if [ -f "$model" ]; then
-  echo "lmx: built build/lmx; serving $model on http://127.0.0.1:${LMX_PORT:-1234}/v1" >&2
-  exec ./build/lmx serve -m "$model" --port "${LMX_PORT:-1234}"
+  echo "lmx: built build/lmx; serving $model on http://127.0.0.1:$port/v1" >&2
+  exec ./build/lmx serve -m "$model" --port "$port"
 fi
-cat >&2 <<MSG
-lmx: built build/lmx; no model found at $model, starting the server without one.
-  Download any GGUF model (for example a Q4_K_M file from Hugging Face), then either
+./build/lmx serve --port "$port" &
+pid=$!
+trap 'kill $pid 2>/dev/null' INT TERM
+sleep 1
+default="${LMX_DEFAULT_MODEL:-Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M}"
+if ./build/lmx pull --port "$port" "$default"; then
+  echo "lmx: serving on http://127.0.0.1:$port/v1; model '$default' is in the store (lmx ls)" >&2
+else
+  cat >&2 <<MSG
+lmx: built build/lmx; the server runs on http://127.0.0.1:$port/v1 without a model
+  (no local model at $model, and '$default' could not be pulled from Hugging Face).
+  Add one with any of:
+    ./build/lmx pull ORG/REPO:Q4_K_M                  (from Hugging Face, with this server running)
+    cp model.gguf ~/.lmx/models/                     (listed as 'model', loaded on first request)
     LMX_MODEL=/path/to/model.gguf ./scripts/setup.sh
-  or  ./build/lmx serve -m /path/to/model.gguf      (or: ./build/lmx run -m MODEL -p "Hello")
 MSG
-exec ./build/lmx serve --port "${LMX_PORT:-1234}"
+fi
+wait $pid
