@@ -17,10 +17,12 @@ if [ -f "$model" ]; then
   echo "lmx: built build/lmx; serving $model on http://127.0.0.1:$port/v1" >&2
   exec ./build/lmx serve -m "$model" --port "$port"
 fi
-./build/lmx serve --port "$port" &
+# LMX_MODEL named a file that is not there: the daemon must not read it as its own setting
+env -u LMX_MODEL ./build/lmx serve --port "$port" &
 pid=$!
 trap 'kill $pid 2>/dev/null' INT TERM
-sleep 1
+i=0  # wait until it answers
+while ! ./build/lmx status --port "$port" >/dev/null 2>&1 && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 default="${LMX_DEFAULT_MODEL:-Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M}"
 if ./build/lmx pull --port "$port" "$default"; then
   echo "lmx: serving on http://127.0.0.1:$port/v1; model '$default' is in the store (lmx ls)" >&2
