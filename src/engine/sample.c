@@ -19,6 +19,7 @@ struct lmx_sampler {
     int32_t *idx;   /* candidate ids */
     float *prob;    /* scratch per candidate */
     int32_t *count; /* occurrences per id in the penalty window */
+    double mass;    /* sorted_prefix: untempered mass of every candidate (0: unset) */
 };
 
 lmx_sample_params lmx_sample_defaults(void) {
@@ -121,7 +122,8 @@ static int cmp_desc(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Moves the k best (by the order above) to the front of idx[0..n), sorted. */
+/* Puts the k best (by the order above) at the front of idx[0..n), sorted; the
+ * rest of idx is left overwritten, not permuted. */
 static void select_top(int32_t *idx, int n, int k, const float *logits) {
     /* a bounded insertion pass: fine for the k of a few hundred sampling uses */
     if (k > 256) {
@@ -148,6 +150,55 @@ static void select_top(int32_t *idx, int n, int k, const float *logits) {
     }
 }
 
+/* Tempered probabilities of idx[0..n), then one draw in that order. */
+static int32_t draw(lmx_sampler *s, const float *logits, int n, float mx) {
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += s->prob[i] = expf((logits[s->idx[i]] - mx) / s->p.temperature);
+    double r = lmx_rng_uniform(&s->rng) * sum, acc = 0;
+    for (int i = 0; i < n; i++) {
+        acc += s->prob[i];
+        if (r < acc) return s->idx[i];
+    }
+    return s->idx[n - 1];
+}
+
+/* Keeps the candidates whose probability relative to the best is >= min_p. */
+static int keep_min_p(lmx_sampler *s, const float *logits, int n, float mx) {
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (expf(logits[s->idx[i]] - mx) >= s->p.min_p) s->idx[m++] = s->idx[i];
+    return m;
+}
+
+/* top-p / min-p without top-k: both keep a prefix of the candidates sorted by
+ * logit, so only that prefix needs sorting. min-p's survivors (probability
+ * relative to the best >= min_p) are filtered first; then the best 256 are
+ * selected, and only when they hold less than top_p of the mass of all
+ * candidates is the rest sorted too. The result equals sorting everything.
+ * Sets s->mass to the untempered mass of all n candidates (the top-p
+ * denominator); returns how many of idx are sorted and kept. */
+static int sorted_prefix(lmx_sampler *s, const float *logits, int n, float mx) {
+    const lmx_sample_params *p = &s->p;
+    double mass = 0;
+    for (int i = 0; i < n; i++) mass += expf(logits[s->idx[i]] - mx);
+    s->mass = mass;
+    if (p->min_p > 0) n = keep_min_p(s, logits, n, mx);
+    if (n > 256 && p->top_p < 1.0f) {
+        select_top(s->idx, n, 256, logits);
+        double cum = 0;
+        for (int i = 0; i < 256; i++) cum += expf(logits[s->idx[i]] - mx);
+        if (cum / mass >= p->top_p) return 256;
+        /* select_top overwrote the rest of idx: gather the candidates again */
+        n = 0;
+        for (int32_t i = 0; i < s->n_vocab; i++)
+            if (logits[i] > -INFINITY) s->idx[n++] = i;
+        if (p->min_p > 0) n = keep_min_p(s, logits, n, mx);
+    }
+    cmp_logits = logits;
+    qsort(s->idx, (size_t)n, sizeof *s->idx, cmp_desc);
+    return n;
+}
+
 int32_t lmx_sampler_next(lmx_sampler *s, float *logits, const int32_t *history, int n_history) {
     const lmx_sample_params *p = &s->p;
     int nv = s->n_vocab;
@@ -162,20 +213,30 @@ int32_t lmx_sampler_next(lmx_sampler *s, float *logits, const int32_t *history, 
         return best;
     }
     int n = 0;
+    float mx = -INFINITY;
     for (int32_t i = 0; i < nv; i++)
-        if (logits[i] > -INFINITY) s->idx[n++] = i;
+        if (logits[i] > -INFINITY) {
+            s->idx[n++] = i;
+            if (logits[i] > mx) mx = logits[i];
+        }
     if (n == 0) return 0;
+    s->mass = 0;
     if (p->top_k > 0 && p->top_k < n) {
         select_top(s->idx, n, p->top_k, logits);
         n = p->top_k;
+    } else if (p->top_p >= 1.0f && p->min_p <= 0) {
+        /* Nothing truncates the distribution (OpenAI's defaults): draw over
+         * every candidate in id order. Sorting a 150k vocabulary per token
+         * would cost more than the model's forward pass. */
+        return draw(s, logits, n, mx);
     } else {
-        cmp_logits = logits;
-        qsort(s->idx, (size_t)n, sizeof *s->idx, cmp_desc);
+        n = sorted_prefix(s, logits, n, mx);
     }
     /* untempered probabilities of the candidates, for top-p and min-p */
-    float mx = logits[s->idx[0]];
+    mx = logits[s->idx[0]];
     double sum = 0;
     for (int i = 0; i < n; i++) sum += s->prob[i] = expf(logits[s->idx[i]] - mx);
+    if (s->mass > 0) sum = s->mass; /* sorted_prefix kept only a prefix: the mass of all */
     if (p->top_p < 1.0f) {
         double cum = 0;
         for (int i = 0; i < n; i++) {
@@ -192,13 +253,5 @@ int32_t lmx_sampler_next(lmx_sampler *s, float *logits, const int32_t *history, 
         while (m < n && s->prob[m] >= thresh) m++;
         n = m;
     }
-    /* temperature, then draw */
-    sum = 0;
-    for (int i = 0; i < n; i++) sum += s->prob[i] = expf((logits[s->idx[i]] - mx) / p->temperature);
-    double r = lmx_rng_uniform(&s->rng) * sum, acc = 0;
-    for (int i = 0; i < n; i++) {
-        acc += s->prob[i];
-        if (r < acc) return s->idx[i];
-    }
-    return s->idx[n - 1];
+    return draw(s, logits, n, mx);
 }
