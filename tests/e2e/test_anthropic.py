@@ -10,11 +10,11 @@ translation (system, blocks, tool_use / tool_result history), errors in
 Anthropic's shape, x-api-key auth, and the official @anthropic-ai/sdk
 (node/anthropic.mjs): messages.create, messages.stream, countTokens, a tool_use
 round trip with tool_result, the error shape of a bad request."""
-import json, os, shutil, subprocess, sys, tempfile
+import os, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import SHARED, STORIES, main, test
-from server_util import MODEL, Server, gguf_with_template
+from server_util import MODEL, Server, gguf_with_template, post_named_stream
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, 'node')
@@ -58,24 +58,8 @@ def stream(s, **body):
     body.setdefault('messages', [{'role': 'user', 'content': 'Once upon a time'}])
     body.setdefault('max_tokens', 8)
     body['stream'] = True
-    c = s.conn()
-    c.request('POST', '/v1/messages', body=json.dumps(body), headers={'Content-Type': 'application/json'})
-    r = c.getresponse()
-    raw = r.read().decode()
-    c.close()
-    assert r.status == 200, (r.status, raw)
-    assert r.getheader('Content-Type').startswith('text/event-stream')
-    events = []
-    assert raw.endswith('\n\n'), raw[-300:]
-    for block in raw.split('\n\n')[:-1]:
-        if block.startswith(':'):
-            continue
-        lines = block.split('\n')
-        assert len(lines) == 2 and lines[0].startswith('event: ') and lines[1].startswith('data: '), block
-        d = json.loads(lines[1][6:])
-        assert d['type'] == lines[0][7:], block
-        events.append(d)
-    return events, raw
+    events, raw = post_named_stream(s, '/v1/messages', body)
+    return [d for _, d in events], raw
 
 
 def check_message(m):
