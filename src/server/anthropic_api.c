@@ -38,14 +38,7 @@ static const lmx_bridge_field fields[] = {
     {"thinking", LMX_BR_OK},
     {"service_tier", LMX_BR_IGNORED},
     {"context_management", LMX_BR_IGNORED},
-    /* LMX extensions, passed to the sampler as in /v1/chat/completions */
-    {"min_p", LMX_BR_EXT},
-    {"seed", LMX_BR_EXT},
-    {"logit_bias", LMX_BR_EXT},
-    {"presence_penalty", LMX_BR_EXT},
-    {"frequency_penalty", LMX_BR_EXT},
-    {"repeat_penalty", LMX_BR_EXT},
-    {"repetition_penalty", LMX_BR_EXT},
+    LMX_BRIDGE_SAMPLER_EXT,
 };
 
 static const lmx_bridge_name names[] = {

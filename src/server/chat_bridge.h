@@ -51,6 +51,15 @@ typedef struct {
     lmx_bridge_policy p;
 } lmx_bridge_field;
 
+/* The LMX extensions both APIs take, passed to the sampler as in
+ * /v1/chat/completions (a fields[] initializer). */
+/* clang-format off */
+#define LMX_BRIDGE_SAMPLER_EXT                                                 \
+    {"min_p", LMX_BR_EXT}, {"seed", LMX_BR_EXT}, {"logit_bias", LMX_BR_EXT},   \
+    {"presence_penalty", LMX_BR_EXT}, {"frequency_penalty", LMX_BR_EXT},       \
+    {"repeat_penalty", LMX_BR_EXT}, {"repetition_penalty", LMX_BR_EXT}
+/* clang-format on */
+
 /* The policy of field k in fields[0..n), or -1 for a field the API lacks. */
 int lmx_bridge_field_policy(const lmx_bridge_field *fields, size_t n, const char *k);
 
