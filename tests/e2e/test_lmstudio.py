@@ -86,6 +86,30 @@ def v1_load_chat_unload(s, key, all_shapes):
     assert st == 404, j
 
 
+def jit_load_with_ttl(s, key, embeddings):
+    """/v1 chat with ttl 2 loads model key just in time and it unloads after
+    2 s idle; then v0 chat and v1 chat (and first v0 embeddings, when
+    embeddings) load it just in time too."""
+    st, j, _, _ = s.post('/v1/chat/completions', {'model': key, 'ttl': 2, 'max_tokens': 2,
+                                                  'messages': [{'role': 'user', 'content': 'hi'}]})
+    assert st == 200, j
+    st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
+    assert j['state'] == 'loaded', j
+    time.sleep(4)
+    st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
+    assert j['state'] == 'not-loaded', j
+    if embeddings:
+        st, j, _, _ = s.post('/api/v0/embeddings', {'model': key, 'ttl': 2, 'input': 'hi'})
+        assert st == 200 and len(j['data']) == 1, j
+        st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
+        assert j['state'] == 'loaded', j
+    st, j, _, _ = s.post('/api/v0/chat/completions', {'model': key, 'ttl': 60, 'max_tokens': 2,
+                                                      'messages': [{'role': 'user', 'content': 'hi'}]})
+    assert st == 200, j
+    st, j, _, _ = s.post('/api/v1/chat', {'model': key, 'input': 'hi', 'max_output_tokens': 2})
+    assert st == 200, j
+
+
 def sse_events(raw):
     """[(event name, data)] of an SSE body with `event:` lines."""
     out = []
@@ -341,24 +365,7 @@ def store_jit_load_with_ttl():
     s = store_srv()
     st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
     assert j['state'] == 'not-loaded', j
-    st, j, _, _ = s.post('/v1/chat/completions', {'model': MODEL, 'ttl': 2, 'max_tokens': 2,
-                                                  'messages': [{'role': 'user', 'content': 'hi'}]})
-    assert st == 200, j
-    st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
-    assert j['state'] == 'loaded', j
-    time.sleep(4)
-    st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
-    assert j['state'] == 'not-loaded', j
-    # v0 chat, v0 embeddings and v1 chat load just in time too
-    st, j, _, _ = s.post('/api/v0/embeddings', {'model': MODEL, 'ttl': 2, 'input': 'hi'})
-    assert st == 200 and len(j['data']) == 1, j
-    st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
-    assert j['state'] == 'loaded', j
-    st, j, _, _ = s.post('/api/v0/chat/completions', {'model': MODEL, 'ttl': 60, 'max_tokens': 2,
-                                                      'messages': [{'role': 'user', 'content': 'hi'}]})
-    assert st == 200, j
-    st, j, _, _ = s.post('/api/v1/chat', {'model': MODEL, 'input': 'hi', 'max_output_tokens': 2})
-    assert st == 200, j
+    jit_load_with_ttl(s, MODEL, embeddings=True)
 
 
 @test
@@ -420,20 +427,7 @@ def hub_downloaded_load_chat_unload_cycle():
 def hub_downloaded_jit_load_with_ttl():
     s, hub = hub_srv()
     key = f'{hub.repo}:{hub.quant}'
-    st, j, _, _ = s.post('/v1/chat/completions', {'model': key, 'ttl': 2, 'max_tokens': 2,
-                                                  'messages': [{'role': 'user', 'content': 'hi'}]})
-    assert st == 200, j
-    st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
-    assert j['state'] == 'loaded', j
-    time.sleep(4)
-    st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
-    assert j['state'] == 'not-loaded', j
-    # v0 and v1 chat load just in time too
-    st, j, _, _ = s.post('/api/v0/chat/completions', {'model': key, 'ttl': 60, 'max_tokens': 2,
-                                                      'messages': [{'role': 'user', 'content': 'hi'}]})
-    assert st == 200, j
-    st, j, _, _ = s.post('/api/v1/chat', {'model': key, 'input': 'hi', 'max_output_tokens': 2})
-    assert st == 200, j
+    jit_load_with_ttl(s, key, embeddings=False)
 
 
 @test
