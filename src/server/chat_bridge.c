@@ -4,26 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "engine/sample.h"
 #include "manager/manager.h"
 #include "server/chat_prompt.h"
 #include "server/openai.h"
 #include "server/openai_params.h"
-
-void lmx_rand_id(char *out, size_t cap, const char *prefix) {
-    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    static _Atomic unsigned long long ctr;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    lmx_rng r;
-    lmx_rng_seed(&r, (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
-                         (++ctr * 0xD1B54A32D192ED03ull));
-    size_t n = (size_t)snprintf(out, cap, "%s", prefix), end = n + 24;
-    for (; n + 1 < cap && n < end; n++) out[n] = al[lmx_rng_next(&r) % 62];
-    out[n < cap ? n : cap - 1] = 0;
-}
 
 int lmx_bridge_field_policy(const lmx_bridge_field *fields, size_t n, const char *k) {
     for (size_t i = 0; i < n; i++)

@@ -4,8 +4,9 @@
  * openai_chat.c builds the prompt and owns tool-call parsing); only their
  * request translation and their encoders are their own.
  *
- * Also the pieces their encoders have in common: named SSE events, random
- * ids, and renaming chat field names in an error to the API's own. */
+ * Also the pieces their encoders have in common: named SSE events and
+ * renaming chat field names in an error to the API's own (their random ids:
+ * lmx_rand_id, gen.h). */
 #ifndef LMX_SRV_CHAT_BRIDGE_H
 #define LMX_SRV_CHAT_BRIDGE_H
 
@@ -38,9 +39,6 @@ json_t *lmx_anthropic_to_chat(json_t *req, lmx_api_err *e);
 
 /* "event: NAME\ndata: <compact json>\n\n" (does not steal o). */
 void lmx_sse_event(lmx_buf *out, const char *name, const json_t *o);
-
-/* prefix + 24 random alphanumerics (cap >= strlen(prefix) + 25). */
-void lmx_rand_id(char *out, size_t cap, const char *prefix);
 
 /* How a translator treats a request field: translated, accepted and ignored,
  * or an LMX sampler extension copied into the chat body as is. */
