@@ -22,35 +22,23 @@
 #include "server/openai.h"
 #include "server/routes.h"
 
-typedef enum { F_OK, F_IGNORED, F_EXT } fpolicy;
-
-static const struct {
-    const char *name;
-    fpolicy p;
-} fields[] = {
-    {"model", F_OK},
-    {"messages", F_OK},
-    {"max_tokens", F_OK},
-    {"system", F_OK},
-    {"stop_sequences", F_OK},
-    {"stream", F_OK},
-    {"temperature", F_OK},
-    {"top_p", F_OK},
-    {"top_k", F_OK},
-    {"metadata", F_IGNORED},
-    {"tools", F_OK},
-    {"tool_choice", F_OK},
-    {"thinking", F_OK},
-    {"service_tier", F_IGNORED},
-    {"context_management", F_IGNORED},
-    /* LMX extensions, passed to the sampler as in /v1/chat/completions */
-    {"min_p", F_EXT},
-    {"seed", F_EXT},
-    {"logit_bias", F_EXT},
-    {"presence_penalty", F_EXT},
-    {"frequency_penalty", F_EXT},
-    {"repeat_penalty", F_EXT},
-    {"repetition_penalty", F_EXT},
+static const lmx_bridge_field fields[] = {
+    {"model", LMX_BR_OK},
+    {"messages", LMX_BR_OK},
+    {"max_tokens", LMX_BR_OK},
+    {"system", LMX_BR_OK},
+    {"stop_sequences", LMX_BR_OK},
+    {"stream", LMX_BR_OK},
+    {"temperature", LMX_BR_OK},
+    {"top_p", LMX_BR_OK},
+    {"top_k", LMX_BR_OK},
+    {"metadata", LMX_BR_IGNORED},
+    {"tools", LMX_BR_OK},
+    {"tool_choice", LMX_BR_OK},
+    {"thinking", LMX_BR_OK},
+    {"service_tier", LMX_BR_IGNORED},
+    {"context_management", LMX_BR_IGNORED},
+    LMX_BRIDGE_SAMPLER_EXT,
 };
 
 static const lmx_bridge_name names[] = {
@@ -59,14 +47,7 @@ static const lmx_bridge_name names[] = {
 };
 
 static int field_policy(const char *k) {
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        if (!strcmp(fields[i].name, k)) return (int)fields[i].p;
-    return -1;
-}
-
-static json_t *opt(const json_t *o, const char *k) {
-    json_t *v = json_object_get(o, k);
-    return v && !json_is_null(v) ? v : NULL;
+    return lmx_bridge_field_policy(fields, sizeof fields / sizeof fields[0], k);
 }
 
 /* Anthropic names fields with dots: messages.0.content.1 */
@@ -97,12 +78,6 @@ static int blocks_text(const json_t *c, const char *where, lmx_buf *b, lmx_api_e
         lmx_buf_add(b, text, strlen(text));
     }
     return 0;
-}
-
-static json_t *buf_string(lmx_buf *b) {
-    json_t *s = json_stringn(b->p ? b->p : "", b->n);
-    lmx_buf_free(b);
-    return s ? s : json_string("");
 }
 
 /* One Anthropic message → chat messages appended to msgs. */
@@ -162,13 +137,13 @@ static int message_to_chat(const json_t *m, size_t i, json_t *msgs, lmx_api_err 
                 goto fail;
             }
             if (json_is_true(json_object_get(b, "is_error"))) {
-                json_t *s = buf_string(&rt);
+                json_t *s = lmx_buf_json_string(&rt);
                 lmx_buf_add(&rt, "Error: ", 7);
                 lmx_buf_add(&rt, json_string_value(s), json_string_length(s));
                 json_decref(s);
             }
             json_array_append_new(msgs, json_pack("{s:s,s:s,s:o}", "role", "tool", "tool_call_id",
-                                                  id, "content", buf_string(&rt)));
+                                                  id, "content", lmx_buf_json_string(&rt)));
         } else if (t && (!strcmp(t, "thinking") || !strcmp(t, "redacted_thinking"))) {
             continue; /* earlier thoughts are not shown to the model again */
         } else if (t && (!strcmp(t, "image") || !strcmp(t, "document"))) {
@@ -181,12 +156,13 @@ static int message_to_chat(const json_t *m, size_t i, json_t *msgs, lmx_api_err 
         }
     }
     if (json_array_size(calls)) {
-        json_t *msg = json_pack("{s:s,s:o,s:O}", "role", "assistant", "content",
-                                text.n ? buf_string(&text) : json_null(), "tool_calls", calls);
+        json_t *msg =
+            json_pack("{s:s,s:o,s:O}", "role", "assistant", "content",
+                      text.n ? lmx_buf_json_string(&text) : json_null(), "tool_calls", calls);
         json_array_append_new(msgs, msg);
     } else if (text.n || !user || !json_array_size(c))
-        json_array_append_new(msgs,
-                              json_pack("{s:s,s:o}", "role", role, "content", buf_string(&text)));
+        json_array_append_new(
+            msgs, json_pack("{s:s,s:o}", "role", role, "content", lmx_buf_json_string(&text)));
     lmx_buf_free(&text);
     json_decref(calls);
     return 0;
@@ -206,9 +182,10 @@ static json_t *translate(json_t *req, bool *parallel, lmx_api_err *e) {
             return NULL;
         }
     }
-    json_t *model = opt(req, "model"), *msgs_in = opt(req, "messages"),
-           *max = opt(req, "max_tokens"), *sys = opt(req, "system"), *tools = opt(req, "tools"),
-           *tc = opt(req, "tool_choice"), *stops = opt(req, "stop_sequences");
+    json_t *model = lmx_jopt(req, "model"), *msgs_in = lmx_jopt(req, "messages"),
+           *max = lmx_jopt(req, "max_tokens"), *sys = lmx_jopt(req, "system"),
+           *tools = lmx_jopt(req, "tools"), *tc = lmx_jopt(req, "tool_choice"),
+           *stops = lmx_jopt(req, "stop_sequences");
     if (!json_is_string(model)) {
         bad(e, "model", model ? "Input should be a valid string" : "Field required");
         return NULL;
@@ -229,8 +206,8 @@ static json_t *translate(json_t *req, bool *parallel, lmx_api_err *e) {
             json_decref(msgs);
             return NULL;
         }
-        json_array_append_new(msgs,
-                              json_pack("{s:s,s:o}", "role", "system", "content", buf_string(&b)));
+        json_array_append_new(
+            msgs, json_pack("{s:s,s:o}", "role", "system", "content", lmx_buf_json_string(&b)));
     }
     size_t i;
     json_t *m;
@@ -321,7 +298,7 @@ static json_t *translate(json_t *req, bool *parallel, lmx_api_err *e) {
         }
         json_object_set_new(chat, "stop", kept);
     }
-    json_t *think = opt(req, "thinking");
+    json_t *think = lmx_jopt(req, "thinking");
     if (think) {
         const char *type = lmx_jstr(think, "type");
         if (!type ||
@@ -336,8 +313,8 @@ static json_t *translate(json_t *req, bool *parallel, lmx_api_err *e) {
     }
     static const char *const same[] = {"temperature", "top_p", "top_k", "stream"};
     for (i = 0; i < sizeof same / sizeof same[0]; i++)
-        if ((v = opt(req, same[i]))) json_object_set(chat, same[i], v);
-    json_object_foreach(req, k, v) if (field_policy(k) == F_EXT) json_object_set(chat, k, v);
+        if ((v = lmx_jopt(req, same[i]))) json_object_set(chat, same[i], v);
+    json_object_foreach(req, k, v) if (field_policy(k) == LMX_BR_EXT) json_object_set(chat, k, v);
     return chat;
 fail:
     json_decref(chat);
@@ -433,7 +410,8 @@ static void add_thinking(astate *st, lmx_buf *out, const char *text, size_t len)
                     "thinking_delta", "thinking", d ? d : json_string("")));
 }
 
-static void add_text(astate *st, lmx_buf *out, const char *text, size_t len) {
+static void add_text(void *vst, lmx_buf *out, const char *text, size_t len) {
+    astate *st = vst;
     if (!len) return;
     close_thinking(st, out);
     if (st->text_block < 0) {
@@ -450,8 +428,9 @@ static void add_text(astate *st, lmx_buf *out, const char *text, size_t len) {
                     "text", d ? d : json_string("")));
 }
 
-static void add_call(astate *st, lmx_buf *out, const char *call_id, const char *name,
+static void add_call(void *vst, lmx_buf *out, const char *call_id, const char *name,
                      const char *args) {
+    astate *st = vst;
     if (!st->parallel && st->n_calls) return;
     close_thinking(st, out);
     close_text(st, out);
@@ -475,34 +454,13 @@ static void add_call(astate *st, lmx_buf *out, const char *call_id, const char *
                                                  "name", name, "input", input));
 }
 
-static void apply(astate *st, lmx_buf *out, const lmx_tc_delta *d) {
-    for (int i = 0; i < d->n; i++) {
-        const lmx_tc_item *it = &d->items[i];
-        if (it->index < 0)
-            add_text(st, out, it->text, it->len);
-        else
-            add_call(st, out, it->id, it->name, it->text);
-    }
-}
-
 static void feed(lmx_gen *g, astate *st, lmx_buf *out, const char *text, size_t len) {
-    if (!st->tc) st->tc = lmx_chat_parser(g, 0);
-    if (!st->tc || !len) return;
-    lmx_tc_delta d = {0};
-    lmx_tc_feed(st->tc, text, len, &d);
-    apply(st, out, &d);
-    lmx_tc_delta_clear(&d);
+    lmx_bridge_parse(g, &st->tc, text, len, false, add_text, add_call, st, out);
 }
 
 static void finish(lmx_gen *g, astate *st, lmx_buf *out, const char *reason, int stop_index) {
     if (st->finished) return;
-    if (!st->tc) st->tc = lmx_chat_parser(g, 0);
-    if (st->tc) {
-        lmx_tc_delta d = {0};
-        lmx_tc_finish(st->tc, &d);
-        apply(st, out, &d);
-        lmx_tc_delta_clear(&d);
-    }
+    lmx_bridge_parse(g, &st->tc, NULL, 0, true, add_text, add_call, st, out);
     close_thinking(st, out);
     close_text(st, out);
     st->finish = reason ? reason : "stop";

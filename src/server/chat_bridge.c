@@ -4,25 +4,42 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "engine/sample.h"
 #include "manager/manager.h"
 #include "server/chat_prompt.h"
 #include "server/openai.h"
 #include "server/openai_params.h"
 
-void lmx_rand_id(char *out, size_t cap, const char *prefix) {
-    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    static _Atomic unsigned long long ctr;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    lmx_rng r;
-    lmx_rng_seed(&r, (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
-                         (++ctr * 0xD1B54A32D192ED03ull));
-    size_t n = (size_t)snprintf(out, cap, "%s", prefix), end = n + 24;
-    for (; n + 1 < cap && n < end; n++) out[n] = al[lmx_rng_next(&r) % 62];
-    out[n < cap ? n : cap - 1] = 0;
+int lmx_bridge_field_policy(const lmx_bridge_field *fields, size_t n, const char *k) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(fields[i].name, k)) return (int)fields[i].p;
+    return -1;
+}
+
+json_t *lmx_buf_json_string(lmx_buf *b) {
+    json_t *s = json_stringn(b->p ? b->p : "", b->n);
+    lmx_buf_free(b);
+    return s ? s : json_string("");
+}
+
+void lmx_bridge_parse(const lmx_gen *g, lmx_tc **tc, const char *text, size_t len, bool finish,
+                      lmx_bridge_text_fn on_text, lmx_bridge_call_fn on_call, void *st,
+                      lmx_buf *out) {
+    if (!*tc) *tc = lmx_chat_parser(g, 0);
+    if (!*tc || (!finish && !len)) return;
+    lmx_tc_delta d = {0};
+    if (finish)
+        lmx_tc_finish(*tc, &d);
+    else
+        lmx_tc_feed(*tc, text, len, &d);
+    for (int i = 0; i < d.n; i++) {
+        const lmx_tc_item *it = &d.items[i];
+        if (it->index < 0)
+            on_text(st, out, it->text, it->len);
+        else
+            on_call(st, out, it->id, it->name, it->text);
+    }
+    lmx_tc_delta_clear(&d);
 }
 
 void lmx_sse_event(lmx_buf *out, const char *name, const json_t *o) {

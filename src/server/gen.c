@@ -13,17 +13,17 @@
 #include <string.h>
 #include <time.h>
 
-static void rand_id(char *out, size_t cap, const char *prefix) {
+void lmx_rand_id(char *out, size_t cap, const char *prefix) {
     static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     static _Atomic unsigned long long ctr;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     lmx_rng r;
     lmx_rng_seed(&r, (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
-                         (++ctr * 0x9E3779B97F4A7C15ull));
-    size_t n = (size_t)snprintf(out, cap, "%s", prefix);
-    for (; n + 1 < cap && n < strlen(prefix) + 24; n++) out[n] = al[lmx_rng_next(&r) % 62];
-    out[n] = 0;
+                         (++ctr * 0xD1B54A32D192ED03ull));
+    size_t n = (size_t)snprintf(out, cap, "%s", prefix), end = n + 24;
+    for (; n + 1 < cap && n < end; n++) out[n] = al[lmx_rng_next(&r) % 62];
+    out[n < cap ? n : cap - 1] = 0;
 }
 
 lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prompts,
@@ -65,7 +65,7 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
     if (!g) goto oom;
     g->kind = r->kind;
     g->s = s;
-    rand_id(g->id, sizeof g->id, r->kind == LMX_OAI_CHAT ? "chatcmpl-" : "cmpl-");
+    lmx_rand_id(g->id, sizeof g->id, r->kind == LMX_OAI_CHAT ? "chatcmpl-" : "cmpl-");
     g->created = (long long)time(NULL);
     g->n_jobs = n_jobs;
     g->n = r->n;

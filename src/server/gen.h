@@ -43,7 +43,7 @@ typedef struct lmx_gen {
     bool stream, include_usage;
     int prompt_tokens, completion_tokens, cached_tokens;
     double queue_ms, prefill_ms; /* the slowest job's, from the scheduler */
-    bool failed; /* an LMX_EV_ERROR arrived */
+    bool failed;                 /* an LMX_EV_ERROR arrived */
     char err[256];
     int rr; /* round-robin start for lmx_gen_next */
     /* chat with tools (tc_family != LMX_TC_NONE): output is parsed for calls */
@@ -62,6 +62,10 @@ typedef struct lmx_gen {
     void *api;
     void (*api_free)(void *api);
 } lmx_gen;
+
+/* prefix + 24 random alphanumerics (cap >= strlen(prefix) + 25): response,
+ * message and call ids. */
+void lmx_rand_id(char *out, size_t cap, const char *prefix);
 
 /* Checks the context limits and submits one job per prompt. NULL with e set
  * (400 context_length_exceeded, 429 queue_full, 503 stopping...). On success

@@ -193,9 +193,9 @@ static json_t *job_json(const json_t *st) {
     const char *s = !strcmp(state, "completed")                               ? "completed"
                     : !strcmp(state, "failed") || !strcmp(state, "cancelled") ? "failed"
                                                                               : "downloading";
-    json_t *o = json_pack("{s:o,s:s,s:o,s:o}", "job_id", field(st, "id"), "status", s,
-                          "total_size_bytes", field(st, "total"), "downloaded_bytes",
-                          field(st, "bytes"));
+    json_t *o =
+        json_pack("{s:o,s:s,s:o,s:o}", "job_id", field(st, "id"), "status", s, "total_size_bytes",
+                  field(st, "total"), "downloaded_bytes", field(st, "bytes"));
     char ts[48];
     if (!strcmp(s, "downloading")) {
         json_t *rate = json_object_get(st, "rate");
@@ -430,23 +430,18 @@ static int v0_generate(lmx_req *r, lmx_oai_kind kind) {
     lmx_oai_req q;
     int ok;
     lmx_compat_no_limit(body);
-    if (lmx_oai_parse(body, kind, &q, &e)) {
-        const json_t *mv = json_object_get(body, "model");
-        if (json_is_string(mv)) lmx_req_set_model(r, json_string_value(mv));
+    if (lmx_oai_parse_named(r, body, kind, &q, &e)) {
         ok = lmx_reply_err(r, &e);
         goto out;
     }
-    lmx_req_set_model(r, q.model);
     double load_s = 0;
     lmx_served *s = lms_acquire(r, body, q.model, 0, &load_s, &e);
     if (!s) {
         ok = lmx_reply_err(r, &e);
         goto out;
     }
-    lmx_gen *g =
-        kind == LMX_OAI_CHAT ? lmx_chat_start(s, &q, &e) : lmx_completions_start(s, &q, &e);
+    lmx_gen *g = lmx_oai_start(s, kind, &q, &e);
     if (!g) {
-        lmx_mgr_release(s);
         ok = lmx_reply_err(r, &e);
         goto out;
     }

@@ -62,6 +62,25 @@ static const char *ol_model_field(lmx_req *r, json_t *body, int *ok) {
     return json_string_value(m);
 }
 
+/* The body of a request naming one model (show, pull, delete), its model
+ * name and the manager's id for it. NULL: answered already (*ok, the reply)
+ * for a bad body or a missing model. */
+static json_t *ol_model_body(lmx_req *r, const char **req_name, char *id, size_t cap, int *ok) {
+    lmx_api_err e = {0};
+    json_t *body = lmx_req_json(r, false, &e);
+    if (!body) {
+        *ok = lmx_reply_err(r, &e);
+        return NULL;
+    }
+    *req_name = ol_model_field(r, body, ok);
+    if (!*req_name) {
+        json_decref(body);
+        return NULL;
+    }
+    lmx_ol_name(*req_name, id, cap);
+    return body;
+}
+
 /* The manager's load options for a keep_alive: 0 unloads as soon as the
  * model is idle (the smallest ttl), negative keeps it (ttl 0: never). */
 static void ka_load(lmx_ol_keep k, double ttl, lmx_compat_load *lo) {
@@ -265,21 +284,27 @@ static const lmx_gen_fmt ol_fmt = {"application/x-ndjson", ol_stream, ol_stream_
 
 /* ---- /api/chat and /api/generate ---- */
 
-static int ol_unload(lmx_req *r, const char *req_name, const char *id, bool chat) {
-    lmx_api_err e;
-    if (lmx_mgr_unload(lmx_req_app(r)->mgr, id, &e)) {
-        ol_not_found(&e, req_name);
-        return lmx_reply_err(r, &e);
-    }
+/* The answer to a load or unload request (no prompt): done at once, with
+ * an empty message or response. */
+static json_t *ol_empty_done(const char *req_name, bool chat, const char *reason) {
     json_t *o = ol_head(req_name);
     if (chat)
         json_object_set_new(o, "message",
                             json_pack("{s:s,s:s}", "role", "assistant", "content", ""));
     else
         json_object_set_new(o, "response", json_string(""));
-    json_object_set_new(o, "done_reason", json_string("unload"));
+    json_object_set_new(o, "done_reason", json_string(reason));
     json_object_set_new(o, "done", json_true());
-    return lmx_reply_json(r, 200, o);
+    return o;
+}
+
+static int ol_unload(lmx_req *r, const char *req_name, const char *id, bool chat) {
+    lmx_api_err e;
+    if (lmx_mgr_unload(lmx_req_app(r)->mgr, id, &e)) {
+        ol_not_found(&e, req_name);
+        return lmx_reply_err(r, &e);
+    }
+    return lmx_reply_json(r, 200, ol_empty_done(req_name, chat, "unload"));
 }
 
 static int ol_generate(lmx_req *r, bool chat) {
@@ -324,15 +349,7 @@ static int ol_generate(lmx_req *r, bool chat) {
     if (oq.empty) {
         /* load request: answered once the model is ready */
         lmx_mgr_release(s);
-        json_t *o = ol_head(req_name);
-        if (chat)
-            json_object_set_new(o, "message",
-                                json_pack("{s:s,s:s}", "role", "assistant", "content", ""));
-        else
-            json_object_set_new(o, "response", json_string(""));
-        json_object_set_new(o, "done_reason", json_string("load"));
-        json_object_set_new(o, "done", json_true());
-        ok = lmx_reply_json(r, 200, o);
+        ok = lmx_reply_json(r, 200, ol_empty_done(req_name, chat, "load"));
         goto out;
     }
     lmx_oai_kind kind = oq.raw ? LMX_OAI_COMPLETIONS : LMX_OAI_CHAT;
@@ -428,7 +445,8 @@ static int ol_embed(lmx_req *r, bool legacy) {
     if (!req_name) goto out;
     const char *field = legacy ? "prompt" : "input";
     const json_t *in = json_object_get(body, field), *opts = json_object_get(body, "options");
-    const json_t *trunc = json_object_get(body, "truncate"), *dims = json_object_get(body, "dimensions");
+    const json_t *trunc = json_object_get(body, "truncate"),
+                 *dims = json_object_get(body, "dimensions");
     if (opts && !json_is_null(opts) && !json_is_object(opts)) {
         lmx_err_bad(&e, "options", "invalid options: expected an object");
         goto fail;
@@ -451,7 +469,8 @@ static int ol_embed(lmx_req *r, bool legacy) {
     lmx_compat_load lo = {0};
     ka_load(keep, ttl, &lo);
     json_t *o_ctx = json_object_get(opts, "num_ctx");
-    if (json_is_integer(o_ctx) && json_integer_value(o_ctx) > 0 && json_integer_value(o_ctx) < 1 << 24)
+    if (json_is_integer(o_ctx) && json_integer_value(o_ctx) > 0 &&
+        json_integer_value(o_ctx) < 1 << 24)
         lo.ctx_size = (int)json_integer_value(o_ctx);
     char id[256];
     lmx_ol_name(req_name, id, sizeof id);
@@ -467,8 +486,9 @@ static int ol_embed(lmx_req *r, bool legacy) {
     int d = em.dim;
     if (json_is_integer(dims)) {
         if (json_integer_value(dims) > s->m->hp.n_embd) {
-            lmx_err_bad(&e, "dimensions", "invalid dimensions: model '%s' gives %d dimensions, at most",
-                        s->name, s->m->hp.n_embd);
+            lmx_err_bad(&e, "dimensions",
+                        "invalid dimensions: model '%s' gives %d dimensions, at most", s->name,
+                        s->m->hp.n_embd);
             goto fail;
         }
         d = (int)json_integer_value(dims);
@@ -607,16 +627,11 @@ int lmx_h_ol_show(lmx_req *r, const char *rest) {
     (void)rest;
     lmx_app *app = lmx_req_app(r);
     lmx_api_err e = {0};
-    json_t *body = lmx_req_json(r, false, &e);
-    if (!body) return lmx_reply_err(r, &e);
-    int ok = 0;
-    const char *req_name = ol_model_field(r, body, &ok);
-    if (!req_name) {
-        json_decref(body);
-        return ok;
-    }
+    const char *req_name;
     char id[256];
-    lmx_ol_name(req_name, id, sizeof id);
+    int ok = 0;
+    json_t *body = ol_model_body(r, &req_name, id, sizeof id, &ok);
+    if (!body) return ok;
     json_t *m = lmx_compat_model(app, id);
     lmx_served *s = NULL;
     if (!m) {
@@ -755,17 +770,13 @@ int lmx_h_ol_pull(lmx_req *r, const char *rest) {
     (void)rest;
     lmx_app *app = lmx_req_app(r);
     lmx_api_err e = {0};
-    json_t *body = lmx_req_json(r, false, &e);
-    if (!body) return lmx_reply_err(r, &e);
+    const char *req_name;
+    char id[256];
     int ok = 0;
-    const char *req_name = ol_model_field(r, body, &ok);
-    if (!req_name) {
-        json_decref(body);
-        return ok;
-    }
+    json_t *body = ol_model_body(r, &req_name, id, sizeof id, &ok);
+    if (!body) return ok;
     /* hf.co/org/repo[:QUANT] → repo and quant */
-    char id[256], repo[256], quant[64] = "";
-    lmx_ol_name(req_name, id, sizeof id);
+    char repo[256], quant[64] = "";
     snprintf(repo, sizeof repo, "%s", id);
     char *colon = strrchr(repo, ':');
     if (colon && colon > strrchr(repo, '/')) {
@@ -828,16 +839,11 @@ int lmx_h_ol_pull(lmx_req *r, const char *rest) {
 int lmx_h_ol_delete(lmx_req *r, const char *rest) {
     (void)rest;
     lmx_api_err e = {0};
-    json_t *body = lmx_req_json(r, false, &e);
-    if (!body) return lmx_reply_err(r, &e);
-    int ok = 0;
-    const char *req_name = ol_model_field(r, body, &ok);
-    if (!req_name) {
-        json_decref(body);
-        return ok;
-    }
+    const char *req_name;
     char id[256];
-    lmx_ol_name(req_name, id, sizeof id);
+    int ok = 0;
+    json_t *body = ol_model_body(r, &req_name, id, sizeof id, &ok);
+    if (!body) return ok;
     if (lmx_mgr_delete(lmx_req_app(r)->mgr, id, &e)) {
         if (e.status == 404)
             lmx_err_set(&e, 404, "not_found_error", "model_not_found", "model",

@@ -7,12 +7,22 @@
 #include <jansson.h>
 
 #include "server/gen.h"
+#include "server/route.h"
 
 #define LMX_SYSTEM_FINGERPRINT "fp_lmx"
 
 /* Builds the prompt(s) of a parsed request and submits them. NULL with e set. */
 lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e);
 lmx_gen *lmx_completions_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e);
+
+/* lmx_chat_start or lmx_completions_start, as kind says; on failure s is
+ * released (NULL with e set). */
+lmx_gen *lmx_oai_start(lmx_served *s, lmx_oai_kind kind, const lmx_oai_req *q, lmx_api_err *e);
+
+/* lmx_oai_parse, and the model named for the request log (also when the body
+ * is invalid, if it names one). -1 with e set; q is freed by the caller. */
+int lmx_oai_parse_named(lmx_req *r, json_t *body, lmx_oai_kind kind, lmx_oai_req *q,
+                        lmx_api_err *e);
 
 /* A tool-call parser for choice i of a chat generation with tools (fed the
  * forced opening, if any; ids seeded from g->id and i, so two parsers of the

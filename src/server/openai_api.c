@@ -31,8 +31,24 @@ static json_t *cmpl_body(lmx_gen *g) {
 }
 
 const lmx_gen_fmt lmx_fmt_chat = {"text/event-stream", chat_end, sse_error, chat_body, true};
-const lmx_gen_fmt lmx_fmt_completions = {"text/event-stream", cmpl_end, sse_error, cmpl_body,
-                                         true};
+const lmx_gen_fmt lmx_fmt_completions = {"text/event-stream", cmpl_end, sse_error, cmpl_body, true};
+
+lmx_gen *lmx_oai_start(lmx_served *s, lmx_oai_kind kind, const lmx_oai_req *q, lmx_api_err *e) {
+    lmx_gen *g = kind == LMX_OAI_CHAT ? lmx_chat_start(s, q, e) : lmx_completions_start(s, q, e);
+    if (!g) lmx_mgr_release(s);
+    return g;
+}
+
+int lmx_oai_parse_named(lmx_req *r, json_t *body, lmx_oai_kind kind, lmx_oai_req *q,
+                        lmx_api_err *e) {
+    if (lmx_oai_parse(body, kind, q, e)) {
+        const json_t *mv = json_object_get(body, "model");
+        if (json_is_string(mv)) lmx_req_set_model(r, json_string_value(mv));
+        return -1;
+    }
+    lmx_req_set_model(r, q->model);
+    return 0;
+}
 
 static int generate(lmx_req *r, lmx_oai_kind kind) {
     lmx_api_err e = {0};
@@ -42,13 +58,10 @@ static int generate(lmx_req *r, lmx_oai_kind kind) {
     int ok;
     lmx_served *s = NULL;
     lmx_compat_no_limit(body);
-    if (lmx_oai_parse(body, kind, &q, &e)) {
-        const json_t *mv = json_object_get(body, "model");
-        if (json_is_string(mv)) lmx_req_set_model(r, json_string_value(mv));
+    if (lmx_oai_parse_named(r, body, kind, &q, &e)) {
         ok = lmx_reply_err(r, &e);
         goto out;
     }
-    lmx_req_set_model(r, q.model);
     /* LM Studio's "ttl": load just in time with that idle ttl (or refresh it) */
     lmx_compat_load lo = {0};
     int has_ttl = lmx_compat_seconds(body, "ttl", &lo.ttl_s, &e);
@@ -63,14 +76,12 @@ static int generate(lmx_req *r, lmx_oai_kind kind) {
         ok = lmx_reply_err(r, &e);
         goto out;
     }
-    lmx_gen *g = kind == LMX_OAI_CHAT ? lmx_chat_start(s, &q, &e) : lmx_completions_start(s, &q, &e);
+    lmx_gen *g = lmx_oai_start(s, kind, &q, &e);
     if (!g) {
-        lmx_mgr_release(s);
         ok = lmx_reply_err(r, &e);
         goto out;
     }
-    ok = lmx_reply_gen(r, g, kind == LMX_OAI_CHAT ? &lmx_fmt_chat : &lmx_fmt_completions,
-                       q.stream);
+    ok = lmx_reply_gen(r, g, kind == LMX_OAI_CHAT ? &lmx_fmt_chat : &lmx_fmt_completions, q.stream);
 out:
     lmx_oai_req_free(&q);
     json_decref(body);

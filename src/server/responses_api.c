@@ -33,48 +33,37 @@
 
 /* ---- request fields ---- */
 
-typedef enum { F_OK, F_IGNORED, F_EXT } fpolicy;
-
-static const struct {
-    const char *name;
-    fpolicy p;
-} fields[] = {
-    {"model", F_OK},
-    {"input", F_OK},
-    {"instructions", F_OK},
-    {"tools", F_OK},
-    {"tool_choice", F_OK},
-    {"text", F_OK},
-    {"max_output_tokens", F_OK},
-    {"temperature", F_OK},
-    {"top_p", F_OK},
-    {"parallel_tool_calls", F_OK},
-    {"store", F_OK},
-    {"stream", F_OK},
-    {"previous_response_id", F_OK},
-    {"metadata", F_OK},
-    {"user", F_OK},
-    {"reasoning", F_OK},
-    {"background", F_OK}, /* false only */
-    {"include", F_IGNORED},
-    {"truncation", F_IGNORED},
-    {"service_tier", F_IGNORED},
-    {"prompt_cache_key", F_IGNORED},
-    {"prompt_cache_retention", F_IGNORED},
-    {"safety_identifier", F_IGNORED},
-    {"max_tool_calls", F_IGNORED},
-    {"stream_options", F_IGNORED},
-    {"top_logprobs", F_IGNORED},
+static const lmx_bridge_field fields[] = {
+    {"model", LMX_BR_OK},
+    {"input", LMX_BR_OK},
+    {"instructions", LMX_BR_OK},
+    {"tools", LMX_BR_OK},
+    {"tool_choice", LMX_BR_OK},
+    {"text", LMX_BR_OK},
+    {"max_output_tokens", LMX_BR_OK},
+    {"temperature", LMX_BR_OK},
+    {"top_p", LMX_BR_OK},
+    {"parallel_tool_calls", LMX_BR_OK},
+    {"store", LMX_BR_OK},
+    {"stream", LMX_BR_OK},
+    {"previous_response_id", LMX_BR_OK},
+    {"metadata", LMX_BR_OK},
+    {"user", LMX_BR_OK},
+    {"reasoning", LMX_BR_OK},
+    {"background", LMX_BR_OK}, /* false only */
+    {"include", LMX_BR_IGNORED},
+    {"truncation", LMX_BR_IGNORED},
+    {"service_tier", LMX_BR_IGNORED},
+    {"prompt_cache_key", LMX_BR_IGNORED},
+    {"prompt_cache_retention", LMX_BR_IGNORED},
+    {"safety_identifier", LMX_BR_IGNORED},
+    {"max_tool_calls", LMX_BR_IGNORED},
+    {"stream_options", LMX_BR_IGNORED},
+    {"top_logprobs", LMX_BR_IGNORED},
     /* LMX extensions, passed to the sampler as in /v1/chat/completions */
-    {"top_k", F_EXT},
-    {"min_p", F_EXT},
-    {"seed", F_EXT},
-    {"stop", F_EXT},
-    {"logit_bias", F_EXT},
-    {"presence_penalty", F_EXT},
-    {"frequency_penalty", F_EXT},
-    {"repeat_penalty", F_EXT},
-    {"repetition_penalty", F_EXT},
+    {"top_k", LMX_BR_EXT},
+    {"stop", LMX_BR_EXT},
+    LMX_BRIDGE_SAMPLER_EXT,
 };
 
 static const lmx_bridge_name names[] = {
@@ -86,14 +75,7 @@ static const lmx_bridge_name names[] = {
 };
 
 static int field_policy(const char *k) {
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        if (!strcmp(fields[i].name, k)) return (int)fields[i].p;
-    return -1;
-}
-
-static json_t *opt(const json_t *o, const char *k) {
-    json_t *v = json_object_get(o, k);
-    return v && !json_is_null(v) ? v : NULL;
+    return lmx_bridge_field_policy(fields, sizeof fields / sizeof fields[0], k);
 }
 
 static int bad(lmx_api_err *e, const char *param, const char *msg) {
@@ -141,12 +123,6 @@ static int content_text(const json_t *c, const char *where, lmx_buf *b, lmx_api_
     return 0;
 }
 
-static json_t *buf_string(lmx_buf *b) {
-    json_t *s = json_stringn(b->p ? b->p : "", b->n);
-    lmx_buf_free(b);
-    return s ? s : json_string("");
-}
-
 /* Conversation items → chat messages (appended to msgs). base: the index of
  * the request's first item in items (earlier ones come from a stored
  * response), for error names. */
@@ -180,8 +156,8 @@ static int items_to_messages(const json_t *items, size_t base, json_t *msgs, lmx
                 lmx_buf_free(&b);
                 return -1;
             }
-            json_array_append_new(msgs,
-                                  json_pack("{s:s,s:o}", "role", role, "content", buf_string(&b)));
+            json_array_append_new(
+                msgs, json_pack("{s:s,s:o}", "role", role, "content", lmx_buf_json_string(&b)));
             last_calls = NULL;
             if (!strcmp(role, "assistant")) {
                 /* calls right after this text belong to the same turn */
@@ -222,7 +198,7 @@ static int items_to_messages(const json_t *items, size_t base, json_t *msgs, lmx
                 return -1;
             }
             json_array_append_new(msgs, json_pack("{s:s,s:s,s:o}", "role", "tool", "tool_call_id",
-                                                  call_id, "content", buf_string(&b)));
+                                                  call_id, "content", lmx_buf_json_string(&b)));
             last_calls = NULL;
         } else if (!strcmp(type, "reasoning")) {
             continue; /* a model's earlier thoughts are not shown to it again */
@@ -292,7 +268,7 @@ static json_t *chat_tools(const json_t *tools, lmx_api_err *e) {
         json_t *fn = json_pack("{s:s}", "name", name);
         const char *keys[] = {"description", "parameters", "strict"};
         for (int k = 0; k < 3; k++) {
-            json_t *v = opt(t, keys[k]);
+            json_t *v = lmx_jopt(t, keys[k]);
             if (v) json_object_set(fn, keys[k], v);
         }
         json_array_append_new(out, json_pack("{s:s,s:o}", "type", "function", "function", fn));
@@ -317,7 +293,7 @@ static json_t *response_format(const json_t *text, lmx_api_err *e) {
         bad(e, "text", "Invalid type for 'text': expected an object.");
         return NULL;
     }
-    json_t *f = opt(text, "format");
+    json_t *f = lmx_jopt(text, "format");
     if (!f) return json_pack("{s:s}", "type", "text");
     const char *type = lmx_jstr(f, "type");
     if (type && (!strcmp(type, "text") || !strcmp(type, "json_object")))
@@ -326,7 +302,7 @@ static json_t *response_format(const json_t *text, lmx_api_err *e) {
         json_t *js = json_object();
         const char *keys[] = {"name", "schema", "strict", "description"};
         for (int k = 0; k < 4; k++) {
-            json_t *v = opt(f, keys[k]);
+            json_t *v = lmx_jopt(f, keys[k]);
             if (v) json_object_set(js, keys[k], v);
         }
         return json_pack("{s:s,s:o}", "type", "json_schema", "json_schema", js);
@@ -477,7 +453,8 @@ static void open_message(rstate *st, lmx_buf *out) {
                     "content_index", 0, "part", text_part("", 0)));
 }
 
-static void add_text(rstate *st, lmx_buf *out, const char *text, size_t len) {
+static void add_text(void *vst, lmx_buf *out, const char *text, size_t len) {
+    rstate *st = vst;
     if (!len) return;
     open_message(st, out);
     lmx_buf_add(&st->text, text, len);
@@ -511,8 +488,9 @@ static void close_message(rstate *st, lmx_buf *out) {
     lmx_buf_free(&st->text);
 }
 
-static void add_call(rstate *st, lmx_buf *out, const char *call_id, const char *name,
+static void add_call(void *vst, lmx_buf *out, const char *call_id, const char *name,
                      const char *args) {
+    rstate *st = vst;
     if (!st->parallel && st->n_calls) return;
     close_reasoning(st, out);
     close_message(st, out);
@@ -537,23 +515,8 @@ static void add_call(rstate *st, lmx_buf *out, const char *call_id, const char *
           json_pack("{s:i,s:o}", "output_index", idx, "item", item));
 }
 
-static void apply(rstate *st, lmx_buf *out, const lmx_tc_delta *d) {
-    for (int i = 0; i < d->n; i++) {
-        const lmx_tc_item *it = &d->items[i];
-        if (it->index < 0)
-            add_text(st, out, it->text, it->len);
-        else
-            add_call(st, out, it->id, it->name, it->text);
-    }
-}
-
 static void feed(lmx_gen *g, rstate *st, lmx_buf *out, const char *text, size_t len) {
-    if (!st->tc) st->tc = lmx_chat_parser(g, 0);
-    if (!st->tc || !len) return;
-    lmx_tc_delta d = {0};
-    lmx_tc_feed(st->tc, text, len, &d);
-    apply(st, out, &d);
-    lmx_tc_delta_clear(&d);
+    lmx_bridge_parse(g, &st->tc, text, len, false, add_text, add_call, st, out);
 }
 
 /* The output has a message or a call (not only reasoning). */
@@ -567,13 +530,7 @@ static bool has_answer(const rstate *st) {
 
 static void finish(lmx_gen *g, rstate *st, lmx_buf *out, const char *reason) {
     if (st->finished) return;
-    if (!st->tc) st->tc = lmx_chat_parser(g, 0);
-    if (st->tc) {
-        lmx_tc_delta d = {0};
-        lmx_tc_finish(st->tc, &d);
-        apply(st, out, &d);
-        lmx_tc_delta_clear(&d);
-    }
+    lmx_bridge_parse(g, &st->tc, NULL, 0, true, add_text, add_call, st, out);
     st->finish = reason ? reason : "stop";
     close_reasoning(st, out);
     /* every response says something: no calls and no text is an empty message */
@@ -672,17 +629,18 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
             "supported by this server.");
         return NULL;
     }
-    json_t *model = opt(req, "model");
+    json_t *model = lmx_jopt(req, "model");
     if (!json_is_string(model)) {
         bad(e, "model",
             model ? "Invalid type for 'model': expected a string."
                   : "Missing required parameter: 'model'.");
         return NULL;
     }
-    json_t *input = opt(req, "input"), *instr = opt(req, "instructions"),
-           *prev = opt(req, "previous_response_id"), *store = opt(req, "store"),
-           *meta = opt(req, "metadata"), *text = opt(req, "text"), *tools = opt(req, "tools"),
-           *tc = opt(req, "tool_choice"), *reasoning = opt(req, "reasoning");
+    json_t *input = lmx_jopt(req, "input"), *instr = lmx_jopt(req, "instructions"),
+           *prev = lmx_jopt(req, "previous_response_id"), *store = lmx_jopt(req, "store"),
+           *meta = lmx_jopt(req, "metadata"), *text = lmx_jopt(req, "text"),
+           *tools = lmx_jopt(req, "tools"), *tc = lmx_jopt(req, "tool_choice"),
+           *reasoning = lmx_jopt(req, "reasoning");
     if (!input) {
         bad(e, "input", "Missing required parameter: 'input'.");
         return NULL;
@@ -757,8 +715,8 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
         if (!f) goto fail;
         json_object_set_new(chat, "response_format", f);
     }
-    if (reasoning && opt(reasoning, "effort")) {
-        json_t *eff = opt(reasoning, "effort");
+    if (reasoning && lmx_jopt(reasoning, "effort")) {
+        json_t *eff = lmx_jopt(reasoning, "effort");
         json_object_set(chat, "reasoning_effort", eff);
         /* templates with a thinking switch (Qwen 3, QwQ) read enable_thinking */
         if (json_is_string(eff))
@@ -769,15 +727,15 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
     static const char *const same[] = {"temperature", "top_p", "parallel_tool_calls", "stream",
                                        "user"};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
-        if ((v = opt(req, same[i]))) json_object_set(chat, same[i], v);
-    if ((v = opt(req, "max_output_tokens"))) json_object_set(chat, "max_tokens", v);
-    json_object_foreach(req, k, v) if (field_policy(k) == F_EXT) json_object_set(chat, k, v);
+        if ((v = lmx_jopt(req, same[i]))) json_object_set(chat, same[i], v);
+    if ((v = lmx_jopt(req, "max_output_tokens"))) json_object_set(chat, "max_tokens", v);
+    json_object_foreach(req, k, v) if (field_policy(k) == LMX_BR_EXT) json_object_set(chat, k, v);
 
     /* what the response object repeats of the request, with OpenAI's defaults */
-    json_t *par = opt(req, "parallel_tool_calls");
+    json_t *par = lmx_jopt(req, "parallel_tool_calls");
     st->parallel = !par || json_is_true(par);
-    json_t *temp = opt(req, "temperature"), *top_p = opt(req, "top_p"),
-           *mot = opt(req, "max_output_tokens"), *user = opt(req, "user");
+    json_t *temp = lmx_jopt(req, "temperature"), *top_p = lmx_jopt(req, "top_p"),
+           *mot = lmx_jopt(req, "max_output_tokens"), *user = lmx_jopt(req, "user");
     st->echo = json_pack(
         "{s:o,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:s,s:o,s:i,s:n,s:s}", "instructions",
         keep(instr), "max_output_tokens", keep(mot), "metadata", meta ? keep(meta) : json_object(),

@@ -41,6 +41,14 @@ def run_driver(script, env, timeout=300):
     return results, p.stdout
 
 
+def run_driver_all_pass(script, env, n, timeout=180):
+    """Runs node/SCRIPT as a whole and asserts that all n of its checks passed."""
+    ensure_node_deps()
+    p = subprocess.run(['node', os.path.join(NODE_DIR, script)], env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    assert p.returncode == 0 and p.stdout.strip().endswith(f'{n} passed, 0 failed'), p.stdout[-4000:]
+
+
 def register(results_fn, names, prefix):
     """One test per check name, each reading results_fn() (which runs the driver once)."""
     for name in names:

@@ -105,6 +105,35 @@ def parse_sse(raw):
     return events, comments
 
 
+def named_sse(raw):
+    """[(event name, data)] of an SSE body of named events whose data's type is
+    the event name (Responses, Anthropic Messages); checks the framing."""
+    out = []
+    assert raw.endswith('\n\n'), raw[-300:]
+    for block in raw.split('\n\n')[:-1]:
+        if block.startswith(':'):
+            continue
+        lines = block.split('\n')
+        assert len(lines) == 2 and lines[0].startswith('event: ') and lines[1].startswith('data: '), block
+        d = json.loads(lines[1][6:])
+        assert d['type'] == lines[0][7:], block
+        out.append((lines[0][7:], d))
+    return out
+
+
+def post_named_stream(s, path, body):
+    """POSTs body to path on server s; (named_sse events, raw body) of its
+    200 text/event-stream answer."""
+    c = s.conn()
+    c.request('POST', path, body=json.dumps(body), headers={'Content-Type': 'application/json'})
+    r = c.getresponse()
+    raw = r.read().decode()
+    c.close()
+    assert r.status == 200, (r.status, raw)
+    assert r.getheader('Content-Type').startswith('text/event-stream')
+    return named_sse(raw), raw
+
+
 def stream_text(events, n=1):
     texts, finish = [''] * n, [None] * n
     for e in events:

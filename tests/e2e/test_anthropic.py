@@ -10,14 +10,13 @@ translation (system, blocks, tool_use / tool_result history), errors in
 Anthropic's shape, x-api-key auth, and the official @anthropic-ai/sdk
 (node/anthropic.mjs): messages.create, messages.stream, countTokens, a tool_use
 round trip with tool_result, the error shape of a bad request."""
-import json, os, shutil, subprocess, sys, tempfile
+import os, shutil, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import SHARED, STORIES, main, test
-from server_util import MODEL, Server, gguf_with_template
+from node_checks import run_driver_all_pass
+from server_util import MODEL, Server, gguf_with_template, post_named_stream
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-NODE_DIR = os.path.join(HERE, 'node')
 QWEN = os.path.join(SHARED, 'models', 'synth', 'qwen2-vocab-q8_0.gguf')
 EOS_BIAS = {'151645': 100, '151643': 100}  # <|im_end|>, <|endoftext|>
 WEATHER = {'name': 'get_weather', 'description': 'Current weather in a city.',
@@ -58,24 +57,8 @@ def stream(s, **body):
     body.setdefault('messages', [{'role': 'user', 'content': 'Once upon a time'}])
     body.setdefault('max_tokens', 8)
     body['stream'] = True
-    c = s.conn()
-    c.request('POST', '/v1/messages', body=json.dumps(body), headers={'Content-Type': 'application/json'})
-    r = c.getresponse()
-    raw = r.read().decode()
-    c.close()
-    assert r.status == 200, (r.status, raw)
-    assert r.getheader('Content-Type').startswith('text/event-stream')
-    events = []
-    assert raw.endswith('\n\n'), raw[-300:]
-    for block in raw.split('\n\n')[:-1]:
-        if block.startswith(':'):
-            continue
-        lines = block.split('\n')
-        assert len(lines) == 2 and lines[0].startswith('event: ') and lines[1].startswith('data: '), block
-        d = json.loads(lines[1][6:])
-        assert d['type'] == lines[0][7:], block
-        events.append(d)
-    return events, raw
+    events, raw = post_named_stream(s, '/v1/messages', body)
+    return [d for _, d in events], raw
 
 
 def check_message(m):
@@ -270,15 +253,10 @@ def thoughts_become_thinking_blocks():
 
 @test
 def anthropic_sdk_drives_the_server():
-    if not os.path.isdir(os.path.join(NODE_DIR, 'node_modules', '@anthropic-ai', 'sdk')):
-        subprocess.run([shutil.which('npm') or 'npm', 'ci', '--no-audit', '--no-fund'], cwd=NODE_DIR, check=True,
-                       stdout=subprocess.DEVNULL, timeout=300)
     s, t = server(), server('coder')
     env = dict(os.environ, BASE_URL=f'http://127.0.0.1:{s.port}', MODEL=MODEL,
                TOOL_BASE_URL=f'http://127.0.0.1:{t.port}', TOOL_MODEL=t.model)
-    p = subprocess.run(['node', os.path.join(NODE_DIR, 'anthropic.mjs')], env=env, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True, timeout=180)
-    assert p.returncode == 0 and p.stdout.strip().endswith('6 passed, 0 failed'), p.stdout[-4000:]
+    run_driver_all_pass('anthropic.mjs', env, 6, timeout=180)
 
 
 if __name__ == '__main__':

@@ -58,6 +58,58 @@ def check(name, actual):
     shape(f['example'], actual, optional=set(f['optional']), nullable=set(f['nullable']))
 
 
+def v1_load_chat_unload(s, key, all_shapes):
+    """The v1 instance cycle on model key: load it (context 256), chat on the
+    instance, see it listed, unload it (a second unload is a 404); the load
+    and unload answers are checked against their fixtures (all_shapes: the
+    model list and the chat answer too)."""
+    st, j, _, _ = s.post('/api/v1/models/load', {'model': key, 'context_length': 256, 'echo_load_config': True})
+    assert st == 200 and j['load_config']['context_length'] == 256, j
+    check('v1_load.json', j)
+    inst = j['instance_id']
+    if all_shapes:
+        st, j, _, _ = s.request('GET', '/api/v1/models')
+        check('v1_models.json', j)
+    st, j, _, _ = s.post('/api/v1/chat', {'model': key, 'input': 'Once upon a time', 'max_output_tokens': 4})
+    assert st == 200 and j['model_instance_id'] == inst, j
+    if all_shapes:
+        check('v1_chat.json', j)
+    st, j, _, _ = s.request('GET', '/api/v1/models')
+    m = [x for x in j['models'] if x['key'] == key][0]
+    assert m['loaded_instances'][0]['id'] == inst and m['loaded_instances'][0]['config']['context_length'] == 256
+    st, j, _, _ = s.post('/api/v1/models/unload', {'instance_id': inst})
+    assert st == 200, j
+    check('v1_unload.json', j)
+    st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
+    assert j['state'] == 'not-loaded', j
+    st, j, _, _ = s.post('/api/v1/models/unload', {'instance_id': inst})
+    assert st == 404, j
+
+
+def jit_load_with_ttl(s, key, embeddings):
+    """/v1 chat with ttl 2 loads model key just in time and it unloads after
+    2 s idle; then v0 chat and v1 chat (and first v0 embeddings, when
+    embeddings) load it just in time too."""
+    st, j, _, _ = s.post('/v1/chat/completions', {'model': key, 'ttl': 2, 'max_tokens': 2,
+                                                  'messages': [{'role': 'user', 'content': 'hi'}]})
+    assert st == 200, j
+    st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
+    assert j['state'] == 'loaded', j
+    time.sleep(4)
+    st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
+    assert j['state'] == 'not-loaded', j
+    if embeddings:
+        st, j, _, _ = s.post('/api/v0/embeddings', {'model': key, 'ttl': 2, 'input': 'hi'})
+        assert st == 200 and len(j['data']) == 1, j
+        st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
+        assert j['state'] == 'loaded', j
+    st, j, _, _ = s.post('/api/v0/chat/completions', {'model': key, 'ttl': 60, 'max_tokens': 2,
+                                                      'messages': [{'role': 'user', 'content': 'hi'}]})
+    assert st == 200, j
+    st, j, _, _ = s.post('/api/v1/chat', {'model': key, 'input': 'hi', 'max_output_tokens': 2})
+    assert st == 200, j
+
+
 def sse_events(raw):
     """[(event name, data)] of an SSE body with `event:` lines."""
     out = []
@@ -305,25 +357,7 @@ def store_load_chat_unload_cycle():
     assert st == 200, j
     m = [x for x in j['models'] if x['key'] == MODEL][0]
     assert m['loaded_instances'] == [] and m['publisher'] == 'local', m
-    st, j, _, _ = s.post('/api/v1/models/load', {'model': MODEL, 'context_length': 256, 'echo_load_config': True})
-    assert st == 200 and j['load_config']['context_length'] == 256, j
-    check('v1_load.json', j)
-    inst = j['instance_id']
-    st, j, _, _ = s.request('GET', '/api/v1/models')
-    check('v1_models.json', j)
-    st, j, _, _ = s.post('/api/v1/chat', {'model': MODEL, 'input': 'Once upon a time', 'max_output_tokens': 4})
-    assert st == 200 and j['model_instance_id'] == inst, j
-    check('v1_chat.json', j)
-    st, j, _, _ = s.request('GET', '/api/v1/models')
-    m = [x for x in j['models'] if x['key'] == MODEL][0]
-    assert m['loaded_instances'][0]['id'] == inst and m['loaded_instances'][0]['config']['context_length'] == 256
-    st, j, _, _ = s.post('/api/v1/models/unload', {'instance_id': inst})
-    assert st == 200, j
-    check('v1_unload.json', j)
-    st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
-    assert j['state'] == 'not-loaded', j
-    st, j, _, _ = s.post('/api/v1/models/unload', {'instance_id': inst})
-    assert st == 404, j
+    v1_load_chat_unload(s, MODEL, all_shapes=True)
 
 
 @test
@@ -331,24 +365,7 @@ def store_jit_load_with_ttl():
     s = store_srv()
     st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
     assert j['state'] == 'not-loaded', j
-    st, j, _, _ = s.post('/v1/chat/completions', {'model': MODEL, 'ttl': 2, 'max_tokens': 2,
-                                                  'messages': [{'role': 'user', 'content': 'hi'}]})
-    assert st == 200, j
-    st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
-    assert j['state'] == 'loaded', j
-    time.sleep(4)
-    st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
-    assert j['state'] == 'not-loaded', j
-    # v0 chat, v0 embeddings and v1 chat load just in time too
-    st, j, _, _ = s.post('/api/v0/embeddings', {'model': MODEL, 'ttl': 2, 'input': 'hi'})
-    assert st == 200 and len(j['data']) == 1, j
-    st, j, _, _ = s.request('GET', f'/api/v0/models/{MODEL}')
-    assert j['state'] == 'loaded', j
-    st, j, _, _ = s.post('/api/v0/chat/completions', {'model': MODEL, 'ttl': 60, 'max_tokens': 2,
-                                                      'messages': [{'role': 'user', 'content': 'hi'}]})
-    assert st == 200, j
-    st, j, _, _ = s.post('/api/v1/chat', {'model': MODEL, 'input': 'hi', 'max_output_tokens': 2})
-    assert st == 200, j
+    jit_load_with_ttl(s, MODEL, embeddings=True)
 
 
 @test
@@ -404,41 +421,13 @@ def hub_downloaded_load_chat_unload_cycle():
     st, j, _, _ = s.request('GET', '/api/v1/models')
     m = [x for x in j['models'] if x['key'] == key][0]
     assert m['loaded_instances'] == [] and m['publisher'] == hub.repo.split('/')[0], m
-    st, j, _, _ = s.post('/api/v1/models/load', {'model': key, 'context_length': 256, 'echo_load_config': True})
-    assert st == 200 and j['load_config']['context_length'] == 256, j
-    check('v1_load.json', j)
-    inst = j['instance_id']
-    st, j, _, _ = s.post('/api/v1/chat', {'model': key, 'input': 'Once upon a time', 'max_output_tokens': 4})
-    assert st == 200 and j['model_instance_id'] == inst, j
-    st, j, _, _ = s.request('GET', '/api/v1/models')
-    m = [x for x in j['models'] if x['key'] == key][0]
-    assert m['loaded_instances'][0]['id'] == inst and m['loaded_instances'][0]['config']['context_length'] == 256
-    st, j, _, _ = s.post('/api/v1/models/unload', {'instance_id': inst})
-    assert st == 200, j
-    check('v1_unload.json', j)
-    st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
-    assert j['state'] == 'not-loaded', j
-    st, j, _, _ = s.post('/api/v1/models/unload', {'instance_id': inst})
-    assert st == 404, j
+    v1_load_chat_unload(s, key, all_shapes=False)
 
 @test
 def hub_downloaded_jit_load_with_ttl():
     s, hub = hub_srv()
     key = f'{hub.repo}:{hub.quant}'
-    st, j, _, _ = s.post('/v1/chat/completions', {'model': key, 'ttl': 2, 'max_tokens': 2,
-                                                  'messages': [{'role': 'user', 'content': 'hi'}]})
-    assert st == 200, j
-    st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
-    assert j['state'] == 'loaded', j
-    time.sleep(4)
-    st, j, _, _ = s.request('GET', f'/api/v0/models/{key}')
-    assert j['state'] == 'not-loaded', j
-    # v0 and v1 chat load just in time too
-    st, j, _, _ = s.post('/api/v0/chat/completions', {'model': key, 'ttl': 60, 'max_tokens': 2,
-                                                      'messages': [{'role': 'user', 'content': 'hi'}]})
-    assert st == 200, j
-    st, j, _, _ = s.post('/api/v1/chat', {'model': key, 'input': 'hi', 'max_output_tokens': 2})
-    assert st == 200, j
+    jit_load_with_ttl(s, key, embeddings=False)
 
 
 @test

@@ -27,7 +27,8 @@ MODEL = 'qwen2-vocab-q8_0'
 OC = os.path.join(SHARED, 'clients', 'oc')
 
 
-def run_turn(api):
+def openclaw():
+    """(node 24 env, the openclaw binary), or None (SKIP printed) without node 24."""
     try:
         env = node_env()
     except Skip as e:
@@ -35,6 +36,44 @@ def run_turn(api):
         return None
     oc_bin = os.path.join(CLIENTS, 'node_modules', '.bin', 'openclaw')
     assert os.path.exists(oc_bin), 'openclaw is not installed in tests/e2e/clients'
+    return env, oc_bin
+
+
+def agent_exec(env, oc_bin, tmp, cfg, model):
+    """One `openclaw agent exec` turn with config cfg and its own home and
+    workspace under tmp; (the finished process, seconds it took)."""
+    home, ws = os.path.join(tmp, 'home'), os.path.join(tmp, 'srv', 'ws')
+    os.makedirs(home)
+    os.makedirs(ws)
+    oenv = dict(env, HOME=home, OPENCLAW_HOME=home, OPENCLAW_CONFIG_PATH=cfg, OPENCLAW_NO_AUTO_UPDATE='1',
+                DO_NOT_TRACK='1', OPENCLAW_DISABLE_BONJOUR='1', OPENCLAW_OFFLINE='1',
+                OPENCLAW_SKIP_CHANNELS='1', NO_COLOR='1')
+    t0 = time.time()
+    p = subprocess.run([oc_bin, 'agent', 'exec', '--config', cfg, '--model', model, '--cwd', ws,
+                        '--json', 'List the files in the workspace, then say done.'],
+                       cwd=ws, env=oenv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=400)
+    return p, time.time() - t0
+
+
+def agent_result(p, ctx):
+    """The JSON result of a turn that exited 0."""
+    assert p.returncode == 0, ctx
+    m = re.search(r'^\{.*\}\s*$', p.stdout, re.S | re.M)
+    assert m, ctx
+    return json.loads(m.group(0))
+
+
+def logged_requests(log):
+    """The server log's request records."""
+    return [json.loads(l) for l in log.splitlines() if l.startswith('{') and '"request"' in l]
+
+
+def run_turn(api):
+    oc = openclaw()
+    if not oc:
+        return None
+    env, oc_bin = oc
     with tempfile.TemporaryDirectory(prefix='lmx-openclaw-') as tmp, \
             Server('-c', 32768, '--parallel', 1, model=MODEL_FILE) as s:
         base = f'http://127.0.0.1:{s.port}/v1'
@@ -44,27 +83,13 @@ def run_turn(api):
         c = json.load(open(cfg))
         c['models']['providers']['local']['models'][0]['maxTokens'] = 96
         json.dump(c, open(cfg, 'w'))
-        home, ws = os.path.join(tmp, 'home'), os.path.join(tmp, 'srv', 'ws')
-        os.makedirs(home)
-        os.makedirs(ws)
-        oenv = dict(env, HOME=home, OPENCLAW_HOME=home, OPENCLAW_CONFIG_PATH=cfg, OPENCLAW_NO_AUTO_UPDATE='1',
-                    DO_NOT_TRACK='1', OPENCLAW_DISABLE_BONJOUR='1', OPENCLAW_OFFLINE='1',
-                    OPENCLAW_SKIP_CHANNELS='1', NO_COLOR='1')
-        t0 = time.time()
-        p = subprocess.run([oc_bin, 'agent', 'exec', '--config', cfg, '--model', f'local/{MODEL}', '--cwd', ws,
-                            '--json', 'List the files in the workspace, then say done.'],
-                           cwd=ws, env=oenv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=400)
-        dt = time.time() - t0
+        p, dt = agent_exec(env, oc_bin, tmp, cfg, f'local/{MODEL}')
         s.stop()
         log = s.logs()
     ctx = f'\n--- openclaw ({api}, rc {p.returncode}, {dt:.1f}s) stderr:\n{p.stderr[-3000:]}\n' \
           f'--- stdout:\n{p.stdout[-2000:]}\n--- server log:\n{log[-3000:]}'
-    assert p.returncode == 0, ctx
-    m = re.search(r'^\{.*\}\s*$', p.stdout, re.S | re.M)
-    assert m, ctx
-    out = json.loads(m.group(0))
-    reqs = [json.loads(l) for l in log.splitlines() if l.startswith('{') and '"request"' in l]
+    out = agent_result(p, ctx)
+    reqs = logged_requests(log)
     print(f'openclaw {api}: {dt:.1f}s, {len(reqs)} request(s) to lmx', file=sys.stderr)
     return out, reqs, ctx
 

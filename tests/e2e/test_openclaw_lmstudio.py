@@ -19,14 +19,14 @@ in its --models-dir (a symlink), so the provider's load call is what loads it
 what is checked is that OpenClaw accepts every answer and ends the turn (exit
 0, its JSON result) and that the server log shows the /api/v1 calls in that
 order, each answered 200. maxTokens is 96 so the turn takes seconds."""
-import json, os, re, shutil, subprocess, sys, tempfile, time
+import json, os, shutil, sys, tempfile
 
 import harness
 from harness import SHARED, main, test
 from server_util import Server
 
 _n = len(harness._tests)
-from test_client_drives import CLIENTS, Skip, node_env  # noqa: E402 (its helpers, not its tests)
+from test_openclaw import agent_exec, agent_result, logged_requests, openclaw  # noqa: E402 (its helpers, not its tests)
 del harness._tests[_n:]
 
 MODEL_FILE = os.path.join(SHARED, 'models', 'synth', 'qwen2-vocab-q8_0.gguf')
@@ -53,13 +53,10 @@ def config(base):
 
 @test
 def openclaw_lmstudio_provider_agent_turn():
-    try:
-        env = node_env()
-    except Skip as e:
-        print(f'SKIP openclaw: {e}', file=sys.stderr)
+    oc = openclaw()
+    if not oc:
         return
-    oc_bin = os.path.join(CLIENTS, 'node_modules', '.bin', 'openclaw')
-    assert os.path.exists(oc_bin), 'openclaw is not installed in tests/e2e/clients'
+    env, oc_bin = oc
     with tempfile.TemporaryDirectory(prefix='lmx-openclaw-lms-') as tmp:
         store = os.path.join(tmp, 'models')
         os.makedirs(store)
@@ -67,32 +64,18 @@ def openclaw_lmstudio_provider_agent_turn():
         with Server('--models-dir', store, '--parallel', 1, model=None, env=dict(os.environ, HOME=tmp)) as s:
             cfg = os.path.join(tmp, 'openclaw.json')
             json.dump(config(f'http://127.0.0.1:{s.port}/v1'), open(cfg, 'w'))
-            home, ws = os.path.join(tmp, 'home'), os.path.join(tmp, 'srv', 'ws')
-            os.makedirs(home)
-            os.makedirs(ws)
-            oenv = dict(env, HOME=home, OPENCLAW_HOME=home, OPENCLAW_CONFIG_PATH=cfg, OPENCLAW_NO_AUTO_UPDATE='1',
-                        DO_NOT_TRACK='1', OPENCLAW_DISABLE_BONJOUR='1', OPENCLAW_OFFLINE='1',
-                        OPENCLAW_SKIP_CHANNELS='1', NO_COLOR='1')
-            t0 = time.time()
-            p = subprocess.run([oc_bin, 'agent', 'exec', '--config', cfg, '--model', f'lmstudio/{MODEL}', '--cwd', ws,
-                                '--json', 'List the files in the workspace, then say done.'],
-                               cwd=ws, env=oenv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               timeout=400)
-            dt = time.time() - t0
+            p, dt = agent_exec(env, oc_bin, tmp, cfg, f'lmstudio/{MODEL}')
             st, loaded, _, _ = s.request('GET', '/api/v1/models')
             rc = s.stop()
             log = s.logs()
     ctx = f'\n--- openclaw (rc {p.returncode}, {dt:.1f}s) stderr:\n{p.stderr[-3000:]}\n' \
           f'--- stdout:\n{p.stdout[-2000:]}\n--- server log:\n{log[-4000:]}'
-    assert p.returncode == 0, ctx
-    m = re.search(r'^\{.*\}\s*$', p.stdout, re.S | re.M)
-    assert m, ctx
-    out = json.loads(m.group(0))
+    out = agent_result(p, ctx)
     assert out.get('assistantTurns', 0) >= 1, ctx
     assert out.get('model') == MODEL, ctx
     u = out.get('usage') or {}
     assert u.get('input', 0) > 1000 and 0 < u.get('output', 0) <= 96 * max(1, out['assistantTurns']), ctx
-    reqs = [json.loads(l) for l in log.splitlines() if l.startswith('{') and '"request"' in l]
+    reqs = logged_requests(log)
     paths = [(q.get('method'), q.get('path'), q.get('status')) for q in reqs]
     print(f'openclaw lmstudio: {dt:.1f}s, requests: {paths}', file=sys.stderr)
     # discovery, the load it asked for, then generation on /v1, every one 200

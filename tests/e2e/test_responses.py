@@ -22,7 +22,7 @@ import json, os, shutil, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness
 from harness import SHARED, main, test
-from server_util import MODEL, Server, gguf_with_template
+from server_util import MODEL, Server, gguf_with_template, post_named_stream
 
 _n = len(harness._tests)
 import test_client_drives as tcd  # its node 24 set-up; its own tests are not run here
@@ -66,34 +66,12 @@ def create(s, **body):
     return s.post('/v1/responses', body)
 
 
-def sse_events(raw):
-    """[(event name, data)] of a named-event SSE body; checks the framing."""
-    out = []
-    assert raw.endswith('\n\n'), raw[-300:]
-    for block in raw.split('\n\n')[:-1]:
-        if block.startswith(':'):
-            continue
-        lines = block.split('\n')
-        assert len(lines) == 2 and lines[0].startswith('event: ') and lines[1].startswith('data: '), block
-        d = json.loads(lines[1][6:])
-        assert d['type'] == lines[0][7:], block
-        out.append((lines[0][7:], d))
-    return out
-
-
 def stream(s, **body):
     body.setdefault('model', getattr(s, 'model', MODEL))
     body.setdefault('input', 'Once upon a time')
     body.setdefault('max_output_tokens', 8)
     body['stream'] = True
-    c = s.conn()
-    c.request('POST', '/v1/responses', body=json.dumps(body), headers={'Content-Type': 'application/json'})
-    r = c.getresponse()
-    raw = r.read().decode()
-    c.close()
-    assert r.status == 200, (r.status, raw)
-    assert r.getheader('Content-Type').startswith('text/event-stream')
-    return sse_events(raw), raw
+    return post_named_stream(s, '/v1/responses', body)
 
 
 def check_response(b):

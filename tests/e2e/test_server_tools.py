@@ -17,6 +17,7 @@ import json, os, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import SHARED, main, test
+from node_checks import run_driver_all_pass
 from server_util import Server, gguf_with_template, stream_text
 
 QWEN = os.path.join(SHARED, 'models', 'synth', 'qwen2-vocab-q8_0.gguf')
@@ -189,16 +190,9 @@ def forced_required_is_constrained_to_a_valid_call():
 def openai_sdk_reads_the_tool_calls():
     """The official npm SDK's create() and stream helper (which assembles
     delta.tool_calls) see the same forced call (node/tools.mjs)."""
-    import shutil, subprocess
-    node_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'node')
-    if not os.path.isdir(os.path.join(node_dir, 'node_modules', 'openai')):  # as test_server_sdk.py
-        subprocess.run([shutil.which('npm') or 'npm', 'ci', '--no-audit', '--no-fund'], cwd=node_dir,
-                       check=True, stdout=subprocess.DEVNULL, timeout=300)
     s = server('coder')
     env = dict(os.environ, BASE_URL=f'http://127.0.0.1:{s.port}/v1', MODEL=chat_model(s))
-    p = subprocess.run(['node', os.path.join(node_dir, 'tools.mjs')], env=env, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True, timeout=120)
-    assert p.returncode == 0 and p.stdout.strip().endswith('2 passed, 0 failed'), p.stdout[-3000:]
+    run_driver_all_pass('tools.mjs', env, 2, timeout=120)
 
 
 if __name__ == '__main__':

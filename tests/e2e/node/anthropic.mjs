@@ -7,6 +7,7 @@
 // Prints "ok NAME" / "FAIL NAME: why" per check and "N passed, N failed" last.
 import Anthropic from '@anthropic-ai/sdk';
 import assert from 'node:assert/strict';
+import { check, run } from './checks.mjs';
 
 const client = new Anthropic({ baseURL: process.env.BASE_URL, apiKey: 'sk-local', maxRetries: 0 });
 const tools = new Anthropic({ baseURL: process.env.TOOL_BASE_URL, apiKey: 'sk-local', maxRetries: 0 });
@@ -16,8 +17,6 @@ const WEATHER = {
   name: 'get_weather', description: 'Current weather in a city.',
   input_schema: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] },
 };
-const checks = [];
-const check = (name, fn) => checks.push([name, fn]);
 
 const checkMessage = (m) => {
   assert.match(m.id, /^msg_[A-Za-z0-9]{24}$/);
@@ -117,16 +116,4 @@ check('tool_use_streamed', async () => {
   assert.deepEqual(m.content[0].input, {});
 });
 
-let passed = 0, failed = 0;
-for (const [name, fn] of checks) {
-  try {
-    await fn();
-    console.log(`ok ${name}`);
-    passed++;
-  } catch (e) {
-    console.log(`FAIL ${name}: ${(e && e.stack) || e}`.replace(/\n/g, '\n    '));
-    failed++;
-  }
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run();

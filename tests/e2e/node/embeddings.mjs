@@ -3,12 +3,11 @@
 // Prints one "ok NAME" / "FAIL NAME: why" line per check and "N passed, N failed" last.
 import OpenAI from 'openai';
 import assert from 'node:assert/strict';
+import { check, run } from './checks.mjs';
 
 const client = new OpenAI({ baseURL: process.env.BASE_URL, apiKey: 'sk-local', maxRetries: 0 });
 const model = process.env.MODEL;
 const D = Number(process.env.N_EMBD);
-const checks = [];
-const check = (name, fn) => checks.push([name, fn]);
 const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
 
 check('count_dimension_norm', async () => {
@@ -77,15 +76,4 @@ check('unknown_model_is_404', async () => {
   await assert.rejects(client.embeddings.create({ model: 'nope', input: 'hi' }), (e) => e instanceof OpenAI.NotFoundError);
 });
 
-let passed = 0, failed = 0;
-for (const [name, fn] of checks) {
-  try {
-    await fn();
-    console.log(`ok ${name}`);
-    passed++;
-  } catch (e) {
-    console.log(`FAIL ${name}: ${String(e.stack || e).split('\n').join('\n    ')}`);
-    failed++;
-  }
-}
-console.log(`${passed} passed, ${failed} failed`);
+await run();

@@ -7,6 +7,7 @@
 import OpenAI from 'openai';
 import Ajv from 'ajv/dist/2020.js'; // JSON Schema 2020-12: prefixItems
 import assert from 'node:assert/strict';
+import { check, run } from './checks.mjs';
 
 const client = new OpenAI({ baseURL: process.env.BASE_URL, apiKey: 'sk-local', maxRetries: 0 });
 const ajv = new Ajv({ strict: false, allErrors: true });
@@ -64,8 +65,6 @@ const TOOLS = [
 ];
 const toolSchema = Object.fromEntries(TOOLS.map((t) => [t.function.name, t.function.parameters]));
 
-const checks = [];
-const check = (name, fn) => checks.push([name, fn]);
 
 function validates(schema, text, what) {
   let v;
@@ -196,16 +195,4 @@ check('tool_call_stream_reassembles', async () => {
   }
 });
 
-let passed = 0, failed = 0;
-for (const [name, fn] of checks) {
-  try {
-    await fn();
-    console.log(`ok ${name}`);
-    passed++;
-  } catch (e) {
-    console.log(`FAIL ${name}: ${(e && e.stack) || e}`.replace(/\n/g, '\n    '));
-    failed++;
-  }
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run();

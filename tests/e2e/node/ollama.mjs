@@ -5,14 +5,13 @@
 // Prints one "ok NAME" / "FAIL NAME: why" line per check and "N passed, N failed" last.
 import { Ollama } from 'ollama';
 import assert from 'node:assert/strict';
+import { check, run } from './checks.mjs';
 
 const ollama = new Ollama({ host: process.env.HOST });
 const model = process.env.MODEL;
 const tagged = `${model}:latest`;
 const msgs = [{ role: 'system', content: 'You tell stories.' }, { role: 'user', content: 'Once upon a time' }];
 const greedy = { temperature: 0, num_predict: 8, seed: 1 };
-const checks = [];
-const check = (name, fn) => checks.push([name, fn]);
 
 async function rejects(p, status, re) {
   try {
@@ -308,16 +307,4 @@ if (process.env.PULL) {
   });
 }
 
-let passed = 0, failed = 0;
-for (const [name, fn] of process.env.STORE ? storeChecks : checks) {
-  try {
-    await fn();
-    console.log(`ok ${name}`);
-    passed++;
-  } catch (e) {
-    console.log(`FAIL ${name}: ${(e.stack || String(e)).split('\n').slice(0, 6).join('\n    ')}`);
-    failed++;
-  }
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run(process.env.STORE ? storeChecks : undefined, 6);

@@ -7,6 +7,7 @@
 // Prints "ok NAME" / "FAIL NAME: why" per check and "N passed, N failed" last.
 import OpenAI from 'openai';
 import assert from 'node:assert/strict';
+import { check, run } from './checks.mjs';
 
 const client = new OpenAI({ baseURL: process.env.BASE_URL, apiKey: 'sk-local', maxRetries: 0 });
 const tools = new OpenAI({ baseURL: process.env.TOOL_BASE_URL, apiKey: 'sk-local', maxRetries: 0 });
@@ -16,8 +17,6 @@ const WEATHER = {
   type: 'function', name: 'get_weather', description: 'Current weather in a city.',
   parameters: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] }, strict: false,
 };
-const checks = [];
-const check = (name, fn) => checks.push([name, fn]);
 
 const checkResponse = (r) => {
   assert.match(r.id, /^resp_[A-Za-z0-9]{24}$/);
@@ -147,16 +146,4 @@ check('function_call_streamed', async () => {
   assert.equal(final.output[0].arguments, '{}');
 });
 
-let passed = 0, failed = 0;
-for (const [name, fn] of checks) {
-  try {
-    await fn();
-    console.log(`ok ${name}`);
-    passed++;
-  } catch (e) {
-    console.log(`FAIL ${name}: ${(e && e.stack) || e}`.replace(/\n/g, '\n    '));
-    failed++;
-  }
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run();

@@ -3,13 +3,12 @@
 // Prints one "ok NAME" / "FAIL NAME: why" line per check and "N passed, N failed" last.
 import OpenAI from 'openai';
 import assert from 'node:assert/strict';
+import { check, run } from './checks.mjs';
 
 const client = new OpenAI({ baseURL: process.env.BASE_URL, apiKey: 'sk-local', maxRetries: 0 });
 const model = process.env.MODEL;
 const NO_EOS = { 2: -100 };
 const msgs = [{ role: 'system', content: 'You tell stories.' }, { role: 'user', content: 'Once upon a time' }];
-const checks = [];
-const check = (name, fn) => checks.push([name, fn]);
 
 check('models_list', async () => {
   const ids = [];
@@ -126,17 +125,4 @@ check('abort_then_reuse', async () => {
   assert.equal(r.choices.length, 1);
 });
 
-let passed = 0, failed = 0;
-for (const [name, fn] of checks) {
-  if (process.argv.length > 2 && !process.argv.slice(2).some((a) => name.includes(a))) continue;
-  try {
-    await fn();
-    console.log(`ok ${name}`);
-    passed++;
-  } catch (e) {
-    console.log(`FAIL ${name}: ${(e && e.stack) || e}`.replace(/\n/g, '\n    '));
-    failed++;
-  }
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run();

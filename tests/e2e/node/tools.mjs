@@ -6,6 +6,7 @@
 // Prints "ok NAME" / "FAIL NAME: why" per check and "N passed, N failed" last.
 import OpenAI from 'openai';
 import assert from 'node:assert/strict';
+import { check, run } from './checks.mjs';
 
 const client = new OpenAI({ baseURL: process.env.BASE_URL, apiKey: 'sk-local', maxRetries: 0 });
 const body = {
@@ -17,8 +18,6 @@ const body = {
   temperature: 0,
   max_tokens: 4,
 };
-const checks = [];
-const check = (name, fn) => checks.push([name, fn]);
 
 const checkMessage = (c) => {
   assert.equal(c.finish_reason, 'tool_calls');
@@ -45,16 +44,4 @@ check('tools_stream_helper', async () => {
   assert.deepEqual(calls, [['get_weather', '{}']]);
 });
 
-let passed = 0, failed = 0;
-for (const [name, fn] of checks) {
-  try {
-    await fn();
-    console.log(`ok ${name}`);
-    passed++;
-  } catch (e) {
-    console.log(`FAIL ${name}: ${(e && e.stack) || e}`.replace(/\n/g, '\n    '));
-    failed++;
-  }
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run();
