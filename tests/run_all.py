@@ -8,6 +8,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOTAL = re.compile(r'^(\d+) passed, (\d+) failed')
 
 
+def leftover_servers(lmx_bin):
+    """pids of `lmx serve` processes of this build still running (a test that leaked one)."""
+    pids = []
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            argv = open(f'/proc/{d}/cmdline', 'rb').read().split(b'\0')
+        except OSError:
+            continue
+        if len(argv) > 1 and argv[0].decode(errors='replace') == lmx_bin and argv[1] == b'serve':
+            pids.append(int(d))
+    return pids
+
+
 def run(cmd, env):
     t0 = time.time()
     p = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -20,6 +35,20 @@ def run(cmd, env):
             break
     if passed is None:  # crashed or printed no total: count the whole script as one failure
         passed, failed = 0, 1
+    leaked = leftover_servers(env['LMX_BIN'])
+    for _ in range(20):  # one being stopped as the script exited gets 2 s
+        if not leaked:
+            break
+        time.sleep(0.1)
+        leaked = leftover_servers(env['LMX_BIN'])
+    if leaked:  # every server a test starts must be stopped by it
+        out += f"\n{len(leaked)} lmx serve process(es) left running: {leaked}\n"
+        failed += 1
+        for pid in leaked:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
     if failed or p.returncode != 0:
         failed = max(failed, 1)
         sys.stdout.write(out)

@@ -443,6 +443,8 @@ if __name__ == '__main__':
     try:
         main()
     finally:
-        for srv_ in (_srv, _store_srv):
+        for srv_ in (_srv, _store_srv, _hub_srv and _hub_srv[0]):
             if srv_:
                 srv_.__exit__()
+        if _hub_srv:
+            _hub_srv[1].close()
