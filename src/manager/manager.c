@@ -736,6 +736,18 @@ int lmx_mgr_list(lmx_mgr *m, lmx_served ***out) {
     return n;
 }
 
+void lmx_mgr_list_release(lmx_served **list, int n) {
+    for (int i = 0; i < n; i++) {
+        if (!list[i]) continue; /* kept by the caller */
+        lmx_mgr *m = list[i]->mgr;
+        pthread_mutex_lock(&m->mu);
+        list[i]->refs--;
+        pthread_cond_broadcast(&m->cv);
+        pthread_mutex_unlock(&m->mu);
+    }
+    free(list);
+}
+
 /* ---- unload / delete ---- */
 
 int lmx_mgr_unload(lmx_mgr *m, const char *model, lmx_api_err *e) {

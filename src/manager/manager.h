@@ -65,7 +65,8 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
 /* The model a request named, with a reference held; NULL with e set (404
  * model_not_found naming what is loaded). */
 lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e);
-/* Drops a reference taken by lmx_mgr_acquire or lmx_mgr_list. */
+/* Drops a reference taken by lmx_mgr_acquire or lmx_mgr_load: the model was
+ * used now (its idle TTL starts again). */
 void lmx_mgr_release(lmx_served *s);
 
 /* ---- the contract the admin, LM Studio and Ollama APIs use ----
@@ -118,8 +119,13 @@ json_t *lmx_mgr_ledger_json(lmx_mgr *m);
 /* No model is loading (the startup models are ready). */
 bool lmx_mgr_ready(lmx_mgr *m);
 
-/* Every routable model, each with a reference held: fills *out (malloc'd,
- * free it after releasing each) and returns the count. */
+/* Every routable model, each with a reference held: fills *out (malloc'd)
+ * and returns the count. Give them back with lmx_mgr_list_release. */
 int lmx_mgr_list(lmx_mgr *m, lmx_served ***out);
+/* Drops a listing's references (NULL entries: kept by the caller, who
+ * releases them itself) and frees it. Looking at a model is not
+ * using it: its idle TTL keeps running (a client polling a listing must not
+ * keep every model loaded). */
+void lmx_mgr_list_release(lmx_served **list, int n);
 
 #endif

@@ -32,11 +32,9 @@ lmx_served *lmx_compat_acquire(lmx_app *app, const char *name, const lmx_compat_
         lmx_served **list;
         int n = lmx_mgr_list(app->mgr, &list);
         bool was_loaded = false;
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < n; i++)
             if (!strcmp(list[i]->name, name)) was_loaded = true;
-            lmx_mgr_release(list[i]);
-        }
-        free(list);
+        lmx_mgr_list_release(list, n);
         s = lmx_mgr_load(app->mgr, &q, e);
         if (s) {
             if (load_s && !was_loaded) *load_s = lmx_now_s() - t0;
@@ -218,8 +216,7 @@ json_t *lmx_compat_models(lmx_app *app) {
         json_object_set_new(o, "loaded", loaded_part(find_id(loaded, s->name), s));
         json_array_append_new(out, o);
     }
-    for (int k = 0; k < n; k++) lmx_mgr_release(list[k]);
-    free(list);
+    lmx_mgr_list_release(list, n);
     json_decref(store);
     json_decref(loaded);
     return out;

@@ -309,8 +309,7 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
     family(f, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
     fprintf(f, "process_resident_memory_bytes %llu\n", (unsigned long long)resident_bytes());
 
-    for (int i = 0; i < n; i++) lmx_mgr_release(list[i]);
-    free(list);
+    lmx_mgr_list_release(list, n);
     free(st);
     if (fclose(f)) {
         free(text);

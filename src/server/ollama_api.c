@@ -650,13 +650,12 @@ int lmx_h_ol_show(lmx_req *r, const char *rest) {
     if (!s) {
         lmx_served **list;
         int n = lmx_mgr_list(app->mgr, &list);
-        for (int i = 0; i < n; i++) {
-            if (!s && !strcmp(list[i]->name, mid))
+        for (int i = 0; i < n; i++)
+            if (!s && !strcmp(list[i]->name, mid)) {
                 s = list[i];
-            else
-                lmx_mgr_release(list[i]);
-        }
-        free(list);
+                list[i] = NULL; /* released below, after its metadata is read */
+            }
+        lmx_mgr_list_release(list, n);
     }
     /* the metadata: the loaded model's, or the file's */
     lmx_gguf *own = NULL;

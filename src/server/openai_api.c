@@ -112,11 +112,8 @@ int lmx_h_models(lmx_req *r, const char *id) {
     lmx_served **list;
     int n = lmx_mgr_list(m, &list);
     json_t *data = json_array();
-    for (int i = 0; i < n; i++) {
-        json_array_append_new(data, lmx_served_json(list[i]));
-        lmx_mgr_release(list[i]);
-    }
-    free(list);
+    for (int i = 0; i < n; i++) json_array_append_new(data, lmx_served_json(list[i]));
+    lmx_mgr_list_release(list, n);
     return lmx_reply_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
 }
 

@@ -395,6 +395,28 @@ def ttl_unloads_idle_models():
 
 
 @test
+def listing_models_does_not_keep_them_loaded():
+    """Polling the listings (a dashboard, a bot checking what is loaded) is not use:
+    a model with a 1 s ttl unloads while /v1/models, /api/ps and /metrics are polled."""
+    d = store()
+    try:
+        with serve(d) as s:
+            st, j = call(s, 'POST', '/admin/models/load', {'model': 'stories260K', 'ttl': 1})
+            assert st == 200, j
+            t0 = time.time()
+            while time.time() - t0 < 8:
+                if 'stories260K' not in loaded_ids(s):
+                    break
+                for path in ('/v1/models', '/api/ps', '/metrics', '/api/tags', '/api/v1/models'):
+                    urllib.request.urlopen(f'http://127.0.0.1:{s.port}{path}', timeout=10).read()
+                time.sleep(0.05)
+            took = time.time() - t0
+            assert 'stories260K' not in loaded_ids(s) and took < 4, (took, loaded_ids(s))
+    finally:
+        shutil.rmtree(d)
+
+
+@test
 def aliases_and_prefixes_resolve():
     d = store('llama-q8_0', 'qwen2-q8_0')
     try:

@@ -230,7 +230,7 @@ storeCheck('store_keep_alive_0_unloads_after_the_request', async () => {
   const r = await ollama.generate({ model, prompt: 'Once upon a time', options: greedy, keep_alive: 0, stream: false });
   counters(r);
   let ps;
-  for (let i = 0; i < 150; i++) { // unloaded once idle: within moments (15 s for a busy machine)
+  for (let i = 0; i < 50; i++) { // unloaded once idle: within moments
     ps = await ollama.ps();
     if (!ps.models.length) break;
     await new Promise((res) => setTimeout(res, 100));
