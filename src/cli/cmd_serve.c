@@ -39,7 +39,7 @@ static void usage(void) {
         "  --ollama-port P   also listen on P (Ollama's is 11434); every API answers on both\n"
         "  -c CTX            context length per sequence (default: the model's, at most 4096)\n"
         "  --parallel N      sequences decoded at once (default 8)\n"
-        "  --queue N         requests waiting beyond those before 429 (default 64)\n"
+        "  --queue N         requests waiting beyond those before 429 (default 64; 0: none)\n"
         "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
         "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
         "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"

@@ -54,7 +54,7 @@ static const cfg_key keys[] = {
     {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true, "8",
      "sequences decoded at once per model"},
     {"queue", T_INT, F(queue), 0, 1 << 20, false, "--queue", NULL, true, "64",
-     "requests waiting per model beyond those before 429"},
+     "requests waiting per model beyond those before 429 (0: none, 429 at once)"},
     {"threads", T_INT, F(threads), 0, 1024, false, "-t", "--threads", true, "all cores",
      "compute threads (0: one per core)"},
     {"drain_timeout", T_INT, F(drain_timeout), 0, 86400, true, "--drain-timeout", NULL, true, "30",
