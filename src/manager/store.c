@@ -106,11 +106,12 @@ bool lmx_store_valid_name(const char *name, char *why, size_t whylen) {
             else if (c == '\\')
                 bad = "contains a backslash";
         }
-        /* a path component "." or ".." would step outside the store */
+        /* a component "." or ".." would step outside the store, and one starting
+         * with a dot is hidden: the store keeps its own files in .lmx */
         for (const char *p = name; !bad && p; p = strchr(p, '/'), p = p ? p + 1 : NULL) {
             size_t cl = strcspn(p, "/");
-            if ((cl == 1 && p[0] == '.') || (cl == 2 && p[0] == '.' && p[1] == '.'))
-                bad = "contains a '.' or '..' path component";
+            if (cl && p[0] == '.')
+                bad = "has a path component starting with '.'";
             else if (cl == 0)
                 bad = "contains an empty path component";
         }

@@ -131,7 +131,7 @@ def path_traversal_refused():
         secret = os.path.join(os.path.dirname(d), 'outside.gguf')
         with serve(d) as s:
             for name in ['../outside', '../../etc/passwd', '/etc/passwd', 'a/../../x', './stories260K',
-                         'a\\..\\b', 'bad\x01name']:
+                         'a\\..\\b', 'bad\x01name', '.lmx/registry', 'org/.hidden:Q8_0']:
                 st, j = call(s, 'POST', '/admin/models/load', {'model': name})
                 assert st == 400 and code(j) == 'invalid_model_name', (name, st, j)
                 st, j = call(s, 'POST', '/admin/models/unload', {'model': name})
@@ -142,6 +142,12 @@ def path_traversal_refused():
             assert st == 400 and code(j) == 'invalid_model_name', j
             st, j = chat(s, '../stories260K')
             assert st == 404, j
+            # a repository or file whose name starts with a dot would land in a hidden
+            # directory (the store's own .lmx/downloads/ among them): refused up front
+            for body, param in [({'repo': '.lmx/downloads'}, 'repo'), ({'repo': 'org/.hidden'}, 'repo'),
+                                ({'repo': 'org/name', 'file': '.lmx/x.gguf'}, 'file')]:
+                st, j = call(s, 'POST', '/admin/models/download', body)
+                assert st == 400 and j['error']['param'] == param, (body, st, j)
         assert not os.path.exists(secret)
     finally:
         shutil.rmtree(d)
