@@ -125,6 +125,41 @@ def load_unload_delete():
 
 
 @test
+def deletes_never_go_through_a_directory_link_and_link_loops_list_once():
+    """A directory link is followed for reading only: deleting a model listed
+    through it is a 409 that touches nothing; `loop -> .` lists nothing twice."""
+    d = store()
+    outside = tempfile.mkdtemp(prefix='lmx-outside-')
+    try:
+        victim = os.path.join(outside, 'x.gguf')
+        shutil.copyfile(STORIES, victim)
+        os.symlink(outside, os.path.join(d, 'dirlink'))
+        os.symlink('.', os.path.join(d, 'loop'))
+        os.makedirs(os.path.join(d, 'sub'))
+        os.symlink('..', os.path.join(d, 'sub', 'up'))
+        os.symlink(os.path.join(d, 'sub'), os.path.join(d, 'sublink'))  # a second way to sub/
+        with serve(d) as s:
+            st, j = call(s, 'GET', '/admin/models')
+            assert st == 200, j
+            ids = sorted(m['id'] for m in j['data'])
+            assert ids == ['dirlink/x', 'stories260K'], ids
+            st, j = call(s, 'GET', '/admin/models/dirlink/x')  # readable through the link
+            assert st == 200 and j['architecture'] == 'llama', j
+            st, j = call(s, 'DELETE', '/admin/models/dirlink/x')
+            assert st == 409 and code(j) == 'model_outside_store', j
+            assert 'dirlink' in j['error']['message'], j
+            st, j = call(s, 'DELETE', '/api/delete', {'model': 'dirlink/x'})  # Ollama's delete
+            assert st == 409, (st, j)
+            assert os.path.exists(victim), 'a delete went through the directory link'
+            st, j = call(s, 'DELETE', '/admin/models/stories260K')  # a file link: the link goes
+            assert st == 200, j
+            assert os.path.exists(STORIES) and not os.path.lexists(os.path.join(d, 'stories260K.gguf'))
+    finally:
+        shutil.rmtree(d)
+        shutil.rmtree(outside)
+
+
+@test
 def path_traversal_refused():
     d = store()
     try:
