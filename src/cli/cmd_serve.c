@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -98,6 +99,25 @@ static int load_startup_models(lmx_mgr *mgr, const lmx_config *c) {
     return 0;
 }
 
+/* Every open connection is a descriptor: the soft limit (often 1024) goes up
+ * to the hard one, and a max_connections the limit cannot hold is said. */
+static void raise_fd_limit(const lmx_config *c) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t want = (rlim_t)(c->http_max_connections + c->http_reserved_connections + 256);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        lmx_log("warn", "the descriptor limit is below what max_connections needs",
+                json_pack("{s:I,s:I,s:s}", "limit", (json_int_t)rl.rlim_cur, "needed",
+                          (json_int_t)want, "hint",
+                          "raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower "
+                          "http.max_connections; connections beyond it are refused at accept"));
+}
+
 int cmd_serve(int argc, char **argv) {
     const char *cfg_path = NULL;
     for (int i = 1; i < argc; i++) {
@@ -172,9 +192,18 @@ int cmd_serve(int argc, char **argv) {
     }
     app.downloads = dl;
     lmx_dl_on_bytes(dl, lmx_metrics_add_download_bytes);
+    raise_fd_limit(cfg);
     lmx_http_opts ho = {.host = cfg->host,
                         .port = (int)cfg->port,
                         .idle_timeout_s = (int)cfg->idle_timeout,
+                        .max_connections = (int)cfg->http_max_connections,
+                        .reserved_connections = (int)cfg->http_reserved_connections,
+                        .max_per_peer = (int)cfg->http_per_peer,
+                        .trusted_proxies = cfg->http_trusted_proxies,
+                        .header_timeout_s = cfg->http_header_timeout,
+                        .body_min_rate = cfg->http_body_min_rate,
+                        .threads = (int)cfg->http_threads,
+                        .workers = (int)cfg->http_workers,
                         .app = &app};
     h = lmx_http_start(&ho, err, sizeof err);
     if (!h) {

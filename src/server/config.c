@@ -61,6 +61,30 @@ static const cfg_key keys[] = {
      "seconds in-flight requests get to finish on SIGTERM"},
     {"idle_timeout", T_INT, F(idle_timeout), 1, 86400, false, "--idle-timeout", NULL, true, "120",
      "seconds before an idle keep-alive connection is closed"},
+    {"http.max_connections", T_INT, F(http_max_connections), 16, 1000000, false,
+     "--max-connections", NULL, true, "4096",
+     "open connections at most (idle keep-alive ones included; each costs one descriptor, "
+     "and the daemon raises its descriptor limit to the hard limit at start)"},
+    {"http.reserved_connections", T_INT, F(http_reserved_connections), 0, 100000, false, NULL,
+     NULL, true, "32",
+     "connections beyond max_connections kept for /health, /healthz, /readyz and the admin API"},
+    {"http.max_connections_per_peer", T_INT, F(http_per_peer), 0, 1000000, false,
+     "--max-connections-per-peer", NULL, true, "256",
+     "open connections per client address (IPv6: per /64) at most (0: no cap)"},
+    {"http.trusted_proxies", T_STR, F(http_trusted_proxies), 0, 0, false, "--trusted-proxies",
+     NULL, true, "none",
+     "numeric addresses (comma separated) exempt from the per-peer cap: proxies carrying many "
+     "clients"},
+    {"http.header_timeout", T_SECS, F(http_header_timeout), 1, 3600, false, "--header-timeout",
+     NULL, true, "10",
+     "seconds a request head may take in all, from the connection (or its request line) on; "
+     "not reset by each byte"},
+    {"http.body_min_rate", T_INT, F(http_body_min_rate), 0, 1000000000, false, NULL, NULL, true,
+     "1024", "bytes/s a request body must keep to after header_timeout seconds (0: no minimum)"},
+    {"http.threads", T_INT, F(http_threads), 1, 256, false, NULL, NULL, true, "4",
+     "event-loop threads (epoll) serving every connection"},
+    {"http.workers", T_INT, F(http_workers), 1, 100000, false, NULL, NULL, true, "512",
+     "requests handled at once (handler threads, started on demand; 16 more for the admin API)"},
     {"max_body", T_SIZE, F(max_body), 1024, 4294967296.0, true, "--max-body", NULL, true, "32M",
      "larger request bodies get 413"},
     {"sse_keepalive_ms", T_INT, F(sse_keepalive_ms), 10, 600000, true, "--sse-keepalive-ms", NULL,
@@ -97,6 +121,13 @@ void lmx_config_defaults(lmx_config *c) {
     c->port = 1234;
     c->ollama_port = -1;
     c->idle_timeout = 120;
+    c->http_max_connections = 4096;
+    c->http_reserved_connections = 32;
+    c->http_per_peer = 256;
+    c->http_header_timeout = 10;
+    c->http_body_min_rate = 1024;
+    c->http_threads = 4;
+    c->http_workers = 512;
     c->parallel = 8;
     c->queue = 64;
     c->drain_timeout = 30;

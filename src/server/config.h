@@ -37,6 +37,11 @@ typedef struct {
     long ollama_port; /* -1: off */
     long idle_timeout;
     long threads;
+    /* connections (restart): conn_guard.h */
+    long http_max_connections, http_reserved_connections, http_per_peer;
+    char http_trusted_proxies[1024];
+    double http_header_timeout;
+    long http_body_min_rate, http_threads, http_workers;
     char models_dir[1024];
     char model[1024]; /* -m FILE: a .gguf loaded at start */
     char responses_db[1024]; /* stored /v1/responses: a SQLite file, or ":memory:" */

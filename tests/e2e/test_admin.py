@@ -175,6 +175,12 @@ def path_traversal_refused():
             assert st == 400 and code(j) == 'invalid_model_name', j
             st, j = call(s, 'DELETE', '/admin/models/..%2Foutside')
             assert st == 400 and code(j) == 'invalid_model_name', j
+            # a decoded NUL would cut the name to 'stories260K' (and a DELETE act on it)
+            for method in ('GET', 'DELETE'):
+                for path in ('/admin/models/stories260K%00x', '/admin/models/stories260K%0A'):
+                    st, j = call(s, method, path)
+                    assert st == 400 and code(j) == 'invalid_path', (method, path, st, j)
+            assert os.path.lexists(os.path.join(d, 'stories260K.gguf'))
             st, j = chat(s, '../stories260K')
             assert st == 404, j
             # a repository or file whose name starts with a dot would land in a hidden
