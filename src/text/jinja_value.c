@@ -32,7 +32,10 @@ void *ja_alloc(jarena *A, size_t n) {
     jchunk *c = A->head;
     if (!c || c->size - c->used < n) {
         size_t sz = n > 65536 ? n : 65536;
-        if (A->cap && A->total + sz > A->cap) jfail(A->E, "template used too much memory");
+        if (A->cap && A->total + sz > A->cap) {
+            A->E->budget = 1;
+            jfail(A->E, "template used too much memory");
+        }
         c = malloc(sizeof *c + sz);
         if (!c) jfail(A->E, "out of memory");
         c->size = sz;
@@ -65,7 +68,10 @@ void jb_init(jbuf *b, jarena *A) {
 }
 
 void jb_put(jbuf *b, const char *s, size_t n) {
-    if (b->limit && b->n + n > b->limit) jfail(b->A->E, "template output exceeds the size limit");
+    if (b->limit && b->n + n > b->limit) {
+        b->A->E->budget = 1;
+        jfail(b->A->E, "template output exceeds the size limit");
+    }
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
         while (cap < b->n + n + 1) cap *= 2;

@@ -7,7 +7,7 @@ on-demand loads, TTL, aliases, the ledger, probes, restarts and access."""
 import json, os, shutil, tempfile, time, urllib.error, urllib.request
 
 from harness import SHARED, STORIES, main, test
-from server_util import Server
+from server_util import Server, gguf_with_template
 
 SYNTH = os.path.join(SHARED, 'models', 'synth')
 
@@ -157,6 +157,45 @@ def deletes_never_go_through_a_directory_link_and_link_loops_list_once():
     finally:
         shutil.rmtree(d)
         shutil.rmtree(outside)
+
+
+@test
+def hostile_templates_cost_bounded_time_and_are_client_errors():
+    """A template over its operation budget on one message is refused at load;
+    one that explodes on a longer conversation, or fails at run time, is a 422
+    naming the model's template, in bounded time, never a 500."""
+    d = store()
+    try:
+        nested = '{% for a in range(100000) %}{% for b in range(100000) %}{{ a }}{% endfor %}{% endfor %}'
+        gguf_with_template(STORIES, os.path.join(d, 'nested.gguf'), nested)
+        later = ('{% for m in messages %}{% if loop.index > 1 %}{% for a in range(100000) %}'
+                 '{% for b in range(100000) %}{% endfor %}{% endfor %}{% endif %}'
+                 '{{ m.role }}: {{ m.content }}\n{% endfor %}')
+        gguf_with_template(STORIES, os.path.join(d, 'later.gguf'), later)
+        gguf_with_template(STORIES, os.path.join(d, 'broken.gguf'),
+                           '{% for m in messages %}{{ m.content }}{% endfor %}{{ no_such_function(1) }}')
+        with serve(d) as s:
+            t0 = time.time()
+            st, j = call(s, 'POST', '/admin/models/load', {'model': 'nested'})
+            assert st == 422 and 'budget' in j['error']['message'], (st, j)
+            assert time.time() - t0 < 20, time.time() - t0
+            two = [{'role': 'user', 'content': 'a'}, {'role': 'assistant', 'content': 'b'},
+                   {'role': 'user', 'content': 'c'}]
+            for _ in range(2):  # every request, not just the first
+                t0 = time.time()
+                st, j = call(s, 'POST', '/v1/chat/completions', {'model': 'later', 'messages': two, 'max_tokens': 2})
+                assert st == 422 and code(j) == 'chat_template_budget_exceeded', (st, j)
+                assert "'later'" in j['error']['message'] and 'chat_template' in j['error']['message'], j
+                assert time.time() - t0 < 20, time.time() - t0
+            st, j = call(s, 'POST', '/v1/chat/completions',
+                         {'model': 'later', 'messages': two[:1], 'max_tokens': 2})
+            assert st == 200, (st, j)  # one message costs nothing
+            st, j = call(s, 'POST', '/v1/chat/completions',
+                         {'model': 'broken', 'messages': two[:1], 'max_tokens': 2})
+            assert st == 422 and code(j) == 'chat_template_error', (st, j)
+            assert 'no_such_function' in j['error']['message'], j
+    finally:
+        shutil.rmtree(d)
 
 
 @test
