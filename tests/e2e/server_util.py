@@ -13,9 +13,9 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *args, model=STORIES, env=None):
+    def __init__(self, *args, model=STORIES, env=None, binary=None):
         self.port = free_port()
-        cmd = [LMX, 'serve', '--port', str(self.port)]
+        cmd = [binary or LMX, 'serve', '--port', str(self.port)]
         if model:
             cmd += ['-m', model]
         cmd += [str(a) for a in args]
