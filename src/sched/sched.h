@@ -105,7 +105,7 @@ typedef struct {
     char *text;          /* malloc'd, owned by the event (lmx_event_clear frees) */
     size_t text_len;
     /* TOKEN, FINISH: never set by the scheduler; the server's reasoning split
-     * (server/gen.c) moves a thought's text here (malloc'd, owned) */
+     * (server/core/gen.c) moves a thought's text here (malloc'd, owned) */
     char *reasoning;
     size_t reasoning_len;
     float logprob;       /* of the chosen token under the model's raw distribution */
