@@ -99,12 +99,17 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/lmx $(DESTDIR)$(PREFIX)/lib/systemd/system/lmx.service
 	rm -rf $(DESTDIR)$(PREFIX)/share/lmx $(DESTDIR)$(PREFIX)/share/doc/lmx
 
+# The include rules between layers (engine/ and text/ see only util/, the
+# manager never the server ...): scripts/check-layers.py holds the table.
+check-layers:
+	python3 scripts/check-layers.py
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test unit asan fuzz format clean install uninstall
+.PHONY: all test unit asan fuzz check-layers format clean install uninstall
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
