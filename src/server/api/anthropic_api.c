@@ -514,9 +514,9 @@ static void msg_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
         return;
     }
     if ((ev->type == LMX_EV_TOKEN || ev->type == LMX_EV_FINISH) && ev->choice == 0) {
-        /* with a thinking template the split thought comes in ev->reasoning; a
+        /* with a thinking template the split thought comes in g->thought; a
          * FINISH carries what the split held back */
-        add_thinking(st, out, ev->reasoning, ev->reasoning_len);
+        add_thinking(st, out, g->thought, g->thought_len);
         feed(g, st, out, ev->text, ev->text_len);
     }
     if (ev->type == LMX_EV_FINISH && ev->choice == 0)

@@ -187,13 +187,13 @@ static void emit(lmx_buf *out, json_t *o) {
 }
 
 /* A chunk with a thought's text (*lpo rides on it and is set to NULL). */
-static void send_reasoning(lmx_gen *g, lmx_buf *out, int index, const lmx_event *ev, json_t **lpo) {
-    if (!ev->reasoning_len) return;
+static void send_reasoning(lmx_gen *g, lmx_buf *out, int index, json_t **lpo) {
+    if (!g->thought_len) return;
     json_t *lp = lpo && *lpo ? *lpo : json_null();
     if (lpo) *lpo = NULL;
     emit(out, chunk(g, json_pack("[{s:i,s:{s:o},s:o,s:n}]", "index", index, "delta",
                                  "reasoning_content",
-                                 string_or_empty(ev->reasoning, ev->reasoning_len), "logprobs", lp,
+                                 string_or_empty(g->thought, g->thought_len), "logprobs", lp,
                                  "finish_reason")));
 }
 
@@ -253,7 +253,7 @@ void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
         json_t *lpo = lp ? json_pack("{s:[o],s:n}", "content",
                                      lmx_gen_lp_entry(g, ev->token, ev->logprob, ev), "refusal")
                          : NULL;
-        send_reasoning(g, out, base + ev->choice, ev, &lpo);
+        send_reasoning(g, out, base + ev->choice, &lpo);
         if (g->tc_family != LMX_TC_NONE) {
             lmx_choice *c = &g->ch[base + ev->choice];
             if (!c->tc) c->tc = lmx_chat_parser(g, base + ev->choice);
@@ -276,7 +276,7 @@ void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
     }
     case LMX_EV_FINISH: {
         int n_calls = 0;
-        send_reasoning(g, out, base + ev->choice, ev, NULL); /* held back by the split */
+        send_reasoning(g, out, base + ev->choice, NULL); /* held back by the split */
         if (ev->text_len && g->tc_family == LMX_TC_NONE)
             emit(out, chunk(g, json_pack("[{s:i,s:{s:o},s:n,s:n}]", "index", base + ev->choice,
                                          "delta", "content", string_or_empty(ev->text, ev->text_len),

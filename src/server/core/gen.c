@@ -145,6 +145,7 @@ void lmx_gen_free(lmx_gen *g) {
         json_decref(g->ch[i].lp);
     }
     free(g->ch);
+    free(g->thought);
     json_decref(g->tools);
     free(g->tc_prefix);
     free(g->jobs);
@@ -222,7 +223,7 @@ json_t *lmx_gen_usage(const lmx_gen *g) {
 static void collect(lmx_gen *g, int job, const lmx_event *ev) {
     lmx_choice *c = &g->ch[job * g->n + ev->choice];
     if (ev->text_len) lmx_buf_add(&c->text, ev->text, ev->text_len);
-    if (ev->reasoning_len) lmx_buf_add(&c->reasoning, ev->reasoning, ev->reasoning_len);
+    if (g->thought_len) lmx_buf_add(&c->reasoning, g->thought, g->thought_len);
     if (ev->type != LMX_EV_TOKEN || g->top_logprobs < 0 || ev->token < 0) return;
     if (g->kind == LMX_OAI_CHAT) {
         if (!c->lp) c->lp = json_array();
@@ -251,7 +252,7 @@ static void collect(lmx_gen *g, int job, const lmx_event *ev) {
 
 /* The reasoning split of a TOKEN or FINISH event: its text goes through the
  * choice's splitter; the answer replaces the text, the thought goes to
- * ev->reasoning. A token counts as reasoning when the thought was open before
+ * g->thought. A token counts as reasoning when the thought was open before
  * or after it. */
 static void split(lmx_gen *g, int job, lmx_event *ev) {
     lmx_choice *c = &g->ch[job * g->n + ev->choice];
@@ -268,12 +269,15 @@ static void split(lmx_gen *g, int job, lmx_event *ev) {
     free(ev->text);
     ev->text = o.content;
     ev->text_len = o.n_content;
-    ev->reasoning = o.reasoning;
-    ev->reasoning_len = o.n_reasoning;
+    g->thought = o.reasoning;
+    g->thought_len = o.n_reasoning;
 }
 
 lmx_event_type lmx_gen_next(lmx_gen *g, lmx_event *ev, int *job, int timeout_ms) {
     memset(ev, 0, sizeof *ev);
+    free(g->thought);
+    g->thought = NULL;
+    g->thought_len = 0;
     *job = -1;
     if (lmx_gen_done(g)) return LMX_EV_NONE;
     lmx_event_type t = LMX_EV_NONE;

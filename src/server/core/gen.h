@@ -53,10 +53,16 @@ typedef struct lmx_gen {
     char *tc_prefix;     /* forced call opening, already in the prompt (or NULL) */
     /* reasoning split (set by the endpoint): each choice's output goes through
      * a <think> splitter; TOKEN and FINISH events then carry the answer in
-     * text and the thought in reasoning (and text / reasoning collect them) */
+     * their text and the thought in g->thought (and the choice's text /
+     * reasoning collect them) */
     bool reasoning;
     bool think_open;      /* the prompt opened the thought: output starts inside it */
     int reasoning_tokens; /* tokens generated inside thoughts (usage) */
+    /* the thought the reasoning split took out of the TOKEN or FINISH event
+     * lmx_gen_next returned last (its text keeps the answer); owned, replaced
+     * by the next call */
+    char *thought;
+    size_t thought_len;
     /* an endpoint's own per-generation state (Ollama, LM Studio, Responses and
      * Anthropic encoders keep ids and stream position here); freed with g */
     void *api;
