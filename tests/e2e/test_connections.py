@@ -149,6 +149,7 @@ def per_peer_cap_spares_trusted_proxies_and_other_addresses():
                 except OSError:
                     pass
             return conns, ok
+        time.sleep(0.5)  # the harness's start-up probe connection (from 127.0.0.1) is gone
         a, ok_a = answered('127.0.0.1', 60)
         b, ok_b = answered('127.0.0.4', 60)  # a trusted proxy: no cap
         st, j, _ = http('127.0.0.2', s.port, 'POST', '/v1/chat/completions', chat_body())
@@ -163,8 +164,9 @@ def per_peer_cap_spares_trusted_proxies_and_other_addresses():
 def reserve_keeps_probes_and_admin_answerable_when_the_limit_is_full():
     with Server('--max-connections', 60, '--max-connections-per-peer', 30, '-t', 1, '--parallel', 1,
                 '-c', 128) as s:
+        time.sleep(0.5)  # the harness's start-up probe connection is gone
         held = []
-        for src in ('127.0.0.1', '127.0.0.5'):  # two clients fill the general limit
+        for src in ('127.0.0.6', '127.0.0.5'):  # two clients fill the general limit
             for _ in range(30):
                 c = open_from(src, s.port)
                 c.sendall(b'GET /health HTTP/1.1\r\nHost: x\r\n\r\n')
