@@ -180,12 +180,9 @@ static long dict_find(const jdict *d, jv k) {
     return -1;
 }
 
-void jd_set(jarena *A, jdict *d, jv k, jv v) {
-    long i = dict_find(d, k);
-    if (i >= 0) {
-        d->v[i] = v;
-        return;
-    }
+/* Appends a key the caller knows is new: no search, so building a dict of n
+ * keys (a tool with thousands of properties) is linear, not quadratic. */
+static void jd_append(jarena *A, jdict *d, jv k, jv v) {
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 8;
         jv *nk = ja_alloc(A, cap * sizeof(jv)), *nv = ja_alloc(A, cap * sizeof(jv));
@@ -200,6 +197,15 @@ void jd_set(jarena *A, jdict *d, jv k, jv v) {
     d->k[d->n] = k;
     d->v[d->n] = v;
     d->n++;
+}
+
+void jd_set(jarena *A, jdict *d, jv k, jv v) {
+    long i = dict_find(d, k);
+    if (i >= 0) {
+        d->v[i] = v;
+        return;
+    }
+    jd_append(A, d, k, v);
 }
 
 int jd_get(const jdict *d, jv k, jv *out) {
@@ -520,7 +526,7 @@ jv jv_from_json(jarena *A, const json_t *j, int depth) {
         const char *k;
         json_t *v;
         json_object_foreach((json_t *)j, k, v) {
-            jd_set(A, d.u.d, jv_cstr(A, k), jv_from_json(A, v, depth + 1));
+            jd_append(A, d.u.d, jv_cstr(A, k), jv_from_json(A, v, depth + 1)); /* keys unique */
         }
         return d;
     }

@@ -61,6 +61,7 @@ static task *next_task(lmx_workers *w) {
 
 static void *thread_main(void *arg) {
     lmx_workers *w = arg;
+    pthread_setname_np(pthread_self(), "lmx-handler");
     pthread_mutex_lock(&w->mu);
     for (;;) {
         task *t = next_task(w);
