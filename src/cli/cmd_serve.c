@@ -23,6 +23,7 @@
 #include "server/api/config_api.h"
 #include "server/api/response_store.h"
 #include "server/config.h"
+#include "util/secret_file.h"
 #include "server/http/http.h"
 #include "server/http/metrics.h"
 #include "server/http/sd_notify.h"
@@ -149,6 +150,11 @@ int cmd_serve(int argc, char **argv) {
         free(cfg);
         return 2;
     }
+    if (lmx_config_admin_key(cfg, err, sizeof err)) {
+        fprintf(stderr, "lmx serve: admin token: %s (or set admin_key)\n", err);
+        free(cfg);
+        return 1;
+    }
     /* signals: taken by sigwait in this thread only; threads created below inherit the mask */
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -224,6 +230,15 @@ int cmd_serve(int argc, char **argv) {
                 json_pack("{s:s,s:i}", "host", cfg->host, "port", lmx_http_port(oh)));
     }
     lmx_metrics_start();
+    {
+        char tp[1200];
+        lmx_state_path(cfg->state_dir, "admin.token", tp, sizeof tp);
+        lmx_log("info", "admin API access",
+                json_pack("{s:s}", "key",
+                          cfg->admin_token    ? tp
+                          : cfg->admin_key[0] ? "admin_key (configured)"
+                                              : "none: loopback clients only"));
+    }
     lmx_log("info", "listening",
             json_pack("{s:s,s:i,s:i,s:s}", "host", cfg->host, "port", lmx_http_port(h), "threads",
                       lmx_pool_size(pool), "config", cfg_path ? cfg_path : "default"));

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "util/secret_file.h"
+
 typedef enum { T_STR, T_INT, T_SIZE, T_BOOL, T_SECS, T_ALIASES, T_MODELS } key_type;
 
 typedef struct {
@@ -41,10 +43,14 @@ static const cfg_key keys[] = {
      "every API answers on both (-1: off)"},
     {"api_key", T_STR, F(api_key), 0, 0, true, "--api-key", NULL, true, "none",
      "require 'Authorization: Bearer KEY' on the API"},
-    {"admin_key", T_STR, F(admin_key), 0, 0, true, "--admin-key", NULL, true, "none",
-     "admin API key; without one the admin API answers loopback clients only"},
-    {"models_dir", T_STR, F(models_dir), 0, 0, false, "--models-dir", NULL, true,
-     "~/.lmx/models", "the model store"},
+    {"admin_key", T_STR, F(admin_key), 0, 0, true, "--admin-key", NULL, true,
+     "a token in state_dir/admin.token",
+     "admin API key; unset: a token generated at first start in state_dir/admin.token (0600), "
+     "which the lmx CLI reads; 'none': no key, the admin API answers loopback clients only"},
+    {"state_dir", T_STR, F(state_dir), 0, 0, false, "--state-dir", NULL, true, "~/.lmx",
+     "where the daemon keeps its own files (admin.token)"},
+    {"models_dir", T_STR, F(models_dir), 0, 0, false, "--models-dir", NULL, true, "~/.lmx/models",
+     "the model store"},
     {"responses_db", T_STR, F(responses_db), 0, 0, false, "--responses-db", NULL, true,
      "~/.lmx/responses.db", "stored /v1/responses (SQLite; ':memory:' keeps them in memory)"},
     {"model", T_STR, F(model), 0, 0, false, "-m", "--model", true, "none",
@@ -65,14 +71,14 @@ static const cfg_key keys[] = {
      "--max-connections", NULL, true, "4096",
      "open connections at most (idle keep-alive ones included; each costs one descriptor, "
      "and the daemon raises its descriptor limit to the hard limit at start)"},
-    {"http.reserved_connections", T_INT, F(http_reserved_connections), 0, 100000, false, NULL,
-     NULL, true, "32",
+    {"http.reserved_connections", T_INT, F(http_reserved_connections), 0, 100000, false, NULL, NULL,
+     true, "32",
      "connections beyond max_connections kept for /health, /healthz, /readyz and the admin API"},
     {"http.max_connections_per_peer", T_INT, F(http_per_peer), 0, 1000000, false,
      "--max-connections-per-peer", NULL, true, "256",
      "open connections per client address (IPv6: per /64) at most (0: no cap)"},
-    {"http.trusted_proxies", T_STR, F(http_trusted_proxies), 0, 0, false, "--trusted-proxies",
-     NULL, true, "none",
+    {"http.trusted_proxies", T_STR, F(http_trusted_proxies), 0, 0, false, "--trusted-proxies", NULL,
+     true, "none",
      "numeric addresses (comma separated) exempt from the per-peer cap: proxies carrying many "
      "clients"},
     {"http.header_timeout", T_SECS, F(http_header_timeout), 1, 3600, false, "--header-timeout",
@@ -91,8 +97,8 @@ static const cfg_key keys[] = {
      true, "2000", "interval of ': keep-alive' comments in waiting streams"},
     {"log_level", T_STR, F(log_level), 0, 0, true, "--log-level", NULL, true, "info",
      "debug, info, warn or error"},
-    {"memory_limit", T_SIZE, F(memory_limit), 0, 1e19, true, "--memory-limit", NULL, true,
-     "none", "bytes models may use at most (0: what the machine or cgroup gives)"},
+    {"memory_limit", T_SIZE, F(memory_limit), 0, 1e19, true, "--memory-limit", NULL, true, "none",
+     "bytes models may use at most (0: what the machine or cgroup gives)"},
     {"memory_reserve", T_SIZE, F(memory_reserve), 0, 1e19, true, "--memory-reserve", NULL, true,
      "256M", "bytes always left free for the rest of the system"},
     {"auto_evict", T_BOOL, F(auto_evict), 0, 0, true, "--auto-evict", NULL, true, "true",
@@ -770,4 +776,18 @@ void lmx_config_doc(FILE *f) {
                 k->env ? "`" : "", flag, k->def, k->reload ? "applied" : "restart required",
                 k->doc);
     }
+}
+
+int lmx_config_admin_key(lmx_config *c, char *err, size_t errlen) {
+    c->admin_token = false;
+    if (!strcmp(c->admin_key, "none")) {
+        c->admin_key[0] = 0;
+        return 0;
+    }
+    if (c->admin_key[0]) return 0;
+    char path[1200];
+    lmx_state_path(c->state_dir, "admin.token", path, sizeof path);
+    if (lmx_secret_file(path, true, c->admin_key, sizeof c->admin_key, err, errlen)) return -1;
+    c->admin_token = true;
+    return 0;
 }

@@ -49,6 +49,8 @@ typedef struct {
     long ctx_size, parallel, queue;
     /* access (reload) */
     char api_key[256], admin_key[256];
+    char state_dir[1024]; /* "": $LMX_STATE_DIR or ~/.lmx (restart) */
+    bool admin_token;     /* admin_key came from <state_dir>/admin.token (lmx_config_admin_key) */
     /* requests (reload) */
     long drain_timeout;
     uint64_t max_body;
@@ -68,6 +70,12 @@ typedef struct {
 } lmx_config;
 
 void lmx_config_defaults(lmx_config *c);
+
+/* Settles admin_key after the sources were read: unset → the token in
+ * <state_dir>/admin.token, created (0600) when missing, so the admin API is
+ * never open by default; "none" → no key (loopback clients only, as before
+ * tokens). 0, or -1 with err set. */
+int lmx_config_admin_key(lmx_config *c, char *err, size_t errlen);
 
 /* Layers a YAML document over c. `name` is what messages call the source
  * (the file's path). 0, or -1 with "NAME:LINE:COLUMN: reason" in err. */

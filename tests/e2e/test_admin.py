@@ -6,7 +6,7 @@ delete, name validation, incomplete files, memory admission, eviction,
 on-demand loads, TTL, aliases, the ledger, probes, restarts and access."""
 import json, os, shutil, tempfile, time, urllib.error, urllib.request
 
-from harness import SHARED, STORIES, main, test
+from harness import SHARED, STORIES, admin_headers, admin_key, main, test
 from server_util import Server, gguf_with_template
 
 SYNTH = os.path.join(SHARED, 'models', 'synth')
@@ -24,8 +24,9 @@ def store(*names):
 def call(s, method, path, body=None, headers=None, timeout=120):
     """(status, json) of one request via urllib."""
     data = json.dumps(body).encode() if body is not None else None
+    h = {'Content-Type': 'application/json', **(admin_headers() if headers is None else headers)}
     req = urllib.request.Request(f'http://127.0.0.1:{s.port}{path}', data=data, method=method,
-                                 headers={'Content-Type': 'application/json', **(headers or {})})
+                                 headers=h)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read() or b'null')
@@ -584,7 +585,8 @@ def admin_access_needs_the_key():
     d = store()
     try:
         with serve(d, '--admin-key', 'sekrit') as s:
-            for h in [None, {'X-Admin-Key': 'wrong'}, {'Authorization': 'Bearer wrong'}]:
+            for h in [{}, {'X-Admin-Key': 'wrong'}, {'Authorization': 'Bearer wrong'},
+                      admin_headers()]:  # the token is not the configured key
                 st, j = call(s, 'GET', '/admin/models', headers=h)
                 assert st == 401, (h, st, j)
             st, j = call(s, 'POST', '/admin/models/load', {'model': 'stories260K'},
@@ -594,8 +596,17 @@ def admin_access_needs_the_key():
                 st, j = call(s, 'GET', '/admin/models', headers=h)
                 assert st == 200, (h, st, j)
             assert call(s, 'GET', '/healthz')[0] == 200  # public
-        with serve(d) as s:  # no key configured: loopback clients are admitted
-            assert call(s, 'GET', '/admin/status')[0] == 200
+        with serve(d) as s:  # no key configured: the state directory's token, never open
+            st, j = call(s, 'GET', '/admin/status', headers={})
+            assert st == 401 and code(j) == 'invalid_admin_key', (st, j)
+            token = admin_key()
+            assert token and len(token) == 64, token
+            state = os.environ['LMX_STATE_DIR']
+            assert os.stat(os.path.join(state, 'admin.token')).st_mode & 0o777 == 0o600
+            assert call(s, 'GET', '/admin/status', headers={'X-Admin-Key': token})[0] == 200
+            assert call(s, 'GET', '/admin/status', headers={'Authorization': f'Bearer {token}'})[0] == 200
+        with serve(d, '--admin-key', 'none') as s:  # explicitly none: loopback clients, as before
+            assert call(s, 'GET', '/admin/status', headers={})[0] == 200
     finally:
         shutil.rmtree(d)
 

@@ -9,7 +9,7 @@ a path is a 400. All traffic on 127.0.0.0/8 (127.0.0.2 ... are loopback
 addresses too), every loop bounded in count and time."""
 import json, os, resource, socket, sys, threading, time, urllib.parse
 
-from harness import STORIES, main, test
+from harness import STORIES, admin_headers, main, test
 from server_util import Server, MODEL
 
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -174,8 +174,9 @@ def reserve_keeps_probes_and_admin_answerable_when_the_limit_is_full():
         for c in held:
             assert c.recv(4096).startswith(b'HTTP/1.1 200')
         try:
+            key = ''.join(f'{k}: {v}\r\n' for k, v in admin_headers().items())
             for path in ('/health', '/healthz', '/readyz', '/admin/status'):
-                st, j, _ = http('127.0.0.2', s.port, 'GET', path, timeout=10)
+                st, j, _ = http('127.0.0.2', s.port, 'GET', path, timeout=10, headers=key)
                 assert st == 200, (path, st, j)
             st, j, _ = http('127.0.0.2', s.port, 'POST', '/v1/chat/completions', chat_body())
             assert st == 503 and j['error']['code'] == 'connection_limit', (st, j)

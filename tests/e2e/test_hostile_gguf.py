@@ -9,7 +9,7 @@ UndefinedBehaviorSanitizer or LeakSanitizer report. Bounded: each request has a
 deadline, the whole run a couple of minutes at most."""
 import json, os, shutil, subprocess, sys, tempfile, time, urllib.error, urllib.request
 
-from harness import LMX, ROOT, main, test
+from harness import LMX, ROOT, admin_headers, main, test
 from server_util import Server
 
 ASAN = os.environ.get('LMX_ASAN_BIN') or os.path.join(ROOT, 'build-asan', 'lmx')
@@ -19,7 +19,7 @@ SAN_MARKS = ('AddressSanitizer', 'runtime error:', 'LeakSanitizer', 'UndefinedBe
 def call(port, method, path, body=None, timeout=60):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(f'http://127.0.0.1:{port}{path}', data=data, method=method,
-                                 headers={'Content-Type': 'application/json'})
+                                 headers={'Content-Type': 'application/json', **admin_headers()})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read() or b'null')
