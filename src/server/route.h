@@ -67,6 +67,8 @@ int lmx_reply_text(lmx_req *r, int status, const char *ctype, const char *text);
 int lmx_reply_err(lmx_req *r, const lmx_api_err *e);
 /* e as a body in the given API's error shape (new reference). */
 json_t *lmx_err_json_style(const lmx_api_err *e, lmx_err_style style);
+/* One extra header on the answer the handler sends next (Idempotent-Replayed). */
+void lmx_reply_header(lmx_req *r, const char *name, const char *value);
 /* 201/204 and friends: no body. */
 int lmx_reply_empty(lmx_req *r, int status);
 

@@ -22,6 +22,17 @@ int lmx_h_admin_status(lmx_req *r, const char *rest);
 int lmx_h_admin_memory(lmx_req *r, const char *rest);
 int lmx_h_healthz(lmx_req *r, const char *rest);
 int lmx_h_readyz(lmx_req *r, const char *rest);
+/* agents_api.c */
+int lmx_h_agent_runs_create(lmx_req *r, const char *rest);
+int lmx_h_agent_runs_list(lmx_req *r, const char *rest);
+int lmx_h_agent_run_get(lmx_req *r, const char *rest);
+int lmx_h_agent_run_post(lmx_req *r, const char *rest);
+int lmx_h_admin_agent_runs(lmx_req *r, const char *rest);
+int lmx_h_admin_agent_run_post(lmx_req *r, const char *rest);
+int lmx_h_admin_agent_roles(lmx_req *r, const char *name);
+int lmx_h_admin_agent_role_put(lmx_req *r, const char *name);
+int lmx_h_admin_agent_role_delete(lmx_req *r, const char *name);
+int lmx_h_admin_agent_analytics(lmx_req *r, const char *rest);
 /* metrics.c */
 int lmx_h_metrics(lmx_req *r, const char *rest);
 
