@@ -679,7 +679,7 @@ static json_t *model_step(lmx_agents *a, json_t **runp, active_run *ar) {
                                  "started_at", t0, "completed_at", "duration_ms", "usage", "error");
         json_array_append_new(json_object_get(run, "steps"), step);
         save(a, run);
-        event(a, run, "step.started", json_pack("{s:s,s:s,s:i,s:i}", "step_id", sid, "type", "model",
+        event(a, run, "step.started", json_pack("{s:s,s:s,s:i,s:i}", "step_id", sid, "step_type", "model",
                                                 "index", k, "attempt", att));
         json_t *body = lmx_role_step_body(def, json_object_get(run, "messages"), k);
         pthread_mutex_unlock(&a->mu);
@@ -801,7 +801,7 @@ static void drive(lmx_agents *a, const char *id, active_run *ar) {
         json_object_set(step, "message", am);
         if (content && *content)
             event(a, run, "message.delta", json_pack("{s:s,s:s}", "step_id", jstr(step, "id"), "content", content));
-        event(a, run, "step.completed", json_pack("{s:s,s:s,s:O,s:O}", "step_id", jstr(step, "id"), "type", "model",
+        event(a, run, "step.completed", json_pack("{s:s,s:s,s:O,s:O}", "step_id", jstr(step, "id"), "step_type", "model",
                                                   "usage", json_object_get(step, "usage"), "duration_ms",
                                                   json_object_get(step, "duration_ms")));
         json_int_t budget = json_integer_value(json_object_get(lim, "max_tokens_per_run"));
