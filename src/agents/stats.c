@@ -181,7 +181,7 @@ static json_t *rates(json_t *groups, const char *name) {
     json_object_foreach(groups, k, g) {
         json_int_t t = json_integer_value(json_object_get(g, "total")),
                    ok = json_integer_value(json_object_get(g, "succeeded"));
-        json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:f}", name, k, (json_int_t)t, "succeeded",
+        json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:f}", name, k, "total", (json_int_t)t, "succeeded",
                                            (json_int_t)ok, "success_rate", t ? (double)ok / t : 0.0));
     }
     json_decref(groups);
