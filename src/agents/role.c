@@ -62,8 +62,11 @@ static int check_tools(json_t *def, lmx_api_err *e) {
                        "{name, description, parameters}})");
         json_t *p = json_object_get(fn, "parameters");
         if (p && !json_is_object(p))
-            return bad(e, "tools", "Invalid '%s': %s.", "a tool's parameters must be a JSON Schema object");
-        if (!p) json_object_set_new(fn, "parameters", json_pack("{s:s,s:{}}", "type", "object", "properties"));
+            return bad(e, "tools", "Invalid '%s': %s.",
+                       "a tool's parameters must be a JSON Schema object");
+        if (!p)
+            json_object_set_new(fn, "parameters",
+                                json_pack("{s:s,s:{}}", "type", "object", "properties"));
         for (size_t k = 0; k < i; k++) {
             const char *other = json_string_value(
                 json_object_get(json_object_get(json_array_get(tools, k), "function"), "name"));
@@ -91,7 +94,8 @@ static json_t *choice_entry(const json_t *def, const json_t *c, lmx_api_err *e) 
         s = json_string_value(json_object_get(json_object_get(c, "function"), "name"));
     if (!s) {
         bad(e, "tool_choice", "Invalid '%s': %s.",
-            "expected \"auto\", \"none\", \"required\", a tool name or {type: function, function: {name}}");
+            "expected \"auto\", \"none\", \"required\", a tool name or {type: function, function: "
+            "{name}}");
         return NULL;
     }
     bool kw = !strcmp(s, "auto") || !strcmp(s, "none") || !strcmp(s, "required");
@@ -115,8 +119,8 @@ json_t *lmx_role_check(const json_t *in, lmx_api_err *e) {
         return NULL;
     }
     json_t *def = json_deep_copy(in);
-    static const char *known[] = {"name",  "description", "model",    "instructions",
-                                  "tools", "tool_choice", "limits",   "sampling",
+    static const char *known[] = {"name",  "description",   "model",    "instructions",
+                                  "tools", "tool_choice",   "limits",   "sampling",
                                   "retry", "output_schema", "metadata", NULL};
     const char *k;
     json_t *v;
@@ -128,13 +132,15 @@ json_t *lmx_role_check(const json_t *in, lmx_api_err *e) {
             goto fail;
         }
     }
-    if (!json_is_string(json_object_get(def, "model")) || !*json_string_value(json_object_get(def, "model"))) {
+    if (!json_is_string(json_object_get(def, "model")) ||
+        !*json_string_value(json_object_get(def, "model"))) {
         bad(e, "model", "Invalid '%s': %s.", "a role needs a model (a model name or alias)");
         goto fail;
     }
     v = json_object_get(def, "instructions");
     if (v && !json_is_null(v) && !json_is_string(v)) {
-        bad(e, "instructions", "Invalid '%s': expected %s.", "a string (a template over the run's variables)");
+        bad(e, "instructions", "Invalid '%s': expected %s.",
+            "a string (a template over the run's variables)");
         goto fail;
     }
     if (json_is_string(v)) {
@@ -199,25 +205,27 @@ json_t *lmx_role_check(const json_t *in, lmx_api_err *e) {
         goto fail;
     json_object_foreach(lim, k, v) {
         if (strcmp(k, "max_steps") && strcmp(k, "max_tokens_per_step") &&
-            strcmp(k, "max_tokens_per_run") && strcmp(k, "wall_clock_s") && strcmp(k, "step_timeout_s")) {
+            strcmp(k, "max_tokens_per_run") && strcmp(k, "wall_clock_s") &&
+            strcmp(k, "step_timeout_s")) {
             char f[80];
             snprintf(f, sizeof f, "limits.%s", k);
             bad(e, f, "Unknown field '%s'%s.", "");
             goto fail;
         }
     }
-    static const char *sampling[] = {"temperature", "top_p", "top_k", "min_p", "seed",
-                                     "presence_penalty", "frequency_penalty", "repeat_penalty",
-                                     "stop", "logit_bias", NULL};
+    static const char *sampling[] = {
+        "temperature",       "top_p",          "top_k", "min_p",      "seed", "presence_penalty",
+        "frequency_penalty", "repeat_penalty", "stop",  "logit_bias", NULL};
     json_object_foreach(sm, k, v) {
         bool ok = false;
         for (int i = 0; sampling[i]; i++) ok |= !strcmp(sampling[i], k);
         if (!ok) {
             char f[80];
             snprintf(f, sizeof f, "sampling.%s", k);
-            bad(e, f, "Unknown field '%s'%s.", " (known: temperature, top_p, top_k, min_p, seed, "
-                                               "presence_penalty, frequency_penalty, "
-                                               "repeat_penalty, stop, logit_bias)");
+            bad(e, f, "Unknown field '%s'%s.",
+                " (known: temperature, top_p, top_k, min_p, seed, "
+                "presence_penalty, frequency_penalty, "
+                "repeat_penalty, stop, logit_bias)");
             goto fail;
         }
     }
@@ -238,8 +246,8 @@ char *lmx_role_instructions(const json_t *def, const json_t *variables, lmx_api_
     char err[512];
     lmx_tmpl *t = lmx_tmpl_parse(src, strlen(src), err, sizeof err);
     if (!t) {
-        lmx_err_set(e, 400, "invalid_request_error", "invalid_definition", "definition.instructions",
-                    "Invalid 'definition.instructions': %s", err);
+        lmx_err_set(e, 400, "invalid_request_error", "invalid_definition",
+                    "definition.instructions", "Invalid 'definition.instructions': %s", err);
         return NULL;
     }
     json_t *ctx = json_is_object(variables) ? json_deep_copy(variables) : json_object();
@@ -262,7 +270,8 @@ json_t *lmx_role_step_body(const json_t *def, const json_t *messages, int step) 
     json_t *v;
     json_object_foreach(json_object_get(def, "sampling"), k, v) json_object_set(b, k, v);
     size_t np = json_array_size(plan);
-    const char *choice = json_string_value(json_array_get(plan, (size_t)step < np ? (size_t)step : np - 1));
+    const char *choice =
+        json_string_value(json_array_get(plan, (size_t)step < np ? (size_t)step : np - 1));
     if (!choice) choice = "auto";
     json_t *tools = json_object_get(def, "tools");
     bool use_tools = json_array_size(tools) && strcmp(choice, "none");
@@ -271,8 +280,9 @@ json_t *lmx_role_step_body(const json_t *def, const json_t *messages, int step) 
         if (!strcmp(choice, "auto") || !strcmp(choice, "required"))
             json_object_set_new(b, "tool_choice", json_string(choice));
         else
-            json_object_set_new(b, "tool_choice", json_pack("{s:s,s:{s:s}}", "type", "function",
-                                                            "function", "name", choice));
+            json_object_set_new(
+                b, "tool_choice",
+                json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name", choice));
         json_object_set_new(b, "parallel_tool_calls", json_true());
     }
     json_t *schema = json_object_get(def, "output_schema");

@@ -32,7 +32,7 @@ typedef struct {
 struct lmx_agents {
     lmx_agents_opts o;
     lmx_astore *st;
-    pthread_mutex_t mu; /* guards everything below and every run-document rewrite */
+    pthread_mutex_t mu;    /* guards everything below and every run-document rewrite */
     pthread_cond_t work;   /* a run was queued, or stopping */
     pthread_cond_t events; /* an event was appended */
     qent *head, *tail;
@@ -88,8 +88,12 @@ static const char *jstr(const json_t *o, const char *k) {
 static int save(lmx_agents *a, json_t *run) {
     char *doc = json_dumps(run, JSON_COMPACT);
     if (!doc) return -1;
-    lmx_arun_row r = {jstr(run, "id"), jstr(run, "_tenant"), jstr(run, "_role_key"),
-                      jstr(run, "status"), json_number_value(json_object_get(run, "created_at")), doc};
+    lmx_arun_row r = {jstr(run, "id"),
+                      jstr(run, "_tenant"),
+                      jstr(run, "_role_key"),
+                      jstr(run, "status"),
+                      json_number_value(json_object_get(run, "created_at")),
+                      doc};
     char err[256];
     int rc = a->st->ops->put_run(a->st, &r, err, sizeof err);
     free(doc);
@@ -233,12 +237,11 @@ json_t *lmx_agents_roles(lmx_agents *a) {
     pthread_mutex_lock(&a->mu);
     const char *name;
     json_t *def;
-    json_object_foreach(a->admin_roles, name, def)
-        json_array_append_new(out, json_pack("{s:s,s:s,s:O}", "name", name, "source", "admin",
-                                             "definition", def));
+    json_object_foreach(a->admin_roles, name, def) json_array_append_new(
+        out, json_pack("{s:s,s:s,s:O}", "name", name, "source", "admin", "definition", def));
     json_object_foreach(a->config_roles, name, def) if (!json_object_get(a->admin_roles, name))
-        json_array_append_new(out, json_pack("{s:s,s:s,s:O}", "name", name, "source", "config",
-                                             "definition", def));
+        json_array_append_new(
+            out, json_pack("{s:s,s:s,s:O}", "name", name, "source", "config", "definition", def));
     pthread_mutex_unlock(&a->mu);
     return out;
 }
@@ -266,7 +269,8 @@ int lmx_agents_put_role(lmx_agents *a, const char *name, const json_t *def, lmx_
     pthread_mutex_unlock(&a->mu);
     free(doc);
     json_decref(d);
-    if (rc) lmx_err_set(e, 500, "server_error", "store_error", NULL, "The role could not be stored.");
+    if (rc)
+        lmx_err_set(e, 500, "server_error", "store_error", NULL, "The role could not be stored.");
     return rc;
 }
 
@@ -296,10 +300,10 @@ static void sha256_hex(const char *s, char out[65]) {
 
 /* req's input (a string or a list of messages) as chat messages (new reference). */
 static json_t *input_messages(const json_t *in, lmx_api_err *e) {
-    if (json_is_string(in))
-        return json_pack("[{s:s,s:O}]", "role", "user", "content", in);
+    if (json_is_string(in)) return json_pack("[{s:s,s:O}]", "role", "user", "content", in);
     if (!json_is_array(in) || !json_array_size(in)) {
-        lmx_err_bad(e, "input", "Invalid 'input': expected a string or a non-empty list of messages.");
+        lmx_err_bad(e, "input",
+                    "Invalid 'input': expected a string or a non-empty list of messages.");
         return NULL;
     }
     size_t i;
@@ -308,16 +312,18 @@ static json_t *input_messages(const json_t *in, lmx_api_err *e) {
         const char *role = jstr(m, "role");
         if (!role || (strcmp(role, "user") && strcmp(role, "assistant") && strcmp(role, "system") &&
                       strcmp(role, "developer"))) {
-            lmx_err_bad(e, "input", "Invalid 'input[%zu]': a message needs a role (user, "
-                                    "assistant, system or developer) and content.", i);
+            lmx_err_bad(e, "input",
+                        "Invalid 'input[%zu]': a message needs a role (user, "
+                        "assistant, system or developer) and content.",
+                        i);
             return NULL;
         }
     }
     return json_deep_copy(in);
 }
 
-static const char *create_fields[] = {"role", "definition", "input", "variables", "metadata",
-                                      "stream", NULL};
+static const char *create_fields[] = {"role",     "definition", "input", "variables",
+                                      "metadata", "stream",     NULL};
 
 json_t *lmx_agents_create(lmx_agents *a, const char *tenant, const json_t *req,
                           const char *idem_key, lmx_acreate *out, lmx_api_err *e) {
@@ -333,16 +339,19 @@ json_t *lmx_agents_create(lmx_agents *a, const char *tenant, const json_t *req,
         bool ok = false;
         for (int i = 0; create_fields[i]; i++) ok |= !strcmp(create_fields[i], k);
         if (!ok) {
-            lmx_err_bad(e, k, "Unrecognized request argument supplied: %s (known: role, "
-                              "definition, input, variables, metadata, stream)", k);
+            lmx_err_bad(e, k,
+                        "Unrecognized request argument supplied: %s (known: role, "
+                        "definition, input, variables, metadata, stream)",
+                        k);
             return NULL;
         }
     }
     const char *role = jstr(req, "role");
     json_t *inline_def = json_object_get(req, "definition");
     if (!!role == !!(inline_def && !json_is_null(inline_def))) {
-        lmx_err_bad(e, "role", "A run needs exactly one of 'role' (a role's name) and "
-                               "'definition' (an inline role).");
+        lmx_err_bad(e, "role",
+                    "A run needs exactly one of 'role' (a role's name) and "
+                    "'definition' (an inline role).");
         return NULL;
     }
     json_t *vars = json_object_get(req, "variables"), *meta = json_object_get(req, "metadata");
@@ -374,7 +383,8 @@ json_t *lmx_agents_create(lmx_agents *a, const char *tenant, const json_t *req,
         json_decref(msgs);
         return NULL;
     }
-    if (*instr) json_array_insert_new(msgs, 0, json_pack("{s:s,s:s}", "role", "system", "content", instr));
+    if (*instr)
+        json_array_insert_new(msgs, 0, json_pack("{s:s,s:s}", "role", "system", "content", instr));
     free(instr);
     double t = now_s();
     char id[48];
@@ -386,10 +396,10 @@ json_t *lmx_agents_create(lmx_agents *a, const char *tenant, const json_t *req,
         role ? json_string(role) : json_null(), "model", jstr(def, "model"), "definition", def,
         "variables", json_is_object(vars) ? json_incref(vars) : json_object(), "metadata",
         json_is_object(meta) ? json_incref(meta) : json_object(), "input",
-        json_deep_copy(json_object_get(req, "input")), "messages", msgs, "steps",
-        "required_action", "output", "usage", "prompt_tokens", 0, "completion_tokens", 0,
-        "total_tokens", 0, "error", "started_at", "completed_at", "model_steps", 0, "_tenant",
-        tenant ? tenant : "", "_role_key", role ? role : "inline");
+        json_deep_copy(json_object_get(req, "input")), "messages", msgs, "steps", "required_action",
+        "output", "usage", "prompt_tokens", 0, "completion_tokens", 0, "total_tokens", 0, "error",
+        "started_at", "completed_at", "model_steps", 0, "_tenant", tenant ? tenant : "",
+        "_role_key", role ? role : "inline");
     pthread_mutex_lock(&a->mu);
     const char *tk = tenant ? tenant : "";
     json_int_t tq = json_integer_value(json_object_get(a->tenant_queued, tk));
@@ -413,8 +423,8 @@ json_t *lmx_agents_create(lmx_agents *a, const char *tenant, const json_t *req,
         free(canon);
         lmx_arun_row row = {id, tk, jstr(run, "_role_key"), "queued", t, doc};
         char *oid = NULL, *ohash = NULL;
-        lmx_idem_result ir =
-            a->st->ops->idem_create(a->st, tk, idem_key, hash, 86400, &row, &oid, &ohash, err, sizeof err);
+        lmx_idem_result ir = a->st->ops->idem_create(a->st, tk, idem_key, hash, 86400, &row, &oid,
+                                                     &ohash, err, sizeof err);
         if (ir == LMX_IDEM_EXISTS) {
             json_t *prev = load(a, oid);
             bool same = ohash && !strcmp(ohash, hash);
@@ -426,7 +436,8 @@ json_t *lmx_agents_create(lmx_agents *a, const char *tenant, const json_t *req,
                 lmx_err_set(e, 409, "invalid_request_error", "idempotency_key_reused",
                             "Idempotency-Key",
                             "This Idempotency-Key was used within the last 24 hours with a "
-                            "different request body (run %s).", oid);
+                            "different request body (run %s).",
+                            oid);
                 free(oid);
                 json_decref(prev);
                 return NULL;
@@ -452,11 +463,13 @@ json_t *lmx_agents_create(lmx_agents *a, const char *tenant, const json_t *req,
     if (rc) {
         pthread_mutex_unlock(&a->mu);
         json_decref(run);
-        lmx_err_set(e, 500, "server_error", "store_error", NULL, "The run could not be stored: %s", err);
+        lmx_err_set(e, 500, "server_error", "store_error", NULL, "The run could not be stored: %s",
+                    err);
         return NULL;
     }
-    event(a, run, "run.created", json_pack("{s:O,s:s}", "role", json_object_get(run, "role"), "model",
-                                           jstr(run, "model")));
+    event(
+        a, run, "run.created",
+        json_pack("{s:O,s:s}", "role", json_object_get(run, "role"), "model", jstr(run, "model")));
     enqueue_locked(a, id, tk);
     pthread_mutex_unlock(&a->mu);
     json_t *pv = public_view(run);
@@ -496,9 +509,10 @@ json_t *lmx_agents_list(lmx_agents *a, const char *tenant, const char *status, c
     bool more = json_array_size(docs) > (size_t)limit;
     json_decref(docs);
     size_t n = json_array_size(data);
-    return json_pack("{s:s,s:o,s:b,s:o,s:o}", "object", "list", "data", data, "has_more", more,
-                     "first_id", n ? json_incref(json_object_get(json_array_get(data, 0), "id")) : json_null(),
-                     "last_id", n ? json_incref(json_object_get(json_array_get(data, n - 1), "id")) : json_null());
+    return json_pack(
+        "{s:s,s:o,s:b,s:o,s:o}", "object", "list", "data", data, "has_more", more, "first_id",
+        n ? json_incref(json_object_get(json_array_get(data, 0), "id")) : json_null(), "last_id",
+        n ? json_incref(json_object_get(json_array_get(data, n - 1), "id")) : json_null());
 }
 
 json_t *lmx_agents_cancel(lmx_agents *a, const char *tenant, const char *id, lmx_api_err *e) {
@@ -529,8 +543,9 @@ json_t *lmx_agents_tool_outputs(lmx_agents *a, const char *tenant, const char *i
                                 const json_t *req, lmx_api_err *e) {
     json_t *outs = json_object_get(req, "tool_outputs");
     if (!json_is_array(outs) || !json_array_size(outs)) {
-        lmx_err_bad(e, "tool_outputs", "Invalid 'tool_outputs': expected a non-empty list of "
-                                       "{tool_call_id, output}.");
+        lmx_err_bad(e, "tool_outputs",
+                    "Invalid 'tool_outputs': expected a non-empty list of "
+                    "{tool_call_id, output}.");
         return NULL;
     }
     pthread_mutex_lock(&a->mu);
@@ -541,8 +556,9 @@ json_t *lmx_agents_tool_outputs(lmx_agents *a, const char *tenant, const char *i
                     "Run %s does not wait for tool outputs (status %s).", id, jstr(run, "status"));
         goto fail;
     }
-    json_t *calls = json_object_get(json_object_get(json_object_get(run, "required_action"),
-                                                    "submit_tool_outputs"), "tool_calls");
+    json_t *calls = json_object_get(
+        json_object_get(json_object_get(run, "required_action"), "submit_tool_outputs"),
+        "tool_calls");
     /* every pending call must be answered, once, and nothing else */
     size_t i, j;
     json_t *o, *c;
@@ -559,7 +575,8 @@ json_t *lmx_agents_tool_outputs(lmx_agents *a, const char *tenant, const char *i
         }
         for (size_t k = 0; k < i; k++)
             if (!strcmp(jstr(json_array_get(outs, k), "tool_call_id"), cid)) {
-                lmx_err_bad(e, "tool_outputs", "Invalid 'tool_outputs': %s is answered twice.", cid);
+                lmx_err_bad(e, "tool_outputs", "Invalid 'tool_outputs': %s is answered twice.",
+                            cid);
                 goto fail;
             }
     }
@@ -567,20 +584,24 @@ json_t *lmx_agents_tool_outputs(lmx_agents *a, const char *tenant, const char *i
         bool found = false;
         json_array_foreach(outs, i, o) found |= !strcmp(jstr(o, "tool_call_id"), jstr(c, "id"));
         if (!found) {
-            lmx_err_bad(e, "tool_outputs", "Invalid 'tool_outputs': the pending call %s (%s) has "
-                                           "no output; every pending call must be answered.",
+            lmx_err_bad(e, "tool_outputs",
+                        "Invalid 'tool_outputs': the pending call %s (%s) has "
+                        "no output; every pending call must be answered.",
                         jstr(c, "id"), jstr(json_object_get(c, "function"), "name"));
             goto fail;
         }
     }
     double t = now_s();
-    double deadline = json_number_value(json_object_get(run, "created_at")) +
-                      json_number_value(json_object_get(json_object_get(json_object_get(run, "definition"), "limits"), "wall_clock_s"));
+    double deadline =
+        json_number_value(json_object_get(run, "created_at")) +
+        json_number_value(json_object_get(
+            json_object_get(json_object_get(run, "definition"), "limits"), "wall_clock_s"));
     json_t *steps = json_object_get(run, "steps"), *msgs = json_object_get(run, "messages");
     json_array_foreach(outs, i, o) {
         const char *cid = jstr(o, "tool_call_id");
         json_t *out = json_object_get(o, "output");
-        char *text = json_is_string(out) ? strdup(json_string_value(out)) : json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *text = json_is_string(out) ? strdup(json_string_value(out))
+                                         : json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
         bool is_err = json_is_true(json_object_get(o, "is_error"));
         json_t *s;
         json_array_foreach(steps, j, s) {
@@ -589,21 +610,29 @@ json_t *lmx_agents_tool_outputs(lmx_agents *a, const char *tenant, const char *i
             json_object_set_new(tc, "output", json_string(text ? text : ""));
             json_object_set_new(s, "status", json_string(is_err ? "failed" : "completed"));
             json_object_set_new(s, "completed_at", json_real(t));
-            json_object_set_new(s, "duration_ms", json_real((t - json_number_value(json_object_get(s, "started_at"))) * 1000));
-            if (is_err) json_object_set_new(s, "error", json_pack("{s:s,s:s}", "code", "tool_error", "message", text ? text : ""));
+            json_object_set_new(
+                s, "duration_ms",
+                json_real((t - json_number_value(json_object_get(s, "started_at"))) * 1000));
+            if (is_err)
+                json_object_set_new(
+                    s, "error",
+                    json_pack("{s:s,s:s}", "code", "tool_error", "message", text ? text : ""));
             lmx_astats_tool(a->stats, run, jstr(tc, "name"), is_err);
             msgs = json_object_get(run, "messages");
-            json_array_append_new(msgs, json_pack("{s:s,s:s,s:s,s:s}", "role", "tool", "tool_call_id",
-                                                  cid, "name", jstr(tc, "name"), "content", text ? text : ""));
+            json_array_append_new(msgs, json_pack("{s:s,s:s,s:s,s:s}", "role", "tool",
+                                                  "tool_call_id", cid, "name", jstr(tc, "name"),
+                                                  "content", text ? text : ""));
             event(a, run, "tool_call.completed",
                   json_pack("{s:s,s:s,s:s,s:s,s:b}", "step_id", jstr(s, "id"), "tool_call_id", cid,
-                            "name", jstr(tc, "name"), "output", text ? text : "", "is_error", is_err));
+                            "name", jstr(tc, "name"), "output", text ? text : "", "is_error",
+                            is_err));
         }
         free(text);
     }
     if (t > deadline) {
-        finish(a, run, "expired", json_pack("{s:s,s:s}", "code", "wall_clock_exceeded", "message",
-                                            "The run's wall-clock budget ran out."));
+        finish(a, run, "expired",
+               json_pack("{s:s,s:s}", "code", "wall_clock_exceeded", "message",
+                         "The run's wall-clock budget ran out."));
     } else {
         set_status(run, "queued");
         json_object_set_new(run, "required_action", json_null());
@@ -625,12 +654,17 @@ fail:
 
 json_t *lmx_agents_events(lmx_agents *a, const char *tenant, const char *id, long long after,
                           int limit, bool *ended, lmx_api_err *e) {
-    json_t *run = load_owned(a, tenant, id, e);
-    if (!run) return NULL;
-    /* the status is read before the events: a final status means its last event is stored */
-    *ended = final_status(jstr(run, "status"));
+    /* under mu: a transition's document and its events are written in one critical
+     * section, so a final status read here means the final event is stored too */
+    pthread_mutex_lock(&a->mu);
+    json_t *run = load_owned(a, tenant, id, e), *evs = NULL;
+    if (run) {
+        *ended = final_status(jstr(run, "status"));
+        evs = a->st->ops->events_after(a->st, id, after, limit);
+    }
+    pthread_mutex_unlock(&a->mu);
     json_decref(run);
-    return a->st->ops->events_after(a->st, id, after, limit);
+    return evs;
 }
 
 void lmx_agents_wait(lmx_agents *a, int timeout_ms) {
@@ -668,8 +702,10 @@ static json_t *fail_obj(const char *code, const char *msg) {
 static json_t *model_step(lmx_agents *a, json_t **runp, active_run *ar) {
     json_t *run = *runp, *def = json_object_get(run, "definition");
     int k = (int)json_integer_value(json_object_get(run, "model_steps"));
-    int max_att = (int)json_integer_value(json_object_get(json_object_get(def, "retry"), "max_attempts"));
-    double step_to = json_number_value(json_object_get(json_object_get(def, "limits"), "step_timeout_s"));
+    int max_att =
+        (int)json_integer_value(json_object_get(json_object_get(def, "retry"), "max_attempts"));
+    double step_to =
+        json_number_value(json_object_get(json_object_get(def, "limits"), "step_timeout_s"));
     for (int att = 1;; att++) {
         char sid[48];
         rand_id(a, sid, sizeof sid, "step_");
@@ -679,8 +715,9 @@ static json_t *model_step(lmx_agents *a, json_t **runp, active_run *ar) {
                                  "started_at", t0, "completed_at", "duration_ms", "usage", "error");
         json_array_append_new(json_object_get(run, "steps"), step);
         save(a, run);
-        event(a, run, "step.started", json_pack("{s:s,s:s,s:i,s:i}", "step_id", sid, "step_type", "model",
-                                                "index", k, "attempt", att));
+        event(a, run, "step.started",
+              json_pack("{s:s,s:s,s:i,s:i}", "step_id", sid, "step_type", "model", "index", k,
+                        "attempt", att));
         json_t *body = lmx_role_step_body(def, json_object_get(run, "messages"), k);
         pthread_mutex_unlock(&a->mu);
         lmx_astep_fail f = {0};
@@ -714,7 +751,8 @@ static json_t *model_step(lmx_agents *a, json_t **runp, active_run *ar) {
         }
         json_decref(cur);
         double t1 = now_s();
-        step = json_array_get(json_object_get(run, "steps"), json_array_size(json_object_get(run, "steps")) - 1);
+        step = json_array_get(json_object_get(run, "steps"),
+                              json_array_size(json_object_get(run, "steps")) - 1);
         json_object_set_new(step, "completed_at", json_real(t1));
         json_object_set_new(step, "duration_ms", json_real((t1 - t0) * 1000));
         if (resp) {
@@ -722,35 +760,42 @@ static json_t *model_step(lmx_agents *a, json_t **runp, active_run *ar) {
             json_object_set_new(step, "status", json_string("completed"));
             json_object_set(step, "usage", u ? u : json_null());
             json_object_set(step, "finish_reason",
-                            json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "finish_reason"));
+                            json_object_get(json_array_get(json_object_get(resp, "choices"), 0),
+                                            "finish_reason"));
             json_t *ru = json_object_get(run, "usage");
             static const char *f3[] = {"prompt_tokens", "completion_tokens", "total_tokens"};
             for (int i = 0; i < 3; i++)
-                json_object_set_new(ru, f3[i], json_integer(json_integer_value(json_object_get(ru, f3[i])) +
-                                                            json_integer_value(json_object_get(u, f3[i]))));
+                json_object_set_new(ru, f3[i],
+                                    json_integer(json_integer_value(json_object_get(ru, f3[i])) +
+                                                 json_integer_value(json_object_get(u, f3[i]))));
             json_object_set_new(run, "model_steps", json_integer(k + 1));
             lmx_astats_step(a->stats, run, "model", false);
             return resp;
         }
         json_object_set_new(step, "status", json_string("failed"));
-        json_object_set_new(step, "error", json_pack("{s:s,s:s,s:b}", "code", f.code[0] ? f.code : "model_error",
-                                                     "message", f.message, "transient", f.transient));
+        json_object_set_new(step, "error",
+                            json_pack("{s:s,s:s,s:b}", "code", f.code[0] ? f.code : "model_error",
+                                      "message", f.message, "transient", f.transient));
         lmx_astats_step(a->stats, run, "model", true);
         save(a, run);
-        event(a, run, "step.failed", json_pack("{s:s,s:i,s:s,s:s,s:b}", "step_id", sid, "attempt", att,
-                                               "code", f.code[0] ? f.code : "model_error", "message",
-                                               f.message, "transient", f.transient));
+        event(a, run, "step.failed",
+              json_pack("{s:s,s:i,s:s,s:s,s:b}", "step_id", sid, "attempt", att, "code",
+                        f.code[0] ? f.code : "model_error", "message", f.message, "transient",
+                        f.transient));
         if (!f.transient || att >= max_att) {
             char m[700];
             snprintf(m, sizeof m, "%s%s", f.transient ? "Retries exhausted: " : "", f.message);
-            finish(a, run, "failed", fail_obj(f.transient ? "retries_exhausted" : (f.code[0] ? f.code : "model_error"), m));
+            finish(
+                a, run, "failed",
+                fail_obj(f.transient ? "retries_exhausted" : (f.code[0] ? f.code : "model_error"),
+                         m));
             return NULL;
         }
         double delay = lmx_role_backoff_ms(def, att, f.retry_after_s, rnd01(a));
         lmx_astats_retry(a->stats, run);
-        event(a, run, "step.retrying", json_pack("{s:i,s:i,s:f,s:f,s:s}", "index", k, "next_attempt",
-                                                 att + 1, "delay_ms", delay, "retry_after_s",
-                                                 f.retry_after_s, "code", f.code));
+        event(a, run, "step.retrying",
+              json_pack("{s:i,s:i,s:f,s:f,s:s}", "index", k, "next_attempt", att + 1, "delay_ms",
+                        delay, "retry_after_s", f.retry_after_s, "code", f.code));
         pthread_mutex_unlock(&a->mu);
         bool go = pause_ms(a, ar, delay);
         pthread_mutex_lock(&a->mu);
@@ -768,13 +813,17 @@ static void drive(lmx_agents *a, const char *id, active_run *ar) {
     /* a model step a killed daemon left in progress is redone: mark it */
     size_t i;
     json_t *s;
-    json_array_foreach(json_object_get(run, "steps"), i, s) if (!strcmp(jstr(s, "status"), "in_progress") &&
-                                                                !strcmp(jstr(s, "type"), "model")) {
+    json_array_foreach(json_object_get(run, "steps"), i,
+                       s) if (!strcmp(jstr(s, "status"), "in_progress") &&
+                              !strcmp(jstr(s, "type"), "model")) {
         json_object_set_new(s, "status", json_string("interrupted"));
-        json_object_set_new(s, "error", fail_obj("interrupted", "The daemon stopped during this step; it is redone."));
+        json_object_set_new(
+            s, "error",
+            fail_obj("interrupted", "The daemon stopped during this step; it is redone."));
     }
     set_status(run, "running");
-    if (json_is_null(json_object_get(run, "started_at"))) json_object_set_new(run, "started_at", json_real(now_s()));
+    if (json_is_null(json_object_get(run, "started_at")))
+        json_object_set_new(run, "started_at", json_real(now_s()));
     save(a, run);
     event(a, run, "run.running", NULL);
     json_t *def = json_object_get(run, "definition"), *lim = json_object_get(def, "limits");
@@ -782,32 +831,46 @@ static void drive(lmx_agents *a, const char *id, active_run *ar) {
         double deadline = json_number_value(json_object_get(run, "created_at")) +
                           json_number_value(json_object_get(lim, "wall_clock_s"));
         if (now_s() > deadline) {
-            finish(a, run, "expired", fail_obj("wall_clock_exceeded", "The run's wall-clock budget ran out."));
+            finish(a, run, "expired",
+                   fail_obj("wall_clock_exceeded", "The run's wall-clock budget ran out."));
             break;
         }
-        if (json_integer_value(json_object_get(run, "model_steps")) >= json_integer_value(json_object_get(lim, "max_steps"))) {
-            finish(a, run, "failed", fail_obj("max_steps_exceeded", "The run reached its role's max_steps without a final answer."));
+        if (json_integer_value(json_object_get(run, "model_steps")) >=
+            json_integer_value(json_object_get(lim, "max_steps"))) {
+            finish(a, run, "failed",
+                   fail_obj("max_steps_exceeded",
+                            "The run reached its role's max_steps without a final answer."));
             break;
         }
         json_t *resp = model_step(a, &run, ar);
         if (!resp) break;
-        json_t *msg = json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "message");
+        json_t *msg =
+            json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "message");
         json_t *calls = json_object_get(msg, "tool_calls");
         const char *content = jstr(msg, "content");
-        json_t *step = json_array_get(json_object_get(run, "steps"), json_array_size(json_object_get(run, "steps")) - 1);
-        json_t *am = json_pack("{s:s,s:O}", "role", "assistant", "content", json_object_get(msg, "content") ? json_object_get(msg, "content") : json_null());
+        json_t *step = json_array_get(json_object_get(run, "steps"),
+                                      json_array_size(json_object_get(run, "steps")) - 1);
+        json_t *am = json_pack("{s:s,s:O}", "role", "assistant", "content",
+                               json_object_get(msg, "content") ? json_object_get(msg, "content")
+                                                               : json_null());
         if (json_array_size(calls)) json_object_set(am, "tool_calls", calls);
         json_array_append_new(json_object_get(run, "messages"), am);
         json_object_set(step, "message", am);
         if (content && *content)
-            event(a, run, "message.delta", json_pack("{s:s,s:s}", "step_id", jstr(step, "id"), "content", content));
-        event(a, run, "step.completed", json_pack("{s:s,s:s,s:O,s:O}", "step_id", jstr(step, "id"), "step_type", "model",
-                                                  "usage", json_object_get(step, "usage"), "duration_ms",
-                                                  json_object_get(step, "duration_ms")));
+            event(a, run, "message.delta",
+                  json_pack("{s:s,s:s}", "step_id", jstr(step, "id"), "content", content));
+        event(a, run, "step.completed",
+              json_pack("{s:s,s:s,s:O,s:O}", "step_id", jstr(step, "id"), "step_type", "model",
+                        "usage", json_object_get(step, "usage"), "duration_ms",
+                        json_object_get(step, "duration_ms")));
         json_int_t budget = json_integer_value(json_object_get(lim, "max_tokens_per_run"));
-        if (json_integer_value(json_object_get(json_object_get(run, "usage"), "completion_tokens")) > budget) {
+        if (json_integer_value(
+                json_object_get(json_object_get(run, "usage"), "completion_tokens")) > budget) {
             json_decref(resp);
-            finish(a, run, "failed", fail_obj("token_budget_exceeded", "The run used more completion tokens than its role's max_tokens_per_run."));
+            finish(a, run, "failed",
+                   fail_obj(
+                       "token_budget_exceeded",
+                       "The run used more completion tokens than its role's max_tokens_per_run."));
             break;
         }
         if (json_array_size(calls)) {
@@ -817,20 +880,22 @@ static void drive(lmx_agents *a, const char *id, active_run *ar) {
                 char sid[48];
                 rand_id(a, sid, sizeof sid, "step_");
                 json_t *fn = json_object_get(c, "function");
-                json_array_append_new(json_object_get(run, "steps"),
-                                      json_pack("{s:s,s:s,s:i,s:s,s:f,s:n,s:{s:O,s:O,s:O,s:n}}", "id", sid,
-                                                "type", "tool_call", "index", (int)i, "status", "pending",
-                                                "started_at", t, "completed_at", "tool_call", "id",
-                                                json_object_get(c, "id"), "name", json_object_get(fn, "name"),
-                                                "arguments", json_object_get(fn, "arguments"), "output"));
-                event(a, run, "tool_call.created", json_pack("{s:s,s:O,s:O,s:O}", "step_id", sid, "tool_call_id",
-                                                             json_object_get(c, "id"), "name", json_object_get(fn, "name"),
-                                                             "arguments", json_object_get(fn, "arguments")));
+                json_array_append_new(
+                    json_object_get(run, "steps"),
+                    json_pack("{s:s,s:s,s:i,s:s,s:f,s:n,s:{s:O,s:O,s:O,s:n}}", "id", sid, "type",
+                              "tool_call", "index", (int)i, "status", "pending", "started_at", t,
+                              "completed_at", "tool_call", "id", json_object_get(c, "id"), "name",
+                              json_object_get(fn, "name"), "arguments",
+                              json_object_get(fn, "arguments"), "output"));
+                event(a, run, "tool_call.created",
+                      json_pack("{s:s,s:O,s:O,s:O}", "step_id", sid, "tool_call_id",
+                                json_object_get(c, "id"), "name", json_object_get(fn, "name"),
+                                "arguments", json_object_get(fn, "arguments")));
             }
             set_status(run, "requires_action");
             json_object_set_new(run, "required_action",
-                                json_pack("{s:s,s:{s:O}}", "type", "submit_tool_outputs", "submit_tool_outputs",
-                                          "tool_calls", calls));
+                                json_pack("{s:s,s:{s:O}}", "type", "submit_tool_outputs",
+                                          "submit_tool_outputs", "tool_calls", calls));
             save(a, run);
             event(a, run, "run.requires_action", json_pack("{s:O}", "tool_calls", calls));
             json_decref(resp);

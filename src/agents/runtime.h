@@ -32,8 +32,8 @@
 
 /* Why a model step failed, as the step runner saw it. */
 typedef struct {
-    bool transient;     /* worth retrying (busy, overloaded, 5xx, timeout) */
-    char code[64];      /* machine-readable: "queue_full", "context_length_exceeded" ... */
+    bool transient; /* worth retrying (busy, overloaded, 5xx, timeout) */
+    char code[64];  /* machine-readable: "queue_full", "context_length_exceeded" ... */
     char message[512];
     double retry_after_s; /* the scheduler's Retry-After (0: none) */
 } lmx_astep_fail;

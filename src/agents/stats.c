@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#define LOG_CAP 20000
+#define LOG_CAP   20000
 #define N_BUCKETS 10
 static const double BUCKETS[N_BUCKETS] = {0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600};
 
@@ -167,7 +167,8 @@ static void tally(json_t *groups, const char *key, bool ok) {
         g = json_pack("{s:i,s:i}", "total", 0, "succeeded", 0);
         json_object_set_new(groups, key, g);
     }
-    json_object_set_new(g, "total", json_integer(json_integer_value(json_object_get(g, "total")) + 1));
+    json_object_set_new(g, "total",
+                        json_integer(json_integer_value(json_object_get(g, "total")) + 1));
     if (ok)
         json_object_set_new(g, "succeeded",
                             json_integer(json_integer_value(json_object_get(g, "succeeded")) + 1));
@@ -181,8 +182,9 @@ static json_t *rates(json_t *groups, const char *name) {
     json_object_foreach(groups, k, g) {
         json_int_t t = json_integer_value(json_object_get(g, "total")),
                    ok = json_integer_value(json_object_get(g, "succeeded"));
-        json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:f}", name, k, "total", (json_int_t)t, "succeeded",
-                                           (json_int_t)ok, "success_rate", t ? (double)ok / t : 0.0));
+        json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:f}", name, k, "total", (json_int_t)t,
+                                           "succeeded", (json_int_t)ok, "success_rate",
+                                           t ? (double)ok / t : 0.0));
     }
     json_decref(groups);
     return a;
@@ -241,20 +243,24 @@ static const struct {
     const char *name, *type, *help;
 } FAMILIES[] = {
     {"lmx_agent_runs_total", "counter", "Agent runs that ended, by role, model and final status."},
-    {"lmx_agent_model_steps_total", "counter", "Model steps of agent runs (each attempt), by result."},
+    {"lmx_agent_model_steps_total", "counter",
+     "Model steps of agent runs (each attempt), by result."},
     {"lmx_agent_retries_total", "counter", "Model step retries of agent runs."},
     {"lmx_agent_tool_calls_total", "counter", "Client-side tool calls answered, by role and tool."},
-    {"lmx_agent_tool_errors_total", "counter", "Tool outputs submitted as errors, by role and tool."},
+    {"lmx_agent_tool_errors_total", "counter",
+     "Tool outputs submitted as errors, by role and tool."},
     {"lmx_agent_run_duration_seconds", "histogram", "Agent run duration, creation to end."},
 };
 
 char *lmx_astats_render(lmx_astats *s, int queued) {
     sbuf b = {0};
-    add(&b, "# HELP lmx_agent_queued_runs Agent runs waiting for an executor.\n"
-            "# TYPE lmx_agent_queued_runs gauge\nlmx_agent_queued_runs %d\n",
+    add(&b,
+        "# HELP lmx_agent_queued_runs Agent runs waiting for an executor.\n"
+        "# TYPE lmx_agent_queued_runs gauge\nlmx_agent_queued_runs %d\n",
         queued);
-    add(&b, "# HELP lmx_agent_runs_refused_total Run creations refused with agents_queue_full.\n"
-            "# TYPE lmx_agent_runs_refused_total counter\nlmx_agent_runs_refused_total %.0f\n",
+    add(&b,
+        "# HELP lmx_agent_runs_refused_total Run creations refused with agents_queue_full.\n"
+        "# TYPE lmx_agent_runs_refused_total counter\nlmx_agent_runs_refused_total %.0f\n",
         s ? s->refused : 0);
     for (size_t f = 0; f < sizeof FAMILIES / sizeof FAMILIES[0]; f++) {
         add(&b, "# HELP %s %s\n# TYPE %s %s\n", FAMILIES[f].name, FAMILIES[f].help,

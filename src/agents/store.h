@@ -19,8 +19,8 @@
 
 typedef struct {
     const char *id, *tenant, *role, *status;
-    double created; /* unix seconds */
-    const char *doc;  /* the run object as JSON text */
+    double created;  /* unix seconds */
+    const char *doc; /* the run object as JSON text */
 } lmx_arun_row;
 
 /* How an idempotent creation went. */
@@ -42,8 +42,8 @@ typedef struct {
     /* ids of runs whose status is queued or running, oldest first */
     json_t *(*unfinished)(lmx_astore *s);
     /* appends and returns the event's number (>= 1), or -1 */
-    long long (*append_event)(lmx_astore *s, const char *run_id, const char *type,
-                              const char *data, double ts);
+    long long (*append_event)(lmx_astore *s, const char *run_id, const char *type, const char *data,
+                              double ts);
     /* [{id, type, data, created}] with id > after, at most limit */
     json_t *(*events_after)(lmx_astore *s, const char *run_id, long long after, int limit);
     /* Atomically: when (tenant, key) is free or older than ttl_s, stores the

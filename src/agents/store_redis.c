@@ -116,8 +116,8 @@ static bool field_is(const json_t *d, const char *k, const char *v) {
     return !v || (x && !strcmp(x, v));
 }
 
-static json_t *rd_list_runs(lmx_astore *b, const char *tenant, const char *status,
-                            const char *role, const char *after, int limit) {
+static json_t *rd_list_runs(lmx_astore *b, const char *tenant, const char *status, const char *role,
+                            const char *after, int limit) {
     rd_store *s = (rd_store *)b;
     json_t *out = json_array();
     pthread_mutex_lock(&s->mu);
@@ -191,8 +191,8 @@ static long long rd_append_event(lmx_astore *b, const char *run_id, const char *
         long long n = r->integer;
         char created[32];
         snprintf(created, sizeof created, "%.6f", ts);
-        redisReply *x = cmd(s, "XADD " P "ev:%s %lld-1 type %s data %s created %s", run_id, n,
-                            type, data, created);
+        redisReply *x = cmd(s, "XADD " P "ev:%s %lld-1 type %s data %s created %s", run_id, n, type,
+                            data, created);
         if (x) seq = n;
         freeReplyObject(x);
     }
@@ -336,10 +336,9 @@ static void rd_close(lmx_astore *b) {
     free(s);
 }
 
-static const lmx_astore_ops rd_ops = {rd_put_run,     rd_get_run,  rd_list_runs, rd_unfinished,
-                                      rd_append_event, rd_events_after, rd_idem_create,
-                                      rd_put_role,    rd_del_role, rd_roles,     rd_purge,
-                                      rd_close};
+static const lmx_astore_ops rd_ops = {
+    rd_put_run,     rd_get_run,  rd_list_runs, rd_unfinished, rd_append_event, rd_events_after,
+    rd_idem_create, rd_put_role, rd_del_role,  rd_roles,      rd_purge,        rd_close};
 
 lmx_astore *lmx_astore_redis(const char *url, char *err, size_t n) {
     rd_store *s = calloc(1, sizeof *s);

@@ -97,15 +97,15 @@ static json_t *docs_of(sqlite3_stmt *st, int col) {
     return a;
 }
 
-static json_t *sq_list_runs(lmx_astore *b, const char *tenant, const char *status,
-                            const char *role, const char *after, int limit) {
+static json_t *sq_list_runs(lmx_astore *b, const char *tenant, const char *status, const char *role,
+                            const char *after, int limit) {
     sq_store *s = (sq_store *)b;
     json_t *out = json_array();
     pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = prep(
-        s, "SELECT doc FROM agent_runs WHERE (?1 IS NULL OR tenant=?1) AND (?2 IS NULL OR "
-           "status=?2) AND (?3 IS NULL OR role=?3) AND (?4 IS NULL OR (created,id) < (SELECT "
-           "created,id FROM agent_runs WHERE id=?4)) ORDER BY created DESC, id DESC LIMIT ?5");
+    sqlite3_stmt *st =
+        prep(s, "SELECT doc FROM agent_runs WHERE (?1 IS NULL OR tenant=?1) AND (?2 IS NULL OR "
+                "status=?2) AND (?3 IS NULL OR role=?3) AND (?4 IS NULL OR (created,id) < (SELECT "
+                "created,id FROM agent_runs WHERE id=?4)) ORDER BY created DESC, id DESC LIMIT ?5");
     if (st) {
         bind_text(st, 1, tenant);
         bind_text(st, 2, status);
@@ -271,14 +271,15 @@ static int sq_purge(lmx_astore *b, double before) {
     sq_store *s = (sq_store *)b;
     pthread_mutex_lock(&s->mu);
     char sql[512];
-    snprintf(sql, sizeof sql,
-             "BEGIN;"
-             "DELETE FROM agent_events WHERE run_id IN (SELECT id FROM agent_runs WHERE created<%.3f"
-             " AND status NOT IN ('queued','running','requires_action'));"
-             "DELETE FROM agent_runs WHERE created<%.3f AND status NOT IN "
-             "('queued','running','requires_action');"
-             "DELETE FROM agent_idem WHERE created<%.3f;COMMIT;",
-             before, before, before);
+    snprintf(
+        sql, sizeof sql,
+        "BEGIN;"
+        "DELETE FROM agent_events WHERE run_id IN (SELECT id FROM agent_runs WHERE created<%.3f"
+        " AND status NOT IN ('queued','running','requires_action'));"
+        "DELETE FROM agent_runs WHERE created<%.3f AND status NOT IN "
+        "('queued','running','requires_action');"
+        "DELETE FROM agent_idem WHERE created<%.3f;COMMIT;",
+        before, before, before);
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
     if (rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&s->mu);
@@ -292,10 +293,9 @@ static void sq_close(lmx_astore *b) {
     free(s);
 }
 
-static const lmx_astore_ops sq_ops = {sq_put_run,     sq_get_run,    sq_list_runs,
-                                      sq_unfinished,  sq_append_event, sq_events_after,
-                                      sq_idem_create, sq_put_role,   sq_del_role,
-                                      sq_roles,       sq_purge,      sq_close};
+static const lmx_astore_ops sq_ops = {
+    sq_put_run,     sq_get_run,  sq_list_runs, sq_unfinished, sq_append_event, sq_events_after,
+    sq_idem_create, sq_put_role, sq_del_role,  sq_roles,      sq_purge,        sq_close};
 
 /* mkdir -p of path's directory. */
 static void make_parent(const char *path) {

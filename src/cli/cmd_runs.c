@@ -42,7 +42,8 @@ static void when(const json_t *o, const char *k, char *out, size_t n) {
 static int ls(const lmx_admin *a, const char *status, const char *role, const char *limit) {
     char path[512];
     snprintf(path, sizeof path, "/admin/agents/runs?limit=%s%s%s%s%s", limit ? limit : "20",
-             status ? "&status=" : "", status ? status : "", role ? "&role=" : "", role ? role : "");
+             status ? "&status=" : "", status ? status : "", role ? "&role=" : "",
+             role ? role : "");
     json_t *r = lmx_admin_do(a, "GET", path, NULL);
     if (!r) return 1;
     if (a->json) {
@@ -60,7 +61,8 @@ static int ls(const lmx_admin *a, const char *status, const char *role, const ch
         printf("%-30s  %-16s  %-14s  %-24s  %6lld  %7lld  %s\n", s_or(x, "id", "?"),
                s_or(x, "status", "?"), s_or(x, "role", "(inline)"), s_or(x, "model", "?"),
                (long long)json_integer_value(json_object_get(x, "model_steps")),
-               (long long)json_integer_value(json_object_get(json_object_get(x, "usage"), "total_tokens")),
+               (long long)json_integer_value(
+                   json_object_get(json_object_get(x, "usage"), "total_tokens")),
                c);
     }
     json_decref(r);
@@ -91,14 +93,16 @@ static int show(const lmx_admin *a, const char *id, bool cancel) {
     json_t *err = json_object_get(r, "error");
     if (json_is_object(err))
         printf("error    %s: %s\n", s_or(err, "code", "?"), s_or(err, "message", ""));
-    printf("\n%-4s  %-10s  %-12s  %7s  %9s  %s\n", "#", "TYPE", "STATUS", "ATTEMPT", "MS", "DETAIL");
+    printf("\n%-4s  %-10s  %-12s  %7s  %9s  %s\n", "#", "TYPE", "STATUS", "ATTEMPT", "MS",
+           "DETAIL");
     size_t i;
     json_t *s;
     json_array_foreach(json_object_get(r, "steps"), i, s) {
         json_t *tc = json_object_get(s, "tool_call");
         char detail[160] = "";
         if (tc)
-            snprintf(detail, sizeof detail, "%s(%.80s)", s_or(tc, "name", "?"), s_or(tc, "arguments", ""));
+            snprintf(detail, sizeof detail, "%s(%.80s)", s_or(tc, "name", "?"),
+                     s_or(tc, "arguments", ""));
         else if (json_is_object(json_object_get(s, "error")))
             snprintf(detail, sizeof detail, "%s", s_or(json_object_get(s, "error"), "code", ""));
         else
@@ -106,8 +110,9 @@ static int show(const lmx_admin *a, const char *id, bool cancel) {
         json_t *att = json_object_get(s, "attempt");
         char as[16] = "-";
         if (att) snprintf(as, sizeof as, "%lld", (long long)json_integer_value(att));
-        printf("%-4zu  %-10s  %-12s  %7s  %9.0f  %s\n", i, s_or(s, "type", "?"), s_or(s, "status", "?"),
-               as, json_number_value(json_object_get(s, "duration_ms")), detail);
+        printf("%-4zu  %-10s  %-12s  %7s  %9.0f  %s\n", i, s_or(s, "type", "?"),
+               s_or(s, "status", "?"), as, json_number_value(json_object_get(s, "duration_ms")),
+               detail);
     }
     json_t *out = json_object_get(r, "output");
     if (json_is_object(out)) printf("\noutput\n%s\n", s_or(out, "content", ""));
@@ -132,8 +137,10 @@ static void print_event(const char *block, bool json) {
     }
     json_t *o = json_loads(d + 6, 0, NULL);
     if (!o) return;
-    printf("%4lld  %-22s", (long long)json_integer_value(json_object_get(o, "id")), s_or(o, "type", "?"));
-    static const char *keys[] = {"step_type", "index", "attempt", "name", "code", "delay_ms", "message", NULL};
+    printf("%4lld  %-22s", (long long)json_integer_value(json_object_get(o, "id")),
+           s_or(o, "type", "?"));
+    static const char *keys[] = {"step_type", "index",    "attempt", "name",
+                                 "code",      "delay_ms", "message", NULL};
     for (int i = 0; keys[i]; i++) {
         json_t *v = json_object_get(o, keys[i]);
         if (!v) continue;
@@ -214,13 +221,15 @@ int cmd_runs(int argc, char **argv) {
             return 0;
         }
         if (lmx_admin_option(&a, argc, argv, &i, &bad)) continue;
-        const char **dst = !strcmp(argv[i], "--status") ? &status
-                           : !strcmp(argv[i], "--role") ? &role
+        const char **dst = !strcmp(argv[i], "--status")  ? &status
+                           : !strcmp(argv[i], "--role")  ? &role
                            : !strcmp(argv[i], "--limit") ? &limit
                                                          : NULL;
         if (dst) {
-            if (i + 1 >= argc) bad = true;
-            else *dst = argv[++i];
+            if (i + 1 >= argc)
+                bad = true;
+            else
+                *dst = argv[++i];
         } else if (argv[i][0] == '-' || np == 2) {
             fprintf(stderr, "lmx runs: unexpected argument '%s'\n", argv[i]);
             bad = true;
@@ -230,7 +239,8 @@ int cmd_runs(int argc, char **argv) {
     const char *sub = np ? pos[0] : "ls";
     bool needs_id = strcmp(sub, "ls") != 0;
     if (!bad && (needs_id ? np != 2 : np > 1)) bad = true;
-    if (!bad && strcmp(sub, "ls") && strcmp(sub, "show") && strcmp(sub, "tail") && strcmp(sub, "cancel")) {
+    if (!bad && strcmp(sub, "ls") && strcmp(sub, "show") && strcmp(sub, "tail") &&
+        strcmp(sub, "cancel")) {
         fprintf(stderr, "lmx runs: unknown subcommand '%s'\n", sub);
         bad = true;
     }

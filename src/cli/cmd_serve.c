@@ -136,8 +136,8 @@ static lmx_agents *start_agents(lmx_app *app, const lmx_config *c, char *err, si
         lmx_log("warn", "agents fault injection is on (testing only)",
                 json_pack("{s:i,s:i}", "fail_steps", (int)c->agents_debug_fail_steps,
                           "step_delay_ms", (int)c->agents_debug_step_delay_ms));
-    lmx_log("info", "agents ready", json_pack("{s:s,s:i}", "store", st->backend, "workers",
-                                              (int)c->agents_workers));
+    lmx_log("info", "agents ready",
+            json_pack("{s:s,s:i}", "store", st->backend, "workers", (int)c->agents_workers));
     return a;
 }
 

@@ -37,7 +37,10 @@
 
 static void fail_from(lmx_astep_fail *f, const lmx_api_err *e) {
     f->transient = e->status == 429 || e->status >= 500;
-    snprintf(f->code, sizeof f->code, "%s", e->code ? e->code : f->transient ? "server_error" : "invalid_request");
+    snprintf(f->code, sizeof f->code, "%s",
+             e->code        ? e->code
+             : f->transient ? "server_error"
+                            : "invalid_request");
     snprintf(f->message, sizeof f->message, "%s", e->message);
     f->retry_after_s = e->retry_after;
 }
@@ -74,7 +77,8 @@ static json_t *step_chat(void *ctx, json_t *body, const atomic_bool *cancel, dou
             bool c = atomic_load(cancel);
             snprintf(f->code, sizeof f->code, "%s", c ? "cancelled" : "step_timeout");
             snprintf(f->message, sizeof f->message, "%s",
-                     c ? "The step was cancelled." : "The model step ran past the role's step_timeout_s.");
+                     c ? "The step was cancelled."
+                       : "The model step ran past the role's step_timeout_s.");
             goto out;
         }
     }
@@ -254,13 +258,14 @@ static int list(lmx_req *r, const char *tenant, bool any) {
         return lmx_reply_err(r, &e);
     }
     const char *status = lmx_req_query(r, "status");
-    static const char *known[] = {"queued", "running", "requires_action", "completed", "failed",
-                                  "cancelled", "expired", NULL};
+    static const char *known[] = {"queued", "running",   "requires_action", "completed",
+                                  "failed", "cancelled", "expired",         NULL};
     bool ok = !status;
     for (int i = 0; status && known[i]; i++) ok |= !strcmp(status, known[i]);
     if (!ok) {
-        lmx_err_bad(&e, "status", "Invalid 'status': expected queued, running, requires_action, "
-                                  "completed, failed, cancelled or expired.");
+        lmx_err_bad(&e, "status",
+                    "Invalid 'status': expected queued, running, requires_action, "
+                    "completed, failed, cancelled or expired.");
         return lmx_reply_err(r, &e);
     }
     json_t *o = lmx_agents_list(a, any ? NULL : tenant, status, lmx_req_query(r, "role"),
@@ -287,8 +292,9 @@ static int run_get(lmx_req *r, const char *rest, const char *tenant) {
     if (sub && !strcmp(sub, "events")) {
         long long after = last_event_id(r);
         if (after < 0) {
-            lmx_err_bad(&e, "Last-Event-ID", "Invalid 'Last-Event-ID': expected an event id (a "
-                                             "non-negative integer).");
+            lmx_err_bad(&e, "Last-Event-ID",
+                        "Invalid 'Last-Event-ID': expected an event id (a "
+                        "non-negative integer).");
             return lmx_reply_err(r, &e);
         }
         /* a 404 before the stream starts */
@@ -354,16 +360,19 @@ int lmx_h_admin_agent_roles(lmx_req *r, const char *name) {
     lmx_agents *a = runtime(r, &e);
     if (!a) return lmx_reply_err(r, &e);
     json_t *roles = lmx_agents_roles(a);
-    if (!*name) return lmx_reply_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", roles));
+    if (!*name)
+        return lmx_reply_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", roles));
     size_t i;
     json_t *x;
-    json_array_foreach(roles, i, x) if (!strcmp(json_string_value(json_object_get(x, "name")), name)) {
+    json_array_foreach(roles, i,
+                       x) if (!strcmp(json_string_value(json_object_get(x, "name")), name)) {
         json_incref(x);
         json_decref(roles);
         return lmx_reply_json(r, 200, x);
     }
     json_decref(roles);
-    lmx_err_set(&e, 404, "invalid_request_error", "role_not_found", "name", "No role named '%s'.", name);
+    lmx_err_set(&e, 404, "invalid_request_error", "role_not_found", "name", "No role named '%s'.",
+                name);
     return lmx_reply_err(r, &e);
 }
 

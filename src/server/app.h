@@ -26,7 +26,8 @@ typedef struct {
     atomic_size_t max_body;
     struct lmx_cfg_live *config; /* the running config, for reloads (config_api.h) */
     lmx_rstore *responses;        /* the Responses API's stored responses */
-    struct lmx_agents *agents;    /* agent runs (agents/runtime.h); NULL: not started */
+    /* agent runs (agents/runtime.h); NULL: not started */
+    struct lmx_agents *agents;
 } lmx_app;
 
 #endif

@@ -57,7 +57,8 @@ struct lmx_req {
     const char *api; /* the matched route's path (metrics label), NULL: none */
     char served[128]; /* the model that generated, "" if none */
     bool started;     /* a first token was due: queue_ms + prefill_ms is its latency */
-    char xhdr[2][128]; /* lmx_reply_header: one extra header, name and value */
+    /* lmx_reply_header: one extra header, name and value */
+    char xhdr[2][128];
 };
 typedef struct lmx_req req;
 

@@ -31,10 +31,12 @@ TEST(agent_role_check_fills_defaults) {
     CHECK(d);
     json_t *lim = json_object_get(d, "limits");
     CHECK_EQ_INT(json_integer_value(json_object_get(lim, "max_steps")), 16);
-    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(d, "retry"), "max_attempts")), 3);
-    CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(json_array_get(
-                     json_object_get(d, "tools"), 0), "function"), "name")),
-                 "a");
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(d, "retry"), "max_attempts")),
+                 3);
+    CHECK_EQ_STR(
+        json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(d, "tools"), 0), "function"), "name")),
+        "a");
     CHECK_EQ_INT(json_array_size(json_object_get(d, "tool_choice")), 3);
     json_t *vars = json_pack("{s:s}", "who", "Ann");
     char *ins = lmx_role_instructions(d, vars, &e);
@@ -72,12 +74,13 @@ TEST(agent_role_check_refuses_bad_definitions_naming_the_field) {
 TEST(agent_step_body_follows_the_tool_choice_plan) {
     json_t *in = def_with_tools();
     lmx_api_err e = {0};
-    json_t *d = lmx_role_check(in, &e), *msgs = json_pack("[{s:s,s:s}]", "role", "user", "content", "x");
+    json_t *d = lmx_role_check(in, &e),
+           *msgs = json_pack("[{s:s,s:s}]", "role", "user", "content", "x");
     const char *want[] = {"a", "b", NULL, NULL}; /* NULL: no tools (none), also after the plan */
     for (int k = 0; k < 4; k++) {
         json_t *b = lmx_role_step_body(d, msgs, k);
-        const char *name = json_string_value(
-            json_object_get(json_object_get(json_object_get(b, "tool_choice"), "function"), "name"));
+        const char *name = json_string_value(json_object_get(
+            json_object_get(json_object_get(b, "tool_choice"), "function"), "name"));
         if (want[k]) {
             CHECK_EQ_STR(name, want[k]);
             CHECK_EQ_INT(json_array_size(json_object_get(b, "tools")), 2);
@@ -92,9 +95,10 @@ TEST(agent_step_body_follows_the_tool_choice_plan) {
 }
 
 TEST(agent_backoff_grows_exponentially_within_max_and_honours_retry_after) {
-    json_t *in = json_loads("{\"model\":\"m\",\"retry\":{\"initial_backoff_ms\":100,\"multiplier\":3,"
-                            "\"max_backoff_ms\":500,\"jitter\":0.5}}",
-                            0, NULL);
+    json_t *in =
+        json_loads("{\"model\":\"m\",\"retry\":{\"initial_backoff_ms\":100,\"multiplier\":3,"
+                   "\"max_backoff_ms\":500,\"jitter\":0.5}}",
+                   0, NULL);
     lmx_api_err e = {0};
     json_t *d = lmx_role_check(in, &e);
     CHECK_NEAR(lmx_role_backoff_ms(d, 1, 0, 0.5), 100, 1e-9);
@@ -118,7 +122,9 @@ TEST(agent_store_numbers_events_per_run_and_reads_after_any_id) {
     json_t *ev = s->ops->events_after(s, "r1", 3, 100);
     CHECK_EQ_INT(json_array_size(ev), 2);
     CHECK_EQ_INT(json_integer_value(json_object_get(json_array_get(ev, 0), "id")), 4);
-    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(json_array_get(ev, 0), "data"), "k")), 1);
+    CHECK_EQ_INT(
+        json_integer_value(json_object_get(json_object_get(json_array_get(ev, 0), "data"), "k")),
+        1);
     json_decref(ev);
     lmx_astore_close(s);
 }
@@ -127,8 +133,10 @@ TEST(agent_store_idempotent_create_has_one_winner_and_pages_runs) {
     char err[256] = "";
     lmx_astore *s = lmx_astore_sqlite(":memory:", err, sizeof err);
     CHECK(s);
-    lmx_arun_row a = {"run_a", "t1", "r", "queued", 100, "{\"id\":\"run_a\",\"status\":\"queued\"}"};
-    lmx_arun_row b = {"run_b", "t1", "r", "queued", 101, "{\"id\":\"run_b\",\"status\":\"queued\"}"};
+    lmx_arun_row a = {"run_a",  "t1", "r",
+                      "queued", 100,  "{\"id\":\"run_a\",\"status\":\"queued\"}"};
+    lmx_arun_row b = {"run_b",  "t1", "r",
+                      "queued", 101,  "{\"id\":\"run_b\",\"status\":\"queued\"}"};
     char *oid = NULL, *oh = NULL;
     CHECK_EQ_INT(s->ops->idem_create(s, "t1", "k", "h1", 86400, &a, &oid, &oh, err, sizeof err),
                  LMX_IDEM_CREATED);
@@ -164,9 +172,9 @@ TEST(agent_store_idempotent_create_has_one_winner_and_pages_runs) {
 
 typedef struct {
     int calls;
-    int fail_first;   /* transient failures before success */
-    bool permanent;   /* fail for good */
-    int block_ms;     /* each call takes this long (or until cancelled) */
+    int fail_first; /* transient failures before success */
+    bool permanent; /* fail for good */
+    int block_ms;   /* each call takes this long (or until cancelled) */
 } script;
 
 static json_t *scripted(void *ctx, json_t *body, const atomic_bool *cancel, double timeout_s,
@@ -182,17 +190,19 @@ static json_t *scripted(void *ctx, json_t *body, const atomic_bool *cancel, doub
     }
     if (s->permanent || n <= s->fail_first) {
         f->transient = !s->permanent;
-        snprintf(f->code, sizeof f->code, "%s", s->permanent ? "context_length_exceeded" : "queue_full");
+        snprintf(f->code, sizeof f->code, "%s",
+                 s->permanent ? "context_length_exceeded" : "queue_full");
         snprintf(f->message, sizeof f->message, "scripted failure");
         return NULL;
     }
     json_t *tc = json_object_get(body, "tool_choice");
     json_t *msg;
     if (tc) {
-        const char *name = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+        const char *name =
+            json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
         msg = json_pack("{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]}", "role", "assistant", "content",
-                        "tool_calls", "id", name[0] == 'a' ? "call_1" : "call_2", "type", "function",
-                        "function", "name", name, "arguments", "{}");
+                        "tool_calls", "id", name[0] == 'a' ? "call_1" : "call_2", "type",
+                        "function", "function", "name", name, "arguments", "{}");
     } else
         msg = json_pack("{s:s,s:s}", "role", "assistant", "content", "done");
     return json_pack("{s:[{s:i,s:o,s:s}],s:{s:i,s:i,s:i}}", "choices", "index", 0, "message", msg,
@@ -213,9 +223,8 @@ static json_t *wait_for(lmx_agents *a, const char *id, const char *status) {
 
 static lmx_agents *start(const char *path, script *sc) {
     char err[256];
-    lmx_agents_opts o = {.store = lmx_astore_sqlite(path, err, sizeof err),
-                         .model = {scripted, sc},
-                         .workers = 2};
+    lmx_agents_opts o = {
+        .store = lmx_astore_sqlite(path, err, sizeof err), .model = {scripted, sc}, .workers = 2};
     return o.store ? lmx_agents_start(&o, err, sizeof err) : NULL;
 }
 
@@ -230,11 +239,13 @@ static json_t *create(lmx_agents *a, const char *body) {
 
 static const char TOOL_RUN[] =
     "{\"definition\":{\"model\":\"m\",\"tools\":[{\"name\":\"a\"},{\"name\":\"b\"}],"
-    "\"tool_choice\":[\"a\",\"b\",\"none\"],\"retry\":{\"initial_backoff_ms\":1}},\"input\":\"go\"}";
+    "\"tool_choice\":[\"a\",\"b\",\"none\"],\"retry\":{\"initial_backoff_ms\":1}},\"input\":"
+    "\"go\"}";
 
 static int submit(lmx_agents *a, const char *id, const char *call) {
     char body[128];
-    snprintf(body, sizeof body, "{\"tool_outputs\":[{\"tool_call_id\":\"%s\",\"output\":\"ok\"}]}", call);
+    snprintf(body, sizeof body, "{\"tool_outputs\":[{\"tool_call_id\":\"%s\",\"output\":\"ok\"}]}",
+             call);
     json_t *req = json_loads(body, 0, NULL);
     lmx_api_err e = {0};
     json_t *r = lmx_agents_tool_outputs(a, "t", id, req, &e);
@@ -262,8 +273,10 @@ TEST(agent_run_stops_for_each_tool_call_and_completes) {
     CHECK_EQ_INT(submit(a, id, "call_2"), 0);
     CHECK((r = wait_for(a, id, "completed")));
     CHECK_EQ_INT(sc.calls, 3);
-    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(r, "usage"), "total_tokens")), 36);
-    CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(r, "output"), "content")), "done");
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(r, "usage"), "total_tokens")),
+                 36);
+    CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(r, "output"), "content")),
+                 "done");
     CHECK_EQ_INT(json_array_size(json_object_get(r, "steps")), 5);
     json_decref(r);
     bool ended;
@@ -271,9 +284,11 @@ TEST(agent_run_stops_for_each_tool_call_and_completes) {
     json_t *ev = lmx_agents_events(a, "t", id, 0, 1000, &ended, &e);
     CHECK(ended);
     size_t n = json_array_size(ev);
-    CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(ev, n - 1), "type")), "run.completed");
+    CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(ev, n - 1), "type")),
+                 "run.completed");
     for (size_t i = 0; i < n; i++)
-        CHECK_EQ_INT(json_integer_value(json_object_get(json_array_get(ev, i), "id")), (long long)i + 1);
+        CHECK_EQ_INT(json_integer_value(json_object_get(json_array_get(ev, i), "id")),
+                     (long long)i + 1);
     json_decref(ev);
     lmx_agents_stop(a);
 }
@@ -281,7 +296,9 @@ TEST(agent_run_stops_for_each_tool_call_and_completes) {
 TEST(agent_transient_failures_are_retried_and_permanent_ones_are_not) {
     script sc = {.fail_first = 2};
     lmx_agents *a = start(NULL, &sc);
-    json_t *r = create(a, "{\"definition\":{\"model\":\"m\",\"retry\":{\"initial_backoff_ms\":1}},\"input\":\"x\"}");
+    json_t *r = create(
+        a,
+        "{\"definition\":{\"model\":\"m\",\"retry\":{\"initial_backoff_ms\":1}},\"input\":\"x\"}");
     char id[64];
     snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r, "id")));
     json_decref(r);
@@ -290,7 +307,9 @@ TEST(agent_transient_failures_are_retried_and_permanent_ones_are_not) {
     json_decref(r);
     sc.permanent = true;
     sc.calls = 0;
-    r = create(a, "{\"definition\":{\"model\":\"m\",\"retry\":{\"initial_backoff_ms\":1}},\"input\":\"x\"}");
+    r = create(
+        a,
+        "{\"definition\":{\"model\":\"m\",\"retry\":{\"initial_backoff_ms\":1}},\"input\":\"x\"}");
     snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r, "id")));
     json_decref(r);
     CHECK((r = wait_for(a, id, "failed")));
@@ -360,8 +379,10 @@ TEST(agent_queue_is_bounded_per_tenant) {
         lmx_api_err e = {0};
         json_t *r = lmx_agents_create(a, "t", req, NULL, &how, &e);
         json_decref(req);
-        if (r) ok++;
-        else if (e.status == 429 && !strcmp(e.code, "agents_queue_full") && e.retry_after > 0) full++;
+        if (r)
+            ok++;
+        else if (e.status == 429 && !strcmp(e.code, "agents_queue_full") && e.retry_after > 0)
+            full++;
         json_decref(r);
     }
     CHECK(ok >= 2 && ok <= 3); /* two queued (+ one the executor may have taken) */
