@@ -150,9 +150,27 @@ static void finish(lmx_agents *a, json_t *run, const char *status, json_t *error
     lmx_astats_run(a->stats, run, t);
 }
 
-/* ---- the queue ---- */
+/* ---- the queue ----
+ * In memory (SQLite store: rebuilt from the unfinished runs on start), or the
+ * store's own shared queue when it has one (Redis: a Stream with a consumer
+ * group, which also remembers runs taken by a daemon that was killed). */
+
+static bool shared_queue(const lmx_agents *a) {
+    return a->st->ops->q_push != NULL;
+}
+
+/* Runs waiting, in all (tenant NULL) or of one tenant. */
+static long queued_locked(lmx_agents *a, const char *tenant) {
+    if (shared_queue(a)) return a->st->ops->q_len(a->st, tenant);
+    return tenant ? (long)json_integer_value(json_object_get(a->tenant_queued, tenant)) : a->queued;
+}
 
 static void enqueue_locked(lmx_agents *a, const char *id, const char *tenant) {
+    if (shared_queue(a)) {
+        a->st->ops->q_push(a->st, id, tenant ? tenant : "");
+        pthread_cond_signal(&a->work);
+        return;
+    }
     qent *q = calloc(1, sizeof *q);
     if (!q) return;
     snprintf(q->id, sizeof q->id, "%s", id);
@@ -402,9 +420,9 @@ json_t *lmx_agents_create(lmx_agents *a, const char *tenant, const json_t *req,
         "_role_key", role ? role : "inline");
     pthread_mutex_lock(&a->mu);
     const char *tk = tenant ? tenant : "";
-    json_int_t tq = json_integer_value(json_object_get(a->tenant_queued, tk));
-    if (a->queued >= a->o.queue_max || tq >= a->o.queue_per_tenant) {
-        int ra = 1 + a->queued / (a->o.workers > 0 ? a->o.workers * 4 : 4);
+    long tq = queued_locked(a, tk), all = queued_locked(a, NULL);
+    if (all >= a->o.queue_max || tq >= a->o.queue_per_tenant) {
+        int ra = 1 + (int)(all / (a->o.workers > 0 ? a->o.workers * 4 : 4));
         pthread_mutex_unlock(&a->mu);
         json_decref(run);
         lmx_err_set(e, 429, "rate_limit_error", "agents_queue_full", NULL,
@@ -914,33 +932,65 @@ static void drive(lmx_agents *a, const char *id, active_run *ar) {
     json_decref(run);
 }
 
+/* Waits for work (or a purge's time): at most 5 s in memory; with a shared
+ * queue 200 ms, since another daemon may have queued a run. */
+static void idle_wait(lmx_agents *a) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long ms = shared_queue(a) ? 200 : 5000;
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&a->work, &a->mu, &ts);
+    double t = now_s();
+    if (a->o.retention_s > 0 && t - a->last_purge > 600) {
+        a->last_purge = t;
+        a->st->ops->purge(a->st, t - a->o.retention_s);
+    }
+}
+
+/* An executor on the store's shared queue. mu held. */
+static void execute_shared(lmx_agents *a) {
+    while (!a->stopping) {
+        char id[48], entry[64];
+        active_run *ar = NULL;
+        for (int i = 0; i < MAX_ACTIVE && !ar; i++)
+            if (!a->active[i].used) ar = &a->active[i];
+        if (!ar || a->st->ops->q_pop(a->st, id, sizeof id, entry, sizeof entry) != 1) {
+            idle_wait(a);
+            continue;
+        }
+        ar->used = true;
+        atomic_store(&ar->cancel, false);
+        snprintf(ar->id, sizeof ar->id, "%s", id);
+        drive(a, ar->id, ar); /* a cancelled or finished run is skipped */
+        ar->used = false;
+        /* a step cut by a stop stays unacknowledged: the next start queues it again */
+        if (!a->stopping) a->st->ops->q_ack(a->st, entry);
+    }
+}
+
 static void *executor(void *arg) {
     lmx_agents *a = arg;
     pthread_mutex_lock(&a->mu);
+    if (shared_queue(a)) {
+        execute_shared(a);
+        pthread_mutex_unlock(&a->mu);
+        return NULL;
+    }
     while (!a->stopping) {
         if (!a->head) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 5;
-            pthread_cond_timedwait(&a->work, &a->mu, &ts);
-            double t = now_s();
-            if (a->o.retention_s > 0 && t - a->last_purge > 600) {
-                a->last_purge = t;
-                a->st->ops->purge(a->st, t - a->o.retention_s);
-            }
+            idle_wait(a);
             continue;
         }
+        active_run *ar = NULL;
+        for (int i = 0; i < MAX_ACTIVE && !ar; i++)
+            if (!a->active[i].used) ar = &a->active[i];
+        if (!ar) break; /* cannot happen with workers <= MAX_ACTIVE */
         qent *q = a->head;
         a->head = q->next;
         if (!a->head) a->tail = NULL;
         dequeued_locked(a, q);
-        active_run *ar = NULL;
-        for (int i = 0; i < MAX_ACTIVE && !ar; i++)
-            if (!a->active[i].used) ar = &a->active[i];
-        if (!ar) { /* cannot happen with workers <= MAX_ACTIVE */
-            free(q);
-            continue;
-        }
         ar->used = true;
         atomic_store(&ar->cancel, false);
         snprintf(ar->id, sizeof ar->id, "%s", q->id);
@@ -982,7 +1032,8 @@ lmx_agents *lmx_agents_start(const lmx_agents_opts *o, char *err, size_t n) {
             save(a, run);
             event(a, run, "run.resumed", NULL);
         }
-        enqueue_locked(a, jstr(run, "id"), jstr(run, "_tenant"));
+        /* a shared queue still holds its runs (the store requeued the ones taken) */
+        if (!shared_queue(a)) enqueue_locked(a, jstr(run, "id"), jstr(run, "_tenant"));
         json_decref(run);
     }
     json_decref(ids);
@@ -1032,14 +1083,14 @@ const char *lmx_agents_backend(const lmx_agents *a) {
 json_t *lmx_agents_analytics(lmx_agents *a, double window_s) {
     pthread_mutex_lock(&a->mu);
     json_t *o = lmx_astats_analytics(a->stats, now_s(), window_s);
-    json_object_set_new(o, "queued", json_integer(a->queued));
+    json_object_set_new(o, "queued", json_integer(queued_locked(a, NULL)));
     pthread_mutex_unlock(&a->mu);
     return o;
 }
 
 char *lmx_agents_metrics(lmx_agents *a) {
     pthread_mutex_lock(&a->mu);
-    char *t = lmx_astats_render(a->stats, a->queued);
+    char *t = lmx_astats_render(a->stats, (int)queued_locked(a, NULL));
     pthread_mutex_unlock(&a->mu);
     return t;
 }

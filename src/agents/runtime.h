@@ -9,10 +9,12 @@
  * executor threads takes queued runs and drives them step by step; a model
  * step goes through `lmx_amodel` (the server's chat generation path, so runs
  * share the scheduler with every other request), a tool call stops the run in
- * requires_action until the client posts the outputs. On start, runs left
- * queued or running by a killed daemon are queued again: they continue from
- * their last completed step (a cut-off model step is redone; an answered tool
- * call is not asked again, since its output is already in the document).
+ * requires_action until the client posts the outputs. The queue is in memory,
+ * or the store's own when it has one (Redis: shared by the daemons on it). On
+ * start, runs left queued or running by a killed daemon are queued again: they
+ * continue from their last completed step (a cut-off model step is redone; an
+ * answered tool call is not asked again, since its output is already in the
+ * document).
  *
  * This layer does not speak HTTP: errors come back as lmx_api_err values,
  * which the server's handlers (server/agents_api.c) render.

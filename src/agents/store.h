@@ -57,6 +57,17 @@ typedef struct {
     /* drops finished runs (and their events) created before `before` */
     int (*purge)(lmx_astore *s, double before);
     void (*close)(lmx_astore *s);
+    /* Optional (NULL: the runtime keeps its run queue in memory): a run queue in
+     * the store, shared by every daemon using it. q_push appends a run; q_pop
+     * takes the next one delivered to this daemon without waiting (1, 0: none,
+     * -1: error), giving its queue entry for q_ack, which drops the entry once the
+     * run left its executor; entries taken but never acknowledged (the daemon was
+     * killed) are queued again when the store is opened. q_len: runs waiting, of
+     * one tenant or (tenant NULL) in all. */
+    int (*q_push)(lmx_astore *s, const char *id, const char *tenant);
+    int (*q_pop)(lmx_astore *s, char *id, size_t idn, char *entry, size_t en);
+    void (*q_ack)(lmx_astore *s, const char *entry);
+    long (*q_len)(lmx_astore *s, const char *tenant);
 } lmx_astore_ops;
 
 struct lmx_astore {

@@ -8,6 +8,8 @@
  *   evseq:ID     the run's last event number (INCR)
  *   idem:T:K     "HASH RUNID" for Idempotency-Key K of tenant T (SET NX EX)
  *   roles        hash of role name → definition
+ *   queue        the run queue: a Stream read through the consumer group "lmx"
+ *   qcount       hash: runs waiting in the queue, in all ("*") and per tenant
  * One connection behind one lock; a dropped connection is reopened on the
  * next call. */
 #include "agents/store.h"
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define P "lmx:agents:"
 
@@ -28,6 +31,7 @@ typedef struct {
     redisContext *c;
     char host[256];
     int port, db;
+    char consumer[300]; /* this daemon's name in the run queue's consumer group */
 } rd_store;
 
 static int rd_connect(rd_store *s, char *err, size_t n) {
@@ -336,9 +340,121 @@ static void rd_close(lmx_astore *b) {
     free(s);
 }
 
-static const lmx_astore_ops rd_ops = {
-    rd_put_run,     rd_get_run,  rd_list_runs, rd_unfinished, rd_append_event, rd_events_after,
-    rd_idem_create, rd_put_role, rd_del_role,  rd_roles,      rd_purge,        rd_close};
+/* ---- the run queue: a Stream read through a consumer group ----
+ * Every daemon on the store reads the group "lmx" as one consumer named after
+ * its host, so each entry goes to one daemon; the entry is acknowledged (and
+ * deleted) once its run left the executor. The waiting counts (in all: field
+ * "*", per tenant: the tenant) are a hash kept beside it. */
+
+static int rd_q_push(lmx_astore *b, const char *id, const char *tenant) {
+    rd_store *s = (rd_store *)b;
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = cmd(s, "XADD " P "queue * run %s tenant %s", id, tenant ? tenant : "");
+    int rc = r ? 0 : -1;
+    freeReplyObject(r);
+    if (!rc) {
+        freeReplyObject(cmd(s, "HINCRBY " P "qcount %s 1", tenant ? tenant : ""));
+        freeReplyObject(cmd(s, "HINCRBY " P "qcount * 1"));
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* The first entry of an XREADGROUP reply: its id, run and tenant. */
+static bool first_entry(redisReply *r, char *entry, size_t en, char *id, size_t idn, char *tenant,
+                        size_t tn) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || !r->elements) return false;
+    redisReply *stream = r->element[0];
+    if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2) return false;
+    redisReply *list = stream->element[1];
+    if (list->type != REDIS_REPLY_ARRAY || !list->elements) return false;
+    redisReply *e = list->element[0];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) return false;
+    snprintf(entry, en, "%s", e->element[0]->str);
+    id[0] = tenant[0] = 0;
+    redisReply *f = e->element[1];
+    for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2) {
+        if (!strcmp(f->element[k]->str, "run")) snprintf(id, idn, "%s", f->element[k + 1]->str);
+        if (!strcmp(f->element[k]->str, "tenant"))
+            snprintf(tenant, tn, "%s", f->element[k + 1]->str);
+    }
+    return true;
+}
+
+static int rd_q_pop(lmx_astore *b, char *id, size_t idn, char *entry, size_t en) {
+    rd_store *s = (rd_store *)b;
+    char tenant[128];
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = cmd(s, "XREADGROUP GROUP lmx %s COUNT 1 STREAMS " P "queue >", s->consumer);
+    int rc = !r ? -1 : first_entry(r, entry, en, id, idn, tenant, sizeof tenant) ? 1 : 0;
+    freeReplyObject(r);
+    if (rc == 1) {
+        freeReplyObject(cmd(s, "HINCRBY " P "qcount %s -1", tenant));
+        freeReplyObject(cmd(s, "HINCRBY " P "qcount * -1"));
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static void rd_q_ack(lmx_astore *b, const char *entry) {
+    rd_store *s = (rd_store *)b;
+    pthread_mutex_lock(&s->mu);
+    freeReplyObject(cmd(s, "XACK " P "queue lmx %s", entry));
+    freeReplyObject(cmd(s, "XDEL " P "queue %s", entry));
+    pthread_mutex_unlock(&s->mu);
+}
+
+static long rd_q_len(lmx_astore *b, const char *tenant) {
+    rd_store *s = (rd_store *)b;
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = cmd(s, "HGET " P "qcount %s", tenant ? tenant : "*");
+    long n = r && r->type == REDIS_REPLY_STRING ? atol(r->str) : 0;
+    freeReplyObject(r);
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* At open: the group exists, and the entries this host took but never
+ * acknowledged (a killed daemon's runs) are queued again as new entries. */
+static int q_recover(rd_store *s, char *err, size_t n) {
+    redisReply *r = redisCommand(s->c, "XGROUP CREATE " P "queue lmx 0 MKSTREAM");
+    bool ok = r && (r->type != REDIS_REPLY_ERROR || strstr(r->str, "BUSYGROUP"));
+    freeReplyObject(r);
+    if (!ok) {
+        snprintf(err, n, "redis: cannot create the run queue's consumer group");
+        return -1;
+    }
+    for (int guard = 0; guard < 100000; guard++) {
+        char entry[64], id[64], tenant[128];
+        r = cmd(s, "XREADGROUP GROUP lmx %s COUNT 1 STREAMS " P "queue 0", s->consumer);
+        bool got = first_entry(r, entry, sizeof entry, id, sizeof id, tenant, sizeof tenant);
+        freeReplyObject(r);
+        if (!got) break;
+        freeReplyObject(cmd(s, "XADD " P "queue * run %s tenant %s", id, tenant));
+        freeReplyObject(cmd(s, "HINCRBY " P "qcount %s 1", tenant));
+        freeReplyObject(cmd(s, "HINCRBY " P "qcount * 1"));
+        freeReplyObject(cmd(s, "XACK " P "queue lmx %s", entry));
+        freeReplyObject(cmd(s, "XDEL " P "queue %s", entry));
+    }
+    return 0;
+}
+
+static const lmx_astore_ops rd_ops = {.put_run = rd_put_run,
+                                      .get_run = rd_get_run,
+                                      .list_runs = rd_list_runs,
+                                      .unfinished = rd_unfinished,
+                                      .append_event = rd_append_event,
+                                      .events_after = rd_events_after,
+                                      .idem_create = rd_idem_create,
+                                      .put_role = rd_put_role,
+                                      .del_role = rd_del_role,
+                                      .roles = rd_roles,
+                                      .purge = rd_purge,
+                                      .close = rd_close,
+                                      .q_push = rd_q_push,
+                                      .q_pop = rd_q_pop,
+                                      .q_ack = rd_q_ack,
+                                      .q_len = rd_q_len};
 
 lmx_astore *lmx_astore_redis(const char *url, char *err, size_t n) {
     rd_store *s = calloc(1, sizeof *s);
@@ -364,7 +480,10 @@ lmx_astore *lmx_astore_redis(const char *url, char *err, size_t n) {
         return NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
-    if (rd_connect(s, err, n)) {
+    char hn[256] = "localhost";
+    gethostname(hn, sizeof hn - 1);
+    snprintf(s->consumer, sizeof s->consumer, "lmx-%s", hn);
+    if (rd_connect(s, err, n) || q_recover(s, err, n)) {
         rd_close(&s->base);
         return NULL;
     }

@@ -293,9 +293,20 @@ static void sq_close(lmx_astore *b) {
     free(s);
 }
 
-static const lmx_astore_ops sq_ops = {
-    sq_put_run,     sq_get_run,  sq_list_runs, sq_unfinished, sq_append_event, sq_events_after,
-    sq_idem_create, sq_put_role, sq_del_role,  sq_roles,      sq_purge,        sq_close};
+/* no q_* functions: the runtime keeps the queue in memory and rebuilds it from
+ * the unfinished runs on start */
+static const lmx_astore_ops sq_ops = {.put_run = sq_put_run,
+                                      .get_run = sq_get_run,
+                                      .list_runs = sq_list_runs,
+                                      .unfinished = sq_unfinished,
+                                      .append_event = sq_append_event,
+                                      .events_after = sq_events_after,
+                                      .idem_create = sq_idem_create,
+                                      .put_role = sq_put_role,
+                                      .del_role = sq_del_role,
+                                      .roles = sq_roles,
+                                      .purge = sq_purge,
+                                      .close = sq_close};
 
 /* mkdir -p of path's directory. */
 static void make_parent(const char *path) {

@@ -343,6 +343,16 @@ def suite(backend):
             assert types.count('tool_call.created') == 2 and 'run.resumed' in types, types
             # the lookup call was asked once: one tool message for it in the conversation
             assert sum(1 for x in run['messages'] if x['role'] == 'tool' and x['name'] == 'lookup') == 1
+            if backend == 'redis':
+                # the run queue is a Stream read through the consumer group "lmx": the entry the
+                # killed daemon had taken was delivered again, and everything is acknowledged now
+                cli = ['redis-cli', '-p', str(_redis[1]), '-n', '3']
+                groups = subprocess.run(cli + ['XINFO', 'GROUPS', 'lmx:agents:queue'], capture_output=True,
+                                        text=True).stdout.split()
+                assert groups[groups.index('name') + 1] == 'lmx', groups
+                assert groups[groups.index('pending') + 1] == '0', groups
+                xlen = subprocess.run(cli + ['XLEN', 'lmx:agents:queue'], capture_output=True, text=True).stdout
+                assert xlen.strip() == '0', xlen
         finally:
             s.stop()
 
