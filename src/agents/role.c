@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text/json_schema.h"
 #include "text/template.h"
 
 static int bad(lmx_api_err *e, const char *field, const char *fmt, const char *detail) {
@@ -37,9 +38,30 @@ static int num(json_t *obj, const char *parent, const char *k, double def, doubl
     return 0;
 }
 
-/* Returns the names of def's tools as a JSON array (borrowed via out). */
+/* A tool's output_schema (in its function object, or beside it) is moved to
+ * def.tool_output_schemas {name: schema}: the chat request the steps send
+ * carries only what Chat Completions knows. */
+static int take_output_schema(json_t *def, json_t *t, json_t *fn, const char *name,
+                              lmx_api_err *e) {
+    json_t *os = json_object_get(fn, "output_schema");
+    if (!os) os = json_object_get(t, "output_schema");
+    if (!os) return 0;
+    if (!json_is_object(os))
+        return bad(e, "tools", "Invalid '%s': %s.",
+                   "a tool's output_schema must be a JSON Schema object");
+    char err[256];
+    lmx_gram *g = lmx_json_schema_grammar(os, "output_schema", err, sizeof err);
+    if (!g) return bad(e, "tools", "Invalid '%s': %s", err);
+    lmx_gram_release(g);
+    json_object_set(json_object_get(def, "tool_output_schemas"), name, os);
+    json_object_del(fn, "output_schema");
+    json_object_del(t, "output_schema");
+    return 0;
+}
+
 static int check_tools(json_t *def, lmx_api_err *e) {
     json_t *tools = json_object_get(def, "tools");
+    json_object_set_new(def, "tool_output_schemas", json_object());
     if (!tools || json_is_null(tools)) {
         json_object_set_new(def, "tools", json_array());
         return 0;
@@ -67,6 +89,7 @@ static int check_tools(json_t *def, lmx_api_err *e) {
         if (!p)
             json_object_set_new(fn, "parameters",
                                 json_pack("{s:s,s:{}}", "type", "object", "properties"));
+        if (take_output_schema(def, t, fn, name, e)) return -1;
         for (size_t k = 0; k < i; k++) {
             const char *other = json_string_value(
                 json_object_get(json_object_get(json_array_get(tools, k), "function"), "name"));
@@ -121,7 +144,8 @@ json_t *lmx_role_check(const json_t *in, lmx_api_err *e) {
     json_t *def = json_deep_copy(in);
     static const char *known[] = {"name",  "description",   "model",    "instructions",
                                   "tools", "tool_choice",   "limits",   "sampling",
-                                  "retry", "output_schema", "metadata", NULL};
+                                  "retry", "output_schema", "metadata", "tool_output_schemas",
+                                  NULL};
     const char *k;
     json_t *v;
     json_object_foreach(def, k, v) {
@@ -305,4 +329,49 @@ double lmx_role_backoff_ms(const json_t *def, int attempt, double retry_after_s,
     if (d < 0) d = 0;
     if (d < retry_after_s * 1000) d = retry_after_s * 1000;
     return d;
+}
+
+/* v with object keys in the order the schema lists its properties (the schema
+ * grammar accepts them in that order), recursively (new reference). */
+static json_t *schema_order(json_t *v, const json_t *schema) {
+    if (json_is_array(v)) {
+        json_t *a = json_array(), *items = json_object_get(schema, "items"), *x;
+        size_t i;
+        json_array_foreach(v, i, x) json_array_append_new(a, schema_order(x, items));
+        return a;
+    }
+    if (!json_is_object(v)) return json_incref(v);
+    json_t *props = json_object_get(schema, "properties"), *o = json_object(), *x;
+    const char *k;
+    json_object_foreach(props, k, x) {
+        json_t *val = json_object_get(v, k);
+        if (val) json_object_set_new(o, k, schema_order(val, x));
+    }
+    json_object_foreach(v, k, x) if (!json_object_get(o, k)) json_object_set(o, k, x);
+    return o;
+}
+
+int lmx_role_check_tool_output(const json_t *def, const char *tool, const char *output, char *why,
+                               size_t n) {
+    json_t *schema = json_object_get(json_object_get(def, "tool_output_schemas"), tool);
+    if (!schema) return 0;
+    json_error_t je;
+    json_t *v = json_loads(output, JSON_DECODE_ANY, &je);
+    if (!v) {
+        snprintf(why, n, "the output of '%s' is not JSON: %s", tool, je.text);
+        return -1;
+    }
+    json_t *ordered = schema_order(v, schema);
+    json_decref(v);
+    char *text = json_dumps(ordered, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(ordered);
+    char err[256];
+    lmx_gram *g = lmx_json_schema_grammar(schema, "output_schema", err, sizeof err);
+    lmx_gram_state *st = g && text ? lmx_gram_state_new(g, NULL) : NULL;
+    bool ok = st && !lmx_gram_accept_bytes(st, text, strlen(text)) && lmx_gram_complete(st);
+    lmx_gram_state_free(st);
+    lmx_gram_release(g);
+    free(text);
+    if (!ok) snprintf(why, n, "the output of '%s' does not match its output_schema", tool);
+    return ok ? 0 : -1;
 }

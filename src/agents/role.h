@@ -26,6 +26,13 @@ char *lmx_role_instructions(const json_t *def, const json_t *variables, lmx_api_
  * messages (new reference). */
 json_t *lmx_role_step_body(const json_t *def, const json_t *messages, int step);
 
+/* 0 when output (a tool's answer) is valid under that tool's output_schema
+ * (or the tool has none); -1 with the reason in why. The output must be JSON
+ * text; the check is the schema's grammar (text/json_schema.h), the same one
+ * structured output is generated under. */
+int lmx_role_check_tool_output(const json_t *def, const char *tool, const char *output, char *why,
+                               size_t n);
+
 /* Retry policy: the delay before attempt `attempt + 1` after `attempt`
  * failed (1-based), in ms: initial * multiplier^(attempt-1), at most max,
  * spread by ±jitter (rnd in [0,1)), and never less than retry_after_s. */

@@ -615,6 +615,11 @@ json_t *lmx_agents_tool_outputs(lmx_agents *a, const char *tenant, const char *i
         json_number_value(json_object_get(
             json_object_get(json_object_get(run, "definition"), "limits"), "wall_clock_s"));
     json_t *steps = json_object_get(run, "steps"), *msgs = json_object_get(run, "messages");
+    json_t *def = json_object_get(run, "definition"), *again = json_array(),
+           *retry_steps = json_array();
+    int max_att =
+        (int)json_integer_value(json_object_get(json_object_get(def, "retry"), "max_attempts"));
+    bool exhausted = false;
     json_array_foreach(outs, i, o) {
         const char *cid = jstr(o, "tool_call_id");
         json_t *out = json_object_get(o, "output");
@@ -624,7 +629,49 @@ json_t *lmx_agents_tool_outputs(lmx_agents *a, const char *tenant, const char *i
         json_t *s;
         json_array_foreach(steps, j, s) {
             json_t *tc = json_object_get(s, "tool_call");
-            if (!tc || strcmp(jstr(tc, "id"), cid)) continue;
+            if (!tc || strcmp(jstr(tc, "id"), cid) || strcmp(jstr(s, "status"), "pending"))
+                continue;
+            char why[256];
+            if (!is_err && lmx_role_check_tool_output(def, jstr(tc, "name"), text ? text : "", why,
+                                                      sizeof why)) {
+                /* an output that fails the tool's schema is a transient failure of the
+                 * tool step: the call is asked again (same id), up to max_attempts */
+                int att = (int)json_integer_value(json_object_get(s, "attempt"));
+                if (att < 1) att = 1;
+                json_object_set_new(tc, "output", json_string(text ? text : ""));
+                json_object_set_new(s, "status", json_string("failed"));
+                json_object_set_new(s, "completed_at", json_real(t));
+                json_object_set_new(s, "error",
+                                    json_pack("{s:s,s:s,s:b}", "code", "tool_output_invalid",
+                                              "message", why, "transient", 1));
+                lmx_astats_tool(a->stats, run, jstr(tc, "name"), true);
+                event(a, run, "step.failed",
+                      json_pack("{s:s,s:s,s:i,s:s,s:s,s:b}", "step_id", jstr(s, "id"),
+                                "tool_call_id", cid, "attempt", att, "code", "tool_output_invalid",
+                                "message", why, "transient", 1));
+                if (att >= max_att) {
+                    exhausted = true;
+                    break;
+                }
+                char sid[48];
+                rand_id(a, sid, sizeof sid, "step_");
+                json_array_append_new(
+                    retry_steps,
+                    json_pack("{s:s,s:s,s:O,s:i,s:s,s:f,s:n,s:{s:O,s:O,s:O,s:n}}", "id", sid,
+                              "type", "tool_call", "index", json_object_get(s, "index"), "attempt",
+                              att + 1, "status", "pending", "started_at", t, "completed_at",
+                              "tool_call", "id", json_object_get(tc, "id"), "name",
+                              json_object_get(tc, "name"), "arguments",
+                              json_object_get(tc, "arguments"), "output"));
+                event(a, run, "step.retrying",
+                      json_pack("{s:s,s:s,s:i,s:s}", "step_id", sid, "tool_call_id", cid,
+                                "next_attempt", att + 1, "code", "tool_output_invalid"));
+                json_t *c;
+                size_t k;
+                json_array_foreach(calls, k, c) if (!strcmp(jstr(c, "id"), cid))
+                    json_array_append(again, c);
+                break;
+            }
             json_object_set_new(tc, "output", json_string(text ? text : ""));
             json_object_set_new(s, "status", json_string(is_err ? "failed" : "completed"));
             json_object_set_new(s, "completed_at", json_real(t));
@@ -644,10 +691,25 @@ json_t *lmx_agents_tool_outputs(lmx_agents *a, const char *tenant, const char *i
                   json_pack("{s:s,s:s,s:s,s:s,s:b}", "step_id", jstr(s, "id"), "tool_call_id", cid,
                             "name", jstr(tc, "name"), "output", text ? text : "", "is_error",
                             is_err));
+            break;
         }
         free(text);
     }
-    if (t > deadline) {
+    json_array_extend(steps, retry_steps);
+    json_decref(retry_steps);
+    if (exhausted) {
+        finish(a, run, "failed",
+               json_pack("{s:s,s:s}", "code", "retries_exhausted", "message",
+                         "Retries exhausted: a tool output failed the tool's output_schema on "
+                         "every attempt."));
+    } else if (json_array_size(again) && t <= deadline) {
+        /* still waiting, for the calls asked again */
+        json_object_set_new(run, "required_action",
+                            json_pack("{s:s,s:{s:O}}", "type", "submit_tool_outputs",
+                                      "submit_tool_outputs", "tool_calls", again));
+        save(a, run);
+        event(a, run, "run.requires_action", json_pack("{s:O}", "tool_calls", again));
+    } else if (t > deadline) {
         finish(a, run, "expired",
                json_pack("{s:s,s:s}", "code", "wall_clock_exceeded", "message",
                          "The run's wall-clock budget ran out."));
@@ -658,6 +720,7 @@ json_t *lmx_agents_tool_outputs(lmx_agents *a, const char *tenant, const char *i
         event(a, run, "run.queued", NULL);
         enqueue_locked(a, id, jstr(run, "_tenant"));
     }
+    json_decref(again);
     pthread_mutex_unlock(&a->mu);
     json_t *pv = public_view(run);
     json_decref(run);

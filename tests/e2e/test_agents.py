@@ -419,6 +419,24 @@ def suite(backend):
         assert st == 404 and j['error']['code'] == 'role_not_found', j
         st, j, _ = req(s, 'DELETE', '/admin/agents/roles/helper')
         assert st == 200
+        # a tool output that fails the tool's output_schema: the call is asked again
+        d = {'model': MODEL, 'limits': {'max_tokens_per_step': 4}, 'tool_choice': ['temp', 'none'],
+             'tools': [{'name': 'temp', 'output_schema': {'type': 'object', 'properties': {
+                 'c': {'type': 'number'}}, 'required': ['c']}}]}
+        st, run, _ = req(s, 'POST', '/v1/agents/runs', {'definition': d, 'input': 'x'})
+        run = wait_status(s, run['id'], {'requires_action'})
+        call = run['required_action']['submit_tool_outputs']['tool_calls'][0]['id']
+        st, run, _ = req(s, 'POST', f'/v1/agents/runs/{run["id"]}/tool_outputs',
+                         {'tool_outputs': [{'tool_call_id': call, 'output': 'warm'}]})
+        assert st == 200 and run['status'] == 'requires_action', run
+        assert [(x['status'], x.get('attempt')) for x in run['steps'] if x['type'] == 'tool_call'] == \
+            [('failed', None), ('pending', 2)], run['steps']
+        assert run['steps'][1]['error']['code'] == 'tool_output_invalid'
+        st, run, _ = req(s, 'POST', f'/v1/agents/runs/{run["id"]}/tool_outputs',
+                         {'tool_outputs': [{'tool_call_id': call, 'output': '{"c": 21.5}'}]})
+        assert st == 200 and run['status'] == 'queued', run
+        run = wait_status(s, run['id'], {'completed'})
+        assert run['messages'][-2] == {'role': 'tool', 'tool_call_id': call, 'name': 'temp', 'content': '{"c": 21.5}'}
         # a reload with a bad role is refused and the running roles stay
         cfg = os.path.join(TMP, f'{backend}-main.yaml')
         good = open(cfg).read()
