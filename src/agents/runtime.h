@@ -17,7 +17,7 @@
  * document).
  *
  * This layer does not speak HTTP: errors come back as lmx_api_err values,
- * which the server's handlers (server/agents_api.c) render.
+ * which the server's handlers (server/api/agents_api.c) render.
  *
  * Threads: every function may be called from any thread. One lock (mu in
  * runtime.c) serialises each read-modify-write of a run document and the
