@@ -16,6 +16,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "sched/sched.h"
+
 typedef enum { T_STR, T_INT, T_SIZE, T_BOOL, T_SECS, T_ALIASES, T_MODELS } key_type;
 
 typedef struct {
@@ -97,7 +99,7 @@ void lmx_config_defaults(lmx_config *c) {
     c->port = 1234;
     c->ollama_port = -1;
     c->idle_timeout = 120;
-    c->parallel = 8;
+    c->parallel = LMX_DEFAULT_PARALLEL;
     c->queue = 64;
     c->drain_timeout = 30;
     c->max_body = 32u << 20;
