@@ -26,9 +26,9 @@
 #include "manager/download.h"
 #include "manager/manager.h"
 
-static void usage(void) {
+static void usage(FILE *f) {
     fprintf(
-        stderr,
+        f,
         "usage: lmx serve [-m MODEL] [--host H] [--port P] [-c CTX] [--parallel N] [--queue N]\n"
         "                 [-t THREADS] [--drain-timeout S] [--idle-timeout S] [--max-body BYTES]\n"
         "                 [--api-key KEY] [--admin-key KEY] [--sse-keepalive-ms MS]\n"
@@ -102,13 +102,13 @@ int cmd_serve(int argc, char **argv) {
     const char *cfg_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage();
+            usage(stdout);
             return 0;
         }
         if (!strcmp(argv[i], "--config")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "lmx serve: option --config needs a value\n");
-                usage();
+                usage(stderr);
                 return 2;
             }
             cfg_path = argv[++i];
@@ -124,7 +124,7 @@ int cmd_serve(int argc, char **argv) {
     int crc = lmx_config_build(cfg, cfg_path, argc, argv, err, sizeof err);
     if (crc) {
         fprintf(stderr, "lmx serve: %s\n", err);
-        if (crc == -2) usage();
+        if (crc == -2) usage(stderr);
         free(cfg);
         return 2;
     }

@@ -23,6 +23,10 @@ static const char chatml[] =
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
 
+const char *lmx_served_default_template(void) {
+    return chatml;
+}
+
 static char *token_text(const lmx_tok *t, int32_t id) {
     size_t n;
     const char *s = id >= 0 ? lmx_tok_text(t, id, &n) : NULL;
