@@ -198,22 +198,23 @@ static int term_width(void) {
 /* One frame of the progress line, at most width-1 columns so that it never
  * wraps (a wrapped line leaves a row behind at every redraw): the file name,
  * a bar (10..30 columns, where there is room), the state and the figures;
- * narrower terminals get fewer figures (nums[0] all, nums[2] the fewest) and
- * then the name shortened from the left. */
+ * narrower terminals get fewer figures (nums[0] all, nums[2] the fewest), a
+ * name shortened from the left, and at last no bar. */
 static void progress_frame(const char *file, const char *state, int pct, const char *nums[3],
                            int width, char *out, size_t n) {
     int avail = (width > 20 ? width : 20) - 1;
     char name[256];
-    for (int shorten = 0; shorten < 2; shorten++) {
+    /* first choices keep a bar; then the name is shortened; then the bar goes */
+    for (int pass = 0; pass < 3; pass++) {
         size_t fl = strlen(file);
-        if (shorten && fl > 16)
+        if (pass && fl > 16)
             snprintf(name, sizeof name, "...%s", file + fl - 13);
         else
             snprintf(name, sizeof name, "%s", file);
         for (int k = 0; k < 3; k++) {
             int need = (int)strlen(name) + 1 + (int)strlen(state) + 1 + (int)strlen(nums[k]);
-            if (need > avail) continue;
             int bar = avail - need - 3;
+            if (need > avail || (pass < 2 && bar < 10)) continue;
             char b[40] = "";
             if (bar >= 10) {
                 if (bar > 30) bar = 30;

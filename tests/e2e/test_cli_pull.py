@@ -45,9 +45,10 @@ def watch_and_interrupt(cols, ref, name):
     try:
         t.wait_for(lambda s: 'downloading' in s and '%' in s, timeout=30, what='the progress line')
         time.sleep(1.5)  # several redraws (4 a second)
-        lines = visible_progress_lines(t, name)
         # redrawn in place: one line, never wider than the terminal, naming the file
-        assert len(lines) == 1, (cols, t.screen())
+        t.wait_for(lambda s: len(visible_progress_lines(t, name)) == 1, timeout=5,
+                   what=f'one progress line at {cols} columns')
+        lines = visible_progress_lines(t, name)
         assert len(lines[0]) < cols and name[:8] in lines[0] or name[-8:] in lines[0], (cols, lines)
         assert 'eta' in lines[0] or cols < 80, lines
         t.send('C-c')
