@@ -608,6 +608,9 @@ int cmd_load(int argc, char **argv) {
         fprintf(stderr, "lmx load: name a model\n%s", usage);
         return 2;
     }
+    char name[512];
+    lmx_model_name_clean(pos[0], name, sizeof name);
+    pos[0] = a.model = name;
     json_t *req = json_pack("{s:s}", "model", pos[0]);
     if (o.ctx) json_object_set_new(req, "ctx_size", json_integer(o.ctx));
     if (o.parallel) json_object_set_new(req, "parallel", json_integer(o.parallel));
@@ -640,6 +643,9 @@ int cmd_unload(int argc, char **argv) {
         fprintf(stderr, "lmx unload: name a model\n%s", usage);
         return 2;
     }
+    char name[512];
+    lmx_model_name_clean(pos[0], name, sizeof name);
+    pos[0] = a.model = name;
     json_t *req = json_pack("{s:s}", "model", pos[0]);
     json_t *r = lmx_admin_do(&a, "POST", "/admin/models/unload", req);
     json_decref(req);
@@ -664,6 +670,9 @@ int cmd_rm(int argc, char **argv) {
         fprintf(stderr, "lmx rm: name a model\n%s", usage);
         return 2;
     }
+    char name[512];
+    lmx_model_name_clean(pos[0], name, sizeof name);
+    pos[0] = a.model = name;
     char *eid = lmx_admin_escape(pos[0]);
     char path[1024];
     snprintf(path, sizeof path, "/admin/models/%s", eid ? eid : "");
