@@ -11,12 +11,16 @@
 #include "cli/args.h"
 #include "cli/suggest.h"
 #include "manager/hub.h"
+#include "server/config.h"
 
 void lmx_admin_init(lmx_admin *a, const char *cmd) {
     memset(a, 0, sizeof *a);
     a->cmd = cmd;
     const char *h = getenv("LMX_HOST");
-    snprintf(a->base, sizeof a->base, "%s", h && *h ? h : "127.0.0.1:1234");
+    if (h && *h)
+        snprintf(a->base, sizeof a->base, "%s", h);
+    else
+        snprintf(a->base, sizeof a->base, "%s:%d", LMX_DEFAULT_HOST, LMX_DEFAULT_PORT);
     const char *k = getenv("LMX_ADMIN_KEY");
     a->key = k && *k ? k : NULL;
 }

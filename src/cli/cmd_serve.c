@@ -26,6 +26,9 @@
 #include "manager/download.h"
 #include "manager/manager.h"
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static void usage(FILE *f) {
     fprintf(
         f,
@@ -35,11 +38,12 @@ static void usage(FILE *f) {
         "                 [--config FILE] [--models-dir DIR] [--memory-limit SIZE] ...\n"
         "                 [--responses-db PATH]\n"
         "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
-        "  --host, --port    where to listen (default 127.0.0.1:1234)\n"
+        "  --host, --port    where to listen (default " LMX_DEFAULT_HOST ":" STR(LMX_DEFAULT_PORT) ")\n"
         "  --ollama-port P   also listen on P (Ollama's is 11434); every API answers on both\n"
-        "  -c CTX            context length per sequence (default: the model's, at most 4096)\n"
-        "  --parallel N      sequences decoded at once (default 8)\n"
-        "  --queue N         requests waiting beyond those before 429 (default 64)\n"
+        "  -c CTX            context length per sequence (default: the model's, at most "
+        STR(LMX_DEFAULT_CTX_MAX) ")\n"
+        "  --parallel N      sequences decoded at once (default " STR(LMX_DEFAULT_PARALLEL) ")\n"
+        "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) ")\n"
         "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
         "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
         "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"

@@ -24,6 +24,8 @@
 
 /* Sequences decoded at once when nothing says otherwise (lmx serve --parallel). */
 #define LMX_DEFAULT_PARALLEL 8
+/* Jobs that may wait beyond those before a submit is refused (lmx serve --queue). */
+#define LMX_DEFAULT_QUEUE 64
 
 typedef struct {
     int n_parallel;   /* sequences decoding at once (default LMX_DEFAULT_PARALLEL) */

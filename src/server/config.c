@@ -33,11 +33,15 @@ typedef struct {
 } cfg_key;
 
 #define F(field) offsetof(lmx_config, field), sizeof(((lmx_config *)0)->field)
+/* a default's text for the table, from its one definition */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static const cfg_key keys[] = {
-    {"host", T_STR, F(host), 0, 0, false, "--host", NULL, true, "127.0.0.1",
+    {"host", T_STR, F(host), 0, 0, false, "--host", NULL, true, LMX_DEFAULT_HOST,
      "address to listen on (LMX_HOST may be HOST:PORT, as the CLI reads it)"},
-    {"port", T_INT, F(port), 0, 65535, false, "--port", NULL, true, "1234", "port to listen on"},
+    {"port", T_INT, F(port), 0, 65535, false, "--port", NULL, true, STR(LMX_DEFAULT_PORT),
+     "port to listen on"},
     {"ollama_port", T_INT, F(ollama_port), -1, 65535, false, "--ollama-port", NULL, true, "off",
      "also listen on this port (Ollama's is 11434) for clients that only know Ollama's address; "
      "every API answers on both (-1: off)"},
@@ -52,10 +56,10 @@ static const cfg_key keys[] = {
     {"model", T_STR, F(model), 0, 0, false, "-m", "--model", true, "none",
      "a .gguf file loaded at start, served as its file name without .gguf"},
     {"ctx_size", T_INT, F(ctx_size), 0, 1 << 24, false, "-c", "--ctx-size", true,
-     "the model's, at most 4096", "context length per sequence (0: the model's)"},
-    {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true, "8",
+     "the model's, at most " STR(LMX_DEFAULT_CTX_MAX), "context length per sequence (0: the model's)"},
+    {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true, STR(LMX_DEFAULT_PARALLEL),
      "sequences decoded at once per model"},
-    {"queue", T_INT, F(queue), 0, 1 << 20, false, "--queue", NULL, true, "64",
+    {"queue", T_INT, F(queue), 0, 1 << 20, false, "--queue", NULL, true, STR(LMX_DEFAULT_QUEUE),
      "requests waiting per model beyond those before 429"},
     {"threads", T_INT, F(threads), 0, 1024, false, "-t", "--threads", true, "all cores",
      "compute threads (0: one per core)"},
@@ -95,12 +99,12 @@ static const cfg_key keys[] = {
 
 void lmx_config_defaults(lmx_config *c) {
     memset(c, 0, sizeof *c);
-    snprintf(c->host, sizeof c->host, "127.0.0.1");
-    c->port = 1234;
+    snprintf(c->host, sizeof c->host, "%s", LMX_DEFAULT_HOST);
+    c->port = LMX_DEFAULT_PORT;
     c->ollama_port = -1;
     c->idle_timeout = 120;
     c->parallel = LMX_DEFAULT_PARALLEL;
-    c->queue = 64;
+    c->queue = LMX_DEFAULT_QUEUE;
     c->drain_timeout = 30;
     c->max_body = 32u << 20;
     c->sse_keepalive_ms = 2000;

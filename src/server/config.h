@@ -18,6 +18,10 @@
 
 #include "manager/manager.h"
 
+/* Where lmx serve listens, and the lmx admin commands look, by default. */
+#define LMX_DEFAULT_HOST "127.0.0.1"
+#define LMX_DEFAULT_PORT 1234
+
 #define LMX_CFG_MAX_ALIASES 64
 #define LMX_CFG_MAX_MODELS 32
 
