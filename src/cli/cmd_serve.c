@@ -17,6 +17,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/serve_start.h"
 #include "server/config.h"
 #include "server/config_api.h"
 #include "server/http.h"
@@ -168,6 +169,10 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "lmx serve: out of memory\n");
         goto out;
     }
+    if (!lmx_serve_port_free(cfg->host, (int)cfg->port, err, sizeof err)) {
+        fprintf(stderr, "lmx serve: %s\n", err); /* before any model is loaded */
+        goto out;
+    }
     if (load_startup_models(mgr, cfg)) goto out;
     dl = lmx_dl_create(mgr, err, sizeof err);
     if (!dl) {
@@ -198,9 +203,7 @@ int cmd_serve(int argc, char **argv) {
                 json_pack("{s:s,s:i}", "host", cfg->host, "port", lmx_http_port(oh)));
     }
     lmx_metrics_start();
-    lmx_log("info", "listening",
-            json_pack("{s:s,s:i,s:i,s:s}", "host", cfg->host, "port", lmx_http_port(h), "threads",
-                      lmx_pool_size(pool), "config", cfg_path ? cfg_path : "default"));
+    lmx_serve_announce(mgr, cfg, lmx_http_port(h), lmx_pool_size(pool), cfg_path);
     char ready[128];
     snprintf(ready, sizeof ready, "READY=1\nSTATUS=listening on %s:%d\nMAINPID=%ld", cfg->host,
              lmx_http_port(h), (long)getpid());
