@@ -10,68 +10,9 @@
 #include <sys/stat.h>
 
 #include "cli/suggest.h"
+#include "manager/model_name.h"
 #include "manager/store.h"
 #include "server/config.h"
-
-static const char *strip_prefix(const char *s) {
-    static const char *const pre[] = {"https://huggingface.co/", "http://huggingface.co/",
-                                      "https://hf.co/", "huggingface.co/", "hf.co/"};
-    for (size_t i = 0; i < sizeof pre / sizeof *pre; i++)
-        if (!strncasecmp(s, pre[i], strlen(pre[i]))) return s + strlen(pre[i]);
-    return s;
-}
-
-static bool ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a > b && !strcasecmp(s + a - b, suf);
-}
-
-void lmx_model_name_clean(const char *ref, char *out, size_t n) {
-    snprintf(out, n, "%s", strip_prefix(ref));
-    size_t l = strlen(out);
-    if (ends_with(out, ":latest")) out[l -= 7] = 0;
-    if (ends_with(out, ".gguf")) out[l -= 5] = 0;
-}
-
-bool lmx_hf_ref_parse(const char *s, lmx_hf_ref *r, char *why, size_t whylen) {
-    memset(r, 0, sizeof *r);
-    const char *p = strip_prefix(s);
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", p);
-    char *q = strpbrk(tmp, "?#");
-    if (q) *q = 0;
-    /* ORG/REPO[:QUANT] or ORG/REPO/(blob|resolve|tree)/REV[/FILE] */
-    char *parts[8];
-    int np = 0;
-    for (char *t = strtok(tmp, "/"); t && np < 8; t = strtok(NULL, "/")) parts[np++] = t;
-    if (np < 2) {
-        snprintf(why, whylen, "'%s' is not ORG/REPO[:QUANT] or a Hugging Face URL", s);
-        return false;
-    }
-    char *colon = strchr(parts[1], ':');
-    if (colon) {
-        *colon = 0;
-        snprintf(r->quant, sizeof r->quant, "%s", colon + 1);
-        if (!strcasecmp(r->quant, "latest")) r->quant[0] = 0;
-    }
-    snprintf(r->repo, sizeof r->repo, "%s/%s", parts[0], parts[1]);
-    if (np == 2) return true;
-    if (colon || np < 4 ||
-        (strcmp(parts[2], "blob") && strcmp(parts[2], "resolve") && strcmp(parts[2], "tree"))) {
-        snprintf(why, whylen, "'%s' is not ORG/REPO[:QUANT] or a Hugging Face URL", s);
-        return false;
-    }
-    snprintf(r->revision, sizeof r->revision, "%s", parts[3]);
-    /* the file's path inside the repo may have folders: rebuild it from p */
-    if (np > 4) {
-        const char *f = p;
-        for (int k = 0; k < 4; k++) f = strchr(f, '/') + 1;
-        snprintf(r->file, sizeof r->file, "%s", f);
-        char *qq = strpbrk(r->file, "?#");
-        if (qq) *qq = 0;
-    }
-    return true;
-}
 
 void lmx_cli_models_dir(char *out, size_t n) {
     lmx_config *c = malloc(sizeof *c);

@@ -10,17 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* A model name as the store spells it: "hf.co/" / "huggingface.co/" prefixes,
- * a ":latest" tag and a ".gguf" extension dropped. */
-void lmx_model_name_clean(const char *ref, char *out, size_t n);
-
-/* A Hugging Face reference for `lmx pull`: ORG/REPO[:QUANT], hf.co/ORG/REPO[:QUANT],
- * or https://huggingface.co/ORG/REPO[/blob|resolve/REV/FILE]. repo/quant/file/
- * revision are set ("" when absent). false with why set when it is none of these. */
-typedef struct {
-    char repo[256], quant[64], file[512], revision[128];
-} lmx_hf_ref;
-bool lmx_hf_ref_parse(const char *s, lmx_hf_ref *r, char *why, size_t whylen);
+#include "manager/model_name.h"
 
 /* The store's directory as lmx serve would use it (~ expanded). */
 void lmx_cli_models_dir(char *out, size_t n);
