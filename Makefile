@@ -1,6 +1,7 @@
 # LMX build. `make` leaves the CLI at build/lmx; `make test` runs every test.
 #
-# Sources are picked up by wildcard: one module per file under src/<layer>/.
+# Sources are picked up by wildcard: one module per file under src/<layer>/
+# (src/server/ also one folder down: http/, core/, api/).
 # ISA-specific kernels (kernels_avx2.c, kernels_avx512.c) get their own -m flags
 # and are chosen at run time, so one binary runs on any x86-64.
 
@@ -21,7 +22,7 @@ ENGINE_SRC = $(wildcard src/engine/*.c)
 TEXT_SRC   = $(wildcard src/text/*.c)
 UTIL_SRC   = $(wildcard src/util/*.c)
 SCHED_SRC  = $(wildcard src/sched/*.c)
-SERVER_SRC = $(wildcard src/server/*.c)
+SERVER_SRC = $(wildcard src/server/*.c src/server/*/*.c)
 MGR_SRC    = $(wildcard src/manager/*.c)
 CLI_SRC    = $(wildcard src/cli/*.c)
 LIB_SRC    = $(ENGINE_SRC) $(TEXT_SRC) $(UTIL_SRC) $(SCHED_SRC) $(SERVER_SRC) $(MGR_SRC)
@@ -102,12 +103,17 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/lmx $(DESTDIR)$(PREFIX)/share/doc/lmx
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/lmx $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_lmx
 
+# The include rules between layers (engine/ and text/ see only util/, the
+# manager never the server ...): scripts/check-layers.py holds the table.
+check-layers:
+	python3 scripts/check-layers.py
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test unit asan fuzz format clean install uninstall
+.PHONY: all test unit asan fuzz check-layers format clean install uninstall
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

@@ -22,7 +22,7 @@
 #include "cli/model_ref.h"
 #include "engine/model.h"
 #include "manager/served.h"
-#include "server/chat_prompt.h"
+#include "server/core/chat_prompt.h"
 
 static const char usage_text[] =
     "usage: lmx chat MODEL [PROMPT...] [--system TEXT] [-n N] [--temp T] [--seed S]\n"

@@ -18,14 +18,15 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/serve_start.h"
-#include "server/config.h"
-#include "server/config_api.h"
-#include "server/http.h"
-#include "server/metrics.h"
-#include "server/sd_notify.h"
-#include "server/log.h"
 #include "manager/download.h"
 #include "manager/manager.h"
+#include "server/api/config_api.h"
+#include "server/api/response_store.h"
+#include "server/config.h"
+#include "server/http/http.h"
+#include "server/http/metrics.h"
+#include "server/http/sd_notify.h"
+#include "util/log.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "manager/store.h"
-#include "server/log.h"
+#include "util/log.h"
 
 bool lmx_serve_port_free(const char *host, int port, char *why, size_t n) {
     if (port <= 0) return true;
