@@ -62,6 +62,7 @@ static void usage(FILE *f) {
         "  --[no-]auto-evict, --[no-]load-on-demand, --[no-]mlock, --default-ttl S\n"
         "  --quarantine-errors N, --quarantine-window S, --alias NAME=MODEL[,MODEL...]\n"
         "  --log-level L     debug, info, warn or error (default info)\n"
+        "  --log-format F    text, json, or auto: text on a terminal, else json (default)\n"
         "  SIGHUP or POST /admin/config/reload re-reads the file (docs/configuration.md)\n");
 }
 

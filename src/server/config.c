@@ -73,6 +73,9 @@ static const cfg_key keys[] = {
      true, "2000", "interval of ': keep-alive' comments in waiting streams"},
     {"log_level", T_STR, F(log_level), 0, 0, true, "--log-level", NULL, true, "info",
      "debug, info, warn or error"},
+    {"log_format", T_STR, F(log_format), 0, 0, true, "--log-format", NULL, true, "auto",
+     "text (one readable line per event), json (one JSON object per line) or auto: text on a "
+     "terminal, else json"},
     {"memory_limit", T_SIZE, F(memory_limit), 0, 1e19, true, "--memory-limit", NULL, true,
      "none", "bytes models may use at most (0: what the machine or cgroup gives)"},
     {"memory_reserve", T_SIZE, F(memory_reserve), 0, 1e19, true, "--memory-reserve", NULL, true,
@@ -109,6 +112,7 @@ void lmx_config_defaults(lmx_config *c) {
     c->max_body = 32u << 20;
     c->sse_keepalive_ms = 2000;
     snprintf(c->log_level, sizeof c->log_level, "info");
+    snprintf(c->log_format, sizeof c->log_format, "auto");
     c->memory_reserve = 256u << 20;
     c->auto_evict = true;
     c->load_on_demand = true;
@@ -199,6 +203,9 @@ static int set_scalar(lmx_config *c, const cfg_key *k, const char *v, bool quote
         if (!strcmp(k->key, "log_level") && strcmp(v, "debug") && strcmp(v, "info") &&
             strcmp(v, "warn") && strcmp(v, "error"))
             return put_err(err, errlen, "expected debug, info, warn or error, got '%s'", v), -1;
+        if (!strcmp(k->key, "log_format") && strcmp(v, "text") && strcmp(v, "json") &&
+            strcmp(v, "auto"))
+            return put_err(err, errlen, "expected text, json or auto, got '%s'", v), -1;
         snprintf(p, k->size, "%s", v);
         return 0;
     case T_INT: {

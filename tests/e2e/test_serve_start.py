@@ -78,6 +78,33 @@ def listening_beyond_loopback_without_an_api_key_is_warned_about():
         s.stop()
 
 
+@test
+def log_format_text_on_a_terminal_and_json_otherwise():
+    d = os.path.join(_tmp, 'fmt')
+    with Server('--models-dir', d, '-t', 1, '--log-format', 'text', model=None) as s:
+        time.sleep(0.3)
+        line = [l for l in s.logs().splitlines() if 'serving' in l][0]
+        assert not line.startswith('{') and ' info  lmx ' in line and f'port={s.port}' in line, s.logs()
+        s.stop()
+    with Server('--models-dir', d, '-t', 1, model=None) as s:  # stderr is a file: JSON
+        time.sleep(0.3)
+        assert [l for l in log_lines(s.logs()) if l.get('version')], s.logs()
+        s.stop()
+    p = subprocess.run([LMX, 'serve', '--log-format', 'yaml'], stderr=subprocess.PIPE, text=True, timeout=30)
+    assert p.returncode == 2 and 'expected text, json or auto' in p.stderr, p.stderr
+    # on a terminal, text by default
+    from term import Terminal
+    t = Terminal([LMX, 'serve', '--port', '0', '--models-dir', d, '-t', 1], cols=200, env=os.environ)
+    try:
+        s = t.wait_for(lambda s: 'serving http' in s, timeout=30, what='the start-up line')
+        line = [l for l in s.splitlines() if 'serving http' in l][0]
+        assert not line.startswith('{') and ' info  lmx ' in line, s
+        t.send('C-c')
+        t.wait_for(lambda s: t.dead(), timeout=30, what='exit on Ctrl-C')
+    finally:
+        t.close()
+
+
 if __name__ == '__main__':
     try:
         main()
