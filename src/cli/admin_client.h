@@ -18,6 +18,7 @@ typedef struct {
     char token[128]; /* the daemon's token ($LMX_STATE_DIR or ~/.lmx/admin.token), when read */
     bool json;       /* --json: print the API's own JSON */
     const char *cmd; /* for messages: "lmx ls" */
+    const char *model; /* the model the command names (for a 404's message), or NULL */
 } lmx_admin;
 
 /* Sets defaults from the environment. */

@@ -86,6 +86,8 @@ struct lmx_req {
     unsigned pending_status;
     int result;         /* the handler's MHD_YES / MHD_NO */
     stream_state *pump; /* a streamed answer the worker feeds */
+    /* lmx_reply_header: one extra header, name and value */
+    char xhdr[2][128];
 };
 typedef struct lmx_req req;
 
@@ -126,6 +128,11 @@ static void add_cors(struct MHD_Response *resp) {
     MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
 }
 
+void lmx_reply_header(lmx_req *r, const char *name, const char *value) {
+    snprintf(r->xhdr[0], sizeof r->xhdr[0], "%s", name);
+    snprintf(r->xhdr[1], sizeof r->xhdr[1], "%s", value);
+}
+
 static enum MHD_Result send_body(req *r, int status, const char *ctype, char *body, size_t n) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -133,6 +140,7 @@ static enum MHD_Result send_body(req *r, int status, const char *ctype, char *bo
         return MHD_NO;
     }
     if (ctype) MHD_add_response_header(resp, "Content-Type", ctype);
+    if (r->xhdr[0][0]) MHD_add_response_header(resp, r->xhdr[0], r->xhdr[1]);
     add_cors(resp);
     if (atomic_load(&r->h->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -628,6 +636,11 @@ static enum MHD_Result route(lmx_req *r) {
     }
     if (n_allow < sizeof r->allow) snprintf(r->allow + n_allow, sizeof r->allow - n_allow, "OPTIONS");
     r->style = hit ? hit->style : path_hit ? path_hit->style : LMX_ERRS_OPENAI;
+    /* an unknown route under /api/ is an Ollama client's (LM Studio's are /api/v0, /api/v1):
+     * answer in Ollama's shape, which its client prints (OpenAI's shows as [object Object]) */
+    if (!path_hit && !strncmp(p, "/api/", 5) && strncmp(p, "/api/v0/", 8) &&
+        strncmp(p, "/api/v1/", 8))
+        r->style = LMX_ERRS_OLLAMA;
     r->api = hit ? hit->path : path_hit ? path_hit->path : NULL;
     if (atomic_load(&r->h->draining)) {
         lmx_err_set(&e, 503, "server_error", "shutting_down", NULL, "The server is shutting down.");
