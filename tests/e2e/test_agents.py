@@ -305,7 +305,7 @@ def suite(backend):
     def t_kill_and_resume():
         """kill -9 mid model step; the restarted daemon completes the run, no step twice."""
         db = os.path.join(TMP, f'kill-{backend}.db')
-        cfg = ROLE_YAML + 'agents_debug: {step_delay_ms: 2500}\n'
+        cfg = ROLE_YAML + 'agents_debug: {step_delay_ms: 1500}\n'
         s = daemon(backend, name='kill', config=cfg, db=db)
         try:
             st, run, _ = req(s, 'POST', '/v1/agents/runs', {'role': 'researcher', 'input': 'Survive.',
