@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "agents/runtime.h"
@@ -25,6 +26,7 @@
 #include "server/api/config_api.h"
 #include "server/api/response_store.h"
 #include "server/config.h"
+#include "util/secret_file.h"
 #include "server/http/http.h"
 #include "server/http/metrics.h"
 #include "server/http/sd_notify.h"
@@ -47,7 +49,7 @@ static void usage(FILE *f) {
         "  -c CTX            context length per sequence (default: the model's, at most "
         STR(LMX_DEFAULT_CTX_MAX) ")\n"
         "  --parallel N      sequences decoded at once (default " STR(LMX_DEFAULT_PARALLEL) ")\n"
-        "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) ")\n"
+        "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) "; 0: none)\n"
         "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
         "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
         "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"
@@ -105,6 +107,25 @@ static int load_startup_models(lmx_mgr *mgr, const lmx_config *c) {
         lmx_metrics_know_model(sm->name);
     }
     return 0;
+}
+
+/* Every open connection is a descriptor: the soft limit (often 1024) goes up
+ * to the hard one, and a max_connections the limit cannot hold is said. */
+static void raise_fd_limit(const lmx_config *c) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t want = (rlim_t)(c->http_max_connections + c->http_reserved_connections + 256);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        lmx_log("warn", "the descriptor limit is below what max_connections needs",
+                json_pack("{s:I,s:I,s:s}", "limit", (json_int_t)rl.rlim_cur, "needed",
+                          (json_int_t)want, "hint",
+                          "raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower "
+                          "http.max_connections; connections beyond it are refused at accept"));
 }
 
 /* The agent runtime over the configured store (SQLite by default, Redis
@@ -178,6 +199,11 @@ int cmd_serve(int argc, char **argv) {
         free(cfg);
         return 2;
     }
+    if (lmx_config_admin_key(cfg, err, sizeof err)) {
+        fprintf(stderr, "lmx serve: admin token: %s (or set admin_key)\n", err);
+        free(cfg);
+        return 1;
+    }
     /* signals: taken by sigwait in this thread only; threads created below inherit the mask */
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -230,9 +256,18 @@ int cmd_serve(int argc, char **argv) {
     }
     app.downloads = dl;
     lmx_dl_on_bytes(dl, lmx_metrics_add_download_bytes);
+    raise_fd_limit(cfg);
     lmx_http_opts ho = {.host = cfg->host,
                         .port = (int)cfg->port,
                         .idle_timeout_s = (int)cfg->idle_timeout,
+                        .max_connections = (int)cfg->http_max_connections,
+                        .reserved_connections = (int)cfg->http_reserved_connections,
+                        .max_per_peer = (int)cfg->http_per_peer,
+                        .trusted_proxies = cfg->http_trusted_proxies,
+                        .header_timeout_s = cfg->http_header_timeout,
+                        .body_min_rate = cfg->http_body_min_rate,
+                        .threads = (int)cfg->http_threads,
+                        .workers = (int)cfg->http_workers,
                         .app = &app};
     h = lmx_http_start(&ho, err, sizeof err);
     if (!h) {
@@ -252,6 +287,15 @@ int cmd_serve(int argc, char **argv) {
                 json_pack("{s:s,s:i}", "host", cfg->host, "port", lmx_http_port(oh)));
     }
     lmx_metrics_start();
+    {
+        char tp[1200];
+        lmx_state_path(cfg->state_dir, "admin.token", tp, sizeof tp);
+        lmx_log("info", "admin API access",
+                json_pack("{s:s}", "key",
+                          cfg->admin_token    ? tp
+                          : cfg->admin_key[0] ? "admin_key (configured)"
+                                              : "none: loopback clients only"));
+    }
     lmx_serve_announce(mgr, cfg, lmx_http_port(h), lmx_pool_size(pool), cfg_path);
     char ready[128];
     snprintf(ready, sizeof ready, "READY=1\nSTATUS=listening on %s:%d\nMAINPID=%ld", cfg->host,

@@ -96,7 +96,15 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen) {
         return NULL;
     }
     pthread_mutex_lock(&l->mu);
-    if (lmx_config_build(next, l->path, l->argc, l->argv, err, errlen)) {
+    int brc = lmx_config_build(next, l->path, l->argc, l->argv, err, errlen);
+    if (!brc) { /* the token lives in the running state_dir (a restart key) */
+        char sd[sizeof next->state_dir];
+        memcpy(sd, next->state_dir, sizeof sd);
+        memcpy(next->state_dir, l->cfg.state_dir, sizeof sd);
+        brc = lmx_config_admin_key(next, err, errlen);
+        memcpy(next->state_dir, sd, sizeof sd);
+    }
+    if (brc) {
         pthread_mutex_unlock(&l->mu);
         free(next);
         lmx_log("warn", "config reload refused", json_pack("{s:s}", "error", err));
