@@ -166,6 +166,10 @@ const char *lmx_req_query(lmx_req *r, const char *key) {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+bool lmx_req_draining(lmx_req *r) {
+    return atomic_load(&r->h->draining);
+}
+
 bool lmx_req_loopback(lmx_req *r) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);

@@ -59,6 +59,9 @@ const char *lmx_req_path(lmx_req *r);
 const char *lmx_req_header(lmx_req *r, const char *name);
 const char *lmx_req_query(lmx_req *r, const char *key); /* URL query argument or NULL */
 bool lmx_req_loopback(lmx_req *r);                      /* the peer is 127.0.0.0/8 or ::1 */
+/* The server is draining (SIGTERM): a stream with no end of its own (agent
+ * run events) closes so shutdown need not wait for it. */
+bool lmx_req_draining(lmx_req *r);
 /* The body parsed as JSON (new reference), or NULL with e set: 413 when it
  * exceeded the limit, 400 naming the parse error otherwise. An empty body
  * parses as NULL with e->status 0 when empty_ok. */
