@@ -17,5 +17,7 @@ int cmd_load(int argc, char **argv);
 int cmd_unload(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+/* cmd_keys.c: inference keys (admin API) */
+int cmd_keys(int argc, char **argv);
 
 #endif

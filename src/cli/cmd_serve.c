@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -21,6 +22,8 @@
 #include "server/config_api.h"
 #include "server/http.h"
 #include "server/metrics.h"
+#include "server/profile.h"
+#include "server/tenancy.h"
 #include "server/sd_notify.h"
 #include "server/log.h"
 #include "manager/download.h"
@@ -57,6 +60,34 @@ static void usage(void) {
         "  --quarantine-errors N, --quarantine-window S, --alias NAME=MODEL[,MODEL...]\n"
         "  --log-level L     debug, info, warn or error (default info)\n"
         "  SIGHUP or POST /admin/config/reload re-reads the file (docs/configuration.md)\n");
+}
+
+/* The tenancy database (keys, quota usage), the profile's requirements and
+ * the tenants' settings, checked before anything starts. */
+static lmx_tenancy *open_tenancy(lmx_config *cfg, char *err, size_t errlen) {
+    char path[1100] = "";
+    const char *home = getenv("HOME");
+    if (cfg->tenancy_db[0]) snprintf(path, sizeof path, "%s", cfg->tenancy_db);
+    else if (home && *home) {
+        snprintf(path, sizeof path, "%s/.lmx", home);
+        mkdir(path, 0700);
+        snprintf(path, sizeof path, "%s/.lmx/tenancy.db", home);
+    }
+    char msg[768];
+    lmx_tenancy *t =
+        lmx_tenancy_open(path[0] && strcmp(path, ":memory:") ? path : NULL, msg, sizeof msg);
+    if (!t) {
+        snprintf(err, errlen, "tenancy_db: %s", msg);
+        return NULL;
+    }
+    lmx_app probe = {.tenancy = t};
+    if (lmx_profile_check(cfg, lmx_tenancy_keys_required(t), msg, sizeof msg) ||
+        lmx_cfg_apply_fleet(&probe, cfg, msg, sizeof msg)) {
+        snprintf(err, errlen, "%s", msg);
+        lmx_tenancy_close(t);
+        return NULL;
+    }
+    return t;
 }
 
 /* The models the config asks for at start: -m FILE, then `models:` (a
@@ -137,8 +168,15 @@ int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    lmx_tenancy *tenancy = open_tenancy(cfg, err, sizeof err);
+    if (!tenancy) {
+        fprintf(stderr, "lmx serve: %s\n", err);
+        free(cfg);
+        return 2;
+    }
     lmx_pool *pool = lmx_pool_create((int)cfg->threads);
     lmx_mgr_opts mo = {.n_ctx = (int)cfg->ctx_size,
+                       .itl_target_ms = (double)cfg->itl_target_ms,
                        .n_parallel = (int)cfg->parallel,
                        .n_queue = (int)cfg->queue,
                        .pool = pool,
@@ -154,7 +192,11 @@ int cmd_serve(int argc, char **argv) {
         snprintf(db_path, sizeof db_path, "%s/.lmx/responses.db", home);
     lmx_rstore *rstore =
         lmx_rstore_new(db_path[0] && strcmp(db_path, ":memory:") ? db_path : NULL, 1000, 7 * 86400);
-    lmx_app app = {.mgr = mgr, .responses = rstore};
+    lmx_app app = {.mgr = mgr,
+                   .responses = rstore,
+                   .tenancy = tenancy,
+                   .admin_local_only = lmx_profile_admin_loopback_only(cfg)};
+    /* the tenants' settings were applied by open_tenancy; reloads apply them again */
     /* applies keys, limits, log level and the manager's policy */
     lmx_cfg_live *live = lmx_cfg_live_create(&app, cfg, cfg_path, argc, argv);
     lmx_dl *dl = NULL;
@@ -193,6 +235,7 @@ int cmd_serve(int argc, char **argv) {
         lmx_log("info", "listening for Ollama clients",
                 json_pack("{s:s,s:i}", "host", cfg->host, "port", lmx_http_port(oh)));
     }
+    lmx_metrics_tenancy = tenancy;
     lmx_metrics_start();
     lmx_log("info", "listening",
             json_pack("{s:s,s:i,s:i,s:s}", "host", cfg->host, "port", lmx_http_port(h), "threads",
@@ -233,6 +276,8 @@ out:
     lmx_mgr_destroy(mgr, true);
     lmx_rstore_free(rstore);
     lmx_cfg_live_free(live);
+    lmx_metrics_tenancy = NULL;
+    lmx_tenancy_close(tenancy);
     lmx_pool_destroy(pool);
     free(cfg);
     if (!rc) lmx_log("info", "stopped", NULL);

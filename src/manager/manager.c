@@ -419,6 +419,7 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
                           .n_ctx = m->o.n_ctx,
                           .n_parallel = m->o.n_parallel,
                           .n_queue = m->o.n_queue,
+                          .itl_target_ms = m->o.itl_target_ms,
                           .pool = m->o.pool};
     double t0 = (lmx_now_s() * 1000.0);
     lmx_served *s = lmx_served_load(&so, err, errlen);
@@ -606,6 +607,7 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
                           .n_ctx = n_ctx,
                           .n_parallel = par,
                           .n_queue = m->o.n_queue,
+                          .itl_target_ms = m->o.itl_target_ms,
                           .pool = m->o.pool};
     lmx_served *s = lmx_served_load(&so, err, sizeof err);
     int rc = 0;

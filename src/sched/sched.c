@@ -200,7 +200,9 @@ lmx_job *lmx_sched_submit(lmx_sched *s, const lmx_job_params *p, lmx_submit_stat
     /* An embedding generates nothing, so its prompt may fill the whole
      * context (the generic checks keep room for one token: pass n_ctx + 1). */
     lmx_job_params e = {.prompt = p->prompt, .n_prompt = p->n_prompt, .n_choices = 1,
-                        .sample = lmx_sample_defaults(), .top_logprobs = -1, .embed = true};
+                        .sample = lmx_sample_defaults(), .top_logprobs = -1, .embed = true,
+                        .tenant = p->tenant, .client = p->client, .weight = p->weight,
+                        .prio = p->prio};
     return submit(s, &e, n_ctx + 1, status);
 }
 

@@ -44,6 +44,17 @@ typedef struct {
     long ctx_size, parallel, queue;
     /* access (reload) */
     char api_key[256], admin_key[256];
+    /* the fleet: tenants, keys, limits (tenancy.h; reload unless noted) */
+    char profile[32];         /* lan | trusted-gateway | internet (restart) */
+    char tenancy_db[1024];    /* keys and quota usage (restart) */
+    char tenants[2048];       /* NAME:weight=W,rpm=N,tpm=N,tpd=N,inflight=N;... */
+    char api_keys[4096];      /* TENANT:SHA256HEX;... */
+    char trusted_proxies[1024];
+    long client_max_inflight, client_prompt_tpm, max_prompt_tokens, queue_max_wait;
+    long itl_target_ms;       /* restart: schedulers take it when a model loads */
+    /* TLS: PEM files, re-read on reload (new connections get the new pair);
+     * tls_ca: verify client certificates against it (mTLS) */
+    char tls_cert[1024], tls_key[1024], tls_ca[1024];
     /* requests (reload) */
     long drain_timeout;
     uint64_t max_body;

@@ -11,6 +11,7 @@
 #include "server/log.h"
 #include "server/route.h"
 #include "server/routes.h"
+#include "server/tenancy.h"
 
 struct lmx_cfg_live {
     pthread_mutex_t mu; /* serialises reloads; guards cfg */
@@ -43,6 +44,19 @@ static void set_key(lmx_cfg_live *l, _Atomic(const char *) *slot, const char *v)
         l->old_keys[l->n_old++] = (char *)cur;
     }
     atomic_store(slot, dup);
+}
+
+int lmx_cfg_apply_fleet(lmx_app *app, const lmx_config *c, char *err, size_t errlen) {
+    if (!app->tenancy) return 0;
+    lmx_tenancy_cfg tc = {.tenants = c->tenants,
+                          .api_keys = c->api_keys,
+                          .legacy_key = c->api_key,
+                          .trusted_proxies = c->trusted_proxies,
+                          .client_max_inflight = c->client_max_inflight,
+                          .client_prompt_tpm = c->client_prompt_tpm,
+                          .max_prompt_tokens = c->max_prompt_tokens,
+                          .queue_max_wait = c->queue_max_wait};
+    return lmx_tenancy_configure(app->tenancy, &tc, err, errlen);
 }
 
 static void apply(lmx_cfg_live *l, const lmx_config *c) {
@@ -108,6 +122,14 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen) {
     json_t *changed = json_array(), *later = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(restart[i] ? later : changed, json_string(keys[i]));
     lmx_config_keep_restart(next, &l->cfg);
+    if (lmx_cfg_apply_fleet(l->app, next, err, errlen)) { /* validates before anything applies */
+        pthread_mutex_unlock(&l->mu);
+        free(next);
+        json_decref(changed);
+        json_decref(later);
+        lmx_log("warn", "config reload refused", json_pack("{s:s}", "error", err));
+        return NULL;
+    }
     apply(l, next);
     l->cfg = *next;
     pthread_mutex_unlock(&l->mu);

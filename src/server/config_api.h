@@ -17,6 +17,9 @@ typedef struct lmx_cfg_live lmx_cfg_live;
  * (keys, limits, log level, manager policy). path: the --config file (NULL:
  * the default one); argv is kept (not copied) for reloads. Sets
  * app->config. NULL when out of memory. */
+/* Applies the config's tenants, keys and client limits to app->tenancy
+ * (none: 0). -1 with err naming the bad setting; nothing is applied then. */
+int lmx_cfg_apply_fleet(lmx_app *app, const lmx_config *c, char *err, size_t errlen);
 lmx_cfg_live *lmx_cfg_live_create(lmx_app *app, const lmx_config *c, const char *path, int argc,
                                   char **argv);
 void lmx_cfg_live_free(lmx_cfg_live *l);

@@ -73,6 +73,15 @@ void lmx_rand_id(char *out, size_t cap, const char *prefix);
  * lmx_gen_free); on failure the caller keeps it. */
 lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prompts,
                        const int *n_prompt, int n_jobs, lmx_api_err *e);
+/* The fleet's part of a submission, for every endpoint that submits jobs:
+ * the calling tenant/client/class into p (from the request being handled,
+ * tenancy.h); the per-request and per-client prompt-token limits and the
+ * queue-wait limit (false with e set: 400 prompt_too_long, 429 rate_limited
+ * or model_busy); and the 429 queue_full answer with its Retry-After from the
+ * queue's measured drain rate. */
+void lmx_gen_identify(lmx_job_params *p);
+bool lmx_gen_admit(lmx_served *s, const int *n_prompt, int n_jobs, lmx_api_err *e);
+void lmx_gen_queue_full(lmx_served *s, lmx_api_err *e);
 /* Cancels unfinished jobs and frees everything. */
 void lmx_gen_free(lmx_gen *g);
 void lmx_gen_cancel(lmx_gen *g);

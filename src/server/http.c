@@ -28,6 +28,7 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/route.h"
+#include "server/tenancy.h"
 #include "util/clock.h"
 
 #define SLICE_MS 100 /* event wait between hang-up checks */
@@ -57,6 +58,7 @@ struct lmx_req {
     const char *api; /* the matched route's path (metrics label), NULL: none */
     char served[128]; /* the model that generated, "" if none */
     bool started;     /* a first token was due: queue_ms + prefill_ms is its latency */
+    lmx_caller caller; /* tenant, client, admission (tenancy.h); tenant "" until authorized */
 };
 typedef struct lmx_req req;
 
@@ -78,7 +80,34 @@ static bool hung_up(struct MHD_Connection *c) {
 
 static void add_cors(struct MHD_Response *resp) {
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                            "Retry-After, x-ratelimit-limit-requests, "
+                            "x-ratelimit-remaining-requests, x-ratelimit-reset-requests, "
+                            "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, "
+                            "x-ratelimit-reset-tokens");
+}
+
+/* OpenAI's x-ratelimit-* headers, for a tenant with request or token quotas. */
+static void add_ratelimit(const req *r, struct MHD_Response *resp) {
+    const lmx_caller *c = &r->caller;
+    char v[32];
+    if (!c->tenant[0]) return;
+    if (c->rl_req_limit > 0) {
+        snprintf(v, sizeof v, "%ld", c->rl_req_limit);
+        MHD_add_response_header(resp, "x-ratelimit-limit-requests", v);
+        snprintf(v, sizeof v, "%ld", c->rl_req_left);
+        MHD_add_response_header(resp, "x-ratelimit-remaining-requests", v);
+        snprintf(v, sizeof v, "%lds", c->rl_req_reset);
+        MHD_add_response_header(resp, "x-ratelimit-reset-requests", v);
+    }
+    if (c->rl_tok_limit > 0) {
+        snprintf(v, sizeof v, "%ld", c->rl_tok_limit);
+        MHD_add_response_header(resp, "x-ratelimit-limit-tokens", v);
+        snprintf(v, sizeof v, "%ld", c->rl_tok_left);
+        MHD_add_response_header(resp, "x-ratelimit-remaining-tokens", v);
+        snprintf(v, sizeof v, "%lds", c->rl_tok_reset);
+        MHD_add_response_header(resp, "x-ratelimit-reset-tokens", v);
+    }
 }
 
 static enum MHD_Result send_body(req *r, int status, const char *ctype, char *body, size_t n) {
@@ -89,6 +118,7 @@ static enum MHD_Result send_body(req *r, int status, const char *ctype, char *bo
     }
     if (ctype) MHD_add_response_header(resp, "Content-Type", ctype);
     add_cors(resp);
+    add_ratelimit(r, resp);
     if (atomic_load(&r->h->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = status;
@@ -217,6 +247,7 @@ int lmx_reply_err(lmx_req *r, const lmx_api_err *e) {
     }
     MHD_add_response_header(resp, "Content-Type", "application/json");
     add_cors(resp);
+    add_ratelimit(r, resp);
     if (e->retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", e->retry_after);
@@ -304,6 +335,7 @@ int lmx_reply_stream(lmx_req *r, const char *ctype, const lmx_stream_ops *ops, v
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     add_cors(resp);
+    add_ratelimit(r, resp);
     r->status = 200;
     r->stream = true;
     enum MHD_Result ok = MHD_queue_response(r->conn, 200, resp);
@@ -444,6 +476,12 @@ static bool authorized(lmx_req *r, lmx_access access, lmx_api_err *e) {
     const lmx_app *app = r->h->o.app;
     if (access == LMX_ACCESS_PUBLIC) return true;
     if (access == LMX_ACCESS_ADMIN) {
+        if (app->admin_local_only && !lmx_req_loopback(r)) {
+            lmx_err_set(e, 403, "permission_error", "admin_forbidden", NULL,
+                        "The admin API is not served on the public listener under the internet "
+                        "profile; use it from the machine itself.");
+            return false;
+        }
         if (!app->admin_key || !*app->admin_key) {
             if (lmx_req_loopback(r)) return true;
             lmx_err_set(e, 403, "permission_error", "admin_forbidden", NULL,
@@ -458,9 +496,19 @@ static bool authorized(lmx_req *r, lmx_access access, lmx_api_err *e) {
                     "'Authorization: Bearer KEY'.");
         return false;
     }
-    if (!app->api_key || !*app->api_key) return true;
     const char *k = presented_key(r, false);
-    if (k && key_equal(k, app->api_key)) return true;
+    if (app->tenancy) { /* tenants' keys (and the single api_key, as tenant "default") */
+        if (!lmx_tenancy_keys_required(app->tenancy)) {
+            snprintf(r->caller.tenant, sizeof r->caller.tenant, "default");
+            return true;
+        }
+        if (k && lmx_tenancy_key_tenant(app->tenancy, k, r->caller.tenant,
+                                        sizeof r->caller.tenant))
+            return true;
+    } else {
+        if (!app->api_key || !*app->api_key) return true;
+        if (k && key_equal(k, app->api_key)) return true;
+    }
     lmx_err_set(e, 401, "invalid_request_error", "invalid_api_key", NULL,
                 "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.");
     return false;
@@ -483,6 +531,33 @@ static bool path_matches(const lmx_route *rt, const char *p, const char **rest) 
 
 static bool method_matches(const char *want, const char *m) {
     return !strcmp(want, m) || (!strcmp(want, "GET") && !strcmp(m, "HEAD"));
+}
+
+/* The caller's client id and, for a POST (work, not a listing), its
+ * admission against quotas and in-flight caps. */
+static bool admit(lmx_req *r, lmx_tenancy *t, lmx_api_err *e) {
+    char peer[64] = "";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof peer);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof peer);
+    }
+    bool post = !strcmp(r->method, "POST");
+    json_t *body = NULL;
+    if (post && r->n_body && !r->too_big && !lmx_req_header(r, "x-openclaw-agent-id") &&
+        !lmx_req_header(r, "x-openclaw-session-key"))
+        body = json_loadb(r->body, r->n_body, 0, NULL);
+    lmx_tenancy_identify(t, &r->caller, peer, lmx_req_header(r, "X-Forwarded-For"),
+                         lmx_req_header(r, "Forwarded"), lmx_req_header(r, "x-openclaw-agent-id"),
+                         lmx_req_header(r, "x-openclaw-session-key"), body);
+    json_decref(body);
+    const char *prio = lmx_req_header(r, "x-lmx-priority");
+    r->caller.prio = (prio && !strcasecmp(prio, "batch")) || strstr(r->path, "embed") ? 1 : 0;
+    return !post || lmx_tenancy_admit(t, &r->caller, e);
 }
 
 static enum MHD_Result route(lmx_req *r) {
@@ -536,7 +611,15 @@ static enum MHD_Result route(lmx_req *r) {
                     "Method %s is not allowed for %s.", m, p);
         return lmx_reply_err(r, &e);
     }
-    return hit->fn(r, rest);
+    lmx_tenancy *t = r->h->o.app->tenancy;
+    if (!t || hit->access != LMX_ACCESS_API || !r->caller.tenant[0]) return hit->fn(r, rest);
+    if (!admit(r, t, &e)) return lmx_reply_err(r, &e);
+    lmx_caller_current = &r->caller;
+    lmx_tenancy_current = t;
+    int ok = hit->fn(r, rest);
+    lmx_caller_current = NULL;
+    lmx_tenancy_current = NULL;
+    return ok;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -607,6 +690,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
         json_object_set_new(f, "prefill_ms", json_real(r->prefill_ms));
     }
     if (r->stream) json_object_set_new(f, "stream", json_true());
+    if (r->caller.client[0]) {
+        json_object_set_new(f, "tenant", json_string(r->caller.tenant));
+        json_object_set_new(f, "client", json_string(r->caller.client));
+    }
     lmx_log("info", "request", f);
     lmx_metrics_req mq = {.api = r->api,
                           .model = r->model,
@@ -617,6 +704,9 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                           .completion_tokens = r->completion_tokens,
                           .ttft_s = r->started ? (r->queue_ms + r->prefill_ms) / 1000.0 : -1};
     lmx_metrics_observe(&mq);
+    if (h->o.app->tenancy && r->caller.tenant[0])
+        lmx_tenancy_finish(h->o.app->tenancy, &r->caller, r->prompt_tokens, r->completion_tokens,
+                           r->status);
     req_release(r);
     atomic_fetch_sub(&h->inflight, 1);
 }

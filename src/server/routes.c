@@ -33,6 +33,11 @@ const lmx_route lmx_routes[] = {
     {"DELETE", "/admin/models/", lmx_h_admin_delete, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"GET", "/admin/ledger", lmx_h_admin_ledger, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"GET", "/admin/status", lmx_h_admin_status, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    /* admin: the fleet's keys and tenants */
+    {"POST", "/admin/keys", lmx_h_keys_add, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"GET", "/admin/keys", lmx_h_keys_list, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"DELETE", "/admin/keys/", lmx_h_keys_revoke, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"GET", "/admin/tenants", lmx_h_tenants, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"GET", "/admin/memory", lmx_h_admin_memory, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     /* Prometheus; config reload */
     {"GET", "/metrics", lmx_h_metrics, LMX_ERRS_OPENAI, LMX_ACCESS_API},

@@ -12,6 +12,11 @@ int lmx_h_completions(lmx_req *r, const char *rest);
 
 /* embeddings_api.c */
 int lmx_h_embeddings(lmx_req *r, const char *rest);
+/* keys_api.c */
+int lmx_h_keys_add(lmx_req *r, const char *rest);
+int lmx_h_keys_list(lmx_req *r, const char *rest);
+int lmx_h_keys_revoke(lmx_req *r, const char *id);
+int lmx_h_tenants(lmx_req *r, const char *rest);
 /* admin_api.c */
 int lmx_h_admin_models(lmx_req *r, const char *id);
 int lmx_h_admin_delete(lmx_req *r, const char *id);
