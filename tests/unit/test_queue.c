@@ -133,3 +133,42 @@ TEST(batch_cap_shrinks_over_the_latency_target_and_grows_back_under_it) {
     for (int i = 0; i < 64; i++) lmx_batch_cap_observe(&c, 1000);
     CHECK_EQ_INT(c.cap, 8);
 }
+
+TEST(fq_two_slots_charged_per_step_give_tokens_3_to_1) {
+    /* the scheduler's use: two slots, each running job charged one unit per
+     * decode step, jobs of 128 tokens, both tenants always waiting */
+    lmx_fq *q = lmx_fq_new();
+    int k = 0;
+    for (; k < 8; k++) {
+        lmx_fq_push(q, ITEM(0, k), "gold", "g", 3, 0);
+        lmx_fq_push(q, ITEM(1, k), "silver", "s", 1, 0);
+    }
+    struct {
+        void *item;
+        lmx_fq_flow *f;
+        int left;
+    } slot[2] = {{0}};
+    long tokens[2] = {0, 0};
+    for (int step = 0; step < 20000; step++) {
+        for (int i = 0; i < 2; i++)
+            if (!slot[i].item) {
+                slot[i].item = lmx_fq_peek(q);
+                slot[i].f = lmx_fq_pop(q);
+                slot[i].left = 128;
+            }
+        for (int i = 0; i < 2; i++) {
+            lmx_fq_charge(q, slot[i].f, 1);
+            tokens[TENANT_OF(slot[i].item)]++;
+            if (--slot[i].left == 0) {
+                int t = TENANT_OF(slot[i].item);
+                lmx_fq_done(q, slot[i].f, step);
+                lmx_fq_push(q, ITEM(t, k++ % 900), t ? "silver" : "gold", t ? "s" : "g", t ? 1 : 3,
+                            0);
+                slot[i].item = NULL;
+            }
+        }
+    }
+    double ratio = (double)tokens[0] / tokens[1];
+    CHECK(ratio > 2.9 && ratio < 3.1);
+    lmx_fq_free(q);
+}
