@@ -15,7 +15,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(SAN) -pthrea
 ifeq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),)
 CFLAGS  += -Wno-format-truncation
 endif
-LIBS     = -lsqlite3 -lmicrohttpd -lpcre2-8 -ljansson -lutf8proc -lyaml -lcurl -lcrypto -lm -pthread
+LIBS     = -lsqlite3 -lmicrohttpd -lgnutls -lpcre2-8 -ljansson -lutf8proc -lyaml -lcurl -lcrypto -lm -pthread
 
 ENGINE_SRC = $(wildcard src/engine/*.c)
 TEXT_SRC   = $(wildcard src/text/*.c)

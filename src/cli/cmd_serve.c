@@ -24,6 +24,7 @@
 #include "server/metrics.h"
 #include "server/profile.h"
 #include "server/tenancy.h"
+#include "server/tls.h"
 #include "server/sd_notify.h"
 #include "server/log.h"
 #include "manager/download.h"
@@ -214,6 +215,15 @@ int cmd_serve(int argc, char **argv) {
     }
     app.downloads = dl;
     lmx_dl_on_bytes(dl, lmx_metrics_add_download_bytes);
+    if ((cfg->tls_cert[0] || cfg->tls_key[0] || cfg->tls_ca[0]) &&
+        (!cfg->tls_cert[0] || !cfg->tls_key[0])) {
+        fprintf(stderr, "lmx serve: TLS needs both tls_cert and tls_key\n");
+        goto out;
+    }
+    if (cfg->tls_cert[0] && lmx_tls_init(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err, sizeof err)) {
+        fprintf(stderr, "lmx serve: %s\n", err);
+        goto out;
+    }
     lmx_http_opts ho = {.host = cfg->host,
                         .port = (int)cfg->port,
                         .idle_timeout_s = (int)cfg->idle_timeout,
@@ -251,6 +261,14 @@ int cmd_serve(int argc, char **argv) {
         lmx_sd_notify("RELOADING=1");
         json_t *res = lmx_cfg_live_reload(live, err, sizeof err); /* logs either way */
         json_decref(res);
+        if (lmx_tls_enabled()) { /* new connections get the files' current pair */
+            char cert[1024], key[1024];
+            lmx_cfg_live_tls(live, cert, key, sizeof cert);
+            if (lmx_tls_reload(cert, key, err, sizeof err))
+                lmx_log("warn", "TLS reload refused: the old certificate stays",
+                        json_pack("{s:s}", "error", err));
+            else lmx_log("info", "TLS certificate reloaded", json_pack("{s:s}", "cert", cert));
+        }
         lmx_sd_notify(res ? "READY=1\nSTATUS=config reloaded" : "READY=1\nSTATUS=config reload refused");
     }
     long drain = lmx_cfg_live_drain_timeout(live);
@@ -277,6 +295,7 @@ out:
     lmx_rstore_free(rstore);
     lmx_cfg_live_free(live);
     lmx_metrics_tenancy = NULL;
+    lmx_tls_shutdown();
     lmx_tenancy_close(tenancy);
     lmx_pool_destroy(pool);
     free(cfg);

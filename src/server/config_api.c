@@ -139,6 +139,13 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen) {
     return json_pack("{s:b,s:o,s:o}", "reloaded", 1, "changed", changed, "restart_required", later);
 }
 
+void lmx_cfg_live_tls(lmx_cfg_live *l, char *cert, char *key, size_t cap) {
+    pthread_mutex_lock(&l->mu);
+    snprintf(cert, cap, "%s", l->cfg.tls_cert);
+    snprintf(key, cap, "%s", l->cfg.tls_key);
+    pthread_mutex_unlock(&l->mu);
+}
+
 long lmx_cfg_live_drain_timeout(lmx_cfg_live *l) {
     pthread_mutex_lock(&l->mu);
     long d = l->cfg.drain_timeout;

@@ -31,6 +31,8 @@ void lmx_cfg_live_free(lmx_cfg_live *l);
 json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen);
 
 /* The running drain_timeout (seconds). */
+/* The running config's TLS certificate and key paths. */
+void lmx_cfg_live_tls(lmx_cfg_live *l, char *cert, char *key, size_t cap);
 long lmx_cfg_live_drain_timeout(lmx_cfg_live *l);
 
 #endif

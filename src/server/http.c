@@ -29,6 +29,7 @@
 #include "server/metrics.h"
 #include "server/route.h"
 #include "server/tenancy.h"
+#include "server/tls.h"
 #include "util/clock.h"
 
 #define SLICE_MS 100 /* event wait between hang-up checks */
@@ -59,6 +60,7 @@ struct lmx_req {
     char served[128]; /* the model that generated, "" if none */
     bool started;     /* a first token was due: queue_ms + prefill_ms is its latency */
     lmx_caller caller; /* tenant, client, admission (tenancy.h); tenant "" until authorized */
+    char cert_cn[64];  /* mTLS: the verified client certificate's common name */
 };
 typedef struct lmx_req req;
 
@@ -497,6 +499,10 @@ static bool authorized(lmx_req *r, lmx_access access, lmx_api_err *e) {
         return false;
     }
     const char *k = presented_key(r, false);
+    if (r->cert_cn[0] && !k) { /* mTLS: the verified certificate names the tenant */
+        snprintf(r->caller.tenant, sizeof r->caller.tenant, "%s", r->cert_cn);
+        return true;
+    }
     if (app->tenancy) { /* tenants' keys (and the single api_key, as tenant "default") */
         if (!lmx_tenancy_keys_required(app->tenancy)) {
             snprintf(r->caller.tenant, sizeof r->caller.tenant, "default");
@@ -531,6 +537,22 @@ static bool path_matches(const lmx_route *rt, const char *p, const char **rest) 
 
 static bool method_matches(const char *want, const char *m) {
     return !strcmp(want, m) || (!strcmp(want, "GET") && !strcmp(m, "HEAD"));
+}
+
+/* mTLS: every request needs a client certificate the CA signed. */
+static bool client_cert(lmx_req *r, lmx_api_err *e) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    char why[256] = "";
+    int rc = lmx_tls_peer(ci ? ci->tls_session : NULL, r->cert_cn, sizeof r->cert_cn, why, sizeof why);
+    if (rc == 1) return true;
+    if (rc == 0)
+        lmx_err_set(e, 401, "invalid_request_error", "client_certificate_required", NULL,
+                    "This server requires a client certificate signed by its CA (mTLS).");
+    else
+        lmx_err_set(e, 401, "invalid_request_error", "invalid_client_certificate", NULL,
+                    "The client certificate was not accepted: %s", why);
+    return false;
 }
 
 /* The caller's client id and, for a POST (work, not a listing), its
@@ -600,6 +622,7 @@ static enum MHD_Result route(lmx_req *r) {
         lmx_err_set(&e, 503, "server_error", "shutting_down", NULL, "The server is shutting down.");
         return lmx_reply_err(r, &e);
     }
+    if (lmx_tls_ca_pem() && !client_cert(r, &e)) return lmx_reply_err(r, &e);
     if (!path_hit) {
         lmx_err_set(&e, 404, "invalid_request_error", "unknown_url", NULL,
                     "Unknown request URL: %s %s. Please check the URL for typos.", m, p);
@@ -743,12 +766,24 @@ lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen) {
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* TLS (tls.h): the certificate comes from a callback, so a reload swaps it live */
+    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
+                                         {MHD_OPTION_END, 0, NULL}};
+    if (lmx_tls_enabled()) {
+        flags |= MHD_USE_TLS;
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+                                              lmx_tls_cert_callback()};
+        if (lmx_tls_ca_pem())
+            tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
+                                                  (void *)lmx_tls_ca_pem()};
+    }
     h->d = MHD_start_daemon(
         flags, (uint16_t)o->port, NULL, NULL, handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(o->max_connections > 0 ? o->max_connections : 256), MHD_OPTION_END);
+        (unsigned)(o->max_connections > 0 ? o->max_connections : 256), MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not available)", o->host,
