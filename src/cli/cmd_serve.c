@@ -25,6 +25,7 @@
 #include "server/profile.h"
 #include "server/tenancy.h"
 #include "server/tls.h"
+#include "trace/trace.h"
 #include "server/sd_notify.h"
 #include "server/log.h"
 #include "manager/download.h"
@@ -207,6 +208,10 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "lmx serve: out of memory\n");
         goto out;
     }
+    if (lmx_trace_start(cfg->otlp_endpoint, "lmx", err, sizeof err)) {
+        fprintf(stderr, "lmx serve: %s\n", err);
+        goto out;
+    }
     if (load_startup_models(mgr, cfg)) goto out;
     dl = lmx_dl_create(mgr, err, sizeof err);
     if (!dl) {
@@ -296,6 +301,7 @@ out:
     lmx_cfg_live_free(live);
     lmx_metrics_tenancy = NULL;
     lmx_tls_shutdown();
+    lmx_trace_stop();
     lmx_tenancy_close(tenancy);
     lmx_pool_destroy(pool);
     free(cfg);

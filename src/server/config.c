@@ -72,6 +72,9 @@ static const cfg_key keys[] = {
      "the PEM private key of tls_cert"},
     {"tls_ca", T_STR, F(tls_ca), 0, 0, false, "--tls-ca", NULL, true, "none",
      "require client certificates signed by this PEM CA (mTLS); the subject's CN is the tenant"},
+    {"otlp_endpoint", T_STR, F(otlp_endpoint), 0, 0, false, "--otlp-endpoint", NULL, true, "none",
+     "export trace spans (request, queue, prefill, decode, model load, download) as OTLP/HTTP "
+     "JSON to this URL, e.g. http://127.0.0.1:4318/v1/traces"},
     {"models_dir", T_STR, F(models_dir), 0, 0, false, "--models-dir", NULL, true,
      "~/.lmx/models", "the model store"},
     {"responses_db", T_STR, F(responses_db), 0, 0, false, "--responses-db", NULL, true,

@@ -55,6 +55,7 @@ typedef struct {
     /* TLS: PEM files, re-read on reload (new connections get the new pair);
      * tls_ca: verify client certificates against it (mTLS) */
     char tls_cert[1024], tls_key[1024], tls_ca[1024];
+    char otlp_endpoint[512]; /* OTLP/HTTP traces URL; "" off (restart) */
     /* requests (reload) */
     long drain_timeout;
     uint64_t max_body;

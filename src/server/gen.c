@@ -8,6 +8,7 @@
 
 #include "manager/manager.h"
 #include "server/tenancy.h"
+#include "util/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,7 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
     g->s = s;
     lmx_rand_id(g->id, sizeof g->id, r->kind == LMX_OAI_CHAT ? "chatcmpl-" : "cmpl-");
     g->created = (long long)time(NULL);
+    g->t_submit = lmx_now_s();
     g->n_jobs = n_jobs;
     g->n = r->n;
     g->n_choices = n_jobs * r->n;

@@ -43,6 +43,7 @@ typedef struct lmx_gen {
     bool stream, include_usage;
     int prompt_tokens, completion_tokens, cached_tokens;
     double queue_ms, prefill_ms; /* the slowest job's, from the scheduler */
+    double t_submit;             /* monotonic (lmx_now_s): when the jobs were submitted */
     bool failed;                 /* an LMX_EV_ERROR arrived */
     char err[256];
     int rr; /* round-robin start for lmx_gen_next */

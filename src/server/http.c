@@ -30,6 +30,7 @@
 #include "server/route.h"
 #include "server/tenancy.h"
 #include "server/tls.h"
+#include "trace/trace.h"
 #include "util/clock.h"
 
 #define SLICE_MS 100 /* event wait between hang-up checks */
@@ -61,6 +62,10 @@ struct lmx_req {
     bool started;     /* a first token was due: queue_ms + prefill_ms is its latency */
     lmx_caller caller; /* tenant, client, admission (tenancy.h); tenant "" until authorized */
     char cert_cn[64];  /* mTLS: the verified client certificate's common name */
+    lmx_trace_ctx trace; /* trace_id: the caller's or new; span_id: this request's span */
+    uint8_t parent[8];   /* the caller's span (has_parent) */
+    bool has_parent;
+    double t_submit, t_end; /* monotonic: jobs submitted, last event (0: no generation) */
 };
 typedef struct lmx_req req;
 
@@ -89,10 +94,13 @@ static void add_cors(struct MHD_Response *resp) {
                             "x-ratelimit-reset-tokens");
 }
 
-/* OpenAI's x-ratelimit-* headers, for a tenant with request or token quotas. */
+/* OpenAI's x-ratelimit-* headers, for a tenant with request or token
+ * quotas; and the trace context naming this request's span. */
 static void add_ratelimit(const req *r, struct MHD_Response *resp) {
     const lmx_caller *c = &r->caller;
-    char v[32];
+    char v[64];
+    lmx_trace_format(&r->trace, v, sizeof v);
+    MHD_add_response_header(resp, "traceparent", v);
     if (!c->tenant[0]) return;
     if (c->rl_req_limit > 0) {
         snprintf(v, sizeof v, "%ld", c->rl_req_limit);
@@ -191,6 +199,8 @@ void lmx_req_account(lmx_req *r, const lmx_gen *g) {
     r->queue_ms = g->queue_ms;
     r->prefill_ms = g->prefill_ms;
     r->started = g->prompt_tokens > 0 || g->queue_ms + g->prefill_ms > 0;
+    r->t_submit = g->t_submit;
+    r->t_end = lmx_now_s();
     if (g->s) snprintf(r->served, sizeof r->served, "%s", g->s->name);
 }
 
@@ -635,13 +645,20 @@ static enum MHD_Result route(lmx_req *r) {
         return lmx_reply_err(r, &e);
     }
     lmx_tenancy *t = r->h->o.app->tenancy;
-    if (!t || hit->access != LMX_ACCESS_API || !r->caller.tenant[0]) return hit->fn(r, rest);
-    if (!admit(r, t, &e)) return lmx_reply_err(r, &e);
-    lmx_caller_current = &r->caller;
-    lmx_tenancy_current = t;
-    int ok = hit->fn(r, rest);
-    lmx_caller_current = NULL;
-    lmx_tenancy_current = NULL;
+    lmx_trace_current = &r->trace;
+    int ok;
+    if (!t || hit->access != LMX_ACCESS_API || !r->caller.tenant[0]) {
+        ok = hit->fn(r, rest);
+    } else if (!admit(r, t, &e)) {
+        ok = lmx_reply_err(r, &e);
+    } else {
+        lmx_caller_current = &r->caller;
+        lmx_tenancy_current = t;
+        ok = hit->fn(r, rest);
+        lmx_caller_current = NULL;
+        lmx_tenancy_current = NULL;
+    }
+    lmx_trace_current = NULL;
     return ok;
 }
 
@@ -660,6 +677,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         r->t0 = lmx_now_s();
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
+        lmx_trace_ctx in;
+        if (lmx_trace_parse(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"), &in)) {
+            r->trace = in;
+            memcpy(r->parent, in.span_id, 8);
+            r->has_parent = true;
+        }
+        lmx_trace_new_ids(&r->trace, !r->has_parent);
         atomic_fetch_add(&h->inflight, 1);
         *con_cls = r;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
@@ -691,6 +715,35 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     return route(r);
+}
+
+/* The request's spans: the request itself, and for a generation its queue
+ * wait, prefill and decode, as children. */
+static void trace_spans(const req *r) {
+    uint64_t t0 = lmx_trace_mono_to_ns(r->t0), end = lmx_trace_now_ns();
+    lmx_trace_attr a[] = {{"http.request.method", r->method, 0},
+                          {"url.path", r->path, 0},
+                          {"http.response.status_code", NULL, r->status},
+                          {"gen_ai.request.model", r->model, 0},
+                          {"gen_ai.usage.input_tokens", NULL, r->prompt_tokens},
+                          {"gen_ai.usage.output_tokens", NULL, r->completion_tokens},
+                          {"lmx.tenant", r->caller.tenant, 0},
+                          {"lmx.client", r->caller.client, 0}};
+    lmx_trace_span(r->trace.trace_id, r->trace.span_id, r->has_parent ? r->parent : NULL,
+                   "request", t0, end, r->status >= 500, a, 8);
+    if (!r->t_submit || !r->started) return;
+    uint64_t q0 = lmx_trace_mono_to_ns(r->t_submit), q1 = q0 + (uint64_t)(r->queue_ms * 1e6),
+             p1 = q1 + (uint64_t)(r->prefill_ms * 1e6), d1 = lmx_trace_mono_to_ns(r->t_end);
+    lmx_trace_ctx s = r->trace;
+    lmx_trace_attr n_prompt = {"gen_ai.usage.input_tokens", NULL, r->prompt_tokens},
+                   n_out = {"gen_ai.usage.output_tokens", NULL, r->completion_tokens};
+    lmx_trace_new_ids(&s, false);
+    lmx_trace_span(s.trace_id, s.span_id, r->trace.span_id, "queue", q0, q1, false, NULL, 0);
+    lmx_trace_new_ids(&s, false);
+    lmx_trace_span(s.trace_id, s.span_id, r->trace.span_id, "prefill", q1, p1, false, &n_prompt, 1);
+    lmx_trace_new_ids(&s, false);
+    lmx_trace_span(s.trace_id, s.span_id, r->trace.span_id, "decode", p1, d1 > p1 ? d1 : p1, false,
+                   &n_out, 1);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -727,6 +780,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                           .completion_tokens = r->completion_tokens,
                           .ttft_s = r->started ? (r->queue_ms + r->prefill_ms) / 1000.0 : -1};
     lmx_metrics_observe(&mq);
+    if (lmx_trace_enabled()) trace_spans(r);
     if (h->o.app->tenancy && r->caller.tenant[0])
         lmx_tenancy_finish(h->o.app->tenancy, &r->caller, r->prompt_tokens, r->completion_tokens,
                            r->status);
