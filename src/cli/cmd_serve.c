@@ -23,6 +23,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/profile.h"
+#include "server/routes.h"
 #include "server/tenancy.h"
 #include "server/tls.h"
 #include "trace/trace.h"
@@ -283,6 +284,7 @@ int cmd_serve(int argc, char **argv) {
                       (int)drain));
     lmx_http_quiesce(h);
     if (oh) lmx_http_quiesce(oh);
+    lmx_ws_shutdown(5); /* WebSocket sessions end with a close frame, their requests cancelled */
     bool clean = lmx_http_wait_idle(h, (double)drain) && (!oh || lmx_http_wait_idle(oh, 1));
     if (!clean) {
         lmx_log("warn", "drain timeout: cancelling in-flight requests", NULL);

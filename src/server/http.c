@@ -274,6 +274,47 @@ int lmx_reply_err(lmx_req *r, const lmx_api_err *e) {
     return ok;
 }
 
+/* ---- WebSocket upgrade ---- */
+
+typedef struct {
+    void (*start)(void *cls, int fd, void *handle, const char *extra, size_t n_extra);
+    void *cls;
+} upgrade_ctx;
+
+static void upgraded(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra,
+                     size_t n_extra, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+    (void)c, (void)con_cls;
+    upgrade_ctx *u = cls;
+    u->start(u->cls, sock, urh, extra, n_extra);
+    free(u);
+}
+
+int lmx_reply_upgrade(lmx_req *r, const char *accept,
+                      void (*start)(void *cls, int fd, void *handle, const char *extra,
+                                    size_t n_extra),
+                      void *cls) {
+    upgrade_ctx *u = malloc(sizeof *u);
+    struct MHD_Response *resp = u ? MHD_create_response_for_upgrade(upgraded, u) : NULL;
+    if (!resp) {
+        free(u);
+        free(cls);
+        return MHD_NO;
+    }
+    u->start = start;
+    u->cls = cls;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
+    MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+    add_ratelimit(r, resp);
+    r->status = 101;
+    enum MHD_Result ok = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+void lmx_upgrade_close(void *handle) {
+    MHD_upgrade_action(handle, MHD_UPGRADE_ACTION_CLOSE);
+}
+
 /* ---- streamed bodies ---- */
 
 typedef struct {
@@ -818,7 +859,7 @@ lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen) {
         return NULL;
     }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     /* TLS (tls.h): the certificate comes from a callback, so a reload swaps it live */
     struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},

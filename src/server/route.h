@@ -67,6 +67,15 @@ int lmx_reply_text(lmx_req *r, int status, const char *ctype, const char *text);
 int lmx_reply_err(lmx_req *r, const lmx_api_err *e);
 /* e as a body in the given API's error shape (new reference). */
 json_t *lmx_err_json_style(const lmx_api_err *e, lmx_err_style style);
+/* 101 Switching Protocols to WebSocket (accept: Sec-WebSocket-Accept). Once
+ * the switch is done, start(cls, fd, handle, extra, n_extra) gets the socket
+ * (extra: bytes the client sent after its headers); it must return soon and
+ * hand the socket back with lmx_upgrade_close(handle) when finished. */
+int lmx_reply_upgrade(lmx_req *r, const char *accept,
+                      void (*start)(void *cls, int fd, void *handle, const char *extra,
+                                    size_t n_extra),
+                      void *cls);
+void lmx_upgrade_close(void *handle);
 /* 201/204 and friends: no body. */
 int lmx_reply_empty(lmx_req *r, int status);
 

@@ -10,6 +10,7 @@ const lmx_route lmx_routes[] = {
     {"GET", "/v1/models", lmx_h_models, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"GET", "/v1/models/", lmx_h_models, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/chat/completions", lmx_h_chat, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"GET", "/v1/realtime", lmx_h_realtime, LMX_ERRS_OPENAI, LMX_ACCESS_API}, /* WebSocket */
     {"POST", "/v1/completions", lmx_h_completions, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/embeddings", lmx_h_embeddings, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     /* OpenAI Responses */

@@ -12,6 +12,9 @@ int lmx_h_completions(lmx_req *r, const char *rest);
 
 /* embeddings_api.c */
 int lmx_h_embeddings(lmx_req *r, const char *rest);
+/* ws_api.c: WebSocket; lmx_ws_shutdown ends every session (waits up to timeout_s) */
+int lmx_h_realtime(lmx_req *r, const char *rest);
+void lmx_ws_shutdown(double timeout_s);
 /* keys_api.c */
 int lmx_h_keys_add(lmx_req *r, const char *rest);
 int lmx_h_keys_list(lmx_req *r, const char *rest);
