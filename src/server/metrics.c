@@ -18,6 +18,7 @@
 #include "manager/served.h"
 #include "server/route.h"
 #include "server/routes.h"
+#include "server/metrics_ops.h"
 #include "server/tenancy.h"
 #include "util/clock.h"
 
@@ -343,6 +344,7 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
     fprintf(f, "process_resident_memory_bytes %llu\n", (unsigned long long)resident_bytes());
 
     if (lmx_metrics_tenancy) lmx_tenancy_metrics(lmx_metrics_tenancy, f);
+    if (mgr) lmx_metrics_ops(mgr, f);
     lmx_mgr_list_release(list, n);
     free(st);
     if (fclose(f)) {
