@@ -1,6 +1,7 @@
 # LMX build. `make` leaves the CLI at build/lmx; `make test` runs every test.
 #
-# Sources are picked up by wildcard: one module per file under src/<layer>/.
+# Sources are picked up by wildcard: one module per file under src/<layer>/
+# (src/server/ also one folder down: http/, core/, api/).
 # ISA-specific kernels (kernels_avx2.c, kernels_avx512.c) get their own -m flags
 # and are chosen at run time, so one binary runs on any x86-64.
 
@@ -15,17 +16,18 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(SAN) -pthrea
 ifeq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),)
 CFLAGS  += -Wno-format-truncation
 endif
-LIBS     = -lsqlite3 -lmicrohttpd -lgnutls -lpcre2-8 -ljansson -lutf8proc -lyaml -lcurl -lcrypto -lm -pthread
+LIBS     = -lsqlite3 -lmicrohttpd -lgnutls -lpcre2-8 -ljansson -lutf8proc -lyaml -lcurl -lcrypto -lhiredis -lm -pthread
 
 ENGINE_SRC = $(wildcard src/engine/*.c)
 TEXT_SRC   = $(wildcard src/text/*.c)
 UTIL_SRC   = $(wildcard src/util/*.c)
 SCHED_SRC  = $(wildcard src/sched/*.c)
 TRACE_SRC  = $(wildcard src/trace/*.c)
-SERVER_SRC = $(wildcard src/server/*.c)
+SERVER_SRC = $(wildcard src/server/*.c src/server/*/*.c)
 MGR_SRC    = $(wildcard src/manager/*.c)
+AGENTS_SRC = $(wildcard src/agents/*.c)
 CLI_SRC    = $(wildcard src/cli/*.c)
-LIB_SRC    = $(ENGINE_SRC) $(TEXT_SRC) $(UTIL_SRC) $(SCHED_SRC) $(TRACE_SRC) $(SERVER_SRC) $(MGR_SRC)
+LIB_SRC    = $(ENGINE_SRC) $(TEXT_SRC) $(UTIL_SRC) $(SCHED_SRC) $(TRACE_SRC) $(SERVER_SRC) $(MGR_SRC) $(AGENTS_SRC)
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -99,12 +101,17 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/lmx $(DESTDIR)$(PREFIX)/lib/systemd/system/lmx.service
 	rm -rf $(DESTDIR)$(PREFIX)/share/lmx $(DESTDIR)$(PREFIX)/share/doc/lmx
 
+# The include rules between layers (engine/ and text/ see only util/, the
+# manager never the server ...): scripts/check-layers.py holds the table.
+check-layers:
+	python3 scripts/check-layers.py
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test unit asan fuzz format clean install uninstall
+.PHONY: all test unit asan fuzz check-layers format clean install uninstall
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

@@ -156,8 +156,6 @@ void lmx_event_clear(lmx_event *ev) {
     ev->text = NULL;
     free(ev->embd);
     ev->embd = NULL;
-    free(ev->reasoning);
-    ev->reasoning = NULL;
 }
 
 static void job_free(lmx_job *j) {

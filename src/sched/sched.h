@@ -110,10 +110,6 @@ typedef struct {
     int32_t token;
     char *text;          /* malloc'd, owned by the event (lmx_event_clear frees) */
     size_t text_len;
-    /* TOKEN, FINISH: never set by the scheduler; the server's reasoning split
-     * (server/gen.c) moves a thought's text here (malloc'd, owned) */
-    char *reasoning;
-    size_t reasoning_len;
     float logprob;       /* of the chosen token under the model's raw distribution */
     int n_top;
     int32_t top_id[LMX_MAX_TOP_LOGPROBS];

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/ident.h"
-#include "server/tenancy.h"
+#include "server/core/ident.h"
+#include "server/core/tenancy.h"
 #include "trace/trace.h"
 
 static lmx_tenancy *ten;

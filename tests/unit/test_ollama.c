@@ -1,13 +1,13 @@
-/* Ollama request bodies → LMX's (server/ollama_req.c): names, keep_alive
+/* Ollama request bodies → LMX's (server/api/ollama_req.c): names, keep_alive
  * durations, and /api/chat and /api/generate translated into OpenAI bodies
  * that the OpenAI contract then accepts. Helpers of the LM Studio / Ollama
- * modules (server/compat.c) too. */
+ * modules (server/core/compat_*.c) too. */
 #include <jansson.h>
 #include <stdlib.h>
 
-#include "server/compat.h"
-#include "server/ollama.h"
-#include "server/openai_params.h"
+#include "server/api/ollama_req.h"
+#include "server/core/compat_fmt.h"
+#include "server/core/request.h"
 #include "test.h"
 
 TEST(ollama_names_map_onto_lmx_ids) {
