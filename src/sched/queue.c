@@ -272,7 +272,6 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int lmx_batch_cap_observe(lmx_batch_cap *c, double step_ms) {
-    if (c->target_ms <= 0) return c->cap;
     c->ring[c->pos] = step_ms;
     c->pos = (c->pos + 1) % 64;
     if (c->n < 64) c->n++;
@@ -282,6 +281,7 @@ int lmx_batch_cap_observe(lmx_batch_cap *c, double step_ms) {
     memcpy(v, c->ring, sizeof(double) * (size_t)c->n);
     qsort(v, (size_t)c->n, sizeof *v, cmp_double);
     c->p95_ms = v[(c->n * 95 - 1) / 100];
+    if (c->target_ms <= 0) return c->cap; /* measured for the metrics, never capped */
     if (c->p95_ms > c->target_ms && c->cap > 1) {
         c->cap--;
         c->n = c->pos = 0; /* judge the new cap on its own steps */

@@ -54,7 +54,8 @@ void lmx_fq_each_tenant(const lmx_fq *q, void (*fn)(void *ctx, const char *tenan
  * decode steps' durations (each sequence's inter-token latency) stays under
  * target_ms. Each step that decoded reports its duration; every 16 steps the
  * cap moves by one: down while the p95 is over the target, up while it is
- * under 70% of it. target_ms <= 0: the cap stays at max. */
+ * under 70% of it. target_ms <= 0: the cap stays at max (the p95 is still
+ * measured, for the metrics). */
 typedef struct {
     int max, cap;
     double target_ms;

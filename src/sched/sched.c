@@ -827,7 +827,7 @@ static void *sched_main(void *arg) {
                 if (s->slots[i].state != SLOT_FREE) atomic_store(&s->slots[i].job->cancelled, true);
         double t0 = lmx_now_s();
         bool busy = step(s);
-        if (busy && s->n_decoded > 0 && s->o.itl_target_ms > 0) {
+        if (busy && s->n_decoded > 0) {
             pthread_mutex_lock(&s->mu);
             lmx_batch_cap_observe(&s->cap, (lmx_now_s() - t0) * 1e3);
             pthread_mutex_unlock(&s->mu);

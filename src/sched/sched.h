@@ -145,7 +145,7 @@ typedef struct {
     int n_queue;                   /* the queue's limit */
     int batch_cap;                 /* sequences admitted at most now (the latency target's cap) */
     double drain_per_s;            /* jobs ending per second lately (0: none ended lately) */
-    double itl_p95_ms;             /* the latency target's last p95 of a decode step (0: off) */
+    double itl_p95_ms;             /* p95 of recent decode steps (0: not measured yet) */
 } lmx_sched_stats;
 void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out);
 /* Calls fn for each tenant with jobs waiting, under the scheduler's lock. */

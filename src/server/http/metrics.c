@@ -294,6 +294,13 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
            "Sequences admitted at most now (below --parallel while the latency target caps it).");
     for (int i = 0; i < n; i++)
         model_line(f, "lmx_batch_cap", list[i]->name, NULL), fprintf(f, "%d\n", st[i].batch_cap);
+    family(f, "lmx_decode_step_p95_seconds", "gauge",
+           "p95 of recent decode steps: each running sequence's inter-token latency.");
+    for (int i = 0; i < n; i++) {
+        model_line(f, "lmx_decode_step_p95_seconds", list[i]->name, NULL);
+        num(f, st[i].itl_p95_ms / 1000.0);
+        fputc('\n', f);
+    }
     family(f, "lmx_active_sequences", "gauge", "Sequences being prefilled or decoded.");
     for (int i = 0; i < n; i++)
         model_line(f, "lmx_active_sequences", list[i]->name, NULL),
