@@ -368,7 +368,7 @@ def tenants_weighted_3_to_1_get_decode_tokens_3_to_1_under_saturation():
         def loop(key, i):
             while not stop.is_set():
                 st, j, h = post(s.port, '/v1/chat/completions',
-                                {'model': 'llama-f32', 'max_tokens': 128,
+                                {'model': 'llama-f32', 'max_tokens': 256,
                                  'messages': [{'role': 'user', 'content': 'a'}]},
                                 {'Authorization': f'Bearer {key}', 'x-openclaw-agent-id': f'{key}-{i}'})
                 if st != 200:
@@ -376,9 +376,15 @@ def tenants_weighted_3_to_1_get_decode_tokens_3_to_1_under_saturation():
         ts = [threading.Thread(target=loop, args=(k, i)) for k in ('sk-gold', 'sk-silver') for i in range(12)]
         for t in ts:
             t.start()
-        time.sleep(2)
+        time.sleep(3)
         a = tenant_tokens(s.port)
-        time.sleep(12)
+        both, samples = 0, 0
+        t_end = time.time() + 15
+        while time.time() < t_end:  # saturated: both tenants have requests waiting
+            q = json.loads(get(s.port, '/admin/tenants')[1])['queues']['llama-f32']['by_tenant']
+            both += q.get('gold', 0) > 0 and q.get('silver', 0) > 0
+            samples += 1
+            time.sleep(0.5)
         b = tenant_tokens(s.port)
         stop.set()
         for t in ts:
@@ -386,7 +392,9 @@ def tenants_weighted_3_to_1_get_decode_tokens_3_to_1_under_saturation():
         s.stop()
     assert not errors, errors[:3]
     g, sv = b['gold'] - a['gold'], b['silver'] - a['silver']
-    print(f'  decode tokens in 12 s: gold {g}, silver {sv}, ratio {g / max(sv, 1):.2f}')
+    print(f'  decode tokens in 15 s: gold {g}, silver {sv}, ratio {g / max(sv, 1):.2f}; both tenants '
+          f'waiting in {both}/{samples} samples')
+    assert both >= 0.8 * samples, f'not saturated: both tenants waited in only {both}/{samples} samples'
     assert sv > 500 and 2.7 <= g / sv <= 3.3, (g, sv)
 
 

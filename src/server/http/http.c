@@ -57,11 +57,11 @@ struct lmx_req {
     size_t n_body, cap;
     int prompt_tokens, completion_tokens, cached_tokens;
     double queue_ms, prefill_ms;
-    const char *api; /* the matched route's path (metrics label), NULL: none */
-    char served[128]; /* the model that generated, "" if none */
-    bool started;     /* a first token was due: queue_ms + prefill_ms is its latency */
-    lmx_caller caller; /* tenant, client, admission (tenancy.h); tenant "" until authorized */
-    char cert_cn[64];  /* mTLS: the verified client certificate's common name */
+    const char *api;     /* the matched route's path (metrics label), NULL: none */
+    char served[128];    /* the model that generated, "" if none */
+    bool started;        /* a first token was due: queue_ms + prefill_ms is its latency */
+    lmx_caller caller;   /* tenant, client, admission (tenancy.h); tenant "" until authorized */
+    char cert_cn[64];    /* mTLS: the verified client certificate's common name */
     lmx_trace_ctx trace; /* trace_id: the caller's or new; span_id: this request's span */
     uint8_t parent[8];   /* the caller's span (has_parent) */
     bool has_parent;
@@ -182,7 +182,8 @@ json_t *lmx_req_json(lmx_req *r, bool empty_ok, lmx_api_err *e) {
     e->status = 0;
     if (r->too_big) {
         lmx_err_set(e, 413, "invalid_request_error", "request_too_large", NULL,
-                    "The request body is larger than the limit of %zu bytes.", r->h->o.app->max_body);
+                    "The request body is larger than the limit of %zu bytes.",
+                    r->h->o.app->max_body);
         return NULL;
     }
     if (empty_ok && r->n_body == 0) return NULL;
@@ -300,6 +301,16 @@ void lmx_upgrade_close(void *handle) {
     MHD_upgrade_action(handle, MHD_UPGRADE_ACTION_CLOSE);
 }
 
+/* The request's work is done: its in-flight slot and tokens go back to the
+ * tenancy now, not when libmicrohttpd notes the connection's end — a bot
+ * that sends its next request the moment it has read [DONE] must not find
+ * its previous one still counted. Idempotent; completed() calls it too. */
+static void caller_release(req *r) {
+    lmx_tenancy *t = r->h->o.app->tenancy;
+    if (t && r->caller.counted)
+        lmx_tenancy_finish(t, &r->caller, r->prompt_tokens, r->completion_tokens, r->status);
+}
+
 /* ---- streamed bodies ---- */
 
 typedef struct {
@@ -320,7 +331,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             ss->last_out = lmx_now_s();
             return (ssize_t)lmx_buf_take(&ss->out, buf, max);
         }
-        if (ss->finished) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (ss->finished) {
+            caller_release(ss->r);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
         size_t before = ss->out.n;
         ss->finished = !ss->ops.next(ss->st, &ss->out, SLICE_MS);
         if (ss->finished) continue;
@@ -460,6 +474,7 @@ static int run_blocking(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt) {
         if (atomic_load(&r->h->aborting)) lmx_gen_cancel(g);
     }
     lmx_req_account(r, g);
+    caller_release(r);
     int ok;
     if (g->failed) {
         lmx_api_err e;
@@ -544,8 +559,7 @@ static bool authorized(lmx_req *r, lmx_access access, lmx_api_err *e) {
             snprintf(r->caller.tenant, sizeof r->caller.tenant, "default");
             return true;
         }
-        if (k && lmx_tenancy_key_tenant(app->tenancy, k, r->caller.tenant,
-                                        sizeof r->caller.tenant))
+        if (k && lmx_tenancy_key_tenant(app->tenancy, k, r->caller.tenant, sizeof r->caller.tenant))
             return true;
     } else {
         if (!app->api_key || !*app->api_key) return true;
@@ -580,7 +594,8 @@ static bool client_cert(lmx_req *r, lmx_api_err *e) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     char why[256] = "";
-    int rc = lmx_tls_peer(ci ? ci->tls_session : NULL, r->cert_cn, sizeof r->cert_cn, why, sizeof why);
+    int rc =
+        lmx_tls_peer(ci ? ci->tls_session : NULL, r->cert_cn, sizeof r->cert_cn, why, sizeof why);
     if (rc == 1) return true;
     if (rc == 0)
         lmx_err_set(e, 401, "invalid_request_error", "client_certificate_required", NULL,
@@ -647,11 +662,12 @@ static enum MHD_Result route(lmx_req *r) {
             break;
         }
         if (!strstr(r->allow, rt->method))
-            n_allow += (size_t)snprintf(r->allow + n_allow, sizeof r->allow - n_allow, "%s, ",
-                                        rt->method);
+            n_allow +=
+                (size_t)snprintf(r->allow + n_allow, sizeof r->allow - n_allow, "%s, ", rt->method);
         if (n_allow >= sizeof r->allow) n_allow = sizeof r->allow - 1;
     }
-    if (n_allow < sizeof r->allow) snprintf(r->allow + n_allow, sizeof r->allow - n_allow, "OPTIONS");
+    if (n_allow < sizeof r->allow)
+        snprintf(r->allow + n_allow, sizeof r->allow - n_allow, "OPTIONS");
     r->style = hit ? hit->style : path_hit ? path_hit->style : LMX_ERRS_OPENAI;
     r->api = hit ? hit->path : path_hit ? path_hit->path : NULL;
     if (atomic_load(&r->h->draining)) {
@@ -755,8 +771,8 @@ static void trace_spans(const req *r) {
                           {"gen_ai.usage.output_tokens", NULL, r->completion_tokens},
                           {"lmx.tenant", r->caller.tenant, 0},
                           {"lmx.client", r->caller.client, 0}};
-    lmx_trace_span(r->trace.trace_id, r->trace.span_id, r->has_parent ? r->parent : NULL,
-                   "request", t0, end, r->status >= 500, a, 8);
+    lmx_trace_span(r->trace.trace_id, r->trace.span_id, r->has_parent ? r->parent : NULL, "request",
+                   t0, end, r->status >= 500, a, 8);
     if (!r->t_submit || !r->started) return;
     uint64_t q0 = lmx_trace_mono_to_ns(r->t_submit), q1 = q0 + (uint64_t)(r->queue_ms * 1e6),
              p1 = q1 + (uint64_t)(r->prefill_ms * 1e6), d1 = lmx_trace_mono_to_ns(r->t_end);
@@ -847,15 +863,15 @@ lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen) {
                      MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     /* TLS (tls.h): the certificate comes from a callback, so a reload swaps it live */
-    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
-                                         {MHD_OPTION_END, 0, NULL}};
+    struct MHD_OptionItem tls_opts[3] = {
+        {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
     if (lmx_tls_enabled()) {
         flags |= MHD_USE_TLS;
-        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
-                                              lmx_tls_cert_callback()};
+        tls_opts[0] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, lmx_tls_cert_callback()};
         if (lmx_tls_ca_pem())
-            tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
-                                                  (void *)lmx_tls_ca_pem()};
+            tls_opts[1] =
+                (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)lmx_tls_ca_pem()};
     }
     h->d = MHD_start_daemon(
         flags, (uint16_t)o->port, NULL, NULL, handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
