@@ -88,6 +88,7 @@ struct lmx_sched {
     lmx_fq *q; /* the wait queue (sched/queue.h) */
     int n_queued, n_gram_queued;
     lmx_batch_cap cap; /* the latency target's batch cap (read under mu for stats) */
+    int n_held; /* choices queued or in a slot: what the waiting room is measured against */
     bool stopping, cancel_all;
     uint64_t clock;
     int n_decoded; /* sequences the last step decoded (the latency target's sample) */
@@ -273,12 +274,16 @@ static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
 
     pthread_mutex_lock(&s->mu);
     if (s->stopping) *status = LMX_SUBMIT_STOPPING;
-    else if (s->n_queued >= s->o.n_queue) *status = LMX_SUBMIT_QUEUE_FULL;
+    /* a job fits when its choices find running slots or places in the waiting
+     * room (o.n_queue, counted in choices; 0: no waiting room at all) */
+    else if (s->n_held + j->n_choices > s->o.n_parallel + s->o.n_queue)
+        *status = LMX_SUBMIT_QUEUE_FULL;
     else *status = LMX_SUBMIT_OK;
     if (*status == LMX_SUBMIT_OK &&
         !lmx_fq_push(s->q, j, j->tenant, j->client, j->weight, j->prio))
         *status = LMX_SUBMIT_BAD;
     if (*status == LMX_SUBMIT_OK) {
+        s->n_held += j->n_choices;
         s->n_queued++;
         s->n_gram_queued += j->grammar != NULL;
         pthread_cond_signal(&s->cv);
@@ -407,6 +412,7 @@ static void admit(lmx_sched *s) {
     while ((j = lmx_fq_peek(s->q))) {
         if (atomic_load(&j->cancelled)) {
             unqueue(s, j);
+            s->n_held -= j->n_choices;
             lmx_fq_done(s->q, j->flow, lmx_now_s());
             j->flow = NULL;
             emit_error(j, "cancelled");
@@ -448,6 +454,9 @@ static void admit(lmx_sched *s) {
 }
 
 static void slot_free(lmx_sched *s, slot *sl) {
+    pthread_mutex_lock(&s->mu);
+    s->n_held--;
+    pthread_mutex_unlock(&s->mu);
     lmx_gram_state_free(sl->gs); /* its caches can be large: not kept with the KV */
     sl->gs = NULL;
     sl->state = SLOT_FREE;
@@ -808,6 +817,7 @@ static void drain_cancelled(lmx_sched *s) {
     lmx_job *j;
     while ((j = lmx_fq_peek(s->q))) {
         unqueue(s, j);
+        s->n_held -= j->n_choices;
         lmx_fq_done(s->q, j->flow, lmx_now_s());
         j->flow = NULL;
         emit_error(j, "cancelled");
@@ -851,9 +861,8 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     }
     s->m = m;
     s->o = *opts;
-    if (s->o.n_parallel <= 0) s->o.n_parallel = 8;
-    if (s->o.n_queue < 0) s->o.n_queue = 0;
-    else if (s->o.n_queue == 0 && !opts->n_queue) s->o.n_queue = 64;
+    if (s->o.n_parallel <= 0) s->o.n_parallel = LMX_DEFAULT_PARALLEL;
+    if (s->o.n_queue < 0) s->o.n_queue = LMX_DEFAULT_QUEUE;
     if (s->o.n_cache < 0) s->o.n_cache = 0;
     else if (s->o.n_cache == 0) s->o.n_cache = s->o.n_parallel;
     if (s->o.prefill_chunk <= 0) s->o.prefill_chunk = 256;

@@ -17,6 +17,9 @@
 #include <jansson.h>
 #include <yaml.h>
 
+#include "sched/sched.h"
+#include "util/secret_file.h"
+
 typedef enum { T_STR, T_INT, T_SIZE, T_BOOL, T_SECS, T_ALIASES, T_MODELS, T_AGENTS } key_type;
 
 typedef struct {
@@ -32,18 +35,26 @@ typedef struct {
 } cfg_key;
 
 #define F(field) offsetof(lmx_config, field), sizeof(((lmx_config *)0)->field)
+/* a default's text for the table, from its one definition */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static const cfg_key keys[] = {
-    {"host", T_STR, F(host), 0, 0, false, "--host", NULL, true, "127.0.0.1",
+    {"host", T_STR, F(host), 0, 0, false, "--host", NULL, true, LMX_DEFAULT_HOST,
      "address to listen on (LMX_HOST may be HOST:PORT, as the CLI reads it)"},
-    {"port", T_INT, F(port), 0, 65535, false, "--port", NULL, true, "1234", "port to listen on"},
+    {"port", T_INT, F(port), 0, 65535, false, "--port", NULL, true, STR(LMX_DEFAULT_PORT),
+     "port to listen on"},
     {"ollama_port", T_INT, F(ollama_port), -1, 65535, false, "--ollama-port", NULL, true, "off",
      "also listen on this port (Ollama's is 11434) for clients that only know Ollama's address; "
      "every API answers on both (-1: off)"},
     {"api_key", T_STR, F(api_key), 0, 0, true, "--api-key", NULL, true, "none",
      "require 'Authorization: Bearer KEY' on the API"},
-    {"admin_key", T_STR, F(admin_key), 0, 0, true, "--admin-key", NULL, true, "none",
-     "admin API key; without one the admin API answers loopback clients only"},
+    {"admin_key", T_STR, F(admin_key), 0, 0, true, "--admin-key", NULL, true,
+     "a token in state_dir/admin.token",
+     "admin API key; unset: a token generated at first start in state_dir/admin.token (0600), "
+     "which the lmx CLI reads; 'none': no key, the admin API answers loopback clients only"},
+    {"state_dir", T_STR, F(state_dir), 0, 0, false, "--state-dir", NULL, true, "~/.lmx",
+     "where the daemon keeps its own files (admin.token)"},
     {"profile", T_STR, F(profile), 0, 0, false, "--profile", NULL, true, "lan",
      "lan (keys optional), trusted-gateway (keys and trusted_proxies required) or internet (keys "
      "and TLS required, admin API on loopback only); lmx serve refuses to start a profile whose "
@@ -76,30 +87,57 @@ static const cfg_key keys[] = {
     {"otlp_endpoint", T_STR, F(otlp_endpoint), 0, 0, false, "--otlp-endpoint", NULL, true, "none",
      "export trace spans (request, queue, prefill, decode, model load, download) as OTLP/HTTP "
      "JSON to this URL, e.g. http://127.0.0.1:4318/v1/traces"},
-    {"models_dir", T_STR, F(models_dir), 0, 0, false, "--models-dir", NULL, true,
-     "~/.lmx/models", "the model store"},
+    {"models_dir", T_STR, F(models_dir), 0, 0, false, "--models-dir", NULL, true, "~/.lmx/models",
+     "the model store"},
     {"responses_db", T_STR, F(responses_db), 0, 0, false, "--responses-db", NULL, true,
      "~/.lmx/responses.db", "stored /v1/responses (SQLite; ':memory:' keeps them in memory)"},
     {"model", T_STR, F(model), 0, 0, false, "-m", "--model", true, "none",
      "a .gguf file loaded at start, served as its file name without .gguf"},
     {"ctx_size", T_INT, F(ctx_size), 0, 1 << 24, false, "-c", "--ctx-size", true,
-     "the model's, at most 4096", "context length per sequence (0: the model's)"},
-    {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true, "8",
+     "the model's, at most " STR(LMX_DEFAULT_CTX_MAX), "context length per sequence (0: the model's)"},
+    {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true, STR(LMX_DEFAULT_PARALLEL),
      "sequences decoded at once per model"},
-    {"queue", T_INT, F(queue), 0, 1 << 20, false, "--queue", NULL, true, "64",
-     "requests waiting per model beyond those before 429"},
+    {"queue", T_INT, F(queue), 0, 1 << 20, false, "--queue", NULL, true, STR(LMX_DEFAULT_QUEUE),
+     "requests waiting per model beyond those before 429 (0: none, 429 at once)"},
     {"threads", T_INT, F(threads), 0, 1024, false, "-t", "--threads", true, "all cores",
      "compute threads (0: one per core)"},
     {"drain_timeout", T_INT, F(drain_timeout), 0, 86400, true, "--drain-timeout", NULL, true, "30",
      "seconds in-flight requests get to finish on SIGTERM"},
     {"idle_timeout", T_INT, F(idle_timeout), 1, 86400, false, "--idle-timeout", NULL, true, "120",
      "seconds before an idle keep-alive connection is closed"},
+    {"http.max_connections", T_INT, F(http_max_connections), 16, 1000000, false,
+     "--max-connections", NULL, true, "4096",
+     "open connections at most (idle keep-alive ones included; each costs one descriptor, "
+     "and the daemon raises its descriptor limit to the hard limit at start)"},
+    {"http.reserved_connections", T_INT, F(http_reserved_connections), 0, 100000, false, NULL, NULL,
+     true, "32",
+     "connections beyond max_connections kept for /health, /healthz, /readyz and the admin API"},
+    {"http.max_connections_per_peer", T_INT, F(http_per_peer), 0, 1000000, false,
+     "--max-connections-per-peer", NULL, true, "256",
+     "open connections per client address (IPv6: per /64) at most (0: no cap)"},
+    {"http.trusted_proxies", T_STR, F(http_trusted_proxies), 0, 0, false, "--trusted-proxies", NULL,
+     true, "none",
+     "numeric addresses (comma separated) exempt from the per-peer cap: proxies carrying many "
+     "clients"},
+    {"http.header_timeout", T_SECS, F(http_header_timeout), 1, 3600, false, "--header-timeout",
+     NULL, true, "10",
+     "seconds a request head may take in all, from the connection (or its request line) on; "
+     "not reset by each byte"},
+    {"http.body_min_rate", T_INT, F(http_body_min_rate), 0, 1000000000, false, NULL, NULL, true,
+     "1024", "bytes/s a request body must keep to after header_timeout seconds (0: no minimum)"},
+    {"http.threads", T_INT, F(http_threads), 1, 256, false, NULL, NULL, true, "4",
+     "event-loop threads (epoll) serving every connection"},
+    {"http.workers", T_INT, F(http_workers), 1, 100000, false, NULL, NULL, true, "512",
+     "requests handled at once (handler threads, started on demand; 16 more for the admin API)"},
     {"max_body", T_SIZE, F(max_body), 1024, 4294967296.0, true, "--max-body", NULL, true, "32M",
      "larger request bodies get 413"},
     {"sse_keepalive_ms", T_INT, F(sse_keepalive_ms), 10, 600000, true, "--sse-keepalive-ms", NULL,
      true, "2000", "interval of ': keep-alive' comments in waiting streams"},
     {"log_level", T_STR, F(log_level), 0, 0, true, "--log-level", NULL, true, "info",
      "debug, info, warn or error"},
+    {"log_format", T_STR, F(log_format), 0, 0, true, "--log-format", NULL, true, "auto",
+     "text (one readable line per event), json (one JSON object per line) or auto: text on a "
+     "terminal, else json"},
     {"memory_limit", T_SIZE, F(memory_limit), 0, 1e19, true, "--memory-limit", NULL, true,
      "none", "bytes models may use at most (0: what the machine or cgroup gives)"},
     {"memory_reserve", T_SIZE, F(memory_reserve), 0, 1e19, true, "--memory-reserve", NULL, true,
@@ -147,17 +185,25 @@ static const cfg_key keys[] = {
 
 void lmx_config_defaults(lmx_config *c) {
     memset(c, 0, sizeof *c);
-    snprintf(c->host, sizeof c->host, "127.0.0.1");
-    c->port = 1234;
+    snprintf(c->host, sizeof c->host, "%s", LMX_DEFAULT_HOST);
+    c->port = LMX_DEFAULT_PORT;
     c->ollama_port = -1;
     c->idle_timeout = 120;
-    c->parallel = 8;
-    c->queue = 64;
+    c->http_max_connections = 4096;
+    c->http_reserved_connections = 32;
+    c->http_per_peer = 256;
+    c->http_header_timeout = 10;
+    c->http_body_min_rate = 1024;
+    c->http_threads = 4;
+    c->http_workers = 512;
+    c->parallel = LMX_DEFAULT_PARALLEL;
+    c->queue = LMX_DEFAULT_QUEUE;
     c->drain_timeout = 30;
     c->max_body = 32u << 20;
     c->sse_keepalive_ms = 2000;
     snprintf(c->log_level, sizeof c->log_level, "info");
     snprintf(c->profile, sizeof c->profile, "lan");
+    snprintf(c->log_format, sizeof c->log_format, "auto");
     c->memory_reserve = 256u << 20;
     c->auto_evict = true;
     c->load_on_demand = true;
@@ -256,6 +302,9 @@ static int set_scalar(lmx_config *c, const cfg_key *k, const char *v, bool quote
             return put_err(err, errlen, "expected debug, info, warn or error, got '%s'", v), -1;
         if (!strcmp(k->key, "agents_store") && strcmp(v, "sqlite") && strcmp(v, "redis"))
             return put_err(err, errlen, "expected sqlite or redis, got '%s'", v), -1;
+        if (!strcmp(k->key, "log_format") && strcmp(v, "text") && strcmp(v, "json") &&
+            strcmp(v, "auto"))
+            return put_err(err, errlen, "expected text, json or auto, got '%s'", v), -1;
         snprintf(p, k->size, "%s", v);
         return 0;
     case T_AGENTS: {
@@ -890,4 +939,18 @@ void lmx_config_doc(FILE *f) {
                 k->env ? "`" : "", flag, k->def, k->reload ? "applied" : "restart required",
                 k->doc);
     }
+}
+
+int lmx_config_admin_key(lmx_config *c, char *err, size_t errlen) {
+    c->admin_token = false;
+    if (!strcmp(c->admin_key, "none")) {
+        c->admin_key[0] = 0;
+        return 0;
+    }
+    if (c->admin_key[0]) return 0;
+    char path[1200];
+    lmx_state_path(c->state_dir, "admin.token", path, sizeof path);
+    if (lmx_secret_file(path, true, c->admin_key, sizeof c->admin_key, err, errlen)) return -1;
+    c->admin_token = true;
+    return 0;
 }

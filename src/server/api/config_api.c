@@ -66,6 +66,7 @@ static void apply(lmx_cfg_live *l, const lmx_config *c) {
     atomic_store(&app->keepalive_ms, (int)c->sse_keepalive_ms);
     atomic_store(&app->max_body, (size_t)c->max_body);
     lmx_log_set_level(c->log_level);
+    lmx_log_set_format(c->log_format);
     lmx_mgr_policy p;
     lmx_config_policy(c, &p);
     if (app->mgr) lmx_mgr_set_policy(app->mgr, &p);
@@ -109,7 +110,15 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen) {
         return NULL;
     }
     pthread_mutex_lock(&l->mu);
-    if (lmx_config_build(next, l->path, l->argc, l->argv, err, errlen)) {
+    int brc = lmx_config_build(next, l->path, l->argc, l->argv, err, errlen);
+    if (!brc) { /* the token lives in the running state_dir (a restart key) */
+        char sd[sizeof next->state_dir];
+        memcpy(sd, next->state_dir, sizeof sd);
+        memcpy(next->state_dir, l->cfg.state_dir, sizeof sd);
+        brc = lmx_config_admin_key(next, err, errlen);
+        memcpy(next->state_dir, sd, sizeof sd);
+    }
+    if (brc) {
         pthread_mutex_unlock(&l->mu);
         free(next);
         lmx_log("warn", "config reload refused", json_pack("{s:s}", "error", err));

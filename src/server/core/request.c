@@ -52,6 +52,7 @@ static const field fields[] = {
     {"chat_template_kwargs", CHAT, LMX_FIELD_SUPPORTED},
     {"modalities", CHAT, LMX_FIELD_SUPPORTED},
     {"echo", CMPL, LMX_FIELD_SUPPORTED},
+    {"ignore_eos", BOTH, LMX_FIELD_SUPPORTED}, /* llama.cpp / vLLM: serving benchmarks send it */
     {"best_of", CMPL, LMX_FIELD_SUPPORTED},
     {"store", BOTH, LMX_FIELD_IGNORED},
     {"metadata", BOTH, LMX_FIELD_IGNORED},
@@ -458,8 +459,9 @@ static int parse_reasoning(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     return 0;
 }
 
-/* response_format: text, json_object (any object), or json_schema (compiled
- * here, so a schema the grammar cannot express is a 400 before any work). */
+/* response_format: text, json_object (any object), or json_schema (kept, and
+ * compiled by lmx_gen_start once the prompt is known to fit: a request that
+ * ends in a 400 for its length must not pay for a large schema first). */
 static int parse_response_format(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     json_t *rf = opt(body, "response_format");
     if (!rf) return 0;
@@ -525,8 +527,8 @@ static int parse_response_format(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     } else {
         if (!json_is_object(schema) && !json_is_boolean(schema))
             return bad_type(e, "response_format.json_schema.schema", "an object", schema);
-        r->grammar =
-            lmx_json_schema_grammar(schema, "response_format.json_schema.schema", err, sizeof err);
+        r->schema = schema;
+        return 0;
     }
     if (!r->grammar) {
         lmx_err_bad(e, "response_format.json_schema.schema", "%s", err);
@@ -590,6 +592,7 @@ int lmx_oai_parse(json_t *body, lmx_oai_kind kind, lmx_oai_req *r, lmx_api_err *
     r->model = json_string_value(m);
     if (int_field(body, "n", 1, 128, &r->n, e)) return -1;
     if (int_field(body, "max_tokens", 1, 1 << 30, &r->max_tokens, e)) return -1;
+    if (bool_field(body, "ignore_eos", &r->ignore_eos, e)) return -1;
     if (num_field(body, "temperature", 0, 2, &r->sample.temperature, e)) return -1;
     if (num_field(body, "top_p", 0, 1, &r->sample.top_p, e)) return -1;
     if (int_field(body, "top_k", 0, 1 << 30, &r->sample.top_k, e)) return -1;

@@ -25,7 +25,12 @@ typedef struct {
     const char *host;   /* numeric address or "localhost" */
     int port;           /* 0: any free port */
     int idle_timeout_s; /* idle keep-alive connections are closed after this */
-    int max_connections;
+    /* connections (conn_guard.h); 0: the defaults */
+    int max_connections, reserved_connections, max_per_peer;
+    const char *trusted_proxies;
+    double header_timeout_s;
+    long body_min_rate;
+    int threads, workers; /* event-loop threads; handler threads at most */
     lmx_app *app; /* not owned: models, keys, body limit */
 } lmx_http_opts;
 
