@@ -5,7 +5,7 @@ the overload contract (429 + Retry-After) in every dialect — all driven over
 HTTP on 127.0.0.1 with bounded loops (docs/fleet.md, docs/overload.md)."""
 import hashlib, http.client, json, os, re, tempfile, threading, time
 
-from harness import LMX, SHARED, lmx, main, test
+from harness import LMX, SHARED, admin_headers, lmx, main, test
 from server_util import MODEL, Server
 
 SYNTH = os.path.join(SHARED, 'models', 'synth', 'llama-f32.gguf')  # random weights: long outputs
@@ -321,7 +321,7 @@ def a_greedy_bot_is_throttled_and_does_not_slow_eight_polite_ones():
     # capacity for the polite bots plus the greedy one's cap of 2 in flight
     with Server('--parallel', 10, '--queue', 32, '--client-max-inflight', 2, '-t', 1) as s:
         run_bots(s, 8, 2, False)  # warm-up
-        for attempt in (1, 2):  # a load spike of the shared machine gets one more try
+        for attempt in (1, 2, 3):  # load spikes of the shared machine get two more tries
             base, base_c, base_st, _ = run_bots(s, 8, 10, False)
             loaded, loaded_c, loaded_st, greedy = run_bots(s, 8, 10, True)
             base2, base2_c, _, _ = run_bots(s, 8, 10, False)
@@ -344,7 +344,7 @@ def a_greedy_bot_is_throttled_and_does_not_slow_eight_polite_ones():
                   f'{len(throttled)} throttled')
             if l <= 1.5 * b + 0.002:  # 2 ms of slack for timer noise
                 break
-            assert attempt == 1, (b, l)
+            assert attempt < 3, (b, l)
         s.stop()
 
 
@@ -381,7 +381,7 @@ def tenants_weighted_3_to_1_get_decode_tokens_3_to_1_under_saturation():
         both, samples = 0, 0
         t_end = time.time() + 15
         while time.time() < t_end:  # saturated: both tenants have requests waiting
-            q = json.loads(get(s.port, '/admin/tenants')[1])['queues']['llama-f32']['by_tenant']
+            q = json.loads(get(s.port, '/admin/tenants', admin_headers())[1])['queues']['llama-f32']['by_tenant']
             both += q.get('gold', 0) > 0 and q.get('silver', 0) > 0
             samples += 1
             time.sleep(0.5)

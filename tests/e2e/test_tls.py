@@ -5,7 +5,7 @@ and mapped to tenants, a certificate reloaded on SIGHUP without dropping an
 open stream, and the internet profile starting only with TLS and keys."""
 import http.client, json, os, shutil, signal, ssl, subprocess, tempfile, threading, time
 
-from harness import SHARED, lmx, main, test
+from harness import SHARED, admin_headers, lmx, main, test
 from server_util import MODEL, Server
 
 SYNTH = os.path.join(SHARED, 'models', 'synth', 'llama-f32.gguf')
@@ -62,10 +62,10 @@ def ctx(client=None):
     return c
 
 
-def https(port, method, path, body=None, client=None, timeout=60):
+def https(port, method, path, body=None, client=None, timeout=60, headers=None):
     c = http.client.HTTPSConnection('127.0.0.1', port, context=ctx(client), timeout=timeout)
     c.request(method, path, json.dumps(body) if body is not None else None,
-              {'Content-Type': 'application/json'})
+              {'Content-Type': 'application/json', **(headers or {})})
     r = c.getresponse()
     text = r.read().decode()
     c.close()
@@ -167,7 +167,7 @@ def internet_profile_starts_with_tls_and_keys_and_keeps_the_admin_api_local():
     with Server('--profile', 'internet', '--api-key', 'sk-i', *tls_args()) as s:
         st, j = https(s.port, 'GET', '/v1/models')
         assert st == 401, (st, j)
-        st, j = https(s.port, 'GET', '/admin/status')  # loopback: allowed
+        st, j = https(s.port, 'GET', '/admin/status', headers=admin_headers())  # loopback: allowed
         assert st == 200, (st, j)
         s.stop()
     p = lmx('serve', '--port', 0, '--profile', 'internet', '--api-key', 'k', '--tenancy-db',
