@@ -555,7 +555,8 @@ def queue_full_gives_429_with_retry_after():
         time.sleep(0.3)  # the second is queued
         st, b, r, _ = s.chat(max_tokens=2)
         check_error(st, b, 429, code='queue_full')
-        assert r.getheader('Retry-After') == '1'
+        ra = r.getheader('Retry-After')  # from the queue's drain rate (docs/overload.md)
+        assert ra and ra.isdigit() and 1 <= int(ra) <= 59, ra
         for c in conns:
             c.sock.shutdown(socket.SHUT_RDWR)
             c.close()

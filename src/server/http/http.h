@@ -77,6 +77,15 @@ int lmx_reply_text(lmx_req *r, int status, const char *ctype, const char *text);
 int lmx_reply_err(lmx_req *r, const lmx_api_err *e);
 /* One extra header on the answer the handler sends next (Idempotent-Replayed). */
 void lmx_reply_header(lmx_req *r, const char *name, const char *value);
+/* 101 Switching Protocols to WebSocket (accept: Sec-WebSocket-Accept). Once
+ * the switch is done, start(cls, fd, handle, extra, n_extra) gets the socket
+ * (extra: bytes the client sent after its headers); it must return soon and
+ * hand the socket back with lmx_upgrade_close(handle) when finished. */
+int lmx_reply_upgrade(lmx_req *r, const char *accept,
+                      void (*start)(void *cls, int fd, void *handle, const char *extra,
+                                    size_t n_extra),
+                      void *cls);
+void lmx_upgrade_close(void *handle);
 /* 201/204 and friends: no body. */
 int lmx_reply_empty(lmx_req *r, int status);
 
