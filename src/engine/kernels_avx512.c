@@ -30,6 +30,12 @@
 
 enum { F_R = 4, F_T = 6 };
 
+/* Up to this many tokens (decode: one token per sequence of a batch) the
+ * weights stream from memory once per call, so the first token tile of each
+ * row tile prefetches the next one's rows (below). Longer batches dwell on
+ * each row tile long enough for the hardware prefetcher. */
+enum { X16_PF_TOK = 16 };
+
 /* 16 (or the `m`-masked tail of) weights of the given float type as floats. */
 INLINE __m512 load_wf(lmx_dtype type, const uint8_t *p, __mmask16 m) {
     switch (type) {
@@ -94,9 +100,10 @@ INLINE void tile_float(lmx_dtype type, int esz, const lmx_wmat *w, const float *
 }
 
 /* Row tiles of F_R (then single rows) by token tiles of F_T (the remainder
- * as one narrower tile); prefetching the next row tile when decoding. */
+ * as one narrower tile); prefetching the next row tile when decoding (the
+ * first token tile of a row tile does it for all). */
 #define FLOAT_TILE(R, T)                                                                           \
-    tile_float(ty, es, w, (const float *)(x + t * xs), xs, r, R, T, y + t * ldy, ldy, pf)
+    tile_float(ty, es, w, (const float *)(x + t * xs), xs, r, R, T, y + t * ldy, ldy, pf && t == 0)
 #define FLOAT_ROWS(R)                                                                              \
     do {                                                                                           \
         int t = 0;                                                                                 \
@@ -127,7 +134,7 @@ INLINE void tile_float(lmx_dtype type, int esz, const lmx_wmat *w, const float *
         const uint8_t *x = xa;                                                                     \
         const lmx_dtype ty = type;                                                                 \
         const int es = esz;                                                                        \
-        int pf = n_tok == 1;                                                                       \
+        int pf = n_tok <= X16_PF_TOK;                                                              \
         int64_t r = r0;                                                                            \
         for (; r + F_R <= r1; r += F_R) FLOAT_ROWS(F_R);                                           \
         pf = 0;                                                                                    \
@@ -614,7 +621,7 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
         for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
-#define X16_TILE(R, T) tile_x16(ty, w, x + t * xs, xs, r, R, T, y + t * ldy, ldy, pf)
+#define X16_TILE(R, T) tile_x16(ty, w, x + t * xs, xs, r, R, T, y + t * ldy, ldy, pf && t == 0)
 #define X16_ROWS(R)                                                                                \
     do {                                                                                           \
         int t = 0;                                                                                 \
@@ -635,7 +642,7 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
                      int64_t r1, float *y, int64_t ldy) {                                          \
         const uint8_t *x = xa;                                                                     \
         const lmx_dtype ty = type;                                                                 \
-        int pf = n_tok == 1;                                                                       \
+        int pf = n_tok <= X16_PF_TOK;                                                              \
         int64_t r = r0;                                                                            \
         for (; r + Q_R <= r1; r += Q_R) X16_ROWS(Q_R);                                             \
         pf = 0;                                                                                    \

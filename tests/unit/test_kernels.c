@@ -308,7 +308,7 @@ TEST(kernels_get_row_matches_dequant_for_every_isa_layout) {
 TEST(kernels_batch_invariant_bits_any_ntok_tile_or_threads) {
     lmx_isa saved = lmx_isa_current();
     lmx_pool *p2 = lmx_pool_create(2);
-    static const int ntoks[] = {7, 16, 33, 70};
+    static const int ntoks[] = {2, 7, 8, 16, 33, 70};
     for (int isa = 0; isa <= 2; isa++) {
         if (lmx_isa_set((lmx_isa)isa) != 0) continue;
         for (int ti = 0; ti < N_TYPES; ti++) {
