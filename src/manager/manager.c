@@ -966,3 +966,17 @@ static void *reaper_main(void *arg) {
     pthread_mutex_unlock(&m->mu);
     return NULL;
 }
+
+json_t *lmx_mgr_catalog_json(lmx_mgr *m) {
+    json_t *al = json_object();
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < m->pol.n_aliases; i++) {
+        json_t *a = json_array();
+        for (int k = 0; k < m->pol.aliases[i].n_models; k++)
+            json_array_append_new(a, json_string(m->pol.aliases[i].models[k]));
+        json_object_set_new(al, m->pol.aliases[i].name, a);
+    }
+    bool lod = m->pol.load_on_demand;
+    pthread_mutex_unlock(&m->mu);
+    return json_pack("{s:b,s:o}", "load_on_demand", lod, "aliases", al);
+}

@@ -119,6 +119,10 @@ json_t *lmx_mgr_ledger_json(lmx_mgr *m);
 /* No model is loading (the startup models are ready). */
 bool lmx_mgr_ready(lmx_mgr *m);
 
+/* What clients may name, for model pickers (/v1/models): {"load_on_demand":
+ * bool, "aliases": {NAME: [MODEL...]}} as the policy has them now (new ref). */
+json_t *lmx_mgr_catalog_json(lmx_mgr *m);
+
 /* Every routable model, each with a reference held: fills *out (malloc'd)
  * and returns the count. Give them back with lmx_mgr_list_release. */
 int lmx_mgr_list(lmx_mgr *m, lmx_served ***out);
