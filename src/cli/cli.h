@@ -18,6 +18,8 @@ int cmd_load(int argc, char **argv);
 int cmd_unload(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+/* cmd_runs.c: agent runs over the admin API */
+int cmd_runs(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 

@@ -13,16 +13,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "agents/runtime.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/serve_start.h"
 #include "manager/download.h"
 #include "manager/manager.h"
+#include "server/api/agents_api.h"
 #include "server/api/config_api.h"
 #include "server/api/response_store.h"
 #include "server/config.h"
+#include "util/secret_file.h"
 #include "server/http/http.h"
 #include "server/http/metrics.h"
 #include "server/http/sd_notify.h"
@@ -45,7 +49,7 @@ static void usage(FILE *f) {
         "  -c CTX            context length per sequence (default: the model's, at most "
         STR(LMX_DEFAULT_CTX_MAX) ")\n"
         "  --parallel N      sequences decoded at once (default " STR(LMX_DEFAULT_PARALLEL) ")\n"
-        "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) ")\n"
+        "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) "; 0: none)\n"
         "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
         "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
         "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"
@@ -105,6 +109,66 @@ static int load_startup_models(lmx_mgr *mgr, const lmx_config *c) {
     return 0;
 }
 
+/* Every open connection is a descriptor: the soft limit (often 1024) goes up
+ * to the hard one, and a max_connections the limit cannot hold is said. */
+static void raise_fd_limit(const lmx_config *c) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t want = (rlim_t)(c->http_max_connections + c->http_reserved_connections + 256);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        lmx_log("warn", "the descriptor limit is below what max_connections needs",
+                json_pack("{s:I,s:I,s:s}", "limit", (json_int_t)rl.rlim_cur, "needed",
+                          (json_int_t)want, "hint",
+                          "raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower "
+                          "http.max_connections; connections beyond it are refused at accept"));
+}
+
+/* The agent runtime over the configured store (SQLite by default, Redis
+ * when asked), with the config's roles. NULL with err set. */
+static lmx_agents *start_agents(lmx_app *app, const lmx_config *c, char *err, size_t n) {
+    lmx_astore *st;
+    if (!strcmp(c->agents_store, "redis")) {
+        st = lmx_astore_redis(c->redis_url, err, n);
+    } else {
+        char path[1100] = ":memory:";
+        const char *home = getenv("HOME");
+        if (c->agents_db[0])
+            snprintf(path, sizeof path, "%s", c->agents_db);
+        else if (home && *home)
+            snprintf(path, sizeof path, "%s/.lmx/agents.db", home);
+        st = lmx_astore_sqlite(path, err, n);
+    }
+    if (!st) return NULL;
+    lmx_agents_opts o = {.store = st,
+                         .model = lmx_agents_step_runner(app),
+                         .workers = (int)c->agents_workers,
+                         .queue_max = (int)c->agents_queue,
+                         .queue_per_tenant = (int)c->agents_queue_per_tenant,
+                         .retention_s = c->agents_retention,
+                         .fault_transient = (int)c->agents_debug_fail_steps,
+                         .fault_delay_ms = (int)c->agents_debug_step_delay_ms};
+    lmx_agents *a = lmx_agents_start(&o, err, n);
+    if (!a) return NULL;
+    app->agents = a;
+    if (lmx_cfg_apply_agents(app, c, err, n)) {
+        app->agents = NULL;
+        lmx_agents_stop(a);
+        return NULL;
+    }
+    if (c->agents_debug_fail_steps || c->agents_debug_step_delay_ms)
+        lmx_log("warn", "agents fault injection is on (testing only)",
+                json_pack("{s:i,s:i}", "fail_steps", (int)c->agents_debug_fail_steps,
+                          "step_delay_ms", (int)c->agents_debug_step_delay_ms));
+    lmx_log("info", "agents ready",
+            json_pack("{s:s,s:i}", "store", st->backend, "workers", (int)c->agents_workers));
+    return a;
+}
+
 int cmd_serve(int argc, char **argv) {
     const char *cfg_path = NULL;
     for (int i = 1; i < argc; i++) {
@@ -134,6 +198,11 @@ int cmd_serve(int argc, char **argv) {
         if (crc == -2) usage(stderr);
         free(cfg);
         return 2;
+    }
+    if (lmx_config_admin_key(cfg, err, sizeof err)) {
+        fprintf(stderr, "lmx serve: admin token: %s (or set admin_key)\n", err);
+        free(cfg);
+        return 1;
     }
     /* signals: taken by sigwait in this thread only; threads created below inherit the mask */
     sigset_t sigs;
@@ -176,6 +245,10 @@ int cmd_serve(int argc, char **argv) {
         goto out;
     }
     if (load_startup_models(mgr, cfg)) goto out;
+    if (!(app.agents = start_agents(&app, cfg, err, sizeof err))) {
+        fprintf(stderr, "lmx serve: agents: %s\n", err);
+        goto out;
+    }
     dl = lmx_dl_create(mgr, err, sizeof err);
     if (!dl) {
         fprintf(stderr, "lmx serve: %s\n", err);
@@ -183,9 +256,18 @@ int cmd_serve(int argc, char **argv) {
     }
     app.downloads = dl;
     lmx_dl_on_bytes(dl, lmx_metrics_add_download_bytes);
+    raise_fd_limit(cfg);
     lmx_http_opts ho = {.host = cfg->host,
                         .port = (int)cfg->port,
                         .idle_timeout_s = (int)cfg->idle_timeout,
+                        .max_connections = (int)cfg->http_max_connections,
+                        .reserved_connections = (int)cfg->http_reserved_connections,
+                        .max_per_peer = (int)cfg->http_per_peer,
+                        .trusted_proxies = cfg->http_trusted_proxies,
+                        .header_timeout_s = cfg->http_header_timeout,
+                        .body_min_rate = cfg->http_body_min_rate,
+                        .threads = (int)cfg->http_threads,
+                        .workers = (int)cfg->http_workers,
                         .app = &app};
     h = lmx_http_start(&ho, err, sizeof err);
     if (!h) {
@@ -205,6 +287,15 @@ int cmd_serve(int argc, char **argv) {
                 json_pack("{s:s,s:i}", "host", cfg->host, "port", lmx_http_port(oh)));
     }
     lmx_metrics_start();
+    {
+        char tp[1200];
+        lmx_state_path(cfg->state_dir, "admin.token", tp, sizeof tp);
+        lmx_log("info", "admin API access",
+                json_pack("{s:s}", "key",
+                          cfg->admin_token    ? tp
+                          : cfg->admin_key[0] ? "admin_key (configured)"
+                                              : "none: loopback clients only"));
+    }
     lmx_serve_announce(mgr, cfg, lmx_http_port(h), lmx_pool_size(pool), cfg_path);
     char ready[128];
     snprintf(ready, sizeof ready, "READY=1\nSTATUS=listening on %s:%d\nMAINPID=%ld", cfg->host,
@@ -238,6 +329,7 @@ int cmd_serve(int argc, char **argv) {
 out:
     lmx_http_stop(oh);
     lmx_http_stop(h);
+    lmx_agents_stop(app.agents); /* after HTTP: no handler still uses it */
     if (dl) lmx_dl_destroy(dl);
     lmx_mgr_destroy(mgr, true);
     lmx_rstore_free(rstore);

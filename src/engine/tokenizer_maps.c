@@ -32,7 +32,7 @@ int lmx_strmap_find(const lmx_strmap *m, const char *s, size_t n) {
         uint32_t e = m->ht[i];
         if (!e) return -1;
         e--;
-        if (m->slen[e] == n && !memcmp(m->buf + m->off[e], s, n)) return (int)e;
+        if (m->slen[e] == n && (!n || !memcmp(m->buf + m->off[e], s, n))) return (int)e;
         i = (i + 1) & m->ht_mask;
     }
 }
@@ -69,7 +69,9 @@ int lmx_strmap_add(lmx_strmap *m, const char *s, size_t n) {
         m->slen = l;
         m->ncap = nc;
     }
-    if (m->len + n > m->cap) {
+    /* allocated even for an empty string: buf + off must never be NULL + 0
+     * (a vocabulary of empty strings is a hostile file's, not a crash) */
+    if (!m->buf || m->len + n > m->cap) {
         size_t nc = m->cap ? m->cap : 4096;
         while (nc < m->len + n) nc *= 2;
         if (nc > UINT32_MAX) return -1;

@@ -778,14 +778,18 @@ static void human(int64_t b, char *out, size_t n) {
 int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quant,
                  const char *revision, char *id, size_t idlen, lmx_api_err *e) {
     if (!lmx_hub_valid_repo(repo)) {
-        lmx_err_set(e, 400, "invalid_request_error", NULL, "repo",
-                    "\"repo\" must be 'org/name' (letters, digits, '.', '_', '-'), got '%s'.",
-                    repo ? repo : "");
+        lmx_err_set(
+            e, 400, "invalid_request_error", NULL, "repo",
+            "\"repo\" must be 'org/name' (letters, digits, '.', '_', '-'; neither part starting "
+            "with '.'), got '%s'.",
+            repo ? repo : "");
         return -1;
     }
     if (file && *file && !lmx_hub_valid_path(file)) {
         lmx_err_set(e, 400, "invalid_request_error", NULL, "file",
-                    "\"file\" must be a relative path inside the repo, got '%s'.", file);
+                    "\"file\" must be a relative path inside the repo (no part starting with "
+                    "'.'), got '%s'.",
+                    file);
         return -1;
     }
     if (quant && (strlen(quant) >= 32 || strchr(quant, '/'))) {

@@ -82,6 +82,7 @@ struct lmx_sched {
     pthread_cond_t cv;
     lmx_job *q_head, *q_tail;
     int n_queued;
+    int n_held; /* choices queued or in a slot: what the waiting room is measured against */
     bool stopping, cancel_all;
     uint64_t clock;
     lmx_sched_stats stats;
@@ -260,9 +261,13 @@ static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
 
     pthread_mutex_lock(&s->mu);
     if (s->stopping) *status = LMX_SUBMIT_STOPPING;
-    else if (s->n_queued >= s->o.n_queue) *status = LMX_SUBMIT_QUEUE_FULL;
+    /* a job fits when its choices find running slots or places in the waiting
+     * room (o.n_queue, counted in choices; 0: no waiting room at all) */
+    else if (s->n_held + j->n_choices > s->o.n_parallel + s->o.n_queue)
+        *status = LMX_SUBMIT_QUEUE_FULL;
     else *status = LMX_SUBMIT_OK;
     if (*status == LMX_SUBMIT_OK) {
+        s->n_held += j->n_choices;
         if (s->q_tail) s->q_tail->next = j;
         else s->q_head = j;
         s->q_tail = j;
@@ -376,6 +381,7 @@ static void admit(lmx_sched *s) {
             s->q_head = j->next;
             if (!s->q_head) s->q_tail = NULL;
             s->n_queued--;
+            s->n_held -= j->n_choices;
             emit_error(j, "cancelled");
             lmx_job_release(j);
             continue;
@@ -416,6 +422,9 @@ static void admit(lmx_sched *s) {
 }
 
 static void slot_free(lmx_sched *s, slot *sl) {
+    pthread_mutex_lock(&s->mu);
+    s->n_held--;
+    pthread_mutex_unlock(&s->mu);
     lmx_gram_state_free(sl->gs); /* its caches can be large: not kept with the KV */
     sl->gs = NULL;
     sl->state = SLOT_FREE;
@@ -794,8 +803,7 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     s->m = m;
     s->o = *opts;
     if (s->o.n_parallel <= 0) s->o.n_parallel = LMX_DEFAULT_PARALLEL;
-    if (s->o.n_queue < 0) s->o.n_queue = 0;
-    else if (s->o.n_queue == 0 && !opts->n_queue) s->o.n_queue = LMX_DEFAULT_QUEUE;
+    if (s->o.n_queue < 0) s->o.n_queue = LMX_DEFAULT_QUEUE;
     if (s->o.n_cache < 0) s->o.n_cache = 0;
     else if (s->o.n_cache == 0) s->o.n_cache = s->o.n_parallel;
     if (s->o.prefill_chunk <= 0) s->o.prefill_chunk = 256;

@@ -29,7 +29,8 @@
 
 typedef struct {
     int n_parallel;   /* sequences decoding at once (default LMX_DEFAULT_PARALLEL) */
-    int n_queue;      /* jobs waiting beyond those (default 64); more → LMX_SUBMIT_QUEUE_FULL */
+    int n_queue;      /* choices waiting beyond those (0: none, negative: LMX_DEFAULT_QUEUE);
+                         more → LMX_SUBMIT_QUEUE_FULL at once */
     int n_ctx;        /* positions per sequence (0: engine default) */
     int n_cache;      /* extra KV slots kept only as prefix cache (default: n_parallel) */
     int prefill_chunk;/* prompt tokens per step at most (default 256) */

@@ -14,11 +14,13 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <yaml.h>
 
 #include "sched/sched.h"
+#include "util/secret_file.h"
 
-typedef enum { T_STR, T_INT, T_SIZE, T_BOOL, T_SECS, T_ALIASES, T_MODELS } key_type;
+typedef enum { T_STR, T_INT, T_SIZE, T_BOOL, T_SECS, T_ALIASES, T_MODELS, T_AGENTS } key_type;
 
 typedef struct {
     const char *key;
@@ -47,10 +49,14 @@ static const cfg_key keys[] = {
      "every API answers on both (-1: off)"},
     {"api_key", T_STR, F(api_key), 0, 0, true, "--api-key", NULL, true, "none",
      "require 'Authorization: Bearer KEY' on the API"},
-    {"admin_key", T_STR, F(admin_key), 0, 0, true, "--admin-key", NULL, true, "none",
-     "admin API key; without one the admin API answers loopback clients only"},
-    {"models_dir", T_STR, F(models_dir), 0, 0, false, "--models-dir", NULL, true,
-     "~/.lmx/models", "the model store"},
+    {"admin_key", T_STR, F(admin_key), 0, 0, true, "--admin-key", NULL, true,
+     "a token in state_dir/admin.token",
+     "admin API key; unset: a token generated at first start in state_dir/admin.token (0600), "
+     "which the lmx CLI reads; 'none': no key, the admin API answers loopback clients only"},
+    {"state_dir", T_STR, F(state_dir), 0, 0, false, "--state-dir", NULL, true, "~/.lmx",
+     "where the daemon keeps its own files (admin.token)"},
+    {"models_dir", T_STR, F(models_dir), 0, 0, false, "--models-dir", NULL, true, "~/.lmx/models",
+     "the model store"},
     {"responses_db", T_STR, F(responses_db), 0, 0, false, "--responses-db", NULL, true,
      "~/.lmx/responses.db", "stored /v1/responses (SQLite; ':memory:' keeps them in memory)"},
     {"model", T_STR, F(model), 0, 0, false, "-m", "--model", true, "none",
@@ -60,13 +66,37 @@ static const cfg_key keys[] = {
     {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true, STR(LMX_DEFAULT_PARALLEL),
      "sequences decoded at once per model"},
     {"queue", T_INT, F(queue), 0, 1 << 20, false, "--queue", NULL, true, STR(LMX_DEFAULT_QUEUE),
-     "requests waiting per model beyond those before 429"},
+     "requests waiting per model beyond those before 429 (0: none, 429 at once)"},
     {"threads", T_INT, F(threads), 0, 1024, false, "-t", "--threads", true, "all cores",
      "compute threads (0: one per core)"},
     {"drain_timeout", T_INT, F(drain_timeout), 0, 86400, true, "--drain-timeout", NULL, true, "30",
      "seconds in-flight requests get to finish on SIGTERM"},
     {"idle_timeout", T_INT, F(idle_timeout), 1, 86400, false, "--idle-timeout", NULL, true, "120",
      "seconds before an idle keep-alive connection is closed"},
+    {"http.max_connections", T_INT, F(http_max_connections), 16, 1000000, false,
+     "--max-connections", NULL, true, "4096",
+     "open connections at most (idle keep-alive ones included; each costs one descriptor, "
+     "and the daemon raises its descriptor limit to the hard limit at start)"},
+    {"http.reserved_connections", T_INT, F(http_reserved_connections), 0, 100000, false, NULL, NULL,
+     true, "32",
+     "connections beyond max_connections kept for /health, /healthz, /readyz and the admin API"},
+    {"http.max_connections_per_peer", T_INT, F(http_per_peer), 0, 1000000, false,
+     "--max-connections-per-peer", NULL, true, "256",
+     "open connections per client address (IPv6: per /64) at most (0: no cap)"},
+    {"http.trusted_proxies", T_STR, F(http_trusted_proxies), 0, 0, false, "--trusted-proxies", NULL,
+     true, "none",
+     "numeric addresses (comma separated) exempt from the per-peer cap: proxies carrying many "
+     "clients"},
+    {"http.header_timeout", T_SECS, F(http_header_timeout), 1, 3600, false, "--header-timeout",
+     NULL, true, "10",
+     "seconds a request head may take in all, from the connection (or its request line) on; "
+     "not reset by each byte"},
+    {"http.body_min_rate", T_INT, F(http_body_min_rate), 0, 1000000000, false, NULL, NULL, true,
+     "1024", "bytes/s a request body must keep to after header_timeout seconds (0: no minimum)"},
+    {"http.threads", T_INT, F(http_threads), 1, 256, false, NULL, NULL, true, "4",
+     "event-loop threads (epoll) serving every connection"},
+    {"http.workers", T_INT, F(http_workers), 1, 100000, false, NULL, NULL, true, "512",
+     "requests handled at once (handler threads, started on demand; 16 more for the admin API)"},
     {"max_body", T_SIZE, F(max_body), 1024, 4294967296.0, true, "--max-body", NULL, true, "32M",
      "larger request bodies get 413"},
     {"sse_keepalive_ms", T_INT, F(sse_keepalive_ms), 10, 600000, true, "--sse-keepalive-ms", NULL,
@@ -97,6 +127,27 @@ static const cfg_key keys[] = {
      "flag --alias NAME=M1,M2 (repeatable), LMX_ALIASES='NAME=M1,M2;NAME2=M3'"},
     {"models", T_MODELS, F(models), 0, 0, false, NULL, NULL, false, "none",
      "models loaded at start: a list of MODEL or {model, ctx_size, parallel, alias, ttl}"},
+    {"agents", T_AGENTS, F(agents), 0, 0, true, NULL, NULL, true, "none",
+     "agent roles: {NAME: {model, instructions, tools, tool_choice, limits, sampling, retry, "
+     "output_schema}} (docs/agents.md); LMX_AGENTS takes the same as JSON"},
+    {"agents_store", T_STR, F(agents_store), 0, 0, false, "--agents-store", NULL, true, "sqlite",
+     "where agent runs and their events live: sqlite or redis"},
+    {"agents_db", T_STR, F(agents_db), 0, 0, false, "--agents-db", NULL, true, "~/.lmx/agents.db",
+     "the agent store's SQLite file (WAL; ':memory:' keeps runs in memory)"},
+    {"redis_url", T_STR, F(redis_url), 0, 0, false, "--redis-url", NULL, true,
+     "redis://127.0.0.1:6379", "the Redis server of agents_store: redis (redis://HOST:PORT[/DB])"},
+    {"agents_workers", T_INT, F(agents_workers), 1, 64, false, "--agents-workers", NULL, true, "2",
+     "agent runs driven at once"},
+    {"agents_queue", T_INT, F(agents_queue), 1, 1 << 20, false, "--agents-queue", NULL, true, "256",
+     "agent runs waiting in all before run creation gets 429 agents_queue_full"},
+    {"agents_queue_per_tenant", T_INT, F(agents_queue_per_tenant), 1, 1 << 20, false,
+     "--agents-queue-per-tenant", NULL, true, "64", "... and per API key"},
+    {"agents_retention", T_SECS, F(agents_retention), 0, 1e10, false, "--agents-retention", NULL,
+     true, "604800", "seconds finished agent runs and their events are kept (0: forever)"},
+    {"agents_debug.fail_steps", T_INT, F(agents_debug_fail_steps), 0, 100, false, NULL, NULL, true,
+     "0", "TESTING ONLY: the first N attempts of every agent model step fail (transient)"},
+    {"agents_debug.step_delay_ms", T_INT, F(agents_debug_step_delay_ms), 0, 600000, false, NULL,
+     NULL, true, "0", "TESTING ONLY: every agent model step first waits this long"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -106,6 +157,13 @@ void lmx_config_defaults(lmx_config *c) {
     c->port = LMX_DEFAULT_PORT;
     c->ollama_port = -1;
     c->idle_timeout = 120;
+    c->http_max_connections = 4096;
+    c->http_reserved_connections = 32;
+    c->http_per_peer = 256;
+    c->http_header_timeout = 10;
+    c->http_body_min_rate = 1024;
+    c->http_threads = 4;
+    c->http_workers = 512;
     c->parallel = LMX_DEFAULT_PARALLEL;
     c->queue = LMX_DEFAULT_QUEUE;
     c->drain_timeout = 30;
@@ -118,6 +176,12 @@ void lmx_config_defaults(lmx_config *c) {
     c->load_on_demand = true;
     c->quarantine_errors = 3;
     c->quarantine_window = 600;
+    snprintf(c->agents_store, sizeof c->agents_store, "sqlite");
+    snprintf(c->redis_url, sizeof c->redis_url, "redis://127.0.0.1:6379");
+    c->agents_workers = 2;
+    c->agents_queue = 256;
+    c->agents_queue_per_tenant = 64;
+    c->agents_retention = 604800;
 }
 
 /* ---- values: one checker per type, whatever the source ---- */
@@ -203,11 +267,28 @@ static int set_scalar(lmx_config *c, const cfg_key *k, const char *v, bool quote
         if (!strcmp(k->key, "log_level") && strcmp(v, "debug") && strcmp(v, "info") &&
             strcmp(v, "warn") && strcmp(v, "error"))
             return put_err(err, errlen, "expected debug, info, warn or error, got '%s'", v), -1;
+        if (!strcmp(k->key, "agents_store") && strcmp(v, "sqlite") && strcmp(v, "redis"))
+            return put_err(err, errlen, "expected sqlite or redis, got '%s'", v), -1;
         if (!strcmp(k->key, "log_format") && strcmp(v, "text") && strcmp(v, "json") &&
             strcmp(v, "auto"))
             return put_err(err, errlen, "expected text, json or auto, got '%s'", v), -1;
         snprintf(p, k->size, "%s", v);
         return 0;
+    case T_AGENTS: {
+        json_error_t je;
+        json_t *o = json_loads(v, 0, &je);
+        bool ok = json_is_object(o);
+        char *text = ok ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(o);
+        if (!ok) return put_err(err, errlen, "expected a JSON object of roles: %s", je.text), -1;
+        if (!text || strlen(text) >= k->size) {
+            free(text);
+            return put_err(err, errlen, "agent roles longer than %zu bytes", k->size - 1), -1;
+        }
+        snprintf(p, k->size, "%s", text);
+        free(text);
+        return 0;
+    }
     case T_INT: {
         char *end;
         errno = 0;
@@ -420,6 +501,74 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
     return 0;
 }
 
+/* A YAML node as JSON (new reference): plain scalars that read as numbers,
+ * booleans or null become those; quoted ones stay strings. NULL with the
+ * error set. */
+static json_t *yaml_json(yctx *y, const yaml_node_t *v, int depth) {
+    if (depth > 32) return yerr(y, v, "agents: nested too deeply"), NULL;
+    if (v->type == YAML_SCALAR_NODE) {
+        const char *s = scalar(v);
+        if (is_quoted(v)) return json_string(s);
+        if (is_null(v)) return json_null();
+        bool b;
+        if (parse_bool(s, &b) && (!strcasecmp(s, "true") || !strcasecmp(s, "false")))
+            return json_boolean(b);
+        char *end;
+        errno = 0;
+        long long i = strtoll(s, &end, 10);
+        if (*s && !*end && !errno) return json_integer(i);
+        double d = strtod(s, &end);
+        if (*s && !*end && isfinite(d)) return json_real(d);
+        json_t *j = json_string(s);
+        if (!j) yerr(y, v, "agents: a value is not UTF-8");
+        return j;
+    }
+    if (v->type == YAML_SEQUENCE_NODE) {
+        json_t *a = json_array();
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+             it++) {
+            const yaml_node_t *e = yaml_document_get_node(y->doc, *it);
+            json_t *x = e ? yaml_json(y, e, depth + 1) : NULL;
+            if (!x) return json_decref(a), NULL;
+            json_array_append_new(a, x);
+        }
+        return a;
+    }
+    if (check_dups(y, v)) return NULL;
+    json_t *o = json_object();
+    for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
+        const yaml_node_t *kn, *fv = yaml_document_get_node(y->doc, pr->value);
+        const char *k = pair_key(y, pr, &kn);
+        json_t *x = k && fv ? yaml_json(y, fv, depth + 1) : NULL;
+        if (!x) return json_decref(o), NULL;
+        json_object_set_new(o, k, x);
+    }
+    return o;
+}
+
+/* agents: {NAME: definition}, kept as JSON text; the agent runtime checks
+ * each definition when the config is applied. */
+static int yaml_agents(yctx *y, lmx_config *c, const yaml_node_t *v) {
+    if (is_null(v)) {
+        c->agents[0] = 0;
+        return 0;
+    }
+    if (v->type != YAML_MAPPING_NODE)
+        return yerr(y, v, "agents: expected a mapping of role name to definition, got %s",
+                    type_name(v));
+    json_t *o = yaml_json(y, v, 0);
+    if (!o) return -1;
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    if (!text || strlen(text) >= sizeof c->agents) {
+        free(text);
+        return yerr(y, v, "agents: the roles take more than %zu bytes", sizeof c->agents - 1);
+    }
+    snprintf(c->agents, sizeof c->agents, "%s", text);
+    free(text);
+    return 0;
+}
+
 static int yaml_models(yctx *y, lmx_config *c, const yaml_node_t *v) {
     if (v->type != YAML_SEQUENCE_NODE)
         return yerr(y, v, "models: expected a list, got %s", type_name(v));
@@ -491,6 +640,10 @@ static int yaml_map(yctx *y, lmx_config *c, const yaml_node_t *map, const char *
             c->n_aliases = 0; /* the file's list replaces the defaults */
             if (is_null(v)) continue;
             if (yaml_aliases(y, c, v)) return -1;
+            continue;
+        }
+        if (ck->type == T_AGENTS) {
+            if (yaml_agents(y, c, v)) return -1;
             continue;
         }
         if (ck->type == T_MODELS) {
@@ -675,7 +828,8 @@ int lmx_config_build(lmx_config *c, const char *path, int argc, char **argv, cha
 static bool key_equal(const cfg_key *k, const lmx_config *a, const lmx_config *b) {
     const char *pa = (const char *)a + k->off, *pb = (const char *)b + k->off;
     switch (k->type) {
-    case T_STR: return !strcmp(pa, pb);
+    case T_STR:
+    case T_AGENTS: return !strcmp(pa, pb);
     case T_ALIASES:
         if (a->n_aliases != b->n_aliases) return false;
         for (int i = 0; i < a->n_aliases; i++) {
@@ -752,4 +906,18 @@ void lmx_config_doc(FILE *f) {
                 k->env ? "`" : "", flag, k->def, k->reload ? "applied" : "restart required",
                 k->doc);
     }
+}
+
+int lmx_config_admin_key(lmx_config *c, char *err, size_t errlen) {
+    c->admin_token = false;
+    if (!strcmp(c->admin_key, "none")) {
+        c->admin_key[0] = 0;
+        return 0;
+    }
+    if (c->admin_key[0]) return 0;
+    char path[1200];
+    lmx_state_path(c->state_dir, "admin.token", path, sizeof path);
+    if (lmx_secret_file(path, true, c->admin_key, sizeof c->admin_key, err, errlen)) return -1;
+    c->admin_token = true;
+    return 0;
 }

@@ -41,6 +41,11 @@ typedef struct {
     long ollama_port; /* -1: off */
     long idle_timeout;
     long threads;
+    /* connections (restart): conn_guard.h */
+    long http_max_connections, http_reserved_connections, http_per_peer;
+    char http_trusted_proxies[1024];
+    double http_header_timeout;
+    long http_body_min_rate, http_threads, http_workers;
     char models_dir[1024];
     char model[1024]; /* -m FILE: a .gguf loaded at start */
     char responses_db[1024]; /* stored /v1/responses: a SQLite file, or ":memory:" */
@@ -48,6 +53,8 @@ typedef struct {
     long ctx_size, parallel, queue;
     /* access (reload) */
     char api_key[256], admin_key[256];
+    char state_dir[1024]; /* "": $LMX_STATE_DIR or ~/.lmx (restart) */
+    bool admin_token;     /* admin_key came from <state_dir>/admin.token (lmx_config_admin_key) */
     /* requests (reload) */
     long drain_timeout;
     uint64_t max_body;
@@ -62,12 +69,24 @@ typedef struct {
     double quarantine_window;
     lmx_alias aliases[LMX_CFG_MAX_ALIASES];
     int n_aliases;
+    /* agent runs: roles (reload), the store and the executors (restart) */
+    char agents[65536]; /* {name: definition} as JSON text; "": none */
+    char agents_store[16], agents_db[1024], redis_url[512];
+    long agents_workers, agents_queue, agents_queue_per_tenant;
+    double agents_retention;
+    long agents_debug_fail_steps, agents_debug_step_delay_ms; /* testing only */
     /* loaded at start (restart) */
     lmx_cfg_model models[LMX_CFG_MAX_MODELS];
     int n_models;
 } lmx_config;
 
 void lmx_config_defaults(lmx_config *c);
+
+/* Settles admin_key after the sources were read: unset → the token in
+ * <state_dir>/admin.token, created (0600) when missing, so the admin API is
+ * never open by default; "none" → no key (loopback clients only, as before
+ * tokens). 0, or -1 with err set. */
+int lmx_config_admin_key(lmx_config *c, char *err, size_t errlen);
 
 /* Layers a YAML document over c. `name` is what messages call the source
  * (the file's path). 0, or -1 with "NAME:LINE:COLUMN: reason" in err. */

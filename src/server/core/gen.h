@@ -77,6 +77,10 @@ void lmx_rand_id(char *out, size_t cap, const char *prefix);
  * (400 context_length_exceeded, 429 queue_full, 503 stopping...). On success
  * the generation takes over the caller's manager reference on s (released by
  * lmx_gen_free); on failure the caller keeps it. */
+/* The cheap checks of a request against the model (context length, n,
+ * logit_bias ids): 0, or -1 with e set. lmx_gen_start runs them first. */
+int lmx_gen_check(const lmx_served *s, const lmx_oai_req *r, const int *n_prompt, int n_jobs,
+                  lmx_api_err *e);
 lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prompts,
                        const int *n_prompt, int n_jobs, lmx_api_err *e);
 /* Cancels unfinished jobs and frees everything. */

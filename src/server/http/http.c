@@ -1,22 +1,36 @@
 /* libmicrohttpd glue.
  *
- * One thread per connection (MHD_USE_THREAD_PER_CONNECTION): a non-streamed
- * generation blocks in the request handler, a streamed one in the response's
- * content-reader callback; both pull scheduler events in short slices and
- * between them poll the socket for POLLRDHUP, so a client that hangs up
- * during a long prefill frees its slot at once (lmx_job_cancel) instead of
- * when the first byte fails to send.
+ * An event loop, not a thread per connection: MHD's epoll mode with a pool
+ * of http.threads threads parses and writes for every connection, so
+ * thousands of idle keep-alive connections cost a descriptor and a little
+ * memory each, and no thread. Those threads never run a handler that may
+ * block: once a request's body is in, its connection is suspended and the
+ * handler runs on a worker thread (workers.h), which leaves the answer in the
+ * request and resumes the connection; MHD then calls handler() again, which
+ * queues it. Only the probes (/health, /healthz, /readyz) and refusals are
+ * answered on the loop itself.
+ *
+ * A streamed body is fed by the worker that ran its handler (the "pump"): it
+ * pulls events in short slices into the stream's buffer, polls the socket for
+ * POLLRDHUP between them (a client that hangs up during a long prefill frees
+ * its slot at once) and resumes the connection when there are bytes; the
+ * content reader, on the loop, takes bytes or suspends the connection.
+ *
+ * Connection admission, per-peer caps, the reserve and the request-head
+ * deadlines are conn_guard.h's; this file reports each connection's life to it.
  *
  * Each request has a `req` (MHD's con_cls): its body, and what its log line
  * needs. It is reference-counted because a streamed response's reader state
- * can outlive MHD's completion callback or the other way round. */
+ * and a worker can outlive MHD's completion callback or the other way round. */
 #include "server/http/http.h"
 #include "server/http/routes.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +41,8 @@
 
 #include "server/http/metrics.h"
 #include "util/api_err.h"
+#include "server/http/conn_guard.h"
+#include "server/http/workers.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -38,7 +54,11 @@ struct lmx_http {
     int port;
     atomic_int inflight;
     atomic_bool draining, aborting;
+    lmx_guard *guard;
+    lmx_workers *workers;
 };
+
+typedef struct stream_state stream_state;
 
 struct lmx_req {
     atomic_int refs;
@@ -57,14 +77,41 @@ struct lmx_req {
     const char *api; /* the matched route's path (metrics label), NULL: none */
     char served[128]; /* the model that generated, "" if none */
     bool started;     /* a first token was due: queue_ms + prefill_ms is its latency */
+    lmx_conn *gc;     /* the connection's guard record */
+    /* a handler on a worker: the answer waits here until the loop queues it */
+    const lmx_route *hit;
+    const char *rest;
+    bool deferred, resumed;
+    struct MHD_Response *pending;
+    unsigned pending_status;
+    int result;         /* the handler's MHD_YES / MHD_NO */
+    stream_state *pump; /* a streamed answer the worker feeds */
+    /* lmx_reply_header: one extra header, name and value */
+    char xhdr[2][128];
 };
 typedef struct lmx_req req;
 
 static void req_release(req *r) {
     if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        if (r->pending) MHD_destroy_response(r->pending);
         free(r->body);
         free(r);
     }
+}
+
+/* Queues resp now (on the loop) or leaves it for the loop (on a worker). */
+static enum MHD_Result deliver(req *r, unsigned status, struct MHD_Response *resp) {
+    if (r->gc && lmx_conn_is_reserve(r->gc))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (r->deferred) {
+        if (r->pending) MHD_destroy_response(r->pending);
+        r->pending = resp;
+        r->pending_status = status;
+        return MHD_YES;
+    }
+    enum MHD_Result ok = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    return ok;
 }
 
 /* True when the client closed its end (or the socket failed). */
@@ -81,6 +128,11 @@ static void add_cors(struct MHD_Response *resp) {
     MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
 }
 
+void lmx_reply_header(lmx_req *r, const char *name, const char *value) {
+    snprintf(r->xhdr[0], sizeof r->xhdr[0], "%s", name);
+    snprintf(r->xhdr[1], sizeof r->xhdr[1], "%s", value);
+}
+
 static enum MHD_Result send_body(req *r, int status, const char *ctype, char *body, size_t n) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -88,13 +140,12 @@ static enum MHD_Result send_body(req *r, int status, const char *ctype, char *bo
         return MHD_NO;
     }
     if (ctype) MHD_add_response_header(resp, "Content-Type", ctype);
+    if (r->xhdr[0][0]) MHD_add_response_header(resp, r->xhdr[0], r->xhdr[1]);
     add_cors(resp);
     if (atomic_load(&r->h->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = status;
-    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return ok;
+    return deliver(r, (unsigned)status, resp);
 }
 
 /* ---- the request, for handlers ---- */
@@ -203,61 +254,118 @@ int lmx_reply_err(lmx_req *r, const lmx_api_err *e) {
     if (atomic_load(&r->h->draining) || e->status == 413)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = e->status;
-    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)e->status, resp);
-    MHD_destroy_response(resp);
-    return ok;
+    return deliver(r, (unsigned)e->status, resp);
 }
 
 /* ---- streamed bodies ---- */
 
-typedef struct {
+/* A streamed body. The pump (a worker) and MHD's response each hold a
+ * reference; mu guards out and the flags, which both sides read. */
+struct stream_state {
     lmx_req *r;
     lmx_stream_ops ops;
     void *st;
+    atomic_int refs;
+    pthread_mutex_t mu;
     lmx_buf out;
     bool finished, hung;
+    bool suspended; /* the reader suspended the connection: the pump resumes it */
+    bool closed;    /* MHD let the response go: the connection may be gone */
     double last_out, last_check;
-} stream_state;
+};
 
+static void stream_release(stream_state *ss) {
+    if (atomic_fetch_sub(&ss->refs, 1) != 1) return;
+    if (ss->ops.free) ss->ops.free(ss->st);
+    lmx_buf_free(&ss->out);
+    pthread_mutex_destroy(&ss->mu);
+    req_release(ss->r);
+    free(ss);
+}
+
+/* On the loop: bytes if there are, else the end, else suspend until the pump
+ * has more (returning 0 with the connection suspended is MHD's way to wait). */
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     stream_state *ss = cls;
-    lmx_http *h = ss->r->h;
-    for (;;) {
-        if (lmx_buf_unread(&ss->out)) {
-            ss->last_out = lmx_now_s();
-            return (ssize_t)lmx_buf_take(&ss->out, buf, max);
-        }
-        if (ss->finished) return MHD_CONTENT_READER_END_OF_STREAM;
-        size_t before = ss->out.n;
-        ss->finished = !ss->ops.next(ss->st, &ss->out, SLICE_MS);
-        if (ss->finished) continue;
-        bool idle = ss->out.n == before;
-        /* check the socket when idle, and every slice while bytes flow */
-        if (idle || lmx_now_s() - ss->last_check >= SLICE_MS / 1000.0) {
-            ss->last_check = lmx_now_s();
-            if (hung_up(ss->r->conn)) {
-                ss->hung = true;
-                if (ss->ops.hangup) ss->ops.hangup(ss->st);
-                ss->r->status = 499;
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-            }
-            if (atomic_load(&h->aborting) && ss->ops.hangup) ss->ops.hangup(ss->st);
-        }
-        if (idle && ss->ops.keepalive &&
-            lmx_now_s() - ss->last_out >= h->o.app->keepalive_ms / 1000.0) {
-            ss->ops.keepalive(ss->st, &ss->out);
-            ss->last_out = lmx_now_s();
-        }
+    ssize_t n;
+    pthread_mutex_lock(&ss->mu);
+    if (lmx_buf_unread(&ss->out)) {
+        n = (ssize_t)lmx_buf_take(&ss->out, buf, max);
+    } else if (ss->hung) {
+        ss->r->status = 499;
+        n = MHD_CONTENT_READER_END_WITH_ERROR;
+    } else if (ss->finished) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        ss->suspended = true;
+        MHD_suspend_connection(ss->r->conn);
+        n = 0;
+    }
+    pthread_mutex_unlock(&ss->mu);
+    return n;
+}
+
+static void stream_closed(void *cls) {
+    stream_state *ss = cls;
+    pthread_mutex_lock(&ss->mu);
+    ss->closed = true;
+    pthread_mutex_unlock(&ss->mu);
+    stream_release(ss);
+}
+
+/* Wakes the reader when it waits. ss->mu held. */
+static void stream_wake(stream_state *ss) {
+    if (ss->suspended && !ss->closed) {
+        ss->suspended = false;
+        MHD_resume_connection(ss->r->conn);
     }
 }
 
-static void stream_free(void *cls) {
-    stream_state *ss = cls;
-    if (ss->ops.free) ss->ops.free(ss->st);
-    lmx_buf_free(&ss->out);
-    req_release(ss->r);
-    free(ss);
+/* On the worker: feeds the stream until it ends, the client hangs up or MHD
+ * drops the response. */
+static void stream_pump(stream_state *ss) {
+    lmx_http *h = ss->r->h;
+    lmx_buf tmp = {0};
+    for (;;) {
+        pthread_mutex_lock(&ss->mu);
+        bool closed = ss->closed;
+        pthread_mutex_unlock(&ss->mu);
+        if (closed) { /* the client went away while bytes were being written */
+            if (ss->ops.hangup) ss->ops.hangup(ss->st);
+            break;
+        }
+        bool more = ss->ops.next(ss->st, &tmp, SLICE_MS);
+        bool idle = lmx_buf_unread(&tmp) == 0, hung = false;
+        double now = lmx_now_s();
+        /* check the socket when idle, and every slice while bytes flow */
+        if (more && (idle || now - ss->last_check >= SLICE_MS / 1000.0)) {
+            ss->last_check = now;
+            pthread_mutex_lock(&ss->mu);
+            hung = !ss->closed && hung_up(ss->r->conn);
+            pthread_mutex_unlock(&ss->mu);
+            if (hung && ss->ops.hangup) ss->ops.hangup(ss->st);
+            if (atomic_load(&h->aborting) && ss->ops.hangup) ss->ops.hangup(ss->st);
+        }
+        if (more && !hung && idle && ss->ops.keepalive &&
+            now - ss->last_out >= h->o.app->keepalive_ms / 1000.0) {
+            ss->ops.keepalive(ss->st, &tmp);
+            idle = false;
+        }
+        if (!idle) ss->last_out = now;
+        pthread_mutex_lock(&ss->mu);
+        if (!idle) {
+            size_t k = lmx_buf_unread(&tmp);
+            lmx_buf_add(&ss->out, tmp.p + tmp.off, k);
+            tmp.off = tmp.n = 0;
+        }
+        if (!more) ss->finished = true;
+        if (hung) ss->hung = true;
+        if (!idle || !more || hung) stream_wake(ss);
+        pthread_mutex_unlock(&ss->mu);
+        if (!more || hung) break;
+    }
+    lmx_buf_free(&tmp);
 }
 
 int lmx_reply_stream(lmx_req *r, const char *ctype, const lmx_stream_ops *ops, void *st) {
@@ -270,11 +378,13 @@ int lmx_reply_stream(lmx_req *r, const char *ctype, const lmx_stream_ops *ops, v
     ss->ops = *ops;
     ss->st = st;
     ss->last_out = ss->last_check = lmx_now_s();
+    pthread_mutex_init(&ss->mu, NULL);
+    atomic_init(&ss->refs, 1); /* MHD's, released by stream_closed */
     atomic_fetch_add(&r->refs, 1);
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
-                                                                  stream_reader, ss, stream_free);
+                                                                  stream_reader, ss, stream_closed);
     if (!resp) {
-        stream_free(ss);
+        stream_closed(ss);
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", ctype);
@@ -283,9 +393,10 @@ int lmx_reply_stream(lmx_req *r, const char *ctype, const lmx_stream_ops *ops, v
     add_cors(resp);
     r->status = 200;
     r->stream = true;
-    enum MHD_Result ok = MHD_queue_response(r->conn, 200, resp);
-    MHD_destroy_response(resp);
-    return ok;
+    /* the worker that ran the handler feeds it (the handler always runs on one) */
+    atomic_fetch_add(&ss->refs, 1);
+    r->pump = ss;
+    return deliver(r, 200, resp);
 }
 
 /* ---- generations ---- */
@@ -462,6 +573,34 @@ static bool method_matches(const char *want, const char *m) {
     return !strcmp(want, m) || (!strcmp(want, "GET") && !strcmp(m, "HEAD"));
 }
 
+/* Answered on the event loop itself: the public routes are the health
+ * probes (/health, /healthz, /readyz), cheap, and they must answer when every
+ * worker is busy. */
+static bool runs_inline(const lmx_route *rt) {
+    return rt->access == LMX_ACCESS_PUBLIC;
+}
+
+/* What a reserve connection (accepted beyond the general limit) may ask. */
+static bool reserve_route(const lmx_route *rt) {
+    return runs_inline(rt) || rt->access == LMX_ACCESS_ADMIN;
+}
+
+static void run_on_worker(void *arg);
+
+/* A decoded NUL or control byte in the path would cut or bend the name a
+ * handler sees (%00 truncates it): the raw path is checked before decoding. */
+static bool raw_path_has_control(const char *uri) {
+    for (const char *p = uri; *p && *p != '?'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f) return true;
+        if (c == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+            int v = (int)strtol((char[]){p[1], p[2], 0}, NULL, 16);
+            if (v < 0x20 || v == 0x7f) return true;
+        }
+    }
+    return false;
+}
+
 static enum MHD_Result route(lmx_req *r) {
     lmx_api_err e = {0};
     const char *m = r->method, *p = r->path;
@@ -512,13 +651,55 @@ static enum MHD_Result route(lmx_req *r) {
                     "Unknown request URL: %s %s. Please check the URL for typos.", m, p);
         return lmx_reply_err(r, &e);
     }
+    if (r->gc && lmx_conn_is_reserve(r->gc) && !(hit ? reserve_route(hit) : false)) {
+        lmx_err_set(&e, 503, "server_error", "connection_limit", NULL,
+                    "The server is at its connection limit (http.max_connections); this "
+                    "connection may only reach /health, /readyz and the admin API.");
+        e.retry_after = 1;
+        return lmx_reply_err(r, &e);
+    }
     if (!authorized(r, hit ? hit->access : path_hit->access, &e)) return lmx_reply_err(r, &e);
     if (!hit) {
         lmx_err_set(&e, 405, "invalid_request_error", "method_not_allowed", NULL,
                     "Method %s is not allowed for %s.", m, p);
         return lmx_reply_err(r, &e);
     }
-    return hit->fn(r, rest);
+    if (runs_inline(hit)) return hit->fn(r, rest);
+    /* off the loop: suspend, let a worker run it, queue its answer on resume */
+    r->hit = hit;
+    r->rest = rest;
+    r->deferred = true;
+    atomic_fetch_add(&r->refs, 1);
+    MHD_suspend_connection(r->conn);
+    if (!lmx_workers_submit(r->h->workers, run_on_worker, r, hit->access == LMX_ACCESS_ADMIN)) {
+        MHD_resume_connection(r->conn);
+        r->deferred = false;
+        req_release(r);
+        lmx_err_set(&e, 503, "server_error", NULL, NULL, "Out of threads to handle the request.");
+        e.retry_after = 1;
+        return lmx_reply_err(r, &e);
+    }
+    return MHD_YES;
+}
+
+/* On a worker: the handler, then its answer back to the loop, then (for a
+ * stream) the pump. */
+static void run_on_worker(void *arg) {
+    req *r = arg;
+    r->result = r->hit->fn(r, r->rest);
+    stream_state *ss = r->pump;
+    r->pump = NULL;
+    r->resumed = true;
+    if (ss && (r->result != MHD_YES || !r->pending)) { /* never queued: nothing to feed */
+        stream_release(ss);
+        ss = NULL;
+    }
+    MHD_resume_connection(r->conn); /* r->conn is MHD's again from here */
+    if (ss) {
+        stream_pump(ss);
+        stream_release(ss);
+    }
+    req_release(r);
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -527,6 +708,19 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     (void)version;
     lmx_http *h = cls;
     req *r = *con_cls;
+    if (r && r->resumed) { /* back from a worker: queue its answer */
+        r->resumed = false;
+        r->deferred = false;
+        struct MHD_Response *resp = r->pending;
+        r->pending = NULL;
+        if (!resp || r->result != MHD_YES) {
+            if (resp) MHD_destroy_response(resp);
+            return MHD_NO;
+        }
+        enum MHD_Result ok = MHD_queue_response(c, r->pending_status, resp);
+        MHD_destroy_response(resp);
+        return ok;
+    }
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r) return MHD_NO;
@@ -534,11 +728,23 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         r->h = h;
         r->conn = c;
         r->t0 = lmx_now_s();
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->gc = ci ? ci->socket_context : NULL;
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
         atomic_fetch_add(&h->inflight, 1);
         *con_cls = r;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+        lmx_guard_head_done(h->guard, r->gc, (cl && strtoull(cl, NULL, 10) > 0) || te);
+        if (r->gc && lmx_conn_bad_path(r->gc)) {
+            lmx_api_err e;
+            lmx_err_set(&e, 400, "invalid_request_error", "invalid_path", NULL,
+                        "The request path holds a NUL or control byte (decoded from %%XX); "
+                        "such a path names nothing.");
+            return lmx_reply_err(r, &e);
+        }
         if (cl && strtoull(cl, NULL, 10) > h->o.app->max_body) {
             lmx_api_err e;
             lmx_err_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
@@ -549,6 +755,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     if (*upload_size) {
+        lmx_guard_body(h->guard, r->gc, *upload_size);
         if (r->too_big || r->n_body + *upload_size > h->o.app->max_body) {
             r->too_big = true;
         } else {
@@ -566,6 +773,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         *upload_size = 0;
         return MHD_YES;
     }
+    lmx_guard_body_done(h->guard, r->gc);
     return route(r);
 }
 
@@ -576,6 +784,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     req *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
+    lmx_guard_request_done(h->guard, r->gc);
     if (term != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400) r->status = 499;
     json_t *f = json_pack("{s:s,s:s,s:i,s:I}", "method", r->method, "path", r->path, "status",
                           r->status ? r->status : 500, "duration_us",
@@ -601,6 +810,39 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     lmx_metrics_observe(&mq);
     req_release(r);
     atomic_fetch_sub(&h->inflight, 1);
+}
+
+/* ---- connections: conn_guard.h's view of them ---- */
+
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len) {
+    (void)len;
+    lmx_http *h = cls;
+    return lmx_guard_admit(h->guard, addr) ? MHD_YES : MHD_NO;
+}
+
+static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                        enum MHD_ConnectionNotificationCode code) {
+    lmx_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ai =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const union MHD_ConnectionInfo *fi =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context =
+            lmx_guard_open(h->guard, ai ? ai->client_addr : NULL, fi ? fi->connect_fd : -1);
+    } else {
+        lmx_guard_close(h->guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* Called with the raw request line's URI, before any decoding. */
+static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *c) {
+    lmx_http *h = cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    lmx_guard_request_line(h->guard, ci ? ci->socket_context : NULL, raw_path_has_control(uri));
+    return NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -632,19 +874,45 @@ lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen) {
         free(h);
         return NULL;
     }
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    int max_conns = o->max_connections > 0 ? o->max_connections : 4096;
+    int n_threads = o->threads > 0 ? o->threads : 4;
+    lmx_guard_opts go = {.max_conns = max_conns,
+                         .reserve = o->reserved_connections,
+                         .per_peer = o->max_per_peer,
+                         .trusted = o->trusted_proxies,
+                         .header_timeout = o->header_timeout_s > 0 ? o->header_timeout_s : 10,
+                         .idle_timeout = o->idle_timeout_s,
+                         .body_min_rate = o->body_min_rate};
+    h->guard = lmx_guard_create(&go, err, errlen);
+    h->workers = h->guard ? lmx_workers_create(o->workers > 0 ? o->workers : 512, 16) : NULL;
+    if (!h->guard || !h->workers) {
+        if (h->guard && !h->workers) snprintf(err, errlen, "out of memory");
+        lmx_guard_destroy(h->guard);
+        freeaddrinfo(ai);
+        free(h);
+        return NULL;
+    }
+    /* epoll with a thread pool: an event loop, suspend/resume for handlers
+     * that wait (and room for TLS and upgraded connections on the same daemon) */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* the guard holds the real limits; MHD's own (split between its threads)
+     * only has to stay out of their way */
+    unsigned mhd_limit = (unsigned)(max_conns + o->reserved_connections + 16) * (unsigned)n_threads;
     h->d = MHD_start_daemon(
-        flags, (uint16_t)o->port, NULL, NULL, handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(o->max_connections > 0 ? o->max_connections : 256), MHD_OPTION_END);
+        flags, (uint16_t)o->port, accept_policy, h, handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h, MHD_OPTION_URI_LOG_CALLBACK, uri_seen, h,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)n_threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)o->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
+        MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+        MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not available)", o->host,
                  o->port);
+        lmx_workers_destroy(h->workers);
+        lmx_guard_destroy(h->guard);
         free(h);
         return NULL;
     }
@@ -678,6 +946,11 @@ void lmx_http_abort(lmx_http *h) {
 
 void lmx_http_stop(lmx_http *h) {
     if (!h) return;
+    /* every handler and pump ends (generations were cut short by abort) and
+     * resumes its connection first: MHD refuses to stop with suspended ones */
+    atomic_store(&h->aborting, true);
+    lmx_workers_destroy(h->workers);
     MHD_stop_daemon(h->d);
+    lmx_guard_destroy(h->guard);
     free(h);
 }

@@ -25,7 +25,12 @@ typedef struct {
     const char *host;   /* numeric address or "localhost" */
     int port;           /* 0: any free port */
     int idle_timeout_s; /* idle keep-alive connections are closed after this */
-    int max_connections;
+    /* connections (conn_guard.h); 0: the defaults */
+    int max_connections, reserved_connections, max_per_peer;
+    const char *trusted_proxies;
+    double header_timeout_s;
+    long body_min_rate;
+    int threads, workers; /* event-loop threads; handler threads at most */
     lmx_app *app; /* not owned: models, keys, body limit */
 } lmx_http_opts;
 
@@ -67,6 +72,8 @@ void lmx_req_account(lmx_req *r, const lmx_gen *g);
 int lmx_reply_json(lmx_req *r, int status, json_t *body); /* steals body */
 int lmx_reply_text(lmx_req *r, int status, const char *ctype, const char *text);
 int lmx_reply_err(lmx_req *r, const lmx_api_err *e);
+/* One extra header on the answer the handler sends next (Idempotent-Replayed). */
+void lmx_reply_header(lmx_req *r, const char *name, const char *value);
 /* 201/204 and friends: no body. */
 int lmx_reply_empty(lmx_req *r, int status);
 
