@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <fnmatch.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,8 +233,13 @@ static bool resolve_alias(lmx_mgr *m, const char *name, char *out, size_t cap, b
     int n = 0;
     *is_alias = false;
     pthread_mutex_lock(&m->mu);
-    for (int i = 0; i < m->pol.n_aliases; i++) {
-        if (strcmp(m->pol.aliases[i].name, name)) continue;
+    int hit = -1; /* an exact name wins over a pattern (claude-* for vendor names) */
+    for (int i = 0; i < m->pol.n_aliases && hit < 0; i++)
+        if (!strcmp(m->pol.aliases[i].name, name)) hit = i;
+    for (int i = 0; i < m->pol.n_aliases && hit < 0; i++)
+        if (strpbrk(m->pol.aliases[i].name, "*?") && !fnmatch(m->pol.aliases[i].name, name, 0))
+            hit = i;
+    for (int i = hit; i >= 0 && i < m->pol.n_aliases; i++) {
         *is_alias = true;
         for (int k = 0; k < m->pol.aliases[i].n_models && k < 8; k++)
             snprintf(cand[n++], sizeof cand[0], "%s", m->pol.aliases[i].models[k]);
@@ -658,8 +664,12 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
 /* ---- requests ---- */
 
 lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e) {
-    char id[256];
+    char id[256], dflt[256];
     bool is_alias;
+    if (!name || !*name) { /* no model named: the default one */
+        if (!lmx_mgr_default_model(m, dflt, sizeof dflt, e)) return NULL;
+        name = dflt;
+    }
     const char *nm = normalise(m, name);
     if (!resolve_alias(m, nm, id, sizeof id, &is_alias)) snprintf(id, sizeof id, "%s", nm);
     pthread_mutex_lock(&m->mu);
@@ -979,4 +989,38 @@ json_t *lmx_mgr_catalog_json(lmx_mgr *m) {
     bool lod = m->pol.load_on_demand;
     pthread_mutex_unlock(&m->mu);
     return json_pack("{s:b,s:o}", "load_on_demand", lod, "aliases", al);
+}
+
+bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_api_err *e) {
+    /* the one loaded model when there is exactly one, else the policy's default_model */
+    int ready = 0;
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < m->n_ents; i++)
+        if (m->ents[i]->state == ST_READY && ready++ == 0) snprintf(out, n, "%s", m->ents[i]->id);
+    if (ready != 1) snprintf(out, n, "%s", m->pol.default_model);
+    pthread_mutex_unlock(&m->mu);
+    if (*out) return true;
+    /* neither: the choices, loaded ones first */
+    char list[1024] = "";
+    size_t k = 0;
+    json_t *store = lmx_mgr_store_json(m);
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < m->n_ents && k < sizeof list; i++)
+        if (m->ents[i]->state == ST_READY)
+            k += (size_t)snprintf(list + k, sizeof list - k, "%s'%s'", k ? ", " : "", m->ents[i]->id);
+    pthread_mutex_unlock(&m->mu);
+    size_t i;
+    json_t *o;
+    json_array_foreach(store, i, o) {
+        const char *id = json_string_value(json_object_get(o, "id"));
+        if (!id || k >= sizeof list || json_is_true(json_object_get(o, "loaded"))) continue;
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s'%s'", k ? ", " : "", id);
+    }
+    json_decref(store);
+    lmx_err_set(e, 400, "invalid_request_error", "model_required", "model",
+                "No model was named and there is no default: %s. Name one in 'model' (choices: %s), "
+                "or set default_model (--default-model).",
+                ready ? "several models are loaded" : "no model is loaded",
+                k ? list : "none: the store is empty");
+    return false;
 }

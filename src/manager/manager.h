@@ -41,8 +41,9 @@ typedef struct {
     double default_ttl_s;     /* idle unload for models loaded without a ttl; 0: never */
     int quarantine_errors;    /* run-time failures ... */
     double quarantine_window_s; /* ... within this window quarantine a model (3, 600) */
-    const lmx_alias *aliases; /* copied */
+    const lmx_alias *aliases; /* copied; a name with '*' or '?' is a pattern (claude-*) */
     int n_aliases;
+    char default_model[256];  /* for requests naming no model when not exactly one is loaded */
 } lmx_mgr_policy;
 
 lmx_mgr *lmx_mgr_create(const lmx_mgr_opts *o);
@@ -65,6 +66,10 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
 /* The model a request named, with a reference held; NULL with e set (404
  * model_not_found naming what is loaded). */
 lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e);
+/* The model a request naming none gets ("" or NULL name): the one loaded model
+ * when there is exactly one, else default_model; false with e set (400
+ * model_required listing the choices) when neither applies. */
+bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_api_err *e);
 /* Drops a reference taken by lmx_mgr_acquire or lmx_mgr_load: the model was
  * used now (its idle TTL starts again). */
 void lmx_mgr_release(lmx_served *s);

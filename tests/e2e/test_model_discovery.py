@@ -58,6 +58,55 @@ def v1_models_lists_the_store_and_aliases_and_get_never_loads():
         s.stop()
 
 
+def chat(s, **body):
+    body.setdefault('messages', [{'role': 'user', 'content': 'Once upon a time'}])
+    body.setdefault('max_tokens', 2)
+    return s.post('/v1/chat/completions', body)
+
+
+@test
+def a_request_without_a_model_goes_to_the_default_one():
+    with Server('--models-dir', STORE, '-t', 1, '-c', 256, '--parallel', 1, model=None) as s:
+        # nothing loaded, no default_model: a 400 that lists the choices
+        st, j, _, _ = chat(s)
+        assert st == 400 and j['error']['code'] == 'model_required' and j['error']['param'] == 'model', j
+        assert "'stories260K'" in j['error']['message'] and "'tiny-llama'" in j['error']['message'], j
+        assert '--default-model' in j['error']['message'], j
+        assert loaded(s) == []
+        # one model loaded: it answers a request without a model, and one with model ""
+        st, j, _, _ = chat(s, model='stories260K')
+        assert st == 200, j
+        for body in ({}, {'model': ''}):
+            st, j, _, _ = chat(s, **body)
+            assert st == 200 and j['model'] == 'stories260K', (body, j)
+        st, j, _, _ = s.post('/v1/completions', {'prompt': 'Once', 'max_tokens': 2})
+        assert st == 200 and j['model'] == 'stories260K', j
+        # two loaded and no default_model: the choice is the client's
+        st, j, _, _ = chat(s, model='tiny-llama')
+        assert st == 200, j
+        st, j, _, _ = chat(s)
+        assert st == 400 and 'several models are loaded' in j['error']['message'], j
+        s.stop()
+    with Server('--models-dir', STORE, '-t', 1, '-c', 256, '--parallel', 1, '--default-model', 'tiny-llama',
+                model=None) as s:
+        st, j, _, _ = chat(s)
+        assert st == 200 and j['model'] == 'tiny-llama', j  # loaded on demand
+        s.stop()
+
+
+@test
+def wildcard_aliases_route_vendor_model_names():
+    with Server('--models-dir', STORE, '-t', 1, '-c', 256, '--parallel', 1, '--alias', 'claude-*=stories260K',
+                '--alias', 'gpt-4o=tiny-llama', '--alias', 'gpt-*=stories260K', model=None) as s:
+        for name, want in (('claude-3-5-sonnet-20241022', 'stories260K'), ('gpt-4o-mini', 'stories260K'),
+                           ('gpt-4o', 'tiny-llama')):  # an exact alias wins over a pattern
+            st, j, _, _ = chat(s, model=name)
+            assert st == 200 and j['model'] == want, (name, j)
+        st, j, _, _ = chat(s, model='mistral-large')
+        assert st == 404 and j['error']['code'] == 'model_not_found', j
+        s.stop()
+
+
 if __name__ == '__main__':
     try:
         main()

@@ -64,7 +64,7 @@ json_t *lmx_model_list(lmx_mgr *m) {
         const char *name;
         json_t *models;
         json_object_foreach(json_object_get(cat, "aliases"), name, models) {
-            if (in_list(data, name)) continue;
+            if (in_list(data, name) || strpbrk(name, "*?")) continue; /* patterns name no model */
             bool loaded = false;
             size_t k;
             json_t *mid;
