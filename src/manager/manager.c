@@ -341,6 +341,18 @@ static entry *lru_idle_locked(lmx_mgr *m, const entry *keep) {
     return best;
 }
 
+/* What evicting every idle model (but keep) would free: the numbers decide
+ * before anything is evicted, so an eviction that cannot make room never
+ * happens. Lock held. */
+static uint64_t idle_memory_locked(lmx_mgr *m, const entry *keep) {
+    uint64_t sum = 0;
+    for (int i = 0; i < m->n_ents; i++) {
+        entry *e = m->ents[i];
+        if (e != keep && e->state == ST_READY && e->s->refs == 0) sum += e->memory;
+    }
+    return sum;
+}
+
 static void fmt_bytes(uint64_t b, char *out, size_t cap) {
     if (b >= (1ull << 30))
         snprintf(out, cap, "%.2f GiB", b / (double)(1ull << 30));
@@ -542,7 +554,8 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         snprintf(sha, sizeof sha, "%s", json_string_value(json_object_get(se, "sha256")));
     json_decref(se);
     int n_ctx = q->ctx_size > 0 ? q->ctx_size : m->o.n_ctx;
-    int par = q->parallel > 0 ? q->parallel : (m->o.n_parallel > 0 ? m->o.n_parallel : 8);
+    int par = q->parallel > 0 ? q->parallel
+                              : (m->o.n_parallel > 0 ? m->o.n_parallel : LMX_DEFAULT_PARALLEL);
     lmx_mem_estimate est;
     char err[768];
     if (lmx_model_estimate(path, n_ctx, 2 * par, 0, false, &est, err, sizeof err)) {
@@ -575,7 +588,9 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         mem_view v;
         mem_view_locked(m, &v);
         if (est.total <= v.available) break;
-        entry *victim = m->pol.auto_evict ? lru_idle_locked(m, en) : NULL;
+        /* evict only when evicting every idle model would make it fit */
+        bool could_fit = m->pol.auto_evict && est.total <= v.available + idle_memory_locked(m, en);
+        entry *victim = could_fit ? lru_idle_locked(m, en) : NULL;
         if (victim) {
             lmx_log("info", "evicting idle model to make room",
                     json_pack("{s:s,s:s,s:I}", "model", victim->id, "for", id, "needed",
@@ -586,18 +601,24 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         remove_locked(m, en);
         free(en);
         pthread_mutex_unlock(&m->mu);
-        char a[32], b[32], c[32];
+        char a[32], b[32], c[32], ctx[48];
+        if (n_ctx > 0)
+            snprintf(ctx, sizeof ctx, "%d", n_ctx);
+        else
+            snprintf(ctx, sizeof ctx, "the model's, at most %d", LMX_DEFAULT_CTX_MAX);
         fmt_bytes(est.total, a, sizeof a);
         fmt_bytes(v.available, b, sizeof b);
         fmt_bytes(v.limit, c, sizeof c);
         lmx_err_set(e, 507, "server_error", "insufficient_memory", "model",
                     "Not enough memory to load '%s': needed %llu bytes (%s: weights %zu, KV "
                     "cache %zu, buffers %zu), available %llu bytes (%s), limit %llu bytes (%s, "
-                    "from %s); %llu bytes used by loaded models, reserve %llu.%s",
+                    "from %s); %llu bytes used by loaded models, reserve %llu.%s A smaller "
+                    "context (--ctx, ctx_size; now %s) or fewer parallel sequences (--parallel, "
+                    "parallel; now %d) shrinks the KV cache.",
                     id, (unsigned long long)est.total, a, est.weights, est.kv, est.compute,
                     (unsigned long long)v.available, b, (unsigned long long)v.limit, c, v.source,
                     (unsigned long long)v.used, (unsigned long long)v.reserve,
-                    m->pol.auto_evict ? "" : " Unload a model or enable auto_evict.");
+                    m->pol.auto_evict ? "" : " Unload a model or enable auto_evict.", ctx, par);
         ledger(m, id, path, sha[0] ? sha : NULL, false, e->message);
         return NULL;
     }

@@ -15,6 +15,10 @@ STORE = os.path.join(_tmp, 'store')
 os.makedirs(STORE)
 shutil.copy(STORIES, os.path.join(STORE, 'stories260K.gguf'))
 shutil.copy(os.path.join(SHARED, 'models', 'synth', 'llama-q4_0.gguf'), os.path.join(STORE, 'tiny-llama.gguf'))
+BIG = os.path.join(_tmp, 'big')
+os.makedirs(BIG)
+shutil.copy(STORIES, os.path.join(BIG, 'stories260K.gguf'))
+shutil.copy(os.path.join(SHARED, 'models', 'synth', 'qwen2-vocab-q8_0.gguf'), os.path.join(BIG, 'qwen.gguf'))
 
 
 def loaded(s):
@@ -104,6 +108,25 @@ def wildcard_aliases_route_vendor_model_names():
             assert st == 200 and j['model'] == want, (name, j)
         st, j, _, _ = chat(s, model='mistral-large')
         assert st == 404 and j['error']['code'] == 'model_not_found', j
+        s.stop()
+
+
+@test
+def admission_never_evicts_for_nothing():
+    # 18 MiB: stories260K fits; the 16 MiB qwen with its default KV cache (~30 MiB) does not, even alone
+    with Server('--models-dir', BIG, '-t', 1, '--memory-limit', '18M', '--memory-reserve', '0',
+                model=None) as s:
+        st, j, _, _ = s.post('/admin/models/load', {'model': 'stories260K', 'ctx_size': 256})
+        assert st == 200, j
+        st, j, _, _ = s.post('/admin/models/load', {'model': 'qwen'})
+        assert st == 507 and j['error']['code'] == 'insufficient_memory', j
+        assert '--ctx' in j['error']['message'] and '--parallel' in j['error']['message'], j
+        assert loaded(s) == ['stories260K'], 'an eviction that could not make room happened'
+        assert 'evicting' not in s.logs(), s.logs()
+        # one that fits once the idle model goes: that eviction happens
+        st, j, _, _ = s.post('/admin/models/load', {'model': 'qwen', 'ctx_size': 64, 'parallel': 1})
+        assert st == 200, j
+        assert loaded(s) == ['qwen'] and 'evicting' in s.logs(), (loaded(s), s.logs()[-2000:])
         s.stop()
 
 
