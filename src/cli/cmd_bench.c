@@ -81,8 +81,8 @@ int cmd_bench(int argc, char **argv) {
     double bw = lmx_membw_measure(pool, probe, 5);
 
     int nt = (int)(n_p > n_g ? n_p : n_g) + 1;
-    int32_t *tok = malloc(sizeof(int32_t) * (size_t)nt), *pos = malloc(sizeof(int32_t) * (size_t)nt),
-            *seq = calloc((size_t)nt, sizeof(int32_t));
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)nt),
+            *pos = malloc(sizeof(int32_t) * (size_t)nt), *seq = calloc((size_t)nt, sizeof(int32_t));
     float *logits = malloc(sizeof(float) * (size_t)m->hp.n_vocab);
     srand(1);
     for (int i = 0; i < nt; i++) tok[i] = rand() % m->hp.n_vocab, pos[i] = i;
@@ -117,10 +117,9 @@ int cmd_bench(int argc, char **argv) {
         json_t *o = json_pack("{s:s, s:s, s:i, s:f, s:i, s:i, s:f, s:f, s:f, s:f, s:f}", "model",
                               model, "isa", lmx_isa_name(lmx_isa_current()), "threads",
                               lmx_pool_size(pool), "weight_gib", wbytes / (1 << 30), "n_prompt",
-                              (int)n_p, "n_gen", (int)n_g, "prefill_tok_s", pp_best,
-                              "decode_tok_s", tg_best, "bandwidth_gbs", bw / 1e9,
-                              "bandwidth_fraction", frac, "decode_roofline_tok_s",
-                              wbytes > 0 ? bw / wbytes : 0.0);
+                              (int)n_p, "n_gen", (int)n_g, "prefill_tok_s", pp_best, "decode_tok_s",
+                              tg_best, "bandwidth_gbs", bw / 1e9, "bandwidth_fraction", frac,
+                              "decode_roofline_tok_s", wbytes > 0 ? bw / wbytes : 0.0);
         char *s = json_dumps(o, JSON_COMPACT);
         printf("%s\n", s);
         free(s);

@@ -33,7 +33,7 @@
 #include "util/log.h"
 
 #define STR_(x) #x
-#define STR(x) STR_(x)
+#define STR(x)  STR_(x)
 
 static void usage(FILE *f) {
     fprintf(
@@ -44,30 +44,40 @@ static void usage(FILE *f) {
         "                 [--config FILE] [--models-dir DIR] [--memory-limit SIZE] ...\n"
         "                 [--responses-db PATH]\n"
         "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
-        "  --host, --port    where to listen (default " LMX_DEFAULT_HOST ":" STR(LMX_DEFAULT_PORT) ")\n"
-        "  --ollama-port P   also listen on P (Ollama's is 11434); every API answers on both\n"
-        "  -c CTX            context length per sequence (default: the model's, at most "
-        STR(LMX_DEFAULT_CTX_MAX) ")\n"
-        "  --parallel N      sequences decoded at once (default " STR(LMX_DEFAULT_PARALLEL) ")\n"
-        "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) "; 0: none)\n"
-        "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
-        "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
-        "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"
-        "  --sse-keepalive-ms MS  ': keep-alive' comment interval of waiting streams (2000)\n"
-        "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n"
-        "  --admin-key KEY   admin API key (also LMX_ADMIN_KEY); without one the admin API\n"
-        "                    answers loopback clients only\n"
-        "  --config FILE     YAML settings (default ~/.lmx/config.yaml, if present); every\n"
-        "                    setting also reads LMX_<KEY>; flags win over both\n"
-        "  --models-dir DIR  the model store (default ~/.lmx/models)\n"
-        "  --responses-db PATH  stored /v1/responses (default ~/.lmx/responses.db;\n"
-        "                    ':memory:' keeps them in memory)\n"
-        "  --memory-limit SIZE, --memory-reserve SIZE  memory models may use / leave free\n"
-        "  --[no-]auto-evict, --[no-]load-on-demand, --[no-]mlock, --default-ttl S\n"
-        "  --quarantine-errors N, --quarantine-window S, --alias NAME=MODEL[,MODEL...]\n"
-        "  --log-level L     debug, info, warn or error (default info)\n"
-        "  --log-format F    text, json, or auto: text on a terminal, else json (default)\n"
-        "  SIGHUP or POST /admin/config/reload re-reads the file (docs/configuration.md)\n");
+        "  --host, --port    where to listen (default " LMX_DEFAULT_HOST ":" STR(
+            LMX_DEFAULT_PORT) ")\n"
+                              "  --ollama-port P   also listen on P (Ollama's is 11434); every API "
+                              "answers on both\n"
+                              "  -c CTX            context length per sequence (default: the "
+                              "model's, at most " STR(
+                                  LMX_DEFAULT_CTX_MAX) ")\n"
+                                                       "  --parallel N      sequences decoded at "
+                                                       "once (default " STR(
+                                                           LMX_DEFAULT_PARALLEL) ")\n"
+                                                                                 "  --queue N      "
+                                                                                 "   requests "
+                                                                                 "waiting beyond "
+                                                                                 "those before 429 "
+                                                                                 "(default " STR(
+                                                                                     LMX_DEFAULT_QUEUE) "; 0: none)\n"
+                                                                                                        "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
+                                                                                                        "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
+                                                                                                        "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"
+                                                                                                        "  --sse-keepalive-ms MS  ': keep-alive' comment interval of waiting streams (2000)\n"
+                                                                                                        "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n"
+                                                                                                        "  --admin-key KEY   admin API key (also LMX_ADMIN_KEY); without one the admin API\n"
+                                                                                                        "                    answers loopback clients only\n"
+                                                                                                        "  --config FILE     YAML settings (default ~/.lmx/config.yaml, if present); every\n"
+                                                                                                        "                    setting also reads LMX_<KEY>; flags win over both\n"
+                                                                                                        "  --models-dir DIR  the model store (default ~/.lmx/models)\n"
+                                                                                                        "  --responses-db PATH  stored /v1/responses (default ~/.lmx/responses.db;\n"
+                                                                                                        "                    ':memory:' keeps them in memory)\n"
+                                                                                                        "  --memory-limit SIZE, --memory-reserve SIZE  memory models may use / leave free\n"
+                                                                                                        "  --[no-]auto-evict, --[no-]load-on-demand, --[no-]mlock, --default-ttl S\n"
+                                                                                                        "  --quarantine-errors N, --quarantine-window S, --alias NAME=MODEL[,MODEL...]\n"
+                                                                                                        "  --log-level L     debug, info, warn or error (default info)\n"
+                                                                                                        "  --log-format F    text, json, or auto: text on a terminal, else json (default)\n"
+                                                                                                        "  SIGHUP or POST /admin/config/reload re-reads the file (docs/configuration.md)\n");
 }
 
 /* The models the config asks for at start: -m FILE, then `models:` (a
@@ -308,7 +318,8 @@ int cmd_serve(int argc, char **argv) {
         lmx_sd_notify("RELOADING=1");
         json_t *res = lmx_cfg_live_reload(live, err, sizeof err); /* logs either way */
         json_decref(res);
-        lmx_sd_notify(res ? "READY=1\nSTATUS=config reloaded" : "READY=1\nSTATUS=config reload refused");
+        lmx_sd_notify(res ? "READY=1\nSTATUS=config reloaded"
+                          : "READY=1\nSTATUS=config reload refused");
     }
     long drain = lmx_cfg_live_drain_timeout(live);
     lmx_sd_notify("STOPPING=1");

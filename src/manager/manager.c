@@ -1028,7 +1028,8 @@ bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_api_err *e) {
     pthread_mutex_lock(&m->mu);
     for (int i = 0; i < m->n_ents && k < sizeof list; i++)
         if (m->ents[i]->state == ST_READY)
-            k += (size_t)snprintf(list + k, sizeof list - k, "%s'%s'", k ? ", " : "", m->ents[i]->id);
+            k += (size_t)snprintf(list + k, sizeof list - k, "%s'%s'", k ? ", " : "",
+                                  m->ents[i]->id);
     pthread_mutex_unlock(&m->mu);
     size_t i;
     json_t *o;
@@ -1038,10 +1039,11 @@ bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_api_err *e) {
         k += (size_t)snprintf(list + k, sizeof list - k, "%s'%s'", k ? ", " : "", id);
     }
     json_decref(store);
-    lmx_err_set(e, 400, "invalid_request_error", "model_required", "model",
-                "No model was named and there is no default: %s. Name one in 'model' (choices: %s), "
-                "or set default_model (--default-model).",
-                ready ? "several models are loaded" : "no model is loaded",
-                k ? list : "none: the store is empty");
+    lmx_err_set(
+        e, 400, "invalid_request_error", "model_required", "model",
+        "No model was named and there is no default: %s. Name one in 'model' (choices: %s), "
+        "or set default_model (--default-model).",
+        ready ? "several models are loaded" : "no model is loaded",
+        k ? list : "none: the store is empty");
     return false;
 }

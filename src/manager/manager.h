@@ -41,9 +41,9 @@ typedef struct {
     double default_ttl_s;     /* idle unload for models loaded without a ttl; 0: never */
     int quarantine_errors;    /* run-time failures ... */
     double quarantine_window_s; /* ... within this window quarantine a model (3, 600) */
-    const lmx_alias *aliases; /* copied; a name with '*' or '?' is a pattern (claude-*) */
+    const lmx_alias *aliases;   /* copied; a name with '*' or '?' is a pattern (claude-*) */
     int n_aliases;
-    char default_model[256];  /* for requests naming no model when not exactly one is loaded */
+    char default_model[256]; /* for requests naming no model when not exactly one is loaded */
 } lmx_mgr_policy;
 
 lmx_mgr *lmx_mgr_create(const lmx_mgr_opts *o);

@@ -40,7 +40,8 @@ static json_t *alias_entry(const char *name, json_t *models, bool loaded) {
 static bool in_list(json_t *data, const char *id) {
     size_t i;
     json_t *o;
-    json_array_foreach(data, i, o) if (!strcmp(json_string_value(json_object_get(o, "id")), id)) return true;
+    json_array_foreach(data, i,
+                       o) if (!strcmp(json_string_value(json_object_get(o, "id")), id)) return true;
     return false;
 }
 
@@ -71,9 +72,10 @@ json_t *lmx_model_list(lmx_mgr *m) {
             json_array_foreach(models, k, mid) {
                 size_t j;
                 json_t *o;
-                json_array_foreach(data, j, o) if (json_is_true(json_object_get(o, "loaded")) &&
-                                                   !strcmp(json_string_value(json_object_get(o, "id")),
-                                                           json_string_value(mid))) loaded = true;
+                json_array_foreach(data, j,
+                                   o) if (json_is_true(json_object_get(o, "loaded")) &&
+                                          !strcmp(json_string_value(json_object_get(o, "id")),
+                                                  json_string_value(mid))) loaded = true;
             }
             json_array_append_new(data, alias_entry(name, models, loaded));
         }
