@@ -13,12 +13,13 @@ import sys
 # layer:   the layers its files may include (besides its own)
 RULES = {
     "util": "",
+    "trace": "util",
     "engine": "util",
     "text": "util",
     "sched": "engine text util",
-    "manager": "engine text sched util",
-    "agents": "sched manager text util",
-    "skills": "sched manager text util",
+    "manager": "engine text sched trace util",
+    "agents": "sched manager text trace util",
+    "skills": "sched manager text trace util",
     "server": "* -cli",
     "cli": "*",
 }
@@ -29,6 +30,7 @@ FORBIDDEN_SYSTEM = {
     "engine": {"jansson.h", "microhttpd.h", "curl/curl.h"},
     "text": {"microhttpd.h"},
     "sched": {"microhttpd.h"},
+    "trace": {"microhttpd.h"},
     "manager": {"microhttpd.h"},
     "agents": {"microhttpd.h"},
     "skills": {"microhttpd.h"},

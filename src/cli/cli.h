@@ -22,5 +22,7 @@ int cmd_status(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+/* cmd_keys.c: inference keys (admin API) */
+int cmd_keys(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -30,10 +31,15 @@
 #include "server/http/http.h"
 #include "server/http/metrics.h"
 #include "server/http/sd_notify.h"
+#include "server/api/ws_api.h"
+#include "server/core/profile.h"
+#include "server/core/tenancy.h"
+#include "server/http/tls.h"
+#include "trace/trace.h"
 #include "util/log.h"
 
 #define STR_(x) #x
-#define STR(x)  STR_(x)
+#define STR(x) STR_(x)
 
 static void usage(FILE *f) {
     fprintf(
@@ -44,40 +50,58 @@ static void usage(FILE *f) {
         "                 [--config FILE] [--models-dir DIR] [--memory-limit SIZE] ...\n"
         "                 [--responses-db PATH]\n"
         "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
-        "  --host, --port    where to listen (default " LMX_DEFAULT_HOST ":" STR(
-            LMX_DEFAULT_PORT) ")\n"
-                              "  --ollama-port P   also listen on P (Ollama's is 11434); every API "
-                              "answers on both\n"
-                              "  -c CTX            context length per sequence (default: the "
-                              "model's, at most " STR(
-                                  LMX_DEFAULT_CTX_MAX) ")\n"
-                                                       "  --parallel N      sequences decoded at "
-                                                       "once (default " STR(
-                                                           LMX_DEFAULT_PARALLEL) ")\n"
-                                                                                 "  --queue N      "
-                                                                                 "   requests "
-                                                                                 "waiting beyond "
-                                                                                 "those before 429 "
-                                                                                 "(default " STR(
-                                                                                     LMX_DEFAULT_QUEUE) "; 0: none)\n"
-                                                                                                        "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
-                                                                                                        "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
-                                                                                                        "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"
-                                                                                                        "  --sse-keepalive-ms MS  ': keep-alive' comment interval of waiting streams (2000)\n"
-                                                                                                        "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n"
-                                                                                                        "  --admin-key KEY   admin API key (also LMX_ADMIN_KEY); without one the admin API\n"
-                                                                                                        "                    answers loopback clients only\n"
-                                                                                                        "  --config FILE     YAML settings (default ~/.lmx/config.yaml, if present); every\n"
-                                                                                                        "                    setting also reads LMX_<KEY>; flags win over both\n"
-                                                                                                        "  --models-dir DIR  the model store (default ~/.lmx/models)\n"
-                                                                                                        "  --responses-db PATH  stored /v1/responses (default ~/.lmx/responses.db;\n"
-                                                                                                        "                    ':memory:' keeps them in memory)\n"
-                                                                                                        "  --memory-limit SIZE, --memory-reserve SIZE  memory models may use / leave free\n"
-                                                                                                        "  --[no-]auto-evict, --[no-]load-on-demand, --[no-]mlock, --default-ttl S\n"
-                                                                                                        "  --quarantine-errors N, --quarantine-window S, --alias NAME=MODEL[,MODEL...]\n"
-                                                                                                        "  --log-level L     debug, info, warn or error (default info)\n"
-                                                                                                        "  --log-format F    text, json, or auto: text on a terminal, else json (default)\n"
-                                                                                                        "  SIGHUP or POST /admin/config/reload re-reads the file (docs/configuration.md)\n");
+        "  --host, --port    where to listen (default " LMX_DEFAULT_HOST ":" STR(LMX_DEFAULT_PORT) ")\n"
+        "  --ollama-port P   also listen on P (Ollama's is 11434); every API answers on both\n"
+        "  -c CTX            context length per sequence (default: the model's, at most "
+        STR(LMX_DEFAULT_CTX_MAX) ")\n"
+        "  --parallel N      sequences decoded at once (default " STR(LMX_DEFAULT_PARALLEL) ")\n"
+        "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) "; 0: none)\n"
+        "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
+        "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
+        "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"
+        "  --sse-keepalive-ms MS  ': keep-alive' comment interval of waiting streams (2000)\n"
+        "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n"
+        "  --admin-key KEY   admin API key (also LMX_ADMIN_KEY); without one the admin API\n"
+        "                    answers loopback clients only\n"
+        "  --config FILE     YAML settings (default ~/.lmx/config.yaml, if present); every\n"
+        "                    setting also reads LMX_<KEY>; flags win over both\n"
+        "  --models-dir DIR  the model store (default ~/.lmx/models)\n"
+        "  --responses-db PATH  stored /v1/responses (default ~/.lmx/responses.db;\n"
+        "                    ':memory:' keeps them in memory)\n"
+        "  --memory-limit SIZE, --memory-reserve SIZE  memory models may use / leave free\n"
+        "  --[no-]auto-evict, --[no-]load-on-demand, --[no-]mlock, --default-ttl S\n"
+        "  --quarantine-errors N, --quarantine-window S, --alias NAME=MODEL[,MODEL...]\n"
+        "  --log-level L     debug, info, warn or error (default info)\n"
+        "  --log-format F    text, json, or auto: text on a terminal, else json (default)\n"
+        "  SIGHUP or POST /admin/config/reload re-reads the file (docs/configuration.md)\n");
+}
+
+/* The tenancy database (keys, quota usage), the profile's requirements and
+ * the tenants' settings, checked before anything starts. */
+static lmx_tenancy *open_tenancy(lmx_config *cfg, char *err, size_t errlen) {
+    char path[1100] = "";
+    const char *home = getenv("HOME");
+    if (cfg->tenancy_db[0]) snprintf(path, sizeof path, "%s", cfg->tenancy_db);
+    else if (home && *home) {
+        snprintf(path, sizeof path, "%s/.lmx", home);
+        mkdir(path, 0700);
+        snprintf(path, sizeof path, "%s/.lmx/tenancy.db", home);
+    }
+    char msg[768];
+    lmx_tenancy *t =
+        lmx_tenancy_open(path[0] && strcmp(path, ":memory:") ? path : NULL, msg, sizeof msg);
+    if (!t) {
+        snprintf(err, errlen, "tenancy_db: %s", msg);
+        return NULL;
+    }
+    lmx_app probe = {.tenancy = t};
+    if (lmx_profile_check(cfg, lmx_tenancy_keys_required(t), msg, sizeof msg) ||
+        lmx_cfg_apply_fleet(&probe, cfg, msg, sizeof msg)) {
+        snprintf(err, errlen, "%s", msg);
+        lmx_tenancy_close(t);
+        return NULL;
+    }
+    return t;
 }
 
 /* The models the config asks for at start: -m FILE, then `models:` (a
@@ -223,8 +247,15 @@ int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    lmx_tenancy *tenancy = open_tenancy(cfg, err, sizeof err);
+    if (!tenancy) {
+        fprintf(stderr, "lmx serve: %s\n", err);
+        free(cfg);
+        return 2;
+    }
     lmx_pool *pool = lmx_pool_create((int)cfg->threads);
     lmx_mgr_opts mo = {.n_ctx = (int)cfg->ctx_size,
+                       .itl_target_ms = (double)cfg->itl_target_ms,
                        .n_parallel = (int)cfg->parallel,
                        .n_queue = (int)cfg->queue,
                        .pool = pool,
@@ -240,7 +271,11 @@ int cmd_serve(int argc, char **argv) {
         snprintf(db_path, sizeof db_path, "%s/.lmx/responses.db", home);
     lmx_rstore *rstore =
         lmx_rstore_new(db_path[0] && strcmp(db_path, ":memory:") ? db_path : NULL, 1000, 7 * 86400);
-    lmx_app app = {.mgr = mgr, .responses = rstore};
+    lmx_app app = {.mgr = mgr,
+                   .responses = rstore,
+                   .tenancy = tenancy,
+                   .admin_local_only = lmx_profile_admin_loopback_only(cfg)};
+    /* the tenants' settings were applied by open_tenancy; reloads apply them again */
     /* applies keys, limits, log level and the manager's policy */
     lmx_cfg_live *live = lmx_cfg_live_create(&app, cfg, cfg_path, argc, argv);
     lmx_dl *dl = NULL;
@@ -252,6 +287,10 @@ int cmd_serve(int argc, char **argv) {
     }
     if (!lmx_serve_port_free(cfg->host, (int)cfg->port, err, sizeof err)) {
         fprintf(stderr, "lmx serve: %s\n", err); /* before any model is loaded */
+        goto out;
+    }
+    if (lmx_trace_start(cfg->otlp_endpoint, "lmx", err, sizeof err)) {
+        fprintf(stderr, "lmx serve: %s\n", err);
         goto out;
     }
     if (load_startup_models(mgr, cfg)) goto out;
@@ -266,6 +305,15 @@ int cmd_serve(int argc, char **argv) {
     }
     app.downloads = dl;
     lmx_dl_on_bytes(dl, lmx_metrics_add_download_bytes);
+    if ((cfg->tls_cert[0] || cfg->tls_key[0] || cfg->tls_ca[0]) &&
+        (!cfg->tls_cert[0] || !cfg->tls_key[0])) {
+        fprintf(stderr, "lmx serve: TLS needs both tls_cert and tls_key\n");
+        goto out;
+    }
+    if (cfg->tls_cert[0] && lmx_tls_init(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err, sizeof err)) {
+        fprintf(stderr, "lmx serve: %s\n", err);
+        goto out;
+    }
     raise_fd_limit(cfg);
     lmx_http_opts ho = {.host = cfg->host,
                         .port = (int)cfg->port,
@@ -296,6 +344,7 @@ int cmd_serve(int argc, char **argv) {
         lmx_log("info", "listening for Ollama clients",
                 json_pack("{s:s,s:i}", "host", cfg->host, "port", lmx_http_port(oh)));
     }
+    lmx_metrics_tenancy = tenancy;
     lmx_metrics_start();
     {
         char tp[1200];
@@ -318,8 +367,15 @@ int cmd_serve(int argc, char **argv) {
         lmx_sd_notify("RELOADING=1");
         json_t *res = lmx_cfg_live_reload(live, err, sizeof err); /* logs either way */
         json_decref(res);
-        lmx_sd_notify(res ? "READY=1\nSTATUS=config reloaded"
-                          : "READY=1\nSTATUS=config reload refused");
+        if (lmx_tls_enabled()) { /* new connections get the files' current pair */
+            char cert[1024], key[1024];
+            lmx_cfg_live_tls(live, cert, key, sizeof cert);
+            if (lmx_tls_reload(cert, key, err, sizeof err))
+                lmx_log("warn", "TLS reload refused: the old certificate stays",
+                        json_pack("{s:s}", "error", err));
+            else lmx_log("info", "TLS certificate reloaded", json_pack("{s:s}", "cert", cert));
+        }
+        lmx_sd_notify(res ? "READY=1\nSTATUS=config reloaded" : "READY=1\nSTATUS=config reload refused");
     }
     long drain = lmx_cfg_live_drain_timeout(live);
     lmx_sd_notify("STOPPING=1");
@@ -328,6 +384,7 @@ int cmd_serve(int argc, char **argv) {
                       (int)drain));
     lmx_http_quiesce(h);
     if (oh) lmx_http_quiesce(oh);
+    lmx_ws_shutdown(5); /* WebSocket sessions end with a close frame, their requests cancelled */
     bool clean = lmx_http_wait_idle(h, (double)drain) && (!oh || lmx_http_wait_idle(oh, 1));
     if (!clean) {
         lmx_log("warn", "drain timeout: cancelling in-flight requests", NULL);
@@ -345,6 +402,10 @@ out:
     lmx_mgr_destroy(mgr, true);
     lmx_rstore_free(rstore);
     lmx_cfg_live_free(live);
+    lmx_metrics_tenancy = NULL;
+    lmx_tls_shutdown();
+    lmx_trace_stop();
+    lmx_tenancy_close(tenancy);
     lmx_pool_destroy(pool);
     free(cfg);
     if (!rc) lmx_log("info", "stopped", NULL);

@@ -28,6 +28,7 @@
 
 #include "manager/hub.h"
 #include "util/clock.h"
+#include "trace/trace.h"
 
 #define N_WORKERS    2
 #define MAX_ATTEMPTS 6
@@ -685,7 +686,12 @@ static void *worker(void *arg) {
         bump(d);
         pthread_mutex_unlock(&d->mu);
         save(d, it);
+        double t0 = lmx_now_s();
         run(d, it);
+        lmx_trace_op("download", t0, it->state == DL_FAILED,
+                     (lmx_trace_attr[]){{"lmx.download.repo", it->repo, 0},
+                                        {"lmx.download.bytes", NULL, (int64_t)it->bytes}},
+                     2);
         pthread_mutex_lock(&d->mu);
         it->running = false;
         bump(d);

@@ -55,6 +55,38 @@ static const cfg_key keys[] = {
      "which the lmx CLI reads; 'none': no key, the admin API answers loopback clients only"},
     {"state_dir", T_STR, F(state_dir), 0, 0, false, "--state-dir", NULL, true, "~/.lmx",
      "where the daemon keeps its own files (admin.token)"},
+    {"profile", T_STR, F(profile), 0, 0, false, "--profile", NULL, true, "lan",
+     "lan (keys optional), trusted-gateway (keys and trusted_proxies required) or internet (keys "
+     "and TLS required, admin API on loopback only); lmx serve refuses to start a profile whose "
+     "requirements are unmet"},
+    {"tenancy_db", T_STR, F(tenancy_db), 0, 0, false, "--tenancy-db", NULL, true,
+     "~/.lmx/tenancy.db", "keys made by `lmx keys add` and tenants' quota usage (SQLite)"},
+    {"tenants", T_STR, F(tenants), 0, 0, true, "--tenants", NULL, true, "none",
+     "tenants' fair-queueing weights and quotas: 'NAME:weight=3,rpm=60,tpm=20000,tpd=1000000,"
+     "inflight=8;NAME2:weight=1' (docs/fleet.md)"},
+    {"api_keys", T_STR, F(api_keys), 0, 0, true, "--api-keys", NULL, true, "none",
+     "inference keys as 'TENANT:SHA256HEX;...' (the SHA-256 of each key, never the key)"},
+    {"trusted_proxies", T_STR, F(trusted_proxies), 0, 0, true, "--trusted-proxies", NULL, true,
+     "none", "CIDRs whose X-Forwarded-For / Forwarded headers are believed"},
+    {"client_max_inflight", T_INT, F(client_max_inflight), 0, 1 << 20, true,
+     "--client-max-inflight", NULL, true, "0", "requests one client may have in flight (0: no cap)"},
+    {"client_prompt_tpm", T_INT, F(client_prompt_tpm), 0, 1L << 40, true, "--client-prompt-tpm",
+     NULL, true, "0", "prompt tokens one client may send per minute (0: no limit)"},
+    {"max_prompt_tokens", T_INT, F(max_prompt_tokens), 0, 1 << 24, true, "--max-prompt-tokens",
+     NULL, true, "0", "prompt tokens one request may have (0: the context is the limit)"},
+    {"queue_max_wait", T_INT, F(queue_max_wait), 0, 3600, true, "--queue-max-wait", NULL, true, "0",
+     "seconds of estimated queue wait beyond which a request gets 429 model_busy (0: off)"},
+    {"itl_target_ms", T_INT, F(itl_target_ms), 0, 60000, false, "--itl-target-ms", NULL, true, "0",
+     "inter-token latency p95 target per model: the running batch is capped to meet it (0: off)"},
+    {"tls_cert", T_STR, F(tls_cert), 0, 0, true, "--tls-cert", NULL, true, "none",
+     "serve HTTPS with this PEM certificate (chain); re-read on reload"},
+    {"tls_key", T_STR, F(tls_key), 0, 0, true, "--tls-key", NULL, true, "none",
+     "the PEM private key of tls_cert"},
+    {"tls_ca", T_STR, F(tls_ca), 0, 0, false, "--tls-ca", NULL, true, "none",
+     "require client certificates signed by this PEM CA (mTLS); the subject's CN is the tenant"},
+    {"otlp_endpoint", T_STR, F(otlp_endpoint), 0, 0, false, "--otlp-endpoint", NULL, true, "none",
+     "export trace spans (request, queue, prefill, decode, model load, download) as OTLP/HTTP "
+     "JSON to this URL, e.g. http://127.0.0.1:4318/v1/traces"},
     {"models_dir", T_STR, F(models_dir), 0, 0, false, "--models-dir", NULL, true, "~/.lmx/models",
      "the model store"},
     {"responses_db", T_STR, F(responses_db), 0, 0, false, "--responses-db", NULL, true,
@@ -173,6 +205,7 @@ void lmx_config_defaults(lmx_config *c) {
     c->max_body = 32u << 20;
     c->sse_keepalive_ms = 2000;
     snprintf(c->log_level, sizeof c->log_level, "info");
+    snprintf(c->profile, sizeof c->profile, "lan");
     snprintf(c->log_format, sizeof c->log_format, "auto");
     c->memory_reserve = 256u << 20;
     c->auto_evict = true;

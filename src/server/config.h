@@ -55,6 +55,18 @@ typedef struct {
     char api_key[256], admin_key[256];
     char state_dir[1024]; /* "": $LMX_STATE_DIR or ~/.lmx (restart) */
     bool admin_token;     /* admin_key came from <state_dir>/admin.token (lmx_config_admin_key) */
+    /* the fleet: tenants, keys, limits (tenancy.h; reload unless noted) */
+    char profile[32];         /* lan | trusted-gateway | internet (restart) */
+    char tenancy_db[1024];    /* keys and quota usage (restart) */
+    char tenants[2048];       /* NAME:weight=W,rpm=N,tpm=N,tpd=N,inflight=N;... */
+    char api_keys[4096];      /* TENANT:SHA256HEX;... */
+    char trusted_proxies[1024];
+    long client_max_inflight, client_prompt_tpm, max_prompt_tokens, queue_max_wait;
+    long itl_target_ms;       /* restart: schedulers take it when a model loads */
+    /* TLS: PEM files, re-read on reload (new connections get the new pair);
+     * tls_ca: verify client certificates against it (mTLS) */
+    char tls_cert[1024], tls_key[1024], tls_ca[1024];
+    char otlp_endpoint[512]; /* OTLP/HTTP traces URL; "" off (restart) */
     /* requests (reload) */
     long drain_timeout;
     uint64_t max_body;

@@ -23,7 +23,8 @@ class Server:
         self.log = open(self.log_path, 'w+')
         self.t0 = time.time()
         self.p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=env)
-        for _ in range(200):
+        # a model loads before the port opens: up to a minute on a loaded machine
+        while time.time() - self.t0 < 60:
             try:
                 with socket.create_connection(('127.0.0.1', self.port), timeout=0.2):
                     break

@@ -257,7 +257,8 @@ def wire_overload_is_429_with_retry_after():
         waiting.join()
         assert st == 429, (st, j)
         assert isinstance(j['error'], str) and 'busy' in j['error'], j
-        assert resp.getheader('Retry-After') == '1'
+        ra = resp.getheader('Retry-After')  # from the queue's drain rate (docs/overload.md)
+        assert ra and ra.isdigit() and 1 <= int(ra) <= 59, ra
 
 
 @test

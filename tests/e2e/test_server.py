@@ -555,7 +555,8 @@ def queue_full_gives_429_with_retry_after():
         time.sleep(0.3)  # the second is queued
         st, b, r, _ = s.chat(max_tokens=2)
         check_error(st, b, 429, code='queue_full')
-        assert r.getheader('Retry-After') == '1'
+        ra = r.getheader('Retry-After')  # from the queue's drain rate (docs/overload.md)
+        assert ra and ra.isdigit() and 1 <= int(ra) <= 59, ra
         for c in conns:
             c.sock.shutdown(socket.SHUT_RDWR)
             c.close()
@@ -659,7 +660,8 @@ def header_limit_and_bad_options():
         p = lmx('serve', *args, check=False)
         assert p.returncode == 2, (args, p.returncode, p.stderr)
     p = lmx('serve', '--port', s.port, check=False)  # taken
-    assert p.returncode == 1 and 'cannot listen' in p.stderr, p.stderr
+    # a taken port is named as such, before any model loads (issue 11)
+    assert p.returncode == 1 and 'already in use' in p.stderr, p.stderr
     p = lmx('serve', '-m', '/nonexistent.gguf', '--port', 0, check=False)
     assert p.returncode == 1 and 'nonexistent' in p.stderr
 

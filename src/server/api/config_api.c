@@ -11,6 +11,7 @@
 #include "agents/runtime.h"
 #include "server/http/http.h"
 #include "util/log.h"
+#include "server/core/tenancy.h"
 
 struct lmx_cfg_live {
     pthread_mutex_t mu; /* serialises reloads; guards cfg */
@@ -43,6 +44,19 @@ static void set_key(lmx_cfg_live *l, _Atomic(const char *) *slot, const char *v)
         l->old_keys[l->n_old++] = (char *)cur;
     }
     atomic_store(slot, dup);
+}
+
+int lmx_cfg_apply_fleet(lmx_app *app, const lmx_config *c, char *err, size_t errlen) {
+    if (!app->tenancy) return 0;
+    lmx_tenancy_cfg tc = {.tenants = c->tenants,
+                          .api_keys = c->api_keys,
+                          .legacy_key = c->api_key,
+                          .trusted_proxies = c->trusted_proxies,
+                          .client_max_inflight = c->client_max_inflight,
+                          .client_prompt_tpm = c->client_prompt_tpm,
+                          .max_prompt_tokens = c->max_prompt_tokens,
+                          .queue_max_wait = c->queue_max_wait};
+    return lmx_tenancy_configure(app->tenancy, &tc, err, errlen);
 }
 
 static void apply(lmx_cfg_live *l, const lmx_config *c) {
@@ -117,7 +131,8 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen) {
     json_t *changed = json_array(), *later = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(restart[i] ? later : changed, json_string(keys[i]));
     lmx_config_keep_restart(next, &l->cfg);
-    if (lmx_cfg_apply_agents(l->app, next, err, errlen)) {
+    if (lmx_cfg_apply_agents(l->app, next, err, errlen) ||
+        lmx_cfg_apply_fleet(l->app, next, err, errlen)) { /* validates before anything applies */
         pthread_mutex_unlock(&l->mu);
         free(next);
         json_decref(changed);
@@ -132,6 +147,13 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen) {
     lmx_log(json_array_size(later) ? "warn" : "info", "config reloaded",
             json_pack("{s:O,s:O}", "changed", changed, "restart_required", later));
     return json_pack("{s:b,s:o,s:o}", "reloaded", 1, "changed", changed, "restart_required", later);
+}
+
+void lmx_cfg_live_tls(lmx_cfg_live *l, char *cert, char *key, size_t cap) {
+    pthread_mutex_lock(&l->mu);
+    snprintf(cert, cap, "%s", l->cfg.tls_cert);
+    snprintf(key, cap, "%s", l->cfg.tls_key);
+    pthread_mutex_unlock(&l->mu);
 }
 
 int lmx_cfg_apply_agents(lmx_app *app, const lmx_config *c, char *err, size_t errlen) {

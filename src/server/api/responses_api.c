@@ -235,8 +235,7 @@ static void give_id(json_t *it) {
  * message; items without a type are messages; each gets an id. */
 static json_t *input_items(const json_t *input, lmx_api_err *e) {
     if (json_is_string(input)) {
-        json_t *a =
-            json_pack("[{s:s,s:s,s:O}]", "type", "message", "role", "user", "content", input);
+        json_t *a = json_pack("[{s:s,s:s,s:O}]", "type", "message", "role", "user", "content", input);
         give_id(json_array_get(a, 0));
         return a;
     }
@@ -270,10 +269,8 @@ static json_t *echo_tools(const json_t *tools) {
         if (json_is_object(c) && type && !strcmp(type, "function")) {
             if (!json_is_boolean(json_object_get(c, "strict")))
                 json_object_set_new(c, "strict", json_false());
-            if (!json_object_get(c, "description"))
-                json_object_set_new(c, "description", json_null());
-            if (!json_object_get(c, "parameters"))
-                json_object_set_new(c, "parameters", json_null());
+            if (!json_object_get(c, "description")) json_object_set_new(c, "description", json_null());
+            if (!json_object_get(c, "parameters")) json_object_set_new(c, "parameters", json_null());
         }
         json_array_append_new(out, c);
     }
@@ -405,9 +402,11 @@ static json_t *response_obj(const lmx_gen *g, const rstate *st, const char *stat
                             json_pack("{s:i,s:{s:i,s:i},s:i,s:{s:i},s:i}", "input_tokens",
                                       g->prompt_tokens, "input_tokens_details", "cached_tokens",
                                       g->cached_tokens, "cache_write_tokens",
-                                      /* the prefix cache is automatic: no write is billed
-                                       * apart from input (clients subtract this from it) */
-                                      0, "output_tokens", g->completion_tokens,
+                                      /* OpenAI counts only explicit cache writes here, and
+                                       * clients (OpenClaw) subtract them from input_tokens:
+                                       * automatic prefix caching writes none */
+                                      0, "output_tokens",
+                                      g->completion_tokens,
                                       "output_tokens_details", "reasoning_tokens",
                                       g->reasoning_tokens, "total_tokens",
                                       g->prompt_tokens + g->completion_tokens));
@@ -788,8 +787,8 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
         temp ? keep(temp) : json_real(1.0), "top_p", top_p ? keep(top_p) : json_real(1.0), "store",
         st->store, "text", text ? keep(text) : json_pack("{s:{s:s}}", "format", "type", "text"),
         "tool_choice", tc ? keep(tc) : json_string("auto"), "tools",
-        json_is_array(tools) ? echo_tools(tools) : json_array(), "truncation", "disabled", "user",
-        keep(user), "top_logprobs", 0, "max_tool_calls", "service_tier", "default");
+        json_is_array(tools) ? echo_tools(tools) : json_array(), "truncation", "disabled", "user", keep(user),
+        "top_logprobs", 0, "max_tool_calls", "service_tier", "default");
     return chat;
 fail:
     json_decref(chat);
@@ -874,9 +873,9 @@ static json_t *item_resource(const json_t *it) {
     json_t *content = json_object_get(c, "content");
     if (type && !strcmp(type, "message") && json_is_string(content)) {
         bool out = role && !strcmp(role, "assistant");
-        json_object_set_new(
-            c, "content",
-            json_pack("[{s:s,s:O}]", "type", out ? "output_text" : "input_text", "text", content));
+        json_object_set_new(c, "content",
+                            json_pack("[{s:s,s:O}]", "type", out ? "output_text" : "input_text",
+                                      "text", content));
     }
     return c;
 }
@@ -903,8 +902,7 @@ int lmx_h_response_get(lmx_req *r, const char *rest) {
     size_t n_out = json_array_size(json_object_get(o, "output"));
     size_t n_in = json_array_size(conv) >= n_out ? json_array_size(conv) - n_out : 0;
     json_t *data = json_array();
-    for (size_t i = n_in; i-- > 0;)
-        json_array_append_new(data, item_resource(json_array_get(conv, i)));
+    for (size_t i = n_in; i-- > 0;) json_array_append_new(data, item_resource(json_array_get(conv, i)));
     json_decref(o);
     json_decref(conv);
     size_t nd = json_array_size(data);

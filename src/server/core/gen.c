@@ -7,6 +7,8 @@
 #include "server/core/gen.h"
 
 #include "manager/manager.h"
+#include "server/core/tenancy.h"
+#include "util/clock.h"
 #include "text/json_schema.h"
 
 #include <stdio.h>
@@ -25,6 +27,42 @@ void lmx_rand_id(char *out, size_t cap, const char *prefix) {
     size_t n = (size_t)snprintf(out, cap, "%s", prefix), end = n + 24;
     for (; n + 1 < cap && n < end; n++) out[n] = al[lmx_rng_next(&r) % 62];
     out[n < cap ? n : cap - 1] = 0;
+}
+
+void lmx_gen_identify(lmx_job_params *p) {
+    const lmx_caller *c = lmx_caller_current;
+    if (!c) return;
+    p->tenant = c->tenant;
+    p->client = c->client;
+    p->weight = c->weight;
+    p->prio = p->embed ? 1 : c->prio;
+}
+
+void lmx_gen_queue_full(lmx_served *s, lmx_api_err *e) {
+    lmx_sched_stats st;
+    lmx_sched_get_stats(s->sched, &st);
+    lmx_err_set(e, 429, "rate_limit_error", "queue_full", NULL,
+                "The server is busy: every decoding slot of '%s' is in use and its queue of %d "
+                "is full. Retry after the time in Retry-After.",
+                s->name, st.n_queue);
+    e->retry_after = lmx_retry_after(st.queued, st.drain_per_s);
+    if (lmx_caller_current) lmx_caller_current->refused = "queue_full";
+}
+
+bool lmx_gen_admit(lmx_served *s, const int *n_prompt, int n_jobs, lmx_api_err *e) {
+    lmx_tenancy *t = lmx_tenancy_current;
+    lmx_caller *c = lmx_caller_current;
+    if (!t || !c) return true;
+    int total = 0;
+    for (int k = 0; k < n_jobs; k++) total += n_prompt[k];
+    if (!lmx_tenancy_prompt(t, c, total, e)) return false;
+    lmx_sched_stats st;
+    lmx_sched_get_stats(s->sched, &st);
+    if (!lmx_tenancy_queue_ok(t, st.queued, st.drain_per_s, e)) {
+        c->refused = "model_busy";
+        return false;
+    }
+    return true;
 }
 
 int lmx_gen_check(const lmx_served *s, const lmx_oai_req *r, const int *n_prompt, int n_jobs,
@@ -68,6 +106,7 @@ int lmx_gen_check(const lmx_served *s, const lmx_oai_req *r, const int *n_prompt
 lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prompts,
                        const int *n_prompt, int n_jobs, lmx_api_err *e) {
     if (lmx_gen_check(s, r, n_prompt, n_jobs, e)) return NULL;
+    if (!lmx_gen_admit(s, n_prompt, n_jobs, e)) return NULL;
     /* the schema is compiled only now that the cheap checks passed */
     lmx_gram *schema_gram = NULL;
     if (!r->grammar && r->schema) {
@@ -86,6 +125,7 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
     g->s = s;
     lmx_rand_id(g->id, sizeof g->id, r->kind == LMX_OAI_CHAT ? "chatcmpl-" : "cmpl-");
     g->created = (long long)time(NULL);
+    g->t_submit = lmx_now_s();
     g->n_jobs = n_jobs;
     g->n = r->n;
     g->n_choices = n_jobs * r->n;
@@ -111,14 +151,12 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
                             .special_text = r->special_text,
                             .ignore_eos = r->ignore_eos,
                             .grammar = grammar};
+        lmx_gen_identify(&p);
         lmx_submit_status st;
         g->jobs[k] = lmx_sched_submit(s->sched, &p, &st);
         if (!g->jobs[k]) {
             if (st == LMX_SUBMIT_QUEUE_FULL) {
-                lmx_err_set(e, 429, "rate_limit_error", "queue_full", NULL,
-                            "The server is busy: every decoding slot is in use and the queue is "
-                            "full. Retry after a short wait.");
-                e->retry_after = 1;
+                lmx_gen_queue_full(s, e);
             } else if (st == LMX_SUBMIT_STOPPING)
                 lmx_err_set(e, 503, "server_error", "shutting_down", NULL,
                             "The server is shutting down.");

@@ -41,6 +41,9 @@
 
 #include "server/http/metrics.h"
 #include "util/api_err.h"
+#include "server/core/tenancy.h"
+#include "server/http/tls.h"
+#include "trace/trace.h"
 #include "server/http/conn_guard.h"
 #include "server/http/workers.h"
 #include "util/clock.h"
@@ -86,6 +89,12 @@ struct lmx_req {
     unsigned pending_status;
     int result;         /* the handler's MHD_YES / MHD_NO */
     stream_state *pump; /* a streamed answer the worker feeds */
+    lmx_caller caller;   /* tenant, client, admission (tenancy.h); tenant "" until authorized */
+    char cert_cn[64];    /* mTLS: the verified client certificate's common name */
+    lmx_trace_ctx trace; /* trace_id: the caller's or new; span_id: this request's span */
+    uint8_t parent[8];   /* the caller's span (has_parent) */
+    bool has_parent;
+    double t_submit, t_end; /* monotonic: jobs submitted, last event (0: no generation) */
     /* lmx_reply_header: one extra header, name and value */
     char xhdr[2][128];
 };
@@ -125,7 +134,37 @@ static bool hung_up(struct MHD_Connection *c) {
 
 static void add_cors(struct MHD_Response *resp) {
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                            "Retry-After, x-ratelimit-limit-requests, "
+                            "x-ratelimit-remaining-requests, x-ratelimit-reset-requests, "
+                            "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, "
+                            "x-ratelimit-reset-tokens");
+}
+
+/* OpenAI's x-ratelimit-* headers, for a tenant with request or token
+ * quotas; and the trace context naming this request's span. */
+static void add_ratelimit(const req *r, struct MHD_Response *resp) {
+    const lmx_caller *c = &r->caller;
+    char v[64];
+    lmx_trace_format(&r->trace, v, sizeof v);
+    MHD_add_response_header(resp, "traceparent", v);
+    if (!c->tenant[0]) return;
+    if (c->rl_req_limit > 0) {
+        snprintf(v, sizeof v, "%ld", c->rl_req_limit);
+        MHD_add_response_header(resp, "x-ratelimit-limit-requests", v);
+        snprintf(v, sizeof v, "%ld", c->rl_req_left);
+        MHD_add_response_header(resp, "x-ratelimit-remaining-requests", v);
+        snprintf(v, sizeof v, "%lds", c->rl_req_reset);
+        MHD_add_response_header(resp, "x-ratelimit-reset-requests", v);
+    }
+    if (c->rl_tok_limit > 0) {
+        snprintf(v, sizeof v, "%ld", c->rl_tok_limit);
+        MHD_add_response_header(resp, "x-ratelimit-limit-tokens", v);
+        snprintf(v, sizeof v, "%ld", c->rl_tok_left);
+        MHD_add_response_header(resp, "x-ratelimit-remaining-tokens", v);
+        snprintf(v, sizeof v, "%lds", c->rl_tok_reset);
+        MHD_add_response_header(resp, "x-ratelimit-reset-tokens", v);
+    }
 }
 
 void lmx_reply_header(lmx_req *r, const char *name, const char *value) {
@@ -142,6 +181,7 @@ static enum MHD_Result send_body(req *r, int status, const char *ctype, char *bo
     if (ctype) MHD_add_response_header(resp, "Content-Type", ctype);
     if (r->xhdr[0][0]) MHD_add_response_header(resp, r->xhdr[0], r->xhdr[1]);
     add_cors(resp);
+    add_ratelimit(r, resp);
     if (atomic_load(&r->h->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = status;
@@ -166,6 +206,10 @@ const char *lmx_req_query(lmx_req *r, const char *key) {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+bool lmx_req_draining(lmx_req *r) {
+    return atomic_load(&r->h->draining);
+}
+
 bool lmx_req_loopback(lmx_req *r) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -185,7 +229,8 @@ json_t *lmx_req_json(lmx_req *r, bool empty_ok, lmx_api_err *e) {
     e->status = 0;
     if (r->too_big) {
         lmx_err_set(e, 413, "invalid_request_error", "request_too_large", NULL,
-                    "The request body is larger than the limit of %zu bytes.", r->h->o.app->max_body);
+                    "The request body is larger than the limit of %zu bytes.",
+                    r->h->o.app->max_body);
         return NULL;
     }
     if (empty_ok && r->n_body == 0) return NULL;
@@ -210,6 +255,8 @@ void lmx_req_account(lmx_req *r, const lmx_gen *g) {
     r->queue_ms = g->queue_ms;
     r->prefill_ms = g->prefill_ms;
     r->started = g->prompt_tokens > 0 || g->queue_ms + g->prefill_ms > 0;
+    r->t_submit = g->t_submit;
+    r->t_end = lmx_now_s();
     if (g->s) snprintf(r->served, sizeof r->served, "%s", g->s->name);
 }
 
@@ -245,6 +292,7 @@ int lmx_reply_err(lmx_req *r, const lmx_api_err *e) {
     }
     MHD_add_response_header(resp, "Content-Type", "application/json");
     add_cors(resp);
+    add_ratelimit(r, resp);
     if (e->retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", e->retry_after);
@@ -255,6 +303,55 @@ int lmx_reply_err(lmx_req *r, const lmx_api_err *e) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = e->status;
     return deliver(r, (unsigned)e->status, resp);
+}
+
+/* ---- WebSocket upgrade ---- */
+
+typedef struct {
+    void (*start)(void *cls, int fd, void *handle, const char *extra, size_t n_extra);
+    void *cls;
+} upgrade_ctx;
+
+static void upgraded(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra,
+                     size_t n_extra, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+    (void)c, (void)con_cls;
+    upgrade_ctx *u = cls;
+    u->start(u->cls, sock, urh, extra, n_extra);
+    free(u);
+}
+
+int lmx_reply_upgrade(lmx_req *r, const char *accept,
+                      void (*start)(void *cls, int fd, void *handle, const char *extra,
+                                    size_t n_extra),
+                      void *cls) {
+    upgrade_ctx *u = malloc(sizeof *u);
+    struct MHD_Response *resp = u ? MHD_create_response_for_upgrade(upgraded, u) : NULL;
+    if (!resp) {
+        free(u);
+        free(cls);
+        return MHD_NO;
+    }
+    u->start = start;
+    u->cls = cls;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
+    MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+    add_ratelimit(r, resp);
+    r->status = 101;
+    return deliver(r, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+}
+
+void lmx_upgrade_close(void *handle) {
+    MHD_upgrade_action(handle, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* The request's work is done: its in-flight slot and tokens go back to the
+ * tenancy now, not when libmicrohttpd notes the connection's end — a bot
+ * that sends its next request the moment it has read [DONE] must not find
+ * its previous one still counted. Idempotent; completed() calls it too. */
+static void caller_release(req *r) {
+    lmx_tenancy *t = r->h->o.app->tenancy;
+    if (t && r->caller.counted)
+        lmx_tenancy_finish(t, &r->caller, r->prompt_tokens, r->completion_tokens, r->status);
 }
 
 /* ---- streamed bodies ---- */
@@ -296,6 +393,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
         ss->r->status = 499;
         n = MHD_CONTENT_READER_END_WITH_ERROR;
     } else if (ss->finished) {
+        caller_release(ss->r);
         n = MHD_CONTENT_READER_END_OF_STREAM;
     } else {
         ss->suspended = true;
@@ -391,6 +489,7 @@ int lmx_reply_stream(lmx_req *r, const char *ctype, const lmx_stream_ops *ops, v
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     add_cors(resp);
+    add_ratelimit(r, resp);
     r->status = 200;
     r->stream = true;
     /* the worker that ran the handler feeds it (the handler always runs on one) */
@@ -478,6 +577,7 @@ static int run_blocking(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt) {
         if (atomic_load(&r->h->aborting)) lmx_gen_cancel(g);
     }
     lmx_req_account(r, g);
+    caller_release(r);
     int ok;
     if (g->failed) {
         lmx_api_err e;
@@ -532,6 +632,12 @@ static bool authorized(lmx_req *r, lmx_access access, lmx_api_err *e) {
     const lmx_app *app = r->h->o.app;
     if (access == LMX_ACCESS_PUBLIC) return true;
     if (access == LMX_ACCESS_ADMIN) {
+        if (app->admin_local_only && !lmx_req_loopback(r)) {
+            lmx_err_set(e, 403, "permission_error", "admin_forbidden", NULL,
+                        "The admin API is not served on the public listener under the internet "
+                        "profile; use it from the machine itself.");
+            return false;
+        }
         if (!app->admin_key || !*app->admin_key) {
             if (lmx_req_loopback(r)) return true;
             lmx_err_set(e, 403, "permission_error", "admin_forbidden", NULL,
@@ -546,9 +652,22 @@ static bool authorized(lmx_req *r, lmx_access access, lmx_api_err *e) {
                     "'Authorization: Bearer KEY'.");
         return false;
     }
-    if (!app->api_key || !*app->api_key) return true;
     const char *k = presented_key(r, false);
-    if (k && key_equal(k, app->api_key)) return true;
+    if (r->cert_cn[0] && !k) { /* mTLS: the verified certificate names the tenant */
+        snprintf(r->caller.tenant, sizeof r->caller.tenant, "%s", r->cert_cn);
+        return true;
+    }
+    if (app->tenancy) { /* tenants' keys (and the single api_key, as tenant "default") */
+        if (!lmx_tenancy_keys_required(app->tenancy)) {
+            snprintf(r->caller.tenant, sizeof r->caller.tenant, "default");
+            return true;
+        }
+        if (k && lmx_tenancy_key_tenant(app->tenancy, k, r->caller.tenant, sizeof r->caller.tenant))
+            return true;
+    } else {
+        if (!app->api_key || !*app->api_key) return true;
+        if (k && key_equal(k, app->api_key)) return true;
+    }
     lmx_err_set(e, 401, "invalid_request_error", "invalid_api_key", NULL,
                 "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.");
     return false;
@@ -573,6 +692,50 @@ static bool method_matches(const char *want, const char *m) {
     return !strcmp(want, m) || (!strcmp(want, "GET") && !strcmp(m, "HEAD"));
 }
 
+/* mTLS: every request needs a client certificate the CA signed. */
+static bool client_cert(lmx_req *r, lmx_api_err *e) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    char why[256] = "";
+    int rc =
+        lmx_tls_peer(ci ? ci->tls_session : NULL, r->cert_cn, sizeof r->cert_cn, why, sizeof why);
+    if (rc == 1) return true;
+    if (rc == 0)
+        lmx_err_set(e, 401, "invalid_request_error", "client_certificate_required", NULL,
+                    "This server requires a client certificate signed by its CA (mTLS).");
+    else
+        lmx_err_set(e, 401, "invalid_request_error", "invalid_client_certificate", NULL,
+                    "The client certificate was not accepted: %s", why);
+    return false;
+}
+
+/* The caller's client id and, for a POST (work, not a listing), its
+ * admission against quotas and in-flight caps. */
+static bool admit(lmx_req *r, lmx_tenancy *t, lmx_api_err *e) {
+    char peer[64] = "";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof peer);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof peer);
+    }
+    bool post = !strcmp(r->method, "POST");
+    json_t *body = NULL;
+    if (post && r->n_body && !r->too_big && !lmx_req_header(r, "x-openclaw-agent-id") &&
+        !lmx_req_header(r, "x-openclaw-session-key"))
+        body = json_loadb(r->body, r->n_body, 0, NULL);
+    lmx_tenancy_identify(t, &r->caller, peer, lmx_req_header(r, "X-Forwarded-For"),
+                         lmx_req_header(r, "Forwarded"), lmx_req_header(r, "x-openclaw-agent-id"),
+                         lmx_req_header(r, "x-openclaw-session-key"), body);
+    json_decref(body);
+    const char *prio = lmx_req_header(r, "x-lmx-priority");
+    r->caller.prio = (prio && !strcasecmp(prio, "batch")) || strstr(r->path, "embed") ? 1 : 0;
+    return !post || lmx_tenancy_admit(t, &r->caller, e);
+}
+
 /* Answered on the event loop itself: the public routes are the health
  * probes (/health, /healthz, /readyz), cheap, and they must answer when every
  * worker is busy. */
@@ -586,6 +749,23 @@ static bool reserve_route(const lmx_route *rt) {
 }
 
 static void run_on_worker(void *arg);
+
+/* The handler with the request's identity and trace context set for the
+ * thread (tenancy.h, trace.h): generation start reads them synchronously. */
+static int call_handler(req *r, const lmx_route *hit, const char *rest) {
+    lmx_tenancy *t = r->h->o.app->tenancy;
+    bool fleet = t && hit->access == LMX_ACCESS_API && r->caller.tenant[0];
+    lmx_trace_current = &r->trace;
+    if (fleet) {
+        lmx_caller_current = &r->caller;
+        lmx_tenancy_current = t;
+    }
+    int ok = hit->fn(r, rest);
+    lmx_caller_current = NULL;
+    lmx_tenancy_current = NULL;
+    lmx_trace_current = NULL;
+    return ok;
+}
 
 /* A decoded NUL or control byte in the path would cut or bend the name a
  * handler sees (%00 truncates it): the raw path is checked before decoding. */
@@ -630,11 +810,12 @@ static enum MHD_Result route(lmx_req *r) {
             break;
         }
         if (!strstr(r->allow, rt->method))
-            n_allow += (size_t)snprintf(r->allow + n_allow, sizeof r->allow - n_allow, "%s, ",
-                                        rt->method);
+            n_allow +=
+                (size_t)snprintf(r->allow + n_allow, sizeof r->allow - n_allow, "%s, ", rt->method);
         if (n_allow >= sizeof r->allow) n_allow = sizeof r->allow - 1;
     }
-    if (n_allow < sizeof r->allow) snprintf(r->allow + n_allow, sizeof r->allow - n_allow, "OPTIONS");
+    if (n_allow < sizeof r->allow)
+        snprintf(r->allow + n_allow, sizeof r->allow - n_allow, "OPTIONS");
     r->style = hit ? hit->style : path_hit ? path_hit->style : LMX_ERRS_OPENAI;
     /* an unknown route under /api/ is an Ollama client's (LM Studio's are /api/v0, /api/v1):
      * answer in Ollama's shape, which its client prints (OpenAI's shows as [object Object]) */
@@ -646,6 +827,7 @@ static enum MHD_Result route(lmx_req *r) {
         lmx_err_set(&e, 503, "server_error", "shutting_down", NULL, "The server is shutting down.");
         return lmx_reply_err(r, &e);
     }
+    if (lmx_tls_ca_pem() && !client_cert(r, &e)) return lmx_reply_err(r, &e);
     if (!path_hit) {
         lmx_err_set(&e, 404, "invalid_request_error", "unknown_url", NULL,
                     "Unknown request URL: %s %s. Please check the URL for typos.", m, p);
@@ -664,7 +846,10 @@ static enum MHD_Result route(lmx_req *r) {
                     "Method %s is not allowed for %s.", m, p);
         return lmx_reply_err(r, &e);
     }
-    if (runs_inline(hit)) return hit->fn(r, rest);
+    lmx_tenancy *t = r->h->o.app->tenancy;
+    if (t && hit->access == LMX_ACCESS_API && r->caller.tenant[0] && !admit(r, t, &e))
+        return lmx_reply_err(r, &e);
+    if (runs_inline(hit)) return call_handler(r, hit, rest);
     /* off the loop: suspend, let a worker run it, queue its answer on resume */
     r->hit = hit;
     r->rest = rest;
@@ -686,7 +871,7 @@ static enum MHD_Result route(lmx_req *r) {
  * stream) the pump. */
 static void run_on_worker(void *arg) {
     req *r = arg;
-    r->result = r->hit->fn(r, r->rest);
+    r->result = call_handler(r, r->hit, r->rest);
     stream_state *ss = r->pump;
     r->pump = NULL;
     r->resumed = true;
@@ -733,6 +918,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         r->gc = ci ? ci->socket_context : NULL;
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
+        lmx_trace_ctx in;
+        if (lmx_trace_parse(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"), &in)) {
+            r->trace = in;
+            memcpy(r->parent, in.span_id, 8);
+            r->has_parent = true;
+        }
+        lmx_trace_new_ids(&r->trace, !r->has_parent);
         atomic_fetch_add(&h->inflight, 1);
         *con_cls = r;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
@@ -777,6 +969,35 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return route(r);
 }
 
+/* The request's spans: the request itself, and for a generation its queue
+ * wait, prefill and decode, as children. */
+static void trace_spans(const req *r) {
+    uint64_t t0 = lmx_trace_mono_to_ns(r->t0), end = lmx_trace_now_ns();
+    lmx_trace_attr a[] = {{"http.request.method", r->method, 0},
+                          {"url.path", r->path, 0},
+                          {"http.response.status_code", NULL, r->status},
+                          {"gen_ai.request.model", r->model, 0},
+                          {"gen_ai.usage.input_tokens", NULL, r->prompt_tokens},
+                          {"gen_ai.usage.output_tokens", NULL, r->completion_tokens},
+                          {"lmx.tenant", r->caller.tenant, 0},
+                          {"lmx.client", r->caller.client, 0}};
+    lmx_trace_span(r->trace.trace_id, r->trace.span_id, r->has_parent ? r->parent : NULL, "request",
+                   t0, end, r->status >= 500, a, 8);
+    if (!r->t_submit || !r->started) return;
+    uint64_t q0 = lmx_trace_mono_to_ns(r->t_submit), q1 = q0 + (uint64_t)(r->queue_ms * 1e6),
+             p1 = q1 + (uint64_t)(r->prefill_ms * 1e6), d1 = lmx_trace_mono_to_ns(r->t_end);
+    lmx_trace_ctx s = r->trace;
+    lmx_trace_attr n_prompt = {"gen_ai.usage.input_tokens", NULL, r->prompt_tokens},
+                   n_out = {"gen_ai.usage.output_tokens", NULL, r->completion_tokens};
+    lmx_trace_new_ids(&s, false);
+    lmx_trace_span(s.trace_id, s.span_id, r->trace.span_id, "queue", q0, q1, false, NULL, 0);
+    lmx_trace_new_ids(&s, false);
+    lmx_trace_span(s.trace_id, s.span_id, r->trace.span_id, "prefill", q1, p1, false, &n_prompt, 1);
+    lmx_trace_new_ids(&s, false);
+    lmx_trace_span(s.trace_id, s.span_id, r->trace.span_id, "decode", p1, d1 > p1 ? d1 : p1, false,
+                   &n_out, 1);
+}
+
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode term) {
     (void)c;
@@ -798,6 +1019,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
         json_object_set_new(f, "prefill_ms", json_real(r->prefill_ms));
     }
     if (r->stream) json_object_set_new(f, "stream", json_true());
+    if (r->caller.client[0]) {
+        json_object_set_new(f, "tenant", json_string(r->caller.tenant));
+        json_object_set_new(f, "client", json_string(r->caller.client));
+    }
     lmx_log("info", "request", f);
     lmx_metrics_req mq = {.api = r->api,
                           .model = r->model,
@@ -808,6 +1033,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                           .completion_tokens = r->completion_tokens,
                           .ttft_s = r->started ? (r->queue_ms + r->prefill_ms) / 1000.0 : -1};
     lmx_metrics_observe(&mq);
+    if (lmx_trace_enabled()) trace_spans(r);
+    if (h->o.app->tenancy && r->caller.tenant[0])
+        lmx_tenancy_finish(h->o.app->tenancy, &r->caller, r->prompt_tokens, r->completion_tokens,
+                           r->status);
     req_release(r);
     atomic_fetch_sub(&h->inflight, 1);
 }
@@ -894,8 +1123,20 @@ lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen) {
     }
     /* epoll with a thread pool: an event loop, suspend/resume for handlers
      * that wait (and room for TLS and upgraded connections on the same daemon) */
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_UPGRADE;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* TLS (tls.h): the certificate comes from a callback, so a reload swaps it live */
+    struct MHD_OptionItem tls_opts[3] = {
+        {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
+    if (lmx_tls_enabled()) {
+        flags |= MHD_USE_TLS;
+        tls_opts[0] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, lmx_tls_cert_callback()};
+        if (lmx_tls_ca_pem())
+            tls_opts[1] =
+                (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)lmx_tls_ca_pem()};
+    }
     /* the guard holds the real limits; MHD's own (split between its threads)
      * only has to stay out of their way */
     unsigned mhd_limit = (unsigned)(max_conns + o->reserved_connections + 16) * (unsigned)n_threads;
@@ -906,7 +1147,7 @@ lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen) {
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)n_threads, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)o->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
         MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-        MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not available)", o->host,
