@@ -144,7 +144,7 @@ static bool parse(lmx_admin *a, int argc, char **argv, own_opt own, void *ctx, c
         if (lmx_admin_option(a, argc, argv, &i, &bad)) continue;
         if (own && own(ctx, argc, argv, &i, &bad)) continue;
         if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "%s: unknown option '%s'\n", a->cmd, argv[i]);
+            lmx_arg_unknown(a->cmd, argv[i], usage);
             bad = true;
         } else if (*n_pos < max_pos) {
             pos[(*n_pos)++] = argv[i];
@@ -323,8 +323,8 @@ int cmd_pull(int argc, char **argv) {
         "  --revision R    branch, tag or commit (default main)\n"
         "  -q, --quiet     no progress\n"
         "  --cancel        stop the daemon's download of that model\n"
-        "  Ctrl-C stops watching; the daemon goes on (run the same lmx pull to watch again)\n"
-        COMMON_OPTS;
+        "  Ctrl-C stops watching; the daemon goes on (run the same lmx pull to watch "
+        "again)\n" COMMON_OPTS;
     lmx_admin a;
     lmx_admin_init(&a, "lmx pull");
     pull_opts o = {0};
@@ -421,8 +421,9 @@ int cmd_pull(int argc, char **argv) {
 /* ---- ls ---- */
 
 int cmd_ls(int argc, char **argv) {
-    const char *usage = "usage: lmx ls [--json]\n  the models in the daemon's store, then the downloads in "
-                        "progress\n  (--json: the store's listing as the admin API gives it)\n" COMMON_OPTS;
+    const char *usage =
+        "usage: lmx ls [--json]\n  the models in the daemon's store, then the downloads in "
+        "progress\n  (--json: the store's listing as the admin API gives it)\n" COMMON_OPTS;
     lmx_admin a;
     lmx_admin_init(&a, "lmx ls");
     int np;
@@ -469,10 +470,13 @@ int cmd_ls(int argc, char **argv) {
         row(&d, 5, name, str_or(m, "file", "?"), state, prog, eta);
     }
     if (t.n_rows == 1 && d.n_rows == 1)
-        printf("no models (lmx pull ORG/REPO:QUANT downloads one; lmx import FILE.gguf adds one)\n");
+        printf(
+            "no models (lmx pull ORG/REPO:QUANT downloads one; lmx import FILE.gguf adds one)\n");
     bool any = t.n_rows > 1;
-    if (any) table_print(&t);
-    else table_free(&t);
+    if (any)
+        table_print(&t);
+    else
+        table_free(&t);
     if (d.n_rows > 1) {
         if (any) putchar('\n');
         table_print(&d);

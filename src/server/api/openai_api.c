@@ -7,6 +7,8 @@
 
 #include "manager/manager.h"
 #include "server/api/openai_api.h"
+
+#include "server/api/model_list.h"
 #include "server/api/openai_chat.h"
 #include "server/api/openai_completions.h"
 #include "server/core/compat_fmt.h"
@@ -103,21 +105,14 @@ int lmx_h_completions(lmx_req *r, const char *rest) {
 
 int lmx_h_models(lmx_req *r, const char *id) {
     lmx_mgr *m = lmx_req_app(r)->mgr;
-    if (*id) {
+    if (*id) { /* answered from the list: a GET never loads a model */
         lmx_api_err e;
-        lmx_served *s = lmx_mgr_acquire(m, id, &e);
-        if (!s) return lmx_reply_err(r, &e);
-        lmx_req_set_model(r, s->name);
-        json_t *o = lmx_served_json(s);
-        lmx_mgr_release(s);
+        json_t *o = lmx_model_get(m, id, &e);
+        if (!o) return lmx_reply_err(r, &e);
+        lmx_req_set_model(r, id);
         return lmx_reply_json(r, 200, o);
     }
-    lmx_served **list;
-    int n = lmx_mgr_list(m, &list);
-    json_t *data = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(data, lmx_served_json(list[i]));
-    lmx_mgr_list_release(list, n);
-    return lmx_reply_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+    return lmx_reply_json(r, 200, lmx_model_list(m));
 }
 
 int lmx_h_health(lmx_req *r, const char *rest) {
