@@ -259,12 +259,77 @@ static bool wants_logits(const lmx_batch *b, int i) {
     return b->logits ? b->logits[i] : i == b->n - 1;
 }
 
-static void forward_chunk(lmx_ctx *c, const lmx_batch *b, int s0, int n, float *logits,
-                          int *n_out, const bool *want_hidden, float *hidden, int *n_hidden) {
+/* Attention: norm, Q/K/V, rope, the new K/V rows into the cache, attention
+ * over each token's sequence, output projection, residual. */
+static void attention_block(lmx_ctx *c, int l, int n, const int32_t *pos, const int32_t *seq) {
+    lmx_model *m = c->m;
+    const lmx_hparams *hp = &m->hp;
+    const lmx_layer *L = &m->layers[l];
+    int d = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = (int)c->kv_dim;
+    lmx_pool *pool = c->pool;
+    for (int t = 0; t < n; t++)
+        rmsnorm(c->xn + (size_t)t * d, c->x + (size_t)t * d, L->attn_norm, d, hp->norm_eps);
+    lmx_matmul(&L->wq, c->xn, n, c->q, qd, c->mm_scratch, pool);
+    lmx_matmul(&L->wk, c->xn, n, c->kc, kvd, c->mm_scratch, pool);
+    lmx_matmul(&L->wv, c->xn, n, c->vc, kvd, c->mm_scratch, pool);
+    for (int t = 0; t < n; t++) {
+        float *q = c->q + (size_t)t * qd, *k = c->kc + (size_t)t * kvd,
+              *v = c->vc + (size_t)t * kvd;
+        if (L->bq) {
+            for (int i = 0; i < qd; i++) q[i] += L->bq[i];
+            for (int i = 0; i < kvd; i++) k[i] += L->bk[i];
+            for (int i = 0; i < kvd; i++) v[i] += L->bv[i];
+        }
+        const float *cs = c->rope + (size_t)t * hp->rope_dims;
+        for (int h = 0; h < hp->n_head; h++) {
+            if (L->q_norm) rmsnorm(q + h * hd, q + h * hd, L->q_norm, hd, hp->norm_eps);
+            rope_apply(hp, q + h * hd, cs);
+        }
+        for (int h = 0; h < hp->n_head_kv; h++) {
+            if (L->k_norm) rmsnorm(k + h * hd, k + h * hd, L->k_norm, hd, hp->norm_eps);
+            rope_apply(hp, k + h * hd, cs);
+        }
+        uint8_t *kd = c->k + kv_off(c, seq[t], l, pos[t]);
+        uint8_t *vd = c->v + kv_off(c, seq[t], l, pos[t]);
+        if (c->kv_f32) {
+            memcpy(kd, k, sizeof(float) * kvd);
+            memcpy(vd, v, sizeof(float) * kvd);
+        } else {
+            for (int i = 0; i < kvd; i++) {
+                ((uint16_t *)kd)[i] = lmx_f32_to_f16(k[i]);
+                ((uint16_t *)vd)[i] = lmx_f32_to_f16(v[i]);
+            }
+        }
+    }
+    attn_job aj = {c, l, n, pos, seq, lmx_attn_ops_get()};
+    lmx_pool_run(pool, attn_task, &aj);
+    lmx_matmul(&L->wo, c->att, n, c->xn, d, c->mm_scratch, pool);
+    for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xn[i];
+}
+
+/* FFN: norm, gate and up, SwiGLU, down, residual. */
+static void ffn_block(lmx_ctx *c, int l, int n) {
+    lmx_model *m = c->m;
+    const lmx_hparams *hp = &m->hp;
+    const lmx_layer *L = &m->layers[l];
+    int d = hp->n_embd;
+    lmx_pool *pool = c->pool;
+    for (int t = 0; t < n; t++)
+        rmsnorm(c->xn + (size_t)t * d, c->x + (size_t)t * d, L->ffn_norm, d, hp->norm_eps);
+    lmx_matmul(&L->w_gate, c->xn, n, c->gate, hp->n_ff, c->mm_scratch, pool);
+    lmx_matmul(&L->w_up, c->xn, n, c->up, hp->n_ff, c->mm_scratch, pool);
+    swiglu_job sj = {c->gate, c->up, (long)n * hp->n_ff};
+    lmx_pool_run(pool, swiglu_task, &sj);
+    lmx_matmul(&L->w_down, c->gate, n, c->xn, d, c->mm_scratch, pool);
+    for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xn[i];
+}
+
+static void forward_chunk(lmx_ctx *c, const lmx_batch *b, int s0, int n, float *logits, int *n_out,
+                          const bool *want_hidden, float *hidden, int *n_hidden) {
     const int32_t *tok = b->tok + s0, *pos = b->pos + s0, *seq = b->seq + s0;
     lmx_model *m = c->m;
     const lmx_hparams *hp = &m->hp;
-    int d = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = (int)c->kv_dim;
+    int d = hp->n_embd;
     lmx_pool *pool = c->pool;
 
     for (int t = 0; t < n; t++) {
@@ -272,54 +337,8 @@ static void forward_chunk(lmx_ctx *c, const lmx_batch *b, int s0, int n, float *
         rope_table(c, pos[t], c->rope + (size_t)t * hp->rope_dims);
     }
     for (int l = 0; l < hp->n_layer; l++) {
-        const lmx_layer *L = &m->layers[l];
-        for (int t = 0; t < n; t++)
-            rmsnorm(c->xn + (size_t)t * d, c->x + (size_t)t * d, L->attn_norm, d, hp->norm_eps);
-        lmx_matmul(&L->wq, c->xn, n, c->q, qd, c->mm_scratch, pool);
-        lmx_matmul(&L->wk, c->xn, n, c->kc, kvd, c->mm_scratch, pool);
-        lmx_matmul(&L->wv, c->xn, n, c->vc, kvd, c->mm_scratch, pool);
-        for (int t = 0; t < n; t++) {
-            float *q = c->q + (size_t)t * qd, *k = c->kc + (size_t)t * kvd,
-                  *v = c->vc + (size_t)t * kvd;
-            if (L->bq) {
-                for (int i = 0; i < qd; i++) q[i] += L->bq[i];
-                for (int i = 0; i < kvd; i++) k[i] += L->bk[i];
-                for (int i = 0; i < kvd; i++) v[i] += L->bv[i];
-            }
-            const float *cs = c->rope + (size_t)t * hp->rope_dims;
-            for (int h = 0; h < hp->n_head; h++) {
-                if (L->q_norm) rmsnorm(q + h * hd, q + h * hd, L->q_norm, hd, hp->norm_eps);
-                rope_apply(hp, q + h * hd, cs);
-            }
-            for (int h = 0; h < hp->n_head_kv; h++) {
-                if (L->k_norm) rmsnorm(k + h * hd, k + h * hd, L->k_norm, hd, hp->norm_eps);
-                rope_apply(hp, k + h * hd, cs);
-            }
-            uint8_t *kd = c->k + kv_off(c, seq[t], l, pos[t]);
-            uint8_t *vd = c->v + kv_off(c, seq[t], l, pos[t]);
-            if (c->kv_f32) {
-                memcpy(kd, k, sizeof(float) * kvd);
-                memcpy(vd, v, sizeof(float) * kvd);
-            } else {
-                for (int i = 0; i < kvd; i++) {
-                    ((uint16_t *)kd)[i] = lmx_f32_to_f16(k[i]);
-                    ((uint16_t *)vd)[i] = lmx_f32_to_f16(v[i]);
-                }
-            }
-        }
-        attn_job aj = {c, l, n, pos, seq, lmx_attn_ops_get()};
-        lmx_pool_run(pool, attn_task, &aj);
-        lmx_matmul(&L->wo, c->att, n, c->xn, d, c->mm_scratch, pool);
-        for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xn[i];
-
-        for (int t = 0; t < n; t++)
-            rmsnorm(c->xn + (size_t)t * d, c->x + (size_t)t * d, L->ffn_norm, d, hp->norm_eps);
-        lmx_matmul(&L->w_gate, c->xn, n, c->gate, hp->n_ff, c->mm_scratch, pool);
-        lmx_matmul(&L->w_up, c->xn, n, c->up, hp->n_ff, c->mm_scratch, pool);
-        swiglu_job sj = {c->gate, c->up, (long)n * hp->n_ff};
-        lmx_pool_run(pool, swiglu_task, &sj);
-        lmx_matmul(&L->w_down, c->gate, n, c->xn, d, c->mm_scratch, pool);
-        for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xn[i];
+        attention_block(c, l, n, pos, seq); /* tokens look at their sequences' past */
+        ffn_block(c, l, n);                 /* each token on its own */
     }
     /* hidden states (normed) straight into the caller's rows */
     for (int t = 0; want_hidden && t < n; t++)
