@@ -9,7 +9,8 @@
 
 typedef struct {
     uint8_t *data; /* NULL while on the free list: memory follows the blocks in use */
-    int ref;       /* table entries + registered blocks after it */
+    int ref;       /* sequences' table entries */
+    int kids;      /* registered blocks whose predecessor it is */
     int parent;    /* registered: the block before it (-1: first of a sequence) */
     int hnext;     /* index chain */
     bool reg;
@@ -108,7 +109,25 @@ static int find(const lmx_kv *kv, int parent, const int32_t *tok) {
     return -1;
 }
 
-static void release(lmx_kv *kv, int id);
+/* A block nobody holds any more: registered, it stays as cache (evictable
+ * once no registered block follows it, least recently released first);
+ * else its memory goes back. */
+static void settle(lmx_kv *kv, int id) {
+    block *b = &kv->b[id];
+    if (b->ref > 0 || b->kids > 0) return;
+    if (b->reg) {
+        b->stamp = ++kv->clock;
+        return;
+    }
+    free(b->data);
+    b->data = NULL;
+    kv->free_ids[kv->n_free++] = id;
+}
+
+static void release(lmx_kv *kv, int id) {
+    kv->b[id].ref--;
+    settle(kv, id);
+}
 
 static void unregister(lmx_kv *kv, int id) {
     block *b = &kv->b[id];
@@ -116,22 +135,13 @@ static void unregister(lmx_kv *kv, int id) {
     while (*p != id) p = &kv->b[*p].hnext;
     *p = b->hnext;
     b->reg = false;
-    if (b->parent >= 0) release(kv, b->parent);
+    if (b->parent >= 0) {
+        kv->b[b->parent].kids--;
+        settle(kv, b->parent);
+    }
 }
 
 /* ---- blocks ---- */
-
-static void release(lmx_kv *kv, int id) {
-    block *b = &kv->b[id];
-    if (--b->ref > 0) return;
-    if (b->reg) {
-        b->stamp = ++kv->clock; /* cached: evictable, least recently released first */
-        return;
-    }
-    free(b->data);
-    b->data = NULL;
-    kv->free_ids[kv->n_free++] = id;
-}
 
 /* A block for writing (ref 1, unregistered): a free one, else the least
  * recently released registered block nobody holds. -1: none. */
@@ -144,7 +154,7 @@ static int take(lmx_kv *kv) {
     } else {
         for (int i = 0; i < kv->n_blocks; i++) {
             const block *b = &kv->b[i];
-            if (b->reg && b->ref == 0 && (id < 0 || b->stamp < kv->b[id].stamp)) id = i;
+            if (b->reg && !b->ref && !b->kids && (id < 0 || b->stamp < kv->b[id].stamp)) id = i;
         }
         if (id < 0) return -1;
         unregister(kv, id);
@@ -213,7 +223,7 @@ static void register_block(lmx_kv *kv, int seq, int j) {
     b->reg = true;
     b->hnext = kv->bucket[b->hash & kv->mask];
     kv->bucket[b->hash & kv->mask] = id;
-    if (parent >= 0) kv->b[parent].ref++;
+    if (parent >= 0) kv->b[parent].kids++;
 }
 
 void lmx_kv_commit(lmx_kv *kv, int seq, int from, const int32_t *tok, int n) {
@@ -230,7 +240,7 @@ static int make_private(lmx_kv *kv, int seq, int j) {
     int id = entry(kv, seq, j);
     block *b = &kv->b[id];
     if (!b->reg) return 0;
-    if (b->ref == 1) { /* only this table holds it (no block after it is registered) */
+    if (b->ref == 1 && !b->kids) { /* only this table holds it, nothing registered follows */
         unregister(kv, id);
         return 0;
     }

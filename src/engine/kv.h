@@ -7,9 +7,8 @@
  * with the same tokens attaches the registered blocks instead of computing
  * them — copy-free, reference-counted. A registered block nobody holds stays
  * as cache until blocks run out, then the least recently released goes
- * first. A registered block holds a reference on the block before it, so a
- * cached chain is evicted from its end and a block's predecessor id never
- * goes stale.
+ * first — only a block no registered block follows, so a cached chain is
+ * evicted from its end and a block's predecessor id never goes stale.
  *
  * Inside a block, per layer and KV head: a K tile stored transposed,
  * [head_dim][LMX_KV_BLOCK] (one load = one dimension of consecutive keys: the
@@ -58,7 +57,7 @@ int lmx_kv_attach(lmx_kv *kv, int seq, const int32_t *tok, int n);
 
 typedef struct {
     int blocks_total;   /* the pool's size */
-    int blocks_used;    /* held by a sequence (or by a held block after it) */
+    int blocks_used;    /* held by a sequence */
     int blocks_cached;  /* registered, held by nobody: reusable, evictable */
     size_t block_bytes; /* one block, every layer */
     size_t bytes;       /* memory the blocks take now */
