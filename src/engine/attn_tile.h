@@ -58,6 +58,86 @@ static inline void merge_one(float *fm, float *fl, float *facc, float m, float l
     *fm = mn;
 }
 
+/* The chunk loops below take their query count as a constant (N_, one
+ * case per count) so the accumulators live in registers. */
+#define CHUNK_CASE(n, max, call)                                                                   \
+    case n:                                                                                        \
+        if (n <= max) {                                                                            \
+            enum { N_ = n <= max ? n : 1 };                                                        \
+            call;                                                                                  \
+        }                                                                                          \
+        break;
+#define CHUNK_SWITCH(nc, max, call)                                                                \
+    switch (nc) {                                                                                  \
+        CHUNK_CASE(1, max, call)                                                                   \
+        CHUNK_CASE(2, max, call)                                                                   \
+        CHUNK_CASE(3, max, call)                                                                   \
+        CHUNK_CASE(4, max, call)                                                                   \
+        CHUNK_CASE(5, max, call)                                                                   \
+        CHUNK_CASE(6, max, call)                                                                   \
+        CHUNK_CASE(7, max, call)                                                                   \
+        CHUNK_CASE(8, max, call)                                                                   \
+    default:                                                                                       \
+        break;                                                                                     \
+    }
+
+/* Scores of queries c0 .. c0 + nc - 1 against one K tile: scaled, keys past
+ * each query's position -inf, into their rows of P. */
+static inline __attribute__((always_inline)) void scores(const lmx_attn_args *a, const uint8_t *kt,
+                                                         float *P, int c0, const int nc, int kb,
+                                                         lmx_kv_type ty) {
+    const int G = a->group, hd = a->hd, B = LMX_KV_BLOCK;
+    vf S[8][NV];
+    const float *qp[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++) {
+        int i = c0 + c;
+        qp[c] = a->q + (size_t)(i / G) * a->q_stride + (size_t)(i % G) * hd;
+#pragma GCC unroll 32
+        for (int v = 0; v < NV; v++) S[c][v] = VZERO();
+    }
+    for (int d = 0; d < hd; d++) {
+        vf kv[NV];
+#pragma GCC unroll 32
+        for (int v = 0; v < NV; v++) kv[v] = load_kv(kt, (size_t)d * B + v * W, ty);
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++) {
+            vf qd = VSET1(qp[c][d]);
+#pragma GCC unroll 32
+            for (int v = 0; v < NV; v++) S[c][v] = VFMA(qd, kv[v], S[c][v]);
+        }
+    }
+    vf vs = VSET1(a->scale);
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++) {
+        int i = c0 + c, nk = a->pos0 + i / G - kb + 1;
+#pragma GCC unroll 32
+        for (int v = 0; v < NV; v++)
+            VST(P + (size_t)i * B + v * W, vmask_from(VMUL(S[c][v], vs), nk - v * W));
+    }
+}
+
+/* acc rows of queries c0 .. c0 + nc - 1 += their weights × the V tile's
+ * first nk rows. */
+static inline __attribute__((always_inline)) void values(const uint8_t *vt, const float *P,
+                                                         float *sacc, int c0, const int nc, int nk,
+                                                         int hd, lmx_kv_type ty) {
+    const int B = LMX_KV_BLOCK;
+    for (int u = 0; u < hd; u += W) {
+        vf acc[8];
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++) acc[c] = VLD(sacc + (size_t)(c0 + c) * hd + u);
+        for (int k = 0; k < nk; k++) {
+            vf vv = load_kv(vt, (size_t)k * hd + u, ty);
+#pragma GCC unroll 8
+            for (int c = 0; c < nc; c++)
+                acc[c] = VFMA(VSET1(P[(size_t)(c0 + c) * B + k]), vv, acc[c]);
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++) VST(sacc + (size_t)(c0 + c) * hd + u, acc[c]);
+    }
+}
+
 static inline __attribute__((always_inline)) void run_t(const lmx_attn_args *a, float *scr,
                                                         lmx_kv_type ty) {
     const int G = a->group, hd = a->hd, nq = a->n_tok * G, B = LMX_KV_BLOCK;
@@ -88,27 +168,7 @@ static inline __attribute__((always_inline)) void run_t(const lmx_attn_args *a, 
             /* scores: QC queries at a time, each K^T row loaded once for them */
             for (int c0 = i0; c0 < nq; c0 += QC) {
                 int nc = nq - c0 < QC ? nq - c0 : QC;
-                vf S[QC][NV];
-                const float *qp[QC];
-                for (int c = 0; c < QC; c++) {
-                    int i = c0 + (c < nc ? c : 0);
-                    qp[c] = a->q + (size_t)(i / G) * a->q_stride + (size_t)(i % G) * hd;
-                    for (int v = 0; v < NV; v++) S[c][v] = VZERO();
-                }
-                for (int d = 0; d < hd; d++) {
-                    vf kv[NV];
-                    for (int v = 0; v < NV; v++) kv[v] = load_kv(kt, (size_t)d * B + v * W, ty);
-                    for (int c = 0; c < QC; c++) {
-                        vf qd = VSET1(qp[c][d]);
-                        for (int v = 0; v < NV; v++) S[c][v] = VFMA(qd, kv[v], S[c][v]);
-                    }
-                }
-                vf vs = VSET1(a->scale);
-                for (int c = 0; c < nc; c++) {
-                    int i = c0 + c, nk = a->pos0 + i / G - kb + 1;
-                    for (int v = 0; v < NV; v++)
-                        VST(P + (size_t)i * B + v * W, vmask_from(VMUL(S[c][v], vs), nk - v * W));
-                }
+                CHUNK_SWITCH(nc, QC, scores(a, kt, P, c0, N_, kb, ty));
             }
             /* online softmax per query */
             for (int i = i0; i < nq; i++) {
@@ -136,16 +196,7 @@ static inline __attribute__((always_inline)) void run_t(const lmx_attn_args *a, 
                 int nc = nq - c0 < QV ? nq - c0 : QV;
                 int nk = a->pos0 + (c0 + nc - 1) / G - kb + 1;
                 if (nk > B) nk = B;
-                for (int u = 0; u < hd; u += W) {
-                    vf acc[QV];
-                    for (int c = 0; c < nc; c++) acc[c] = VLD(sacc + (size_t)(c0 + c) * hd + u);
-                    for (int k = 0; k < nk; k++) {
-                        vf vv = load_kv(vt, (size_t)k * hd + u, ty);
-                        for (int c = 0; c < nc; c++)
-                            acc[c] = VFMA(VSET1(P[(size_t)(c0 + c) * B + k]), vv, acc[c]);
-                    }
-                    for (int c = 0; c < nc; c++) VST(sacc + (size_t)(c0 + c) * hd + u, acc[c]);
-                }
+                CHUNK_SWITCH(nc, QV, values(vt, P, sacc, c0, N_, nk, hd, ty));
             }
         }
         if (a->part) {

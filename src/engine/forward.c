@@ -190,6 +190,11 @@ int lmx_kv_copy_prefix(lmx_ctx *c, int src, int dst, int n) {
     return lmx_kv_share(c->kv, src, dst, n);
 }
 
+int lmx_kv_block_size(const lmx_ctx *c) {
+    (void)c;
+    return LMX_KV_BLOCK;
+}
+
 int lmx_kv_cached(const lmx_ctx *c, const int32_t *tok, int n) {
     return lmx_kv_lookup(c->kv, tok, n);
 }

@@ -124,6 +124,7 @@ int lmx_kv_copy_prefix(lmx_ctx *c, int src, int dst, int n); /* dst := first n o
  * of tok[0, n) registered blocks hold. lmx_kv_attach_prefix: seq (which holds
  * tok[0, len), len a whole number of blocks) takes on the registered blocks
  * for tok[len, n), copy-free; returns its new length. */
+int lmx_kv_block_size(const lmx_ctx *c); /* positions per block */
 int lmx_kv_cached(const lmx_ctx *c, const int32_t *tok, int n);
 int lmx_kv_attach_prefix(lmx_ctx *c, int seq, const int32_t *tok, int n);
 
