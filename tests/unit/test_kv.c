@@ -9,6 +9,7 @@
 
 #include "engine/kv.h"
 #include "engine/model.h"
+#include "sched/prefix.h"
 
 #define B LMX_KV_BLOCK
 
@@ -146,6 +147,42 @@ TEST(kv_attached_prefix_gives_the_same_logits) {
     /* 4 blocks of sequence 0 (3 shared with 1), 1 own block of sequence 1 */
     CHECK_EQ_INT(info.blocks_used, 5);
     free(ref), free(got);
+    lmx_ctx_free(c);
+    lmx_model_free(m);
+}
+
+/* sched/prefix.c: what a prompt takes from blocks other sequences computed,
+ * and when it waits for a block another prefill is computing. */
+TEST(prefix_takes_registered_blocks_and_waits_only_for_the_block_in_progress) {
+    char path[1024], err[256];
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", lmx_test_shared());
+    lmx_model *m = lmx_model_open(path, NULL, err, sizeof err);
+    if (!m) FAILF("%s", err);
+    lmx_ctx *c = lmx_ctx_create(m, &(lmx_ctx_opts){.n_ctx = 256, .n_seq = 3}, err, sizeof err);
+    CHECK(c != NULL);
+    enum { N = 100 };
+    int32_t tok[N], other[N], pos[N], seq[N];
+    float *lg = malloc(sizeof(float) * (size_t)m->hp.n_vocab);
+    for (int i = 0; i < N; i++) tok[i] = other[i] = 1 + i % 50, pos[i] = i, seq[i] = 0;
+    other[3] = 99;
+    /* nothing computed yet: a prefill at 0 waits for one that is computing block 0 */
+    CHECK(lmx_prefix_pending(c, tok, 0, N - 1, tok, 0, N));
+    CHECK(lmx_prefix_pending(c, tok, 0, N - 1, tok, 31, N));
+    CHECK(!lmx_prefix_pending(c, tok, 0, N - 1, other, 0, N)); /* not the same block */
+    CHECK(!lmx_prefix_pending(c, tok, 5, N - 1, tok, 0, N));   /* mid-block: it computes on */
+    CHECK(!lmx_prefix_pending(c, tok, 0, N - 1, tok, 0, 20));  /* theirs stops short of it */
+    CHECK(!lmx_prefix_pending(c, tok, 96, N - 1, tok, 0, N));  /* its last token is its own */
+    /* sequence 0 computes 64 tokens: two blocks registered */
+    CHECK_EQ_INT(lmx_forward(c, &(lmx_batch){64, tok, pos, seq, NULL}, lg, err, sizeof err), 0);
+    CHECK(!lmx_prefix_pending(c, tok, 0, N - 1, tok, 64, N)); /* done: take it, not wait */
+    CHECK_EQ_INT(lmx_prefix_catch_up(c, 1, tok, 0, N - 1), 64);
+    CHECK_EQ_INT(lmx_kv_len(c, 1), 64);
+    /* a slot holding 10 tokens of its own takes the longer registered prefix */
+    for (int i = 0; i < 10; i++) seq[i] = 2;
+    CHECK_EQ_INT(lmx_forward(c, &(lmx_batch){10, tok, pos, seq, NULL}, lg, err, sizeof err), 0);
+    CHECK_EQ_INT(lmx_prefix_admit(c, 2, tok, N - 1, 10), 64);
+    CHECK_EQ_INT(lmx_prefix_admit(c, 2, other, N - 1, 3), 3); /* nothing registered for it */
+    free(lg);
     lmx_ctx_free(c);
     lmx_model_free(m);
 }
