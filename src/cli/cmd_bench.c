@@ -18,7 +18,7 @@
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *v;
     long n_p = 512, n_g = 128, depth = 0, threads = 0, reps = 1;
-    bool json = false, bad = false;
+    bool json = false, bad = false, kv_f32 = false, kv_q8 = false;
     for (int i = 1; i < argc && !bad; i++) {
         if (lmx_arg_value(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "-p", "--n-prompt", &v, &bad))
@@ -31,7 +31,11 @@ int cmd_bench(int argc, char **argv) {
             bad = bad || !lmx_arg_long(v, 1, 1024, &threads);
         else if (lmx_arg_value(argc, argv, &i, "-r", "--repetitions", &v, &bad))
             bad = bad || !lmx_arg_long(v, 1, 100, &reps);
-        else if (!strcmp(argv[i], "--json"))
+        else if (lmx_arg_value(argc, argv, &i, "-ctk", "--kv-type", &v, &bad)) {
+            kv_f32 = v && !strcmp(v, "f32");
+            kv_q8 = v && !strcmp(v, "q8_0");
+            bad = bad || !v || (!kv_f32 && !kv_q8 && strcmp(v, "f16"));
+        } else if (!strcmp(argv[i], "--json"))
             json = true;
         else {
             fprintf(stderr, "lmx bench: unknown or bad option '%s'\n", argv[i]);
@@ -40,7 +44,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (bad || !model) {
         fprintf(stderr, "usage: lmx bench -m MODEL [-p 512] [-n 128] [-d 0] [-t THREADS] [-r REPS] "
-                        "[--json]\n");
+                        "[--kv-type f16|f32|q8_0] [--json]\n");
         return 2;
     }
     char err[1024];
@@ -50,8 +54,11 @@ int cmd_bench(int argc, char **argv) {
         return 1;
     }
     lmx_pool *pool = lmx_pool_create((int)threads);
-    lmx_ctx_opts co = {
-        .n_ctx = (int)(depth + (n_p > n_g ? n_p : n_g) + 1), .n_seq = 1, .pool = pool};
+    lmx_ctx_opts co = {.n_ctx = (int)(depth + (n_p > n_g ? n_p : n_g) + 1),
+                       .n_seq = 1,
+                       .kv_f32 = kv_f32,
+                       .kv_q8_0 = kv_q8,
+                       .pool = pool};
     lmx_ctx *c = lmx_ctx_create(m, &co, err, sizeof err);
     if (!c) {
         fprintf(stderr, "lmx bench: %s\n", err);

@@ -13,6 +13,7 @@ typedef float vf;
 #define VLD(p)           (*(p))
 #define VST(p, v)        (*(p) = (v))
 #define VLD_F16(p)       lmx_f16_to_f32(*(p))
+#define VLD_I8(p)        ((float)*(p))
 #define VFMA(a, b, c)    ((a) * (b) + (c))
 #define VMUL(a, b)       ((a) * (b))
 #define VADD(a, b)       ((a) + (b))

@@ -13,6 +13,7 @@ typedef __m256 vf;
 #define VLD(p)        _mm256_loadu_ps(p)
 #define VST(p, v)     _mm256_storeu_ps(p, v)
 #define VLD_F16(p)    _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define VLD_I8(p)     _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define VMUL          _mm256_mul_ps
 #define VADD          _mm256_add_ps

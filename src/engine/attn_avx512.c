@@ -13,6 +13,7 @@ typedef __m512 vf;
 #define VLD(p)        _mm512_loadu_ps(p)
 #define VST(p, v)     _mm512_storeu_ps(p, v)
 #define VLD_F16(p)    _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define VLD_I8(p)     _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p))))
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define VMUL          _mm512_mul_ps
 #define VADD          _mm512_add_ps

@@ -2,7 +2,7 @@
  * and compiled per ISA: attn.c (W = 1), attn_avx2.c (W = 8) and
  * attn_avx512.c (W = 16) define, before including it:
  *   vf, W, QC (queries per score pass), QV (queries per value pass),
- *   VZERO(), VSET1(x), VLD(p), VST(p, v), VLD_F16(p), VFMA(a, b, c) = a*b+c,
+ *   VZERO(), VSET1(x), VLD(p), VST(p, v), VLD_F16(p), VLD_I8(p), VFMA(a, b, c) = a*b+c,
  *   VMUL, VADD, VSUB, VMAX, vredmax(v), vredadd(v),
  *   vmask_from(v, n): lanes >= n become -inf,
  *   vexp_neg(v): exp of each lane (lanes below -87, -inf included, give 0).
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine/attn.h"
+#include "engine/kernels.h"
 
 #define NV (LMX_KV_BLOCK / W)
 
@@ -36,9 +37,25 @@ static inline float exp_s(float x) {
     return y * sc;
 }
 
-static inline __attribute__((always_inline)) vf load_kv(const uint8_t *t, size_t idx,
-                                                        lmx_kv_type ty) {
-    return ty == LMX_KV_F32 ? VLD((const float *)t + idx) : VLD_F16((const uint16_t *)t + idx);
+/* Keys v*W .. v*W + W-1 of a K^T tile at dimension d, as floats. */
+static inline __attribute__((always_inline)) vf load_k(const uint8_t *kt, int d, int v, int hd,
+                                                       lmx_kv_type ty) {
+    size_t i = (size_t)d * LMX_KV_BLOCK + (size_t)v * W;
+    if (ty == LMX_KV_F32) return VLD((const float *)kt + i);
+    if (ty == LMX_KV_F16) return VLD_F16((const uint16_t *)kt + i);
+    const uint16_t *sc = (const uint16_t *)(kt + (size_t)LMX_KV_BLOCK * hd);
+    return VMUL(VLD_I8((const int8_t *)kt + i),
+                VLD_F16(sc + (size_t)(d / 32) * LMX_KV_BLOCK + v * W));
+}
+
+/* Dimensions u .. u + W-1 of row k of a V tile, as floats. */
+static inline __attribute__((always_inline)) vf load_v(const uint8_t *vt, int k, int u, int hd,
+                                                       lmx_kv_type ty) {
+    size_t i = (size_t)k * hd + u;
+    if (ty == LMX_KV_F32) return VLD((const float *)vt + i);
+    if (ty == LMX_KV_F16) return VLD_F16((const uint16_t *)vt + i);
+    const uint16_t *sc = (const uint16_t *)(vt + (size_t)LMX_KV_BLOCK * hd);
+    return VMUL(VLD_I8((const int8_t *)vt + i), VSET1(lmx_f16_to_f32(sc[i / 32])));
 }
 
 /* acc (hd floats) := acc * a + x * b */
@@ -99,7 +116,7 @@ static inline __attribute__((always_inline)) void scores(const lmx_attn_args *a,
     for (int d = 0; d < hd; d++) {
         vf kv[NV];
 #pragma GCC unroll 32
-        for (int v = 0; v < NV; v++) kv[v] = load_kv(kt, (size_t)d * B + v * W, ty);
+        for (int v = 0; v < NV; v++) kv[v] = load_k(kt, d, v, hd, ty);
 #pragma GCC unroll 8
         for (int c = 0; c < nc; c++) {
             vf qd = VSET1(qp[c][d]);
@@ -128,7 +145,7 @@ static inline __attribute__((always_inline)) void values(const uint8_t *vt, cons
 #pragma GCC unroll 8
         for (int c = 0; c < nc; c++) acc[c] = VLD(sacc + (size_t)(c0 + c) * hd + u);
         for (int k = 0; k < nk; k++) {
-            vf vv = load_kv(vt, (size_t)k * hd + u, ty);
+            vf vv = load_v(vt, k, u, hd, ty);
 #pragma GCC unroll 8
             for (int c = 0; c < nc; c++)
                 acc[c] = VFMA(VSET1(P[(size_t)(c0 + c) * B + k]), vv, acc[c]);
@@ -224,6 +241,8 @@ static inline __attribute__((always_inline)) void run_t(const lmx_attn_args *a, 
 static void attn_run(const lmx_attn_args *a, float *scratch) {
     if (a->type == LMX_KV_F32)
         run_t(a, scratch, LMX_KV_F32);
+    else if (a->type == LMX_KV_Q8_0)
+        run_t(a, scratch, LMX_KV_Q8_0);
     else
         run_t(a, scratch, LMX_KV_F16);
 }

@@ -35,6 +35,7 @@ struct lmx_ctx {
     lmx_pool *pool;
     int n_ctx, n_seq, n_batch;
     bool kv_f32;
+    lmx_kv_type kv_type;
     size_t kv_dim; /* floats per KV row */
     lmx_kv *kv;    /* paged, prefix-shared (kv.h) */
     /* scratch for one chunk of n_batch tokens */
@@ -100,8 +101,15 @@ lmx_ctx *lmx_ctx_create(lmx_model *m, const lmx_ctx_opts *o, char *err, size_t e
     c->n_batch = o->n_batch > 0 ? o->n_batch : 512;
     c->kv_f32 = o->kv_f32;
     c->kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-    c->kv = lmx_kv_new(hp->n_layer, hp->n_head_kv, hp->head_dim,
-                       c->kv_f32 ? LMX_KV_F32 : LMX_KV_F16, c->n_seq, c->n_ctx);
+    c->kv_type = o->kv_q8_0 ? LMX_KV_Q8_0 : c->kv_f32 ? LMX_KV_F32 : LMX_KV_F16;
+    if (c->kv_type == LMX_KV_Q8_0 && hp->head_dim % 32) {
+        snprintf(err, errlen,
+                 "%s: a Q8_0 KV cache needs a head size that is a multiple of 32 (it is %d)",
+                 m->name, hp->head_dim);
+        lmx_ctx_free(c);
+        return NULL;
+    }
+    c->kv = lmx_kv_new(hp->n_layer, hp->n_head_kv, hp->head_dim, c->kv_type, c->n_seq, c->n_ctx);
     size_t nb = (size_t)c->n_batch, d = (size_t)hp->n_embd, qd = (size_t)hp->n_head * hp->head_dim;
     c->x = malloc(sizeof(float) * nb * d);
     c->xn = malloc(sizeof(float) * nb * (d > qd ? d : qd));
@@ -244,7 +252,7 @@ static void attn_args(const attn_job *j, const struct attn_qb *b, int kvh, lmx_a
                          .blk = lmx_kv_blocks(c->kv, b->seq),
                          .off = lmx_kv_tile_off(c->kv, j->layer, kvh),
                          .tile = lmx_kv_tile_bytes(c->kv),
-                         .type = c->kv_f32 ? LMX_KV_F32 : LMX_KV_F16,
+                         .type = c->kv_type,
                          .seg0 = 0,
                          .seg1 = INT32_MAX};
 }

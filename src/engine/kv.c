@@ -2,6 +2,7 @@
  * of registered (full, content-addressed) blocks. See kv.h. */
 #include "engine/kv.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,8 +41,9 @@ lmx_kv *lmx_kv_new(int n_layer, int n_head_kv, int head_dim, lmx_kv_type type, i
     kv->n_kv = n_head_kv;
     kv->hd = head_dim;
     kv->type = type;
-    kv->es = type == LMX_KV_F32 ? 4 : 2;
+    kv->es = type == LMX_KV_F32 ? 4 : type == LMX_KV_Q8_0 ? 1 : 2;
     kv->tile = (size_t)LMX_KV_BLOCK * head_dim * kv->es;
+    if (type == LMX_KV_Q8_0) kv->tile += (size_t)LMX_KV_BLOCK * (head_dim / 32) * 2;
     kv->bbytes = kv->tile * 2 * (size_t)n_head_kv * n_layer;
     kv->n_seq = n_seq;
     kv->per_seq = (n_ctx + LMX_KV_BLOCK - 1) / LMX_KV_BLOCK;
@@ -193,9 +195,32 @@ static void put(const lmx_kv *kv, uint8_t *dst, float x) {
     }
 }
 
+/* 32 values → int8 at dst[i * stride] and their F16 scale (llama.cpp's Q8_0). */
+static void q8_group(const float *x, int8_t *dst, size_t stride, uint16_t *scale) {
+    float amax = 0;
+    for (int i = 0; i < 32; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+    for (int i = 0; i < 32; i++) dst[(size_t)i * stride] = (int8_t)roundf(x[i] * id);
+    *scale = lmx_f32_to_f16(d);
+}
+
 void lmx_kv_store(lmx_kv *kv, int seq, int layer, int pos, const float *k, const float *v) {
     uint8_t *base = kv->ptr[(size_t)seq * kv->per_seq + pos / LMX_KV_BLOCK];
     int r = pos % LMX_KV_BLOCK, hd = kv->hd;
+    if (kv->type == LMX_KV_Q8_0) {
+        size_t rows = (size_t)LMX_KV_BLOCK * hd;
+        for (int h = 0; h < kv->n_kv; h++) {
+            uint8_t *kt = base + lmx_kv_tile_off(kv, layer, h), *vt = kt + kv->tile;
+            uint16_t *ks = (uint16_t *)(kt + rows), *vs = (uint16_t *)(vt + rows);
+            for (int g = 0; g < hd / 32; g++) {
+                q8_group(k + h * hd + g * 32, (int8_t *)kt + (size_t)g * 32 * LMX_KV_BLOCK + r,
+                         LMX_KV_BLOCK, &ks[g * LMX_KV_BLOCK + r]);
+                q8_group(v + h * hd + g * 32, (int8_t *)vt + (size_t)r * hd + g * 32, 1,
+                         &vs[r * (hd / 32) + g]);
+            }
+        }
+        return;
+    }
     for (int h = 0; h < kv->n_kv; h++) {
         uint8_t *kt = base + lmx_kv_tile_off(kv, layer, h), *vt = kt + kv->tile;
         for (int d = 0; d < hd; d++) {

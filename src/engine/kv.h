@@ -23,7 +23,11 @@
 
 #define LMX_KV_BLOCK 32
 
-typedef enum { LMX_KV_F16 = 0, LMX_KV_F32 = 1 } lmx_kv_type;
+/* Q8_0: int8 with one F16 scale per 32 values of a key's or value's head
+ * (llama.cpp's Q8_0 rounding); its tiles keep the int8 rows as above, then
+ * the scales — K: [head_dim / 32][LMX_KV_BLOCK], V: [LMX_KV_BLOCK][head_dim / 32].
+ * It needs head_dim % 32 == 0. */
+typedef enum { LMX_KV_F16 = 0, LMX_KV_F32 = 1, LMX_KV_Q8_0 = 2 } lmx_kv_type;
 
 typedef struct lmx_kv lmx_kv;
 

@@ -81,6 +81,7 @@ typedef struct {
     int n_seq;       /* sequences that can hold KV at once (slots); default 1 */
     int n_batch;     /* tokens per forward pass at most (larger batches are split); default 512 */
     bool kv_f32;     /* KV cache in F32 instead of F16 */
+    bool kv_q8_0;    /* KV cache in Q8_0 (about half of F16's memory; head_dim % 32 == 0) */
     lmx_pool *pool;  /* compute threads (not owned); NULL = single-threaded */
 } lmx_ctx_opts;
 

@@ -186,3 +186,15 @@ TEST(prefix_takes_registered_blocks_and_waits_only_for_the_block_in_progress) {
     lmx_ctx_free(c);
     lmx_model_free(m);
 }
+
+TEST(kv_q8_0_blocks_take_about_half_of_f16) {
+    lmx_kv *a = lmx_kv_new(16, 8, 64, LMX_KV_F16, 1, 64),
+           *b = lmx_kv_new(16, 8, 64, LMX_KV_Q8_0, 1, 64);
+    lmx_kv_stats sa, sb;
+    lmx_kv_get_stats(a, &sa);
+    lmx_kv_get_stats(b, &sb);
+    /* int8 plus one F16 scale per 32: 34/64 of F16 */
+    CHECK_EQ_INT(sb.block_bytes * 64, sa.block_bytes * 34);
+    lmx_kv_free(a);
+    lmx_kv_free(b);
+}
