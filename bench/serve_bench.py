@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Serving benchmark: `lmx serve` under 1, 4, 8 and 16 concurrent streaming
-clients, a repeated 2k-token prefix, and the server's own overhead before the
+clients, a repeated 2k-token prefix, eight bots arriving together with one
+shared system prompt (cold and warm), and the server's own overhead before the
 first token. Figures only (no pass/fail); prints markdown tables.
 
   bench/serve_bench.py [--model bench/models/l1b-q4_0.gguf] [--tokens 64] [--threads N]
+                       [--clients 1,4,8,16] [--skip-prefix] [--bots 8] [--bot-prefix-words 1300]
 
 Per client: a distinct ~64-token prompt (no prefix sharing), greedy, streamed
 /v1/completions with max_tokens --tokens. Aggregate tok/s = all completion
@@ -96,6 +98,8 @@ def main():
     ap.add_argument('--clients', default='1,4,8,16')
     ap.add_argument('--prompt-words', type=int, default=8, help='words per client prompt (~tokens)')
     ap.add_argument('--skip-prefix', action='store_true')
+    ap.add_argument('--bots', type=int, default=8, help='bots sharing one prefix (0: skip)')
+    ap.add_argument('--bot-prefix-words', type=int, default=1300, help='~tokens of their shared prefix')
     a = ap.parse_args()
     srv = Server(a.model, a.threads, 8)
     rng = random.Random(1)
@@ -129,6 +133,25 @@ def main():
             warm = [stream(srv.port, srv.model, prefix + f' question number {i}', 8)[0] for i in range(3)]
             print(f'\n2k-token prefix: cold TTFT {cold * 1e3:.0f} ms, repeated prefix TTFT '
                   f'{statistics.median(warm) * 1e3:.0f} ms ({100 * statistics.median(warm) / cold:.1f}% of cold)')
+
+        # bots sharing a system prompt: one cold request with its own new prefix, then
+        # --bots requests together with another new prefix (cold: computed once, the others
+        # wait for its blocks), then the same again with new questions (warm)
+        if a.bots:
+            one = stream(srv.port, srv.model, words(rng, a.bot_prefix_words) + ' hello', 8)[0]
+            shared = words(rng, a.bot_prefix_words)
+            rounds = []
+            for rnd in ('cold', 'warm'):
+                res = [None] * a.bots
+                def bot(i):
+                    res[i] = stream(srv.port, srv.model, f'{shared} bot {i} {rnd} question', 8)
+                th = [threading.Thread(target=bot, args=(i,)) for i in range(a.bots)]
+                for t in th: t.start()
+                for t in th: t.join()
+                rounds.append(max(r[0] for r in res))
+            print(f'\n{a.bots} bots sharing a ~{a.bot_prefix_words}-token prefix: one cold request TTFT '
+                  f'{one * 1e3:.0f} ms; together cold, slowest TTFT {rounds[0] * 1e3:.0f} ms '
+                  f'({rounds[0] / one:.2f}× one); warm, slowest {rounds[1] * 1e3:.0f} ms')
 
         # server overhead before the first token: the server's own time for a request
         # (its log's duration) minus queue and prefill, on one-token non-streamed requests;

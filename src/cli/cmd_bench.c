@@ -2,7 +2,8 @@
  * to the memory-bandwidth roofline (weight bytes per token × tok/s ÷ the
  * measured read bandwidth). --parallel N decodes N sequences together, one
  * token each per step (as `lmx serve --parallel` does), and reports their
- * aggregate tok/s. Figures only: no pass/fail. */
+ * aggregate tok/s. With -d N both run after N tokens of context (like
+ * llama-bench's -d: attention at depth). Figures only: no pass/fail. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,20 +19,23 @@
 #include "util/clock.h"
 
 static const char usage_text[] =
-    "usage: lmx bench MODEL [-p 512] [-n 128] [-t THREADS] [-np PARALLEL] [-r REPS] [--json]\n"
+    "usage: lmx bench MODEL [-p 512] [-n 128] [-d 0] [-t THREADS] [-np PARALLEL] [-r REPS]\n"
+    "                 [--kv-type f16|f32|q8_0] [--json]\n"
     "  MODEL             a .gguf file or a model of the store (-m MODEL works too)\n"
     "  -p, --n-prompt N  prompt tokens to prefill (default 512)\n"
     "  -n, --n-gen N     tokens to decode (default 128)\n"
+    "  -d, --n-depth N   tokens of context before both (default 0)\n"
     "  -t, --threads N   compute threads (default one per core)\n"
     "  -np, --parallel N sequences decoding together, one token each per step;\n"
     "                    decode tok/s is their aggregate (default 1)\n"
     "  -r, --repetitions N  runs of each (default 1)\n"
+    "  --kv-type T       KV cache type: f16 (default), f32 or q8_0\n"
     "  --json            one JSON object\n";
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *v;
-    long n_p = 512, n_g = 128, threads = 0, reps = 1, par = 1;
-    bool json = false, bad = false;
+    long n_p = 512, n_g = 128, depth = 0, threads = 0, reps = 1, par = 1;
+    bool json = false, bad = false, kv_f32 = false, kv_q8 = false;
     for (int i = 1; i < argc && !bad; i++) {
         const char *opt = argv[i];
         v = NULL;
@@ -40,13 +44,19 @@ int cmd_bench(int argc, char **argv) {
             bad = bad || !lmx_arg_long(v, 0, 1 << 20, &n_p);
         else if (lmx_arg_value(argc, argv, &i, "-n", "--n-gen", &v, &bad))
             bad = bad || !lmx_arg_long(v, 0, 1 << 20, &n_g);
+        else if (lmx_arg_value(argc, argv, &i, "-d", "--n-depth", &v, &bad))
+            bad = bad || !lmx_arg_long(v, 0, 1 << 20, &depth);
         else if (lmx_arg_value(argc, argv, &i, "-t", "--threads", &v, &bad))
             bad = bad || !lmx_arg_long(v, 1, 1024, &threads);
         else if (lmx_arg_value(argc, argv, &i, "-np", "--parallel", &v, &bad))
             bad = bad || !lmx_arg_long(v, 1, 256, &par);
         else if (lmx_arg_value(argc, argv, &i, "-r", "--repetitions", &v, &bad))
             bad = bad || !lmx_arg_long(v, 1, 100, &reps);
-        else if (!strcmp(argv[i], "--json"))
+        else if (lmx_arg_value(argc, argv, &i, "-ctk", "--kv-type", &v, &bad)) {
+            kv_f32 = v && !strcmp(v, "f32");
+            kv_q8 = v && !strcmp(v, "q8_0");
+            bad = bad || !v || (!kv_f32 && !kv_q8 && strcmp(v, "f16"));
+        } else if (!strcmp(argv[i], "--json"))
             json = true;
         else if (lmx_arg_help(argv[i], usage_text))
             return 0;
@@ -61,6 +71,10 @@ int cmd_bench(int argc, char **argv) {
         }
         if (bad && v) fprintf(stderr, "lmx bench: bad value '%s' for '%s'\n", v, opt);
     }
+    if (!bad && depth > 0 && par > 1) {
+        fprintf(stderr, "lmx bench: -d and -np > 1 together are not supported\n");
+        bad = true;
+    }
     if (bad || !model) {
         if (!bad) fprintf(stderr, "lmx bench: name a model\n");
         fputs(usage_text, stderr);
@@ -74,7 +88,11 @@ int cmd_bench(int argc, char **argv) {
         return 1;
     }
     lmx_pool *pool = lmx_pool_create((int)threads);
-    lmx_ctx_opts co = {.n_ctx = (int)(n_p + n_g + 1), .n_seq = (int)par, .pool = pool};
+    lmx_ctx_opts co = {.n_ctx = (int)(depth + (n_p > n_g ? n_p : n_g) + 1),
+                       .n_seq = (int)par,
+                       .kv_f32 = kv_f32,
+                       .kv_q8_0 = kv_q8,
+                       .pool = pool};
     lmx_ctx *c = lmx_ctx_create(m, &co, err, sizeof err);
     if (!c) {
         fprintf(stderr, "lmx bench: %s\n", err);
@@ -89,7 +107,7 @@ int cmd_bench(int argc, char **argv) {
     size_t probe = avail > ((size_t)12 << 30) ? (size_t)4 << 30 : (size_t)1 << 30;
     double bw = lmx_membw_measure(pool, probe, 5);
 
-    int nt = (int)(n_p > n_g ? n_p : n_g) + 1, np = (int)par;
+    int nt = (int)(depth + (n_p > n_g ? n_p : n_g)) + 1, np = (int)par, d = (int)depth;
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)nt),
             *pos = malloc(sizeof(int32_t) * (size_t)nt), *seq = calloc((size_t)nt, sizeof(int32_t));
     /* a decode step of np sequences: token j of the step is sequence j's */
@@ -102,23 +120,28 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < nt; i++) tok[i] = rand() % m->hp.n_vocab, pos[i] = i;
     double pp_best = 0, tg_best = 0;
     int rc = 0;
+    if (d) { /* the context, once (untimed); each run goes back to it */
+        fprintf(stderr, "lmx bench: filling %d tokens of context...\n", d);
+        rc = lmx_forward(c, &(lmx_batch){d, tok, pos, seq, NULL}, logits, err, sizeof err);
+    }
     for (long r = 0; r < reps && !rc; r++) {
-        lmx_kv_clear(c, 0);
+        lmx_kv_truncate(c, 0, d);
         if (n_p > 0) {
             double t0 = lmx_now_s();
-            lmx_batch b = {(int)n_p, tok, pos, seq, NULL};
+            lmx_batch b = {(int)n_p, tok + d, pos + d, seq, NULL};
             rc = lmx_forward(c, &b, logits, err, sizeof err);
             double s = lmx_now_s() - t0;
             if (n_p / s > pp_best) pp_best = n_p / s;
         }
-        for (int j = 0; j < np; j++) lmx_kv_clear(c, j);
+        for (int j = 0; j < np; j++) lmx_kv_truncate(c, j, d);
         if (n_g > 0 && !rc) {
             /* one warm-up step, then n_g timed steps of one token per sequence */
             double t0 = 0;
             for (int i = 0; i <= n_g && !rc; i++) {
                 if (i == 1) t0 = lmx_now_s();
                 for (int j = 0; j < np; j++)
-                    stok[j] = tok[(i + 7 * j) % nt], spos[j] = i, sseq[j] = j, slog[j] = true;
+                    stok[j] = tok[(d + i + 7 * j) % nt], spos[j] = d + i, sseq[j] = j,
+                    slog[j] = true;
                 lmx_batch bi = {np, stok, spos, sseq, slog};
                 rc = lmx_forward(c, &bi, logits, err, sizeof err);
             }
@@ -131,10 +154,10 @@ int cmd_bench(int argc, char **argv) {
     double wbytes = (double)m->weight_bytes, frac = bw > 0 ? wbytes * tg_best / np / bw : 0;
     if (json) {
         json_t *o = json_pack(
-            "{s:s, s:s, s:i, s:f, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f}", "model", model, "isa",
-            lmx_isa_name(lmx_isa_current()), "threads", lmx_pool_size(pool), "weight_gib",
-            wbytes / (1 << 30), "n_prompt", (int)n_p, "n_gen", (int)n_g, "parallel", np,
-            "prefill_tok_s", pp_best, "decode_tok_s", tg_best, "bandwidth_gbs", bw / 1e9,
+            "{s:s, s:s, s:i, s:f, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f}", "model", model,
+            "isa", lmx_isa_name(lmx_isa_current()), "threads", lmx_pool_size(pool), "weight_gib",
+            wbytes / (1 << 30), "n_prompt", (int)n_p, "n_gen", (int)n_g, "n_depth", d, "parallel",
+            np, "prefill_tok_s", pp_best, "decode_tok_s", tg_best, "bandwidth_gbs", bw / 1e9,
             "bandwidth_fraction", frac, "decode_roofline_tok_s", wbytes > 0 ? bw / wbytes : 0.0);
         char *s = json_dumps(o, JSON_COMPACT);
         printf("%s\n", s);
@@ -144,12 +167,12 @@ int cmd_bench(int argc, char **argv) {
         printf("model             %s\n", model);
         printf("isa / threads     %s / %d\n", lmx_isa_name(lmx_isa_current()), lmx_pool_size(pool));
         printf("weights per token %.1f MiB\n", wbytes / (1 << 20));
-        printf("prefill           %.1f tok/s (pp%ld)\n", pp_best, n_p);
+        printf("prefill           %.1f tok/s (pp%ld @ d%d)\n", pp_best, n_p, d);
         if (np > 1)
             printf("decode            %.1f tok/s (tg%ld, %d sequences: %.1f tok/s each)\n", tg_best,
                    n_g, np, tg_best / np);
         else
-            printf("decode            %.1f tok/s (tg%ld)\n", tg_best, n_g);
+            printf("decode            %.1f tok/s (tg%ld @ d%d)\n", tg_best, n_g, d);
         printf("read bandwidth    %.1f GB/s (roofline %.1f tok/s)\n", bw / 1e9,
                wbytes > 0 ? bw / wbytes : 0.0);
         printf("bandwidth used    %.0f%%\n", frac * 100);

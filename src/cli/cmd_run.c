@@ -19,13 +19,14 @@
 static const char usage_text[] =
     "usage: lmx run MODEL [PROMPT] [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P]\n"
     "               [--min-p M] [--repeat-penalty R] [-t THREADS] [-c CTX] [--ignore-eos]\n"
-    "               [--kv-f32] [--json]\n"
+    "               [--kv-type f16|f32|q8_0] [--json]\n"
     "  MODEL         a .gguf file or a model of the store (stories260K, org/repo:Q4_K_M);\n"
     "                -m MODEL works too\n"
     "  PROMPT        the text to continue (-p PROMPT works too; default: stdin); raw text,\n"
     "                no chat template (lmx chat uses the model's)\n"
     "  -n N          tokens to generate (default 128; -1: until the context is full)\n"
     "  --temp 0      greedy decoding; default 0.8 with top-k 40, top-p 0.95, min-p 0.05\n"
+    "  --kv-type T   KV cache type: f16 (default), f32 (--kv-f32) or q8_0\n"
     "  --json        print {\"text\", \"tokens\", \"prompt_tokens\"} instead of the text\n";
 
 int cmd_run(int argc, char **argv) {
@@ -33,7 +34,7 @@ int cmd_run(int argc, char **argv) {
     long n_gen = 128, threads = 0, n_ctx = 0, top_k = 40;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, rep = 1.0;
     unsigned long long seed = (unsigned long long)time(NULL);
-    bool json = false, ignore_eos = false, kv_f32 = false, bad = false;
+    bool json = false, ignore_eos = false, kv_f32 = false, kv_q8 = false, bad = false;
     for (int i = 1; i < argc && !bad; i++) {
         const char *a = argv[i];
         if (lmx_arg_value(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
@@ -64,6 +65,10 @@ int cmd_run(int argc, char **argv) {
             ignore_eos = true;
         } else if (!strcmp(a, "--kv-f32")) {
             kv_f32 = true;
+        } else if (lmx_arg_value(argc, argv, &i, "-ctk", "--kv-type", &v, &bad)) {
+            kv_f32 = v && !strcmp(v, "f32");
+            kv_q8 = v && !strcmp(v, "q8_0");
+            bad = bad || !v || (!kv_f32 && !kv_q8 && strcmp(v, "f16"));
         } else if (lmx_arg_help(a, usage_text)) {
             return 0;
         } else if (a[0] == '-' && a[1]) {
@@ -115,7 +120,8 @@ int cmd_run(int argc, char **argv) {
         return 1;
     }
     lmx_pool *pool = lmx_pool_create((int)threads);
-    lmx_ctx_opts co = {.n_ctx = (int)n_ctx, .n_seq = 1, .kv_f32 = kv_f32, .pool = pool};
+    lmx_ctx_opts co = {
+        .n_ctx = (int)n_ctx, .n_seq = 1, .kv_f32 = kv_f32, .kv_q8_0 = kv_q8, .pool = pool};
     lmx_ctx *c = lmx_ctx_create(m, &co, err, sizeof err);
     if (!c) {
         fprintf(stderr, "lmx run: %s\n", err);

@@ -1,33 +1,47 @@
-/* Scalar attention loops and the choice of ISA. */
-#include "engine/attn.h"
-
-#include <pthread.h>
+/* Scalar attention (the tile kernel with one-lane "vectors") and the choice
+ * of ISA. */
+#include <math.h>
 
 #include "engine/kernels.h"
 
-static float f16_table[65536];
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static void init_table(void) {
-    for (int i = 0; i < 65536; i++) f16_table[i] = lmx_f16_to_f32((uint16_t)i);
+typedef float vf;
+#define W                1
+#define QC               4
+#define QV               4
+#define VZERO()          0.0f
+#define VSET1(x)         (x)
+#define VLD(p)           (*(p))
+#define VST(p, v)        (*(p) = (v))
+#define VLD_F16(p)       lmx_f16_to_f32(*(p))
+#define VLD_I8(p)        ((float)*(p))
+#define VFMA(a, b, c)    ((a) * (b) + (c))
+#define VMUL(a, b)       ((a) * (b))
+#define VADD(a, b)       ((a) + (b))
+#define VSUB(a, b)       ((a) - (b))
+#define VMAX(a, b)       ((a) > (b) ? (a) : (b))
+#define vredmax(v)       (v)
+#define vredadd(v)       (v)
+#define vmask_from(v, n) ((n) > 0 ? (v) : -INFINITY)
+#define vexp_neg(v)      exp_s(v)
+
+#include "engine/attn_tile.h"
+
+static const lmx_attn_ops scalar_ops = {attn_run, attn_merge};
+
+size_t lmx_attn_scratch_floats(int n_q, int hd) {
+    /* scores [n_q][block], segment and total m and l, segment and total acc */
+    return (size_t)n_q * (LMX_KV_BLOCK + 4 + 2 * (size_t)hd);
 }
 
-static float dot_f16_scalar(const float *q, const uint16_t *k, int n) {
-    float s = 0;
-    for (int i = 0; i < n; i++) s += q[i] * f16_table[k[i]];
-    return s;
-}
-
-static void axpy_f16_scalar(float *out, float w, const uint16_t *v, int n) {
-    for (int i = 0; i < n; i++) out[i] += w * f16_table[v[i]];
-}
-
-static const lmx_attn_ops scalar_ops = {dot_f16_scalar, axpy_f16_scalar};
-
-const lmx_attn_ops *lmx_attn_ops_get(void) {
-    pthread_once(&once, init_table);
+const lmx_attn_ops *lmx_attn_ops_get(int hd) {
     switch (lmx_isa_current()) {
-    case LMX_ISA_AVX512: return &lmx_attn_avx512;
-    case LMX_ISA_AVX2: return &lmx_attn_avx2;
-    default: return &scalar_ops;
+    case LMX_ISA_AVX512:
+        if (hd % 16 == 0) return &lmx_attn_avx512;
+        /* fall through */
+    case LMX_ISA_AVX2:
+        if (hd % 8 == 0) return &lmx_attn_avx2;
+        /* fall through */
+    default:
+        return &scalar_ops;
     }
 }

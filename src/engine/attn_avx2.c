@@ -1,35 +1,67 @@
-/* AVX2 + F16C attention loops: 8 lanes, one accumulator, fixed order. */
+/* AVX2 attention: the tile kernel with 8-lane vectors. */
 #include <immintrin.h>
+#include <math.h>
 
 #include "engine/attn.h"
 
-static float hsum8(__m256 v) {
+typedef __m256 vf;
+#define W             8
+#define QC            3
+#define QV            8
+#define VZERO()       _mm256_setzero_ps()
+#define VSET1(x)      _mm256_set1_ps(x)
+#define VLD(p)        _mm256_loadu_ps(p)
+#define VST(p, v)     _mm256_storeu_ps(p, v)
+#define VLD_F16(p)    _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define VLD_I8(p)     _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VMUL          _mm256_mul_ps
+#define VADD          _mm256_add_ps
+#define VSUB          _mm256_sub_ps
+#define VMAX          _mm256_max_ps
+
+static inline float vredmax(vf v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+static inline float vredadd(vf v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
 
-static float dot_f16(const float *q, const uint16_t *k, int n) {
-    __m256 acc = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i)));
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), kv, acc);
-    }
-    float s = hsum8(acc);
-    for (; i < n; i++) s += q[i] * _cvtsh_ss(k[i]);
-    return s;
+static inline vf vmask_from(vf v, int n) {
+    if (n >= 8) return v;
+    __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx));
+    return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), v, keep);
 }
 
-static void axpy_f16(float *out, float w, const uint16_t *v, int n) {
-    __m256 wv = _mm256_set1_ps(w);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i)));
-        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(wv, x, _mm256_loadu_ps(out + i)));
-    }
-    for (; i < n; i++) out[i] += w * _cvtsh_ss(v[i]);
+/* exp_s of attn_tile.h in 8 lanes */
+static inline vf vexp_neg(vf x) {
+    vf live = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ);
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    vf n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    vf r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(-2.12194440e-4f)));
+    vf p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.0000001201e-1f));
+    vf y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r),
+                         _mm256_set1_ps(1.0f));
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(live, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
 }
 
-const lmx_attn_ops lmx_attn_avx2 = {dot_f16, axpy_f16};
+#include "engine/attn_tile.h"
+
+const lmx_attn_ops lmx_attn_avx2 = {attn_run, attn_merge};

@@ -1,35 +1,54 @@
-/* AVX-512 attention loops: 16 lanes, one accumulator, fixed order. */
+/* AVX-512 attention: the tile kernel with 16-lane vectors. */
 #include <immintrin.h>
+#include <math.h>
 
 #include "engine/attn.h"
 
-static float dot_f16(const float *q, const uint16_t *k, int n) {
-    __m512 acc = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 kv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + i)));
-        acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), kv, acc);
-    }
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        __m512 kv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, k + i));
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), kv, acc);
-    }
-    return _mm512_reduce_add_ps(acc);
+typedef __m512 vf;
+#define W             16
+#define QC            8
+#define QV            8
+#define VZERO()       _mm512_setzero_ps()
+#define VSET1(x)      _mm512_set1_ps(x)
+#define VLD(p)        _mm512_loadu_ps(p)
+#define VST(p, v)     _mm512_storeu_ps(p, v)
+#define VLD_F16(p)    _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define VLD_I8(p)     _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p))))
+#define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VMUL          _mm512_mul_ps
+#define VADD          _mm512_add_ps
+#define VSUB          _mm512_sub_ps
+#define VMAX          _mm512_max_ps
+#define vredmax       _mm512_reduce_max_ps
+#define vredadd       _mm512_reduce_add_ps
+
+static inline vf vmask_from(vf v, int n) {
+    if (n >= 16) return v;
+    __mmask16 m = n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+    return _mm512_mask_blend_ps(m, _mm512_set1_ps(-INFINITY), v);
 }
 
-static void axpy_f16(float *out, float w, const uint16_t *v, int n) {
-    __m512 wv = _mm512_set1_ps(w);
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 x = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(v + i)));
-        _mm512_storeu_ps(out + i, _mm512_fmadd_ps(wv, x, _mm512_loadu_ps(out + i)));
-    }
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        __m512 x = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v + i));
-        _mm512_mask_storeu_ps(out + i, m, _mm512_fmadd_ps(wv, x, _mm512_maskz_loadu_ps(m, out + i)));
-    }
+/* exp_s of attn_tile.h in 16 lanes */
+static inline vf vexp_neg(vf x) {
+    __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_GE_OQ);
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    vf n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    vf r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(-2.12194440e-4f)));
+    vf p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
+    vf y = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r),
+                         _mm512_set1_ps(1.0f));
+    __m512i e =
+        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mul_ps(live, y, _mm512_castsi512_ps(e));
 }
 
-const lmx_attn_ops lmx_attn_avx512 = {dot_f16, axpy_f16};
+#include "engine/attn_tile.h"
+
+const lmx_attn_ops lmx_attn_avx512 = {attn_run, attn_merge};

@@ -84,6 +84,7 @@ typedef struct {
     int n_seq;       /* sequences that can hold KV at once (slots); default 1 */
     int n_batch;     /* tokens per forward pass at most (larger batches are split); default 512 */
     bool kv_f32;     /* KV cache in F32 instead of F16 */
+    bool kv_q8_0;    /* KV cache in Q8_0 (about half of F16's memory; head_dim % 32 == 0) */
     lmx_pool *pool;  /* compute threads (not owned); NULL = single-threaded */
 } lmx_ctx_opts;
 
@@ -93,7 +94,7 @@ lmx_ctx *lmx_ctx_create(lmx_model *m, const lmx_ctx_opts *opts, char *err, size_
 void lmx_ctx_free(lmx_ctx *c);
 int lmx_ctx_n_ctx(const lmx_ctx *c);
 int lmx_ctx_n_seq(const lmx_ctx *c);
-size_t lmx_ctx_kv_bytes(const lmx_ctx *c);
+size_t lmx_ctx_kv_bytes(const lmx_ctx *c); /* the most the KV can take (all blocks) */
 
 /* One forward pass over tokens of any sequences. For token i: tok[i] at
  * position pos[i] of sequence seq[i]; its logits are written (in order of the
@@ -120,5 +121,23 @@ int lmx_kv_len(const lmx_ctx *c, int seq);
 void lmx_kv_truncate(lmx_ctx *c, int seq, int n_keep); /* keep positions [0, n_keep) */
 void lmx_kv_clear(lmx_ctx *c, int seq);
 int lmx_kv_copy_prefix(lmx_ctx *c, int src, int dst, int n); /* dst := first n of src */
+
+/* Prefix sharing (engine/kv.h): the KV is paged in blocks of
+ * block_tokens positions, and every full block is registered under its
+ * tokens and everything before them. lmx_kv_cached: how many leading tokens
+ * of tok[0, n) registered blocks hold. lmx_kv_attach_prefix: seq (which holds
+ * tok[0, len), len a whole number of blocks) takes on the registered blocks
+ * for tok[len, n), copy-free; returns its new length. */
+int lmx_kv_block_size(const lmx_ctx *c); /* positions per block */
+int lmx_kv_cached(const lmx_ctx *c, const int32_t *tok, int n);
+int lmx_kv_attach_prefix(lmx_ctx *c, int seq, const int32_t *tok, int n);
+
+typedef struct {
+    int block_tokens;
+    int blocks_total, blocks_used, blocks_cached; /* pool; held; registered, held by none */
+    size_t block_bytes, bytes;                    /* one block; memory taken now */
+    uint64_t evictions;
+} lmx_ctx_kv_info;
+void lmx_ctx_kv_stats(const lmx_ctx *c, lmx_ctx_kv_info *out);
 
 #endif

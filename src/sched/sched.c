@@ -22,6 +22,7 @@
 
 #include "engine/model.h"
 #include "sched/queue.h"
+#include "sched/prefix.h"
 #include "util/clock.h"
 
 typedef struct ev_node {
@@ -93,6 +94,7 @@ struct lmx_sched {
     uint64_t clock;
     int n_decoded; /* sequences the last step decoded (the latency target's sample) */
     lmx_sched_stats stats;
+    double t_kv_stats; /* when the KV block figures in stats were last taken */
     /* per-step buffers */
     int32_t *b_tok, *b_pos, *b_seq, *b_slot;
     bool *b_want, *b_hid;
@@ -431,7 +433,8 @@ static void admit(lmx_sched *s) {
         slot *L = &s->slots[lead];
         if (reuse >= j->n_prompt) reuse = j->n_prompt - 1; /* the last token must run for logits */
         lmx_kv_truncate(s->ctx, lead, reuse);
-        L->n_kv = reuse;
+        if (!whole) lmx_prefix_admit(s->ctx, lead, j->prompt, j->n_prompt - 1, reuse);
+        reuse = L->n_kv = lmx_kv_len(s->ctx, lead);
         slot_start(s, L, j, 0);
         L->state = SLOT_PREFILL;
         j->cached_tokens = reuse;
@@ -717,6 +720,50 @@ static bool finite_row(const float *lg, int n) {
     return true;
 }
 
+/* A prefill takes on the KV blocks other prompts finished meanwhile; true
+ * when an earlier admitted prefill is computing the block it needs next:
+ * then it waits for that block instead of computing it again. */
+static bool prefix_wait(lmx_sched *s, slot *sl) {
+    lmx_job *j = sl->job;
+    if (j->embed) return false;
+    int lim = j->n_prompt - 1, n = lmx_prefix_catch_up(s->ctx, sl->id, sl->hist, sl->n_kv, lim);
+    if (n > sl->n_kv) {
+        pthread_mutex_lock(&s->mu);
+        s->stats.cached_tokens += (uint64_t)(n - sl->n_kv);
+        s->stats.prefix_hits += j->cached_tokens == 0;
+        pthread_mutex_unlock(&s->mu);
+        j->cached_tokens += n - sl->n_kv;
+        sl->n_kv = n;
+    }
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *o = &s->slots[i];
+        if (o == sl || o->state != SLOT_PREFILL || o->job->embed) continue;
+        double ta = o->job->t_admit, tb = j->t_admit;
+        if ((ta < tb || (ta == tb && o->id < sl->id)) &&
+            lmx_prefix_pending(s->ctx, sl->hist, sl->n_kv, lim, o->hist, o->n_kv, o->job->n_prompt))
+            return true;
+    }
+    return false;
+}
+
+/* The KV block figures of the stats, taken on the scheduler thread (at most
+ * every 100 ms while busy, and when it goes idle). */
+static void kv_stats(lmx_sched *s, bool idle) {
+    double now = lmx_now_s();
+    if (!idle && now - s->t_kv_stats < 0.1) return;
+    s->t_kv_stats = now;
+    lmx_ctx_kv_info k;
+    lmx_ctx_kv_stats(s->ctx, &k);
+    pthread_mutex_lock(&s->mu);
+    s->stats.kv_block_tokens = k.block_tokens;
+    s->stats.kv_blocks_total = k.blocks_total;
+    s->stats.kv_blocks_used = k.blocks_used;
+    s->stats.kv_blocks_cached = k.blocks_cached;
+    s->stats.kv_bytes = (int64_t)k.bytes;
+    s->stats.kv_evictions = k.evictions;
+    pthread_mutex_unlock(&s->mu);
+}
+
 static bool step(lmx_sched *s) {
     /* cancelled sequences leave first: their KV stays as cache up to what was computed */
     for (int i = 0; i < s->n_slots; i++) {
@@ -746,7 +793,7 @@ static bool step(lmx_sched *s) {
     s->n_decoded = n;
     for (int i = 0; i < s->n_slots && budget > 0; i++) {
         slot *sl = &s->slots[i];
-        if (sl->state != SLOT_PREFILL) continue;
+        if (sl->state != SLOT_PREFILL || prefix_wait(s, sl)) continue;
         int left = sl->job->n_prompt - sl->n_kv, k = left < budget ? left : budget;
         for (int t = 0; t < k; t++) {
             s->b_tok[n] = sl->hist[sl->n_kv + t];
@@ -759,6 +806,7 @@ static bool step(lmx_sched *s) {
         }
         budget -= k;
     }
+    kv_stats(s, n == 0);
     if (n == 0) return false;
     char err[256];
     if (lmx_forward_ex(s->ctx, &(lmx_batch){n, s->b_tok, s->b_pos, s->b_seq, s->b_want}, s->logits,
@@ -954,16 +1002,14 @@ void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out) {
     pthread_mutex_unlock(&s->mu);
     /* running/cached are read racily from the scheduler's slots: a gauge, not a promise */
     int run = 0, cached = 0;
-    int64_t used = 0;
     for (int i = 0; i < s->n_slots; i++) {
         run += s->slots[i].state != SLOT_FREE;
         cached += s->slots[i].state == SLOT_FREE && s->slots[i].n_kv > 0;
-        used += s->slots[i].n_kv;
     }
     out->running = run;
     out->cached_slots = cached;
-    out->kv_used = used;
-    out->kv_capacity = (int64_t)s->n_slots * lmx_ctx_n_ctx(s->ctx);
+    out->kv_used = (int64_t)(out->kv_blocks_used + out->kv_blocks_cached) * out->kv_block_tokens;
+    out->kv_capacity = (int64_t)out->kv_blocks_total * out->kv_block_tokens;
 }
 
 void lmx_sched_each_tenant(lmx_sched *s, void (*fn)(void *ctx, const char *tenant, int queued),

@@ -5,9 +5,12 @@
  * thread drives the engine: each step evaluates every running sequence's next
  * token together in one forward pass, and feeds new prompts in chunks between
  * decode steps so streams never stall for long. Finished sequences leave
- * their KV in the slot as a prefix cache: a new prompt that starts with a
- * cached one prefills only the rest (the engine's batch invariance makes the
- * reused KV identical to recomputed KV).
+ * their KV in the slot as a prefix cache, and every full KV block any
+ * sequence computed stays registered by content (engine/kv.h): a new prompt
+ * that starts with cached tokens — its slot's or any other's — prefills only
+ * the rest, and a prompt whose next block another prefill is computing waits
+ * for it (sched/prefix.h). The engine's batch invariance makes the reused KV
+ * identical to recomputed KV.
  *
  * Threads: lmx_sched_submit / lmx_job_* may be called from any thread; only
  * the scheduler thread touches the engine context. */
@@ -147,11 +150,17 @@ typedef struct {
     int queued, running, slots, cached_slots;
     uint64_t prompt_tokens, cached_tokens, completion_tokens, steps;
     uint64_t prefix_hits;          /* admitted prompts that reused cached KV */
-    int64_t kv_used, kv_capacity;  /* KV positions filled, and slots x context */
     int n_queue;                   /* the queue's limit */
     int batch_cap;                 /* sequences admitted at most now (the latency target's cap) */
     double drain_per_s;            /* jobs ending per second lately (0: none ended lately) */
     double itl_p95_ms;             /* p95 of recent decode steps (0: not measured yet) */
+    int64_t kv_used, kv_capacity;  /* KV positions in blocks held or cached, and in all blocks */
+    /* the paged KV (engine/kv.h), as of the last step: blocks of kv_block_tokens
+     * positions held by sequences, registered and held by none (prefix cache),
+     * the pool's size; the memory they take now; blocks evicted so far */
+    int kv_block_tokens, kv_blocks_used, kv_blocks_cached, kv_blocks_total;
+    int64_t kv_bytes;
+    uint64_t kv_evictions;
 } lmx_sched_stats;
 void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out);
 /* Calls fn for each tenant with jobs waiting, under the scheduler's lock. */

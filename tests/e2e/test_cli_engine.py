@@ -90,6 +90,19 @@ def bench_parallel_decodes_several_sequences_at_once():
     assert p.returncode == 2 and "'-np'" in p.stderr, p.stderr
 
 
+@test
+def bench_at_depth_and_with_a_q8_0_kv_cache():
+    """-d N: prefill and decode after N tokens of context (like llama-bench's -d)."""
+    q8 = f'{os.path.dirname(STORIES)}/synth/llama-q8_0.gguf'
+    p = lmx('bench', '-m', q8, '-p', 16, '-n', 8, '-d', 300, '--kv-type', 'q8_0', '--json')
+    o = json.loads(p.stdout)
+    assert o['n_depth'] == 300 and o['prefill_tok_s'] > 0 and o['decode_tok_s'] > 0, o
+    p = lmx('bench', '-m', STORIES, '-p', 4, '-n', 4, '--kv-type', 'q8_0', check=False)
+    assert p.returncode != 0 and 'multiple of 32' in p.stderr, p.stderr
+    p = lmx('bench', '-m', STORIES, '--kv-type', 'q3', check=False)
+    assert p.returncode == 2 and 'usage' in p.stderr, p.stderr
+
+
 def corrupt(data, desc, cmds=('run', 'inspect')):
     """Writes a corrupted copy and checks `lmx run` refuses it in one line, exit != 0."""
     with tempfile.NamedTemporaryFile(suffix='.gguf', delete=False) as f:

@@ -324,6 +324,33 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
         model_line(f, "lmx_kv_cache_slots", list[i]->name, ",state=\"free\"");
         fprintf(f, "%d\n", free_slots > 0 ? free_slots : 0);
     }
+    family(f, "lmx_kv_cache_blocks", "gauge",
+           "Paged KV blocks: held by sequences, cached (registered, held by none), free.");
+    for (int i = 0; i < n; i++) {
+        int rest = st[i].kv_blocks_total - st[i].kv_blocks_used - st[i].kv_blocks_cached;
+        model_line(f, "lmx_kv_cache_blocks", list[i]->name, ",state=\"used\"");
+        fprintf(f, "%d\n", st[i].kv_blocks_used);
+        model_line(f, "lmx_kv_cache_blocks", list[i]->name, ",state=\"cached\"");
+        fprintf(f, "%d\n", st[i].kv_blocks_cached);
+        model_line(f, "lmx_kv_cache_blocks", list[i]->name, ",state=\"free\"");
+        fprintf(f, "%d\n", rest > 0 ? rest : 0);
+    }
+    family(f, "lmx_kv_cache_bytes", "gauge", "Memory the KV cache's blocks take now.");
+    for (int i = 0; i < n; i++)
+        model_line(f, "lmx_kv_cache_bytes", list[i]->name, NULL),
+            fprintf(f, "%lld\n", (long long)st[i].kv_bytes);
+    family(f, "lmx_kv_cache_evictions_total", "counter",
+           "Cached KV blocks evicted (least recently released first) to make room.");
+    for (int i = 0; i < n; i++)
+        model_line(f, "lmx_kv_cache_evictions_total", list[i]->name, NULL),
+            fprintf(f, "%llu\n", (unsigned long long)st[i].kv_evictions);
+    family(f, "lmx_prefix_cache_hit_ratio", "gauge",
+           "Share of admitted prompt tokens taken from the prefix cache instead of prefilled.");
+    for (int i = 0; i < n; i++) {
+        model_line(f, "lmx_prefix_cache_hit_ratio", list[i]->name, NULL);
+        num(f, st[i].prompt_tokens ? (double)st[i].cached_tokens / (double)st[i].prompt_tokens : 0);
+        fputc('\n', f);
+    }
     family(f, "lmx_prefix_cache_hits_total", "counter",
            "Prompts that reused a cached prefix's KV instead of prefilling it.");
     for (int i = 0; i < n; i++)
