@@ -255,6 +255,34 @@ static bool name_ok(const char *s) {
     return strncmp(s, "mcp/", 4) != 0;
 }
 
+/* The value a checker's "a.b[2].c: why" path names under root (the deepest
+ * one found), so a schema error points at its own line. */
+static const json_t *at_path(const json_t *root, const char *err) {
+    const char *end = strstr(err, ": ");
+    const char *p = strchr(err, '.');
+    const json_t *cur = root;
+    while (p && (!end || p < end) && cur) {
+        char key[256];
+        size_t n = 0;
+        if (*p == '.') {
+            p++;
+            while (*p && *p != '.' && *p != '[' && p != end && n + 1 < sizeof key) key[n++] = *p++;
+            key[n] = 0;
+            const json_t *next = json_object_get(cur, key);
+            if (!next) break;
+            cur = next;
+        } else if (*p == '[') {
+            const json_t *next = json_array_get(cur, strtoul(p + 1, NULL, 10));
+            if (!next) break;
+            cur = next;
+            p = strchr(p, ']');
+            if (p) p++;
+        } else
+            break;
+    }
+    return cur;
+}
+
 static const char *const top_keys[] = {"name",  "version", "description", "input_schema",
                                        "output_schema", "executor", "limits", "sandbox", NULL};
 
@@ -289,10 +317,11 @@ static int load_skill(mctx *m, const json_t *root, const char *dir, const lmx_ma
     if (!json_is_object(in) || !json_is_string(json_object_get(in, "type")) ||
         strcmp(json_string_value(json_object_get(in, "type")), "object"))
         return merr(m, in, "input_schema: expected an object schema ({\"type\": \"object\", ...})");
-    if (lmx_jsv_check(in, "input_schema", serr, sizeof serr)) return merr(m, in, "%s", serr);
+    if (lmx_jsv_check(in, "input_schema", serr, sizeof serr))
+        return merr(m, at_path(in, serr), "%s", serr);
     const json_t *outs = json_object_get(root, "output_schema");
     if (outs && lmx_jsv_check(outs, "output_schema", serr, sizeof serr))
-        return merr(m, outs, "%s", serr);
+        return merr(m, at_path(outs, serr), "%s", serr);
 
     lmx_skill *s = calloc(1, sizeof *s);
     if (!s) return merr(m, root, "out of memory");

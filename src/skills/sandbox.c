@@ -205,7 +205,7 @@ static void child(const lmx_sbx_spec *s, char *const *argv, char *const *envp, i
         }
     }
     if (s->profile == LMX_SBX_NONE) {
-        if (chdir(envp[1] + 5 /* HOME=... */) < 0) _exit(126);
+        if (chdir(s->dir) < 0) _exit(126);
         execvpe(argv[0], argv, envp);
     } else
         execve(argv[0], argv, envp);
@@ -293,13 +293,14 @@ void lmx_sbx_run(const lmx_sbx_spec *s, lmx_sbx_result *res) {
             add3(&a, "--setenv", k, eq + 1);
         }
         system_view(&a);
+        /* scratch first, so a skill directory under /tmp is still visible */
+        add3(&a, "--bind", scratch, "/tmp");
         add3(&a, "--ro-bind", s->dir, s->dir);
         if (s->profile == LMX_SBX_STANDARD)
             for (char *const *p = s->read_paths; p && *p; p++) add3(&a, "--ro-bind-try", *p, *p);
         add2(&a, "--proc", "/proc");
         add2(&a, "--dev", "/dev");
-        add3(&a, "--bind", scratch, "/tmp");
-        add2(&a, "--chdir", "/tmp");
+        add2(&a, "--chdir", s->dir);
         snprintf(num, sizeof num, "%d", sfd);
         add2(&a, "--seccomp", num);
         snprintf(num, sizeof num, "%d", pst[1]);
