@@ -25,6 +25,7 @@
 #include "server/log.h"
 #include "manager/download.h"
 #include "manager/manager.h"
+#include "skills/registry.h"
 
 static void usage(void) {
     fprintf(
@@ -154,13 +155,16 @@ int cmd_serve(int argc, char **argv) {
         snprintf(db_path, sizeof db_path, "%s/.lmx/responses.db", home);
     lmx_rstore *rstore =
         lmx_rstore_new(db_path[0] && strcmp(db_path, ":memory:") ? db_path : NULL, 1000, 7 * 86400);
-    lmx_app app = {.mgr = mgr, .responses = rstore};
+    /* skills: the registry is filled by the config's first apply below */
+    lmx_skills_opts so = {.queue = (int)cfg->skills_queue};
+    lmx_skills *skills = lmx_skills_new(&so);
+    lmx_app app = {.mgr = mgr, .responses = rstore, .skills = skills};
     /* applies keys, limits, log level and the manager's policy */
     lmx_cfg_live *live = lmx_cfg_live_create(&app, cfg, cfg_path, argc, argv);
     lmx_dl *dl = NULL;
     lmx_http *h = NULL, *oh = NULL;
     int rc = 1;
-    if (!mgr || !live) {
+    if (!mgr || !live || !skills) {
         fprintf(stderr, "lmx serve: out of memory\n");
         goto out;
     }
@@ -233,6 +237,7 @@ out:
     lmx_mgr_destroy(mgr, true);
     lmx_rstore_free(rstore);
     lmx_cfg_live_free(live);
+    lmx_skills_free(skills);
     lmx_pool_destroy(pool);
     free(cfg);
     if (!rc) lmx_log("info", "stopped", NULL);

@@ -12,6 +12,7 @@
 #include "server/response_store.h"
 
 struct lmx_cfg_live;
+struct lmx_skills;
 
 /* The keys and limits are atomic because a config reload (config_api.c)
  * replaces them while requests read them; a replaced key string stays
@@ -25,6 +26,8 @@ typedef struct {
     atomic_size_t max_body;
     struct lmx_cfg_live *config; /* the running config, for reloads (config_api.h) */
     lmx_rstore *responses;        /* the Responses API's stored responses */
+    struct lmx_skills *skills;    /* skills_dir's skills and the MCP bridge (skills/registry.h) */
+    atomic_int skill_steps;       /* server-side tool loop: model turns at most */
 } lmx_app;
 
 #endif

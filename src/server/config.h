@@ -57,6 +57,10 @@ typedef struct {
     double quarantine_window;
     lmx_alias aliases[LMX_CFG_MAX_ALIASES];
     int n_aliases;
+    /* skills (reload; docs/skills.md) */
+    char skills_dir[1024];
+    bool skills_allow_unsandboxed;
+    long skills_queue, skills_max_steps;
     /* loaded at start (restart) */
     lmx_cfg_model models[LMX_CFG_MAX_MODELS];
     int n_models;

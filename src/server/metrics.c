@@ -7,6 +7,8 @@
  * totals stay right. */
 #include "server/metrics.h"
 
+#include "skills/skill_metrics.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -308,6 +310,7 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
     fputs("lmx_uptime_seconds ", f), num(f, up), fputc('\n', f);
     family(f, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
     fprintf(f, "process_resident_memory_bytes %llu\n", (unsigned long long)resident_bytes());
+    lmx_skm_render(f); /* per-skill series (skills/skill_metrics.h) */
 
     lmx_mgr_list_release(list, n);
     free(st);

@@ -66,4 +66,11 @@ int lmx_h_response_delete(lmx_req *r, const char *id);
 int lmx_h_messages(lmx_req *r, const char *rest);
 int lmx_h_count_tokens(lmx_req *r, const char *rest);
 
+/* skills_api.c */
+int lmx_h_skills(lmx_req *r, const char *rest);
+int lmx_h_skill_get(lmx_req *r, const char *ref);
+int lmx_h_skill_invoke(lmx_req *r, const char *rest);
+/* mcp_api.c */
+int lmx_h_mcp(lmx_req *r, const char *rest);
+int lmx_h_mcp_other(lmx_req *r, const char *rest);
 #endif

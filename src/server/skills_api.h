@@ -1,0 +1,19 @@
+/* The skills endpoints' shared step: an invocation outcome (skills/invoke.h)
+ * as an API error. Used by skills_api.c (/v1/skills), mcp_api.c (/mcp) and
+ * skills_chat.c (the server-side tool loop). */
+#ifndef LMX_SRV_SKILLS_API_H
+#define LMX_SRV_SKILLS_API_H
+
+#include <jansson.h>
+
+#include "skills/invoke.h"
+#include "util/api_err.h"
+
+/* e for a failed outcome (status 400/404/429/502/503/504, code
+ * invalid_arguments, skill_busy, ...); e->status 0 for LMX_SKR_OK. */
+void lmx_skr_api_err(const lmx_skr *r, lmx_api_err *e);
+/* The outcome's details for an error body: violations, exit status,
+ * signal, stderr (new reference; an empty object when there are none). */
+json_t *lmx_skr_details(const lmx_skr *r);
+
+#endif
