@@ -14,6 +14,7 @@
 typedef struct {
     char base[512];  /* "http://host:port" */
     const char *key; /* admin key or NULL */
+    const char *api_key; /* API key (Authorization: Bearer) or NULL: lmx skills */
     bool json;       /* --json: print the API's own JSON */
     const char *cmd; /* for messages: "lmx ls" */
 } lmx_admin;

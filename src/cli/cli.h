@@ -17,5 +17,7 @@ int cmd_load(int argc, char **argv);
 int cmd_unload(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+/* cmd_skills.c: the daemon's skills */
+int cmd_skills(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const struct {
     {"unload", cmd_unload, "unload a model from the daemon"},
     {"rm", cmd_rm, "delete a model from the daemon's store"},
     {"status", cmd_status, "show the daemon's state"},
+    {"skills", cmd_skills, "list, show and invoke the daemon's skills"},
 };
 
 static void usage(FILE *f) {

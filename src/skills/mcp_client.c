@@ -145,10 +145,10 @@ static int stdio_start(lmx_mcp *m, char *err, size_t n) {
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
         if (chdir(m->dir) < 0) _exit(126);
-        char *argv0 = m->argv[0];
+        /* the daemon's environment (keys, tokens) is not the server's business */
+        char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", NULL};
         m->argv[0] = prog;
-        execvp(prog, m->argv);
-        m->argv[0] = argv0;
+        execvpe(prog, m->argv, envp);
         _exit(127);
     }
     close(in[0]);

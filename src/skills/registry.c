@@ -310,12 +310,18 @@ lmx_skill *lmx_skills_get(lmx_skills *s, const char *ref, bool *not_found, char 
 }
 
 lmx_skill *lmx_skills_by_tool(lmx_skills *s, const char *tool) {
+    /* the latest stable version of the name; the highest when none is stable */
     lmx_skill *found = NULL;
     pthread_mutex_lock(&s->lock);
-    for (int i = 0; i < s->n && !found; i++) {
+    for (int i = 0; i < s->n; i++) {
         char tn[200];
         lmx_skill_tool_name(s->skills[i]->name, tn, sizeof tn);
-        if (!strcmp(tn, tool)) found = s->skills[i];
+        if (strcmp(tn, tool)) continue;
+        if (!found) found = s->skills[i];
+        if (!s->skills[i]->ver.pre[0]) {
+            found = s->skills[i];
+            break;
+        }
     }
     if (found) lmx_skill_ref(found);
     pthread_mutex_unlock(&s->lock);
