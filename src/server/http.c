@@ -370,7 +370,7 @@ static void gen_free(void *st) {
     free(gs);
 }
 
-static int run_blocking(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt) {
+json_t *lmx_req_gen_json(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt, lmx_api_err *e) {
     double last_check = lmx_now_s();
     while (!lmx_gen_done(g)) {
         lmx_event ev;
@@ -384,22 +384,30 @@ static int run_blocking(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt) {
             lmx_gen_cancel(g);
             lmx_req_account(r, g);
             lmx_gen_free(g);
-            r->status = 499;
-            return MHD_NO;
+            lmx_err_set(e, 499, "server_error", NULL, NULL, "The client went away.");
+            return NULL;
         }
         if (atomic_load(&r->h->aborting)) lmx_gen_cancel(g);
     }
     lmx_req_account(r, g);
-    int ok;
-    if (g->failed) {
-        lmx_api_err e;
-        gen_error(r, g, &e);
-        ok = lmx_reply_err(r, &e);
-    } else {
-        ok = lmx_reply_json(r, 200, fmt->response(g));
-    }
+    json_t *out = NULL;
+    if (g->failed)
+        gen_error(r, g, e);
+    else
+        out = fmt->response(g);
     lmx_gen_free(g);
-    return ok;
+    return out;
+}
+
+static int run_blocking(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt) {
+    lmx_api_err e = {0};
+    json_t *out = lmx_req_gen_json(r, g, fmt, &e);
+    if (out) return lmx_reply_json(r, 200, out);
+    if (e.status == 499) {
+        r->status = 499;
+        return MHD_NO;
+    }
+    return lmx_reply_err(r, &e);
 }
 
 int lmx_reply_gen(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt, bool stream) {

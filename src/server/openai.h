@@ -11,6 +11,10 @@
 
 #define LMX_SYSTEM_FINGERPRINT "fp_lmx"
 
+/* openai_api.c: how chat and completions generations are encoded. */
+extern const lmx_gen_fmt lmx_fmt_chat;
+extern const lmx_gen_fmt lmx_fmt_completions;
+
 /* Builds the prompt(s) of a parsed request and submits them. NULL with e set. */
 lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e);
 lmx_gen *lmx_completions_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e);

@@ -10,6 +10,7 @@
 #include "server/openai.h"
 #include "server/openai_params.h"
 #include "server/route.h"
+#include "server/skills_chat.h"
 
 static void chat_end(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
     lmx_chat_stream(g, job, ev, out);
@@ -58,6 +59,11 @@ static int generate(lmx_req *r, lmx_oai_kind kind) {
     int ok;
     lmx_served *s = NULL;
     lmx_compat_no_limit(body);
+    if (kind == LMX_OAI_CHAT && lmx_skills_chat_wanted(body)) { /* server-side skill loop */
+        ok = lmx_skills_chat(r, body);
+        json_decref(body);
+        return ok;
+    }
     if (lmx_oai_parse_named(r, body, kind, &q, &e)) {
         ok = lmx_reply_err(r, &e);
         goto out;

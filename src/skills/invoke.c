@@ -54,8 +54,8 @@ static bool take_slot(lmx_skills *s, lmx_skill *k, const atomic_bool *cancel, lm
     if (s->waiting >= s->o.queue) {
         pthread_mutex_unlock(&s->lock);
         r->retry_after = 1;
-        say(r, LMX_SKR_BUSY, "%s@%s is busy: %d invocations running (its limit) and the dispatch "
-                             "queue is full (%d waiting); retry later",
+        say(r, LMX_SKR_BUSY, "%s@%s is busy: %d running (its concurrency limit) and the "
+                             "dispatch queue is full (%d waiting); retry later",
             k->name, k->version, k->limits.concurrency, s->o.queue);
         return false;
     }
