@@ -76,6 +76,10 @@ static bool hung_up(struct MHD_Connection *c) {
     return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
+bool lmx_req_hung_up(lmx_req *r) {
+    return hung_up(r->conn) || atomic_load(&r->h->aborting);
+}
+
 static void add_cors(struct MHD_Response *resp) {
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");

@@ -69,7 +69,7 @@ static json_t *tools_list(lmx_skills *s) {
     return json_pack("{s:o}", "tools", tools);
 }
 
-static json_t *tools_call(lmx_skills *s, json_t *id, json_t *params) {
+static json_t *tools_call(lmx_req *req, lmx_skills *s, json_t *id, json_t *params) {
     const char *name = json_string_value(json_object_get(params, "name"));
     json_t *args = json_object_get(params, "arguments");
     if (!name) return rpc_error(id, -32602, "tools/call needs params.name");
@@ -81,7 +81,7 @@ static json_t *tools_call(lmx_skills *s, json_t *id, json_t *params) {
     }
     json_t *empty = args ? NULL : json_object();
     lmx_skr r;
-    lmx_skills_invoke_skill(s, k, args ? args : empty, NULL, &r);
+    lmx_skills_invoke_for(req, s, k, NULL, args ? args : empty, &r);
     lmx_skill_unref(k);
     json_decref(empty);
     json_t *res;
@@ -148,7 +148,7 @@ int lmx_h_mcp(lmx_req *r, const char *rest) {
     else if (!strcmp(method, "tools/list"))
         out = s ? rpc_result(id, tools_list(s)) : rpc_result(id, json_pack("{s:[]}", "tools"));
     else if (!strcmp(method, "tools/call"))
-        out = s ? tools_call(s, id, params) : rpc_error(id, -32602, "Unknown tool");
+        out = s ? tools_call(r, s, id, params) : rpc_error(id, -32602, "Unknown tool");
     else
         out = rpc_error(id, -32601, "Method not found");
     json_decref(msg);

@@ -56,6 +56,9 @@ bool lmx_req_loopback(lmx_req *r);                       /* the peer is 127.0.0.
  * exceeded the limit, 400 naming the parse error otherwise. An empty body
  * parses as NULL with e->status 0 when empty_ok. */
 json_t *lmx_req_json(lmx_req *r, bool empty_ok, lmx_api_err *e);
+/* The client went away (or the server is aborting); callable from any
+ * thread while the handler runs. */
+bool lmx_req_hung_up(lmx_req *r);
 /* Names the model in the request's log line. */
 void lmx_req_set_model(lmx_req *r, const char *model);
 /* Usage figures for the log line (and metrics). */

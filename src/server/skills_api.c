@@ -2,9 +2,11 @@
  * the skills layer's (src/skills); this maps it onto HTTP. */
 #include "server/skills_api.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server/route.h"
 #include "server/routes.h"
@@ -62,6 +64,38 @@ json_t *lmx_skr_details(const lmx_skr *r) {
         if (r->stderr_tail[0]) json_object_set_new(d, "stderr", json_string(r->stderr_tail));
     }
     return d;
+}
+
+typedef struct {
+    lmx_req *r;
+    atomic_bool cancel, done;
+} watch;
+
+static void *watcher(void *p) {
+    watch *w = p;
+    while (!atomic_load(&w->done)) {
+        if (lmx_req_hung_up(w->r)) {
+            atomic_store(&w->cancel, true);
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    return NULL;
+}
+
+void lmx_skills_invoke_for(lmx_req *r, lmx_skills *s, lmx_skill *k, const char *ref,
+                           const json_t *args, lmx_skr *out) {
+    watch w = {.r = r};
+    atomic_init(&w.cancel, false);
+    atomic_init(&w.done, false);
+    pthread_t t;
+    bool watching = !pthread_create(&t, NULL, watcher, &w);
+    if (k)
+        lmx_skills_invoke_skill(s, k, args, &w.cancel, out);
+    else
+        lmx_skills_invoke(s, ref, args, &w.cancel, out);
+    atomic_store(&w.done, true);
+    if (watching) pthread_join(t, NULL);
 }
 
 static lmx_skills *registry(lmx_req *r, lmx_api_err *e) {
@@ -134,7 +168,7 @@ int lmx_h_skill_invoke(lmx_req *r, const char *rest) {
     }
     json_t *empty = args ? NULL : json_object();
     lmx_skr res;
-    lmx_skills_invoke(s, ref, args ? args : empty, NULL, &res);
+    lmx_skills_invoke_for(r, s, NULL, ref, args ? args : empty, &res);
     json_decref(empty);
     json_decref(parsed);
     json_decref(body);

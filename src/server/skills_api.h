@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "server/route.h"
 #include "skills/invoke.h"
 #include "util/api_err.h"
 
@@ -15,5 +16,12 @@ void lmx_skr_api_err(const lmx_skr *r, lmx_api_err *e);
 /* The outcome's details for an error body: violations, exit status,
  * signal, stderr (new reference; an empty object when there are none). */
 json_t *lmx_skr_details(const lmx_skr *r);
+
+/* lmx_skills_invoke_skill (ref NULL) or lmx_skills_invoke (k NULL),
+ * cancelled when the client of r hangs up: a watcher thread polls the
+ * connection, so a sandboxed program is killed instead of running on for
+ * nobody. */
+void lmx_skills_invoke_for(lmx_req *r, lmx_skills *s, lmx_skill *k, const char *ref,
+                           const json_t *args, lmx_skr *out);
 
 #endif

@@ -135,7 +135,7 @@ static void add_usage(json_t *total, const json_t *u) {
 /* Runs the calls of one assistant message; appends the tool messages to
  * msgs and a record per call to calls. false when a call is not a skill's
  * (the client's own function: the loop stops and the client gets it). */
-static bool run_calls(lmx_skills *s, const bindings *b, const json_t *tool_calls, int step,
+static bool run_calls(lmx_req *r, lmx_skills *s, const bindings *b, const json_t *tool_calls, int step,
                       json_t *msgs, json_t *calls) {
     size_t i;
     json_t *c;
@@ -160,7 +160,7 @@ static bool run_calls(lmx_skills *s, const bindings *b, const json_t *tool_calls
             content = json_pack("{s:s}", "error", "the arguments are not a JSON object");
         } else {
             lmx_skr res;
-            lmx_skills_invoke_skill(s, k, args, NULL, &res);
+            lmx_skills_invoke_for(r, s, k, NULL, args, &res);
             json_object_set(rec, "arguments", args);
             json_object_set_new(rec, "duration_s", json_real(res.duration_s));
             if (res.code == LMX_SKR_OK) {
@@ -234,7 +234,7 @@ int lmx_skills_chat(lmx_req *r, json_t *body) {
         json_t *assistant = json_pack("{s:s,s:O,s:O}", "role", "assistant", "content",
                                       json_object_get(msg, "content") ?: json_null(), "tool_calls", tc);
         json_array_append_new(m, assistant);
-        if (!run_calls(app->skills, &b, tc, step, m, calls)) break; /* the client's function */
+        if (!run_calls(r, app->skills, &b, tc, step, m, calls)) break; /* the client's function */
         /* a forced choice was honoured; the next turns may answer in words
          * (as the OpenAI Agents SDK resets tool_choice, so a loop can end) */
         if (json_object_get(work, "tool_choice")) json_object_set_new(work, "tool_choice", json_string("auto"));

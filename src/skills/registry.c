@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "skills/mcp_client.h"
 #include "skills/validate.h"
@@ -44,10 +46,18 @@ void lmx_skill_unref(lmx_skill *k) {
 
 void lmx_skills_free(lmx_skills *s) {
     if (!s) return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    bool join = s->bridging;
+    s->bridging = false;
+    pthread_mutex_unlock(&s->lock);
+    if (join) pthread_join(s->bridge, NULL);
     for (int i = 0; i < s->n; i++) lmx_skill_unref(s->skills[i]);
     free(s->skills);
     for (int i = 0; i < s->n_mcp; i++) lmx_mcp_free(s->mcp[i]);
     free(s->mcp);
+    for (int i = 0; i < s->n_retired; i++) lmx_mcp_free(s->retired[i]);
+    free(s->retired);
     json_decref(s->errors);
     pthread_cond_destroy(&s->freed);
     pthread_mutex_destroy(&s->lock);
@@ -137,14 +147,10 @@ static int cmp_skill(const void *a, const void *b) {
     return c ? c : -lmx_semver_cmp(&x->ver, &y->ver);
 }
 
-/* Skills for the tools of MCP server m. */
-static void bridge(loaded *l, lmx_mcp *m, const lmx_mcp_def *d) {
-    char err[1024];
-    json_t *tools = lmx_mcp_list_tools(m, 15, err, sizeof err);
-    if (!tools) {
-        json_array_append_new(l->errors, json_pack("{s:s,s:s}", "file", d->file, "error", err));
-        return;
-    }
+/* Skills for the tools of MCP server m (a new list in *out), or -1 with err. */
+static int bridge(lmx_mcp *m, const lmx_mcp_def *d, loaded *out, char *err, size_t n) {
+    json_t *tools = lmx_mcp_list_tools(m, 10, err, n);
+    if (!tools) return -1;
     char vbuf[64];
     lmx_semver ver;
     const char *v = lmx_mcp_server_version(m, vbuf, sizeof vbuf);
@@ -176,9 +182,114 @@ static void bridge(loaded *l, lmx_mcp *m, const lmx_mcp_def *d) {
         snprintf(k->file, sizeof k->file, "%s", d->file);
         lmx_sk_limits_default(&k->limits);
         atomic_init(&k->refs, 1);
-        push_skill(l, k);
+        push_skill(out, k);
     }
     json_decref(tools);
+    return 0;
+}
+
+/* Sorted, one name@version once (the first file in sorted order wins;
+ * the others are reported). */
+static void settle(loaded *l) {
+    qsort(l->v, (size_t)l->n, sizeof *l->v, cmp_skill);
+    int w = 0;
+    for (int i = 0; i < l->n; i++) {
+        if (w && !strcmp(l->v[w - 1]->name, l->v[i]->name) &&
+            !lmx_semver_cmp(&l->v[w - 1]->ver, &l->v[i]->ver)) {
+            char msg[1400];
+            snprintf(msg, sizeof msg, "%s:1: %s@%s is also defined in %s", l->v[i]->file,
+                     l->v[i]->name, l->v[i]->version, l->v[w - 1]->file);
+            if (l->errors)
+                json_array_append_new(l->errors,
+                                      json_pack("{s:s,s:s}", "file", l->v[i]->file, "error", msg));
+            lmx_skill_unref(l->v[i]);
+            continue;
+        }
+        l->v[w++] = l->v[i];
+    }
+    l->n = w;
+}
+
+/* Errors of file `file` removed; `msg` (may be NULL) added. Under lock. */
+static void set_error(lmx_skills *s, const char *file, const char *msg) {
+    for (size_t i = 0; i < json_array_size(s->errors);) {
+        const char *f = json_string_value(json_object_get(json_array_get(s->errors, i), "file"));
+        if (f && !strcmp(f, file)) json_array_remove(s->errors, i);
+        else i++;
+    }
+    if (msg) json_array_append_new(s->errors, json_pack("{s:s,s:s}", "file", file, "error", msg));
+}
+
+/* Replaces server `name`'s bridged skills by `add` (taken). Under lock. */
+static void install_bridged(lmx_skills *s, const char *name, loaded *add) {
+    loaded l = {0};
+    for (int i = 0; i < s->n; i++) {
+        lmx_skill *k = s->skills[i];
+        /* bridged: kind mcp under "mcp/" (a manifest may not use that namespace) */
+        if (k->kind == LMX_SK_MCP && !strncmp(k->name, "mcp/", 4) && !strcmp(k->server, name))
+            lmx_skill_unref(k);
+        else
+            push_skill(&l, k);
+    }
+    for (int i = 0; i < add->n; i++) push_skill(&l, add->v[i]);
+    free(add->v);
+    *add = (loaded){0};
+    settle(&l);
+    free(s->skills);
+    s->skills = l.v;
+    s->n = l.n;
+}
+
+typedef struct {
+    lmx_skills *s;
+    unsigned gen;
+    lmx_mcp **clients;
+    lmx_mcp_def **defs;
+    int n;
+    bool *done;
+} bridge_job;
+
+static bool current(const bridge_job *j) {
+    pthread_mutex_lock(&j->s->lock);
+    bool cur = j->s->gen == j->gen && !j->s->stopping;
+    pthread_mutex_unlock(&j->s->lock);
+    return cur;
+}
+
+/* Lists every server's tools; servers that fail are tried again every 3 s
+ * until they answer or a reload (or exit) supersedes this job. */
+static void *bridge_main(void *p) {
+    bridge_job *j = p;
+    for (int round = 0;; round++) {
+        int left = 0;
+        for (int i = 0; i < j->n && current(j); i++) {
+            if (j->done[i]) continue;
+            loaded add = {0};
+            char err[1024];
+            int rc = bridge(j->clients[i], j->defs[i], &add, err, sizeof err);
+            pthread_mutex_lock(&j->s->lock);
+            if (j->s->gen == j->gen) {
+                if (!rc) install_bridged(j->s, j->defs[i]->name, &add);
+                char msg[1200];
+                snprintf(msg, sizeof msg, "%s:1: MCP server '%s': %s", j->defs[i]->file,
+                         j->defs[i]->name, err);
+                set_error(j->s, j->defs[i]->file, rc ? msg : NULL);
+            }
+            if (!rc) j->done[i] = true;
+            else left++;
+            pthread_mutex_unlock(&j->s->lock);
+            for (int k = 0; k < add.n; k++) lmx_skill_unref(add.v[k]);
+            free(add.v);
+        }
+        if (!left || !current(j)) break;
+        for (int t = 0; t < 30 && current(j); t++) usleep(100 * 1000);
+    }
+    for (int i = 0; i < j->n; i++) lmx_mcp_def_free(j->defs[i]);
+    free(j->defs);
+    free(j->clients);
+    free(j->done);
+    free(j);
+    return NULL;
 }
 
 int lmx_skills_reload(lmx_skills *s) {
@@ -190,10 +301,32 @@ int lmx_skills_reload(lmx_skills *s) {
 
     loaded l = {.errors = json_array()};
     if (dir[0]) scan(&l, dir, 0, &mo);
+    /* one server per name */
+    int nd = 0;
+    for (int i = 0; i < l.nd; i++) {
+        bool dup = false;
+        for (int j = 0; j < nd; j++) dup = dup || !strcmp(l.defs[j]->name, l.defs[i]->name);
+        if (dup) {
+            char msg[1200];
+            snprintf(msg, sizeof msg, "%s:1: MCP server '%s' is defined twice", l.defs[i]->file,
+                     l.defs[i]->name);
+            json_array_append_new(l.errors,
+                                  json_pack("{s:s,s:s}", "file", l.defs[i]->file, "error", msg));
+            lmx_mcp_def_free(l.defs[i]);
+        } else
+            l.defs[nd++] = l.defs[i];
+    }
+    l.nd = nd;
 
-    /* MCP servers: a client per definition; an existing client of the same
-     * definition is kept (its connection survives the reload) */
     pthread_mutex_lock(&s->lock);
+    /* the previous bridge job stops at its next check */
+    s->gen++;
+    bool join = s->bridging;
+    pthread_t old_thread = s->bridge;
+    s->bridging = false;
+    /* MCP servers: a client per definition; one of an unchanged definition
+     * is kept, connection and bridged tools included, until the new job
+     * lists them again */
     lmx_mcp **clients = calloc((size_t)l.nd + 1, sizeof *clients);
     for (int i = 0; i < l.nd; i++) {
         for (int j = 0; j < s->n_mcp && !clients[i]; j++)
@@ -201,65 +334,71 @@ int lmx_skills_reload(lmx_skills *s) {
                 clients[i] = s->mcp[j];
                 s->mcp[j] = NULL;
             }
-    }
-    pthread_mutex_unlock(&s->lock);
-    for (int i = 0; i < l.nd; i++) {
-        bool dup = false;
-        for (int j = 0; j < i; j++) dup = dup || !strcmp(l.defs[j]->name, l.defs[i]->name);
-        if (dup) {
-            char msg[300];
-            snprintf(msg, sizeof msg, "%s:1: MCP server '%s' is defined twice", l.defs[i]->file,
-                     l.defs[i]->name);
-            json_array_append_new(l.errors,
-                                  json_pack("{s:s,s:s}", "file", l.defs[i]->file, "error", msg));
-            continue;
-        }
         if (!clients[i]) clients[i] = lmx_mcp_new(l.defs[i]);
-        if (clients[i]) bridge(&l, clients[i], l.defs[i]);
     }
-    qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_skill);
-    /* one name@version once: the first file (in sorted order) wins */
-    int w = 0;
-    for (int i = 0; i < l.n; i++) {
-        if (w && !strcmp(l.v[w - 1]->name, l.v[i]->name) &&
-            !lmx_semver_cmp(&l.v[w - 1]->ver, &l.v[i]->ver)) {
-            char msg[1400];
-            snprintf(msg, sizeof msg, "%s:1: %s@%s is also defined in %s", l.v[i]->file,
-                     l.v[i]->name, l.v[i]->version, l.v[w - 1]->file);
-            json_array_append_new(l.errors,
-                                  json_pack("{s:s,s:s}", "file", l.v[i]->file, "error", msg));
-            lmx_skill_free(l.v[i]);
-            continue;
+    for (int i = 0; i < s->n; i++) {
+        lmx_skill *k = s->skills[i];
+        if (k->kind != LMX_SK_MCP || strncmp(k->name, "mcp/", 4)) continue;
+        bool kept = false;
+        for (int c = 0; c < l.nd && !kept; c++)
+            kept = clients[c] && !strcmp(k->server, l.defs[c]->name) &&
+                   !strcmp(k->file, l.defs[c]->file);
+        if (kept) {
+            lmx_skill_ref(k);
+            push_skill(&l, k);
         }
-        l.v[w++] = l.v[i];
     }
-    l.n = w;
-
-    pthread_mutex_lock(&s->lock);
-    lmx_skill **old = s->skills;
-    int n_old = s->n;
-    lmx_mcp **old_mcp = s->mcp;
-    int n_old_mcp = s->n_mcp;
-    s->skills = l.v;
-    s->n = l.n;
-    /* clients no longer configured are kept until exit (a running call may
-     * hold one); they only close their connections */
-    s->mcp = calloc((size_t)(l.nd + n_old_mcp) + 1, sizeof *s->mcp);
+    for (int j = 0; j < s->n_mcp; j++)
+        if (s->mcp[j]) {
+            lmx_mcp **r = realloc(s->retired, (size_t)(s->n_retired + 1) * sizeof *r);
+            if (r) {
+                s->retired = r;
+                s->retired[s->n_retired++] = s->mcp[j];
+            }
+        }
+    free(s->mcp);
+    s->mcp = calloc((size_t)l.nd + 1, sizeof *s->mcp);
     s->n_mcp = 0;
     for (int i = 0; i < l.nd; i++)
         if (clients[i]) s->mcp[s->n_mcp++] = clients[i];
-    for (int j = 0; j < n_old_mcp; j++)
-        if (old_mcp[j]) s->mcp[s->n_mcp++] = old_mcp[j];
+    settle(&l);
+    lmx_skill **old = s->skills;
+    int n_old = s->n;
+    s->skills = l.v;
+    s->n = l.n;
     json_decref(s->errors);
     s->errors = l.errors;
-    int n = s->n;
+    int n = 0;
+    for (int i = 0; i < s->n; i++) n += s->skills[i]->kind != LMX_SK_MCP || !!strncmp(s->skills[i]->name, "mcp/", 4);
+    unsigned gen = s->gen;
     pthread_mutex_unlock(&s->lock);
     for (int i = 0; i < n_old; i++) lmx_skill_unref(old[i]);
     free(old);
-    free(old_mcp);
-    free(clients);
-    for (int i = 0; i < l.nd; i++) lmx_mcp_def_free(l.defs[i]);
-    free(l.defs);
+    if (join) pthread_join(old_thread, NULL);
+
+    bridge_job *j = calloc(1, sizeof *j);
+    int started = 0;
+    if (j && l.nd) {
+        j->s = s;
+        j->gen = gen;
+        j->clients = clients;
+        j->defs = l.defs;
+        j->n = l.nd;
+        j->done = calloc((size_t)l.nd, sizeof *j->done);
+        pthread_mutex_lock(&s->lock);
+        if (s->gen == gen && !pthread_create(&s->bridge, NULL, bridge_main, j)) {
+            s->bridging = true;
+            started = 1;
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    if (!started) {
+        if (j) free(j->done);
+        free(j);
+        free(clients);
+        for (int i = 0; i < l.nd; i++) lmx_mcp_def_free(l.defs[i]);
+        free(l.defs);
+    }
     return n;
 }
 

@@ -4,7 +4,10 @@
  *
  * Threads: HTTP workers resolve and invoke concurrently with a reload; the
  * list is replaced whole under `lock`, and a resolved skill is held by a
- * reference (lmx_skill_unref), so a reload never frees one in use. */
+ * reference (lmx_skill_unref), so a reload never frees one in use. The MCP
+ * servers are connected by a background thread (one per reload), so a
+ * slow or absent server never delays the daemon: its tools appear when it
+ * answers, and one that is down is tried again every few seconds. */
 #ifndef LMX_SKILLS_REGISTRY_H
 #define LMX_SKILLS_REGISTRY_H
 
@@ -34,7 +37,13 @@ typedef struct lmx_skills {
     json_t *errors;       /* [{file, error}] of the last reload */
     struct lmx_mcp **mcp; /* one client per configured MCP server */
     int n_mcp;
-    int waiting; /* invocations waiting for a slot */
+    struct lmx_mcp **retired; /* clients no longer configured (a call may hold one): freed at exit */
+    int n_retired;
+    int waiting;   /* invocations waiting for a slot */
+    unsigned gen;  /* reloads so far: a bridge thread of an older one stops */
+    bool stopping; /* lmx_skills_free: bridge threads stop */
+    pthread_t bridge;
+    bool bridging; /* `bridge` was started and is not joined yet */
 } lmx_skills;
 
 /* A registry reading o->dir (call lmx_skills_reload to read it). NULL when
@@ -45,11 +54,11 @@ void lmx_skills_free(lmx_skills *s);
 /* Applies new options (a config reload) without reading the directory. */
 void lmx_skills_set_opts(lmx_skills *s, const lmx_skills_opts *o);
 
-/* Re-reads the directory (and reconnects the MCP servers it names, listing
- * their tools). A refused file is skipped and reported; the others load.
- * Returns the number of skills loaded. */
+/* Re-reads the directory; a refused file is skipped and reported, the others
+ * load. The MCP servers it names are (re)connected in the background and
+ * their tools listed as they answer. Returns the number of manifests' skill
+ * versions loaded (bridged tools not counted). */
 int lmx_skills_reload(lmx_skills *s);
-
 /* The skill `ref` names: "ns/name", "ns/name@SELECTOR" (semver.h). A new
  * reference, or NULL with why in err (*not_found set when no such skill or
  * version exists, clear when the reference is malformed). */

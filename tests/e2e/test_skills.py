@@ -92,6 +92,13 @@ def setup():
     env = dict(os.environ, LMX_SKILLS_QUEUE='0')
     s = Server('-c', 2048, '-t', 2, '--parallel', 1, '--skills-dir', skills, model=model, env=env)
     _st.update(dir=d, skills=skills, server=s, secret=os.path.join(secret_dir, 'data.txt'))
+    # the MCP servers are connected in the background: their tools appear when they answer
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        names = [x['name'] for x in s.request('GET', '/v1/skills')[1]['data']]
+        if 'mcp/everything/echo' in names and 'mcp/evhttp/echo' in names:
+            break
+        time.sleep(0.3)
     return _st
 
 
@@ -208,6 +215,12 @@ def output_breaking_its_schema_is_a_502_with_the_pointer():
     assert e['violations'] == [{'pointer': '/count', 'rule': 'type', 'message': 'expected integer, got string'}], e
 
 
+def nobody_running():
+    out = subprocess.run(['ps', '-eo', 'user=,stat=,args='], stdout=subprocess.PIPE, text=True).stdout
+    return any(l.split()[0] in ('nobody', '65534') and not l.split()[1].startswith('Z') and 'hostile.py' in l
+               for l in out.splitlines())
+
+
 def nobody_processes():
     """Live processes of the sandbox user (zombies wait for init to reap them)."""
     for _ in range(50):
@@ -254,6 +267,28 @@ def hostile_skills_are_each_stopped_with_the_reason():
     assert not left, left
     s, b, _, _ = invoke('demo/echo', {'text': 'still fine'})
     assert s == 200 and b['result']['args'] == {'text': 'still fine'}, b
+
+
+@test
+def a_client_that_goes_away_cancels_the_invocation_and_its_process_group_is_killed():
+    s = setup()['server']
+    c = s.conn(10)
+    c.request('POST', '/v1/skills/hostile/hang/invoke', body=json.dumps({'arguments': {}}),
+              headers={'Content-Type': 'application/json'})
+    deadline = time.time() + 20
+    while time.time() < deadline and not nobody_running():
+        time.sleep(0.1)
+    assert nobody_running(), 'the skill never started'
+    c.close()  # hang up; its timeout is 120 s
+    left = nobody_processes()
+    assert not left, left
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        text = s.request('GET', '/metrics')[3]
+        if 'lmx_skill_sandbox_kills_total{skill="hostile/hang",reason="cancel"} 1' in text:
+            break
+        time.sleep(0.2)
+    assert 'lmx_skill_sandbox_kills_total{skill="hostile/hang",reason="cancel"} 1' in text, text[-2000:]
 
 
 @test
