@@ -374,7 +374,7 @@ static void gen_free(void *st) {
     free(gs);
 }
 
-json_t *lmx_req_gen_json(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt, lmx_api_err *e) {
+bool lmx_req_gen_run(lmx_req *r, lmx_gen *g, lmx_api_err *e) {
     double last_check = lmx_now_s();
     while (!lmx_gen_done(g)) {
         lmx_event ev;
@@ -387,25 +387,22 @@ json_t *lmx_req_gen_json(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt, lmx_api
         if (hung_up(r->conn)) {
             lmx_gen_cancel(g);
             lmx_req_account(r, g);
-            lmx_gen_free(g);
             lmx_err_set(e, 499, "server_error", NULL, NULL, "The client went away.");
-            return NULL;
+            return false;
         }
         if (atomic_load(&r->h->aborting)) lmx_gen_cancel(g);
     }
     lmx_req_account(r, g);
-    json_t *out = NULL;
-    if (g->failed)
-        gen_error(r, g, e);
-    else
-        out = fmt->response(g);
-    lmx_gen_free(g);
-    return out;
+    if (!g->failed) return true;
+    gen_error(r, g, e);
+    return false;
 }
 
 static int run_blocking(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt) {
     lmx_api_err e = {0};
-    json_t *out = lmx_req_gen_json(r, g, fmt, &e);
+    bool done = lmx_req_gen_run(r, g, &e);
+    json_t *out = done ? fmt->response(g) : NULL;
+    lmx_gen_free(g);
     if (out) return lmx_reply_json(r, 200, out);
     if (e.status == 499) {
         r->status = 499;

@@ -102,9 +102,9 @@ typedef struct {
 /* Runs g to the end: streamed with fmt's encoder when stream, else answered
  * with fmt->response. Takes g (frees it). */
 int lmx_reply_gen(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt, bool stream);
-/* Runs g to the end without answering (a server-side loop runs several):
- * fmt->response's body, or NULL with e set (e->status 499: the client went
- * away; then answer with lmx_reply_err, which sends nothing). Frees g. */
-json_t *lmx_req_gen_json(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt, lmx_api_err *e);
+/* Runs g to the end without answering (a server-side loop runs several
+ * generations): true, or false with e set (e->status 499: the client went
+ * away). The caller still owns g. */
+bool lmx_req_gen_run(lmx_req *r, lmx_gen *g, lmx_api_err *e);
 
 #endif

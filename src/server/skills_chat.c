@@ -108,28 +108,21 @@ static json_t *bind_choice(const json_t *choice, const bindings *b, lmx_api_err 
     return NULL;
 }
 
-/* One model turn: the body → the chat.completion, or NULL with e set. */
-static json_t *turn(lmx_req *r, json_t *body, lmx_api_err *e) {
+/* One model turn: the body → its finished generation, or NULL with e set. */
+static lmx_gen *turn(lmx_req *r, json_t *body, lmx_api_err *e) {
     lmx_oai_req q;
-    json_t *out = NULL;
+    lmx_gen *g = NULL;
     if (lmx_oai_parse_named(r, body, LMX_OAI_CHAT, &q, e)) goto done;
     lmx_served *sv = lmx_mgr_acquire(lmx_req_app(r)->mgr, q.model, e);
     if (!sv) goto done;
-    lmx_gen *g = lmx_oai_start(sv, LMX_OAI_CHAT, &q, e);
-    if (g) out = lmx_req_gen_json(r, g, &lmx_fmt_chat, e);
+    g = lmx_oai_start(sv, LMX_OAI_CHAT, &q, e);
+    if (g && !lmx_req_gen_run(r, g, e)) {
+        lmx_gen_free(g);
+        g = NULL;
+    }
 done:
     lmx_oai_req_free(&q);
-    return out;
-}
-
-static void add_usage(json_t *total, const json_t *u) {
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)u, k, v) if (json_is_integer(v)) {
-        json_t *cur = json_object_get(total, k);
-        json_object_set_new(total, k,
-                            json_integer(json_integer_value(v) + json_integer_value(cur)));
-    }
+    return g;
 }
 
 /* Runs the calls of one assistant message; appends the tool messages to
@@ -188,28 +181,29 @@ static bool run_calls(lmx_req *r, lmx_skills *s, const bindings *b, const json_t
     return true;
 }
 
-int lmx_skills_chat(lmx_req *r, json_t *body) {
-    lmx_api_err e = {0};
+lmx_gen *lmx_skills_loop(lmx_req *r, json_t *body, lmx_skill_loop *out, lmx_api_err *e) {
     lmx_app *app = lmx_req_app(r);
+    memset(out, 0, sizeof *out);
+    out->calls = json_array();
     bindings b = {0};
-    json_t *work = NULL, *resp = NULL, *calls = json_array(), *usage = json_object();
-    int ok;
+    json_t *work = NULL;
+    lmx_gen *g = NULL;
     if (json_is_true(json_object_get(body, "stream"))) {
-        lmx_err_bad(&e, "stream", "Skill tools run in a server-side loop: stream must be false.");
+        lmx_err_bad(e, "stream", "Skill tools run in a server-side loop: stream must be false.");
         goto fail;
     }
     json_t *n = json_object_get(body, "n");
     if (n && !(json_is_integer(n) && json_integer_value(n) == 1)) {
-        lmx_err_bad(&e, "n", "Skill tools run in a server-side loop: n must be 1.");
+        lmx_err_bad(e, "n", "Skill tools run in a server-side loop: n must be 1.");
         goto fail;
     }
-    json_t *tools = bind_tools(app->skills, json_object_get(body, "tools"), &b, &e);
+    json_t *tools = bind_tools(app->skills, json_object_get(body, "tools"), &b, e);
     if (!tools) goto fail;
     work = json_copy(body);
     json_object_set_new(work, "tools", tools);
     json_t *choice = json_object_get(body, "tool_choice");
     if (choice) {
-        json_t *c = bind_choice(choice, &b, &e);
+        json_t *c = bind_choice(choice, &b, e);
         if (!c) goto fail;
         json_object_set_new(work, "tool_choice", c);
     }
@@ -217,41 +211,58 @@ int lmx_skills_chat(lmx_req *r, json_t *body) {
     json_object_set_new(work, "messages", msgs ? msgs : json_array());
     int steps = atomic_load(&app->skill_steps);
     if (steps < 1) steps = 4;
-    bool exhausted = false;
     for (int step = 1;; step++) {
-        json_decref(resp);
-        resp = turn(r, work, &e);
-        if (!resp) goto fail;
-        add_usage(usage, json_object_get(resp, "usage"));
+        lmx_gen_free(g);
+        g = turn(r, work, e);
+        if (!g) goto fail;
+        out->prompt_tokens += g->prompt_tokens;
+        out->completion_tokens += g->completion_tokens;
+        /* the turn as the chat API shows it: its message and tool calls */
+        json_t *resp = lmx_chat_response(g);
         json_t *msg = json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "message");
         json_t *tc = json_object_get(msg, "tool_calls");
-        if (!json_array_size(tc)) break;
-        if (step >= steps) {
-            exhausted = true;
-            break;
+        bool more = json_array_size(tc) > 0;
+        if (more && step >= steps) {
+            out->exhausted = true;
+            more = false;
         }
-        json_t *m = json_object_get(work, "messages");
-        json_t *assistant = json_pack("{s:s,s:O,s:O}", "role", "assistant", "content",
-                                      json_object_get(msg, "content") ?: json_null(), "tool_calls", tc);
-        json_array_append_new(m, assistant);
-        if (!run_calls(r, app->skills, &b, tc, step, m, calls)) break; /* the client's function */
+        if (more) {
+            json_t *m = json_object_get(work, "messages");
+            json_array_append_new(m, json_pack("{s:s,s:O,s:O}", "role", "assistant", "content",
+                                               json_object_get(msg, "content") ?: json_null(),
+                                               "tool_calls", tc));
+            /* a call of the client's own function ends the loop: it is theirs to run */
+            more = run_calls(r, app->skills, &b, tc, step, m, out->calls);
+        }
+        json_decref(resp);
+        if (!more) break;
         /* a forced choice was honoured; the next turns may answer in words
          * (as the OpenAI Agents SDK resets tool_choice, so a loop can end) */
-        if (json_object_get(work, "tool_choice")) json_object_set_new(work, "tool_choice", json_string("auto"));
+        if (json_object_get(work, "tool_choice"))
+            json_object_set_new(work, "tool_choice", json_string("auto"));
     }
-    json_object_set(resp, "usage", usage);
-    json_object_set(resp, "skill_calls", calls);
-    if (exhausted) json_object_set_new(resp, "skill_steps_exhausted", json_true());
-    ok = lmx_reply_json(r, 200, resp);
-    resp = NULL;
-    goto out;
-fail:
-    ok = lmx_reply_err(r, &e);
-out:
-    json_decref(resp);
     json_decref(work);
-    json_decref(calls);
-    json_decref(usage);
     unbind(&b);
-    return ok;
+    return g;
+fail:
+    lmx_gen_free(g);
+    json_decref(work);
+    unbind(&b);
+    json_decref(out->calls);
+    out->calls = NULL;
+    return NULL;
+}
+
+int lmx_skills_chat(lmx_req *r, json_t *body) {
+    lmx_api_err e = {0};
+    lmx_skill_loop lp;
+    lmx_gen *g = lmx_skills_loop(r, body, &lp, &e);
+    if (!g) return lmx_reply_err(r, &e);
+    g->prompt_tokens = lp.prompt_tokens; /* usage over every turn */
+    g->completion_tokens = lp.completion_tokens;
+    json_t *resp = lmx_chat_response(g);
+    lmx_gen_free(g);
+    json_object_set_new(resp, "skill_calls", lp.calls);
+    if (lp.exhausted) json_object_set_new(resp, "skill_steps_exhausted", json_true());
+    return lmx_reply_json(r, 200, resp);
 }

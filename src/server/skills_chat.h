@@ -11,11 +11,24 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "server/gen.h"
 #include "server/route.h"
 
 /* Whether body's tools name a skill. */
 bool lmx_skills_chat_wanted(const json_t *body);
-/* Answers the request (body: borrowed). */
+/* What the loop did besides its last turn. */
+typedef struct {
+    json_t *calls; /* skill_calls: {id, step, name, version, arguments, result | error, duration_s} */
+    int prompt_tokens, completion_tokens; /* over every turn */
+    bool exhausted; /* skills_max_steps cut it: the last turn's calls did not run */
+} lmx_skill_loop;
+
+/* Runs the loop on body (a Chat Completions body, borrowed): the last
+ * turn's finished generation (the caller encodes and frees it; out->calls is
+ * the caller's), or NULL with e set (nothing to free). */
+lmx_gen *lmx_skills_loop(lmx_req *r, json_t *body, lmx_skill_loop *out, lmx_api_err *e);
+/* /v1/chat/completions with skill tools: the loop, answered as a
+ * chat.completion with skill_calls (body: borrowed). */
 int lmx_skills_chat(lmx_req *r, json_t *body);
 
 #endif

@@ -68,14 +68,14 @@ static int seccomp_fd(bool allow_inet, char *msg, size_t n) {
                                             CLONE_NEWCGROUP};
     for (size_t i = 0; i < sizeof nsflags / sizeof *nsflags && !rc; i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                              SCMP_A0(SCMP_CMP_MASKED_EQ, nsflags[i], nsflags[i]));
+                              (struct scmp_arg_cmp){0, SCMP_CMP_MASKED_EQ, nsflags[i], nsflags[i]});
     int clone3 = seccomp_syscall_resolve_name("clone3");
     if (!rc && clone3 != __NR_SCMP_ERROR)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), clone3, 0);
     /* no network: only AF_UNIX sockets (the namespace has no route out anyway) */
     if (!rc && !allow_inet)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
-                              SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+                              (struct scmp_arg_cmp){0, SCMP_CMP_NE, AF_UNIX, 0});
     int fd = -1;
     if (!rc) {
         fd = memfd_create("lmx-seccomp", MFD_CLOEXEC);

@@ -186,7 +186,13 @@ typedef struct {
     const json_t *root;
     json_t *out; /* array of violations */
     int depth;
+    long *steps; /* schema nodes visited so far, shared with anyOf/oneOf trials */
 } val;
+
+/* A bound on the work one validation does: $ref and anyOf can make a small
+ * schema exponential, and a pattern can backtrack without end. */
+#define MAX_STEPS 200000
+#define MATCH_LIMIT 1000000
 
 static void viol(val *v, const char *ptr, const char *rule, const char *fmt, ...) {
     if (json_array_size(v->out) >= MAX_VIOLATIONS) return;
@@ -336,7 +342,7 @@ static void validate(val *v, const json_t *s, const json_t *x, const char *ptr);
 
 /* Violations `s` finds in x, counted without keeping them. */
 static size_t count_viol(val *v, const json_t *s, const json_t *x, const char *ptr) {
-    val sub = {v->root, json_array(), v->depth};
+    val sub = {v->root, json_array(), v->depth, v->steps};
     validate(&sub, s, x, ptr);
     size_t n = json_array_size(sub.out);
     json_decref(sub.out);
@@ -350,6 +356,10 @@ static void validate(val *v, const json_t *s, const json_t *x, const char *ptr) 
         return;
     }
     if (!json_is_object(s)) return;
+    if (++*v->steps > MAX_STEPS) {
+        if (*v->steps == MAX_STEPS + 1) viol(v, ptr, "complexity", "the schema is too complex to check this value");
+        return;
+    }
     if (++v->depth > MAX_DEPTH) {
         viol(v, ptr, "depth", "value nested too deeply");
         v->depth--;
@@ -414,11 +424,16 @@ static void validate(val *v, const json_t *s, const json_t *x, const char *ptr) 
                                            PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &off, NULL);
             if (re) {
                 pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-                int rc = md ? pcre2_match(re, (PCRE2_SPTR)str, json_string_length(x), 0, 0, md,
-                                          NULL)
+                pcre2_match_context *mc = pcre2_match_context_create(NULL);
+                if (mc) pcre2_set_match_limit(mc, MATCH_LIMIT);
+                int rc = md ? pcre2_match(re, (PCRE2_SPTR)str, json_string_length(x), 0, 0, md, mc)
                             : -1;
-                if (rc < 0)
+                if (rc == PCRE2_ERROR_MATCHLIMIT)
+                    viol(v, ptr, "pattern", "too complex to match against %s",
+                         json_string_value(pat));
+                else if (rc < 0)
                     viol(v, ptr, "pattern", "does not match %s", json_string_value(pat));
+                pcre2_match_context_free(mc);
                 pcre2_match_data_free(md);
                 pcre2_code_free(re);
             }
@@ -505,7 +520,8 @@ out:
 }
 
 json_t *lmx_jsv_validate(const json_t *schema, const json_t *value) {
-    val v = {schema, json_array(), 0};
+    long steps = 0;
+    val v = {schema, json_array(), 0, &steps};
     if (!v.out) return NULL;
     validate(&v, schema, value, "");
     return v.out;

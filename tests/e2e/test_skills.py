@@ -91,6 +91,7 @@ def setup():
     gguf_with_template(QWEN, model, tmpl)
     env = dict(os.environ, LMX_SKILLS_QUEUE='0')
     s = Server('-c', 2048, '-t', 2, '--parallel', 1, '--skills-dir', skills, model=model, env=env)
+    wait_port(s.port, s.p, 120)  # a loaded machine may take longer than Server waits
     _st.update(dir=d, skills=skills, server=s, secret=os.path.join(secret_dir, 'data.txt'))
     # the MCP servers are connected in the background: their tools appear when they answer
     deadline = time.time() + 90
@@ -432,6 +433,17 @@ def a_forced_skill_call_on_the_tool_model_runs_the_skill_and_returns_the_final_m
     body['tool_choice'] = {'type': 'function', 'function': {'name': 'demo__echo'}}
     st, b, _, _ = s.post('/v1/chat/completions', body, timeout=300)
     assert st == 200 and len(b['skill_calls']) == 1, b
+    # the Responses API runs the same loop
+    rbody = {'model': 'coder', 'input': 'Echo something.', 'tools': [{'type': 'skill', 'name': 'demo/echo@1.0'}],
+             'tool_choice': {'type': 'skill', 'name': 'demo/echo@1.0'}, 'logit_bias': EOS_BIAS,
+             'temperature': 0, 'max_output_tokens': 4, 'store': False}
+    st, b, _, _ = s.post('/v1/responses', rbody, timeout=300)
+    assert st == 200, (st, b)
+    assert b['object'] == 'response' and b['status'] == 'completed', b
+    assert [(c['name'], c['version'], c['result']) for c in b['skill_calls']] == \
+        [('demo/echo', '1.0.0', {'version': '1.0.0', 'args': {}})], b
+    assert not [o for o in b['output'] if o['type'] == 'function_call'], b['output']
+    assert b['usage']['input_tokens'] > 0, b
     # refusals: an unknown skill, a stream
     st, b, _, _ = s.post('/v1/chat/completions', {**body, 'tools': [{'type': 'skill', 'name': 'demo/none'}]})
     error_of(st, b, 404, 'skill_not_found')
