@@ -1,6 +1,7 @@
 # LMX build. `make` leaves the CLI at build/lmx; `make test` runs every test.
 #
-# Sources are picked up by wildcard: one module per file under src/<layer>/.
+# Sources are picked up by wildcard: one module per file under src/<layer>/
+# (src/server/ also one folder down: http/, core/, api/).
 # ISA-specific kernels (kernels_avx2.c, kernels_avx512.c) get their own -m flags
 # and are chosen at run time, so one binary runs on any x86-64.
 
@@ -15,17 +16,18 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(SAN) -pthrea
 ifeq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),)
 CFLAGS  += -Wno-format-truncation
 endif
-LIBS     = -lsqlite3 -lmicrohttpd -lpcre2-8 -ljansson -lutf8proc -lyaml -lcurl -lcrypto -lseccomp -lm -pthread
+LIBS     = -lsqlite3 -lmicrohttpd -lpcre2-8 -ljansson -lutf8proc -lyaml -lcurl -lcrypto -lhiredis -lseccomp -lm -pthread
 
 ENGINE_SRC = $(wildcard src/engine/*.c)
 TEXT_SRC   = $(wildcard src/text/*.c)
 UTIL_SRC   = $(wildcard src/util/*.c)
 SCHED_SRC  = $(wildcard src/sched/*.c)
-SERVER_SRC = $(wildcard src/server/*.c)
+SERVER_SRC = $(wildcard src/server/*.c src/server/*/*.c)
 MGR_SRC    = $(wildcard src/manager/*.c)
+AGENTS_SRC = $(wildcard src/agents/*.c)
 SKILLS_SRC = $(wildcard src/skills/*.c)
 CLI_SRC    = $(wildcard src/cli/*.c)
-LIB_SRC    = $(ENGINE_SRC) $(TEXT_SRC) $(UTIL_SRC) $(SCHED_SRC) $(SERVER_SRC) $(MGR_SRC) $(SKILLS_SRC)
+LIB_SRC    = $(ENGINE_SRC) $(TEXT_SRC) $(UTIL_SRC) $(SCHED_SRC) $(SERVER_SRC) $(MGR_SRC) $(AGENTS_SRC) $(SKILLS_SRC)
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -79,7 +81,8 @@ fuzz:
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(FUZZ_SAN) -fsanitize=fuzzer $$h build-fuzz/liblmx.a $(LIBS) -o build-fuzz/$$n || exit 1; done
 
 # `make install [PREFIX=/usr/local] [DESTDIR=staging]`: the binary, the systemd
-# unit and the launchd plist (docs/service.md says how to run them).
+# unit and the launchd plist (docs/service.md says how to run them), and bash
+# and zsh completion.
 # The config file goes to SYSCONFDIR/lmx/config.yaml only when there is none.
 PREFIX  ?= /usr/local
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
@@ -92,12 +95,20 @@ install: $(BUILD)/lmx
 	install -m 0644 packaging/config.example.yaml $(DESTDIR)$(PREFIX)/share/lmx/config.example.yaml
 	install -d $(DESTDIR)$(PREFIX)/share/doc/lmx
 	install -m 0644 docs/service.md docs/configuration.md $(DESTDIR)$(PREFIX)/share/doc/lmx/
+	install -D -m 0644 packaging/completion/lmx.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/lmx
+	install -D -m 0644 packaging/completion/_lmx $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_lmx
 	[ -e $(DESTDIR)$(SYSCONFDIR)/lmx/config.yaml ] || \
 	  install -m 0644 packaging/config.example.yaml $(DESTDIR)$(SYSCONFDIR)/lmx/config.yaml
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/lmx $(DESTDIR)$(PREFIX)/lib/systemd/system/lmx.service
 	rm -rf $(DESTDIR)$(PREFIX)/share/lmx $(DESTDIR)$(PREFIX)/share/doc/lmx
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/lmx $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_lmx
+
+# The include rules between layers (engine/ and text/ see only util/, the
+# manager never the server ...): scripts/check-layers.py holds the table.
+check-layers:
+	python3 scripts/check-layers.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -105,6 +116,6 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test unit asan fuzz format clean install uninstall
+.PHONY: all test unit asan fuzz check-layers format clean install uninstall
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

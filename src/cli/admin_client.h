@@ -17,6 +17,7 @@ typedef struct {
     const char *api_key; /* API key (Authorization: Bearer) or NULL: lmx skills */
     bool json;       /* --json: print the API's own JSON */
     const char *cmd; /* for messages: "lmx ls" */
+    const char *model; /* the model the command names (for a 404's message), or NULL */
 } lmx_admin;
 
 /* Sets defaults from the environment. */

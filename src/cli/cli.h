@@ -4,6 +4,7 @@
 #define LMX_CLI_H
 
 int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
@@ -17,6 +18,10 @@ int cmd_load(int argc, char **argv);
 int cmd_unload(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+/* cmd_runs.c: agent runs over the admin API */
+int cmd_runs(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 /* cmd_skills.c: the daemon's skills */
 int cmd_skills(int argc, char **argv);
 

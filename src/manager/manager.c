@@ -24,8 +24,8 @@
 
 #include "manager/memory.h"
 #include "manager/store.h"
-#include "server/log.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 typedef enum { ST_LOADING, ST_CANARY, ST_READY, ST_FAILED, ST_QUARANTINED, ST_UNLOADING } ent_state;
 

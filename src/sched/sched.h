@@ -22,8 +22,13 @@
 #include "engine/sample.h"
 #include "text/grammar.h"
 
+/* Sequences decoded at once when nothing says otherwise (lmx serve --parallel). */
+#define LMX_DEFAULT_PARALLEL 8
+/* Jobs that may wait beyond those before a submit is refused (lmx serve --queue). */
+#define LMX_DEFAULT_QUEUE 64
+
 typedef struct {
-    int n_parallel;   /* sequences decoding at once (default 8) */
+    int n_parallel;   /* sequences decoding at once (default LMX_DEFAULT_PARALLEL) */
     int n_queue;      /* jobs waiting beyond those (default 64); more → LMX_SUBMIT_QUEUE_FULL */
     int n_ctx;        /* positions per sequence (0: engine default) */
     int n_cache;      /* extra KV slots kept only as prefix cache (default: n_parallel) */
@@ -104,10 +109,6 @@ typedef struct {
     int32_t token;
     char *text;          /* malloc'd, owned by the event (lmx_event_clear frees) */
     size_t text_len;
-    /* TOKEN, FINISH: never set by the scheduler; the server's reasoning split
-     * (server/gen.c) moves a thought's text here (malloc'd, owned) */
-    char *reasoning;
-    size_t reasoning_len;
     float logprob;       /* of the chosen token under the model's raw distribution */
     int n_top;
     int32_t top_id[LMX_MAX_TOP_LOGPROBS];

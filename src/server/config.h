@@ -18,6 +18,10 @@
 
 #include "manager/manager.h"
 
+/* Where lmx serve listens, and the lmx admin commands look, by default. */
+#define LMX_DEFAULT_HOST "127.0.0.1"
+#define LMX_DEFAULT_PORT 1234
+
 #define LMX_CFG_MAX_ALIASES 64
 #define LMX_CFG_MAX_MODELS 32
 
@@ -49,6 +53,7 @@ typedef struct {
     uint64_t max_body;
     long sse_keepalive_ms;
     char log_level[16];
+    char log_format[8]; /* text | json | auto */
     /* the manager's policy (reload) */
     uint64_t memory_limit, memory_reserve;
     bool auto_evict, load_on_demand, mlock;
@@ -57,6 +62,12 @@ typedef struct {
     double quarantine_window;
     lmx_alias aliases[LMX_CFG_MAX_ALIASES];
     int n_aliases;
+    /* agent runs: roles (reload), the store and the executors (restart) */
+    char agents[65536]; /* {name: definition} as JSON text; "": none */
+    char agents_store[16], agents_db[1024], redis_url[512];
+    long agents_workers, agents_queue, agents_queue_per_tenant;
+    double agents_retention;
+    long agents_debug_fail_steps, agents_debug_step_delay_ms; /* testing only */
     /* skills (reload; docs/skills.md) */
     char skills_dir[1024];
     bool skills_allow_unsandboxed;

@@ -24,7 +24,7 @@
  *   - after </think> everything is answer, tags included;
  *   - an output that ends inside the thought (max_tokens reached) is all
  *     thought.
- * Used by the chat endpoint (server/gen.c) and usable by any other API. */
+ * Used by the chat endpoint (server/core/gen.c) and usable by any other API. */
 #ifndef LMX_REASONING_H
 #define LMX_REASONING_H
 

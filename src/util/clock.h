@@ -1,6 +1,6 @@
 /* Monotonic time in seconds, for durations (never for timestamps shown to users). */
-#ifndef LMX_CLOCK_H
-#define LMX_CLOCK_H
+#ifndef LMX_UTIL_CLOCK_H
+#define LMX_UTIL_CLOCK_H
 
 #include <time.h>
 

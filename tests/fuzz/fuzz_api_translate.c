@@ -13,9 +13,11 @@
 
 #include <jansson.h>
 
-#include "server/chat_bridge.h"
-#include "server/chat_prompt.h"
-#include "server/openai_params.h"
+#include "server/api/anthropic_api.h"
+#include "server/api/responses_api.h"
+#include "server/core/chat_bridge.h"
+#include "server/core/chat_prompt.h"
+#include "server/core/request.h"
 
 static void run_chat(json_t *chat) {
     if (!json_is_object(chat)) abort();

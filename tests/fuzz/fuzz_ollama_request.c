@@ -1,4 +1,4 @@
-/* libFuzzer harness for the Ollama request translation (server/ollama_req.c):
+/* libFuzzer harness for the Ollama request translation (server/api/ollama_req.c):
  * the input is taken as an /api/chat and an /api/generate body, translated,
  * and the OpenAI body it becomes is run through the OpenAI contract; the raw
  * bytes are also read as a model name and as a keep_alive duration. Any
@@ -13,8 +13,8 @@
 
 #include <jansson.h>
 
-#include "server/ollama.h"
-#include "server/openai_params.h"
+#include "server/api/ollama_req.h"
+#include "server/core/request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *s = malloc(size + 1);

@@ -12,8 +12,8 @@
 
 #include <jansson.h>
 
-#include "server/chat_prompt.h"
-#include "server/openai_params.h"
+#include "server/core/chat_prompt.h"
+#include "server/core/request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     json_t *body = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);

@@ -1,12 +1,12 @@
-/* JSON request bodies → generation parameters (server/openai_params.c) and
- * chat message normalization (server/chat_prompt.c): every malformed input
+/* JSON request bodies → generation parameters (server/core/request.c) and
+ * chat message normalization (server/core/chat_prompt.c): every malformed input
  * gets a 400 naming the field; valid input gets OpenAI's defaults. */
 #include <jansson.h>
 #include <stdlib.h>
 
-#include "server/chat_prompt.h"
-#include "server/openai_params.h"
-#include "server/sse.h"
+#include "server/core/chat_prompt.h"
+#include "server/core/request.h"
+#include "server/http/sse.h"
 #include "test.h"
 
 /* Parses `body`; returns the status (0 when accepted) and leaves the param in e. */

@@ -5,7 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/response_store.h"
+#include "server/api/response_store.h"
 #include "test.h"
 
 static json_t *resp(const char *id) {

@@ -1,0 +1,13 @@
+/* The admin API's download routes (download_api.c; manager/download.h does
+ * the work). */
+#ifndef LMX_SRV_API_DOWNLOAD_API_H
+#define LMX_SRV_API_DOWNLOAD_API_H
+
+#include "server/http/http.h"
+
+int lmx_h_download_start(lmx_req *r, const char *rest);
+int lmx_h_download_list(lmx_req *r, const char *rest);
+int lmx_h_download_get(lmx_req *r, const char *rest);
+int lmx_h_download_cancel(lmx_req *r, const char *rest);
+
+#endif

@@ -1,0 +1,132 @@
+/* The OpenAI endpoints' handlers: /v1/models, /v1/chat/completions,
+ * /v1/completions, and the plain /health probe. Parsing is core/request.c's,
+ * prompts and encoders are openai_chat.c's and openai_completions.c's. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manager/manager.h"
+#include "server/api/openai_api.h"
+#include "server/api/openai_chat.h"
+#include "server/api/openai_completions.h"
+#include "server/api/skills_chat.h"
+#include "server/core/compat_fmt.h"
+#include "server/core/compat_models.h"
+#include "server/core/request.h"
+#include "server/http/http.h"
+
+static void chat_end(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
+    lmx_chat_stream(g, job, ev, out);
+}
+static void cmpl_end(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
+    lmx_completions_stream(g, job, ev, out);
+}
+static void sse_error(lmx_gen *g, const lmx_api_err *e, lmx_buf *out) {
+    (void)g;
+    json_t *o = lmx_err_json(e);
+    lmx_sse_json(out, o);
+    json_decref(o);
+}
+static json_t *chat_body(lmx_gen *g) {
+    return lmx_chat_response(g);
+}
+static json_t *cmpl_body(lmx_gen *g) {
+    return lmx_completions_response(g);
+}
+
+const lmx_gen_fmt lmx_fmt_chat = {"text/event-stream", chat_end, sse_error, chat_body, true};
+const lmx_gen_fmt lmx_fmt_completions = {"text/event-stream", cmpl_end, sse_error, cmpl_body, true};
+
+lmx_gen *lmx_oai_start(lmx_served *s, lmx_oai_kind kind, const lmx_oai_req *q, lmx_api_err *e) {
+    lmx_gen *g = kind == LMX_OAI_CHAT ? lmx_chat_start(s, q, e) : lmx_completions_start(s, q, e);
+    if (!g) lmx_mgr_release(s);
+    return g;
+}
+
+int lmx_oai_parse_named(lmx_req *r, json_t *body, lmx_oai_kind kind, lmx_oai_req *q,
+                        lmx_api_err *e) {
+    if (lmx_oai_parse(body, kind, q, e)) {
+        const json_t *mv = json_object_get(body, "model");
+        if (json_is_string(mv)) lmx_req_set_model(r, json_string_value(mv));
+        return -1;
+    }
+    lmx_req_set_model(r, q->model);
+    return 0;
+}
+
+static int generate(lmx_req *r, lmx_oai_kind kind) {
+    lmx_api_err e = {0};
+    json_t *body = lmx_req_json(r, false, &e);
+    if (!body) return lmx_reply_err(r, &e);
+    lmx_oai_req q;
+    int ok;
+    lmx_served *s = NULL;
+    lmx_compat_no_limit(body);
+    if (kind == LMX_OAI_CHAT && lmx_skills_chat_wanted(body)) { /* server-side skill loop */
+        ok = lmx_skills_chat(r, body);
+        json_decref(body);
+        return ok;
+    }
+    if (lmx_oai_parse_named(r, body, kind, &q, &e)) {
+        ok = lmx_reply_err(r, &e);
+        goto out;
+    }
+    /* LM Studio's "ttl": load just in time with that idle ttl (or refresh it) */
+    lmx_compat_load lo = {0};
+    int has_ttl = lmx_compat_seconds(body, "ttl", &lo.ttl_s, &e);
+    lo.ttl_given = has_ttl > 0;
+    if (has_ttl < 0)
+        s = NULL;
+    else if (has_ttl)
+        s = lmx_compat_acquire(lmx_req_app(r), q.model, &lo, NULL, &e);
+    else
+        s = lmx_mgr_acquire(lmx_req_app(r)->mgr, q.model, &e);
+    if (!s) {
+        ok = lmx_reply_err(r, &e);
+        goto out;
+    }
+    lmx_gen *g = lmx_oai_start(s, kind, &q, &e);
+    if (!g) {
+        ok = lmx_reply_err(r, &e);
+        goto out;
+    }
+    ok = lmx_reply_gen(r, g, kind == LMX_OAI_CHAT ? &lmx_fmt_chat : &lmx_fmt_completions, q.stream);
+out:
+    lmx_oai_req_free(&q);
+    json_decref(body);
+    return ok;
+}
+
+int lmx_h_chat(lmx_req *r, const char *rest) {
+    (void)rest;
+    return generate(r, LMX_OAI_CHAT);
+}
+
+int lmx_h_completions(lmx_req *r, const char *rest) {
+    (void)rest;
+    return generate(r, LMX_OAI_COMPLETIONS);
+}
+
+int lmx_h_models(lmx_req *r, const char *id) {
+    lmx_mgr *m = lmx_req_app(r)->mgr;
+    if (*id) {
+        lmx_api_err e;
+        lmx_served *s = lmx_mgr_acquire(m, id, &e);
+        if (!s) return lmx_reply_err(r, &e);
+        lmx_req_set_model(r, s->name);
+        json_t *o = lmx_served_json(s);
+        lmx_mgr_release(s);
+        return lmx_reply_json(r, 200, o);
+    }
+    lmx_served **list;
+    int n = lmx_mgr_list(m, &list);
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(data, lmx_served_json(list[i]));
+    lmx_mgr_list_release(list, n);
+    return lmx_reply_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+}
+
+int lmx_h_health(lmx_req *r, const char *rest) {
+    (void)rest;
+    return lmx_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}

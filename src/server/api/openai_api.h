@@ -1,0 +1,32 @@
+/* The OpenAI endpoints' handlers (openai_api.c): /v1/models,
+ * /v1/chat/completions, /v1/completions and the plain /health probe, and
+ * the parse-and-start steps the other dialects reuse. */
+#ifndef LMX_SRV_API_OPENAI_API_H
+#define LMX_SRV_API_OPENAI_API_H
+
+#include <jansson.h>
+
+#include "server/core/gen.h"
+#include "server/core/request.h"
+#include "server/http/http.h"
+
+int lmx_h_health(lmx_req *r, const char *rest);
+int lmx_h_models(lmx_req *r, const char *id);
+int lmx_h_chat(lmx_req *r, const char *rest);
+int lmx_h_completions(lmx_req *r, const char *rest);
+
+/* How chat and completions generations are encoded (the skill loop runs
+ * chat generations itself). */
+extern const lmx_gen_fmt lmx_fmt_chat;
+extern const lmx_gen_fmt lmx_fmt_completions;
+
+/* lmx_chat_start or lmx_completions_start, as kind says; on failure s is
+ * released (NULL with e set). */
+lmx_gen *lmx_oai_start(lmx_served *s, lmx_oai_kind kind, const lmx_oai_req *q, lmx_api_err *e);
+
+/* lmx_oai_parse, and the model named for the request log (also when the body
+ * is invalid, if it names one). -1 with e set; q is freed by the caller. */
+int lmx_oai_parse_named(lmx_req *r, json_t *body, lmx_oai_kind kind, lmx_oai_req *q,
+                        lmx_api_err *e);
+
+#endif
