@@ -41,9 +41,9 @@ static void print_list(const json_t *r) {
         char vers[256] = "";
         size_t k, len = 0;
         json_t *v;
-        json_array_foreach(json_object_get(s, "versions"), k, v) len += (size_t)snprintf(
-            vers + len, len < sizeof vers ? sizeof vers - len : 0, "%s%s", k ? ", " : "",
-            json_string_value(v));
+        json_array_foreach(json_object_get(s, "versions"), k, v) len +=
+            (size_t)snprintf(vers + len, len < sizeof vers ? sizeof vers - len : 0, "%s%s",
+                             k ? ", " : "", json_string_value(v));
         const char *latest = json_string_value(json_object_get(s, "latest"));
         printf("%-32s %-12s %-8s %s\n", json_string_value(json_object_get(s, "name")),
                latest ? latest : "-", json_string_value(json_object_get(s, "executor")), vers);
@@ -85,8 +85,10 @@ int cmd_skills(int argc, char **argv) {
     if (!bad && !strcmp(sub, "ls") && np <= 1) {
         json_t *r = lmx_admin_do(&a, "GET", "/v1/skills", NULL);
         if (!r) return 1;
-        if (a.json) lmx_admin_print_json(r);
-        else print_list(r);
+        if (a.json)
+            lmx_admin_print_json(r);
+        else
+            print_list(r);
         json_decref(r);
         return 0;
     }
@@ -106,8 +108,8 @@ int cmd_skills(int argc, char **argv) {
         json_t *args = text ? json_loads(text, 0, &je) : NULL;
         free(text);
         if (!json_is_object(args)) {
-            fprintf(stderr, "lmx skills invoke: ARGS must be a JSON object%s%s\n",
-                    args ? "" : ": ", args ? "" : je.text);
+            fprintf(stderr, "lmx skills invoke: ARGS must be a JSON object%s%s\n", args ? "" : ": ",
+                    args ? "" : je.text);
             json_decref(args);
             return 2;
         }

@@ -9,7 +9,13 @@
 
 #include "skills/manifest.h"
 
-typedef enum { LMX_HX_OK = 0, LMX_HX_TIMEOUT, LMX_HX_FAILED, LMX_HX_UNREACHABLE, LMX_HX_CANCELLED } lmx_hx_rc;
+typedef enum {
+    LMX_HX_OK = 0,
+    LMX_HX_TIMEOUT,
+    LMX_HX_FAILED,
+    LMX_HX_UNREACHABLE,
+    LMX_HX_CANCELLED
+} lmx_hx_rc;
 
 /* *result: the parsed body (OK). err: why otherwise ("HTTP 500: ..."). */
 lmx_hx_rc lmx_http_exec(const lmx_skill *k, const json_t *args, const atomic_bool *cancel,

@@ -15,9 +15,16 @@
 #include "skills/validate.h"
 #include "util/clock.h"
 
-static const char *const code_names[] = {
-    "ok",           "bad_request",      "skill_not_found",   "invalid_arguments", "skill_busy",
-    "skill_timeout", "skill_failed",    "skill_bad_output",  "skill_unavailable", "cancelled"};
+static const char *const code_names[] = {"ok",
+                                         "bad_request",
+                                         "skill_not_found",
+                                         "invalid_arguments",
+                                         "skill_busy",
+                                         "skill_timeout",
+                                         "skill_failed",
+                                         "skill_bad_output",
+                                         "skill_unavailable",
+                                         "cancelled"};
 
 const char *lmx_skr_code_name(lmx_skr_code c) {
     return (unsigned)c < sizeof code_names / sizeof *code_names ? code_names[c] : "unknown";
@@ -54,8 +61,9 @@ static bool take_slot(lmx_skills *s, lmx_skill *k, const atomic_bool *cancel, lm
     if (s->waiting >= s->o.queue) {
         pthread_mutex_unlock(&s->lock);
         r->retry_after = 1;
-        say(r, LMX_SKR_BUSY, "%s@%s is busy: %d running (its concurrency limit) and the "
-                             "dispatch queue is full (%d waiting); retry later",
+        say(r, LMX_SKR_BUSY,
+            "%s@%s is busy: %d running (its concurrency limit) and the "
+            "dispatch queue is full (%d waiting); retry later",
             k->name, k->version, k->limits.concurrency, s->o.queue);
         return false;
     }
@@ -96,12 +104,24 @@ static void give_slot(lmx_skills *s, lmx_skill *k) {
 
 static const char *signal_reason(int sig, const char **kill) {
     switch (sig) {
-    case SIGXCPU: *kill = "cpu"; return "CPU time limit";
-    case SIGXFSZ: *kill = "file_size"; return "file size limit";
-    case SIGKILL: *kill = "signal"; return "SIGKILL (the kernel or a limit)";
-    case SIGSEGV: *kill = NULL; return "segmentation fault";
-    case SIGSYS: *kill = "signal"; return "forbidden system call";
-    default: *kill = NULL; return "a signal";
+    case SIGXCPU:
+        *kill = "cpu";
+        return "CPU time limit";
+    case SIGXFSZ:
+        *kill = "file_size";
+        return "file size limit";
+    case SIGKILL:
+        *kill = "signal";
+        return "SIGKILL (the kernel or a limit)";
+    case SIGSEGV:
+        *kill = NULL;
+        return "segmentation fault";
+    case SIGSYS:
+        *kill = "signal";
+        return "forbidden system call";
+    default:
+        *kill = NULL;
+        return "a signal";
     }
 }
 
@@ -137,8 +157,9 @@ static const char *run_exec(lmx_skills *s, lmx_skill *k, const json_t *args,
         break;
     case LMX_SBX_TIMEOUT:
         kill = "timeout";
-        say(r, LMX_SKR_TIMEOUT, "%s@%s ran past its %g s timeout; its process group was "
-                                "killed%s",
+        say(r, LMX_SKR_TIMEOUT,
+            "%s@%s ran past its %g s timeout; its process group was "
+            "killed%s",
             k->name, k->version, k->limits.timeout_s, term);
         break;
     case LMX_SBX_CANCELLED:
@@ -161,12 +182,13 @@ static const char *run_exec(lmx_skills *s, lmx_skill *k, const json_t *args,
         r->exit_status = res.exit_status;
         if (res.exit_status) {
             /* a program stopped by its memory limit usually exits saying so */
-            if (strstr(res.err_tail, "MemoryError") || strstr(res.err_tail, "Cannot allocate memory") ||
+            if (strstr(res.err_tail, "MemoryError") ||
+                strstr(res.err_tail, "Cannot allocate memory") ||
                 strstr(res.err_tail, "out of memory"))
                 kill = "memory";
             say(r, LMX_SKR_FAILED, "%s@%s exited with status %d%s%s%s", k->name, k->version,
-                res.exit_status, kill ? " (memory limit)" : "", r->stderr_tail[0] ? "; stderr: " : "",
-                r->stderr_tail);
+                res.exit_status, kill ? " (memory limit)" : "",
+                r->stderr_tail[0] ? "; stderr: " : "", r->stderr_tail);
             break;
         }
         json_error_t je;
@@ -183,11 +205,20 @@ static const char *run_exec(lmx_skills *s, lmx_skill *k, const json_t *args,
 static void run_http(lmx_skill *k, const json_t *args, const atomic_bool *cancel, lmx_skr *r) {
     char err[700];
     switch (lmx_http_exec(k, args, cancel, &r->result, err, sizeof err)) {
-    case LMX_HX_OK: break;
-    case LMX_HX_TIMEOUT: say(r, LMX_SKR_TIMEOUT, "%s@%s: %s", k->name, k->version, err); break;
-    case LMX_HX_CANCELLED: say(r, LMX_SKR_CANCELLED, "%s", err); break;
-    case LMX_HX_UNREACHABLE: say(r, LMX_SKR_UNAVAILABLE, "%s@%s: %s", k->name, k->version, err); break;
-    case LMX_HX_FAILED: say(r, LMX_SKR_FAILED, "%s@%s: %s", k->name, k->version, err); break;
+    case LMX_HX_OK:
+        break;
+    case LMX_HX_TIMEOUT:
+        say(r, LMX_SKR_TIMEOUT, "%s@%s: %s", k->name, k->version, err);
+        break;
+    case LMX_HX_CANCELLED:
+        say(r, LMX_SKR_CANCELLED, "%s", err);
+        break;
+    case LMX_HX_UNREACHABLE:
+        say(r, LMX_SKR_UNAVAILABLE, "%s@%s: %s", k->name, k->version, err);
+        break;
+    case LMX_HX_FAILED:
+        say(r, LMX_SKR_FAILED, "%s@%s: %s", k->name, k->version, err);
+        break;
     }
 }
 
@@ -212,11 +243,20 @@ static void run_mcp(lmx_skills *s, lmx_skill *k, const json_t *args, const atomi
     json_t *res = NULL;
     char err[700];
     switch (lmx_mcp_call(m, k->tool, args, k->limits.timeout_s, cancel, &res, err, sizeof err)) {
-    case LMX_MCP_OK: break;
-    case LMX_MCP_TIMEOUT: say(r, LMX_SKR_TIMEOUT, "%s", err); return;
-    case LMX_MCP_CANCELLED: say(r, LMX_SKR_CANCELLED, "%s", err); return;
-    case LMX_MCP_ERROR: say(r, LMX_SKR_FAILED, "%s", err); return;
-    case LMX_MCP_UNREACHABLE: say(r, LMX_SKR_UNAVAILABLE, "%s", err); return;
+    case LMX_MCP_OK:
+        break;
+    case LMX_MCP_TIMEOUT:
+        say(r, LMX_SKR_TIMEOUT, "%s", err);
+        return;
+    case LMX_MCP_CANCELLED:
+        say(r, LMX_SKR_CANCELLED, "%s", err);
+        return;
+    case LMX_MCP_ERROR:
+        say(r, LMX_SKR_FAILED, "%s", err);
+        return;
+    case LMX_MCP_UNREACHABLE:
+        say(r, LMX_SKR_UNAVAILABLE, "%s", err);
+        return;
     }
     if (json_is_true(json_object_get(res, "isError"))) {
         char text[700];
@@ -227,8 +267,8 @@ static void run_mcp(lmx_skills *s, lmx_skill *k, const json_t *args, const atomi
     }
     /* structured content when the tool gives it, else its content blocks */
     json_t *sc = json_object_get(res, "structuredContent");
-    r->result = sc ? json_incref(sc) : json_pack("{s:O}", "content", json_object_get(res, "content")
-                                                                  ?: json_array());
+    r->result = sc ? json_incref(sc)
+                   : json_pack("{s:O}", "content", json_object_get(res, "content") ?: json_array());
     json_decref(res);
 }
 
@@ -250,7 +290,8 @@ void lmx_skills_invoke_skill(lmx_skills *s, lmx_skill *k, const json_t *args,
         if (json_array_size(r->violations)) {
             json_t *v0 = json_array_get(r->violations, 0);
             say(r, LMX_SKR_INVALID_ARGS, "%zu argument%s invalid; first: %s: %s",
-                json_array_size(r->violations), json_array_size(r->violations) > 1 ? "s are" : " is",
+                json_array_size(r->violations),
+                json_array_size(r->violations) > 1 ? "s are" : " is",
                 json_string_value(json_object_get(v0, "pointer"))[0]
                     ? json_string_value(json_object_get(v0, "pointer"))
                     : "(the arguments)",
@@ -262,17 +303,24 @@ void lmx_skills_invoke_skill(lmx_skills *s, lmx_skill *k, const json_t *args,
     }
     if (!take_slot(s, k, cancel, r)) goto done;
     switch (k->kind) {
-    case LMX_SK_EXEC: kill = run_exec(s, k, args, cancel, r); break;
-    case LMX_SK_HTTP: run_http(k, args, cancel, r); break;
-    case LMX_SK_MCP: run_mcp(s, k, args, cancel, r); break;
+    case LMX_SK_EXEC:
+        kill = run_exec(s, k, args, cancel, r);
+        break;
+    case LMX_SK_HTTP:
+        run_http(k, args, cancel, r);
+        break;
+    case LMX_SK_MCP:
+        run_mcp(s, k, args, cancel, r);
+        break;
     }
     give_slot(s, k);
     if (r->code == LMX_SKR_OK && k->output_schema) {
         r->violations = lmx_jsv_validate(k->output_schema, r->result);
         if (json_array_size(r->violations)) {
             json_t *v0 = json_array_get(r->violations, 0);
-            say(r, LMX_SKR_BAD_OUTPUT, "%s@%s returned output that does not match its "
-                                       "output_schema: %s: %s",
+            say(r, LMX_SKR_BAD_OUTPUT,
+                "%s@%s returned output that does not match its "
+                "output_schema: %s: %s",
                 k->name, k->version, json_string_value(json_object_get(v0, "pointer")),
                 json_string_value(json_object_get(v0, "message")));
             json_decref(r->result);

@@ -15,25 +15,25 @@
 
 typedef enum {
     LMX_SKR_OK = 0,
-    LMX_SKR_BAD_REF,       /* the reference is malformed */
-    LMX_SKR_NOT_FOUND,     /* no such skill or version */
-    LMX_SKR_INVALID_ARGS,  /* violations lists each */
-    LMX_SKR_BUSY,          /* concurrency limit and the dispatch queue full */
-    LMX_SKR_TIMEOUT,       /* killed at its time limit */
-    LMX_SKR_FAILED,        /* crashed, non-zero exit, killed by a limit, unreadable output */
-    LMX_SKR_BAD_OUTPUT,    /* output does not match output_schema (violations) */
-    LMX_SKR_UNAVAILABLE,   /* the sandbox or the MCP server cannot be reached */
-    LMX_SKR_CANCELLED,     /* *cancel was set */
+    LMX_SKR_BAD_REF,      /* the reference is malformed */
+    LMX_SKR_NOT_FOUND,    /* no such skill or version */
+    LMX_SKR_INVALID_ARGS, /* violations lists each */
+    LMX_SKR_BUSY,         /* concurrency limit and the dispatch queue full */
+    LMX_SKR_TIMEOUT,      /* killed at its time limit */
+    LMX_SKR_FAILED,       /* crashed, non-zero exit, killed by a limit, unreadable output */
+    LMX_SKR_BAD_OUTPUT,   /* output does not match output_schema (violations) */
+    LMX_SKR_UNAVAILABLE,  /* the sandbox or the MCP server cannot be reached */
+    LMX_SKR_CANCELLED,    /* *cancel was set */
 } lmx_skr_code;
 
 typedef struct {
     lmx_skr_code code;
-    json_t *result;     /* OK: the skill's output */
-    json_t *violations; /* INVALID_ARGS, BAD_OUTPUT: [{pointer, rule, message}] */
-    int exit_status;    /* FAILED (exec): -1 when it did not exit on its own */
-    int signal;         /* FAILED (exec): the signal that ended it, or 0 */
-    char stderr_tail[1024]; /* FAILED, TIMEOUT (exec): the last lines of stderr */
-    char message[1024];     /* why, for people */
+    json_t *result;              /* OK: the skill's output */
+    json_t *violations;          /* INVALID_ARGS, BAD_OUTPUT: [{pointer, rule, message}] */
+    int exit_status;             /* FAILED (exec): -1 when it did not exit on its own */
+    int signal;                  /* FAILED (exec): the signal that ended it, or 0 */
+    char stderr_tail[1024];      /* FAILED, TIMEOUT (exec): the last lines of stderr */
+    char message[1024];          /* why, for people */
     char name[160], version[64]; /* what ran ("" when not resolved) */
     double duration_s;
     int retry_after; /* BUSY: seconds */

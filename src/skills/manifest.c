@@ -104,7 +104,9 @@ static json_t *convert(mctx *m, const yaml_node_t *n) {
     }
     json_t *out = NULL;
     switch (n->type) {
-    case YAML_SCALAR_NODE: out = scalar(n); break;
+    case YAML_SCALAR_NODE:
+        out = scalar(n);
+        break;
     case YAML_SEQUENCE_NODE:
         out = json_array();
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
@@ -135,7 +137,8 @@ static json_t *convert(mctx *m, const yaml_node_t *n) {
             json_object_set_new(out, key, e);
         }
         break;
-    default: break;
+    default:
+        break;
     }
     if (!out) {
         snprintf(m->err, m->errlen, "%s:%lu: unreadable value", m->name,
@@ -173,9 +176,12 @@ static bool parse_size(const char *s, uint64_t *out) {
     double x = strtod(s, &end);
     if (errno || end == s || x < 0) return false;
     double mul = 1;
-    if (*end == 'K' || *end == 'k') mul = 1024.0, end++;
-    else if (*end == 'M') mul = 1048576.0, end++;
-    else if (*end == 'G') mul = 1073741824.0, end++;
+    if (*end == 'K' || *end == 'k')
+        mul = 1024.0, end++;
+    else if (*end == 'M')
+        mul = 1048576.0, end++;
+    else if (*end == 'G')
+        mul = 1073741824.0, end++;
     if (*end == 'i') end++;
     if (*end == 'B') end++;
     if (*end || x * mul > 1e15) return false;
@@ -196,8 +202,7 @@ static int size_field(mctx *m, const json_t *o, const char *key, uint64_t lo, ui
     return 0;
 }
 
-static int num_field(mctx *m, const json_t *o, const char *key, double lo, double hi,
-                     double *out) {
+static int num_field(mctx *m, const json_t *o, const char *key, double lo, double hi, double *out) {
     const json_t *v = json_object_get(o, key);
     if (!v) return 0;
     if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi)
@@ -283,8 +288,9 @@ static const json_t *at_path(const json_t *root, const char *err) {
     return cur;
 }
 
-static const char *const top_keys[] = {"name",  "version", "description", "input_schema",
-                                       "output_schema", "executor", "limits", "sandbox", NULL};
+static const char *const top_keys[] = {"name",         "version",       "description",
+                                       "input_schema", "output_schema", "executor",
+                                       "limits",       "sandbox",       NULL};
 
 static int load_skill(mctx *m, const json_t *root, const char *dir, const lmx_manifest_opts *o,
                       lmx_skill **out) {
@@ -307,8 +313,9 @@ static int load_skill(mctx *m, const json_t *root, const char *dir, const lmx_ma
     if (!verv) return merr(m, root, "missing 'version'");
     lmx_semver ver;
     if (!json_is_string(verv) || !lmx_semver_parse(json_string_value(verv), &ver))
-        return merr(m, verv, "version: expected a semantic version MAJOR.MINOR.PATCH[-PRE] as a "
-                             "string");
+        return merr(m, verv,
+                    "version: expected a semantic version MAJOR.MINOR.PATCH[-PRE] as a "
+                    "string");
     const char *desc = str_field(m, root, "description", false, &rc);
     if (rc) return rc;
     const json_t *in = json_object_get(root, "input_schema");
@@ -440,7 +447,8 @@ static int load_skill(mctx *m, const json_t *root, const char *dir, const lmx_ma
             goto fail;
         }
     } else if (sb) {
-        rc = merr(m, sb, "sandbox: expected strict, standard, none or {profile, read_paths, network}");
+        rc = merr(m, sb,
+                  "sandbox: expected strict, standard, none or {profile, read_paths, network}");
         goto fail;
     }
     if (sb && s->kind != LMX_SK_EXEC) {
@@ -454,8 +462,9 @@ static int load_skill(mctx *m, const json_t *root, const char *dir, const lmx_ma
     else if (!strcmp(profile, "none")) {
         s->profile = LMX_SBX_NONE;
         if (!o || !o->allow_unsandboxed) {
-            rc = merr(m, sb, "sandbox: 'none' needs skills_allow_unsandboxed: true in the daemon's "
-                             "config");
+            rc = merr(m, sb,
+                      "sandbox: 'none' needs skills_allow_unsandboxed: true in the daemon's "
+                      "config");
             goto fail;
         }
     } else {
@@ -474,8 +483,8 @@ static int load_skill(mctx *m, const json_t *root, const char *dir, const lmx_ma
             if (rc) goto fail;
             for (char **p = s->read_paths; *p; p++)
                 if (**p != '/' || strstr(*p, "..")) {
-                    rc = merr(m, rp, "sandbox.read_paths: '%s' is not an absolute path without '..'",
-                              *p);
+                    rc = merr(m, rp,
+                              "sandbox.read_paths: '%s' is not an absolute path without '..'", *p);
                     goto fail;
                 }
         }
@@ -499,8 +508,11 @@ static int load_server(mctx *m, const json_t *root, const char *dir, lmx_mcp_def
     int rc = 0;
     const char *k;
     const json_t *v;
-    json_object_foreach((json_t *)root, k, v) if (strcmp(k, "mcp_server") && strcmp(k, "command") &&
-                                                  strcmp(k, "url")) return merr(m, v, "unknown field '%s' (mcp_server, command, url)", k);
+    json_object_foreach(
+        (json_t *)root, k,
+        v) if (strcmp(k, "mcp_server") && strcmp(k, "command") &&
+               strcmp(k, "url")) return merr(m, v, "unknown field '%s' (mcp_server, command, url)",
+                                             k);
     const char *name = str_field(m, root, "mcp_server", true, &rc);
     if (rc) return rc;
     for (const char *p = name; *p; p++)
@@ -567,8 +579,10 @@ int lmx_manifest_parse(const char *name, const char *text, size_t len, const lmx
         char dir[1024];
         snprintf(dir, sizeof dir, "%s", name);
         char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        else snprintf(dir, sizeof dir, ".");
+        if (slash)
+            *slash = 0;
+        else
+            snprintf(dir, sizeof dir, ".");
         if (!json_is_object(root))
             merr(&m, root, "expected a mapping (name, version, executor, ...)");
         else if (json_object_get(root, "mcp_server"))
@@ -626,8 +640,7 @@ static const char *const profiles[] = {"strict", "standard", "none"};
 
 json_t *lmx_skill_json(const lmx_skill *s) {
     json_t *lim = json_pack("{s:f,s:I,s:i}", "timeout", s->limits.timeout_s, "max_output",
-                            (json_int_t)s->limits.max_output, "concurrency",
-                            s->limits.concurrency);
+                            (json_int_t)s->limits.max_output, "concurrency", s->limits.concurrency);
     json_t *j = json_pack("{s:s,s:s,s:s,s:O,s:s,s:o}", "name", s->name, "version", s->version,
                           "description", s->description ? s->description : "", "input_schema",
                           s->input_schema, "executor", kinds[s->kind], "limits", lim);
@@ -654,9 +667,12 @@ json_t *lmx_skill_json(const lmx_skill *s) {
 void lmx_skill_tool_name(const char *name, char *out, size_t n) {
     size_t o = 0;
     for (const char *p = name; *p && o + 3 < n; p++) {
-        if (*p == '/') out[o++] = '_', out[o++] = '_';
-        else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_') out[o++] = *p;
-        else out[o++] = '_';
+        if (*p == '/')
+            out[o++] = '_', out[o++] = '_';
+        else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_')
+            out[o++] = *p;
+        else
+            out[o++] = '_';
     }
     out[o < n ? o : n - 1] = 0;
     if (o > 64) out[64] = 0; /* OpenAI's limit on function names */

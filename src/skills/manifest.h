@@ -18,13 +18,13 @@ typedef enum { LMX_SK_EXEC = 0, LMX_SK_HTTP, LMX_SK_MCP } lmx_sk_kind;
 typedef enum { LMX_SBX_STRICT = 0, LMX_SBX_STANDARD, LMX_SBX_NONE } lmx_sbx_profile;
 
 typedef struct {
-    double timeout_s;    /* wall clock per invocation */
-    size_t max_output;   /* bytes of result (stdout / response body) */
-    int concurrency;     /* invocations running at once */
-    double cpu_s;        /* exec: RLIMIT_CPU */
-    uint64_t memory;     /* exec: RLIMIT_AS */
-    int processes;       /* exec: RLIMIT_NPROC */
-    uint64_t file_size;  /* exec: RLIMIT_FSIZE */
+    double timeout_s;   /* wall clock per invocation */
+    size_t max_output;  /* bytes of result (stdout / response body) */
+    int concurrency;    /* invocations running at once */
+    double cpu_s;       /* exec: RLIMIT_CPU */
+    uint64_t memory;    /* exec: RLIMIT_AS */
+    int processes;      /* exec: RLIMIT_NPROC */
+    uint64_t file_size; /* exec: RLIMIT_FSIZE */
 } lmx_sk_limits;
 
 /* One version of a skill. Immutable once loaded, shared by reference
@@ -50,7 +50,7 @@ typedef struct lmx_skill {
     lmx_sk_limits limits;
     bool schema_unchecked; /* a bridged tool whose schema is outside the subset:
                               its server validates the arguments */
-    char file[1024];  /* where it came from (for messages and `show`) */
+    char file[1024];       /* where it came from (for messages and `show`) */
     atomic_int refs;
     atomic_int running;
 } lmx_skill;

@@ -169,8 +169,10 @@ static int stdio_send(lmx_mcp *m, const json_t *msg) {
     while (off < len && !rc) {
         ssize_t w = write(m->to_fd, s + off, len - off);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) rc = -1;
-        else off += (size_t)w;
+        if (w <= 0)
+            rc = -1;
+        else
+            off += (size_t)w;
     }
     if (!rc && write(m->to_fd, "\n", 1) != 1) rc = -1;
     free(s);
@@ -178,8 +180,8 @@ static int stdio_send(lmx_mcp *m, const json_t *msg) {
 }
 
 /* The next line as JSON (NULL at EOF or timeout; *timed_out tells which). */
-static json_t *stdio_recv(lmx_mcp *m, double deadline, const atomic_bool *cancel,
-                          bool *timed_out, bool *cancelled) {
+static json_t *stdio_recv(lmx_mcp *m, double deadline, const atomic_bool *cancel, bool *timed_out,
+                          bool *cancelled) {
     for (;;) {
         char *nl = m->rbuf ? memchr(m->rbuf, '\n', m->rlen) : NULL;
         if (nl) {
@@ -306,8 +308,10 @@ static json_t *sse_find(const char *body, json_int_t id) {
     }
     if (data && !found) {
         json_t *j = json_loadb(data, dlen, 0, NULL);
-        if (j && json_integer_value(json_object_get(j, "id")) == id) found = j;
-        else json_decref(j);
+        if (j && json_integer_value(json_object_get(j, "id")) == id)
+            found = j;
+        else
+            json_decref(j);
     }
     free(data);
     return found;
@@ -425,21 +429,26 @@ static rrc request(lmx_mcp *m, const char *method, json_t *params, double deadli
         }
         if (rc == RPC_TIMEOUT || rc == RPC_CANCELLED) {
             json_t *note = json_pack("{s:s,s:s,s:{s:I,s:s}}", "jsonrpc", "2.0", "method",
-                                     "notifications/cancelled", "params", "requestId", id,
-                                     "reason", rc == RPC_TIMEOUT ? "timeout" : "cancelled");
+                                     "notifications/cancelled", "params", "requestId", id, "reason",
+                                     rc == RPC_TIMEOUT ? "timeout" : "cancelled");
             stdio_send(m, note);
             json_decref(note);
             snprintf(err, n, "%s: %s", m->name, rc == RPC_TIMEOUT ? "timed out" : "cancelled");
         }
     } else {
         long st = http_post(m, msg, id, deadline, cancel, &resp, err, n);
-        if (st == -2) rc = RPC_TIMEOUT;
-        else if (st == -3) rc = RPC_CANCELLED;
-        else if (st < 0) rc = RPC_BROKEN;
+        if (st == -2)
+            rc = RPC_TIMEOUT;
+        else if (st == -3)
+            rc = RPC_CANCELLED;
+        else if (st < 0)
+            rc = RPC_BROKEN;
         /* a restarted server does not know our session: 404 (the spec) or
          * 400 (some servers); either means start over */
-        else if ((st == 404 || st == 400) && m->session[0]) rc = RPC_BROKEN;
-        else if (!resp) rc = st / 100 == 2 ? RPC_ERROR : RPC_BROKEN;
+        else if ((st == 404 || st == 400) && m->session[0])
+            rc = RPC_BROKEN;
+        else if (!resp)
+            rc = st / 100 == 2 ? RPC_ERROR : RPC_BROKEN;
     }
     json_decref(msg);
     if (rc != RPC_OK) {
@@ -462,8 +471,10 @@ static rrc request(lmx_mcp *m, const char *method, json_t *params, double deadli
 static void notify(lmx_mcp *m, const char *method, double deadline) {
     json_t *msg = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", method);
     char err[256];
-    if (m->argv) stdio_send(m, msg);
-    else http_post(m, msg, -1, deadline, NULL, NULL, err, sizeof err);
+    if (m->argv)
+        stdio_send(m, msg);
+    else
+        http_post(m, msg, -1, deadline, NULL, NULL, err, sizeof err);
     json_decref(msg);
 }
 
@@ -490,7 +501,8 @@ static int connect_server(lmx_mcp *m, double deadline, char *err, size_t n) {
         return -1;
     }
     snprintf(m->protocol, sizeof m->protocol, "%s", pv);
-    const char *ver = json_string_value(json_object_get(json_object_get(res, "serverInfo"), "version"));
+    const char *ver =
+        json_string_value(json_object_get(json_object_get(res, "serverInfo"), "version"));
     snprintf(m->version, sizeof m->version, "%s", ver ? ver : "");
     json_decref(res);
     notify(m, "notifications/initialized", deadline);
@@ -544,10 +556,15 @@ lmx_mcp_rc lmx_mcp_call(lmx_mcp *m, const char *name, const json_t *args, double
     json_decref(params);
     pthread_mutex_unlock(&m->lock);
     switch (rc) {
-    case RPC_OK: return LMX_MCP_OK;
-    case RPC_TIMEOUT: return LMX_MCP_TIMEOUT;
-    case RPC_CANCELLED: return LMX_MCP_CANCELLED;
-    case RPC_ERROR: return LMX_MCP_ERROR;
-    default: return LMX_MCP_UNREACHABLE;
+    case RPC_OK:
+        return LMX_MCP_OK;
+    case RPC_TIMEOUT:
+        return LMX_MCP_TIMEOUT;
+    case RPC_CANCELLED:
+        return LMX_MCP_CANCELLED;
+    case RPC_ERROR:
+        return LMX_MCP_ERROR;
+    default:
+        return LMX_MCP_UNREACHABLE;
     }
 }

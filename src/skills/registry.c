@@ -91,8 +91,8 @@ static void push_skill(loaded *l, lmx_skill *k) {
 static bool manifest_name(const char *n) {
     size_t len = strlen(n);
     if (n[0] == '.') return false;
-    return (len > 5 && !strcmp(n + len - 5, ".yaml")) || (len > 4 && !strcmp(n + len - 4, ".yml")) ||
-           (len > 5 && !strcmp(n + len - 5, ".json"));
+    return (len > 5 && !strcmp(n + len - 5, ".yaml")) ||
+           (len > 4 && !strcmp(n + len - 4, ".yml")) || (len > 5 && !strcmp(n + len - 5, ".json"));
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b) {
@@ -124,7 +124,8 @@ static void scan(loaded *l, const char *dir, int depth, const lmx_manifest_opts 
                 lmx_mcp_def *d = NULL;
                 char err[1024];
                 int rc = lmx_manifest_load(path, mo, &k, &d, err, sizeof err);
-                if (rc == 1) push_skill(l, k);
+                if (rc == 1)
+                    push_skill(l, k);
                 else if (rc == 2) {
                     if (l->nd == l->capd) {
                         l->capd = l->capd ? l->capd * 2 : 8;
@@ -159,7 +160,7 @@ static int bridge(lmx_mcp *m, const lmx_mcp_def *d, loaded *out, char *err, size
     json_t *t;
     json_array_foreach(tools, i, t) {
         const char *tn = json_string_value(json_object_get(t, "name"));
-        if (!tn || strlen(tn) >= sizeof ((lmx_skill *)0)->tool) continue;
+        if (!tn || strlen(tn) >= sizeof((lmx_skill *)0)->tool) continue;
         lmx_skill *k = calloc(1, sizeof *k);
         if (!k) break;
         snprintf(k->name, sizeof k->name, "mcp/%s/%s", d->name, tn);
@@ -168,8 +169,8 @@ static int bridge(lmx_mcp *m, const lmx_mcp_def *d, loaded *out, char *err, size
         const char *desc = json_string_value(json_object_get(t, "description"));
         k->description = strdup(desc ? desc : "");
         json_t *schema = json_object_get(t, "inputSchema");
-        k->input_schema = json_is_object(schema) ? json_deep_copy(schema)
-                                                 : json_pack("{s:s}", "type", "object");
+        k->input_schema =
+            json_is_object(schema) ? json_deep_copy(schema) : json_pack("{s:s}", "type", "object");
         json_t *outs = json_object_get(t, "outputSchema");
         char serr[256];
         k->schema_unchecked = lmx_jsv_check(k->input_schema, "inputSchema", serr, sizeof serr) != 0;
@@ -214,8 +215,10 @@ static void settle(loaded *l) {
 static void set_error(lmx_skills *s, const char *file, const char *msg) {
     for (size_t i = 0; i < json_array_size(s->errors);) {
         const char *f = json_string_value(json_object_get(json_array_get(s->errors, i), "file"));
-        if (f && !strcmp(f, file)) json_array_remove(s->errors, i);
-        else i++;
+        if (f && !strcmp(f, file))
+            json_array_remove(s->errors, i);
+        else
+            i++;
     }
     if (msg) json_array_append_new(s->errors, json_pack("{s:s,s:s}", "file", file, "error", msg));
 }
@@ -275,8 +278,10 @@ static void *bridge_main(void *p) {
                          j->defs[i]->name, err);
                 set_error(j->s, j->defs[i]->file, rc ? msg : NULL);
             }
-            if (!rc) j->done[i] = true;
-            else left++;
+            if (!rc)
+                j->done[i] = true;
+            else
+                left++;
             pthread_mutex_unlock(&j->s->lock);
             for (int k = 0; k < add.n; k++) lmx_skill_unref(add.v[k]);
             free(add.v);
@@ -369,7 +374,8 @@ int lmx_skills_reload(lmx_skills *s) {
     json_decref(s->errors);
     s->errors = l.errors;
     int n = 0;
-    for (int i = 0; i < s->n; i++) n += s->skills[i]->kind != LMX_SK_MCP || !!strncmp(s->skills[i]->name, "mcp/", 4);
+    for (int i = 0; i < s->n; i++)
+        n += s->skills[i]->kind != LMX_SK_MCP || !!strncmp(s->skills[i]->name, "mcp/", 4);
     unsigned gen = s->gen;
     pthread_mutex_unlock(&s->lock);
     for (int i = 0; i < n_old; i++) lmx_skill_unref(old[i]);
@@ -417,8 +423,9 @@ lmx_skill *lmx_skills_get(lmx_skills *s, const char *ref, bool *not_found, char 
     name[nl] = 0;
     lmx_semsel sel;
     if (!lmx_semsel_parse(at ? at + 1 : "", &sel)) {
-        snprintf(err, n, "'%s': the version selector must be MAJOR, MAJOR.MINOR, MAJOR.MINOR.PATCH "
-                         "or a full prerelease version",
+        snprintf(err, n,
+                 "'%s': the version selector must be MAJOR, MAJOR.MINOR, MAJOR.MINOR.PATCH "
+                 "or a full prerelease version",
                  ref);
         return NULL;
     }

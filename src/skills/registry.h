@@ -37,7 +37,8 @@ typedef struct lmx_skills {
     json_t *errors;       /* [{file, error}] of the last reload */
     struct lmx_mcp **mcp; /* one client per configured MCP server */
     int n_mcp;
-    struct lmx_mcp **retired; /* clients no longer configured (a call may hold one): freed at exit */
+    struct lmx_mcp *
+        *retired; /* clients no longer configured (a call may hold one): freed at exit */
     int n_retired;
     int waiting;   /* invocations waiting for a slot */
     unsigned gen;  /* reloads so far: a bridge thread of an older one stops */

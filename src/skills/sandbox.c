@@ -36,18 +36,60 @@
 
 /* System calls no skill needs and a hostile one could use against the host
  * or other processes. Names the running libseccomp does not know are skipped. */
-static const char *const denied[] = {
-    "ptrace",        "process_vm_readv", "process_vm_writev", "mount",          "umount2",
-    "pivot_root",    "chroot",           "unshare",           "setns",          "kexec_load",
-    "kexec_file_load", "init_module",    "finit_module",      "delete_module",  "bpf",
-    "perf_event_open", "keyctl",         "add_key",           "request_key",    "userfaultfd",
-    "swapon",        "swapoff",          "reboot",            "acct",           "quotactl",
-    "open_by_handle_at", "name_to_handle_at", "iopl",         "ioperm",         "settimeofday",
-    "clock_settime", "clock_adjtime",    "adjtimex",          "syslog",         "lookup_dcookie",
-    "fanotify_init", "move_mount",       "open_tree",         "fsopen",         "fsmount",
-    "fspick",        "mount_setattr",    "vhangup",           "uselib",         "ustat",
-    "sysfs",         "_sysctl",          "nfsservctl",        "io_uring_setup", "io_uring_enter",
-    "io_uring_register", "kcmp",         "pidfd_getfd",       NULL};
+static const char *const denied[] = {"ptrace",
+                                     "process_vm_readv",
+                                     "process_vm_writev",
+                                     "mount",
+                                     "umount2",
+                                     "pivot_root",
+                                     "chroot",
+                                     "unshare",
+                                     "setns",
+                                     "kexec_load",
+                                     "kexec_file_load",
+                                     "init_module",
+                                     "finit_module",
+                                     "delete_module",
+                                     "bpf",
+                                     "perf_event_open",
+                                     "keyctl",
+                                     "add_key",
+                                     "request_key",
+                                     "userfaultfd",
+                                     "swapon",
+                                     "swapoff",
+                                     "reboot",
+                                     "acct",
+                                     "quotactl",
+                                     "open_by_handle_at",
+                                     "name_to_handle_at",
+                                     "iopl",
+                                     "ioperm",
+                                     "settimeofday",
+                                     "clock_settime",
+                                     "clock_adjtime",
+                                     "adjtimex",
+                                     "syslog",
+                                     "lookup_dcookie",
+                                     "fanotify_init",
+                                     "move_mount",
+                                     "open_tree",
+                                     "fsopen",
+                                     "fsmount",
+                                     "fspick",
+                                     "mount_setattr",
+                                     "vhangup",
+                                     "uselib",
+                                     "ustat",
+                                     "sysfs",
+                                     "_sysctl",
+                                     "nfsservctl",
+                                     "io_uring_setup",
+                                     "io_uring_enter",
+                                     "io_uring_register",
+                                     "kcmp",
+                                     "pidfd_getfd",
+                                     NULL};
 
 /* The filter as a BPF program in a memfd (fd, or -1 with why in msg). The
  * default is to allow: the namespaces and the read-only view carry the
@@ -63,8 +105,8 @@ static int seccomp_fd(bool allow_inet, char *msg, size_t n) {
     }
     /* clone with any namespace flag; clone3 hides its flags in memory, so
      * it answers ENOSYS and libc falls back to clone, whose flags are seen */
-    static const unsigned long nsflags[] = {CLONE_NEWUSER, CLONE_NEWNET,  CLONE_NEWPID,
-                                            CLONE_NEWNS,   CLONE_NEWIPC,  CLONE_NEWUTS,
+    static const unsigned long nsflags[] = {CLONE_NEWUSER,  CLONE_NEWNET, CLONE_NEWPID,
+                                            CLONE_NEWNS,    CLONE_NEWIPC, CLONE_NEWUTS,
                                             CLONE_NEWCGROUP};
     for (size_t i = 0; i < sizeof nsflags / sizeof *nsflags && !rc; i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
@@ -129,8 +171,8 @@ static void free_args(args *a) {
  * into /usr on merged-/usr systems, else read-only binds). */
 static void system_view(args *a) {
     add3(a, "--ro-bind", "/usr", "/usr");
-    static const char *const tops[] = {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-                                       NULL};
+    static const char *const tops[] = {"/bin",   "/sbin",   "/lib", "/lib32",
+                                       "/lib64", "/libx32", NULL};
     for (const char *const *t = tops; *t; t++) {
         char target[512];
         ssize_t n = readlink(*t, target, sizeof target - 1);
@@ -197,7 +239,8 @@ static void child(const lmx_sbx_spec *s, char *const *argv, char *const *envp, i
     set_limit(RLIMIT_CORE, 0, 0);
     set_limit(RLIMIT_NOFILE, 256, 256);
     if (drop) {
-        if (syscall(SYS_setgroups, 0, NULL) || syscall(SYS_setresgid, SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) ||
+        if (syscall(SYS_setgroups, 0, NULL) ||
+            syscall(SYS_setresgid, SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) ||
             syscall(SYS_setresuid, SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)) {
             static const char m[] = "lmx sandbox: cannot switch to an unprivileged user\n";
             if (write(2, m, sizeof m - 1) < 0) _exit(126);
@@ -267,14 +310,13 @@ void lmx_sbx_run(const lmx_sbx_spec *s, lmx_sbx_result *res) {
     snprintf(envbuf[1], sizeof envbuf[1], "HOME=%s", sandboxed ? "/tmp" : scratch);
     snprintf(envbuf[2], sizeof envbuf[2], "TMPDIR=%s", sandboxed ? "/tmp" : scratch);
     char *envp[] = {envbuf[0], envbuf[1], envbuf[2], "LANG=C.UTF-8", NULL};
-    int sfd = -1, pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1},
-        pst[2] = {-1, -1};
+    int sfd = -1, pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1}, pst[2] = {-1, -1};
     if (sandboxed) {
         const char *bwrap = s->bwrap && *s->bwrap ? s->bwrap : "/usr/bin/bwrap";
         if (access(bwrap, X_OK)) {
             snprintf(res->msg, sizeof res->msg,
-                     "the sandbox needs bubblewrap (%s: %s); install the bubblewrap package",
-                     bwrap, strerror(errno));
+                     "the sandbox needs bubblewrap (%s: %s); install the bubblewrap package", bwrap,
+                     strerror(errno));
             goto out;
         }
         sfd = seccomp_fd(s->profile == LMX_SBX_STANDARD && s->loopback, res->msg, sizeof res->msg);
@@ -352,7 +394,8 @@ void lmx_sbx_run(const lmx_sbx_spec *s, lmx_sbx_result *res) {
         char buf[16384];
         if (iout >= 0 && pf[iout].revents) {
             ssize_t n = read(pout[0], buf, sizeof buf);
-            if (n <= 0) open_out = false;
+            if (n <= 0)
+                open_out = false;
             else if (res->out_len + (size_t)n > max_out) {
                 why = LMX_SBX_OUTPUT_LIMIT;
                 break;
@@ -372,7 +415,8 @@ void lmx_sbx_run(const lmx_sbx_spec *s, lmx_sbx_result *res) {
         }
         if (ierr >= 0 && pf[ierr].revents) {
             ssize_t n = read(perr[0], buf, sizeof buf);
-            if (n <= 0) open_err = false;
+            if (n <= 0)
+                open_err = false;
             else {
                 size_t k = (size_t)n;
                 if (k >= sizeof tail) {
@@ -391,10 +435,11 @@ void lmx_sbx_run(const lmx_sbx_spec *s, lmx_sbx_result *res) {
         }
         if (ist >= 0 && pf[ist].revents) {
             ssize_t n = read(pst[0], buf, sizeof buf);
-            if (n <= 0) open_st = false;
+            if (n <= 0)
+                open_st = false;
             else {
-                size_t k = (size_t)n < sizeof status - 1 - st_len ? (size_t)n
-                                                                  : sizeof status - 1 - st_len;
+                size_t k =
+                    (size_t)n < sizeof status - 1 - st_len ? (size_t)n : sizeof status - 1 - st_len;
                 memcpy(status + st_len, buf, k);
                 st_len += k;
             }
@@ -423,8 +468,7 @@ void lmx_sbx_run(const lmx_sbx_spec *s, lmx_sbx_result *res) {
         while (waitpid(pid, &wst, WNOHANG) == 0) {
             if (lmx_now_s() >= deadline || (s->cancel && atomic_load(s->cancel))) {
                 why = lmx_now_s() >= deadline ? LMX_SBX_TIMEOUT : LMX_SBX_CANCELLED;
-                wst = kill_group(pid, s->grace_s > 0 ? s->grace_s : 1.0,
-                                 &res->killed_after_term);
+                wst = kill_group(pid, s->grace_s > 0 ? s->grace_s : 1.0, &res->killed_after_term);
                 break;
             }
             usleep(5000);
@@ -476,8 +520,8 @@ void lmx_sbx_run(const lmx_sbx_spec *s, lmx_sbx_result *res) {
 syserr:
     snprintf(res->msg, sizeof res->msg, "cannot start the program: %s", strerror(errno));
 out:
-    for (int *fd = (int[]){pin[0], pin[1], pout[0], pout[1], perr[0], perr[1], pst[0], pst[1], sfd,
-                           -2};
+    for (int *fd =
+             (int[]){pin[0], pin[1], pout[0], pout[1], perr[0], perr[1], pst[0], pst[1], sfd, -2};
          *fd != -2; fd++)
         if (*fd >= 0) close(*fd);
     free_args(&a);

@@ -6,13 +6,13 @@
 
 #define MAX_SKILLS 256
 #define N_OUTCOMES 10
-#define N_KILLS 7
+#define N_KILLS    7
 
 static const char *const outcomes[N_OUTCOMES] = {
-    "ok",           "invalid_arguments", "skill_not_found",  "skill_busy",  "skill_timeout",
-    "skill_failed", "skill_bad_output",  "skill_unavailable", "cancelled", "bad_request"};
-static const char *const kills[N_KILLS] = {"timeout",   "cpu",    "memory", "file_size",
-                                           "output",    "cancel", "signal"};
+    "ok",           "invalid_arguments", "skill_not_found",   "skill_busy", "skill_timeout",
+    "skill_failed", "skill_bad_output",  "skill_unavailable", "cancelled",  "bad_request"};
+static const char *const kills[N_KILLS] = {"timeout", "cpu",    "memory", "file_size",
+                                           "output",  "cancel", "signal"};
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 #define N_BUCKETS (sizeof buckets / sizeof buckets[0])
 

@@ -18,14 +18,14 @@
 #include <string.h>
 
 #define MAX_VIOLATIONS 64
-#define MAX_DEPTH 64
+#define MAX_DEPTH      64
 
-static const char *const annotations[] = {"description", "title",   "default", "examples",
-                                          "$schema",     "$id",     "$comment", "$defs",
+static const char *const annotations[] = {"description", "title", "default",  "examples",
+                                          "$schema",     "$id",   "$comment", "$defs",
                                           "definitions", NULL};
 static const char *const formats[] = {"date-time", "date", "time", "email", "hostname",
                                       "ipv4",      "ipv6", "uri",  "uuid",  NULL};
-static const char *const types[] = {"object", "array",   "string", "number",
+static const char *const types[] = {"object",  "array",   "string", "number",
                                     "integer", "boolean", "null",   NULL};
 
 static bool in_list(const char *const *l, const char *s) {
@@ -114,8 +114,10 @@ static int check(chk *c, const json_t *s, const char *path, int depth) {
             } else if (json_is_array(v) && json_array_size(v)) {
                 size_t i;
                 const json_t *t;
-                json_array_foreach(v, i, t) if (!json_is_string(t) ||
-                                                !in_list(types, json_string_value(t))) return cerr(c, p, "expected type names");
+                json_array_foreach(
+                    v, i, t) if (!json_is_string(t) ||
+                                 !in_list(types, json_string_value(
+                                                     t))) return cerr(c, p, "expected type names");
             } else
                 return cerr(c, p, "expected a type name or a list of them");
         } else if (!strcmp(k, "properties")) {
@@ -131,7 +133,8 @@ static int check(chk *c, const json_t *s, const char *path, int depth) {
             if (!json_is_array(v)) return cerr(c, p, "expected an array of property names");
             size_t i;
             const json_t *t;
-            json_array_foreach(v, i, t) if (!json_is_string(t)) return cerr(c, p, "expected an array of property names");
+            json_array_foreach(v, i, t) if (!json_is_string(t)) return cerr(
+                c, p, "expected an array of property names");
         } else if (!strcmp(k, "additionalProperties") || !strcmp(k, "items")) {
             if (check(c, v, p, depth + 1)) return -1;
         } else if (!strcmp(k, "prefixItems") || !strcmp(k, "anyOf") || !strcmp(k, "oneOf")) {
@@ -191,7 +194,7 @@ typedef struct {
 
 /* A bound on the work one validation does: $ref and anyOf can make a small
  * schema exponential, and a pattern can backtrack without end. */
-#define MAX_STEPS 200000
+#define MAX_STEPS   200000
 #define MATCH_LIMIT 1000000
 
 static void viol(val *v, const char *ptr, const char *rule, const char *fmt, ...) {
@@ -201,32 +204,44 @@ static void viol(val *v, const char *ptr, const char *rule, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_array_append_new(v->out, json_pack("{s:s,s:s,s:s}", "pointer", ptr, "rule", rule,
-                                            "message", msg));
+    json_array_append_new(v->out,
+                          json_pack("{s:s,s:s,s:s}", "pointer", ptr, "rule", rule, "message", msg));
 }
 
 /* ptr + "/" + token, escaping '~' and '/' (RFC 6901). */
 static void ptr_add(char *dst, size_t n, const char *ptr, const char *tok) {
     size_t len = (size_t)snprintf(dst, n, "%s/", ptr);
     for (const char *t = tok; *t && len + 3 < n; t++) {
-        if (*t == '~') dst[len++] = '~', dst[len++] = '0';
-        else if (*t == '/') dst[len++] = '~', dst[len++] = '1';
-        else dst[len++] = *t;
+        if (*t == '~')
+            dst[len++] = '~', dst[len++] = '0';
+        else if (*t == '/')
+            dst[len++] = '~', dst[len++] = '1';
+        else
+            dst[len++] = *t;
     }
-    if (len < n) dst[len] = 0;
-    else dst[n - 1] = 0;
+    if (len < n)
+        dst[len] = 0;
+    else
+        dst[n - 1] = 0;
 }
 
 static const char *type_of(const json_t *x) {
     switch (json_typeof(x)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+        return "integer";
+    case JSON_REAL:
+        return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "boolean";
+    default:
+        return "null";
     }
 }
 
@@ -319,7 +334,7 @@ static bool format_ok(const char *f, const char *s) {
         if (strlen(s) != 36) return false;
         for (int i = 0; i < 36; i++)
             if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-'
-                                                          : !isxdigit((unsigned char)s[i]))
+                                                        : !isxdigit((unsigned char)s[i]))
                 return false;
         return true;
     }
@@ -357,7 +372,8 @@ static void validate(val *v, const json_t *s, const json_t *x, const char *ptr) 
     }
     if (!json_is_object(s)) return;
     if (++*v->steps > MAX_STEPS) {
-        if (*v->steps == MAX_STEPS + 1) viol(v, ptr, "complexity", "the schema is too complex to check this value");
+        if (*v->steps == MAX_STEPS + 1)
+            viol(v, ptr, "complexity", "the schema is too complex to check this value");
         return;
     }
     if (++v->depth > MAX_DEPTH) {
@@ -426,8 +442,8 @@ static void validate(val *v, const json_t *s, const json_t *x, const char *ptr) 
                 pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
                 pcre2_match_context *mc = pcre2_match_context_create(NULL);
                 if (mc) pcre2_set_match_limit(mc, MATCH_LIMIT);
-                int rc = md ? pcre2_match(re, (PCRE2_SPTR)str, json_string_length(x), 0, 0, md, mc)
-                            : -1;
+                int rc =
+                    md ? pcre2_match(re, (PCRE2_SPTR)str, json_string_length(x), 0, 0, md, mc) : -1;
                 if (rc == PCRE2_ERROR_MATCHLIMIT)
                     viol(v, ptr, "pattern", "too complex to match against %s",
                          json_string_value(pat));
@@ -503,7 +519,8 @@ static void validate(val *v, const json_t *s, const json_t *x, const char *ptr) 
         size_t i;
         const json_t *b;
         json_array_foreach(any, i, b) if (!ok && !count_viol(v, b, x, ptr)) ok = true;
-        if (!ok) viol(v, ptr, "anyOf", "matches none of the %zu allowed forms", json_array_size(any));
+        if (!ok)
+            viol(v, ptr, "anyOf", "matches none of the %zu allowed forms", json_array_size(any));
     }
     const json_t *one = json_object_get(s, "oneOf");
     if (json_is_array(one)) {
@@ -511,8 +528,9 @@ static void validate(val *v, const json_t *s, const json_t *x, const char *ptr) 
         const json_t *b;
         json_array_foreach(one, i, b) fits += !count_viol(v, b, x, ptr);
         if (fits != 1)
-            viol(v, ptr, "oneOf", fits ? "matches %zu of the forms, exactly one is allowed"
-                                       : "matches none of the %zu allowed forms",
+            viol(v, ptr, "oneOf",
+                 fits ? "matches %zu of the forms, exactly one is allowed"
+                      : "matches none of the %zu allowed forms",
                  fits ? fits : json_array_size(one));
     }
 out:

@@ -32,14 +32,14 @@ static int sel_pick(const char *sel, const char *const *vers, int n) {
 
 TEST(semver_selectors_pick_the_highest_matching_stable_version) {
     const char *const v[] = {"1.0.0", "1.2.0", "1.2.3", "1.10.1", "2.0.0-beta.1", "0.9.9"};
-    CHECK_EQ_INT(sel_pick("", v, 6), 3);         /* latest stable: 1.10.1, not the beta */
-    CHECK_EQ_INT(sel_pick("1", v, 6), 3);        /* numeric, not lexical: 1.10 > 1.2 */
+    CHECK_EQ_INT(sel_pick("", v, 6), 3);  /* latest stable: 1.10.1, not the beta */
+    CHECK_EQ_INT(sel_pick("1", v, 6), 3); /* numeric, not lexical: 1.10 > 1.2 */
     CHECK_EQ_INT(sel_pick("1.2", v, 6), 2);
     CHECK_EQ_INT(sel_pick("1.2.0", v, 6), 1);
-    CHECK_EQ_INT(sel_pick("2", v, 6), -1);       /* prereleases only by exact name */
+    CHECK_EQ_INT(sel_pick("2", v, 6), -1); /* prereleases only by exact name */
     CHECK_EQ_INT(sel_pick("2.0.0-beta.1", v, 6), 4);
     CHECK_EQ_INT(sel_pick("0", v, 6), 5);
-    CHECK_EQ_INT(sel_pick("01", v, 6), -2);      /* leading zero */
+    CHECK_EQ_INT(sel_pick("01", v, 6), -2); /* leading zero */
     CHECK_EQ_INT(sel_pick("1.x", v, 6), -2);
     lmx_semver a, b;
     CHECK(lmx_semver_parse("1.0.0-alpha", &a) && lmx_semver_parse("1.0.0-alpha.1", &b));
@@ -68,9 +68,10 @@ static void viol_str(const char *args, char *out, size_t n) {
     size_t i, len = 0;
     json_t *e;
     out[0] = 0;
-    json_array_foreach(v, i, e) len += (size_t)snprintf(
-        out + len, n - len, "%s%s %s", len ? "; " : "",
-        json_string_value(json_object_get(e, "pointer")), json_string_value(json_object_get(e, "rule")));
+    json_array_foreach(v, i, e) len +=
+        (size_t)snprintf(out + len, n - len, "%s%s %s", len ? "; " : "",
+                         json_string_value(json_object_get(e, "pointer")),
+                         json_string_value(json_object_get(e, "rule")));
     json_decref(v);
     json_decref(a);
     json_decref(s);
@@ -84,14 +85,15 @@ TEST(validator_reports_every_violation_with_its_pointer_and_rule) {
     viol_str("{\"q\":\"abc\",\"opts\":{}}", buf, sizeof buf);
     CHECK_EQ_STR(buf, "");
     viol_str("{\"q\":\"abc\",\"opts\":{\"n\":3,\"mode\":\"b\",\"tags\":[\"a@b.co\"]},"
-             "\"when\":\"2024-02-29T10:00:00Z\"}", buf, sizeof buf);
+             "\"when\":\"2024-02-29T10:00:00Z\"}",
+             buf, sizeof buf);
     CHECK_EQ_STR(buf, "");
     viol_str("{\"opts\":{}}", buf, sizeof buf);
     CHECK_EQ_STR(buf, "/q required");
     viol_str("{\"q\":\"ABC\",\"opts\":{\"n\":0,\"mode\":\"c\"},\"x\":1}", buf, sizeof buf);
     CHECK_EQ_STR(buf, "/q pattern; /opts/n minimum; /opts/mode enum; /x additionalProperties");
-    viol_str("{\"q\":\"abcdefghij\",\"opts\":{\"n\":2.5,\"tags\":[\"x\",\"y@z.io\",\"w\"]}}",
-             buf, sizeof buf);
+    viol_str("{\"q\":\"abcdefghij\",\"opts\":{\"n\":2.5,\"tags\":[\"x\",\"y@z.io\",\"w\"]}}", buf,
+             sizeof buf);
     CHECK_EQ_STR(buf, "/q maxLength; /opts/n type; /opts/tags maxItems; /opts/tags/0 format; "
                       "/opts/tags/2 format");
     viol_str("{\"q\":\"a\",\"opts\":{},\"when\":\"2023-02-29T10:00:00Z\"}", buf, sizeof buf);
@@ -109,7 +111,8 @@ TEST(validator_reports_every_violation_with_its_pointer_and_rule) {
 TEST(validator_refuses_schemas_outside_the_subset_with_their_path) {
     char err[256];
     json_t *s = json_loads("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\","
-                           "\"pattern\":\"(\"}}}", 0, NULL);
+                           "\"pattern\":\"(\"}}}",
+                           0, NULL);
     CHECK_EQ_INT(lmx_jsv_check(s, "input_schema", err, sizeof err), -1);
     CHECK(strstr(err, "input_schema.properties.a.pattern: bad regular expression"));
     json_decref(s);
@@ -125,7 +128,8 @@ TEST(validator_refuses_schemas_outside_the_subset_with_their_path) {
     json_decref(s);
     /* for a model: format and pattern go, a property named "pattern" stays */
     s = json_loads("{\"type\":\"object\",\"properties\":{\"pattern\":{\"type\":\"string\","
-                   "\"pattern\":\"^a\",\"format\":\"email\"}}}", 0, NULL);
+                   "\"pattern\":\"^a\",\"format\":\"email\"}}}",
+                   0, NULL);
     json_t *m = lmx_jsv_for_model(s);
     char *d = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
     CHECK_EQ_STR(d, "{\"properties\":{\"pattern\":{\"type\":\"string\"}},\"type\":\"object\"}");
@@ -159,8 +163,8 @@ TEST(manifest_refusals_name_the_file_and_line) {
     CHECK_EQ_STR(err, "d/s.yaml:6: input_schema.properties.a.type: unknown type 'strin'");
     CHECK_EQ_INT(parse_manifest("d/y.yaml", "name: [unclosed\n", err, sizeof err), -1);
     CHECK(!strncmp(err, "d/y.yaml:", 9));
-    CHECK_EQ_INT(parse_manifest("d/j.json", "{\"name\": \"t/x\",\n \"version\": }", err, sizeof err),
-                 -1);
+    CHECK_EQ_INT(
+        parse_manifest("d/j.json", "{\"name\": \"t/x\",\n \"version\": }", err, sizeof err), -1);
     CHECK(!strncmp(err, "d/j.json:2:", 11));
     CHECK_EQ_INT(parse_manifest("d/n.yaml",
                                 "name: t/x\nversion: 1.0.0\ninput_schema: {type: object}\n"
@@ -205,7 +209,8 @@ static void make_dir(char *dir, size_t n) {
                "print(json.dumps({'args': args, 'cwd': os.getcwd(), 'env': sorted(os.environ)}))\n",
                0644);
     snprintf(p, sizeof p, "%s/broken.yaml", dir);
-    write_file(p, "name: t/broken\nversion: 1.0.0\ninput_schema: {type: object}\nexecutor: 3\n", 0644);
+    write_file(p, "name: t/broken\nversion: 1.0.0\ninput_schema: {type: object}\nexecutor: 3\n",
+               0644);
 }
 
 static void rm_dir(const char *dir) {
@@ -240,8 +245,8 @@ TEST(registry_resolves_each_selector_and_reports_broken_manifests) {
     CHECK(!lmx_skills_get(s, "t/echo@x.y", &nf, err, sizeof err) && !nf);
     json_t *l = lmx_skills_list_json(s);
     CHECK_EQ_INT(json_array_size(json_object_get(l, "errors")), 1);
-    CHECK(strstr(json_string_value(json_object_get(json_array_get(json_object_get(l, "errors"), 0),
-                                                   "error")),
+    CHECK(strstr(json_string_value(
+                     json_object_get(json_array_get(json_object_get(l, "errors"), 0), "error")),
                  "broken.yaml:4: executor: expected a mapping"));
     json_decref(l);
     lmx_skills_free(s);
@@ -249,7 +254,8 @@ TEST(registry_resolves_each_selector_and_reports_broken_manifests) {
 }
 
 TEST(sandboxed_skill_runs_with_a_cleared_environment_in_its_scratch_dir) {
-    if (access("/usr/bin/bwrap", X_OK)) FAILF("bubblewrap is not installed (scripts/install-deps.sh)");
+    if (access("/usr/bin/bwrap", X_OK))
+        FAILF("bubblewrap is not installed (scripts/install-deps.sh)");
     char dir[256];
     make_dir(dir, sizeof dir);
     lmx_skills_opts o = {.dir = dir, .queue = 4};
@@ -262,7 +268,8 @@ TEST(sandboxed_skill_runs_with_a_cleared_environment_in_its_scratch_dir) {
     char *d = json_dumps(r.result, JSON_COMPACT | JSON_SORT_KEYS);
     char want[600];
     snprintf(want, sizeof want,
-             "{\"args\":{\"x\":7},\"cwd\":\"%s\",\"env\":[\"HOME\",\"LANG\",\"PATH\",\"PWD\",\"TMPDIR\"]}",
+             "{\"args\":{\"x\":7},\"cwd\":\"%s\",\"env\":[\"HOME\",\"LANG\",\"PATH\",\"PWD\","
+             "\"TMPDIR\"]}",
              dir);
     CHECK_EQ_STR(d, want);
     free(d);
@@ -271,7 +278,8 @@ TEST(sandboxed_skill_runs_with_a_cleared_environment_in_its_scratch_dir) {
     json_t *bad = json_pack("{s:s}", "x", "seven");
     lmx_skills_invoke(s, "t/echo@1", bad, NULL, &r);
     CHECK_EQ_INT(r.code, LMX_SKR_INVALID_ARGS);
-    CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(r.violations, 0), "pointer")), "/x");
+    CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(r.violations, 0), "pointer")),
+                 "/x");
     lmx_skr_free(&r);
     json_decref(bad);
     json_decref(args);
@@ -283,7 +291,10 @@ TEST(sandbox_fails_closed_without_bubblewrap) {
     lmx_sk_limits l;
     lmx_sk_limits_default(&l);
     char *argv[] = {"true", NULL};
-    lmx_sbx_spec spec = {.argv = argv, .dir = "/tmp", .profile = LMX_SBX_STRICT, .limits = &l,
+    lmx_sbx_spec spec = {.argv = argv,
+                         .dir = "/tmp",
+                         .profile = LMX_SBX_STRICT,
+                         .limits = &l,
                          .bwrap = "/nonexistent/bwrap"};
     lmx_sbx_result r;
     lmx_sbx_run(&spec, &r);

@@ -119,11 +119,14 @@ int lmx_h_mcp(lmx_req *r, const char *rest) {
         return lmx_reply_json(r, 400, o);
     }
     json_t *msg = lmx_req_json(r, false, &e);
-    if (!msg) return lmx_reply_json(r, e.status == 413 ? 413 : 400, rpc_error(NULL, -32700, e.message));
+    if (!msg)
+        return lmx_reply_json(r, e.status == 413 ? 413 : 400, rpc_error(NULL, -32700, e.message));
     if (!json_is_object(msg)) {
         json_decref(msg);
-        return lmx_reply_json(r, 400, rpc_error(NULL, -32600, "Expected one JSON-RPC message "
-                                                              "(batches are not supported)"));
+        return lmx_reply_json(r, 400,
+                              rpc_error(NULL, -32600,
+                                        "Expected one JSON-RPC message "
+                                        "(batches are not supported)"));
     }
     json_t *id = json_object_get(msg, "id");
     const char *method = json_string_value(json_object_get(msg, "method"));

@@ -13,7 +13,8 @@
 void lmx_skr_api_err(const lmx_skr *r, lmx_api_err *e) {
     memset(e, 0, sizeof *e);
     switch (r->code) {
-    case LMX_SKR_OK: return;
+    case LMX_SKR_OK:
+        return;
     case LMX_SKR_BAD_REF:
         lmx_err_set(e, 400, "invalid_request_error", "invalid_skill", NULL, "%s", r->message);
         return;
@@ -98,7 +99,8 @@ void lmx_skills_invoke_for(lmx_req *r, lmx_skills *s, lmx_skill *k, const char *
 
 static lmx_skills *registry(lmx_req *r, lmx_api_err *e) {
     lmx_skills *s = lmx_req_app(r)->skills;
-    if (!s) lmx_err_set(e, 404, "not_found_error", "skill_not_found", NULL, "Skills are not enabled.");
+    if (!s)
+        lmx_err_set(e, 404, "not_found_error", "skill_not_found", NULL, "Skills are not enabled.");
     return s;
 }
 
@@ -127,7 +129,6 @@ int lmx_h_skill_get(lmx_req *r, const char *ref) {
     lmx_skill_unref(k);
     return lmx_reply_json(r, 200, o);
 }
-
 
 /* POST /v1/skills/NS/NAME[@SEL]/invoke {"arguments": {...}} */
 int lmx_h_skill_invoke(lmx_req *r, const char *rest) {

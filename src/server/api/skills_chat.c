@@ -102,8 +102,7 @@ static json_t *bind_choice(const json_t *choice, const bindings *b, lmx_api_err 
     if (at) *at = 0;
     for (int i = 0; i < b->n; i++)
         if (!strcmp(b->v[i].k->name, name))
-            return json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name",
-                             b->v[i].tool);
+            return json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name", b->v[i].tool);
     lmx_err_bad(e, "tool_choice", "tool_choice names the skill '%s', which is not in tools.",
                 ref ? ref : "");
     return NULL;
@@ -129,8 +128,8 @@ done:
 /* Runs the calls of one assistant message; appends the tool messages to
  * msgs and a record per call to calls. false when a call is not a skill's
  * (the client's own function: the loop stops and the client gets it). */
-static bool run_calls(lmx_req *r, lmx_skills *s, const bindings *b, const json_t *tool_calls, int step,
-                      json_t *msgs, json_t *calls) {
+static bool run_calls(lmx_req *r, lmx_skills *s, const bindings *b, const json_t *tool_calls,
+                      int step, json_t *msgs, json_t *calls) {
     size_t i;
     json_t *c;
     json_array_foreach(tool_calls, i, c) {
@@ -220,7 +219,8 @@ lmx_gen *lmx_skills_loop(lmx_req *r, json_t *body, lmx_skill_loop *out, lmx_api_
         out->completion_tokens += g->completion_tokens;
         /* the turn as the chat API shows it: its message and tool calls */
         json_t *resp = lmx_chat_response(g);
-        json_t *msg = json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "message");
+        json_t *msg =
+            json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "message");
         json_t *tc = json_object_get(msg, "tool_calls");
         bool more = json_array_size(tc) > 0;
         if (more && step >= steps) {

@@ -18,7 +18,8 @@
 bool lmx_skills_chat_wanted(const json_t *body);
 /* What the loop did besides its last turn. */
 typedef struct {
-    json_t *calls; /* skill_calls: {id, step, name, version, arguments, result | error, duration_s} */
+    json_t
+        *calls; /* skill_calls: {id, step, name, version, arguments, result | error, duration_s} */
     int prompt_tokens, completion_tokens; /* over every turn */
     bool exhausted; /* skills_max_steps cut it: the last turn's calls did not run */
 } lmx_skill_loop;

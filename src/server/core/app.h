@@ -29,8 +29,8 @@ typedef struct {
     struct lmx_rstore *responses; /* the Responses API's stored responses */
     /* agent runs (agents/runtime.h); NULL: not started */
     struct lmx_agents *agents;
-    struct lmx_skills *skills;    /* skills_dir's skills and the MCP bridge (skills/registry.h) */
-    atomic_int skill_steps;       /* server-side tool loop: model turns at most */
+    struct lmx_skills *skills; /* skills_dir's skills and the MCP bridge (skills/registry.h) */
+    atomic_int skill_steps;    /* server-side tool loop: model turns at most */
 } lmx_app;
 
 #endif
