@@ -118,6 +118,11 @@ long lmx_admin_call(const lmx_admin *a, const char *method, const char *path, co
         snprintf(h, sizeof h, "X-Admin-Key: %s", a->key);
         hl = curl_slist_append(hl, h);
     }
+    if (a->api_key) {
+        char h[1024];
+        snprintf(h, sizeof h, "Authorization: Bearer %s", a->api_key);
+        hl = curl_slist_append(hl, h);
+    }
     body b = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);

@@ -13,12 +13,13 @@
 #include <stdint.h>
 
 typedef struct {
-    char base[512];    /* "http://host:port" */
-    const char *key;   /* admin key or NULL */
-    char token[128];   /* the daemon's token ($LMX_STATE_DIR or ~/.lmx/admin.token), when read */
-    bool json;         /* --json: print the API's own JSON */
-    const char *cmd;   /* for messages: "lmx ls" */
-    const char *model; /* the model the command names (for a 404's message), or NULL */
+    char base[512];      /* "http://host:port" */
+    const char *key;     /* admin key or NULL */
+    char token[128];     /* the daemon's token ($LMX_STATE_DIR or ~/.lmx/admin.token), when read */
+    bool json;           /* --json: print the API's own JSON */
+    const char *cmd;     /* for messages: "lmx ls" */
+    const char *api_key; /* API key (Authorization: Bearer) or NULL: lmx skills */
+    const char *model;   /* the model the command names (for a 404's message), or NULL */
 } lmx_admin;
 
 /* Sets defaults from the environment. */

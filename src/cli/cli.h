@@ -24,5 +24,7 @@ int cmd_show(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 /* cmd_keys.c: inference keys (admin API) */
 int cmd_keys(int argc, char **argv);
+/* cmd_skills.c: the daemon's skills */
+int cmd_skills(int argc, char **argv);
 
 #endif

@@ -37,6 +37,7 @@
 #include "server/http/tls.h"
 #include "trace/trace.h"
 #include "util/log.h"
+#include "skills/registry.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -271,9 +272,13 @@ int cmd_serve(int argc, char **argv) {
         snprintf(db_path, sizeof db_path, "%s/.lmx/responses.db", home);
     lmx_rstore *rstore =
         lmx_rstore_new(db_path[0] && strcmp(db_path, ":memory:") ? db_path : NULL, 1000, 7 * 86400);
+    /* skills: the registry is filled by the config's first apply below */
+    lmx_skills_opts so = {.queue = (int)cfg->skills_queue};
+    lmx_skills *skills = lmx_skills_new(&so);
     lmx_app app = {.mgr = mgr,
                    .responses = rstore,
                    .tenancy = tenancy,
+                   .skills = skills,
                    .admin_local_only = lmx_profile_admin_loopback_only(cfg)};
     /* the tenants' settings were applied by open_tenancy; reloads apply them again */
     /* applies keys, limits, log level and the manager's policy */
@@ -281,7 +286,7 @@ int cmd_serve(int argc, char **argv) {
     lmx_dl *dl = NULL;
     lmx_http *h = NULL, *oh = NULL;
     int rc = 1;
-    if (!mgr || !live) {
+    if (!mgr || !live || !skills) {
         fprintf(stderr, "lmx serve: out of memory\n");
         goto out;
     }
@@ -406,6 +411,7 @@ out:
     lmx_tls_shutdown();
     lmx_trace_stop();
     lmx_tenancy_close(tenancy);
+    lmx_skills_free(skills);
     lmx_pool_destroy(pool);
     free(cfg);
     if (!rc) lmx_log("info", "stopped", NULL);

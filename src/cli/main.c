@@ -30,6 +30,7 @@ static const struct {
     {"status", cmd_status, "show the daemon's state"},
     {"runs", cmd_runs, "list, show, follow or cancel the daemon's agent runs"},
     {"keys", cmd_keys, "add, list or revoke the daemon's inference keys"},
+    {"skills", cmd_skills, "list, show and invoke the daemon's skills"},
     {"version", NULL, "print the version"},
     {"help", NULL, "help on a command (lmx help COMMAND)"},
 };

@@ -160,6 +160,14 @@ static const cfg_key keys[] = {
     {"aliases", T_ALIASES, F(aliases), 0, 0, true, "--alias", NULL, true, "none",
      "names mapped to models in order of preference: {NAME: [MODEL, ...]}; "
      "flag --alias NAME=M1,M2 (repeatable), LMX_ALIASES='NAME=M1,M2;NAME2=M3'"},
+    {"skills_dir", T_STR, F(skills_dir), 0, 0, true, "--skills-dir", NULL, true, "none",
+     "directory of skill manifests and MCP server definitions (docs/skills.md)"},
+    {"skills_allow_unsandboxed", T_BOOL, F(skills_allow_unsandboxed), 0, 0, true, NULL, NULL, true,
+     "false", "allow skills with 'sandbox: none' (they run as the daemon's user)"},
+    {"skills_queue", T_INT, F(skills_queue), 0, 100000, true, NULL, NULL, true, "32",
+     "skill invocations that may wait for a free slot, in all, before 429 skill_busy"},
+    {"skills_max_steps", T_INT, F(skills_max_steps), 1, 64, true, NULL, NULL, true, "4",
+     "model turns of a chat request's server-side skill loop"},
     {"models", T_MODELS, F(models), 0, 0, false, NULL, NULL, false, "none",
      "models loaded at start: a list of MODEL or {model, ctx_size, parallel, alias, ttl}"},
     {"agents", T_AGENTS, F(agents), 0, 0, true, NULL, NULL, true, "none",
@@ -218,6 +226,8 @@ void lmx_config_defaults(lmx_config *c) {
     c->agents_queue = 256;
     c->agents_queue_per_tenant = 64;
     c->agents_retention = 604800;
+    c->skills_queue = 32;
+    c->skills_max_steps = 4;
 }
 
 /* ---- values: one checker per type, whatever the source ---- */

@@ -88,6 +88,10 @@ typedef struct {
     long agents_workers, agents_queue, agents_queue_per_tenant;
     double agents_retention;
     long agents_debug_fail_steps, agents_debug_step_delay_ms; /* testing only */
+    /* skills (reload; docs/skills.md) */
+    char skills_dir[1024];
+    bool skills_allow_unsandboxed;
+    long skills_queue, skills_max_steps;
     /* loaded at start (restart) */
     lmx_cfg_model models[LMX_CFG_MAX_MODELS];
     int n_models;

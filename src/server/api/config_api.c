@@ -12,6 +12,7 @@
 #include "server/http/http.h"
 #include "util/log.h"
 #include "server/core/tenancy.h"
+#include "skills/registry.h"
 
 struct lmx_cfg_live {
     pthread_mutex_t mu; /* serialises reloads; guards cfg */
@@ -70,6 +71,24 @@ static void apply(lmx_cfg_live *l, const lmx_config *c) {
     lmx_mgr_policy p;
     lmx_config_policy(c, &p);
     if (app->mgr) lmx_mgr_set_policy(app->mgr, &p);
+    atomic_store(&app->skill_steps, (int)c->skills_max_steps);
+    if (app->skills) { /* re-reads the directory: a reload picks up changed manifests */
+        lmx_skills_opts so = {.dir = c->skills_dir,
+                              .allow_unsandboxed = c->skills_allow_unsandboxed,
+                              .queue = (int)c->skills_queue};
+        lmx_skills_set_opts(app->skills, &so);
+        int n = lmx_skills_reload(app->skills);
+        json_t *l = lmx_skills_list_json(app->skills);
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(l, "errors"), i, e)
+            lmx_log("warn", "skill refused", json_incref(e));
+        if (c->skills_dir[0])
+            lmx_log("info", "skills loaded",
+                    json_pack("{s:s,s:i,s:i}", "dir", c->skills_dir, "versions", n, "refused",
+                              (int)json_array_size(json_object_get(l, "errors"))));
+        json_decref(l);
+    }
 }
 
 lmx_cfg_live *lmx_cfg_live_create(lmx_app *app, const lmx_config *c, const char *path, int argc,

@@ -11,6 +11,7 @@
 #include "server/api/model_list.h"
 #include "server/api/openai_chat.h"
 #include "server/api/openai_completions.h"
+#include "server/api/skills_chat.h"
 #include "server/core/compat_fmt.h"
 #include "server/core/compat_models.h"
 #include "server/core/request.h"
@@ -63,6 +64,11 @@ static int generate(lmx_req *r, lmx_oai_kind kind) {
     int ok;
     lmx_served *s = NULL;
     lmx_compat_no_limit(body);
+    if (kind == LMX_OAI_CHAT && lmx_skills_chat_wanted(body)) { /* server-side skill loop */
+        ok = lmx_skills_chat(r, body);
+        json_decref(body);
+        return ok;
+    }
     if (lmx_oai_parse_named(r, body, kind, &q, &e)) {
         ok = lmx_reply_err(r, &e);
         goto out;

@@ -28,6 +28,7 @@
 
 #include "server/api/response_store.h"
 #include "server/api/responses_api.h"
+#include "server/api/skills_chat.h"
 #include "server/core/chat_bridge.h"
 #include "util/log.h"
 
@@ -290,10 +291,14 @@ static json_t *chat_tools(const json_t *tools, lmx_api_err *e) {
         char w[48];
         snprintf(w, sizeof w, "tools[%zu]", i);
         const char *type = lmx_jstr(t, "type"), *name = lmx_jstr(t, "name");
+        if (type && !strcmp(type, "skill")) { /* an LMX skill: run by the server (skills_chat.h) */
+            json_array_append(out, t);
+            continue;
+        }
         if (!type || strcmp(type, "function")) {
             lmx_err_bad(e, w,
-                        "Invalid '%s.type': only tools of type 'function' are supported by this "
-                        "server; got '%s'.",
+                        "Invalid '%s.type': only tools of type 'function' (and LMX's 'skill') are "
+                        "supported by this server; got '%s'.",
                         w, type ? type : "(none)");
             json_decref(out);
             return NULL;
@@ -319,6 +324,7 @@ static json_t *chat_tool_choice(const json_t *tc, lmx_api_err *e) {
     const char *type = lmx_jstr(tc, "type"), *name = lmx_jstr(tc, "name");
     if (type && !strcmp(type, "function") && name)
         return json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name", name);
+    if (type && !strcmp(type, "skill") && name) return json_incref((json_t *)tc);
     bad(e, "tool_choice",
         "Invalid 'tool_choice': expected 'none', 'auto', 'required' or {\"type\": \"function\", "
         "\"name\": NAME}.");
@@ -835,6 +841,25 @@ int lmx_h_responses(lmx_req *r, const char *rest) {
     lmx_rand_id(st->id, sizeof st->id, "resp_");
     st->created_at = (long long)time(NULL);
     chat = translate(st->app, req, st, &e);
+    if (chat && lmx_skills_chat_wanted(chat)) { /* the server-side skill loop */
+        lmx_skill_loop lp;
+        lmx_gen *g = lmx_skills_loop(r, chat, &lp, &e);
+        if (!g) {
+            rstate_free(st);
+            ok = lmx_reply_err(r, &e);
+            goto out;
+        }
+        g->prompt_tokens = lp.prompt_tokens; /* usage over every turn */
+        g->completion_tokens = lp.completion_tokens;
+        g->api = st;
+        g->api_free = rstate_free;
+        json_t *body = resp_body(g);
+        lmx_gen_free(g);
+        json_object_set_new(body, "skill_calls", lp.calls);
+        if (lp.exhausted) json_object_set_new(body, "skill_steps_exhausted", json_true());
+        ok = lmx_reply_json(r, 200, body);
+        goto out;
+    }
     bool stream = false;
     lmx_gen *g = chat ? lmx_bridge_start(r, chat, names, &stream, &e) : NULL;
     if (!g) {

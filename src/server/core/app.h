@@ -14,6 +14,7 @@ struct lmx_cfg_live;
 struct lmx_rstore;
 struct lmx_agents;
 struct lmx_tenancy;
+struct lmx_skills;
 
 /* The keys and limits are atomic because a config reload (config_api.c)
  * replaces them while requests read them; a replaced key string stays
@@ -31,6 +32,8 @@ typedef struct {
     struct lmx_agents *agents;
     struct lmx_tenancy *tenancy;  /* tenants, keys, quotas (tenancy.h); NULL: the single api_key */
     bool admin_local_only;        /* the admin API answers loopback clients only (profile internet) */
+    struct lmx_skills *skills; /* skills_dir's skills and the MCP bridge (skills/registry.h) */
+    atomic_int skill_steps;    /* server-side tool loop: model turns at most */
 } lmx_app;
 
 #endif

@@ -132,6 +132,10 @@ static bool hung_up(struct MHD_Connection *c) {
     return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
+bool lmx_req_hung_up(lmx_req *r) {
+    return hung_up(r->conn) || atomic_load(&r->h->aborting);
+}
+
 static void add_cors(struct MHD_Response *resp) {
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     MHD_add_response_header(resp, "Access-Control-Expose-Headers",
@@ -557,7 +561,7 @@ static void gen_free(void *st) {
     free(gs);
 }
 
-static int run_blocking(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt) {
+bool lmx_req_gen_run(lmx_req *r, lmx_gen *g, lmx_api_err *e) {
     double last_check = lmx_now_s();
     while (!lmx_gen_done(g)) {
         lmx_event ev;
@@ -570,24 +574,29 @@ static int run_blocking(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt) {
         if (hung_up(r->conn)) {
             lmx_gen_cancel(g);
             lmx_req_account(r, g);
-            lmx_gen_free(g);
-            r->status = 499;
-            return MHD_NO;
+            lmx_err_set(e, 499, "server_error", NULL, NULL, "The client went away.");
+            return false;
         }
         if (atomic_load(&r->h->aborting)) lmx_gen_cancel(g);
     }
     lmx_req_account(r, g);
+    if (!g->failed) return true;
+    gen_error(r, g, e);
+    return false;
+}
+
+static int run_blocking(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt) {
+    lmx_api_err e = {0};
+    bool done = lmx_req_gen_run(r, g, &e);
     caller_release(r);
-    int ok;
-    if (g->failed) {
-        lmx_api_err e;
-        gen_error(r, g, &e);
-        ok = lmx_reply_err(r, &e);
-    } else {
-        ok = lmx_reply_json(r, 200, fmt->response(g));
-    }
+    json_t *out = done ? fmt->response(g) : NULL;
     lmx_gen_free(g);
-    return ok;
+    if (out) return lmx_reply_json(r, 200, out);
+    if (e.status == 499) {
+        r->status = 499;
+        return MHD_NO;
+    }
+    return lmx_reply_err(r, &e);
 }
 
 int lmx_reply_gen(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt, bool stream) {

@@ -66,6 +66,9 @@ bool lmx_req_draining(lmx_req *r);
  * exceeded the limit, 400 naming the parse error otherwise. An empty body
  * parses as NULL with e->status 0 when empty_ok. */
 json_t *lmx_req_json(lmx_req *r, bool empty_ok, lmx_api_err *e);
+/* The client went away (or the server is aborting); callable from any
+ * thread while the handler runs. */
+bool lmx_req_hung_up(lmx_req *r);
 /* Names the model in the request's log line. */
 void lmx_req_set_model(lmx_req *r, const char *model);
 /* Usage figures for the log line (and metrics). */
@@ -118,5 +121,9 @@ typedef struct {
 /* Runs g to the end: streamed with fmt's encoder when stream, else answered
  * with fmt->response. Takes g (frees it). */
 int lmx_reply_gen(lmx_req *r, lmx_gen *g, const lmx_gen_fmt *fmt, bool stream);
+/* Runs g to the end without answering (a server-side loop runs several
+ * generations): true, or false with e set (e->status 499: the client went
+ * away). The caller still owns g. */
+bool lmx_req_gen_run(lmx_req *r, lmx_gen *g, lmx_api_err *e);
 
 #endif

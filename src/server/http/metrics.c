@@ -7,6 +7,8 @@
  * totals stay right. */
 #include "server/http/metrics.h"
 
+#include "skills/skill_metrics.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -376,6 +378,7 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
     fputs("lmx_uptime_seconds ", f), num(f, up), fputc('\n', f);
     family(f, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
     fprintf(f, "process_resident_memory_bytes %llu\n", (unsigned long long)resident_bytes());
+    lmx_skm_render(f); /* per-skill series (skills/skill_metrics.h) */
 
     if (lmx_metrics_tenancy) lmx_tenancy_metrics(lmx_metrics_tenancy, f);
     if (mgr) lmx_metrics_ops(mgr, f);

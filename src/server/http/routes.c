@@ -11,11 +11,13 @@
 #include "server/api/download_api.h"
 #include "server/api/embeddings_api.h"
 #include "server/api/lmstudio_api.h"
+#include "server/api/mcp_api.h"
 #include "server/api/ollama_api.h"
 #include "server/api/openai_api.h"
 #include "server/api/responses_api.h"
 #include "server/api/keys_api.h"
 #include "server/api/ws_api.h"
+#include "server/api/skills_api.h"
 #include "server/http/metrics.h"
 
 const lmx_route lmx_routes[] = {
@@ -31,6 +33,13 @@ const lmx_route lmx_routes[] = {
     {"POST", "/v1/responses", lmx_h_responses, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"GET", "/v1/responses/", lmx_h_response_get, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"DELETE", "/v1/responses/", lmx_h_response_delete, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    /* skills (skills_api.c) and the MCP server (mcp_api.c) */
+    {"GET", "/v1/skills", lmx_h_skills, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"GET", "/v1/skills/", lmx_h_skill_get, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"POST", "/v1/skills/", lmx_h_skill_invoke, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"POST", "/mcp", lmx_h_mcp, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"GET", "/mcp", lmx_h_mcp_other, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"DELETE", "/mcp", lmx_h_mcp_other, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     /* Anthropic Messages */
     {"POST", "/v1/messages", lmx_h_messages, LMX_ERRS_ANTHROPIC, LMX_ACCESS_API},
     {"POST", "/v1/messages/count_tokens", lmx_h_count_tokens, LMX_ERRS_ANTHROPIC, LMX_ACCESS_API},
