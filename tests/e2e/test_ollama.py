@@ -239,10 +239,11 @@ def wire_overload_is_429_with_retry_after():
     # one decoding slot and one queue place: while a long generation holds the
     # slot and another request waits, an Ollama request is refused as the
     # OpenAI routes are, in Ollama's error shape
-    with Server('--parallel', 1, '--queue', 1, '-c', 2048, '-t', 1) as s:
+    # a long generation: stories260K decodes thousands of tokens a second
+    with Server('--parallel', 1, '--queue', 1, '-c', 32768, '-t', 1) as s:
         c = s.conn()
         c.request('POST', '/v1/completions', body=json.dumps({
-            'model': MODEL, 'prompt': 'Once', 'max_tokens': 2000, 'logit_bias': {'2': -100}, 'stream': True}),
+            'model': MODEL, 'prompt': 'Once', 'max_tokens': 30000, 'logit_bias': {'2': -100}, 'stream': True}),
             headers={'Content-Type': 'application/json'})
         r = c.getresponse()
         assert r.status == 200

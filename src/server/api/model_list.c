@@ -4,6 +4,7 @@
  * is. Listing counts as no use of a model (the manager's TTLs go on). */
 #include "server/api/model_list.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -89,15 +90,21 @@ json_t *lmx_model_get(lmx_mgr *m, const char *id, lmx_api_err *e) {
     json_t *l = lmx_model_list(m), *hit = NULL;
     size_t i;
     json_t *o;
+    char names[512] = "";
+    size_t n = 0;
     json_array_foreach(json_object_get(l, "data"), i, o) {
-        if (!strcmp(json_string_value(json_object_get(o, "id")), id)) {
+        const char *oid = json_string_value(json_object_get(o, "id"));
+        if (!strcmp(oid, id)) {
             hit = json_incref(o);
             break;
         }
+        if (n < sizeof names) /* the choices, for the message */
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s'%s'", n ? ", " : "", oid);
     }
     json_decref(l);
     if (!hit)
         lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
-                    "The model '%s' does not exist.", id);
+                    "The model '%s' does not exist.%s%s%s", id, n ? " Available models: " : "",
+                    names, n ? "." : "");
     return hit;
 }
