@@ -12,6 +12,7 @@
 #include "cli/admin_client.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "util/grow.h"
 
 /* ---- small table printer ---- */
 
@@ -22,10 +23,7 @@ typedef struct {
 } table;
 
 static void row(table *t, int n, ...) {
-    if (t->n_rows == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->cells = realloc(t->cells, (size_t)t->cap * MAX_COLS * sizeof *t->cells);
-    }
+    if (!lmx_grow_int(&t->cells, &t->cap, t->n_rows + 1, MAX_COLS * sizeof *t->cells, 16)) return;
     t->n_cols = n;
     va_list ap;
     va_start(ap, n);

@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "text/template.h"
+#include "util/buf.h"
 
 static void usage(void) {
     fprintf(stderr,
@@ -23,30 +24,15 @@ static void usage(void) {
 static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        if (!k) break;
-        n += k;
-    }
-    int bad = ferror(f);
+    lmx_buf b = {0};
+    int rc = lmx_buf_read(&b, f, 0);
     fclose(f);
-    if (bad) {
-        free(buf);
+    if (rc) {
+        lmx_buf_free(&b);
         return NULL;
     }
-    *len = n;
-    return buf;
+    *len = b.n;
+    return b.p;
 }
 
 int cmd_template(int argc, char **argv) {

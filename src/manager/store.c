@@ -19,6 +19,7 @@
 
 #include "engine/dtype.h"
 #include "engine/gguf.h"
+#include "util/grow.h"
 
 struct lmx_store {
     char *dir;
@@ -196,13 +197,7 @@ typedef struct {
 
 static void add_found(found_list *L, const char *id, const char *dir, const char *first,
                       int n_split, size_t prefix) {
-    if (L->n == L->cap) {
-        int cap = L->cap ? L->cap * 2 : 16;
-        found *p = realloc(L->v, (size_t)cap * sizeof *p);
-        if (!p) return;
-        L->v = p;
-        L->cap = cap;
-    }
+    if (!lmx_grow_int(&L->v, &L->cap, L->n + 1, sizeof *L->v, 16)) return;
     found *f = &L->v[L->n];
     memset(f, 0, sizeof *f);
     snprintf(f->id, sizeof f->id, "%s", id);

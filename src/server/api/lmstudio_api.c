@@ -26,6 +26,7 @@
 #include "server/core/request.h"
 #include "server/http/http.h"
 #include "util/clock.h"
+#include "util/json.h"
 
 /* What a loaded instance reports as eval_batch_size: the scheduler's prompt
  * chunk (tokens prefilled per step). */
@@ -48,11 +49,6 @@ static void split_id(const char *id, char *publisher, size_t pcap, char *name, s
         snprintf(publisher, pcap, "local");
         snprintf(name, ncap, "%s", id);
     }
-}
-
-static json_t *str_or_null(const json_t *o, const char *k) {
-    json_t *v = json_object_get(o, k);
-    return json_is_string(v) ? json_incref(v) : json_null();
 }
 
 /* ---- v1 models ---- */
@@ -79,8 +75,8 @@ static json_t *v1_entry(const json_t *m) {
         json_array_append_new(inst, json_pack("{s:s,s:o}", "id", id, "config", instance_config(l)));
     return json_pack("{s:s,s:s,s:s,s:s,s:o,s:{s:o,s:o},s:O,s:s,s:o,s:O,s:s,s:{s:b,s:O},s:n}",
                      "type", "llm", "publisher", publisher, "key", id, "display_name", name,
-                     "architecture", str_or_null(m, "architecture"), "quantization", "name",
-                     str_or_null(m, "quantization"), "bits_per_weight", bpw, "size_bytes",
+                     "architecture", lmx_jstr_or_null(m, "architecture"), "quantization", "name",
+                     lmx_jstr_or_null(m, "quantization"), "bits_per_weight", bpw, "size_bytes",
                      json_object_get(m, "size_bytes"), "params_string", ps, "loaded_instances",
                      inst, "max_context_length", json_object_get(m, "context_length"), "format",
                      "gguf", "capabilities", "vision", 0, "trained_for_tool_use",
@@ -484,8 +480,8 @@ static json_t *v0_entry(const json_t *m) {
     json_t *l = json_object_get(m, "loaded");
     json_t *o =
         json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:s,s:O}", "id", id, "object", "model", "type",
-                  "llm", "publisher", publisher, "arch", str_or_null(m, "architecture"),
-                  "compatibility_type", "gguf", "quantization", str_or_null(m, "quantization"),
+                  "llm", "publisher", publisher, "arch", lmx_jstr_or_null(m, "architecture"),
+                  "compatibility_type", "gguf", "quantization", lmx_jstr_or_null(m, "quantization"),
                   "state", json_is_object(l) ? "loaded" : "not-loaded", "max_context_length",
                   json_object_get(m, "context_length"));
     if (json_is_object(l))

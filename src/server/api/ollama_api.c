@@ -28,6 +28,7 @@
 #include "server/core/request.h"
 #include "server/http/http.h"
 #include "util/clock.h"
+#include "util/json.h"
 #include "util/log.h"
 
 /* The Ollama API level these routes follow (clients gate features on it). */
@@ -124,11 +125,6 @@ static json_t *ol_head(const char *model) {
     return json_pack("{s:s,s:s}", "model", model, "created_at", ts);
 }
 
-static json_t *text_json(const char *s, size_t n) {
-    json_t *j = json_stringn(s ? s : "", n);
-    return j ? j : json_string("");
-}
-
 /* An OpenAI tool call's arguments (a JSON string) as Ollama's object. */
 static json_t *args_object(const char *args) {
     json_t *o = json_loads(args ? args : "{}", JSON_DECODE_ANY, NULL);
@@ -144,11 +140,11 @@ static json_t *ol_call(const char *name, const char *args) {
 static void ol_chunk(ol_gen *st, lmx_buf *out, const char *text, size_t n, json_t *calls) {
     json_t *o = ol_head(st->model);
     if (st->chat) {
-        json_t *m = json_pack("{s:s,s:o}", "role", "assistant", "content", text_json(text, n));
+        json_t *m = json_pack("{s:s,s:o}", "role", "assistant", "content", lmx_jtext(text, n));
         if (calls) json_object_set_new(m, "tool_calls", calls);
         json_object_set_new(o, "message", m);
     } else {
-        json_object_set_new(o, "response", text_json(text, n));
+        json_object_set_new(o, "response", lmx_jtext(text, n));
     }
     json_object_set_new(o, "done", json_false());
     ol_line(out, o);
