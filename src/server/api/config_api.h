@@ -32,6 +32,6 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen);
 long lmx_cfg_live_drain_timeout(lmx_cfg_live *l);
 
 /* POST /admin/config/reload */
-int lmx_h_config_reload(lmx_req *r, const char *rest);
+lmx_handler_fn lmx_h_config_reload;
 
 #endif

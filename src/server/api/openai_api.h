@@ -10,10 +10,7 @@
 #include "server/core/request.h"
 #include "server/http/http.h"
 
-int lmx_h_health(lmx_req *r, const char *rest);
-int lmx_h_models(lmx_req *r, const char *id);
-int lmx_h_chat(lmx_req *r, const char *rest);
-int lmx_h_completions(lmx_req *r, const char *rest);
+lmx_handler_fn lmx_h_health, lmx_h_models, lmx_h_chat, lmx_h_completions;
 
 /* lmx_chat_start or lmx_completions_start, as kind says; on failure s is
  * released (NULL with e set). */
