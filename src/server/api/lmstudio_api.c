@@ -85,11 +85,7 @@ static json_t *v1_entry(const json_t *m) {
 
 int lmx_h_lms_models(lmx_req *r, const char *rest) {
     (void)rest;
-    json_t *all = lmx_compat_models(lmx_req_app(r)), *models = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(all, i, m) json_array_append_new(models, v1_entry(m));
-    json_decref(all);
+    json_t *models = lmx_compat_models_map(lmx_req_app(r), v1_entry);
     return lmx_reply_json(r, 200, json_pack("{s:o}", "models", models));
 }
 
@@ -451,15 +447,8 @@ out:
     return ok;
 }
 
-int lmx_h_lms_v0_chat(lmx_req *r, const char *rest) {
-    (void)rest;
-    return v0_generate(r, LMX_OAI_CHAT);
-}
-
-int lmx_h_lms_v0_completions(lmx_req *r, const char *rest) {
-    (void)rest;
-    return v0_generate(r, LMX_OAI_COMPLETIONS);
-}
+LMX_HANDLER_CALL(lmx_h_lms_v0_chat, v0_generate, LMX_OAI_CHAT)
+LMX_HANDLER_CALL(lmx_h_lms_v0_completions, v0_generate, LMX_OAI_COMPLETIONS)
 
 /* /api/v0/embeddings: OpenAI's request and answer; the model is loaded just
  * in time, with the request's ttl, as on the other v0 routes. */
@@ -468,10 +457,7 @@ static lmx_served *v0_embed_acquire(lmx_req *r, const json_t *body, const char *
     return lms_acquire(r, body, model, 0, NULL, e);
 }
 
-int lmx_h_lms_v0_embeddings(lmx_req *r, const char *rest) {
-    (void)rest;
-    return lmx_embeddings_openai(r, v0_embed_acquire, "ttl");
-}
+LMX_HANDLER_CALL(lmx_h_lms_v0_embeddings, lmx_embeddings_openai, v0_embed_acquire, "ttl")
 
 static json_t *v0_entry(const json_t *m) {
     const char *id = json_string_value(json_object_get(m, "id"));
@@ -507,11 +493,7 @@ int lmx_h_lms_v0_models(lmx_req *r, const char *id) {
         json_decref(m);
         return lmx_reply_json(r, 200, o);
     }
-    json_t *all = lmx_compat_models(app), *data = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(all, i, m) json_array_append_new(data, v0_entry(m));
-    json_decref(all);
+    json_t *data = lmx_compat_models_map(app, v0_entry);
     return lmx_reply_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
 }
 

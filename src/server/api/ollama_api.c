@@ -388,15 +388,8 @@ out:
     return ok;
 }
 
-int lmx_h_ol_chat(lmx_req *r, const char *rest) {
-    (void)rest;
-    return ol_generate(r, true);
-}
-
-int lmx_h_ol_generate(lmx_req *r, const char *rest) {
-    (void)rest;
-    return ol_generate(r, false);
-}
+LMX_HANDLER_CALL(lmx_h_ol_chat, ol_generate, true)
+LMX_HANDLER_CALL(lmx_h_ol_generate, ol_generate, false)
 
 /* ---- /api/embed and the legacy /api/embeddings ---- */
 
@@ -516,15 +509,8 @@ out:
     return ok;
 }
 
-int lmx_h_ol_embed(lmx_req *r, const char *rest) {
-    (void)rest;
-    return ol_embed(r, false);
-}
-
-int lmx_h_ol_embeddings(lmx_req *r, const char *rest) {
-    (void)rest;
-    return ol_embed(r, true);
-}
+LMX_HANDLER_CALL(lmx_h_ol_embed, ol_embed, false)
+LMX_HANDLER_CALL(lmx_h_ol_embeddings, ol_embed, true)
 
 /* ---- model listings ---- */
 
@@ -558,36 +544,30 @@ static json_t *ol_entry(const json_t *m) {
 
 int lmx_h_ol_tags(lmx_req *r, const char *rest) {
     (void)rest;
-    json_t *all = lmx_compat_models(lmx_req_app(r)), *models = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(all, i, m) json_array_append_new(models, ol_entry(m));
-    json_decref(all);
+    json_t *models = lmx_compat_models_map(lmx_req_app(r), ol_entry);
     return lmx_reply_json(r, 200, json_pack("{s:o}", "models", models));
+}
+
+/* A loaded model as /api/ps lists it; NULL for one that is not loaded. */
+static json_t *ps_entry(const json_t *m) {
+    json_t *l = json_object_get(m, "loaded");
+    if (!json_is_object(l)) return NULL;
+    json_t *o = ol_entry(m);
+    json_object_del(o, "modified_at");
+    json_t *exp = json_object_get(l, "expires_at");
+    char ts[48];
+    /* never unloaded: Ollama shows a far future time */
+    lmx_compat_iso(json_is_number(exp) ? json_number_value(exp) : 253402300799.0, 9, ts, sizeof ts);
+    json_object_set_new(o, "expires_at", json_string(ts));
+    json_object_set(o, "size", json_object_get(l, "memory_bytes"));
+    json_object_set_new(o, "size_vram", json_integer(0));
+    json_object_set(o, "context_length", json_object_get(l, "context_length"));
+    return o;
 }
 
 int lmx_h_ol_ps(lmx_req *r, const char *rest) {
     (void)rest;
-    json_t *all = lmx_compat_models(lmx_req_app(r)), *models = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(all, i, m) {
-        json_t *l = json_object_get(m, "loaded");
-        if (!json_is_object(l)) continue;
-        json_t *o = ol_entry(m);
-        json_object_del(o, "modified_at");
-        json_t *exp = json_object_get(l, "expires_at");
-        char ts[48];
-        /* never unloaded: Ollama shows a far future time */
-        lmx_compat_iso(json_is_number(exp) ? json_number_value(exp) : 253402300799.0, 9, ts,
-                       sizeof ts);
-        json_object_set_new(o, "expires_at", json_string(ts));
-        json_object_set(o, "size", json_object_get(l, "memory_bytes"));
-        json_object_set_new(o, "size_vram", json_integer(0));
-        json_object_set(o, "context_length", json_object_get(l, "context_length"));
-        json_array_append_new(models, o);
-    }
-    json_decref(all);
+    json_t *models = lmx_compat_models_map(lmx_req_app(r), ps_entry);
     return lmx_reply_json(r, 200, json_pack("{s:o}", "models", models));
 }
 

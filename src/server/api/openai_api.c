@@ -91,15 +91,8 @@ out:
     return ok;
 }
 
-int lmx_h_chat(lmx_req *r, const char *rest) {
-    (void)rest;
-    return generate(r, LMX_OAI_CHAT);
-}
-
-int lmx_h_completions(lmx_req *r, const char *rest) {
-    (void)rest;
-    return generate(r, LMX_OAI_COMPLETIONS);
-}
+LMX_HANDLER_CALL(lmx_h_chat, generate, LMX_OAI_CHAT)
+LMX_HANDLER_CALL(lmx_h_completions, generate, LMX_OAI_COMPLETIONS)
 
 int lmx_h_models(lmx_req *r, const char *id) {
     lmx_mgr *m = lmx_req_app(r)->mgr;

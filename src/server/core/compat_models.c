@@ -165,3 +165,15 @@ json_t *lmx_compat_model(lmx_app *app, const char *id) {
     json_decref(all);
     return e;
 }
+
+json_t *lmx_compat_models_map(lmx_app *app, json_t *(*entry)(const json_t *m)) {
+    json_t *all = lmx_compat_models(app), *out = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(all, i, m) {
+        json_t *o = entry(m);
+        if (o) json_array_append_new(out, o);
+    }
+    json_decref(all);
+    return out;
+}

@@ -48,6 +48,13 @@ typedef struct lmx_req lmx_req;
  * follows a prefix route's path ("" for exact ones). */
 typedef int lmx_handler_fn(lmx_req *r, const char *rest);
 typedef lmx_handler_fn *lmx_handler;
+/* Defines handler `name` as fn(r, ...): routes that share one body and
+ * differ by its arguments. */
+#define LMX_HANDLER_CALL(name, fn, ...)                                                            \
+    int name(lmx_req *r, const char *rest) {                                                       \
+        (void)rest;                                                                                \
+        return fn(r, __VA_ARGS__);                                                                 \
+    }
 
 /* ---- the request ---- */
 lmx_app *lmx_req_app(lmx_req *r);
