@@ -6,7 +6,7 @@
 
 static const struct {
     const char *name;
-    int (*fn)(int argc, char **argv);
+    lmx_cmd_fn *fn;
     const char *help;
 } commands[] = {
     {"run", cmd_run, "generate text from a prompt"},

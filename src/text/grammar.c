@@ -64,6 +64,19 @@ static bool grow(void *p, int *cap, int need, size_t elem) {
     return need <= (1 << 30) && lmx_grow_int(p, cap, need, elem, 16);
 }
 
+/* Parallel arrays (arrs[i]: a T ** of elems[i]-byte elements) sharing one
+ * capacity, grown together; a failure leaves *cap as it was, so arrays that
+ * did grow are only larger than needed. */
+static bool grow_parallel(int *cap, int need, void *const arrs[], const size_t elems[], int n) {
+    int c = *cap;
+    for (int i = 0; i < n; i++) {
+        c = *cap;
+        if (!grow(arrs[i], &c, need, elems[i])) return false;
+    }
+    *cap = c;
+    return true;
+}
+
 lmx_gram *lmx_gram_new(void) {
     lmx_gram *g = calloc(1, sizeof *g);
     if (!g) return NULL;
@@ -497,26 +510,17 @@ static int32_t intern(lmx_gram_state *st, int32_t pos, int32_t par) {
     if (depth > MAX_DEPTH) return -1;
     int n = st->n_nd;
     if (n + 1 > st->cap_nd) {
-        int c = st->cap_nd * 2;
-        int32_t *a = realloc(st->nd_pos, sizeof *a * (size_t)c);
-        if (a) st->nd_pos = a;
-        int32_t *b = realloc(st->nd_par, sizeof *b * (size_t)c);
-        if (b) st->nd_par = b;
-        int32_t *cl = realloc(st->nd_close, sizeof *cl * (size_t)c);
-        if (cl) st->nd_close = cl;
-        int32_t *dp = realloc(st->nd_depth, sizeof *dp * (size_t)c);
-        if (dp) st->nd_depth = dp;
-        uint32_t *mk = realloc(st->nd_mark, sizeof *mk * (size_t)c);
-        if (mk) st->nd_mark = mk;
-        uint32_t *sn = realloc(st->nd_seen, sizeof *sn * (size_t)c);
-        if (sn) st->nd_seen = sn;
-        if (!a || !b || !cl || !dp || !mk || !sn) {
+        void *const arrs[] = {&st->nd_pos,   &st->nd_par,  &st->nd_close,
+                              &st->nd_depth, &st->nd_mark, &st->nd_seen};
+        const size_t elems[] = {sizeof *st->nd_pos,   sizeof *st->nd_par,  sizeof *st->nd_close,
+                                sizeof *st->nd_depth, sizeof *st->nd_mark, sizeof *st->nd_seen};
+        int old = st->cap_nd;
+        if (!grow_parallel(&st->cap_nd, n + 1, arrs, elems, 6)) {
             st->oom = true;
             return -1;
         }
-        memset(st->nd_mark + st->cap_nd, 0, sizeof *mk * (size_t)(c - st->cap_nd));
-        memset(st->nd_seen + st->cap_nd, 0, sizeof *sn * (size_t)(c - st->cap_nd));
-        st->cap_nd = c;
+        memset(st->nd_mark + old, 0, sizeof *st->nd_mark * (size_t)(st->cap_nd - old));
+        memset(st->nd_seen + old, 0, sizeof *st->nd_seen * (size_t)(st->cap_nd - old));
     }
     st->nd_pos[n] = pos;
     st->nd_par[n] = par;
@@ -617,21 +621,11 @@ static int32_t intern_set(lmx_gram_state *st) {
     if (!grow(&st->items, &st->cap_items, st->n_items + n, sizeof *st->items))
         return st->oom = true, 0;
     if (s + 1 > st->cap_sets) {
-        int c = st->cap_sets * 2;
-        int32_t *a = realloc(st->set_off, sizeof *a * (size_t)c);
-        if (a) st->set_off = a;
-        int32_t *b = realloc(st->set_len, sizeof *b * (size_t)c);
-        if (b) st->set_len = b;
-        int32_t *cl = realloc(st->set_close, sizeof *cl * (size_t)c);
-        if (cl) st->set_close = cl;
-        int32_t **tr = realloc(st->set_trans, sizeof *tr * (size_t)c);
-        if (tr) st->set_trans = tr;
-        uint8_t(*lp)[64] = realloc(st->set_loop, 64 * (size_t)c);
-        if (lp) st->set_loop = lp;
-        int8_t *lk = realloc(st->set_u8, sizeof *lk * (size_t)c);
-        if (lk) st->set_u8 = lk;
-        if (!a || !b || !cl || !tr || !lp || !lk) return st->oom = true, 0;
-        st->cap_sets = c;
+        void *const arrs[] = {&st->set_off,   &st->set_len,  &st->set_close,
+                              &st->set_trans, &st->set_loop, &st->set_u8};
+        const size_t elems[] = {sizeof *st->set_off,   sizeof *st->set_len,  sizeof *st->set_close,
+                                sizeof *st->set_trans, sizeof *st->set_loop, sizeof *st->set_u8};
+        if (!grow_parallel(&st->cap_sets, s + 1, arrs, elems, 6)) return st->oom = true, 0;
     }
     memcpy(st->items + st->n_items, st->tmp, sizeof *st->tmp * (size_t)n);
     st->set_off[s] = st->n_items;

@@ -417,31 +417,21 @@ static const lmx_gen_fmt v0_chat_fmt = {"text/event-stream", v0_chat_stream, v0_
 static const lmx_gen_fmt v0_cmpl_fmt = {"text/event-stream", v0_cmpl_stream, v0_stream_error,
                                         v0_cmpl_body, true};
 
+static lmx_served *v0_acquire(lmx_req *r, const json_t *body, const char *model, double *load_s,
+                              lmx_api_err *e) {
+    return lms_acquire(r, body, model, 0, load_s, e);
+}
+
 static int v0_generate(lmx_req *r, lmx_oai_kind kind) {
     double t0 = lmx_now_s();
     lmx_api_err e = {0};
     json_t *body = lmx_req_json(r, false, &e);
     if (!body) return lmx_reply_err(r, &e);
     lmx_oai_req q;
-    int ok;
-    lmx_compat_no_limit(body);
-    if (lmx_oai_parse_named(r, body, kind, &q, &e)) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
     double load_s = 0;
-    lmx_served *s = lms_acquire(r, body, q.model, 0, &load_s, &e);
-    if (!s) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
-    lmx_gen *g = lmx_oai_start(s, kind, &q, &e);
-    if (!g) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
-    ok = lms_start(r, g, kind == LMX_OAI_CHAT ? &v0_chat_fmt : &v0_cmpl_fmt, q.stream, t0, load_s);
-out:
+    lmx_gen *g = lmx_oai_begin(r, body, kind, &q, v0_acquire, &load_s, &e);
+    const lmx_gen_fmt *fmt = kind == LMX_OAI_CHAT ? &v0_chat_fmt : &v0_cmpl_fmt;
+    int ok = g ? lms_start(r, g, fmt, q.stream, t0, load_s) : lmx_reply_err(r, &e);
     lmx_oai_req_free(&q);
     json_decref(body);
     return ok;

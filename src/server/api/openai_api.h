@@ -21,4 +21,16 @@ lmx_gen *lmx_oai_start(lmx_served *s, lmx_oai_kind kind, const lmx_oai_req *q, l
 int lmx_oai_parse_named(lmx_req *r, json_t *body, lmx_oai_kind kind, lmx_oai_req *q,
                         lmx_api_err *e);
 
+/* How a dialect takes the model a request names (LM Studio: just in time,
+ * with the request's ttl). *load_s (may be NULL) gets the seconds spent
+ * loading. NULL with e set. */
+typedef lmx_served *(*lmx_oai_acquire_fn)(lmx_req *r, const json_t *body, const char *model,
+                                          double *load_s, lmx_api_err *e);
+
+/* The body parsed as kind (LM Studio's "max_tokens": -1 read as absent), its
+ * model taken with acquire and the generation started. NULL with e set; q
+ * needs lmx_oai_req_free either way. */
+lmx_gen *lmx_oai_begin(lmx_req *r, json_t *body, lmx_oai_kind kind, lmx_oai_req *q,
+                       lmx_oai_acquire_fn acquire, double *load_s, lmx_api_err *e);
+
 #endif
