@@ -15,10 +15,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agents/runtime.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "manager/download.h"
 #include "manager/manager.h"
+#include "server/api/agents_api.h"
 #include "server/api/config_api.h"
 #include "server/api/response_store.h"
 #include "server/config.h"
@@ -99,6 +101,47 @@ static int load_startup_models(lmx_mgr *mgr, const lmx_config *c) {
     return 0;
 }
 
+/* The agent runtime over the configured store (SQLite by default, Redis
+ * when asked), with the config's roles. NULL with err set. */
+static lmx_agents *start_agents(lmx_app *app, const lmx_config *c, char *err, size_t n) {
+    lmx_astore *st;
+    if (!strcmp(c->agents_store, "redis")) {
+        st = lmx_astore_redis(c->redis_url, err, n);
+    } else {
+        char path[1100] = ":memory:";
+        const char *home = getenv("HOME");
+        if (c->agents_db[0])
+            snprintf(path, sizeof path, "%s", c->agents_db);
+        else if (home && *home)
+            snprintf(path, sizeof path, "%s/.lmx/agents.db", home);
+        st = lmx_astore_sqlite(path, err, n);
+    }
+    if (!st) return NULL;
+    lmx_agents_opts o = {.store = st,
+                         .model = lmx_agents_step_runner(app),
+                         .workers = (int)c->agents_workers,
+                         .queue_max = (int)c->agents_queue,
+                         .queue_per_tenant = (int)c->agents_queue_per_tenant,
+                         .retention_s = c->agents_retention,
+                         .fault_transient = (int)c->agents_debug_fail_steps,
+                         .fault_delay_ms = (int)c->agents_debug_step_delay_ms};
+    lmx_agents *a = lmx_agents_start(&o, err, n);
+    if (!a) return NULL;
+    app->agents = a;
+    if (lmx_cfg_apply_agents(app, c, err, n)) {
+        app->agents = NULL;
+        lmx_agents_stop(a);
+        return NULL;
+    }
+    if (c->agents_debug_fail_steps || c->agents_debug_step_delay_ms)
+        lmx_log("warn", "agents fault injection is on (testing only)",
+                json_pack("{s:i,s:i}", "fail_steps", (int)c->agents_debug_fail_steps,
+                          "step_delay_ms", (int)c->agents_debug_step_delay_ms));
+    lmx_log("info", "agents ready",
+            json_pack("{s:s,s:i}", "store", st->backend, "workers", (int)c->agents_workers));
+    return a;
+}
+
 int cmd_serve(int argc, char **argv) {
     const char *cfg_path = NULL;
     for (int i = 1; i < argc; i++) {
@@ -166,6 +209,10 @@ int cmd_serve(int argc, char **argv) {
         goto out;
     }
     if (load_startup_models(mgr, cfg)) goto out;
+    if (!(app.agents = start_agents(&app, cfg, err, sizeof err))) {
+        fprintf(stderr, "lmx serve: agents: %s\n", err);
+        goto out;
+    }
     dl = lmx_dl_create(mgr, err, sizeof err);
     if (!dl) {
         fprintf(stderr, "lmx serve: %s\n", err);
@@ -230,6 +277,7 @@ int cmd_serve(int argc, char **argv) {
 out:
     lmx_http_stop(oh);
     lmx_http_stop(h);
+    lmx_agents_stop(app.agents); /* after HTTP: no handler still uses it */
     if (dl) lmx_dl_destroy(dl);
     lmx_mgr_destroy(mgr, true);
     lmx_rstore_free(rstore);

@@ -22,6 +22,7 @@ static const struct {
     {"unload", cmd_unload, "unload a model from the daemon"},
     {"rm", cmd_rm, "delete a model from the daemon's store"},
     {"status", cmd_status, "show the daemon's state"},
+    {"runs", cmd_runs, "list, show, follow or cancel the daemon's agent runs"},
 };
 
 static void usage(FILE *f) {

@@ -14,11 +14,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <yaml.h>
 
 #include "util/buf.h"
 
-typedef enum { T_STR, T_INT, T_SIZE, T_BOOL, T_SECS, T_ALIASES, T_MODELS } key_type;
+typedef enum { T_STR, T_INT, T_SIZE, T_BOOL, T_SECS, T_ALIASES, T_MODELS, T_AGENTS } key_type;
 
 typedef struct {
     const char *key;
@@ -90,6 +91,27 @@ static const cfg_key keys[] = {
      "flag --alias NAME=M1,M2 (repeatable), LMX_ALIASES='NAME=M1,M2;NAME2=M3'"},
     {"models", T_MODELS, F(models), 0, 0, false, NULL, NULL, false, "none",
      "models loaded at start: a list of MODEL or {model, ctx_size, parallel, alias, ttl}"},
+    {"agents", T_AGENTS, F(agents), 0, 0, true, NULL, NULL, true, "none",
+     "agent roles: {NAME: {model, instructions, tools, tool_choice, limits, sampling, retry, "
+     "output_schema}} (docs/agents.md); LMX_AGENTS takes the same as JSON"},
+    {"agents_store", T_STR, F(agents_store), 0, 0, false, "--agents-store", NULL, true, "sqlite",
+     "where agent runs and their events live: sqlite or redis"},
+    {"agents_db", T_STR, F(agents_db), 0, 0, false, "--agents-db", NULL, true, "~/.lmx/agents.db",
+     "the agent store's SQLite file (WAL; ':memory:' keeps runs in memory)"},
+    {"redis_url", T_STR, F(redis_url), 0, 0, false, "--redis-url", NULL, true,
+     "redis://127.0.0.1:6379", "the Redis server of agents_store: redis (redis://HOST:PORT[/DB])"},
+    {"agents_workers", T_INT, F(agents_workers), 1, 64, false, "--agents-workers", NULL, true, "2",
+     "agent runs driven at once"},
+    {"agents_queue", T_INT, F(agents_queue), 1, 1 << 20, false, "--agents-queue", NULL, true, "256",
+     "agent runs waiting in all before run creation gets 429 agents_queue_full"},
+    {"agents_queue_per_tenant", T_INT, F(agents_queue_per_tenant), 1, 1 << 20, false,
+     "--agents-queue-per-tenant", NULL, true, "64", "... and per API key"},
+    {"agents_retention", T_SECS, F(agents_retention), 0, 1e10, false, "--agents-retention", NULL,
+     true, "604800", "seconds finished agent runs and their events are kept (0: forever)"},
+    {"agents_debug.fail_steps", T_INT, F(agents_debug_fail_steps), 0, 100, false, NULL, NULL, true,
+     "0", "TESTING ONLY: the first N attempts of every agent model step fail (transient)"},
+    {"agents_debug.step_delay_ms", T_INT, F(agents_debug_step_delay_ms), 0, 600000, false, NULL,
+     NULL, true, "0", "TESTING ONLY: every agent model step first waits this long"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -110,6 +132,12 @@ void lmx_config_defaults(lmx_config *c) {
     c->load_on_demand = true;
     c->quarantine_errors = 3;
     c->quarantine_window = 600;
+    snprintf(c->agents_store, sizeof c->agents_store, "sqlite");
+    snprintf(c->redis_url, sizeof c->redis_url, "redis://127.0.0.1:6379");
+    c->agents_workers = 2;
+    c->agents_queue = 256;
+    c->agents_queue_per_tenant = 64;
+    c->agents_retention = 604800;
 }
 
 /* ---- values: one checker per type, whatever the source ---- */
@@ -195,8 +223,25 @@ static int set_scalar(lmx_config *c, const cfg_key *k, const char *v, bool quote
         if (!strcmp(k->key, "log_level") && strcmp(v, "debug") && strcmp(v, "info") &&
             strcmp(v, "warn") && strcmp(v, "error"))
             return put_err(err, errlen, "expected debug, info, warn or error, got '%s'", v), -1;
+        if (!strcmp(k->key, "agents_store") && strcmp(v, "sqlite") && strcmp(v, "redis"))
+            return put_err(err, errlen, "expected sqlite or redis, got '%s'", v), -1;
         snprintf(p, k->size, "%s", v);
         return 0;
+    case T_AGENTS: {
+        json_error_t je;
+        json_t *o = json_loads(v, 0, &je);
+        bool ok = json_is_object(o);
+        char *text = ok ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(o);
+        if (!ok) return put_err(err, errlen, "expected a JSON object of roles: %s", je.text), -1;
+        if (!text || strlen(text) >= k->size) {
+            free(text);
+            return put_err(err, errlen, "agent roles longer than %zu bytes", k->size - 1), -1;
+        }
+        snprintf(p, k->size, "%s", text);
+        free(text);
+        return 0;
+    }
     case T_INT: {
         char *end;
         errno = 0;
@@ -409,6 +454,74 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
     return 0;
 }
 
+/* A YAML node as JSON (new reference): plain scalars that read as numbers,
+ * booleans or null become those; quoted ones stay strings. NULL with the
+ * error set. */
+static json_t *yaml_json(yctx *y, const yaml_node_t *v, int depth) {
+    if (depth > 32) return yerr(y, v, "agents: nested too deeply"), NULL;
+    if (v->type == YAML_SCALAR_NODE) {
+        const char *s = scalar(v);
+        if (is_quoted(v)) return json_string(s);
+        if (is_null(v)) return json_null();
+        bool b;
+        if (parse_bool(s, &b) && (!strcasecmp(s, "true") || !strcasecmp(s, "false")))
+            return json_boolean(b);
+        char *end;
+        errno = 0;
+        long long i = strtoll(s, &end, 10);
+        if (*s && !*end && !errno) return json_integer(i);
+        double d = strtod(s, &end);
+        if (*s && !*end && isfinite(d)) return json_real(d);
+        json_t *j = json_string(s);
+        if (!j) yerr(y, v, "agents: a value is not UTF-8");
+        return j;
+    }
+    if (v->type == YAML_SEQUENCE_NODE) {
+        json_t *a = json_array();
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+             it++) {
+            const yaml_node_t *e = yaml_document_get_node(y->doc, *it);
+            json_t *x = e ? yaml_json(y, e, depth + 1) : NULL;
+            if (!x) return json_decref(a), NULL;
+            json_array_append_new(a, x);
+        }
+        return a;
+    }
+    if (check_dups(y, v)) return NULL;
+    json_t *o = json_object();
+    for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
+        const yaml_node_t *kn, *fv = yaml_document_get_node(y->doc, pr->value);
+        const char *k = pair_key(y, pr, &kn);
+        json_t *x = k && fv ? yaml_json(y, fv, depth + 1) : NULL;
+        if (!x) return json_decref(o), NULL;
+        json_object_set_new(o, k, x);
+    }
+    return o;
+}
+
+/* agents: {NAME: definition}, kept as JSON text; the agent runtime checks
+ * each definition when the config is applied. */
+static int yaml_agents(yctx *y, lmx_config *c, const yaml_node_t *v) {
+    if (is_null(v)) {
+        c->agents[0] = 0;
+        return 0;
+    }
+    if (v->type != YAML_MAPPING_NODE)
+        return yerr(y, v, "agents: expected a mapping of role name to definition, got %s",
+                    type_name(v));
+    json_t *o = yaml_json(y, v, 0);
+    if (!o) return -1;
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    if (!text || strlen(text) >= sizeof c->agents) {
+        free(text);
+        return yerr(y, v, "agents: the roles take more than %zu bytes", sizeof c->agents - 1);
+    }
+    snprintf(c->agents, sizeof c->agents, "%s", text);
+    free(text);
+    return 0;
+}
+
 static int yaml_models(yctx *y, lmx_config *c, const yaml_node_t *v) {
     if (v->type != YAML_SEQUENCE_NODE)
         return yerr(y, v, "models: expected a list, got %s", type_name(v));
@@ -480,6 +593,10 @@ static int yaml_map(yctx *y, lmx_config *c, const yaml_node_t *map, const char *
             c->n_aliases = 0; /* the file's list replaces the defaults */
             if (is_null(v)) continue;
             if (yaml_aliases(y, c, v)) return -1;
+            continue;
+        }
+        if (ck->type == T_AGENTS) {
+            if (yaml_agents(y, c, v)) return -1;
             continue;
         }
         if (ck->type == T_MODELS) {
@@ -650,7 +767,8 @@ int lmx_config_build(lmx_config *c, const char *path, int argc, char **argv, cha
 static bool key_equal(const cfg_key *k, const lmx_config *a, const lmx_config *b) {
     const char *pa = (const char *)a + k->off, *pb = (const char *)b + k->off;
     switch (k->type) {
-    case T_STR: return !strcmp(pa, pb);
+    case T_STR:
+    case T_AGENTS: return !strcmp(pa, pb);
     case T_ALIASES:
         if (a->n_aliases != b->n_aliases) return false;
         for (int i = 0; i < a->n_aliases; i++) {

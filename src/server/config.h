@@ -57,6 +57,12 @@ typedef struct {
     double quarantine_window;
     lmx_alias aliases[LMX_CFG_MAX_ALIASES];
     int n_aliases;
+    /* agent runs: roles (reload), the store and the executors (restart) */
+    char agents[65536]; /* {name: definition} as JSON text; "": none */
+    char agents_store[16], agents_db[1024], redis_url[512];
+    long agents_workers, agents_queue, agents_queue_per_tenant;
+    double agents_retention;
+    long agents_debug_fail_steps, agents_debug_step_delay_ms; /* testing only */
     /* loaded at start (restart) */
     lmx_cfg_model models[LMX_CFG_MAX_MODELS];
     int n_models;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/runtime.h"
 #include "server/http/http.h"
 #include "util/grow.h"
 #include "util/log.h"
@@ -102,6 +103,14 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen) {
     json_t *changed = json_array(), *later = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(restart[i] ? later : changed, json_string(keys[i]));
     lmx_config_keep_restart(next, &l->cfg);
+    if (lmx_cfg_apply_agents(l->app, next, err, errlen)) {
+        pthread_mutex_unlock(&l->mu);
+        free(next);
+        json_decref(changed);
+        json_decref(later);
+        lmx_log("warn", "config reload refused", json_pack("{s:s}", "error", err));
+        return NULL;
+    }
     apply(l, next);
     l->cfg = *next;
     pthread_mutex_unlock(&l->mu);
@@ -109,6 +118,21 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen) {
     lmx_log(json_array_size(later) ? "warn" : "info", "config reloaded",
             json_pack("{s:O,s:O}", "changed", changed, "restart_required", later));
     return json_pack("{s:b,s:o,s:o}", "reloaded", 1, "changed", changed, "restart_required", later);
+}
+
+int lmx_cfg_apply_agents(lmx_app *app, const lmx_config *c, char *err, size_t errlen) {
+    if (!app->agents) return 0;
+    json_error_t je;
+    json_t *roles = c->agents[0] ? json_loads(c->agents, 0, &je) : json_object();
+    lmx_api_err e = {0};
+    if (!roles) {
+        snprintf(err, errlen, "agents: %s", je.text);
+        return -1;
+    }
+    int rc = lmx_agents_set_config_roles(app->agents, roles, &e);
+    json_decref(roles);
+    if (rc) snprintf(err, errlen, "%s", e.message);
+    return rc;
 }
 
 long lmx_cfg_live_drain_timeout(lmx_cfg_live *l) {

@@ -30,6 +30,9 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen);
 
 /* The running drain_timeout (seconds). */
 long lmx_cfg_live_drain_timeout(lmx_cfg_live *l);
+/* Hands c's agent roles to app->agents (when running): 0, or -1 with err
+ * naming the bad role (the running roles are then unchanged). */
+int lmx_cfg_apply_agents(lmx_app *app, const lmx_config *c, char *err, size_t errlen);
 
 /* POST /admin/config/reload */
 lmx_handler_fn lmx_h_config_reload;

@@ -12,6 +12,7 @@
 
 struct lmx_cfg_live;
 struct lmx_rstore;
+struct lmx_agents;
 
 /* The keys and limits are atomic because a config reload (config_api.c)
  * replaces them while requests read them; a replaced key string stays
@@ -25,6 +26,8 @@ typedef struct {
     atomic_size_t max_body;
     struct lmx_cfg_live *config;  /* the running config, for reloads (config_api.h) */
     struct lmx_rstore *responses; /* the Responses API's stored responses */
+    /* agent runs (agents/runtime.h); NULL: not started */
+    struct lmx_agents *agents;
 } lmx_app;
 
 #endif

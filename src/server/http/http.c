@@ -56,6 +56,8 @@ struct lmx_req {
     const char *api; /* the matched route's path (metrics label), NULL: none */
     char served[128]; /* the model that generated, "" if none */
     bool started;     /* a first token was due: queue_ms + prefill_ms is its latency */
+    /* lmx_reply_header: one extra header, name and value */
+    char xhdr[2][128];
 };
 typedef struct lmx_req req;
 
@@ -80,6 +82,11 @@ static void add_cors(struct MHD_Response *resp) {
     MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
 }
 
+void lmx_reply_header(lmx_req *r, const char *name, const char *value) {
+    snprintf(r->xhdr[0], sizeof r->xhdr[0], "%s", name);
+    snprintf(r->xhdr[1], sizeof r->xhdr[1], "%s", value);
+}
+
 static enum MHD_Result send_body(req *r, int status, const char *ctype, char *body, size_t n) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -87,6 +94,7 @@ static enum MHD_Result send_body(req *r, int status, const char *ctype, char *bo
         return MHD_NO;
     }
     if (ctype) MHD_add_response_header(resp, "Content-Type", ctype);
+    if (r->xhdr[0][0]) MHD_add_response_header(resp, r->xhdr[0], r->xhdr[1]);
     add_cors(resp);
     if (atomic_load(&r->h->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");

@@ -76,6 +76,8 @@ void lmx_req_account(lmx_req *r, const lmx_gen *g);
 int lmx_reply_json(lmx_req *r, int status, json_t *body); /* steals body */
 int lmx_reply_text(lmx_req *r, int status, const char *ctype, const char *text);
 int lmx_reply_err(lmx_req *r, const lmx_api_err *e);
+/* One extra header on the answer the handler sends next (Idempotent-Replayed). */
+void lmx_reply_header(lmx_req *r, const char *name, const char *value);
 /* 201/204 and friends: no body. */
 int lmx_reply_empty(lmx_req *r, int status);
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agents/runtime.h"
 #include "manager/served.h"
 #include "server/http/http.h"
 #include "util/clock.h"
@@ -320,6 +321,17 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
 int lmx_h_metrics(lmx_req *r, const char *rest) {
     (void)rest;
     char *text = lmx_metrics_render(lmx_req_app(r)->mgr);
+    lmx_agents *ag = lmx_req_app(r)->agents;
+    char *at = text && ag ? lmx_agents_metrics(ag) : NULL;
+    if (at) { /* the agent runtime's series follow the server's */
+        size_t n = strlen(text), m = strlen(at);
+        char *both = realloc(text, n + m + 1);
+        if (both) {
+            memcpy(both + n, at, m + 1);
+            text = both;
+        }
+        free(at);
+    }
     if (!text) {
         lmx_api_err e;
         lmx_err_set(&e, 500, "server_error", NULL, NULL, "Out of memory rendering the metrics.");

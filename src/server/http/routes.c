@@ -5,6 +5,7 @@
 #include "server/http/routes.h"
 
 #include "server/api/admin_api.h"
+#include "server/api/agents_api.h"
 #include "server/api/anthropic_api.h"
 #include "server/api/config_api.h"
 #include "server/api/download_api.h"
@@ -30,6 +31,21 @@ const lmx_route lmx_routes[] = {
     /* Anthropic Messages */
     {"POST", "/v1/messages", lmx_h_messages, LMX_ERRS_ANTHROPIC, LMX_ACCESS_API},
     {"POST", "/v1/messages/count_tokens", lmx_h_count_tokens, LMX_ERRS_ANTHROPIC, LMX_ACCESS_API},
+    /* agent runs (agents_api.c) */
+    {"POST", "/v1/agents/runs", lmx_h_agent_runs_create, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"GET", "/v1/agents/runs", lmx_h_agent_runs_list, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"GET", "/v1/agents/runs/", lmx_h_agent_run_get, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"POST", "/v1/agents/runs/", lmx_h_agent_run_post, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"GET", "/admin/agents/roles", lmx_h_admin_agent_roles, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"GET", "/admin/agents/roles/", lmx_h_admin_agent_roles, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"PUT", "/admin/agents/roles/", lmx_h_admin_agent_role_put, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"DELETE", "/admin/agents/roles/", lmx_h_admin_agent_role_delete, LMX_ERRS_OPENAI,
+     LMX_ACCESS_ADMIN},
+    {"GET", "/admin/agents/analytics", lmx_h_admin_agent_analytics, LMX_ERRS_OPENAI,
+     LMX_ACCESS_ADMIN},
+    {"GET", "/admin/agents/runs", lmx_h_admin_agent_runs, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"GET", "/admin/agents/runs/", lmx_h_admin_agent_runs, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"POST", "/admin/agents/runs/", lmx_h_admin_agent_run_post, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     /* admin: model manager (the download routes come before the /admin/models/ prefixes) */
     {"GET", "/healthz", lmx_h_healthz, LMX_ERRS_OPENAI, LMX_ACCESS_PUBLIC},
     {"GET", "/readyz", lmx_h_readyz, LMX_ERRS_OPENAI, LMX_ACCESS_PUBLIC},
