@@ -80,7 +80,8 @@ fuzz:
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(FUZZ_SAN) -fsanitize=fuzzer $$h build-fuzz/liblmx.a $(LIBS) -o build-fuzz/$$n || exit 1; done
 
 # `make install [PREFIX=/usr/local] [DESTDIR=staging]`: the binary, the systemd
-# unit and the launchd plist (docs/service.md says how to run them).
+# unit and the launchd plist (docs/service.md says how to run them), and bash
+# and zsh completion.
 # The config file goes to SYSCONFDIR/lmx/config.yaml only when there is none.
 PREFIX  ?= /usr/local
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
@@ -93,12 +94,15 @@ install: $(BUILD)/lmx
 	install -m 0644 packaging/config.example.yaml $(DESTDIR)$(PREFIX)/share/lmx/config.example.yaml
 	install -d $(DESTDIR)$(PREFIX)/share/doc/lmx
 	install -m 0644 docs/service.md docs/configuration.md $(DESTDIR)$(PREFIX)/share/doc/lmx/
+	install -D -m 0644 packaging/completion/lmx.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/lmx
+	install -D -m 0644 packaging/completion/_lmx $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_lmx
 	[ -e $(DESTDIR)$(SYSCONFDIR)/lmx/config.yaml ] || \
 	  install -m 0644 packaging/config.example.yaml $(DESTDIR)$(SYSCONFDIR)/lmx/config.yaml
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/lmx $(DESTDIR)$(PREFIX)/lib/systemd/system/lmx.service
 	rm -rf $(DESTDIR)$(PREFIX)/share/lmx $(DESTDIR)$(PREFIX)/share/doc/lmx
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/lmx $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_lmx
 
 # The include rules between layers (engine/ and text/ see only util/, the
 # manager never the server ...): scripts/check-layers.py holds the table.

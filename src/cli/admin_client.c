@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/suggest.h"
+#include "server/config.h"
 #include "util/buf.h"
 #include "util/curl_init.h"
 
@@ -16,7 +18,10 @@ void lmx_admin_init(lmx_admin *a, const char *cmd) {
     memset(a, 0, sizeof *a);
     a->cmd = cmd;
     const char *h = getenv("LMX_HOST");
-    snprintf(a->base, sizeof a->base, "%s", h && *h ? h : "127.0.0.1:1234");
+    if (h && *h)
+        snprintf(a->base, sizeof a->base, "%s", h);
+    else
+        snprintf(a->base, sizeof a->base, "%s:%d", LMX_DEFAULT_HOST, LMX_DEFAULT_PORT);
     const char *k = getenv("LMX_ADMIN_KEY");
     a->key = k && *k ? k : NULL;
 }
@@ -121,6 +126,71 @@ long lmx_admin_call(const lmx_admin *a, const char *method, const char *path, co
     return status;
 }
 
+/* The API's errors a person at a shell meets most, said in the CLI's terms
+ * (the flag or variable to use, the command that lists the choices) rather
+ * than in HTTP's. true when it printed the message. */
+static bool cli_error(const lmx_admin *a, long st, const char *code, const char *param,
+                      const char *msg) {
+    if (st == 401 || (code && !strcmp(code, "invalid_admin_key"))) {
+        fprintf(stderr, "%s: the daemon at %s wants its admin key%s: give --admin-key KEY or set "
+                        "LMX_ADMIN_KEY\n",
+                a->cmd, a->base, a->key ? " (the one given was refused)" : "");
+        return true;
+    }
+    static const char *const flags[][2] = {{"file", "--file"},       {"revision", "--revision"},
+                                           {"quant", ":QUANT"},      {"ctx_size", "--ctx"},
+                                           {"parallel", "--parallel"}, {"ttl", "--ttl"},
+                                           {"alias", "--alias"},     {"repo", "ORG/REPO"}};
+    if (param && msg && st == 400)
+        for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+            if (!strcmp(param, flags[i][0])) {
+                /* the field's name in the message becomes the flag's */
+                char q[64], out[1024];
+                snprintf(q, sizeof q, "\"%s\"", param);
+                size_t o = 0, ql = strlen(q);
+                for (const char *m = msg; *m && o + 32 < sizeof out;) {
+                    if (!strncmp(m, q, ql)) {
+                        o += (size_t)snprintf(out + o, sizeof out - o, "%s", flags[i][1]);
+                        m += ql;
+                    } else {
+                        out[o++] = *m++;
+                    }
+                }
+                out[o] = 0;
+                fprintf(stderr, "%s: %s%s%s\n", a->cmd, strstr(msg, q) ? "" : flags[i][1],
+                        strstr(msg, q) ? "" : ": ", out);
+                return true;
+            }
+    if (st != 404 || !code || strcmp(code, "model_not_found") || !a->model) return false;
+    if (!strcmp(a->cmd, "lmx unload") && msg && strstr(msg, "not loaded")) {
+        fprintf(stderr, "lmx unload: '%s' is not loaded (lmx ps lists the loaded models)\n",
+                a->model);
+        return true;
+    }
+    /* the store's models, with the nearest as a suggestion */
+    json_t *l = NULL;
+    char err[256];
+    long ls = lmx_admin_call(a, "GET", "/admin/models", NULL, &l, err, sizeof err);
+    json_t *data = ls == 200 ? json_object_get(l, "data") : NULL;
+    size_t n = json_array_size(data), i;
+    const char **ids = calloc(n + 1, sizeof *ids);
+    json_t *m;
+    json_array_foreach(data, i, m) ids[i] = json_string_value(json_object_get(m, "id"));
+    const char *sug = ids ? lmx_suggest(a->model, ids, n) : NULL;
+    fprintf(stderr, "%s: no model '%s' in the daemon's store", a->cmd, a->model);
+    if (sug) fprintf(stderr, "; did you mean '%s'?", sug);
+    if (!n) fprintf(stderr, " (it is empty: lmx pull ORG/REPO:QUANT or lmx import FILE.gguf)");
+    fputc('\n', stderr);
+    if (n) {
+        fprintf(stderr, "models in the store:");
+        for (i = 0; i < n && i < 20; i++) fprintf(stderr, " %s", ids[i] ? ids[i] : "?");
+        fprintf(stderr, n > 20 ? " ... (lmx ls lists them all)\n" : "\n");
+    }
+    free(ids);
+    json_decref(l);
+    return true;
+}
+
 json_t *lmx_admin_do(const lmx_admin *a, const char *method, const char *path, const json_t *jb) {
     json_t *o;
     char err[512] = "";
@@ -138,6 +208,10 @@ json_t *lmx_admin_do(const lmx_admin *a, const char *method, const char *path, c
     const char *msg = json_string_value(json_object_get(e, "message"));
     if (!msg) msg = json_string_value(e); /* {"error": "..."} */
     const char *code = json_string_value(json_object_get(e, "code"));
+    if (cli_error(a, st, code, json_string_value(json_object_get(e, "param")), msg)) {
+        json_decref(o);
+        return NULL;
+    }
     if (msg)
         fprintf(stderr, "%s: %s (HTTP %ld%s%s)\n", a->cmd, msg, st, code ? ", " : "",
                 code ? code : "");

@@ -16,6 +16,7 @@ typedef struct {
     const char *key; /* admin key or NULL */
     bool json;       /* --json: print the API's own JSON */
     const char *cmd; /* for messages: "lmx ls" */
+    const char *model; /* the model the command names (for a 404's message), or NULL */
 } lmx_admin;
 
 /* Sets defaults from the environment. */

@@ -1,10 +1,14 @@
 /* Option-parsing helpers shared by the lmx subcommands. */
 #include "cli/args.h"
 
+#include <ctype.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "cli/suggest.h"
 
 bool lmx_arg_long(const char *s, long lo, long hi, long *out) {
     if (!s || !*s) return false;
@@ -35,5 +39,33 @@ bool lmx_arg_value(int argc, char **argv, int *i, const char *name, const char *
         return true;
     }
     *val = argv[++*i];
+    return true;
+}
+
+void lmx_arg_unknown(const char *cmd, const char *opt, const char *usage) {
+    /* the options are the words of the usage text that start with '-' */
+    const char *opts[128];
+    char buf[128][40];
+    size_t n = 0;
+    for (const char *p = usage; p && *p && n < 128; p++) {
+        if (*p != '-' || (p > usage && !strchr(" [|,(", p[-1]))) continue;
+        size_t k = 0;
+        while (k + 1 < sizeof buf[0] && (isalnum((unsigned char)p[k]) || p[k] == '-')) k++;
+        if (k < 2 || !isalpha((unsigned char)p[k - 1])) continue;
+        memcpy(buf[n], p, k);
+        buf[n][k] = 0;
+        opts[n] = buf[n];
+        n++;
+        p += k - 1;
+    }
+    const char *s = lmx_suggest(opt, opts, n);
+    fprintf(stderr, "%s: unknown option '%s'", cmd, opt);
+    if (s) fprintf(stderr, "; did you mean '%s'?", s);
+    fprintf(stderr, " (%s --help lists the options)\n", cmd);
+}
+
+bool lmx_arg_help(const char *arg, const char *usage) {
+    if (strcmp(arg, "-h") && strcmp(arg, "--help")) return false;
+    fputs(usage, stdout);
     return true;
 }

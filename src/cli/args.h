@@ -15,4 +15,11 @@ bool lmx_arg_double(const char *s, double lo, double hi, double *out);
 bool lmx_arg_value(int argc, char **argv, int *i, const char *name, const char *alt,
                    const char **val, bool *bad);
 
+/* Reports an unknown option of `cmd` ("lmx run") on stderr with the nearest
+ * option named in its usage text (did you mean --temp?). */
+void lmx_arg_unknown(const char *cmd, const char *opt, const char *usage);
+
+/* Prints `usage` to stdout and returns true when argv[i] asks for help. */
+bool lmx_arg_help(const char *arg, const char *usage);
+
 #endif

@@ -5,10 +5,12 @@
 
 typedef int lmx_cmd_fn(int argc, char **argv);
 
-lmx_cmd_fn cmd_run, cmd_tokenize, cmd_inspect, cmd_bench, cmd_template, cmd_serve;
+lmx_cmd_fn cmd_run, cmd_chat, cmd_tokenize, cmd_inspect, cmd_bench, cmd_template, cmd_serve;
 /* cmd_admin.c: the daemon's admin API */
 lmx_cmd_fn cmd_pull, cmd_ls, cmd_ps, cmd_load, cmd_unload, cmd_rm, cmd_status;
 /* cmd_runs.c: agent runs over the admin API */
 lmx_cmd_fn cmd_runs;
+/* cmd_store.c: a model of the local store shown, a file imported into it */
+lmx_cmd_fn cmd_show, cmd_import;
 
 #endif

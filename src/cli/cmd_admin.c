@@ -7,11 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <strings.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "cli/admin_client.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/model_ref.h"
 #include "util/grow.h"
 
 /* ---- small table printer ---- */
@@ -53,6 +57,12 @@ static void table_print(table *t) {
         }
         putchar('\n');
     }
+    free(t->cells);
+}
+
+static void table_free(table *t) {
+    for (int r = 0; r < t->n_rows; r++)
+        for (int c = 0; c < t->n_cols; c++) free(t->cells[r * MAX_COLS + c]);
     free(t->cells);
 }
 
@@ -158,7 +168,7 @@ static bool parse(lmx_admin *a, int argc, char **argv, own_opt own, void *ctx, c
 
 typedef struct {
     const char *file, *revision;
-    bool quiet;
+    bool quiet, cancel;
 } pull_opts;
 
 static bool pull_opt(void *ctx, int argc, char **argv, int *i, bool *bad) {
@@ -166,7 +176,59 @@ static bool pull_opt(void *ctx, int argc, char **argv, int *i, bool *bad) {
     if (lmx_arg_value(argc, argv, i, "--file", "-f", &o->file, bad)) return true;
     if (lmx_arg_value(argc, argv, i, "--revision", NULL, &o->revision, bad)) return true;
     if (!strcmp(argv[*i], "--quiet") || !strcmp(argv[*i], "-q")) return o->quiet = true;
+    if (!strcmp(argv[*i], "--cancel")) return o->cancel = true;
     return false;
+}
+
+static volatile sig_atomic_t pull_interrupted;
+static void pull_on_sigint(int sig) {
+    (void)sig;
+    pull_interrupted = 1;
+}
+
+/* The terminal's width (stderr's), read at every frame so a resize applies. */
+static int term_width(void) {
+    struct winsize w;
+    if (!ioctl(2, TIOCGWINSZ, &w) && w.ws_col > 0) return w.ws_col;
+    return 80;
+}
+
+/* One frame of the progress line, at most width-1 columns so that it never
+ * wraps (a wrapped line leaves a row behind at every redraw): the file name,
+ * a bar (10..30 columns, where there is room), the state and the figures;
+ * narrower terminals get fewer figures (nums[0] all, nums[2] the fewest), a
+ * name shortened from the left, and at last no bar. */
+static void progress_frame(const char *file, const char *state, int pct, const char *nums[3],
+                           int width, char *out, size_t n) {
+    int avail = (width > 20 ? width : 20) - 1;
+    char name[256];
+    /* first choices keep a bar; then the name is shortened; then the bar goes */
+    for (int pass = 0; pass < 3; pass++) {
+        size_t fl = strlen(file);
+        if (pass && fl > 16)
+            snprintf(name, sizeof name, "...%s", file + fl - 13);
+        else
+            snprintf(name, sizeof name, "%s", file);
+        for (int k = 0; k < 3; k++) {
+            int need = (int)strlen(name) + 1 + (int)strlen(state) + 1 + (int)strlen(nums[k]);
+            int bar = avail - need - 3;
+            if (need > avail || (pass < 2 && bar < 10)) continue;
+            char b[40] = "";
+            if (bar >= 10) {
+                if (bar > 30) bar = 30;
+                int fill = pct < 0 ? 0 : pct * bar / 100;
+                b[0] = '[';
+                for (int i = 0; i < bar; i++) b[1 + i] = i < fill ? '#' : '.';
+                b[bar + 1] = ']';
+                b[bar + 2] = ' ';
+                b[bar + 3] = 0;
+            }
+            snprintf(out, n, "%s %s%s %s", name, b, state, nums[k]);
+            return;
+        }
+    }
+    snprintf(out, n, "%s %s %s", name, state, nums[2]);
+    if ((int)strlen(out) > avail) out[avail] = 0;
 }
 
 static void progress_line(const json_t *st, bool tty, int *last_pct, char last_state[32]) {
@@ -182,13 +244,16 @@ static void progress_line(const json_t *st, bool tty, int *last_pct, char last_s
     lmx_human_bytes(rate, r, sizeof r);
     json_t *e = json_object_get(st, "eta");
     fmt_duration(json_is_number(e) ? json_number_value(e) : -1, eta, sizeof eta);
+    const char *file = str_or(st, "file", "?");
     if (tty) {
-        char bar[31];
-        int fill = pct < 0 ? 0 : pct * 30 / 100;
-        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
-        bar[30] = 0;
-        fprintf(stderr, "\r\033[K%-11s [%s] %3d%%  %s / %s  %s/s  eta %s", state, bar,
-                pct < 0 ? 0 : pct, b, t, r, eta);
+        char full[128], mid[64], few[32], line[512];
+        int p = pct < 0 ? 0 : pct;
+        snprintf(full, sizeof full, "%3d%%  %s / %s  %s/s  eta %s", p, b, t, r, eta);
+        snprintf(mid, sizeof mid, "%3d%%  %s/s  eta %s", p, r, eta);
+        snprintf(few, sizeof few, "%3d%% eta %s", p, eta);
+        const char *nums[3] = {full, mid, few};
+        progress_frame(file, state, pct, nums, term_width(), line, sizeof line);
+        fprintf(stderr, "\r\033[K%s", line);
         fflush(stderr);
         return;
     }
@@ -198,20 +263,66 @@ static void progress_line(const json_t *st, bool tty, int *last_pct, char last_s
     *last_pct = pct;
     snprintf(last_state, 32, "%s", state);
     if (pct >= 0)
-        fprintf(stderr, "%s %d%% (%s of %s, %s/s)\n", state, pct, b, t, r);
+        fprintf(stderr, "%s %s %d%% (%s of %s, %s/s)\n", state, file, pct, b, t, r);
     else
-        fprintf(stderr, "%s (%s)\n", state, b);
+        fprintf(stderr, "%s %s (%s)\n", state, file, b);
+}
+
+static bool is_final_state(const char *s) {
+    return !strcmp(s, "completed") || !strcmp(s, "failed") || !strcmp(s, "cancelled");
+}
+
+/* lmx pull --cancel REF: the daemon's unfinished download of REF (or the
+ * download id) is cancelled. */
+static int pull_cancel(lmx_admin *a, const char *arg, const lmx_hf_ref *ref) {
+    json_t *l = lmx_admin_do(a, "GET", "/admin/models/download", NULL);
+    if (!l) return 1;
+    size_t i;
+    json_t *d;
+    char id[128] = "";
+    json_array_foreach(json_object_get(l, "data"), i, d) {
+        if (is_final_state(str_or(d, "state", ""))) continue;
+        bool match = !strcmp(str_or(d, "id", ""), arg);
+        if (!match && !strcasecmp(str_or(d, "repo", ""), ref->repo)) {
+            const char *q = str_or(d, "quant", ""), *f = str_or(d, "file", "");
+            match = ref->quant[0]  ? !strcasecmp(q, ref->quant)
+                    : ref->file[0] ? !strcmp(f, ref->file)
+                                   : true;
+        }
+        if (match) {
+            snprintf(id, sizeof id, "%s", str_or(d, "id", ""));
+            break;
+        }
+    }
+    json_decref(l);
+    if (!id[0]) {
+        fprintf(stderr, "lmx pull: no download of %s is in progress (lmx ls shows them)\n", arg);
+        return 1;
+    }
+    char path[256];
+    snprintf(path, sizeof path, "/admin/models/download/%s", id);
+    json_t *r = lmx_admin_do(a, "DELETE", path, NULL);
+    if (!r) return 1;
+    if (a->json)
+        lmx_admin_print_json(r);
+    else
+        printf("cancelled the download of %s (%s)\n", arg, id);
+    json_decref(r);
+    return 0;
 }
 
 int cmd_pull(int argc, char **argv) {
     const char *usage =
         "usage: lmx pull ORG/REPO[:QUANT] [--file F] [--revision R] [-q] [--json]\n"
-        "  downloads a model from Hugging Face into the daemon's store, with progress\n"
+        "       lmx pull --cancel ORG/REPO[:QUANT]\n"
+        "  downloads a model from Hugging Face into the daemon's store, with progress;\n"
+        "  hf.co/ORG/REPO:QUANT and huggingface.co URLs (of the repo or of a file) work too\n"
         "  --file F        a file of the repo (a split model's first shard fetches all)\n"
         "  --revision R    branch, tag or commit (default main)\n"
         "  -q, --quiet     no progress\n"
-        "  Ctrl-C stops watching; the daemon goes on (DELETE /admin/models/download/ID "
-        "cancels)\n" COMMON_OPTS;
+        "  --cancel        stop the daemon's download of that model\n"
+        "  Ctrl-C stops watching; the daemon goes on (run the same lmx pull to watch "
+        "again)\n" COMMON_OPTS;
     lmx_admin a;
     lmx_admin_init(&a, "lmx pull");
     pull_opts o = {0};
@@ -222,22 +333,27 @@ int cmd_pull(int argc, char **argv) {
         fprintf(stderr, "lmx pull: name a repo (ORG/REPO[:QUANT])\n%s", usage);
         return 2;
     }
-    char repo[512];
-    snprintf(repo, sizeof repo, "%s", pos[0]);
-    char *colon = strchr(repo, ':');
-    const char *quant = NULL;
-    if (colon) {
-        *colon = 0;
-        quant = colon + 1;
+    lmx_hf_ref ref;
+    char why[256];
+    if (!lmx_hf_ref_parse(pos[0], &ref, why, sizeof why)) {
+        fprintf(stderr, "lmx pull: %s\n", why);
+        return 2;
     }
-    if (quant && o.file) {
+    if (o.file && ref.file[0] && strcmp(o.file, ref.file)) {
+        fprintf(stderr, "lmx pull: the URL names %s; --file names %s\n", ref.file, o.file);
+        return 2;
+    }
+    if (o.file) snprintf(ref.file, sizeof ref.file, "%s", o.file);
+    if (o.revision) snprintf(ref.revision, sizeof ref.revision, "%s", o.revision);
+    if (ref.quant[0] && ref.file[0]) {
         fprintf(stderr, "lmx pull: give :QUANT or --file, not both\n");
         return 2;
     }
-    json_t *req = json_pack("{s:s}", "repo", repo);
-    if (quant) json_object_set_new(req, "quant", json_string(quant));
-    if (o.file) json_object_set_new(req, "file", json_string(o.file));
-    if (o.revision) json_object_set_new(req, "revision", json_string(o.revision));
+    if (o.cancel) return pull_cancel(&a, pos[0], &ref);
+    json_t *req = json_pack("{s:s}", "repo", ref.repo);
+    if (ref.quant[0]) json_object_set_new(req, "quant", json_string(ref.quant));
+    if (ref.file[0]) json_object_set_new(req, "file", json_string(ref.file));
+    if (ref.revision[0]) json_object_set_new(req, "revision", json_string(ref.revision));
     json_t *r = lmx_admin_do(&a, "POST", "/admin/models/download", req);
     json_decref(req);
     if (!r) return 1;
@@ -252,6 +368,10 @@ int cmd_pull(int argc, char **argv) {
     char path[256];
     snprintf(path, sizeof path, "/admin/models/download/%s", eid);
     free(eid);
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = pull_on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
     bool tty = !o.quiet && isatty(2);
     int last_pct = -100;
     char last_state[32] = "";
@@ -260,13 +380,24 @@ int cmd_pull(int argc, char **argv) {
         st = lmx_admin_do(&a, "GET", path, NULL);
         if (!st) return 1;
         if (!o.quiet) progress_line(st, tty, &last_pct, last_state);
-        const char *s = str_or(st, "state", "");
-        if (!strcmp(s, "completed") || !strcmp(s, "failed") || !strcmp(s, "cancelled")) break;
+        if (is_final_state(str_or(st, "state", ""))) break;
         json_decref(st);
+        st = NULL;
         struct timespec ts = {0, 250 * 1000000L};
-        nanosleep(&ts, NULL);
+        if (!pull_interrupted) nanosleep(&ts, NULL);
+        if (pull_interrupted) break;
     }
+    sigaction(SIGINT, &old, NULL);
     if (tty) fputc('\n', stderr);
+    if (!st) { /* Ctrl-C */
+        fprintf(stderr,
+                "lmx pull: stopped watching; the download goes on\n"
+                "  in the daemon (lmx ls lists it). To watch it again,\n"
+                "  rerun this lmx pull; to stop it:\n"
+                "  lmx pull --cancel %s\n",
+                pos[0]);
+        return 130;
+    }
     const char *s = str_or(st, "state", "");
     int rc = 0;
     if (a.json) lmx_admin_print_json(st);
@@ -307,9 +438,10 @@ static json_t *get_answer(lmx_admin *a, const char *cmd, int argc, char **argv, 
 }
 
 /* The start of a command on one model (load, unload, rm): its options and
- * the model's name; NULL after printing why (a usage error). */
+ * the model's name as the client typed it, cleaned into name[cap] (and
+ * a->model); NULL after printing why (a usage error). */
 static const char *one_model(lmx_admin *a, const char *cmd, int argc, char **argv, own_opt opt,
-                             void *ctx, const char *usage) {
+                             void *ctx, const char *usage, char *name, size_t cap) {
     lmx_admin_init(a, cmd);
     const char *pos[1];
     int np;
@@ -318,13 +450,17 @@ static const char *one_model(lmx_admin *a, const char *cmd, int argc, char **arg
         fprintf(stderr, "%s: name a model\n%s", cmd, usage);
         return NULL;
     }
-    return pos[0];
+    lmx_model_name_clean(pos[0], name, cap);
+    a->model = name;
+    return name;
 }
 
 /* ---- ls ---- */
 
 int cmd_ls(int argc, char **argv) {
-    const char *usage = "usage: lmx ls [--json]\n  the models in the daemon's store\n" COMMON_OPTS;
+    const char *usage =
+        "usage: lmx ls [--json]\n  the models in the daemon's store, then the downloads in "
+        "progress\n  (--json: the store's listing as the admin API gives it)\n" COMMON_OPTS;
     lmx_admin a;
     int rc;
     json_t *r = get_answer(&a, "lmx ls", argc, argv, usage, "/admin/models", true, &rc);
@@ -342,8 +478,42 @@ int cmd_ls(int argc, char **argv) {
             str_or(m, "architecture", "-"), params, ctx,
             json_is_true(json_object_get(m, "loaded")) ? "yes" : "no");
     }
-    if (t.n_rows == 1) printf("no models (lmx pull ORG/REPO:QUANT downloads one)\n");
-    table_print(&t);
+    json_t *dl = lmx_admin_do(&a, "GET", "/admin/models/download", NULL);
+    table d = {0};
+    row(&d, 5, "DOWNLOADING", "FILE", "STATE", "PROGRESS", "ETA");
+    json_array_foreach(json_object_get(dl, "data"), i, m) {
+        const char *state = str_or(m, "state", "?");
+        if (is_final_state(state)) continue;
+        char name[300], prog[96], b[32], tot[32], eta[32];
+        const char *q = str_or(m, "quant", NULL);
+        snprintf(name, sizeof name, "%s%s%s", str_or(m, "repo", "?"), q ? ":" : "", q ? q : "");
+        double total = num(m, "total", -1), bytes = num(m, "bytes", 0);
+        lmx_human_bytes(bytes, b, sizeof b);
+        if (total > 0) {
+            lmx_human_bytes(total, tot, sizeof tot);
+            snprintf(prog, sizeof prog, "%d%% (%s of %s)", (int)(100 * bytes / total), b, tot);
+        } else {
+            snprintf(prog, sizeof prog, "%s", b);
+        }
+        json_t *e = json_object_get(m, "eta");
+        fmt_duration(json_is_number(e) ? json_number_value(e) : -1, eta, sizeof eta);
+        row(&d, 5, name, str_or(m, "file", "?"), state, prog, eta);
+    }
+    if (t.n_rows == 1 && d.n_rows == 1)
+        printf(
+            "no models (lmx pull ORG/REPO:QUANT downloads one; lmx import FILE.gguf adds one)\n");
+    bool any = t.n_rows > 1;
+    if (any)
+        table_print(&t);
+    else
+        table_free(&t);
+    if (d.n_rows > 1) {
+        if (any) putchar('\n');
+        table_print(&d);
+    } else {
+        table_free(&d);
+    }
+    json_decref(dl);
     json_decref(r);
     return 0;
 }
@@ -455,7 +625,9 @@ int cmd_load(int argc, char **argv) {
         "  --ttl S       unload after S seconds idle\n" COMMON_OPTS;
     lmx_admin a;
     load_opts o = {0};
-    const char *pos[1] = {one_model(&a, "lmx load", argc, argv, load_opt, &o, usage)};
+    char name[512];
+    const char *pos[1] = {
+        one_model(&a, "lmx load", argc, argv, load_opt, &o, usage, name, sizeof name)};
     if (!pos[0]) return 2;
     json_t *req = json_pack("{s:s}", "model", pos[0]);
     if (o.ctx) json_object_set_new(req, "ctx_size", json_integer(o.ctx));
@@ -481,7 +653,9 @@ int cmd_load(int argc, char **argv) {
 int cmd_unload(int argc, char **argv) {
     const char *usage = "usage: lmx unload MODEL [--json]\n  unloads a loaded model\n" COMMON_OPTS;
     lmx_admin a;
-    const char *pos[1] = {one_model(&a, "lmx unload", argc, argv, NULL, NULL, usage)};
+    char name[512];
+    const char *pos[1] = {
+        one_model(&a, "lmx unload", argc, argv, NULL, NULL, usage, name, sizeof name)};
     if (!pos[0]) return 2;
     json_t *req = json_pack("{s:s}", "model", pos[0]);
     json_t *r = lmx_admin_do(&a, "POST", "/admin/models/unload", req);
@@ -499,7 +673,9 @@ int cmd_rm(int argc, char **argv) {
     const char *usage = "usage: lmx rm MODEL [--json]\n  deletes a model's files from the store "
                         "(unload it first)\n" COMMON_OPTS;
     lmx_admin a;
-    const char *pos[1] = {one_model(&a, "lmx rm", argc, argv, NULL, NULL, usage)};
+    char name[512];
+    const char *pos[1] = {
+        one_model(&a, "lmx rm", argc, argv, NULL, NULL, usage, name, sizeof name)};
     if (!pos[0]) return 2;
     char *eid = lmx_admin_escape(pos[0]);
     char path[1024];

@@ -10,9 +10,19 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/model_ref.h"
 #include "engine/membw.h"
 #include "engine/model.h"
 #include "util/clock.h"
+
+static const char usage_text[] =
+    "usage: lmx bench MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
+    "  MODEL             a .gguf file or a model of the store (-m MODEL works too)\n"
+    "  -p, --n-prompt N  prompt tokens to prefill (default 512)\n"
+    "  -n, --n-gen N     tokens to decode (default 128)\n"
+    "  -t, --threads N   compute threads (default one per core)\n"
+    "  -r, --repetitions N  runs of each (default 1)\n"
+    "  --json            one JSON object\n";
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *v;
@@ -30,17 +40,26 @@ int cmd_bench(int argc, char **argv) {
             bad = bad || !lmx_arg_long(v, 1, 100, &reps);
         else if (!strcmp(argv[i], "--json"))
             json = true;
+        else if (lmx_arg_help(argv[i], usage_text))
+            return 0;
+        else if (argv[i][0] == '-' && argv[i][1]) {
+            lmx_arg_unknown("lmx bench", argv[i], usage_text);
+            bad = true;
+        } else if (!model)
+            model = argv[i];
         else {
-            fprintf(stderr, "lmx bench: unknown or bad option '%s'\n", argv[i]);
+            fprintf(stderr, "lmx bench: unexpected argument '%s'\n", argv[i]);
             bad = true;
         }
     }
     if (bad || !model) {
-        fprintf(stderr, "usage: lmx bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n");
+        if (!bad) fprintf(stderr, "lmx bench: name a model\n");
+        fputs(usage_text, stderr);
         return 2;
     }
-    char err[1024];
-    lmx_model *m = lmx_model_open(model, NULL, err, sizeof err);
+    char err[1024], path[4096];
+    if (!lmx_cli_model_path("lmx bench", model, path, sizeof path)) return 1;
+    lmx_model *m = lmx_model_open(path, NULL, err, sizeof err);
     if (!m) {
         fprintf(stderr, "lmx bench: %s\n", err);
         return 1;

@@ -5,6 +5,8 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/model_ref.h"
+#include "cli/model_summary.h"
 #include "engine/dtype.h"
 #include "engine/model.h"
 
@@ -28,6 +30,15 @@ static void print_str(const char *s, size_t n, size_t max) {
     else putchar('"');
 }
 
+static const char usage_text[] =
+    "usage: lmx inspect MODEL [-c CTX] [--parallel N] [--full]\n"
+    "  a one-line summary, the memory lmx serve needs at its defaults, then the\n"
+    "  metadata and the tensor table\n"
+    "  MODEL           a .gguf file or a model of the store (stories260K, org/repo:Q4_K_M)\n"
+    "  -c, --ctx-size CTX  also the memory for this context (default: serve's)\n"
+    "  --parallel N    ... and this many sequences\n"
+    "  --full          metadata strings and arrays in full\n";
+
 int cmd_inspect(int argc, char **argv) {
     const char *path = NULL, *v;
     long n_ctx = 0, n_seq = 1;
@@ -39,21 +50,36 @@ int cmd_inspect(int argc, char **argv) {
             bad = bad || !lmx_arg_long(v, 1, 1024, &n_seq);
         else if (!strcmp(argv[i], "--full"))
             full = true;
-        else if (argv[i][0] == '-' || path) {
+        else if (lmx_arg_help(argv[i], usage_text))
+            return 0;
+        else if (argv[i][0] == '-' && argv[i][1]) {
+            lmx_arg_unknown("lmx inspect", argv[i], usage_text);
+            bad = true;
+        } else if (path) {
             fprintf(stderr, "lmx inspect: unexpected argument '%s'\n", argv[i]);
             bad = true;
         } else
             path = argv[i];
     }
     if (bad || !path) {
-        fprintf(stderr, "usage: lmx inspect MODEL [-c CTX] [--parallel N] [--full]\n");
+        if (!bad) fprintf(stderr, "lmx inspect: name a model\n");
+        fputs(usage_text, stderr);
         return 2;
     }
-    char err[1024];
+    char err[1024], file[4096];
+    if (!lmx_cli_model_path("lmx inspect", path, file, sizeof file)) return 1;
+    path = file;
     lmx_gguf *g = lmx_gguf_open(path, err, sizeof err);
     if (!g) {
         fprintf(stderr, "lmx inspect: %s\n", err);
         return 1;
+    }
+    lmx_model_summary sum;
+    if (!lmx_model_summary_read(path, &sum, err, sizeof err)) {
+        char line[512], mem[512];
+        lmx_model_summary_line(&sum, line, sizeof line);
+        lmx_model_summary_memory(&sum, mem, sizeof mem);
+        printf("%s\nmemory: %s\n\n", line, mem);
     }
     printf("file: %s (GGUF v%u, %d file%s, alignment %zu)\n", path, g->version, g->n_files,
            g->n_files > 1 ? "s" : "", g->alignment);
@@ -102,13 +128,15 @@ int cmd_inspect(int argc, char **argv) {
                t->nbytes / 1048576.0);
     }
     lmx_gguf_close(g);
+    if (!n_ctx && n_seq == 1) return 0; /* serve's defaults: shown at the top */
     lmx_mem_estimate me;
     if (lmx_model_estimate(path, (int)n_ctx, (int)n_seq, 512, false, &me, err, sizeof err)) {
         printf("\nmemory: cannot estimate: %s\n", err);
         return 1;
     }
-    printf("\nmemory for %s%ld position%s × %ld sequence%s (KV in f16):\n", n_ctx ? "" : "the default ",
-           n_ctx ? n_ctx : 0L, n_ctx == 1 ? "" : "s", n_seq, n_seq == 1 ? "" : "s");
+    if (!n_ctx) n_ctx = sum.ctx_serve;
+    printf("\nmemory for %ld position%s x %ld sequence%s (KV in f16):\n", n_ctx,
+           n_ctx == 1 ? "" : "s", n_seq, n_seq == 1 ? "" : "s");
     printf("  weights  %10.1f MiB\n  kv cache %10.1f MiB\n  compute  %10.1f MiB\n  total    %10.1f MiB\n",
            me.weights / 1048576.0, me.kv / 1048576.0, me.compute / 1048576.0, me.total / 1048576.0);
     return 0;

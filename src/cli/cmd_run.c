@@ -11,20 +11,23 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/model_ref.h"
 #include "engine/model.h"
 #include "engine/sample.h"
 #include "util/buf.h"
 #include "util/clock.h"
 
-static void usage(void) {
-    fprintf(stderr,
-            "usage: lmx run -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [--top-k K]\n"
-            "               [--top-p P] [--min-p M] [--repeat-penalty R] [-t THREADS]\n"
-            "               [-c CTX] [--ignore-eos] [--kv-f32] [--json]\n"
-            "  -n N          tokens to generate (default 128; -1: until the context is full)\n"
-            "  --temp 0      greedy decoding; default 0.8 with top-k 40, top-p 0.95, min-p 0.05\n"
-            "  --json        print {\"text\", \"tokens\", \"prompt_tokens\"} instead of the text\n");
-}
+static const char usage_text[] =
+    "usage: lmx run MODEL [PROMPT] [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P]\n"
+    "               [--min-p M] [--repeat-penalty R] [-t THREADS] [-c CTX] [--ignore-eos]\n"
+    "               [--kv-f32] [--json]\n"
+    "  MODEL         a .gguf file or a model of the store (stories260K, org/repo:Q4_K_M);\n"
+    "                -m MODEL works too\n"
+    "  PROMPT        the text to continue (-p PROMPT works too; default: stdin); raw text,\n"
+    "                no chat template (lmx chat uses the model's)\n"
+    "  -n N          tokens to generate (default 128; -1: until the context is full)\n"
+    "  --temp 0      greedy decoding; default 0.8 with top-k 40, top-p 0.95, min-p 0.05\n"
+    "  --json        print {\"text\", \"tokens\", \"prompt_tokens\"} instead of the text\n";
 
 int cmd_run(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *v;
@@ -62,26 +65,54 @@ int cmd_run(int argc, char **argv) {
             ignore_eos = true;
         } else if (!strcmp(a, "--kv-f32")) {
             kv_f32 = true;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage();
+        } else if (lmx_arg_help(a, usage_text)) {
             return 0;
-        } else {
-            fprintf(stderr, "lmx run: unknown option '%s'\n", a);
+        } else if (a[0] == '-' && a[1]) {
+            lmx_arg_unknown("lmx run", a, usage_text);
             bad = true;
+            continue;
+        } else if (!model) {
+            model = a;
+        } else if (!prompt) {
+            prompt = a;
+        } else {
+            fprintf(stderr, "lmx run: unexpected argument '%s' (quote the prompt)\n", a);
+            bad = true;
+            continue;
         }
         if (bad && i < argc) fprintf(stderr, "lmx run: bad value for %s\n", a);
     }
-    if (bad || !model || !prompt) {
-        if (!bad) fprintf(stderr, "lmx run: -m MODEL and -p PROMPT are required\n");
-        usage();
+    char *stdin_prompt = NULL;
+    if (!bad && model && !prompt && !isatty(0)) {
+        size_t cap = 4096, len = 0, k;
+        stdin_prompt = malloc(cap);
+        while ((k = fread(stdin_prompt + len, 1, cap - len - 1, stdin)) > 0)
+            if ((len += k) + 1 >= cap) stdin_prompt = realloc(stdin_prompt, cap *= 2);
+        while (len && stdin_prompt[len - 1] == '\n') len--;
+        stdin_prompt[len] = 0;
+        prompt = stdin_prompt;
+    }
+    if (bad || !model || !prompt || !*prompt) {
+        if (!bad)
+            fprintf(stderr, "lmx run: %s\n",
+                    !model ? "name a model (lmx run MODEL PROMPT)"
+                           : "give a prompt (lmx run MODEL PROMPT, or on stdin)");
+        fputs(usage_text, stderr);
+        free(stdin_prompt);
         return 2;
+    }
+    char path[4096];
+    if (!lmx_cli_model_path("lmx run", model, path, sizeof path)) {
+        free(stdin_prompt);
+        return 1;
     }
 
     char err[1024];
     double t0 = lmx_now_s();
-    lmx_model *m = lmx_model_open(model, NULL, err, sizeof err);
+    lmx_model *m = lmx_model_open(path, NULL, err, sizeof err);
     if (!m) {
         fprintf(stderr, "lmx run: %s\n", err);
+        free(stdin_prompt);
         return 1;
     }
     lmx_pool *pool = lmx_pool_create((int)threads);
@@ -91,6 +122,7 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "lmx run: %s\n", err);
         lmx_pool_destroy(pool);
         lmx_model_free(m);
+        free(stdin_prompt);
         return 1;
     }
     int ctx_len = lmx_ctx_n_ctx(c), rc = 0;
@@ -175,7 +207,7 @@ int cmd_run(int argc, char **argv) {
         json_decref(o);
     } else {
         fwrite(piece, 1, k, stdout);
-        if (isatty(1)) putchar('\n');
+        putchar('\n'); /* the shell's prompt starts on a line of its own */
     }
     double t3 = lmx_now_s();
     fprintf(stderr, "lmx run: prompt %d tokens in %.3f s (%.1f tok/s), generated %d in %.3f s (%.1f tok/s)\n",
@@ -188,5 +220,6 @@ out_early:
     lmx_ctx_free(c);
     lmx_pool_destroy(pool);
     lmx_model_free(m);
+    free(stdin_prompt);
     return rc;
 }

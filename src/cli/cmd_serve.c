@@ -18,6 +18,7 @@
 #include "agents/runtime.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/serve_start.h"
 #include "manager/download.h"
 #include "manager/manager.h"
 #include "server/api/agents_api.h"
@@ -29,20 +30,24 @@
 #include "server/http/sd_notify.h"
 #include "util/log.h"
 
-static void usage(void) {
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static void usage(FILE *f) {
     fprintf(
-        stderr,
+        f,
         "usage: lmx serve [-m MODEL] [--host H] [--port P] [-c CTX] [--parallel N] [--queue N]\n"
         "                 [-t THREADS] [--drain-timeout S] [--idle-timeout S] [--max-body BYTES]\n"
         "                 [--api-key KEY] [--admin-key KEY] [--sse-keepalive-ms MS]\n"
         "                 [--config FILE] [--models-dir DIR] [--memory-limit SIZE] ...\n"
         "                 [--responses-db PATH]\n"
         "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
-        "  --host, --port    where to listen (default 127.0.0.1:1234)\n"
+        "  --host, --port    where to listen (default " LMX_DEFAULT_HOST ":" STR(LMX_DEFAULT_PORT) ")\n"
         "  --ollama-port P   also listen on P (Ollama's is 11434); every API answers on both\n"
-        "  -c CTX            context length per sequence (default: the model's, at most 4096)\n"
-        "  --parallel N      sequences decoded at once (default 8)\n"
-        "  --queue N         requests waiting beyond those before 429 (default 64)\n"
+        "  -c CTX            context length per sequence (default: the model's, at most "
+        STR(LMX_DEFAULT_CTX_MAX) ")\n"
+        "  --parallel N      sequences decoded at once (default " STR(LMX_DEFAULT_PARALLEL) ")\n"
+        "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) ")\n"
         "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
         "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
         "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"
@@ -59,6 +64,7 @@ static void usage(void) {
         "  --[no-]auto-evict, --[no-]load-on-demand, --[no-]mlock, --default-ttl S\n"
         "  --quarantine-errors N, --quarantine-window S, --alias NAME=MODEL[,MODEL...]\n"
         "  --log-level L     debug, info, warn or error (default info)\n"
+        "  --log-format F    text, json, or auto: text on a terminal, else json (default)\n"
         "  SIGHUP or POST /admin/config/reload re-reads the file (docs/configuration.md)\n");
 }
 
@@ -146,13 +152,13 @@ int cmd_serve(int argc, char **argv) {
     const char *cfg_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage();
+            usage(stdout);
             return 0;
         }
         if (!strcmp(argv[i], "--config")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "lmx serve: option --config needs a value\n");
-                usage();
+                usage(stderr);
                 return 2;
             }
             cfg_path = argv[++i];
@@ -168,7 +174,7 @@ int cmd_serve(int argc, char **argv) {
     int crc = lmx_config_build(cfg, cfg_path, argc, argv, err, sizeof err);
     if (crc) {
         fprintf(stderr, "lmx serve: %s\n", err);
-        if (crc == -2) usage();
+        if (crc == -2) usage(stderr);
         free(cfg);
         return 2;
     }
@@ -208,6 +214,10 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "lmx serve: out of memory\n");
         goto out;
     }
+    if (!lmx_serve_port_free(cfg->host, (int)cfg->port, err, sizeof err)) {
+        fprintf(stderr, "lmx serve: %s\n", err); /* before any model is loaded */
+        goto out;
+    }
     if (load_startup_models(mgr, cfg)) goto out;
     if (!(app.agents = start_agents(&app, cfg, err, sizeof err))) {
         fprintf(stderr, "lmx serve: agents: %s\n", err);
@@ -242,9 +252,7 @@ int cmd_serve(int argc, char **argv) {
                 json_pack("{s:s,s:i}", "host", cfg->host, "port", lmx_http_port(oh)));
     }
     lmx_metrics_start();
-    lmx_log("info", "listening",
-            json_pack("{s:s,s:i,s:i,s:s}", "host", cfg->host, "port", lmx_http_port(h), "threads",
-                      lmx_pool_size(pool), "config", cfg_path ? cfg_path : "default"));
+    lmx_serve_announce(mgr, cfg, lmx_http_port(h), lmx_pool_size(pool), cfg_path);
     char ready[128];
     snprintf(ready, sizeof ready, "READY=1\nSTATUS=listening on %s:%d\nMAINPID=%ld", cfg->host,
              lmx_http_port(h), (long)getpid());

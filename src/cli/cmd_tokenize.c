@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/model_ref.h"
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
 #include "util/buf.h"
@@ -74,8 +76,7 @@ int cmd_tokenize(int argc, char **argv) {
         } else if (!strcmp(a, "--pieces")) {
             pieces = true;
         } else if (a[0] == '-' && a[1] && strcmp(a, "--") != 0) {
-            fprintf(stderr, "lmx tokenize: unknown option '%s'\n", a);
-            usage(stderr);
+            lmx_arg_unknown("lmx tokenize", a, "-m --model --no-bos --special --pieces --help");
             return 2;
         } else {
             if (!strcmp(a, "--") && i + 1 < argc) a = argv[++i];
@@ -91,7 +92,9 @@ int cmd_tokenize(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    char err[512] = "";
+    char err[512] = "", path[4096];
+    if (!lmx_cli_model_path("lmx tokenize", model, path, sizeof path)) return 1;
+    model = path;
     lmx_gguf *g = lmx_gguf_open(model, err, sizeof err);
     if (!g) {
         fprintf(stderr, "lmx tokenize: %s\n", err);

@@ -314,7 +314,8 @@ int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, bool
         return -1;
     }
     const lmx_hparams *hp = &m.hp;
-    if (n_ctx <= 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (n_ctx <= 0)
+        n_ctx = hp->n_ctx_train < LMX_DEFAULT_CTX_MAX ? hp->n_ctx_train : LMX_DEFAULT_CTX_MAX;
     if (n_seq <= 0) n_seq = 1;
     if (n_batch <= 0) n_batch = 512;
     size_t n_vocab = (size_t)te->ne[1], d = (size_t)hp->n_embd,

@@ -7,6 +7,9 @@
 #ifndef LMX_MODEL_H
 #define LMX_MODEL_H
 
+/* A context of 0 means the model's trained context, at most this. */
+#define LMX_DEFAULT_CTX_MAX 4096
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -77,7 +80,7 @@ size_t lmx_model_kv_bytes_per_token(const lmx_model *m, bool kv_f32);
 /* ---- evaluation context ---- */
 
 typedef struct {
-    int n_ctx;       /* positions per sequence; 0 = min(trained context, 4096) */
+    int n_ctx;       /* positions per sequence; 0 = min(trained context, LMX_DEFAULT_CTX_MAX) */
     int n_seq;       /* sequences that can hold KV at once (slots); default 1 */
     int n_batch;     /* tokens per forward pass at most (larger batches are split); default 512 */
     bool kv_f32;     /* KV cache in F32 instead of F16 */

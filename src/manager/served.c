@@ -23,6 +23,10 @@ static const char chatml[] =
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
 
+const char *lmx_served_default_template(void) {
+    return chatml;
+}
+
 static char *token_text(const lmx_tok *t, int32_t id) {
     size_t n;
     const char *s = id >= 0 ? lmx_tok_text(t, id, &n) : NULL;
@@ -84,7 +88,7 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
     s->sched = lmx_sched_create(s->m, o->pool, &so, err, errlen);
     if (!s->sched) goto fail;
     s->n_ctx = lmx_sched_n_ctx(s->sched);
-    s->n_parallel = o->n_parallel > 0 ? o->n_parallel : 8;
+    s->n_parallel = o->n_parallel > 0 ? o->n_parallel : LMX_DEFAULT_PARALLEL;
     s->bos_id = lmx_tok_bos(s->m->tok);
     s->bos_text = token_text(s->m->tok, s->bos_id);
     s->eos_text = token_text(s->m->tok, lmx_tok_eos(s->m->tok));

@@ -52,6 +52,9 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen);
 /* cancel_running: cut in-flight jobs short instead of finishing them. */
 void lmx_served_free(lmx_served *s, bool cancel_running);
 
+/* The template used for models that have none (ChatML). */
+const char *lmx_served_default_template(void);
+
 /* The {"object": "model", ...} entry (new reference). */
 json_t *lmx_served_json(const lmx_served *s);
 

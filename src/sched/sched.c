@@ -793,9 +793,9 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     }
     s->m = m;
     s->o = *opts;
-    if (s->o.n_parallel <= 0) s->o.n_parallel = 8;
+    if (s->o.n_parallel <= 0) s->o.n_parallel = LMX_DEFAULT_PARALLEL;
     if (s->o.n_queue < 0) s->o.n_queue = 0;
-    else if (s->o.n_queue == 0 && !opts->n_queue) s->o.n_queue = 64;
+    else if (s->o.n_queue == 0 && !opts->n_queue) s->o.n_queue = LMX_DEFAULT_QUEUE;
     if (s->o.n_cache < 0) s->o.n_cache = 0;
     else if (s->o.n_cache == 0) s->o.n_cache = s->o.n_parallel;
     if (s->o.prefill_chunk <= 0) s->o.prefill_chunk = 256;

@@ -22,8 +22,13 @@
 #include "engine/sample.h"
 #include "text/grammar.h"
 
+/* Sequences decoded at once when nothing says otherwise (lmx serve --parallel). */
+#define LMX_DEFAULT_PARALLEL 8
+/* Jobs that may wait beyond those before a submit is refused (lmx serve --queue). */
+#define LMX_DEFAULT_QUEUE 64
+
 typedef struct {
-    int n_parallel;   /* sequences decoding at once (default 8) */
+    int n_parallel;   /* sequences decoding at once (default LMX_DEFAULT_PARALLEL) */
     int n_queue;      /* jobs waiting beyond those (default 64); more → LMX_SUBMIT_QUEUE_FULL */
     int n_ctx;        /* positions per sequence (0: engine default) */
     int n_cache;      /* extra KV slots kept only as prefix cache (default: n_parallel) */

@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <yaml.h>
 
+#include "sched/sched.h"
 #include "util/buf.h"
 
 typedef enum { T_STR, T_INT, T_SIZE, T_BOOL, T_SECS, T_ALIASES, T_MODELS, T_AGENTS } key_type;
@@ -34,11 +35,15 @@ typedef struct {
 } cfg_key;
 
 #define F(field) offsetof(lmx_config, field), sizeof(((lmx_config *)0)->field)
+/* a default's text for the table, from its one definition */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static const cfg_key keys[] = {
-    {"host", T_STR, F(host), 0, 0, false, "--host", NULL, true, "127.0.0.1",
+    {"host", T_STR, F(host), 0, 0, false, "--host", NULL, true, LMX_DEFAULT_HOST,
      "address to listen on (LMX_HOST may be HOST:PORT, as the CLI reads it)"},
-    {"port", T_INT, F(port), 0, 65535, false, "--port", NULL, true, "1234", "port to listen on"},
+    {"port", T_INT, F(port), 0, 65535, false, "--port", NULL, true, STR(LMX_DEFAULT_PORT),
+     "port to listen on"},
     {"ollama_port", T_INT, F(ollama_port), -1, 65535, false, "--ollama-port", NULL, true, "off",
      "also listen on this port (Ollama's is 11434) for clients that only know Ollama's address; "
      "every API answers on both (-1: off)"},
@@ -53,10 +58,10 @@ static const cfg_key keys[] = {
     {"model", T_STR, F(model), 0, 0, false, "-m", "--model", true, "none",
      "a .gguf file loaded at start, served as its file name without .gguf"},
     {"ctx_size", T_INT, F(ctx_size), 0, 1 << 24, false, "-c", "--ctx-size", true,
-     "the model's, at most 4096", "context length per sequence (0: the model's)"},
-    {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true, "8",
+     "the model's, at most " STR(LMX_DEFAULT_CTX_MAX), "context length per sequence (0: the model's)"},
+    {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true, STR(LMX_DEFAULT_PARALLEL),
      "sequences decoded at once per model"},
-    {"queue", T_INT, F(queue), 0, 1 << 20, false, "--queue", NULL, true, "64",
+    {"queue", T_INT, F(queue), 0, 1 << 20, false, "--queue", NULL, true, STR(LMX_DEFAULT_QUEUE),
      "requests waiting per model beyond those before 429"},
     {"threads", T_INT, F(threads), 0, 1024, false, "-t", "--threads", true, "all cores",
      "compute threads (0: one per core)"},
@@ -70,6 +75,9 @@ static const cfg_key keys[] = {
      true, "2000", "interval of ': keep-alive' comments in waiting streams"},
     {"log_level", T_STR, F(log_level), 0, 0, true, "--log-level", NULL, true, "info",
      "debug, info, warn or error"},
+    {"log_format", T_STR, F(log_format), 0, 0, true, "--log-format", NULL, true, "auto",
+     "text (one readable line per event), json (one JSON object per line) or auto: text on a "
+     "terminal, else json"},
     {"memory_limit", T_SIZE, F(memory_limit), 0, 1e19, true, "--memory-limit", NULL, true,
      "none", "bytes models may use at most (0: what the machine or cgroup gives)"},
     {"memory_reserve", T_SIZE, F(memory_reserve), 0, 1e19, true, "--memory-reserve", NULL, true,
@@ -117,16 +125,17 @@ static const cfg_key keys[] = {
 
 void lmx_config_defaults(lmx_config *c) {
     memset(c, 0, sizeof *c);
-    snprintf(c->host, sizeof c->host, "127.0.0.1");
-    c->port = 1234;
+    snprintf(c->host, sizeof c->host, "%s", LMX_DEFAULT_HOST);
+    c->port = LMX_DEFAULT_PORT;
     c->ollama_port = -1;
     c->idle_timeout = 120;
-    c->parallel = 8;
-    c->queue = 64;
+    c->parallel = LMX_DEFAULT_PARALLEL;
+    c->queue = LMX_DEFAULT_QUEUE;
     c->drain_timeout = 30;
     c->max_body = 32u << 20;
     c->sse_keepalive_ms = 2000;
     snprintf(c->log_level, sizeof c->log_level, "info");
+    snprintf(c->log_format, sizeof c->log_format, "auto");
     c->memory_reserve = 256u << 20;
     c->auto_evict = true;
     c->load_on_demand = true;
@@ -225,6 +234,9 @@ static int set_scalar(lmx_config *c, const cfg_key *k, const char *v, bool quote
             return put_err(err, errlen, "expected debug, info, warn or error, got '%s'", v), -1;
         if (!strcmp(k->key, "agents_store") && strcmp(v, "sqlite") && strcmp(v, "redis"))
             return put_err(err, errlen, "expected sqlite or redis, got '%s'", v), -1;
+        if (!strcmp(k->key, "log_format") && strcmp(v, "text") && strcmp(v, "json") &&
+            strcmp(v, "auto"))
+            return put_err(err, errlen, "expected text, json or auto, got '%s'", v), -1;
         snprintf(p, k->size, "%s", v);
         return 0;
     case T_AGENTS: {

@@ -18,6 +18,10 @@
 
 #include "manager/manager.h"
 
+/* Where lmx serve listens, and the lmx admin commands look, by default. */
+#define LMX_DEFAULT_HOST "127.0.0.1"
+#define LMX_DEFAULT_PORT 1234
+
 #define LMX_CFG_MAX_ALIASES 64
 #define LMX_CFG_MAX_MODELS 32
 
@@ -49,6 +53,7 @@ typedef struct {
     uint64_t max_body;
     long sse_keepalive_ms;
     char log_level[16];
+    char log_format[8]; /* text | json | auto */
     /* the manager's policy (reload) */
     uint64_t memory_limit, memory_reserve;
     bool auto_evict, load_on_demand, mlock;

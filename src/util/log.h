@@ -9,5 +9,9 @@
 void lmx_log(const char *level, const char *msg, json_t *fields);
 /* Lines below this level ("debug", "info", "warn", "error") are dropped. */
 void lmx_log_set_level(const char *level);
+/* "json": one JSON object per line (for journald, log shippers, scripts);
+ * "text": "2026-12-06 22:21:22.123 info  msg key=value ..." for a person;
+ * "auto" (or NULL): text when stderr is a terminal, else json. */
+void lmx_log_set_format(const char *fmt);
 
 #endif

@@ -67,10 +67,17 @@ def check_message(m):
     assert (m['stop_sequence'] is not None) == (m['stop_reason'] == 'stop_sequence'), m
     u = m['usage']
     assert u['input_tokens'] + u['cache_read_input_tokens'] > 0 and u['output_tokens'] >= 0, u
+    # the Message object's nullable fields, as Anthropic's API returns them
+    assert m['container'] is None and m['stop_details'] is None, m
+    assert u['cache_creation_input_tokens'] == 0 and u['cache_creation'] is None, u
+    assert u['server_tool_use'] is None and u['service_tier'] == 'standard', u
     for b in m['content']:
         assert b['type'] in ('text', 'tool_use'), b
         if b['type'] == 'tool_use':
             assert b['id'].startswith('toolu_') and isinstance(b['input'], dict), b
+            assert b['caller'] == {'type': 'direct'}, b
+        else:
+            assert 'citations' in b and b['citations'] is None, b
     return m
 
 
@@ -78,6 +85,7 @@ def check_error(st, b, status, etype, needle):
     assert st == status, (st, b)
     assert b['type'] == 'error' and b['error']['type'] == etype, b
     assert needle in b['error']['message'], b
+    assert b['request_id'].startswith('req_') and len(b['request_id']) > 8, b
 
 
 @test
@@ -117,6 +125,8 @@ def stream_sends_named_events():
     assert set(types[3:-3]) == {'content_block_delta'}, types
     start = events[0]['message']
     assert start['content'] == [] and start['stop_reason'] is None and start['model'] == MODEL, start
+    assert start['container'] is None and start['stop_details'] is None and start['usage']['server_tool_use'] is None, start
+    assert events[2]['content_block'] == {'type': 'text', 'text': '', 'citations': None}, events[2]
     text = ''.join(e['delta']['text'] for e in events if e['type'] == 'content_block_delta')
     assert all(e['delta']['type'] == 'text_delta' and e['index'] == 0 for e in events if e['type'] == 'content_block_delta')
     md = events[-2]
@@ -221,6 +231,7 @@ def tool_use_and_tool_result_over_http():
                      'message_delta', 'message_stop'], types
     cb = events[2]['content_block']
     assert cb['type'] == 'tool_use' and cb['name'] == 'get_weather' and cb['input'] == {}, cb
+    assert cb['caller'] == {'type': 'direct'}, cb
     assert events[3]['delta'] == {'type': 'input_json_delta', 'partial_json': '{}'}, events[3]
     assert events[5]['delta']['stop_reason'] == 'tool_use'
     assert '<tool_call>' not in raw and '<function=' not in raw

@@ -38,7 +38,7 @@ def run_greedy_reproduces_llama_cpp_continuations():
 def run_prints_only_the_generated_text():
     line = ref_lines('stories260K.gguf')[0]
     p = lmx('run', '-m', STORIES, '-p', line['prompt'], '-n', 24, '--temp', 0, '--ignore-eos')
-    assert p.stdout == line['text'], (p.stdout, line['text'])
+    assert p.stdout == line['text'] + '\n', (p.stdout, line['text'])
     assert 'tok/s' in p.stderr
 
 
@@ -63,7 +63,14 @@ def tokenize_prints_a_json_array_of_ids():
 def inspect_shows_metadata_tensors_and_memory():
     p = lmx('inspect', STORIES)
     assert 'general.architecture' in p.stdout and 'token_embd.weight' in p.stdout
-    assert 'kv cache' in p.stdout and 'total' in p.stdout
+    # a one-line summary first, then the memory lmx serve needs at its defaults
+    # (context 2048 = the model's, 2 x 8 sequences), never "0 positions"
+    first, second = p.stdout.splitlines()[:2]
+    assert first.startswith('llama') and 'parameters' in first and 'context 2048' in first, first
+    assert "at lmx serve's defaults" in second and 'context 2048 x 16' in second, second
+    assert ' 0 position' not in p.stdout, p.stdout
+    p = lmx('inspect', STORIES, '-c', 256)
+    assert 'memory for 256 positions' in p.stdout and 'kv cache' in p.stdout and 'total' in p.stdout
 
 
 @test

@@ -219,6 +219,16 @@ def wire_errors_are_ollama_shaped():
         assert st == 400 and 'hf.co/' in j['error'], j
         st, j, _, _ = s.post('/api/generate', {'model': MODEL, 'prompt': 'x', 'options': 'hot'})
         assert st == 400 and 'options' in j['error'], j
+        # an unknown /api/* route: 404 in Ollama's shape (its client prints the string)
+        st, j, _, _ = s.post('/api/embedz', {'model': MODEL})
+        assert st == 404 and list(j) == ['error'] and isinstance(j['error'], str) and '/api/embedz' in j['error'], j
+        st, j, _, _ = s.request('GET', '/api/v0/nothing')  # LM Studio's prefix keeps its shape
+        assert st == 404 and isinstance(j['error'], dict), j
+        # logprobs are refused, not silently dropped
+        for path, body in (('/api/chat', {'messages': [{'role': 'user', 'content': 'x'}], 'logprobs': True}),
+                           ('/api/generate', {'prompt': 'x', 'logprobs': True, 'top_logprobs': 2})):
+            st, j, _, _ = s.post(path, {'model': MODEL, 'stream': False, **body})
+            assert st == 400 and 'logprobs' in j['error'] and '/v1/chat/completions' in j['error'], (path, j)
 
 
 @test

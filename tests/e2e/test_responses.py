@@ -151,13 +151,24 @@ def store_get_input_items_delete():
     assert st == 200 and g == b, (g, b)
     st, items, _, _ = s.request('GET', f'/v1/responses/{rid}/input_items')
     assert st == 200 and items['object'] == 'list' and items['has_more'] is False, items
-    assert items['data'] == [{'type': 'message', 'role': 'user', 'content': 'Hello there'}], items
+    # as OpenAI's ResponseItemList: ids, typed content parts, first_id / last_id the real ids
+    [item] = items['data']
+    assert item['id'].startswith('msg_') and item['type'] == 'message' and item['role'] == 'user', items
+    assert item['content'] == [{'type': 'input_text', 'text': 'Hello there'}], items
+    assert items['first_id'] == items['last_id'] == item['id'], items
+    # usage: cached and written prompt tokens add up to the input
+    u = b['usage']['input_tokens_details']
+    assert u['cached_tokens'] + u['cache_write_tokens'] == b['usage']['input_tokens'] and u['cache_write_tokens'] > 0, b['usage']
     # continuing it: the earlier turn is in the prompt
     _, b2, _, _ = create(s, input='And then?', previous_response_id=rid)
     assert b2['previous_response_id'] == rid and b2['usage']['input_tokens'] > b['usage']['input_tokens'] + 3
     st, items, _, _ = s.request('GET', f'/v1/responses/{b2["id"]}/input_items')
     assert [i['type'] for i in items['data']] == ['message', 'message', 'message'], items
-    assert items['data'][0]['content'] == 'And then?' and items['data'][1]['role'] == 'assistant', items
+    assert items['data'][0]['content'] == [{'type': 'input_text', 'text': 'And then?'}], items
+    assert items['data'][1]['role'] == 'assistant' and items['data'][1]['content'][0]['type'] == 'output_text', items
+    assert items['data'][2]['id'] == item['id'], items  # the same id as before
+    assert items['first_id'] == items['data'][0]['id'] and items['last_id'] == item['id'], items
+    assert len({i['id'] for i in items['data']}) == 3, items
     # store: false
     _, b3, _, _ = create(s, store=False)
     assert b3['store'] is False
@@ -237,7 +248,9 @@ def function_call_items_round_trip_over_http():
     assert [i['type'] for i in b['output']] == ['function_call'], b
     fc = b['output'][0]
     assert fc['name'] == 'get_weather' and fc['arguments'] == '{}' and fc['status'] == 'completed', fc
-    assert b['tools'] == [WEATHER] and b['tool_choice'] == body['tool_choice'] and b['status'] == 'completed'
+    # each tool echoed as OpenAI's FunctionTool, strict included (not given: false)
+    assert b['tools'] == [dict(WEATHER, strict=False)], b['tools']
+    assert b['tool_choice'] == body['tool_choice'] and b['status'] == 'completed'
     # the whole history as items, no stored state (what store:false clients send)
     hist = [{'role': 'user', 'content': 'What is the weather in Paris?'},
             {'type': 'function_call', 'call_id': fc['call_id'], 'name': 'get_weather', 'arguments': fc['arguments']},

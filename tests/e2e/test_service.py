@@ -20,11 +20,13 @@ def make_install_with_destdir_lays_out_binary_unit_plist_and_config():
         binp = os.path.join(dest, 'usr/bin/lmx')
         assert os.access(binp, os.X_OK)
         h = subprocess.run([binp, 'serve', '--help'], capture_output=True, text=True)
-        assert h.returncode == 0 and '--config FILE' in h.stderr, h.stderr
+        assert h.returncode == 0 and '--config FILE' in h.stdout, (h.stdout, h.stderr)
         unit = open(os.path.join(dest, 'usr/lib/systemd/system/lmx.service')).read()
         for line in ('Type=notify', 'ExecStart=/usr/bin/lmx serve --config /etc/lmx/config.yaml',
                      'ExecReload=/bin/kill -HUP $MAINPID', 'Restart=on-failure', 'NoNewPrivileges=yes',
-                     'ProtectSystem=strict', 'StateDirectory=lmx', 'ProtectHome=yes', 'PrivateTmp=yes'):
+                     'ProtectSystem=strict', 'StateDirectory=lmx', 'ProtectHome=yes', 'PrivateTmp=yes',
+                     # HF_TOKEN / HF_ENDPOINT for the daemon's downloads (docs/service.md)
+                     'EnvironmentFile=-/etc/lmx/environment'):
             assert line + '\n' in unit, line
         assert not re.search(r'@[A-Z]+@', unit), 'a placeholder is left in the unit'
         sa = shutil.which('systemd-analyze')

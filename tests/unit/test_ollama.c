@@ -4,6 +4,7 @@
  * modules (server/core/compat_*.c) too. */
 #include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "server/api/ollama_req.h"
 #include "server/core/compat_fmt.h"
@@ -209,4 +210,39 @@ TEST(compat_formats) {
     lmx_compat_no_limit(body);
     CHECK(!json_object_get(body, "max_tokens"));
     json_decref(body);
+}
+
+TEST(ollama_tool_calls_carry_index_and_id) {
+    json_t *c = lmx_ol_call("call_abc", 1, "get_weather", "{\"city\": \"Paris\"}");
+    CHECK_EQ_STR(json_string_value(json_object_get(c, "id")), "call_abc");
+    json_t *fn = json_object_get(c, "function");
+    CHECK_EQ_INT(json_integer_value(json_object_get(fn, "index")), 1);
+    CHECK_EQ_STR(json_string_value(json_object_get(fn, "name")), "get_weather");
+    CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(fn, "arguments"), "city")), "Paris");
+    json_decref(c);
+    c = lmx_ol_call("call_x", 0, "f", "not json");
+    CHECK(json_object_size(json_object_get(json_object_get(c, "function"), "arguments")) == 0);
+    json_decref(c);
+}
+
+TEST(ollama_logprobs_are_refused_not_dropped) {
+    static const char *const bodies[] = {
+        "{\"model\": \"m\", \"messages\": [], \"logprobs\": true}",
+        "{\"model\": \"m\", \"prompt\": \"x\", \"top_logprobs\": 3}",
+    };
+    for (int i = 0; i < 2; i++) {
+        json_t *b = json_loads(bodies[i], 0, NULL);
+        lmx_ol_req q = {0};
+        lmx_api_err e = {0};
+        CHECK(lmx_ol_parse(b, i == 0, &q, &e) == -1);
+        CHECK(e.status == 400 && strstr(e.message, "logprobs") != NULL);
+        lmx_ol_req_free(&q);
+        json_decref(b);
+    }
+    json_t *b = json_loads("{\"model\": \"m\", \"prompt\": \"x\", \"logprobs\": false}", 0, NULL);
+    lmx_ol_req q = {0};
+    lmx_api_err e = {0};
+    CHECK(lmx_ol_parse(b, false, &q, &e) == 0);
+    lmx_ol_req_free(&q);
+    json_decref(b);
 }

@@ -393,7 +393,9 @@ TEST(tok_pieces_specials_and_eog) {
 }
 
 /* A 20 KB prompt on a 150k BPE vocabulary tokenizes in a few milliseconds. */
-TEST(tok_speed_long_prompt) {
+/* A 20 KiB prompt of mixed scripts encodes and decodes back to itself (its
+ * speed is measured by bench/bench_tokenizer.c, not asserted here). */
+TEST(tok_long_prompt_round_trips) {
     vocab v;
     char err[512];
     if (open_vocab("qwen2", &v, err, sizeof err)) FAILF("%s", err);
@@ -403,22 +405,20 @@ TEST(tok_speed_long_prompt) {
     size_t pl = strlen(para), n = 0;
     char *text = malloc(20 * 1024 + pl);
     while (n < 20 * 1024) memcpy(text + n, para, pl), n += pl;
-    struct timespec a, b;
     int cnt = 0;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    int reps = 5;
-    for (int r = 0; r < reps; r++) {
-        int32_t *ids = encode(v.t, text, n, true, true, &cnt);
-        free(ids);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    double ms =
-        ((double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6) / reps;
-    fprintf(stderr, "  qwen2: %zu bytes -> %d tokens in %.2f ms\n", n, cnt, ms);
+    int32_t *ids = encode(v.t, text, n, false, true, &cnt);
+    CHECK(cnt > 1000);
+    size_t cap = n * 2 + 64, len = 0;
+    char *back = malloc(cap);
+    lmx_detok d;
+    lmx_detok_init(&d, v.t);
+    for (int i = 0; i < cnt; i++) len += lmx_detok_push(&d, ids[i], back + len, cap - len);
+    len += lmx_detok_flush(&d, back + len, cap - len);
+    CHECK(len == n && !memcmp(back, text, n));
+    free(back);
+    free(ids);
     free(text);
     close_vocab(&v);
-    CHECK(cnt > 1000);
-    CHECK(ms < 50); /* generous for sanitizer builds; optimized builds take a few ms */
 }
 
 /* ---- malformed vocabularies: a tiny GGUF writer ---- */

@@ -372,7 +372,8 @@ static void close_text(astate *st, lmx_buf *out) {
     if (st->text_block < 0) return;
     json_t *t = json_stringn(st->text.p ? st->text.p : "", st->text.n);
     json_array_set_new(st->content, (size_t)st->text_block,
-                       json_pack("{s:s,s:o}", "type", "text", "text", t ? t : json_string("")));
+                       json_pack("{s:s,s:o,s:n}", "type", "text", "text", t ? t : json_string(""),
+                                 "citations"));
     event(out, "content_block_stop", json_pack("{s:i}", "index", st->text_block));
     st->text_block = -1;
     lmx_buf_free(&st->text);
@@ -415,10 +416,11 @@ static void add_text(void *vst, lmx_buf *out, const char *text, size_t len) {
     close_thinking(st, out);
     if (st->text_block < 0) {
         st->text_block = (int)json_array_size(st->content);
-        json_array_append_new(st->content, json_pack("{s:s,s:s}", "type", "text", "text", ""));
+        json_array_append_new(st->content, json_pack("{s:s,s:s,s:n}", "type", "text", "text", "",
+                                                     "citations"));
         event(out, "content_block_start",
-              json_pack("{s:i,s:{s:s,s:s}}", "index", st->text_block, "content_block", "type",
-                        "text", "text", ""));
+              json_pack("{s:i,s:{s:s,s:s,s:n}}", "index", st->text_block, "content_block", "type",
+                        "text", "text", "", "citations"));
     }
     lmx_buf_add(&st->text, text, len);
     json_t *d = json_stringn(text, len);
@@ -443,14 +445,16 @@ static void add_call(void *vst, lmx_buf *out, const char *call_id, const char *n
         input = json_object();
     }
     event(out, "content_block_start",
-          json_pack("{s:i,s:{s:s,s:s,s:s,s:{}}}", "index", idx, "content_block", "type", "tool_use",
-                    "id", id, "name", name, "input"));
+          json_pack("{s:i,s:{s:s,s:s,s:s,s:{},s:{s:s}}}", "index", idx, "content_block", "type",
+                    "tool_use", "id", id, "name", name, "input", "caller", "type", "direct"));
     event(out, "content_block_delta",
           json_pack("{s:i,s:{s:s,s:s}}", "index", idx, "delta", "type", "input_json_delta",
                     "partial_json", args));
     event(out, "content_block_stop", json_pack("{s:i}", "index", idx));
-    json_array_append_new(st->content, json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id", id,
-                                                 "name", name, "input", input));
+    /* caller: the model called it itself (not code execution calling it) */
+    json_array_append_new(st->content,
+                          json_pack("{s:s,s:s,s:s,s:o,s:{s:s}}", "type", "tool_use", "id", id,
+                                    "name", name, "input", input, "caller", "type", "direct"));
 }
 
 static void feed(lmx_gen *g, astate *st, lmx_buf *out, const char *text, size_t len) {
@@ -484,10 +488,17 @@ static json_t *stop_sequence_json(const astate *st) {
     return s ? json_string(s) : json_null();
 }
 
+/* Anthropic's usage with its nullable fields: no server tools, no prompt
+ * caching breakdown by TTL; the prefix cache's reads count as cache reads. */
+static json_t *usage_of(int in, int cached, int out) {
+    return json_pack("{s:i,s:i,s:i,s:i,s:n,s:n,s:s}", "input_tokens", in - cached,
+                     "cache_creation_input_tokens", 0, "cache_read_input_tokens", cached,
+                     "output_tokens", out, "cache_creation", "server_tool_use", "service_tier",
+                     "standard");
+}
+
 static json_t *usage(const lmx_gen *g) {
-    return json_pack("{s:i,s:i,s:i,s:i}", "input_tokens", g->prompt_tokens - g->cached_tokens,
-                     "cache_creation_input_tokens", 0, "cache_read_input_tokens", g->cached_tokens,
-                     "output_tokens", g->completion_tokens);
+    return usage_of(g->prompt_tokens, g->cached_tokens, g->completion_tokens);
 }
 
 static void msg_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
@@ -498,11 +509,10 @@ static void msg_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
         int in = ev && ev->type == LMX_EV_STARTED ? ev->prompt_tokens : g->prompt_tokens;
         int cached = ev && ev->type == LMX_EV_STARTED ? ev->cached_tokens : g->cached_tokens;
         event(out, "message_start",
-              json_pack("{s:{s:s,s:s,s:s,s:[],s:s,s:n,s:n,s:{s:i,s:i,s:i,s:i}}}", "message", "id",
+              json_pack("{s:{s:s,s:s,s:s,s:[],s:s,s:n,s:n,s:n,s:n,s:o}}", "message", "id",
                         st->id, "type", "message", "role", "assistant", "content", "model",
-                        g->s->name, "stop_reason", "stop_sequence", "usage", "input_tokens",
-                        in - cached, "cache_creation_input_tokens", 0, "cache_read_input_tokens",
-                        cached, "output_tokens", 0));
+                        g->s->name, "stop_reason", "stop_sequence", "stop_details", "container",
+                        "usage", usage_of(in, cached, 0)));
         event(out, "ping", json_object());
     }
     if (!ev) {
@@ -536,9 +546,10 @@ static json_t *msg_body(lmx_gen *g) {
     add_thinking(st, NULL, c->reasoning.p, c->reasoning.n);
     feed(g, st, NULL, c->text.p, c->text.n);
     finish(g, st, NULL, c->finish, c->stop_index);
-    return json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:o,s:o}", "id", st->id, "type", "message", "role",
-                     "assistant", "model", g->s->name, "content", st->content, "stop_reason",
-                     stop_reason(st), "stop_sequence", stop_sequence_json(st), "usage", usage(g));
+    return json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:o,s:n,s:n,s:o}", "id", st->id, "type", "message",
+                     "role", "assistant", "model", g->s->name, "content", st->content,
+                     "stop_reason", stop_reason(st), "stop_sequence", stop_sequence_json(st),
+                     "stop_details", "container", "usage", usage(g));
 }
 
 static const lmx_gen_fmt fmt_messages = {"text/event-stream", msg_stream, msg_stream_error,

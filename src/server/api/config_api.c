@@ -47,6 +47,7 @@ static void apply(lmx_cfg_live *l, const lmx_config *c) {
     atomic_store(&app->keepalive_ms, (int)c->sse_keepalive_ms);
     atomic_store(&app->max_body, (size_t)c->max_body);
     lmx_log_set_level(c->log_level);
+    lmx_log_set_format(c->log_format);
     lmx_mgr_policy p;
     lmx_config_policy(c, &p);
     if (app->mgr) lmx_mgr_set_policy(app->mgr, &p);

@@ -125,18 +125,6 @@ static json_t *ol_head(const char *model) {
     return json_pack("{s:s,s:s}", "model", model, "created_at", ts);
 }
 
-/* An OpenAI tool call's arguments (a JSON string) as Ollama's object. */
-static json_t *args_object(const char *args) {
-    json_t *o = json_loads(args ? args : "{}", JSON_DECODE_ANY, NULL);
-    if (json_is_object(o)) return o;
-    json_decref(o);
-    return json_object();
-}
-
-static json_t *ol_call(const char *name, const char *args) {
-    return json_pack("{s:{s:s,s:o}}", "function", "name", name, "arguments", args_object(args));
-}
-
 static void ol_chunk(ol_gen *st, lmx_buf *out, const char *text, size_t n, json_t *calls) {
     json_t *o = ol_head(st->model);
     if (st->chat) {
@@ -177,7 +165,8 @@ static void ol_items(ol_gen *st, lmx_buf *out, const lmx_tc_delta *d) {
         }
         char *args = strndup(it->text ? it->text : "", it->len);
         if (!st->calls) st->calls = json_array();
-        json_array_append_new(st->calls, ol_call(it->name, args));
+        json_array_append_new(st->calls,
+                              lmx_ol_call(it->id, (int)json_array_size(st->calls), it->name, args));
         free(args);
     }
 }
@@ -257,7 +246,8 @@ static json_t *ol_response(lmx_gen *g) {
             json_t *fn = json_object_get(c, "function");
             if (!calls) calls = json_array();
             json_array_append_new(calls,
-                                  ol_call(json_string_value(json_object_get(fn, "name")),
+                                  lmx_ol_call(json_string_value(json_object_get(c, "id")), (int)i,
+                                          json_string_value(json_object_get(fn, "name")),
                                           json_string_value(json_object_get(fn, "arguments"))));
         }
     } else {

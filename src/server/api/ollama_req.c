@@ -251,6 +251,16 @@ int lmx_ol_parse(json_t *body, bool chat, lmx_ol_req *q, lmx_api_err *e) {
     q->name = json_string_value(m);
     lmx_ol_name(q->name, q->id, sizeof q->id);
     if (lmx_ol_keep_alive(body, &q->keep, &q->ttl_s, e)) return -1;
+    /* Ollama's logprobs / top_logprobs: not translated (yet), so refused
+     * rather than silently dropped; /v1/chat/completions has logprobs */
+    json_t *lp = json_object_get(body, "logprobs"), *tlp = json_object_get(body, "top_logprobs");
+    if ((lp && !json_is_null(lp) && !json_is_false(lp)) ||
+        (tlp && !json_is_null(tlp) && !(json_is_integer(tlp) && !json_integer_value(tlp)))) {
+        lmx_err_bad(e, lp && !json_is_false(lp) && !json_is_null(lp) ? "logprobs" : "top_logprobs",
+                    "logprobs are not supported on this server's Ollama API; "
+                    "POST /v1/chat/completions or /v1/completions with logprobs gives them");
+        return -1;
+    }
 
     /* an empty request loads (or with keep_alive 0 unloads) the model */
     json_t *msgs = json_object_get(body, "messages");
@@ -310,4 +320,14 @@ int lmx_ol_parse(json_t *body, bool chat, lmx_ol_req *q, lmx_api_err *e) {
 void lmx_ol_req_free(lmx_ol_req *q) {
     json_decref(q->oai);
     q->oai = NULL;
+}
+
+json_t *lmx_ol_call(const char *id, int index, const char *name, const char *args) {
+    json_t *a = json_loads(args ? args : "{}", JSON_DECODE_ANY, NULL);
+    if (!json_is_object(a)) {
+        json_decref(a);
+        a = json_object();
+    }
+    return json_pack("{s:s,s:{s:i,s:s,s:o}}", "id", id ? id : "", "function", "index", index,
+                     "name", name ? name : "", "arguments", a);
 }

@@ -52,6 +52,11 @@ typedef struct {
  * naming the field; the message is what Ollama clients show). q needs
  * lmx_ol_req_free either way. */
 int lmx_ol_parse(json_t *body, bool chat, lmx_ol_req *q, lmx_api_err *e);
+
+/* A tool call as Ollama's responses write it (new reference): {"id", "function":
+ * {"index" (its place among the message's calls), "name", "arguments" (the
+ * JSON string args as an object; {} when it is not one)}}. */
+json_t *lmx_ol_call(const char *id, int index, const char *name, const char *args);
 void lmx_ol_req_free(lmx_ol_req *q);
 
 #endif

@@ -218,11 +218,27 @@ static int items_to_messages(const json_t *items, size_t base, json_t *msgs, lmx
     return 0;
 }
 
+/* An item's id, given to each input item that has none, so that
+ * /input_items lists them as OpenAI does (msg_ for messages). */
+static void give_id(json_t *it) {
+    if (!json_is_object(it) || json_is_string(json_object_get(it, "id"))) return;
+    const char *type = lmx_jstr(it, "type");
+    char id[64];
+    lmx_rand_id(id, sizeof id,
+                !type || !strcmp(type, "message")       ? "msg_"
+                : !strcmp(type, "function_call_output") ? "fco_"
+                                                        : "item_");
+    json_object_set_new(it, "id", json_string(id));
+}
+
 /* Request input → conversation items (new reference): a string is one user
- * message; items without a type are messages. */
+ * message; items without a type are messages; each gets an id. */
 static json_t *input_items(const json_t *input, lmx_api_err *e) {
-    if (json_is_string(input))
-        return json_pack("[{s:s,s:s,s:O}]", "type", "message", "role", "user", "content", input);
+    if (json_is_string(input)) {
+        json_t *a = json_pack("[{s:s,s:s,s:O}]", "type", "message", "role", "user", "content", input);
+        give_id(json_array_get(a, 0));
+        return a;
+    }
     if (!json_is_array(input)) {
         bad(e, "input", "Invalid type for 'input': expected a string or an array of items.");
         return NULL;
@@ -234,9 +250,31 @@ static json_t *input_items(const json_t *input, lmx_api_err *e) {
         json_t *c = json_is_object(it) ? json_deep_copy(it) : json_incref(it);
         if (json_is_object(c) && !json_object_get(c, "type") && json_object_get(c, "role"))
             json_object_set_new(c, "type", json_string("message"));
+        give_id(c);
         json_array_append_new(items, c);
     }
     return items;
+}
+
+/* The tools as a response object repeats them: each function tool with its
+ * strict, description and parameters (null where not given; strict false:
+ * nothing enforced it) as OpenAI's FunctionTool has them. */
+static json_t *echo_tools(const json_t *tools) {
+    json_t *out = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t) {
+        json_t *c = json_deep_copy(t);
+        const char *type = lmx_jstr(c, "type");
+        if (json_is_object(c) && type && !strcmp(type, "function")) {
+            if (!json_is_boolean(json_object_get(c, "strict")))
+                json_object_set_new(c, "strict", json_false());
+            if (!json_object_get(c, "description")) json_object_set_new(c, "description", json_null());
+            if (!json_object_get(c, "parameters")) json_object_set_new(c, "parameters", json_null());
+        }
+        json_array_append_new(out, c);
+    }
+    return out;
 }
 
 /* Function tools → chat tools. */
@@ -361,9 +399,12 @@ static json_t *response_obj(const lmx_gen *g, const rstate *st, const char *stat
                             json_pack("{s:s}", "reason", "max_output_tokens"));
     if (st->finished)
         json_object_set_new(o, "usage",
-                            json_pack("{s:i,s:{s:i},s:i,s:{s:i},s:i}", "input_tokens",
+                            json_pack("{s:i,s:{s:i,s:i},s:i,s:{s:i},s:i}", "input_tokens",
                                       g->prompt_tokens, "input_tokens_details", "cached_tokens",
-                                      g->cached_tokens, "output_tokens", g->completion_tokens,
+                                      g->cached_tokens, "cache_write_tokens",
+                                      /* every prefilled token stays in the prefix cache */
+                                      g->prompt_tokens - g->cached_tokens, "output_tokens",
+                                      g->completion_tokens,
                                       "output_tokens_details", "reasoning_tokens",
                                       g->reasoning_tokens, "total_tokens",
                                       g->prompt_tokens + g->completion_tokens));
@@ -744,7 +785,7 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
         temp ? keep(temp) : json_real(1.0), "top_p", top_p ? keep(top_p) : json_real(1.0), "store",
         st->store, "text", text ? keep(text) : json_pack("{s:{s:s}}", "format", "type", "text"),
         "tool_choice", tc ? keep(tc) : json_string("auto"), "tools",
-        tools ? keep(tools) : json_array(), "truncation", "disabled", "user", keep(user),
+        json_is_array(tools) ? echo_tools(tools) : json_array(), "truncation", "disabled", "user", keep(user),
         "top_logprobs", 0, "max_tool_calls", "service_tier", "default");
     return chat;
 fail:
@@ -815,6 +856,28 @@ static int not_found(lmx_req *r, const char *id) {
     return lmx_reply_err(r, &e);
 }
 
+/* A stored input item as the input_items list shows it (new reference): a
+ * message's text as typed content parts (input_text; output_text for an
+ * assistant turn), and an id for items stored before ids were given. */
+static json_t *item_resource(const json_t *it) {
+    json_t *c = json_deep_copy(it);
+    if (!json_is_object(c)) return c;
+    if (!json_is_string(json_object_get(c, "id"))) {
+        char id[64];
+        lmx_rand_id(id, sizeof id, "msg_");
+        json_object_set_new(c, "id", json_string(id));
+    }
+    const char *type = lmx_jstr(c, "type"), *role = lmx_jstr(c, "role");
+    json_t *content = json_object_get(c, "content");
+    if (type && !strcmp(type, "message") && json_is_string(content)) {
+        bool out = role && !strcmp(role, "assistant");
+        json_object_set_new(c, "content",
+                            json_pack("[{s:s,s:O}]", "type", out ? "output_text" : "input_text",
+                                      "text", content));
+    }
+    return c;
+}
+
 /* GET /v1/responses/{id} and /v1/responses/{id}/input_items */
 int lmx_h_response_get(lmx_req *r, const char *rest) {
     char id[128];
@@ -837,12 +900,15 @@ int lmx_h_response_get(lmx_req *r, const char *rest) {
     size_t n_out = json_array_size(json_object_get(o, "output"));
     size_t n_in = json_array_size(conv) >= n_out ? json_array_size(conv) - n_out : 0;
     json_t *data = json_array();
-    for (size_t i = n_in; i-- > 0;) json_array_append(data, json_array_get(conv, i));
+    for (size_t i = n_in; i-- > 0;) json_array_append_new(data, item_resource(json_array_get(conv, i)));
     json_decref(o);
     json_decref(conv);
+    size_t nd = json_array_size(data);
+    json_t *first = nd ? json_object_get(json_array_get(data, 0), "id") : NULL,
+           *last = nd ? json_object_get(json_array_get(data, nd - 1), "id") : NULL;
     return lmx_reply_json(r, 200,
-                          json_pack("{s:s,s:o,s:n,s:n,s:b}", "object", "list", "data", data,
-                                    "first_id", "last_id", "has_more", 0));
+                          json_pack("{s:s,s:o,s:O?,s:O?,s:b}", "object", "list", "data", data,
+                                    "first_id", first, "last_id", last, "has_more", 0));
 }
 
 int lmx_h_response_delete(lmx_req *r, const char *id) {

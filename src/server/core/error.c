@@ -2,6 +2,8 @@
  * to an OpenAI, Ollama or Anthropic client. */
 #include "server/core/error.h"
 
+#include "server/core/gen.h"
+
 /* Anthropic's error types by status (their API reference's list). */
 static const char *anthropic_type(int status) {
     switch (status) {
@@ -27,9 +29,13 @@ json_t *lmx_err_json_style(const lmx_api_err *e, lmx_err_style style) {
     switch (style) {
     case LMX_ERRS_OLLAMA:
         return json_pack("{s:s}", "error", e->message);
-    case LMX_ERRS_ANTHROPIC:
-        return json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
-                         anthropic_type(e->status), "message", e->message);
+    case LMX_ERRS_ANTHROPIC: {
+        /* every Anthropic error body names its request, as theirs does */
+        char id[64];
+        lmx_rand_id(id, sizeof id, "req_");
+        return json_pack("{s:s,s:{s:s,s:s},s:s}", "type", "error", "error", "type",
+                         anthropic_type(e->status), "message", e->message, "request_id", id);
+    }
     default:
         return lmx_err_json(e);
     }

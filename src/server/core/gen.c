@@ -90,6 +90,7 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
                             .stop = r->stop,
                             .n_stop = r->n_stop,
                             .special_text = r->special_text,
+                            .ignore_eos = r->ignore_eos,
                             .grammar = r->grammar};
         lmx_submit_status st;
         g->jobs[k] = lmx_sched_submit(s->sched, &p, &st);

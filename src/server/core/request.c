@@ -52,6 +52,7 @@ static const field fields[] = {
     {"chat_template_kwargs", CHAT, LMX_FIELD_SUPPORTED},
     {"modalities", CHAT, LMX_FIELD_SUPPORTED},
     {"echo", CMPL, LMX_FIELD_SUPPORTED},
+    {"ignore_eos", BOTH, LMX_FIELD_SUPPORTED}, /* llama.cpp / vLLM: serving benchmarks send it */
     {"best_of", CMPL, LMX_FIELD_SUPPORTED},
     {"store", BOTH, LMX_FIELD_IGNORED},
     {"metadata", BOTH, LMX_FIELD_IGNORED},
@@ -590,6 +591,7 @@ int lmx_oai_parse(json_t *body, lmx_oai_kind kind, lmx_oai_req *r, lmx_api_err *
     r->model = json_string_value(m);
     if (int_field(body, "n", 1, 128, &r->n, e)) return -1;
     if (int_field(body, "max_tokens", 1, 1 << 30, &r->max_tokens, e)) return -1;
+    if (bool_field(body, "ignore_eos", &r->ignore_eos, e)) return -1;
     if (num_field(body, "temperature", 0, 2, &r->sample.temperature, e)) return -1;
     if (num_field(body, "top_p", 0, 1, &r->sample.top_p, e)) return -1;
     if (int_field(body, "top_k", 0, 1 << 30, &r->sample.top_k, e)) return -1;

@@ -504,6 +504,11 @@ static enum MHD_Result route(lmx_req *r) {
     }
     if (n_allow < sizeof r->allow) snprintf(r->allow + n_allow, sizeof r->allow - n_allow, "OPTIONS");
     r->style = hit ? hit->style : path_hit ? path_hit->style : LMX_ERRS_OPENAI;
+    /* an unknown route under /api/ is an Ollama client's (LM Studio's are /api/v0, /api/v1):
+     * answer in Ollama's shape, which its client prints (OpenAI's shows as [object Object]) */
+    if (!path_hit && !strncmp(p, "/api/", 5) && strncmp(p, "/api/v0/", 8) &&
+        strncmp(p, "/api/v1/", 8))
+        r->style = LMX_ERRS_OLLAMA;
     r->api = hit ? hit->path : path_hit ? path_hit->path : NULL;
     if (atomic_load(&r->h->draining)) {
         lmx_err_set(&e, 503, "server_error", "shutting_down", NULL, "The server is shutting down.");
