@@ -1082,24 +1082,9 @@ static jv f_map(jctx *C, const char *name, const jargs *A) {
     return out;
 }
 
+/* select, reject, selectattr, rejectattr */
 static jv f_select(jctx *C, const char *name, const jargs *A) {
-    (void)name;
-    return select_like(C, A, 0, 1);
-}
-
-static jv f_reject(jctx *C, const char *name, const jargs *A) {
-    (void)name;
-    return select_like(C, A, 0, 0);
-}
-
-static jv f_selectattr(jctx *C, const char *name, const jargs *A) {
-    (void)name;
-    return select_like(C, A, 1, 1);
-}
-
-static jv f_rejectattr(jctx *C, const char *name, const jargs *A) {
-    (void)name;
-    return select_like(C, A, 1, 0);
+    return select_like(C, A, strstr(name, "attr") != NULL, name[0] == 's');
 }
 
 static jv f_sum(jctx *C, const char *name, const jargs *A) {
@@ -1221,9 +1206,9 @@ static const struct {
     {"e", f_escape},
     {"map", f_map},
     {"select", f_select},
-    {"reject", f_reject},
-    {"selectattr", f_selectattr},
-    {"rejectattr", f_rejectattr},
+    {"reject", f_select},
+    {"selectattr", f_select},
+    {"rejectattr", f_select},
     {"sum", f_sum},
     {"min", f_min},
     {"max", f_min},
