@@ -84,13 +84,11 @@ int cmd_run(int argc, char **argv) {
     }
     char *stdin_prompt = NULL;
     if (!bad && model && !prompt && !isatty(0)) {
-        size_t cap = 4096, len = 0, k;
-        stdin_prompt = malloc(cap);
-        while ((k = fread(stdin_prompt + len, 1, cap - len - 1, stdin)) > 0)
-            if ((len += k) + 1 >= cap) stdin_prompt = realloc(stdin_prompt, cap *= 2);
-        while (len && stdin_prompt[len - 1] == '\n') len--;
-        stdin_prompt[len] = 0;
-        prompt = stdin_prompt;
+        lmx_buf in = {0};
+        lmx_buf_read(&in, stdin, 0);
+        while (in.n && in.p[in.n - 1] == '\n') in.n--;
+        if (in.p) in.p[in.n] = 0;
+        prompt = stdin_prompt = in.p;
     }
     if (bad || !model || !prompt || !*prompt) {
         if (!bad)
