@@ -16,17 +16,18 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(SAN) -pthrea
 ifeq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),)
 CFLAGS  += -Wno-format-truncation
 endif
-LIBS     = -lsqlite3 -lmicrohttpd -lpcre2-8 -ljansson -lutf8proc -lyaml -lcurl -lcrypto -lhiredis -lm -pthread
+LIBS     = -lsqlite3 -lmicrohttpd -lgnutls -lpcre2-8 -ljansson -lutf8proc -lyaml -lcurl -lcrypto -lhiredis -lm -pthread
 
 ENGINE_SRC = $(wildcard src/engine/*.c)
 TEXT_SRC   = $(wildcard src/text/*.c)
 UTIL_SRC   = $(wildcard src/util/*.c)
 SCHED_SRC  = $(wildcard src/sched/*.c)
+TRACE_SRC  = $(wildcard src/trace/*.c)
 SERVER_SRC = $(wildcard src/server/*.c src/server/*/*.c)
 MGR_SRC    = $(wildcard src/manager/*.c)
 AGENTS_SRC = $(wildcard src/agents/*.c)
 CLI_SRC    = $(wildcard src/cli/*.c)
-LIB_SRC    = $(ENGINE_SRC) $(TEXT_SRC) $(UTIL_SRC) $(SCHED_SRC) $(SERVER_SRC) $(MGR_SRC) $(AGENTS_SRC)
+LIB_SRC    = $(ENGINE_SRC) $(TEXT_SRC) $(UTIL_SRC) $(SCHED_SRC) $(TRACE_SRC) $(SERVER_SRC) $(MGR_SRC) $(AGENTS_SRC)
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -15,8 +15,9 @@ RULES = {
     "util": "",
     "engine": "util",
     "text": "util",
+    "trace": "util",
     "sched": "engine text util",
-    "manager": "engine text sched util",
+    "manager": "engine text sched trace util",
     "agents": "sched manager text util",
     "skills": "sched manager text util",
     "server": "* -cli",
@@ -28,6 +29,7 @@ RULES = {
 FORBIDDEN_SYSTEM = {
     "engine": {"jansson.h", "microhttpd.h", "curl/curl.h"},
     "text": {"microhttpd.h"},
+    "trace": {"microhttpd.h"},
     "sched": {"microhttpd.h"},
     "manager": {"microhttpd.h"},
     "agents": {"microhttpd.h"},

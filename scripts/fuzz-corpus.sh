@@ -1,7 +1,9 @@
 #!/bin/sh
 # Builds a small seed corpus for the GGUF fuzzer in $1: tiny synthetic models
 # of each architecture and several types (made by ../shared/tools/synth_gguf.py)
-# and a header prefix of the real stories260K.
+# a header prefix of the real stories260K, and the 70 hostile files of
+# tests/e2e/hostile_gguf.py (truncations, absurd counts, bad types and
+# offsets, empty vocabularies, zero heads, NaN epsilon, hostile templates).
 set -e
 out=${1:-build-fuzz/corpus-gguf}
 shared=${LMX_SHARED:-../shared}
@@ -13,3 +15,4 @@ for arch in llama qwen2 qwen3; do
   done
 done
 head -c 8192 "$shared/models/stories260K.gguf" > "$out/stories-head.gguf"
+LMX_SHARED="$shared" python3 "$(dirname "$0")/../tests/e2e/hostile_gguf.py" "$out" >/dev/null

@@ -44,7 +44,7 @@ struct lmx_agents {
     bool stopping;
     pthread_t *threads;
     int n_threads;
-    double last_purge;
+    double last_purge, last_reap;
     unsigned long long rng;
     lmx_astats *stats;
 };
@@ -995,17 +995,44 @@ static void drive(lmx_agents *a, const char *id, active_run *ar) {
     json_decref(run);
 }
 
-/* Waits for work (or a purge's time): at most 5 s in memory; with a shared
- * queue 200 ms, since another daemon may have queued a run. */
+/* Runs waiting for tool outputs past their wall-clock budget end as expired
+ * (checked every 2 s by an idle executor; a busy daemon also expires them when
+ * their outputs arrive). mu held. */
+static void reap_expired(lmx_agents *a, double t) {
+    if (t - a->last_reap < 2) return;
+    a->last_reap = t;
+    json_t *waiting = a->st->ops->list_runs(a->st, NULL, "requires_action", NULL, NULL, 100);
+    size_t i;
+    json_t *d;
+    json_array_foreach(waiting, i, d) {
+        double deadline =
+            json_number_value(json_object_get(d, "created_at")) +
+            json_number_value(json_object_get(
+                json_object_get(json_object_get(d, "definition"), "limits"), "wall_clock_s"));
+        if (t <= deadline) continue;
+        json_t *run = load(a, jstr(d, "id"));
+        if (run && !strcmp(jstr(run, "status"), "requires_action"))
+            finish(a, run, "expired",
+                   json_pack("{s:s,s:s}", "code", "wall_clock_exceeded", "message",
+                             "The run's wall-clock budget ran out while it waited for tool "
+                             "outputs."));
+        json_decref(run);
+    }
+    json_decref(waiting);
+}
+
+/* Waits for work (or a purge's or reap's time): at most 1 s in memory; with
+ * a shared queue 200 ms, since another daemon may have queued a run. */
 static void idle_wait(lmx_agents *a) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    long ms = shared_queue(a) ? 200 : 5000;
+    long ms = shared_queue(a) ? 200 : 1000;
     ts.tv_sec += ms / 1000;
     ts.tv_nsec += (ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
     pthread_cond_timedwait(&a->work, &a->mu, &ts);
     double t = now_s();
+    reap_expired(a, t);
     if (a->o.retention_s > 0 && t - a->last_purge > 600) {
         a->last_purge = t;
         a->st->ops->purge(a->st, t - a->o.retention_s);

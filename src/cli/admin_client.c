@@ -13,6 +13,7 @@
 #include "server/config.h"
 #include "util/buf.h"
 #include "util/curl_init.h"
+#include "util/secret_file.h"
 
 void lmx_admin_init(lmx_admin *a, const char *cmd) {
     memset(a, 0, sizeof *a);
@@ -24,6 +25,12 @@ void lmx_admin_init(lmx_admin *a, const char *cmd) {
         snprintf(a->base, sizeof a->base, "%s:%d", LMX_DEFAULT_HOST, LMX_DEFAULT_PORT);
     const char *k = getenv("LMX_ADMIN_KEY");
     a->key = k && *k ? k : NULL;
+    if (!a->key) { /* the token a daemon of this user created at its first start */
+        char path[1200], err[256];
+        lmx_state_path(NULL, "admin.token", path, sizeof path);
+        if (!lmx_secret_file(path, false, a->token, sizeof a->token, err, sizeof err))
+            a->key = a->token;
+    }
 }
 
 bool lmx_admin_option(lmx_admin *a, int argc, char **argv, int *i, bool *bad) {

@@ -1,6 +1,7 @@
 /* How the admin subcommands (pull, ls, ps, load, unload, rm, status) reach
  * the daemon: its address (--host/--port or LMX_HOST=host:port, default
- * 127.0.0.1:1234), the admin key (--admin-key or LMX_ADMIN_KEY), and one
+ * 127.0.0.1:1234), the admin key (--admin-key, LMX_ADMIN_KEY, or the token the
+ * daemon keeps in $LMX_STATE_DIR or ~/.lmx/admin.token), and one
  * JSON request over libcurl. Also the few formatting helpers their tables
  * share. */
 #ifndef LMX_CLI_ADMIN_CLIENT_H
@@ -14,6 +15,7 @@
 typedef struct {
     char base[512];  /* "http://host:port" */
     const char *key; /* admin key or NULL */
+    char token[128]; /* the daemon's token ($LMX_STATE_DIR or ~/.lmx/admin.token), when read */
     bool json;       /* --json: print the API's own JSON */
     const char *cmd; /* for messages: "lmx ls" */
     const char *model; /* the model the command names (for a 404's message), or NULL */

@@ -12,5 +12,7 @@ lmx_cmd_fn cmd_pull, cmd_ls, cmd_ps, cmd_load, cmd_unload, cmd_rm, cmd_status;
 lmx_cmd_fn cmd_runs;
 /* cmd_store.c: a model of the local store shown, a file imported into it */
 lmx_cmd_fn cmd_show, cmd_import;
+/* cmd_keys.c: inference keys (admin API) */
+lmx_cmd_fn cmd_keys;
 
 #endif

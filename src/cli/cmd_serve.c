@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "agents/runtime.h"
@@ -25,9 +27,15 @@
 #include "server/api/config_api.h"
 #include "server/api/response_store.h"
 #include "server/config.h"
+#include "util/secret_file.h"
 #include "server/http/http.h"
 #include "server/http/metrics.h"
 #include "server/http/sd_notify.h"
+#include "server/api/ws_api.h"
+#include "server/core/profile.h"
+#include "server/core/tenancy.h"
+#include "server/http/tls.h"
+#include "trace/trace.h"
 #include "util/log.h"
 
 #define STR_(x) #x
@@ -47,7 +55,7 @@ static void usage(FILE *f) {
         "  -c CTX            context length per sequence (default: the model's, at most "
         STR(LMX_DEFAULT_CTX_MAX) ")\n"
         "  --parallel N      sequences decoded at once (default " STR(LMX_DEFAULT_PARALLEL) ")\n"
-        "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) ")\n"
+        "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) "; 0: none)\n"
         "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
         "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
         "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"
@@ -66,6 +74,34 @@ static void usage(FILE *f) {
         "  --log-level L     debug, info, warn or error (default info)\n"
         "  --log-format F    text, json, or auto: text on a terminal, else json (default)\n"
         "  SIGHUP or POST /admin/config/reload re-reads the file (docs/configuration.md)\n");
+}
+
+/* The tenancy database (keys, quota usage), the profile's requirements and
+ * the tenants' settings, checked before anything starts. */
+static lmx_tenancy *open_tenancy(lmx_config *cfg, char *err, size_t errlen) {
+    char path[1100] = "";
+    const char *home = getenv("HOME");
+    if (cfg->tenancy_db[0]) snprintf(path, sizeof path, "%s", cfg->tenancy_db);
+    else if (home && *home) {
+        snprintf(path, sizeof path, "%s/.lmx", home);
+        mkdir(path, 0700);
+        snprintf(path, sizeof path, "%s/.lmx/tenancy.db", home);
+    }
+    char msg[768];
+    lmx_tenancy *t =
+        lmx_tenancy_open(path[0] && strcmp(path, ":memory:") ? path : NULL, msg, sizeof msg);
+    if (!t) {
+        snprintf(err, errlen, "tenancy_db: %s", msg);
+        return NULL;
+    }
+    lmx_app probe = {.tenancy = t};
+    if (lmx_profile_check(cfg, lmx_tenancy_keys_required(t), msg, sizeof msg) ||
+        lmx_cfg_apply_fleet(&probe, cfg, msg, sizeof msg)) {
+        snprintf(err, errlen, "%s", msg);
+        lmx_tenancy_close(t);
+        return NULL;
+    }
+    return t;
 }
 
 /* The models the config asks for at start: -m FILE, then `models:` (a
@@ -105,6 +141,25 @@ static int load_startup_models(lmx_mgr *mgr, const lmx_config *c) {
         lmx_metrics_know_model(sm->name);
     }
     return 0;
+}
+
+/* Every open connection is a descriptor: the soft limit (often 1024) goes up
+ * to the hard one, and a max_connections the limit cannot hold is said. */
+static void raise_fd_limit(const lmx_config *c) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t want = (rlim_t)(c->http_max_connections + c->http_reserved_connections + 256);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        lmx_log("warn", "the descriptor limit is below what max_connections needs",
+                json_pack("{s:I,s:I,s:s}", "limit", (json_int_t)rl.rlim_cur, "needed",
+                          (json_int_t)want, "hint",
+                          "raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower "
+                          "http.max_connections; connections beyond it are refused at accept"));
 }
 
 /* The agent runtime over the configured store (SQLite by default, Redis
@@ -178,6 +233,11 @@ int cmd_serve(int argc, char **argv) {
         free(cfg);
         return 2;
     }
+    if (lmx_config_admin_key(cfg, err, sizeof err)) {
+        fprintf(stderr, "lmx serve: admin token: %s (or set admin_key)\n", err);
+        free(cfg);
+        return 1;
+    }
     /* signals: taken by sigwait in this thread only; threads created below inherit the mask */
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -187,8 +247,15 @@ int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    lmx_tenancy *tenancy = open_tenancy(cfg, err, sizeof err);
+    if (!tenancy) {
+        fprintf(stderr, "lmx serve: %s\n", err);
+        free(cfg);
+        return 2;
+    }
     lmx_pool *pool = lmx_pool_create((int)cfg->threads);
     lmx_mgr_opts mo = {.n_ctx = (int)cfg->ctx_size,
+                       .itl_target_ms = (double)cfg->itl_target_ms,
                        .n_parallel = (int)cfg->parallel,
                        .n_queue = (int)cfg->queue,
                        .pool = pool,
@@ -204,7 +271,11 @@ int cmd_serve(int argc, char **argv) {
         snprintf(db_path, sizeof db_path, "%s/.lmx/responses.db", home);
     lmx_rstore *rstore =
         lmx_rstore_new(db_path[0] && strcmp(db_path, ":memory:") ? db_path : NULL, 1000, 7 * 86400);
-    lmx_app app = {.mgr = mgr, .responses = rstore};
+    lmx_app app = {.mgr = mgr,
+                   .responses = rstore,
+                   .tenancy = tenancy,
+                   .admin_local_only = lmx_profile_admin_loopback_only(cfg)};
+    /* the tenants' settings were applied by open_tenancy; reloads apply them again */
     /* applies keys, limits, log level and the manager's policy */
     lmx_cfg_live *live = lmx_cfg_live_create(&app, cfg, cfg_path, argc, argv);
     lmx_dl *dl = NULL;
@@ -216,6 +287,10 @@ int cmd_serve(int argc, char **argv) {
     }
     if (!lmx_serve_port_free(cfg->host, (int)cfg->port, err, sizeof err)) {
         fprintf(stderr, "lmx serve: %s\n", err); /* before any model is loaded */
+        goto out;
+    }
+    if (lmx_trace_start(cfg->otlp_endpoint, "lmx", err, sizeof err)) {
+        fprintf(stderr, "lmx serve: %s\n", err);
         goto out;
     }
     if (load_startup_models(mgr, cfg)) goto out;
@@ -230,9 +305,27 @@ int cmd_serve(int argc, char **argv) {
     }
     app.downloads = dl;
     lmx_dl_on_bytes(dl, lmx_metrics_add_download_bytes);
+    if ((cfg->tls_cert[0] || cfg->tls_key[0] || cfg->tls_ca[0]) &&
+        (!cfg->tls_cert[0] || !cfg->tls_key[0])) {
+        fprintf(stderr, "lmx serve: TLS needs both tls_cert and tls_key\n");
+        goto out;
+    }
+    if (cfg->tls_cert[0] && lmx_tls_init(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err, sizeof err)) {
+        fprintf(stderr, "lmx serve: %s\n", err);
+        goto out;
+    }
+    raise_fd_limit(cfg);
     lmx_http_opts ho = {.host = cfg->host,
                         .port = (int)cfg->port,
                         .idle_timeout_s = (int)cfg->idle_timeout,
+                        .max_connections = (int)cfg->http_max_connections,
+                        .reserved_connections = (int)cfg->http_reserved_connections,
+                        .max_per_peer = (int)cfg->http_per_peer,
+                        .trusted_proxies = cfg->http_trusted_proxies,
+                        .header_timeout_s = cfg->http_header_timeout,
+                        .body_min_rate = cfg->http_body_min_rate,
+                        .threads = (int)cfg->http_threads,
+                        .workers = (int)cfg->http_workers,
                         .app = &app};
     h = lmx_http_start(&ho, err, sizeof err);
     if (!h) {
@@ -251,7 +344,17 @@ int cmd_serve(int argc, char **argv) {
         lmx_log("info", "listening for Ollama clients",
                 json_pack("{s:s,s:i}", "host", cfg->host, "port", lmx_http_port(oh)));
     }
+    lmx_metrics_tenancy = tenancy;
     lmx_metrics_start();
+    {
+        char tp[1200];
+        lmx_state_path(cfg->state_dir, "admin.token", tp, sizeof tp);
+        lmx_log("info", "admin API access",
+                json_pack("{s:s}", "key",
+                          cfg->admin_token    ? tp
+                          : cfg->admin_key[0] ? "admin_key (configured)"
+                                              : "none: loopback clients only"));
+    }
     lmx_serve_announce(mgr, cfg, lmx_http_port(h), lmx_pool_size(pool), cfg_path);
     char ready[128];
     snprintf(ready, sizeof ready, "READY=1\nSTATUS=listening on %s:%d\nMAINPID=%ld", cfg->host,
@@ -264,6 +367,14 @@ int cmd_serve(int argc, char **argv) {
         lmx_sd_notify("RELOADING=1");
         json_t *res = lmx_cfg_live_reload(live, err, sizeof err); /* logs either way */
         json_decref(res);
+        if (lmx_tls_enabled()) { /* new connections get the files' current pair */
+            char cert[1024], key[1024];
+            lmx_cfg_live_tls(live, cert, key, sizeof cert);
+            if (lmx_tls_reload(cert, key, err, sizeof err))
+                lmx_log("warn", "TLS reload refused: the old certificate stays",
+                        json_pack("{s:s}", "error", err));
+            else lmx_log("info", "TLS certificate reloaded", json_pack("{s:s}", "cert", cert));
+        }
         lmx_sd_notify(res ? "READY=1\nSTATUS=config reloaded" : "READY=1\nSTATUS=config reload refused");
     }
     long drain = lmx_cfg_live_drain_timeout(live);
@@ -273,6 +384,7 @@ int cmd_serve(int argc, char **argv) {
                       (int)drain));
     lmx_http_quiesce(h);
     if (oh) lmx_http_quiesce(oh);
+    lmx_ws_shutdown(5); /* WebSocket sessions end with a close frame, their requests cancelled */
     bool clean = lmx_http_wait_idle(h, (double)drain) && (!oh || lmx_http_wait_idle(oh, 1));
     if (!clean) {
         lmx_log("warn", "drain timeout: cancelling in-flight requests", NULL);
@@ -290,6 +402,10 @@ out:
     lmx_mgr_destroy(mgr, true);
     lmx_rstore_free(rstore);
     lmx_cfg_live_free(live);
+    lmx_metrics_tenancy = NULL;
+    lmx_tls_shutdown();
+    lmx_trace_stop();
+    lmx_tenancy_close(tenancy);
     lmx_pool_destroy(pool);
     free(cfg);
     if (!rc) lmx_log("info", "stopped", NULL);

@@ -29,6 +29,7 @@ static const struct {
     {"rm", cmd_rm, "delete a model from the daemon's store"},
     {"status", cmd_status, "show the daemon's state"},
     {"runs", cmd_runs, "list, show, follow or cancel the daemon's agent runs"},
+    {"keys", cmd_keys, "add, list or revoke the daemon's inference keys"},
     {"version", NULL, "print the version"},
     {"help", NULL, "help on a command (lmx help COMMAND)"},
 };

@@ -33,7 +33,7 @@ int lmx_strmap_find(const lmx_strmap *m, const char *s, size_t n) {
         uint32_t e = m->ht[i];
         if (!e) return -1;
         e--;
-        if (m->slen[e] == n && !memcmp(m->buf + m->off[e], s, n)) return (int)e;
+        if (m->slen[e] == n && (!n || !memcmp(m->buf + m->off[e], s, n))) return (int)e;
         i = (i + 1) & m->ht_mask;
     }
 }
@@ -67,7 +67,10 @@ int lmx_strmap_add(lmx_strmap *m, const char *s, size_t n) {
             return -1;
         m->ncap = c_off;
     }
-    if (m->len + n > UINT32_MAX || !lmx_grow(&m->buf, &m->cap, m->len + n, 1, 4096)) return -1;
+    /* allocated even for an empty string: buf + off must never be NULL + 0
+     * (a vocabulary of empty strings is a hostile file's, not a crash) */
+    size_t need = m->len + n ? m->len + n : 1;
+    if (need > UINT32_MAX || !lmx_grow(&m->buf, &m->cap, need, 1, 4096)) return -1;
     /* s may point into m->buf (it was just reallocated): copy via offset */
     if (n) memmove(m->buf + m->len, s, n);
     m->off[m->n] = (uint32_t)m->len;

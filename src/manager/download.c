@@ -28,6 +28,7 @@
 
 #include "manager/hub.h"
 #include "util/clock.h"
+#include "trace/trace.h"
 #include "util/curl_init.h"
 #include "util/grow.h"
 
@@ -682,7 +683,12 @@ static void *worker(void *arg) {
         bump(d);
         pthread_mutex_unlock(&d->mu);
         save(d, it);
+        double t0 = lmx_now_s();
         run(d, it);
+        lmx_trace_op("download", t0, it->state == DL_FAILED,
+                     (lmx_trace_attr[]){{"lmx.download.repo", it->repo, 0},
+                                        {"lmx.download.bytes", NULL, (int64_t)it->bytes}},
+                     2);
         pthread_mutex_lock(&d->mu);
         it->running = false;
         bump(d);
@@ -775,14 +781,18 @@ static void human(int64_t b, char *out, size_t n) {
 int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quant,
                  const char *revision, char *id, size_t idlen, lmx_api_err *e) {
     if (!lmx_hub_valid_repo(repo)) {
-        lmx_err_set(e, 400, "invalid_request_error", NULL, "repo",
-                    "\"repo\" must be 'org/name' (letters, digits, '.', '_', '-'), got '%s'.",
-                    repo ? repo : "");
+        lmx_err_set(
+            e, 400, "invalid_request_error", NULL, "repo",
+            "\"repo\" must be 'org/name' (letters, digits, '.', '_', '-'; neither part starting "
+            "with '.'), got '%s'.",
+            repo ? repo : "");
         return -1;
     }
     if (file && *file && !lmx_hub_valid_path(file)) {
         lmx_err_set(e, 400, "invalid_request_error", NULL, "file",
-                    "\"file\" must be a relative path inside the repo, got '%s'.", file);
+                    "\"file\" must be a relative path inside the repo (no part starting with "
+                    "'.'), got '%s'.",
+                    file);
         return -1;
     }
     if (quant && (strlen(quant) >= 32 || strchr(quant, '/'))) {

@@ -35,8 +35,8 @@ bool lmx_hub_valid_repo(const char *repo) {
         if (p != slash && !name_char(*p)) return false;
     size_t a = (size_t)(slash - repo), b = strlen(slash + 1);
     if (!a || !b) return false;
-    if ((a == 1 && repo[0] == '.') || (a == 2 && !strncmp(repo, "..", 2))) return false;
-    if (!strcmp(slash + 1, ".") || !strcmp(slash + 1, "..")) return false;
+    /* a leading dot would name a hidden directory: the store's own is .lmx */
+    if (repo[0] == '.' || slash[1] == '.') return false;
     return true;
 }
 
@@ -46,8 +46,7 @@ bool lmx_hub_valid_path(const char *path) {
     for (;;) {
         const char *e = strchr(p, '/');
         size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-            return false;
+        if (n == 0 || p[0] == '.') return false; /* ".", "..", hidden names */
         for (size_t i = 0; i < n; i++)
             if ((unsigned char)p[i] < 0x20 || p[i] == '\\' || p[i] == 0x7f) return false;
         if (!e) return true;

@@ -27,6 +27,7 @@
 #include "util/clock.h"
 #include "util/grow.h"
 #include "util/log.h"
+#include "trace/trace.h"
 
 typedef enum { ST_LOADING, ST_CANARY, ST_READY, ST_FAILED, ST_QUARANTINED, ST_UNLOADING } ent_state;
 
@@ -414,9 +415,11 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
                           .n_ctx = m->o.n_ctx,
                           .n_parallel = m->o.n_parallel,
                           .n_queue = m->o.n_queue,
+                          .itl_target_ms = m->o.itl_target_ms,
                           .pool = m->o.pool};
     double t0 = (lmx_now_s() * 1000.0);
     lmx_served *s = lmx_served_load(&so, err, errlen);
+    lmx_trace_op("model.load", t0 / 1000.0, !s, (lmx_trace_attr[]){{"lmx.model.path", path, 0}}, 1);
     if (!s) {
         ledger(m, path, path, NULL, false, err);
         return NULL;
@@ -601,6 +604,7 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
                           .n_ctx = n_ctx,
                           .n_parallel = par,
                           .n_queue = m->o.n_queue,
+                          .itl_target_ms = m->o.itl_target_ms,
                           .pool = m->o.pool};
     lmx_served *s = lmx_served_load(&so, err, sizeof err);
     int rc = 0;
@@ -642,6 +646,8 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
     ledger(m, id, path, sha[0] ? sha : NULL, rc == 0, rc ? e->message : NULL);
+    lmx_trace_op("model.load", t0 / 1000.0, rc != 0,
+                 (lmx_trace_attr[]){{"gen_ai.request.model", id, 0}}, 1);
     if (rc) return NULL;
     lmx_log("info", "model loaded",
             json_pack("{s:s,s:s,s:i,s:i,s:I,s:f}", "model", id, "path", path, "n_ctx", s->n_ctx,

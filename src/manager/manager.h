@@ -19,6 +19,7 @@ typedef struct lmx_mgr lmx_mgr;
 
 typedef struct {
     int n_ctx, n_parallel, n_queue; /* defaults for models loaded without their own */
+    double itl_target_ms;           /* each model's latency target (sched.h); 0: none */
     lmx_pool *pool;                 /* not owned */
     const char *models_dir;         /* the store (copied); NULL: ~/.lmx/models */
     const char *proc_root;          /* where /proc and /sys are read (tests); NULL: "/" */

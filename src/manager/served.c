@@ -41,15 +41,22 @@ size_t lmx_served_piece(const lmx_served *s, int32_t id, char *buf, size_t cap) 
     return n;
 }
 
-static bool renders(const lmx_served *s, const char *msgs_json) {
+/* A one-message conversation costs a real template a few thousand
+ * operations; one that needs more than this would tax every request. */
+#define PROBE_MAX_STEPS 200000
+
+/* Renders a probe conversation: true unless the template raised. *budget:
+ * it exceeded a budget (err says which). */
+static bool renders(const lmx_served *s, const char *msgs_json, bool *budget, char *err,
+                    size_t errlen) {
     json_t *ctx =
         json_pack("{s:o,s:b,s:s,s:s}", "messages", json_loads(msgs_json, 0, NULL),
                   "add_generation_prompt", 1, "bos_token", s->bos_text, "eos_token", s->eos_text);
-    char err[256];
-    lmx_tmpl_opts o = {0};
-    char *out = lmx_tmpl_render(s->tmpl, ctx, &o, err, sizeof err);
+    lmx_tmpl_opts o = {.max_steps = PROBE_MAX_STEPS};
+    char *out = lmx_tmpl_render(s->tmpl, ctx, &o, err, errlen);
     json_decref(ctx);
     free(out);
+    if (budget) *budget = !out && o.budget;
     return out != NULL || !o.raised;
 }
 
@@ -84,7 +91,8 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
     double t_load = lmx_now_s();
     s->m = lmx_model_open(o->path, NULL, err, errlen);
     if (!s->m) goto fail;
-    lmx_sched_opts so = {.n_parallel = o->n_parallel, .n_queue = o->n_queue, .n_ctx = o->n_ctx};
+    lmx_sched_opts so = {.n_parallel = o->n_parallel, .n_queue = o->n_queue, .n_ctx = o->n_ctx,
+                         .itl_target_ms = o->itl_target_ms};
     s->sched = lmx_sched_create(s->m, o->pool, &so, err, errlen);
     if (!s->sched) goto fail;
     s->n_ctx = lmx_sched_n_ctx(s->sched);
@@ -114,12 +122,25 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
             goto fail;
         }
     }
-    /* probes: only meaningful when a lone user turn renders */
-    if (renders(s, "[{\"role\":\"user\",\"content\":\"U\"}]")) {
+    /* probes: only meaningful when a lone user turn renders; a template over
+     * its budget on that is hostile or broken, and the model is refused */
+    bool over = false;
+    char perr[256] = "";
+    if (renders(s, "[{\"role\":\"user\",\"content\":\"U\"}]", &over, perr, sizeof perr)) {
         s->tmpl_no_system = !renders(
-            s, "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U\"}]");
+            s, "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U\"}]",
+            NULL, terr, sizeof terr);
         s->tmpl_alternate = !renders(
-            s, "[{\"role\":\"user\",\"content\":\"A\"},{\"role\":\"user\",\"content\":\"B\"}]");
+            s, "[{\"role\":\"user\",\"content\":\"A\"},{\"role\":\"user\",\"content\":\"B\"}]",
+            NULL, terr, sizeof terr);
+    }
+    if (over) {
+        snprintf(err, errlen,
+                 "%s: tokenizer.chat_template exceeds its budget on a one-message conversation "
+                 "(%s); a template that costs this much would tax every request, so the model is "
+                 "refused",
+                 o->path, perr);
+        goto fail;
     }
     read_meta(s);
     s->load_time_ms = (lmx_now_s() - t_load) * 1000.0;

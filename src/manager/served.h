@@ -42,6 +42,7 @@ typedef struct lmx_served {
 typedef struct {
     const char *path;
     int n_ctx, n_parallel, n_queue;
+    double itl_target_ms;
     lmx_pool *pool;
 } lmx_served_opts;
 

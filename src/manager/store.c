@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -107,11 +108,12 @@ bool lmx_store_valid_name(const char *name, char *why, size_t whylen) {
             else if (c == '\\')
                 bad = "contains a backslash";
         }
-        /* a path component "." or ".." would step outside the store */
+        /* a component "." or ".." would step outside the store, and one starting
+         * with a dot is hidden: the store keeps its own files in .lmx */
         for (const char *p = name; !bad && p; p = strchr(p, '/'), p = p ? p + 1 : NULL) {
             size_t cl = strcspn(p, "/");
-            if ((cl == 1 && p[0] == '.') || (cl == 2 && p[0] == '.' && p[1] == '.'))
-                bad = "contains a '.' or '..' path component";
+            if (cl && p[0] == '.')
+                bad = "has a path component starting with '.'";
             else if (cl == 0)
                 bad = "contains an empty path component";
         }
@@ -218,9 +220,58 @@ static void add_found(found_list *L, const char *id, const char *dir, const char
     L->n++;
 }
 
+/* The walk's memory: directories already read (by device and inode, so a
+ * link loop such as `loop -> .` or two links to one directory list each
+ * model once) and the directory links still to follow. */
+typedef struct {
+    struct {
+        dev_t dev;
+        ino_t ino;
+    } * seen;
+    int n_seen, cap_seen;
+    struct {
+        char *dir, *rel;
+        int depth;
+    } * links;
+    int n_links, cap_links;
+} walk_state;
+
+/* true the first time a directory is met */
+static bool first_visit(walk_state *W, const struct stat *sb) {
+    for (int i = 0; i < W->n_seen; i++)
+        if (W->seen[i].dev == sb->st_dev && W->seen[i].ino == sb->st_ino) return false;
+    if (W->n_seen == W->cap_seen) {
+        int cap = W->cap_seen ? W->cap_seen * 2 : 16;
+        void *p = realloc(W->seen, (size_t)cap * sizeof *W->seen);
+        if (!p) return false;
+        W->seen = p;
+        W->cap_seen = cap;
+    }
+    W->seen[W->n_seen].dev = sb->st_dev;
+    W->seen[W->n_seen++].ino = sb->st_ino;
+    return true;
+}
+
+static void defer_link(walk_state *W, const char *dir, const char *rel, int depth) {
+    if (W->n_links == W->cap_links) {
+        int cap = W->cap_links ? W->cap_links * 2 : 8;
+        void *p = realloc(W->links, (size_t)cap * sizeof *W->links);
+        if (!p) return;
+        W->links = p;
+        W->cap_links = cap;
+    }
+    W->links[W->n_links].dir = strdup(dir);
+    W->links[W->n_links].rel = strdup(rel);
+    W->links[W->n_links++].depth = depth;
+}
+
 /* Walks dir (rel: its path under the store, "" at the top), skipping dot
- * entries (the registry lives in .lmx) and *.part files. */
-static void walk(const char *dir, const char *rel, int depth, found_list *L) {
+ * entries (the registry lives in .lmx) and *.part files. Directory links are
+ * followed for reading, but only after every real directory was read, so a
+ * directory reachable both ways is listed under its real path. */
+static void walk(walk_state *W, const char *dir, const char *rel, int depth, found_list *L) {
+    struct stat ds;
+    if (stat(dir, &ds) || !first_visit(W, &ds)) return;
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *de;
@@ -228,12 +279,16 @@ static void walk(const char *dir, const char *rel, int depth, found_list *L) {
         if (de->d_name[0] == '.') continue;
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        struct stat sb;
-        if (stat(p, &sb)) continue;
+        struct stat sb, lb;
+        if (lstat(p, &lb) || stat(p, &sb)) continue;
         char r[PATH_MAX];
         snprintf(r, sizeof r, "%s%s%s", rel, *rel ? "/" : "", de->d_name);
         if (S_ISDIR(sb.st_mode)) {
-            if (depth < 4) walk(p, r, depth + 1, L);
+            if (depth >= 4) continue;
+            if (S_ISLNK(lb.st_mode))
+                defer_link(W, p, r, depth + 1);
+            else
+                walk(W, p, r, depth + 1, L);
             continue;
         }
         if (!S_ISREG(sb.st_mode) || !ends_with(de->d_name, ".gguf")) continue;
@@ -329,7 +384,16 @@ static void delete_row(lmx_store *st, const char *id) {
  * files are probed, rows whose files are gone are dropped. Store lock held. */
 static void sync_locked(lmx_store *st) {
     found_list L = {0};
-    walk(st->dir, "", 0, &L);
+    walk_state W = {0};
+    walk(&W, st->dir, "", 0, &L);
+    for (int i = 0; i < W.n_links; i++) { /* the list may grow while followed */
+        if (W.links[i].dir && W.links[i].rel)
+            walk(&W, W.links[i].dir, W.links[i].rel, W.links[i].depth, &L);
+        free(W.links[i].dir);
+        free(W.links[i].rel);
+    }
+    free(W.links);
+    free(W.seen);
     sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL);
     /* rows first: drop the vanished, remember registered downloads' paths */
     sqlite3_stmt *s;
@@ -491,6 +555,32 @@ int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char
     return 0;
 }
 
+/* Opens the directory holding `path` (absolute, under root) one component at a
+ * time from the root with O_NOFOLLOW, so no directory link is ever gone
+ * through; *base gets the last component. The fd, or -1 with why set:
+ * "outside" (not under root) or the link's path. */
+static int open_parent_inside(const char *root, const char *path, const char **base, char *why,
+                              size_t whylen) {
+    size_t rl = strlen(root);
+    if (strncmp(path, root, rl) || path[rl] != '/') {
+        snprintf(why, whylen, "outside");
+        return -1;
+    }
+    int fd = open(root, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    const char *p = path + rl + 1;
+    for (const char *sl; fd >= 0 && (sl = strchr(p, '/')); p = sl + 1) {
+        char comp[NAME_MAX + 1];
+        snprintf(comp, sizeof comp, "%.*s", (int)(sl - p), p);
+        int nfd = openat(fd, comp, O_DIRECTORY | O_NOFOLLOW | O_RDONLY | O_CLOEXEC);
+        if (nfd < 0) snprintf(why, whylen, "%.*s", (int)(sl - path), path);
+        close(fd);
+        fd = nfd;
+    }
+    if (fd < 0 && !why[0]) snprintf(why, whylen, "%s", root);
+    *base = p;
+    return fd;
+}
+
 int lmx_store_delete(lmx_store *st, const char *id, lmx_api_err *e) {
     json_t *o = lmx_store_get(st, id);
     if (!o) {
@@ -502,13 +592,37 @@ int lmx_store_delete(lmx_store *st, const char *id, lmx_api_err *e) {
     json_t *v;
     int rc = 0;
     pthread_mutex_lock(&st->mu);
+    /* every file is resolved from the store root without following a
+     * directory link before any is removed: a model listed through a linked
+     * directory lives outside the store, and a refusal must lose nothing */
+    json_array_foreach(json_object_get(o, "files"), i, v) {
+        const char *base;
+        char why[PATH_MAX] = "";
+        int fd = open_parent_inside(st->dir, json_string_value(v), &base, why, sizeof why);
+        if (fd >= 0) {
+            close(fd);
+            continue;
+        }
+        lmx_err_set(e, 409, "invalid_request_error", "model_outside_store", "model",
+                    "The model '%s' is reached through the directory link %s: LMX deletes only "
+                    "inside the models directory %s, never through a link. Remove the link (or "
+                    "its target) by hand.",
+                    id, why, st->dir);
+        rc = -1;
+        break;
+    }
     /* unlink, never follow: a symlinked model removes the link, not its target */
     json_array_foreach(json_object_get(o, "files"), i, v) {
-        if (unlink(json_string_value(v)) && errno != ENOENT) {
+        if (rc) break;
+        const char *base;
+        char why[PATH_MAX] = "";
+        int fd = open_parent_inside(st->dir, json_string_value(v), &base, why, sizeof why);
+        if (fd < 0 || (unlinkat(fd, base, 0) && errno != ENOENT)) {
             lmx_err_set(e, 500, "server_error", NULL, NULL, "%s: %s", json_string_value(v),
                         strerror(errno));
             rc = -1;
         }
+        if (fd >= 0) close(fd);
     }
     if (!rc) {
         delete_row(st, id);
@@ -518,7 +632,12 @@ int lmx_store_delete(lmx_store *st, const char *id, lmx_api_err *e) {
         size_t root = strlen(st->dir);
         for (char *sl = strrchr(d, '/'); sl && (size_t)(sl - d) > root; sl = strrchr(d, '/')) {
             *sl = 0;
-            if (strncmp(d, st->dir, root) || d[root] != '/' || rmdir(d)) break;
+            const char *base;
+            char why[PATH_MAX] = "";
+            int fd = open_parent_inside(st->dir, d, &base, why, sizeof why);
+            int gone = fd >= 0 ? unlinkat(fd, base, AT_REMOVEDIR) : -1;
+            if (fd >= 0) close(fd);
+            if (gone) break;
         }
     }
     pthread_mutex_unlock(&st->mu);

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "engine/model.h"
+#include "sched/queue.h"
 #include "util/clock.h"
 
 typedef struct ev_node {
@@ -49,7 +50,10 @@ struct lmx_job {
     int choices_left, completion_tokens, cached_tokens;
     char failure[200]; /* the engine error that ended the job, if any */
     double t_submit, t_admit; /* monotonic seconds */
-    struct lmx_job *next; /* wait queue */
+    char tenant[64], client[128];
+    double weight;
+    int prio;
+    lmx_fq_flow *flow; /* its fair-queue flow once admitted (under s->mu) */
 };
 
 enum { SLOT_FREE, SLOT_PREFILL, SLOT_FOLLOW, SLOT_DECODE };
@@ -67,6 +71,7 @@ typedef struct {
     char *pending;  /* text held back while it may be the start of a stop string */
     size_t n_pending;
     int stop_hit;   /* 1 + the index of the stop string that ended the choice; 0: none */
+    int n_charged;  /* of n_gen, the tokens charged to its fair-queue flow */
     uint64_t last_used;
 } slot;
 
@@ -80,10 +85,13 @@ struct lmx_sched {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    lmx_job *q_head, *q_tail;
-    int n_queued;
+    lmx_fq *q; /* the wait queue (sched/queue.h) */
+    int n_queued, n_gram_queued;
+    lmx_batch_cap cap; /* the latency target's batch cap (read under mu for stats) */
+    int n_held; /* choices queued or in a slot: what the waiting room is measured against */
     bool stopping, cancel_all;
     uint64_t clock;
+    int n_decoded; /* sequences the last step decoded (the latency target's sample) */
     lmx_sched_stats stats;
     /* per-step buffers */
     int32_t *b_tok, *b_pos, *b_seq, *b_slot;
@@ -191,7 +199,9 @@ lmx_job *lmx_sched_submit(lmx_sched *s, const lmx_job_params *p, lmx_submit_stat
     /* An embedding generates nothing, so its prompt may fill the whole
      * context (the generic checks keep room for one token: pass n_ctx + 1). */
     lmx_job_params e = {.prompt = p->prompt, .n_prompt = p->n_prompt, .n_choices = 1,
-                        .sample = lmx_sample_defaults(), .top_logprobs = -1, .embed = true};
+                        .sample = lmx_sample_defaults(), .top_logprobs = -1, .embed = true,
+                        .tenant = p->tenant, .client = p->client, .weight = p->weight,
+                        .prio = p->prio};
     return submit(s, &e, n_ctx + 1, status);
 }
 
@@ -257,16 +267,25 @@ static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
     }
     memcpy(j->prompt, p->prompt, sizeof(int32_t) * (size_t)p->n_prompt);
     j->t_submit = lmx_now_s();
+    snprintf(j->tenant, sizeof j->tenant, "%s", p->tenant ? p->tenant : "");
+    snprintf(j->client, sizeof j->client, "%s", p->client ? p->client : "");
+    j->weight = p->weight > 0 ? p->weight : 1;
+    j->prio = p->prio;
 
     pthread_mutex_lock(&s->mu);
     if (s->stopping) *status = LMX_SUBMIT_STOPPING;
-    else if (s->n_queued >= s->o.n_queue) *status = LMX_SUBMIT_QUEUE_FULL;
+    /* a job fits when its choices find running slots or places in the waiting
+     * room (o.n_queue, counted in choices; 0: no waiting room at all) */
+    else if (s->n_held + j->n_choices > s->o.n_parallel + s->o.n_queue)
+        *status = LMX_SUBMIT_QUEUE_FULL;
     else *status = LMX_SUBMIT_OK;
+    if (*status == LMX_SUBMIT_OK &&
+        !lmx_fq_push(s->q, j, j->tenant, j->client, j->weight, j->prio))
+        *status = LMX_SUBMIT_BAD;
     if (*status == LMX_SUBMIT_OK) {
-        if (s->q_tail) s->q_tail->next = j;
-        else s->q_head = j;
-        s->q_tail = j;
+        s->n_held += j->n_choices;
         s->n_queued++;
+        s->n_gram_queued += j->grammar != NULL;
         pthread_cond_signal(&s->cv);
     }
     pthread_mutex_unlock(&s->mu);
@@ -347,6 +366,7 @@ static void slot_start(lmx_sched *s, slot *sl, lmx_job *j, int choice) {
     sl->n_gen = 0;
     sl->n_pending = 0;
     sl->stop_hit = 0;
+    sl->n_charged = 0;
     lmx_sample_params sp = j->sp;
     sp.seed += (uint64_t)choice;
     lmx_sampler_free(sl->smp);
@@ -368,24 +388,42 @@ static void slot_start(lmx_sched *s, slot *sl, lmx_job *j, int choice) {
     sl->n_hist = j->n_prompt;
 }
 
+/* Takes the job lmx_fq_peek returned off the queue (under mu). */
+static void unqueue(lmx_sched *s, lmx_job *j) {
+    j->flow = lmx_fq_pop(s->q);
+    s->n_queued--;
+    s->n_gram_queued -= j->grammar != NULL;
+}
+
+/* Charges each running sequence's new tokens to its flow (under mu). */
+static void charge_running(lmx_sched *s) {
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->state == SLOT_FREE || !sl->job->flow || sl->n_gen <= sl->n_charged) continue;
+        lmx_fq_charge(s->q, sl->job->flow, sl->n_gen - sl->n_charged);
+        sl->n_charged = sl->n_gen;
+    }
+}
+
 static void admit(lmx_sched *s) {
     pthread_mutex_lock(&s->mu);
-    while (s->q_head) {
-        lmx_job *j = s->q_head;
+    charge_running(s);
+    lmx_job *j;
+    while ((j = lmx_fq_peek(s->q))) {
         if (atomic_load(&j->cancelled)) {
-            s->q_head = j->next;
-            if (!s->q_head) s->q_tail = NULL;
-            s->n_queued--;
+            unqueue(s, j);
+            s->n_held -= j->n_choices;
+            lmx_fq_done(s->q, j->flow, lmx_now_s());
+            j->flow = NULL;
             emit_error(j, "cancelled");
             lmx_job_release(j);
             continue;
         }
         int free_slots = 0;
         for (int i = 0; i < s->n_slots; i++) free_slots += s->slots[i].state == SLOT_FREE;
-        if (n_active(s) + j->n_choices > s->o.n_parallel || free_slots < j->n_choices) break;
-        s->q_head = j->next;
-        if (!s->q_head) s->q_tail = NULL;
-        s->n_queued--;
+        int cap = s->cap.cap > j->n_choices ? s->cap.cap : j->n_choices; /* n > cap still runs */
+        if (n_active(s) + j->n_choices > cap || free_slots < j->n_choices) break;
+        unqueue(s, j);
         /* an embedding pooled over every token (MEAN, CLS) needs every token's
          * hidden state: it reuses no cached KV */
         bool whole = j->embed && s->pool != LMX_POOL_LAST;
@@ -416,6 +454,9 @@ static void admit(lmx_sched *s) {
 }
 
 static void slot_free(lmx_sched *s, slot *sl) {
+    pthread_mutex_lock(&s->mu);
+    s->n_held--;
+    pthread_mutex_unlock(&s->mu);
     lmx_gram_state_free(sl->gs); /* its caches can be large: not kept with the KV */
     sl->gs = NULL;
     sl->state = SLOT_FREE;
@@ -435,6 +476,14 @@ static void choice_done(lmx_sched *s, slot *sl, const char *finish) {
         push_event(j, &ev);
     }
     j->completion_tokens += sl->n_gen;
+    pthread_mutex_lock(&s->mu);
+    if (j->flow && sl->n_gen > sl->n_charged) lmx_fq_charge(s->q, j->flow, sl->n_gen - sl->n_charged);
+    sl->n_charged = sl->n_gen;
+    if (j->choices_left == 1 && j->flow) {
+        lmx_fq_done(s->q, j->flow, lmx_now_s());
+        j->flow = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
     slot_free(s, sl);
     if (--j->choices_left == 0) {
         lmx_event ev = {.type = LMX_EV_DONE,
@@ -677,7 +726,7 @@ static bool step(lmx_sched *s) {
     if (!s->gvocab) { /* build the trie outside s->mu, so submitters are not held meanwhile */
         bool want = false;
         pthread_mutex_lock(&s->mu);
-        for (lmx_job *j = s->q_head; j && !want; j = j->next) want = j->grammar != NULL;
+        want = s->n_gram_queued > 0;
         pthread_mutex_unlock(&s->mu);
         if (want) grammar_ready(s);
     }
@@ -694,6 +743,7 @@ static bool step(lmx_sched *s) {
         s->b_hid[n] = false;
         n++;
     }
+    s->n_decoded = n;
     for (int i = 0; i < s->n_slots && budget > 0; i++) {
         slot *sl = &s->slots[i];
         if (sl->state != SLOT_PREFILL) continue;
@@ -762,22 +812,40 @@ static bool step(lmx_sched *s) {
     return true;
 }
 
+/* Shutting down with cancel_running: every waiting job ends "cancelled" (under mu). */
+static void drain_cancelled(lmx_sched *s) {
+    lmx_job *j;
+    while ((j = lmx_fq_peek(s->q))) {
+        unqueue(s, j);
+        s->n_held -= j->n_choices;
+        lmx_fq_done(s->q, j->flow, lmx_now_s());
+        j->flow = NULL;
+        emit_error(j, "cancelled");
+        lmx_job_release(j);
+    }
+}
+
 static void *sched_main(void *arg) {
     lmx_sched *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        if (s->cancel_all)
-            for (lmx_job *j = s->q_head; j; j = j->next) atomic_store(&j->cancelled, true);
-        bool stop = s->stopping && !s->q_head;
+        if (s->cancel_all) drain_cancelled(s);
+        bool stop = s->stopping && !lmx_fq_len(s->q);
         pthread_mutex_unlock(&s->mu);
         if (s->cancel_all)
             for (int i = 0; i < s->n_slots; i++)
                 if (s->slots[i].state != SLOT_FREE) atomic_store(&s->slots[i].job->cancelled, true);
+        double t0 = lmx_now_s();
         bool busy = step(s);
+        if (busy && s->n_decoded > 0) {
+            pthread_mutex_lock(&s->mu);
+            lmx_batch_cap_observe(&s->cap, (lmx_now_s() - t0) * 1e3);
+            pthread_mutex_unlock(&s->mu);
+        }
         if (!busy) {
             if (stop && n_active(s) == 0) break;
             pthread_mutex_lock(&s->mu);
-            if (!s->q_head && !s->stopping) pthread_cond_wait(&s->cv, &s->mu);
+            if (!lmx_fq_len(s->q) && !s->stopping) pthread_cond_wait(&s->cv, &s->mu);
             pthread_mutex_unlock(&s->mu);
         }
     }
@@ -794,12 +862,13 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     s->m = m;
     s->o = *opts;
     if (s->o.n_parallel <= 0) s->o.n_parallel = LMX_DEFAULT_PARALLEL;
-    if (s->o.n_queue < 0) s->o.n_queue = 0;
-    else if (s->o.n_queue == 0 && !opts->n_queue) s->o.n_queue = LMX_DEFAULT_QUEUE;
+    if (s->o.n_queue < 0) s->o.n_queue = LMX_DEFAULT_QUEUE;
     if (s->o.n_cache < 0) s->o.n_cache = 0;
     else if (s->o.n_cache == 0) s->o.n_cache = s->o.n_parallel;
     if (s->o.prefill_chunk <= 0) s->o.prefill_chunk = 256;
     s->n_slots = s->o.n_parallel + s->o.n_cache;
+    lmx_batch_cap_init(&s->cap, s->o.n_parallel, s->o.itl_target_ms);
+    s->q = lmx_fq_new();
     s->n_vocab = m->hp.n_vocab;
     s->pool = m->hp.pooling_type == LMX_POOL_CLS || m->hp.pooling_type == LMX_POOL_LAST
                   ? m->hp.pooling_type
@@ -823,7 +892,7 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     s->hidden = malloc(sizeof(float) * (size_t)cap * (size_t)m->hp.n_embd);
     s->logits = malloc(sizeof(float) * (size_t)s->n_vocab * (size_t)(s->o.n_parallel + 2));
     s->raw = malloc(sizeof(float) * (size_t)s->n_vocab);
-    bool ok = s->slots && s->b_tok && s->b_pos && s->b_seq && s->b_slot && s->b_want && s->logits && s->raw &&
+    bool ok = s->q && s->slots && s->b_tok && s->b_pos && s->b_seq && s->b_slot && s->b_want && s->logits && s->raw &&
               s->b_hid && s->hidden;
     for (int i = 0; ok && i < s->n_slots; i++) {
         s->slots[i].id = i;
@@ -863,6 +932,7 @@ void lmx_sched_destroy(lmx_sched *s, bool cancel_running) {
     lmx_gram_vocab_free(s->gvocab);
     free(s->allowed), free(s->kept);
     lmx_ctx_free(s->ctx);
+    lmx_fq_free(s->q);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
@@ -877,6 +947,10 @@ void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out) {
     *out = s->stats;
     out->queued = s->n_queued;
     out->slots = s->n_slots;
+    out->n_queue = s->o.n_queue;
+    out->batch_cap = s->cap.cap;
+    out->itl_p95_ms = s->cap.p95_ms;
+    out->drain_per_s = lmx_fq_drain_rate(s->q, lmx_now_s());
     pthread_mutex_unlock(&s->mu);
     /* running/cached are read racily from the scheduler's slots: a gauge, not a promise */
     int run = 0, cached = 0;
@@ -890,4 +964,11 @@ void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out) {
     out->cached_slots = cached;
     out->kv_used = used;
     out->kv_capacity = (int64_t)s->n_slots * lmx_ctx_n_ctx(s->ctx);
+}
+
+void lmx_sched_each_tenant(lmx_sched *s, void (*fn)(void *ctx, const char *tenant, int queued),
+                           void *ctx) {
+    pthread_mutex_lock(&s->mu);
+    lmx_fq_each_tenant(s->q, fn, ctx);
+    pthread_mutex_unlock(&s->mu);
 }

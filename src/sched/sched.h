@@ -29,11 +29,13 @@
 
 typedef struct {
     int n_parallel;   /* sequences decoding at once (default LMX_DEFAULT_PARALLEL) */
-    int n_queue;      /* jobs waiting beyond those (default 64); more → LMX_SUBMIT_QUEUE_FULL */
+    int n_queue;      /* choices waiting beyond those (0: none, negative: LMX_DEFAULT_QUEUE);
+                         more → LMX_SUBMIT_QUEUE_FULL at once */
     int n_ctx;        /* positions per sequence (0: engine default) */
     int n_cache;      /* extra KV slots kept only as prefix cache (default: n_parallel) */
     int prefill_chunk;/* prompt tokens per step at most (default 256) */
     bool kv_f32;
+    double itl_target_ms; /* > 0: cap the batch so decode steps' p95 stays under it (queue.h) */
 } lmx_sched_opts;
 
 typedef struct lmx_sched lmx_sched;
@@ -77,6 +79,11 @@ typedef struct {
      * of the raw distribution. A choice that reaches a point where nothing
      * may follow finishes with "stop". */
     lmx_gram *grammar;
+    /* Fair queueing (sched/queue.h): who asked, the tenant's weight (<= 0:
+     * 1) and the class (0 interactive, 1 batch). NULL names share one flow. */
+    const char *tenant, *client;
+    double weight;
+    int prio;
 } lmx_job_params;
 
 typedef enum {
@@ -141,7 +148,14 @@ typedef struct {
     uint64_t prompt_tokens, cached_tokens, completion_tokens, steps;
     uint64_t prefix_hits;          /* admitted prompts that reused cached KV */
     int64_t kv_used, kv_capacity;  /* KV positions filled, and slots x context */
+    int n_queue;                   /* the queue's limit */
+    int batch_cap;                 /* sequences admitted at most now (the latency target's cap) */
+    double drain_per_s;            /* jobs ending per second lately (0: none ended lately) */
+    double itl_p95_ms;             /* p95 of recent decode steps (0: not measured yet) */
 } lmx_sched_stats;
 void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out);
+/* Calls fn for each tenant with jobs waiting, under the scheduler's lock. */
+void lmx_sched_each_tenant(lmx_sched *s, void (*fn)(void *ctx, const char *tenant, int queued),
+                           void *ctx);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "sched/sched.h"
 #include "util/buf.h"
+#include "util/secret_file.h"
 
 typedef enum { T_STR, T_INT, T_SIZE, T_BOOL, T_SECS, T_ALIASES, T_MODELS, T_AGENTS } key_type;
 
@@ -49,10 +50,46 @@ static const cfg_key keys[] = {
      "every API answers on both (-1: off)"},
     {"api_key", T_STR, F(api_key), 0, 0, true, "--api-key", NULL, true, "none",
      "require 'Authorization: Bearer KEY' on the API"},
-    {"admin_key", T_STR, F(admin_key), 0, 0, true, "--admin-key", NULL, true, "none",
-     "admin API key; without one the admin API answers loopback clients only"},
-    {"models_dir", T_STR, F(models_dir), 0, 0, false, "--models-dir", NULL, true,
-     "~/.lmx/models", "the model store"},
+    {"admin_key", T_STR, F(admin_key), 0, 0, true, "--admin-key", NULL, true,
+     "a token in state_dir/admin.token",
+     "admin API key; unset: a token generated at first start in state_dir/admin.token (0600), "
+     "which the lmx CLI reads; 'none': no key, the admin API answers loopback clients only"},
+    {"state_dir", T_STR, F(state_dir), 0, 0, false, "--state-dir", NULL, true, "~/.lmx",
+     "where the daemon keeps its own files (admin.token)"},
+    {"profile", T_STR, F(profile), 0, 0, false, "--profile", NULL, true, "lan",
+     "lan (keys optional), trusted-gateway (keys and trusted_proxies required) or internet (keys "
+     "and TLS required, admin API on loopback only); lmx serve refuses to start a profile whose "
+     "requirements are unmet"},
+    {"tenancy_db", T_STR, F(tenancy_db), 0, 0, false, "--tenancy-db", NULL, true,
+     "~/.lmx/tenancy.db", "keys made by `lmx keys add` and tenants' quota usage (SQLite)"},
+    {"tenants", T_STR, F(tenants), 0, 0, true, "--tenants", NULL, true, "none",
+     "tenants' fair-queueing weights and quotas: 'NAME:weight=3,rpm=60,tpm=20000,tpd=1000000,"
+     "inflight=8;NAME2:weight=1' (docs/fleet.md)"},
+    {"api_keys", T_STR, F(api_keys), 0, 0, true, "--api-keys", NULL, true, "none",
+     "inference keys as 'TENANT:SHA256HEX;...' (the SHA-256 of each key, never the key)"},
+    {"trusted_proxies", T_STR, F(trusted_proxies), 0, 0, true, "--trusted-proxies", NULL, true,
+     "none", "CIDRs whose X-Forwarded-For / Forwarded headers are believed"},
+    {"client_max_inflight", T_INT, F(client_max_inflight), 0, 1 << 20, true,
+     "--client-max-inflight", NULL, true, "0", "requests one client may have in flight (0: no cap)"},
+    {"client_prompt_tpm", T_INT, F(client_prompt_tpm), 0, 1L << 40, true, "--client-prompt-tpm",
+     NULL, true, "0", "prompt tokens one client may send per minute (0: no limit)"},
+    {"max_prompt_tokens", T_INT, F(max_prompt_tokens), 0, 1 << 24, true, "--max-prompt-tokens",
+     NULL, true, "0", "prompt tokens one request may have (0: the context is the limit)"},
+    {"queue_max_wait", T_INT, F(queue_max_wait), 0, 3600, true, "--queue-max-wait", NULL, true, "0",
+     "seconds of estimated queue wait beyond which a request gets 429 model_busy (0: off)"},
+    {"itl_target_ms", T_INT, F(itl_target_ms), 0, 60000, false, "--itl-target-ms", NULL, true, "0",
+     "inter-token latency p95 target per model: the running batch is capped to meet it (0: off)"},
+    {"tls_cert", T_STR, F(tls_cert), 0, 0, true, "--tls-cert", NULL, true, "none",
+     "serve HTTPS with this PEM certificate (chain); re-read on reload"},
+    {"tls_key", T_STR, F(tls_key), 0, 0, true, "--tls-key", NULL, true, "none",
+     "the PEM private key of tls_cert"},
+    {"tls_ca", T_STR, F(tls_ca), 0, 0, false, "--tls-ca", NULL, true, "none",
+     "require client certificates signed by this PEM CA (mTLS); the subject's CN is the tenant"},
+    {"otlp_endpoint", T_STR, F(otlp_endpoint), 0, 0, false, "--otlp-endpoint", NULL, true, "none",
+     "export trace spans (request, queue, prefill, decode, model load, download) as OTLP/HTTP "
+     "JSON to this URL, e.g. http://127.0.0.1:4318/v1/traces"},
+    {"models_dir", T_STR, F(models_dir), 0, 0, false, "--models-dir", NULL, true, "~/.lmx/models",
+     "the model store"},
     {"responses_db", T_STR, F(responses_db), 0, 0, false, "--responses-db", NULL, true,
      "~/.lmx/responses.db", "stored /v1/responses (SQLite; ':memory:' keeps them in memory)"},
     {"model", T_STR, F(model), 0, 0, false, "-m", "--model", true, "none",
@@ -62,13 +99,37 @@ static const cfg_key keys[] = {
     {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true, STR(LMX_DEFAULT_PARALLEL),
      "sequences decoded at once per model"},
     {"queue", T_INT, F(queue), 0, 1 << 20, false, "--queue", NULL, true, STR(LMX_DEFAULT_QUEUE),
-     "requests waiting per model beyond those before 429"},
+     "requests waiting per model beyond those before 429 (0: none, 429 at once)"},
     {"threads", T_INT, F(threads), 0, 1024, false, "-t", "--threads", true, "all cores",
      "compute threads (0: one per core)"},
     {"drain_timeout", T_INT, F(drain_timeout), 0, 86400, true, "--drain-timeout", NULL, true, "30",
      "seconds in-flight requests get to finish on SIGTERM"},
     {"idle_timeout", T_INT, F(idle_timeout), 1, 86400, false, "--idle-timeout", NULL, true, "120",
      "seconds before an idle keep-alive connection is closed"},
+    {"http.max_connections", T_INT, F(http_max_connections), 16, 1000000, false,
+     "--max-connections", NULL, true, "4096",
+     "open connections at most (idle keep-alive ones included; each costs one descriptor, "
+     "and the daemon raises its descriptor limit to the hard limit at start)"},
+    {"http.reserved_connections", T_INT, F(http_reserved_connections), 0, 100000, false, NULL, NULL,
+     true, "32",
+     "connections beyond max_connections kept for /health, /healthz, /readyz and the admin API"},
+    {"http.max_connections_per_peer", T_INT, F(http_per_peer), 0, 1000000, false,
+     "--max-connections-per-peer", NULL, true, "256",
+     "open connections per client address (IPv6: per /64) at most (0: no cap)"},
+    {"http.trusted_proxies", T_STR, F(http_trusted_proxies), 0, 0, false, "--trusted-proxies", NULL,
+     true, "none",
+     "numeric addresses (comma separated) exempt from the per-peer cap: proxies carrying many "
+     "clients"},
+    {"http.header_timeout", T_SECS, F(http_header_timeout), 1, 3600, false, "--header-timeout",
+     NULL, true, "10",
+     "seconds a request head may take in all, from the connection (or its request line) on; "
+     "not reset by each byte"},
+    {"http.body_min_rate", T_INT, F(http_body_min_rate), 0, 1000000000, false, NULL, NULL, true,
+     "1024", "bytes/s a request body must keep to after header_timeout seconds (0: no minimum)"},
+    {"http.threads", T_INT, F(http_threads), 1, 256, false, NULL, NULL, true, "4",
+     "event-loop threads (epoll) serving every connection"},
+    {"http.workers", T_INT, F(http_workers), 1, 100000, false, NULL, NULL, true, "512",
+     "requests handled at once (handler threads, started on demand; 16 more for the admin API)"},
     {"max_body", T_SIZE, F(max_body), 1024, 4294967296.0, true, "--max-body", NULL, true, "32M",
      "larger request bodies get 413"},
     {"sse_keepalive_ms", T_INT, F(sse_keepalive_ms), 10, 600000, true, "--sse-keepalive-ms", NULL,
@@ -129,12 +190,20 @@ void lmx_config_defaults(lmx_config *c) {
     c->port = LMX_DEFAULT_PORT;
     c->ollama_port = -1;
     c->idle_timeout = 120;
+    c->http_max_connections = 4096;
+    c->http_reserved_connections = 32;
+    c->http_per_peer = 256;
+    c->http_header_timeout = 10;
+    c->http_body_min_rate = 1024;
+    c->http_threads = 4;
+    c->http_workers = 512;
     c->parallel = LMX_DEFAULT_PARALLEL;
     c->queue = LMX_DEFAULT_QUEUE;
     c->drain_timeout = 30;
     c->max_body = 32u << 20;
     c->sse_keepalive_ms = 2000;
     snprintf(c->log_level, sizeof c->log_level, "info");
+    snprintf(c->profile, sizeof c->profile, "lan");
     snprintf(c->log_format, sizeof c->log_format, "auto");
     c->memory_reserve = 256u << 20;
     c->auto_evict = true;
@@ -857,4 +926,18 @@ void lmx_config_doc(FILE *f) {
                 k->env ? "`" : "", flag, k->def, k->reload ? "applied" : "restart required",
                 k->doc);
     }
+}
+
+int lmx_config_admin_key(lmx_config *c, char *err, size_t errlen) {
+    c->admin_token = false;
+    if (!strcmp(c->admin_key, "none")) {
+        c->admin_key[0] = 0;
+        return 0;
+    }
+    if (c->admin_key[0]) return 0;
+    char path[1200];
+    lmx_state_path(c->state_dir, "admin.token", path, sizeof path);
+    if (lmx_secret_file(path, true, c->admin_key, sizeof c->admin_key, err, errlen)) return -1;
+    c->admin_token = true;
+    return 0;
 }

@@ -41,6 +41,11 @@ typedef struct {
     long ollama_port; /* -1: off */
     long idle_timeout;
     long threads;
+    /* connections (restart): conn_guard.h */
+    long http_max_connections, http_reserved_connections, http_per_peer;
+    char http_trusted_proxies[1024];
+    double http_header_timeout;
+    long http_body_min_rate, http_threads, http_workers;
     char models_dir[1024];
     char model[1024]; /* -m FILE: a .gguf loaded at start */
     char responses_db[1024]; /* stored /v1/responses: a SQLite file, or ":memory:" */
@@ -48,6 +53,20 @@ typedef struct {
     long ctx_size, parallel, queue;
     /* access (reload) */
     char api_key[256], admin_key[256];
+    char state_dir[1024]; /* "": $LMX_STATE_DIR or ~/.lmx (restart) */
+    bool admin_token;     /* admin_key came from <state_dir>/admin.token (lmx_config_admin_key) */
+    /* the fleet: tenants, keys, limits (tenancy.h; reload unless noted) */
+    char profile[32];         /* lan | trusted-gateway | internet (restart) */
+    char tenancy_db[1024];    /* keys and quota usage (restart) */
+    char tenants[2048];       /* NAME:weight=W,rpm=N,tpm=N,tpd=N,inflight=N;... */
+    char api_keys[4096];      /* TENANT:SHA256HEX;... */
+    char trusted_proxies[1024];
+    long client_max_inflight, client_prompt_tpm, max_prompt_tokens, queue_max_wait;
+    long itl_target_ms;       /* restart: schedulers take it when a model loads */
+    /* TLS: PEM files, re-read on reload (new connections get the new pair);
+     * tls_ca: verify client certificates against it (mTLS) */
+    char tls_cert[1024], tls_key[1024], tls_ca[1024];
+    char otlp_endpoint[512]; /* OTLP/HTTP traces URL; "" off (restart) */
     /* requests (reload) */
     long drain_timeout;
     uint64_t max_body;
@@ -74,6 +93,12 @@ typedef struct {
 } lmx_config;
 
 void lmx_config_defaults(lmx_config *c);
+
+/* Settles admin_key after the sources were read: unset → the token in
+ * <state_dir>/admin.token, created (0600) when missing, so the admin API is
+ * never open by default; "none" → no key (loopback clients only, as before
+ * tokens). 0, or -1 with err set. */
+int lmx_config_admin_key(lmx_config *c, char *err, size_t errlen);
 
 /* Layers a YAML document over c. `name` is what messages call the source
  * (the file's path). 0, or -1 with "NAME:LINE:COLUMN: reason" in err. */

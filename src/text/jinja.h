@@ -25,6 +25,7 @@ typedef struct jerr {
     char msg[1024];
     int raised; /* 1: from raise_exception(), msg verbatim */
     int line;   /* line of the statement being run, for runtime messages (0: none) */
+    int budget; /* 1: a budget (operations, memory, output, call depth) was exceeded */
 } jerr;
 _Noreturn void jfail(jerr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -262,6 +263,9 @@ typedef struct jctx {
 } jctx;
 
 void jexec(jctx *C, const jnode *n, jscope *S);
+/* Counts n operations against max_steps (jfail past it): statements, loop
+ * iterations, expression evaluations, and the elements a builtin builds. */
+void jcharge(jctx *C, long n);
 jv jeval(jctx *C, const jexpr *e, jscope *S);
 jv jcall(jctx *C, jv fn, jv *args, const char **kw, int nargs);
 

@@ -1492,7 +1492,11 @@ jv jbuiltin_call(jctx *C, jfunc *f, jv *args, const char **kw, int nargs) {
         if (!step) jfail(C->E, "ValueError: range() arg 3 must not be zero");
         long long cnt = step > 0 ? (stop > start ? (stop - start + step - 1) / step : 0)
                                  : (start > stop ? (start - stop - step - 1) / -step : 0);
-        if (cnt > 10000000) jfail(C->E, "OverflowError: range too large");
+        if (cnt > 10000000) {
+            C->E->budget = 1;
+            jfail(C->E, "OverflowError: range too large");
+        }
+        jcharge(C, (long)cnt); /* building it is work too: range(10**6) in a loop adds up */
         jv out = jv_newlist(C->A, (size_t)cnt);
         for (long long i = 0; i < cnt; i++) jl_push(C->A, out.u.l, jv_int(start + i * step));
         return out;

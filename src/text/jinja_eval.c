@@ -108,8 +108,10 @@ static jv arith(jctx *C, int op, jv a, jv b) {
     if (op == OP_MUL && (a.t == JV_STR || a.t == JV_LIST) && (b.t == JV_INT || b.t == JV_BOOL)) {
         long long k = b.t == JV_INT ? b.u.i : b.u.b;
         size_t unit = a.t == JV_STR ? a.u.s->len : a.u.l->n * sizeof(jv);
-        if (k > 0 && unit && (unsigned long long)k > (64ull << 20) / unit)
+        if (k > 0 && unit && (unsigned long long)k > (64ull << 20) / unit) {
+            C->E->budget = 1;
             jfail(C->E, "MemoryError: repetition result too large");
+        }
         if (a.t == JV_STR) {
             jbuf s;
             jb_init(&s, C->A);
@@ -283,8 +285,10 @@ static jv capture(jctx *C, const jnode *body, jscope *S) {
 
 static jv call_macro(jctx *C, jfunc *f, jv *args, const char **kw, int nargs) {
     const jnode *m = f->node;
-    if (C->depth >= MAX_CALL_DEPTH)
+    if (C->depth >= MAX_CALL_DEPTH) {
+        C->E->budget = 1;
         jfail(C->E, "RecursionError: maximum macro call depth (%d) exceeded", MAX_CALL_DEPTH);
+    }
     jscope *S = new_scope(C, f->closure);
     jv varargs = jv_newlist(C->A, 0), kwargs = jv_newdict(C->A);
     varargs.u.l->tuple = 1;
@@ -356,6 +360,7 @@ static jv eval_filter(jctx *C, const jexpr *e, jscope *S, jv input) {
 }
 
 jv jeval(jctx *C, const jexpr *e, jscope *S) {
+    jcharge(C, 1);
     switch (e->kind) {
     case E_CONST:
         return e->val;
@@ -451,9 +456,16 @@ jv jeval(jctx *C, const jexpr *e, jscope *S) {
 
 /* ---- statements ---- */
 
+void jcharge(jctx *C, long n) {
+    C->steps += n;
+    if (C->steps > C->max_steps) {
+        C->E->budget = 1;
+        jfail(C->E, "template exceeded its operation budget (step limit %ld)", C->max_steps);
+    }
+}
+
 static void step(jctx *C) {
-    if (++C->steps > C->max_steps)
-        jfail(C->E, "template exceeded its step limit (%ld)", C->max_steps);
+    jcharge(C, 1);
 }
 
 static jlist *iter_list(jctx *C, jv v) {

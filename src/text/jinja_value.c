@@ -33,7 +33,10 @@ void *ja_alloc(jarena *A, size_t n) {
     jchunk *c = A->head;
     if (!c || c->size - c->used < n) {
         size_t sz = n > 65536 ? n : 65536;
-        if (A->cap && A->total + sz > A->cap) jfail(A->E, "template used too much memory");
+        if (A->cap && A->total + sz > A->cap) {
+            A->E->budget = 1;
+            jfail(A->E, "template used too much memory");
+        }
         c = malloc(sizeof *c + sz);
         if (!c) jfail(A->E, "out of memory");
         c->size = sz;
@@ -66,7 +69,10 @@ void jb_init(jbuf *b, jarena *A) {
 }
 
 void jb_put(jbuf *b, const char *s, size_t n) {
-    if (b->limit && b->n + n > b->limit) jfail(b->A->E, "template output exceeds the size limit");
+    if (b->limit && b->n + n > b->limit) {
+        b->A->E->budget = 1;
+        jfail(b->A->E, "template output exceeds the size limit");
+    }
     if (b->n + n + 1 > b->cap) {
         size_t cap = lmx_grow_cap(b->cap * 2, b->n + n + 1, 64, SIZE_MAX);
         char *p = ja_alloc(b->A, cap);
@@ -174,12 +180,9 @@ static long dict_find(const jdict *d, jv k) {
     return -1;
 }
 
-void jd_set(jarena *A, jdict *d, jv k, jv v) {
-    long i = dict_find(d, k);
-    if (i >= 0) {
-        d->v[i] = v;
-        return;
-    }
+/* Appends a key the caller knows is new: no search, so building a dict of n
+ * keys (a tool with thousands of properties) is linear, not quadratic. */
+static void jd_append(jarena *A, jdict *d, jv k, jv v) {
     if (d->n == d->cap) {
         size_t cap = lmx_grow_cap(d->cap * 2, d->n + 1, 8, SIZE_MAX);
         jv *nk = ja_alloc(A, cap * sizeof(jv)), *nv = ja_alloc(A, cap * sizeof(jv));
@@ -194,6 +197,15 @@ void jd_set(jarena *A, jdict *d, jv k, jv v) {
     d->k[d->n] = k;
     d->v[d->n] = v;
     d->n++;
+}
+
+void jd_set(jarena *A, jdict *d, jv k, jv v) {
+    long i = dict_find(d, k);
+    if (i >= 0) {
+        d->v[i] = v;
+        return;
+    }
+    jd_append(A, d, k, v);
 }
 
 int jd_get(const jdict *d, jv k, jv *out) {
@@ -514,7 +526,7 @@ jv jv_from_json(jarena *A, const json_t *j, int depth) {
         const char *k;
         json_t *v;
         json_object_foreach((json_t *)j, k, v) {
-            jd_set(A, d.u.d, jv_cstr(A, k), jv_from_json(A, v, depth + 1));
+            jd_append(A, d.u.d, jv_cstr(A, k), jv_from_json(A, v, depth + 1)); /* keys unique */
         }
         return d;
     }

@@ -22,7 +22,11 @@
 #define MAX_RANGE        4096 /* largest integer range enumerated exactly */
 #define ANY_DEPTH        4    /* nesting of untyped values */
 #define MAX_SCHEMA_DEPTH 64   /* nesting of the schema document itself */
-#define MAX_RULES        (1 << 20)
+/* The build costs about 5 µs a rule: 65536 keep the worst schema near a third of a
+ * second, and the enum and property caps keep one keyword from reaching it alone */
+#define MAX_RULES      65536
+#define MAX_ENUM       8192 /* values of one enum */
+#define MAX_PROPERTIES 2048 /* properties + required names of one object */
 
 typedef struct {
     lmx_gram *g;
@@ -55,7 +59,10 @@ static int fail(cc *c, const char *path, const char *fmt, ...) {
 
 static int new_rule(cc *c) {
     if (lmx_gram_n_rules(c->g) >= MAX_RULES) {
-        fail(c, "schema", "the schema is too large for constrained output");
+        fail(c, "schema",
+             "the schema is too large for constrained output (more than %d grammar rules: use "
+             "fewer properties, enum values or nesting)",
+             MAX_RULES);
         return 0;
     }
     return lmx_gram_rule(c->g);
@@ -455,6 +462,9 @@ static int ref_rule(cc *c, const char *ref, const char *path) {
 static int enum_rule(cc *c, const json_t *vals, const char *path) {
     size_t n = json_array_size(vals);
     if (!json_is_array(vals) || !n) return fail(c, path, "'enum' must be a non-empty array");
+    if (n > MAX_ENUM)
+        return fail(c, path, "'enum' has %zu values; constrained output supports at most %d", n,
+                    MAX_ENUM);
     litstr *v = calloc(n, sizeof *v);
     if (!v) return fail(c, path, "out of memory");
     int r = 0;
@@ -576,6 +586,10 @@ static int object_rule(cc *c, const json_t *s, const char *path) {
     if (ap && !json_is_boolean(ap) && !json_is_object(ap))
         return fail(c, path, "'additionalProperties' must be a boolean or a schema");
     /* members: the listed properties in order, then required names not listed */
+    if (json_object_size(props) + json_array_size(req) > MAX_PROPERTIES)
+        return fail(c, path,
+                    "%zu properties and required names; constrained output supports at most %d",
+                    json_object_size(props) + json_array_size(req), MAX_PROPERTIES);
     int n = (int)json_object_size(props) + (int)json_array_size(req);
     const char **key = calloc((size_t)n + 1, sizeof *key);
     int *val = calloc((size_t)n + 1, sizeof *val);

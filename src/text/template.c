@@ -11,7 +11,7 @@
 #include "text/template.h"
 
 #define DEFAULT_MAX_OUTPUT (16u << 20)
-#define DEFAULT_MAX_STEPS  10000000L
+#define DEFAULT_MAX_STEPS  2000000L
 #define PARSE_ARENA_CAP    (64u << 20)
 #define RENDER_ARENA_CAP   (512u << 20)
 
@@ -98,6 +98,7 @@ char *lmx_tmpl_render(const lmx_tmpl *t, const json_t *context, lmx_tmpl_opts *o
         else if (err && errlen)
             snprintf(err, errlen, "%s (template line %d)", R->E.msg, R->E.line);
         if (opts) opts->raised = R->E.raised;
+        if (opts) opts->budget = R->E.budget;
         ja_free(&R->A);
         free(R);
         return NULL;

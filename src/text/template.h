@@ -21,8 +21,11 @@ typedef struct lmx_tmpl lmx_tmpl;
 typedef struct lmx_tmpl_opts {
     time_t now;        /* in: clock for strftime_now (local time); 0 = the real clock */
     size_t max_output; /* in: output size limit in bytes; 0 = 16 MiB */
-    long max_steps;    /* in: limit on executed statements + loop iterations; 0 = 10M */
+    long max_steps;    /* in: operation budget: statements, loop iterations, expression
+                          evaluations and elements built by range(); 0 = 2M (about 0.5 s) */
     int raised;        /* out: 1 when the error came from raise_exception() in the template */
+    int budget;        /* out: 1 when a budget (operations, memory, output size, macro call
+                          depth) was exceeded: the template, not the input, is at fault */
 } lmx_tmpl_opts;
 
 /* Parses a template. Returns NULL with a "LINE:COL: message" in err on a syntax error.

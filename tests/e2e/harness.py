@@ -7,6 +7,26 @@ SHARED = os.environ.get('LMX_SHARED') or os.path.join(os.path.dirname(ROOT), 'sh
 LMX = os.environ.get('LMX_BIN') or os.path.join(ROOT, 'build', 'lmx')
 STORIES = os.path.join(SHARED, 'models', 'stories260K.gguf')
 _tests = []
+# Every daemon and CLI the tests start keeps its state (the admin token) in one
+# place, whatever HOME a test gives them: the runner's own ~/.lmx.
+os.environ.setdefault('LMX_STATE_DIR', os.path.join(os.path.expanduser('~'), '.lmx'))
+
+
+def admin_key():
+    """The admin token `lmx serve` creates at its first start ($LMX_STATE_DIR or
+    ~/.lmx/admin.token; the daemons the tests start share it), or None."""
+    d = os.environ['LMX_STATE_DIR']
+    try:
+        with open(os.path.join(d, 'admin.token')) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def admin_headers():
+    """{'X-Admin-Key': token} for admin routes (empty before any daemon ran)."""
+    k = admin_key()
+    return {'X-Admin-Key': k} if k else {}
 
 
 def test(fn):

@@ -1,7 +1,7 @@
 """Starting `lmx serve` for the end-to-end tests and talking to it over plain HTTP."""
 import http.client, json, os, signal, socket, subprocess, time
 
-from harness import LMX, STORIES
+from harness import LMX, STORIES, admin_headers
 
 MODEL = 'stories260K'
 
@@ -13,9 +13,9 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *args, model=STORIES, env=None):
+    def __init__(self, *args, model=STORIES, env=None, binary=None):
         self.port = free_port()
-        cmd = [LMX, 'serve', '--port', str(self.port)]
+        cmd = [binary or LMX, 'serve', '--port', str(self.port)]
         if model:
             cmd += ['-m', model]
         cmd += [str(a) for a in args]
@@ -23,7 +23,8 @@ class Server:
         self.log = open(self.log_path, 'w+')
         self.t0 = time.time()
         self.p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=env)
-        for _ in range(200):
+        # a model loads before the port opens: up to a minute on a loaded machine
+        while time.time() - self.t0 < 60:
             try:
                 with socket.create_connection(('127.0.0.1', self.port), timeout=0.2):
                     break
@@ -43,7 +44,8 @@ class Server:
     def request(self, method, path, body=None, headers=None, raw=None, timeout=120):
         c = self.conn(timeout)
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        h = {'Content-Type': 'application/json', **(headers or {})}
+        # the admin token too: it only matters on admin routes (an explicit header wins)
+        h = {'Content-Type': 'application/json', **admin_headers(), **(headers or {})}
         c.request(method, path, body=data, headers=h)
         r = c.getresponse()
         text = r.read().decode('utf-8', 'replace')

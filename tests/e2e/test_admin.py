@@ -6,8 +6,8 @@ delete, name validation, incomplete files, memory admission, eviction,
 on-demand loads, TTL, aliases, the ledger, probes, restarts and access."""
 import json, os, shutil, tempfile, time, urllib.error, urllib.request
 
-from harness import SHARED, STORIES, main, test
-from server_util import Server
+from harness import SHARED, STORIES, admin_headers, admin_key, main, test
+from server_util import Server, gguf_with_template
 
 SYNTH = os.path.join(SHARED, 'models', 'synth')
 
@@ -24,8 +24,9 @@ def store(*names):
 def call(s, method, path, body=None, headers=None, timeout=120):
     """(status, json) of one request via urllib."""
     data = json.dumps(body).encode() if body is not None else None
+    h = {'Content-Type': 'application/json', **(admin_headers() if headers is None else headers)}
     req = urllib.request.Request(f'http://127.0.0.1:{s.port}{path}', data=data, method=method,
-                                 headers={'Content-Type': 'application/json', **(headers or {})})
+                                 headers=h)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read() or b'null')
@@ -125,13 +126,87 @@ def load_unload_delete():
 
 
 @test
+def deletes_never_go_through_a_directory_link_and_link_loops_list_once():
+    """A directory link is followed for reading only: deleting a model listed
+    through it is a 409 that touches nothing; `loop -> .` lists nothing twice."""
+    d = store()
+    outside = tempfile.mkdtemp(prefix='lmx-outside-')
+    try:
+        victim = os.path.join(outside, 'x.gguf')
+        shutil.copyfile(STORIES, victim)
+        os.symlink(outside, os.path.join(d, 'dirlink'))
+        os.symlink('.', os.path.join(d, 'loop'))
+        os.makedirs(os.path.join(d, 'sub'))
+        os.symlink('..', os.path.join(d, 'sub', 'up'))
+        os.symlink(os.path.join(d, 'sub'), os.path.join(d, 'sublink'))  # a second way to sub/
+        with serve(d) as s:
+            st, j = call(s, 'GET', '/admin/models')
+            assert st == 200, j
+            ids = sorted(m['id'] for m in j['data'])
+            assert ids == ['dirlink/x', 'stories260K'], ids
+            st, j = call(s, 'GET', '/admin/models/dirlink/x')  # readable through the link
+            assert st == 200 and j['architecture'] == 'llama', j
+            st, j = call(s, 'DELETE', '/admin/models/dirlink/x')
+            assert st == 409 and code(j) == 'model_outside_store', j
+            assert 'dirlink' in j['error']['message'], j
+            st, j = call(s, 'DELETE', '/api/delete', {'model': 'dirlink/x'})  # Ollama's delete
+            assert st == 409, (st, j)
+            assert os.path.exists(victim), 'a delete went through the directory link'
+            st, j = call(s, 'DELETE', '/admin/models/stories260K')  # a file link: the link goes
+            assert st == 200, j
+            assert os.path.exists(STORIES) and not os.path.lexists(os.path.join(d, 'stories260K.gguf'))
+    finally:
+        shutil.rmtree(d)
+        shutil.rmtree(outside)
+
+
+@test
+def hostile_templates_cost_bounded_time_and_are_client_errors():
+    """A template over its operation budget on one message is refused at load;
+    one that explodes on a longer conversation, or fails at run time, is a 422
+    naming the model's template, in bounded time, never a 500."""
+    d = store()
+    try:
+        nested = '{% for a in range(100000) %}{% for b in range(100000) %}{{ a }}{% endfor %}{% endfor %}'
+        gguf_with_template(STORIES, os.path.join(d, 'nested.gguf'), nested)
+        later = ('{% for m in messages %}{% if loop.index > 1 %}{% for a in range(100000) %}'
+                 '{% for b in range(100000) %}{% endfor %}{% endfor %}{% endif %}'
+                 '{{ m.role }}: {{ m.content }}\n{% endfor %}')
+        gguf_with_template(STORIES, os.path.join(d, 'later.gguf'), later)
+        gguf_with_template(STORIES, os.path.join(d, 'broken.gguf'),
+                           '{% for m in messages %}{{ m.content }}{% endfor %}{{ no_such_function(1) }}')
+        with serve(d) as s:
+            t0 = time.time()
+            st, j = call(s, 'POST', '/admin/models/load', {'model': 'nested'})
+            assert st == 422 and 'budget' in j['error']['message'], (st, j)
+            assert time.time() - t0 < 20, time.time() - t0
+            two = [{'role': 'user', 'content': 'a'}, {'role': 'assistant', 'content': 'b'},
+                   {'role': 'user', 'content': 'c'}]
+            for _ in range(2):  # every request, not just the first
+                t0 = time.time()
+                st, j = call(s, 'POST', '/v1/chat/completions', {'model': 'later', 'messages': two, 'max_tokens': 2})
+                assert st == 422 and code(j) == 'chat_template_budget_exceeded', (st, j)
+                assert "'later'" in j['error']['message'] and 'chat_template' in j['error']['message'], j
+                assert time.time() - t0 < 20, time.time() - t0
+            st, j = call(s, 'POST', '/v1/chat/completions',
+                         {'model': 'later', 'messages': two[:1], 'max_tokens': 2})
+            assert st == 200, (st, j)  # one message costs nothing
+            st, j = call(s, 'POST', '/v1/chat/completions',
+                         {'model': 'broken', 'messages': two[:1], 'max_tokens': 2})
+            assert st == 422 and code(j) == 'chat_template_error', (st, j)
+            assert 'no_such_function' in j['error']['message'], j
+    finally:
+        shutil.rmtree(d)
+
+
+@test
 def path_traversal_refused():
     d = store()
     try:
         secret = os.path.join(os.path.dirname(d), 'outside.gguf')
         with serve(d) as s:
             for name in ['../outside', '../../etc/passwd', '/etc/passwd', 'a/../../x', './stories260K',
-                         'a\\..\\b', 'bad\x01name']:
+                         'a\\..\\b', 'bad\x01name', '.lmx/registry', 'org/.hidden:Q8_0']:
                 st, j = call(s, 'POST', '/admin/models/load', {'model': name})
                 assert st == 400 and code(j) == 'invalid_model_name', (name, st, j)
                 st, j = call(s, 'POST', '/admin/models/unload', {'model': name})
@@ -140,8 +215,20 @@ def path_traversal_refused():
             assert st == 400 and code(j) == 'invalid_model_name', j
             st, j = call(s, 'DELETE', '/admin/models/..%2Foutside')
             assert st == 400 and code(j) == 'invalid_model_name', j
+            # a decoded NUL would cut the name to 'stories260K' (and a DELETE act on it)
+            for method in ('GET', 'DELETE'):
+                for path in ('/admin/models/stories260K%00x', '/admin/models/stories260K%0A'):
+                    st, j = call(s, method, path)
+                    assert st == 400 and code(j) == 'invalid_path', (method, path, st, j)
+            assert os.path.lexists(os.path.join(d, 'stories260K.gguf'))
             st, j = chat(s, '../stories260K')
             assert st == 404, j
+            # a repository or file whose name starts with a dot would land in a hidden
+            # directory (the store's own .lmx/downloads/ among them): refused up front
+            for body, param in [({'repo': '.lmx/downloads'}, 'repo'), ({'repo': 'org/.hidden'}, 'repo'),
+                                ({'repo': 'org/name', 'file': '.lmx/x.gguf'}, 'file')]:
+                st, j = call(s, 'POST', '/admin/models/download', body)
+                assert st == 400 and j['error']['param'] == param, (body, st, j)
         assert not os.path.exists(secret)
     finally:
         shutil.rmtree(d)
@@ -498,7 +585,8 @@ def admin_access_needs_the_key():
     d = store()
     try:
         with serve(d, '--admin-key', 'sekrit') as s:
-            for h in [None, {'X-Admin-Key': 'wrong'}, {'Authorization': 'Bearer wrong'}]:
+            for h in [{}, {'X-Admin-Key': 'wrong'}, {'Authorization': 'Bearer wrong'},
+                      admin_headers()]:  # the token is not the configured key
                 st, j = call(s, 'GET', '/admin/models', headers=h)
                 assert st == 401, (h, st, j)
             st, j = call(s, 'POST', '/admin/models/load', {'model': 'stories260K'},
@@ -508,8 +596,17 @@ def admin_access_needs_the_key():
                 st, j = call(s, 'GET', '/admin/models', headers=h)
                 assert st == 200, (h, st, j)
             assert call(s, 'GET', '/healthz')[0] == 200  # public
-        with serve(d) as s:  # no key configured: loopback clients are admitted
-            assert call(s, 'GET', '/admin/status')[0] == 200
+        with serve(d) as s:  # no key configured: the state directory's token, never open
+            st, j = call(s, 'GET', '/admin/status', headers={})
+            assert st == 401 and code(j) == 'invalid_admin_key', (st, j)
+            token = admin_key()
+            assert token and len(token) == 64, token
+            state = os.environ['LMX_STATE_DIR']
+            assert os.stat(os.path.join(state, 'admin.token')).st_mode & 0o777 == 0o600
+            assert call(s, 'GET', '/admin/status', headers={'X-Admin-Key': token})[0] == 200
+            assert call(s, 'GET', '/admin/status', headers={'Authorization': f'Bearer {token}'})[0] == 200
+        with serve(d, '--admin-key', 'none') as s:  # explicitly none: loopback clients, as before
+            assert call(s, 'GET', '/admin/status', headers={})[0] == 200
     finally:
         shutil.rmtree(d)
 

@@ -305,7 +305,7 @@ def suite(backend):
     def t_kill_and_resume():
         """kill -9 mid model step; the restarted daemon completes the run, no step twice."""
         db = os.path.join(TMP, f'kill-{backend}.db')
-        cfg = ROLE_YAML + 'agents_debug: {step_delay_ms: 2500}\n'
+        cfg = ROLE_YAML + 'agents_debug: {step_delay_ms: 1500}\n'
         s = daemon(backend, name='kill', config=cfg, db=db)
         try:
             st, run, _ = req(s, 'POST', '/v1/agents/runs', {'role': 'researcher', 'input': 'Survive.',
@@ -353,6 +353,21 @@ def suite(backend):
                 assert groups[groups.index('pending') + 1] == '0', groups
                 xlen = subprocess.run(cli + ['XLEN', 'lmx:agents:queue'], capture_output=True, text=True).stdout
                 assert xlen.strip() == '0', xlen
+            # an event stream of a run that waits has no end of its own: SIGTERM closes it at
+            # once instead of holding the shutdown for drain_timeout (30 s)
+            st, run, _ = req(s, 'POST', '/v1/agents/runs', {'role': 'researcher', 'input': 'Wait.',
+                                                             'variables': {'topic': 'x'}})
+            wait_status(s, run['id'], {'requires_action'})
+            c = s.conn(60)
+            c.request('GET', f'/v1/agents/runs/{run["id"]}/events')
+            r = c.getresponse()
+            assert r.readline().startswith(b'id: 1')
+            t = time.time()
+            s.p.send_signal(signal.SIGTERM)
+            rest = r.read()
+            assert s.p.wait(20) == 0 and time.time() - t < 10, time.time() - t
+            assert b'run.requires_action' in rest, rest[-300:]
+            c.close()
         finally:
             s.stop()
 

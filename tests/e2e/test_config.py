@@ -6,6 +6,7 @@ apply keys and aliases while streams run, none of them failing."""
 import http.client, json, os, shutil, signal, socket, subprocess, tempfile, threading, time
 
 from harness import LMX, STORIES, main, test
+from harness import admin_headers
 from server_util import MODEL, free_port, parse_sse
 
 NO_EOS = {'2': -100}
@@ -19,7 +20,8 @@ class Daemon:
         self.path = os.path.join(self.home, 'config.yaml')
         if config is not None:
             self.write(config)
-        e = {k: v for k, v in os.environ.items() if not k.startswith('LMX_') or k == 'LMX_SHARED'}
+        e = {k: v for k, v in os.environ.items()
+             if not k.startswith('LMX_') or k in ('LMX_SHARED', 'LMX_STATE_DIR')}
         e['HOME'] = self.home
         e.update(env or {})
         cmd = [LMX, 'serve', '-t', '1'] + (['--config', self.path] if explicit else []) + list(map(str, args))
@@ -53,7 +55,7 @@ class Daemon:
     def request(self, method, path, body=None, headers=None, port=None):
         c = http.client.HTTPConnection('127.0.0.1', port or self.port, timeout=60)
         c.request(method, path, body=json.dumps(body) if body is not None else None,
-                  headers={'Content-Type': 'application/json', **(headers or {})})
+                  headers={'Content-Type': 'application/json', **admin_headers(), **(headers or {})})
         r = c.getresponse()
         text = r.read().decode()
         c.close()

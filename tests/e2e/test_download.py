@@ -5,7 +5,7 @@ HF_ENDPOINT points the daemon at."""
 import hashlib, json, os, shutil, signal, subprocess, tempfile, time
 
 from fakehub import standard_hub
-from harness import LMX, lmx, main, test
+from harness import LMX, admin_headers, lmx, main, test
 from server_util import Server, parse_sse
 
 HUB = standard_hub()
@@ -273,7 +273,7 @@ def progress_stream_reports_rate_and_ends_with_a_final_state():
     with throttled(400_000):
         j = d.start({'repo': STORIES_REPO, 'file': 'stories260K-F32.gguf'})
         c = d.conn(60)
-        c.request('GET', f"/admin/models/download/{j['id']}/events")
+        c.request('GET', f"/admin/models/download/{j['id']}/events", headers=admin_headers())
         r = c.getresponse()
         assert r.status == 200 and r.getheader('Content-Type').startswith('text/event-stream')
         raw = r.read().decode()

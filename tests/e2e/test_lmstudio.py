@@ -10,6 +10,7 @@ downloaded model, run against a fake Hugging Face hub (tests/e2e/fakehub.py)."""
 import json, os, sys, time
 
 from harness import main, test
+from harness import admin_headers
 from server_util import MODEL, Server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -128,7 +129,8 @@ def sse_events(raw):
 
 def post_stream(s, path, body):
     c = s.conn()
-    c.request('POST', path, body=json.dumps(body), headers={'Content-Type': 'application/json'})
+    c.request('POST', path, body=json.dumps(body),
+              headers={'Content-Type': 'application/json', **admin_headers()})
     r = c.getresponse()
     assert r.status == 200, (r.status, r.read())
     assert r.getheader('Content-Type').startswith('text/event-stream')

@@ -11,6 +11,7 @@ import json, os, shutil, subprocess, sys, threading
 
 from fakehub import single_model_hub
 from harness import main, test
+from harness import admin_key
 from server_util import MODEL, Server, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,7 +42,8 @@ def results():
         if hub:
             srv_env['HF_ENDPOINT'] = hub.url
         with Server('--parallel', 2, '-c', 1024, '-t', 1, '--ollama-port', oport, env=srv_env) as s:
-            env = dict(os.environ, HOST=f'http://127.0.0.1:{oport}', MODEL=MODEL, **env_extra)
+            env = dict(os.environ, HOST=f'http://127.0.0.1:{oport}', MODEL=MODEL, ADMIN_KEY=admin_key() or '',
+                       **env_extra)
             p = subprocess.run(['node', os.path.join(NODE_DIR, 'ollama.mjs')], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, timeout=600)
             rc = s.stop()
@@ -82,7 +84,8 @@ def store_results():
         try:
             with Server('-c', 1024, '-t', 1, '--models-dir', d, '--ollama-port', oport, model=None,
                         env=dict(os.environ, HOME=d)) as s:
-                env = dict(os.environ, HOST=f'http://127.0.0.1:{oport}', MODEL=MODEL, STORE='1')
+                env = dict(os.environ, HOST=f'http://127.0.0.1:{oport}', MODEL=MODEL, STORE='1',
+                           ADMIN_KEY=admin_key() or '')
                 p = subprocess.run(['node', os.path.join(NODE_DIR, 'ollama.mjs')], env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, timeout=300)
                 rc = s.stop()
@@ -254,7 +257,8 @@ def wire_overload_is_429_with_retry_after():
         waiting.join()
         assert st == 429, (st, j)
         assert isinstance(j['error'], str) and 'busy' in j['error'], j
-        assert resp.getheader('Retry-After') == '1'
+        ra = resp.getheader('Retry-After')  # from the queue's drain rate (docs/overload.md)
+        assert ra and ra.isdigit() and 1 <= int(ra) <= 59, ra
 
 
 @test

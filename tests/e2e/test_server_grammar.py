@@ -10,7 +10,7 @@ seeds, n > 1, /v1/completions, streaming; json_object; unsupported keywords
 → 400 naming them; tool_choice "required" and a named function (arguments
 valid under the tool's parameters, finish_reason tool_calls), and streamed
 tool-call deltas reassembling to the same call."""
-import os
+import os, time
 
 from harness import main, test
 from node_checks import register, run_driver
@@ -93,6 +93,33 @@ def logprobs_stay_the_raw_distribution():
     assert lps[0]['token'] == '{' and lps[0]['logprob'] < 0, lps[0]
     st, b2, _, _ = chat(max_tokens=1, temperature=0, logprobs=True, top_logprobs=3)
     assert b2['choices'][0]['logprobs']['content'][0]['top_logprobs'] == lps[0]['top_logprobs'], (b2, lps[0])
+
+
+@test
+def large_schemas_cost_bounded_time_and_cheap_limits_come_first():
+    """An enum of 50,000 values or a tool of 20,000 properties is a prompt 400
+    naming the limit (it took minutes under ASan); a prompt too long for the
+    context is refused for its length before any grammar is built."""
+    s = server()
+    big_enum = {'type': 'object', 'properties': {'a': {'type': 'string', 'enum': [f'value-{i}' for i in range(50000)]}}}
+    rf = {'type': 'json_schema', 'json_schema': {'name': 'x', 'schema': big_enum}}
+    t0 = time.time()
+    st, b, _, _ = s.chat(max_tokens=2, response_format=rf)
+    assert st == 400 and "'enum' has 50000 values" in b['error']['message'], (st, b)
+    assert b['error']['param'] == 'response_format.json_schema.schema', b
+    assert time.time() - t0 < 10, time.time() - t0
+    props = {f'p{i}': {'type': 'integer'} for i in range(20000)}
+    tools = [{'type': 'function', 'function': {'name': 'f', 'parameters': {'type': 'object', 'properties': props}}}]
+    t0 = time.time()
+    st, b, _, _ = s.chat(max_tokens=2, tools=tools, tool_choice='required')
+    assert st == 400 and '20000 properties' in b['error']['message'], (st, b)
+    assert time.time() - t0 < 20, time.time() - t0
+    # the length check first: this request's schema would be refused too, but its
+    # prompt does not fit, and that is what it hears (no grammar was built)
+    long = ' '.join(['once upon a time'] * 400)
+    for extra in ({'response_format': rf}, {'tools': tools, 'tool_choice': 'required'}):
+        st, b, _, _ = s.chat(max_tokens=2, messages=[{'role': 'user', 'content': long}], **extra)
+        assert st == 400 and b['error']['code'] == 'context_length_exceeded', (st, b)
 
 
 if __name__ == '__main__':

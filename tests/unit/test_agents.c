@@ -211,7 +211,7 @@ static json_t *scripted(void *ctx, json_t *body, const atomic_bool *cancel, doub
 }
 
 static json_t *wait_for(lmx_agents *a, const char *id, const char *status) {
-    for (int i = 0; i < 400; i++) {
+    for (int i = 0; i < 1000; i++) { /* up to 10 s: a loaded machine */
         lmx_api_err e = {0};
         json_t *r = lmx_agents_get(a, "t", id, &e);
         if (r && !strcmp(json_string_value(json_object_get(r, "status")), status)) return r;
@@ -455,5 +455,23 @@ TEST(agent_invalid_tool_output_asks_the_call_again_then_fails_the_run) {
         }
         json_decref(r);
     }
+    lmx_agents_stop(a);
+}
+
+TEST(agent_run_waiting_for_outputs_past_its_budget_expires) {
+    script sc = {0};
+    lmx_agents *a = start(NULL, &sc);
+    json_t *r =
+        create(a, "{\"definition\":{\"model\":\"m\",\"tools\":[{\"name\":\"a\"}],"
+                  "\"tool_choice\":\"a\",\"limits\":{\"wall_clock_s\":1}},\"input\":\"x\"}");
+    char id[64];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r, "id")));
+    json_decref(r);
+    json_decref(wait_for(a, id, "requires_action"));
+    CHECK((r = wait_for(a, id, "expired"))); /* 1 s budget + a 2 s reap period */
+    CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(r, "error"), "code")),
+                 "wall_clock_exceeded");
+    json_decref(r);
+    CHECK_EQ_INT(submit(a, id, "call_1"), 409);
     lmx_agents_stop(a);
 }

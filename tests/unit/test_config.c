@@ -2,8 +2,11 @@
  * layering of file, environment and flags, reload diffs, and the docs'
  * key table staying in step with the code. */
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "server/config.h"
+#include "util/secret_file.h"
 #include "test.h"
 
 static lmx_config cfg; /* ~180 KB: not on a test's stack */
@@ -173,4 +176,53 @@ TEST(config_docs_list_every_key) {
             FAILF("docs/configuration.md is out of date");
         }
     free(table);
+}
+
+/* The admin token: unset admin_key takes <state_dir>/admin.token, created
+ * 0600 once and read back the same; "none" means no key; the state
+ * directory is state_dir, else $LMX_STATE_DIR, else $HOME/.lmx. */
+TEST(config_admin_key_defaults_to_a_private_token_in_the_state_dir) {
+    char dir[] = "/tmp/lmx-state-XXXXXX";
+    CHECK(mkdtemp(dir));
+    char path[256], err[256];
+    lmx_state_path(dir, "admin.token", path, sizeof path);
+    CHECK(strstr(path, dir) == path && strstr(path, "/admin.token"));
+    const char *old_home = getenv("HOME"), *old_sd = getenv("LMX_STATE_DIR");
+    char *home = old_home ? strdup(old_home) : NULL, *sd = old_sd ? strdup(old_sd) : NULL;
+    unsetenv("LMX_STATE_DIR");
+    setenv("HOME", "/h", 1);
+    lmx_state_path(NULL, "admin.token", path, sizeof path);
+    CHECK_EQ_STR(path, "/h/.lmx/admin.token");
+    setenv("LMX_STATE_DIR", "/s", 1);
+    lmx_state_path("", "admin.token", path, sizeof path);
+    CHECK_EQ_STR(path, "/s/admin.token");
+    if (home) setenv("HOME", home, 1);
+    if (sd)
+        setenv("LMX_STATE_DIR", sd, 1);
+    else
+        unsetenv("LMX_STATE_DIR");
+    free(home), free(sd);
+
+    static lmx_config a, b, c;
+    lmx_config_defaults(&a);
+    snprintf(a.state_dir, sizeof a.state_dir, "%s/sub", dir);
+    b = a;
+    c = a;
+    CHECK(!lmx_config_admin_key(&a, err, sizeof err));
+    CHECK(a.admin_token && strlen(a.admin_key) == 64);
+    CHECK(!lmx_config_admin_key(&b, err, sizeof err));
+    CHECK_EQ_STR(a.admin_key, b.admin_key); /* created once, read back */
+    struct stat st;
+    snprintf(path, sizeof path, "%s/sub/admin.token", dir);
+    CHECK(!stat(path, &st) && (st.st_mode & 0777) == 0600);
+    snprintf(path, sizeof path, "%s/sub", dir);
+    CHECK(!stat(path, &st) && (st.st_mode & 0777) == 0700);
+    snprintf(c.admin_key, sizeof c.admin_key, "none");
+    CHECK(!lmx_config_admin_key(&c, err, sizeof err));
+    CHECK(!c.admin_key[0] && !c.admin_token);
+    snprintf(path, sizeof path, "%s/sub/admin.token", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/sub", dir);
+    rmdir(path);
+    rmdir(dir);
 }

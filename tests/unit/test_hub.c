@@ -33,6 +33,12 @@ TEST(hub_repo_and_path_names_cannot_escape_the_store) {
     CHECK(!lmx_hub_valid_repo("a/b/c"));
     CHECK(!lmx_hub_valid_repo("/b"));
     CHECK(!lmx_hub_valid_repo("a b/c"));
+    /* a component starting with a dot is hidden (the store's own is .lmx) */
+    CHECK(!lmx_hub_valid_repo(".lmx/downloads"));
+    CHECK(!lmx_hub_valid_repo("org/.hidden"));
+    CHECK(lmx_hub_valid_repo("org/name.v2"));
+    CHECK(!lmx_hub_valid_path(".lmx/x.gguf"));
+    CHECK(!lmx_hub_valid_path("dir/.x.gguf"));
     CHECK(lmx_hub_valid_path("dir/model.gguf"));
     CHECK(!lmx_hub_valid_path("../model.gguf"));
     CHECK(!lmx_hub_valid_path("dir/../../x"));

@@ -125,7 +125,11 @@ TEST(store_names) {
     CHECK(lmx_store_valid_name("stories260K", why, sizeof why));
     CHECK(lmx_store_valid_name("org/repo:Q4_K_M", why, sizeof why));
     CHECK(lmx_store_valid_name("a/b/c.d", why, sizeof why));
-    CHECK(lmx_store_valid_name("..a", why, sizeof why));
+    CHECK(lmx_store_valid_name("a..", why, sizeof why));
+    /* a leading dot is hidden: the store's own .lmx/downloads/ must not be named */
+    CHECK(!lmx_store_valid_name("..a", why, sizeof why));
+    CHECK(!lmx_store_valid_name(".lmx/downloads/x", why, sizeof why));
+    CHECK(!lmx_store_valid_name("org/.repo:Q8_0", why, sizeof why));
     CHECK(!lmx_store_valid_name("", why, sizeof why));
     CHECK(!lmx_store_valid_name("..", why, sizeof why));
     CHECK(!lmx_store_valid_name("../etc/passwd", why, sizeof why));

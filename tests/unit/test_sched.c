@@ -212,11 +212,41 @@ TEST(sched_refuses_too_long_prompts_and_a_full_queue) {
     lmx_model_free(m);
 }
 
+/* --queue 0 is no waiting room, not the default: a job beyond the running
+ * slots is refused at once, and a slot freed takes the next one. */
+TEST(sched_queue_zero_refuses_beyond_the_running_slots_at_once) {
+    lmx_model *m = open_stories();
+    CHECK(m);
+    char err[256];
+    lmx_sched_opts o = {.n_parallel = 1, .n_queue = 0, .n_ctx = 2048};
+    lmx_sched *s = lmx_sched_create(m, NULL, &o, err, sizeof err);
+    CHECK(s);
+    int32_t pr[10];
+    make_prompt(pr, 10, 4);
+    lmx_job_params p = params(pr, 10, 2000);
+    lmx_submit_status st;
+    lmx_job *a = lmx_sched_submit(s, &p, &st);
+    CHECK(a);
+    lmx_job *b = lmx_sched_submit(s, &p, &st);
+    CHECK(!b && st == LMX_SUBMIT_QUEUE_FULL);
+    lmx_job_cancel(a);
+    result ra;
+    collect(a, &ra);
+    lmx_job_release(a);
+    /* the slot is free again once the cancelled job is done */
+    p.max_tokens = 3;
+    result r = run_one(s, &p);
+    lmx_sched_destroy(s, true);
+    lmx_model_free(m);
+    CHECK(!r.error);
+    CHECK_EQ_INT(r.n[0], 3);
+}
+
 TEST(sched_cancel_frees_the_slot_for_the_next_job) {
     lmx_model *m = open_stories();
     CHECK(m);
     char err[256];
-    lmx_sched_opts o = {.n_parallel = 1, .n_ctx = 2048};
+    lmx_sched_opts o = {.n_parallel = 1, .n_queue = 1, .n_ctx = 2048};
     lmx_sched *s = lmx_sched_create(m, NULL, &o, err, sizeof err);
     CHECK(s);
     int32_t pr[10];

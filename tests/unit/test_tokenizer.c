@@ -593,6 +593,28 @@ TEST(tok_malformed_vocab_fails_cleanly) {
     }
 }
 
+/* A vocabulary of empty strings (a hostile file's) loads or fails with a
+ * message, and never hands memcmp a NULL buffer (UBSan in build-asan). */
+TEST(tok_vocabulary_of_empty_strings_is_no_undefined_behaviour) {
+    const char *empty[] = {"", "", "", ""};
+    const char *models[] = {"llama", "gpt2", "bert"};
+    for (int m = 0; m < 3; m++) {
+        buf b = {0};
+        char err[512] = "";
+        kv_str(&b, "tokenizer.ggml.model", models[m]);
+        kv_strs(&b, "tokenizer.ggml.tokens", empty, 4);
+        lmx_tok *t = load_synthetic(&b, 2, err, sizeof err);
+        free(b.b);
+        if (t) {
+            int32_t ids[8];
+            (void)lmx_tok_encode(t, "ab", 2, true, true, ids, 8);
+            lmx_tok_free(t);
+        } else {
+            CHECK(err[0]);
+        }
+    }
+}
+
 /* The prompts of llama.cpp's greedy runs: every model's tokenizer, BOS as the model wants. */
 TEST(tok_generate_prompts_match_llama_cpp) {
     char path[1024];

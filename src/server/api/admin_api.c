@@ -10,6 +10,7 @@
 #include "manager/manager.h"
 #include "server/api/admin_api.h"
 #include "server/http/http.h"
+#include "server/core/tenancy.h"
 
 static lmx_mgr *mgr(lmx_req *r) {
     return lmx_req_app(r)->mgr;
@@ -124,7 +125,14 @@ int lmx_h_admin_ledger(lmx_req *r, const char *rest) {
 
 int lmx_h_admin_status(lmx_req *r, const char *rest) {
     (void)rest;
-    return lmx_reply_json(r, 200, lmx_mgr_status_json(mgr(r)));
+    json_t *o = lmx_mgr_status_json(mgr(r));
+    lmx_tenancy *t = lmx_req_app(r)->tenancy;
+    if (t && json_is_object(o)) { /* the tenants' usage and quotas beside the models */
+        json_t *ts = lmx_tenancy_status(t);
+        json_object_set(o, "tenants", json_object_get(ts, "tenants"));
+        json_decref(ts);
+    }
+    return lmx_reply_json(r, 200, o);
 }
 
 int lmx_h_admin_memory(lmx_req *r, const char *rest) {

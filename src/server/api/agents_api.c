@@ -135,6 +135,7 @@ static int reply(lmx_req *r, json_t *o, int status, const lmx_api_err *e) {
 
 typedef struct {
     lmx_agents *a;
+    lmx_req *r;
     char tenant[33];
     bool any_tenant;
     char id[64];
@@ -157,6 +158,8 @@ static void sse_one(lmx_buf *out, const json_t *ev) {
 
 static bool ev_next(void *st, lmx_buf *out, int timeout_ms) {
     ev_stream *s = st;
+    /* shutting down: close; the client resumes with Last-Event-ID elsewhere or later */
+    if (lmx_req_draining(s->r)) return false;
     for (int round = 0; round < 2; round++) {
         bool ended = false;
         lmx_api_err e = {0};
@@ -193,6 +196,7 @@ static int stream_events(lmx_req *r, lmx_agents *a, const char *tenant, const ch
     ev_stream *s = calloc(1, sizeof *s);
     if (!s) return lmx_reply_empty(r, 500);
     s->a = a;
+    s->r = r;
     s->any_tenant = !tenant;
     snprintf(s->tenant, sizeof s->tenant, "%s", tenant ? tenant : "");
     snprintf(s->id, sizeof s->id, "%s", id);

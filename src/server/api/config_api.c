@@ -12,6 +12,7 @@
 #include "server/http/http.h"
 #include "util/grow.h"
 #include "util/log.h"
+#include "server/core/tenancy.h"
 
 struct lmx_cfg_live {
     pthread_mutex_t mu; /* serialises reloads; guards cfg */
@@ -38,6 +39,19 @@ static void set_key(lmx_cfg_live *l, _Atomic(const char *) *slot, const char *v)
         l->old_keys[l->n_old++] = (char *)cur;
     }
     atomic_store(slot, dup);
+}
+
+int lmx_cfg_apply_fleet(lmx_app *app, const lmx_config *c, char *err, size_t errlen) {
+    if (!app->tenancy) return 0;
+    lmx_tenancy_cfg tc = {.tenants = c->tenants,
+                          .api_keys = c->api_keys,
+                          .legacy_key = c->api_key,
+                          .trusted_proxies = c->trusted_proxies,
+                          .client_max_inflight = c->client_max_inflight,
+                          .client_prompt_tpm = c->client_prompt_tpm,
+                          .max_prompt_tokens = c->max_prompt_tokens,
+                          .queue_max_wait = c->queue_max_wait};
+    return lmx_tenancy_configure(app->tenancy, &tc, err, errlen);
 }
 
 static void apply(lmx_cfg_live *l, const lmx_config *c) {
@@ -91,7 +105,15 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen) {
         return NULL;
     }
     pthread_mutex_lock(&l->mu);
-    if (lmx_config_build(next, l->path, l->argc, l->argv, err, errlen)) {
+    int brc = lmx_config_build(next, l->path, l->argc, l->argv, err, errlen);
+    if (!brc) { /* the token lives in the running state_dir (a restart key) */
+        char sd[sizeof next->state_dir];
+        memcpy(sd, next->state_dir, sizeof sd);
+        memcpy(next->state_dir, l->cfg.state_dir, sizeof sd);
+        brc = lmx_config_admin_key(next, err, errlen);
+        memcpy(next->state_dir, sd, sizeof sd);
+    }
+    if (brc) {
         pthread_mutex_unlock(&l->mu);
         free(next);
         lmx_log("warn", "config reload refused", json_pack("{s:s}", "error", err));
@@ -104,7 +126,8 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen) {
     json_t *changed = json_array(), *later = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(restart[i] ? later : changed, json_string(keys[i]));
     lmx_config_keep_restart(next, &l->cfg);
-    if (lmx_cfg_apply_agents(l->app, next, err, errlen)) {
+    if (lmx_cfg_apply_agents(l->app, next, err, errlen) ||
+        lmx_cfg_apply_fleet(l->app, next, err, errlen)) { /* validates before anything applies */
         pthread_mutex_unlock(&l->mu);
         free(next);
         json_decref(changed);
@@ -119,6 +142,13 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen) {
     lmx_log(json_array_size(later) ? "warn" : "info", "config reloaded",
             json_pack("{s:O,s:O}", "changed", changed, "restart_required", later));
     return json_pack("{s:b,s:o,s:o}", "reloaded", 1, "changed", changed, "restart_required", later);
+}
+
+void lmx_cfg_live_tls(lmx_cfg_live *l, char *cert, char *key, size_t cap) {
+    pthread_mutex_lock(&l->mu);
+    snprintf(cert, cap, "%s", l->cfg.tls_cert);
+    snprintf(key, cap, "%s", l->cfg.tls_key);
+    pthread_mutex_unlock(&l->mu);
 }
 
 int lmx_cfg_apply_agents(lmx_app *app, const lmx_config *c, char *err, size_t errlen) {

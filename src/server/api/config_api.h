@@ -18,6 +18,9 @@ typedef struct lmx_cfg_live lmx_cfg_live;
  * (keys, limits, log level, manager policy). path: the --config file (NULL:
  * the default one); argv is kept (not copied) for reloads. Sets
  * app->config. NULL when out of memory. */
+/* Applies the config's tenants, keys and client limits to app->tenancy
+ * (none: 0). -1 with err naming the bad setting; nothing is applied then. */
+int lmx_cfg_apply_fleet(lmx_app *app, const lmx_config *c, char *err, size_t errlen);
 lmx_cfg_live *lmx_cfg_live_create(lmx_app *app, const lmx_config *c, const char *path, int argc,
                                   char **argv);
 void lmx_cfg_live_free(lmx_cfg_live *l);
@@ -29,6 +32,8 @@ void lmx_cfg_live_free(lmx_cfg_live *l);
 json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen);
 
 /* The running drain_timeout (seconds). */
+/* The running config's TLS certificate and key paths. */
+void lmx_cfg_live_tls(lmx_cfg_live *l, char *cert, char *key, size_t cap);
 long lmx_cfg_live_drain_timeout(lmx_cfg_live *l);
 /* Hands c's agent roles to app->agents (when running): 0, or -1 with err
  * naming the bad role (the running roles are then unchanged). */

@@ -163,12 +163,9 @@ static json_t *float_array(const float *v, int d) {
     return a;
 }
 
-static void submit_error(lmx_api_err *e, lmx_submit_status st) {
+static void submit_error(lmx_served *s, lmx_api_err *e, lmx_submit_status st) {
     if (st == LMX_SUBMIT_QUEUE_FULL) {
-        lmx_err_set(e, 429, "rate_limit_error", "queue_full", NULL,
-                    "The server is busy: every slot is in use and the queue is full. Retry after "
-                    "a short wait.");
-        e->retry_after = 1;
+        lmx_gen_queue_full(s, e);
     } else if (st == LMX_SUBMIT_STOPPING) {
         lmx_err_set(e, 503, "server_error", "shutting_down", NULL, "The server is shutting down.");
     } else {
@@ -192,10 +189,11 @@ static int run_jobs(lmx_served *s, const input *in, int n, lmx_embeds *out, lmx_
     for (int i = 0; i < n && !rc; i++) {
         while (next < n && next < i + window) { /* keep a window of jobs in flight */
             lmx_job_params p = {.prompt = in[next].tok, .n_prompt = in[next].n, .embed = true};
+            lmx_gen_identify(&p);
             lmx_submit_status st;
             jobs[next] = lmx_sched_submit(s->sched, &p, &st);
             if (!jobs[next]) {
-                submit_error(e, st);
+                submit_error(s, e, st);
                 rc = -1;
                 break;
             }

@@ -12,6 +12,9 @@
 
 lmx_handler_fn lmx_h_health, lmx_h_models, lmx_h_chat, lmx_h_completions;
 
+/* The chat / completions encoders; the WebSocket endpoint reuses the chat one. */
+extern const lmx_gen_fmt lmx_fmt_chat, lmx_fmt_completions;
+
 /* lmx_chat_start or lmx_completions_start, as kind says; on failure s is
  * released (NULL with e set). */
 lmx_gen *lmx_oai_start(lmx_served *s, lmx_oai_kind kind, const lmx_oai_req *q, lmx_api_err *e);

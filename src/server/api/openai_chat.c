@@ -53,6 +53,20 @@ lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e) {
                                       r->tool_choice == LMX_TOOL_NAMED ? r->tool_name : NULL,
                                       s->tc_mistral_args);
     lmx_gram *tg = NULL;
+    lmx_oai_req r2 = *r;
+    /* Mistral's [TOOL_CALLS] and Llama's <|python_tag|> are control tokens */
+    r2.special_text = tools && (s->tc_family == LMX_TC_MISTRAL || s->tc_family == LMX_TC_LLAMA3);
+    if (lmx_chat_prompt(s, &r2, prefix, &toks, &n, e)) {
+        free(prefix);
+        return NULL;
+    }
+    /* the forced call's grammar only once the prompt is known to fit: a
+     * request refused for its length must not pay for thousands of properties */
+    if (prefix && lmx_gen_check(s, &r2, &n, 1, e)) {
+        free(prefix);
+        free(toks);
+        return NULL;
+    }
     if (prefix) {
         bool none;
         char err[512];
@@ -64,18 +78,11 @@ lmx_gen *lmx_chat_start(lmx_served *s, const lmx_oai_req *r, lmx_api_err *e) {
             snprintf(param, sizeof param, "%.*s", (int)strcspn(err, ":"), err);
             lmx_err_bad(e, param, "%s", err);
             free(prefix);
+            free(toks);
             return NULL;
         }
     }
-    lmx_oai_req r2 = *r;
     if (tg) r2.grammar = tg;
-    /* Mistral's [TOOL_CALLS] and Llama's <|python_tag|> are control tokens */
-    r2.special_text = tools && (s->tc_family == LMX_TC_MISTRAL || s->tc_family == LMX_TC_LLAMA3);
-    if (lmx_chat_prompt(s, &r2, prefix, &toks, &n, e)) {
-        free(prefix);
-        lmx_gram_release(tg);
-        return NULL;
-    }
     lmx_gen *g = lmx_gen_start(s, &r2, &toks, &n, 1, e);
     if (g && s->tmpl_reasoning && !r->reasoning_none && !prefix) {
         g->reasoning = true;

@@ -13,6 +13,7 @@
 struct lmx_cfg_live;
 struct lmx_rstore;
 struct lmx_agents;
+struct lmx_tenancy;
 
 /* The keys and limits are atomic because a config reload (config_api.c)
  * replaces them while requests read them; a replaced key string stays
@@ -28,6 +29,8 @@ typedef struct {
     struct lmx_rstore *responses; /* the Responses API's stored responses */
     /* agent runs (agents/runtime.h); NULL: not started */
     struct lmx_agents *agents;
+    struct lmx_tenancy *tenancy;  /* tenants, keys, quotas (tenancy.h); NULL: the single api_key */
+    bool admin_local_only;        /* the admin API answers loopback clients only (profile internet) */
 } lmx_app;
 
 #endif

@@ -208,7 +208,7 @@ json_t *lmx_chat_merge_runs(json_t *msgs) {
 }
 
 static char *render(const lmx_served *s, const lmx_oai_req *r, json_t *msgs, bool *raised,
-                    char *err, size_t errlen) {
+                    bool *budget, char *err, size_t errlen) {
     json_t *ctx = json_object();
     if (r->template_kwargs) json_object_update(ctx, r->template_kwargs);
     if (r->reasoning_effort)
@@ -222,6 +222,7 @@ static char *render(const lmx_served *s, const lmx_oai_req *r, json_t *msgs, boo
     char *out = lmx_tmpl_render(s->tmpl, ctx, &o, err, errlen);
     json_decref(ctx);
     *raised = o.raised != 0;
+    *budget = o.budget != 0;
     return out;
 }
 
@@ -251,7 +252,7 @@ int lmx_chat_prompt(const lmx_served *s, const lmx_oai_req *r, const char *suffi
                     int *n_toks, lmx_api_err *e) {
     json_t *msgs = lmx_chat_normalize(r->messages, e);
     if (!msgs) return -1;
-    bool did_sys = false, did_runs = false, raised;
+    bool did_sys = false, did_runs = false, raised, budget;
     if (s->tmpl_no_system) {
         json_t *t = lmx_chat_merge_system(msgs);
         json_decref(msgs);
@@ -265,21 +266,31 @@ int lmx_chat_prompt(const lmx_served *s, const lmx_oai_req *r, const char *suffi
         did_runs = true;
     }
     char err[512];
-    char *text = render(s, r, msgs, &raised, err, sizeof err);
+    char *text = render(s, r, msgs, &raised, &budget, err, sizeof err);
     if (!text && raised && (!did_sys || !did_runs)) {
         json_t *t = lmx_chat_merge_runs(msgs), *t2 = lmx_chat_merge_system(t);
         json_decref(t);
-        text = render(s, r, t2, &raised, err, sizeof err);
+        text = render(s, r, t2, &raised, &budget, err, sizeof err);
         json_decref(t2);
     }
     json_decref(msgs);
     if (!text) {
+        /* the template's own words, as a client error: the request is what
+         * the template could not take (a server error would invite retries) */
         if (raised)
             lmx_err_set(e, 400, "invalid_request_error", NULL, "messages",
                         "The model's chat template refused the messages: %s", err);
+        else if (budget)
+            lmx_err_set(e, 422, "invalid_request_error", "chat_template_budget_exceeded",
+                        "messages",
+                        "The chat template of model '%s' (tokenizer.chat_template) exceeded its "
+                        "budget rendering these messages: %s",
+                        s->name, err);
         else
-            lmx_err_set(e, 500, "server_error", NULL, NULL, "The model's chat template failed: %s",
-                        err);
+            lmx_err_set(e, 422, "invalid_request_error", "chat_template_error", "messages",
+                        "The chat template of model '%s' (tokenizer.chat_template) failed on "
+                        "these messages: %s",
+                        s->name, err);
         return -1;
     }
     if (suffix && *suffix) {

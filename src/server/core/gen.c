@@ -7,6 +7,9 @@
 #include "server/core/gen.h"
 
 #include "manager/manager.h"
+#include "server/core/tenancy.h"
+#include "util/clock.h"
+#include "text/json_schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +29,44 @@ void lmx_rand_id(char *out, size_t cap, const char *prefix) {
     out[n < cap ? n : cap - 1] = 0;
 }
 
-lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prompts,
-                       const int *n_prompt, int n_jobs, lmx_api_err *e) {
+void lmx_gen_identify(lmx_job_params *p) {
+    const lmx_caller *c = lmx_caller_current;
+    if (!c) return;
+    p->tenant = c->tenant;
+    p->client = c->client;
+    p->weight = c->weight;
+    p->prio = p->embed ? 1 : c->prio;
+}
+
+void lmx_gen_queue_full(lmx_served *s, lmx_api_err *e) {
+    lmx_sched_stats st;
+    lmx_sched_get_stats(s->sched, &st);
+    lmx_err_set(e, 429, "rate_limit_error", "queue_full", NULL,
+                "The server is busy: every decoding slot of '%s' is in use and its queue of %d "
+                "is full. Retry after the time in Retry-After.",
+                s->name, st.n_queue);
+    e->retry_after = lmx_retry_after(st.queued, st.drain_per_s);
+    if (lmx_caller_current) lmx_caller_current->refused = "queue_full";
+}
+
+bool lmx_gen_admit(lmx_served *s, const int *n_prompt, int n_jobs, lmx_api_err *e) {
+    lmx_tenancy *t = lmx_tenancy_current;
+    lmx_caller *c = lmx_caller_current;
+    if (!t || !c) return true;
+    int total = 0;
+    for (int k = 0; k < n_jobs; k++) total += n_prompt[k];
+    if (!lmx_tenancy_prompt(t, c, total, e)) return false;
+    lmx_sched_stats st;
+    lmx_sched_get_stats(s->sched, &st);
+    if (!lmx_tenancy_queue_ok(t, st.queued, st.drain_per_s, e)) {
+        c->refused = "model_busy";
+        return false;
+    }
+    return true;
+}
+
+int lmx_gen_check(const lmx_served *s, const lmx_oai_req *r, const int *n_prompt, int n_jobs,
+                  lmx_api_err *e) {
     int n_ctx = s->n_ctx;
     for (int k = 0; k < n_jobs; k++) {
         int want = n_prompt[k] + r->max_tokens;
@@ -44,7 +83,7 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
                             "This model's maximum context length is %d tokens. However, your "
                             "%s resulted in %d tokens. Please reduce the length of the %s.",
                             n_ctx, param, n_prompt[k], param);
-            return NULL;
+            return -1;
         }
     }
     if (r->n > s->n_parallel) {
@@ -52,21 +91,41 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
             e, "n",
             "Invalid 'n': this server decodes at most %d sequences at once (--parallel); got %d.",
             s->n_parallel, r->n);
-        return NULL;
+        return -1;
     }
     for (int i = 0; i < r->n_bias; i++)
         if (r->bias[i].id >= s->m->hp.n_vocab) {
             lmx_err_bad(e, "logit_bias",
                         "Invalid 'logit_bias': token id %d is not in the vocabulary (%d tokens).",
                         r->bias[i].id, s->m->hp.n_vocab);
+            return -1;
+        }
+    return 0;
+}
+
+lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prompts,
+                       const int *n_prompt, int n_jobs, lmx_api_err *e) {
+    if (lmx_gen_check(s, r, n_prompt, n_jobs, e)) return NULL;
+    if (!lmx_gen_admit(s, n_prompt, n_jobs, e)) return NULL;
+    /* the schema is compiled only now that the cheap checks passed */
+    lmx_gram *schema_gram = NULL;
+    if (!r->grammar && r->schema) {
+        char err[512];
+        schema_gram = lmx_json_schema_grammar(r->schema, "response_format.json_schema.schema", err,
+                                              sizeof err);
+        if (!schema_gram) {
+            lmx_err_bad(e, "response_format.json_schema.schema", "%s", err);
             return NULL;
         }
+    }
+    lmx_gram *grammar = r->grammar ? r->grammar : schema_gram;
     lmx_gen *g = calloc(1, sizeof *g);
     if (!g) goto oom;
     g->kind = r->kind;
     g->s = s;
     lmx_rand_id(g->id, sizeof g->id, r->kind == LMX_OAI_CHAT ? "chatcmpl-" : "cmpl-");
     g->created = (long long)time(NULL);
+    g->t_submit = lmx_now_s();
     g->n_jobs = n_jobs;
     g->n = r->n;
     g->n_choices = n_jobs * r->n;
@@ -91,15 +150,13 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
                             .n_stop = r->n_stop,
                             .special_text = r->special_text,
                             .ignore_eos = r->ignore_eos,
-                            .grammar = r->grammar};
+                            .grammar = grammar};
+        lmx_gen_identify(&p);
         lmx_submit_status st;
         g->jobs[k] = lmx_sched_submit(s->sched, &p, &st);
         if (!g->jobs[k]) {
             if (st == LMX_SUBMIT_QUEUE_FULL) {
-                lmx_err_set(e, 429, "rate_limit_error", "queue_full", NULL,
-                            "The server is busy: every decoding slot is in use and the queue is "
-                            "full. Retry after a short wait.");
-                e->retry_after = 1;
+                lmx_gen_queue_full(s, e);
             } else if (st == LMX_SUBMIT_STOPPING)
                 lmx_err_set(e, 503, "server_error", "shutting_down", NULL,
                             "The server is shutting down.");
@@ -107,18 +164,21 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
                 lmx_err_set(
                     e, 400, "invalid_request_error", "context_length_exceeded", NULL,
                     "This model's maximum context length is %d tokens; the request does not fit.",
-                    n_ctx);
+                    s->n_ctx);
             else
                 lmx_err_bad(e, NULL,
                             "The request was refused by the scheduler (invalid parameters).");
             lmx_gen_free(g);
+            lmx_gram_release(schema_gram);
             return NULL;
         }
     }
     g->owns_ref = true;
+    lmx_gram_release(schema_gram); /* each job holds its own reference */
     return g;
 oom:
     lmx_gen_free(g);
+    lmx_gram_release(schema_gram);
     lmx_err_set(e, 500, "server_error", NULL, NULL, "out of memory");
     return NULL;
 }

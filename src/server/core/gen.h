@@ -43,6 +43,7 @@ typedef struct lmx_gen {
     bool stream, include_usage;
     int prompt_tokens, completion_tokens, cached_tokens;
     double queue_ms, prefill_ms; /* the slowest job's, from the scheduler */
+    double t_submit;             /* monotonic (lmx_now_s): when the jobs were submitted */
     bool failed;                 /* an LMX_EV_ERROR arrived */
     char err[256];
     int rr; /* round-robin start for lmx_gen_next */
@@ -77,8 +78,21 @@ void lmx_rand_id(char *out, size_t cap, const char *prefix);
  * (400 context_length_exceeded, 429 queue_full, 503 stopping...). On success
  * the generation takes over the caller's manager reference on s (released by
  * lmx_gen_free); on failure the caller keeps it. */
+/* The cheap checks of a request against the model (context length, n,
+ * logit_bias ids): 0, or -1 with e set. lmx_gen_start runs them first. */
+int lmx_gen_check(const lmx_served *s, const lmx_oai_req *r, const int *n_prompt, int n_jobs,
+                  lmx_api_err *e);
 lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prompts,
                        const int *n_prompt, int n_jobs, lmx_api_err *e);
+/* The fleet's part of a submission, for every endpoint that submits jobs:
+ * the calling tenant/client/class into p (from the request being handled,
+ * tenancy.h); the per-request and per-client prompt-token limits and the
+ * queue-wait limit (false with e set: 400 prompt_too_long, 429 rate_limited
+ * or model_busy); and the 429 queue_full answer with its Retry-After from the
+ * queue's measured drain rate. */
+void lmx_gen_identify(lmx_job_params *p);
+bool lmx_gen_admit(lmx_served *s, const int *n_prompt, int n_jobs, lmx_api_err *e);
+void lmx_gen_queue_full(lmx_served *s, lmx_api_err *e);
 /* Cancels unfinished jobs and frees everything. */
 void lmx_gen_free(lmx_gen *g);
 void lmx_gen_cancel(lmx_gen *g);

@@ -459,8 +459,9 @@ static int parse_reasoning(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     return 0;
 }
 
-/* response_format: text, json_object (any object), or json_schema (compiled
- * here, so a schema the grammar cannot express is a 400 before any work). */
+/* response_format: text, json_object (any object), or json_schema (kept, and
+ * compiled by lmx_gen_start once the prompt is known to fit: a request that
+ * ends in a 400 for its length must not pay for a large schema first). */
 static int parse_response_format(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     json_t *rf = opt(body, "response_format");
     if (!rf) return 0;
@@ -526,8 +527,8 @@ static int parse_response_format(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
     } else {
         if (!json_is_object(schema) && !json_is_boolean(schema))
             return bad_type(e, "response_format.json_schema.schema", "an object", schema);
-        r->grammar =
-            lmx_json_schema_grammar(schema, "response_format.json_schema.schema", err, sizeof err);
+        r->schema = schema;
+        return 0;
     }
     if (!r->grammar) {
         lmx_err_bad(e, "response_format.json_schema.schema", "%s", err);

@@ -53,6 +53,8 @@ typedef struct {
     json_t *prompt;           /* completions: borrowed */
     bool special_text;        /* set by the endpoint: control tokens are output text */
     lmx_gram *grammar;        /* response_format json_object / json_schema (owned), or NULL */
+    const json_t *schema;     /* response_format json_schema's schema (borrowed): compiled
+                                 into grammar by lmx_gen_start after the cheap checks */
 } lmx_oai_req;
 
 typedef enum { LMX_FIELD_SUPPORTED, LMX_FIELD_IGNORED, LMX_FIELD_REFUSED } lmx_field_policy;

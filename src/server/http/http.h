@@ -25,7 +25,12 @@ typedef struct {
     const char *host;   /* numeric address or "localhost" */
     int port;           /* 0: any free port */
     int idle_timeout_s; /* idle keep-alive connections are closed after this */
-    int max_connections;
+    /* connections (conn_guard.h); 0: the defaults */
+    int max_connections, reserved_connections, max_per_peer;
+    const char *trusted_proxies;
+    double header_timeout_s;
+    long body_min_rate;
+    int threads, workers; /* event-loop threads; handler threads at most */
     lmx_app *app; /* not owned: models, keys, body limit */
 } lmx_http_opts;
 
@@ -63,6 +68,9 @@ const char *lmx_req_path(lmx_req *r);
 const char *lmx_req_header(lmx_req *r, const char *name);
 const char *lmx_req_query(lmx_req *r, const char *key); /* URL query argument or NULL */
 bool lmx_req_loopback(lmx_req *r);                      /* the peer is 127.0.0.0/8 or ::1 */
+/* The server is draining (SIGTERM): a stream with no end of its own (agent
+ * run events) closes so shutdown need not wait for it. */
+bool lmx_req_draining(lmx_req *r);
 /* The body parsed as JSON (new reference), or NULL with e set: 413 when it
  * exceeded the limit, 400 naming the parse error otherwise. An empty body
  * parses as NULL with e->status 0 when empty_ok. */
@@ -78,6 +86,15 @@ int lmx_reply_text(lmx_req *r, int status, const char *ctype, const char *text);
 int lmx_reply_err(lmx_req *r, const lmx_api_err *e);
 /* One extra header on the answer the handler sends next (Idempotent-Replayed). */
 void lmx_reply_header(lmx_req *r, const char *name, const char *value);
+/* 101 Switching Protocols to WebSocket (accept: Sec-WebSocket-Accept). Once
+ * the switch is done, start(cls, fd, handle, extra, n_extra) gets the socket
+ * (extra: bytes the client sent after its headers); it must return soon and
+ * hand the socket back with lmx_upgrade_close(handle) when finished. */
+int lmx_reply_upgrade(lmx_req *r, const char *accept,
+                      void (*start)(void *cls, int fd, void *handle, const char *extra,
+                                    size_t n_extra),
+                      void *cls);
+void lmx_upgrade_close(void *handle);
 /* 201/204 and friends: no body. */
 int lmx_reply_empty(lmx_req *r, int status);
 

@@ -18,6 +18,8 @@
 #include "agents/runtime.h"
 #include "manager/served.h"
 #include "server/http/http.h"
+#include "server/core/tenancy.h"
+#include "server/http/metrics_ops.h"
 #include "util/clock.h"
 
 #define MAX_MODELS 64
@@ -59,6 +61,7 @@ static char known[MAX_MODELS][128];
 static int n_known;
 static atomic_uint_fast64_t download_bytes;
 static double t_start = -1;
+lmx_tenancy *lmx_metrics_tenancy;
 
 void lmx_metrics_start(void) {
     pthread_mutex_lock(&mu);
@@ -213,6 +216,18 @@ static void model_line(FILE *f, const char *name, const char *model, const char 
     fputs("} ", f);
 }
 
+typedef struct {
+    FILE *f;
+    const char *model;
+} tenant_depth;
+
+static void tenant_depth_line(void *ctx, const char *tenant, int queued) {
+    tenant_depth *td = ctx;
+    fputs("lmx_queue_depth_by_tenant{model=", td->f), label(td->f, td->model);
+    fputs(",tenant=", td->f), label(td->f, tenant);
+    fprintf(td->f, "} %d\n", queued);
+}
+
 char *lmx_metrics_render(lmx_mgr *mgr) {
     char *text = NULL;
     size_t len = 0;
@@ -260,6 +275,32 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
     family(f, "lmx_queue_depth", "gauge", "Requests waiting for a sequence slot.");
     for (int i = 0; i < n; i++)
         model_line(f, "lmx_queue_depth", list[i]->name, NULL), fprintf(f, "%d\n", st[i].queued);
+    family(f, "lmx_queue_depth_by_tenant", "gauge", "Requests waiting for a sequence slot, by tenant.");
+    for (int i = 0; i < n; i++) {
+        tenant_depth td = {f, list[i]->name};
+        lmx_sched_each_tenant(list[i]->sched, tenant_depth_line, &td);
+    }
+    family(f, "lmx_queue_limit", "gauge", "Requests that may wait per model before 429 queue_full.");
+    for (int i = 0; i < n; i++)
+        model_line(f, "lmx_queue_limit", list[i]->name, NULL), fprintf(f, "%d\n", st[i].n_queue);
+    family(f, "lmx_queue_drain_per_second", "gauge",
+           "Requests finishing per second lately (what Retry-After is computed from).");
+    for (int i = 0; i < n; i++) {
+        model_line(f, "lmx_queue_drain_per_second", list[i]->name, NULL);
+        num(f, st[i].drain_per_s);
+        fputc('\n', f);
+    }
+    family(f, "lmx_batch_cap", "gauge",
+           "Sequences admitted at most now (below --parallel while the latency target caps it).");
+    for (int i = 0; i < n; i++)
+        model_line(f, "lmx_batch_cap", list[i]->name, NULL), fprintf(f, "%d\n", st[i].batch_cap);
+    family(f, "lmx_decode_step_p95_seconds", "gauge",
+           "p95 of recent decode steps: each running sequence's inter-token latency.");
+    for (int i = 0; i < n; i++) {
+        model_line(f, "lmx_decode_step_p95_seconds", list[i]->name, NULL);
+        num(f, st[i].itl_p95_ms / 1000.0);
+        fputc('\n', f);
+    }
     family(f, "lmx_active_sequences", "gauge", "Sequences being prefilled or decoded.");
     for (int i = 0; i < n; i++)
         model_line(f, "lmx_active_sequences", list[i]->name, NULL),
@@ -309,6 +350,8 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
     family(f, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
     fprintf(f, "process_resident_memory_bytes %llu\n", (unsigned long long)resident_bytes());
 
+    if (lmx_metrics_tenancy) lmx_tenancy_metrics(lmx_metrics_tenancy, f);
+    if (mgr) lmx_metrics_ops(mgr, f);
     lmx_mgr_list_release(list, n);
     free(st);
     if (fclose(f)) {

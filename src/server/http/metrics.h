@@ -25,6 +25,10 @@ typedef struct {
     double ttft_s; /* < 0: no first token */
 } lmx_metrics_req;
 
+/* Tenants' and clients' series come from here when set (lmx serve sets it). */
+struct lmx_tenancy;
+extern struct lmx_tenancy *lmx_metrics_tenancy;
+
 /* Starts the uptime clock (lmx serve, once it listens). */
 void lmx_metrics_start(void);
 /* Records one finished request. */

@@ -14,6 +14,8 @@
 #include "server/api/ollama_api.h"
 #include "server/api/openai_api.h"
 #include "server/api/responses_api.h"
+#include "server/api/keys_api.h"
+#include "server/api/ws_api.h"
 #include "server/http/metrics.h"
 
 const lmx_route lmx_routes[] = {
@@ -22,6 +24,7 @@ const lmx_route lmx_routes[] = {
     {"GET", "/v1/models", lmx_h_models, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"GET", "/v1/models/", lmx_h_models, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/chat/completions", lmx_h_chat, LMX_ERRS_OPENAI, LMX_ACCESS_API},
+    {"GET", "/v1/realtime", lmx_h_realtime, LMX_ERRS_OPENAI, LMX_ACCESS_API}, /* WebSocket */
     {"POST", "/v1/completions", lmx_h_completions, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     {"POST", "/v1/embeddings", lmx_h_embeddings, LMX_ERRS_OPENAI, LMX_ACCESS_API},
     /* OpenAI Responses */
@@ -60,6 +63,11 @@ const lmx_route lmx_routes[] = {
     {"DELETE", "/admin/models/", lmx_h_admin_delete, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"GET", "/admin/ledger", lmx_h_admin_ledger, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"GET", "/admin/status", lmx_h_admin_status, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    /* admin: the fleet's keys and tenants */
+    {"POST", "/admin/keys", lmx_h_keys_add, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"GET", "/admin/keys", lmx_h_keys_list, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"DELETE", "/admin/keys/", lmx_h_keys_revoke, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
+    {"GET", "/admin/tenants", lmx_h_tenants, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     {"GET", "/admin/memory", lmx_h_admin_memory, LMX_ERRS_OPENAI, LMX_ACCESS_ADMIN},
     /* Prometheus; config reload */
     {"GET", "/metrics", lmx_h_metrics, LMX_ERRS_OPENAI, LMX_ACCESS_API},

@@ -8,7 +8,7 @@
 #include "server/http/http.h"
 
 typedef enum {
-    LMX_ACCESS_PUBLIC = 0, /* health checks */
+    LMX_ACCESS_PUBLIC = 0, /* health checks, answered on the event loop: keep them cheap */
     LMX_ACCESS_API,        /* the API key, when one is configured */
     LMX_ACCESS_ADMIN,      /* the admin key; without one, loopback clients only */
 } lmx_access;

@@ -1,13 +1,18 @@
 // Drives `lmx serve` with the `ollama` npm client library; run by ../test_ollama.py.
 // usage: HOST=http://127.0.0.1:PORT MODEL=stories260K node ollama.mjs
 //   PULL=hf.co/org/repo:QUANT  also runs the checks that need the model
-//   store and the downloader (pull with progress, JIT load, keep_alive 0, delete).
+//   store and the downloader (pull with progress, JIT load, keep_alive 0, delete);
+//   ADMIN_KEY=TOKEN  the admin key those need (the daemon's ~/.lmx/admin.token by default).
 // Prints one "ok NAME" / "FAIL NAME: why" line per check and "N passed, N failed" last.
 import { Ollama } from 'ollama';
 import assert from 'node:assert/strict';
 import { check, run } from './checks.mjs';
 
-const ollama = new Ollama({ host: process.env.HOST });
+// pull and delete are admin routes: the daemon's admin token (ADMIN_KEY), as any client must send it
+const ollama = new Ollama({
+  host: process.env.HOST,
+  headers: process.env.ADMIN_KEY ? { 'X-Admin-Key': process.env.ADMIN_KEY } : {},
+});
 const model = process.env.MODEL;
 const tagged = `${model}:latest`;
 const msgs = [{ role: 'system', content: 'You tell stories.' }, { role: 'user', content: 'Once upon a time' }];

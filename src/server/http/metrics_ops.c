@@ -1,0 +1,65 @@
+/* The gauges the operations pack alerts on (ops/prometheus/lmx-alerts.yml)
+ * that the manager knows: memory headroom, models by state (quarantine
+ * included) and load failures recorded in the ledger. Read from the
+ * manager's JSON views at scrape time. */
+#include "server/http/metrics_ops.h"
+
+#include <string.h>
+
+#include "trace/trace.h"
+
+static const char *str(json_t *o, const char *k, const char *def) {
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : def;
+}
+
+static const char *const states[] = {"loading", "canary",      "ready",
+                                     "failed",  "quarantined", "unloading"};
+
+void lmx_metrics_ops(lmx_mgr *mgr, FILE *f) {
+    json_t *mem = lmx_mgr_memory_json(mgr);
+    fputs("# HELP lmx_memory_limit_bytes Memory models may use (the limit or what the machine "
+          "gives).\n# TYPE lmx_memory_limit_bytes gauge\n",
+          f);
+    fprintf(f, "lmx_memory_limit_bytes %lld\n",
+            (long long)json_integer_value(json_object_get(mem, "limit_bytes")));
+    fputs("# HELP lmx_memory_available_bytes Memory available now for loading models.\n"
+          "# TYPE lmx_memory_available_bytes gauge\n",
+          f);
+    fprintf(f, "lmx_memory_available_bytes %lld\n",
+            (long long)json_integer_value(json_object_get(mem, "available_bytes")));
+    fputs("# HELP lmx_memory_used_by_models_bytes Memory the loaded models use.\n"
+          "# TYPE lmx_memory_used_by_models_bytes gauge\n",
+          f);
+    fprintf(f, "lmx_memory_used_by_models_bytes %lld\n",
+            (long long)json_integer_value(json_object_get(mem, "used_by_models_bytes")));
+    json_decref(mem);
+
+    json_t *loaded = lmx_mgr_loaded_json(mgr);
+    fputs("# HELP lmx_models_by_state Models the manager tracks, by state.\n"
+          "# TYPE lmx_models_by_state gauge\n",
+          f);
+    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+        int n = 0;
+        size_t i;
+        json_t *m;
+        json_array_foreach(loaded, i, m) n += !strcmp(str(m, "state", ""), states[k]);
+        fprintf(f, "lmx_models_by_state{state=\"%s\"} %d\n", states[k], n);
+    }
+    json_decref(loaded);
+
+    json_t *ledger = lmx_mgr_ledger_json(mgr);
+    long fails = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(ledger, i, e) fails += strcmp(str(e, "result", "ok"), "ok") != 0;
+    json_decref(ledger);
+    fputs("# HELP lmx_model_load_failures_total Model loads that failed (from the ledger).\n"
+          "# TYPE lmx_model_load_failures_total counter\n",
+          f);
+    fprintf(f, "lmx_model_load_failures_total %ld\n", fails);
+    fputs("# HELP lmx_trace_spans_dropped_total Trace spans dropped: buffer full or collector "
+          "down.\n# TYPE lmx_trace_spans_dropped_total counter\n",
+          f);
+    fprintf(f, "lmx_trace_spans_dropped_total %llu\n", (unsigned long long)lmx_trace_dropped());
+}
