@@ -49,6 +49,10 @@ $(BUILD)/liblmx.a: $(LIB_OBJ)
 $(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/liblmx.a
 	$(CC) $(CFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/liblmx.a $(LIBS)
 
+# The work the callgrind gate counts (bench/callgrind_gate.sh).
+$(BUILD)/cg_step: bench/cg_step.c $(BUILD)/liblmx.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblmx.a $(LIBS)
+
 $(BUILD)/src/engine/%_avx2.o: src/engine/%_avx2.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ISA_FLAGS_avx2) -MMD -MP -c $< -o $@

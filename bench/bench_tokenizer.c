@@ -35,8 +35,9 @@ int main(int argc, char **argv) {
         lmx_gguf_close(g);
         return 1;
     }
-    const char *para = "The quick brown fox jumps over the lazy dog; 12345 numbers, "
-                       "\"quotes\" and    spaces\n\tcode(x) { return x*2; } naïve café 日本語 🦙. ";
+    const char *para =
+        "The quick brown fox jumps over the lazy dog; 12345 numbers, "
+        "\"quotes\" and    spaces\n\tcode(x) { return x*2; } naïve café 日本語 🦙. ";
     size_t pl = strlen(para), n = 0;
     char *text = malloc(20 * 1024 + pl);
     while (n < 20 * 1024) memcpy(text + n, para, pl), n += pl;

@@ -13,13 +13,13 @@ import sys
 # layer:   the layers its files may include (besides its own)
 RULES = {
     "util": "",
+    "trace": "util",
     "engine": "util",
     "text": "util",
-    "trace": "util",
     "sched": "engine text util",
     "manager": "engine text sched trace util",
-    "agents": "sched manager text util",
-    "skills": "sched manager text util",
+    "agents": "sched manager text trace util",
+    "skills": "sched manager text trace util",
     "server": "* -cli",
     "cli": "*",
 }

@@ -6,7 +6,7 @@
 # (or python3) that came from elsewhere is used as it is rather than fought.
 set -e
 LIBS="libpcre2-dev libjansson-dev libutf8proc-dev libmicrohttpd-dev libsqlite3-dev libyaml-dev libcurl4-openssl-dev libssl-dev libhiredis-dev libgnutls28-dev"
-TOOLS="make:make gcc:gcc clang:clang python3:python3 node:nodejs npm:npm promtool:prometheus redis-server:redis-server tmux:tmux openssl:openssl curl:curl"
+TOOLS="make:make gcc:gcc clang:clang python3:python3 node:nodejs npm:npm promtool:prometheus redis-server:redis-server tmux:tmux openssl:openssl curl:curl valgrind:valgrind"
 missing=""
 for p in $LIBS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

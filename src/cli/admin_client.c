@@ -139,15 +139,16 @@ long lmx_admin_call(const lmx_admin *a, const char *method, const char *path, co
 static bool cli_error(const lmx_admin *a, long st, const char *code, const char *param,
                       const char *msg) {
     if (st == 401 || (code && !strcmp(code, "invalid_admin_key"))) {
-        fprintf(stderr, "%s: the daemon at %s wants its admin key%s: give --admin-key KEY or set "
-                        "LMX_ADMIN_KEY\n",
+        fprintf(stderr,
+                "%s: the daemon at %s wants its admin key%s: give --admin-key KEY or set "
+                "LMX_ADMIN_KEY\n",
                 a->cmd, a->base, a->key ? " (the one given was refused)" : "");
         return true;
     }
-    static const char *const flags[][2] = {{"file", "--file"},       {"revision", "--revision"},
-                                           {"quant", ":QUANT"},      {"ctx_size", "--ctx"},
+    static const char *const flags[][2] = {{"file", "--file"},         {"revision", "--revision"},
+                                           {"quant", ":QUANT"},        {"ctx_size", "--ctx"},
                                            {"parallel", "--parallel"}, {"ttl", "--ttl"},
-                                           {"alias", "--alias"},     {"repo", "ORG/REPO"}};
+                                           {"alias", "--alias"},       {"repo", "ORG/REPO"}};
     if (param && msg && st == 400)
         for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
             if (!strcmp(param, flags[i][0])) {

@@ -13,11 +13,11 @@
 #include <stdint.h>
 
 typedef struct {
-    char base[512];  /* "http://host:port" */
-    const char *key; /* admin key or NULL */
-    char token[128]; /* the daemon's token ($LMX_STATE_DIR or ~/.lmx/admin.token), when read */
-    bool json;       /* --json: print the API's own JSON */
-    const char *cmd; /* for messages: "lmx ls" */
+    char base[512];    /* "http://host:port" */
+    const char *key;   /* admin key or NULL */
+    char token[128];   /* the daemon's token ($LMX_STATE_DIR or ~/.lmx/admin.token), when read */
+    bool json;         /* --json: print the API's own JSON */
+    const char *cmd;   /* for messages: "lmx ls" */
     const char *model; /* the model the command names (for a 404's message), or NULL */
 } lmx_admin;
 

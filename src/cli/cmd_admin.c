@@ -142,7 +142,7 @@ static bool parse(lmx_admin *a, int argc, char **argv, own_opt own, void *ctx, c
         if (lmx_admin_option(a, argc, argv, &i, &bad)) continue;
         if (own && own(ctx, argc, argv, &i, &bad)) continue;
         if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "%s: unknown option '%s'\n", a->cmd, argv[i]);
+            lmx_arg_unknown(a->cmd, argv[i], usage);
             bad = true;
         } else if (*n_pos < max_pos) {
             pos[(*n_pos)++] = argv[i];

@@ -137,7 +137,8 @@ static int answer(chat *c) {
     }
     lmx_job_release(j);
     putchar('\n');
-    if (cancelled && c->tty) fprintf(stderr, "(answer stopped)\n");
+    if (cancelled && c->tty)
+        fprintf(stderr, "(answer stopped)\n");
     else if (finish && !strcmp(finish, "length") && c->tty)
         fprintf(stderr, "(answer cut at the token limit)\n");
     fflush(stdout);
@@ -341,8 +342,8 @@ int cmd_chat(int argc, char **argv) {
     }
     char err[1024];
     lmx_pool *pool = lmx_pool_create((int)threads);
-    lmx_served_opts so = {.path = path, .n_ctx = (int)n_ctx, .n_parallel = 1, .n_queue = 1,
-                          .pool = pool};
+    lmx_served_opts so = {
+        .path = path, .n_ctx = (int)n_ctx, .n_parallel = 1, .n_queue = 1, .pool = pool};
     lmx_served *s = lmx_served_load(&so, err, sizeof err);
     if (!s) {
         fprintf(stderr, "lmx chat: %s\n", err);
@@ -350,8 +351,14 @@ int cmd_chat(int argc, char **argv) {
         free(system), free(prompt);
         return 1;
     }
-    chat c = {.s = s, .ref = model, .path = path, .history = json_array(), .system = system,
-              .max_tokens = max_tokens, .sp = lmx_sample_defaults(), .tty = tty_in && !prompt};
+    chat c = {.s = s,
+              .ref = model,
+              .path = path,
+              .history = json_array(),
+              .system = system,
+              .max_tokens = max_tokens,
+              .sp = lmx_sample_defaults(),
+              .tty = tty_in && !prompt};
     c.sp.temperature = (float)temp;
     c.sp.seed = seed >= 0 ? (uint64_t)seed : (uint64_t)time(NULL);
     struct sigaction sa = {0};

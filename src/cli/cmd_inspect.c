@@ -21,13 +21,19 @@ static void print_str(const char *s, size_t n, size_t max) {
     putchar('"');
     for (size_t i = 0; i < n && i < max; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if (ch == '\n') fputs("\\n", stdout);
-        else if (ch == '"') fputs("\\\"", stdout);
-        else if (ch < 32) printf("\\x%02x", ch);
-        else putchar(ch);
+        if (ch == '\n')
+            fputs("\\n", stdout);
+        else if (ch == '"')
+            fputs("\\\"", stdout);
+        else if (ch < 32)
+            printf("\\x%02x", ch);
+        else
+            putchar(ch);
     }
-    if (n > max) printf("...\" (%zu bytes)", n);
-    else putchar('"');
+    if (n > max)
+        printf("...\" (%zu bytes)", n);
+    else
+        putchar('"');
 }
 
 static const char usage_text[] =
@@ -111,8 +117,10 @@ int cmd_inspect(int argc, char **argv) {
         } else {
             int64_t x;
             lmx_gguf_get_int(g, kv->key, &x);
-            if (kv->type == LMX_GGUF_BOOL) printf("%s", x ? "true" : "false");
-            else printf("%lld", (long long)x);
+            if (kv->type == LMX_GGUF_BOOL)
+                printf("%s", x ? "true" : "false");
+            else
+                printf("%lld", (long long)x);
         }
         putchar('\n');
     }
@@ -137,7 +145,8 @@ int cmd_inspect(int argc, char **argv) {
     if (!n_ctx) n_ctx = sum.ctx_serve;
     printf("\nmemory for %ld position%s x %ld sequence%s (KV in f16):\n", n_ctx,
            n_ctx == 1 ? "" : "s", n_seq, n_seq == 1 ? "" : "s");
-    printf("  weights  %10.1f MiB\n  kv cache %10.1f MiB\n  compute  %10.1f MiB\n  total    %10.1f MiB\n",
+    printf("  weights  %10.1f MiB\n  kv cache %10.1f MiB\n  compute  %10.1f MiB\n  total    %10.1f "
+           "MiB\n",
            me.weights / 1048576.0, me.kv / 1048576.0, me.compute / 1048576.0, me.total / 1048576.0);
     return 0;
 }

@@ -208,8 +208,10 @@ int cmd_run(int argc, char **argv) {
         putchar('\n'); /* the shell's prompt starts on a line of its own */
     }
     double t3 = lmx_now_s();
-    fprintf(stderr, "lmx run: prompt %d tokens in %.3f s (%.1f tok/s), generated %d in %.3f s (%.1f tok/s)\n",
-            np, t2 - t1, np / (t2 - t1), n, t3 - t2, n > 1 ? (n - 1) / (t3 - t2) : 0.0);
+    fprintf(
+        stderr,
+        "lmx run: prompt %d tokens in %.3f s (%.1f tok/s), generated %d in %.3f s (%.1f tok/s)\n",
+        np, t2 - t1, np / (t2 - t1), n, t3 - t2, n > 1 ? (n - 1) / (t3 - t2) : 0.0);
     lmx_buf_free(&text);
     lmx_sampler_free(smp);
     free(all), free(pos), free(seq), free(logits);

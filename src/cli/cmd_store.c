@@ -193,16 +193,18 @@ int cmd_show(int argc, char **argv) {
         fprintf(stderr, "lmx show: %s\n", err);
         return 1;
     }
-    const char *caps = s.embedding ? "embedding" : s.tools ? "completion, chat, tools" : "completion, chat";
+    const char *caps = s.embedding ? "embedding"
+                       : s.tools   ? "completion, chat, tools"
+                                   : "completion, chat";
     if (json) {
-        json_t *o = json_pack(
-            "{s:s,s:s,s:s,s:I,s:s,s:I,s:s,s:s,s:{s:i,s:i,s:I,s:I,s:I,s:I}}", "model", model,
-            "path", path, "architecture", s.arch, "parameters", (json_int_t)s.n_params,
-            "quantization", s.quant, "context_length", (json_int_t)s.ctx_train, "chat_template",
-            s.has_template ? "model" : "chatml", "capabilities", caps, "memory", "context",
-            s.ctx_serve, "sequences", 2 * s.parallel, "weights_bytes", (json_int_t)s.weights,
-            "kv_bytes", (json_int_t)s.kv, "compute_bytes", (json_int_t)s.compute, "total_bytes",
-            (json_int_t)s.total);
+        json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:s,s:s,s:{s:i,s:i,s:I,s:I,s:I,s:I}}",
+                              "model", model, "path", path, "architecture", s.arch, "parameters",
+                              (json_int_t)s.n_params, "quantization", s.quant, "context_length",
+                              (json_int_t)s.ctx_train, "chat_template",
+                              s.has_template ? "model" : "chatml", "capabilities", caps, "memory",
+                              "context", s.ctx_serve, "sequences", 2 * s.parallel, "weights_bytes",
+                              (json_int_t)s.weights, "kv_bytes", (json_int_t)s.kv, "compute_bytes",
+                              (json_int_t)s.compute, "total_bytes", (json_int_t)s.total);
         lmx_admin_print_json(o);
         json_decref(o);
         return 0;

@@ -57,7 +57,8 @@ static char *model_template(const char *ref, json_t *ctx, size_t *len) {
     for (int i = 0; i < 2; i++) {
         size_t tl = 0;
         const char *tx = ids[i] >= 0 ? lmx_tok_text(t, ids[i], &tl) : NULL;
-        if (!json_object_get(ctx, keys[i])) json_object_set_new(ctx, keys[i], json_stringn(tx ? tx : "", tl));
+        if (!json_object_get(ctx, keys[i]))
+            json_object_set_new(ctx, keys[i], json_stringn(tx ? tx : "", tl));
     }
     lmx_tok_free(t);
     lmx_gguf_close(g);
@@ -110,11 +111,12 @@ int cmd_template(int argc, char **argv) {
         return 2;
     }
     json_error_t jerr;
-    json_t *ctx = cpath ? json_load_file(cpath, JSON_DECODE_ANY, &jerr)
-                        : json_loads("{\"messages\": [{\"role\": \"system\", \"content\": \"You are a "
-                                     "helpful assistant.\"}, {\"role\": \"user\", \"content\": "
-                                     "\"Hello\"}], \"add_generation_prompt\": true}",
-                                     0, &jerr);
+    json_t *ctx =
+        cpath ? json_load_file(cpath, JSON_DECODE_ANY, &jerr)
+              : json_loads("{\"messages\": [{\"role\": \"system\", \"content\": \"You are a "
+                           "helpful assistant.\"}, {\"role\": \"user\", \"content\": "
+                           "\"Hello\"}], \"add_generation_prompt\": true}",
+                           0, &jerr);
     if (!ctx || !json_is_object(ctx)) {
         fprintf(stderr, "lmx template: %s: %s\n", cpath,
                 ctx ? "context must be a JSON object" : jerr.text);

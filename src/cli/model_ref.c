@@ -59,8 +59,8 @@ bool lmx_cli_model_path(const char *cmd, const char *ref, char *out, size_t n) {
     }
     char err[512];
     char why[128];
-    lmx_store *s = lmx_store_valid_name(name, why, sizeof why) ? lmx_store_open(dir, err, sizeof err)
-                                                                 : NULL;
+    lmx_store *s =
+        lmx_store_valid_name(name, why, sizeof why) ? lmx_store_open(dir, err, sizeof err) : NULL;
     json_t *m = s ? lmx_store_get(s, name) : NULL;
     const char *path = json_string_value(json_object_get(m, "path"));
     if (path) {

@@ -10,10 +10,14 @@
 #include "sched/sched.h"
 
 static void fmt_count(uint64_t p, char *out, size_t n) {
-    if (p >= 1000000000ull) snprintf(out, n, "%.1fB", p / 1e9);
-    else if (p >= 1000000ull) snprintf(out, n, "%.1fM", p / 1e6);
-    else if (p >= 1000ull) snprintf(out, n, "%.1fK", p / 1e3);
-    else snprintf(out, n, "%llu", (unsigned long long)p);
+    if (p >= 1000000000ull)
+        snprintf(out, n, "%.1fB", p / 1e9);
+    else if (p >= 1000000ull)
+        snprintf(out, n, "%.1fM", p / 1e6);
+    else if (p >= 1000ull)
+        snprintf(out, n, "%.1fK", p / 1e3);
+    else
+        snprintf(out, n, "%llu", (unsigned long long)p);
 }
 
 int lmx_model_summary_read(const char *path, lmx_model_summary *s, char *err, size_t errlen) {
@@ -49,7 +53,7 @@ int lmx_model_summary_read(const char *path, lmx_model_summary *s, char *err, si
      * twice --parallel sequences of KV (the running ones and as many cached
      * prefixes), as the manager's admission counts them */
     s->ctx_serve = s->ctx_train > 0 && s->ctx_train < LMX_DEFAULT_CTX_MAX ? (int)s->ctx_train
-                                                                           : LMX_DEFAULT_CTX_MAX;
+                                                                          : LMX_DEFAULT_CTX_MAX;
     s->parallel = LMX_DEFAULT_PARALLEL;
     lmx_mem_estimate me;
     if (lmx_model_estimate(path, s->ctx_serve, 2 * s->parallel, 0, false, &me, err, errlen))

@@ -18,7 +18,8 @@ bool lmx_serve_port_free(const char *host, int port, char *why, size_t n) {
     if (port <= 0) return true;
     char ps[16];
     snprintf(ps, sizeof ps, "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *res = NULL;
     int rc = getaddrinfo(host && *host ? host : NULL, ps, &hints, &res);
@@ -66,8 +67,9 @@ void lmx_serve_announce(lmx_mgr *mgr, const lmx_config *cfg, int port, int threa
     json_decref(store);
     const char *dir = lmx_mgr_models_dir(mgr);
     char msg[2048];
-    int k = snprintf(msg, sizeof msg, "lmx %s serving http://%s:%d/v1; models dir %s holds %zu model%s",
-                     LMX_ENGINE_VERSION, cfg->host, port, dir ? dir : "-", n, n == 1 ? "" : "s");
+    int k =
+        snprintf(msg, sizeof msg, "lmx %s serving http://%s:%d/v1; models dir %s holds %zu model%s",
+                 LMX_ENGINE_VERSION, cfg->host, port, dir ? dir : "-", n, n == 1 ? "" : "s");
     if (!n && k > 0 && (size_t)k < sizeof msg)
         snprintf(msg + k, sizeof msg - (size_t)k,
                  " (add one: lmx pull ORG/REPO:QUANT, lmx import FILE.gguf, or a .gguf file "

@@ -75,6 +75,10 @@ int lmx_isa_set(lmx_isa isa) {
     return 0;
 }
 
+int lmx_kern_bf16_dot(void) {
+    return lmx_isa_current() == LMX_ISA_AVX512 && lmx_avx512_bf16_dot();
+}
+
 static const lmx_kern_entry *entry_for(lmx_isa isa, lmx_dtype t) {
     switch (isa) {
     case LMX_ISA_AVX512:

@@ -4,7 +4,8 @@
  *
  * Semantics (what every ISA computes, and what the scalar path defines):
  *  - F32 / F16 / BF16 weights: float dot products of the row (converted to
- *    float) with the float activations.
+ *    float) with the float activations (BF16 with AVX512_BF16: with the
+ *    activations rounded to bf16, lmx_kern_bf16_dot).
  *  - Q4_0 / Q8_0 weights: activations are first quantized per 32 values to
  *    8 bits (like ggml's q8_0), then integer block dots scaled by both scales.
  *  - Q4_K / Q5_K / Q6_K weights: activations quantized per 256 values (like
@@ -32,16 +33,22 @@ const char *lmx_isa_name(lmx_isa isa);
 int lmx_isa_set(lmx_isa isa);
 int lmx_isa_supported(lmx_isa isa);
 
+/* 1 when BF16 weights, with the current ISA, go through the AVX512_BF16 dot
+ * product (ISA avx512 on a CPU that has it): their activations are then
+ * rounded to bf16 first (as llama.cpp does for BF16 weights), the one float
+ * type whose results differ from the scalar path by more than summation order. */
+int lmx_kern_bf16_dot(void);
+
 /* A weight matrix of `rows` outputs by `cols` inputs, row-major as in GGUF
  * (ggml's ne[0] = cols). lmx_wmat_init may repack into a kernel-friendly
  * layout, in which case it owns that copy and the original may be released. */
 typedef struct {
     lmx_dtype type;
     int64_t rows, cols;
-    const void *data;   /* rows * row_bytes, GGUF layout (or repacked) */
+    const void *data; /* rows * row_bytes, GGUF layout (or repacked) */
     size_t row_bytes;
-    void *owned;        /* repacked copy, freed by lmx_wmat_free */
-    int layout;         /* 0: GGUF layout; others private to kernels */
+    void *owned; /* repacked copy, freed by lmx_wmat_free */
+    int layout;  /* 0: GGUF layout; others private to kernels */
 } lmx_wmat;
 
 int lmx_wmat_init(lmx_wmat *w, lmx_dtype type, int64_t rows, int64_t cols, const void *data);
@@ -51,8 +58,8 @@ void lmx_wmat_free(lmx_wmat *w);
  * Parallel over the pool. Scratch for quantized activations comes from
  * `scratch` (at least lmx_matmul_scratch(W->type, W->cols, n_tok) bytes). */
 size_t lmx_matmul_scratch(lmx_dtype type, int64_t cols, int n_tok);
-void lmx_matmul(const lmx_wmat *w, const float *x, int n_tok, float *y, int64_t ldy,
-                void *scratch, lmx_pool *pool);
+void lmx_matmul(const lmx_wmat *w, const float *x, int n_tok, float *y, int64_t ldy, void *scratch,
+                lmx_pool *pool);
 
 /* Row r of W as floats (embedding lookup). */
 void lmx_wmat_get_row(const lmx_wmat *w, int64_t r, float *dst);

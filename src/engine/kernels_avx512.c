@@ -30,6 +30,12 @@
 
 enum { F_R = 4, F_T = 6 };
 
+/* Up to this many tokens (decode: one token per sequence of a batch) the
+ * weights stream from memory once per call, so the first token tile of each
+ * row tile prefetches the next one's rows (below). Longer batches dwell on
+ * each row tile long enough for the hardware prefetcher. */
+enum { X16_PF_TOK = 16 };
+
 /* 16 (or the `m`-masked tail of) weights of the given float type as floats. */
 INLINE __m512 load_wf(lmx_dtype type, const uint8_t *p, __mmask16 m) {
     switch (type) {
@@ -94,9 +100,10 @@ INLINE void tile_float(lmx_dtype type, int esz, const lmx_wmat *w, const float *
 }
 
 /* Row tiles of F_R (then single rows) by token tiles of F_T (the remainder
- * as one narrower tile); prefetching the next row tile when decoding. */
+ * as one narrower tile); prefetching the next row tile when decoding (the
+ * first token tile of a row tile does it for all). */
 #define FLOAT_TILE(R, T)                                                                           \
-    tile_float(ty, es, w, (const float *)(x + t * xs), xs, r, R, T, y + t * ldy, ldy, pf)
+    tile_float(ty, es, w, (const float *)(x + t * xs), xs, r, R, T, y + t * ldy, ldy, pf && t == 0)
 #define FLOAT_ROWS(R)                                                                              \
     do {                                                                                           \
         int t = 0;                                                                                 \
@@ -127,7 +134,7 @@ INLINE void tile_float(lmx_dtype type, int esz, const lmx_wmat *w, const float *
         const uint8_t *x = xa;                                                                     \
         const lmx_dtype ty = type;                                                                 \
         const int es = esz;                                                                        \
-        int pf = n_tok == 1;                                                                       \
+        int pf = n_tok <= X16_PF_TOK;                                                              \
         int64_t r = r0;                                                                            \
         for (; r + F_R <= r1; r += F_R) FLOAT_ROWS(F_R);                                           \
         pf = 0;                                                                                    \
@@ -140,6 +147,119 @@ FLOAT_KERN(kern_bf16, LMX_BF16, 2)
 
 static size_t xs_float(int64_t cols) {
     return (size_t)cols * sizeof(float);
+}
+
+/* ================= BF16 weights: the AVX512_BF16 dot product =================
+ *
+ * On CPUs with AVX512_BF16, BF16 weights multiply activations rounded to bf16
+ * (round to nearest even, as llama.cpp does for BF16 weights) with vdpbf16ps:
+ * 32 products per instruction instead of 16 FMAs, and half the activation
+ * bytes. Each output keeps one accumulator walked over the row in 32-column
+ * steps (masked tail), then one fixed horizontal sum, so results are batch
+ * invariant as for the float tiles. Activations are prepared once per token:
+ * cols bf16 values, zero-padded to a multiple of 32. */
+
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+static size_t xs_bf16(int64_t cols) {
+    return (size_t)((cols + 31) / 32) * 64;
+}
+
+BF16_TARGET static void prep_bf16(const float *x, int64_t cols, void *dst) {
+    uint8_t *d = dst;
+    int64_t c = 0;
+    for (; c + 32 <= cols; c += 32)
+        _mm512_storeu_si512(
+            (void *)(d + 2 * c),
+            (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + c + 16), _mm512_loadu_ps(x + c)));
+    if (c < cols) {
+        int64_t n = cols - c;
+        __mmask16 lo = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
+        __mmask16 hi = (__mmask16)(n > 16 ? (1u << (n - 16)) - 1 : 0);
+        _mm512_storeu_si512((void *)(d + 2 * c),
+                            (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + c + 16),
+                                                         _mm512_maskz_loadu_ps(lo, x + c)));
+    }
+}
+
+enum { B_R = 4, B_T = 6 };
+
+BF16_TARGET INLINE void tile_bf16(const lmx_wmat *w, const uint8_t *x, size_t xs, int64_t r,
+                                  const int R, const int T, float *y, int64_t ldy, int pf) {
+    __m512 acc[B_R][B_T];
+    const uint8_t *wr[B_R];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++) wr[i] = (const uint8_t *)w->data + (size_t)(r + i) * w->row_bytes;
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) acc[i][t] = _mm512_setzero_ps();
+    int64_t c = 0, n = w->cols;
+    for (; c + 32 <= n; c += 32) {
+        __m512i xv[B_T];
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) xv[t] = _mm512_loadu_si512((const void *)(x + t * xs + 2 * c));
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            if (pf) prefetch((uintptr_t)wr[i] + (uintptr_t)(R * w->row_bytes) + (uintptr_t)(2 * c));
+            __m512i wv = _mm512_loadu_si512((const void *)(wr[i] + 2 * c));
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                acc[i][t] = _mm512_dpbf16_ps(acc[i][t], (__m512bh)wv, (__m512bh)xv[t]);
+        }
+    }
+    if (c < n) { /* the activations' padding is zero; mask the weights past the row */
+        __mmask32 m = (__mmask32)(n - c >= 32 ? 0xFFFFFFFFu : (1u << (n - c)) - 1);
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            __m512i wv = _mm512_maskz_loadu_epi16(m, wr[i] + 2 * c);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                acc[i][t] = _mm512_dpbf16_ps(
+                    acc[i][t], (__m512bh)wv,
+                    (__m512bh)_mm512_loadu_si512((const void *)(x + t * xs + 2 * c)));
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
+}
+
+#define BF16_TILE(R, T) tile_bf16(w, x + t * xs, xs, r, R, T, y + t * ldy, ldy, pf && t == 0)
+#define BF16_ROWS(R)                                                                               \
+    do {                                                                                           \
+        int t = 0;                                                                                 \
+        for (; t + B_T <= n_tok; t += B_T) BF16_TILE(R, B_T);                                      \
+        switch (n_tok - t) {                                                                       \
+        case 1:                                                                                    \
+            BF16_TILE(R, 1);                                                                       \
+            break;                                                                                 \
+        case 2:                                                                                    \
+            BF16_TILE(R, 2);                                                                       \
+            break;                                                                                 \
+        case 3:                                                                                    \
+            BF16_TILE(R, 3);                                                                       \
+            break;                                                                                 \
+        case 4:                                                                                    \
+            BF16_TILE(R, 4);                                                                       \
+            break;                                                                                 \
+        case 5:                                                                                    \
+            BF16_TILE(R, 5);                                                                       \
+            break;                                                                                 \
+        default:                                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+    } while (0)
+
+BF16_TARGET static void kern_bf16_dot(const lmx_wmat *w, const void *xa, size_t xs, int n_tok,
+                                      int64_t r0, int64_t r1, float *y, int64_t ldy) {
+    const uint8_t *x = xa;
+    int pf = n_tok <= X16_PF_TOK;
+    int64_t r = r0;
+    for (; r + B_R <= r1; r += B_R) BF16_ROWS(B_R);
+    pf = 0;
+    for (; r < r1; r++) BF16_ROWS(1);
 }
 
 /* ================= X16 layout (quantized types) ================= */
@@ -614,7 +734,7 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
         for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
-#define X16_TILE(R, T) tile_x16(ty, w, x + t * xs, xs, r, R, T, y + t * ldy, ldy, pf)
+#define X16_TILE(R, T) tile_x16(ty, w, x + t * xs, xs, r, R, T, y + t * ldy, ldy, pf && t == 0)
 #define X16_ROWS(R)                                                                                \
     do {                                                                                           \
         int t = 0;                                                                                 \
@@ -635,7 +755,7 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
                      int64_t r1, float *y, int64_t ldy) {                                          \
         const uint8_t *x = xa;                                                                     \
         const lmx_dtype ty = type;                                                                 \
-        int pf = n_tok == 1;                                                                       \
+        int pf = n_tok <= X16_PF_TOK;                                                              \
         int64_t r = r0;                                                                            \
         for (; r + Q_R <= r1; r += Q_R) X16_ROWS(Q_R);                                             \
         pf = 0;                                                                                    \
@@ -667,6 +787,17 @@ static const lmx_kern_entry *const table[LMX_DTYPE_MAX] = {
     [LMX_Q8_0] = &e_q8_0, [LMX_Q4_K] = &e_q4_k, [LMX_Q5_K] = &e_q5_k, [LMX_Q6_K] = &e_q6_k,
 };
 
+static const lmx_kern_entry e_bf16_dot = {kern_bf16_dot, prep_bf16, xs_bf16, LMX_LAYOUT_GGUF, NULL};
+
+int lmx_avx512_bf16_dot(void) {
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
 const lmx_kern_entry *lmx_kern_avx512(lmx_dtype t) {
+    if (t == LMX_BF16 && lmx_avx512_bf16_dot()) return &e_bf16_dot;
     return lmx_kern_lookup(table, t);
 }

@@ -66,6 +66,9 @@ static inline const lmx_kern_entry *lmx_kern_lookup(const lmx_kern_entry *const 
 const lmx_kern_entry *lmx_kern_scalar(lmx_dtype t);
 const lmx_kern_entry *lmx_kern_avx2(lmx_dtype t);
 const lmx_kern_entry *lmx_kern_avx512(lmx_dtype t);
+/* Whether the AVX-512 path takes BF16 weights with the AVX512_BF16 dot
+ * product (the CPU has it). */
+int lmx_avx512_bf16_dot(void);
 /* Row r of a matrix in the AVX-512 layout, back to GGUF blocks at dst. */
 void lmx_avx512_unpack_row(const lmx_wmat *w, int64_t r, void *dst);
 

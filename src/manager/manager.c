@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <fnmatch.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,8 +229,13 @@ static bool resolve_alias(lmx_mgr *m, const char *name, char *out, size_t cap, b
     int n = 0;
     *is_alias = false;
     pthread_mutex_lock(&m->mu);
-    for (int i = 0; i < m->pol.n_aliases; i++) {
-        if (strcmp(m->pol.aliases[i].name, name)) continue;
+    int hit = -1; /* an exact name wins over a pattern (claude-* for vendor names) */
+    for (int i = 0; i < m->pol.n_aliases && hit < 0; i++)
+        if (!strcmp(m->pol.aliases[i].name, name)) hit = i;
+    for (int i = 0; i < m->pol.n_aliases && hit < 0; i++)
+        if (strpbrk(m->pol.aliases[i].name, "*?") && !fnmatch(m->pol.aliases[i].name, name, 0))
+            hit = i;
+    for (int i = hit; i >= 0 && i < m->pol.n_aliases; i++) {
         *is_alias = true;
         for (int k = 0; k < m->pol.aliases[i].n_models && k < 8; k++)
             snprintf(cand[n++], sizeof cand[0], "%s", m->pol.aliases[i].models[k]);
@@ -329,6 +335,18 @@ static entry *lru_idle_locked(lmx_mgr *m, const entry *keep) {
         if (!best || e->last_used < best->last_used) best = e;
     }
     return best;
+}
+
+/* What evicting every idle model (but keep) would free: the numbers decide
+ * before anything is evicted, so an eviction that cannot make room never
+ * happens. Lock held. */
+static uint64_t idle_memory_locked(lmx_mgr *m, const entry *keep) {
+    uint64_t sum = 0;
+    for (int i = 0; i < m->n_ents; i++) {
+        entry *e = m->ents[i];
+        if (e != keep && e->state == ST_READY && e->s->refs == 0) sum += e->memory;
+    }
+    return sum;
 }
 
 static void fmt_bytes(uint64_t b, char *out, size_t cap) {
@@ -534,7 +552,8 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         snprintf(sha, sizeof sha, "%s", json_string_value(json_object_get(se, "sha256")));
     json_decref(se);
     int n_ctx = q->ctx_size > 0 ? q->ctx_size : m->o.n_ctx;
-    int par = q->parallel > 0 ? q->parallel : (m->o.n_parallel > 0 ? m->o.n_parallel : 8);
+    int par = q->parallel > 0 ? q->parallel
+                              : (m->o.n_parallel > 0 ? m->o.n_parallel : LMX_DEFAULT_PARALLEL);
     lmx_mem_estimate est;
     char err[768];
     if (lmx_model_estimate(path, n_ctx, 2 * par, 0, false, &est, err, sizeof err)) {
@@ -567,7 +586,9 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         mem_view v;
         mem_view_locked(m, &v);
         if (est.total <= v.available) break;
-        entry *victim = m->pol.auto_evict ? lru_idle_locked(m, en) : NULL;
+        /* evict only when evicting every idle model would make it fit */
+        bool could_fit = m->pol.auto_evict && est.total <= v.available + idle_memory_locked(m, en);
+        entry *victim = could_fit ? lru_idle_locked(m, en) : NULL;
         if (victim) {
             lmx_log("info", "evicting idle model to make room",
                     json_pack("{s:s,s:s,s:I}", "model", victim->id, "for", id, "needed",
@@ -578,18 +599,24 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         remove_locked(m, en);
         free(en);
         pthread_mutex_unlock(&m->mu);
-        char a[32], b[32], c[32];
+        char a[32], b[32], c[32], ctx[48];
+        if (n_ctx > 0)
+            snprintf(ctx, sizeof ctx, "%d", n_ctx);
+        else
+            snprintf(ctx, sizeof ctx, "the model's, at most %d", LMX_DEFAULT_CTX_MAX);
         fmt_bytes(est.total, a, sizeof a);
         fmt_bytes(v.available, b, sizeof b);
         fmt_bytes(v.limit, c, sizeof c);
         lmx_err_set(e, 507, "server_error", "insufficient_memory", "model",
                     "Not enough memory to load '%s': needed %llu bytes (%s: weights %zu, KV "
                     "cache %zu, buffers %zu), available %llu bytes (%s), limit %llu bytes (%s, "
-                    "from %s); %llu bytes used by loaded models, reserve %llu.%s",
+                    "from %s); %llu bytes used by loaded models, reserve %llu.%s A smaller "
+                    "context (--ctx, ctx_size; now %s) or fewer parallel sequences (--parallel, "
+                    "parallel; now %d) shrinks the KV cache.",
                     id, (unsigned long long)est.total, a, est.weights, est.kv, est.compute,
                     (unsigned long long)v.available, b, (unsigned long long)v.limit, c, v.source,
                     (unsigned long long)v.used, (unsigned long long)v.reserve,
-                    m->pol.auto_evict ? "" : " Unload a model or enable auto_evict.");
+                    m->pol.auto_evict ? "" : " Unload a model or enable auto_evict.", ctx, par);
         ledger(m, id, path, sha[0] ? sha : NULL, false, e->message);
         return NULL;
     }
@@ -659,8 +686,12 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
 /* ---- requests ---- */
 
 lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e) {
-    char id[256];
+    char id[256], dflt[256];
     bool is_alias;
+    if (!name || !*name) { /* no model named: the default one */
+        if (!lmx_mgr_default_model(m, dflt, sizeof dflt, e)) return NULL;
+        name = dflt;
+    }
     const char *nm = normalise(m, name);
     if (!resolve_alias(m, nm, id, sizeof id, &is_alias)) snprintf(id, sizeof id, "%s", nm);
     pthread_mutex_lock(&m->mu);
@@ -966,4 +997,54 @@ static void *reaper_main(void *arg) {
     }
     pthread_mutex_unlock(&m->mu);
     return NULL;
+}
+
+json_t *lmx_mgr_catalog_json(lmx_mgr *m) {
+    json_t *al = json_object();
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < m->pol.n_aliases; i++) {
+        json_t *a = json_array();
+        for (int k = 0; k < m->pol.aliases[i].n_models; k++)
+            json_array_append_new(a, json_string(m->pol.aliases[i].models[k]));
+        json_object_set_new(al, m->pol.aliases[i].name, a);
+    }
+    bool lod = m->pol.load_on_demand;
+    pthread_mutex_unlock(&m->mu);
+    return json_pack("{s:b,s:o}", "load_on_demand", lod, "aliases", al);
+}
+
+bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_api_err *e) {
+    /* the one loaded model when there is exactly one, else the policy's default_model */
+    int ready = 0;
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < m->n_ents; i++)
+        if (m->ents[i]->state == ST_READY && ready++ == 0) snprintf(out, n, "%s", m->ents[i]->id);
+    if (ready != 1) snprintf(out, n, "%s", m->pol.default_model);
+    pthread_mutex_unlock(&m->mu);
+    if (*out) return true;
+    /* neither: the choices, loaded ones first */
+    char list[1024] = "";
+    size_t k = 0;
+    json_t *store = lmx_mgr_store_json(m);
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < m->n_ents && k < sizeof list; i++)
+        if (m->ents[i]->state == ST_READY)
+            k += (size_t)snprintf(list + k, sizeof list - k, "%s'%s'", k ? ", " : "",
+                                  m->ents[i]->id);
+    pthread_mutex_unlock(&m->mu);
+    size_t i;
+    json_t *o;
+    json_array_foreach(store, i, o) {
+        const char *id = json_string_value(json_object_get(o, "id"));
+        if (!id || k >= sizeof list || json_is_true(json_object_get(o, "loaded"))) continue;
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s'%s'", k ? ", " : "", id);
+    }
+    json_decref(store);
+    lmx_err_set(
+        e, 400, "invalid_request_error", "model_required", "model",
+        "No model was named and there is no default: %s. Name one in 'model' (choices: %s), "
+        "or set default_model (--default-model).",
+        ready ? "several models are loaded" : "no model is loaded",
+        k ? list : "none: the store is empty");
+    return false;
 }

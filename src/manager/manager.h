@@ -42,8 +42,9 @@ typedef struct {
     double default_ttl_s;     /* idle unload for models loaded without a ttl; 0: never */
     int quarantine_errors;    /* run-time failures ... */
     double quarantine_window_s; /* ... within this window quarantine a model (3, 600) */
-    const lmx_alias *aliases; /* copied */
+    const lmx_alias *aliases;   /* copied; a name with '*' or '?' is a pattern (claude-*) */
     int n_aliases;
+    char default_model[256]; /* for requests naming no model when not exactly one is loaded */
 } lmx_mgr_policy;
 
 lmx_mgr *lmx_mgr_create(const lmx_mgr_opts *o);
@@ -66,6 +67,10 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
 /* The model a request named, with a reference held; NULL with e set (404
  * model_not_found naming what is loaded). */
 lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e);
+/* The model a request naming none gets ("" or NULL name): the one loaded model
+ * when there is exactly one, else default_model; false with e set (400
+ * model_required listing the choices) when neither applies. */
+bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_api_err *e);
 /* Drops a reference taken by lmx_mgr_acquire or lmx_mgr_load: the model was
  * used now (its idle TTL starts again). */
 void lmx_mgr_release(lmx_served *s);
@@ -119,6 +124,10 @@ json_t *lmx_mgr_memory_json(lmx_mgr *m);
 json_t *lmx_mgr_ledger_json(lmx_mgr *m);
 /* No model is loading (the startup models are ready). */
 bool lmx_mgr_ready(lmx_mgr *m);
+
+/* What clients may name, for model pickers (/v1/models): {"load_on_demand":
+ * bool, "aliases": {NAME: [MODEL...]}} as the policy has them now (new ref). */
+json_t *lmx_mgr_catalog_json(lmx_mgr *m);
 
 /* Every routable model, each with a reference held: fills *out (malloc'd)
  * and returns the count. Give them back with lmx_mgr_list_release. */

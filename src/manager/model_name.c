@@ -65,4 +65,3 @@ bool lmx_hf_ref_parse(const char *s, lmx_hf_ref *r, char *why, size_t whylen) {
     }
     return true;
 }
-

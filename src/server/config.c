@@ -149,6 +149,9 @@ static const cfg_key keys[] = {
      "true", "a request for a known model that is not loaded loads it"},
     {"mlock", T_BOOL, F(mlock), 0, 0, true, "--mlock", NULL, true, "false",
      "lock model weights in memory"},
+    {"default_model", T_STR, F(default_model), 0, 0, true, "--default-model", NULL, true, "none",
+     "the model a request naming none gets when not exactly one model is loaded (a name, alias "
+     "or store id)"},
     {"default_ttl", T_SECS, F(default_ttl), 0, 1e9, true, "--default-ttl", NULL, true, "0",
      "seconds idle before a model loaded without a ttl is unloaded (0: never)"},
     {"quarantine.errors", T_INT, F(quarantine_errors), 1, 1000000, true, "--quarantine-errors",
@@ -907,6 +910,7 @@ void lmx_config_policy(const lmx_config *c, lmx_mgr_policy *p) {
     p->quarantine_window_s = c->quarantine_window;
     p->aliases = c->aliases;
     p->n_aliases = c->n_aliases;
+    snprintf(p->default_model, sizeof p->default_model, "%s", c->default_model);
 }
 
 void lmx_config_doc(FILE *f) {

@@ -72,7 +72,8 @@ typedef struct {
     uint64_t max_body;
     long sse_keepalive_ms;
     char log_level[16];
-    char log_format[8]; /* text | json | auto */
+    char log_format[8];      /* text | json | auto */
+    char default_model[256]; /* for requests that name no model ("": none) */
     /* the manager's policy (reload) */
     uint64_t memory_limit, memory_reserve;
     bool auto_evict, load_on_demand, mlock;

@@ -222,6 +222,8 @@ def unreachable_daemon_and_bad_usage_fail_clearly():
     assert p.returncode == 2 and '--ctx' in p.stderr, p.stderr
     p = lmx('ls', '--bogus', check=False)
     assert p.returncode == 2 and "unknown option '--bogus'" in p.stderr, p.stderr
+    p = lmx('load', 'm', '--paralel', 2, check=False)
+    assert p.returncode == 2 and "did you mean '--parallel'?" in p.stderr, p.stderr
     p = lmx('ps', '--help')
     assert p.stdout.startswith('usage: lmx ps'), p.stdout
     # LMX_HOST with a scheme and --host/--port combinations reach the same daemon

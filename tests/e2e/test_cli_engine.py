@@ -81,6 +81,15 @@ def bench_json_reports_speeds_and_bandwidth():
         assert k in o and o[k] > 0, (k, o)
 
 
+@test
+def bench_parallel_decodes_several_sequences_at_once():
+    p = lmx('bench', '-m', STORIES, '-p', 4, '-n', 8, '-np', 4, '--json')
+    o = json.loads(p.stdout)
+    assert o['parallel'] == 4 and o['decode_tok_s'] > 0, o
+    p = lmx('bench', '-m', STORIES, '-np', 0, check=False)
+    assert p.returncode == 2 and "'-np'" in p.stderr, p.stderr
+
+
 def corrupt(data, desc, cmds=('run', 'inspect')):
     """Writes a corrupted copy and checks `lmx run` refuses it in one line, exit != 0."""
     with tempfile.NamedTemporaryFile(suffix='.gguf', delete=False) as f:

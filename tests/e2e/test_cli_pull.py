@@ -64,7 +64,7 @@ def watch_and_interrupt(cols, ref, name):
 @test
 def pull_at_60_columns_ctrl_c_ls_and_reattach_at_120():
     name = 'stories260K-F32.gguf'
-    HUB.rate = 120_000
+    HUB.rate = 60_000  # ~19 s for the 1.1 MiB file: Ctrl-C and lmx ls land mid-download on a busy machine
     try:
         watch_and_interrupt(60, f'hf.co/{STORIES_REPO}:F32', name)
         # the daemon goes on: lmx ls shows the download in progress

@@ -35,12 +35,14 @@ TEST(hf_ref_parses_repo_quant_and_urls) {
     CHECK(!r.quant[0]);
     CHECK(lmx_hf_ref_parse("https://huggingface.co/org/repo", &r, why, sizeof why));
     CHECK_EQ_STR(r.repo, "org/repo");
-    CHECK(lmx_hf_ref_parse("https://huggingface.co/org/repo/resolve/v1.0/sub/dir/m-Q8_0.gguf?download=true",
-                           &r, why, sizeof why));
+    CHECK(lmx_hf_ref_parse(
+        "https://huggingface.co/org/repo/resolve/v1.0/sub/dir/m-Q8_0.gguf?download=true", &r, why,
+        sizeof why));
     CHECK_EQ_STR(r.repo, "org/repo");
     CHECK_EQ_STR(r.revision, "v1.0");
     CHECK_EQ_STR(r.file, "sub/dir/m-Q8_0.gguf");
-    CHECK(lmx_hf_ref_parse("https://huggingface.co/org/repo/blob/main/m.gguf", &r, why, sizeof why));
+    CHECK(
+        lmx_hf_ref_parse("https://huggingface.co/org/repo/blob/main/m.gguf", &r, why, sizeof why));
     CHECK_EQ_STR(r.file, "m.gguf");
     CHECK_EQ_STR(r.revision, "main");
     CHECK(!lmx_hf_ref_parse("justone", &r, why, sizeof why));

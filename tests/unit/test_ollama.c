@@ -218,7 +218,8 @@ TEST(ollama_tool_calls_carry_index_and_id) {
     json_t *fn = json_object_get(c, "function");
     CHECK_EQ_INT(json_integer_value(json_object_get(fn, "index")), 1);
     CHECK_EQ_STR(json_string_value(json_object_get(fn, "name")), "get_weather");
-    CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(fn, "arguments"), "city")), "Paris");
+    CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(fn, "arguments"), "city")),
+                 "Paris");
     json_decref(c);
     c = lmx_ol_call("call_x", 0, "f", "not json");
     CHECK(json_object_size(json_object_get(json_object_get(c, "function"), "arguments")) == 0);

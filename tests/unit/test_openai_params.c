@@ -74,7 +74,6 @@ TEST(openai_params_rejects_malformed_fields_naming_them) {
         const char *body, *param;
     } cases[] = {
         {"[]", ""},
-        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "model"},
         {"{\"model\":1,\"messages\":[]}", "model"},
         {"{\"model\":\"m\"}", "messages"},
         {"{\"model\":\"m\",\"messages\":{}}", "messages"},
@@ -225,6 +224,17 @@ TEST(openai_params_completions_prompt_forms) {
         parse("{\"model\":\"m\",\"prompt\":\"x\",\"messages\":[]}", LMX_OAI_COMPLETIONS, &r, &e),
         400);
     CHECK_EQ_STR(e.param, "messages");
+}
+
+/* No model named: the manager's default model decides (lmx_mgr_default_model). */
+TEST(openai_params_model_may_be_left_out) {
+    lmx_oai_req r;
+    lmx_api_err e;
+    json_t *j = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, NULL);
+    CHECK_EQ_INT(lmx_oai_parse(j, LMX_OAI_CHAT, &r, &e), 0);
+    CHECK_EQ_STR(r.model, "");
+    lmx_oai_req_free(&r);
+    json_decref(j);
 }
 
 TEST(openai_params_field_policy) {

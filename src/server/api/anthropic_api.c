@@ -371,9 +371,9 @@ static void event(lmx_buf *out, const char *type, json_t *fields) {
 static void close_text(astate *st, lmx_buf *out) {
     if (st->text_block < 0) return;
     json_t *t = json_stringn(st->text.p ? st->text.p : "", st->text.n);
-    json_array_set_new(st->content, (size_t)st->text_block,
-                       json_pack("{s:s,s:o,s:n}", "type", "text", "text", t ? t : json_string(""),
-                                 "citations"));
+    json_array_set_new(
+        st->content, (size_t)st->text_block,
+        json_pack("{s:s,s:o,s:n}", "type", "text", "text", t ? t : json_string(""), "citations"));
     event(out, "content_block_stop", json_pack("{s:i}", "index", st->text_block));
     st->text_block = -1;
     lmx_buf_free(&st->text);
@@ -416,8 +416,8 @@ static void add_text(void *vst, lmx_buf *out, const char *text, size_t len) {
     close_thinking(st, out);
     if (st->text_block < 0) {
         st->text_block = (int)json_array_size(st->content);
-        json_array_append_new(st->content, json_pack("{s:s,s:s,s:n}", "type", "text", "text", "",
-                                                     "citations"));
+        json_array_append_new(st->content,
+                              json_pack("{s:s,s:s,s:n}", "type", "text", "text", "", "citations"));
         event(out, "content_block_start",
               json_pack("{s:i,s:{s:s,s:s,s:n}}", "index", st->text_block, "content_block", "type",
                         "text", "text", "", "citations"));
@@ -509,10 +509,10 @@ static void msg_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
         int in = ev && ev->type == LMX_EV_STARTED ? ev->prompt_tokens : g->prompt_tokens;
         int cached = ev && ev->type == LMX_EV_STARTED ? ev->cached_tokens : g->cached_tokens;
         event(out, "message_start",
-              json_pack("{s:{s:s,s:s,s:s,s:[],s:s,s:n,s:n,s:n,s:n,s:o}}", "message", "id",
-                        st->id, "type", "message", "role", "assistant", "content", "model",
-                        g->s->name, "stop_reason", "stop_sequence", "stop_details", "container",
-                        "usage", usage_of(in, cached, 0)));
+              json_pack("{s:{s:s,s:s,s:s,s:[],s:s,s:n,s:n,s:n,s:n,s:o}}", "message", "id", st->id,
+                        "type", "message", "role", "assistant", "content", "model", g->s->name,
+                        "stop_reason", "stop_sequence", "stop_details", "container", "usage",
+                        usage_of(in, cached, 0)));
         event(out, "ping", json_object());
     }
     if (!ev) {

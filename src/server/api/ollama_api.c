@@ -247,8 +247,8 @@ static json_t *ol_response(lmx_gen *g) {
             if (!calls) calls = json_array();
             json_array_append_new(calls,
                                   lmx_ol_call(json_string_value(json_object_get(c, "id")), (int)i,
-                                          json_string_value(json_object_get(fn, "name")),
-                                          json_string_value(json_object_get(fn, "arguments"))));
+                                              json_string_value(json_object_get(fn, "name")),
+                                              json_string_value(json_object_get(fn, "arguments"))));
         }
     } else {
         text = json_string_value(json_object_get(c0, "text"));

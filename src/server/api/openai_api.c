@@ -7,6 +7,8 @@
 
 #include "manager/manager.h"
 #include "server/api/openai_api.h"
+
+#include "server/api/model_list.h"
 #include "server/api/openai_chat.h"
 #include "server/api/openai_completions.h"
 #include "server/core/compat_fmt.h"
@@ -35,16 +37,6 @@ static json_t *cmpl_body(lmx_gen *g) {
 
 const lmx_gen_fmt lmx_fmt_chat = {"text/event-stream", chat_end, sse_error, chat_body, true};
 const lmx_gen_fmt lmx_fmt_completions = {"text/event-stream", cmpl_end, sse_error, cmpl_body, true};
-
-/* A loaded model as OpenAI's {"object": "model", ...} entry (new reference),
- * with what LMX knows of it besides. */
-static json_t *model_object(const lmx_served *s) {
-    return json_pack("{s:s,s:s,s:I,s:s,s:i,s:s,s:s,s:I,s:b,s:b}", "id", s->name, "object", "model",
-                     "created", (json_int_t)s->created, "owned_by", "lmx", "context_length",
-                     s->n_ctx, "architecture", s->m->hp.arch, "quantization", s->quant,
-                     "parameters", (json_int_t)s->n_params, "supports_tools", s->tmpl_tools,
-                     "default_chat_template", s->tmpl_is_default);
-}
 
 lmx_gen *lmx_oai_start(lmx_served *s, lmx_oai_kind kind, const lmx_oai_req *q, lmx_api_err *e) {
     lmx_gen *g = kind == LMX_OAI_CHAT ? lmx_chat_start(s, q, e) : lmx_completions_start(s, q, e);
@@ -102,21 +94,14 @@ LMX_HANDLER_CALL(lmx_h_completions, generate, LMX_OAI_COMPLETIONS)
 
 int lmx_h_models(lmx_req *r, const char *id) {
     lmx_mgr *m = lmx_req_app(r)->mgr;
-    if (*id) {
+    if (*id) { /* answered from the list: a GET never loads a model */
         lmx_api_err e;
-        lmx_served *s = lmx_mgr_acquire(m, id, &e);
-        if (!s) return lmx_reply_err(r, &e);
-        lmx_req_set_model(r, s->name);
-        json_t *o = model_object(s);
-        lmx_mgr_release(s);
+        json_t *o = lmx_model_get(m, id, &e);
+        if (!o) return lmx_reply_err(r, &e);
+        lmx_req_set_model(r, id);
         return lmx_reply_json(r, 200, o);
     }
-    lmx_served **list;
-    int n = lmx_mgr_list(m, &list);
-    json_t *data = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(data, model_object(list[i]));
-    lmx_mgr_list_release(list, n);
-    return lmx_reply_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+    return lmx_reply_json(r, 200, lmx_model_list(m));
 }
 
 int lmx_h_health(lmx_req *r, const char *rest) {

@@ -402,8 +402,10 @@ static json_t *response_obj(const lmx_gen *g, const rstate *st, const char *stat
                             json_pack("{s:i,s:{s:i,s:i},s:i,s:{s:i},s:i}", "input_tokens",
                                       g->prompt_tokens, "input_tokens_details", "cached_tokens",
                                       g->cached_tokens, "cache_write_tokens",
-                                      /* every prefilled token stays in the prefix cache */
-                                      g->prompt_tokens - g->cached_tokens, "output_tokens",
+                                      /* OpenAI counts only explicit cache writes here, and
+                                       * clients (OpenClaw) subtract them from input_tokens:
+                                       * automatic prefix caching writes none */
+                                      0, "output_tokens",
                                       g->completion_tokens,
                                       "output_tokens_details", "reasoning_tokens",
                                       g->reasoning_tokens, "total_tokens",

@@ -584,12 +584,9 @@ int lmx_oai_parse(json_t *body, lmx_oai_kind kind, lmx_oai_req *r, lmx_api_err *
         return -1;
     }
     json_t *m = opt(body, "model");
-    if (!m) {
-        lmx_err_bad(e, "model", "you must provide a model parameter");
-        return -1;
-    }
-    if (!json_is_string(m)) return bad_type(e, "model", "a string", m);
-    r->model = json_string_value(m);
+    if (m && !json_is_string(m)) return bad_type(e, "model", "a string", m);
+    /* none or "": the manager's default model (the one loaded, or default_model) */
+    r->model = m ? json_string_value(m) : "";
     if (int_field(body, "n", 1, 128, &r->n, e)) return -1;
     if (int_field(body, "max_tokens", 1, 1 << 30, &r->max_tokens, e)) return -1;
     if (bool_field(body, "ignore_eos", &r->ignore_eos, e)) return -1;
