@@ -29,8 +29,8 @@ RULES = {
 FORBIDDEN_SYSTEM = {
     "engine": {"jansson.h", "microhttpd.h", "curl/curl.h"},
     "text": {"microhttpd.h"},
-    "sched": {"microhttpd.h"},
     "trace": {"microhttpd.h"},
+    "sched": {"microhttpd.h"},
     "manager": {"microhttpd.h"},
     "agents": {"microhttpd.h"},
     "skills": {"microhttpd.h"},

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/grow.h"
+
 #define LOG_CAP   20000
 #define N_BUCKETS 10
 static const double BUCKETS[N_BUCKETS] = {0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600};
@@ -60,13 +62,7 @@ static void esc(char *out, size_t cap, const char *v) {
 static series *get(lmx_astats *s, const char *name, const char *labels, bool hist) {
     for (int i = 0; i < s->n; i++)
         if (!strcmp(s->s[i].name, name) && !strcmp(s->s[i].labels, labels)) return &s->s[i];
-    if (s->n == s->cap) {
-        int cap = s->cap ? s->cap * 2 : 32;
-        series *ns = realloc(s->s, (size_t)cap * sizeof *ns);
-        if (!ns) return NULL;
-        s->s = ns;
-        s->cap = cap;
-    }
+    if (!lmx_grow_int(&s->s, &s->cap, s->n + 1, sizeof *s->s, 32)) return NULL;
     series *x = &s->s[s->n++];
     memset(x, 0, sizeof *x);
     snprintf(x->name, sizeof x->name, "%s", name);

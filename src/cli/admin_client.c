@@ -10,8 +10,9 @@
 
 #include "cli/args.h"
 #include "cli/suggest.h"
-#include "manager/hub.h"
 #include "server/config.h"
+#include "util/buf.h"
+#include "util/curl_init.h"
 #include "util/secret_file.h"
 
 void lmx_admin_init(lmx_admin *a, const char *cmd) {
@@ -81,27 +82,16 @@ bool lmx_admin_ready(lmx_admin *a) {
     return strlen(a->base) > 7;
 }
 
-typedef struct {
-    char *p;
-    size_t n;
-} body;
-
 static size_t on_body(char *d, size_t sz, size_t nm, void *ud) {
-    body *b = ud;
+    lmx_buf *b = ud;
     size_t n = sz * nm;
     if (b->n + n > (256u << 20)) return 0;
-    char *q = realloc(b->p, b->n + n + 1);
-    if (!q) return 0;
-    memcpy(q + b->n, d, n);
-    b->p = q;
-    b->n += n;
-    b->p[b->n] = 0;
-    return n;
+    return lmx_buf_add(b, d, n) ? n : 0;
 }
 
 long lmx_admin_call(const lmx_admin *a, const char *method, const char *path, const json_t *jb,
                     json_t **out, char *err, size_t errlen) {
-    lmx_hub_global_init();
+    lmx_curl_init();
     *out = NULL;
     CURL *c = curl_easy_init();
     if (!c) {
@@ -123,7 +113,7 @@ long lmx_admin_call(const lmx_admin *a, const char *method, const char *path, co
         snprintf(h, sizeof h, "Authorization: Bearer %s", a->api_key);
         hl = curl_slist_append(hl, h);
     }
-    body b = {0};
+    lmx_buf b = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
@@ -141,7 +131,7 @@ long lmx_admin_call(const lmx_admin *a, const char *method, const char *path, co
         if (b.n) *out = json_loadb(b.p, b.n, 0, NULL);
         if (!*out && b.n) snprintf(err, errlen, "%.*s", (int)(b.n < 300 ? b.n : 300), b.p);
     }
-    free(b.p);
+    lmx_buf_free(&b);
     free(payload);
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);

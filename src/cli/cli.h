@@ -3,28 +3,18 @@
 #ifndef LMX_CLI_H
 #define LMX_CLI_H
 
-int cmd_run(int argc, char **argv);
-int cmd_chat(int argc, char **argv);
-int cmd_tokenize(int argc, char **argv);
-int cmd_inspect(int argc, char **argv);
-int cmd_bench(int argc, char **argv);
-int cmd_template(int argc, char **argv);
-int cmd_serve(int argc, char **argv);
+typedef int lmx_cmd_fn(int argc, char **argv);
+
+lmx_cmd_fn cmd_run, cmd_chat, cmd_tokenize, cmd_inspect, cmd_bench, cmd_template, cmd_serve;
 /* cmd_admin.c: the daemon's admin API */
-int cmd_pull(int argc, char **argv);
-int cmd_ls(int argc, char **argv);
-int cmd_ps(int argc, char **argv);
-int cmd_load(int argc, char **argv);
-int cmd_unload(int argc, char **argv);
-int cmd_rm(int argc, char **argv);
-int cmd_status(int argc, char **argv);
+lmx_cmd_fn cmd_pull, cmd_ls, cmd_ps, cmd_load, cmd_unload, cmd_rm, cmd_status;
 /* cmd_runs.c: agent runs over the admin API */
-int cmd_runs(int argc, char **argv);
-int cmd_show(int argc, char **argv);
-int cmd_import(int argc, char **argv);
+lmx_cmd_fn cmd_runs;
+/* cmd_store.c: a model of the local store shown, a file imported into it */
+lmx_cmd_fn cmd_show, cmd_import;
 /* cmd_keys.c: inference keys (admin API) */
-int cmd_keys(int argc, char **argv);
+lmx_cmd_fn cmd_keys;
 /* cmd_skills.c: the daemon's skills */
-int cmd_skills(int argc, char **argv);
+lmx_cmd_fn cmd_skills;
 
 #endif

@@ -16,6 +16,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/model_ref.h"
+#include "util/grow.h"
 
 /* ---- small table printer ---- */
 
@@ -26,10 +27,7 @@ typedef struct {
 } table;
 
 static void row(table *t, int n, ...) {
-    if (t->n_rows == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->cells = realloc(t->cells, (size_t)t->cap * MAX_COLS * sizeof *t->cells);
-    }
+    if (!lmx_grow_int(&t->cells, &t->cap, t->n_rows + 1, MAX_COLS * sizeof *t->cells, 16)) return;
     t->n_cols = n;
     va_list ap;
     va_start(ap, n);
@@ -418,6 +416,45 @@ int cmd_pull(int argc, char **argv) {
     return rc;
 }
 
+/* The start of a command that shows one GET answer (ls, ps, status): its
+ * options, then the request; with --json and print_json the answer is
+ * printed as is. NULL with *rc set (0: printed, 2: usage, 1: failed). */
+static json_t *get_answer(lmx_admin *a, const char *cmd, int argc, char **argv, const char *usage,
+                          const char *path, bool print_json, int *rc) {
+    lmx_admin_init(a, cmd);
+    int np;
+    if (!parse(a, argc, argv, NULL, NULL, NULL, 0, &np, usage)) {
+        *rc = 2;
+        return NULL;
+    }
+    json_t *r = lmx_admin_do(a, "GET", path, NULL);
+    *rc = r ? 0 : 1;
+    if (r && a->json && print_json) {
+        lmx_admin_print_json(r);
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* The start of a command on one model (load, unload, rm): its options and
+ * the model's name as the client typed it, cleaned into name[cap] (and
+ * a->model); NULL after printing why (a usage error). */
+static const char *one_model(lmx_admin *a, const char *cmd, int argc, char **argv, own_opt opt,
+                             void *ctx, const char *usage, char *name, size_t cap) {
+    lmx_admin_init(a, cmd);
+    const char *pos[1];
+    int np;
+    if (!parse(a, argc, argv, opt, ctx, pos, 1, &np, usage)) return NULL;
+    if (np != 1) {
+        fprintf(stderr, "%s: name a model\n%s", cmd, usage);
+        return NULL;
+    }
+    lmx_model_name_clean(pos[0], name, cap);
+    a->model = name;
+    return name;
+}
+
 /* ---- ls ---- */
 
 int cmd_ls(int argc, char **argv) {
@@ -425,16 +462,9 @@ int cmd_ls(int argc, char **argv) {
         "usage: lmx ls [--json]\n  the models in the daemon's store, then the downloads in "
         "progress\n  (--json: the store's listing as the admin API gives it)\n" COMMON_OPTS;
     lmx_admin a;
-    lmx_admin_init(&a, "lmx ls");
-    int np;
-    if (!parse(&a, argc, argv, NULL, NULL, NULL, 0, &np, usage)) return 2;
-    json_t *r = lmx_admin_do(&a, "GET", "/admin/models", NULL);
-    if (!r) return 1;
-    if (a.json) {
-        lmx_admin_print_json(r);
-        json_decref(r);
-        return 0;
-    }
+    int rc;
+    json_t *r = get_answer(&a, "lmx ls", argc, argv, usage, "/admin/models", true, &rc);
+    if (!r) return rc;
     table t = {0};
     row(&t, 7, "ID", "SIZE", "QUANT", "ARCH", "PARAMS", "CONTEXT", "LOADED");
     size_t i;
@@ -521,11 +551,9 @@ static void loaded_table(const json_t *models) {
 int cmd_ps(int argc, char **argv) {
     const char *usage = "usage: lmx ps [--json]\n  the loaded models\n" COMMON_OPTS;
     lmx_admin a;
-    lmx_admin_init(&a, "lmx ps");
-    int np;
-    if (!parse(&a, argc, argv, NULL, NULL, NULL, 0, &np, usage)) return 2;
-    json_t *r = lmx_admin_do(&a, "GET", "/admin/status", NULL);
-    if (!r) return 1;
+    int rc;
+    json_t *r = get_answer(&a, "lmx ps", argc, argv, usage, "/admin/status", false, &rc);
+    if (!r) return rc;
     if (a.json) {
         json_t *l =
             json_pack("{s:s,s:O}", "object", "list", "data",
@@ -543,16 +571,9 @@ int cmd_ps(int argc, char **argv) {
 int cmd_status(int argc, char **argv) {
     const char *usage = "usage: lmx status [--json]\n  the daemon's state\n" COMMON_OPTS;
     lmx_admin a;
-    lmx_admin_init(&a, "lmx status");
-    int np;
-    if (!parse(&a, argc, argv, NULL, NULL, NULL, 0, &np, usage)) return 2;
-    json_t *r = lmx_admin_do(&a, "GET", "/admin/status", NULL);
-    if (!r) return 1;
-    if (a.json) {
-        lmx_admin_print_json(r);
-        json_decref(r);
-        return 0;
-    }
+    int rc;
+    json_t *r = get_answer(&a, "lmx status", argc, argv, usage, "/admin/status", true, &rc);
+    if (!r) return rc;
     char up[32], q[32], act[32];
     fmt_duration(num(r, "uptime_s", -1), up, sizeof up);
     fmt_int(r, "queue_depth", q, sizeof q);
@@ -603,18 +624,11 @@ int cmd_load(int argc, char **argv) {
         "  --alias A     also route requests for A to it\n"
         "  --ttl S       unload after S seconds idle\n" COMMON_OPTS;
     lmx_admin a;
-    lmx_admin_init(&a, "lmx load");
     load_opts o = {0};
-    const char *pos[1];
-    int np;
-    if (!parse(&a, argc, argv, load_opt, &o, pos, 1, &np, usage)) return 2;
-    if (np != 1) {
-        fprintf(stderr, "lmx load: name a model\n%s", usage);
-        return 2;
-    }
     char name[512];
-    lmx_model_name_clean(pos[0], name, sizeof name);
-    pos[0] = a.model = name;
+    const char *pos[1] = {
+        one_model(&a, "lmx load", argc, argv, load_opt, &o, usage, name, sizeof name)};
+    if (!pos[0]) return 2;
     json_t *req = json_pack("{s:s}", "model", pos[0]);
     if (o.ctx) json_object_set_new(req, "ctx_size", json_integer(o.ctx));
     if (o.parallel) json_object_set_new(req, "parallel", json_integer(o.parallel));
@@ -639,17 +653,10 @@ int cmd_load(int argc, char **argv) {
 int cmd_unload(int argc, char **argv) {
     const char *usage = "usage: lmx unload MODEL [--json]\n  unloads a loaded model\n" COMMON_OPTS;
     lmx_admin a;
-    lmx_admin_init(&a, "lmx unload");
-    const char *pos[1];
-    int np;
-    if (!parse(&a, argc, argv, NULL, NULL, pos, 1, &np, usage)) return 2;
-    if (np != 1) {
-        fprintf(stderr, "lmx unload: name a model\n%s", usage);
-        return 2;
-    }
     char name[512];
-    lmx_model_name_clean(pos[0], name, sizeof name);
-    pos[0] = a.model = name;
+    const char *pos[1] = {
+        one_model(&a, "lmx unload", argc, argv, NULL, NULL, usage, name, sizeof name)};
+    if (!pos[0]) return 2;
     json_t *req = json_pack("{s:s}", "model", pos[0]);
     json_t *r = lmx_admin_do(&a, "POST", "/admin/models/unload", req);
     json_decref(req);
@@ -666,17 +673,10 @@ int cmd_rm(int argc, char **argv) {
     const char *usage = "usage: lmx rm MODEL [--json]\n  deletes a model's files from the store "
                         "(unload it first)\n" COMMON_OPTS;
     lmx_admin a;
-    lmx_admin_init(&a, "lmx rm");
-    const char *pos[1];
-    int np;
-    if (!parse(&a, argc, argv, NULL, NULL, pos, 1, &np, usage)) return 2;
-    if (np != 1) {
-        fprintf(stderr, "lmx rm: name a model\n%s", usage);
-        return 2;
-    }
     char name[512];
-    lmx_model_name_clean(pos[0], name, sizeof name);
-    pos[0] = a.model = name;
+    const char *pos[1] = {
+        one_model(&a, "lmx rm", argc, argv, NULL, NULL, usage, name, sizeof name)};
+    if (!pos[0]) return 2;
     char *eid = lmx_admin_escape(pos[0]);
     char path[1024];
     snprintf(path, sizeof path, "/admin/models/%s", eid ? eid : "");

@@ -23,6 +23,8 @@
 #include "engine/model.h"
 #include "manager/served.h"
 #include "server/core/chat_prompt.h"
+#include "util/buf.h"
+#include "util/grow.h"
 
 static const char usage_text[] =
     "usage: lmx chat MODEL [PROMPT...] [--system TEXT] [-n N] [--temp T] [--seed S]\n"
@@ -112,7 +114,7 @@ static int answer(chat *c) {
             if (ev.text_len) {
                 fwrite(ev.text, 1, ev.text_len, stdout);
                 fflush(stdout);
-                while (len + ev.text_len + 1 > cap) text = realloc(text, cap *= 2);
+                if (!lmx_grow(&text, &cap, len + ev.text_len + 1, 1, 1024)) break;
                 memcpy(text + len, ev.text, ev.text_len);
                 len += ev.text_len;
             }
@@ -204,10 +206,7 @@ static int read_message(char **buf, size_t *cap, bool tty) {
         }
         first = false;
         if (opened && !pl) continue; /* the line that only opens a block */
-        if (len + pl + 2 > *cap) {
-            while (len + pl + 2 > *cap) *cap *= 2;
-            *buf = realloc(*buf, *cap);
-        }
+        if (!lmx_grow(buf, cap, len + pl + 2, 1, 64)) break;
         if (len) (*buf)[len++] = '\n';
         memcpy(*buf + len, piece, pl);
         len += pl;
@@ -324,12 +323,10 @@ int cmd_chat(int argc, char **argv) {
     }
     bool tty_in = isatty(0);
     if (!prompt && !tty_in) { /* the prompt from a pipe */
-        size_t cap = 4096;
-        prompt = malloc(cap);
-        size_t k;
-        while ((k = fread(prompt + plen, 1, cap - plen - 1, stdin)) > 0)
-            if ((plen += k) + 1 >= cap) prompt = realloc(prompt, cap *= 2);
-        prompt[plen] = 0;
+        lmx_buf in = {0};
+        lmx_buf_read(&in, stdin, 0);
+        prompt = in.p ? in.p : strdup("");
+        plen = in.n;
         trim(prompt);
         while (plen && (prompt[plen - 1] == '\n')) prompt[--plen] = 0;
         if (!*prompt) {

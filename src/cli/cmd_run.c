@@ -14,6 +14,7 @@
 #include "cli/model_ref.h"
 #include "engine/model.h"
 #include "engine/sample.h"
+#include "util/buf.h"
 #include "util/clock.h"
 
 static const char usage_text[] =
@@ -88,13 +89,11 @@ int cmd_run(int argc, char **argv) {
     }
     char *stdin_prompt = NULL;
     if (!bad && model && !prompt && !isatty(0)) {
-        size_t cap = 4096, len = 0, k;
-        stdin_prompt = malloc(cap);
-        while ((k = fread(stdin_prompt + len, 1, cap - len - 1, stdin)) > 0)
-            if ((len += k) + 1 >= cap) stdin_prompt = realloc(stdin_prompt, cap *= 2);
-        while (len && stdin_prompt[len - 1] == '\n') len--;
-        stdin_prompt[len] = 0;
-        prompt = stdin_prompt;
+        lmx_buf in = {0};
+        lmx_buf_read(&in, stdin, 0);
+        while (in.n && in.p[in.n - 1] == '\n') in.n--;
+        if (in.p) in.p[in.n] = 0;
+        prompt = stdin_prompt = in.p;
     }
     if (bad || !model || !prompt || !*prompt) {
         if (!bad)
@@ -165,8 +164,8 @@ int cmd_run(int argc, char **argv) {
     lmx_sampler *smp = lmx_sampler_create(m->hp.n_vocab, &sp);
     lmx_detok dt;
     lmx_detok_init(&dt, m->tok);
-    size_t tcap = 4096, tlen = 0;
-    char *text = malloc(tcap), piece[256];
+    lmx_buf text = {0};
+    char piece[256];
 
     double t1 = lmx_now_s();
     lmx_batch b = {np, all, pos, seq, NULL};
@@ -183,9 +182,7 @@ int cmd_run(int argc, char **argv) {
         size_t k = lmx_detok_push(&dt, t, piece, sizeof piece);
         if (k) {
             if (json) {
-                while (tlen + k + 1 > tcap) text = realloc(text, tcap *= 2);
-                memcpy(text + tlen, piece, k);
-                tlen += k;
+                lmx_buf_add(&text, piece, k);
             } else {
                 fwrite(piece, 1, k, stdout);
                 fflush(stdout);
@@ -201,11 +198,9 @@ int cmd_run(int argc, char **argv) {
     }
     size_t k = lmx_detok_flush(&dt, piece, sizeof piece);
     if (json) {
-        while (tlen + k + 1 > tcap) text = realloc(text, tcap *= 2);
-        memcpy(text + tlen, piece, k);
-        tlen += k;
+        lmx_buf_add(&text, piece, k);
         json_t *o = json_object(), *ta = json_array(), *pa = json_array();
-        json_object_set_new(o, "text", json_stringn_nocheck(text, tlen));
+        json_object_set_new(o, "text", json_stringn_nocheck(text.p ? text.p : "", text.n));
         for (int i = 0; i < n; i++) json_array_append_new(ta, json_integer(all[np + i]));
         for (int i = 0; i < np; i++) json_array_append_new(pa, json_integer(all[i]));
         json_object_set_new(o, "tokens", ta);
@@ -223,7 +218,7 @@ int cmd_run(int argc, char **argv) {
         stderr,
         "lmx run: prompt %d tokens in %.3f s (%.1f tok/s), generated %d in %.3f s (%.1f tok/s)\n",
         np, t2 - t1, np / (t2 - t1), n, t3 - t2, n > 1 ? (n - 1) / (t3 - t2) : 0.0);
-    free(text);
+    lmx_buf_free(&text);
     lmx_sampler_free(smp);
     free(all), free(pos), free(seq), free(logits);
 out_early:

@@ -10,7 +10,7 @@
 
 #include "cli/admin_client.h"
 #include "cli/cli.h"
-#include "manager/hub.h"
+#include "util/curl_init.h"
 
 static const char USAGE[] =
     "usage: lmx runs [ls [--status S] [--role R] [--limit N] | show ID | tail ID | cancel ID]\n"
@@ -185,7 +185,7 @@ static int tail(const lmx_admin *a, const char *id) {
     json_decref(r);
     snprintf(url, sizeof url, "%s/admin/agents/runs/%s/events", a->base, esc);
     free(esc);
-    lmx_hub_global_init();
+    lmx_curl_init();
     CURL *c = curl_easy_init();
     if (!c) return 1;
     struct curl_slist *hl = NULL;

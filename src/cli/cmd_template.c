@@ -20,6 +20,7 @@
 #include "engine/tokenizer.h"
 #include "manager/served.h"
 #include "text/template.h"
+#include "util/buf.h"
 
 static const char usage_text[] =
     "usage: lmx template --template FILE --context FILE.json [--now EPOCH_SECONDS]\n"
@@ -67,30 +68,15 @@ static char *model_template(const char *ref, json_t *ctx, size_t *len) {
 static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        if (!k) break;
-        n += k;
-    }
-    int bad = ferror(f);
+    lmx_buf b = {0};
+    int rc = lmx_buf_read(&b, f, 0);
     fclose(f);
-    if (bad) {
-        free(buf);
+    if (rc) {
+        lmx_buf_free(&b);
         return NULL;
     }
-    *len = n;
-    return buf;
+    *len = b.n;
+    return b.p;
 }
 
 int cmd_template(int argc, char **argv) {

@@ -9,6 +9,7 @@
 #include "cli/model_ref.h"
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
+#include "util/buf.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -27,18 +28,13 @@ static void usage(FILE *f) {
 }
 
 static char *read_stdin(size_t *n) {
-    size_t cap = 65536, len = 0;
-    char *b = malloc(cap);
-    while (b) {
-        size_t r = fread(b + len, 1, cap - len, stdin);
-        len += r;
-        if (len < cap) break;
-        char *nb = realloc(b, cap *= 2);
-        if (!nb) free(b);
-        b = nb;
+    lmx_buf b = {0};
+    if (lmx_buf_read(&b, stdin, 0) < 0 && !ferror(stdin)) { /* out of memory */
+        lmx_buf_free(&b);
+        return NULL;
     }
-    *n = len;
-    return b;
+    *n = b.n;
+    return b.p;
 }
 
 static void print_json_string(const char *s, size_t n) {

@@ -9,7 +9,7 @@
 
 static const struct {
     const char *name;
-    int (*fn)(int argc, char **argv);
+    lmx_cmd_fn *fn;
     const char *help;
 } commands[] = {
     {"chat", cmd_chat, "chat with a model in the terminal (or answer one prompt)"},

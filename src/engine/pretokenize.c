@@ -20,6 +20,7 @@
 #include <utf8proc.h>
 
 #include "engine/tokenizer_impl.h"
+#include "util/grow.h"
 
 #define MAX_RX 6
 
@@ -192,13 +193,7 @@ typedef struct {
 } frags;
 
 static int frag_push(frags *f, uint32_t s, uint32_t e) {
-    if (f->n == f->cap) {
-        size_t nc = f->cap ? f->cap * 2 : 64;
-        frag *v = realloc(f->v, nc * sizeof *v);
-        if (!v) return -1;
-        f->v = v;
-        f->cap = nc;
-    }
+    if (!lmx_grow(&f->v, &f->cap, f->n + 1, sizeof *f->v, 64)) return -1;
     f->v[f->n].s = s;
     f->v[f->n].e = e;
     f->n++;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "engine/tokenizer_impl.h"
+#include "util/grow.h"
 
 /* ---------------------------------------------------------------- loading */
 
@@ -511,13 +512,7 @@ typedef struct {
 } frags;
 
 static int frag_push(frags *f, uint32_t off, uint32_t len, int32_t tok) {
-    if (f->n == f->cap) {
-        int nc = f->cap ? f->cap * 2 : 16;
-        frag *v = realloc(f->v, (size_t)nc * sizeof *v);
-        if (!v) return -1;
-        f->v = v;
-        f->cap = nc;
-    }
+    if (!lmx_grow_int(&f->v, &f->cap, f->n + 1, sizeof *f->v, 16)) return -1;
     f->v[f->n].off = off;
     f->v[f->n].len = len;
     f->v[f->n].tok = tok;

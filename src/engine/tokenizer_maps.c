@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/tokenizer_impl.h"
+#include "util/grow.h"
 
 uint64_t lmx_hash_bytes(const void *p, size_t n) {
     const uint8_t *s = p;
@@ -59,27 +60,17 @@ int lmx_strmap_add(lmx_strmap *m, const char *s, size_t n) {
         size_t ns = m->ht ? (m->ht_mask + 1) * 2 : 1024;
         if (strmap_rehash(m, ns)) return -1;
     }
-    if (m->n == m->ncap) {
-        int nc = m->ncap ? m->ncap * 2 : 1024;
-        uint32_t *o = realloc(m->off, (size_t)nc * sizeof *o);
-        if (!o) return -1;
-        m->off = o;
-        uint32_t *l = realloc(m->slen, (size_t)nc * sizeof *l);
-        if (!l) return -1;
-        m->slen = l;
-        m->ncap = nc;
+    if (m->n == m->ncap) { /* off and slen grow together */
+        int c_off = m->ncap, c_len = m->ncap;
+        if (!lmx_grow_int(&m->off, &c_off, m->n + 1, sizeof *m->off, 1024) ||
+            !lmx_grow_int(&m->slen, &c_len, m->n + 1, sizeof *m->slen, 1024))
+            return -1;
+        m->ncap = c_off;
     }
     /* allocated even for an empty string: buf + off must never be NULL + 0
      * (a vocabulary of empty strings is a hostile file's, not a crash) */
-    if (!m->buf || m->len + n > m->cap) {
-        size_t nc = m->cap ? m->cap : 4096;
-        while (nc < m->len + n) nc *= 2;
-        if (nc > UINT32_MAX) return -1;
-        char *b = realloc(m->buf, nc);
-        if (!b) return -1;
-        m->buf = b;
-        m->cap = nc;
-    }
+    size_t need = m->len + n ? m->len + n : 1;
+    if (need > UINT32_MAX || !lmx_grow(&m->buf, &m->cap, need, 1, 4096)) return -1;
     /* s may point into m->buf (it was just reallocated): copy via offset */
     if (n) memmove(m->buf + m->len, s, n);
     m->off[m->n] = (uint32_t)m->len;
@@ -158,15 +149,9 @@ void lmx_pairmap_free(lmx_pairmap *m) {
 
 void lmx_ids_push(lmx_ids *o, int32_t id) {
     if (o->oom) return;
-    if (o->n == o->cap) {
-        int nc = o->cap ? o->cap * 2 : 256;
-        int32_t *v = realloc(o->v, (size_t)nc * sizeof *v);
-        if (!v) {
-            o->oom = true;
-            return;
-        }
-        o->v = v;
-        o->cap = nc;
+    if (!lmx_grow_int(&o->v, &o->cap, o->n + 1, sizeof *o->v, 256)) {
+        o->oom = true;
+        return;
     }
     o->v[o->n++] = id;
 }

@@ -29,6 +29,8 @@
 #include "manager/hub.h"
 #include "util/clock.h"
 #include "trace/trace.h"
+#include "util/curl_init.h"
+#include "util/grow.h"
 
 #define N_WORKERS    2
 #define MAX_ATTEMPTS 6
@@ -288,14 +290,9 @@ static void load_records(lmx_dl *d) {
         if (!it) continue;
         if (!is_final(it->state)) it->state = DL_QUEUED;
         it->bytes = bytes_on_disk(d, it);
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            dl_item **nv = realloc(v, cap * sizeof *v);
-            if (!nv) {
-                item_free(it);
-                break;
-            }
-            v = nv;
+        if (!lmx_grow(&v, &cap, n + 1, sizeof *v, 16)) {
+            item_free(it);
+            break;
         }
         v[n++] = it;
     }
@@ -703,7 +700,7 @@ static void *worker(void *arg) {
 /* ---- the API ---- */
 
 lmx_dl *lmx_dl_create(lmx_mgr *mgr, char *err, size_t errlen) {
-    lmx_hub_global_init();
+    lmx_curl_init();
     lmx_dl *d = calloc(1, sizeof *d);
     if (!d) {
         snprintf(err, errlen, "out of memory");

@@ -19,13 +19,8 @@
 #include <string.h>
 #include <strings.h>
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-void lmx_hub_global_init(void) {
-    pthread_once(&curl_once, curl_init_once);
-}
+#include "util/buf.h"
+#include "util/curl_init.h"
 
 /* ---- names ---- */
 
@@ -308,27 +303,13 @@ void lmx_hub_files_free(lmx_hub_file *f, int n) {
 
 /* ---- HTTP ---- */
 
-typedef struct {
-    char *p;
-    size_t n, cap, limit;
-} mem;
+#define LISTING_LIMIT (64u << 20) /* larger than any listing: the transfer is aborted */
 
 static size_t mem_write(char *data, size_t sz, size_t nm, void *ud) {
-    mem *m = ud;
+    lmx_buf *m = ud;
     size_t n = sz * nm;
-    if (m->n + n > m->limit) return 0; /* aborts: the answer is larger than any listing */
-    if (m->n + n + 1 > m->cap) {
-        size_t c = m->cap ? m->cap : 4096;
-        while (c < m->n + n + 1) c *= 2;
-        char *q = realloc(m->p, c);
-        if (!q) return 0;
-        m->p = q;
-        m->cap = c;
-    }
-    memcpy(m->p + m->n, data, n);
-    m->n += n;
-    m->p[m->n] = 0;
-    return n;
+    if (m->n + n > LISTING_LIMIT) return 0;
+    return lmx_buf_add(m, data, n) ? n : 0;
 }
 
 /* Headers of the last response (redirects reset them). */
@@ -468,7 +449,7 @@ static void hub_error(lmx_api_err *e, long code, const hdrs *hd, const char *wha
 }
 
 json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, lmx_api_err *e) {
-    lmx_hub_global_init();
+    lmx_curl_init();
     json_t *files = json_array();
     CURL *c = curl_easy_init();
     char *rev = c ? curl_easy_escape(c, revision, 0) : NULL;
@@ -479,7 +460,7 @@ json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, l
     if (c) curl_easy_cleanup(c);
     for (int page = 0; page < 100; page++) {
         hdrs hd = {0};
-        mem m = {.limit = 64u << 20};
+        lmx_buf m = {0};
         struct curl_slist *hl = auth_headers(h, true);
         CURL *cu = easy(h, url, hl, &hd);
         if (!cu) goto fail_oom;
@@ -495,7 +476,7 @@ json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, l
         curl_easy_cleanup(cu);
         curl_slist_free_all(hl);
         if (rc != CURLE_OK) {
-            free(m.p);
+            lmx_buf_free(&m);
             lmx_err_set(e, 502, "server_error", "hub_unreachable", NULL,
                         "Listing repo '%s' on %s failed: %s.", repo, h->endpoint,
                         curl_easy_strerror(rc));
@@ -503,14 +484,14 @@ json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, l
             return NULL;
         }
         if (code != 200) {
-            free(m.p);
+            lmx_buf_free(&m);
             hub_error(e, code, &hd, "Listing the files", repo, h->endpoint);
             json_decref(files);
             return NULL;
         }
         json_error_t je;
         json_t *arr = m.p ? json_loadb(m.p, m.n, 0, &je) : NULL;
-        free(m.p);
+        lmx_buf_free(&m);
         if (!json_is_array(arr)) {
             json_decref(arr);
             json_decref(files);
@@ -578,7 +559,7 @@ static char *resolve_url(const char *endpoint, const char *repo, const char *rev
 
 int lmx_hub_probe(const lmx_hub *h, const char *repo, const char *revision, const char *file,
                   lmx_hub_target *t, lmx_api_err *e) {
-    lmx_hub_global_init();
+    lmx_curl_init();
     memset(t, 0, sizeof *t);
     t->size = -1;
     char *url = resolve_url(h->endpoint, repo, revision, file);
@@ -707,7 +688,7 @@ static int fetch_xfer(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cur
 
 lmx_fetch_result lmx_hub_fetch(const lmx_hub *h, const lmx_hub_target *t, FILE *f, int64_t off,
                                lmx_hub_progress cb, void *ud, char *err, size_t errlen) {
-    lmx_hub_global_init();
+    lmx_curl_init();
     hdrs hd = {0};
     struct curl_slist *hl = auth_headers(h, t->auth);
     CURL *c = easy(h, t->url, hl, &hd);

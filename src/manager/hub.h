@@ -35,8 +35,6 @@ typedef struct {
     int64_t size;    /* from X-Linked-Size or Content-Length; -1 unknown */
 } lmx_hub_target;
 
-void lmx_hub_global_init(void); /* curl_global_init, once per process */
-
 /* "org/name" with [A-Za-z0-9._-] parts, no "." or ".." part. */
 bool lmx_hub_valid_repo(const char *repo);
 /* A relative path inside a repo: no "..", no empty or absolute parts. */

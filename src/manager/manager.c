@@ -26,6 +26,7 @@
 #include "manager/memory.h"
 #include "manager/store.h"
 #include "util/clock.h"
+#include "util/grow.h"
 #include "util/log.h"
 #include "trace/trace.h"
 
@@ -90,13 +91,7 @@ static entry *find_locked(lmx_mgr *m, const char *id) {
 }
 
 static entry *add_locked(lmx_mgr *m, const char *id) {
-    if (m->n_ents == m->cap) {
-        int cap = m->cap ? m->cap * 2 : 8;
-        entry **p = realloc(m->ents, (size_t)cap * sizeof *p);
-        if (!p) return NULL;
-        m->ents = p;
-        m->cap = cap;
-    }
+    if (!lmx_grow_int(&m->ents, &m->cap, m->n_ents + 1, sizeof *m->ents, 8)) return NULL;
     entry *e = calloc(1, sizeof *e);
     if (!e) return NULL;
     snprintf(e->id, sizeof e->id, "%s", id);

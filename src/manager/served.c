@@ -160,10 +160,3 @@ void lmx_served_free(lmx_served *s, bool cancel_running) {
     free(s);
 }
 
-json_t *lmx_served_json(const lmx_served *s) {
-    return json_pack("{s:s,s:s,s:I,s:s,s:i,s:s,s:s,s:I,s:b,s:b}", "id", s->name, "object", "model",
-                     "created", (json_int_t)s->created, "owned_by", "lmx", "context_length",
-                     s->n_ctx, "architecture", s->m->hp.arch, "quantization", s->quant,
-                     "parameters", (json_int_t)s->n_params, "supports_tools", s->tmpl_tools,
-                     "default_chat_template", s->tmpl_is_default);
-}

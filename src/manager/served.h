@@ -1,10 +1,9 @@
 /* Served models: a loaded model with its scheduler and chat template, under
- * the name clients use ("stories260K" for .../stories260K.gguf), and the
- * /v1/models listing of them. */
+ * the name clients use ("stories260K" for .../stories260K.gguf). The API
+ * modules render them in their own shapes (/v1/models: model_list.c). */
 #ifndef LMX_MGR_SERVED_H
 #define LMX_MGR_SERVED_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -35,7 +34,7 @@ typedef struct lmx_served {
     bool tmpl_reasoning;       /* the template writes <think> thoughts (text/reasoning.h) */
     char *bos_text, *eos_text; /* token texts ("" if none) */
     int32_t bos_id;            /* -1 if none */
-    /* for /v1/models/{id} */
+    /* what the model listings show */
     char quant[32];
     uint64_t n_params;
 } lmx_served;
@@ -55,9 +54,6 @@ void lmx_served_free(lmx_served *s, bool cancel_running);
 
 /* The template used for models that have none (ChatML). */
 const char *lmx_served_default_template(void);
-
-/* The {"object": "model", ...} entry (new reference). */
-json_t *lmx_served_json(const lmx_served *s);
 
 /* The bytes of token `id` as output text (control tokens as their text), NUL
  * terminated; returns the length (< cap, cut if longer). */

@@ -20,6 +20,7 @@
 
 #include "engine/dtype.h"
 #include "engine/gguf.h"
+#include "util/grow.h"
 
 struct lmx_store {
     char *dir;
@@ -198,13 +199,7 @@ typedef struct {
 
 static void add_found(found_list *L, const char *id, const char *dir, const char *first,
                       int n_split, size_t prefix) {
-    if (L->n == L->cap) {
-        int cap = L->cap ? L->cap * 2 : 16;
-        found *p = realloc(L->v, (size_t)cap * sizeof *p);
-        if (!p) return;
-        L->v = p;
-        L->cap = cap;
-    }
+    if (!lmx_grow_int(&L->v, &L->cap, L->n + 1, sizeof *L->v, 16)) return;
     found *f = &L->v[L->n];
     memset(f, 0, sizeof *f);
     snprintf(f->id, sizeof f->id, "%s", id);
@@ -245,26 +240,14 @@ typedef struct {
 static bool first_visit(walk_state *W, const struct stat *sb) {
     for (int i = 0; i < W->n_seen; i++)
         if (W->seen[i].dev == sb->st_dev && W->seen[i].ino == sb->st_ino) return false;
-    if (W->n_seen == W->cap_seen) {
-        int cap = W->cap_seen ? W->cap_seen * 2 : 16;
-        void *p = realloc(W->seen, (size_t)cap * sizeof *W->seen);
-        if (!p) return false;
-        W->seen = p;
-        W->cap_seen = cap;
-    }
+    if (!lmx_grow_int(&W->seen, &W->cap_seen, W->n_seen + 1, sizeof *W->seen, 16)) return false;
     W->seen[W->n_seen].dev = sb->st_dev;
     W->seen[W->n_seen++].ino = sb->st_ino;
     return true;
 }
 
 static void defer_link(walk_state *W, const char *dir, const char *rel, int depth) {
-    if (W->n_links == W->cap_links) {
-        int cap = W->cap_links ? W->cap_links * 2 : 8;
-        void *p = realloc(W->links, (size_t)cap * sizeof *W->links);
-        if (!p) return;
-        W->links = p;
-        W->cap_links = cap;
-    }
+    if (!lmx_grow_int(&W->links, &W->cap_links, W->n_links + 1, sizeof *W->links, 8)) return;
     W->links[W->n_links].dir = strdup(dir);
     W->links[W->n_links].rel = strdup(rel);
     W->links[W->n_links++].depth = depth;

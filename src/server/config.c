@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "sched/sched.h"
+#include "util/buf.h"
 #include "util/secret_file.h"
 
 typedef enum { T_STR, T_INT, T_SIZE, T_BOOL, T_SECS, T_ALIASES, T_MODELS, T_AGENTS } key_type;
@@ -761,30 +762,16 @@ int lmx_config_load_file(lmx_config *c, const char *path, bool missing_ok, char 
         if (missing_ok && errno == ENOENT) return 0;
         return put_err(err, errlen, "%s: cannot open config file: %s", path, strerror(errno)), -1;
     }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            if (cap >= (16u << 20)) {
-                free(buf);
-                fclose(f);
-                return put_err(err, errlen, "%s: config file larger than 16 MiB", path), -1;
-            }
-            char *b = realloc(buf, cap *= 2);
-            if (!b) free(buf);
-            buf = b;
-        }
-    }
-    bool rerr = ferror(f);
+    lmx_buf buf = {0};
+    int got = lmx_buf_read(&buf, f, 16u << 20);
     fclose(f);
-    if (!buf || rerr) {
-        free(buf);
+    if (got) {
+        lmx_buf_free(&buf);
+        if (got > 0) return put_err(err, errlen, "%s: config file larger than 16 MiB", path), -1;
         return put_err(err, errlen, "%s: cannot read config file", path), -1;
     }
-    int rc = lmx_config_parse_yaml(c, path, buf, n, err, errlen);
-    free(buf);
+    int rc = lmx_config_parse_yaml(c, path, buf.p ? buf.p : "", buf.n, err, errlen);
+    lmx_buf_free(&buf);
     return rc;
 }
 

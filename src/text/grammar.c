@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/grow.h"
+
 #define EL_END    INT32_MIN
 #define INF_LEN   (1 << 24)
 #define MAX_DEPTH 512
@@ -57,16 +59,20 @@ struct lmx_gram {
     bool oom, finished;
 };
 
-static bool grow(void **p, int *cap, int need, size_t elem) {
-    if (need <= *cap) return true;
-    int c = *cap ? *cap : 16;
-    while (c < need) {
-        if (c > (1 << 29)) return false;
-        c *= 2;
+/* Arrays of the grammar: at most 2^30 elements. */
+static bool grow(void *p, int *cap, int need, size_t elem) {
+    return need <= (1 << 30) && lmx_grow_int(p, cap, need, elem, 16);
+}
+
+/* Parallel arrays (arrs[i]: a T ** of elems[i]-byte elements) sharing one
+ * capacity, grown together; a failure leaves *cap as it was, so arrays that
+ * did grow are only larger than needed. */
+static bool grow_parallel(int *cap, int need, void *const arrs[], const size_t elems[], int n) {
+    int c = *cap;
+    for (int i = 0; i < n; i++) {
+        c = *cap;
+        if (!grow(arrs[i], &c, need, elems[i])) return false;
     }
-    void *q = realloc(*p, (size_t)c * elem);
-    if (!q) return false;
-    *p = q;
     *cap = c;
     return true;
 }
@@ -106,7 +112,7 @@ int lmx_gram_n_rules(const lmx_gram *g) {
 }
 
 static void seq_push(lmx_gram_seq *s, int32_t e) {
-    if (!grow((void **)&s->el, &s->cap, s->n + 1, sizeof *s->el)) {
+    if (!grow(&s->el, &s->cap, s->n + 1, sizeof *s->el)) {
         s->oom = true;
         return;
     }
@@ -118,7 +124,7 @@ static int32_t class_index(lmx_gram *g, const uint8_t set[32]) {
     for (int b = 0; b < 256; b++)
         if (set[b >> 3] >> (b & 7) & 1) count++, last = b;
     if (count == 1 && g->single[last] >= 0) return g->single[last];
-    if (!grow((void **)&g->cls, &g->cap_cls, g->n_cls + 1, sizeof *g->cls)) {
+    if (!grow(&g->cls, &g->cap_cls, g->n_cls + 1, sizeof *g->cls)) {
         g->oom = true;
         return -1;
     }
@@ -160,8 +166,8 @@ void lmx_gram_seq_free(lmx_gram_seq *s) {
 
 void lmx_gram_add_alt(lmx_gram *g, int rule, lmx_gram_seq *s) {
     if (s->oom || g->n_el + s->n + 1 > MAX_ELEMS ||
-        !grow((void **)&g->el, &g->cap_el, g->n_el + s->n + 1, sizeof *g->el) ||
-        !grow((void **)&g->alt_rule, &g->cap_alt, g->n_alt + 1, sizeof *g->alt_rule) ||
+        !grow(&g->el, &g->cap_el, g->n_el + s->n + 1, sizeof *g->el) ||
+        !grow(&g->alt_rule, &g->cap_alt, g->n_alt + 1, sizeof *g->alt_rule) ||
         !(g->alt_start = realloc(g->alt_start, sizeof *g->alt_start * (size_t)g->cap_alt))) {
         g->oom = true;
         s->n = 0;
@@ -357,7 +363,7 @@ static void build_node(lmx_gram_vocab *v, int k, int d, int lo, int hi, uint8_t 
         i = j;
     }
     if (hi - lo >= BYTESET_MIN_TOKENS &&
-        grow((void **)&v->bytesets, &v->cap_bytesets, v->n_bytesets + 1, 32)) {
+        grow(&v->bytesets, &v->cap_bytesets, v->n_bytesets + 1, 32)) {
         bool *w = realloc(v->whole_utf8, (size_t)v->cap_bytesets * sizeof *w);
         if (w) {
             v->whole_utf8 = w;
@@ -391,12 +397,7 @@ lmx_gram_vocab *lmx_gram_vocab_new(int n_vocab, lmx_gram_piece_fn piece, void *c
     for (int32_t id = 0; id < n_vocab; id++) {
         size_t n = piece(ctx, id, buf, sizeof buf);
         if (n > sizeof buf) n = 0; /* a piece that long is never wanted in structured output */
-        if (used + n > cap) {
-            while (used + n > cap) cap *= 2;
-            char *nb = realloc(v->bytes, cap);
-            if (!nb) goto fail;
-            v->bytes = nb;
-        }
+        if (!lmx_grow(&v->bytes, &cap, used + n, 1, 4096)) goto fail;
         memcpy(v->bytes + used, buf, n);
         v->off[id] = used;
         v->len[id] = (uint32_t)n;
@@ -509,26 +510,17 @@ static int32_t intern(lmx_gram_state *st, int32_t pos, int32_t par) {
     if (depth > MAX_DEPTH) return -1;
     int n = st->n_nd;
     if (n + 1 > st->cap_nd) {
-        int c = st->cap_nd * 2;
-        int32_t *a = realloc(st->nd_pos, sizeof *a * (size_t)c);
-        if (a) st->nd_pos = a;
-        int32_t *b = realloc(st->nd_par, sizeof *b * (size_t)c);
-        if (b) st->nd_par = b;
-        int32_t *cl = realloc(st->nd_close, sizeof *cl * (size_t)c);
-        if (cl) st->nd_close = cl;
-        int32_t *dp = realloc(st->nd_depth, sizeof *dp * (size_t)c);
-        if (dp) st->nd_depth = dp;
-        uint32_t *mk = realloc(st->nd_mark, sizeof *mk * (size_t)c);
-        if (mk) st->nd_mark = mk;
-        uint32_t *sn = realloc(st->nd_seen, sizeof *sn * (size_t)c);
-        if (sn) st->nd_seen = sn;
-        if (!a || !b || !cl || !dp || !mk || !sn) {
+        void *const arrs[] = {&st->nd_pos,   &st->nd_par,  &st->nd_close,
+                              &st->nd_depth, &st->nd_mark, &st->nd_seen};
+        const size_t elems[] = {sizeof *st->nd_pos,   sizeof *st->nd_par,  sizeof *st->nd_close,
+                                sizeof *st->nd_depth, sizeof *st->nd_mark, sizeof *st->nd_seen};
+        int old = st->cap_nd;
+        if (!grow_parallel(&st->cap_nd, n + 1, arrs, elems, 6)) {
             st->oom = true;
             return -1;
         }
-        memset(st->nd_mark + st->cap_nd, 0, sizeof *mk * (size_t)(c - st->cap_nd));
-        memset(st->nd_seen + st->cap_nd, 0, sizeof *sn * (size_t)(c - st->cap_nd));
-        st->cap_nd = c;
+        memset(st->nd_mark + old, 0, sizeof *st->nd_mark * (size_t)(st->cap_nd - old));
+        memset(st->nd_seen + old, 0, sizeof *st->nd_seen * (size_t)(st->cap_nd - old));
     }
     st->nd_pos[n] = pos;
     st->nd_par[n] = par;
@@ -554,7 +546,7 @@ static void out_add(lmx_gram_state *st, int32_t n) {
     }
     if (st->nd_mark[n] == st->stamp) return;
     st->nd_mark[n] = st->stamp;
-    if (!grow((void **)&st->tmp, &st->cap_tmp, st->n_tmp + 1, sizeof *st->tmp)) {
+    if (!grow(&st->tmp, &st->cap_tmp, st->n_tmp + 1, sizeof *st->tmp)) {
         st->oom = true;
         return;
     }
@@ -617,7 +609,7 @@ static int32_t intern_set(lmx_gram_state *st) {
     if (st->oom) return 0;
     int n = st->n_tmp + (st->out_complete ? 1 : 0);
     if (n == 0) return 0;
-    if (!grow((void **)&st->tmp, &st->cap_tmp, n, sizeof *st->tmp)) return 0;
+    if (!grow(&st->tmp, &st->cap_tmp, n, sizeof *st->tmp)) return 0;
     if (st->out_complete) st->tmp[st->n_tmp] = 0;
     qsort(st->tmp, (size_t)n, sizeof *st->tmp, cmp_i32);
     uint32_t i = hash_items(st->tmp, n) & (uint32_t)(st->sh_cap - 1);
@@ -626,24 +618,14 @@ static int32_t intern_set(lmx_gram_state *st) {
             !memcmp(st->items + st->set_off[s], st->tmp, sizeof *st->tmp * (size_t)n))
             return s;
     int s = st->n_sets;
-    if (!grow((void **)&st->items, &st->cap_items, st->n_items + n, sizeof *st->items))
+    if (!grow(&st->items, &st->cap_items, st->n_items + n, sizeof *st->items))
         return st->oom = true, 0;
     if (s + 1 > st->cap_sets) {
-        int c = st->cap_sets * 2;
-        int32_t *a = realloc(st->set_off, sizeof *a * (size_t)c);
-        if (a) st->set_off = a;
-        int32_t *b = realloc(st->set_len, sizeof *b * (size_t)c);
-        if (b) st->set_len = b;
-        int32_t *cl = realloc(st->set_close, sizeof *cl * (size_t)c);
-        if (cl) st->set_close = cl;
-        int32_t **tr = realloc(st->set_trans, sizeof *tr * (size_t)c);
-        if (tr) st->set_trans = tr;
-        uint8_t(*lp)[64] = realloc(st->set_loop, 64 * (size_t)c);
-        if (lp) st->set_loop = lp;
-        int8_t *lk = realloc(st->set_u8, sizeof *lk * (size_t)c);
-        if (lk) st->set_u8 = lk;
-        if (!a || !b || !cl || !tr || !lp || !lk) return st->oom = true, 0;
-        st->cap_sets = c;
+        void *const arrs[] = {&st->set_off,   &st->set_len,  &st->set_close,
+                              &st->set_trans, &st->set_loop, &st->set_u8};
+        const size_t elems[] = {sizeof *st->set_off,   sizeof *st->set_len,  sizeof *st->set_close,
+                                sizeof *st->set_trans, sizeof *st->set_loop, sizeof *st->set_u8};
+        if (!grow_parallel(&st->cap_sets, s + 1, arrs, elems, 6)) return st->oom = true, 0;
     }
     memcpy(st->items + st->n_items, st->tmp, sizeof *st->tmp * (size_t)n);
     st->set_off[s] = st->n_items;

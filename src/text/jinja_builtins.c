@@ -740,319 +740,488 @@ static jv select_like(jctx *C, const jargs *A, int attr, int want) {
     return out;
 }
 
-jv jfilter(jctx *C, const char *name, jv *args, const char **kw, int nargs) {
-    jargs A = {args, kw, nargs};
-    jv v = args[0];
-    if (!strcmp(name, "safe") || !strcmp(name, "forceescape")) return v;
-    if (!strcmp(name, "string"))
-        return v.t == JV_STR ? v : (jv){.t = JV_STR, .u.s = jv_tostr(C->A, v)};
-    if (!strcmp(name, "tojson")) return do_tojson(C, &A);
-    if (!strcmp(name, "trim")) {
-        jv ch = arg_or(&A, 1, "chars", jv_none());
-        return strip(C, jv_tostr(C->A, v), ch.t == JV_STR ? ch.u.s : NULL, 1, 1);
+/* ---- filters: one function each, found by name ---- */
+
+static jv f_safe(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    (void)C;
+    return v;
+}
+
+static jv f_string(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    return v.t == JV_STR ? v : (jv){.t = JV_STR, .u.s = jv_tostr(C->A, v)};
+}
+
+static jv f_tojson(jctx *C, const char *name, const jargs *A) {
+    (void)name;
+    return do_tojson(C, A);
+}
+
+static jv f_trim(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jv ch = arg_or(A, 1, "chars", jv_none());
+    return strip(C, jv_tostr(C->A, v), ch.t == JV_STR ? ch.u.s : NULL, 1, 1);
+}
+
+static jv f_upper(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    return map_case(C, jv_tostr(C->A, v), utf8proc_toupper);
+}
+
+static jv f_lower(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    return map_case(C, jv_tostr(C->A, v), utf8proc_tolower);
+}
+
+static jv f_capitalize(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    return capitalize(C, jv_tostr(C->A, v));
+}
+
+static jv f_title(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    return jinja_title(C, jv_tostr(C->A, v));
+}
+
+static jv f_length(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    switch (v.t) {
+    case JV_STR:
+        return jv_int((long long)ju_len(v.u.s->s, v.u.s->len));
+    case JV_LIST:
+        return jv_int((long long)v.u.l->n);
+    case JV_DICT:
+        return jv_int((long long)v.u.d->n);
+    case JV_UNDEF:
+        return jv_int(0);
+    default:
+        jfail(C->E, "TypeError: object of type '%s' has no len()", jv_typename(v));
     }
-    if (!strcmp(name, "upper")) return map_case(C, jv_tostr(C->A, v), utf8proc_toupper);
-    if (!strcmp(name, "lower")) return map_case(C, jv_tostr(C->A, v), utf8proc_tolower);
-    if (!strcmp(name, "capitalize")) return capitalize(C, jv_tostr(C->A, v));
-    if (!strcmp(name, "title")) return jinja_title(C, jv_tostr(C->A, v));
-    if (!strcmp(name, "length") || !strcmp(name, "count")) {
-        switch (v.t) {
-        case JV_STR:
-            return jv_int((long long)ju_len(v.u.s->s, v.u.s->len));
-        case JV_LIST:
-            return jv_int((long long)v.u.l->n);
-        case JV_DICT:
-            return jv_int((long long)v.u.d->n);
-        case JV_UNDEF:
-            return jv_int(0);
+}
+
+static jv f_default(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jv dflt = arg_or(A, 1, "default_value", mkstr(C, "", 0));
+    int boolean = jv_truthy(arg_or(A, 2, "boolean", jv_bool(0)));
+    if (v.t == JV_UNDEF || (boolean && !jv_truthy(v))) return dflt;
+    return v;
+}
+
+static jv f_join(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jlist *l = to_list(C, v);
+    jv sep = arg_or(A, 1, "d", mkstr(C, "", 0));
+    jv at = arg_or(A, 2, "attribute", jv_none());
+    jbuf b;
+    jb_init(&b, C->A);
+    jb_put(&b, "", 0);
+    for (size_t i = 0; i < l->n; i++) {
+        if (i) jv_str(&b, sep);
+        jv_str(&b, at.t == JV_STR ? attr_path(C, l->v[i], at.u.s) : l->v[i]);
+    }
+    return bufstr(C, &b);
+}
+
+static jv f_list(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    return (jv){.t = JV_LIST, .u.l = to_list(C, v)};
+}
+
+static jv f_first(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    jlist *l = to_list(C, v);
+    if (!l->n) return jv_undef(NULL);
+    return name[0] == 'f' ? l->v[0] : l->v[l->n - 1];
+}
+
+static jv f_items(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    return items_of(C, v);
+}
+
+static jv f_dictsort(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jv it = items_of(C, v);
+    int cs = jv_truthy(arg_or(A, 1, "case_sensitive", jv_bool(0)));
+    jv by = arg_or(A, 2, "by", mkstr(C, "key", 3));
+    int rev = jv_truthy(arg_or(A, 3, "reverse", jv_bool(0)));
+    int byval = by.t == JV_STR && !strcmp(by.u.s->s, "value");
+    jlist *l = it.u.l;
+    jv *keys = ja_alloc(C->A, (l->n ? l->n : 1) * sizeof *keys);
+    for (size_t i = 0; i < l->n; i++) {
+        jv k = l->v[i].u.l->v[byval];
+        keys[i] = cs ? k : lower_if_str(C, k);
+    }
+    sort_by(C, l->v, keys, l->n, rev);
+    return it;
+}
+
+static jv f_sort(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jlist *l = to_list(C, v);
+    int rev = jv_truthy(arg_or(A, 1, "reverse", jv_bool(0)));
+    int cs = jv_truthy(arg_or(A, 2, "case_sensitive", jv_bool(0)));
+    jv at = arg_or(A, 3, "attribute", jv_none());
+    jv *keys = ja_alloc(C->A, (l->n ? l->n : 1) * sizeof *keys);
+    for (size_t i = 0; i < l->n; i++) {
+        jv k = at.t == JV_STR ? attr_path(C, l->v[i], at.u.s) : l->v[i];
+        keys[i] = cs ? k : lower_if_str(C, k);
+    }
+    sort_by(C, l->v, keys, l->n, rev);
+    return (jv){.t = JV_LIST, .u.l = l};
+}
+
+static jv f_unique(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jlist *l = to_list(C, v);
+    int cs = jv_truthy(arg_or(A, 1, "case_sensitive", jv_bool(0)));
+    jv at = arg_or(A, 2, "attribute", jv_none());
+    jv out = jv_newlist(C->A, 0), seen = jv_newlist(C->A, 0);
+    for (size_t i = 0; i < l->n; i++) {
+        jv k = at.t == JV_STR ? attr_path(C, l->v[i], at.u.s) : l->v[i];
+        if (!cs) k = lower_if_str(C, k);
+        int dup = 0;
+        for (size_t j = 0; j < seen.u.l->n && !dup; j++) dup = jv_eq(seen.u.l->v[j], k);
+        if (dup) continue;
+        jl_push(C->A, seen.u.l, k);
+        jl_push(C->A, out.u.l, l->v[i]);
+    }
+    return out;
+}
+
+static jv f_reverse(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    if (v.t == JV_STR) {
+        jlist *l = to_list(C, v);
+        jbuf b;
+        jb_init(&b, C->A);
+        jb_put(&b, "", 0);
+        for (size_t i = l->n; i > 0; i--) jb_put(&b, l->v[i - 1].u.s->s, l->v[i - 1].u.s->len);
+        return bufstr(C, &b);
+    }
+    jlist *l = to_list(C, v);
+    for (size_t i = 0; i < l->n / 2; i++) {
+        jv t = l->v[i];
+        l->v[i] = l->v[l->n - 1 - i];
+        l->v[l->n - 1 - i] = t;
+    }
+    return (jv){.t = JV_LIST, .u.l = l};
+}
+
+static jv f_replace(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jstr *s = jv_tostr(C->A, v);
+    jv old = arg_or(A, 1, "old", jv_undef(NULL)), nw = arg_or(A, 2, "new", jv_undef(NULL));
+    jv cnt = arg_or(A, 3, "count", jv_none());
+    return replace(C, s, jv_tostr(C->A, old), jv_tostr(C->A, nw), cnt.t == JV_INT ? cnt.u.i : -1);
+}
+
+static jv f_int(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jv dflt = arg_or(A, 1, "default", jv_int(0));
+    if (v.t == JV_INT) return v;
+    if (v.t == JV_BOOL) return jv_int(v.u.b);
+    if (v.t == JV_FLOAT) return isfinite(v.u.f) ? jv_int((long long)v.u.f) : dflt;
+    if (v.t == JV_STR) {
+        jv t = strip(C, v.u.s, NULL, 1, 1);
+        char *end;
+        long long i = strtoll(t.u.s->s, &end, 10);
+        if (t.u.s->len && !*end) return jv_int(i);
+        double f = strtod(t.u.s->s, &end);
+        if (t.u.s->len && !*end && isfinite(f)) return jv_int((long long)f);
+    }
+    return dflt;
+}
+
+static jv f_float(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jv dflt = arg_or(A, 1, "default", jv_float(0));
+    if (jv_isnum(v)) return jv_float(jv_num(v));
+    if (v.t == JV_STR) {
+        jv t = strip(C, v.u.s, NULL, 1, 1);
+        char *end;
+        double f = strtod(t.u.s->s, &end);
+        if (t.u.s->len && !*end) return jv_float(f);
+    }
+    return dflt;
+}
+
+static jv f_abs(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    if (v.t == JV_INT) return jv_int(v.u.i < 0 ? -v.u.i : v.u.i);
+    if (v.t == JV_BOOL) return jv_int(v.u.b);
+    if (v.t == JV_FLOAT) return jv_float(fabs(v.u.f));
+    jfail(C->E, "TypeError: bad operand type for abs(): '%s'", jv_typename(v));
+}
+
+static jv f_round(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    if (!jv_isnum(v)) jfail(C->E, "TypeError: round expects a number, not %s", jv_typename(v));
+    long long prec = need_int(C, arg_or(A, 1, "precision", jv_int(0)), "round");
+    jv meth = arg_or(A, 2, "method", mkstr(C, "common", 6));
+    double x = jv_num(v), p = pow(10, (double)prec), r;
+    const char *m = meth.t == JV_STR ? meth.u.s->s : "common";
+    if (!strcmp(m, "ceil"))
+        r = ceil(x * p) / p;
+    else if (!strcmp(m, "floor"))
+        r = floor(x * p) / p;
+    else if (v.t != JV_FLOAT)
+        return jv_int(v.t == JV_INT ? v.u.i : v.u.b); /* Python: round(int, n) is an int */
+    else
+        r = nearbyint(x * p) / p;
+    return jv_float(r);
+}
+
+static jv f_wordcount(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jstr *s = jv_tostr(C->A, v);
+    long long n = 0;
+    int in = 0;
+    for (size_t i = 0; i < s->len; i++) {
+        unsigned char c = (unsigned char)s->s[i];
+        int w = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                c == '_' || c >= 0x80;
+        if (w && !in) n++;
+        in = w;
+    }
+    return jv_int(n);
+}
+
+static jv f_indent(jctx *C, const char *name, const jargs *A) {
+    (void)name;
+    return do_indent(C, A);
+}
+
+static jv f_escape(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jstr *s = jv_tostr(C->A, v);
+    jbuf b;
+    jb_init(&b, C->A);
+    jb_put(&b, "", 0);
+    for (size_t i = 0; i < s->len; i++) {
+        switch (s->s[i]) {
+        case '&':
+            jb_puts(&b, "&amp;");
+            break;
+        case '<':
+            jb_puts(&b, "&lt;");
+            break;
+        case '>':
+            jb_puts(&b, "&gt;");
+            break;
+        case '"':
+            jb_puts(&b, "&#34;");
+            break;
+        case '\'':
+            jb_puts(&b, "&#39;");
+            break;
         default:
-            jfail(C->E, "TypeError: object of type '%s' has no len()", jv_typename(v));
+            jb_putc(&b, s->s[i]);
         }
     }
-    if (!strcmp(name, "default") || !strcmp(name, "d")) {
-        jv dflt = arg_or(&A, 1, "default_value", mkstr(C, "", 0));
-        int boolean = jv_truthy(arg_or(&A, 2, "boolean", jv_bool(0)));
-        if (v.t == JV_UNDEF || (boolean && !jv_truthy(v))) return dflt;
-        return v;
-    }
-    if (!strcmp(name, "join")) {
-        jlist *l = to_list(C, v);
-        jv sep = arg_or(&A, 1, "d", mkstr(C, "", 0));
-        jv at = arg_or(&A, 2, "attribute", jv_none());
-        jbuf b;
-        jb_init(&b, C->A);
-        jb_put(&b, "", 0);
+    return bufstr(C, &b);
+}
+
+static jv f_map(jctx *C, const char *name, const jargs *A) {
+    (void)name;
+    jv v = A->a[0];
+    jlist *l = to_list(C, v);
+    jv out = jv_newlist(C->A, l->n);
+    jv at;
+    if (arg(A, 1000000, "attribute", &at)) {
+        jv dflt = arg_or(A, 1000000, "default", jv_undef(NULL));
         for (size_t i = 0; i < l->n; i++) {
-            if (i) jv_str(&b, sep);
-            jv_str(&b, at.t == JV_STR ? attr_path(C, l->v[i], at.u.s) : l->v[i]);
-        }
-        return bufstr(C, &b);
-    }
-    if (!strcmp(name, "list")) return (jv){.t = JV_LIST, .u.l = to_list(C, v)};
-    if (!strcmp(name, "first") || !strcmp(name, "last")) {
-        jlist *l = to_list(C, v);
-        if (!l->n) return jv_undef(NULL);
-        return name[0] == 'f' ? l->v[0] : l->v[l->n - 1];
-    }
-    if (!strcmp(name, "items")) return items_of(C, v);
-    if (!strcmp(name, "dictsort")) {
-        jv it = items_of(C, v);
-        int cs = jv_truthy(arg_or(&A, 1, "case_sensitive", jv_bool(0)));
-        jv by = arg_or(&A, 2, "by", mkstr(C, "key", 3));
-        int rev = jv_truthy(arg_or(&A, 3, "reverse", jv_bool(0)));
-        int byval = by.t == JV_STR && !strcmp(by.u.s->s, "value");
-        jlist *l = it.u.l;
-        jv *keys = ja_alloc(C->A, (l->n ? l->n : 1) * sizeof *keys);
-        for (size_t i = 0; i < l->n; i++) {
-            jv k = l->v[i].u.l->v[byval];
-            keys[i] = cs ? k : lower_if_str(C, k);
-        }
-        sort_by(C, l->v, keys, l->n, rev);
-        return it;
-    }
-    if (!strcmp(name, "sort")) {
-        jlist *l = to_list(C, v);
-        int rev = jv_truthy(arg_or(&A, 1, "reverse", jv_bool(0)));
-        int cs = jv_truthy(arg_or(&A, 2, "case_sensitive", jv_bool(0)));
-        jv at = arg_or(&A, 3, "attribute", jv_none());
-        jv *keys = ja_alloc(C->A, (l->n ? l->n : 1) * sizeof *keys);
-        for (size_t i = 0; i < l->n; i++) {
-            jv k = at.t == JV_STR ? attr_path(C, l->v[i], at.u.s) : l->v[i];
-            keys[i] = cs ? k : lower_if_str(C, k);
-        }
-        sort_by(C, l->v, keys, l->n, rev);
-        return (jv){.t = JV_LIST, .u.l = l};
-    }
-    if (!strcmp(name, "unique")) {
-        jlist *l = to_list(C, v);
-        int cs = jv_truthy(arg_or(&A, 1, "case_sensitive", jv_bool(0)));
-        jv at = arg_or(&A, 2, "attribute", jv_none());
-        jv out = jv_newlist(C->A, 0), seen = jv_newlist(C->A, 0);
-        for (size_t i = 0; i < l->n; i++) {
-            jv k = at.t == JV_STR ? attr_path(C, l->v[i], at.u.s) : l->v[i];
-            if (!cs) k = lower_if_str(C, k);
-            int dup = 0;
-            for (size_t j = 0; j < seen.u.l->n && !dup; j++) dup = jv_eq(seen.u.l->v[j], k);
-            if (dup) continue;
-            jl_push(C->A, seen.u.l, k);
-            jl_push(C->A, out.u.l, l->v[i]);
+            jv x = attr_path(C, l->v[i], need_str(C, at, "map"));
+            jl_push(C->A, out.u.l, x.t == JV_UNDEF && dflt.t != JV_UNDEF ? dflt : x);
         }
         return out;
     }
-    if (!strcmp(name, "reverse")) {
-        if (v.t == JV_STR) {
-            jlist *l = to_list(C, v);
-            jbuf b;
-            jb_init(&b, C->A);
-            jb_put(&b, "", 0);
-            for (size_t i = l->n; i > 0; i--) jb_put(&b, l->v[i - 1].u.s->s, l->v[i - 1].u.s->len);
-            return bufstr(C, &b);
-        }
-        jlist *l = to_list(C, v);
-        for (size_t i = 0; i < l->n / 2; i++) {
-            jv t = l->v[i];
-            l->v[i] = l->v[l->n - 1 - i];
-            l->v[l->n - 1 - i] = t;
-        }
-        return (jv){.t = JV_LIST, .u.l = l};
-    }
-    if (!strcmp(name, "replace")) {
-        jstr *s = jv_tostr(C->A, v);
-        jv old = arg_or(&A, 1, "old", jv_undef(NULL)), nw = arg_or(&A, 2, "new", jv_undef(NULL));
-        jv cnt = arg_or(&A, 3, "count", jv_none());
-        return replace(C, s, jv_tostr(C->A, old), jv_tostr(C->A, nw),
-                       cnt.t == JV_INT ? cnt.u.i : -1);
-    }
-    if (!strcmp(name, "int")) {
-        jv dflt = arg_or(&A, 1, "default", jv_int(0));
-        if (v.t == JV_INT) return v;
-        if (v.t == JV_BOOL) return jv_int(v.u.b);
-        if (v.t == JV_FLOAT) return isfinite(v.u.f) ? jv_int((long long)v.u.f) : dflt;
-        if (v.t == JV_STR) {
-            jv t = strip(C, v.u.s, NULL, 1, 1);
-            char *end;
-            long long i = strtoll(t.u.s->s, &end, 10);
-            if (t.u.s->len && !*end) return jv_int(i);
-            double f = strtod(t.u.s->s, &end);
-            if (t.u.s->len && !*end && isfinite(f)) return jv_int((long long)f);
-        }
-        return dflt;
-    }
-    if (!strcmp(name, "float")) {
-        jv dflt = arg_or(&A, 1, "default", jv_float(0));
-        if (jv_isnum(v)) return jv_float(jv_num(v));
-        if (v.t == JV_STR) {
-            jv t = strip(C, v.u.s, NULL, 1, 1);
-            char *end;
-            double f = strtod(t.u.s->s, &end);
-            if (t.u.s->len && !*end) return jv_float(f);
-        }
-        return dflt;
-    }
-    if (!strcmp(name, "abs")) {
-        if (v.t == JV_INT) return jv_int(v.u.i < 0 ? -v.u.i : v.u.i);
-        if (v.t == JV_BOOL) return jv_int(v.u.b);
-        if (v.t == JV_FLOAT) return jv_float(fabs(v.u.f));
-        jfail(C->E, "TypeError: bad operand type for abs(): '%s'", jv_typename(v));
-    }
-    if (!strcmp(name, "round")) {
-        if (!jv_isnum(v)) jfail(C->E, "TypeError: round expects a number, not %s", jv_typename(v));
-        long long prec = need_int(C, arg_or(&A, 1, "precision", jv_int(0)), "round");
-        jv meth = arg_or(&A, 2, "method", mkstr(C, "common", 6));
-        double x = jv_num(v), p = pow(10, (double)prec), r;
-        const char *m = meth.t == JV_STR ? meth.u.s->s : "common";
-        if (!strcmp(m, "ceil"))
-            r = ceil(x * p) / p;
-        else if (!strcmp(m, "floor"))
-            r = floor(x * p) / p;
-        else if (v.t != JV_FLOAT)
-            return jv_int(v.t == JV_INT ? v.u.i : v.u.b); /* Python: round(int, n) is an int */
-        else
-            r = nearbyint(x * p) / p;
-        return jv_float(r);
-    }
-    if (!strcmp(name, "wordcount")) {
-        jstr *s = jv_tostr(C->A, v);
-        long long n = 0;
-        int in = 0;
-        for (size_t i = 0; i < s->len; i++) {
-            unsigned char c = (unsigned char)s->s[i];
-            int w = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                    c == '_' || c >= 0x80;
-            if (w && !in) n++;
-            in = w;
-        }
-        return jv_int(n);
-    }
-    if (!strcmp(name, "indent")) return do_indent(C, &A);
-    if (!strcmp(name, "escape") || !strcmp(name, "e")) {
-        jstr *s = jv_tostr(C->A, v);
-        jbuf b;
-        jb_init(&b, C->A);
-        jb_put(&b, "", 0);
-        for (size_t i = 0; i < s->len; i++) {
-            switch (s->s[i]) {
-            case '&':
-                jb_puts(&b, "&amp;");
-                break;
-            case '<':
-                jb_puts(&b, "&lt;");
-                break;
-            case '>':
-                jb_puts(&b, "&gt;");
-                break;
-            case '"':
-                jb_puts(&b, "&#34;");
-                break;
-            case '\'':
-                jb_puts(&b, "&#39;");
-                break;
-            default:
-                jb_putc(&b, s->s[i]);
-            }
-        }
-        return bufstr(C, &b);
-    }
-    if (!strcmp(name, "map")) {
-        jlist *l = to_list(C, v);
-        jv out = jv_newlist(C->A, l->n);
-        jv at;
-        if (arg(&A, 1000000, "attribute", &at)) {
-            jv dflt = arg_or(&A, 1000000, "default", jv_undef(NULL));
-            for (size_t i = 0; i < l->n; i++) {
-                jv x = attr_path(C, l->v[i], need_str(C, at, "map"));
-                jl_push(C->A, out.u.l, x.t == JV_UNDEF && dflt.t != JV_UNDEF ? dflt : x);
-            }
-            return out;
-        }
-        jv fname;
-        if (!arg(&A, 1, NULL, &fname))
-            jfail(C->E, "TypeError: map requires a filter name or attribute=");
-        const char *fn = need_str(C, fname, "map")->s;
-        for (size_t i = 0; i < l->n; i++) {
-            jv *fa = ja_alloc(C->A, (size_t)nargs * sizeof *fa);
-            const char **fk = ja_alloc(C->A, (size_t)nargs * sizeof *fk);
-            int k = 0, skipped = 0;
-            fa[k++] = l->v[i];
-            for (int j = 1; j < nargs; j++) {
-                if ((!kw || !kw[j]) && !skipped) {
-                    skipped = 1; /* the filter name */
-                    continue;
-                }
-                fa[k] = args[j];
-                fk[k++] = kw ? kw[j] : NULL;
-            }
-            jl_push(C->A, out.u.l, jfilter(C, fn, fa, fk, k));
-        }
-        return out;
-    }
-    if (!strcmp(name, "select")) return select_like(C, &A, 0, 1);
-    if (!strcmp(name, "reject")) return select_like(C, &A, 0, 0);
-    if (!strcmp(name, "selectattr")) return select_like(C, &A, 1, 1);
-    if (!strcmp(name, "rejectattr")) return select_like(C, &A, 1, 0);
-    if (!strcmp(name, "sum")) {
-        jlist *l = to_list(C, v);
-        jv at = arg_or(&A, 1, "attribute", jv_none());
-        jv acc = arg_or(&A, 2, "start", jv_int(0));
-        for (size_t i = 0; i < l->n; i++) {
-            jv x = at.t == JV_STR ? attr_path(C, l->v[i], at.u.s) : l->v[i];
-            jv pair[2] = {acc, x};
-            if (!jv_isnum(acc) || !jv_isnum(x)) jfail(C->E, "TypeError: sum of non-numbers");
-            acc = (acc.t == JV_FLOAT || x.t == JV_FLOAT)
-                      ? jv_float(jv_num(acc) + jv_num(x))
-                      : jv_int((long long)jv_num(pair[0]) + (long long)jv_num(pair[1]));
-        }
-        return acc;
-    }
-    if (!strcmp(name, "min") || !strcmp(name, "max")) {
-        jlist *l = to_list(C, v);
-        int cs = jv_truthy(arg_or(&A, 1, "case_sensitive", jv_bool(0)));
-        jv at = arg_or(&A, 2, "attribute", jv_none());
-        if (!l->n) return jv_undef(NULL);
-        size_t best = 0;
-        jv bk = jv_undef(NULL);
-        for (size_t i = 0; i < l->n; i++) {
-            jv k = at.t == JV_STR ? attr_path(C, l->v[i], at.u.s) : l->v[i];
-            if (!cs) k = lower_if_str(C, k);
-            if (i == 0) {
-                bk = k;
+    jv fname;
+    if (!arg(A, 1, NULL, &fname))
+        jfail(C->E, "TypeError: map requires a filter name or attribute=");
+    const char *fn = need_str(C, fname, "map")->s;
+    for (size_t i = 0; i < l->n; i++) {
+        jv *fa = ja_alloc(C->A, (size_t)A->n * sizeof *fa);
+        const char **fk = ja_alloc(C->A, (size_t)A->n * sizeof *fk);
+        int k = 0, skipped = 0;
+        fa[k++] = l->v[i];
+        for (int j = 1; j < A->n; j++) {
+            if ((!A->kw || !A->kw[j]) && !skipped) {
+                skipped = 1; /* the filter name */
                 continue;
             }
-            int c = jv_cmp(C->E, k, bk);
-            if (name[1] == 'i' ? c < 0 : c > 0) best = i, bk = k;
+            fa[k] = A->a[j];
+            fk[k++] = A->kw ? A->kw[j] : NULL;
         }
-        return l->v[best];
+        jl_push(C->A, out.u.l, jfilter(C, fn, fa, fk, k));
     }
-    if (!strcmp(name, "format")) {
-        jv t = jv_newlist(C->A, (size_t)nargs);
-        t.u.l->tuple = 1;
-        for (int i = 1; i < nargs; i++) jl_push(C->A, t.u.l, args[i]);
-        return percent_format(C, need_str(C, v, "format"),
-                              nargs == 2 && args[1].t == JV_LIST && args[1].u.l->tuple ? args[1]
-                                                                                       : t);
+    return out;
+}
+
+/* select, reject, selectattr, rejectattr */
+static jv f_select(jctx *C, const char *name, const jargs *A) {
+    return select_like(C, A, strstr(name, "attr") != NULL, name[0] == 's');
+}
+
+static jv f_sum(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jlist *l = to_list(C, v);
+    jv at = arg_or(A, 1, "attribute", jv_none());
+    jv acc = arg_or(A, 2, "start", jv_int(0));
+    for (size_t i = 0; i < l->n; i++) {
+        jv x = at.t == JV_STR ? attr_path(C, l->v[i], at.u.s) : l->v[i];
+        jv pair[2] = {acc, x};
+        if (!jv_isnum(acc) || !jv_isnum(x)) jfail(C->E, "TypeError: sum of non-numbers");
+        acc = (acc.t == JV_FLOAT || x.t == JV_FLOAT)
+                  ? jv_float(jv_num(acc) + jv_num(x))
+                  : jv_int((long long)jv_num(pair[0]) + (long long)jv_num(pair[1]));
     }
-    if (!strcmp(name, "attr"))
-        return jgetattr(C, v, jv_tostr(C->A, arg_or(&A, 1, "name", jv_undef(NULL)))->s);
-    if (!strcmp(name, "pprint")) {
-        jbuf b;
-        jb_init(&b, C->A);
-        jb_put(&b, "", 0);
-        jv_repr(&b, v);
-        return bufstr(C, &b);
+    return acc;
+}
+
+static jv f_min(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    jlist *l = to_list(C, v);
+    int cs = jv_truthy(arg_or(A, 1, "case_sensitive", jv_bool(0)));
+    jv at = arg_or(A, 2, "attribute", jv_none());
+    if (!l->n) return jv_undef(NULL);
+    size_t best = 0;
+    jv bk = jv_undef(NULL);
+    for (size_t i = 0; i < l->n; i++) {
+        jv k = at.t == JV_STR ? attr_path(C, l->v[i], at.u.s) : l->v[i];
+        if (!cs) k = lower_if_str(C, k);
+        if (i == 0) {
+            bk = k;
+            continue;
+        }
+        int c = jv_cmp(C->E, k, bk);
+        if (name[1] == 'i' ? c < 0 : c > 0) best = i, bk = k;
     }
-    if (!strcmp(name, "center")) {
-        jstr *s = jv_tostr(C->A, v);
-        long long w = need_int(C, arg_or(&A, 1, "width", jv_int(80)), "center");
-        long long len = (long long)ju_len(s->s, s->len), pad = w - len;
-        if (pad <= 0) return (jv){.t = JV_STR, .u.s = s};
-        long long left = pad / 2 + (pad & w & 1);
-        jbuf b;
-        jb_init(&b, C->A);
-        for (long long i = 0; i < left; i++) jb_putc(&b, ' ');
-        jb_put(&b, s->s, s->len);
-        for (long long i = 0; i < pad - left; i++) jb_putc(&b, ' ');
-        return bufstr(C, &b);
-    }
+    return l->v[best];
+}
+
+static jv f_format(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jv t = jv_newlist(C->A, (size_t)A->n);
+    t.u.l->tuple = 1;
+    for (int i = 1; i < A->n; i++) jl_push(C->A, t.u.l, A->a[i]);
+    return percent_format(C, need_str(C, v, "format"),
+                          A->n == 2 && A->a[1].t == JV_LIST && A->a[1].u.l->tuple ? A->a[1] : t);
+}
+
+static jv f_attr(jctx *C, const char *name, const jargs *A) {
+    (void)name;
+    jv v = A->a[0];
+    return jgetattr(C, v, jv_tostr(C->A, arg_or(A, 1, "name", jv_undef(NULL)))->s);
+}
+
+static jv f_pprint(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jbuf b;
+    jb_init(&b, C->A);
+    jb_put(&b, "", 0);
+    jv_repr(&b, v);
+    return bufstr(C, &b);
+}
+
+static jv f_center(jctx *C, const char *name, const jargs *A) {
+    jv v = A->a[0];
+    (void)name;
+    jstr *s = jv_tostr(C->A, v);
+    long long w = need_int(C, arg_or(A, 1, "width", jv_int(80)), "center");
+    long long len = (long long)ju_len(s->s, s->len), pad = w - len;
+    if (pad <= 0) return (jv){.t = JV_STR, .u.s = s};
+    long long left = pad / 2 + (pad & w & 1);
+    jbuf b;
+    jb_init(&b, C->A);
+    for (long long i = 0; i < left; i++) jb_putc(&b, ' ');
+    jb_put(&b, s->s, s->len);
+    for (long long i = 0; i < pad - left; i++) jb_putc(&b, ' ');
+    return bufstr(C, &b);
+}
+
+typedef jv (*filter_fn)(jctx *C, const char *name, const jargs *A);
+
+static const struct {
+    const char *name;
+    filter_fn fn;
+} filters[] = {
+    {"safe", f_safe},
+    {"forceescape", f_safe},
+    {"string", f_string},
+    {"tojson", f_tojson},
+    {"trim", f_trim},
+    {"upper", f_upper},
+    {"lower", f_lower},
+    {"capitalize", f_capitalize},
+    {"title", f_title},
+    {"length", f_length},
+    {"count", f_length},
+    {"default", f_default},
+    {"d", f_default},
+    {"join", f_join},
+    {"list", f_list},
+    {"first", f_first},
+    {"last", f_first},
+    {"items", f_items},
+    {"dictsort", f_dictsort},
+    {"sort", f_sort},
+    {"unique", f_unique},
+    {"reverse", f_reverse},
+    {"replace", f_replace},
+    {"int", f_int},
+    {"float", f_float},
+    {"abs", f_abs},
+    {"round", f_round},
+    {"wordcount", f_wordcount},
+    {"indent", f_indent},
+    {"escape", f_escape},
+    {"e", f_escape},
+    {"map", f_map},
+    {"select", f_select},
+    {"reject", f_select},
+    {"selectattr", f_select},
+    {"rejectattr", f_select},
+    {"sum", f_sum},
+    {"min", f_min},
+    {"max", f_min},
+    {"format", f_format},
+    {"attr", f_attr},
+    {"pprint", f_pprint},
+    {"center", f_center},
+};
+
+jv jfilter(jctx *C, const char *name, jv *args, const char **kw, int nargs) {
+    jargs A = {args, kw, nargs};
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++)
+        if (!strcmp(name, filters[i].name)) return filters[i].fn(C, name, &A);
     jfail(C->E, "TemplateAssertionError: No filter named '%s'.", name);
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "text/jinja.h"
+#include "util/grow.h"
 
 typedef struct {
     jarena *A;
@@ -47,7 +48,7 @@ _Noreturn static void lex_fail(lexer *L, size_t off, const char *msg) {
 
 static jtok *emit(lexer *L, int type, size_t off, const char *s, size_t n) {
     if (L->n == L->cap) {
-        size_t cap = L->cap ? L->cap * 2 : 256;
+        size_t cap = lmx_grow_cap(L->cap * 2, L->n + 1, 256, SIZE_MAX);
         jtok *nt = ja_alloc(L->A, cap * sizeof *nt);
         if (L->n) memcpy(nt, L->t, L->n * sizeof *nt);
         L->t = nt;

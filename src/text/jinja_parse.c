@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "text/jinja.h"
+#include "util/grow.h"
 
 #define MAX_DEPTH 200
 
@@ -119,7 +120,7 @@ typedef struct {
 
 static void args_push(parser *P, argv_t *a, jexpr *e, const char *kw) {
     if (a->n == a->cap) {
-        int cap = a->cap ? a->cap * 2 : 4;
+        int cap = (int)lmx_grow_cap((size_t)a->cap * 2, (size_t)a->n + 1, 4, INT32_MAX);
         jexpr **nv = ja_alloc(P->A, (size_t)cap * sizeof *nv);
         const char **nk = ja_alloc(P->A, (size_t)cap * sizeof *nk);
         if (a->n) {

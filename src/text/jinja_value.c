@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "text/jinja.h"
+#include "util/grow.h"
 
 /* ---- errors ---- */
 void jfail(jerr *e, const char *fmt, ...) {
@@ -73,8 +74,7 @@ void jb_put(jbuf *b, const char *s, size_t n) {
         jfail(b->A->E, "template output exceeds the size limit");
     }
     if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        while (cap < b->n + n + 1) cap *= 2;
+        size_t cap = lmx_grow_cap(b->cap * 2, b->n + n + 1, 64, SIZE_MAX);
         char *p = ja_alloc(b->A, cap);
         if (b->n) memcpy(p, b->p, b->n);
         b->p = p;
@@ -165,7 +165,7 @@ jv jv_func(jarena *A, int kind, const char *name, jv self) {
 
 void jl_push(jarena *A, jlist *l, jv v) {
     if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
+        size_t cap = lmx_grow_cap(l->cap * 2, l->n + 1, 4, SIZE_MAX);
         jv *nv = ja_alloc(A, cap * sizeof(jv));
         if (l->n) memcpy(nv, l->v, l->n * sizeof(jv));
         l->v = nv;
@@ -184,7 +184,7 @@ static long dict_find(const jdict *d, jv k) {
  * keys (a tool with thousands of properties) is linear, not quadratic. */
 static void jd_append(jarena *A, jdict *d, jv k, jv v) {
     if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 8;
+        size_t cap = lmx_grow_cap(d->cap * 2, d->n + 1, 8, SIZE_MAX);
         jv *nk = ja_alloc(A, cap * sizeof(jv)), *nv = ja_alloc(A, cap * sizeof(jv));
         if (d->n) {
             memcpy(nk, d->k, d->n * sizeof(jv));

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/grow.h"
+
 #define MAX_REPEAT       4096 /* largest bounded count expanded exactly */
 #define MAX_RANGE        4096 /* largest integer range enumerated exactly */
 #define ANY_DEPTH        4    /* nesting of untyped values */
@@ -445,13 +447,8 @@ static int ref_rule(cc *c, const char *ref, const char *path) {
     for (int i = 0; i < c->n_memo; i++)
         if (c->memo[i].node == t) return c->memo[i].rule;
     int r = new_rule(c);
-    if (c->n_memo == c->cap_memo) {
-        int cap = c->cap_memo ? 2 * c->cap_memo : 8;
-        void *m = realloc(c->memo, sizeof *c->memo * (size_t)cap);
-        if (!m) return fail(c, path, "out of memory");
-        c->memo = m;
-        c->cap_memo = cap;
-    }
+    if (!lmx_grow_int(&c->memo, &c->cap_memo, c->n_memo + 1, sizeof *c->memo, 8))
+        return fail(c, path, "out of memory");
     c->memo[c->n_memo].node = t;
     c->memo[c->n_memo++].rule = r;
     char sub[512];

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/grow.h"
+
 static const char OPEN[] = "<think>", CLOSE[] = "</think>";
 #define N_OPEN (sizeof OPEN - 1)
 #define N_CLOSE (sizeof CLOSE - 1)
@@ -138,13 +140,7 @@ static int run(lmx_rsn *r, lmx_rsn_out *o, bool final) {
 
 int lmx_rsn_feed(lmx_rsn *r, const char *text, size_t len, lmx_rsn_out *out) {
     if (r->state == ST_CONTENT) return append(&out->content, &out->n_content, text, len);
-    if (r->n + len + 1 > r->cap) {
-        size_t cap = (r->n + len + 1) * 2;
-        char *b = realloc(r->buf, cap);
-        if (!b) return -1;
-        r->buf = b;
-        r->cap = cap;
-    }
+    if (!lmx_grow(&r->buf, &r->cap, r->n + len + 1, 1, 64)) return -1;
     if (len) memcpy(r->buf + r->n, text, len);
     r->n += len;
     return run(r, out, false);

@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
+#include "util/grow.h"
+
 #define TAG_OPEN  "<tool_call>"
 #define TAG_CLOSE "</tool_call>"
 #define PYTAG     "<|python_tag|>"
@@ -39,25 +42,13 @@ struct lmx_tc {
     bool in_call;
     int kind;
     size_t call_at; /* in call mode: offset of the marker (whitespace before it) */
-    char *content;
-    size_t clen, ccap;
+    lmx_buf content; /* every content byte so far */
     call *calls;
     int n_calls, calls_cap;
     bool oom;
 };
 
 /* ---- small helpers ---- */
-
-static bool grow(char **p, size_t *cap, size_t need) {
-    if (need <= *cap) return true;
-    size_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    char *q = realloc(*p, c);
-    if (!q) return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
 
 static bool is_ws(char c) {
     return c == ' ' || c == '\n' || c == '\t' || c == '\r';
@@ -94,7 +85,6 @@ static uint64_t next_rand(uint64_t *s) { /* splitmix64 */
     return z ^ (z >> 31);
 }
 
-static bool put(char **b, size_t *n, size_t *cap, const char *s, size_t k);
 
 /* ---- families ---- */
 
@@ -130,8 +120,7 @@ const char *lmx_tc_marker(lmx_tc_family f) {
 }
 
 char *lmx_tc_forced_prefix(lmx_tc_family f, const char *name, bool mistral_args) {
-    char *out = NULL;
-    size_t n = 0, cap = 0;
+    lmx_buf out = {0};
     bool ok = true;
     json_t *j = name ? json_string(name) : NULL;
     char *q = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL; /* the name as a JSON string */
@@ -140,40 +129,40 @@ char *lmx_tc_forced_prefix(lmx_tc_family f, const char *name, bool mistral_args)
     switch (f) {
     case LMX_TC_HERMES:
     case LMX_TC_GENERIC:
-        ok = put(&out, &n, &cap, "<tool_call>\n", 12);
+        ok = lmx_buf_add(&out, "<tool_call>\n", 12);
         if (q)
-            ok = ok && put(&out, &n, &cap, "{\"name\": ", 9) && put(&out, &n, &cap, q, strlen(q)) &&
-                 put(&out, &n, &cap, ", \"arguments\": ", 15);
+            ok = ok && lmx_buf_add(&out, "{\"name\": ", 9) && lmx_buf_add(&out, q, strlen(q)) &&
+                 lmx_buf_add(&out, ", \"arguments\": ", 15);
         break;
     case LMX_TC_QWEN3_CODER:
-        ok = put(&out, &n, &cap, "<tool_call>\n", 12);
+        ok = lmx_buf_add(&out, "<tool_call>\n", 12);
         if (name)
-            ok = ok && put(&out, &n, &cap, "<function=", 10) &&
-                 put(&out, &n, &cap, name, strlen(name)) && put(&out, &n, &cap, ">\n", 2);
+            ok = ok && lmx_buf_add(&out, "<function=", 10) &&
+                 lmx_buf_add(&out, name, strlen(name)) && lmx_buf_add(&out, ">\n", 2);
         break;
     case LMX_TC_LLAMA3:
-        ok = put(&out, &n, &cap, "{\"name\": ", 9);
+        ok = lmx_buf_add(&out, "{\"name\": ", 9);
         if (q)
-            ok = ok && put(&out, &n, &cap, q, strlen(q)) &&
-                 put(&out, &n, &cap, ", \"parameters\": ", 16);
+            ok = ok && lmx_buf_add(&out, q, strlen(q)) &&
+                 lmx_buf_add(&out, ", \"parameters\": ", 16);
         break;
     case LMX_TC_MISTRAL:
-        ok = put(&out, &n, &cap, MISTRAL, strlen(MISTRAL));
+        ok = lmx_buf_add(&out, MISTRAL, strlen(MISTRAL));
         if (name && mistral_args)
-            ok = ok && put(&out, &n, &cap, name, strlen(name)) && put(&out, &n, &cap, "[ARGS]", 6);
+            ok = ok && lmx_buf_add(&out, name, strlen(name)) && lmx_buf_add(&out, "[ARGS]", 6);
         else if (q)
-            ok = ok && put(&out, &n, &cap, "[{\"name\": ", 10) &&
-                 put(&out, &n, &cap, q, strlen(q)) && put(&out, &n, &cap, ", \"arguments\": ", 15);
+            ok = ok && lmx_buf_add(&out, "[{\"name\": ", 10) &&
+                 lmx_buf_add(&out, q, strlen(q)) && lmx_buf_add(&out, ", \"arguments\": ", 15);
         break;
     default:
         break;
     }
     free(q);
-    if (!ok || !out) {
-        free(out);
+    if (!ok || !out.p) {
+        lmx_buf_free(&out);
         return NULL;
     }
-    return out;
+    return out.p;
 }
 
 static bool bare_json(lmx_tc_family f) {
@@ -273,13 +262,7 @@ static bool member(const char *s, size_t n, const char *key, size_t *a, size_t *
 
 static bool add_call(lmx_tc *p, const char *name, size_t name_len, const char *args,
                      size_t args_len) {
-    if (p->n_calls == p->calls_cap) {
-        int c = p->calls_cap ? 2 * p->calls_cap : 4;
-        call *q = realloc(p->calls, (size_t)c * sizeof *q);
-        if (!q) return false;
-        p->calls = q;
-        p->calls_cap = c;
-    }
+    if (!lmx_grow_int(&p->calls, &p->calls_cap, p->n_calls + 1, sizeof *p->calls, 4)) return false;
     static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     char id[32] = "call_";
     for (int k = 0; k < 24; k++) id[5 + k] = al[next_rand(&p->rng) % 62];
@@ -348,18 +331,10 @@ static const char *param_type(const json_t *tools, const char *fn, size_t fn_len
     return NULL;
 }
 
-static bool put(char **b, size_t *n, size_t *cap, const char *s, size_t k) {
-    if (!grow(b, cap, *n + k + 1)) return false;
-    memcpy(*b + *n, s, k);
-    *n += k;
-    (*b)[*n] = 0;
-    return true;
-}
-
-static bool put_json_string(char **b, size_t *n, size_t *cap, const char *s, size_t k) {
+static bool put_json_string(lmx_buf *b, const char *s, size_t k) {
     json_t *j = json_stringn(s, k);
     char *d = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
-    bool ok = d && put(b, n, cap, d, strlen(d));
+    bool ok = d && lmx_buf_add(b, d, strlen(d));
     free(d);
     json_decref(j);
     return ok;
@@ -376,9 +351,8 @@ static bool parse_xml_call(lmx_tc *p, const char *s, size_t n) {
     for (size_t k = 0; k < name_len; k++)
         if (is_ws(name[k]) || name[k] == '<') return false;
     i = (size_t)(gt - s) + 1;
-    char *args = NULL;
-    size_t an = 0, acap = 0;
-    bool ok = put(&args, &an, &acap, "{", 1), first = true;
+    lmx_buf args = {0};
+    bool ok = lmx_buf_add(&args, "{", 1), first = true;
     while (ok) {
         i = skip_ws(s, n, i);
         if (i >= n || starts(s + i, n - i, "</function>")) break;
@@ -404,9 +378,9 @@ static bool parse_xml_call(lmx_tc *p, const char *s, size_t n) {
         }
         if (vn && v[0] == '\n') v++, vn--;
         if (vn && v[vn - 1] == '\n') vn--;
-        ok = (first || put(&args, &an, &acap, ",", 1)) &&
-             put_json_string(&args, &an, &acap, pname, strlen(pname)) &&
-             put(&args, &an, &acap, ":", 1);
+        ok = (first || lmx_buf_add(&args, ",", 1)) &&
+             put_json_string(&args, pname, strlen(pname)) &&
+             lmx_buf_add(&args, ":", 1);
         first = false;
         const char *ty = param_type(p->tools, name, name_len, pname);
         free(pname);
@@ -415,8 +389,8 @@ static bool parse_xml_call(lmx_tc *p, const char *s, size_t n) {
         if (ok) {
             size_t a = skip_ws(v, vn, 0), b = vn;
             while (b > a && is_ws(v[b - 1])) b--;
-            ok = j ? put(&args, &an, &acap, v + a, b - a)
-                   : put_json_string(&args, &an, &acap, v, vn);
+            ok = j ? lmx_buf_add(&args, v + a, b - a)
+                   : put_json_string(&args, v, vn);
         }
         json_decref(j);
         i = (size_t)(end - s) + 12;
@@ -425,21 +399,15 @@ static bool parse_xml_call(lmx_tc *p, const char *s, size_t n) {
         i += 11;
         ok = skip_ws(s, n, i) == n;
     }
-    ok = ok && put(&args, &an, &acap, "}", 1) && add_call(p, name, name_len, args, an);
-    free(args);
+    ok = ok && lmx_buf_add(&args, "}", 1) && add_call(p, name, name_len, args.p, args.n);
+    lmx_buf_free(&args);
     return ok;
 }
 
 /* ---- output ---- */
 
 static bool push_item(lmx_tc_delta *d, lmx_tc_item it) {
-    if (d->n == d->cap) {
-        int c = d->cap ? 2 * d->cap : 8;
-        lmx_tc_item *q = realloc(d->items, (size_t)c * sizeof *q);
-        if (!q) return false;
-        d->items = q;
-        d->cap = c;
-    }
+    if (!lmx_grow_int(&d->items, &d->cap, d->n + 1, sizeof *d->items, 8)) return false;
     d->items[d->n++] = it;
     return true;
 }
@@ -448,7 +416,7 @@ static void emit_content(lmx_tc *p, lmx_tc_delta *d, const char *s, size_t k) {
     if (!k) return;
     for (size_t i = 0; i < k; i++)
         if (!is_ws(s[i])) p->at_start = false;
-    if (!put(&p->content, &p->clen, &p->ccap, s, k)) {
+    if (!lmx_buf_add(&p->content, s, k)) {
         p->oom = true;
         return;
     }
@@ -695,7 +663,7 @@ lmx_tc *lmx_tc_new(lmx_tc_family f, const json_t *tools, uint64_t seed) {
     p->tools = tools;
     p->rng = seed;
     p->at_start = true;
-    if (!grow(&p->buf, &p->cap, 256)) {
+    if (!lmx_grow(&p->buf, &p->cap, 256, 1, 64)) {
         free(p);
         return NULL;
     }
@@ -711,7 +679,7 @@ void lmx_tc_free(lmx_tc *p) {
     }
     free(p->calls);
     free(p->buf);
-    free(p->content);
+    lmx_buf_free(&p->content);
     free(p);
 }
 
@@ -726,7 +694,7 @@ void lmx_tc_delta_clear(lmx_tc_delta *d) {
 }
 
 int lmx_tc_feed(lmx_tc *p, const char *text, size_t len, lmx_tc_delta *d) {
-    if (!grow(&p->buf, &p->cap, p->n + len + 1)) return -1;
+    if (!lmx_grow(&p->buf, &p->cap, p->n + len + 1, 1, 64)) return -1;
     memcpy(p->buf + p->n, text, len);
     p->n += len;
     run(p, d, false);
@@ -739,8 +707,8 @@ int lmx_tc_finish(lmx_tc *p, lmx_tc_delta *d) {
 }
 
 const char *lmx_tc_content(const lmx_tc *p, size_t *len) {
-    if (len) *len = p->clen;
-    return p->content ? p->content : "";
+    if (len) *len = p->content.n;
+    return p->content.p ? p->content.p : "";
 }
 
 int lmx_tc_n_calls(const lmx_tc *p) {

@@ -5,16 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool lmx_buf_add(lmx_buf *b, const void *data, size_t n) {
+#include "util/grow.h"
+
+bool lmx_buf_reserve(lmx_buf *b, size_t n) {
     if (b->off && b->off == b->n) b->off = b->n = 0; /* all consumed: start over */
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return false;
-        b->p = p;
-        b->cap = cap;
-    }
+    return lmx_grow(&b->p, &b->cap, b->n + n + 1, 1, 1024);
+}
+
+bool lmx_buf_add(lmx_buf *b, const void *data, size_t n) {
+    if (!lmx_buf_reserve(b, n)) return false;
     memcpy(b->p + b->n, data, n);
     b->n += n;
     b->p[b->n] = 0;
@@ -36,4 +35,15 @@ size_t lmx_buf_unread(const lmx_buf *b) {
 void lmx_buf_free(lmx_buf *b) {
     free(b->p);
     memset(b, 0, sizeof *b);
+}
+
+int lmx_buf_read(lmx_buf *b, FILE *f, size_t limit) {
+    for (;;) {
+        if (!lmx_buf_reserve(b, 65536)) return -1;
+        size_t got = fread(b->p + b->n, 1, b->cap - b->n - 1, f);
+        b->n += got;
+        b->p[b->n] = 0;
+        if (limit && b->n >= limit) return 1;
+        if (!got) return ferror(f) ? -1 : 0;
+    }
 }

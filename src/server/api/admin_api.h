@@ -5,14 +5,7 @@
 
 #include "server/http/http.h"
 
-int lmx_h_admin_models(lmx_req *r, const char *id);
-int lmx_h_admin_delete(lmx_req *r, const char *id);
-int lmx_h_admin_load(lmx_req *r, const char *rest);
-int lmx_h_admin_unload(lmx_req *r, const char *rest);
-int lmx_h_admin_ledger(lmx_req *r, const char *rest);
-int lmx_h_admin_status(lmx_req *r, const char *rest);
-int lmx_h_admin_memory(lmx_req *r, const char *rest);
-int lmx_h_healthz(lmx_req *r, const char *rest);
-int lmx_h_readyz(lmx_req *r, const char *rest);
+lmx_handler_fn lmx_h_admin_models, lmx_h_admin_delete, lmx_h_admin_load, lmx_h_admin_unload,
+    lmx_h_admin_ledger, lmx_h_admin_status, lmx_h_admin_memory, lmx_h_healthz, lmx_h_readyz;
 
 #endif

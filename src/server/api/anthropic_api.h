@@ -6,8 +6,7 @@
 #include "server/http/http.h"
 #include "util/api_err.h"
 
-int lmx_h_messages(lmx_req *r, const char *rest);
-int lmx_h_count_tokens(lmx_req *r, const char *rest);
+lmx_handler_fn lmx_h_messages, lmx_h_count_tokens;
 
 /* The translator, exposed for the fuzz harness: a request body → the Chat
  * Completions body it runs as (new reference), or NULL with e set. */

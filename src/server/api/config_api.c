@@ -10,6 +10,7 @@
 
 #include "agents/runtime.h"
 #include "server/http/http.h"
+#include "util/grow.h"
 #include "util/log.h"
 #include "server/core/tenancy.h"
 #include "skills/registry.h"
@@ -32,15 +33,9 @@ static void set_key(lmx_cfg_live *l, _Atomic(const char *) *slot, const char *v)
     char *dup = *v ? strdup(v) : NULL;
     if (*v && !dup) return;
     if (cur) {
-        if (l->n_old == l->cap_old) {
-            int cap = l->cap_old ? l->cap_old * 2 : 8;
-            char **k = realloc(l->old_keys, (size_t)cap * sizeof *k);
-            if (!k) {
-                free(dup);
-                return;
-            }
-            l->old_keys = k;
-            l->cap_old = cap;
+        if (!lmx_grow_int(&l->old_keys, &l->cap_old, l->n_old + 1, sizeof *l->old_keys, 8)) {
+            free(dup);
+            return;
         }
         l->old_keys[l->n_old++] = (char *)cur;
     }

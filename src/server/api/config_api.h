@@ -40,6 +40,6 @@ long lmx_cfg_live_drain_timeout(lmx_cfg_live *l);
 int lmx_cfg_apply_agents(lmx_app *app, const lmx_config *c, char *err, size_t errlen);
 
 /* POST /admin/config/reload */
-int lmx_h_config_reload(lmx_req *r, const char *rest);
+lmx_handler_fn lmx_h_config_reload;
 
 #endif

@@ -5,9 +5,6 @@
 
 #include "server/http/http.h"
 
-int lmx_h_download_start(lmx_req *r, const char *rest);
-int lmx_h_download_list(lmx_req *r, const char *rest);
-int lmx_h_download_get(lmx_req *r, const char *rest);
-int lmx_h_download_cancel(lmx_req *r, const char *rest);
+lmx_handler_fn lmx_h_download_start, lmx_h_download_list, lmx_h_download_get, lmx_h_download_cancel;
 
 #endif

@@ -329,7 +329,4 @@ out:
     return ok;
 }
 
-int lmx_h_embeddings(lmx_req *r, const char *rest) {
-    (void)rest;
-    return lmx_embeddings_openai(r, NULL, NULL);
-}
+LMX_HANDLER_CALL(lmx_h_embeddings, lmx_embeddings_openai, NULL, NULL)

@@ -36,6 +36,6 @@ typedef lmx_served *(*lmx_embed_acquire_fn)(lmx_req *r, const json_t *body, cons
  * Studio's "ttl"), or NULL. */
 int lmx_embeddings_openai(lmx_req *r, lmx_embed_acquire_fn acquire, const char *extra_field);
 
-int lmx_h_embeddings(lmx_req *r, const char *rest);
+lmx_handler_fn lmx_h_embeddings;
 
 #endif

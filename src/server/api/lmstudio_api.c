@@ -26,6 +26,7 @@
 #include "server/core/request.h"
 #include "server/http/http.h"
 #include "util/clock.h"
+#include "util/json.h"
 
 /* What a loaded instance reports as eval_batch_size: the scheduler's prompt
  * chunk (tokens prefilled per step). */
@@ -48,11 +49,6 @@ static void split_id(const char *id, char *publisher, size_t pcap, char *name, s
         snprintf(publisher, pcap, "local");
         snprintf(name, ncap, "%s", id);
     }
-}
-
-static json_t *str_or_null(const json_t *o, const char *k) {
-    json_t *v = json_object_get(o, k);
-    return json_is_string(v) ? json_incref(v) : json_null();
 }
 
 /* ---- v1 models ---- */
@@ -79,8 +75,8 @@ static json_t *v1_entry(const json_t *m) {
         json_array_append_new(inst, json_pack("{s:s,s:o}", "id", id, "config", instance_config(l)));
     return json_pack("{s:s,s:s,s:s,s:s,s:o,s:{s:o,s:o},s:O,s:s,s:o,s:O,s:s,s:{s:b,s:O},s:n}",
                      "type", "llm", "publisher", publisher, "key", id, "display_name", name,
-                     "architecture", str_or_null(m, "architecture"), "quantization", "name",
-                     str_or_null(m, "quantization"), "bits_per_weight", bpw, "size_bytes",
+                     "architecture", lmx_jstr_or_null(m, "architecture"), "quantization", "name",
+                     lmx_jstr_or_null(m, "quantization"), "bits_per_weight", bpw, "size_bytes",
                      json_object_get(m, "size_bytes"), "params_string", ps, "loaded_instances",
                      inst, "max_context_length", json_object_get(m, "context_length"), "format",
                      "gguf", "capabilities", "vision", 0, "trained_for_tool_use",
@@ -89,11 +85,7 @@ static json_t *v1_entry(const json_t *m) {
 
 int lmx_h_lms_models(lmx_req *r, const char *rest) {
     (void)rest;
-    json_t *all = lmx_compat_models(lmx_req_app(r)), *models = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(all, i, m) json_array_append_new(models, v1_entry(m));
-    json_decref(all);
+    json_t *models = lmx_compat_models_map(lmx_req_app(r), v1_entry);
     return lmx_reply_json(r, 200, json_pack("{s:o}", "models", models));
 }
 
@@ -425,45 +417,28 @@ static const lmx_gen_fmt v0_chat_fmt = {"text/event-stream", v0_chat_stream, v0_
 static const lmx_gen_fmt v0_cmpl_fmt = {"text/event-stream", v0_cmpl_stream, v0_stream_error,
                                         v0_cmpl_body, true};
 
+static lmx_served *v0_acquire(lmx_req *r, const json_t *body, const char *model, double *load_s,
+                              lmx_api_err *e) {
+    return lms_acquire(r, body, model, 0, load_s, e);
+}
+
 static int v0_generate(lmx_req *r, lmx_oai_kind kind) {
     double t0 = lmx_now_s();
     lmx_api_err e = {0};
     json_t *body = lmx_req_json(r, false, &e);
     if (!body) return lmx_reply_err(r, &e);
     lmx_oai_req q;
-    int ok;
-    lmx_compat_no_limit(body);
-    if (lmx_oai_parse_named(r, body, kind, &q, &e)) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
     double load_s = 0;
-    lmx_served *s = lms_acquire(r, body, q.model, 0, &load_s, &e);
-    if (!s) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
-    lmx_gen *g = lmx_oai_start(s, kind, &q, &e);
-    if (!g) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
-    ok = lms_start(r, g, kind == LMX_OAI_CHAT ? &v0_chat_fmt : &v0_cmpl_fmt, q.stream, t0, load_s);
-out:
+    lmx_gen *g = lmx_oai_begin(r, body, kind, &q, v0_acquire, &load_s, &e);
+    const lmx_gen_fmt *fmt = kind == LMX_OAI_CHAT ? &v0_chat_fmt : &v0_cmpl_fmt;
+    int ok = g ? lms_start(r, g, fmt, q.stream, t0, load_s) : lmx_reply_err(r, &e);
     lmx_oai_req_free(&q);
     json_decref(body);
     return ok;
 }
 
-int lmx_h_lms_v0_chat(lmx_req *r, const char *rest) {
-    (void)rest;
-    return v0_generate(r, LMX_OAI_CHAT);
-}
-
-int lmx_h_lms_v0_completions(lmx_req *r, const char *rest) {
-    (void)rest;
-    return v0_generate(r, LMX_OAI_COMPLETIONS);
-}
+LMX_HANDLER_CALL(lmx_h_lms_v0_chat, v0_generate, LMX_OAI_CHAT)
+LMX_HANDLER_CALL(lmx_h_lms_v0_completions, v0_generate, LMX_OAI_COMPLETIONS)
 
 /* /api/v0/embeddings: OpenAI's request and answer; the model is loaded just
  * in time, with the request's ttl, as on the other v0 routes. */
@@ -472,10 +447,7 @@ static lmx_served *v0_embed_acquire(lmx_req *r, const json_t *body, const char *
     return lms_acquire(r, body, model, 0, NULL, e);
 }
 
-int lmx_h_lms_v0_embeddings(lmx_req *r, const char *rest) {
-    (void)rest;
-    return lmx_embeddings_openai(r, v0_embed_acquire, "ttl");
-}
+LMX_HANDLER_CALL(lmx_h_lms_v0_embeddings, lmx_embeddings_openai, v0_embed_acquire, "ttl")
 
 static json_t *v0_entry(const json_t *m) {
     const char *id = json_string_value(json_object_get(m, "id"));
@@ -484,8 +456,8 @@ static json_t *v0_entry(const json_t *m) {
     json_t *l = json_object_get(m, "loaded");
     json_t *o =
         json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:s,s:O}", "id", id, "object", "model", "type",
-                  "llm", "publisher", publisher, "arch", str_or_null(m, "architecture"),
-                  "compatibility_type", "gguf", "quantization", str_or_null(m, "quantization"),
+                  "llm", "publisher", publisher, "arch", lmx_jstr_or_null(m, "architecture"),
+                  "compatibility_type", "gguf", "quantization", lmx_jstr_or_null(m, "quantization"),
                   "state", json_is_object(l) ? "loaded" : "not-loaded", "max_context_length",
                   json_object_get(m, "context_length"));
     if (json_is_object(l))
@@ -511,11 +483,7 @@ int lmx_h_lms_v0_models(lmx_req *r, const char *id) {
         json_decref(m);
         return lmx_reply_json(r, 200, o);
     }
-    json_t *all = lmx_compat_models(app), *data = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(all, i, m) json_array_append_new(data, v0_entry(m));
-    json_decref(all);
+    json_t *data = lmx_compat_models_map(app, v0_entry);
     return lmx_reply_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
 }
 

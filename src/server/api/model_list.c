@@ -10,8 +10,18 @@
 
 #include "manager/served.h"
 
+/* A loaded model as OpenAI's {"object": "model", ...} entry (new reference),
+ * with what LMX knows of it besides. */
+static json_t *model_object(const lmx_served *s) {
+    return json_pack("{s:s,s:s,s:I,s:s,s:i,s:s,s:s,s:I,s:b,s:b}", "id", s->name, "object", "model",
+                     "created", (json_int_t)s->created, "owned_by", "lmx", "context_length",
+                     s->n_ctx, "architecture", s->m->hp.arch, "quantization", s->quant,
+                     "parameters", (json_int_t)s->n_params, "supports_tools", s->tmpl_tools,
+                     "default_chat_template", s->tmpl_is_default);
+}
+
 static json_t *loaded_entry(const lmx_served *s) {
-    json_t *o = lmx_served_json(s);
+    json_t *o = model_object(s);
     json_object_set_new(o, "loaded", json_true());
     return o;
 }

@@ -28,6 +28,7 @@
 #include "server/core/request.h"
 #include "server/http/http.h"
 #include "util/clock.h"
+#include "util/json.h"
 #include "util/log.h"
 
 /* The Ollama API level these routes follow (clients gate features on it). */
@@ -124,19 +125,14 @@ static json_t *ol_head(const char *model) {
     return json_pack("{s:s,s:s}", "model", model, "created_at", ts);
 }
 
-static json_t *text_json(const char *s, size_t n) {
-    json_t *j = json_stringn(s ? s : "", n);
-    return j ? j : json_string("");
-}
-
 static void ol_chunk(ol_gen *st, lmx_buf *out, const char *text, size_t n, json_t *calls) {
     json_t *o = ol_head(st->model);
     if (st->chat) {
-        json_t *m = json_pack("{s:s,s:o}", "role", "assistant", "content", text_json(text, n));
+        json_t *m = json_pack("{s:s,s:o}", "role", "assistant", "content", lmx_jtext(text, n));
         if (calls) json_object_set_new(m, "tool_calls", calls);
         json_object_set_new(o, "message", m);
     } else {
-        json_object_set_new(o, "response", text_json(text, n));
+        json_object_set_new(o, "response", lmx_jtext(text, n));
     }
     json_object_set_new(o, "done", json_false());
     ol_line(out, o);
@@ -382,15 +378,8 @@ out:
     return ok;
 }
 
-int lmx_h_ol_chat(lmx_req *r, const char *rest) {
-    (void)rest;
-    return ol_generate(r, true);
-}
-
-int lmx_h_ol_generate(lmx_req *r, const char *rest) {
-    (void)rest;
-    return ol_generate(r, false);
-}
+LMX_HANDLER_CALL(lmx_h_ol_chat, ol_generate, true)
+LMX_HANDLER_CALL(lmx_h_ol_generate, ol_generate, false)
 
 /* ---- /api/embed and the legacy /api/embeddings ---- */
 
@@ -510,15 +499,8 @@ out:
     return ok;
 }
 
-int lmx_h_ol_embed(lmx_req *r, const char *rest) {
-    (void)rest;
-    return ol_embed(r, false);
-}
-
-int lmx_h_ol_embeddings(lmx_req *r, const char *rest) {
-    (void)rest;
-    return ol_embed(r, true);
-}
+LMX_HANDLER_CALL(lmx_h_ol_embed, ol_embed, false)
+LMX_HANDLER_CALL(lmx_h_ol_embeddings, ol_embed, true)
 
 /* ---- model listings ---- */
 
@@ -552,36 +534,30 @@ static json_t *ol_entry(const json_t *m) {
 
 int lmx_h_ol_tags(lmx_req *r, const char *rest) {
     (void)rest;
-    json_t *all = lmx_compat_models(lmx_req_app(r)), *models = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(all, i, m) json_array_append_new(models, ol_entry(m));
-    json_decref(all);
+    json_t *models = lmx_compat_models_map(lmx_req_app(r), ol_entry);
     return lmx_reply_json(r, 200, json_pack("{s:o}", "models", models));
+}
+
+/* A loaded model as /api/ps lists it; NULL for one that is not loaded. */
+static json_t *ps_entry(const json_t *m) {
+    json_t *l = json_object_get(m, "loaded");
+    if (!json_is_object(l)) return NULL;
+    json_t *o = ol_entry(m);
+    json_object_del(o, "modified_at");
+    json_t *exp = json_object_get(l, "expires_at");
+    char ts[48];
+    /* never unloaded: Ollama shows a far future time */
+    lmx_compat_iso(json_is_number(exp) ? json_number_value(exp) : 253402300799.0, 9, ts, sizeof ts);
+    json_object_set_new(o, "expires_at", json_string(ts));
+    json_object_set(o, "size", json_object_get(l, "memory_bytes"));
+    json_object_set_new(o, "size_vram", json_integer(0));
+    json_object_set(o, "context_length", json_object_get(l, "context_length"));
+    return o;
 }
 
 int lmx_h_ol_ps(lmx_req *r, const char *rest) {
     (void)rest;
-    json_t *all = lmx_compat_models(lmx_req_app(r)), *models = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(all, i, m) {
-        json_t *l = json_object_get(m, "loaded");
-        if (!json_is_object(l)) continue;
-        json_t *o = ol_entry(m);
-        json_object_del(o, "modified_at");
-        json_t *exp = json_object_get(l, "expires_at");
-        char ts[48];
-        /* never unloaded: Ollama shows a far future time */
-        lmx_compat_iso(json_is_number(exp) ? json_number_value(exp) : 253402300799.0, 9, ts,
-                       sizeof ts);
-        json_object_set_new(o, "expires_at", json_string(ts));
-        json_object_set(o, "size", json_object_get(l, "memory_bytes"));
-        json_object_set_new(o, "size_vram", json_integer(0));
-        json_object_set(o, "context_length", json_object_get(l, "context_length"));
-        json_array_append_new(models, o);
-    }
-    json_decref(all);
+    json_t *models = lmx_compat_models_map(lmx_req_app(r), ps_entry);
     return lmx_reply_json(r, 200, json_pack("{s:o}", "models", models));
 }
 

@@ -5,16 +5,7 @@
 
 #include "server/http/http.h"
 
-int lmx_h_ol_root(lmx_req *r, const char *rest);
-int lmx_h_ol_version(lmx_req *r, const char *rest);
-int lmx_h_ol_chat(lmx_req *r, const char *rest);
-int lmx_h_ol_generate(lmx_req *r, const char *rest);
-int lmx_h_ol_tags(lmx_req *r, const char *rest);
-int lmx_h_ol_ps(lmx_req *r, const char *rest);
-int lmx_h_ol_show(lmx_req *r, const char *rest);
-int lmx_h_ol_pull(lmx_req *r, const char *rest);
-int lmx_h_ol_delete(lmx_req *r, const char *rest);
-int lmx_h_ol_embed(lmx_req *r, const char *rest);
-int lmx_h_ol_embeddings(lmx_req *r, const char *rest);
+lmx_handler_fn lmx_h_ol_root, lmx_h_ol_version, lmx_h_ol_chat, lmx_h_ol_generate, lmx_h_ol_tags,
+    lmx_h_ol_ps, lmx_h_ol_show, lmx_h_ol_pull, lmx_h_ol_delete, lmx_h_ol_embed, lmx_h_ol_embeddings;
 
 #endif

@@ -56,58 +56,48 @@ int lmx_oai_parse_named(lmx_req *r, json_t *body, lmx_oai_kind kind, lmx_oai_req
     return 0;
 }
 
+lmx_gen *lmx_oai_begin(lmx_req *r, json_t *body, lmx_oai_kind kind, lmx_oai_req *q,
+                       lmx_oai_acquire_fn acquire, double *load_s, lmx_api_err *e) {
+    lmx_compat_no_limit(body);
+    if (lmx_oai_parse_named(r, body, kind, q, e)) return NULL;
+    lmx_served *s = acquire(r, body, q->model, load_s, e);
+    return s ? lmx_oai_start(s, kind, q, e) : NULL;
+}
+
+/* The model of a /v1 request. LM Studio's "ttl" is honoured here too: the
+ * model is loaded just in time with that idle ttl (or its ttl refreshed). */
+static lmx_served *v1_acquire(lmx_req *r, const json_t *body, const char *model, double *load_s,
+                              lmx_api_err *e) {
+    (void)load_s;
+    lmx_compat_load lo = {0};
+    int has_ttl = lmx_compat_seconds(body, "ttl", &lo.ttl_s, e);
+    lo.ttl_given = has_ttl > 0;
+    if (has_ttl < 0) return NULL;
+    if (has_ttl) return lmx_compat_acquire(lmx_req_app(r), model, &lo, NULL, e);
+    return lmx_mgr_acquire(lmx_req_app(r)->mgr, model, e);
+}
+
 static int generate(lmx_req *r, lmx_oai_kind kind) {
     lmx_api_err e = {0};
     json_t *body = lmx_req_json(r, false, &e);
     if (!body) return lmx_reply_err(r, &e);
     lmx_oai_req q;
-    int ok;
-    lmx_served *s = NULL;
-    lmx_compat_no_limit(body);
     if (kind == LMX_OAI_CHAT && lmx_skills_chat_wanted(body)) { /* server-side skill loop */
-        ok = lmx_skills_chat(r, body);
+        lmx_compat_no_limit(body);
+        int ok = lmx_skills_chat(r, body);
         json_decref(body);
         return ok;
     }
-    if (lmx_oai_parse_named(r, body, kind, &q, &e)) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
-    /* LM Studio's "ttl": load just in time with that idle ttl (or refresh it) */
-    lmx_compat_load lo = {0};
-    int has_ttl = lmx_compat_seconds(body, "ttl", &lo.ttl_s, &e);
-    lo.ttl_given = has_ttl > 0;
-    if (has_ttl < 0)
-        s = NULL;
-    else if (has_ttl)
-        s = lmx_compat_acquire(lmx_req_app(r), q.model, &lo, NULL, &e);
-    else
-        s = lmx_mgr_acquire(lmx_req_app(r)->mgr, q.model, &e);
-    if (!s) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
-    lmx_gen *g = lmx_oai_start(s, kind, &q, &e);
-    if (!g) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
-    ok = lmx_reply_gen(r, g, kind == LMX_OAI_CHAT ? &lmx_fmt_chat : &lmx_fmt_completions, q.stream);
-out:
+    lmx_gen *g = lmx_oai_begin(r, body, kind, &q, v1_acquire, NULL, &e);
+    const lmx_gen_fmt *fmt = kind == LMX_OAI_CHAT ? &lmx_fmt_chat : &lmx_fmt_completions;
+    int ok = g ? lmx_reply_gen(r, g, fmt, q.stream) : lmx_reply_err(r, &e);
     lmx_oai_req_free(&q);
     json_decref(body);
     return ok;
 }
 
-int lmx_h_chat(lmx_req *r, const char *rest) {
-    (void)rest;
-    return generate(r, LMX_OAI_CHAT);
-}
-
-int lmx_h_completions(lmx_req *r, const char *rest) {
-    (void)rest;
-    return generate(r, LMX_OAI_COMPLETIONS);
-}
+LMX_HANDLER_CALL(lmx_h_chat, generate, LMX_OAI_CHAT)
+LMX_HANDLER_CALL(lmx_h_completions, generate, LMX_OAI_COMPLETIONS)
 
 int lmx_h_models(lmx_req *r, const char *id) {
     lmx_mgr *m = lmx_req_app(r)->mgr;

@@ -10,10 +10,7 @@
 #include "server/core/request.h"
 #include "server/http/http.h"
 
-int lmx_h_health(lmx_req *r, const char *rest);
-int lmx_h_models(lmx_req *r, const char *id);
-int lmx_h_chat(lmx_req *r, const char *rest);
-int lmx_h_completions(lmx_req *r, const char *rest);
+lmx_handler_fn lmx_h_health, lmx_h_models, lmx_h_chat, lmx_h_completions;
 
 /* The chat / completions encoders; the WebSocket endpoint reuses the chat one. */
 extern const lmx_gen_fmt lmx_fmt_chat, lmx_fmt_completions;
@@ -26,5 +23,17 @@ lmx_gen *lmx_oai_start(lmx_served *s, lmx_oai_kind kind, const lmx_oai_req *q, l
  * is invalid, if it names one). -1 with e set; q is freed by the caller. */
 int lmx_oai_parse_named(lmx_req *r, json_t *body, lmx_oai_kind kind, lmx_oai_req *q,
                         lmx_api_err *e);
+
+/* How a dialect takes the model a request names (LM Studio: just in time,
+ * with the request's ttl). *load_s (may be NULL) gets the seconds spent
+ * loading. NULL with e set. */
+typedef lmx_served *(*lmx_oai_acquire_fn)(lmx_req *r, const json_t *body, const char *model,
+                                          double *load_s, lmx_api_err *e);
+
+/* The body parsed as kind (LM Studio's "max_tokens": -1 read as absent), its
+ * model taken with acquire and the generation started. NULL with e set; q
+ * needs lmx_oai_req_free either way. */
+lmx_gen *lmx_oai_begin(lmx_req *r, json_t *body, lmx_oai_kind kind, lmx_oai_req *q,
+                       lmx_oai_acquire_fn acquire, double *load_s, lmx_api_err *e);
 
 #endif

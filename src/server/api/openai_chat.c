@@ -32,6 +32,7 @@
 #include "server/api/openai_chat.h"
 #include "server/core/chat_prompt.h"
 #include "text/json_schema.h"
+#include "util/json.h"
 
 /* The prompt ends inside an open <think>: decode its last tokens' text. */
 static bool prompt_opens_thought(const lmx_served *s, const int32_t *toks, int n) {
@@ -108,11 +109,6 @@ lmx_tc *lmx_chat_parser(const lmx_gen *g, int i) {
     return p;
 }
 
-static json_t *string_or_empty(const char *s, size_t n) {
-    json_t *j = json_stringn(s, n);
-    return j ? j : json_string("");
-}
-
 /* Calls that parsed are complete even when max_tokens cut what followed
  * them (the closing marker, the end token): agents act on finish_reason
  * "tool_calls", so it wins over "length". */
@@ -139,9 +135,9 @@ static json_t *message(const lmx_gen *g, int i, const lmx_choice *c, int *n_call
     }
     if (p) text = lmx_tc_content(p, &len);
     json_t *msg = json_pack("{s:s,s:o,s:n}", "role", "assistant", "content",
-                            string_or_empty(text, len), "refusal");
+                            lmx_jtext(text, len), "refusal");
     if (c->reasoning.n)
-        json_object_set_new(msg, "reasoning_content", string_or_empty(c->reasoning.p, c->reasoning.n));
+        json_object_set_new(msg, "reasoning_content", lmx_jtext(c->reasoning.p, c->reasoning.n));
     if (p && lmx_tc_n_calls(p)) {
         int n = g->parallel_calls ? lmx_tc_n_calls(p) : 1;
         json_t *calls = json_array();
@@ -200,7 +196,7 @@ static void send_reasoning(lmx_gen *g, lmx_buf *out, int index, json_t **lpo) {
     if (lpo) *lpo = NULL;
     emit(out, chunk(g, json_pack("[{s:i,s:{s:o},s:o,s:n}]", "index", index, "delta",
                                  "reasoning_content",
-                                 string_or_empty(g->thought, g->thought_len), "logprobs", lp,
+                                 lmx_jtext(g->thought, g->thought_len), "logprobs", lp,
                                  "finish_reason")));
 }
 
@@ -214,7 +210,7 @@ static void send_items(lmx_gen *g, lmx_buf *out, int index, const lmx_tc_delta *
         if (lpo) *lpo = NULL;
         if (it->index < 0) {
             emit(out, chunk(g, json_pack("[{s:i,s:{s:o},s:o,s:n}]", "index", index, "delta",
-                                         "content", string_or_empty(it->text, it->len), "logprobs",
+                                         "content", lmx_jtext(it->text, it->len), "logprobs",
                                          lp, "finish_reason")));
             continue;
         }
@@ -229,7 +225,7 @@ static void send_items(lmx_gen *g, lmx_buf *out, int index, const lmx_tc_delta *
         emit(out,
              chunk(g, json_pack("[{s:i,s:{s:[{s:i,s:{s:o}}]},s:n,s:n}]", "index", index, "delta",
                                 "tool_calls", "index", it->index, "function", "arguments",
-                                string_or_empty(it->text, it->len), "logprobs", "finish_reason")));
+                                lmx_jtext(it->text, it->len), "logprobs", "finish_reason")));
     }
 }
 
@@ -277,7 +273,7 @@ void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
         if (!ev->text_len && !lpo) break;
         emit(out,
              chunk(g, json_pack("[{s:i,s:{s:o},s:o,s:n}]", "index", base + ev->choice, "delta",
-                                "content", string_or_empty(ev->text ? ev->text : "", ev->text_len),
+                                "content", lmx_jtext(ev->text ? ev->text : "", ev->text_len),
                                 "logprobs", lpo ? lpo : json_null(), "finish_reason")));
         break;
     }
@@ -286,7 +282,7 @@ void lmx_chat_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
         send_reasoning(g, out, base + ev->choice, NULL); /* held back by the split */
         if (ev->text_len && g->tc_family == LMX_TC_NONE)
             emit(out, chunk(g, json_pack("[{s:i,s:{s:o},s:n,s:n}]", "index", base + ev->choice,
-                                         "delta", "content", string_or_empty(ev->text, ev->text_len),
+                                         "delta", "content", lmx_jtext(ev->text, ev->text_len),
                                          "logprobs", "finish_reason")));
         if (g->tc_family != LMX_TC_NONE) {
             lmx_choice *c = &g->ch[base + ev->choice];

@@ -7,9 +7,7 @@
 #include "server/http/http.h"
 #include "util/api_err.h"
 
-int lmx_h_responses(lmx_req *r, const char *rest);
-int lmx_h_response_get(lmx_req *r, const char *rest);
-int lmx_h_response_delete(lmx_req *r, const char *id);
+lmx_handler_fn lmx_h_responses, lmx_h_response_get, lmx_h_response_delete;
 
 /* The translator, exposed for the fuzz harness: a request body → the Chat
  * Completions body it runs as (new reference), or NULL with e set.

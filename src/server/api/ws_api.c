@@ -34,6 +34,7 @@
 #include "server/http/ws.h"
 #include "trace/trace.h"
 #include "util/clock.h"
+#include "util/grow.h"
 
 #define MAX_ACTIVE 16 /* requests running at once on one socket */
 #define PING_S     15
@@ -302,13 +303,7 @@ static void *session_main(void *arg) {
         struct pollfd pf = {.fd = ss->fd, .events = POLLIN};
         int pr = poll(&pf, 1, busy ? 5 : 250);
         if (pr > 0) {
-            if (ss->n_in + 65536 > ss->cap_in) {
-                size_t cap = ss->cap_in ? ss->cap_in * 2 : 131072;
-                uint8_t *b = realloc(ss->in, cap);
-                if (!b) break;
-                ss->in = b;
-                ss->cap_in = cap;
-            }
+            if (!lmx_grow(&ss->in, &ss->cap_in, ss->n_in + 65536, 1, 131072)) break;
             ssize_t r = recv(ss->fd, ss->in + ss->n_in, ss->cap_in - ss->n_in, MSG_DONTWAIT);
             if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) break; /* gone */
             if (r > 0) {

@@ -17,9 +17,9 @@ int lmx_bridge_field_policy(const lmx_bridge_field *fields, size_t n, const char
 }
 
 json_t *lmx_buf_json_string(lmx_buf *b) {
-    json_t *s = json_stringn(b->p ? b->p : "", b->n);
+    json_t *s = lmx_jtext(b->p, b->n);
     lmx_buf_free(b);
-    return s ? s : json_string("");
+    return s;
 }
 
 void lmx_bridge_parse(const lmx_gen *g, lmx_tc **tc, const char *text, size_t len, bool finish,

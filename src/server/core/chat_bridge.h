@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 #include "server/http/http.h"
+#include "util/json.h"
 
 /* One chat field name and the translated API's name for it. */
 typedef struct {
@@ -70,16 +71,5 @@ typedef void (*lmx_bridge_call_fn)(void *st, lmx_buf *out, const char *id, const
 void lmx_bridge_parse(const lmx_gen *g, lmx_tc **tc, const char *text, size_t len, bool finish,
                       lmx_bridge_text_fn on_text, lmx_bridge_call_fn on_call, void *st,
                       lmx_buf *out);
-
-/* The value of an optional field: NULL when absent or JSON null. */
-static inline json_t *lmx_jopt(const json_t *o, const char *key) {
-    json_t *v = json_object_get(o, key);
-    return v && !json_is_null(v) ? v : NULL;
-}
-
-/* The text of a JSON string value, or NULL. */
-static inline const char *lmx_jstr(const json_t *o, const char *key) {
-    return json_string_value(json_object_get(o, key));
-}
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "manager/manager.h"
 #include "util/clock.h"
+#include "util/json.h"
 
 /* The placeholder manager answers 501 not_implemented to loads: the
  * request's own 404 is then the better answer. */
@@ -64,11 +65,6 @@ static json_t *num_or(const json_t *o, const char *a, const char *b) {
     return json_is_number(v) ? json_incref(v) : json_integer(0);
 }
 
-static json_t *str_or_null(const json_t *o, const char *k) {
-    json_t *v = json_object_get(o, k);
-    return json_is_string(v) ? json_incref(v) : json_null();
-}
-
 /* The loaded part of an entry: the manager's figures, completed by the
  * served model's (n_ctx, parallel) when the manager's listing lacks them. */
 static json_t *loaded_part(const json_t *le, const lmx_served *s) {
@@ -120,15 +116,15 @@ json_t *lmx_compat_models(lmx_app *app) {
         if (!id) continue;
         json_t *o = json_object();
         json_object_set_new(o, "id", json_string(id));
-        json_object_set_new(o, "path", str_or_null(e, "path"));
+        json_object_set_new(o, "path", lmx_jstr_or_null(e, "path"));
         json_object_set_new(o, "size_bytes", num_or(e, "size_bytes", "size"));
-        json_object_set_new(o, "architecture", str_or_null(e, "architecture"));
-        json_object_set_new(o, "quantization", str_or_null(e, "quantization"));
+        json_object_set_new(o, "architecture", lmx_jstr_or_null(e, "architecture"));
+        json_object_set_new(o, "quantization", lmx_jstr_or_null(e, "quantization"));
         json_object_set_new(o, "parameters", num_or(e, "parameters", NULL));
         json_object_set_new(o, "context_length", num_or(e, "context_length", NULL));
         json_object_set_new(o, "supports_tools",
                             json_boolean(json_is_true(json_object_get(e, "supports_tools"))));
-        json_object_set_new(o, "sha256", str_or_null(e, "sha256"));
+        json_object_set_new(o, "sha256", lmx_jstr_or_null(e, "sha256"));
         struct stat st;
         const char *path = json_string_value(json_object_get(e, "path"));
         json_object_set_new(o, "modified",
@@ -168,4 +164,16 @@ json_t *lmx_compat_model(lmx_app *app, const char *id) {
     if (e) json_incref(e);
     json_decref(all);
     return e;
+}
+
+json_t *lmx_compat_models_map(lmx_app *app, json_t *(*entry)(const json_t *m)) {
+    json_t *all = lmx_compat_models(app), *out = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(all, i, m) {
+        json_t *o = entry(m);
+        if (o) json_array_append_new(out, o);
+    }
+    json_decref(all);
+    return out;
 }

@@ -35,6 +35,9 @@ lmx_served *lmx_compat_acquire(lmx_app *app, const char *name, const lmx_compat_
  *   "loaded": null | {"context_length", "parallel", "ttl_s", "expires_at",
  *                     "memory_bytes", "state"}}] */
 json_t *lmx_compat_models(lmx_app *app);
+/* Every model of lmx_compat_models through entry, in the API's own shape
+ * (new reference); models entry returns NULL for are left out. */
+json_t *lmx_compat_models_map(lmx_app *app, json_t *(*entry)(const json_t *m));
 /* The entry of lmx_compat_models for id (new reference) or NULL. */
 json_t *lmx_compat_model(lmx_app *app, const char *id);
 

@@ -73,8 +73,7 @@ struct lmx_req {
     lmx_err_style style;
     int status;
     bool stream, too_big;
-    char *body;
-    size_t n_body, cap;
+    lmx_buf body;
     int prompt_tokens, completion_tokens, cached_tokens;
     double queue_ms, prefill_ms;
     const char *api; /* the matched route's path (metrics label), NULL: none */
@@ -103,7 +102,7 @@ typedef struct lmx_req req;
 static void req_release(req *r) {
     if (atomic_fetch_sub(&r->refs, 1) == 1) {
         if (r->pending) MHD_destroy_response(r->pending);
-        free(r->body);
+        lmx_buf_free(&r->body);
         free(r);
     }
 }
@@ -237,9 +236,9 @@ json_t *lmx_req_json(lmx_req *r, bool empty_ok, lmx_api_err *e) {
                     r->h->o.app->max_body);
         return NULL;
     }
-    if (empty_ok && r->n_body == 0) return NULL;
+    if (empty_ok && r->body.n == 0) return NULL;
     json_error_t je;
-    json_t *body = json_loadb(r->body ? r->body : "", r->n_body, 0, &je);
+    json_t *body = json_loadb(r->body.p ? r->body.p : "", r->body.n, 0, &je);
     if (!body)
         lmx_err_bad(e, NULL,
                     "We could not parse the JSON body of your request: %s (line %d, column %d). "
@@ -733,9 +732,9 @@ static bool admit(lmx_req *r, lmx_tenancy *t, lmx_api_err *e) {
     }
     bool post = !strcmp(r->method, "POST");
     json_t *body = NULL;
-    if (post && r->n_body && !r->too_big && !lmx_req_header(r, "x-openclaw-agent-id") &&
+    if (post && r->body.n && !r->too_big && !lmx_req_header(r, "x-openclaw-agent-id") &&
         !lmx_req_header(r, "x-openclaw-session-key"))
-        body = json_loadb(r->body, r->n_body, 0, NULL);
+        body = json_loadb(r->body.p, r->body.n, 0, NULL);
     lmx_tenancy_identify(t, &r->caller, peer, lmx_req_header(r, "X-Forwarded-For"),
                          lmx_req_header(r, "Forwarded"), lmx_req_header(r, "x-openclaw-agent-id"),
                          lmx_req_header(r, "x-openclaw-session-key"), body);
@@ -957,19 +956,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     }
     if (*upload_size) {
         lmx_guard_body(h->guard, r->gc, *upload_size);
-        if (r->too_big || r->n_body + *upload_size > h->o.app->max_body) {
+        if (r->too_big || r->body.n + *upload_size > h->o.app->max_body) {
             r->too_big = true;
-        } else {
-            if (r->n_body + *upload_size > r->cap) {
-                size_t cap = r->cap ? r->cap : 4096;
-                while (cap < r->n_body + *upload_size) cap *= 2;
-                char *b = realloc(r->body, cap);
-                if (!b) return MHD_NO;
-                r->body = b;
-                r->cap = cap;
-            }
-            memcpy(r->body + r->n_body, upload, *upload_size);
-            r->n_body += *upload_size;
+        } else if (!lmx_buf_add(&r->body, upload, *upload_size)) {
+            return MHD_NO;
         }
         *upload_size = 0;
         return MHD_YES;

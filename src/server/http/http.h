@@ -48,9 +48,18 @@ void lmx_http_stop(lmx_http *h);
 
 typedef struct lmx_req lmx_req;
 
-/* A handler (routes.h lists them); `rest` is what follows a prefix route's path ("" for exact
- * ones). */
-typedef int (*lmx_handler)(lmx_req *r, const char *rest);
+/* A handler: routes.c's table points at them, each API module's header
+ * declares its own (`lmx_handler_fn lmx_h_a, lmx_h_b;`). `rest` is what
+ * follows a prefix route's path ("" for exact ones). */
+typedef int lmx_handler_fn(lmx_req *r, const char *rest);
+typedef lmx_handler_fn *lmx_handler;
+/* Defines handler `name` as fn(r, ...): routes that share one body and
+ * differ by its arguments. */
+#define LMX_HANDLER_CALL(name, fn, ...)                                                            \
+    int name(lmx_req *r, const char *rest) {                                                       \
+        (void)rest;                                                                                \
+        return fn(r, __VA_ARGS__);                                                                 \
+    }
 
 /* ---- the request ---- */
 lmx_app *lmx_req_app(lmx_req *r);

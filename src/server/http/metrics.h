@@ -45,6 +45,6 @@ void lmx_metrics_know_model(const char *name);
 char *lmx_metrics_render(lmx_mgr *mgr);
 
 /* GET /metrics */
-int lmx_h_metrics(lmx_req *r, const char *rest);
+lmx_handler_fn lmx_h_metrics;
 
 #endif
