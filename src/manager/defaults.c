@@ -1,5 +1,5 @@
 /* See defaults.h. */
-#include "defaults.h"
+#include "manager/defaults.h"
 
 static uint64_t need(const lmx_defaults_in *in, int ctx, int par) {
     return in->fixed + in->kv_per_token * (uint64_t)ctx * (uint64_t)par;
