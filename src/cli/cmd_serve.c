@@ -56,6 +56,7 @@ static void usage(FILE *f) {
         "  -c CTX            context length per sequence (default: the model's, at most "
         STR(LMX_DEFAULT_CTX_MAX) ")\n"
         "  --parallel N      sequences decoded at once (default " STR(LMX_DEFAULT_PARALLEL) ")\n"
+        "                    without -c / --parallel, both shrink until the model fits memory\n"
         "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) "; 0: none)\n"
         "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
         "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"

@@ -326,6 +326,7 @@ int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, bool
     out->compute = sizeof(float) * (size_t)n_batch * (2 * d + 2 * qd + 2 * kvd + 2 * (size_t)hp->n_ff) +
                    (size_t)n_batch * (size_t)hp->n_ff * 2 + sizeof(float) * n_vocab * 2;
     out->total = out->weights + out->kv + out->compute;
+    out->n_ctx = n_ctx;
     lmx_gguf_close(m.gguf);
     return 0;
 }

@@ -70,6 +70,7 @@ typedef struct {
     size_t kv;        /* KV cache for n_ctx × n_seq positions */
     size_t compute;   /* activations and scratch for a batch */
     size_t total;
+    int n_ctx; /* the context it assumed (n_ctx 0: the trained one, capped) */
 } lmx_mem_estimate;
 int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, bool kv_f32,
                        lmx_mem_estimate *out, char *err, size_t errlen);

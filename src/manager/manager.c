@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "manager/defaults.h"
 #include "manager/memory.h"
 #include "manager/store.h"
 #include "util/clock.h"
@@ -349,6 +350,46 @@ static uint64_t idle_memory_locked(lmx_mgr *m, const entry *keep) {
     return sum;
 }
 
+/* The context and parallelism of a load: the user's where given, else chosen
+ * from the memory available now (defaults.c), with one log line saying so. */
+static void choose_shape(lmx_mgr *m, const char *id, const char *path, int ctx_given, int par_given,
+                         int *n_ctx, int *par) {
+    *n_ctx = ctx_given;
+    *par = par_given > 0 ? par_given : LMX_DEFAULT_PARALLEL;
+    if (ctx_given > 0 && par_given > 0) return;
+    lmx_mem_estimate one, full;
+    char err[256];
+    if (lmx_model_estimate(path, 1, 1, 0, false, &one, err, sizeof err) ||
+        lmx_model_estimate(path, 0, 1, 0, false, &full, err, sizeof err))
+        return; /* the load's own estimate reports the error */
+    pthread_mutex_lock(&m->mu);
+    mem_view v;
+    mem_view_locked(m, &v);
+    uint64_t avail = v.available + (m->pol.auto_evict ? idle_memory_locked(m, NULL) : 0);
+    pthread_mutex_unlock(&m->mu);
+    /* the KV cache holds 2 sequences per parallel slot (served.c: prefix cache) */
+    lmx_defaults_in in = {.fixed = one.weights + one.compute,
+                          .kv_per_token = 2 * (uint64_t)one.kv,
+                          .available = avail,
+                          .ctx_max = full.n_ctx,
+                          .parallel_max = LMX_DEFAULT_PARALLEL,
+                          .ctx_given = ctx_given,
+                          .parallel_given = par_given};
+    lmx_defaults_out o;
+    lmx_defaults_choose(&in, &o);
+    *n_ctx = o.n_ctx;
+    *par = o.n_parallel;
+    lmx_log(o.reduced ? "warn" : "info",
+            o.reduced ? "defaults reduced to fit memory" : "defaults fit memory",
+            json_pack("{s:s,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:s,s:s,s:b}", "model", id, "parallel",
+                      o.n_parallel, "ctx", o.n_ctx, "default_parallel", LMX_DEFAULT_PARALLEL,
+                      "default_ctx", full.n_ctx, "model_bytes", (json_int_t)in.fixed,
+                      "kv_bytes_per_token", (json_int_t)in.kv_per_token, "needed_bytes",
+                      (json_int_t)o.needed, "available_bytes", (json_int_t)avail, "source",
+                      v.source ? v.source : "", "set_with", "--parallel / --ctx-size", "fits",
+                      o.fits));
+}
+
 static void fmt_bytes(uint64_t b, char *out, size_t cap) {
     if (b >= (1ull << 30))
         snprintf(out, cap, "%.2f GiB", b / (double)(1ull << 30));
@@ -429,9 +470,11 @@ static void ledger(lmx_mgr *m, const char *id, const char *path, const char *sha
 /* ---- loading ---- */
 
 lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t errlen) {
+    int n_ctx, par;
+    choose_shape(m, path, path, m->o.n_ctx, m->o.n_parallel, &n_ctx, &par);
     lmx_served_opts so = {.path = path,
-                          .n_ctx = m->o.n_ctx,
-                          .n_parallel = m->o.n_parallel,
+                          .n_ctx = n_ctx,
+                          .n_parallel = par,
                           .n_queue = m->o.n_queue,
                           .itl_target_ms = m->o.itl_target_ms,
                           .pool = m->o.pool};
@@ -551,9 +594,9 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
     if (json_is_string(json_object_get(se, "sha256")))
         snprintf(sha, sizeof sha, "%s", json_string_value(json_object_get(se, "sha256")));
     json_decref(se);
-    int n_ctx = q->ctx_size > 0 ? q->ctx_size : m->o.n_ctx;
-    int par = q->parallel > 0 ? q->parallel
-                              : (m->o.n_parallel > 0 ? m->o.n_parallel : LMX_DEFAULT_PARALLEL);
+    int n_ctx, par;
+    choose_shape(m, id, path, q->ctx_size > 0 ? q->ctx_size : m->o.n_ctx,
+                 q->parallel > 0 ? q->parallel : m->o.n_parallel, &n_ctx, &par);
     lmx_mem_estimate est;
     char err[768];
     if (lmx_model_estimate(path, n_ctx, 2 * par, 0, false, &est, err, sizeof err)) {

@@ -95,8 +95,10 @@ static const cfg_key keys[] = {
     {"model", T_STR, F(model), 0, 0, false, "-m", "--model", true, "none",
      "a .gguf file loaded at start, served as its file name without .gguf"},
     {"ctx_size", T_INT, F(ctx_size), 0, 1 << 24, false, "-c", "--ctx-size", true,
-     "the model's, at most " STR(LMX_DEFAULT_CTX_MAX), "context length per sequence (0: the model's)"},
-    {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true, STR(LMX_DEFAULT_PARALLEL),
+     "the model's, at most " STR(LMX_DEFAULT_CTX_MAX) ", less when memory is short",
+     "context length per sequence (0: the default)"},
+    {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true,
+     "at most " STR(LMX_DEFAULT_PARALLEL) ", fewer when memory is short",
      "sequences decoded at once per model"},
     {"queue", T_INT, F(queue), 0, 1 << 20, false, "--queue", NULL, true, STR(LMX_DEFAULT_QUEUE),
      "requests waiting per model beyond those before 429 (0: none, 429 at once)"},
@@ -208,7 +210,6 @@ void lmx_config_defaults(lmx_config *c) {
     c->http_body_min_rate = 1024;
     c->http_threads = 4;
     c->http_workers = 512;
-    c->parallel = LMX_DEFAULT_PARALLEL;
     c->queue = LMX_DEFAULT_QUEUE;
     c->drain_timeout = 30;
     c->max_body = 32u << 20;

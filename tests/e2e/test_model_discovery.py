@@ -113,20 +113,72 @@ def wildcard_aliases_route_vendor_model_names():
 
 @test
 def admission_never_evicts_for_nothing():
-    # 18 MiB: stories260K fits; the 16 MiB qwen with its default KV cache (~30 MiB) does not, even alone
+    # 18 MiB: stories260K fits; qwen at 8 parallel sequences (~30 MiB) does not, even alone
     with Server('--models-dir', BIG, '-t', 1, '--memory-limit', '18M', '--memory-reserve', '0',
                 model=None) as s:
         st, j, _, _ = s.post('/admin/models/load', {'model': 'stories260K', 'ctx_size': 256})
         assert st == 200, j
-        st, j, _, _ = s.post('/admin/models/load', {'model': 'qwen'})
+        st, j, _, _ = s.post('/admin/models/load', {'model': 'qwen', 'parallel': 8})
         assert st == 507 and j['error']['code'] == 'insufficient_memory', j
         assert '--ctx' in j['error']['message'] and '--parallel' in j['error']['message'], j
+        assert 'now 8' in j['error']['message'], j
         assert loaded(s) == ['stories260K'], 'an eviction that could not make room happened'
         assert 'evicting' not in s.logs(), s.logs()
         # one that fits once the idle model goes: that eviction happens
         st, j, _, _ = s.post('/admin/models/load', {'model': 'qwen', 'ctx_size': 64, 'parallel': 1})
         assert st == 200, j
         assert loaded(s) == ['qwen'] and 'evicting' in s.logs(), (loaded(s), s.logs()[-2000:])
+        s.stop()
+
+
+def defaults_line(s, model):
+    for line in s.logs().splitlines():
+        if 'defaults reduced to fit memory' in line and model in line:
+            return json.loads(line[line.index('{'):])
+    raise AssertionError('no defaults line for %s: %s' % (model, s.logs()[-2000:]))
+
+
+def status_of(s, model):
+    st, j, _, _ = s.request('GET', '/admin/status')
+    assert st == 200, j
+    return next(m for m in j['models'] if m['id'] == model)
+
+
+@test
+def memory_aware_defaults_shrink_parallel_then_context_but_never_explicit_values():
+    # qwen: ~13 MiB of weights and buffers, 512 bytes of KV per position per parallel slot, so
+    # 8 x 4096 (~29 MiB) does not fit 18 MiB; fewer sequences of the full context do
+    with Server('--models-dir', BIG, '-t', 1, '--memory-limit', '18M', '--memory-reserve', '0',
+                model=None) as s:
+        st, j, _, _ = s.post('/admin/models/load', {'model': 'qwen'})
+        assert st == 200, j
+        m = status_of(s, 'qwen')
+        assert 1 <= m['parallel'] < 8 and m['context_length'] == 4096, m
+        d = defaults_line(s, 'qwen')
+        assert d['parallel'] == m['parallel'] and d['ctx'] == 4096, d
+        assert d['default_parallel'] == 8 and d['needed_bytes'] <= d['available_bytes'], d
+        st, j, _, _ = s.chat(model='qwen', messages=[{'role': 'user', 'content': 'hi'}], max_tokens=2)
+        assert st == 200, j
+        s.stop()
+    # so little room that one sequence of 4096 does not fit: parallel 1, a shorter context (-m too)
+    qwen = os.path.join(BIG, 'qwen.gguf')
+    with Server('-t', 1, '--memory-limit', '14M', '--memory-reserve', '0', model=qwen) as s:
+        m = status_of(s, 'qwen')
+        assert m['parallel'] == 1 and 2048 <= m['context_length'] < 4096, m
+        d = defaults_line(s, 'qwen')
+        assert d['parallel'] == 1 and d['ctx'] == m['context_length'], d
+        s.stop()
+    # explicit values are kept: --parallel 8 does not fit, and that is the 507
+    with Server('--models-dir', BIG, '-t', 1, '--memory-limit', '18M', '--memory-reserve', '0',
+                '--parallel', 8, model=None) as s:
+        st, j, _, _ = s.post('/admin/models/load', {'model': 'qwen'})
+        assert st == 507 and j['error']['code'] == 'insufficient_memory', j
+        assert '--parallel' in j['error']['message'] and 'now 8' in j['error']['message'], j
+        d = defaults_line(s, 'qwen')  # only the context was free to shrink, and the floor is too big
+        assert d['parallel'] == 8 and d['ctx'] == 2048 and not d['fits'], d
+        # explicit values that fit load as given
+        st, j, _, _ = s.post('/admin/models/load', {'model': 'qwen', 'parallel': 1, 'ctx_size': 1024})
+        assert st == 200, j
         s.stop()
 
 
