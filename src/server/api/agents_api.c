@@ -25,15 +25,23 @@
 #include "server/api/openai_api.h"
 #include "server/api/openai_chat.h"
 #include "server/core/request.h"
+#include "server/core/tenancy.h"
 #include "server/http/http.h"
 #include "server/http/sse.h"
 #include "util/clock.h"
 
-/* The scheduler's priority class for agent steps: the one place it is set.
- * Today's scheduler has one class (first come, first served within its
- * --parallel slots and queue); when it gains interactive and batch classes,
- * agent steps are submitted as batch here so runs cannot starve chat. */
-#define AGENT_STEP_CLASS "batch"
+/* Agent steps enter the fair queue (sched/queue.h) as one flow of the batch
+ * class: however many runs are queued, an interactive request goes first. */
+static lmx_gen *start_step(lmx_served *s, const lmx_oai_req *q, lmx_api_err *e) {
+    lmx_caller step = {.weight = 1, .prio = 1};
+    snprintf(step.tenant, sizeof step.tenant, "agents");
+    snprintf(step.client, sizeof step.client, "agent-runs");
+    lmx_caller *prev = lmx_caller_current;
+    lmx_caller_current = &step; /* read synchronously by the generation's start */
+    lmx_gen *g = lmx_oai_start(s, LMX_OAI_CHAT, q, e);
+    lmx_caller_current = prev;
+    return g;
+}
 
 /* ---- the step runner ---- */
 
@@ -50,7 +58,6 @@ static void fail_from(lmx_astep_fail *f, const lmx_api_err *e) {
 static json_t *step_chat(void *ctx, json_t *body, const atomic_bool *cancel, double timeout_s,
                          lmx_astep_fail *f) {
     lmx_app *app = ctx;
-    (void)AGENT_STEP_CLASS;
     lmx_oai_req q;
     lmx_api_err e = {0};
     json_t *resp = NULL;
@@ -61,7 +68,7 @@ static json_t *step_chat(void *ctx, json_t *body, const atomic_bool *cancel, dou
         return NULL;
     }
     lmx_served *s = lmx_mgr_acquire(app->mgr, q.model, &e);
-    lmx_gen *g = s ? lmx_oai_start(s, LMX_OAI_CHAT, &q, &e) : NULL;
+    lmx_gen *g = s ? start_step(s, &q, &e) : NULL;
     if (!g) {
         fail_from(f, &e);
         lmx_oai_req_free(&q);
