@@ -13,6 +13,7 @@
 #include "skills/sandbox.h"
 #include "skills/skill_metrics.h"
 #include "skills/validate.h"
+#include "trace/trace.h"
 #include "util/clock.h"
 
 static const char *const code_names[] = {"ok",
@@ -333,6 +334,12 @@ void lmx_skills_invoke_skill(lmx_skills *s, lmx_skill *k, const json_t *args,
 done:
     r->duration_s = lmx_now_s() - t0;
     lmx_skm_observe(k->name, lmx_skr_code_name(r->code), r->duration_s, kill);
+    /* a child of the request's span when tracing is on; nothing kept when off */
+    lmx_trace_op("skill", t0, r->code != LMX_SKR_OK,
+                 (lmx_trace_attr[]){{"lmx.skill.name", k->name, 0},
+                                    {"lmx.skill.version", k->version, 0},
+                                    {"lmx.skill.outcome", lmx_skr_code_name(r->code), 0}},
+                 3);
 }
 
 void lmx_skills_invoke(lmx_skills *s, const char *ref, const json_t *args,

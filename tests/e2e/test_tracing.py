@@ -2,7 +2,7 @@
 """Tracing: a test OTLP/HTTP receiver (python's http.server) gets lmx serve's
 spans — the request's, with the caller's W3C trace id and parent span, its
 queue wait, prefill and decode, and the model load — as OTLP JSON."""
-import http.server, json, threading, time
+import http.server, json, os, shutil, tempfile, threading, time
 
 from harness import main, test
 from server_util import MODEL, Server
@@ -101,6 +101,40 @@ def a_collector_that_is_down_costs_no_request():
             assert s.chat(max_tokens=2)[0] == 200
         assert time.time() - t0 < 30
         s.stop()
+
+
+@test
+def a_skill_invocation_is_a_span_of_its_request():
+    rx = Receiver()
+    d = tempfile.mkdtemp(prefix='lmx-trace-skills-')
+    try:
+        skills = os.path.join(d, 'skills')
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'skills', 'echo')
+        shutil.copytree(src, os.path.join(skills, 'echo'))
+        for root, _, files in os.walk(d):  # the sandbox runs skills as nobody
+            os.chmod(root, 0o755)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o644)
+        with Server('--otlp-endpoint', f'http://127.0.0.1:{rx.port}/v1/traces',
+                    '--skills-dir', skills) as s:
+            st, j, _, _ = s.post('/v1/skills/demo/echo@1/invoke', {'arguments': {'text': 'hi'}},
+                                 headers={'traceparent': f'00-{TRACE}-{PARENT}-01'})
+            assert st == 200, j
+            deadline = time.time() + 20
+            while time.time() < deadline and not any(
+                    x['traceId'] == TRACE and x['name'] == 'skill' for x in rx.spans()):
+                time.sleep(0.2)
+            s.stop()
+        spans = {x['name']: x for x in rx.spans() if x['traceId'] == TRACE}
+        assert 'skill' in spans and 'request' in spans, sorted(spans)
+        sk = spans['skill']
+        assert sk['parentSpanId'] == spans['request']['spanId'], (sk, spans['request'])
+        attrs = {a['key']: a['value'].get('stringValue') for a in sk['attributes']}
+        assert attrs['lmx.skill.name'] == 'demo/echo' and attrs['lmx.skill.outcome'] == 'ok', attrs
+        assert attrs['lmx.skill.version'].startswith('1.'), attrs
+    finally:
+        rx.close()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == '__main__':
