@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (strncmp(err, "f.yaml:", 7)) abort(); /* every refusal names the file */
         return 0;
     }
-    if (cfg.port < 0 || cfg.port > 65535 || cfg.parallel < 1 || cfg.parallel > 256) abort();
+    /* parallel 0: not given, the manager chooses it from memory (manager/defaults.c) */
+    if (cfg.port < 0 || cfg.port > 65535 || cfg.parallel < 0 || cfg.parallel > 256) abort();
     if (cfg.n_aliases < 0 || cfg.n_aliases > LMX_CFG_MAX_ALIASES) abort();
     if (cfg.n_models < 0 || cfg.n_models > LMX_CFG_MAX_MODELS) abort();
     for (int i = 0; i < cfg.n_aliases; i++)
