@@ -47,6 +47,10 @@ bool lmx_hf_ref_parse(const char *s, lmx_hf_ref *r, char *why, size_t whylen) {
         snprintf(r->quant, sizeof r->quant, "%s", colon + 1);
         if (!strcasecmp(r->quant, "latest")) r->quant[0] = 0;
     }
+    if (!parts[1][0]) { /* "ORG/:Q" */
+        snprintf(why, whylen, "'%s' names no repository: ORG/REPO[:QUANT]", s);
+        return false;
+    }
     snprintf(r->repo, sizeof r->repo, "%s/%s", parts[0], parts[1]);
     if (np == 2) return true;
     if (colon || np < 4 ||

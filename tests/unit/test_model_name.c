@@ -47,6 +47,7 @@ TEST(hf_ref_parses_repo_quant_and_urls) {
     CHECK_EQ_STR(r.revision, "main");
     CHECK(!lmx_hf_ref_parse("justone", &r, why, sizeof why));
     CHECK(strstr(why, "not ORG/REPO") != NULL);
+    CHECK(!lmx_hf_ref_parse("org/:Q4_0", &r, why, sizeof why) && strstr(why, "no repository"));
     CHECK(!lmx_hf_ref_parse("https://huggingface.co/org/repo/discussions/3", &r, why, sizeof why));
     CHECK(!lmx_hf_ref_parse("org/repo:Q4/blob/main/x", &r, why, sizeof why));
 }
