@@ -51,7 +51,11 @@ bool lmx_hf_ref_parse(const char *s, lmx_hf_ref *r, char *why, size_t whylen) {
         snprintf(why, whylen, "'%s' names no repository: ORG/REPO[:QUANT]", s);
         return false;
     }
-    snprintf(r->repo, sizeof r->repo, "%s/%s", parts[0], parts[1]);
+    if ((size_t)snprintf(r->repo, sizeof r->repo, "%s/%s", parts[0], parts[1]) >= sizeof r->repo) {
+        snprintf(why, whylen, "the repository name in '%.100s...' is too long", s);
+        r->repo[0] = 0;
+        return false;
+    }
     if (np == 2) return true;
     if (colon || np < 4 ||
         (strcmp(parts[2], "blob") && strcmp(parts[2], "resolve") && strcmp(parts[2], "tree"))) {

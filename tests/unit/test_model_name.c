@@ -48,6 +48,10 @@ TEST(hf_ref_parses_repo_quant_and_urls) {
     CHECK(!lmx_hf_ref_parse("justone", &r, why, sizeof why));
     CHECK(strstr(why, "not ORG/REPO") != NULL);
     CHECK(!lmx_hf_ref_parse("org/:Q4_0", &r, why, sizeof why) && strstr(why, "no repository"));
+    char longname[1000];
+    memset(longname, 'a', sizeof longname - 3);
+    memcpy(longname + sizeof longname - 3, "/b", 3);
+    CHECK(!lmx_hf_ref_parse(longname, &r, why, sizeof why) && strstr(why, "too long"));
     CHECK(!lmx_hf_ref_parse("https://huggingface.co/org/repo/discussions/3", &r, why, sizeof why));
     CHECK(!lmx_hf_ref_parse("org/repo:Q4/blob/main/x", &r, why, sizeof why));
 }
