@@ -327,7 +327,7 @@ int cmd_serve(int argc, char **argv) {
                         .max_connections = (int)cfg->http_max_connections,
                         .reserved_connections = (int)cfg->http_reserved_connections,
                         .max_per_peer = (int)cfg->http_per_peer,
-                        .trusted_proxies = cfg->http_trusted_proxies,
+                        .trusted_proxies = cfg->trusted_proxies,
                         .header_timeout_s = cfg->http_header_timeout,
                         .body_min_rate = cfg->http_body_min_rate,
                         .threads = (int)cfg->http_threads,

@@ -38,7 +38,7 @@ typedef struct {
 #define F(field) offsetof(lmx_config, field), sizeof(((lmx_config *)0)->field)
 /* a default's text for the table, from its one definition */
 #define STR_(x) #x
-#define STR(x) STR_(x)
+#define STR(x)  STR_(x)
 
 static const cfg_key keys[] = {
     {"host", T_STR, F(host), 0, 0, false, "--host", NULL, true, LMX_DEFAULT_HOST,
@@ -68,9 +68,12 @@ static const cfg_key keys[] = {
     {"api_keys", T_STR, F(api_keys), 0, 0, true, "--api-keys", NULL, true, "none",
      "inference keys as 'TENANT:SHA256HEX;...' (the SHA-256 of each key, never the key)"},
     {"trusted_proxies", T_STR, F(trusted_proxies), 0, 0, true, "--trusted-proxies", NULL, true,
-     "none", "CIDRs whose X-Forwarded-For / Forwarded headers are believed"},
+     "none",
+     "CIDRs whose X-Forwarded-For / Forwarded headers are believed and whose connections the "
+     "per-peer cap spares (read at start)"},
     {"client_max_inflight", T_INT, F(client_max_inflight), 0, 1 << 20, true,
-     "--client-max-inflight", NULL, true, "0", "requests one client may have in flight (0: no cap)"},
+     "--client-max-inflight", NULL, true, "0",
+     "requests one client may have in flight (0: no cap)"},
     {"client_prompt_tpm", T_INT, F(client_prompt_tpm), 0, 1L << 40, true, "--client-prompt-tpm",
      NULL, true, "0", "prompt tokens one client may send per minute (0: no limit)"},
     {"max_prompt_tokens", T_INT, F(max_prompt_tokens), 0, 1 << 24, true, "--max-prompt-tokens",
@@ -118,10 +121,6 @@ static const cfg_key keys[] = {
     {"http.max_connections_per_peer", T_INT, F(http_per_peer), 0, 1000000, false,
      "--max-connections-per-peer", NULL, true, "256",
      "open connections per client address (IPv6: per /64) at most (0: no cap)"},
-    {"http.trusted_proxies", T_STR, F(http_trusted_proxies), 0, 0, false, "--trusted-proxies", NULL,
-     true, "none",
-     "numeric addresses (comma separated) exempt from the per-peer cap: proxies carrying many "
-     "clients"},
     {"http.header_timeout", T_SECS, F(http_header_timeout), 1, 3600, false, "--header-timeout",
      NULL, true, "10",
      "seconds a request head may take in all, from the connection (or its request line) on; "
@@ -141,8 +140,8 @@ static const cfg_key keys[] = {
     {"log_format", T_STR, F(log_format), 0, 0, true, "--log-format", NULL, true, "auto",
      "text (one readable line per event), json (one JSON object per line) or auto: text on a "
      "terminal, else json"},
-    {"memory_limit", T_SIZE, F(memory_limit), 0, 1e19, true, "--memory-limit", NULL, true,
-     "none", "bytes models may use at most (0: what the machine or cgroup gives)"},
+    {"memory_limit", T_SIZE, F(memory_limit), 0, 1e19, true, "--memory-limit", NULL, true, "none",
+     "bytes models may use at most (0: what the machine or cgroup gives)"},
     {"memory_reserve", T_SIZE, F(memory_reserve), 0, 1e19, true, "--memory-reserve", NULL, true,
      "256M", "bytes always left free for the rest of the system"},
     {"auto_evict", T_BOOL, F(auto_evict), 0, 0, true, "--auto-evict", NULL, true, "true",
@@ -242,11 +241,24 @@ bool lmx_config_parse_size(const char *s, uint64_t *out) {
     if (errno || !isfinite(v)) return false;
     double mul = 1;
     switch (toupper((unsigned char)*end)) {
-    case 'K': mul = 1024.0; end++; break;
-    case 'M': mul = 1024.0 * 1024; end++; break;
-    case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
-    case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
-    default: break;
+    case 'K':
+        mul = 1024.0;
+        end++;
+        break;
+    case 'M':
+        mul = 1024.0 * 1024;
+        end++;
+        break;
+    case 'G':
+        mul = 1024.0 * 1024 * 1024;
+        end++;
+        break;
+    case 'T':
+        mul = 1024.0 * 1024 * 1024 * 1024;
+        end++;
+        break;
+    default:
+        break;
     }
     if (mul > 1 && (*end == 'i' || *end == 'I')) end++;
     if (*end == 'b' || *end == 'B') end++;
@@ -390,7 +402,8 @@ static int set_scalar(lmx_config *c, const cfg_key *k, const char *v, bool quote
         }
         return 0;
     }
-    case T_MODELS: break;
+    case T_MODELS:
+        break;
     }
     return put_err(err, errlen, "this setting cannot be given as one value"), -1;
 }
@@ -436,7 +449,7 @@ static bool is_null(const yaml_node_t *n) {
 static const char *type_name(const yaml_node_t *n) {
     return n->type == YAML_MAPPING_NODE    ? "a mapping"
            : n->type == YAML_SEQUENCE_NODE ? "a list"
-                                            : "a single value";
+                                           : "a single value";
 }
 
 /* The key of a mapping pair, which must be a plain string. */
@@ -470,8 +483,7 @@ static int yaml_aliases(yctx *y, lmx_config *c, const yaml_node_t *v) {
                     type_name(v));
     if (check_dups(y, v)) return -1;
     char msg[512];
-    for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top;
-         pr++) {
+    for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
         const yaml_node_t *kn, *mv = yaml_document_get_node(y->doc, pr->value);
         const char *name = pair_key(y, pr, &kn);
         if (!name || !mv) return -1;
@@ -509,12 +521,12 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
         return 0;
     }
     if (v->type != YAML_MAPPING_NODE)
-        return yerr(y, v, "models: expected a model name or {model, ctx_size, parallel, alias, "
-                          "ttl}, got %s",
+        return yerr(y, v,
+                    "models: expected a model name or {model, ctx_size, parallel, alias, "
+                    "ttl}, got %s",
                     type_name(v));
     if (check_dups(y, v)) return -1;
-    for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top;
-         pr++) {
+    for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
         const yaml_node_t *kn, *fv = yaml_document_get_node(y->doc, pr->value);
         const char *k = pair_key(y, pr, &kn);
         if (!k || !fv) return -1;
@@ -531,8 +543,8 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
         } else if (!strcmp(k, "ctx_size") || !strcmp(k, "parallel")) {
             long x = strtol(s, &end, 10), hi = k[0] == 'c' ? 1 << 24 : 256;
             if (is_quoted(fv) || !*s || *end || errno || x < 0 || x > hi)
-                return yerr(y, fv, "models: %s: expected an integer from 0 to %ld, got '%s'", k,
-                            hi, s);
+                return yerr(y, fv, "models: %s: expected an integer from 0 to %ld, got '%s'", k, hi,
+                            s);
             *(k[0] == 'c' ? &m->ctx_size : &m->parallel) = x;
         } else if (!strcmp(k, "ttl")) {
             double x = strtod(s, &end);
@@ -796,7 +808,8 @@ int lmx_config_load_env(lmx_config *c, char *err, size_t errlen) {
         /* LMX_HOST=HOST:PORT, the form the CLI reads (one ':' only: not IPv6) */
         if (!strcmp(keys[i].key, "host") && colon && !strchr(colon + 1, ':')) {
             snprintf(host, sizeof host, "%.*s", (int)(colon - v), v);
-            if (!getenv("LMX_PORT") && set_scalar(c, find_key("port"), colon + 1, false, msg, sizeof msg))
+            if (!getenv("LMX_PORT") &&
+                set_scalar(c, find_key("port"), colon + 1, false, msg, sizeof msg))
                 return put_err(err, errlen, "%s: %s", name, msg), -1;
             v = host;
         }
@@ -830,8 +843,10 @@ int lmx_config_flag(lmx_config *c, int argc, char **argv, int *i, char *err, siz
 
 void lmx_config_default_path(char *buf, size_t n) {
     const char *home = getenv("HOME");
-    if (home && *home) snprintf(buf, n, "%s/.lmx/config.yaml", home);
-    else if (n) buf[0] = 0;
+    if (home && *home)
+        snprintf(buf, n, "%s/.lmx/config.yaml", home);
+    else if (n)
+        buf[0] = 0;
 }
 
 int lmx_config_build(lmx_config *c, const char *path, int argc, char **argv, char *err,
@@ -863,7 +878,8 @@ static bool key_equal(const cfg_key *k, const lmx_config *a, const lmx_config *b
     const char *pa = (const char *)a + k->off, *pb = (const char *)b + k->off;
     switch (k->type) {
     case T_STR:
-    case T_AGENTS: return !strcmp(pa, pb);
+    case T_AGENTS:
+        return !strcmp(pa, pb);
     case T_ALIASES:
         if (a->n_aliases != b->n_aliases) return false;
         for (int i = 0; i < a->n_aliases; i++) {
@@ -882,7 +898,8 @@ static bool key_equal(const cfg_key *k, const lmx_config *a, const lmx_config *b
                 return false;
         }
         return true;
-    default: return !memcmp(pa, pb, k->size);
+    default:
+        return !memcmp(pa, pb, k->size);
     }
 }
 

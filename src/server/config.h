@@ -43,7 +43,6 @@ typedef struct {
     long threads;
     /* connections (restart): conn_guard.h */
     long http_max_connections, http_reserved_connections, http_per_peer;
-    char http_trusted_proxies[1024];
     double http_header_timeout;
     long http_body_min_rate, http_threads, http_workers;
     char models_dir[1024];

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/core/ident.h"
 #include "util/clock.h"
 
 #define N_BUCKETS 1024
@@ -48,7 +49,7 @@ struct lmx_guard {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* stop */
     peer *buckets[N_BUCKETS];
-    peer_key *trusted;
+    lmx_cidr trusted[LMX_MAX_CIDRS]; /* the trusted_proxies setting, shared with identity */
     int n_trusted;
     lmx_conn *conns;
     int n_open, n_reserve;
@@ -111,10 +112,19 @@ static void drop_peer(lmx_guard *g, const peer_key *k) {
         }
 }
 
-static bool is_trusted(const lmx_guard *g, const peer_key *k) {
-    for (int i = 0; i < g->n_trusted; i++)
-        if (!memcmp(g->trusted[i].b, k->b, sizeof k->b)) return true;
-    return false;
+/* The peer's whole address (not its /64 key) against the trusted CIDRs. */
+static bool is_trusted(const lmx_guard *g, const struct sockaddr *sa) {
+    if (!g->n_trusted || !sa) return false;
+    uint8_t a[16] = {0};
+    if (sa->sa_family == AF_INET) {
+        a[10] = a[11] = 0xff; /* ::ffff:a.b.c.d, the form lmx_cidr uses */
+        memcpy(a + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        memcpy(a, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    } else {
+        return false;
+    }
+    return lmx_cidr_match(g->trusted, g->n_trusted, a);
 }
 
 static void *reaper_main(void *arg) {
@@ -159,39 +169,13 @@ lmx_guard *lmx_guard_create(const lmx_guard_opts *o, char *err, size_t errlen) {
     g->o = *o;
     if (g->o.header_timeout <= 0) g->o.header_timeout = 10;
     if (g->o.idle_timeout <= 0) g->o.idle_timeout = 120;
-    /* trusted proxies: numeric addresses, comma or space separated */
-    const char *p = o->trusted ? o->trusted : "";
-    while (*p) {
-        size_t n = strcspn(p, ", \t");
-        if (n && strncmp(p, "none", n)) {
-            char a[64];
-            snprintf(a, sizeof a, "%.*s", (int)(n < 63 ? n : 63), p);
-            struct sockaddr_in s4 = {.sin_family = AF_INET};
-            struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
-            const struct sockaddr *sa = NULL;
-            if (inet_pton(AF_INET, a, &s4.sin_addr) == 1)
-                sa = (const struct sockaddr *)&s4;
-            else if (inet_pton(AF_INET6, a, &s6.sin6_addr) == 1)
-                sa = (const struct sockaddr *)&s6;
-            if (!sa) {
-                snprintf(err, errlen, "trusted_proxies: '%s' is not a numeric IPv4 or IPv6 address",
-                         a);
-                free(g->trusted);
-                free(g);
-                return NULL;
-            }
-            peer_key *t = realloc(g->trusted, (size_t)(g->n_trusted + 1) * sizeof *t);
-            if (!t) {
-                snprintf(err, errlen, "out of memory");
-                free(g->trusted);
-                free(g);
-                return NULL;
-            }
-            g->trusted = t;
-            key_of(sa, &g->trusted[g->n_trusted++]);
-        }
-        p += n;
-        p += strspn(p, ", \t");
+    /* trusted proxies: the same CIDR list identity believes X-Forwarded-For from */
+    char why[256];
+    const char *tp = o->trusted && strcmp(o->trusted, "none") ? o->trusted : "";
+    if (lmx_cidr_parse_list(tp, g->trusted, LMX_MAX_CIDRS, &g->n_trusted, why, sizeof why)) {
+        snprintf(err, errlen, "trusted_proxies: %s", why);
+        free(g);
+        return NULL;
     }
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
@@ -220,7 +204,6 @@ void lmx_guard_destroy(lmx_guard *g) {
         n = c->next;
         free(c);
     }
-    free(g->trusted);
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->cv);
     free(g);
@@ -234,7 +217,7 @@ bool lmx_guard_admit(lmx_guard *g, const struct sockaddr *sa) {
     if (g->n_open >= g->o.max_conns + g->o.reserve) {
         ok = false;
         g->st.refused_full++;
-    } else if (g->o.per_peer > 0 && !is_trusted(g, &k)) {
+    } else if (g->o.per_peer > 0 && !is_trusted(g, sa)) {
         peer *p = find_peer(g, &k, false);
         if (p && p->n >= g->o.per_peer) {
             ok = false;
@@ -251,7 +234,7 @@ lmx_conn *lmx_guard_open(lmx_guard *g, const struct sockaddr *sa, int fd) {
     c->fd = fd;
     key_of(sa, &c->k);
     pthread_mutex_lock(&g->mu);
-    c->trusted = is_trusted(g, &c->k);
+    c->trusted = is_trusted(g, sa);
     peer *p = find_peer(g, &c->k, true);
     if (p) p->n++;
     c->reserve = g->n_open >= g->o.max_conns;
