@@ -352,7 +352,10 @@ def a_greedy_bot_is_throttled_and_does_not_slow_eight_polite_ones():
                   f'greedy bot; client-side {max(p95(base_c), p95(base2_c)) * 1e3:.1f} ms / '
                   f'{p95(loaded_c) * 1e3:.1f} ms; greedy: {len(greedy)} requests, '
                   f'{len(throttled)} throttled')
-            if l <= 1.5 * b + 0.002:  # 2 ms of slack for timer noise
+            # 10 ms of slack: stories260K's polite TTFT is 1-2 ms, where a prefill mostly waits
+            # for the decode step in flight, which the greedy bot's two sequences lengthen;
+            # starving the polite bots (a queue behind the greedy one) costs tens of ms and more
+            if l <= 1.5 * b + 0.010:
                 break
             assert attempt < 3, (b, l)
         s.stop()
