@@ -192,7 +192,7 @@ static int bridge(lmx_mcp *m, const lmx_mcp_def *d, loaded *out, char *err, size
 /* Sorted, one name@version once (the first file in sorted order wins;
  * the others are reported). */
 static void settle(loaded *l) {
-    qsort(l->v, (size_t)l->n, sizeof *l->v, cmp_skill);
+    if (l->n > 1) qsort(l->v, (size_t)l->n, sizeof *l->v, cmp_skill); /* v is NULL when empty */
     int w = 0;
     for (int i = 0; i < l->n; i++) {
         if (w && !strcmp(l->v[w - 1]->name, l->v[i]->name) &&
