@@ -237,6 +237,18 @@ lmx_conn *lmx_guard_open(lmx_guard *g, const struct sockaddr *sa, int fd) {
     c->trusted = is_trusted(g, sa);
     peer *p = find_peer(g, &c->k, true);
     if (p) p->n++;
+    /* admit() is a fast path: with a thread pool, two workers can both pass it before either
+     * counts its connection here. This count is the authority, so a connection over the
+     * cap is shut now; the server sees EOF and closes it through lmx_guard_close(). */
+    bool over = g->n_open >= g->o.max_conns + g->o.reserve ||
+                (g->o.per_peer > 0 && !c->trusted && p && p->n > g->o.per_peer);
+    if (over) {
+        if (g->n_open >= g->o.max_conns + g->o.reserve)
+            g->st.refused_full++;
+        else
+            g->st.refused_peer++;
+        if (fd >= 0) shutdown(fd, SHUT_RDWR);
+    }
     c->reserve = g->n_open >= g->o.max_conns;
     g->n_open++;
     g->n_reserve += c->reserve;
