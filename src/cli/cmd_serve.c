@@ -128,7 +128,7 @@ static int load_startup_models(lmx_mgr *mgr, const lmx_config *c) {
                               .parallel = (int)m->parallel,
                               .alias = m->alias[0] ? m->alias : NULL,
                               .ttl_s = m->ttl_s};
-            lmx_api_err e = {0};
+            lmx_mgr_err e = {0};
             sm = lmx_mgr_load(mgr, &q, &e);
             if (!sm) {
                 fprintf(stderr, "lmx serve: model '%s': %s\n", name, e.message);

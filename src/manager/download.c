@@ -516,11 +516,11 @@ static int fetch_one(lmx_dl *d, dl_item *it, int fi, char *err, size_t errlen) {
             if (r) return r;
         }
         lmx_hub_target t;
-        lmx_api_err e = {0};
+        lmx_mgr_err e = {0};
         if (lmx_hub_probe(&d->hub, it->repo, it->commit[0] ? it->commit : it->revision, f->name, &t,
                           &e)) {
             snprintf(why, sizeof why, "%s", e.message);
-            if (e.status == 404 || e.status == 403) break;
+            if (e.status == LMX_MGR_NOT_FOUND || e.status == LMX_MGR_FORBIDDEN) break;
             continue;
         }
         /* another sha256 than recorded: the file changed upstream, old bytes are no use */
@@ -640,7 +640,7 @@ static void run(lmx_dl *d, dl_item *it) {
                                  "sha256", it->files[0].sha256, "files", files);
         if (it->commit[0]) json_object_set_new(meta, "commit", json_string(it->commit));
         pthread_mutex_unlock(&d->mu);
-        lmx_api_err e = {0};
+        lmx_mgr_err e = {0};
         if (lmx_mgr_register(d->mgr, first, meta, model, sizeof model, &e)) {
             snprintf(err, sizeof err,
                      "The files are downloaded and verified, but adding the model to the store "
@@ -779,31 +779,30 @@ static void human(int64_t b, char *out, size_t n) {
 }
 
 int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quant,
-                 const char *revision, char *id, size_t idlen, lmx_api_err *e) {
+                 const char *revision, char *id, size_t idlen, lmx_mgr_err *e) {
     if (!lmx_hub_valid_repo(repo)) {
-        lmx_err_set(
-            e, 400, "invalid_request_error", NULL, "repo",
+        lmx_mgr_fail(
+            e, LMX_MGR_INVALID, LMX_MGR_W_NONE, "repo",
             "\"repo\" must be 'org/name' (letters, digits, '.', '_', '-'; neither part starting "
             "with '.'), got '%s'.",
             repo ? repo : "");
         return -1;
     }
     if (file && *file && !lmx_hub_valid_path(file)) {
-        lmx_err_set(e, 400, "invalid_request_error", NULL, "file",
-                    "\"file\" must be a relative path inside the repo (no part starting with "
-                    "'.'), got '%s'.",
-                    file);
+        lmx_mgr_fail(e, LMX_MGR_INVALID, LMX_MGR_W_NONE, "file",
+                     "\"file\" must be a relative path inside the repo (no part starting with "
+                     "'.'), got '%s'.",
+                     file);
         return -1;
     }
     if (quant && (strlen(quant) >= 32 || strchr(quant, '/'))) {
-        lmx_err_set(e, 400, "invalid_request_error", NULL, "quant",
-                    "\"quant\" '%s' is not a quant name.", quant);
+        lmx_mgr_fail(e, LMX_MGR_INVALID, LMX_MGR_W_NONE, "quant",
+                     "\"quant\" '%s' is not a quant name.", quant);
         return -1;
     }
     if (!revision || !*revision) revision = "main";
     if (!valid_revision(revision)) {
-        lmx_err_set(e, 400, "invalid_request_error", NULL, "revision",
-                    "\"revision\" is not valid.");
+        lmx_mgr_fail(e, LMX_MGR_INVALID, LMX_MGR_W_NONE, "revision", "\"revision\" is not valid.");
         return -1;
     }
     json_t *listing = lmx_hub_list(&d->hub, repo, revision, e);
@@ -816,7 +815,7 @@ int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quan
     if (!it || !(it->files = calloc((size_t)n, sizeof *it->files))) {
         free(it);
         lmx_hub_files_free(hf, n);
-        lmx_err_set(e, 500, "server_error", NULL, NULL, "Out of memory.");
+        lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "Out of memory.");
         return -1;
     }
     it->repo = strdup(repo);
@@ -850,7 +849,7 @@ int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quan
     }
     if (!it->repo || !it->revision) {
         item_free(it);
-        lmx_err_set(e, 500, "server_error", NULL, NULL, "Out of memory.");
+        lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "Out of memory.");
         return -1;
     }
     /* disk space: what is still to come must fit */
@@ -858,8 +857,8 @@ int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quan
     final_path(d, it, 0, dir, sizeof dir);
     *strrchr(dir, '/') = 0;
     if (mkdir_p(dir)) {
-        lmx_err_set(e, 500, "server_error", NULL, NULL, "Cannot create %s: %s.", dir,
-                    strerror(errno));
+        lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "Cannot create %s: %s.", dir,
+                     strerror(errno));
         item_free(it);
         return -1;
     }
@@ -878,10 +877,12 @@ int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quan
             char hn[32], ha[32];
             human(need, hn, sizeof hn);
             human(avail, ha, sizeof ha);
-            lmx_err_set(e, 507, "server_error", "insufficient_storage", NULL,
-                        "Not enough disk space for %s: %lld bytes (%s) needed, %lld bytes (%s) "
-                        "free in %s.",
-                        repo, (long long)need, hn, (long long)avail, ha, d->models_dir);
+            lmx_mgr_fail(e, LMX_MGR_NO_STORAGE, LMX_MGR_W_NONE, NULL,
+                         "Not enough disk space for %s: %lld bytes (%s) needed, %lld bytes (%s) "
+                         "free in %s.",
+                         repo, (long long)need, hn, (long long)avail, ha, d->models_dir);
+            e->needed = (uint64_t)need;
+            e->available = (uint64_t)avail;
             item_free(it);
             return -1;
         }
@@ -919,13 +920,13 @@ int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quan
     return 0;
 }
 
-int lmx_dl_cancel(lmx_dl *d, const char *id, lmx_api_err *e) {
+int lmx_dl_cancel(lmx_dl *d, const char *id, lmx_mgr_err *e) {
     pthread_mutex_lock(&d->mu);
     dl_item *it = find(d, id);
     if (!it) {
         pthread_mutex_unlock(&d->mu);
-        lmx_err_set(e, 404, "invalid_request_error", "download_not_found", NULL,
-                    "No download with id '%s'.", id);
+        lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_DOWNLOAD, NULL, "No download with id '%s'.",
+                     id);
         return -1;
     }
     if (it->state == DL_CANCELLED) {
@@ -933,9 +934,9 @@ int lmx_dl_cancel(lmx_dl *d, const char *id, lmx_api_err *e) {
         return 0;
     }
     if (is_final(it->state)) {
-        lmx_err_set(e, 409, "invalid_request_error", "download_finished", NULL,
-                    "Download '%s' already %s; delete the model instead.", id,
-                    state_name[it->state]);
+        lmx_mgr_fail(e, LMX_MGR_FINISHED, LMX_MGR_W_DOWNLOAD, NULL,
+                     "Download '%s' already %s; delete the model instead.", id,
+                     state_name[it->state]);
         pthread_mutex_unlock(&d->mu);
         return -1;
     }

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "manager/manager.h"
-#include "util/api_err.h"
+#include "manager/mgr_err.h"
 
 typedef struct lmx_dl lmx_dl;
 
@@ -24,13 +24,13 @@ void lmx_dl_destroy(lmx_dl *d);
  * listing) at revision (NULL: "main"). Writes the id; 0, or -1 with e set
  * (404 unknown repo/file, 507 insufficient_storage, 400 ...). */
 int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quant,
-                 const char *revision, char *id, size_t idlen, lmx_api_err *e);
+                 const char *revision, char *id, size_t idlen, lmx_mgr_err *e);
 /* {"id", "state", "bytes", "total", "rate", "eta", "model", "error"} or NULL
  * when unknown (new reference). */
 json_t *lmx_dl_status(lmx_dl *d, const char *id);
 /* Every download's status (new reference). */
 json_t *lmx_dl_list(lmx_dl *d);
-int lmx_dl_cancel(lmx_dl *d, const char *id, lmx_api_err *e);
+int lmx_dl_cancel(lmx_dl *d, const char *id, lmx_mgr_err *e);
 /* Waits up to timeout_ms for any download's status to change after *seen (a
  * counter; start with 0), then returns id's status (new reference) and
  * updates *seen; NULL when id is unknown. For progress streams. */

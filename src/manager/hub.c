@@ -178,7 +178,7 @@ static void file_from(const json_t *f, lmx_hub_file *o) {
 
 /* All shards of the split model `path` belongs to, in order. */
 static int expand_split(const json_t *listing, const char *path, lmx_hub_file **out,
-                        lmx_api_err *e) {
+                        lmx_mgr_err *e) {
     size_t stem;
     int k, n;
     if (!split_of(path, &stem, &k, &n)) {
@@ -197,26 +197,26 @@ static int expand_split(const json_t *listing, const char *path, lmx_hub_file **
         if (!f) {
             lmx_hub_files_free(*out, i - 1);
             *out = NULL;
-            lmx_err_set(e, 404, "invalid_request_error", "file_not_found", "file",
-                        "'%s' is one of %d shards, but the repo has no '%s'.", path, n, name);
+            lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_FILE, "file",
+                         "'%s' is one of %d shards, but the repo has no '%s'.", path, n, name);
             return -1;
         }
         file_from(f, &(*out)[i - 1]);
     }
     return n;
 oom:
-    lmx_err_set(e, 500, "server_error", NULL, NULL, "Out of memory.");
+    lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "Out of memory.");
     return -1;
 }
 
 static int choose(const json_t *listing, const char *file, const char *quant, lmx_hub_file **out,
-                  lmx_api_err *e) {
+                  lmx_mgr_err *e) {
     char avail[600];
     if (file && *file) {
         if (!find_path(listing, file)) {
             list_ggufs(listing, avail, sizeof avail);
-            lmx_err_set(e, 404, "invalid_request_error", "file_not_found", "file",
-                        "The repo has no file '%s'. GGUF files: %s", file, avail);
+            lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_FILE, "file",
+                         "The repo has no file '%s'. GGUF files: %s", file, avail);
             return -1;
         }
         return expand_split(listing, file, out, e);
@@ -256,30 +256,29 @@ static int choose(const json_t *listing, const char *file, const char *quant, lm
     if (n_keys == 0) {
         list_ggufs(listing, avail, sizeof avail);
         if (quant && *quant)
-            lmx_err_set(e, 404, "invalid_request_error", "file_not_found", "quant",
-                        "No .gguf file in the repo matches quant '%s'. GGUF files: %s", quant,
-                        avail);
+            lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_FILE, "quant",
+                         "No .gguf file in the repo matches quant '%s'. GGUF files: %s", quant,
+                         avail);
         else
-            lmx_err_set(e, 404, "invalid_request_error", "file_not_found", "file",
-                        "The repo has no .gguf file. Files: %s", avail);
+            lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_FILE, "file",
+                         "The repo has no .gguf file. Files: %s", avail);
         return -1;
     }
     if (n_keys > 1) {
-        lmx_err_set(e, 400, "invalid_request_error", "ambiguous_file",
-                    quant && *quant ? "quant" : "file",
-                    "%s several models: %s. Name one with \"file\".",
-                    quant && *quant ? "The quant matches" : "The repo holds", keys);
+        lmx_mgr_fail(e, LMX_MGR_AMBIGUOUS, LMX_MGR_W_NONE, quant && *quant ? "quant" : "file",
+                     "%s several models: %s. Name one with \"file\".",
+                     quant && *quant ? "The quant matches" : "The repo holds", keys);
         return -1;
     }
     return expand_split(listing, first, out, e);
 }
 
 int lmx_hub_choose(const json_t *all, const char *file, const char *quant, lmx_hub_file **out,
-                   lmx_api_err *e) {
+                   lmx_mgr_err *e) {
     *out = NULL;
     if (!json_is_array(all)) {
-        lmx_err_set(e, 502, "server_error", "hub_error", NULL,
-                    "The hub's file listing is not a list.");
+        lmx_mgr_fail(e, LMX_MGR_HUB_ERROR, LMX_MGR_W_NONE, NULL,
+                     "The hub's file listing is not a list.");
         return -1;
     }
     /* the listing comes from the network: paths that could leave the store are not files */
@@ -422,33 +421,34 @@ static CURL *easy(const lmx_hub *h, const char *url, struct curl_slist *hl, hdrs
     return c;
 }
 
-static void hub_error(lmx_api_err *e, long code, const hdrs *hd, const char *what, const char *repo,
+static void hub_error(lmx_mgr_err *e, long code, const hdrs *hd, const char *what, const char *repo,
                       const char *endpoint) {
     const char *xc = hd->error_code;
     if (!strcmp(xc, "RevisionNotFound")) {
-        lmx_err_set(e, 404, "invalid_request_error", "revision_not_found", "revision",
-                    "%s: the revision was not found in repo '%s'.", what, repo);
+        lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_REVISION, "revision",
+                     "%s: the revision was not found in repo '%s'.", what, repo);
     } else if (!strcmp(xc, "EntryNotFound")) {
-        lmx_err_set(e, 404, "invalid_request_error", "file_not_found", "file",
-                    "%s was not found in repo '%s'.", what, repo);
+        lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_FILE, "file", "%s was not found in repo '%s'.",
+                     what, repo);
     } else if (!strcmp(xc, "GatedRepo") || code == 403 ||
                (code == 401 && strcmp(xc, "RepoNotFound"))) {
-        lmx_err_set(e, 403, "permission_error", "repo_forbidden", "repo",
-                    "Repo '%s' is gated or private (hub answered %ld%s%s). Accept its terms on the "
-                    "hub and set HF_TOKEN for the daemon.",
-                    repo, code, hd->error_msg[0] ? ": " : "", hd->error_msg);
+        lmx_mgr_fail(
+            e, LMX_MGR_FORBIDDEN, LMX_MGR_W_REPO, "repo",
+            "Repo '%s' is gated or private (hub answered %ld%s%s). Accept its terms on the "
+            "hub and set HF_TOKEN for the daemon.",
+            repo, code, hd->error_msg[0] ? ": " : "", hd->error_msg);
     } else if (code == 404 || !strcmp(xc, "RepoNotFound")) {
-        lmx_err_set(
-            e, 404, "invalid_request_error", "repo_not_found", "repo",
+        lmx_mgr_fail(
+            e, LMX_MGR_NOT_FOUND, LMX_MGR_W_REPO, "repo",
             "Repo '%s' was not found on %s (check the spelling; private repos need HF_TOKEN).",
             repo, endpoint);
     } else {
-        lmx_err_set(e, 502, "server_error", "hub_error", NULL,
-                    "%s: the hub (%s) answered HTTP %ld.", what, endpoint, code);
+        lmx_mgr_fail(e, LMX_MGR_HUB_ERROR, LMX_MGR_W_NONE, NULL,
+                     "%s: the hub (%s) answered HTTP %ld.", what, endpoint, code);
     }
 }
 
-json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, lmx_api_err *e) {
+json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, lmx_mgr_err *e) {
     lmx_curl_init();
     json_t *files = json_array();
     CURL *c = curl_easy_init();
@@ -477,9 +477,9 @@ json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, l
         curl_slist_free_all(hl);
         if (rc != CURLE_OK) {
             lmx_buf_free(&m);
-            lmx_err_set(e, 502, "server_error", "hub_unreachable", NULL,
-                        "Listing repo '%s' on %s failed: %s.", repo, h->endpoint,
-                        curl_easy_strerror(rc));
+            lmx_mgr_fail(e, LMX_MGR_HUB_UNREACHABLE, LMX_MGR_W_NONE, NULL,
+                         "Listing repo '%s' on %s failed: %s.", repo, h->endpoint,
+                         curl_easy_strerror(rc));
             json_decref(files);
             return NULL;
         }
@@ -495,8 +495,8 @@ json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, l
         if (!json_is_array(arr)) {
             json_decref(arr);
             json_decref(files);
-            lmx_err_set(e, 502, "server_error", "hub_error", NULL,
-                        "The hub's file listing for '%s' is not a JSON list.", repo);
+            lmx_mgr_fail(e, LMX_MGR_HUB_ERROR, LMX_MGR_W_NONE, NULL,
+                         "The hub's file listing for '%s' is not a JSON list.", repo);
             return NULL;
         }
         size_t i;
@@ -528,7 +528,7 @@ json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, l
     return files;
 fail_oom:
     json_decref(files);
-    lmx_err_set(e, 500, "server_error", NULL, NULL, "Out of memory.");
+    lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "Out of memory.");
     return NULL;
 }
 
@@ -558,13 +558,13 @@ static char *resolve_url(const char *endpoint, const char *repo, const char *rev
 }
 
 int lmx_hub_probe(const lmx_hub *h, const char *repo, const char *revision, const char *file,
-                  lmx_hub_target *t, lmx_api_err *e) {
+                  lmx_hub_target *t, lmx_mgr_err *e) {
     lmx_curl_init();
     memset(t, 0, sizeof *t);
     t->size = -1;
     char *url = resolve_url(h->endpoint, repo, revision, file);
     if (!url) {
-        lmx_err_set(e, 500, "server_error", NULL, NULL, "Out of memory.");
+        lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "Out of memory.");
         return -1;
     }
     hdrs hd = {0};
@@ -587,9 +587,9 @@ int lmx_hub_probe(const lmx_hub *h, const char *repo, const char *revision, cons
         curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc); /* resolved against url; owned by c */
         char *next = NULL;
         if (rc != CURLE_OK) {
-            lmx_err_set(e, 502, "server_error", "hub_unreachable", NULL,
-                        "Resolving '%s' on %s failed: %s.", file, h->endpoint,
-                        curl_easy_strerror(rc));
+            lmx_mgr_fail(e, LMX_MGR_HUB_UNREACHABLE, LMX_MGR_W_NONE, NULL,
+                         "Resolving '%s' on %s failed: %s.", file, h->endpoint,
+                         curl_easy_strerror(rc));
         } else if (code >= 300 && code < 400 && loc) {
             bool same = same_host(loc, url);
             if (same && !hd.linked_etag[0] && !hd.linked_size[0]) {
@@ -615,9 +615,9 @@ int lmx_hub_probe(const lmx_hub *h, const char *repo, const char *revision, cons
     free(url);
     if (!t->url) {
         if (rc == CURLE_OK && code >= 200 && code < 400)
-            lmx_err_set(e, 502, "server_error", "hub_error", NULL,
-                        "Resolving '%s': the hub answered %ld without a usable location.", file,
-                        code);
+            lmx_mgr_fail(e, LMX_MGR_HUB_ERROR, LMX_MGR_W_NONE, NULL,
+                         "Resolving '%s': the hub answered %ld without a usable location.", file,
+                         code);
         return -1;
     }
     etag_sha(hd.linked_etag, t->sha256);

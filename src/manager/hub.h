@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "util/api_err.h"
+#include "manager/mgr_err.h"
 
 typedef struct {
     const char *endpoint; /* "https://huggingface.co", no trailing '/' */
@@ -43,7 +43,7 @@ bool lmx_hub_valid_path(const char *path);
 /* The repo's files at revision: [{"path","size","sha256"?}] (new reference)
  * or NULL with e set (404 repo_not_found / revision_not_found, 401/403 for
  * gated or private repos, 502 when the hub cannot be reached). */
-json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, lmx_api_err *e);
+json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, lmx_mgr_err *e);
 
 /* Picks what to download from a listing: `file` exactly (all shards when it
  * is one of a split), or the .gguf whose name holds `quant` (case-insensitive,
@@ -51,7 +51,7 @@ json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, l
  * *out (free with lmx_hub_files_free), or -1 with e set (404 file_not_found
  * listing the .gguf files, 400 when ambiguous). */
 int lmx_hub_choose(const json_t *listing, const char *file, const char *quant, lmx_hub_file **out,
-                   lmx_api_err *e);
+                   lmx_mgr_err *e);
 void lmx_hub_files_free(lmx_hub_file *f, int n);
 
 /* The quant named in a .gguf file name ("Q4_K_M", "F16", ...), upper-case,
@@ -61,7 +61,7 @@ void lmx_hub_quant_of(const char *name, char *out, size_t n);
 /* Resolves where a file's bytes are (a HEAD on the resolve URL, not
  * following the redirect). 0, or -1 with e set. */
 int lmx_hub_probe(const lmx_hub *h, const char *repo, const char *revision, const char *file,
-                  lmx_hub_target *t, lmx_api_err *e);
+                  lmx_hub_target *t, lmx_mgr_err *e);
 void lmx_hub_target_free(lmx_hub_target *t);
 
 /* Called as bytes arrive; returning false stops the transfer. */

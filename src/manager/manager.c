@@ -259,7 +259,7 @@ static bool resolve_alias(lmx_mgr *m, const char *name, char *out, size_t cap, b
     return false;
 }
 
-static void not_found(lmx_mgr *m, const char *name, lmx_api_err *e) {
+static void not_found(lmx_mgr *m, const char *name, lmx_mgr_err *e) {
     char list[512] = "";
     size_t n = 0;
     pthread_mutex_lock(&m->mu);
@@ -271,21 +271,20 @@ static void not_found(lmx_mgr *m, const char *name, lmx_api_err *e) {
     }
     pthread_mutex_unlock(&m->mu);
     if (shown)
-        lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
-                    "The model '%s' does not exist or is not loaded. Loaded models: %s.", name,
-                    list);
+        lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_MODEL, "model",
+                     "The model '%s' does not exist or is not loaded. Loaded models: %s.", name,
+                     list);
     else
-        lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
-                    "The model '%s' does not exist: no model is loaded and none of that name is "
-                    "in the models directory %s.",
-                    name, m->models_dir ? m->models_dir : "");
+        lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_MODEL, "model",
+                     "The model '%s' does not exist: no model is loaded and none of that name is "
+                     "in the models directory %s.",
+                     name, m->models_dir ? m->models_dir : "");
 }
 
-static bool check_name(const char *name, lmx_api_err *e) {
+static bool check_name(const char *name, lmx_mgr_err *e) {
     char why[128];
     if (lmx_store_valid_name(name, why, sizeof why)) return true;
-    lmx_err_set(e, 400, "invalid_request_error", "invalid_model_name", "model",
-                "Invalid model name: it %s.", why);
+    lmx_mgr_fail(e, LMX_MGR_BAD_NAME, LMX_MGR_W_NONE, "model", "Invalid model name: it %s.", why);
     return false;
 }
 
@@ -399,21 +398,18 @@ static void fmt_bytes(uint64_t b, char *out, size_t cap) {
 
 /* ---- load errors → stable codes ---- */
 
-static void load_error(const char *msg, lmx_api_err *e) {
-    const char *code = "model_invalid";
-    int status = 422;
+static void load_error(const char *msg, lmx_mgr_err *e) {
+    lmx_mgr_status st = LMX_MGR_INVALID_MODEL;
     if (strstr(msg, "truncated") || strstr(msg, "runs past the end of the file") ||
         strstr(msg, "too small to be GGUF") || strstr(msg, "cannot fit in the file"))
-        code = "model_incomplete";
+        st = LMX_MGR_INCOMPLETE;
     else if (strstr(msg, "architecture '") && strstr(msg, "not supported"))
-        code = "model_unsupported_arch";
+        st = LMX_MGR_UNSUPPORTED_ARCH;
     else if (strstr(msg, "unknown type") || (strstr(msg, "type ") && strstr(msg, "not supported")))
-        code = "model_unsupported_type";
-    else if (strstr(msg, "out of memory")) {
-        code = "insufficient_memory";
-        status = 507;
-    }
-    lmx_err_set(e, status, "invalid_request_error", code, "model", "%s", msg);
+        st = LMX_MGR_UNSUPPORTED_TYPE;
+    else if (strstr(msg, "out of memory"))
+        st = LMX_MGR_LOAD_OUT_OF_MEMORY;
+    lmx_mgr_fail(e, st, LMX_MGR_W_MODEL, "model", "%s", msg);
 }
 
 /* One forward pass of the BOS token on a context of its own (so the
@@ -547,9 +543,10 @@ static void hold_locked(entry *e, const lmx_load_req *q, bool fresh, double defa
     if (q && q->alias && *q->alias) snprintf(e->alias, sizeof e->alias, "%s", q->alias);
 }
 
-lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
+lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_mgr_err *e) {
     if (!q->model || !check_name(q->model, e)) {
-        if (!q->model) lmx_err_bad(e, "model", "'model' is required.");
+        if (!q->model)
+            lmx_mgr_fail(e, LMX_MGR_INVALID, LMX_MGR_W_NONE, "model", "'model' is required.");
         return NULL;
     }
     if (q->alias && *q->alias && !check_name(q->alias, e)) return NULL;
@@ -558,8 +555,8 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
     const char *name = normalise(m, q->model);
     if (!resolve_alias(m, name, id, sizeof id, &is_alias)) {
         if (is_alias) {
-            lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
-                        "None of the models of alias '%s' is loaded or in the store.", name);
+            lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_MODEL, "model",
+                         "None of the models of alias '%s' is loaded or in the store.", name);
             return NULL;
         }
         snprintf(id, sizeof id, "%s", name);
@@ -620,7 +617,7 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
     en = add_locked(m, id);
     if (!en) {
         pthread_mutex_unlock(&m->mu);
-        lmx_err_set(e, 500, "server_error", NULL, NULL, "out of memory");
+        lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "out of memory");
         return NULL;
     }
     snprintf(en->path, sizeof en->path, "%s", path);
@@ -650,16 +647,22 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         fmt_bytes(est.total, a, sizeof a);
         fmt_bytes(v.available, b, sizeof b);
         fmt_bytes(v.limit, c, sizeof c);
-        lmx_err_set(e, 507, "server_error", "insufficient_memory", "model",
-                    "Not enough memory to load '%s': needed %llu bytes (%s: weights %zu, KV "
-                    "cache %zu, buffers %zu), available %llu bytes (%s), limit %llu bytes (%s, "
-                    "from %s); %llu bytes used by loaded models, reserve %llu.%s A smaller "
-                    "context (--ctx, ctx_size; now %s) or fewer parallel sequences (--parallel, "
-                    "parallel; now %d) shrinks the KV cache.",
-                    id, (unsigned long long)est.total, a, est.weights, est.kv, est.compute,
-                    (unsigned long long)v.available, b, (unsigned long long)v.limit, c, v.source,
-                    (unsigned long long)v.used, (unsigned long long)v.reserve,
-                    m->pol.auto_evict ? "" : " Unload a model or enable auto_evict.", ctx, par);
+        lmx_mgr_fail(e, LMX_MGR_NO_MEMORY, LMX_MGR_W_MODEL, "model",
+                     "Not enough memory to load '%s': needed %llu bytes (%s: weights %zu, KV "
+                     "cache %zu, buffers %zu), available %llu bytes (%s), limit %llu bytes (%s, "
+                     "from %s); %llu bytes used by loaded models, reserve %llu.%s A smaller "
+                     "context (--ctx, ctx_size; now %s) or fewer parallel sequences (--parallel, "
+                     "parallel; now %d) shrinks the KV cache.",
+                     id, (unsigned long long)est.total, a, est.weights, est.kv, est.compute,
+                     (unsigned long long)v.available, b, (unsigned long long)v.limit, c, v.source,
+                     (unsigned long long)v.used, (unsigned long long)v.reserve,
+                     m->pol.auto_evict ? "" : " Unload a model or enable auto_evict.", ctx, par);
+        snprintf(e->name, sizeof e->name, "%s", id);
+        e->needed = est.total;
+        e->available = v.available;
+        e->limit = v.limit;
+        e->n_ctx = n_ctx;
+        e->n_parallel = par;
         ledger(m, id, path, sha[0] ? sha : NULL, false, e->message);
         return NULL;
     }
@@ -688,8 +691,7 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         pthread_cond_broadcast(&m->cv);
         pthread_mutex_unlock(&m->mu);
         if (canary(s, err, sizeof err)) {
-            lmx_err_set(e, 422, "invalid_request_error", "model_canary_failed", "model", "%s: %s",
-                        id, err);
+            lmx_mgr_fail(e, LMX_MGR_CANARY_FAILED, LMX_MGR_W_MODEL, "model", "%s: %s", id, err);
             lmx_served_free(s, true);
             s = NULL;
             rc = -1;
@@ -728,7 +730,7 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
 
 /* ---- requests ---- */
 
-lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e) {
+lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_mgr_err *e) {
     char id[256], dflt[256];
     bool is_alias;
     if (!name || !*name) { /* no model named: the default one */
@@ -745,10 +747,9 @@ lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e) {
         return en->s;
     }
     if (en && en->state == ST_QUARANTINED) {
-        lmx_err_set(e, 409, "invalid_request_error", "model_unstable", "model",
-                    "The model '%s' is quarantined: %s. Load it again (POST /admin/models/load) "
-                    "to clear it.",
-                    id, en->reason);
+        lmx_mgr_fail(e, LMX_MGR_UNSTABLE, LMX_MGR_W_MODEL, "model",
+                     "The model '%s' is quarantined: %s.", id, en->reason);
+        snprintf(e->name, sizeof e->name, "%s", id);
         pthread_mutex_unlock(&m->mu);
         return NULL;
     }
@@ -825,9 +826,10 @@ void lmx_mgr_list_release(lmx_served **list, int n) {
 
 /* ---- unload / delete ---- */
 
-int lmx_mgr_unload(lmx_mgr *m, const char *model, lmx_api_err *e) {
+int lmx_mgr_unload(lmx_mgr *m, const char *model, lmx_mgr_err *e) {
     if (!model || !check_name(model, e)) {
-        if (!model) lmx_err_bad(e, "model", "'model' is required.");
+        if (!model)
+            lmx_mgr_fail(e, LMX_MGR_INVALID, LMX_MGR_W_NONE, "model", "'model' is required.");
         return -1;
     }
     const char *id = normalise(m, model);
@@ -835,8 +837,8 @@ int lmx_mgr_unload(lmx_mgr *m, const char *model, lmx_api_err *e) {
     entry *en = settle_locked(m, id);
     if (!en) {
         pthread_mutex_unlock(&m->mu);
-        lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
-                    "The model '%s' is not loaded.", model);
+        lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_MODEL, "model",
+                     "The model '%s' is not loaded.", model);
         return -1;
     }
     if (en->state == ST_FAILED) {
@@ -849,7 +851,7 @@ int lmx_mgr_unload(lmx_mgr *m, const char *model, lmx_api_err *e) {
     return 0;
 }
 
-int lmx_mgr_delete(lmx_mgr *m, const char *model, lmx_api_err *e) {
+int lmx_mgr_delete(lmx_mgr *m, const char *model, lmx_mgr_err *e) {
     if (!check_name(model, e)) return -1;
     const char *id = normalise(m, model);
     pthread_mutex_lock(&m->mu);
@@ -857,8 +859,9 @@ int lmx_mgr_delete(lmx_mgr *m, const char *model, lmx_api_err *e) {
     bool loaded = en && en->state != ST_FAILED;
     pthread_mutex_unlock(&m->mu);
     if (loaded) {
-        lmx_err_set(e, 409, "invalid_request_error", "model_loaded", "model",
-                    "The model '%s' is loaded; unload it first (POST /admin/models/unload).", id);
+        lmx_mgr_fail(e, LMX_MGR_LOADED, LMX_MGR_W_MODEL, "model",
+                     "The model '%s' is loaded; unload it first.", id);
+        snprintf(e->name, sizeof e->name, "%s", id);
         return -1;
     }
     if (!m->store) {
@@ -919,13 +922,13 @@ json_t *lmx_mgr_store_json(lmx_mgr *m) {
     return a;
 }
 
-json_t *lmx_mgr_model_json(lmx_mgr *m, const char *id, lmx_api_err *e) {
+json_t *lmx_mgr_model_json(lmx_mgr *m, const char *id, lmx_mgr_err *e) {
     if (!check_name(id, e)) return NULL;
     json_t *o = m->store ? lmx_store_get(m->store, normalise(m, id)) : NULL;
     if (!o) {
-        lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
-                    "The model '%s' is not in the models directory %s.", id,
-                    m->models_dir ? m->models_dir : "");
+        lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_MODEL, "model",
+                     "The model '%s' is not in the models directory %s.", id,
+                     m->models_dir ? m->models_dir : "");
         return NULL;
     }
     mark_loaded(m, o, true);
@@ -933,9 +936,10 @@ json_t *lmx_mgr_model_json(lmx_mgr *m, const char *id, lmx_api_err *e) {
 }
 
 int lmx_mgr_register(lmx_mgr *m, const char *path, const json_t *meta, char *id, size_t idlen,
-                     lmx_api_err *e) {
+                     lmx_mgr_err *e) {
     if (!m->store) {
-        lmx_err_set(e, 500, "server_error", NULL, NULL, "The model store is not available.");
+        lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL,
+                     "The model store is not available.");
         return -1;
     }
     return lmx_store_register(m->store, path, meta, id, idlen, e);
@@ -1056,7 +1060,7 @@ json_t *lmx_mgr_catalog_json(lmx_mgr *m) {
     return json_pack("{s:b,s:o}", "load_on_demand", lod, "aliases", al);
 }
 
-bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_api_err *e) {
+bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_mgr_err *e) {
     /* the one loaded model when there is exactly one, else the policy's default_model */
     int ready = 0;
     pthread_mutex_lock(&m->mu);
@@ -1083,8 +1087,8 @@ bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_api_err *e) {
         k += (size_t)snprintf(list + k, sizeof list - k, "%s'%s'", k ? ", " : "", id);
     }
     json_decref(store);
-    lmx_err_set(
-        e, 400, "invalid_request_error", "model_required", "model",
+    lmx_mgr_fail(
+        e, LMX_MGR_NO_DEFAULT, LMX_MGR_W_NONE, "model",
         "No model was named and there is no default: %s. Name one in 'model' (choices: %s), "
         "or set default_model (--default-model).",
         ready ? "several models are loaded" : "no model is loaded",

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "manager/served.h"
-#include "util/api_err.h"
+#include "manager/mgr_err.h"
 
 typedef struct lmx_mgr lmx_mgr;
 
@@ -34,13 +34,13 @@ typedef struct {
 
 /* What a config reload may change while the daemon runs. */
 typedef struct {
-    uint64_t memory_limit;    /* bytes models may use at most; 0: what the machine gives */
-    uint64_t memory_reserve;  /* bytes always left free */
-    bool auto_evict;          /* unload idle models LRU-first to make room */
-    bool load_on_demand;      /* a request for a known, unloaded model loads it */
-    bool mlock;               /* lock weights in memory */
-    double default_ttl_s;     /* idle unload for models loaded without a ttl; 0: never */
-    int quarantine_errors;    /* run-time failures ... */
+    uint64_t memory_limit;      /* bytes models may use at most; 0: what the machine gives */
+    uint64_t memory_reserve;    /* bytes always left free */
+    bool auto_evict;            /* unload idle models LRU-first to make room */
+    bool load_on_demand;        /* a request for a known, unloaded model loads it */
+    bool mlock;                 /* lock weights in memory */
+    double default_ttl_s;       /* idle unload for models loaded without a ttl; 0: never */
+    int quarantine_errors;      /* run-time failures ... */
     double quarantine_window_s; /* ... within this window quarantine a model (3, 600) */
     const lmx_alias *aliases;   /* copied; a name with '*' or '?' is a pattern (claude-*) */
     int n_aliases;
@@ -56,7 +56,7 @@ const char *lmx_mgr_models_dir(const lmx_mgr *m);
  * name their first shard. The id is returned in id (e.g. "org/repo:Q4_K_M").
  * 0, or -1 with e set. */
 int lmx_mgr_register(lmx_mgr *m, const char *path, const json_t *meta, char *id, size_t idlen,
-                     lmx_api_err *e);
+                     lmx_mgr_err *e);
 /* Unloads everything (cancel_running: cut in-flight jobs short). */
 void lmx_mgr_destroy(lmx_mgr *m, bool cancel_running);
 
@@ -66,11 +66,11 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
 
 /* The model a request named, with a reference held; NULL with e set (404
  * model_not_found naming what is loaded). */
-lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e);
+lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_mgr_err *e);
 /* The model a request naming none gets ("" or NULL name): the one loaded model
  * when there is exactly one, else default_model; false with e set (400
  * model_required listing the choices) when neither applies. */
-bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_api_err *e);
+bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_mgr_err *e);
 /* Drops a reference taken by lmx_mgr_acquire or lmx_mgr_load: the model was
  * used now (its idle TTL starts again). */
 void lmx_mgr_release(lmx_served *s);
@@ -93,11 +93,11 @@ typedef struct {
  * ready with a reference held; an already loaded one is returned as is (its
  * ttl refreshed). NULL with e set: 404 model_not_found, 507
  * insufficient_memory, 409 model_not_ready, 422 model_canary_failed, ... */
-lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e);
+lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_mgr_err *e);
 /* Unloads (waits for in-flight requests). 0, or -1 with e set (404). */
-int lmx_mgr_unload(lmx_mgr *m, const char *model, lmx_api_err *e);
+int lmx_mgr_unload(lmx_mgr *m, const char *model, lmx_mgr_err *e);
 /* Deletes a model's files from the store; 409 while loaded. */
-int lmx_mgr_delete(lmx_mgr *m, const char *model, lmx_api_err *e);
+int lmx_mgr_delete(lmx_mgr *m, const char *model, lmx_mgr_err *e);
 /* The models on disk: [{"id", "path", "size", "architecture", "quantization",
  * "parameters", "context_length", "loaded", ...}] (new reference). */
 json_t *lmx_mgr_store_json(lmx_mgr *m);
@@ -115,7 +115,7 @@ void lmx_mgr_report_failure(lmx_served *s, const char *reason);
 /* ---- observability (the admin API's bodies, new references) ---- */
 /* STORE_ENTRY with "loaded": LOADED_ENTRY|null; NULL with e set (400 bad
  * name, 404 unknown). */
-json_t *lmx_mgr_model_json(lmx_mgr *m, const char *id, lmx_api_err *e);
+json_t *lmx_mgr_model_json(lmx_mgr *m, const char *id, lmx_mgr_err *e);
 /* {"version","uptime_s","models","queue_depth","active_sequences","tokens_per_second"} */
 json_t *lmx_mgr_status_json(lmx_mgr *m);
 /* {"limit_bytes","available_bytes","reserve_bytes","used_by_models_bytes","source","models"} */

@@ -474,7 +474,7 @@ static const char *meta_str(const json_t *meta, const char *k) {
 }
 
 int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char *id, size_t idlen,
-                       lmx_api_err *e) {
+                       lmx_mgr_err *e) {
     /* the directory is resolved, not the file: a symlinked model stays in the store */
     char real[PATH_MAX], root[PATH_MAX], pdir[PATH_MAX], rdir[PATH_MAX];
     const char *slash = strrchr(path, '/');
@@ -483,15 +483,15 @@ int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char
     errno = 0;
     if (!slash || !slash[1] || !realpath(pdir, rdir) || !realpath(st->dir, root) ||
         stat(path, &sb) || !S_ISREG(sb.st_mode)) {
-        lmx_err_set(e, 404, "invalid_request_error", "file_not_found", NULL, "%s: %s", path,
-                    errno ? strerror(errno) : "not a regular file");
+        lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_FILE, NULL, "%s: %s", path,
+                     errno ? strerror(errno) : "not a regular file");
         return -1;
     }
     snprintf(real, sizeof real, "%s/%s", rdir, slash + 1);
     size_t rl = strlen(root);
     if (strncmp(real, root, rl) || real[rl] != '/') {
-        lmx_err_set(e, 400, "invalid_request_error", NULL, NULL,
-                    "%s is outside the models directory %s", path, root);
+        lmx_mgr_fail(e, LMX_MGR_INVALID, LMX_MGR_W_NONE, NULL,
+                     "%s is outside the models directory %s", path, root);
         return -1;
     }
     const char *base = strrchr(real, '/') + 1;
@@ -519,8 +519,7 @@ int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char
         snprintf(name, sizeof name, "%.*s", (int)(strlen(real) - rl - 1 - 5), real + rl + 1);
     char why[128];
     if (!lmx_store_valid_name(name, why, sizeof why)) {
-        lmx_err_set(e, 400, "invalid_request_error", "invalid_model_name", NULL, "model id '%s' %s",
-                    name, why);
+        lmx_mgr_fail(e, LMX_MGR_BAD_NAME, LMX_MGR_W_NONE, NULL, "model id '%s' %s", name, why);
         return -1;
     }
     found f = {0};
@@ -529,7 +528,7 @@ int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char
     found_list L = {0};
     add_found(&L, name, dir, base, n_split, prefix);
     if (!L.n) {
-        lmx_err_set(e, 500, "server_error", NULL, NULL, "out of memory");
+        lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "out of memory");
         return -1;
     }
     f = L.v[0];
@@ -569,11 +568,11 @@ static int open_parent_inside(const char *root, const char *path, const char **b
     return fd;
 }
 
-int lmx_store_delete(lmx_store *st, const char *id, lmx_api_err *e) {
+int lmx_store_delete(lmx_store *st, const char *id, lmx_mgr_err *e) {
     json_t *o = lmx_store_get(st, id);
     if (!o) {
-        lmx_err_set(e, 404, "invalid_request_error", "model_not_found", "model",
-                    "The model '%s' is not in the store.", id);
+        lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_MODEL, "model",
+                     "The model '%s' is not in the store.", id);
         return -1;
     }
     size_t i;
@@ -591,11 +590,11 @@ int lmx_store_delete(lmx_store *st, const char *id, lmx_api_err *e) {
             close(fd);
             continue;
         }
-        lmx_err_set(e, 409, "invalid_request_error", "model_outside_store", "model",
-                    "The model '%s' is reached through the directory link %s: LMX deletes only "
-                    "inside the models directory %s, never through a link. Remove the link (or "
-                    "its target) by hand.",
-                    id, why, st->dir);
+        lmx_mgr_fail(e, LMX_MGR_OUTSIDE_STORE, LMX_MGR_W_MODEL, "model",
+                     "The model '%s' is reached through the directory link %s: LMX deletes only "
+                     "inside the models directory %s, never through a link. Remove the link (or "
+                     "its target) by hand.",
+                     id, why, st->dir);
         rc = -1;
         break;
     }
@@ -606,8 +605,8 @@ int lmx_store_delete(lmx_store *st, const char *id, lmx_api_err *e) {
         char why[PATH_MAX] = "";
         int fd = open_parent_inside(st->dir, json_string_value(v), &base, why, sizeof why);
         if (fd < 0 || (unlinkat(fd, base, 0) && errno != ENOENT)) {
-            lmx_err_set(e, 500, "server_error", NULL, NULL, "%s: %s", json_string_value(v),
-                        strerror(errno));
+            lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "%s: %s", json_string_value(v),
+                         strerror(errno));
             rc = -1;
         }
         if (fd >= 0) close(fd);

@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "util/api_err.h"
+#include "manager/mgr_err.h"
 
 typedef struct lmx_store lmx_store;
 
@@ -36,9 +36,9 @@ json_t *lmx_store_list(lmx_store *st);
 json_t *lmx_store_get(lmx_store *st, const char *id);
 /* Adds a downloaded file (see lmx_mgr_register). 0, or -1 with e set. */
 int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char *id, size_t idlen,
-                       lmx_api_err *e);
+                       lmx_mgr_err *e);
 /* Removes a model's files (every shard) and its registry row. 0, or -1 with e. */
-int lmx_store_delete(lmx_store *st, const char *id, lmx_api_err *e);
+int lmx_store_delete(lmx_store *st, const char *id, lmx_mgr_err *e);
 
 /* Appends a load outcome to the ledger. */
 void lmx_store_ledger_add(lmx_store *st, const char *model, const char *file, const char *sha256,

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     key[kl] = 0;
     json_t *l = json_loadb(nl + 1, size - kl - 1, 0, NULL);
     if (!l) return 0;
-    lmx_api_err e = {0};
+    lmx_mgr_err e = {0};
     lmx_hub_file *f = NULL;
     for (int mode = 0; mode < 3; mode++) {
         int n = lmx_hub_choose(l, mode == 0 ? key : NULL, mode == 1 ? key : NULL, &f, &e);
@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (!lmx_hub_valid_path(f[i].name)) abort(); /* would escape the store */
             }
             lmx_hub_files_free(f, n);
-        } else if (n == 0 || e.status < 400) {
+        } else if (n == 0 || e.status == LMX_MGR_OK) {
             abort(); /* a refusal always says why */
         }
     }

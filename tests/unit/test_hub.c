@@ -51,7 +51,7 @@ TEST(hub_repo_and_path_names_cannot_escape_the_store) {
 TEST(hub_quant_matches_whole_tokens_case_insensitively) {
     json_t *l = listing(REPO);
     lmx_hub_file *f;
-    lmx_api_err e = {0};
+    lmx_mgr_err e = {0};
     int n = lmx_hub_choose(l, NULL, "q4_k_m", &f, &e);
     CHECK(n == 1 && !strcmp(f[0].name, "model-Q4_K_M.gguf") && f[0].size == 101);
     lmx_hub_files_free(f, n);
@@ -60,7 +60,7 @@ TEST(hub_quant_matches_whole_tokens_case_insensitively) {
     lmx_hub_files_free(f, n);
     /* Q4_K is not Q4_K_M nor Q4_K_S */
     n = lmx_hub_choose(l, NULL, "Q4_K", &f, &e);
-    CHECK(n == -1 && e.status == 404 && !strcmp(e.code, "file_not_found"));
+    CHECK(n == -1 && e.status == LMX_MGR_NOT_FOUND && e.what == LMX_MGR_W_FILE);
     CHECK(strstr(e.message, "model-Q4_K_M.gguf") &&
           strstr(e.message, "big/model-Q6_K-00001-of-00003.gguf"));
     CHECK(!strstr(e.message, "00002-of-00003")); /* one line per split model */
@@ -74,7 +74,7 @@ TEST(hub_quant_matches_whole_tokens_case_insensitively) {
 TEST(hub_split_models_are_fetched_whole) {
     json_t *l = listing(REPO);
     lmx_hub_file *f;
-    lmx_api_err e = {0};
+    lmx_mgr_err e = {0};
     int n = lmx_hub_choose(l, NULL, "Q6_K", &f, &e);
     CHECK(n == 3 && !strcmp(f[2].name, "big/model-Q6_K-00003-of-00003.gguf"));
     lmx_hub_files_free(f, n);
@@ -83,21 +83,21 @@ TEST(hub_split_models_are_fetched_whole) {
     lmx_hub_files_free(f, n);
     /* a shard missing from the repo */
     n = lmx_hub_choose(l, NULL, "Q5_K_M", &f, &e);
-    CHECK(n == -1 && e.status == 404 && strstr(e.message, "00002-of-00002"));
+    CHECK(n == -1 && e.status == LMX_MGR_NOT_FOUND && strstr(e.message, "00002-of-00002"));
     json_decref(l);
 }
 
 TEST(hub_file_must_exist_and_several_models_are_ambiguous) {
     json_t *l = listing(REPO);
     lmx_hub_file *f;
-    lmx_api_err e = {0};
+    lmx_mgr_err e = {0};
     int n = lmx_hub_choose(l, "README.md", NULL, &f, &e);
     CHECK(n == 1 && !strcmp(f[0].name, "README.md"));
     lmx_hub_files_free(f, n);
     n = lmx_hub_choose(l, "nope.gguf", NULL, &f, &e);
-    CHECK(n == -1 && e.status == 404 && !strcmp(e.param, "file"));
+    CHECK(n == -1 && e.status == LMX_MGR_NOT_FOUND && e.arg && !strcmp(e.arg, "file"));
     n = lmx_hub_choose(l, NULL, NULL, &f, &e);
-    CHECK(n == -1 && e.status == 400 && !strcmp(e.code, "ambiguous_file"));
+    CHECK(n == -1 && e.status == LMX_MGR_AMBIGUOUS);
     json_decref(l);
     static const char *const one[] = {"README.md", "only-Q8_0.gguf", NULL};
     l = listing(one);
@@ -112,9 +112,9 @@ TEST(hub_listing_paths_that_leave_the_store_are_ignored) {
                                        NULL};
     json_t *l = listing(evil);
     lmx_hub_file *f;
-    lmx_api_err e = {0};
-    CHECK(lmx_hub_choose(l, NULL, "Q8_0", &f, &e) == -1 && e.status == 404);
-    CHECK(lmx_hub_choose(l, "../evil-Q8_0.gguf", NULL, &f, &e) == -1 && e.status == 404);
+    lmx_mgr_err e = {0};
+    CHECK(lmx_hub_choose(l, NULL, "Q8_0", &f, &e) == -1 && e.status == LMX_MGR_NOT_FOUND);
+    CHECK(lmx_hub_choose(l, "../evil-Q8_0.gguf", NULL, &f, &e) == -1 && e.status == LMX_MGR_NOT_FOUND);
     json_decref(l);
 }
 

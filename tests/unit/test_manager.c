@@ -161,13 +161,13 @@ TEST(mgr_quarantine_after_repeated_failures) {
     }
     lmx_mgr_opts o = {.n_ctx = 64, .n_parallel = 1, .n_queue = 4, .models_dir = dir};
     lmx_mgr *m = lmx_mgr_create(&o);
-    lmx_api_err e = {0};
+    lmx_mgr_err e = {0};
     lmx_served *s = lmx_mgr_acquire(m, "tiny", &e); /* on demand */
     int ok = s != NULL;
     for (int i = 0; ok && i < 3; i++) lmx_mgr_report_failure(s, "non-finite logits");
     lmx_mgr_release(s);
     lmx_served *s2 = ok ? lmx_mgr_acquire(m, "tiny", &e) : NULL;
-    bool unstable = !s2 && e.code && !strcmp(e.code, "model_unstable");
+    bool unstable = !s2 && e.status == LMX_MGR_UNSTABLE;
     lmx_mgr_release(s2);
     lmx_load_req q = {.model = "tiny"};
     lmx_served *s3 = ok ? lmx_mgr_load(m, &q, &e) : NULL; /* a reload clears it */
@@ -204,7 +204,7 @@ TEST(mgr_register_download) {
     json_t *meta = json_pack("{s:s,s:s,s:s,s:s}", "repo", "org/repo", "revision", "main", "file",
                              "tiny-Q8_0.gguf", "sha256", "ab12");
     char id[256] = "";
-    lmx_api_err e = {0};
+    lmx_mgr_err e = {0};
     json_decref(lmx_mgr_store_json(m)); /* scanned first as a dropped file */
     int r1 = lmx_mgr_register(m, dst, meta, id, sizeof id, &e);
     lmx_mgr_destroy(m, true);
@@ -220,7 +220,7 @@ TEST(mgr_register_download) {
     char other[] = "/tmp/lmx-out-XXXXXX";
     int fd = mkstemp(other);
     if (fd >= 0) close(fd);
-    lmx_api_err e2 = {0};
+    lmx_mgr_err e2 = {0};
     char id2[256];
     int r2 = lmx_mgr_register(m, other, meta, id2, sizeof id2, &e2);
     unlink(other);
@@ -234,5 +234,5 @@ TEST(mgr_register_download) {
     CHECK_EQ_STR(id, "org/repo:Q8_0");
     CHECK(ok);
     CHECK_EQ_INT(r2, -1);
-    CHECK_EQ_INT(e2.status, 400);
+    CHECK_EQ_INT(e2.status, LMX_MGR_INVALID);
 }

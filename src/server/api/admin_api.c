@@ -11,6 +11,7 @@
 #include "server/api/admin_api.h"
 #include "server/http/http.h"
 #include "server/core/tenancy.h"
+#include "server/core/mgr_error.h"
 
 static lmx_mgr *mgr(lmx_req *r) {
     return lmx_req_app(r)->mgr;
@@ -19,7 +20,9 @@ static lmx_mgr *mgr(lmx_req *r) {
 int lmx_h_admin_models(lmx_req *r, const char *id) {
     lmx_api_err e = {0};
     if (*id) {
-        json_t *o = lmx_mgr_model_json(mgr(r), id, &e);
+        lmx_mgr_err me;
+        json_t *o = lmx_mgr_model_json(mgr(r), id, &me);
+        if (!o) lmx_err_from_mgr(&e, &me);
         return o ? lmx_reply_json(r, 200, o) : lmx_reply_err(r, &e);
     }
     return lmx_reply_json(
@@ -29,7 +32,7 @@ int lmx_h_admin_models(lmx_req *r, const char *id) {
 int lmx_h_admin_delete(lmx_req *r, const char *id) {
     lmx_api_err e = {0};
     lmx_req_set_model(r, id);
-    if (lmx_mgr_delete(mgr(r), id, &e)) return lmx_reply_err(r, &e);
+    if (lmx_api_delete(mgr(r), id, &e)) return lmx_reply_err(r, &e);
     return lmx_reply_json(r, 200, json_pack("{s:s,s:b}", "id", id, "deleted", 1));
 }
 
@@ -82,7 +85,7 @@ int lmx_h_admin_load(lmx_req *r, const char *rest) {
         }
         q.ttl_s = json_number_value(t);
     }
-    lmx_served *s = lmx_mgr_load(mgr(r), &q, &e);
+    lmx_served *s = lmx_api_load(mgr(r), &q, &e);
     if (!s) goto fail;
     char id[256];
     snprintf(id, sizeof id, "%s", s->name);
@@ -108,7 +111,7 @@ int lmx_h_admin_unload(lmx_req *r, const char *rest) {
     lmx_api_err e = {0};
     json_t *body;
     const char *model = model_field(r, &body, &e);
-    if (!model || lmx_mgr_unload(mgr(r), model, &e)) {
+    if (!model || lmx_api_unload(mgr(r), model, &e)) {
         json_decref(body);
         return lmx_reply_err(r, &e);
     }

@@ -29,6 +29,7 @@
 #include "server/http/http.h"
 #include "server/http/sse.h"
 #include "util/clock.h"
+#include "server/core/mgr_error.h"
 
 /* Agent steps enter the fair queue (sched/queue.h) as one flow of the batch
  * class: however many runs are queued, an interactive request goes first. */
@@ -67,7 +68,7 @@ static json_t *step_chat(void *ctx, json_t *body, const atomic_bool *cancel, dou
         lmx_oai_req_free(&q);
         return NULL;
     }
-    lmx_served *s = lmx_mgr_acquire(app->mgr, q.model, &e);
+    lmx_served *s = lmx_api_acquire(app->mgr, q.model, &e);
     lmx_gen *g = s ? start_step(s, &q, &e) : NULL;
     if (!g) {
         fail_from(f, &e);

@@ -10,6 +10,7 @@
 #include "manager/download.h"
 #include "server/api/download_api.h"
 #include "server/http/http.h"
+#include "server/core/mgr_error.h"
 
 static int not_found(lmx_req *r, const char *id) {
     lmx_api_err e;
@@ -65,7 +66,7 @@ int lmx_h_download_start(lmx_req *r, const char *rest) {
     lmx_req_set_model(r, repo);
     lmx_dl *d = lmx_req_app(r)->downloads;
     char id[64];
-    if (lmx_dl_start(d, repo, file, quant, rev, id, sizeof id, &e)) {
+    if (lmx_api_dl_start(d, repo, file, quant, rev, id, sizeof id, &e)) {
         ok = lmx_reply_err(r, &e);
         goto out;
     }
@@ -168,7 +169,7 @@ int lmx_h_download_get(lmx_req *r, const char *rest) {
 int lmx_h_download_cancel(lmx_req *r, const char *rest) {
     lmx_dl *d = lmx_req_app(r)->downloads;
     lmx_api_err e = {0};
-    if (lmx_dl_cancel(d, rest, &e)) return lmx_reply_err(r, &e);
+    if (lmx_api_dl_cancel(d, rest, &e)) return lmx_reply_err(r, &e);
     json_t *o = lmx_dl_status(d, rest);
     if (!o) return not_found(r, rest);
     return lmx_reply_json(r, 200, o);

@@ -19,6 +19,7 @@
 #include "server/api/embeddings_api.h"
 #include "server/core/chat_prompt.h"
 #include "server/http/http.h"
+#include "server/core/mgr_error.h"
 
 #define MAX_INPUTS 2048 /* OpenAI's own limit per request */
 
@@ -296,7 +297,7 @@ int lmx_embeddings_openai(lmx_req *r, lmx_embed_acquire_fn acquire, const char *
         goto fail;
     }
     s = acquire ? acquire(r, body, json_string_value(model), &e)
-                : lmx_mgr_acquire(lmx_req_app(r)->mgr, json_string_value(model), &e);
+                : lmx_api_acquire(lmx_req_app(r)->mgr, json_string_value(model), &e);
     if (!s) goto fail;
     const json_t *dims = json_object_get(body, "dimensions");
     int d = s->m->hp.n_embd;

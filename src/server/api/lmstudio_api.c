@@ -27,6 +27,7 @@
 #include "server/http/http.h"
 #include "util/clock.h"
 #include "util/json.h"
+#include "server/core/mgr_error.h"
 
 /* What a loaded instance reports as eval_batch_size: the scheduler's prompt
  * chunk (tokens prefilled per step). */
@@ -133,7 +134,7 @@ int lmx_h_lms_load(lmx_req *r, const char *rest) {
     lmx_req_set_model(r, q.model);
     q.ttl_s = ttl;
     double t0 = lmx_now_s();
-    lmx_served *s = lmx_mgr_load(lmx_req_app(r)->mgr, &q, &e);
+    lmx_served *s = lmx_api_load(lmx_req_app(r)->mgr, &q, &e);
     if (!s) {
         ok = lmx_reply_err(r, &e);
         goto out;
@@ -165,7 +166,7 @@ int lmx_h_lms_unload(lmx_req *r, const char *rest) {
                                                                             : "instance_id";
     const char *id = model_field(body, key, &e);
     if (id) lmx_req_set_model(r, id);
-    if (!id || lmx_mgr_unload(lmx_req_app(r)->mgr, id, &e))
+    if (!id || lmx_api_unload(lmx_req_app(r)->mgr, id, &e))
         ok = lmx_reply_err(r, &e);
     else
         ok = lmx_reply_json(r, 200, json_pack("{s:s}", "instance_id", id));
@@ -265,7 +266,7 @@ int lmx_h_lms_download(lmx_req *r, const char *rest) {
         }
     }
     char job[64];
-    if (lmx_dl_start(app->downloads, repo, NULL, quant[0] ? quant : NULL, NULL, job, sizeof job,
+    if (lmx_api_dl_start(app->downloads, repo, NULL, quant[0] ? quant : NULL, NULL, job, sizeof job,
                      &e)) {
         ok = lmx_reply_err(r, &e);
         goto out;

@@ -30,6 +30,7 @@
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "server/core/mgr_error.h"
 
 /* The Ollama API level these routes follow (clients gate features on it). */
 #define OL_VERSION "0.12.6"
@@ -288,7 +289,7 @@ static json_t *ol_empty_done(const char *req_name, bool chat, const char *reason
 
 static int ol_unload(lmx_req *r, const char *req_name, const char *id, bool chat) {
     lmx_api_err e;
-    if (lmx_mgr_unload(lmx_req_app(r)->mgr, id, &e)) {
+    if (lmx_api_unload(lmx_req_app(r)->mgr, id, &e)) {
         ol_not_found(&e, req_name);
         return lmx_reply_err(r, &e);
     }
@@ -604,7 +605,7 @@ int lmx_h_ol_show(lmx_req *r, const char *rest) {
     lmx_served *s = NULL;
     if (!m) {
         /* an alias or another name the manager resolves */
-        s = lmx_mgr_acquire(app->mgr, id, &e);
+        s = lmx_api_acquire(app->mgr, id, &e);
         if (s) m = lmx_compat_model(app, s->name);
     }
     if (!m) {
@@ -770,7 +771,7 @@ int lmx_h_ol_pull(lmx_req *r, const char *rest) {
     char hex[65];
     lmx_compat_digest(id, hex);
     snprintf(p->digest, sizeof p->digest, "sha256:%s", hex);
-    if (lmx_dl_start(app->downloads, repo, NULL, quant[0] ? quant : NULL, NULL, p->id, sizeof p->id,
+    if (lmx_api_dl_start(app->downloads, repo, NULL, quant[0] ? quant : NULL, NULL, p->id, sizeof p->id,
                      &e)) {
         free(p);
         json_decref(body);
@@ -811,7 +812,7 @@ int lmx_h_ol_delete(lmx_req *r, const char *rest) {
     int ok = 0;
     json_t *body = ol_model_body(r, &req_name, id, sizeof id, &ok);
     if (!body) return ok;
-    if (lmx_mgr_delete(lmx_req_app(r)->mgr, id, &e)) {
+    if (lmx_api_delete(lmx_req_app(r)->mgr, id, &e)) {
         if (e.status == 404)
             lmx_err_set(&e, 404, "not_found_error", "model_not_found", "model",
                         "model '%s' not found", req_name);

@@ -16,6 +16,7 @@
 #include "server/core/compat_models.h"
 #include "server/core/request.h"
 #include "server/http/http.h"
+#include "server/core/mgr_error.h"
 
 static void chat_end(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
     lmx_chat_stream(g, job, ev, out);
@@ -74,7 +75,7 @@ static lmx_served *v1_acquire(lmx_req *r, const json_t *body, const char *model,
     lo.ttl_given = has_ttl > 0;
     if (has_ttl < 0) return NULL;
     if (has_ttl) return lmx_compat_acquire(lmx_req_app(r), model, &lo, NULL, e);
-    return lmx_mgr_acquire(lmx_req_app(r)->mgr, model, e);
+    return lmx_api_acquire(lmx_req_app(r)->mgr, model, e);
 }
 
 static int generate(lmx_req *r, lmx_oai_kind kind) {

@@ -14,6 +14,7 @@
 #include "server/api/skills_api.h"
 #include "skills/invoke.h"
 #include "skills/registry.h"
+#include "server/core/mgr_error.h"
 
 bool lmx_skills_chat_wanted(const json_t *body) {
     size_t i;
@@ -113,7 +114,7 @@ static lmx_gen *turn(lmx_req *r, json_t *body, lmx_api_err *e) {
     lmx_oai_req q;
     lmx_gen *g = NULL;
     if (lmx_oai_parse_named(r, body, LMX_OAI_CHAT, &q, e)) goto done;
-    lmx_served *sv = lmx_mgr_acquire(lmx_req_app(r)->mgr, q.model, e);
+    lmx_served *sv = lmx_api_acquire(lmx_req_app(r)->mgr, q.model, e);
     if (!sv) goto done;
     g = lmx_oai_start(sv, LMX_OAI_CHAT, &q, e);
     if (g && !lmx_req_gen_run(r, g, e)) {

@@ -35,6 +35,7 @@
 #include "trace/trace.h"
 #include "util/clock.h"
 #include "util/grow.h"
+#include "server/core/mgr_error.h"
 
 #define MAX_ACTIVE 16 /* requests running at once on one socket */
 #define PING_S     15
@@ -154,7 +155,7 @@ static void create(session *ss, const char *id, json_t *body) {
     lmx_oai_req q;
     lmx_gen *g = NULL;
     if (!lmx_oai_parse(body, LMX_OAI_CHAT, &q, &e)) {
-        lmx_served *s = lmx_mgr_acquire(ss->app->mgr, q.model, &e);
+        lmx_served *s = lmx_api_acquire(ss->app->mgr, q.model, &e);
         lmx_caller_current = &c;
         lmx_tenancy_current = t;
         lmx_trace_current = &ss->trace;

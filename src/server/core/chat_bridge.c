@@ -9,6 +9,7 @@
 #include "server/api/openai_chat.h"
 #include "server/core/chat_prompt.h"
 #include "server/core/request.h"
+#include "server/core/mgr_error.h"
 
 int lmx_bridge_field_policy(const lmx_bridge_field *fields, size_t n, const char *k) {
     for (size_t i = 0; i < n; i++)
@@ -82,7 +83,7 @@ static lmx_served *acquire(lmx_req *r, json_t *chat, const lmx_bridge_name *name
         return NULL;
     }
     lmx_req_set_model(r, q->model);
-    return lmx_mgr_acquire(lmx_req_app(r)->mgr, q->model, e);
+    return lmx_api_acquire(lmx_req_app(r)->mgr, q->model, e);
 }
 
 lmx_gen *lmx_bridge_start(lmx_req *r, json_t *chat, const lmx_bridge_name *names, bool *stream,

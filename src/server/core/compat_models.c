@@ -12,6 +12,7 @@
 #include "manager/manager.h"
 #include "util/clock.h"
 #include "util/json.h"
+#include "server/core/mgr_error.h"
 
 /* The placeholder manager answers 501 not_implemented to loads: the
  * request's own 404 is then the better answer. */
@@ -37,18 +38,18 @@ lmx_served *lmx_compat_acquire(lmx_app *app, const char *name, const lmx_compat_
         for (int i = 0; i < n; i++)
             if (!strcmp(list[i]->name, name)) was_loaded = true;
         lmx_mgr_list_release(list, n);
-        s = lmx_mgr_load(app->mgr, &q, e);
+        s = lmx_api_load(app->mgr, &q, e);
         if (s) {
             if (load_s && !was_loaded) *load_s = lmx_now_s() - t0;
             return s;
         }
         if (!not_implemented(e)) return NULL;
     }
-    s = lmx_mgr_acquire(app->mgr, name, e);
+    s = lmx_api_acquire(app->mgr, name, e);
     if (s || e->status != 404) return s;
     lmx_api_err le = {0};
     double t0 = lmx_now_s();
-    s = lmx_mgr_load(app->mgr, &q, &le);
+    s = lmx_api_load(app->mgr, &q, &le);
     if (s) {
         if (load_s) *load_s = lmx_now_s() - t0;
         return s;
