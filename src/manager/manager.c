@@ -543,31 +543,54 @@ static void hold_locked(entry *e, const lmx_load_req *q, bool fresh, double defa
     if (q && q->alias && *q->alias) snprintf(e->alias, sizeof e->alias, "%s", q->alias);
 }
 
-lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_mgr_err *e) {
-    if (!q->model || !check_name(q->model, e)) {
-        if (!q->model)
-            lmx_mgr_fail(e, LMX_MGR_INVALID, LMX_MGR_W_NONE, "model", "'model' is required.");
-        return NULL;
+/* What a load knows as it goes through its steps. */
+typedef struct {
+    char id[256];         /* the name resolved (alias, prefixes) */
+    char path[PATH_MAX];  /* the file */
+    char sha[80];         /* its sha256 when the store knows it */
+    int n_ctx, par;       /* the shape chosen */
+    lmx_mem_estimate est; /* what that shape costs */
+    bool mlock;           /* the policy at admission */
+    entry *en;            /* the entry reserved by admission */
+    lmx_served *s;        /* the answer: loaded here, or already there */
+    double t0_ms;         /* when loading began */
+} load_plan;
+
+typedef enum { STEP_FAIL = -1, STEP_NEXT = 0, STEP_DONE = 1 } load_step;
+
+/* The ledger's record of a failed step, with e's message. */
+static load_step load_refused(lmx_mgr *m, const load_plan *p, const lmx_mgr_err *e) {
+    ledger(m, p->id, p->path, p->sha[0] ? p->sha : NULL, false, e->message);
+    return STEP_FAIL;
+}
+
+/* Resolve: the name becomes an id and a file, its shape and estimate; a
+ * model loaded already is the answer (DONE). */
+static load_step load_resolve(lmx_mgr *m, const lmx_load_req *q, load_plan *p, lmx_mgr_err *e) {
+    if (!q->model) {
+        lmx_mgr_fail(e, LMX_MGR_INVALID, LMX_MGR_W_NONE, "model", "'model' is required.");
+        return STEP_FAIL;
     }
-    if (q->alias && *q->alias && !check_name(q->alias, e)) return NULL;
-    char id[256];
+    if (!check_name(q->model, e) || (q->alias && *q->alias && !check_name(q->alias, e)))
+        return STEP_FAIL;
     bool is_alias;
     const char *name = normalise(m, q->model);
-    if (!resolve_alias(m, name, id, sizeof id, &is_alias)) {
+    if (!resolve_alias(m, name, p->id, sizeof p->id, &is_alias)) {
         if (is_alias) {
             lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_MODEL, "model",
                          "None of the models of alias '%s' is loaded or in the store.", name);
-            return NULL;
+            return STEP_FAIL;
         }
-        snprintf(id, sizeof id, "%s", name);
+        snprintf(p->id, sizeof p->id, "%s", name);
     }
 
     pthread_mutex_lock(&m->mu);
-    entry *en = settle_locked(m, id);
+    entry *en = settle_locked(m, p->id);
     if (en && en->state == ST_READY) {
         hold_locked(en, q, false, 0);
         pthread_mutex_unlock(&m->mu);
-        return en->s;
+        p->s = en->s;
+        return STEP_DONE;
     }
     /* a model loaded from outside the store (-m) reloads from where it was */
     char prev_path[PATH_MAX] = "";
@@ -580,136 +603,157 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_mgr_err *e) {
     }
     pthread_mutex_unlock(&m->mu);
 
-    json_t *se = m->store ? lmx_store_get(m->store, id) : NULL;
+    json_t *se = m->store ? lmx_store_get(m->store, p->id) : NULL;
     if (!se && !prev_path[0]) {
-        not_found(m, id, e);
-        return NULL;
+        not_found(m, p->id, e);
+        return STEP_FAIL;
     }
-    char path[PATH_MAX], sha[80] = "";
-    snprintf(path, sizeof path, "%s",
+    snprintf(p->path, sizeof p->path, "%s",
              se ? json_string_value(json_object_get(se, "path")) : prev_path);
     if (json_is_string(json_object_get(se, "sha256")))
-        snprintf(sha, sizeof sha, "%s", json_string_value(json_object_get(se, "sha256")));
+        snprintf(p->sha, sizeof p->sha, "%s", json_string_value(json_object_get(se, "sha256")));
     json_decref(se);
-    int n_ctx, par;
-    choose_shape(m, id, path, q->ctx_size > 0 ? q->ctx_size : m->o.n_ctx,
-                 q->parallel > 0 ? q->parallel : m->o.n_parallel, &n_ctx, &par);
-    lmx_mem_estimate est;
+    choose_shape(m, p->id, p->path, q->ctx_size > 0 ? q->ctx_size : m->o.n_ctx,
+                 q->parallel > 0 ? q->parallel : m->o.n_parallel, &p->n_ctx, &p->par);
     char err[768];
-    if (lmx_model_estimate(path, n_ctx, 2 * par, 0, false, &est, err, sizeof err)) {
+    if (lmx_model_estimate(p->path, p->n_ctx, 2 * p->par, 0, false, &p->est, err, sizeof err)) {
         load_error(err, e);
-        ledger(m, id, path, sha[0] ? sha : NULL, false, e->message);
-        return NULL;
+        return load_refused(m, p, e);
     }
+    return STEP_NEXT;
+}
 
-    /* admission: reserve the estimate, evicting idle models if allowed */
+/* e says why a model of this estimate does not fit in v. */
+static void no_memory(lmx_mgr *m, const load_plan *p, const mem_view *v, lmx_mgr_err *e) {
+    char a[32], b[32], c[32], ctx[48];
+    if (p->n_ctx > 0)
+        snprintf(ctx, sizeof ctx, "%d", p->n_ctx);
+    else
+        snprintf(ctx, sizeof ctx, "the model's, at most %d", LMX_DEFAULT_CTX_MAX);
+    fmt_bytes(p->est.total, a, sizeof a);
+    fmt_bytes(v->available, b, sizeof b);
+    fmt_bytes(v->limit, c, sizeof c);
+    lmx_mgr_fail(e, LMX_MGR_NO_MEMORY, LMX_MGR_W_MODEL, "model",
+                 "Not enough memory to load '%s': needed %llu bytes (%s: weights %zu, KV "
+                 "cache %zu, buffers %zu), available %llu bytes (%s), limit %llu bytes (%s, "
+                 "from %s); %llu bytes used by loaded models, reserve %llu.%s A smaller "
+                 "context (--ctx, ctx_size; now %s) or fewer parallel sequences (--parallel, "
+                 "parallel; now %d) shrinks the KV cache.",
+                 p->id, (unsigned long long)p->est.total, a, p->est.weights, p->est.kv,
+                 p->est.compute, (unsigned long long)v->available, b, (unsigned long long)v->limit,
+                 c, v->source, (unsigned long long)v->used, (unsigned long long)v->reserve,
+                 m->pol.auto_evict ? "" : " Unload a model or enable auto_evict.", ctx, p->par);
+    snprintf(e->name, sizeof e->name, "%s", p->id);
+    e->needed = p->est.total;
+    e->available = v->available;
+    e->limit = v->limit;
+    e->n_ctx = p->n_ctx;
+    e->n_parallel = p->par;
+}
+
+/* Admit: reserve the estimate in a LOADING entry, evicting idle models LRU
+ * first when that makes room; another caller's load of it is the answer. */
+static load_step load_admit(lmx_mgr *m, const lmx_load_req *q, load_plan *p, lmx_mgr_err *e) {
     pthread_mutex_lock(&m->mu);
-    en = settle_locked(m, id);
+    entry *en = settle_locked(m, p->id);
     if (en && en->state == ST_READY) { /* another caller loaded it meanwhile */
         hold_locked(en, q, false, 0);
         pthread_mutex_unlock(&m->mu);
-        return en->s;
+        p->s = en->s;
+        return STEP_DONE;
     }
     if (en) { /* failed */
         remove_locked(m, en);
         free(en);
     }
-    en = add_locked(m, id);
+    en = add_locked(m, p->id);
     if (!en) {
         pthread_mutex_unlock(&m->mu);
         lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "out of memory");
-        return NULL;
+        return STEP_FAIL;
     }
-    snprintf(en->path, sizeof en->path, "%s", path);
+    snprintf(en->path, sizeof en->path, "%s", p->path);
     en->state = ST_LOADING;
     for (;;) {
         mem_view v;
         mem_view_locked(m, &v);
-        if (est.total <= v.available) break;
+        if (p->est.total <= v.available) break;
         /* evict only when evicting every idle model would make it fit */
-        bool could_fit = m->pol.auto_evict && est.total <= v.available + idle_memory_locked(m, en);
+        bool could_fit =
+            m->pol.auto_evict && p->est.total <= v.available + idle_memory_locked(m, en);
         entry *victim = could_fit ? lru_idle_locked(m, en) : NULL;
         if (victim) {
             lmx_log("info", "evicting idle model to make room",
-                    json_pack("{s:s,s:s,s:I}", "model", victim->id, "for", id, "needed",
-                              (json_int_t)est.total));
+                    json_pack("{s:s,s:s,s:I}", "model", victim->id, "for", p->id, "needed",
+                              (json_int_t)p->est.total));
             unload_locked(m, victim, true);
             continue;
         }
         remove_locked(m, en);
         free(en);
+        no_memory(m, p, &v, e);
         pthread_mutex_unlock(&m->mu);
-        char a[32], b[32], c[32], ctx[48];
-        if (n_ctx > 0)
-            snprintf(ctx, sizeof ctx, "%d", n_ctx);
-        else
-            snprintf(ctx, sizeof ctx, "the model's, at most %d", LMX_DEFAULT_CTX_MAX);
-        fmt_bytes(est.total, a, sizeof a);
-        fmt_bytes(v.available, b, sizeof b);
-        fmt_bytes(v.limit, c, sizeof c);
-        lmx_mgr_fail(e, LMX_MGR_NO_MEMORY, LMX_MGR_W_MODEL, "model",
-                     "Not enough memory to load '%s': needed %llu bytes (%s: weights %zu, KV "
-                     "cache %zu, buffers %zu), available %llu bytes (%s), limit %llu bytes (%s, "
-                     "from %s); %llu bytes used by loaded models, reserve %llu.%s A smaller "
-                     "context (--ctx, ctx_size; now %s) or fewer parallel sequences (--parallel, "
-                     "parallel; now %d) shrinks the KV cache.",
-                     id, (unsigned long long)est.total, a, est.weights, est.kv, est.compute,
-                     (unsigned long long)v.available, b, (unsigned long long)v.limit, c, v.source,
-                     (unsigned long long)v.used, (unsigned long long)v.reserve,
-                     m->pol.auto_evict ? "" : " Unload a model or enable auto_evict.", ctx, par);
-        snprintf(e->name, sizeof e->name, "%s", id);
-        e->needed = est.total;
-        e->available = v.available;
-        e->limit = v.limit;
-        e->n_ctx = n_ctx;
-        e->n_parallel = par;
-        ledger(m, id, path, sha[0] ? sha : NULL, false, e->message);
-        return NULL;
+        return load_refused(m, p, e);
     }
-    en->memory = est.total;
-    en->n_ctx = n_ctx;
-    en->n_parallel = par;
-    bool do_mlock = m->pol.mlock;
+    en->memory = p->est.total;
+    en->n_ctx = p->n_ctx;
+    en->n_parallel = p->par;
+    p->mlock = m->pol.mlock;
+    p->en = en;
     pthread_mutex_unlock(&m->mu);
+    return STEP_NEXT;
+}
 
-    double t0 = (lmx_now_s() * 1000.0);
-    lmx_served_opts so = {.path = path,
-                          .n_ctx = n_ctx,
-                          .n_parallel = par,
+/* Load and canary: the engine opens the file, then one forward pass must
+ * give finite logits. */
+static load_step load_and_canary(lmx_mgr *m, load_plan *p, lmx_mgr_err *e) {
+    char err[768];
+    p->t0_ms = lmx_now_s() * 1000.0;
+    lmx_served_opts so = {.path = p->path,
+                          .n_ctx = p->n_ctx,
+                          .n_parallel = p->par,
                           .n_queue = m->o.n_queue,
                           .itl_target_ms = m->o.itl_target_ms,
                           .pool = m->o.pool};
     lmx_served *s = lmx_served_load(&so, err, sizeof err);
-    int rc = 0;
     if (!s) {
         load_error(err, e);
-        rc = -1;
-    } else {
-        if (do_mlock) lock_weights(s, id);
-        pthread_mutex_lock(&m->mu);
-        en->state = ST_CANARY;
-        pthread_cond_broadcast(&m->cv);
-        pthread_mutex_unlock(&m->mu);
-        if (canary(s, err, sizeof err)) {
-            lmx_mgr_fail(e, LMX_MGR_CANARY_FAILED, LMX_MGR_W_MODEL, "model", "%s: %s", id, err);
-            lmx_served_free(s, true);
-            s = NULL;
-            rc = -1;
-        }
+        return STEP_FAIL;
     }
+    if (p->mlock) lock_weights(s, p->id);
     pthread_mutex_lock(&m->mu);
-    if (rc) {
+    p->en->state = ST_CANARY;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    if (canary(s, err, sizeof err)) {
+        lmx_mgr_fail(e, LMX_MGR_CANARY_FAILED, LMX_MGR_W_MODEL, "model", "%s: %s", p->id, err);
+        lmx_served_free(s, true);
+        return STEP_FAIL;
+    }
+    p->s = s;
+    return STEP_NEXT;
+}
+
+/* Commit: the entry becomes READY with the caller's reference (or FAILED
+ * with the reason), and the ledger, trace and log say which. */
+static lmx_served *load_commit(lmx_mgr *m, const lmx_load_req *q, load_plan *p, load_step st,
+                               lmx_mgr_err *e) {
+    bool ok = st != STEP_FAIL;
+    entry *en = p->en;
+    lmx_served *s = p->s;
+    pthread_mutex_lock(&m->mu);
+    if (!ok) {
         en->state = ST_FAILED;
         en->memory = 0;
         snprintf(en->reason, sizeof en->reason, "%s", e->message);
     } else {
-        snprintf(s->name, sizeof s->name, "%s", id);
+        snprintf(s->name, sizeof s->name, "%s", p->id);
         s->mgr = m;
         s->mgr_entry = en;
         en->s = s;
         en->n_ctx = s->n_ctx;
         en->n_parallel = s->n_parallel;
-        en->load_ms = (lmx_now_s() * 1000.0) - t0;
+        en->load_ms = (lmx_now_s() * 1000.0) - p->t0_ms;
         en->state = ST_READY;
         en->n_fails = 0;
         en->reason[0] = 0;
@@ -717,14 +761,31 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_mgr_err *e) {
     }
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
-    ledger(m, id, path, sha[0] ? sha : NULL, rc == 0, rc ? e->message : NULL);
-    lmx_trace_op("model.load", t0 / 1000.0, rc != 0,
-                 (lmx_trace_attr[]){{"gen_ai.request.model", id, 0}}, 1);
-    if (rc) return NULL;
+    ledger(m, p->id, p->path, p->sha[0] ? p->sha : NULL, ok, ok ? NULL : e->message);
+    lmx_trace_op("model.load", p->t0_ms / 1000.0, !ok,
+                 (lmx_trace_attr[]){{"gen_ai.request.model", p->id, 0}}, 1);
+    if (!ok) return NULL;
     lmx_log("info", "model loaded",
-            json_pack("{s:s,s:s,s:i,s:i,s:I,s:f}", "model", id, "path", path, "n_ctx", s->n_ctx,
-                      "parallel", s->n_parallel, "memory_bytes", (json_int_t)est.total,
+            json_pack("{s:s,s:s,s:i,s:i,s:I,s:f}", "model", p->id, "path", p->path, "n_ctx",
+                      s->n_ctx, "parallel", s->n_parallel, "memory_bytes", (json_int_t)p->est.total,
                       "load_time_ms", en->load_ms));
+    return s;
+}
+
+lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_mgr_err *e) {
+    load_plan *p = calloc(1, sizeof *p); /* PATH_MAX and more: not on a server thread's stack */
+    if (!p) {
+        lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "out of memory");
+        return NULL;
+    }
+    lmx_served *s = NULL;
+    load_step st = load_resolve(m, q, p, e);          /* name → id, file, shape, estimate */
+    if (st == STEP_NEXT) st = load_admit(m, q, p, e); /* memory reserved, idle models evicted */
+    if (st == STEP_NEXT) /* engine load + canary, then ready (or failed) */
+        s = load_commit(m, q, p, load_and_canary(m, p, e), e);
+    else if (st == STEP_DONE) /* loaded already */
+        s = p->s;
+    free(p);
     return s;
 }
 
