@@ -932,67 +932,72 @@ int lmx_mgr_delete(lmx_mgr *m, const char *model, lmx_mgr_err *e) {
     return lmx_store_delete(m->store, id, e);
 }
 
-/* ---- JSON views ---- */
+/* ---- records ---- */
 
-/* LOADED_ENTRY of e. Lock held. */
-static json_t *loaded_json_locked(lmx_mgr *m, const entry *e) {
-    json_t *aliases = json_array();
-    if (e->alias[0]) json_array_append_new(aliases, json_string(e->alias));
+/* The record of e. Lock held. */
+static void model_record_locked(lmx_mgr *m, const entry *e, lmx_mgr_model *r) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->id, sizeof r->id, "%s", e->id);
+    if (e->alias[0]) snprintf(r->aliases[r->n_aliases++], sizeof r->aliases[0], "%s", e->alias);
     for (int i = 0; i < m->pol.n_aliases; i++)
-        for (int k = 0; k < m->pol.aliases[i].n_models; k++)
+        for (int k = 0; k < m->pol.aliases[i].n_models && r->n_aliases < LMX_MGR_MAX_ALIASES; k++)
             if (!strcmp(m->pol.aliases[i].models[k], e->id))
-                json_array_append_new(aliases, json_string(m->pol.aliases[i].name));
+                snprintf(r->aliases[r->n_aliases++], sizeof r->aliases[0], "%s",
+                         m->pol.aliases[i].name);
+    r->state = state_names[e->state];
+    snprintf(r->reason, sizeof r->reason, "%s", e->reason);
+    r->memory_bytes = e->memory;
+    r->n_ctx = e->n_ctx;
+    r->n_parallel = e->n_parallel;
+    r->ttl_s = e->ttl_s;
+    r->expires = e->ttl_s > 0 && e->state == ST_READY;
+    r->expires_at = e->last_used + e->ttl_s;
+    r->last_used = e->last_used;
+    r->load_time_ms = e->load_ms;
     lmx_sched_stats st = {0};
     if (e->s && e->state != ST_UNLOADING) lmx_sched_get_stats(e->s->sched, &st);
-    json_t *expires = e->ttl_s > 0 && e->state == ST_READY
-                          ? json_integer((json_int_t)(e->last_used + e->ttl_s))
-                          : json_null();
-    return json_pack("{s:s,s:o,s:s,s:o,s:I,s:i,s:i,s:f,s:o,s:I,s:f,s:i,s:i}", "id", e->id,
-                     "aliases", aliases, "state", state_names[e->state], "reason",
-                     e->reason[0] ? json_string(e->reason) : json_null(), "memory_bytes",
-                     (json_int_t)e->memory, "context_length", e->n_ctx, "parallel", e->n_parallel,
-                     "ttl_s", e->ttl_s, "expires_at", expires, "last_used",
-                     (json_int_t)e->last_used, "load_time_ms", e->load_ms, "queued", st.queued,
-                     "active", st.running);
+    r->queued = st.queued;
+    r->active = st.running;
 }
 
-json_t *lmx_mgr_loaded_json(lmx_mgr *m) {
-    json_t *a = json_array();
+int lmx_mgr_models(lmx_mgr *m, lmx_mgr_model **out) {
     pthread_mutex_lock(&m->mu);
-    for (int i = 0; i < m->n_ents; i++) json_array_append_new(a, loaded_json_locked(m, m->ents[i]));
+    *out = malloc((size_t)(m->n_ents ? m->n_ents : 1) * sizeof **out);
+    int n = *out ? m->n_ents : -1;
+    for (int i = 0; i < n; i++) model_record_locked(m, m->ents[i], &(*out)[i]);
     pthread_mutex_unlock(&m->mu);
-    return a;
+    return n;
 }
 
-static void mark_loaded(lmx_mgr *m, json_t *o, bool detail) {
+bool lmx_mgr_model_get(lmx_mgr *m, const char *id, lmx_mgr_model *out) {
     pthread_mutex_lock(&m->mu);
-    entry *e = find_locked(m, json_string_value(json_object_get(o, "id")));
-    bool loaded = e && e->state != ST_FAILED;
-    if (detail)
-        json_object_set_new(o, "loaded", e ? loaded_json_locked(m, e) : json_null());
-    else
-        json_object_set_new(o, "loaded", json_boolean(loaded));
+    entry *e = id ? find_locked(m, id) : NULL;
+    if (e) model_record_locked(m, e, out);
     pthread_mutex_unlock(&m->mu);
+    return e != NULL;
 }
 
 json_t *lmx_mgr_store_json(lmx_mgr *m) {
     json_t *a = m->store ? lmx_store_list(m->store) : json_array();
     size_t i;
     json_t *o;
-    json_array_foreach(a, i, o) mark_loaded(m, o, false);
+    json_array_foreach(a, i, o) {
+        pthread_mutex_lock(&m->mu);
+        entry *e = find_locked(m, json_string_value(json_object_get(o, "id")));
+        bool loaded = e && e->state != ST_FAILED;
+        pthread_mutex_unlock(&m->mu);
+        json_object_set_new(o, "loaded", json_boolean(loaded));
+    }
     return a;
 }
 
-json_t *lmx_mgr_model_json(lmx_mgr *m, const char *id, lmx_mgr_err *e) {
+json_t *lmx_mgr_store_entry(lmx_mgr *m, const char *id, lmx_mgr_err *e) {
     if (!check_name(id, e)) return NULL;
     json_t *o = m->store ? lmx_store_get(m->store, normalise(m, id)) : NULL;
-    if (!o) {
+    if (!o)
         lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_MODEL, "model",
                      "The model '%s' is not in the models directory %s.", id,
                      m->models_dir ? m->models_dir : "");
-        return NULL;
-    }
-    mark_loaded(m, o, true);
     return o;
 }
 
@@ -1019,43 +1024,28 @@ bool lmx_mgr_ready(lmx_mgr *m) {
     return ready;
 }
 
-json_t *lmx_mgr_memory_json(lmx_mgr *m) {
+void lmx_mgr_memory_get(lmx_mgr *m, lmx_mgr_memory *out) {
     pthread_mutex_lock(&m->mu);
     mem_view v;
     mem_view_locked(m, &v);
-    json_t *models = json_array();
-    for (int i = 0; i < m->n_ents; i++)
-        if (m->ents[i]->state != ST_FAILED)
-            json_array_append_new(models,
-                                  json_pack("{s:s,s:I}", "id", m->ents[i]->id, "memory_bytes",
-                                            (json_int_t)m->ents[i]->memory));
     pthread_mutex_unlock(&m->mu);
-    return json_pack("{s:I,s:I,s:I,s:I,s:s,s:o}", "limit_bytes", (json_int_t)v.limit,
-                     "available_bytes", (json_int_t)v.available, "reserve_bytes",
-                     (json_int_t)v.reserve, "used_by_models_bytes", (json_int_t)v.used, "source",
-                     v.source, "models", models);
+    *out = (lmx_mgr_memory){.limit = v.limit,
+                            .available = v.available,
+                            .reserve = v.reserve,
+                            .used_by_models = v.used,
+                            .source = v.source};
 }
 
-json_t *lmx_mgr_status_json(lmx_mgr *m) {
-    json_t *models = json_array();
-    int queued = 0, active = 0;
-    pthread_mutex_lock(&m->mu);
-    for (int i = 0; i < m->n_ents; i++) {
-        json_t *o = loaded_json_locked(m, m->ents[i]);
-        queued += (int)json_integer_value(json_object_get(o, "queued"));
-        active += (int)json_integer_value(json_object_get(o, "active"));
-        json_array_append_new(models, o);
-    }
+void lmx_mgr_activity_get(lmx_mgr *m, lmx_mgr_activity *out) {
     double tps = 0;
+    pthread_mutex_lock(&m->mu);
     if (m->n_samples >= 2) {
         int a = 0, b = m->n_samples - 1;
         double dt = m->tok_times[b] - m->tok_times[a];
         if (dt > 0) tps = (double)(m->tok_samples[b] - m->tok_samples[a]) / dt;
     }
     pthread_mutex_unlock(&m->mu);
-    return json_pack("{s:s,s:I,s:o,s:i,s:i,s:f}", "version", LMX_ENGINE_VERSION, "uptime_s",
-                     (json_int_t)(now_s() - m->started), "models", models, "queue_depth", queued,
-                     "active_sequences", active, "tokens_per_second", tps);
+    *out = (lmx_mgr_activity){.uptime_s = now_s() - m->started, .tokens_per_second = tps};
 }
 
 /* ---- the reaper: idle models past their TTL, tokens/s samples ---- */
@@ -1107,18 +1097,15 @@ static void *reaper_main(void *arg) {
     return NULL;
 }
 
-json_t *lmx_mgr_catalog_json(lmx_mgr *m) {
-    json_t *al = json_object();
+bool lmx_mgr_catalog(lmx_mgr *m, lmx_alias **aliases, int *n) {
     pthread_mutex_lock(&m->mu);
-    for (int i = 0; i < m->pol.n_aliases; i++) {
-        json_t *a = json_array();
-        for (int k = 0; k < m->pol.aliases[i].n_models; k++)
-            json_array_append_new(a, json_string(m->pol.aliases[i].models[k]));
-        json_object_set_new(al, m->pol.aliases[i].name, a);
-    }
+    *n = m->pol.n_aliases;
+    *aliases = malloc((size_t)(*n ? *n : 1) * sizeof **aliases);
+    if (!*aliases) *n = 0;
+    if (*n) memcpy(*aliases, m->pol.aliases, (size_t)*n * sizeof **aliases);
     bool lod = m->pol.load_on_demand;
     pthread_mutex_unlock(&m->mu);
-    return json_pack("{s:b,s:o}", "load_on_demand", lod, "aliases", al);
+    return lod;
 }
 
 bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_mgr_err *e) {

@@ -98,13 +98,34 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_mgr_err *e);
 int lmx_mgr_unload(lmx_mgr *m, const char *model, lmx_mgr_err *e);
 /* Deletes a model's files from the store; 409 while loaded. */
 int lmx_mgr_delete(lmx_mgr *m, const char *model, lmx_mgr_err *e);
-/* The models on disk: [{"id", "path", "size", "architecture", "quantization",
- * "parameters", "context_length", "loaded", ...}] (new reference). */
+/* The models on disk: the store's entries (store.h), each with "loaded": bool
+ * (new reference). */
 json_t *lmx_mgr_store_json(lmx_mgr *m);
-/* The loaded models with state, memory, context, parallel, ttl, last use
- * (new reference): [{"id", "state", "memory_bytes", "context_length",
- * "parallel", "ttl_s", "expires_at", "last_used", ...}]. */
-json_t *lmx_mgr_loaded_json(lmx_mgr *m);
+
+#define LMX_MGR_MAX_ALIASES 32
+
+/* A model the manager tracks, in any state: what the admin API's status,
+ * the metrics and the LM Studio listing show of it. */
+typedef struct {
+    char id[256];
+    char aliases[LMX_MGR_MAX_ALIASES][128]; /* its load's alias, then the policy's naming it */
+    int n_aliases;
+    const char *state;     /* "loading" "canary" "ready" "failed" "quarantined" "unloading" */
+    char reason[512];      /* why failed or quarantined; "" none */
+    uint64_t memory_bytes; /* the admission estimate */
+    int n_ctx, n_parallel;
+    double ttl_s;                 /* idle unload after this long; 0 never */
+    bool expires;                 /* ready with a ttl: expires_at applies */
+    double expires_at, last_used; /* unix seconds */
+    double load_time_ms;
+    int queued, active; /* its scheduler's, now */
+} lmx_mgr_model;
+
+/* Every tracked model: fills *out (malloc'd; free() it) and returns the count,
+ * -1 when out of memory. */
+int lmx_mgr_models(lmx_mgr *m, lmx_mgr_model **out);
+/* The model tracked under id (or an alias of its load); false when none. */
+bool lmx_mgr_model_get(lmx_mgr *m, const char *id, lmx_mgr_model *out);
 
 /* A generation on s failed at run time (an engine error, non-finite logits):
  * counted towards quarantine (policy.quarantine_errors within
@@ -112,22 +133,34 @@ json_t *lmx_mgr_loaded_json(lmx_mgr *m);
  * until the model is loaded again. */
 void lmx_mgr_report_failure(lmx_served *s, const char *reason);
 
-/* ---- observability (the admin API's bodies, new references) ---- */
-/* STORE_ENTRY with "loaded": LOADED_ENTRY|null; NULL with e set (400 bad
- * name, 404 unknown). */
-json_t *lmx_mgr_model_json(lmx_mgr *m, const char *id, lmx_mgr_err *e);
-/* {"version","uptime_s","models","queue_depth","active_sequences","tokens_per_second"} */
-json_t *lmx_mgr_status_json(lmx_mgr *m);
-/* {"limit_bytes","available_bytes","reserve_bytes","used_by_models_bytes","source","models"} */
-json_t *lmx_mgr_memory_json(lmx_mgr *m);
-/* The compatibility ledger: every load outcome on this build. */
+/* ---- observability (rendered by server/api/mgr_views.c) ---- */
+/* The store's entry for a model name (new reference); NULL with e set
+ * (BAD_NAME, NOT_FOUND). */
+json_t *lmx_mgr_store_entry(lmx_mgr *m, const char *id, lmx_mgr_err *e);
+
+/* The daemon's activity: how long it has run, tokens/s over the last ~10 s. */
+typedef struct {
+    double uptime_s, tokens_per_second;
+} lmx_mgr_activity;
+void lmx_mgr_activity_get(lmx_mgr *m, lmx_mgr_activity *out);
+
+/* Memory as admission sees it now. */
+typedef struct {
+    uint64_t limit, available, reserve, used_by_models;
+    const char *source; /* "meminfo" | "cgroup" | "config" */
+} lmx_mgr_memory;
+void lmx_mgr_memory_get(lmx_mgr *m, lmx_mgr_memory *out);
+
+/* The compatibility ledger: every load outcome on this build (the store's
+ * records, new reference). */
 json_t *lmx_mgr_ledger_json(lmx_mgr *m);
 /* No model is loading (the startup models are ready). */
 bool lmx_mgr_ready(lmx_mgr *m);
 
-/* What clients may name, for model pickers (/v1/models): {"load_on_demand":
- * bool, "aliases": {NAME: [MODEL...]}} as the policy has them now (new ref). */
-json_t *lmx_mgr_catalog_json(lmx_mgr *m);
+/* What clients may name, for model pickers (/v1/models): whether a known,
+ * unloaded model loads on demand, and the policy's aliases (a malloc'd copy in
+ * *aliases, free() it; *n their count). */
+bool lmx_mgr_catalog(lmx_mgr *m, lmx_alias **aliases, int *n);
 
 /* Every routable model, each with a reference held: fills *out (malloc'd)
  * and returns the count. Give them back with lmx_mgr_list_release. */

@@ -1,7 +1,6 @@
 /* The admin API's model-manager routes (docs/admin-api.md): the store
  * listing, load / unload / delete, the ledger, status, memory, and the
- * health probes. Every body is built by the manager; this file only maps
- * HTTP onto it. */
+ * health probes. The manager gives records; their JSON is mgr_views.c's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 
 #include "manager/manager.h"
 #include "server/api/admin_api.h"
+#include "server/api/mgr_views.h"
 #include "server/http/http.h"
 #include "server/core/tenancy.h"
 #include "server/core/mgr_error.h"
@@ -20,9 +20,7 @@ static lmx_mgr *mgr(lmx_req *r) {
 int lmx_h_admin_models(lmx_req *r, const char *id) {
     lmx_api_err e = {0};
     if (*id) {
-        lmx_mgr_err me;
-        json_t *o = lmx_mgr_model_json(mgr(r), id, &me);
-        if (!o) lmx_err_from_mgr(&e, &me);
+        json_t *o = lmx_view_model(mgr(r), id, &e);
         return o ? lmx_reply_json(r, 200, o) : lmx_reply_err(r, &e);
     }
     return lmx_reply_json(
@@ -92,7 +90,7 @@ int lmx_h_admin_load(lmx_req *r, const char *rest) {
     lmx_mgr_release(s);
     json_decref(body);
     /* the LOADED_ENTRY, as status shows it */
-    json_t *all = lmx_mgr_loaded_json(mgr(r)), *hit = NULL, *o;
+    json_t *all = lmx_view_loaded(mgr(r)), *hit = NULL, *o;
     size_t i;
     json_array_foreach(all, i, o) if (!strcmp(json_string_value(json_object_get(o, "id")), id)) {
         hit = json_incref(o);
@@ -128,7 +126,7 @@ int lmx_h_admin_ledger(lmx_req *r, const char *rest) {
 
 int lmx_h_admin_status(lmx_req *r, const char *rest) {
     (void)rest;
-    json_t *o = lmx_mgr_status_json(mgr(r));
+    json_t *o = lmx_view_status(mgr(r));
     lmx_tenancy *t = lmx_req_app(r)->tenancy;
     if (t && json_is_object(o)) { /* the tenants' usage and quotas beside the models */
         json_t *ts = lmx_tenancy_status(t);
@@ -140,7 +138,7 @@ int lmx_h_admin_status(lmx_req *r, const char *rest) {
 
 int lmx_h_admin_memory(lmx_req *r, const char *rest) {
     (void)rest;
-    return lmx_reply_json(r, 200, lmx_mgr_memory_json(mgr(r)));
+    return lmx_reply_json(r, 200, lmx_view_memory(mgr(r)));
 }
 
 int lmx_h_healthz(lmx_req *r, const char *rest) {

@@ -5,6 +5,7 @@
 #include "server/api/model_list.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -62,8 +63,9 @@ json_t *lmx_model_list(lmx_mgr *m) {
     int n = lmx_mgr_list(m, &list);
     for (int i = 0; i < n; i++) json_array_append_new(data, loaded_entry(list[i]));
     lmx_mgr_list_release(list, n);
-    json_t *cat = lmx_mgr_catalog_json(m);
-    if (json_is_true(json_object_get(cat, "load_on_demand"))) {
+    lmx_alias *al;
+    int n_al;
+    if (lmx_mgr_catalog(m, &al, &n_al)) {
         json_t *store = lmx_mgr_store_json(m);
         size_t i;
         json_t *st;
@@ -73,25 +75,25 @@ json_t *lmx_model_list(lmx_mgr *m) {
                 json_array_append_new(data, store_entry(st));
         }
         json_decref(store);
-        const char *name;
-        json_t *models;
-        json_object_foreach(json_object_get(cat, "aliases"), name, models) {
+        for (int a = 0; a < n_al; a++) {
+            const char *name = al[a].name;
             if (in_list(data, name) || strpbrk(name, "*?")) continue; /* patterns name no model */
+            json_t *models = json_array();
             bool loaded = false;
-            size_t k;
-            json_t *mid;
-            json_array_foreach(models, k, mid) {
+            for (int k = 0; k < al[a].n_models; k++) {
+                json_array_append_new(models, json_string(al[a].models[k]));
                 size_t j;
                 json_t *o;
                 json_array_foreach(data, j,
                                    o) if (json_is_true(json_object_get(o, "loaded")) &&
                                           !strcmp(json_string_value(json_object_get(o, "id")),
-                                                  json_string_value(mid))) loaded = true;
+                                                  al[a].models[k])) loaded = true;
             }
             json_array_append_new(data, alias_entry(name, models, loaded));
+            json_decref(models);
         }
     }
-    json_decref(cat);
+    free(al);
     return json_pack("{s:s,s:o}", "object", "list", "data", data);
 }
 

@@ -13,6 +13,7 @@
 #include "util/clock.h"
 #include "util/json.h"
 #include "server/core/mgr_error.h"
+#include "server/api/mgr_views.h"
 
 /* The placeholder manager answers 501 not_implemented to loads: the
  * request's own 404 is then the better answer. */
@@ -107,7 +108,7 @@ static json_t *find_id(json_t *arr, const char *id) {
 json_t *lmx_compat_models(lmx_app *app) {
     json_t *out = json_array();
     json_t *store = lmx_mgr_store_json(app->mgr);
-    json_t *loaded = lmx_mgr_loaded_json(app->mgr);
+    json_t *loaded = lmx_view_loaded(app->mgr);
     lmx_served **list;
     int n = lmx_mgr_list(app->mgr, &list);
     size_t i;

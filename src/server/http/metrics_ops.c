@@ -1,9 +1,10 @@
 /* The gauges the operations pack alerts on (ops/prometheus/lmx-alerts.yml)
  * that the manager knows: memory headroom, models by state (quarantine
  * included) and load failures recorded in the ledger. Read from the
- * manager's JSON views at scrape time. */
+ * manager's records at scrape time. */
 #include "server/http/metrics_ops.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "trace/trace.h"
@@ -17,36 +18,32 @@ static const char *const states[] = {"loading", "canary",      "ready",
                                      "failed",  "quarantined", "unloading"};
 
 void lmx_metrics_ops(lmx_mgr *mgr, FILE *f) {
-    json_t *mem = lmx_mgr_memory_json(mgr);
+    lmx_mgr_memory mem;
+    lmx_mgr_memory_get(mgr, &mem);
     fputs("# HELP lmx_memory_limit_bytes Memory models may use (the limit or what the machine "
           "gives).\n# TYPE lmx_memory_limit_bytes gauge\n",
           f);
-    fprintf(f, "lmx_memory_limit_bytes %lld\n",
-            (long long)json_integer_value(json_object_get(mem, "limit_bytes")));
+    fprintf(f, "lmx_memory_limit_bytes %lld\n", (long long)mem.limit);
     fputs("# HELP lmx_memory_available_bytes Memory available now for loading models.\n"
           "# TYPE lmx_memory_available_bytes gauge\n",
           f);
-    fprintf(f, "lmx_memory_available_bytes %lld\n",
-            (long long)json_integer_value(json_object_get(mem, "available_bytes")));
+    fprintf(f, "lmx_memory_available_bytes %lld\n", (long long)mem.available);
     fputs("# HELP lmx_memory_used_by_models_bytes Memory the loaded models use.\n"
           "# TYPE lmx_memory_used_by_models_bytes gauge\n",
           f);
-    fprintf(f, "lmx_memory_used_by_models_bytes %lld\n",
-            (long long)json_integer_value(json_object_get(mem, "used_by_models_bytes")));
-    json_decref(mem);
+    fprintf(f, "lmx_memory_used_by_models_bytes %lld\n", (long long)mem.used_by_models);
 
-    json_t *loaded = lmx_mgr_loaded_json(mgr);
+    lmx_mgr_model *models;
+    int n_models = lmx_mgr_models(mgr, &models);
     fputs("# HELP lmx_models_by_state Models the manager tracks, by state.\n"
           "# TYPE lmx_models_by_state gauge\n",
           f);
     for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
         int n = 0;
-        size_t i;
-        json_t *m;
-        json_array_foreach(loaded, i, m) n += !strcmp(str(m, "state", ""), states[k]);
+        for (int i = 0; i < n_models; i++) n += !strcmp(models[i].state, states[k]);
         fprintf(f, "lmx_models_by_state{state=\"%s\"} %d\n", states[k], n);
     }
-    json_decref(loaded);
+    free(models);
 
     json_t *ledger = lmx_mgr_ledger_json(mgr);
     long fails = 0;

@@ -1,0 +1,24 @@
+/* The model manager's records (manager/manager.h) as the admin API's JSON:
+ * LOADED_ENTRY, status, memory and one model's detail (docs/admin-api.md).
+ * The manager fills structs; the shapes clients read are decided here. */
+#ifndef LMX_SRV_API_MGR_VIEWS_H
+#define LMX_SRV_API_MGR_VIEWS_H
+
+#include <jansson.h>
+
+#include "manager/manager.h"
+#include "util/api_err.h"
+
+/* LOADED_ENTRY: {"id","aliases","state","reason","memory_bytes","context_length",
+ * "parallel","ttl_s","expires_at","last_used","load_time_ms","queued","active"}. */
+json_t *lmx_view_loaded_entry(const lmx_mgr_model *r);
+/* Every tracked model as LOADED_ENTRY objects (new reference). */
+json_t *lmx_view_loaded(lmx_mgr *m);
+/* {"version","uptime_s","models","queue_depth","active_sequences","tokens_per_second"} */
+json_t *lmx_view_status(lmx_mgr *m);
+/* {"limit_bytes","available_bytes","reserve_bytes","used_by_models_bytes","source","models"} */
+json_t *lmx_view_memory(lmx_mgr *m);
+/* STORE_ENTRY with "loaded": LOADED_ENTRY|null; NULL with e set. */
+json_t *lmx_view_model(lmx_mgr *m, const char *id, lmx_api_err *e);
+
+#endif
