@@ -36,6 +36,14 @@ FORBIDDEN_SYSTEM = {
     "skills": {"microhttpd.h"},
 }
 
+# Words a layer must not contain, comments included: the manager speaks no
+# HTTP (its results are manager/mgr_err.h; server/core/mgr_error.c maps them
+# to statuses and the APIs' error types, and the server names its routes).
+FORBIDDEN_WORDS = {
+    "manager": ("lmx_api_err", "util/api_err.h", "invalid_request_error", "server_error",
+                "permission_error", "/admin/", "/v1/"),
+}
+
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
 
@@ -64,6 +72,9 @@ def main():
                 rel = os.path.relpath(path, os.path.join(root, ".."))
                 with open(path, encoding="utf-8", errors="replace") as f:
                     for n, line in enumerate(f, 1):
+                        for w in FORBIDDEN_WORDS.get(layer, ()):
+                            if w in line:
+                                bad.append(f"{rel}:{n}: {layer}/ may not say '{w}'")
                         m = INCLUDE.match(line)
                         if not m:
                             continue

@@ -157,7 +157,7 @@ json_t *lmx_mgr_ledger_json(lmx_mgr *m);
 /* No model is loading (the startup models are ready). */
 bool lmx_mgr_ready(lmx_mgr *m);
 
-/* What clients may name, for model pickers (/v1/models): whether a known,
+/* What clients may name, for model pickers (the API modules' model lists): whether a known,
  * unloaded model loads on demand, and the policy's aliases (a malloc'd copy in
  * *aliases, free() it; *n their count). */
 bool lmx_mgr_catalog(lmx_mgr *m, lmx_alias **aliases, int *n);

@@ -1,8 +1,8 @@
 /* Loading a model for serving. Besides the engine model and its scheduler this
- * reads what the HTTP side needs from the GGUF metadata: the chat template
+ * reads what the API modules need from the GGUF metadata: the chat template
  * (probed once so requests know whether it refuses system messages or
  * same-role turns in a row), the BOS/EOS token texts the template is given,
- * and the figures /v1/models/{id} reports. */
+ * and the figures the model listings report. */
 #include "manager/served.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* Served models: a loaded model with its scheduler and chat template, under
  * the name clients use ("stories260K" for .../stories260K.gguf). The API
- * modules render them in their own shapes (/v1/models: model_list.c). */
+ * modules render them in their own shapes (server/api/model_list.c). */
 #ifndef LMX_MGR_SERVED_H
 #define LMX_MGR_SERVED_H
 
