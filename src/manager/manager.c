@@ -1011,8 +1011,8 @@ int lmx_mgr_register(lmx_mgr *m, const char *path, const json_t *meta, char *id,
     return lmx_store_register(m->store, path, meta, id, idlen, e);
 }
 
-json_t *lmx_mgr_ledger_json(lmx_mgr *m) {
-    return m->store ? lmx_store_ledger(m->store) : json_array();
+void lmx_mgr_ledger_each(lmx_mgr *m, lmx_ledger_fn fn, void *ud) {
+    if (m->store) lmx_store_ledger_each(m->store, fn, ud);
 }
 
 bool lmx_mgr_ready(lmx_mgr *m) {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "manager/served.h"
+#include "manager/store.h"
 #include "manager/mgr_err.h"
 
 typedef struct lmx_mgr lmx_mgr;
@@ -151,9 +152,9 @@ typedef struct {
 } lmx_mgr_memory;
 void lmx_mgr_memory_get(lmx_mgr *m, lmx_mgr_memory *out);
 
-/* The compatibility ledger: every load outcome on this build (the store's
- * records, new reference). */
-json_t *lmx_mgr_ledger_json(lmx_mgr *m);
+/* The compatibility ledger: fn for every load outcome on this build, oldest
+ * first (store.h). */
+void lmx_mgr_ledger_each(lmx_mgr *m, lmx_ledger_fn fn, void *ud);
 /* No model is loading (the startup models are ready). */
 bool lmx_mgr_ready(lmx_mgr *m);
 

@@ -659,30 +659,28 @@ void lmx_store_ledger_add(lmx_store *st, const char *model, const char *file, co
     pthread_mutex_unlock(&st->mu);
 }
 
-json_t *lmx_store_ledger(lmx_store *st) {
-    json_t *a = json_array();
+void lmx_store_ledger_each(lmx_store *st, lmx_ledger_fn fn, void *ud) {
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db,
                            "SELECT model, file, sha256, engine_version, result, reason, time, "
                            "size, mtime FROM ledger ORDER BY n",
                            -1, &s, NULL) == SQLITE_OK) {
-        while (sqlite3_step(s) == SQLITE_ROW)
-            json_array_append_new(a, json_pack("{s:s,s:o,s:o,s:s,s:s,s:o,s:I,s:o,s:o}", "model",
-                                               col_text(s, 0), "file", nullable(col_text(s, 1)),
-                                               "sha256", nullable(col_text(s, 2)), "engine_version",
-                                               col_text(s, 3), "result", col_text(s, 4), "reason",
-                                               nullable(col_text(s, 5)), "time",
-                                               (json_int_t)sqlite3_column_int64(s, 6), "size_bytes",
-                                               sqlite3_column_type(s, 7) == SQLITE_NULL
-                                                   ? json_null()
-                                                   : json_integer(sqlite3_column_int64(s, 7)),
-                                               "mtime",
-                                               sqlite3_column_type(s, 8) == SQLITE_NULL
-                                                   ? json_null()
-                                                   : json_integer(sqlite3_column_int64(s, 8))));
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            lmx_ledger_row r = {.model = col_text(s, 0),
+                                .file = col_text(s, 1),
+                                .sha256 = col_text(s, 2),
+                                .engine_version = col_text(s, 3),
+                                .result = col_text(s, 4),
+                                .reason = col_text(s, 5),
+                                .time = sqlite3_column_int64(s, 6),
+                                .has_size = sqlite3_column_type(s, 7) != SQLITE_NULL,
+                                .size = sqlite3_column_int64(s, 7),
+                                .has_mtime = sqlite3_column_type(s, 8) != SQLITE_NULL,
+                                .mtime = sqlite3_column_int64(s, 8)};
+            fn(ud, &r);
+        }
         sqlite3_finalize(s);
     }
     pthread_mutex_unlock(&st->mu);
-    return a;
 }

@@ -43,9 +43,20 @@ int lmx_store_delete(lmx_store *st, const char *id, lmx_mgr_err *e);
 /* Appends a load outcome to the ledger. */
 void lmx_store_ledger_add(lmx_store *st, const char *model, const char *file, const char *sha256,
                           bool ok, const char *reason);
-/* The ledger, newest last (new ref): [{"model","file","sha256","engine_version","result",
- * "reason","time"}]. */
-json_t *lmx_store_ledger(lmx_store *st);
+/* One load outcome. Strings may be NULL (model, file, sha256, reason) and
+ * live only during the callback. */
+typedef struct {
+    const char *model, *file, *sha256, *engine_version;
+    const char *result; /* "ok" | "failed" */
+    const char *reason;
+    long long time; /* unix seconds */
+    bool has_size, has_mtime;
+    long long size, mtime; /* of the file when it was loaded */
+} lmx_ledger_row;
+typedef void (*lmx_ledger_fn)(void *ud, const lmx_ledger_row *r);
+/* fn for every ledger row, oldest first, under the store's lock (fn must not
+ * call the store). */
+void lmx_store_ledger_each(lmx_store *st, lmx_ledger_fn fn, void *ud);
 
 #define LMX_ENGINE_VERSION "0.1.0"
 

@@ -121,7 +121,7 @@ int lmx_h_admin_unload(lmx_req *r, const char *rest) {
 int lmx_h_admin_ledger(lmx_req *r, const char *rest) {
     (void)rest;
     return lmx_reply_json(
-        r, 200, json_pack("{s:s,s:o}", "object", "list", "data", lmx_mgr_ledger_json(mgr(r))));
+        r, 200, json_pack("{s:s,s:o}", "object", "list", "data", lmx_view_ledger(mgr(r))));
 }
 
 int lmx_h_admin_status(lmx_req *r, const char *rest) {

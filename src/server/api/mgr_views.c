@@ -77,3 +77,26 @@ json_t *lmx_view_model(lmx_mgr *m, const char *id, lmx_api_err *e) {
     json_object_set_new(o, "loaded", tracked ? lmx_view_loaded_entry(&r) : json_null());
     return o;
 }
+
+static json_t *nullable(const char *s) {
+    return s && *s ? json_string(s) : json_null();
+}
+
+static json_t *int_or_null(bool has, long long v) {
+    return has ? json_integer((json_int_t)v) : json_null();
+}
+
+static void ledger_row(void *ud, const lmx_ledger_row *r) {
+    json_array_append_new(ud, json_pack("{s:s,s:o,s:o,s:s,s:s,s:o,s:I,s:o,s:o}", "model", r->model,
+                                        "file", nullable(r->file), "sha256", nullable(r->sha256),
+                                        "engine_version", r->engine_version, "result", r->result,
+                                        "reason", nullable(r->reason), "time", (json_int_t)r->time,
+                                        "size_bytes", int_or_null(r->has_size, r->size), "mtime",
+                                        int_or_null(r->has_mtime, r->mtime)));
+}
+
+json_t *lmx_view_ledger(lmx_mgr *m) {
+    json_t *a = json_array();
+    lmx_mgr_ledger_each(m, ledger_row, a);
+    return a;
+}

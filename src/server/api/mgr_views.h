@@ -18,6 +18,9 @@ json_t *lmx_view_loaded(lmx_mgr *m);
 json_t *lmx_view_status(lmx_mgr *m);
 /* {"limit_bytes","available_bytes","reserve_bytes","used_by_models_bytes","source","models"} */
 json_t *lmx_view_memory(lmx_mgr *m);
+/* The ledger: [{"model","file","sha256","engine_version","result","reason","time",
+ * "size_bytes","mtime"}] oldest first (new reference). */
+json_t *lmx_view_ledger(lmx_mgr *m);
 /* STORE_ENTRY with "loaded": LOADED_ENTRY|null; NULL with e set. */
 json_t *lmx_view_model(lmx_mgr *m, const char *id, lmx_api_err *e);
 

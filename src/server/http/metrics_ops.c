@@ -9,9 +9,8 @@
 
 #include "trace/trace.h"
 
-static const char *str(json_t *o, const char *k, const char *def) {
-    const char *v = json_string_value(json_object_get(o, k));
-    return v ? v : def;
+static void count_failure(void *ud, const lmx_ledger_row *r) {
+    *(long *)ud += r->result && strcmp(r->result, "ok") != 0;
 }
 
 static const char *const states[] = {"loading", "canary",      "ready",
@@ -45,12 +44,8 @@ void lmx_metrics_ops(lmx_mgr *mgr, FILE *f) {
     }
     free(models);
 
-    json_t *ledger = lmx_mgr_ledger_json(mgr);
     long fails = 0;
-    size_t i;
-    json_t *e;
-    json_array_foreach(ledger, i, e) fails += strcmp(str(e, "result", "ok"), "ok") != 0;
-    json_decref(ledger);
+    lmx_mgr_ledger_each(mgr, count_failure, &fails);
     fputs("# HELP lmx_model_load_failures_total Model loads that failed (from the ledger).\n"
           "# TYPE lmx_model_load_failures_total counter\n",
           f);
