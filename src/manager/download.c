@@ -304,55 +304,73 @@ static void load_records(lmx_dl *d) {
 
 /* ---- status ---- */
 
-static json_t *status_json(const dl_item *it) { /* under mu */
-    json_t *files = json_array();
-    for (int i = 0; i < it->n_files; i++)
-        json_array_append_new(files, json_string(it->files[i].name));
-    int64_t total = total_of(it);
+/* it's record in out (strings copied). Under mu. false when out of memory. */
+static bool info_of(const dl_item *it, lmx_dl_info *out) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->id, sizeof out->id, "%s", it->id);
+    out->state = state_name[it->state];
+    out->repo = strdup(it->repo);
+    out->revision = strdup(it->revision);
+    out->files = calloc((size_t)it->n_files, sizeof *out->files);
+    bool ok = out->repo && out->revision && out->files;
+    for (int i = 0; ok && i < it->n_files; i++) {
+        ok = (out->files[i] = strdup(it->files[i].name)) != NULL;
+        out->n_files += ok;
+    }
+    if (!ok) {
+        lmx_dl_info_free(out);
+        return false;
+    }
+    memcpy(out->commit, it->commit, sizeof out->commit);
+    memcpy(out->quant, it->quant, sizeof out->quant);
+    out->bytes = it->bytes;
+    out->total = total_of(it);
     bool moving = it->state == DL_DOWNLOADING;
-    double rate = moving ? it->rate : 0;
-    json_t *eta = json_null();
-    if (moving && rate > 0 && total >= 0)
-        eta = json_integer((json_int_t)ceil((double)(total - it->bytes) / rate));
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_string(it->id));
-    json_object_set_new(o, "object", json_string("model.download"));
-    json_object_set_new(o, "state", json_string(state_name[it->state]));
-    json_object_set_new(o, "repo", json_string(it->repo));
-    json_object_set_new(o, "file", json_string(it->files[0].name));
-    json_object_set_new(o, "files", files);
-    json_object_set_new(o, "revision", json_string(it->revision));
-    json_object_set_new(o, "commit", it->commit[0] ? json_string(it->commit) : json_null());
-    json_object_set_new(o, "quant", it->quant[0] ? json_string(it->quant) : json_null());
-    json_object_set_new(o, "bytes", json_integer((json_int_t)it->bytes));
-    json_object_set_new(o, "total", total >= 0 ? json_integer((json_int_t)total) : json_null());
-    json_object_set_new(o, "rate", json_real(round(rate)));
-    json_object_set_new(o, "eta", eta);
-    json_object_set_new(o, "model", it->model[0] ? json_string(it->model) : json_null());
-    json_object_set_new(o, "error", it->error[0] ? json_string(it->error) : json_null());
-    json_object_set_new(o, "created", json_integer((json_int_t)it->created));
-    return o;
+    out->rate = moving ? it->rate : 0;
+    out->eta = moving && out->rate > 0 && out->total >= 0
+                   ? (int64_t)ceil((double)(out->total - it->bytes) / out->rate)
+                   : -1;
+    snprintf(out->model, sizeof out->model, "%s", it->model);
+    snprintf(out->error, sizeof out->error, "%s", it->error);
+    out->created = it->created;
+    return true;
 }
 
-bool lmx_dl_final(const json_t *status) {
-    const char *s = json_string_value(json_object_get(status, "state"));
-    return s && (!strcmp(s, "completed") || !strcmp(s, "failed") || !strcmp(s, "cancelled"));
+void lmx_dl_info_free(lmx_dl_info *i) {
+    free(i->repo);
+    free(i->revision);
+    for (int k = 0; k < i->n_files; k++) free(i->files[k]);
+    free(i->files);
+    memset(i, 0, sizeof *i);
 }
 
-json_t *lmx_dl_status(lmx_dl *d, const char *id) {
+bool lmx_dl_final(const char *state) {
+    return state &&
+           (!strcmp(state, "completed") || !strcmp(state, "failed") || !strcmp(state, "cancelled"));
+}
+
+bool lmx_dl_get(lmx_dl *d, const char *id, lmx_dl_info *out) {
     pthread_mutex_lock(&d->mu);
     dl_item *it = find(d, id);
-    json_t *o = it ? status_json(it) : NULL;
+    bool ok = it && info_of(it, out);
     pthread_mutex_unlock(&d->mu);
-    return o;
+    return ok;
 }
 
-json_t *lmx_dl_list(lmx_dl *d) {
-    json_t *a = json_array();
+int lmx_dl_all(lmx_dl *d, lmx_dl_info **out) {
     pthread_mutex_lock(&d->mu);
-    for (dl_item *it = d->items; it; it = it->next) json_array_append_new(a, status_json(it));
+    int n = 0, k = 0;
+    for (dl_item *it = d->items; it; it = it->next) n++;
+    *out = calloc((size_t)(n ? n : 1), sizeof **out);
+    for (dl_item *it = d->items; *out && it; it = it->next)
+        if (info_of(it, &(*out)[k])) k++;
     pthread_mutex_unlock(&d->mu);
-    return a;
+    return k;
+}
+
+void lmx_dl_infos_free(lmx_dl_info *list, int n) {
+    for (int i = 0; i < n; i++) lmx_dl_info_free(&list[i]);
+    free(list);
 }
 
 unsigned long long lmx_dl_bytes_fetched(lmx_dl *d) {
@@ -368,7 +386,7 @@ void lmx_dl_on_bytes(lmx_dl *d, void (*fn)(uint64_t n)) {
     pthread_mutex_unlock(&d->mu);
 }
 
-json_t *lmx_dl_wait(lmx_dl *d, const char *id, unsigned long *seen, int timeout_ms) {
+bool lmx_dl_wait(lmx_dl *d, const char *id, unsigned long *seen, int timeout_ms, lmx_dl_info *out) {
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += timeout_ms / 1000;
@@ -378,10 +396,10 @@ json_t *lmx_dl_wait(lmx_dl *d, const char *id, unsigned long *seen, int timeout_
     while (d->version == *seen && !d->stopping)
         if (pthread_cond_timedwait(&d->changed, &d->mu, &dl) == ETIMEDOUT) break;
     dl_item *it = find(d, id);
-    json_t *o = it ? status_json(it) : NULL;
+    bool ok = it && info_of(it, out);
     *seen = d->version;
     pthread_mutex_unlock(&d->mu);
-    return o;
+    return ok;
 }
 
 /* ---- the worker ---- */

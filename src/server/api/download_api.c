@@ -11,6 +11,7 @@
 #include "server/api/download_api.h"
 #include "server/http/http.h"
 #include "server/core/mgr_error.h"
+#include "server/api/mgr_views.h"
 
 static int not_found(lmx_req *r, const char *id) {
     lmx_api_err e;
@@ -70,7 +71,7 @@ int lmx_h_download_start(lmx_req *r, const char *rest) {
         ok = lmx_reply_err(r, &e);
         goto out;
     }
-    json_t *st = lmx_dl_status(d, id);
+    json_t *st = lmx_view_dl_status(d, id);
     const char *state = json_string_value(json_object_get(st, "state"));
     json_t *o = json_pack("{s:s,s:s}", "id", id, "state", state ? state : "queued");
     /* the rest of the status too, so a client needs no second request */
@@ -84,7 +85,7 @@ out:
 
 int lmx_h_download_list(lmx_req *r, const char *rest) {
     (void)rest;
-    json_t *a = lmx_dl_list(lmx_req_app(r)->downloads);
+    json_t *a = lmx_view_dl_list(lmx_req_app(r)->downloads);
     return lmx_reply_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", a));
 }
 
@@ -101,7 +102,7 @@ typedef struct {
 static bool ev_next(void *st, lmx_buf *out, int timeout_ms) {
     dl_stream *s = st;
     if (s->ended) return false;
-    json_t *o = lmx_dl_wait(s->d, s->id, &s->seen, s->last ? timeout_ms : 0);
+    json_t *o = lmx_view_dl_wait(s->d, s->id, &s->seen, s->last ? timeout_ms : 0);
     if (!o) { /* gone: nothing more to say */
         s->ended = true;
         return false;
@@ -114,7 +115,7 @@ static bool ev_next(void *st, lmx_buf *out, int timeout_ms) {
     } else {
         free(now);
     }
-    if (lmx_dl_final(o)) s->ended = true;
+    if (lmx_dl_final(json_string_value(json_object_get(o, "state")))) s->ended = true;
     json_decref(o);
     return !s->ended;
 }
@@ -136,7 +137,7 @@ static void ev_keepalive(void *st, lmx_buf *out) {
 
 static int events(lmx_req *r, const char *id) {
     lmx_dl *d = lmx_req_app(r)->downloads;
-    json_t *o = lmx_dl_status(d, id);
+    json_t *o = lmx_view_dl_status(d, id);
     if (!o) return not_found(r, id);
     json_decref(o);
     dl_stream *s = calloc(1, sizeof *s);
@@ -161,7 +162,7 @@ int lmx_h_download_get(lmx_req *r, const char *rest) {
         snprintf(id, sizeof id, "%.*s", (int)(n - strlen(sfx)), rest);
         return events(r, id);
     }
-    json_t *o = lmx_dl_status(lmx_req_app(r)->downloads, rest);
+    json_t *o = lmx_view_dl_status(lmx_req_app(r)->downloads, rest);
     if (!o) return not_found(r, rest);
     return lmx_reply_json(r, 200, o);
 }
@@ -170,7 +171,7 @@ int lmx_h_download_cancel(lmx_req *r, const char *rest) {
     lmx_dl *d = lmx_req_app(r)->downloads;
     lmx_api_err e = {0};
     if (lmx_api_dl_cancel(d, rest, &e)) return lmx_reply_err(r, &e);
-    json_t *o = lmx_dl_status(d, rest);
+    json_t *o = lmx_view_dl_status(d, rest);
     if (!o) return not_found(r, rest);
     return lmx_reply_json(r, 200, o);
 }

@@ -28,6 +28,7 @@
 #include "util/clock.h"
 #include "util/json.h"
 #include "server/core/mgr_error.h"
+#include "server/api/mgr_views.h"
 
 /* What a loaded instance reports as eval_batch_size: the scheduler's prompt
  * chunk (tokens prefilled per step). */
@@ -267,11 +268,11 @@ int lmx_h_lms_download(lmx_req *r, const char *rest) {
     }
     char job[64];
     if (lmx_api_dl_start(app->downloads, repo, NULL, quant[0] ? quant : NULL, NULL, job, sizeof job,
-                     &e)) {
+                         &e)) {
         ok = lmx_reply_err(r, &e);
         goto out;
     }
-    json_t *st = lmx_dl_status(app->downloads, job);
+    json_t *st = lmx_view_dl_status(app->downloads, job);
     json_t *o = st ? job_json(st)
                    : json_pack("{s:s,s:s,s:i,s:i}", "job_id", job, "status", "downloading",
                                "total_size_bytes", 0, "downloaded_bytes", 0);
@@ -286,7 +287,7 @@ out:
 }
 
 int lmx_h_lms_download_status(lmx_req *r, const char *job_id) {
-    json_t *st = lmx_dl_status(lmx_req_app(r)->downloads, job_id);
+    json_t *st = lmx_view_dl_status(lmx_req_app(r)->downloads, job_id);
     if (!st) {
         char msg[256];
         snprintf(msg, sizeof msg, "No download job with id '%.160s'.", job_id);

@@ -1,6 +1,7 @@
 /* The manager's records as admin-API JSON (mgr_views.h). */
 #include "server/api/mgr_views.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,4 +100,57 @@ json_t *lmx_view_ledger(lmx_mgr *m) {
     json_t *a = json_array();
     lmx_mgr_ledger_each(m, ledger_row, a);
     return a;
+}
+
+static json_t *str_or_null(const char *s) {
+    return s[0] ? json_string(s) : json_null();
+}
+
+json_t *lmx_view_download(const lmx_dl_info *i) {
+    json_t *files = json_array();
+    for (int k = 0; k < i->n_files; k++) json_array_append_new(files, json_string(i->files[k]));
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(i->id));
+    json_object_set_new(o, "object", json_string("model.download"));
+    json_object_set_new(o, "state", json_string(i->state));
+    json_object_set_new(o, "repo", json_string(i->repo));
+    json_object_set_new(o, "file", json_string(i->n_files ? i->files[0] : ""));
+    json_object_set_new(o, "files", files);
+    json_object_set_new(o, "revision", json_string(i->revision));
+    json_object_set_new(o, "commit", str_or_null(i->commit));
+    json_object_set_new(o, "quant", str_or_null(i->quant));
+    json_object_set_new(o, "bytes", json_integer((json_int_t)i->bytes));
+    json_object_set_new(o, "total",
+                        i->total >= 0 ? json_integer((json_int_t)i->total) : json_null());
+    json_object_set_new(o, "rate", json_real(round(i->rate)));
+    json_object_set_new(o, "eta", i->eta >= 0 ? json_integer((json_int_t)i->eta) : json_null());
+    json_object_set_new(o, "model", str_or_null(i->model));
+    json_object_set_new(o, "error", str_or_null(i->error));
+    json_object_set_new(o, "created", json_integer((json_int_t)i->created));
+    return o;
+}
+
+json_t *lmx_view_dl_status(lmx_dl *d, const char *id) {
+    lmx_dl_info i;
+    if (!lmx_dl_get(d, id, &i)) return NULL;
+    json_t *o = lmx_view_download(&i);
+    lmx_dl_info_free(&i);
+    return o;
+}
+
+json_t *lmx_view_dl_list(lmx_dl *d) {
+    json_t *a = json_array();
+    lmx_dl_info *all;
+    int n = lmx_dl_all(d, &all);
+    for (int k = 0; k < n; k++) json_array_append_new(a, lmx_view_download(&all[k]));
+    lmx_dl_infos_free(all, n);
+    return a;
+}
+
+json_t *lmx_view_dl_wait(lmx_dl *d, const char *id, unsigned long *seen, int timeout_ms) {
+    lmx_dl_info i;
+    if (!lmx_dl_wait(d, id, seen, timeout_ms, &i)) return NULL;
+    json_t *o = lmx_view_download(&i);
+    lmx_dl_info_free(&i);
+    return o;
 }

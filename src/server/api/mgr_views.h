@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "manager/download.h"
 #include "manager/manager.h"
 #include "util/api_err.h"
 
@@ -21,6 +22,15 @@ json_t *lmx_view_memory(lmx_mgr *m);
 /* The ledger: [{"model","file","sha256","engine_version","result","reason","time",
  * "size_bytes","mtime"}] oldest first (new reference). */
 json_t *lmx_view_ledger(lmx_mgr *m);
+/* A download's status: {"id","object":"model.download","state","repo","file","files",
+ * "revision","commit","quant","bytes","total","rate","eta","model","error","created"}. */
+json_t *lmx_view_download(const lmx_dl_info *i);
+/* id's status (new reference) or NULL when unknown. */
+json_t *lmx_view_dl_status(lmx_dl *d, const char *id);
+/* Every download's status (new reference). */
+json_t *lmx_view_dl_list(lmx_dl *d);
+/* lmx_dl_wait's status of id (new reference), NULL when unknown. */
+json_t *lmx_view_dl_wait(lmx_dl *d, const char *id, unsigned long *seen, int timeout_ms);
 /* STORE_ENTRY with "loaded": LOADED_ENTRY|null; NULL with e set. */
 json_t *lmx_view_model(lmx_mgr *m, const char *id, lmx_api_err *e);
 

@@ -31,6 +31,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "server/core/mgr_error.h"
+#include "server/api/mgr_views.h"
 
 /* The Ollama API level these routes follow (clients gate features on it). */
 #define OL_VERSION "0.12.6"
@@ -682,7 +683,7 @@ static bool pull_poll(ol_pull *p, lmx_buf *out) {
         p->step = 1;
         p->last_bytes = -1;
     }
-    json_t *st = lmx_dl_status(p->app->downloads, p->id);
+    json_t *st = lmx_view_dl_status(p->app->downloads, p->id);
     if (!st) {
         ol_line(out, json_pack("{s:s}", "error", "the download disappeared"));
         return false;
@@ -771,8 +772,8 @@ int lmx_h_ol_pull(lmx_req *r, const char *rest) {
     char hex[65];
     lmx_compat_digest(id, hex);
     snprintf(p->digest, sizeof p->digest, "sha256:%s", hex);
-    if (lmx_api_dl_start(app->downloads, repo, NULL, quant[0] ? quant : NULL, NULL, p->id, sizeof p->id,
-                     &e)) {
+    if (lmx_api_dl_start(app->downloads, repo, NULL, quant[0] ? quant : NULL, NULL, p->id,
+                         sizeof p->id, &e)) {
         free(p);
         json_decref(body);
         return lmx_reply_err(r, &e);
