@@ -122,7 +122,7 @@ int cmd_import(int argc, char **argv) {
     }
     *slash = '/';
     lmx_store *st = lmx_store_open(dir, err, sizeof err);
-    json_t *have = st ? lmx_store_get(st, id) : NULL;
+    bool have = st && lmx_store_get(st, id, NULL);
     if (!st || have || !access(dest, F_OK)) {
         if (!st)
             fprintf(stderr, "lmx import: %s\n", err);
@@ -131,7 +131,6 @@ int cmd_import(int argc, char **argv) {
                     "lmx import: the store already has a model '%s' (lmx rm %s, or --name "
                     "another)\n",
                     id, id);
-        json_decref(have);
         lmx_store_close(st);
         return 1;
     }
@@ -144,17 +143,18 @@ int cmd_import(int argc, char **argv) {
             return 1;
         }
     }
-    json_t *m = lmx_store_get(st, id);
+    lmx_store_entry m;
+    bool listed = lmx_store_get(st, id, &m);
     lmx_store_close(st);
-    if (!m) {
+    if (!listed) {
         fprintf(stderr, "lmx import: %s was written but the store does not list it\n", dest);
         return 1;
     }
     char size[32];
-    lmx_human_bytes(json_number_value(json_object_get(m, "size_bytes")), size, sizeof size);
+    lmx_human_bytes((double)m.size, size, sizeof size);
     printf("imported %s (%s, %s, %s) into %s\n", id,
-           json_string_value(json_object_get(m, "architecture")) ?: "?", size, how, dir);
-    json_decref(m);
+           m.architecture && *m.architecture ? m.architecture : "?", size, how, dir);
+    lmx_store_entry_free(&m);
     return 0;
 }
 

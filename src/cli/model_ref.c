@@ -61,21 +61,19 @@ bool lmx_cli_model_path(const char *cmd, const char *ref, char *out, size_t n) {
     char why[128];
     lmx_store *s =
         lmx_store_valid_name(name, why, sizeof why) ? lmx_store_open(dir, err, sizeof err) : NULL;
-    json_t *m = s ? lmx_store_get(s, name) : NULL;
-    const char *path = json_string_value(json_object_get(m, "path"));
-    if (path) {
-        snprintf(out, n, "%s", path);
-        json_decref(m);
+    lmx_store_entry m;
+    if (s && lmx_store_get(s, name, &m)) {
+        snprintf(out, n, "%s", m.path);
+        lmx_store_entry_free(&m);
         lmx_store_close(s);
         return true;
     }
-    json_decref(m);
-    json_t *all = s ? lmx_store_list(s) : json_array();
+    lmx_store_entry *all = NULL;
+    int n_all = s ? lmx_store_list(s, &all) : 0;
     lmx_store_close(s);
-    size_t k, cnt = json_array_size(all);
+    size_t cnt = (size_t)n_all;
     const char **ids = calloc(cnt + 1, sizeof *ids);
-    json_t *e;
-    json_array_foreach(all, k, e) ids[k] = json_string_value(json_object_get(e, "id"));
+    for (size_t k = 0; ids && k < cnt; k++) ids[k] = all[k].id;
     fprintf(stderr, "%s: no file '%s' and no model '%s' in the store %s", cmd, ref, name, dir);
     const char *sug = lmx_suggest(name, ids, cnt);
     if (sug) fprintf(stderr, "; did you mean '%s'?", sug);
@@ -88,6 +86,6 @@ bool lmx_cli_model_path(const char *cmd, const char *ref, char *out, size_t n) {
         fputc('\n', stderr);
     }
     free(ids);
-    json_decref(all);
+    lmx_store_entries_free(all, n_all);
     return false;
 }

@@ -62,9 +62,10 @@ static bool is_loopback(const char *host) {
 
 void lmx_serve_announce(lmx_mgr *mgr, const lmx_config *cfg, int port, int threads,
                         const char *cfg_path) {
-    json_t *store = lmx_mgr_store_json(mgr);
-    size_t n = json_array_size(store);
-    json_decref(store);
+    lmx_store_entry *store;
+    int n_store = lmx_mgr_store_list(mgr, &store);
+    lmx_store_entries_free(store, n_store);
+    size_t n = (size_t)n_store;
     const char *dir = lmx_mgr_models_dir(mgr);
     char msg[2048];
     int k =

@@ -205,11 +205,7 @@ static const char *normalise(lmx_mgr *m, const char *name) {
         pthread_mutex_lock(&m->mu);
         bool known = find_locked(m, name) != NULL;
         pthread_mutex_unlock(&m->mu);
-        if (!known && m->store) {
-            json_t *o = lmx_store_get(m->store, name);
-            known = o != NULL;
-            json_decref(o);
-        }
+        if (!known && m->store) known = lmx_store_get(m->store, name, NULL);
         return known ? name : name + n;
     }
     return name;
@@ -217,9 +213,7 @@ static const char *normalise(lmx_mgr *m, const char *name) {
 
 static bool in_store(lmx_mgr *m, const char *id) {
     if (!m->store) return false;
-    json_t *o = lmx_store_get(m->store, id);
-    json_decref(o);
-    return o != NULL;
+    return lmx_store_get(m->store, id, NULL);
 }
 
 /* An alias of the policy → the first of its models that is ready, else the
@@ -603,16 +597,15 @@ static load_step load_resolve(lmx_mgr *m, const lmx_load_req *q, load_plan *p, l
     }
     pthread_mutex_unlock(&m->mu);
 
-    json_t *se = m->store ? lmx_store_get(m->store, p->id) : NULL;
-    if (!se && !prev_path[0]) {
+    lmx_store_entry se;
+    bool stored = m->store && lmx_store_get(m->store, p->id, &se);
+    if (!stored && !prev_path[0]) {
         not_found(m, p->id, e);
         return STEP_FAIL;
     }
-    snprintf(p->path, sizeof p->path, "%s",
-             se ? json_string_value(json_object_get(se, "path")) : prev_path);
-    if (json_is_string(json_object_get(se, "sha256")))
-        snprintf(p->sha, sizeof p->sha, "%s", json_string_value(json_object_get(se, "sha256")));
-    json_decref(se);
+    snprintf(p->path, sizeof p->path, "%s", stored ? se.path : prev_path);
+    if (stored && se.sha256) snprintf(p->sha, sizeof p->sha, "%s", se.sha256);
+    if (stored) lmx_store_entry_free(&se);
     choose_shape(m, p->id, p->path, q->ctx_size > 0 ? q->ctx_size : m->o.n_ctx,
                  q->parallel > 0 ? q->parallel : m->o.n_parallel, &p->n_ctx, &p->par);
     char err[768];
@@ -977,28 +970,25 @@ bool lmx_mgr_model_get(lmx_mgr *m, const char *id, lmx_mgr_model *out) {
     return e != NULL;
 }
 
-json_t *lmx_mgr_store_json(lmx_mgr *m) {
-    json_t *a = m->store ? lmx_store_list(m->store) : json_array();
-    size_t i;
-    json_t *o;
-    json_array_foreach(a, i, o) {
-        pthread_mutex_lock(&m->mu);
-        entry *e = find_locked(m, json_string_value(json_object_get(o, "id")));
-        bool loaded = e && e->state != ST_FAILED;
-        pthread_mutex_unlock(&m->mu);
-        json_object_set_new(o, "loaded", json_boolean(loaded));
+int lmx_mgr_store_list(lmx_mgr *m, lmx_store_entry **out) {
+    *out = NULL;
+    int n = m->store ? lmx_store_list(m->store, out) : 0;
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < n; i++) {
+        entry *e = find_locked(m, (*out)[i].id);
+        (*out)[i].loaded = e && e->state != ST_FAILED;
     }
-    return a;
+    pthread_mutex_unlock(&m->mu);
+    return n;
 }
 
-json_t *lmx_mgr_store_entry(lmx_mgr *m, const char *id, lmx_mgr_err *e) {
-    if (!check_name(id, e)) return NULL;
-    json_t *o = m->store ? lmx_store_get(m->store, normalise(m, id)) : NULL;
-    if (!o)
-        lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_MODEL, "model",
-                     "The model '%s' is not in the models directory %s.", id,
-                     m->models_dir ? m->models_dir : "");
-    return o;
+bool lmx_mgr_store_entry(lmx_mgr *m, const char *id, lmx_store_entry *out, lmx_mgr_err *e) {
+    if (!check_name(id, e)) return false;
+    if (m->store && lmx_store_get(m->store, normalise(m, id), out)) return true;
+    lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_MODEL, "model",
+                 "The model '%s' is not in the models directory %s.", id,
+                 m->models_dir ? m->models_dir : "");
+    return false;
 }
 
 int lmx_mgr_register(lmx_mgr *m, const char *path, const json_t *meta, char *id, size_t idlen,
@@ -1120,21 +1110,19 @@ bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_mgr_err *e) {
     /* neither: the choices, loaded ones first */
     char list[1024] = "";
     size_t k = 0;
-    json_t *store = lmx_mgr_store_json(m);
+    lmx_store_entry *store;
+    int n_store = lmx_mgr_store_list(m, &store);
     pthread_mutex_lock(&m->mu);
     for (int i = 0; i < m->n_ents && k < sizeof list; i++)
         if (m->ents[i]->state == ST_READY)
             k += (size_t)snprintf(list + k, sizeof list - k, "%s'%s'", k ? ", " : "",
                                   m->ents[i]->id);
     pthread_mutex_unlock(&m->mu);
-    size_t i;
-    json_t *o;
-    json_array_foreach(store, i, o) {
-        const char *id = json_string_value(json_object_get(o, "id"));
-        if (!id || k >= sizeof list || json_is_true(json_object_get(o, "loaded"))) continue;
-        k += (size_t)snprintf(list + k, sizeof list - k, "%s'%s'", k ? ", " : "", id);
+    for (int i = 0; i < n_store; i++) {
+        if (k >= sizeof list || store[i].loaded) continue;
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s'%s'", k ? ", " : "", store[i].id);
     }
-    json_decref(store);
+    lmx_store_entries_free(store, n_store);
     lmx_mgr_fail(
         e, LMX_MGR_NO_DEFAULT, LMX_MGR_W_NONE, "model",
         "No model was named and there is no default: %s. Name one in 'model' (choices: %s), "

@@ -99,9 +99,9 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_mgr_err *e);
 int lmx_mgr_unload(lmx_mgr *m, const char *model, lmx_mgr_err *e);
 /* Deletes a model's files from the store; 409 while loaded. */
 int lmx_mgr_delete(lmx_mgr *m, const char *model, lmx_mgr_err *e);
-/* The models on disk: the store's entries (store.h), each with "loaded": bool
- * (new reference). */
-json_t *lmx_mgr_store_json(lmx_mgr *m);
+/* The models on disk (store.h), each with .loaded set: fills *out (free with
+ * lmx_store_entries_free) and returns the count. */
+int lmx_mgr_store_list(lmx_mgr *m, lmx_store_entry **out);
 
 #define LMX_MGR_MAX_ALIASES 32
 
@@ -135,9 +135,9 @@ bool lmx_mgr_model_get(lmx_mgr *m, const char *id, lmx_mgr_model *out);
 void lmx_mgr_report_failure(lmx_served *s, const char *reason);
 
 /* ---- observability (rendered by server/api/mgr_views.c) ---- */
-/* The store's entry for a model name (new reference); NULL with e set
- * (BAD_NAME, NOT_FOUND). */
-json_t *lmx_mgr_store_entry(lmx_mgr *m, const char *id, lmx_mgr_err *e);
+/* The store's entry for a model name into out (free with
+ * lmx_store_entry_free); false with e set (BAD_NAME, NOT_FOUND). */
+bool lmx_mgr_store_entry(lmx_mgr *m, const char *id, lmx_store_entry *out, lmx_mgr_err *e);
 
 /* The daemon's activity: how long it has run, tokens/s over the last ~10 s. */
 typedef struct {

@@ -298,34 +298,58 @@ static const char *col_text(sqlite3_stmt *s, int i) {
     return (const char *)sqlite3_column_text(s, i);
 }
 
-static json_t *nullable(const char *s) {
-    return s && *s ? json_string(s) : json_null();
-}
-
 #define ROW_COLS                                                                                   \
     "id, kind, path, files, size, mtime, architecture, parameters, quantization, "                 \
     "context_length, supports_tools, sha256, repo, revision, file, error"
 
-/* A registry row as a STORE_ENTRY. */
-static json_t *row_json(sqlite3_stmt *s) {
+static char *dup_or_null(const char *s) {
+    return s ? strdup(s) : NULL;
+}
+
+/* A registry row as an entry (strings copied). false when out of memory. */
+static bool row_entry(sqlite3_stmt *s, lmx_store_entry *e) {
+    memset(e, 0, sizeof *e);
+    e->id = dup_or_null(col_text(s, 0));
+    e->kind = dup_or_null(col_text(s, 1));
+    e->path = dup_or_null(col_text(s, 2));
     json_t *files = json_loads(col_text(s, 3) ? col_text(s, 3) : "[]", 0, NULL);
-    json_t *o = json_pack(
-        "{s:s,s:s,s:s,s:o,s:I,s:o,s:I,s:o,s:I,s:b,s:o}", "id", col_text(s, 0), "object", "model",
-        "path", col_text(s, 2), "files", files ? files : json_array(), "size_bytes",
-        (json_int_t)sqlite3_column_int64(s, 4), "architecture", nullable(col_text(s, 6)),
-        "parameters", (json_int_t)sqlite3_column_int64(s, 7), "quantization",
-        nullable(col_text(s, 8)), "context_length", (json_int_t)sqlite3_column_int64(s, 9),
-        "supports_tools", sqlite3_column_int(s, 10), "sha256", nullable(col_text(s, 11)));
-    if (col_text(s, 12) && *col_text(s, 12))
-        json_object_set_new(o, "source",
-                            json_pack("{s:s,s:o,s:o}", "repo", col_text(s, 12), "revision",
-                                      nullable(col_text(s, 13)), "file",
-                                      nullable(col_text(s, 14))));
-    else
-        json_object_set_new(o, "source", json_null());
-    if (col_text(s, 15) && *col_text(s, 15))
-        json_object_set_new(o, "error", json_string(col_text(s, 15)));
-    return o;
+    e->files = calloc(json_array_size(files) + 1, sizeof *e->files);
+    bool ok = e->id && e->kind && e->path && e->files;
+    size_t i;
+    json_t *v;
+    json_array_foreach(files, i, v) {
+        if (!ok) break;
+        ok = (e->files[e->n_files] = strdup(json_string_value(v) ? json_string_value(v) : ""));
+        e->n_files += ok;
+    }
+    json_decref(files);
+    e->size = (uint64_t)sqlite3_column_int64(s, 4);
+    e->architecture = dup_or_null(col_text(s, 6));
+    e->parameters = (uint64_t)sqlite3_column_int64(s, 7);
+    e->quantization = dup_or_null(col_text(s, 8));
+    e->context_length = sqlite3_column_int64(s, 9);
+    e->supports_tools = sqlite3_column_int(s, 10) != 0;
+    e->sha256 = dup_or_null(col_text(s, 11));
+    e->repo = dup_or_null(col_text(s, 12));
+    e->revision = dup_or_null(col_text(s, 13));
+    e->file = dup_or_null(col_text(s, 14));
+    e->error = dup_or_null(col_text(s, 15));
+    if (!ok) lmx_store_entry_free(e);
+    return ok;
+}
+
+void lmx_store_entry_free(lmx_store_entry *e) {
+    char **strs[] = {&e->id,     &e->kind, &e->path,     &e->architecture, &e->quantization,
+                     &e->sha256, &e->repo, &e->revision, &e->file,         &e->error};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) free(*strs[i]);
+    for (int i = 0; i < e->n_files; i++) free(e->files[i]);
+    free(e->files);
+    memset(e, 0, sizeof *e);
+}
+
+void lmx_store_entries_free(lmx_store_entry *v, int n) {
+    for (int i = 0; i < n; i++) lmx_store_entry_free(&v[i]);
+    free(v);
 }
 
 static void upsert(lmx_store *st, const char *id, const char *kind, const found *f,
@@ -439,33 +463,35 @@ static void sync_locked(lmx_store *st) {
     free(L.v);
 }
 
-json_t *lmx_store_list(lmx_store *st) {
-    json_t *a = json_array();
+int lmx_store_list(lmx_store *st, lmx_store_entry **out) {
+    int n = 0, cap = 0;
+    *out = NULL;
     pthread_mutex_lock(&st->mu);
     sync_locked(st);
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db, "SELECT " ROW_COLS " FROM models ORDER BY id", -1, &s, NULL) ==
         SQLITE_OK) {
-        while (sqlite3_step(s) == SQLITE_ROW) json_array_append_new(a, row_json(s));
+        while (sqlite3_step(s) == SQLITE_ROW)
+            if (lmx_grow_int(out, &cap, n + 1, sizeof **out, 16) && row_entry(s, &(*out)[n])) n++;
         sqlite3_finalize(s);
     }
     pthread_mutex_unlock(&st->mu);
-    return a;
+    return n;
 }
 
-json_t *lmx_store_get(lmx_store *st, const char *id) {
-    json_t *o = NULL;
+bool lmx_store_get(lmx_store *st, const char *id, lmx_store_entry *out) {
+    bool found = false;
     pthread_mutex_lock(&st->mu);
     sync_locked(st);
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db, "SELECT " ROW_COLS " FROM models WHERE id = ?", -1, &s, NULL) ==
         SQLITE_OK) {
         sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(s) == SQLITE_ROW) o = row_json(s);
+        if (sqlite3_step(s) == SQLITE_ROW) found = !out || row_entry(s, out);
         sqlite3_finalize(s);
     }
     pthread_mutex_unlock(&st->mu);
-    return o;
+    return found;
 }
 
 static const char *meta_str(const json_t *meta, const char *k) {
@@ -569,23 +595,21 @@ static int open_parent_inside(const char *root, const char *path, const char **b
 }
 
 int lmx_store_delete(lmx_store *st, const char *id, lmx_mgr_err *e) {
-    json_t *o = lmx_store_get(st, id);
-    if (!o) {
+    lmx_store_entry o;
+    if (!lmx_store_get(st, id, &o)) {
         lmx_mgr_fail(e, LMX_MGR_NOT_FOUND, LMX_MGR_W_MODEL, "model",
                      "The model '%s' is not in the store.", id);
         return -1;
     }
-    size_t i;
-    json_t *v;
     int rc = 0;
     pthread_mutex_lock(&st->mu);
     /* every file is resolved from the store root without following a
      * directory link before any is removed: a model listed through a linked
      * directory lives outside the store, and a refusal must lose nothing */
-    json_array_foreach(json_object_get(o, "files"), i, v) {
+    for (int i = 0; i < o.n_files; i++) {
         const char *base;
         char why[PATH_MAX] = "";
-        int fd = open_parent_inside(st->dir, json_string_value(v), &base, why, sizeof why);
+        int fd = open_parent_inside(st->dir, o.files[i], &base, why, sizeof why);
         if (fd >= 0) {
             close(fd);
             continue;
@@ -599,13 +623,13 @@ int lmx_store_delete(lmx_store *st, const char *id, lmx_mgr_err *e) {
         break;
     }
     /* unlink, never follow: a symlinked model removes the link, not its target */
-    json_array_foreach(json_object_get(o, "files"), i, v) {
+    for (int i = 0; i < o.n_files; i++) {
         if (rc) break;
         const char *base;
         char why[PATH_MAX] = "";
-        int fd = open_parent_inside(st->dir, json_string_value(v), &base, why, sizeof why);
+        int fd = open_parent_inside(st->dir, o.files[i], &base, why, sizeof why);
         if (fd < 0 || (unlinkat(fd, base, 0) && errno != ENOENT)) {
-            lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "%s: %s", json_string_value(v),
+            lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "%s: %s", o.files[i],
                          strerror(errno));
             rc = -1;
         }
@@ -615,7 +639,7 @@ int lmx_store_delete(lmx_store *st, const char *id, lmx_mgr_err *e) {
         delete_row(st, id);
         /* a download's org/repo/ directories go when empty (rmdir refuses otherwise) */
         char d[PATH_MAX];
-        snprintf(d, sizeof d, "%s", json_string_value(json_object_get(o, "path")));
+        snprintf(d, sizeof d, "%s", o.path);
         size_t root = strlen(st->dir);
         for (char *sl = strrchr(d, '/'); sl && (size_t)(sl - d) > root; sl = strrchr(d, '/')) {
             *sl = 0;
@@ -628,7 +652,7 @@ int lmx_store_delete(lmx_store *st, const char *id, lmx_mgr_err *e) {
         }
     }
     pthread_mutex_unlock(&st->mu);
-    json_decref(o);
+    lmx_store_entry_free(&o);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "manager/mgr_err.h"
 
@@ -30,10 +31,32 @@ void lmx_store_close(lmx_store *st);
  * characters or backslashes, at most 200 bytes. false with why set. */
 bool lmx_store_valid_name(const char *name, char *why, size_t whylen);
 
-/* Every model on disk as STORE_ENTRY objects without "loaded" (new ref). */
-json_t *lmx_store_list(lmx_store *st);
-/* One model by id (new ref), or NULL. */
-json_t *lmx_store_get(lmx_store *st, const char *id);
+/* A model in the store. Strings malloc'd; NULL when unknown. */
+typedef struct {
+    char *id;
+    char *kind;   /* "local" (dropped in) | "download" (registered) */
+    char *path;   /* the file (a split's first shard) */
+    char **files; /* every file, shards in order */
+    int n_files;
+    uint64_t size; /* bytes, all files */
+    char *architecture, *quantization;
+    uint64_t parameters;
+    int64_t context_length;
+    bool supports_tools;
+    char *sha256;
+    char *repo, *revision, *file; /* where a download came from; repo NULL or "": dropped in */
+    char *error;                  /* why its header could not be read; NULL or "": none */
+    bool loaded;                  /* set by the manager's listing (lmx_mgr_store_list) */
+} lmx_store_entry;
+
+/* Every model on disk, by id: fills *out (free with lmx_store_entries_free)
+ * and returns the count. */
+int lmx_store_list(lmx_store *st, lmx_store_entry **out);
+/* One model by id into out (NULL: only whether it exists; else free with
+ * lmx_store_entry_free); false when the store has none. */
+bool lmx_store_get(lmx_store *st, const char *id, lmx_store_entry *out);
+void lmx_store_entry_free(lmx_store_entry *e);
+void lmx_store_entries_free(lmx_store_entry *v, int n);
 /* Adds a downloaded file (see lmx_mgr_register). 0, or -1 with e set. */
 int lmx_store_register(lmx_store *st, const char *path, const json_t *meta, char *id, size_t idlen,
                        lmx_mgr_err *e);

@@ -205,17 +205,17 @@ TEST(mgr_register_download) {
                              "tiny-Q8_0.gguf", "sha256", "ab12");
     char id[256] = "";
     lmx_mgr_err e = {0};
-    json_decref(lmx_mgr_store_json(m)); /* scanned first as a dropped file */
+    lmx_store_entry *scan;
+    lmx_store_entries_free(scan,
+                           lmx_mgr_store_list(m, &scan)); /* scanned first as a dropped file */
     int r1 = lmx_mgr_register(m, dst, meta, id, sizeof id, &e);
     lmx_mgr_destroy(m, true);
     m = lmx_mgr_create(&o); /* a restart */
-    json_t *list = lmx_mgr_store_json(m);
-    json_t *one = json_array_size(list) == 1 ? json_array_get(list, 0) : NULL;
-    char *dump = json_dumps(list, JSON_COMPACT);
-    bool ok = one && !strcmp(json_string_value(json_object_get(one, "id")), "org/repo:Q8_0") &&
-              !strcmp(json_string_value(json_object_get(one, "sha256")), "ab12") &&
-              !strcmp(json_string_value(json_object_get(json_object_get(one, "source"), "repo")),
-                      "org/repo");
+    lmx_store_entry *list;
+    int n_list = lmx_mgr_store_list(m, &list);
+    lmx_store_entry *one = n_list == 1 ? &list[0] : NULL;
+    bool ok = one && !strcmp(one->id, "org/repo:Q8_0") && one->sha256 &&
+              !strcmp(one->sha256, "ab12") && one->repo && !strcmp(one->repo, "org/repo");
     /* outside the store: refused */
     char other[] = "/tmp/lmx-out-XXXXXX";
     int fd = mkstemp(other);
@@ -224,12 +224,14 @@ TEST(mgr_register_download) {
     char id2[256];
     int r2 = lmx_mgr_register(m, other, meta, id2, sizeof id2, &e2);
     unlink(other);
-    json_decref(list);
     json_decref(meta);
     lmx_mgr_destroy(m, true);
     rmtree(dir);
-    if (!ok) fprintf(stderr, "  listing: %s\n", dump ? dump : "?");
-    free(dump);
+    if (!ok)
+        for (int i = 0; i < n_list; i++)
+            fprintf(stderr, "  listing: %s sha256=%s repo=%s\n", list[i].id,
+                    list[i].sha256 ? list[i].sha256 : "-", list[i].repo ? list[i].repo : "-");
+    lmx_store_entries_free(list, n_list);
     CHECK_EQ_INT(r1, 0);
     CHECK_EQ_STR(id, "org/repo:Q8_0");
     CHECK(ok);

@@ -23,8 +23,8 @@ int lmx_h_admin_models(lmx_req *r, const char *id) {
         json_t *o = lmx_view_model(mgr(r), id, &e);
         return o ? lmx_reply_json(r, 200, o) : lmx_reply_err(r, &e);
     }
-    return lmx_reply_json(
-        r, 200, json_pack("{s:s,s:o}", "object", "list", "data", lmx_mgr_store_json(mgr(r))));
+    return lmx_reply_json(r, 200,
+                          json_pack("{s:s,s:o}", "object", "list", "data", lmx_view_store(mgr(r))));
 }
 
 int lmx_h_admin_delete(lmx_req *r, const char *id) {

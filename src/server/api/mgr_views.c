@@ -66,16 +66,53 @@ json_t *lmx_view_memory(lmx_mgr *m) {
                      "source", v.source, "models", models);
 }
 
+static json_t *text_or_null(const char *s) {
+    return s && *s ? json_string(s) : json_null();
+}
+
+json_t *lmx_view_store_entry(const lmx_store_entry *e) {
+    json_t *files = json_array();
+    for (int i = 0; i < e->n_files; i++) json_array_append_new(files, json_string(e->files[i]));
+    json_t *o = json_pack(
+        "{s:s,s:s,s:s,s:o,s:I,s:o,s:I,s:o,s:I,s:b,s:o}", "id", e->id, "object", "model", "path",
+        e->path, "files", files, "size_bytes", (json_int_t)e->size, "architecture",
+        text_or_null(e->architecture), "parameters", (json_int_t)e->parameters, "quantization",
+        text_or_null(e->quantization), "context_length", (json_int_t)e->context_length,
+        "supports_tools", e->supports_tools, "sha256", text_or_null(e->sha256));
+    json_object_set_new(o, "source",
+                        e->repo && *e->repo
+                            ? json_pack("{s:s,s:o,s:o}", "repo", e->repo, "revision",
+                                        text_or_null(e->revision), "file", text_or_null(e->file))
+                            : json_null());
+    if (e->error && *e->error) json_object_set_new(o, "error", json_string(e->error));
+    return o;
+}
+
+json_t *lmx_view_store(lmx_mgr *m) {
+    json_t *a = json_array();
+    lmx_store_entry *v;
+    int n = lmx_mgr_store_list(m, &v);
+    for (int i = 0; i < n; i++) {
+        json_t *o = lmx_view_store_entry(&v[i]);
+        json_object_set_new(o, "loaded", json_boolean(v[i].loaded));
+        json_array_append_new(a, o);
+    }
+    lmx_store_entries_free(v, n);
+    return a;
+}
+
 json_t *lmx_view_model(lmx_mgr *m, const char *id, lmx_api_err *e) {
     lmx_mgr_err me;
-    json_t *o = lmx_mgr_store_entry(m, id, &me);
-    if (!o) {
+    lmx_store_entry se;
+    if (!lmx_mgr_store_entry(m, id, &se, &me)) {
         lmx_err_from_mgr(e, &me);
         return NULL;
     }
+    json_t *o = lmx_view_store_entry(&se);
     lmx_mgr_model r;
-    bool tracked = lmx_mgr_model_get(m, json_string_value(json_object_get(o, "id")), &r);
+    bool tracked = lmx_mgr_model_get(m, se.id, &r);
     json_object_set_new(o, "loaded", tracked ? lmx_view_loaded_entry(&r) : json_null());
+    lmx_store_entry_free(&se);
     return o;
 }
 

@@ -31,6 +31,12 @@ json_t *lmx_view_dl_status(lmx_dl *d, const char *id);
 json_t *lmx_view_dl_list(lmx_dl *d);
 /* lmx_dl_wait's status of id (new reference), NULL when unknown. */
 json_t *lmx_view_dl_wait(lmx_dl *d, const char *id, unsigned long *seen, int timeout_ms);
+/* STORE_ENTRY: {"id","object":"model","path","files","size_bytes","architecture",
+ * "parameters","quantization","context_length","supports_tools","sha256","source",
+ * "error"?} (new reference). */
+json_t *lmx_view_store_entry(const lmx_store_entry *e);
+/* The models on disk as STORE_ENTRY objects with "loaded": bool (new reference). */
+json_t *lmx_view_store(lmx_mgr *m);
 /* STORE_ENTRY with "loaded": LOADED_ENTRY|null; NULL with e set. */
 json_t *lmx_view_model(lmx_mgr *m, const char *id, lmx_api_err *e);
 

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "manager/served.h"
+#include "server/api/mgr_views.h"
 
 /* A loaded model as OpenAI's {"object": "model", ...} entry (new reference),
  * with what LMX knows of it besides. */
@@ -66,7 +67,7 @@ json_t *lmx_model_list(lmx_mgr *m) {
     lmx_alias *al;
     int n_al;
     if (lmx_mgr_catalog(m, &al, &n_al)) {
-        json_t *store = lmx_mgr_store_json(m);
+        json_t *store = lmx_view_store(m);
         size_t i;
         json_t *st;
         json_array_foreach(store, i, st) {

@@ -107,7 +107,7 @@ static json_t *find_id(json_t *arr, const char *id) {
 
 json_t *lmx_compat_models(lmx_app *app) {
     json_t *out = json_array();
-    json_t *store = lmx_mgr_store_json(app->mgr);
+    json_t *store = lmx_view_store(app->mgr);
     json_t *loaded = lmx_view_loaded(app->mgr);
     lmx_served **list;
     int n = lmx_mgr_list(app->mgr, &list);
