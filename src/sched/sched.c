@@ -23,6 +23,7 @@
 #include "engine/model.h"
 #include "sched/queue.h"
 #include "sched/prefix.h"
+#include "sched/spec.h"
 #include "util/clock.h"
 
 typedef struct ev_node {
@@ -73,6 +74,7 @@ typedef struct {
     size_t n_pending;
     int stop_hit;   /* 1 + the index of the stop string that ended the choice; 0: none */
     int n_charged;  /* of n_gen, the tokens charged to its fair-queue flow */
+    int n_draft;    /* draft tokens following next_tok in this step's batch (spec.h) */
     uint64_t last_used;
 } slot;
 
@@ -105,6 +107,12 @@ struct lmx_sched {
     lmx_gram_vocab *gvocab;
     int32_t *allowed;
     float *kept;
+    /* speculative decoding (spec.h; NULL: off): the target's distribution of
+     * a verify row, dense and as the sampler's candidates */
+    lmx_spec *spec;
+    float *p_dense, *p_probs;
+    int32_t *p_ids;
+    int rows_max; /* logits rows a step may want */
 };
 
 /* ---- jobs and events ---- */
@@ -369,6 +377,8 @@ static void slot_start(lmx_sched *s, slot *sl, lmx_job *j, int choice) {
     sl->n_pending = 0;
     sl->stop_hit = 0;
     sl->n_charged = 0;
+    sl->n_draft = 0;
+    if (s->spec) lmx_spec_reset(s->spec, sl->id);
     lmx_sample_params sp = j->sp;
     sp.seed += (uint64_t)choice;
     lmx_sampler_free(sl->smp);
@@ -625,10 +635,12 @@ static bool constrain(lmx_sched *s, slot *sl, float *row) {
     return true;
 }
 
+static void commit_token(lmx_sched *s, slot *sl, int32_t tok, const lmx_event *lpp);
+
 /* Samples slot sl's next token from its logits row (modified in place). */
 static void sample_slot(lmx_sched *s, slot *sl, float *row) {
     lmx_job *j = sl->job;
-    int nv = s->n_vocab, n_ctx = lmx_ctx_n_ctx(s->ctx);
+    int nv = s->n_vocab;
     lmx_event lp = {0}, *lpp = NULL;
     if (j->top_logprobs >= 0) memcpy(s->raw, row, sizeof(float) * (size_t)nv);
     if (sl->gs && !constrain(s, sl, row)) {
@@ -641,6 +653,14 @@ static void sample_slot(lmx_sched *s, slot *sl, float *row) {
         logprobs(s->raw, nv, tok, j->top_logprobs, &lp);
         lpp = &lp;
     }
+    commit_token(s, sl, tok, lpp);
+}
+
+/* The chosen token joins the sequence: its text goes out, and EOS, a stop
+ * string, max_tokens or the context's end finish the choice. */
+static void commit_token(lmx_sched *s, slot *sl, int32_t tok, const lmx_event *lpp) {
+    lmx_job *j = sl->job;
+    int n_ctx = lmx_ctx_n_ctx(s->ctx);
     if (!j->ignore_eos && lmx_tok_is_eog(s->m->tok, tok)) {
         finish_text(s, sl, "stop");
         return;
@@ -761,7 +781,78 @@ static void kv_stats(lmx_sched *s, bool idle) {
     s->stats.kv_blocks_cached = k.blocks_cached;
     s->stats.kv_bytes = (int64_t)k.bytes;
     s->stats.kv_evictions = k.evictions;
+    if (s->spec) {
+        lmx_spec_stats st;
+        lmx_spec_get_stats(s->spec, &st);
+        s->stats.spec_drafted = st.drafted;
+        s->stats.spec_accepted = st.accepted;
+        s->stats.spec_verifies = st.verifies;
+        s->stats.spec_auto_off = st.auto_off;
+    }
     pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- speculative decoding (spec.h) ---- */
+
+/* Asks the speculator for drafts for every decoding sequence it can serve
+ * exactly: not grammar-constrained, no log-probabilities (their rows would
+ * be the raw distribution of tokens never sampled plainly). At most what
+ * max_tokens and the context leave after the token the target adds. */
+static void spec_plan(lmx_sched *s) {
+    int asked = 0, n_ctx = lmx_ctx_n_ctx(s->ctx);
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        sl->n_draft = 0;
+        if (sl->state != SLOT_DECODE || sl->job->grammar || sl->job->top_logprobs >= 0) continue;
+        int k = sl->job->max_tokens - sl->n_gen - 1, room = n_ctx - 1 - sl->n_kv;
+        asked += lmx_spec_want(s->spec, i, sl->hist, sl->n_hist, k < room ? k : room);
+    }
+    char err[256];
+    if (!asked || lmx_spec_propose(s->spec, err, sizeof err)) return; /* a failed draft: plain */
+    const int32_t *d;
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->slots[i].state == SLOT_DECODE) s->slots[i].n_draft = lmx_spec_drafts(s->spec, i, &d);
+}
+
+/* Verifies sl's drafts against the target's rows lg (after next_tok, then
+ * after each draft): tokens are chosen as plain decoding chooses them
+ * (greedy), or by rejection sampling against the sampler's distribution, and
+ * committed one by one while they agree with the drafts — so EOS, stop
+ * strings and max_tokens end the run exactly where they would have. The KV
+ * of the rejected drafts is dropped. */
+static void spec_verify(lmx_sched *s, slot *sl, float *lg) {
+    int k = sl->n_draft, nv = s->n_vocab, base = sl->n_hist - 1, acc = 0;
+    const int32_t *d;
+    lmx_spec_drafts(s->spec, sl->id, &d);
+    sl->n_draft = 0;
+    bool greedy = sl->job->sp.temperature <= 0;
+    for (int r = 0; r <= k; r++) {
+        float *row = lg + (size_t)r * nv;
+        if (!finite_row(row, nv)) {
+            fail_slot(s, sl, "non-finite logits");
+            return;
+        }
+        int32_t tok;
+        if (greedy) {
+            tok = lmx_sampler_next(sl->smp, row, sl->hist, sl->n_hist);
+        } else {
+            int n = lmx_sampler_dist(sl->smp, row, sl->hist, sl->n_hist, s->p_ids, s->p_probs);
+            memset(s->p_dense, 0, sizeof(float) * (size_t)nv);
+            for (int c = 0; c < n; c++) s->p_dense[s->p_ids[c]] = s->p_probs[c];
+            lmx_rng *rng = lmx_sampler_rng(sl->smp);
+            tok = r < k ? lmx_spec_reject(s->p_dense, NULL, nv, d[r], rng)
+                        : lmx_spec_draw(s->p_dense, nv, rng);
+        }
+        commit_token(s, sl, tok, NULL);
+        if (sl->state != SLOT_DECODE || r == k || tok != d[r]) break;
+        acc++;
+    }
+    lmx_spec_result(s->spec, sl->id, k, acc);
+    int keep = base + 1 + acc; /* next_tok and the drafts kept */
+    lmx_kv_truncate(s->ctx, sl->id, keep);
+    sl->n_kv = lmx_kv_len(s->ctx, sl->id);
+    if (sl->n_kv < keep && sl->state == SLOT_DECODE)
+        fail_slot(s, sl, "out of KV cache blocks while dropping rejected draft tokens");
 }
 
 static bool step(lmx_sched *s) {
@@ -778,17 +869,22 @@ static bool step(lmx_sched *s) {
         if (want) grammar_ready(s);
     }
     admit(s);
+    if (s->spec) spec_plan(s);
     int n = 0, budget = s->o.prefill_chunk;
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         if (sl->state != SLOT_DECODE) continue;
-        s->b_tok[n] = sl->next_tok;
-        s->b_pos[n] = sl->n_kv;
-        s->b_seq[n] = i;
-        s->b_slot[n] = i;
-        s->b_want[n] = true;
-        s->b_hid[n] = false;
-        n++;
+        const int32_t *d = NULL;
+        if (sl->n_draft) lmx_spec_drafts(s->spec, i, &d);
+        for (int t = 0; t <= sl->n_draft; t++) { /* next_tok, then its drafts */
+            s->b_tok[n] = t ? d[t - 1] : sl->next_tok;
+            s->b_pos[n] = sl->n_kv + t;
+            s->b_seq[n] = i;
+            s->b_slot[n] = i;
+            s->b_want[n] = true;
+            s->b_hid[n] = false;
+            n++;
+        }
     }
     s->n_decoded = n;
     for (int i = 0; i < s->n_slots && budget > 0; i++) {
@@ -830,6 +926,12 @@ static bool step(lmx_sched *s) {
         if (!s->b_want[i]) continue;
         slot *sl = &s->slots[s->b_slot[i]];
         float *lg = s->logits + (size_t)row++ * s->n_vocab;
+        if (sl->n_draft) { /* its drafts' rows follow */
+            i += sl->n_draft;
+            row += sl->n_draft;
+            spec_verify(s, sl, lg);
+            continue;
+        }
         if (!finite_row(lg, s->n_vocab)) {
             fail_slot(s, sl, "non-finite logits");
             continue;
@@ -850,7 +952,7 @@ static bool step(lmx_sched *s) {
                 lmx_kv_copy_prefix(s->ctx, sl->id, f, sl->n_kv);
                 F->n_kv = sl->n_kv;
                 memcpy(s->raw, lg, sizeof(float) * (size_t)s->n_vocab);
-                float *copy = s->logits + (size_t)(s->o.n_parallel + 1) * s->n_vocab;
+                float *copy = s->logits + (size_t)(s->rows_max + 1) * s->n_vocab;
                 memcpy(copy, lg, sizeof(float) * (size_t)s->n_vocab);
                 sample_slot(s, F, copy);
             }
@@ -921,15 +1023,41 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     s->pool = m->hp.pooling_type == LMX_POOL_CLS || m->hp.pooling_type == LMX_POOL_LAST
                   ? m->hp.pooling_type
                   : LMX_POOL_MEAN;
-    int cap = s->o.n_parallel + s->o.prefill_chunk;
+    /* with speculation each decoding sequence brings up to draft_max more rows */
+    int k = 0;
+    if (s->o.spec != LMX_SPEC_OFF) {
+        k = s->o.draft_max > 0 ? s->o.draft_max
+                               : s->o.spec == LMX_SPEC_DRAFT ? LMX_SPEC_DRAFT_MAX : LMX_SPEC_LOOKUP_MAX;
+        if (k > LMX_SPEC_MAX) k = LMX_SPEC_MAX;
+    }
+    s->rows_max = s->o.n_parallel * (k + 1);
+    int cap = s->rows_max + s->o.prefill_chunk;
     lmx_ctx_opts co = {.n_ctx = s->o.n_ctx, .n_seq = s->n_slots, .n_batch = cap,
-                       .kv_f32 = s->o.kv_f32, .pool = pool};
+                       .kv_f32 = s->o.kv_f32, .kv_q8_0 = s->o.kv_q8_0, .pool = pool};
     s->ctx = lmx_ctx_create(m, &co, err, errlen);
     if (!s->ctx) {
         free(s);
         return NULL;
     }
     int n_ctx = lmx_ctx_n_ctx(s->ctx);
+    if (k) {
+        lmx_spec_opts po = {.mode = s->o.spec, .draft_max = k, .draft = s->o.draft,
+                            .min_accept = s->o.spec_min_accept};
+        s->spec = lmx_spec_create(&po, m, s->n_slots, n_ctx, s->o.kv_f32, s->o.kv_q8_0, pool, err,
+                                  errlen);
+        s->p_dense = malloc(sizeof(float) * (size_t)s->n_vocab);
+        s->p_probs = malloc(sizeof(float) * (size_t)s->n_vocab);
+        s->p_ids = malloc(sizeof(int32_t) * (size_t)s->n_vocab);
+        if (!s->spec || !s->p_dense || !s->p_probs || !s->p_ids) {
+            if (s->spec) snprintf(err, errlen, "out of memory");
+            lmx_spec_free(s->spec);
+            free(s->p_dense), free(s->p_probs), free(s->p_ids);
+            lmx_ctx_free(s->ctx);
+            lmx_fq_free(s->q);
+            free(s);
+            return NULL;
+        }
+    }
     s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
     s->b_tok = malloc(sizeof(int32_t) * (size_t)cap);
     s->b_pos = malloc(sizeof(int32_t) * (size_t)cap);
@@ -938,7 +1066,7 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     s->b_want = malloc((size_t)cap);
     s->b_hid = malloc((size_t)cap);
     s->hidden = malloc(sizeof(float) * (size_t)cap * (size_t)m->hp.n_embd);
-    s->logits = malloc(sizeof(float) * (size_t)s->n_vocab * (size_t)(s->o.n_parallel + 2));
+    s->logits = malloc(sizeof(float) * (size_t)s->n_vocab * (size_t)(s->rows_max + 2));
     s->raw = malloc(sizeof(float) * (size_t)s->n_vocab);
     bool ok = s->q && s->slots && s->b_tok && s->b_pos && s->b_seq && s->b_slot && s->b_want && s->logits && s->raw &&
               s->b_hid && s->hidden;
@@ -979,6 +1107,8 @@ void lmx_sched_destroy(lmx_sched *s, bool cancel_running) {
     free(s->logits), free(s->raw);
     lmx_gram_vocab_free(s->gvocab);
     free(s->allowed), free(s->kept);
+    lmx_spec_free(s->spec);
+    free(s->p_dense), free(s->p_probs), free(s->p_ids);
     lmx_ctx_free(s->ctx);
     lmx_fq_free(s->q);
     pthread_mutex_destroy(&s->mu);
@@ -997,6 +1127,8 @@ void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out) {
     out->slots = s->n_slots;
     out->n_queue = s->o.n_queue;
     out->batch_cap = s->cap.cap;
+    out->spec_mode = s->spec ? s->o.spec : LMX_SPEC_OFF;
+    out->spec_draft_max = s->spec ? lmx_spec_max(s->spec) : 0;
     out->itl_p95_ms = s->cap.p95_ms;
     out->drain_per_s = lmx_fq_drain_rate(s->q, lmx_now_s());
     pthread_mutex_unlock(&s->mu);
