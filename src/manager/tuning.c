@@ -42,8 +42,9 @@ bool lmx_tuning_resolve(const lmx_tuning_req *req, const lmx_tuning_req *dflt, l
     out->draft_max = req->draft_max > 0 ? req->draft_max : dflt->draft_max;
     const char *bad = lmx_tuning_check(kv, sp, out->draft_max);
     if (bad) {
-        const char *param = strstr(bad, "kv_type") ? "kv_type"
-                            : strstr(bad, "draft_max") ? "draft_max" : "speculative";
+        const char *param = strstr(bad, "kv_type")     ? "kv_type"
+                            : strstr(bad, "draft_max") ? "draft_max"
+                                                       : "speculative";
         lmx_err_bad(e, param, "%s.", bad);
         return false;
     }
@@ -96,8 +97,8 @@ int lmx_tuning_add_draft(const lmx_tuning *t, int n_ctx, int n_seq, lmx_mem_esti
 
 json_t *lmx_tuning_spec_json(const lmx_tuning *t, const lmx_sched_stats *st) {
     return json_pack("{s:s,s:o,s:i,s:I,s:I,s:I,s:I}", "mode", lmx_spec_mode_name(t->spec),
-                     "draft_model", t->spec == LMX_SPEC_DRAFT ? json_string(t->draft_model)
-                                                               : json_null(),
+                     "draft_model",
+                     t->spec == LMX_SPEC_DRAFT ? json_string(t->draft_model) : json_null(),
                      "draft_max", st->spec_draft_max, "drafted", (json_int_t)st->spec_drafted,
                      "accepted", (json_int_t)st->spec_accepted, "verifies",
                      (json_int_t)st->spec_verifies, "auto_off", (json_int_t)st->spec_auto_off);

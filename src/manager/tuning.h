@@ -21,11 +21,11 @@ typedef struct {
 } lmx_tuning_req;
 
 typedef struct {
-    int kv_type;                /* lmx_kv_type (engine/kv.h) */
-    int spec;                   /* lmx_spec_mode */
-    int draft_max;              /* 0: the mode's default */
-    char draft_model[256];      /* as named */
-    char draft_path[PATH_MAX];  /* the file */
+    int kv_type;               /* lmx_kv_type (engine/kv.h) */
+    int spec;                  /* lmx_spec_mode */
+    int draft_max;             /* 0: the mode's default */
+    char draft_model[256];     /* as named */
+    char draft_path[PATH_MAX]; /* the file */
 } lmx_tuning;
 
 /* The request over the defaults (NULL: none), checked, the draft found. false

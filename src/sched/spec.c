@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EMA_ALPHA 0.25
-#define EMA_START 1.5        /* a fresh sequence gets a few verify steps to prove itself */
-#define MIN_ACCEPT 0.5       /* default: accepted drafts per verify step */
-#define BACKOFF_FIRST 16     /* decode steps without proposing after the first auto-off */
-#define BACKOFF_MAX 1024
-#define LOOKUP_NGRAM 3
+#define EMA_ALPHA     0.25
+#define EMA_START     1.5 /* a fresh sequence gets a few verify steps to prove itself */
+#define MIN_ACCEPT    0.5 /* default: accepted drafts per verify step */
+#define BACKOFF_FIRST 16  /* decode steps without proposing after the first auto-off */
+#define BACKOFF_MAX   1024
+#define LOOKUP_NGRAM  3
 
 typedef struct {
     /* auto-off */
@@ -193,8 +193,12 @@ lmx_spec *lmx_spec_create(const lmx_spec_opts *o, const lmx_model *m, int n_seq,
     bool ok = sp->q && grow_batch(sp, n_seq + 16);
     for (int i = 0; ok && i < n_seq; i++) lmx_spec_reset(sp, i);
     if (ok && o->mode == LMX_SPEC_DRAFT) {
-        lmx_ctx_opts co = {.n_ctx = n_ctx, .n_seq = n_seq, .n_batch = 256, .kv_f32 = kv_f32,
-                           .kv_q8_0 = kv_q8_0, .pool = pool};
+        lmx_ctx_opts co = {.n_ctx = n_ctx,
+                           .n_seq = n_seq,
+                           .n_batch = 256,
+                           .kv_f32 = kv_f32,
+                           .kv_q8_0 = kv_q8_0,
+                           .pool = pool};
         char e2[256];
         sp->dctx = lmx_ctx_create(o->draft, &co, e2, sizeof e2);
         if (!sp->dctx) {
@@ -227,7 +231,9 @@ void lmx_spec_free(lmx_spec *sp) {
     free(sp);
 }
 
-int lmx_spec_max(const lmx_spec *sp) { return sp->o.draft_max; }
+int lmx_spec_max(const lmx_spec *sp) {
+    return sp->o.draft_max;
+}
 
 void lmx_spec_reset(lmx_spec *sp, int seq) {
     sseq *q = &sp->q[seq];
@@ -358,4 +364,6 @@ void lmx_spec_result(lmx_spec *sp, int seq, int drafted, int accepted) {
     }
 }
 
-void lmx_spec_get_stats(const lmx_spec *sp, lmx_spec_stats *out) { *out = sp->st; }
+void lmx_spec_get_stats(const lmx_spec *sp, lmx_spec_stats *out) {
+    *out = sp->st;
+}

@@ -31,19 +31,19 @@ typedef enum { LMX_SPEC_OFF = 0, LMX_SPEC_LOOKUP, LMX_SPEC_DRAFT } lmx_spec_mode
 
 /* Drafted tokens per verify step when nothing says otherwise. */
 #define LMX_SPEC_LOOKUP_MAX 8
-#define LMX_SPEC_DRAFT_MAX 4
-#define LMX_SPEC_MAX 32 /* the most draft_max may be */
+#define LMX_SPEC_DRAFT_MAX  4
+#define LMX_SPEC_MAX        32 /* the most draft_max may be */
 
 /* "off", "lookup", "draft" → the mode; -1 for anything else. */
 int lmx_spec_mode_parse(const char *s);
 const char *lmx_spec_mode_name(int mode);
 
 typedef struct {
-    int mode;           /* lmx_spec_mode */
-    int draft_max;      /* K (0: the mode's default) */
-    lmx_model *draft;   /* DRAFT: the draft model (not owned) */
-    double min_accept;  /* auto-off below this many accepted tokens per verify (0: the
-                           default; < 0: never off) */
+    int mode;          /* lmx_spec_mode */
+    int draft_max;     /* K (0: the mode's default) */
+    lmx_model *draft;  /* DRAFT: the draft model (not owned) */
+    double min_accept; /* auto-off below this many accepted tokens per verify (0: the
+                          default; < 0: never off) */
 } lmx_spec_opts;
 
 typedef struct lmx_spec lmx_spec;
