@@ -202,7 +202,8 @@ static int sorted_prefix(lmx_sampler *s, const float *logits, int n, float mx) {
 /* Penalties and bias, then the filters: the candidates left are idx[0..n)
  * (n returned) with *mx the logit their tempering starts from. Greedy
  * returns -1 with the argmax in idx[0]. */
-static int prepare(lmx_sampler *s, float *logits, const int32_t *history, int n_history, float *mx_out) {
+static int prepare(lmx_sampler *s, float *logits, const int32_t *history, int n_history,
+                   float *mx_out) {
     const lmx_sample_params *p = &s->p;
     int nv = s->n_vocab;
     apply_penalties(s, logits, history, n_history);
@@ -280,7 +281,8 @@ int lmx_sampler_dist(lmx_sampler *s, float *logits, const int32_t *history, int 
         return 1;
     }
     double sum = 0;
-    for (int i = 0; i < n; i++) sum += s->prob[i] = expf((logits[s->idx[i]] - mx) / s->p.temperature);
+    for (int i = 0; i < n; i++)
+        sum += s->prob[i] = expf((logits[s->idx[i]] - mx) / s->p.temperature);
     for (int i = 0; i < n; i++) {
         ids[i] = s->idx[i];
         probs[i] = (float)(s->prob[i] / sum);
@@ -288,4 +290,6 @@ int lmx_sampler_dist(lmx_sampler *s, float *logits, const int32_t *history, int 
     return n;
 }
 
-lmx_rng *lmx_sampler_rng(lmx_sampler *s) { return &s->rng; }
+lmx_rng *lmx_sampler_rng(lmx_sampler *s) {
+    return &s->rng;
+}

@@ -910,13 +910,13 @@ static json_t *loaded_json_locked(lmx_mgr *m, const entry *e) {
     json_t *expires = e->ttl_s > 0 && e->state == ST_READY
                           ? json_integer((json_int_t)(e->last_used + e->ttl_s))
                           : json_null();
-    json_t *o = json_pack("{s:s,s:o,s:s,s:o,s:I,s:i,s:i,s:f,s:o,s:I,s:f,s:i,s:i}", "id", e->id,
-                          "aliases", aliases, "state", state_names[e->state], "reason",
-                          e->reason[0] ? json_string(e->reason) : json_null(), "memory_bytes",
-                          (json_int_t)e->memory, "context_length", e->n_ctx, "parallel",
-                          e->n_parallel, "ttl_s", e->ttl_s, "expires_at", expires, "last_used",
-                          (json_int_t)e->last_used, "load_time_ms", e->load_ms, "queued",
-                          st.queued, "active", st.running);
+    json_t *o =
+        json_pack("{s:s,s:o,s:s,s:o,s:I,s:i,s:i,s:f,s:o,s:I,s:f,s:i,s:i}", "id", e->id, "aliases",
+                  aliases, "state", state_names[e->state], "reason",
+                  e->reason[0] ? json_string(e->reason) : json_null(), "memory_bytes",
+                  (json_int_t)e->memory, "context_length", e->n_ctx, "parallel", e->n_parallel,
+                  "ttl_s", e->ttl_s, "expires_at", expires, "last_used", (json_int_t)e->last_used,
+                  "load_time_ms", e->load_ms, "queued", st.queued, "active", st.running);
     json_object_set_new(o, "kv_type", json_string(lmx_kv_type_name(e->tune.kv_type)));
     json_object_set_new(o, "speculative", lmx_tuning_spec_json(&e->tune, &st));
     return o;

@@ -101,7 +101,9 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
             goto fail;
         }
     }
-    lmx_sched_opts so = {.n_parallel = o->n_parallel, .n_queue = o->n_queue, .n_ctx = o->n_ctx,
+    lmx_sched_opts so = {.n_parallel = o->n_parallel,
+                         .n_queue = o->n_queue,
+                         .n_ctx = o->n_ctx,
                          .itl_target_ms = o->itl_target_ms,
                          .kv_f32 = o->kv_type == LMX_KV_F32,
                          .kv_q8_0 = o->kv_type == LMX_KV_Q8_0,

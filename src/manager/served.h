@@ -19,7 +19,7 @@ typedef struct lmx_served {
     int refs;            /* requests holding it; guarded by the manager's lock */
     void *mgr_entry;     /* the manager's bookkeeping for it (manager.c) */
     lmx_model *m;
-    lmx_model *draft;    /* speculative decoding's draft model, or NULL */
+    lmx_model *draft; /* speculative decoding's draft model, or NULL */
     lmx_sched *sched;
     int n_ctx, n_parallel;
     time_t created;

@@ -1026,14 +1026,19 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     /* with speculation each decoding sequence brings up to draft_max more rows */
     int k = 0;
     if (s->o.spec != LMX_SPEC_OFF) {
-        k = s->o.draft_max > 0 ? s->o.draft_max
-                               : s->o.spec == LMX_SPEC_DRAFT ? LMX_SPEC_DRAFT_MAX : LMX_SPEC_LOOKUP_MAX;
+        k = s->o.draft_max > 0            ? s->o.draft_max
+            : s->o.spec == LMX_SPEC_DRAFT ? LMX_SPEC_DRAFT_MAX
+                                          : LMX_SPEC_LOOKUP_MAX;
         if (k > LMX_SPEC_MAX) k = LMX_SPEC_MAX;
     }
     s->rows_max = s->o.n_parallel * (k + 1);
     int cap = s->rows_max + s->o.prefill_chunk;
-    lmx_ctx_opts co = {.n_ctx = s->o.n_ctx, .n_seq = s->n_slots, .n_batch = cap,
-                       .kv_f32 = s->o.kv_f32, .kv_q8_0 = s->o.kv_q8_0, .pool = pool};
+    lmx_ctx_opts co = {.n_ctx = s->o.n_ctx,
+                       .n_seq = s->n_slots,
+                       .n_batch = cap,
+                       .kv_f32 = s->o.kv_f32,
+                       .kv_q8_0 = s->o.kv_q8_0,
+                       .pool = pool};
     s->ctx = lmx_ctx_create(m, &co, err, errlen);
     if (!s->ctx) {
         free(s);
@@ -1041,7 +1046,9 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     }
     int n_ctx = lmx_ctx_n_ctx(s->ctx);
     if (k) {
-        lmx_spec_opts po = {.mode = s->o.spec, .draft_max = k, .draft = s->o.draft,
+        lmx_spec_opts po = {.mode = s->o.spec,
+                            .draft_max = k,
+                            .draft = s->o.draft,
                             .min_accept = s->o.spec_min_accept};
         s->spec = lmx_spec_create(&po, m, s->n_slots, n_ctx, s->o.kv_f32, s->o.kv_q8_0, pool, err,
                                   errlen);

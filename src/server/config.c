@@ -337,8 +337,7 @@ static int set_scalar(lmx_config *c, const cfg_key *k, const char *v, bool quote
         if (!strcmp(k->key, "log_level") && strcmp(v, "debug") && strcmp(v, "info") &&
             strcmp(v, "warn") && strcmp(v, "error"))
             return put_err(err, errlen, "expected debug, info, warn or error, got '%s'", v), -1;
-        if (!strcmp(k->key, "kv_type") && strcmp(v, "f16") && strcmp(v, "f32") &&
-            strcmp(v, "q8_0"))
+        if (!strcmp(k->key, "kv_type") && strcmp(v, "f16") && strcmp(v, "f32") && strcmp(v, "q8_0"))
             return put_err(err, errlen, "expected f16, f32 or q8_0, got '%s'", v), -1;
         if (!strcmp(k->key, "speculative") && strcmp(v, "off") && strcmp(v, "lookup") &&
             strcmp(v, "draft"))
