@@ -113,6 +113,8 @@ struct lmx_sched {
     float *p_dense, *p_probs;
     int32_t *p_ids;
     int rows_max; /* logits rows a step may want */
+    /* its counters (atomic: counted as tokens go out, read by stats) */
+    atomic_uint_least64_t sp_drafted, sp_accepted, sp_verifies, sp_auto_off;
 };
 
 /* ---- jobs and events ---- */
@@ -781,14 +783,6 @@ static void kv_stats(lmx_sched *s, bool idle) {
     s->stats.kv_blocks_cached = k.blocks_cached;
     s->stats.kv_bytes = (int64_t)k.bytes;
     s->stats.kv_evictions = k.evictions;
-    if (s->spec) {
-        lmx_spec_stats st;
-        lmx_spec_get_stats(s->spec, &st);
-        s->stats.spec_drafted = st.drafted;
-        s->stats.spec_accepted = st.accepted;
-        s->stats.spec_verifies = st.verifies;
-        s->stats.spec_auto_off = st.auto_off;
-    }
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -825,6 +819,8 @@ static void spec_verify(lmx_sched *s, slot *sl, float *lg) {
     const int32_t *d;
     lmx_spec_drafts(s->spec, sl->id, &d);
     sl->n_draft = 0;
+    atomic_fetch_add(&s->sp_drafted, (uint64_t)k);
+    atomic_fetch_add(&s->sp_verifies, 1);
     bool greedy = sl->job->sp.temperature <= 0;
     for (int r = 0; r <= k; r++) {
         float *row = lg + (size_t)r * nv;
@@ -843,11 +839,13 @@ static void spec_verify(lmx_sched *s, slot *sl, float *lg) {
             tok = r < k ? lmx_spec_reject(s->p_dense, NULL, nv, d[r], rng)
                         : lmx_spec_draw(s->p_dense, nv, rng);
         }
+        bool kept = r < k && tok == d[r];
+        if (kept) atomic_fetch_add(&s->sp_accepted, 1); /* before its text can reach a client */
         commit_token(s, sl, tok, NULL);
-        if (sl->state != SLOT_DECODE || r == k || tok != d[r]) break;
+        if (sl->state != SLOT_DECODE || !kept) break;
         acc++;
     }
-    lmx_spec_result(s->spec, sl->id, k, acc);
+    if (lmx_spec_result(s->spec, sl->id, k, acc)) atomic_fetch_add(&s->sp_auto_off, 1);
     int keep = base + 1 + acc; /* next_tok and the drafts kept */
     lmx_kv_truncate(s->ctx, sl->id, keep);
     sl->n_kv = lmx_kv_len(s->ctx, sl->id);
@@ -1136,6 +1134,10 @@ void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out) {
     out->batch_cap = s->cap.cap;
     out->spec_mode = s->spec ? s->o.spec : LMX_SPEC_OFF;
     out->spec_draft_max = s->spec ? lmx_spec_max(s->spec) : 0;
+    out->spec_drafted = atomic_load(&s->sp_drafted);
+    out->spec_accepted = atomic_load(&s->sp_accepted);
+    out->spec_verifies = atomic_load(&s->sp_verifies);
+    out->spec_auto_off = atomic_load(&s->sp_auto_off);
     out->itl_p95_ms = s->cap.p95_ms;
     out->drain_per_s = lmx_fq_drain_rate(s->q, lmx_now_s());
     pthread_mutex_unlock(&s->mu);

@@ -44,7 +44,6 @@ struct lmx_spec {
     bool *b_want;
     int b_cap;
     float *logits; /* one row per sequence */
-    lmx_spec_stats st;
 };
 
 int lmx_spec_mode_parse(const char *s) {
@@ -347,23 +346,17 @@ int lmx_spec_drafts(const lmx_spec *sp, int seq, const int32_t **d) {
     return sp->q[seq].nd;
 }
 
-void lmx_spec_result(lmx_spec *sp, int seq, int drafted, int accepted) {
+bool lmx_spec_result(lmx_spec *sp, int seq, int drafted, int accepted) {
     sseq *q = &sp->q[seq];
+    (void)drafted;
     q->nd = 0;
-    sp->st.drafted += (uint64_t)drafted;
-    sp->st.accepted += (uint64_t)accepted;
-    sp->st.verifies++;
     q->ema += EMA_ALPHA * ((double)accepted - q->ema);
-    if (sp->o.min_accept < 0) return; /* forced on */
+    if (sp->o.min_accept < 0) return false; /* forced on */
     if (q->ema < sp->o.min_accept) {
         q->off_left = q->backoff;
         q->backoff = q->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : q->backoff * 2;
-        sp->st.auto_off++;
-    } else if (q->ema >= 2 * sp->o.min_accept) {
-        q->backoff = BACKOFF_FIRST; /* paying again */
+        return true;
     }
-}
-
-void lmx_spec_get_stats(const lmx_spec *sp, lmx_spec_stats *out) {
-    *out = sp->st;
+    if (q->ema >= 2 * sp->o.min_accept) q->backoff = BACKOFF_FIRST; /* paying again */
+    return false;
 }

@@ -67,15 +67,9 @@ bool lmx_spec_want(lmx_spec *sp, int seq, const int32_t *hist, int n, int k);
 int lmx_spec_propose(lmx_spec *sp, char *err, size_t errlen);
 /* The drafts made for seq by the last propose (0: none). */
 int lmx_spec_drafts(const lmx_spec *sp, int seq, const int32_t **d);
-/* Verification of seq's drafts kept `accepted` of `drafted`. */
-void lmx_spec_result(lmx_spec *sp, int seq, int drafted, int accepted);
-
-typedef struct {
-    uint64_t drafted, accepted; /* draft tokens verified; of them, kept */
-    uint64_t verifies;          /* verify steps with drafts */
-    uint64_t auto_off;          /* times a sequence's proposing switched itself off */
-} lmx_spec_stats;
-void lmx_spec_get_stats(const lmx_spec *sp, lmx_spec_stats *out);
+/* Verification of seq's drafts kept `accepted` of `drafted`; true when
+ * that switched its proposing off (auto-off). */
+bool lmx_spec_result(lmx_spec *sp, int seq, int drafted, int accepted);
 
 /* ---- the rules (pure; unit-tested) ---- */
 
