@@ -185,5 +185,34 @@ def kv_type_q8_0_serves_and_status_shows_it():
     assert r.returncode != 0 and 'f16, f32 or q8_0' in r.stderr, r.stderr
 
 
+@test
+def config_models_entries_set_kv_type_and_speculation_per_model():
+    d = tempfile.mkdtemp(prefix='lmx-spec-')
+    os.symlink(os.path.realpath(STORIES), os.path.join(d, 'stories260K.gguf'))
+    os.symlink(os.path.realpath(OTHER_WEIGHTS), os.path.join(d, 'llama-q8_0.gguf'))
+    cfg = os.path.join(d, 'config.yaml')
+    with open(cfg, 'w') as f:
+        f.write('models:\n'
+                '  - model: stories260K\n    speculative: draft\n    draft_model: stories260K\n'
+                '    draft_max: 5\n'
+                '  - model: llama-q8_0\n    kv_type: q8_0\n    speculative: lookup\n')
+    with Server('--config', cfg, '--models-dir', d, '-c', 256, '--parallel', 2, '-t', 1,
+                model=None) as s:
+        st, b, _, text = s.post('/v1/completions', {'model': MODEL, 'prompt': 'Once upon a time',
+                                                    'max_tokens': 30, 'temperature': 0})
+        assert st == 200, text
+        st, j, _, text = s.request('GET', '/admin/status')
+        models = {m['id']: m for m in j['models']}
+        a, b = models[MODEL], models['llama-q8_0']
+        assert a['kv_type'] == 'f16' and a['speculative']['mode'] == 'draft', a
+        assert a['speculative']['draft_max'] == 5 and a['speculative']['accepted'] > 0, a
+        assert b['kv_type'] == 'q8_0' and b['speculative']['mode'] == 'lookup', b
+        assert b['speculative']['draft_max'] == 8 and b['speculative']['draft_model'] is None, b
+    with open(cfg, 'w') as f:
+        f.write('models:\n  - model: stories260K\n    speculative: sometimes\n')
+    r = lmx('serve', '--port', free_port(), '--config', cfg, '--models-dir', d, check=False)
+    assert r.returncode != 0 and 'off, lookup or draft' in r.stderr, r.stderr
+
+
 if __name__ == '__main__':
     main()
