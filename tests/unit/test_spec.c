@@ -131,3 +131,58 @@ TEST(spec_verifying_against_the_sampler_distribution_matches_its_draws) {
     CHECK(lmx_sampler_dist(s, row, NULL, 0, ids, probs) == 1 && ids[0] == 1 && probs[0] == 1);
     lmx_sampler_free(s);
 }
+
+/* Auto-off: a sequence whose drafts are never kept stops proposing for 16
+ * of its steps, probes again, then pauses twice as long; forced on, never. */
+TEST(spec_auto_off_backs_off_and_probes_again) {
+    lmx_model m = {0};
+    m.hp.n_vocab = 100;
+    char err[256];
+    lmx_spec_opts o = {.mode = LMX_SPEC_LOOKUP};
+    lmx_spec *sp = lmx_spec_create(&o, &m, 2, 64, false, false, NULL, err, sizeof err);
+    CHECK(sp);
+    CHECK(lmx_spec_max(sp) == LMX_SPEC_LOOKUP_MAX);
+    int32_t hist[] = {1, 2, 3, 1, 2};
+    int verifies = 0;
+    while (lmx_spec_want(sp, 0, hist, 5, 4)) { /* rejected every time */
+        CHECK(lmx_spec_propose(sp, err, sizeof err) == 0);
+        const int32_t *d;
+        CHECK(lmx_spec_drafts(sp, 0, &d) == 3 && d[0] == 3 && d[2] == 2);
+        bool off = lmx_spec_result(sp, 0, 3, 0);
+        verifies++;
+        if (off) break;
+        CHECK(verifies < 10);
+    }
+    CHECK(verifies >= 2 && verifies <= 6); /* a few chances, not forever */
+    int paused = 0;
+    while (!lmx_spec_want(sp, 0, hist, 5, 4)) paused++;
+    CHECK(paused == 16);
+    /* the other sequence was never touched */
+    CHECK(lmx_spec_want(sp, 1, hist, 5, 4));
+    /* the probe fails too: a longer pause */
+    int probes = 0;
+    bool off = false;
+    do {
+        lmx_spec_propose(sp, err, sizeof err);
+        off = lmx_spec_result(sp, 0, 3, 0);
+        probes++;
+    } while (!off && lmx_spec_want(sp, 0, hist, 5, 4));
+    CHECK(off && probes <= 3);
+    paused = 0;
+    while (!lmx_spec_want(sp, 0, hist, 5, 4)) paused++;
+    CHECK(paused == 32);
+    /* a new job starts over */
+    lmx_spec_reset(sp, 0);
+    CHECK(lmx_spec_want(sp, 0, hist, 5, 4));
+    lmx_spec_free(sp);
+
+    o.min_accept = -1; /* forced on */
+    sp = lmx_spec_create(&o, &m, 1, 64, false, false, NULL, err, sizeof err);
+    CHECK(sp);
+    for (int i = 0; i < 100; i++) {
+        CHECK(lmx_spec_want(sp, 0, hist, 5, 4));
+        lmx_spec_propose(sp, err, sizeof err);
+        CHECK(!lmx_spec_result(sp, 0, 3, 0));
+    }
+    lmx_spec_free(sp);
+}
