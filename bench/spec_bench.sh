@@ -50,6 +50,6 @@ for c in $ORDER; do
   printf '%s' "${RES[$c]}" | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin if l.strip()]
-v = " / ".join(f"{r[\"decode_tok_s\"]:.1f}" for r in rows)
-print(f"| {sys.argv[1]} | {v} | {rows[-1][\"drafted\"]} / {rows[-1][\"accepted\"]} |")' "$c"
+v = " / ".join("%.1f" % r["decode_tok_s"] for r in rows)
+print("| %s | %s | %d / %d |" % (sys.argv[1], v, rows[-1]["drafted"], rows[-1]["accepted"]))' "$c"
 done
