@@ -61,7 +61,8 @@ static int run_spec(lmx_model *m, const lmx_spec_gen_opts *so, const int32_t *pr
     if (json) {
         json_t *o = json_object(), *ta = json_array(), *pa = json_array();
         json_object_set_new(o, "text", json_stringn_nocheck(text.p ? text.p : "", text.n));
-        for (int i = 0; i < r.n_gen && i < max_new; i++) json_array_append_new(ta, json_integer(out[i]));
+        for (int i = 0; i < r.n_gen && i < max_new; i++)
+            json_array_append_new(ta, json_integer(out[i]));
         for (int i = 0; i < np; i++) json_array_append_new(pa, json_integer(prompt[i]));
         json_object_set_new(o, "tokens", ta);
         json_object_set_new(o, "prompt_tokens", pa);
