@@ -5,8 +5,9 @@ draft of other weights (same vocabulary) are byte-identical to plain decoding, t
 /v1/completions and /v1/chat/completions, streamed and not, many requests at once; seeded
 sampled runs finish and repeat; /metrics counts drafted and accepted tokens and auto-off; a
 draft of another vocabulary is refused at start and at an admin load; --kv-type q8_0 serves
-and admin status shows it with a smaller memory estimate."""
-import os, re, tempfile, threading
+and admin status shows it with a smaller memory estimate; config `models:` entries set both
+per model; `lmx run` / `lmx bench` take the same options."""
+import json, os, re, tempfile, threading
 
 from harness import SHARED, STORIES, lmx, main, test
 from server_util import MODEL, Server, free_port, stream_text
@@ -212,6 +213,25 @@ def config_models_entries_set_kv_type_and_speculation_per_model():
         f.write('models:\n  - model: stories260K\n    speculative: sometimes\n')
     r = lmx('serve', '--port', free_port(), '--config', cfg, '--models-dir', d, check=False)
     assert r.returncode != 0 and 'off, lookup or draft' in r.stderr, r.stderr
+
+
+@test
+def lmx_run_and_bench_take_the_same_options():
+    base = ['run', STORIES, REPEAT, '--temp', '0', '-n', '60', '-t', '1', '--json']
+    plain = lmx(*base).stdout
+    for extra in (['--spec', 'lookup'], ['--spec', 'draft', '--draft-model', STORIES,
+                                         '--draft-max', '3'],
+                  ['--spec', 'draft', '--draft-model', OTHER_WEIGHTS]):
+        r = lmx(*base, *extra)
+        assert r.stdout == plain, (extra, r.stdout, plain)
+        assert 'speculative:' in r.stderr, r.stderr
+    r = lmx('run', STORIES, 'x', '--spec', 'draft', '--draft-model', OTHER_VOCAB, check=False)
+    assert r.returncode != 0 and 'different vocabulary' in r.stderr, r.stderr
+    r = lmx('run', STORIES, 'x', '--spec', 'sometimes', check=False)
+    assert r.returncode == 2, r.stderr
+    j = json.loads(lmx('bench', STORIES, '-p', 8, '-n', 64, '-t', 1, '--spec', 'draft',
+                       '--draft-model', STORIES, '--json').stdout)
+    assert j['spec'] == 'draft' and j['accepted'] > 0 and j['decode_tok_s'] > 0, j
 
 
 if __name__ == '__main__':
