@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "sched/sched.h"
+#include "sched/score.h"
 
 static lmx_model *open_stories(void) {
     char path[1024], err[512];
@@ -219,4 +220,14 @@ TEST(score_prompt_only_ends_every_choice_with_length) {
     CHECK_EQ_INT(r.completion, 0);
     CHECK_EQ_INT(plain.n_prompt_ev, 0);
     CHECK_EQ_STR(plain.finish[1], "length");
+}
+
+TEST(score_rows_bound_the_logits_memory) {
+    /* a 4k-token prompt on a 32k (or 152k) vocabulary never holds its rows at once */
+    int r32 = lmx_score_rows(32000, 256), r152 = lmx_score_rows(151936, 256);
+    CHECK(r32 >= 8 && (size_t)r32 * 32000 * sizeof(float) <= LMX_SCORE_ROW_BYTES);
+    CHECK(r152 >= 8 && (size_t)r152 * 151936 * sizeof(float) <= LMX_SCORE_ROW_BYTES);
+    CHECK_EQ_INT(lmx_score_rows(512, 256), 256); /* a small vocabulary: the whole chunk */
+    CHECK_EQ_INT(lmx_score_rows(512, 16), 16);
+    CHECK_EQ_INT(lmx_score_rows(4 << 20, 256), 8); /* at least 8 */
 }
