@@ -752,8 +752,8 @@ static void kv_stats(lmx_sched *s, bool idle) {
 static bool score_ready(lmx_sched *s, int *score_left) {
     if (s->score_rows) return true;
     int rows = lmx_score_rows(s->n_vocab, s->o.prefill_chunk);
-    float *lg = realloc(s->logits, sizeof(float) * (size_t)s->n_vocab *
-                                       (size_t)(s->o.n_parallel + rows + 2));
+    float *lg = realloc(s->logits,
+                        sizeof(float) * (size_t)s->n_vocab * (size_t)(s->o.n_parallel + rows + 2));
     if (!lg) return false;
     s->logits = lg;
     s->score_rows = *score_left = rows;

@@ -324,10 +324,13 @@ void lmx_gen_cmpl_lp_add(const lmx_gen *g, json_t *lp, int32_t id, const lmx_eve
         json_decref(key);
     }
     json_array_append_new(json_object_get(lp, "top_logprobs"), top);
-    json_array_append_new(json_object_get(lp, "text_offset"), json_integer((json_int_t)text_offset));
+    json_array_append_new(json_object_get(lp, "text_offset"),
+                          json_integer((json_int_t)text_offset));
 }
 
-static bool utf8_cont(unsigned char b) { return (b & 0xC0) == 0x80; }
+static bool utf8_cont(unsigned char b) {
+    return (b & 0xC0) == 0x80;
+}
 
 size_t lmx_gen_char_off(size_t *chars, const char *piece, size_t n) {
     size_t off = *chars;

@@ -601,8 +601,8 @@ int lmx_oai_parse(json_t *body, lmx_oai_kind kind, lmx_oai_req *r, lmx_api_err *
     r->model = m ? json_string_value(m) : "";
     if (int_field(body, "n", 1, 128, &r->n, e)) return -1;
     /* completions take 0 with echo: the prompt alone, scored (parse_completions_only) */
-    if (int_field(body, "max_tokens", kind == LMX_OAI_COMPLETIONS ? 0 : 1, 1 << 30,
-                  &r->max_tokens, e))
+    if (int_field(body, "max_tokens", kind == LMX_OAI_COMPLETIONS ? 0 : 1, 1 << 30, &r->max_tokens,
+                  e))
         return -1;
     if (bool_field(body, "ignore_eos", &r->ignore_eos, e)) return -1;
     if (num_field(body, "temperature", 0, 2, &r->sample.temperature, e)) return -1;
