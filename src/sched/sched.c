@@ -23,6 +23,7 @@
 #include "engine/model.h"
 #include "sched/queue.h"
 #include "sched/prefix.h"
+#include "sched/score.h"
 #include "sched/spec.h"
 #include "util/clock.h"
 
@@ -41,6 +42,7 @@ struct lmx_job {
     char **stop;
     bool ignore_eos, special_text;
     bool embed;
+    bool score, prompt_only; /* sched.h: prompt scoring, nothing generated */
     double *acc; /* embed: sum (MEAN) or copy (CLS, LAST) of the pooled hidden states */
     float *embd; /* embed: the result, handed to the DONE event */
     lmx_gram *grammar; /* NULL: unconstrained */
@@ -101,6 +103,8 @@ struct lmx_sched {
     int32_t *b_tok, *b_pos, *b_seq, *b_slot;
     bool *b_want, *b_hid;
     float *logits, *raw;
+    int copy_row;   /* the row of logits a follower's copy goes to (after every wanted row) */
+    int score_rows; /* a scoring prefill's positions per step (score.h); 0: none sized yet */
     float *hidden; /* the hidden states embedding jobs asked for, one row per b_hid */
     /* constrained decoding: the vocabulary trie (built at the first
      * constrained job), the allowed ids and their logits */
@@ -250,6 +254,9 @@ static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
     j->ignore_eos = p->ignore_eos;
     j->special_text = p->special_text;
     j->embed = p->embed;
+    j->score = p->score && !p->embed;
+    j->prompt_only = p->prompt_only && !p->embed;
+    if (j->prompt_only) j->max_tokens = 0;
     if (j->embed) {
         j->max_tokens = 0;
         j->acc = calloc((size_t)s->m->hp.n_embd, sizeof *j->acc);
@@ -440,7 +447,7 @@ static void admit(lmx_sched *s) {
         unqueue(s, j);
         /* an embedding pooled over every token (MEAN, CLS) needs every token's
          * hidden state: it reuses no cached KV */
-        bool whole = j->embed && s->pool != LMX_POOL_LAST;
+        bool whole = (j->embed && s->pool != LMX_POOL_LAST) || j->score; /* a score needs all */
         int reuse, lead = pick_slot(s, whole ? NULL : j->prompt, whole ? 0 : j->n_prompt, &reuse);
         slot *L = &s->slots[lead];
         if (reuse >= j->n_prompt) reuse = j->n_prompt - 1; /* the last token must run for logits */
@@ -584,32 +591,6 @@ static void emit_text(slot *sl, int32_t tok, char *text, size_t n, const lmx_eve
     push_event(sl->job, &ev);
 }
 
-/* Log-probabilities of the raw distribution: the chosen token's and the top n. */
-static void logprobs(const float *raw, int nv, int32_t chosen, int n_top, lmx_event *ev) {
-    double mx = -INFINITY, sum = 0;
-    for (int i = 0; i < nv; i++)
-        if (raw[i] > mx) mx = raw[i];
-    for (int i = 0; i < nv; i++) sum += exp((double)raw[i] - mx);
-    double lse = mx + log(sum);
-    ev->logprob = (float)(raw[chosen] - lse);
-    ev->n_top = 0;
-    for (int i = 0; i < nv; i++) { /* insertion into a sorted top-n (n <= 20) */
-        float v = raw[i];
-        int k = ev->n_top;
-        if (k == n_top && (k == 0 || v <= ev->top_logprob[k - 1])) continue;
-        if (k < n_top) ev->n_top++;
-        else k--;
-        while (k > 0 && ev->top_logprob[k - 1] < v) {
-            ev->top_logprob[k] = ev->top_logprob[k - 1];
-            ev->top_id[k] = ev->top_id[k - 1];
-            k--;
-        }
-        ev->top_logprob[k] = v;
-        ev->top_id[k] = i;
-    }
-    for (int k = 0; k < ev->n_top; k++) ev->top_logprob[k] = (float)(ev->top_logprob[k] - lse);
-}
-
 /* Ends a choice without a new token: what was held back goes out first. */
 static void finish_text(lmx_sched *s, slot *sl, const char *finish) {
     char *t;
@@ -652,7 +633,7 @@ static void sample_slot(lmx_sched *s, slot *sl, float *row) {
     int32_t tok = lmx_sampler_next(sl->smp, row, sl->hist, sl->n_hist);
     if (sl->gs) lmx_gram_accept(sl->gs, tok);
     if (j->top_logprobs >= 0) {
-        logprobs(s->raw, nv, tok, j->top_logprobs, &lp);
+        lmx_logprobs(s->raw, nv, tok, j->top_logprobs, &lp);
         lpp = &lp;
     }
     commit_token(s, sl, tok, lpp);
@@ -747,7 +728,7 @@ static bool finite_row(const float *lg, int n) {
  * then it waits for that block instead of computing it again. */
 static bool prefix_wait(lmx_sched *s, slot *sl) {
     lmx_job *j = sl->job;
-    if (j->embed) return false;
+    if (j->embed || j->score) return false;
     int lim = j->n_prompt - 1, n = lmx_prefix_catch_up(s->ctx, sl->id, sl->hist, sl->n_kv, lim);
     if (n > sl->n_kv) {
         pthread_mutex_lock(&s->mu);
@@ -759,7 +740,7 @@ static bool prefix_wait(lmx_sched *s, slot *sl) {
     }
     for (int i = 0; i < s->n_slots; i++) {
         slot *o = &s->slots[i];
-        if (o == sl || o->state != SLOT_PREFILL || o->job->embed) continue;
+        if (o == sl || o->state != SLOT_PREFILL || o->job->embed || o->job->score) continue;
         double ta = o->job->t_admit, tb = j->t_admit;
         if ((ta < tb || (ta == tb && o->id < sl->id)) &&
             lmx_prefix_pending(s->ctx, sl->hist, sl->n_kv, lim, o->hist, o->n_kv, o->job->n_prompt))
@@ -784,6 +765,37 @@ static void kv_stats(lmx_sched *s, bool idle) {
     s->stats.kv_bytes = (int64_t)k.bytes;
     s->stats.kv_evictions = k.evictions;
     pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- prompt scoring (score.h) ---- */
+
+/* The rows of logits scoring prefills need, made when the first one runs:
+ * score_rows beyond the decode rows, the follower's copy row last. */
+static bool score_ready(lmx_sched *s, int *score_left) {
+    if (s->score_rows) return true;
+    int rows = lmx_score_rows(s->n_vocab, s->o.prefill_chunk);
+    float *lg = realloc(s->logits,
+                        sizeof(float) * (size_t)s->n_vocab * (size_t)(s->rows_max + rows + 2));
+    if (!lg) return false;
+    s->logits = lg;
+    s->score_rows = *score_left = rows;
+    s->copy_row = s->rows_max + rows + 1;
+    return true;
+}
+
+/* A scoring prefill's row of logits at position pos: the prompt events it
+ * completes. true when the row is used up (not the prompt's last). */
+static bool score_row(lmx_sched *s, slot *sl, int pos, const float *lg) {
+    lmx_job *j = sl->job;
+    lmx_event ev;
+    if (pos == 0) {
+        lmx_score_event(j->prompt, 0, NULL, s->n_vocab, 0, &ev);
+        push_event(j, &ev);
+    }
+    if (pos + 1 >= j->n_prompt) return false;
+    lmx_score_event(j->prompt, pos + 1, lg, s->n_vocab, j->top_logprobs, &ev);
+    push_event(j, &ev);
+    return true;
 }
 
 /* ---- speculative decoding (spec.h) ---- */
@@ -885,16 +897,26 @@ static bool step(lmx_sched *s) {
         }
     }
     s->n_decoded = n;
+    int score_left = s->score_rows; /* rows of logits scoring prefills may still take */
     for (int i = 0; i < s->n_slots && budget > 0; i++) {
         slot *sl = &s->slots[i];
         if (sl->state != SLOT_PREFILL || prefix_wait(s, sl)) continue;
+        if (sl->job->score && !score_ready(s, &score_left)) {
+            fail_slot(s, sl, "out of memory for prompt scoring");
+            continue;
+        }
         int left = sl->job->n_prompt - sl->n_kv, k = left < budget ? left : budget;
+        if (sl->job->score) {
+            k = k < score_left ? k : score_left;
+            score_left -= k;
+            if (k == 0) continue;
+        }
         for (int t = 0; t < k; t++) {
             s->b_tok[n] = sl->hist[sl->n_kv + t];
             s->b_pos[n] = sl->n_kv + t;
             s->b_seq[n] = i;
             s->b_slot[n] = i;
-            s->b_want[n] = !sl->job->embed && t == left - 1;
+            s->b_want[n] = !sl->job->embed && (t == left - 1 || sl->job->score);
             s->b_hid[n] = sl->job->embed && embed_wants(s, sl->n_kv + t, sl->job->n_prompt);
             n++;
         }
@@ -934,6 +956,8 @@ static bool step(lmx_sched *s) {
             fail_slot(s, sl, "non-finite logits");
             continue;
         }
+        if (sl->state == SLOT_PREFILL && sl->job->score && score_row(s, sl, s->b_pos[i], lg))
+            continue;
         if (sl->state == SLOT_PREFILL) {
             lmx_job *j = sl->job;
             double now = lmx_now_s();
@@ -949,10 +973,18 @@ static bool step(lmx_sched *s) {
                 if (F->state != SLOT_FOLLOW || F->leader != sl->id || F->job != j) continue;
                 lmx_kv_copy_prefix(s->ctx, sl->id, f, sl->n_kv);
                 F->n_kv = sl->n_kv;
+                if (j->prompt_only) {
+                    choice_done(s, F, "length");
+                    continue;
+                }
                 memcpy(s->raw, lg, sizeof(float) * (size_t)s->n_vocab);
-                float *copy = s->logits + (size_t)(s->rows_max + 1) * s->n_vocab;
+                float *copy = s->logits + (size_t)s->copy_row * s->n_vocab;
                 memcpy(copy, lg, sizeof(float) * (size_t)s->n_vocab);
                 sample_slot(s, F, copy);
+            }
+            if (j->prompt_only) {
+                choice_done(s, sl, "length");
+                continue;
             }
         }
         sample_slot(s, sl, lg);
@@ -1071,7 +1103,8 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     s->b_want = malloc((size_t)cap);
     s->b_hid = malloc((size_t)cap);
     s->hidden = malloc(sizeof(float) * (size_t)cap * (size_t)m->hp.n_embd);
-    s->logits = malloc(sizeof(float) * (size_t)s->n_vocab * (size_t)(s->rows_max + 2));
+    s->copy_row = s->rows_max + 1; /* after the decode rows (and their drafts) */
+    s->logits = malloc(sizeof(float) * (size_t)s->n_vocab * (size_t)(s->copy_row + 1));
     s->raw = malloc(sizeof(float) * (size_t)s->n_vocab);
     bool ok = s->q && s->slots && s->b_tok && s->b_pos && s->b_seq && s->b_slot && s->b_want && s->logits && s->raw &&
               s->b_hid && s->hidden;

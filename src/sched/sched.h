@@ -78,6 +78,14 @@ typedef struct {
     const char *const *stop; /* stop strings (copied); generation ends before them */
     int n_stop;
     bool ignore_eos;
+    /* Prompt scoring (sched/score.h): every prompt token's log-probability
+     * comes as an LMX_EV_PROMPT event, in order, before STARTED — the first
+     * without one (NAN), the others with top_logprobs (>= 0) alternatives.
+     * Such a job reuses no cached KV: every position is computed. */
+    bool score;
+    /* Nothing is generated: each choice finishes "length" once the prompt
+     * has run (max_tokens is ignored). */
+    bool prompt_only;
     bool special_text;     /* control tokens' text is part of the output (tool-call markers) */
     /* An embedding job: the prompt is evaluated (batched with other work, up
      * to the whole context) and nothing is generated; DONE carries the pooled,
@@ -116,6 +124,7 @@ typedef enum {
     LMX_EV_FINISH,   /* a choice ended: finish_reason */
     LMX_EV_DONE,     /* every choice ended: usage; no more events */
     LMX_EV_ERROR,    /* the job failed: message; no more events */
+    LMX_EV_PROMPT,   /* a scoring job's prompt token: token, logprob (NAN: none), top */
 } lmx_event_type;
 
 #define LMX_MAX_TOP_LOGPROBS 20
