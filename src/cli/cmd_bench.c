@@ -34,7 +34,7 @@ static const char usage_text[] =
     "  --kv-type T       KV cache type: f16 (default), f32 or q8_0\n"
     "  --spec MODE       decode one greedy sequence through the scheduler (as lmx serve)\n"
     "                    with speculative decoding off, lookup or draft (--draft-model M,\n"
-    "                    --draft-max K); the prompt is -p random tokens, -d is not used;\n"
+    "                    --draft-max K); the prompt is -p random tokens (not with -d, -np);\n"
     "                    --spec-force never switches itself off (to measure its overhead)\n"
     "  --json            one JSON object\n";
 
@@ -138,6 +138,10 @@ int cmd_bench(int argc, char **argv) {
             bad = true;
         }
         if (bad && v) fprintf(stderr, "lmx bench: bad value '%s' for '%s'\n", v, opt);
+    }
+    if (!bad && spec && (depth > 0 || par > 1)) {
+        fprintf(stderr, "lmx bench: --spec decodes one sequence without depth: drop -d / -np\n");
+        bad = true;
     }
     if (!bad && depth > 0 && par > 1) {
         fprintf(stderr, "lmx bench: -d and -np > 1 together are not supported\n");
