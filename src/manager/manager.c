@@ -47,6 +47,7 @@ typedef struct entry {
     char reason[512];
     uint64_t memory; /* the admission estimate, bytes */
     int n_ctx, n_parallel;
+    lmx_tuning tune;  /* KV type, speculative decoding */
     double ttl_s;     /* idle unload; 0 never */
     double last_used; /* unix seconds */
     double load_ms;
@@ -346,14 +347,14 @@ static uint64_t idle_memory_locked(lmx_mgr *m, const entry *keep) {
 /* The context and parallelism of a load: the user's where given, else chosen
  * from the memory available now (defaults.c), with one log line saying so. */
 static void choose_shape(lmx_mgr *m, const char *id, const char *path, int ctx_given, int par_given,
-                         int *n_ctx, int *par) {
+                         int kv_type, int *n_ctx, int *par) {
     *n_ctx = ctx_given;
     *par = par_given > 0 ? par_given : LMX_DEFAULT_PARALLEL;
     if (ctx_given > 0 && par_given > 0) return;
     lmx_mem_estimate one, full;
     char err[256];
-    if (lmx_model_estimate(path, 1, 1, 0, false, &one, err, sizeof err) ||
-        lmx_model_estimate(path, 0, 1, 0, false, &full, err, sizeof err))
+    if (lmx_model_estimate(path, 1, 1, 0, kv_type, &one, err, sizeof err) ||
+        lmx_model_estimate(path, 0, 1, 0, kv_type, &full, err, sizeof err))
         return; /* the load's own estimate reports the error */
     pthread_mutex_lock(&m->mu);
     mem_view v;
@@ -401,6 +402,8 @@ static void load_error(const char *msg, lmx_mgr_err *e) {
         st = LMX_MGR_UNSUPPORTED_ARCH;
     else if (strstr(msg, "unknown type") || (strstr(msg, "type ") && strstr(msg, "not supported")))
         st = LMX_MGR_UNSUPPORTED_TYPE;
+    else if (strstr(msg, "different vocabulary"))
+        st = LMX_MGR_DRAFT_MISMATCH;
     else if (strstr(msg, "out of memory"))
         st = LMX_MGR_LOAD_OUT_OF_MEMORY;
     lmx_mgr_fail(e, st, LMX_MGR_W_MODEL, "model", "%s", msg);
@@ -461,13 +464,23 @@ static void ledger(lmx_mgr *m, const char *id, const char *path, const char *sha
 
 lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t errlen) {
     int n_ctx, par;
-    choose_shape(m, path, path, m->o.n_ctx, m->o.n_parallel, &n_ctx, &par);
+    lmx_tuning tu;
+    lmx_mgr_err te = {0};
+    if (!lmx_tuning_resolve(NULL, &m->o.tune, m->store, &tu, &te)) {
+        snprintf(err, errlen, "%s", te.message);
+        return NULL;
+    }
+    choose_shape(m, path, path, m->o.n_ctx, m->o.n_parallel, tu.kv_type, &n_ctx, &par);
     lmx_served_opts so = {.path = path,
                           .n_ctx = n_ctx,
                           .n_parallel = par,
                           .n_queue = m->o.n_queue,
                           .itl_target_ms = m->o.itl_target_ms,
-                          .pool = m->o.pool};
+                          .pool = m->o.pool,
+                          .kv_type = tu.kv_type,
+                          .spec = tu.spec,
+                          .draft_path = tu.draft_path,
+                          .draft_max = tu.draft_max};
     double t0 = (lmx_now_s() * 1000.0);
     lmx_served *s = lmx_served_load(&so, err, errlen);
     lmx_trace_op("model.load", t0 / 1000.0, !s, (lmx_trace_attr[]){{"lmx.model.path", path, 0}}, 1);
@@ -477,7 +490,8 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
     }
     lmx_mem_estimate est = {0};
     char e2[256];
-    lmx_model_estimate(path, s->n_ctx, 2 * s->n_parallel, 0, false, &est, e2, sizeof e2);
+    lmx_model_estimate(path, s->n_ctx, 2 * s->n_parallel, 0, tu.kv_type, &est, e2, sizeof e2);
+    lmx_tuning_add_draft(&tu, s->n_ctx, 2 * s->n_parallel, &est, e2, sizeof e2);
     pthread_mutex_lock(&m->mu);
     entry *e = add_locked(m, s->name);
     if (!e) {
@@ -491,6 +505,7 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
     e->memory = est.total;
     e->n_ctx = s->n_ctx;
     e->n_parallel = s->n_parallel;
+    e->tune = tu;
     e->load_ms = (lmx_now_s() * 1000.0) - t0;
     e->state = ST_READY;
     s->mgr = m;
@@ -543,6 +558,7 @@ typedef struct {
     char path[PATH_MAX];  /* the file */
     char sha[80];         /* its sha256 when the store knows it */
     int n_ctx, par;       /* the shape chosen */
+    lmx_tuning tu;        /* KV type, speculative decoding */
     lmx_mem_estimate est; /* what that shape costs */
     bool mlock;           /* the policy at admission */
     entry *en;            /* the entry reserved by admission */
@@ -606,10 +622,15 @@ static load_step load_resolve(lmx_mgr *m, const lmx_load_req *q, load_plan *p, l
     snprintf(p->path, sizeof p->path, "%s", stored ? se.path : prev_path);
     if (stored && se.sha256) snprintf(p->sha, sizeof p->sha, "%s", se.sha256);
     if (stored) lmx_store_entry_free(&se);
+    if (!lmx_tuning_resolve(&q->tune, &m->o.tune, m->store, &p->tu, e))
+        return load_refused(m, p, e);
     choose_shape(m, p->id, p->path, q->ctx_size > 0 ? q->ctx_size : m->o.n_ctx,
-                 q->parallel > 0 ? q->parallel : m->o.n_parallel, &p->n_ctx, &p->par);
+                 q->parallel > 0 ? q->parallel : m->o.n_parallel, p->tu.kv_type, &p->n_ctx,
+                 &p->par);
     char err[768];
-    if (lmx_model_estimate(p->path, p->n_ctx, 2 * p->par, 0, false, &p->est, err, sizeof err)) {
+    if (lmx_model_estimate(p->path, p->n_ctx, 2 * p->par, 0, p->tu.kv_type, &p->est, err,
+                           sizeof err) ||
+        lmx_tuning_add_draft(&p->tu, p->n_ctx, 2 * p->par, &p->est, err, sizeof err)) {
         load_error(err, e);
         return load_refused(m, p, e);
     }
@@ -691,6 +712,7 @@ static load_step load_admit(lmx_mgr *m, const lmx_load_req *q, load_plan *p, lmx
     en->memory = p->est.total;
     en->n_ctx = p->n_ctx;
     en->n_parallel = p->par;
+    en->tune = p->tu;
     p->mlock = m->pol.mlock;
     p->en = en;
     pthread_mutex_unlock(&m->mu);
@@ -707,7 +729,11 @@ static load_step load_and_canary(lmx_mgr *m, load_plan *p, lmx_mgr_err *e) {
                           .n_parallel = p->par,
                           .n_queue = m->o.n_queue,
                           .itl_target_ms = m->o.itl_target_ms,
-                          .pool = m->o.pool};
+                          .pool = m->o.pool,
+                          .kv_type = p->tu.kv_type,
+                          .spec = p->tu.spec,
+                          .draft_path = p->tu.draft_path,
+                          .draft_max = p->tu.draft_max};
     lmx_served *s = lmx_served_load(&so, err, sizeof err);
     if (!s) {
         load_error(err, e);
@@ -951,6 +977,8 @@ static void model_record_locked(lmx_mgr *m, const entry *e, lmx_mgr_model *r) {
     if (e->s && e->state != ST_UNLOADING) lmx_sched_get_stats(e->s->sched, &st);
     r->queued = st.queued;
     r->active = st.running;
+    r->tune = e->tune;
+    r->sched = st;
 }
 
 int lmx_mgr_models(lmx_mgr *m, lmx_mgr_model **out) {

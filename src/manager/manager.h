@@ -13,8 +13,9 @@
 #include <stdint.h>
 
 #include "manager/served.h"
-#include "manager/store.h"
 #include "manager/mgr_err.h"
+#include "manager/store.h"
+#include "manager/tuning.h"
 
 typedef struct lmx_mgr lmx_mgr;
 
@@ -24,6 +25,8 @@ typedef struct {
     lmx_pool *pool;                 /* not owned */
     const char *models_dir;         /* the store (copied); NULL: ~/.lmx/models */
     const char *proc_root;          /* where /proc and /sys are read (tests); NULL: "/" */
+    lmx_tuning_req tune;            /* KV type and speculative decoding defaults (strings
+                                       must outlive the manager) */
 } lmx_mgr_opts;
 
 /* An alias: a name clients use, mapped to models in order of preference. */
@@ -82,12 +85,13 @@ void lmx_mgr_release(lmx_served *s);
  * ids of downloaded models, local names (a file name without .gguf). */
 
 typedef struct {
-    const char *model; /* id, alias or local name */
-    int ctx_size;      /* 0: the manager's default */
-    int parallel;      /* 0: the manager's default */
-    const char *alias; /* NULL: none; else also routable under this name */
-    double ttl_s;      /* unload after this long idle; 0: the model's own (the
-                          default when freshly loaded); < 0: never */
+    const char *model;   /* id, alias or local name */
+    int ctx_size;        /* 0: the manager's default */
+    int parallel;        /* 0: the manager's default */
+    const char *alias;   /* NULL: none; else also routable under this name */
+    double ttl_s;        /* unload after this long idle; 0: the model's own (the
+                            default when freshly loaded); < 0: never */
+    lmx_tuning_req tune; /* KV type, speculative decoding; unset fields: the defaults */
 } lmx_load_req;
 
 /* Loads a model from the store (memory admission, canary) and returns it
@@ -119,7 +123,9 @@ typedef struct {
     bool expires;                 /* ready with a ttl: expires_at applies */
     double expires_at, last_used; /* unix seconds */
     double load_time_ms;
-    int queued, active; /* its scheduler's, now */
+    int queued, active;    /* its scheduler's, now */
+    lmx_tuning tune;       /* its KV type and speculative decoding */
+    lmx_sched_stats sched; /* its scheduler's counters, now */
 } lmx_mgr_model;
 
 /* Every tracked model: fills *out (malloc'd; free() it) and returns the count,

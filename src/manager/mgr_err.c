@@ -35,6 +35,7 @@ const char *lmx_mgr_status_name(lmx_mgr_status s) {
         [LMX_MGR_UNSUPPORTED_ARCH] = "unsupported_arch",
         [LMX_MGR_UNSUPPORTED_TYPE] = "unsupported_type",
         [LMX_MGR_CANARY_FAILED] = "canary_failed",
+        [LMX_MGR_DRAFT_MISMATCH] = "draft_mismatch",
         [LMX_MGR_NO_MEMORY] = "no_memory",
         [LMX_MGR_LOAD_OUT_OF_MEMORY] = "load_out_of_memory",
         [LMX_MGR_NO_STORAGE] = "no_storage",

@@ -24,6 +24,7 @@ typedef enum {
     LMX_MGR_UNSUPPORTED_ARCH,   /* an architecture the engine lacks */
     LMX_MGR_UNSUPPORTED_TYPE,   /* a tensor type the engine lacks */
     LMX_MGR_CANARY_FAILED,      /* the first forward pass failed or gave non-finite logits */
+    LMX_MGR_DRAFT_MISMATCH,     /* the draft model's vocabulary differs from the model's */
     LMX_MGR_NO_MEMORY,          /* admission: the estimate does not fit (needed, available) */
     LMX_MGR_LOAD_OUT_OF_MEMORY, /* the engine's allocations failed while loading */
     LMX_MGR_NO_STORAGE,         /* the disk cannot hold a download (needed, available) */

@@ -6,20 +6,35 @@
 #include <string.h>
 
 #include "manager/store.h"
+#include "sched/spec.h"
 #include "server/core/mgr_error.h"
+
+/* A model's speculative decoding: {"mode","draft_model","draft_max","drafted",
+ * "accepted","verifies","auto_off"}. */
+static json_t *spec_json(const lmx_tuning *t, const lmx_sched_stats *st) {
+    return json_pack("{s:s,s:o,s:i,s:I,s:I,s:I,s:I}", "mode", lmx_spec_mode_name(t->spec),
+                     "draft_model",
+                     t->spec == LMX_SPEC_DRAFT ? json_string(t->draft_model) : json_null(),
+                     "draft_max", st->spec_draft_max, "drafted", (json_int_t)st->spec_drafted,
+                     "accepted", (json_int_t)st->spec_accepted, "verifies",
+                     (json_int_t)st->spec_verifies, "auto_off", (json_int_t)st->spec_auto_off);
+}
 
 json_t *lmx_view_loaded_entry(const lmx_mgr_model *r) {
     json_t *aliases = json_array();
     for (int i = 0; i < r->n_aliases; i++)
         json_array_append_new(aliases, json_string(r->aliases[i]));
     json_t *expires = r->expires ? json_integer((json_int_t)r->expires_at) : json_null();
-    return json_pack("{s:s,s:o,s:s,s:o,s:I,s:i,s:i,s:f,s:o,s:I,s:f,s:i,s:i}", "id", r->id,
-                     "aliases", aliases, "state", r->state, "reason",
-                     r->reason[0] ? json_string(r->reason) : json_null(), "memory_bytes",
-                     (json_int_t)r->memory_bytes, "context_length", r->n_ctx, "parallel",
-                     r->n_parallel, "ttl_s", r->ttl_s, "expires_at", expires, "last_used",
-                     (json_int_t)r->last_used, "load_time_ms", r->load_time_ms, "queued", r->queued,
-                     "active", r->active);
+    json_t *o = json_pack("{s:s,s:o,s:s,s:o,s:I,s:i,s:i,s:f,s:o,s:I,s:f,s:i,s:i}", "id", r->id,
+                          "aliases", aliases, "state", r->state, "reason",
+                          r->reason[0] ? json_string(r->reason) : json_null(), "memory_bytes",
+                          (json_int_t)r->memory_bytes, "context_length", r->n_ctx, "parallel",
+                          r->n_parallel, "ttl_s", r->ttl_s, "expires_at", expires, "last_used",
+                          (json_int_t)r->last_used, "load_time_ms", r->load_time_ms, "queued",
+                          r->queued, "active", r->active);
+    json_object_set_new(o, "kv_type", json_string(lmx_kv_type_name(r->tune.kv_type)));
+    json_object_set_new(o, "speculative", spec_json(&r->tune, &r->sched));
+    return o;
 }
 
 json_t *lmx_view_loaded(lmx_mgr *m) {

@@ -28,6 +28,7 @@ static const mapping map[] = {
     [LMX_MGR_UNSUPPORTED_ARCH] = {422, BAD, "model_unsupported_arch"},
     [LMX_MGR_UNSUPPORTED_TYPE] = {422, BAD, "model_unsupported_type"},
     [LMX_MGR_CANARY_FAILED] = {422, BAD, "model_canary_failed"},
+    [LMX_MGR_DRAFT_MISMATCH] = {400, BAD, "draft_model_mismatch"},
     [LMX_MGR_NO_MEMORY] = {507, SRV, "insufficient_memory"},
     /* the file asked for more than the machine gave: a property of the request */
     [LMX_MGR_LOAD_OUT_OF_MEMORY] = {507, BAD, "insufficient_memory"},
