@@ -114,7 +114,8 @@ TEST(hub_listing_paths_that_leave_the_store_are_ignored) {
     lmx_hub_file *f;
     lmx_mgr_err e = {0};
     CHECK(lmx_hub_choose(l, NULL, "Q8_0", &f, &e) == -1 && e.status == LMX_MGR_NOT_FOUND);
-    CHECK(lmx_hub_choose(l, "../evil-Q8_0.gguf", NULL, &f, &e) == -1 && e.status == LMX_MGR_NOT_FOUND);
+    CHECK(lmx_hub_choose(l, "../evil-Q8_0.gguf", NULL, &f, &e) == -1 &&
+          e.status == LMX_MGR_NOT_FOUND);
     json_decref(l);
 }
 

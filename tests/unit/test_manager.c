@@ -206,8 +206,8 @@ TEST(mgr_register_download) {
     char id[256] = "";
     lmx_mgr_err e = {0};
     lmx_store_entry *scan;
-    lmx_store_entries_free(scan,
-                           lmx_mgr_store_list(m, &scan)); /* scanned first as a dropped file */
+    int n_scan = lmx_mgr_store_list(m, &scan); /* scanned first as a dropped file */
+    lmx_store_entries_free(scan, n_scan);
     int r1 = lmx_mgr_register(m, dst, meta, id, sizeof id, &e);
     lmx_mgr_destroy(m, true);
     m = lmx_mgr_create(&o); /* a restart */
