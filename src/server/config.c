@@ -80,6 +80,9 @@ static const cfg_key keys[] = {
      NULL, true, "0", "prompt tokens one request may have (0: the context is the limit)"},
     {"queue_max_wait", T_INT, F(queue_max_wait), 0, 3600, true, "--queue-max-wait", NULL, true, "0",
      "seconds of estimated queue wait beyond which a request gets 429 model_busy (0: off)"},
+    {"client_labels", T_INT, F(client_labels), 1, 1024, false, "--client-labels", NULL, true, "32",
+     "client ids with their own label in lmx_client_requests_total: the most active lately (the "
+     "rest as \"other\")"},
     {"itl_target_ms", T_INT, F(itl_target_ms), 0, 60000, false, "--itl-target-ms", NULL, true, "0",
      "inter-token latency p95 target per model: the running batch is capped to meet it (0: off)"},
     {"tls_cert", T_STR, F(tls_cert), 0, 0, true, "--tls-cert", NULL, true, "none",
@@ -210,6 +213,7 @@ void lmx_config_defaults(lmx_config *c) {
     c->http_threads = 4;
     c->http_workers = 512;
     c->queue = LMX_DEFAULT_QUEUE;
+    c->client_labels = 32;
     c->drain_timeout = 30;
     c->max_body = 32u << 20;
     c->sse_keepalive_ms = 2000;

@@ -157,6 +157,35 @@ def spoofed_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy():
         s.stop()
 
 
+def client_series(m):
+    """{client: count} of lmx_client_requests_total in a /metrics text."""
+    return {k: int(v) for k, v in re.findall(r'^lmx_client_requests_total\{client="([^"]*)"\} (\d+)$', m, re.M)}
+
+
+@test
+def client_labels_go_to_the_clients_busy_lately_and_stay_bounded():
+    with Server('--client-labels', '2') as s:
+        def hit(agent, n=1):
+            for _ in range(n):
+                assert post(s.port, '/v1/chat/completions', {**CHAT, 'max_tokens': 1},
+                            {'x-openclaw-agent-id': agent})[0] == 200
+        hit('early'), hit('steady')
+        hit('late')  # no label to spare: counted as other
+        m = client_series(get(s.port, '/metrics')[1])
+        assert m == {'agent:early': 1, 'agent:steady': 1, 'other': 1}, m
+        # "late" becomes the busiest: it takes a label from one that went quiet
+        hit('steady')
+        hit('late', 4)
+        m = client_series(get(s.port, '/metrics')[1])
+        assert len(m) == 3 and 'agent:late' in m and m['agent:steady'] == 2, m
+        assert 'agent:early' not in m, m  # fell back to "other"
+        # late's hits before its promotion stay under other; its label counts from then on
+        assert m['other'] + m['agent:late'] == 5 and m['other'] >= 2, m
+        text = get(s.port, '/metrics')[1]
+        assert re.search(r'^lmx_client_label_evictions_total 1$', text, re.M), text[-800:]
+        s.stop()
+
+
 def flood(port, n, path, body, headers=None):
     """n concurrent requests; [(status, json, headers)]."""
     out = [None] * n
