@@ -50,6 +50,7 @@ typedef struct entry {
     double ttl_s;     /* idle unload; 0 never */
     double last_used; /* unix seconds */
     double load_ms;
+    double itl_target_ms;    /* the latency target its scheduler was made with; 0: none */
     double fails[MAX_FAILS]; /* unix seconds of recent run-time failures */
     int n_fails;
 } entry;
@@ -498,6 +499,7 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
     }
     snprintf(e->path, sizeof e->path, "%s", path);
     e->s = s;
+    e->itl_target_ms = m->o.itl_target_ms;
     e->memory = est.total;
     e->n_ctx = s->n_ctx;
     e->n_parallel = s->n_parallel;
@@ -670,11 +672,14 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
     pthread_mutex_unlock(&m->mu);
 
     double t0 = (lmx_now_s() * 1000.0);
+    double itl = q->itl_target_ms > 0   ? q->itl_target_ms
+                 : q->itl_target_ms < 0 ? 0
+                                        : m->o.itl_target_ms;
     lmx_served_opts so = {.path = path,
                           .n_ctx = n_ctx,
                           .n_parallel = par,
                           .n_queue = m->o.n_queue,
-                          .itl_target_ms = m->o.itl_target_ms,
+                          .itl_target_ms = itl,
                           .pool = m->o.pool};
     lmx_served *s = lmx_served_load(&so, err, sizeof err);
     int rc = 0;
@@ -708,6 +713,7 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         en->n_ctx = s->n_ctx;
         en->n_parallel = s->n_parallel;
         en->load_ms = (lmx_now_s() * 1000.0) - t0;
+        en->itl_target_ms = itl;
         en->state = ST_READY;
         en->n_fails = 0;
         en->reason[0] = 0;
@@ -883,13 +889,19 @@ static json_t *loaded_json_locked(lmx_mgr *m, const entry *e) {
     json_t *expires = e->ttl_s > 0 && e->state == ST_READY
                           ? json_integer((json_int_t)(e->last_used + e->ttl_s))
                           : json_null();
-    return json_pack("{s:s,s:o,s:s,s:o,s:I,s:i,s:i,s:f,s:o,s:I,s:f,s:i,s:i}", "id", e->id,
-                     "aliases", aliases, "state", state_names[e->state], "reason",
-                     e->reason[0] ? json_string(e->reason) : json_null(), "memory_bytes",
-                     (json_int_t)e->memory, "context_length", e->n_ctx, "parallel", e->n_parallel,
-                     "ttl_s", e->ttl_s, "expires_at", expires, "last_used",
-                     (json_int_t)e->last_used, "load_time_ms", e->load_ms, "queued", st.queued,
-                     "active", st.running);
+    json_t *o =
+        json_pack("{s:s,s:o,s:s,s:o,s:I,s:i,s:i,s:f,s:o,s:I,s:f,s:i,s:i}", "id", e->id, "aliases",
+                  aliases, "state", state_names[e->state], "reason",
+                  e->reason[0] ? json_string(e->reason) : json_null(), "memory_bytes",
+                  (json_int_t)e->memory, "context_length", e->n_ctx, "parallel", e->n_parallel,
+                  "ttl_s", e->ttl_s, "expires_at", expires, "last_used", (json_int_t)e->last_used,
+                  "load_time_ms", e->load_ms, "queued", st.queued, "active", st.running);
+    /* the latency target: what it is, what the batch is capped at for it, what it measures */
+    json_object_set_new(o, "itl_target_ms",
+                        e->itl_target_ms > 0 ? json_real(e->itl_target_ms) : json_null());
+    json_object_set_new(o, "batch_cap", json_integer(st.batch_cap));
+    json_object_set_new(o, "itl_p95_ms", json_real(st.itl_p95_ms));
+    return o;
 }
 
 json_t *lmx_mgr_loaded_json(lmx_mgr *m) {

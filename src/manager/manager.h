@@ -34,13 +34,13 @@ typedef struct {
 
 /* What a config reload may change while the daemon runs. */
 typedef struct {
-    uint64_t memory_limit;    /* bytes models may use at most; 0: what the machine gives */
-    uint64_t memory_reserve;  /* bytes always left free */
-    bool auto_evict;          /* unload idle models LRU-first to make room */
-    bool load_on_demand;      /* a request for a known, unloaded model loads it */
-    bool mlock;               /* lock weights in memory */
-    double default_ttl_s;     /* idle unload for models loaded without a ttl; 0: never */
-    int quarantine_errors;    /* run-time failures ... */
+    uint64_t memory_limit;      /* bytes models may use at most; 0: what the machine gives */
+    uint64_t memory_reserve;    /* bytes always left free */
+    bool auto_evict;            /* unload idle models LRU-first to make room */
+    bool load_on_demand;        /* a request for a known, unloaded model loads it */
+    bool mlock;                 /* lock weights in memory */
+    double default_ttl_s;       /* idle unload for models loaded without a ttl; 0: never */
+    int quarantine_errors;      /* run-time failures ... */
     double quarantine_window_s; /* ... within this window quarantine a model (3, 600) */
     const lmx_alias *aliases;   /* copied; a name with '*' or '?' is a pattern (claude-*) */
     int n_aliases;
@@ -81,12 +81,14 @@ void lmx_mgr_release(lmx_served *s);
  * ids of downloaded models, local names (a file name without .gguf). */
 
 typedef struct {
-    const char *model; /* id, alias or local name */
-    int ctx_size;      /* 0: the manager's default */
-    int parallel;      /* 0: the manager's default */
-    const char *alias; /* NULL: none; else also routable under this name */
-    double ttl_s;      /* unload after this long idle; 0: the model's own (the
-                          default when freshly loaded); < 0: never */
+    const char *model;    /* id, alias or local name */
+    int ctx_size;         /* 0: the manager's default */
+    int parallel;         /* 0: the manager's default */
+    const char *alias;    /* NULL: none; else also routable under this name */
+    double ttl_s;         /* unload after this long idle; 0: the model's own (the
+                             default when freshly loaded); < 0: never */
+    double itl_target_ms; /* the scheduler's latency target (sched.h) when it loads:
+                             0: the manager's default (opts.itl_target_ms); < 0: none */
 } lmx_load_req;
 
 /* Loads a model from the store (memory admission, canary) and returns it

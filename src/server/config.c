@@ -84,7 +84,8 @@ static const cfg_key keys[] = {
      "client ids with their own label in lmx_client_requests_total: the most active lately (the "
      "rest as \"other\")"},
     {"itl_target_ms", T_INT, F(itl_target_ms), 0, 60000, false, "--itl-target-ms", NULL, true, "0",
-     "inter-token latency p95 target per model: the running batch is capped to meet it (0: off)"},
+     "inter-token latency p95 target per model: the running batch is capped to meet it (0: off); "
+     "the default for models without their own (models: entries, the admin load body)"},
     {"tls_cert", T_STR, F(tls_cert), 0, 0, true, "--tls-cert", NULL, true, "none",
      "serve HTTPS with this PEM certificate (chain); re-read on reload"},
     {"tls_key", T_STR, F(tls_key), 0, 0, true, "--tls-key", NULL, true, "none",
@@ -174,7 +175,8 @@ static const cfg_key keys[] = {
     {"skills_max_steps", T_INT, F(skills_max_steps), 1, 64, true, NULL, NULL, true, "4",
      "model turns of a chat request's server-side skill loop"},
     {"models", T_MODELS, F(models), 0, 0, false, NULL, NULL, false, "none",
-     "models loaded at start: a list of MODEL or {model, ctx_size, parallel, alias, ttl}"},
+     "models loaded at start: a list of MODEL or {model, ctx_size, parallel, alias, ttl, "
+     "itl_target_ms}"},
     {"agents", T_AGENTS, F(agents), 0, 0, true, NULL, NULL, true, "none",
      "agent roles: {NAME: {model, instructions, tools, tool_choice, limits, sampling, retry, "
      "output_schema}} (docs/agents.md); LMX_AGENTS takes the same as JSON"},
@@ -519,6 +521,7 @@ static int yaml_aliases(yctx *y, lmx_config *c, const yaml_node_t *v) {
 
 static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
     memset(m, 0, sizeof *m);
+    m->itl_target_ms = -1;
     if (v->type == YAML_SCALAR_NODE && !is_null(v)) {
         if (strlen(scalar(v)) >= sizeof m->model) return yerr(y, v, "models: name too long");
         snprintf(m->model, sizeof m->model, "%s", scalar(v));
@@ -527,7 +530,7 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
     if (v->type != YAML_MAPPING_NODE)
         return yerr(y, v,
                     "models: expected a model name or {model, ctx_size, parallel, alias, "
-                    "ttl}, got %s",
+                    "ttl, itl_target_ms}, got %s",
                     type_name(v));
     if (check_dups(y, v)) return -1;
     for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
@@ -550,6 +553,14 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
                 return yerr(y, fv, "models: %s: expected an integer from 0 to %ld, got '%s'", k, hi,
                             s);
             *(k[0] == 'c' ? &m->ctx_size : &m->parallel) = x;
+        } else if (!strcmp(k, "itl_target_ms")) {
+            long x = strtol(s, &end, 10);
+            if (is_quoted(fv) || !*s || *end || errno || x < 0 || x > 60000)
+                return yerr(y, fv,
+                            "models: itl_target_ms: expected milliseconds from 0 (none) to 60000, "
+                            "got '%s'",
+                            s);
+            m->itl_target_ms = x;
         } else if (!strcmp(k, "ttl")) {
             double x = strtod(s, &end);
             if (is_quoted(fv) || !*s || *end || errno || !(x >= 0 && x <= 1e9))
@@ -557,7 +568,8 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
             m->ttl_s = x;
         } else {
             return yerr(y, kn,
-                        "models: unknown key '%s' (known: model, ctx_size, parallel, alias, ttl)",
+                        "models: unknown key '%s' (known: model, ctx_size, parallel, alias, ttl, "
+                        "itl_target_ms)",
                         k);
         }
     }
@@ -898,7 +910,8 @@ static bool key_equal(const cfg_key *k, const lmx_config *a, const lmx_config *b
         for (int i = 0; i < a->n_models; i++) {
             const lmx_cfg_model *x = &a->models[i], *y = &b->models[i];
             if (strcmp(x->model, y->model) || strcmp(x->alias, y->alias) ||
-                x->ctx_size != y->ctx_size || x->parallel != y->parallel || x->ttl_s != y->ttl_s)
+                x->ctx_size != y->ctx_size || x->parallel != y->parallel || x->ttl_s != y->ttl_s ||
+                x->itl_target_ms != y->itl_target_ms)
                 return false;
         }
         return true;

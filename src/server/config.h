@@ -32,6 +32,7 @@ typedef struct {
     long ctx_size, parallel; /* 0: the daemon's defaults */
     char alias[128];         /* "": none */
     double ttl_s;            /* 0: the default_ttl */
+    long itl_target_ms;      /* -1: the global itl_target_ms; 0: none */
 } lmx_cfg_model;
 
 typedef struct {

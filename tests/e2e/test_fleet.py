@@ -186,6 +186,54 @@ def client_labels_go_to_the_clients_busy_lately_and_stay_bounded():
         s.stop()
 
 
+def admin(port, method, path, body=None):
+    c = http.client.HTTPConnection('127.0.0.1', port, timeout=120)
+    c.request(method, path, json.dumps(body) if body is not None else None,
+              {'Content-Type': 'application/json', **admin_headers()})
+    r = c.getresponse()
+    j = json.loads(r.read() or b'null')
+    c.close()
+    return r.status, j
+
+
+@test
+def latency_target_is_per_model_from_config_and_admin_load_with_the_global_as_default():
+    with tempfile.TemporaryDirectory() as d:
+        store = os.path.join(d, 'models')
+        os.mkdir(store)
+        os.symlink(os.path.realpath(os.path.join(SHARED, 'models', 'stories260K.gguf')),
+                   os.path.join(store, 'stories260K.gguf'))
+        for n in ('llama-q8_0', 'llama-f32'):
+            os.symlink(os.path.realpath(os.path.join(SHARED, 'models', 'synth', n + '.gguf')),
+                       os.path.join(store, n + '.gguf'))
+        cfg = os.path.join(d, 'lmx.yaml')
+        with open(cfg, 'w') as f:
+            f.write('models:\n  - {model: stories260K, itl_target_ms: 0}\n  - {model: llama-q8_0}\n')
+        with Server('--config', cfg, '--models-dir', store, '--itl-target-ms', 250, '--parallel', 4,
+                    '-c', 512, '-t', 1, model=None) as s:
+            # a strict target through the admin API, on a model decoding 4 streams at once
+            st, j = admin(s.port, 'POST', '/admin/models/load', {'model': 'llama-f32', 'itl_target_ms': 0.001})
+            assert st == 200 and j['itl_target_ms'] == 0.001, (st, j)
+            st, j = admin(s.port, 'POST', '/admin/models/load', {'model': 'llama-f32', 'itl_target_ms': 'x'})
+            assert st == 400 and j['error']['param'] == 'itl_target_ms', (st, j)
+            st, j = admin(s.port, 'GET', '/admin/status')
+            models = {m['id']: m for m in j['models']}
+            assert models['stories260K']['itl_target_ms'] is None, models  # 0 in the entry: none
+            assert models['llama-q8_0']['itl_target_ms'] == 250, models  # the global default
+            for name in ('llama-f32', 'stories260K'):
+                body = {'model': name, 'max_tokens': 120, 'temperature': 1, 'ignore_eos': True,
+                        'messages': [{'role': 'user', 'content': 'Once upon a time'}]}
+                res = flood(s.port, 4, '/v1/chat/completions', body)
+                assert all(r[0] == 200 for r in res), [r[:2] for r in res]
+            st, j = admin(s.port, 'GET', '/admin/status')
+            models = {m['id']: m for m in j['models']}
+            # the strict target capped its own model's batch to one sequence, not the others
+            assert models['llama-f32']['batch_cap'] == 1, models['llama-f32']
+            assert models['llama-f32']['itl_p95_ms'] > 0.001, models['llama-f32']
+            assert models['stories260K']['batch_cap'] == 4, models['stories260K']
+            s.stop()
+
+
 def flood(port, n, path, body, headers=None):
     """n concurrent requests; [(status, json, headers)]."""
     out = [None] * n
