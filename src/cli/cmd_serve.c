@@ -282,8 +282,12 @@ int cmd_serve(int argc, char **argv) {
                        .n_queue = (int)cfg->queue,
                        .pool = pool,
                        .models_dir = cfg->models_dir[0] ? cfg->models_dir : NULL,
-                       .proc_root = getenv("LMX_PROC_ROOT")};
+                       .proc_root = getenv("LMX_PROC_ROOT"),
+                       .debug_load_delay_ms = (int)cfg->models_debug_load_delay_ms};
     lmx_mgr *mgr = lmx_mgr_create(&mo);
+    if (cfg->models_debug_load_delay_ms)
+        lmx_log("warn", "TESTING ONLY: model loads are slowed (models_debug.load_delay_ms)",
+                json_pack("{s:i}", "load_delay_ms", (int)cfg->models_debug_load_delay_ms));
     /* stored responses: the newest 1000, for 7 days (the file is opened on first use) */
     char db_path[1100] = "";
     const char *home = getenv("HOME");

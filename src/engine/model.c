@@ -33,7 +33,14 @@ typedef struct {
     char *err;
     size_t errlen;
     int failed;
+    const lmx_model_opts *opts; /* NULL: none */
+    uint64_t done, total;       /* tensor bytes prepared / in the file (progress) */
 } loader;
+
+static void progress(loader *L, const lmx_gguf_tensor *t) {
+    L->done += t->nbytes;
+    if (L->opts && L->opts->progress) L->opts->progress(L->opts->progress_ctx, L->done, L->total);
+}
 
 static void lfail(loader *L, const char *fmt, ...) {
     if (L->failed) return;
@@ -51,7 +58,8 @@ static int64_t arch_int(loader *L, const char *suffix, int64_t dflt, bool requir
     snprintf(key, sizeof key, "%s.%s", L->m->hp.arch, suffix);
     int64_t v;
     if (lmx_gguf_get_int(L->m->gguf, key, &v)) {
-        if (v < 0 || v > (1 << 30)) lfail(L, "key '%s': value %lld out of range", key, (long long)v);
+        if (v < 0 || v > (1 << 30))
+            lfail(L, "key '%s': value %lld out of range", key, (long long)v);
         return v;
     }
     if (required) lfail(L, "key '%s' is missing", key);
@@ -84,8 +92,9 @@ static void load_mat(loader *L, lmx_wmat *w, const char *name, int64_t rows, int
     }
     const lmx_dtype_info *ti = lmx_dtype_get(t->type);
     if (!ti || !ti->supported) {
-        lfail(L, "tensor '%s': type %s is not supported (supported: f32, f16, bf16, q8_0, q4_0, "
-                 "q4_K, q5_K, q6_K)",
+        lfail(L,
+              "tensor '%s': type %s is not supported (supported: f32, f16, bf16, q8_0, q4_0, "
+              "q4_K, q5_K, q6_K)",
               name, lmx_dtype_name(t->type));
         return;
     }
@@ -98,6 +107,7 @@ static void load_mat(loader *L, lmx_wmat *w, const char *name, int64_t rows, int
      * weights are resident once, not twice. */
     if (w->owned) lmx_gguf_release(L->m->gguf, t);
     L->m->weight_bytes += t->nbytes;
+    progress(L, t);
 }
 
 /* A small vector (norm weights, biases) copied out as floats. */
@@ -121,6 +131,7 @@ static float *load_vec(loader *L, const char *name, int64_t n, bool required) {
         return NULL;
     }
     lmx_dequant((lmx_dtype)t->type, t->data, v, n);
+    progress(L, t);
     return v;
 }
 
@@ -176,7 +187,8 @@ static void read_hparams(loader *L) {
     snprintf(key, sizeof key, "%s.rope.scaling.type", hp->arch);
     const char *st = lmx_gguf_get_str(m->gguf, key, &n);
     double factor = arch_float(L, "rope.scaling.factor", 0.0);
-    if (st && n == 6 && !memcmp(st, "linear", 6) && factor > 0) hp->rope_freq_scale = (float)(1.0 / factor);
+    if (st && n == 6 && !memcmp(st, "linear", 6) && factor > 0)
+        hp->rope_freq_scale = (float)(1.0 / factor);
     double scale_linear = arch_float(L, "rope.scale_linear", 0.0); /* older files */
     if (!st && scale_linear > 0) hp->rope_freq_scale = (float)(1.0 / scale_linear);
     if (st && n == 4 && !memcmp(st, "yarn", 4)) {
@@ -192,7 +204,8 @@ static void load_weights(loader *L, const arch_desc *ad) {
     if (L->failed) return;
     hp->n_vocab = (int)te->ne[1];
     if (te->ne[1] > (1 << 24)) {
-        lfail(L, "tensor 'token_embd.weight': vocabulary of %lld is too large", (long long)te->ne[1]);
+        lfail(L, "tensor 'token_embd.weight': vocabulary of %lld is too large",
+              (long long)te->ne[1]);
         return;
     }
     int64_t d = hp->n_embd, q_dim = (int64_t)hp->n_head * hp->head_dim,
@@ -239,7 +252,6 @@ static void load_weights(loader *L, const arch_desc *ad) {
 }
 
 lmx_model *lmx_model_open(const char *path, const lmx_model_opts *opts, char *err, size_t errlen) {
-    (void)opts;
     lmx_model *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, errlen, "%s: out of memory", path);
@@ -251,7 +263,8 @@ lmx_model *lmx_model_open(const char *path, const lmx_model_opts *opts, char *er
         free(m);
         return NULL;
     }
-    loader L = {m, err, errlen, 0};
+    loader L = {m, err, errlen, 0, opts, 0, 0};
+    for (int64_t i = 0; i < m->gguf->n_tensors; i++) L.total += m->gguf->tensors[i].nbytes;
     read_hparams(&L);
     const arch_desc *ad = NULL;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
@@ -259,7 +272,8 @@ lmx_model *lmx_model_open(const char *path, const lmx_model_opts *opts, char *er
     if (!L.failed) load_weights(&L, ad);
     if (!L.failed) {
         m->tok = lmx_tok_load(m->gguf, err, errlen);
-        if (!m->tok) L.failed = 1;
+        if (!m->tok)
+            L.failed = 1;
         else if (lmx_tok_n_vocab(m->tok) != m->hp.n_vocab) {
             snprintf(err, errlen, "%s: tokenizer has %d tokens but token_embd.weight has %d rows",
                      path, lmx_tok_n_vocab(m->tok), m->hp.n_vocab);
@@ -305,7 +319,7 @@ int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, bool
     snprintf(m.name, sizeof m.name, "%s", path);
     m.gguf = lmx_gguf_open(path, err, errlen);
     if (!m.gguf) return -1;
-    loader L = {&m, err, errlen, 0};
+    loader L = {&m, err, errlen, 0, NULL, 0, 0};
     read_hparams(&L);
     const lmx_gguf_tensor *te = lmx_gguf_find_tensor(m.gguf, "token_embd.weight");
     if (!L.failed && !te) lfail(&L, "tensor 'token_embd.weight' is missing");
@@ -323,8 +337,9 @@ int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, bool
     out->weights = m.gguf->tensor_bytes;
     out->kv = (size_t)n_ctx * (size_t)n_seq * lmx_model_kv_bytes_per_token(&m, kv_f32);
     /* activations of a batch (forward.c's scratch), quantized copies, logits */
-    out->compute = sizeof(float) * (size_t)n_batch * (2 * d + 2 * qd + 2 * kvd + 2 * (size_t)hp->n_ff) +
-                   (size_t)n_batch * (size_t)hp->n_ff * 2 + sizeof(float) * n_vocab * 2;
+    out->compute =
+        sizeof(float) * (size_t)n_batch * (2 * d + 2 * qd + 2 * kvd + 2 * (size_t)hp->n_ff) +
+        (size_t)n_batch * (size_t)hp->n_ff * 2 + sizeof(float) * n_vocab * 2;
     out->total = out->weights + out->kv + out->compute;
     out->n_ctx = n_ctx;
     lmx_gguf_close(m.gguf);

@@ -23,6 +23,8 @@ typedef struct {
     lmx_pool *pool;                 /* not owned */
     const char *models_dir;         /* the store (copied); NULL: ~/.lmx/models */
     const char *proc_root;          /* where /proc and /sys are read (tests); NULL: "/" */
+    int debug_load_delay_ms;        /* TESTING ONLY: a load is slowed by this much in all,
+                                       spread over its tensors (models_debug.load_delay_ms) */
 } lmx_mgr_opts;
 
 /* An alias: a name clients use, mapped to models in order of preference. */
@@ -38,6 +40,8 @@ typedef struct {
     uint64_t memory_reserve;    /* bytes always left free */
     bool auto_evict;            /* unload idle models LRU-first to make room */
     bool load_on_demand;        /* a request for a known, unloaded model loads it */
+    double load_wait_s;         /* a request waits this long at most for a model that is loading,
+                                   then gets 503 model_loading (0: at once) */
     bool mlock;                 /* lock weights in memory */
     double default_ttl_s;       /* idle unload for models loaded without a ttl; 0: never */
     int quarantine_errors;      /* run-time failures ... */
@@ -65,7 +69,10 @@ void lmx_mgr_destroy(lmx_mgr *m, bool cancel_running);
 lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t errlen);
 
 /* The model a request named, with a reference held; NULL with e set (404
- * model_not_found naming what is loaded). */
+ * model_not_found naming what is loaded). A model that is loading (on demand
+ * or by the admin API) is waited for up to policy.load_wait_s; past that the
+ * answer is 503 model_loading with retry_after estimated from the load's
+ * progress (1-59 s), and the load goes on (on demand: in its own thread). */
 lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e);
 /* The model a request naming none gets ("" or NULL name): the one loaded model
  * when there is exactly one, else default_model; false with e set (400

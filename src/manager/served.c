@@ -89,7 +89,7 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
     if (bl > 5 && !strcmp(s->name + bl - 5, ".gguf")) s->name[bl - 5] = 0;
     s->created = time(NULL);
     double t_load = lmx_now_s();
-    s->m = lmx_model_open(o->path, NULL, err, errlen);
+    s->m = lmx_model_open(o->path, &o->model, err, errlen);
     if (!s->m) goto fail;
     lmx_sched_opts so = {.n_parallel = o->n_parallel, .n_queue = o->n_queue, .n_ctx = o->n_ctx,
                          .itl_target_ms = o->itl_target_ms};

@@ -44,6 +44,7 @@ typedef struct {
     int n_ctx, n_parallel, n_queue;
     double itl_target_ms;
     lmx_pool *pool;
+    lmx_model_opts model; /* the engine's (progress callback); zero: none */
 } lmx_served_opts;
 
 /* Loads the model, creates its scheduler, parses and probes its template.

@@ -152,6 +152,9 @@ static const cfg_key keys[] = {
      "unload idle models least-recently-used first to make room for a load"},
     {"load_on_demand", T_BOOL, F(load_on_demand), 0, 0, true, "--load-on-demand", NULL, true,
      "true", "a request for a known model that is not loaded loads it"},
+    {"load_wait", T_SECS, F(load_wait), 0, 3600, true, "--load-wait", NULL, true, "30",
+     "seconds a request waits for its model to load before 503 model_loading with Retry-After "
+     "(the load goes on; 0: answer at once)"},
     {"mlock", T_BOOL, F(mlock), 0, 0, true, "--mlock", NULL, true, "false",
      "lock model weights in memory"},
     {"default_model", T_STR, F(default_model), 0, 0, true, "--default-model", NULL, true, "none",
@@ -194,6 +197,9 @@ static const cfg_key keys[] = {
      "--agents-queue-per-tenant", NULL, true, "64", "... and per API key"},
     {"agents_retention", T_SECS, F(agents_retention), 0, 1e10, false, "--agents-retention", NULL,
      true, "604800", "seconds finished agent runs and their events are kept (0: forever)"},
+    {"models_debug.load_delay_ms", T_INT, F(models_debug_load_delay_ms), 0, 600000, false, NULL,
+     NULL, true, "0",
+     "TESTING ONLY: every model load through the store is slowed by this long in all"},
     {"agents_debug.fail_steps", T_INT, F(agents_debug_fail_steps), 0, 100, false, NULL, NULL, true,
      "0", "TESTING ONLY: the first N attempts of every agent model step fail (transient)"},
     {"agents_debug.step_delay_ms", T_INT, F(agents_debug_step_delay_ms), 0, 600000, false, NULL,
@@ -225,6 +231,7 @@ void lmx_config_defaults(lmx_config *c) {
     c->memory_reserve = 256u << 20;
     c->auto_evict = true;
     c->load_on_demand = true;
+    c->load_wait = 30;
     c->quarantine_errors = 3;
     c->quarantine_window = 600;
     snprintf(c->agents_store, sizeof c->agents_store, "sqlite");
@@ -951,6 +958,7 @@ void lmx_config_policy(const lmx_config *c, lmx_mgr_policy *p) {
     p->load_on_demand = c->load_on_demand;
     p->mlock = c->mlock;
     p->default_ttl_s = c->default_ttl;
+    p->load_wait_s = c->load_wait;
     p->quarantine_errors = (int)c->quarantine_errors;
     p->quarantine_window_s = c->quarantine_window;
     p->aliases = c->aliases;

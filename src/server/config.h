@@ -79,6 +79,7 @@ typedef struct {
     uint64_t memory_limit, memory_reserve;
     bool auto_evict, load_on_demand, mlock;
     double default_ttl;
+    double load_wait; /* seconds a request waits for a loading model before 503 */
     long quarantine_errors;
     double quarantine_window;
     lmx_alias aliases[LMX_CFG_MAX_ALIASES];
@@ -89,6 +90,7 @@ typedef struct {
     long agents_workers, agents_queue, agents_queue_per_tenant;
     double agents_retention;
     long agents_debug_fail_steps, agents_debug_step_delay_ms; /* testing only */
+    long models_debug_load_delay_ms;                          /* testing only */
     /* skills (reload; docs/skills.md) */
     char skills_dir[1024];
     bool skills_allow_unsandboxed;
