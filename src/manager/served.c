@@ -91,7 +91,9 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
     double t_load = lmx_now_s();
     s->m = lmx_model_open(o->path, &o->model, err, errlen);
     if (!s->m) goto fail;
-    lmx_sched_opts so = {.n_parallel = o->n_parallel, .n_queue = o->n_queue, .n_ctx = o->n_ctx,
+    lmx_sched_opts so = {.n_parallel = o->n_parallel,
+                         .n_queue = o->n_queue,
+                         .n_ctx = o->n_ctx,
                          .itl_target_ms = o->itl_target_ms};
     s->sched = lmx_sched_create(s->m, o->pool, &so, err, errlen);
     if (!s->sched) goto fail;
@@ -159,4 +161,3 @@ void lmx_served_free(lmx_served *s, bool cancel_running) {
     free(s->eos_text);
     free(s);
 }
-
