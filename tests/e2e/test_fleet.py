@@ -220,6 +220,11 @@ def latency_target_is_per_model_from_config_and_admin_load_with_the_global_as_de
             models = {m['id']: m for m in j['models']}
             assert models['stories260K']['itl_target_ms'] is None, models  # 0 in the entry: none
             assert models['llama-q8_0']['itl_target_ms'] == 250, models  # the global default
+            # the CLI sets it too
+            env = dict(os.environ, LMX_HOST=f'127.0.0.1:{s.port}')
+            lmx('unload', 'llama-q8_0', env=env)
+            j = json.loads(lmx('load', 'llama-q8_0', '--itl-target-ms', 40, '--json', env=env).stdout)
+            assert j['itl_target_ms'] == 40, j
             for name in ('llama-f32', 'stories260K'):
                 body = {'model': name, 'max_tokens': 120, 'temperature': 1, 'ignore_eos': True,
                         'messages': [{'role': 'user', 'content': 'Once upon a time'}]}
