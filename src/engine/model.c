@@ -58,8 +58,7 @@ static int64_t arch_int(loader *L, const char *suffix, int64_t dflt, bool requir
     snprintf(key, sizeof key, "%s.%s", L->m->hp.arch, suffix);
     int64_t v;
     if (lmx_gguf_get_int(L->m->gguf, key, &v)) {
-        if (v < 0 || v > (1 << 30))
-            lfail(L, "key '%s': value %lld out of range", key, (long long)v);
+        if (v < 0 || v > (1 << 30)) lfail(L, "key '%s': value %lld out of range", key, (long long)v);
         return v;
     }
     if (required) lfail(L, "key '%s' is missing", key);
@@ -92,9 +91,8 @@ static void load_mat(loader *L, lmx_wmat *w, const char *name, int64_t rows, int
     }
     const lmx_dtype_info *ti = lmx_dtype_get(t->type);
     if (!ti || !ti->supported) {
-        lfail(L,
-              "tensor '%s': type %s is not supported (supported: f32, f16, bf16, q8_0, q4_0, "
-              "q4_K, q5_K, q6_K)",
+        lfail(L, "tensor '%s': type %s is not supported (supported: f32, f16, bf16, q8_0, q4_0, "
+                 "q4_K, q5_K, q6_K)",
               name, lmx_dtype_name(t->type));
         return;
     }
@@ -187,8 +185,7 @@ static void read_hparams(loader *L) {
     snprintf(key, sizeof key, "%s.rope.scaling.type", hp->arch);
     const char *st = lmx_gguf_get_str(m->gguf, key, &n);
     double factor = arch_float(L, "rope.scaling.factor", 0.0);
-    if (st && n == 6 && !memcmp(st, "linear", 6) && factor > 0)
-        hp->rope_freq_scale = (float)(1.0 / factor);
+    if (st && n == 6 && !memcmp(st, "linear", 6) && factor > 0) hp->rope_freq_scale = (float)(1.0 / factor);
     double scale_linear = arch_float(L, "rope.scale_linear", 0.0); /* older files */
     if (!st && scale_linear > 0) hp->rope_freq_scale = (float)(1.0 / scale_linear);
     if (st && n == 4 && !memcmp(st, "yarn", 4)) {
@@ -204,8 +201,7 @@ static void load_weights(loader *L, const arch_desc *ad) {
     if (L->failed) return;
     hp->n_vocab = (int)te->ne[1];
     if (te->ne[1] > (1 << 24)) {
-        lfail(L, "tensor 'token_embd.weight': vocabulary of %lld is too large",
-              (long long)te->ne[1]);
+        lfail(L, "tensor 'token_embd.weight': vocabulary of %lld is too large", (long long)te->ne[1]);
         return;
     }
     int64_t d = hp->n_embd, q_dim = (int64_t)hp->n_head * hp->head_dim,
@@ -272,8 +268,7 @@ lmx_model *lmx_model_open(const char *path, const lmx_model_opts *opts, char *er
     if (!L.failed) load_weights(&L, ad);
     if (!L.failed) {
         m->tok = lmx_tok_load(m->gguf, err, errlen);
-        if (!m->tok)
-            L.failed = 1;
+        if (!m->tok) L.failed = 1;
         else if (lmx_tok_n_vocab(m->tok) != m->hp.n_vocab) {
             snprintf(err, errlen, "%s: tokenizer has %d tokens but token_embd.weight has %d rows",
                      path, lmx_tok_n_vocab(m->tok), m->hp.n_vocab);
@@ -337,9 +332,8 @@ int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, bool
     out->weights = m.gguf->tensor_bytes;
     out->kv = (size_t)n_ctx * (size_t)n_seq * lmx_model_kv_bytes_per_token(&m, kv_f32);
     /* activations of a batch (forward.c's scratch), quantized copies, logits */
-    out->compute =
-        sizeof(float) * (size_t)n_batch * (2 * d + 2 * qd + 2 * kvd + 2 * (size_t)hp->n_ff) +
-        (size_t)n_batch * (size_t)hp->n_ff * 2 + sizeof(float) * n_vocab * 2;
+    out->compute = sizeof(float) * (size_t)n_batch * (2 * d + 2 * qd + 2 * kvd + 2 * (size_t)hp->n_ff) +
+                   (size_t)n_batch * (size_t)hp->n_ff * 2 + sizeof(float) * n_vocab * 2;
     out->total = out->weights + out->kv + out->compute;
     out->n_ctx = n_ctx;
     lmx_gguf_close(m.gguf);

@@ -36,19 +36,13 @@ typedef struct {
 
 /* How a sequence's hidden states become one embedding (llama.cpp's numbering
  * of {arch}.pooling_type; UNSET: the GGUF does not say). */
-enum {
-    LMX_POOL_UNSET = -1,
-    LMX_POOL_NONE = 0,
-    LMX_POOL_MEAN = 1,
-    LMX_POOL_CLS = 2,
-    LMX_POOL_LAST = 3
-};
+enum { LMX_POOL_UNSET = -1, LMX_POOL_NONE = 0, LMX_POOL_MEAN = 1, LMX_POOL_CLS = 2, LMX_POOL_LAST = 3 };
 
 typedef struct {
     lmx_wmat wq, wk, wv, wo, w_gate, w_up, w_down;
-    float *attn_norm, *ffn_norm; /* n_embd */
-    float *bq, *bk, *bv;         /* biases, or NULL */
-    float *q_norm, *k_norm;      /* per-head RMS norm weights (qwen3), or NULL */
+    float *attn_norm, *ffn_norm;   /* n_embd */
+    float *bq, *bk, *bv;           /* biases, or NULL */
+    float *q_norm, *k_norm;        /* per-head RMS norm weights (qwen3), or NULL */
 } lmx_layer;
 
 typedef struct lmx_model {
@@ -57,9 +51,9 @@ typedef struct lmx_model {
     lmx_tok *tok;
     lmx_wmat tok_embd, output;
     float *output_norm;
-    float *rope_freqs; /* per rope pair divisor of the frequency, or NULL */
+    float *rope_freqs;             /* per rope pair divisor of the frequency, or NULL */
     lmx_layer *layers;
-    size_t weight_bytes; /* bytes of weights read per token */
+    size_t weight_bytes;           /* bytes of weights read per token */
     char name[256];
 } lmx_model;
 
@@ -76,9 +70,9 @@ void lmx_model_free(lmx_model *m);
 
 /* Memory a model needs, from its metadata alone (nothing is loaded). */
 typedef struct {
-    size_t weights; /* tensor bytes (mapped) */
-    size_t kv;      /* KV cache for n_ctx × n_seq positions */
-    size_t compute; /* activations and scratch for a batch */
+    size_t weights;   /* tensor bytes (mapped) */
+    size_t kv;        /* KV cache for n_ctx × n_seq positions */
+    size_t compute;   /* activations and scratch for a batch */
     size_t total;
     int n_ctx; /* the context it assumed (n_ctx 0: the trained one, capped) */
 } lmx_mem_estimate;
@@ -91,12 +85,12 @@ size_t lmx_model_kv_bytes_per_token(const lmx_model *m, bool kv_f32);
 /* ---- evaluation context ---- */
 
 typedef struct {
-    int n_ctx;      /* positions per sequence; 0 = min(trained context, LMX_DEFAULT_CTX_MAX) */
-    int n_seq;      /* sequences that can hold KV at once (slots); default 1 */
-    int n_batch;    /* tokens per forward pass at most (larger batches are split); default 512 */
-    bool kv_f32;    /* KV cache in F32 instead of F16 */
-    bool kv_q8_0;   /* KV cache in Q8_0 (about half of F16's memory; head_dim % 32 == 0) */
-    lmx_pool *pool; /* compute threads (not owned); NULL = single-threaded */
+    int n_ctx;       /* positions per sequence; 0 = min(trained context, LMX_DEFAULT_CTX_MAX) */
+    int n_seq;       /* sequences that can hold KV at once (slots); default 1 */
+    int n_batch;     /* tokens per forward pass at most (larger batches are split); default 512 */
+    bool kv_f32;     /* KV cache in F32 instead of F16 */
+    bool kv_q8_0;    /* KV cache in Q8_0 (about half of F16's memory; head_dim % 32 == 0) */
+    lmx_pool *pool;  /* compute threads (not owned); NULL = single-threaded */
 } lmx_ctx_opts;
 
 typedef struct lmx_ctx lmx_ctx;

@@ -23,7 +23,7 @@
 #define LMX_DEFAULT_PORT 1234
 
 #define LMX_CFG_MAX_ALIASES 64
-#define LMX_CFG_MAX_MODELS  32
+#define LMX_CFG_MAX_MODELS 32
 
 /* A model to load at start: an id, alias or local name from the store, or a
  * path to a .gguf file. */
@@ -47,7 +47,7 @@ typedef struct {
     double http_header_timeout;
     long http_body_min_rate, http_threads, http_workers;
     char models_dir[1024];
-    char model[1024];        /* -m FILE: a .gguf loaded at start */
+    char model[1024]; /* -m FILE: a .gguf loaded at start */
     char responses_db[1024]; /* stored /v1/responses: a SQLite file, or ":memory:" */
     /* defaults for loaded models (restart: the manager takes them at creation) */
     long ctx_size, parallel, queue;
@@ -56,14 +56,14 @@ typedef struct {
     char state_dir[1024]; /* "": $LMX_STATE_DIR or ~/.lmx (restart) */
     bool admin_token;     /* admin_key came from <state_dir>/admin.token (lmx_config_admin_key) */
     /* the fleet: tenants, keys, limits (tenancy.h; reload unless noted) */
-    char profile[32];      /* lan | trusted-gateway | internet (restart) */
-    char tenancy_db[1024]; /* keys and quota usage (restart) */
-    char tenants[2048];    /* NAME:weight=W,rpm=N,tpm=N,tpd=N,inflight=N;... */
-    char api_keys[4096];   /* TENANT:SHA256HEX;... */
+    char profile[32];         /* lan | trusted-gateway | internet (restart) */
+    char tenancy_db[1024];    /* keys and quota usage (restart) */
+    char tenants[2048];       /* NAME:weight=W,rpm=N,tpm=N,tpd=N,inflight=N;... */
+    char api_keys[4096];      /* TENANT:SHA256HEX;... */
     char trusted_proxies[1024];
     long client_max_inflight, client_prompt_tpm, max_prompt_tokens, queue_max_wait;
-    long client_labels; /* restart: client ids with their own metric label */
-    long itl_target_ms; /* restart: schedulers take it when a model loads */
+    long itl_target_ms;       /* restart: schedulers take it when a model loads */
+    long client_labels;       /* restart: client ids with their own metric label */
     /* TLS: PEM files, re-read on reload (new connections get the new pair);
      * tls_ca: verify client certificates against it (mTLS) */
     char tls_cert[1024], tls_key[1024], tls_ca[1024];
