@@ -150,7 +150,11 @@ static int load_startup_models(lmx_mgr *mgr, const lmx_config *c) {
                               .tune = {.kv_type = m->kv_type,
                                        .spec = m->speculative,
                                        .draft_model = m->draft_model,
-                                       .draft_max = (int)m->draft_max}};
+                                       .draft_max = (int)m->draft_max},
+                              /* -1: the global one (the manager's default); 0: none */
+                              .itl_target_ms = m->itl_target_ms < 0    ? 0
+                                               : m->itl_target_ms == 0 ? -1
+                                                                       : (double)m->itl_target_ms};
             lmx_mgr_err e = {0};
             sm = lmx_mgr_load(mgr, &q, &e);
             if (!sm) {
@@ -289,8 +293,12 @@ int cmd_serve(int argc, char **argv) {
                        .tune = {.kv_type = cfg->kv_type,
                                 .spec = cfg->speculative,
                                 .draft_model = cfg->draft_model,
-                                .draft_max = (int)cfg->draft_max}};
+                                .draft_max = (int)cfg->draft_max},
+                       .debug_load_delay_ms = (int)cfg->models_debug_load_delay_ms};
     lmx_mgr *mgr = lmx_mgr_create(&mo);
+    if (cfg->models_debug_load_delay_ms)
+        lmx_log("warn", "TESTING ONLY: model loads are slowed (models_debug.load_delay_ms)",
+                json_pack("{s:i}", "load_delay_ms", (int)cfg->models_debug_load_delay_ms));
     /* stored responses: the newest 1000, for 7 days (the file is opened on first use) */
     char db_path[1100] = "";
     const char *home = getenv("HOME");

@@ -34,7 +34,14 @@ typedef struct {
     char *err;
     size_t errlen;
     int failed;
+    const lmx_model_opts *opts; /* NULL: none */
+    uint64_t done, total;       /* tensor bytes prepared / in the file (progress) */
 } loader;
+
+static void progress(loader *L, const lmx_gguf_tensor *t) {
+    L->done += t->nbytes;
+    if (L->opts && L->opts->progress) L->opts->progress(L->opts->progress_ctx, L->done, L->total);
+}
 
 static void lfail(loader *L, const char *fmt, ...) {
     if (L->failed) return;
@@ -99,6 +106,7 @@ static void load_mat(loader *L, lmx_wmat *w, const char *name, int64_t rows, int
      * weights are resident once, not twice. */
     if (w->owned) lmx_gguf_release(L->m->gguf, t);
     L->m->weight_bytes += t->nbytes;
+    progress(L, t);
 }
 
 /* A small vector (norm weights, biases) copied out as floats. */
@@ -122,6 +130,7 @@ static float *load_vec(loader *L, const char *name, int64_t n, bool required) {
         return NULL;
     }
     lmx_dequant((lmx_dtype)t->type, t->data, v, n);
+    progress(L, t);
     return v;
 }
 
@@ -240,7 +249,6 @@ static void load_weights(loader *L, const arch_desc *ad) {
 }
 
 lmx_model *lmx_model_open(const char *path, const lmx_model_opts *opts, char *err, size_t errlen) {
-    (void)opts;
     lmx_model *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, errlen, "%s: out of memory", path);
@@ -252,7 +260,8 @@ lmx_model *lmx_model_open(const char *path, const lmx_model_opts *opts, char *er
         free(m);
         return NULL;
     }
-    loader L = {m, err, errlen, 0};
+    loader L = {m, err, errlen, 0, opts, 0, 0};
+    for (int64_t i = 0; i < m->gguf->n_tensors; i++) L.total += m->gguf->tensors[i].nbytes;
     read_hparams(&L);
     const arch_desc *ad = NULL;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
@@ -309,7 +318,7 @@ int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, int 
     snprintf(m.name, sizeof m.name, "%s", path);
     m.gguf = lmx_gguf_open(path, err, errlen);
     if (!m.gguf) return -1;
-    loader L = {&m, err, errlen, 0};
+    loader L = {&m, err, errlen, 0, NULL, 0, 0};
     read_hparams(&L);
     const lmx_gguf_tensor *te = lmx_gguf_find_tensor(m.gguf, "token_embd.weight");
     if (!L.failed && !te) lfail(&L, "tensor 'token_embd.weight' is missing");

@@ -59,6 +59,10 @@ typedef struct lmx_model {
 
 typedef struct {
     bool no_repack; /* keep weights in their GGUF layout (no repacked copy) */
+    /* Called after each tensor is prepared, from the opening thread: bytes of
+     * tensors done so far and in all (what a loading model's ETA is made of). */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
 } lmx_model_opts;
 
 lmx_model *lmx_model_open(const char *path, const lmx_model_opts *opts, char *err, size_t errlen);

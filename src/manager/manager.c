@@ -51,7 +51,10 @@ typedef struct entry {
     double ttl_s;     /* idle unload; 0 never */
     double last_used; /* unix seconds */
     double load_ms;
-    double fails[MAX_FAILS]; /* unix seconds of recent run-time failures */
+    double itl_target_ms;           /* the latency target its scheduler was made with; 0: none */
+    uint64_t load_done, load_total; /* tensor bytes prepared / in all, while loading */
+    double load_t0;                 /* unix seconds the load began */
+    double fails[MAX_FAILS];        /* unix seconds of recent run-time failures */
     int n_fails;
 } entry;
 
@@ -69,6 +72,7 @@ struct lmx_mgr {
     /* reaper: TTL unloads and the tokens/s samples */
     pthread_t reaper;
     bool reaper_on, stop;
+    int n_bg_loads; /* on-demand loads running in their own thread (destroy waits) */
     uint64_t tok_samples[11];
     double tok_times[11];
     int n_samples;
@@ -141,8 +145,10 @@ lmx_mgr *lmx_mgr_create(const lmx_mgr_opts *o) {
     m->o.proc_root = m->proc_root;
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
-    m->pol = (lmx_mgr_policy){
-        .load_on_demand = true, .quarantine_errors = 3, .quarantine_window_s = 600};
+    m->pol = (lmx_mgr_policy){.load_on_demand = true,
+                              .load_wait_s = 30,
+                              .quarantine_errors = 3,
+                              .quarantine_window_s = 600};
     m->started = now_s();
     char err[512];
     if (m->models_dir) m->store = lmx_store_open(m->models_dir, err, sizeof err);
@@ -158,6 +164,7 @@ void lmx_mgr_destroy(lmx_mgr *m, bool cancel_running) {
     pthread_mutex_lock(&m->mu);
     m->stop = true;
     pthread_cond_broadcast(&m->cv);
+    while (m->n_bg_loads > 0) pthread_cond_wait(&m->cv, &m->mu);
     pthread_mutex_unlock(&m->mu);
     if (m->reaper_on) pthread_join(m->reaper, NULL);
     for (int i = 0; i < m->n_ents; i++) drop(m->ents[i], cancel_running);
@@ -502,6 +509,7 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
     }
     snprintf(e->path, sizeof e->path, "%s", path);
     e->s = s;
+    e->itl_target_ms = m->o.itl_target_ms;
     e->memory = est.total;
     e->n_ctx = s->n_ctx;
     e->n_parallel = s->n_parallel;
@@ -552,6 +560,29 @@ static void hold_locked(entry *e, const lmx_load_req *q, bool fresh, double defa
     if (q && q->alias && *q->alias) snprintf(e->alias, sizeof e->alias, "%s", q->alias);
 }
 
+/* A load's progress, from the engine (the loading thread): the entry's
+ * counters, read by requests waiting for it to estimate Retry-After. */
+typedef struct {
+    lmx_mgr *m;
+    entry *en;
+} progress_ctx;
+
+static void load_progress(void *ctx, uint64_t done, uint64_t total) {
+    progress_ctx *p = ctx;
+    pthread_mutex_lock(&p->m->mu);
+    uint64_t before = p->en->load_done;
+    p->en->load_done = done;
+    p->en->load_total = total;
+    pthread_mutex_unlock(&p->m->mu);
+    /* TESTING ONLY (models_debug.load_delay_ms, 0 by default): a slow disk,
+     * spread over the tensors so that the progress stays true */
+    if (p->m->o.debug_load_delay_ms > 0 && total > 0 && done > before) {
+        double ms = p->m->o.debug_load_delay_ms * (double)(done - before) / (double)total;
+        struct timespec ts = {(time_t)(ms / 1000), (long)(fmod(ms, 1000) * 1e6)};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* What a load knows as it goes through its steps. */
 typedef struct {
     char id[256];         /* the name resolved (alias, prefixes) */
@@ -559,6 +590,7 @@ typedef struct {
     char sha[80];         /* its sha256 when the store knows it */
     int n_ctx, par;       /* the shape chosen */
     lmx_tuning tu;        /* KV type, speculative decoding */
+    double itl;           /* the scheduler's latency target (0: none) */
     lmx_mem_estimate est; /* what that shape costs */
     bool mlock;           /* the policy at admission */
     entry *en;            /* the entry reserved by admission */
@@ -624,6 +656,9 @@ static load_step load_resolve(lmx_mgr *m, const lmx_load_req *q, load_plan *p, l
     if (stored) lmx_store_entry_free(&se);
     if (!lmx_tuning_resolve(&q->tune, &m->o.tune, m->store, &p->tu, e))
         return load_refused(m, p, e);
+    p->itl = q->itl_target_ms > 0   ? q->itl_target_ms
+             : q->itl_target_ms < 0 ? 0
+                                    : m->o.itl_target_ms;
     choose_shape(m, p->id, p->path, q->ctx_size > 0 ? q->ctx_size : m->o.n_ctx,
                  q->parallel > 0 ? q->parallel : m->o.n_parallel, p->tu.kv_type, &p->n_ctx,
                  &p->par);
@@ -688,6 +723,8 @@ static load_step load_admit(lmx_mgr *m, const lmx_load_req *q, load_plan *p, lmx
     }
     snprintf(en->path, sizeof en->path, "%s", p->path);
     en->state = ST_LOADING;
+    en->load_t0 = now_s();
+    en->load_t0 = now_s();
     for (;;) {
         mem_view v;
         mem_view_locked(m, &v);
@@ -724,16 +761,18 @@ static load_step load_admit(lmx_mgr *m, const lmx_load_req *q, load_plan *p, lmx
 static load_step load_and_canary(lmx_mgr *m, load_plan *p, lmx_mgr_err *e) {
     char err[768];
     p->t0_ms = lmx_now_s() * 1000.0;
+    progress_ctx pc = {m, p->en};
     lmx_served_opts so = {.path = p->path,
                           .n_ctx = p->n_ctx,
                           .n_parallel = p->par,
                           .n_queue = m->o.n_queue,
-                          .itl_target_ms = m->o.itl_target_ms,
+                          .itl_target_ms = p->itl,
                           .pool = m->o.pool,
                           .kv_type = p->tu.kv_type,
                           .spec = p->tu.spec,
                           .draft_path = p->tu.draft_path,
-                          .draft_max = p->tu.draft_max};
+                          .draft_max = p->tu.draft_max,
+                          .model = {.progress = load_progress, .progress_ctx = &pc}};
     lmx_served *s = lmx_served_load(&so, err, sizeof err);
     if (!s) {
         load_error(err, e);
@@ -773,6 +812,7 @@ static lmx_served *load_commit(lmx_mgr *m, const lmx_load_req *q, load_plan *p, 
         en->n_ctx = s->n_ctx;
         en->n_parallel = s->n_parallel;
         en->load_ms = (lmx_now_s() * 1000.0) - p->t0_ms;
+        en->itl_target_ms = p->itl;
         en->state = ST_READY;
         en->n_fails = 0;
         en->reason[0] = 0;
@@ -810,6 +850,114 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_mgr_err *e) {
 
 /* ---- requests ---- */
 
+/* Seconds until a loading entry is likely ready: the bytes left at the rate
+ * read so far, plus one for the canary and rounding; 1-59 (the SDKs honour
+ * Retry-After up to 60 s), 5 before any progress is known. Lock held. */
+static int load_eta_locked(const entry *en) {
+    if (en->state == ST_CANARY) return 1;
+    double el = now_s() - en->load_t0;
+    if (!en->load_done || !en->load_total || el <= 0) return 5;
+    uint64_t left = en->load_total > en->load_done ? en->load_total - en->load_done : 0;
+    double eta = ceil((double)left * el / (double)en->load_done) + 1;
+    return eta < 1 ? 1 : eta > 59 ? 59 : (int)eta;
+}
+
+static void loading_err_locked(lmx_mgr *m, const char *id, lmx_mgr_err *e) {
+    entry *en = find_locked(m, id);
+    bool known = en && busy(en) && en->load_t0 > 0;
+    int eta = known ? load_eta_locked(en) : 5;
+    double pct =
+        known && en->load_total ? 100.0 * (double)en->load_done / (double)en->load_total : 0;
+    double el = known ? now_s() - en->load_t0 : 0;
+    lmx_mgr_fail(e, LMX_MGR_LOADING, LMX_MGR_W_MODEL, "model",
+                 "The model '%s' is loading (%s, %.0f%% after %.1f s); retry in about %d s.", id,
+                 known && en->state == ST_CANARY ? "checking" : "reading weights", pct, el, eta);
+    snprintf(e->name, sizeof e->name, "%s", id);
+    e->retry_after_s = eta;
+}
+
+/* Waits on the manager's condition until the deadline (unix seconds); false
+ * once it has passed. Lock held. */
+static bool wait_until_locked(lmx_mgr *m, double deadline) {
+    double now = now_s();
+    if (now >= deadline) return false;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (deadline - now);
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+    return true;
+}
+
+/* An on-demand load in its own thread, so that a request waits for it only
+ * up to load_wait_s while the load goes on. Guarded by the manager's lock;
+ * freed by the waiter, or by the thread when the waiter gave up. */
+typedef struct {
+    lmx_mgr *m;
+    char id[256];
+    bool done, abandoned;
+    lmx_served *s; /* with a reference held for the waiter */
+    lmx_mgr_err e;
+} bg_load;
+
+static void *bg_load_main(void *arg) {
+    bg_load *j = arg;
+    lmx_mgr *m = j->m;
+    lmx_load_req q = {.model = j->id};
+    lmx_mgr_err e = {0};
+    lmx_served *s = lmx_mgr_load(m, &q, &e);
+    pthread_mutex_lock(&m->mu);
+    bool gone = j->abandoned;
+    j->s = s;
+    j->e = e;
+    j->done = true;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    if (gone) {
+        if (s) lmx_mgr_release(s);
+        free(j);
+    }
+    pthread_mutex_lock(&m->mu);
+    m->n_bg_loads--;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+/* Starts id loading in its own thread and waits for it until deadline. Lock held. */
+static lmx_served *load_on_demand_locked(lmx_mgr *m, const char *id, double deadline,
+                                         lmx_mgr_err *e) {
+    bg_load *j = calloc(1, sizeof *j);
+    if (j) {
+        j->m = m;
+        snprintf(j->id, sizeof j->id, "%s", id);
+    }
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    bool started = j && !m->stop && !pthread_create(&th, &at, bg_load_main, j);
+    pthread_attr_destroy(&at);
+    if (!started) {
+        free(j);
+        lmx_mgr_fail(e, LMX_MGR_INTERNAL, LMX_MGR_W_NONE, NULL, "cannot start loading '%s'", id);
+        return NULL;
+    }
+    m->n_bg_loads++;
+    while (!j->done && wait_until_locked(m, deadline)) {
+    }
+    if (!j->done) { /* the load goes on; the thread frees j */
+        j->abandoned = true;
+        loading_err_locked(m, id, e);
+        return NULL;
+    }
+    lmx_served *s = j->s;
+    if (!s) *e = j->e;
+    free(j);
+    return s;
+}
+
 lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_mgr_err *e) {
     char id[256], dflt[256];
     bool is_alias;
@@ -820,7 +968,17 @@ lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_mgr_err *e) {
     const char *nm = normalise(m, name);
     if (!resolve_alias(m, nm, id, sizeof id, &is_alias)) snprintf(id, sizeof id, "%s", nm);
     pthread_mutex_lock(&m->mu);
-    entry *en = settle_locked(m, id);
+    double deadline = now_s() + m->pol.load_wait_s;
+    entry *en;
+    while ((en = find_locked(m, id)) && busy(en)) {
+        if (en->state == ST_UNLOADING) { /* its requests are ending: not for long */
+            pthread_cond_wait(&m->cv, &m->mu);
+        } else if (!wait_until_locked(m, deadline)) {
+            loading_err_locked(m, id, e);
+            pthread_mutex_unlock(&m->mu);
+            return NULL;
+        }
+    }
     if (en && en->state == ST_READY) {
         hold_locked(en, NULL, false, 0);
         pthread_mutex_unlock(&m->mu);
@@ -840,8 +998,10 @@ lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_mgr_err *e) {
         not_found(m, name, e);
         return NULL;
     }
-    lmx_load_req q = {.model = id};
-    return lmx_mgr_load(m, &q, e);
+    pthread_mutex_lock(&m->mu);
+    lmx_served *s = load_on_demand_locked(m, id, deadline, e);
+    pthread_mutex_unlock(&m->mu);
+    return s;
 }
 
 void lmx_mgr_release(lmx_served *s) {
@@ -979,6 +1139,7 @@ static void model_record_locked(lmx_mgr *m, const entry *e, lmx_mgr_model *r) {
     r->active = st.running;
     r->tune = e->tune;
     r->sched = st;
+    r->itl_target_ms = e->itl_target_ms;
 }
 
 int lmx_mgr_models(lmx_mgr *m, lmx_mgr_model **out) {

@@ -27,6 +27,7 @@ const char *lmx_mgr_status_name(lmx_mgr_status s) {
         [LMX_MGR_NOT_FOUND] = "not_found",
         [LMX_MGR_FORBIDDEN] = "forbidden",
         [LMX_MGR_UNSTABLE] = "unstable",
+        [LMX_MGR_LOADING] = "loading",
         [LMX_MGR_LOADED] = "loaded",
         [LMX_MGR_FINISHED] = "finished",
         [LMX_MGR_OUTSIDE_STORE] = "outside_store",

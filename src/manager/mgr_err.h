@@ -16,6 +16,7 @@ typedef enum {
     LMX_MGR_NOT_FOUND,          /* `what` does not exist */
     LMX_MGR_FORBIDDEN,          /* the Hub keeps the repo from us (gated, private) */
     LMX_MGR_UNSTABLE,           /* the model is quarantined after run-time failures */
+    LMX_MGR_LOADING,            /* the model is still loading past the wait (retry_after_s) */
     LMX_MGR_LOADED,             /* the model is loaded: unload it first */
     LMX_MGR_FINISHED,           /* the download has already ended */
     LMX_MGR_OUTSIDE_STORE,      /* the file is not under the models directory */
@@ -52,6 +53,7 @@ typedef struct {
      * limit and the knobs that shrink the need */
     uint64_t needed, available, limit;
     int n_ctx, n_parallel;
+    int retry_after_s; /* LOADING: when the load is likely done */
     char message[768];
 } lmx_mgr_err;
 

@@ -91,7 +91,7 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
     if (bl > 5 && !strcmp(s->name + bl - 5, ".gguf")) s->name[bl - 5] = 0;
     s->created = time(NULL);
     double t_load = lmx_now_s();
-    s->m = lmx_model_open(o->path, NULL, err, errlen);
+    s->m = lmx_model_open(o->path, &o->model, err, errlen);
     if (!s->m) goto fail;
     if (o->spec == LMX_SPEC_DRAFT) {
         char derr[512];
@@ -177,4 +177,3 @@ void lmx_served_free(lmx_served *s, bool cancel_running) {
     free(s->eos_text);
     free(s);
 }
-

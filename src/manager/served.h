@@ -49,6 +49,7 @@ typedef struct {
     int spec;               /* lmx_spec_mode (sched/spec.h): 0 off */
     const char *draft_path; /* spec == LMX_SPEC_DRAFT: the draft model's .gguf */
     int draft_max;          /* 0: the mode's default */
+    lmx_model_opts model; /* the engine's (progress callback); zero: none */
 } lmx_served_opts;
 
 /* Loads the model, creates its scheduler, parses and probes its template.

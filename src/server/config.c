@@ -80,8 +80,12 @@ static const cfg_key keys[] = {
      NULL, true, "0", "prompt tokens one request may have (0: the context is the limit)"},
     {"queue_max_wait", T_INT, F(queue_max_wait), 0, 3600, true, "--queue-max-wait", NULL, true, "0",
      "seconds of estimated queue wait beyond which a request gets 429 model_busy (0: off)"},
+    {"client_labels", T_INT, F(client_labels), 1, 1024, false, "--client-labels", NULL, true, "32",
+     "client ids with their own label in lmx_client_requests_total: the most active lately (the "
+     "rest as \"other\")"},
     {"itl_target_ms", T_INT, F(itl_target_ms), 0, 60000, false, "--itl-target-ms", NULL, true, "0",
-     "inter-token latency p95 target per model: the running batch is capped to meet it (0: off)"},
+     "inter-token latency p95 target per model: the running batch is capped to meet it (0: off); "
+     "the default for models without their own (models: entries, the admin load body)"},
     {"tls_cert", T_STR, F(tls_cert), 0, 0, true, "--tls-cert", NULL, true, "none",
      "serve HTTPS with this PEM certificate (chain); re-read on reload"},
     {"tls_key", T_STR, F(tls_key), 0, 0, true, "--tls-key", NULL, true, "none",
@@ -157,6 +161,9 @@ static const cfg_key keys[] = {
      "unload idle models least-recently-used first to make room for a load"},
     {"load_on_demand", T_BOOL, F(load_on_demand), 0, 0, true, "--load-on-demand", NULL, true,
      "true", "a request for a known model that is not loaded loads it"},
+    {"load_wait", T_SECS, F(load_wait), 0, 3600, true, "--load-wait", NULL, true, "30",
+     "seconds a request waits for its model to load before 503 model_loading with Retry-After "
+     "(the load goes on; 0: answer at once)"},
     {"mlock", T_BOOL, F(mlock), 0, 0, true, "--mlock", NULL, true, "false",
      "lock model weights in memory"},
     {"default_model", T_STR, F(default_model), 0, 0, true, "--default-model", NULL, true, "none",
@@ -180,8 +187,8 @@ static const cfg_key keys[] = {
     {"skills_max_steps", T_INT, F(skills_max_steps), 1, 64, true, NULL, NULL, true, "4",
      "model turns of a chat request's server-side skill loop"},
     {"models", T_MODELS, F(models), 0, 0, false, NULL, NULL, false, "none",
-     "models loaded at start: a list of MODEL or {model, ctx_size, parallel, alias, ttl, kv_type, "
-     "speculative, draft_model, draft_max}"},
+     "models loaded at start: a list of MODEL or {model, ctx_size, parallel, alias, ttl, "
+     "itl_target_ms, kv_type, speculative, draft_model, draft_max}"},
     {"agents", T_AGENTS, F(agents), 0, 0, true, NULL, NULL, true, "none",
      "agent roles: {NAME: {model, instructions, tools, tool_choice, limits, sampling, retry, "
      "output_schema}} (docs/agents.md); LMX_AGENTS takes the same as JSON"},
@@ -199,6 +206,9 @@ static const cfg_key keys[] = {
      "--agents-queue-per-tenant", NULL, true, "64", "... and per API key"},
     {"agents_retention", T_SECS, F(agents_retention), 0, 1e10, false, "--agents-retention", NULL,
      true, "604800", "seconds finished agent runs and their events are kept (0: forever)"},
+    {"models_debug.load_delay_ms", T_INT, F(models_debug_load_delay_ms), 0, 600000, false, NULL,
+     NULL, true, "0",
+     "TESTING ONLY: every model load through the store is slowed by this long in all"},
     {"agents_debug.fail_steps", T_INT, F(agents_debug_fail_steps), 0, 100, false, NULL, NULL, true,
      "0", "TESTING ONLY: the first N attempts of every agent model step fail (transient)"},
     {"agents_debug.step_delay_ms", T_INT, F(agents_debug_step_delay_ms), 0, 600000, false, NULL,
@@ -220,6 +230,7 @@ void lmx_config_defaults(lmx_config *c) {
     c->http_threads = 4;
     c->http_workers = 512;
     c->queue = LMX_DEFAULT_QUEUE;
+    c->client_labels = 32;
     c->drain_timeout = 30;
     c->max_body = 32u << 20;
     c->sse_keepalive_ms = 2000;
@@ -229,6 +240,7 @@ void lmx_config_defaults(lmx_config *c) {
     c->memory_reserve = 256u << 20;
     c->auto_evict = true;
     c->load_on_demand = true;
+    c->load_wait = 30;
     c->quarantine_errors = 3;
     c->quarantine_window = 600;
     snprintf(c->agents_store, sizeof c->agents_store, "sqlite");
@@ -530,6 +542,7 @@ static int yaml_aliases(yctx *y, lmx_config *c, const yaml_node_t *v) {
 
 static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
     memset(m, 0, sizeof *m);
+    m->itl_target_ms = -1;
     if (v->type == YAML_SCALAR_NODE && !is_null(v)) {
         if (strlen(scalar(v)) >= sizeof m->model) return yerr(y, v, "models: name too long");
         snprintf(m->model, sizeof m->model, "%s", scalar(v));
@@ -538,7 +551,7 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
     if (v->type != YAML_MAPPING_NODE)
         return yerr(y, v,
                     "models: expected a model name or {model, ctx_size, parallel, alias, "
-                    "ttl, kv_type, speculative, draft_model, draft_max}, got %s",
+                    "ttl, itl_target_ms, kv_type, speculative, draft_model, draft_max}, got %s",
                     type_name(v));
     if (check_dups(y, v)) return -1;
     for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
@@ -576,6 +589,14 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
                 return yerr(y, fv, "models: %s: expected an integer from 0 to %ld, got '%s'", k, hi,
                             s);
             *(k[0] == 'c' ? &m->ctx_size : &m->parallel) = x;
+        } else if (!strcmp(k, "itl_target_ms")) {
+            long x = strtol(s, &end, 10);
+            if (is_quoted(fv) || !*s || *end || errno || x < 0 || x > 60000)
+                return yerr(y, fv,
+                            "models: itl_target_ms: expected milliseconds from 0 (none) to 60000, "
+                            "got '%s'",
+                            s);
+            m->itl_target_ms = x;
         } else if (!strcmp(k, "ttl")) {
             double x = strtod(s, &end);
             if (is_quoted(fv) || !*s || *end || errno || !(x >= 0 && x <= 1e9))
@@ -584,7 +605,7 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
         } else {
             return yerr(y, kn,
                         "models: unknown key '%s' (known: model, ctx_size, parallel, alias, ttl, "
-                        "kv_type, speculative, draft_model, draft_max)",
+                        "itl_target_ms, kv_type, speculative, draft_model, draft_max)",
                         k);
         }
     }
@@ -926,8 +947,9 @@ static bool key_equal(const cfg_key *k, const lmx_config *a, const lmx_config *b
             const lmx_cfg_model *x = &a->models[i], *y = &b->models[i];
             if (strcmp(x->model, y->model) || strcmp(x->alias, y->alias) ||
                 x->ctx_size != y->ctx_size || x->parallel != y->parallel || x->ttl_s != y->ttl_s ||
-                strcmp(x->kv_type, y->kv_type) || strcmp(x->speculative, y->speculative) ||
-                strcmp(x->draft_model, y->draft_model) || x->draft_max != y->draft_max)
+                x->itl_target_ms != y->itl_target_ms || strcmp(x->kv_type, y->kv_type) ||
+                strcmp(x->speculative, y->speculative) || strcmp(x->draft_model, y->draft_model) ||
+                x->draft_max != y->draft_max)
                 return false;
         }
         return true;
@@ -967,6 +989,7 @@ void lmx_config_policy(const lmx_config *c, lmx_mgr_policy *p) {
     p->load_on_demand = c->load_on_demand;
     p->mlock = c->mlock;
     p->default_ttl_s = c->default_ttl;
+    p->load_wait_s = c->load_wait;
     p->quarantine_errors = (int)c->quarantine_errors;
     p->quarantine_window_s = c->quarantine_window;
     p->aliases = c->aliases;

@@ -100,6 +100,17 @@ int lmx_h_admin_load(lmx_req *r, const char *rest) {
         }
         q.ttl_s = json_number_value(t);
     }
+    const json_t *it = json_object_get(body, "itl_target_ms");
+    if (it && !json_is_null(it)) { /* absent or null: the global itl_target_ms */
+        double v = json_is_number(it) ? json_number_value(it) : -1;
+        if (!(v >= 0 && v <= 60000)) {
+            lmx_err_bad(&e, "itl_target_ms",
+                        "'itl_target_ms' must be a number of milliseconds from 0 (no target) to "
+                        "60000.");
+            goto fail;
+        }
+        q.itl_target_ms = v > 0 ? v : -1;
+    }
     lmx_served *s = lmx_api_load(mgr(r), &q, &e);
     if (!s) goto fail;
     char id[256];

@@ -34,6 +34,11 @@ json_t *lmx_view_loaded_entry(const lmx_mgr_model *r) {
                           r->queued, "active", r->active);
     json_object_set_new(o, "kv_type", json_string(lmx_kv_type_name(r->tune.kv_type)));
     json_object_set_new(o, "speculative", spec_json(&r->tune, &r->sched));
+    /* the latency target: what it is, what the batch is capped at for it, what it measures */
+    json_object_set_new(o, "itl_target_ms",
+                        r->itl_target_ms > 0 ? json_real(r->itl_target_ms) : json_null());
+    json_object_set_new(o, "batch_cap", json_integer(r->sched.batch_cap));
+    json_object_set_new(o, "itl_p95_ms", json_real(r->sched.itl_p95_ms));
     return o;
 }
 

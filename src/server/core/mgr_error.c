@@ -20,6 +20,7 @@ static const mapping map[] = {
     [LMX_MGR_NOT_FOUND] = {404, BAD, NULL}, /* the code names what: not_found_code */
     [LMX_MGR_FORBIDDEN] = {403, "permission_error", "repo_forbidden"},
     [LMX_MGR_UNSTABLE] = {409, BAD, "model_unstable"},
+    [LMX_MGR_LOADING] = {503, SRV, "model_loading"},
     [LMX_MGR_LOADED] = {409, BAD, "model_loaded"},
     [LMX_MGR_FINISHED] = {409, BAD, "download_finished"},
     [LMX_MGR_OUTSIDE_STORE] = {409, BAD, "model_outside_store"},
@@ -60,6 +61,7 @@ void lmx_err_from_mgr(lmx_api_err *out, const lmx_mgr_err *m) {
         (unsigned)m->status < sizeof map / sizeof *map ? map[m->status] : map[LMX_MGR_INTERNAL];
     if (m->status == LMX_MGR_NOT_FOUND) mp.code = not_found_code(m->what);
     lmx_err_set(out, mp.status, mp.type, mp.code, m->arg, "%s", m->message);
+    out->retry_after = m->retry_after_s;
     /* the remedies that name an admin route are the server's to give */
     if (m->status == LMX_MGR_UNSTABLE)
         lmx_err_set(out, mp.status, mp.type, mp.code, m->arg,
