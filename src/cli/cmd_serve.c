@@ -40,7 +40,7 @@
 #include "skills/registry.h"
 
 #define STR_(x) #x
-#define STR(x)  STR_(x)
+#define STR(x) STR_(x)
 
 static void usage(FILE *f) {
     fprintf(
@@ -51,49 +51,34 @@ static void usage(FILE *f) {
         "                 [--config FILE] [--models-dir DIR] [--memory-limit SIZE] ...\n"
         "                 [--responses-db PATH]\n"
         "  -m MODEL          a .gguf file, served as its file name without .gguf\n"
-        "  --host, --port    where to listen (default " LMX_DEFAULT_HOST ":" STR(
-            LMX_DEFAULT_PORT) ")\n"
-                              "  --ollama-port P   also listen on P (Ollama's is 11434); every API "
-                              "answers on both\n"
-                              "  -c CTX            context length per sequence (default: the "
-                              "model's, at most " STR(
-                                  LMX_DEFAULT_CTX_MAX) ")\n"
-                                                       "  --parallel N      sequences decoded at "
-                                                       "once (default " STR(
-                                                           LMX_DEFAULT_PARALLEL) ")\n"
-                                                                                 "                 "
-                                                                                 "   without -c / "
-                                                                                 "--parallel, both "
-                                                                                 "shrink until the "
-                                                                                 "model fits "
-                                                                                 "memory\n"
-                                                                                 "  --queue N      "
-                                                                                 "   requests "
-                                                                                 "waiting beyond "
-                                                                                 "those before 429 "
-                                                                                 "(default " STR(
-                                                                                     LMX_DEFAULT_QUEUE) "; 0: none)\n"
-                                                                                                        "  --kv-type T       KV cache type: f16 (default), f32 or q8_0 (about half of f16's memory)\n"
-                                                                                                        "  --spec MODE       speculative decoding: off (default), lookup, or draft with\n"
-                                                                                                        "                    --draft-model MODEL (same vocabulary); --draft-max K drafts per step\n"
-                                                                                                        "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
-                                                                                                        "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
-                                                                                                        "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"
-                                                                                                        "  --sse-keepalive-ms MS  ': keep-alive' comment interval of waiting streams (2000)\n"
-                                                                                                        "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n"
-                                                                                                        "  --admin-key KEY   admin API key (also LMX_ADMIN_KEY); without one the admin API\n"
-                                                                                                        "                    answers loopback clients only\n"
-                                                                                                        "  --config FILE     YAML settings (default ~/.lmx/config.yaml, if present); every\n"
-                                                                                                        "                    setting also reads LMX_<KEY>; flags win over both\n"
-                                                                                                        "  --models-dir DIR  the model store (default ~/.lmx/models)\n"
-                                                                                                        "  --responses-db PATH  stored /v1/responses (default ~/.lmx/responses.db;\n"
-                                                                                                        "                    ':memory:' keeps them in memory)\n"
-                                                                                                        "  --memory-limit SIZE, --memory-reserve SIZE  memory models may use / leave free\n"
-                                                                                                        "  --[no-]auto-evict, --[no-]load-on-demand, --[no-]mlock, --default-ttl S\n"
-                                                                                                        "  --quarantine-errors N, --quarantine-window S, --alias NAME=MODEL[,MODEL...]\n"
-                                                                                                        "  --log-level L     debug, info, warn or error (default info)\n"
-                                                                                                        "  --log-format F    text, json, or auto: text on a terminal, else json (default)\n"
-                                                                                                        "  SIGHUP or POST /admin/config/reload re-reads the file (docs/configuration.md)\n");
+        "  --host, --port    where to listen (default " LMX_DEFAULT_HOST ":" STR(LMX_DEFAULT_PORT) ")\n"
+        "  --ollama-port P   also listen on P (Ollama's is 11434); every API answers on both\n"
+        "  -c CTX            context length per sequence (default: the model's, at most "
+        STR(LMX_DEFAULT_CTX_MAX) ")\n"
+        "  --parallel N      sequences decoded at once (default " STR(LMX_DEFAULT_PARALLEL) ")\n"
+        "                    without -c / --parallel, both shrink until the model fits memory\n"
+        "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) "; 0: none)\n"
+        "  --kv-type T       KV cache type: f16 (default), f32 or q8_0 (about half of f16's memory)\n"
+        "  --spec MODE       speculative decoding: off (default), lookup, or draft with\n"
+        "                    --draft-model MODEL (same vocabulary); --draft-max K drafts per step\n"
+        "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
+        "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
+        "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"
+        "  --sse-keepalive-ms MS  ': keep-alive' comment interval of waiting streams (2000)\n"
+        "  --api-key KEY     require 'Authorization: Bearer KEY' (also LMX_API_KEY)\n"
+        "  --admin-key KEY   admin API key (also LMX_ADMIN_KEY); without one the admin API\n"
+        "                    answers loopback clients only\n"
+        "  --config FILE     YAML settings (default ~/.lmx/config.yaml, if present); every\n"
+        "                    setting also reads LMX_<KEY>; flags win over both\n"
+        "  --models-dir DIR  the model store (default ~/.lmx/models)\n"
+        "  --responses-db PATH  stored /v1/responses (default ~/.lmx/responses.db;\n"
+        "                    ':memory:' keeps them in memory)\n"
+        "  --memory-limit SIZE, --memory-reserve SIZE  memory models may use / leave free\n"
+        "  --[no-]auto-evict, --[no-]load-on-demand, --[no-]mlock, --default-ttl S\n"
+        "  --quarantine-errors N, --quarantine-window S, --alias NAME=MODEL[,MODEL...]\n"
+        "  --log-level L     debug, info, warn or error (default info)\n"
+        "  --log-format F    text, json, or auto: text on a terminal, else json (default)\n"
+        "  SIGHUP or POST /admin/config/reload re-reads the file (docs/configuration.md)\n");
 }
 
 /* The tenancy database (keys, quota usage), the profile's requirements and
@@ -101,8 +86,7 @@ static void usage(FILE *f) {
 static lmx_tenancy *open_tenancy(lmx_config *cfg, char *err, size_t errlen) {
     char path[1100] = "";
     const char *home = getenv("HOME");
-    if (cfg->tenancy_db[0])
-        snprintf(path, sizeof path, "%s", cfg->tenancy_db);
+    if (cfg->tenancy_db[0]) snprintf(path, sizeof path, "%s", cfg->tenancy_db);
     else if (home && *home) {
         snprintf(path, sizeof path, "%s/.lmx", home);
         mkdir(path, 0700);
@@ -351,8 +335,7 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "lmx serve: TLS needs both tls_cert and tls_key\n");
         goto out;
     }
-    if (cfg->tls_cert[0] &&
-        lmx_tls_init(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err, sizeof err)) {
+    if (cfg->tls_cert[0] && lmx_tls_init(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err, sizeof err)) {
         fprintf(stderr, "lmx serve: %s\n", err);
         goto out;
     }
@@ -415,11 +398,9 @@ int cmd_serve(int argc, char **argv) {
             if (lmx_tls_reload(cert, key, err, sizeof err))
                 lmx_log("warn", "TLS reload refused: the old certificate stays",
                         json_pack("{s:s}", "error", err));
-            else
-                lmx_log("info", "TLS certificate reloaded", json_pack("{s:s}", "cert", cert));
+            else lmx_log("info", "TLS certificate reloaded", json_pack("{s:s}", "cert", cert));
         }
-        lmx_sd_notify(res ? "READY=1\nSTATUS=config reloaded"
-                          : "READY=1\nSTATUS=config reload refused");
+        lmx_sd_notify(res ? "READY=1\nSTATUS=config reloaded" : "READY=1\nSTATUS=config reload refused");
     }
     long drain = lmx_cfg_live_drain_timeout(live);
     lmx_sd_notify("STOPPING=1");
