@@ -95,7 +95,7 @@ static const lmx_kern_entry *entry_for(lmx_isa isa, lmx_dtype t) {
  * one to the best lower ISA that reads GGUF layout. */
 static const lmx_kern_entry *entry_for_wmat(const lmx_wmat *w) {
     lmx_isa isa = lmx_isa_current();
-    if (w->layout == LMX_LAYOUT_X16) return lmx_kern_avx512(w->type);
+    if (w->layout != LMX_LAYOUT_GGUF) return lmx_kern_avx512(w->type);
     for (int i = isa; i >= 0; i--) {
         const lmx_kern_entry *e = entry_for((lmx_isa)i, w->type);
         if (e && e->layout == LMX_LAYOUT_GGUF) return e;

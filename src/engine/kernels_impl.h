@@ -15,7 +15,7 @@
 
 #include "engine/kernels.h"
 
-enum { LMX_LAYOUT_GGUF = 0, LMX_LAYOUT_X16 = 1 };
+enum { LMX_LAYOUT_GGUF = 0, LMX_LAYOUT_X16 = 1, LMX_LAYOUT_T16 = 2 };
 
 /* Kernels are called with at most this many tokens at once (lmx_matmul walks
  * longer batches in blocks of it, keeping their activations in L2). */
