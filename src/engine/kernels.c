@@ -90,15 +90,18 @@ static const lmx_kern_entry *entry_for(lmx_isa isa, lmx_dtype t) {
     }
 }
 
-/* The kernel for a matrix: the current ISA's if it reads the matrix's layout;
- * else a repacked matrix goes to the ISA that repacked it, and a GGUF-layout
- * one to the best lower ISA that reads GGUF layout. */
+/* The kernel for a matrix: the best ISA up to the current one that reads the
+ * matrix's layout; else (a matrix repacked before the ISA was lowered) the
+ * ISA above that repacked it. */
 static const lmx_kern_entry *entry_for_wmat(const lmx_wmat *w) {
     lmx_isa isa = lmx_isa_current();
-    if (w->layout != LMX_LAYOUT_GGUF) return lmx_kern_avx512(w->type);
     for (int i = isa; i >= 0; i--) {
         const lmx_kern_entry *e = entry_for((lmx_isa)i, w->type);
-        if (e && e->layout == LMX_LAYOUT_GGUF) return e;
+        if (e && e->layout == w->layout) return e;
+    }
+    for (int i = isa + 1; i <= LMX_ISA_AVX512; i++) {
+        const lmx_kern_entry *e = entry_for((lmx_isa)i, w->type);
+        if (e && e->layout == w->layout && lmx_isa_supported((lmx_isa)i)) return e;
     }
     return NULL;
 }
@@ -236,6 +239,22 @@ void lmx_dequant(lmx_dtype type, const void *src, float *dst, int64_t n) {
 
 /* ---- weight matrices ---- */
 
+int lmx_repack_t16(lmx_wmat *w) {
+    size_t n = (((size_t)(w->rows + 15) / 16) * (size_t)w->cols * 32 + 63) & ~(size_t)63;
+    uint16_t *dst = aligned_alloc(64, n);
+    if (!dst) return -1;
+    memset(dst, 0, n);
+    for (int64_t r = 0; r < w->rows; r++) {
+        const uint8_t *src = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        uint16_t *g = dst + (size_t)(r / 16) * (size_t)w->cols * 16 + r % 16;
+        for (int64_t c = 0; c < w->cols; c++) g[c * 16] = lmx_rd16(src + 2 * c);
+    }
+    w->owned = dst;
+    w->data = dst;
+    w->layout = LMX_LAYOUT_T16;
+    return 0;
+}
+
 int lmx_wmat_init(lmx_wmat *w, lmx_dtype type, int64_t rows, int64_t cols, const void *data) {
     memset(w, 0, sizeof *w);
     const lmx_dtype_info *in = lmx_dtype_get(type);
@@ -262,7 +281,12 @@ void lmx_wmat_get_row(const lmx_wmat *w, int64_t r, float *dst) {
         lmx_dequant(w->type, (const uint8_t *)w->data + (size_t)r * w->row_bytes, dst, w->cols);
         return;
     }
-    /* Repacked: rebuild the row's GGUF blocks, then dequantize them. */
+    if (w->layout == LMX_LAYOUT_T16) {
+        const uint16_t *g = lmx_t16_group(w, r / 16) + r % 16;
+        for (int64_t c = 0; c < w->cols; c++) dst[c] = lmx_f16_to_f32(g[c * 16]);
+        return;
+    }
+    /* X16: rebuild the row's GGUF blocks, then dequantize them. */
     uint8_t buf[8192], *tmp = w->row_bytes <= sizeof buf ? buf : malloc(w->row_bytes);
     if (!tmp) {
         memset(dst, 0, (size_t)w->cols * sizeof *dst);

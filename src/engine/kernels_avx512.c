@@ -265,9 +265,9 @@ BF16_TARGET static void kern_bf16_dot(const lmx_wmat *w, const void *xa, size_t 
  *
  * Prefill is bound by FMA throughput, and a dot-product tile (above) needs a
  * fresh activation vector for every 16 products, more than the caches feed.
- * F16 matrices are therefore repacked at init ("T16" layout): groups of 16
- * rows, each group stored column by column, the 16 rows' values of a column
- * side by side (32 bytes). One vcvtph2ps gives a column of 16 outputs'
+ * F16 matrices are therefore repacked at init (the T16 layout, kernels_impl.h:
+ * a group of 16 rows column by column, a column's 16 values side by side).
+ * One vcvtph2ps gives a column of 16 outputs'
  * weights, multiplied by each token's activation broadcast from memory: a
  * tile of T16_G groups x T16_T tokens holds 16 * T16_G * T16_T outputs in
  * 24 zmm accumulators, and reads 2 bytes of weights per 12 products.
@@ -279,32 +279,6 @@ BF16_TARGET static void kern_bf16_dot(const lmx_wmat *w, const void *xa, size_t 
 
 enum { T16_G = 2, T16_T = 12, T16_GD = 4 /* groups per tile when decoding */ };
 
-static size_t t16_bytes(const lmx_wmat *w) {
-    return (((size_t)(w->rows + 15) / 16) * (size_t)w->cols * 32 + 63) & ~(size_t)63;
-}
-
-static int repack_t16(lmx_wmat *w) {
-    size_t n = t16_bytes(w);
-    uint16_t *dst = aligned_alloc(64, n);
-    if (!dst) return -1;
-    memset(dst, 0, n);
-    for (int64_t r = 0; r < w->rows; r++) {
-        const uint8_t *src = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
-        uint16_t *g = dst + (size_t)(r / 16) * (size_t)w->cols * 16 + r % 16;
-        for (int64_t c = 0; c < w->cols; c++) g[c * 16] = lmx_rd16(src + 2 * c);
-    }
-    w->owned = dst;
-    w->data = dst;
-    w->layout = LMX_LAYOUT_T16;
-    return 0;
-}
-
-static void unpack_t16_row(const lmx_wmat *w, int64_t r, uint8_t *dst) {
-    const uint16_t *g =
-        (const uint16_t *)w->data + (size_t)(r / 16) * (size_t)w->cols * 16 + r % 16;
-    for (int64_t c = 0; c < w->cols; c++) memcpy(dst + 2 * c, &g[c * 16], 2);
-}
-
 /* Rows [16g0, 16g0 + 16G) by T tokens; lanes outside [r0, r1) are not stored.
  * When decoding (`pf`), each group's stream is prefetched a few KiB ahead. */
 INLINE void tile_t16(const lmx_wmat *w, const float *x, size_t xs, int64_t g0, const int G,
@@ -314,8 +288,7 @@ INLINE void tile_t16(const lmx_wmat *w, const float *x, size_t xs, int64_t g0, c
     const float *xt[T16_T];
     const int64_t n = w->cols;
 #pragma GCC unroll 8
-    for (int g = 0; g < G; g++)
-        wg[g] = (const uint16_t *)w->data + (size_t)(g0 + g) * (size_t)n * 16;
+    for (int g = 0; g < G; g++) wg[g] = lmx_t16_group(w, g0 + g);
 #pragma GCC unroll 16
     for (int t = 0; t < T; t++) xt[t] = (const float *)((const uint8_t *)x + t * xs);
 #pragma GCC unroll 8
@@ -584,10 +557,6 @@ static int repack_x16(lmx_wmat *w) {
 }
 
 void lmx_avx512_unpack_row(const lmx_wmat *w, int64_t r, void *dstv) {
-    if (w->layout == LMX_LAYOUT_T16) {
-        unpack_t16_row(w, r, dstv);
-        return;
-    }
     const x16_kind *k = kind_of(w->type);
     const lmx_dtype_info *in = lmx_dtype_get(w->type);
     int64_t ng = x16_groups(w), nb = w->cols / in->block_elems;
@@ -898,7 +867,7 @@ X16_KERN(kern_q5_k, LMX_Q5_K)
 X16_KERN(kern_q6_k, LMX_Q6_K)
 
 static const lmx_kern_entry e_f32 = {kern_f32, NULL, xs_float, LMX_LAYOUT_GGUF, NULL};
-static const lmx_kern_entry e_f16 = {kern_f16_t16, NULL, xs_float, LMX_LAYOUT_T16, repack_t16};
+static const lmx_kern_entry e_f16 = {kern_f16_t16, NULL, xs_float, LMX_LAYOUT_T16, lmx_repack_t16};
 static const lmx_kern_entry e_bf16 = {kern_bf16, NULL, xs_float, LMX_LAYOUT_GGUF, NULL};
 static const lmx_kern_entry e_q4_0 = {kern_q4_0, prep_q4_0_x16, xs_x16_32, LMX_LAYOUT_X16,
                                       repack_x16};
