@@ -1,8 +1,9 @@
 /* AVX-512 kernels (F/BW/VL/DQ + VNNI).
  *
- * Float types read the GGUF layout directly; each output keeps one 16-lane
- * FMA accumulator walked over the row in 16-column steps (masked tail), then
- * one fixed horizontal sum.
+ * F32 and BF16 (without AVX512_BF16) read the GGUF layout directly; each
+ * output keeps one 16-lane FMA accumulator walked over the row in 16-column
+ * steps (masked tail), then one fixed horizontal sum. F16 is repacked at init
+ * into column-interleaved groups of 16 rows (T16, below).
  *
  * Quantized types are repacked at init ("X16" layout) so that one 32-bit lane
  * of a VNNI accumulator owns one block (Q4_0/Q8_0), or one sub-block (K
