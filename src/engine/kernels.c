@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 /* ---- ISA selection ---- */
 
@@ -240,14 +241,35 @@ void lmx_dequant(lmx_dtype type, const void *src, float *dst, int64_t n) {
 /* ---- weight matrices ---- */
 
 int lmx_repack_t16(lmx_wmat *w) {
-    size_t n = (((size_t)(w->rows + 15) / 16) * (size_t)w->cols * 32 + 63) & ~(size_t)63;
-    uint16_t *dst = aligned_alloc(64, n);
+    int64_t ng = (w->rows + 15) / 16, cols = w->cols;
+    size_t n = ((size_t)ng * (size_t)cols * 32 + 63) & ~(size_t)63;
+    uint16_t *dst;
+    if (n >= (4u << 20)) { /* huge pages: 500x fewer page faults to fill it, fewer TLB misses */
+        n = (n + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+        dst = aligned_alloc(2u << 20, n);
+#ifdef MADV_HUGEPAGE
+        if (dst) madvise(dst, n, MADV_HUGEPAGE);
+#endif
+    } else {
+        dst = aligned_alloc(64, n);
+    }
     if (!dst) return -1;
-    memset(dst, 0, n);
-    for (int64_t r = 0; r < w->rows; r++) {
-        const uint8_t *src = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
-        uint16_t *g = dst + (size_t)(r / 16) * (size_t)w->cols * 16 + r % 16;
-        for (int64_t c = 0; c < w->cols; c++) g[c * 16] = lmx_rd16(src + 2 * c);
+    /* By blocks of 64 columns (2 KiB of output, filled by the 16 rows while
+     * it stays in L1): scattering whole rows costs ~10 s for a 1B model. */
+    for (int64_t g = 0; g < ng; g++) {
+        uint16_t *d = dst + (size_t)g * (size_t)cols * 16;
+        for (int64_t c0 = 0; c0 < cols; c0 += 64) {
+            int64_t cn = cols - c0 < 64 ? cols - c0 : 64;
+            for (int l = 0; l < 16; l++) {
+                int64_t r = g * 16 + l;
+                if (r >= w->rows) { /* the last group's padding */
+                    for (int64_t c = 0; c < cn; c++) d[(c0 + c) * 16 + l] = 0;
+                    continue;
+                }
+                const uint8_t *s = (const uint8_t *)w->data + (size_t)r * w->row_bytes + 2 * c0;
+                for (int64_t c = 0; c < cn; c++) d[(c0 + c) * 16 + l] = lmx_rd16(s + 2 * c);
+            }
+        }
     }
     w->owned = dst;
     w->data = dst;
