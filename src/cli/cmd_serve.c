@@ -58,6 +58,9 @@ static void usage(FILE *f) {
         "  --parallel N      sequences decoded at once (default " STR(LMX_DEFAULT_PARALLEL) ")\n"
         "                    without -c / --parallel, both shrink until the model fits memory\n"
         "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) "; 0: none)\n"
+        "  --kv-type T       KV cache type: f16 (default), f32 or q8_0 (about half of f16's memory)\n"
+        "  --spec MODE       speculative decoding: off (default), lookup, or draft with\n"
+        "                    --draft-model MODEL (same vocabulary); --draft-max K drafts per step\n"
         "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
         "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
         "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"
@@ -127,7 +130,11 @@ static int load_startup_models(lmx_mgr *mgr, const lmx_config *c) {
                               .ctx_size = (int)m->ctx_size,
                               .parallel = (int)m->parallel,
                               .alias = m->alias[0] ? m->alias : NULL,
-                              .ttl_s = m->ttl_s};
+                              .ttl_s = m->ttl_s,
+                              .tune = {.kv_type = m->kv_type,
+                                       .spec = m->speculative,
+                                       .draft_model = m->draft_model,
+                                       .draft_max = (int)m->draft_max}};
             lmx_api_err e = {0};
             sm = lmx_mgr_load(mgr, &q, &e);
             if (!sm) {
@@ -262,7 +269,11 @@ int cmd_serve(int argc, char **argv) {
                        .n_queue = (int)cfg->queue,
                        .pool = pool,
                        .models_dir = cfg->models_dir[0] ? cfg->models_dir : NULL,
-                       .proc_root = getenv("LMX_PROC_ROOT")};
+                       .proc_root = getenv("LMX_PROC_ROOT"),
+                       .tune = {.kv_type = cfg->kv_type,
+                                .spec = cfg->speculative,
+                                .draft_model = cfg->draft_model,
+                                .draft_max = (int)cfg->draft_max}};
     lmx_mgr *mgr = lmx_mgr_create(&mo);
     /* stored responses: the newest 1000, for 7 days (the file is opened on first use) */
     char db_path[1100] = "";

@@ -7,6 +7,7 @@
  * before use, so a file whose metadata and tensors disagree is refused with
  * the tensor's name instead of being read out of bounds. */
 #include "engine/model.h"
+#include "engine/kv.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -294,12 +295,15 @@ void lmx_model_free(lmx_model *m) {
     free(m);
 }
 
-size_t lmx_model_kv_bytes_per_token(const lmx_model *m, bool kv_f32) {
-    return (size_t)m->hp.n_layer * 2 * (size_t)m->hp.n_head_kv * (size_t)m->hp.head_dim *
-           (kv_f32 ? 4 : 2);
+size_t lmx_model_kv_bytes_per_token(const lmx_model *m, int kv_type) {
+    size_t hd = (size_t)m->hp.head_dim;
+    size_t row = kv_type == LMX_KV_F32    ? hd * 4
+                 : kv_type == LMX_KV_Q8_0 ? hd + hd / 32 * 2 /* int8 and an F16 scale per 32 */
+                                          : hd * 2;
+    return (size_t)m->hp.n_layer * 2 * (size_t)m->hp.n_head_kv * row;
 }
 
-int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, bool kv_f32,
+int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, int kv_type,
                        lmx_mem_estimate *out, char *err, size_t errlen) {
     lmx_model m = {0};
     snprintf(m.name, sizeof m.name, "%s", path);
@@ -321,7 +325,7 @@ int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, bool
     size_t n_vocab = (size_t)te->ne[1], d = (size_t)hp->n_embd,
            qd = (size_t)hp->n_head * hp->head_dim, kvd = (size_t)hp->n_head_kv * hp->head_dim;
     out->weights = m.gguf->tensor_bytes;
-    out->kv = (size_t)n_ctx * (size_t)n_seq * lmx_model_kv_bytes_per_token(&m, kv_f32);
+    out->kv = (size_t)n_ctx * (size_t)n_seq * lmx_model_kv_bytes_per_token(&m, kv_type);
     /* activations of a batch (forward.c's scratch), quantized copies, logits */
     out->compute = sizeof(float) * (size_t)n_batch * (2 * d + 2 * qd + 2 * kvd + 2 * (size_t)hp->n_ff) +
                    (size_t)n_batch * (size_t)hp->n_ff * 2 + sizeof(float) * n_vocab * 2;

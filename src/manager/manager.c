@@ -47,6 +47,7 @@ typedef struct entry {
     char reason[512];
     uint64_t memory; /* the admission estimate, bytes */
     int n_ctx, n_parallel;
+    lmx_tuning tune;  /* KV type, speculative decoding */
     double ttl_s;     /* idle unload; 0 never */
     double last_used; /* unix seconds */
     double load_ms;
@@ -353,14 +354,14 @@ static uint64_t idle_memory_locked(lmx_mgr *m, const entry *keep) {
 /* The context and parallelism of a load: the user's where given, else chosen
  * from the memory available now (defaults.c), with one log line saying so. */
 static void choose_shape(lmx_mgr *m, const char *id, const char *path, int ctx_given, int par_given,
-                         int *n_ctx, int *par) {
+                         int kv_type, int *n_ctx, int *par) {
     *n_ctx = ctx_given;
     *par = par_given > 0 ? par_given : LMX_DEFAULT_PARALLEL;
     if (ctx_given > 0 && par_given > 0) return;
     lmx_mem_estimate one, full;
     char err[256];
-    if (lmx_model_estimate(path, 1, 1, 0, false, &one, err, sizeof err) ||
-        lmx_model_estimate(path, 0, 1, 0, false, &full, err, sizeof err))
+    if (lmx_model_estimate(path, 1, 1, 0, kv_type, &one, err, sizeof err) ||
+        lmx_model_estimate(path, 0, 1, 0, kv_type, &full, err, sizeof err))
         return; /* the load's own estimate reports the error */
     pthread_mutex_lock(&m->mu);
     mem_view v;
@@ -409,7 +410,10 @@ static void load_error(const char *msg, lmx_api_err *e) {
         code = "model_unsupported_arch";
     else if (strstr(msg, "unknown type") || (strstr(msg, "type ") && strstr(msg, "not supported")))
         code = "model_unsupported_type";
-    else if (strstr(msg, "out of memory")) {
+    else if (strstr(msg, "different vocabulary")) {
+        code = "draft_model_mismatch";
+        status = 400;
+    } else if (strstr(msg, "out of memory")) {
         code = "insufficient_memory";
         status = 507;
     }
@@ -471,13 +475,23 @@ static void ledger(lmx_mgr *m, const char *id, const char *path, const char *sha
 
 lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t errlen) {
     int n_ctx, par;
-    choose_shape(m, path, path, m->o.n_ctx, m->o.n_parallel, &n_ctx, &par);
+    lmx_tuning tu;
+    lmx_api_err te = {0};
+    if (!lmx_tuning_resolve(NULL, &m->o.tune, m->store, &tu, &te)) {
+        snprintf(err, errlen, "%s", te.message);
+        return NULL;
+    }
+    choose_shape(m, path, path, m->o.n_ctx, m->o.n_parallel, tu.kv_type, &n_ctx, &par);
     lmx_served_opts so = {.path = path,
                           .n_ctx = n_ctx,
                           .n_parallel = par,
                           .n_queue = m->o.n_queue,
                           .itl_target_ms = m->o.itl_target_ms,
-                          .pool = m->o.pool};
+                          .pool = m->o.pool,
+                          .kv_type = tu.kv_type,
+                          .spec = tu.spec,
+                          .draft_path = tu.draft_path,
+                          .draft_max = tu.draft_max};
     double t0 = (lmx_now_s() * 1000.0);
     lmx_served *s = lmx_served_load(&so, err, errlen);
     lmx_trace_op("model.load", t0 / 1000.0, !s, (lmx_trace_attr[]){{"lmx.model.path", path, 0}}, 1);
@@ -487,7 +501,8 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
     }
     lmx_mem_estimate est = {0};
     char e2[256];
-    lmx_model_estimate(path, s->n_ctx, 2 * s->n_parallel, 0, false, &est, e2, sizeof e2);
+    lmx_model_estimate(path, s->n_ctx, 2 * s->n_parallel, 0, tu.kv_type, &est, e2, sizeof e2);
+    lmx_tuning_add_draft(&tu, s->n_ctx, 2 * s->n_parallel, &est, e2, sizeof e2);
     pthread_mutex_lock(&m->mu);
     entry *e = add_locked(m, s->name);
     if (!e) {
@@ -501,6 +516,7 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
     e->memory = est.total;
     e->n_ctx = s->n_ctx;
     e->n_parallel = s->n_parallel;
+    e->tune = tu;
     e->load_ms = (lmx_now_s() * 1000.0) - t0;
     e->state = ST_READY;
     s->mgr = m;
@@ -595,11 +611,17 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         snprintf(sha, sizeof sha, "%s", json_string_value(json_object_get(se, "sha256")));
     json_decref(se);
     int n_ctx, par;
+    lmx_tuning tu;
+    if (!lmx_tuning_resolve(&q->tune, &m->o.tune, m->store, &tu, e)) {
+        ledger(m, id, path, sha[0] ? sha : NULL, false, e->message);
+        return NULL;
+    }
     choose_shape(m, id, path, q->ctx_size > 0 ? q->ctx_size : m->o.n_ctx,
-                 q->parallel > 0 ? q->parallel : m->o.n_parallel, &n_ctx, &par);
+                 q->parallel > 0 ? q->parallel : m->o.n_parallel, tu.kv_type, &n_ctx, &par);
     lmx_mem_estimate est;
     char err[768];
-    if (lmx_model_estimate(path, n_ctx, 2 * par, 0, false, &est, err, sizeof err)) {
+    if (lmx_model_estimate(path, n_ctx, 2 * par, 0, tu.kv_type, &est, err, sizeof err) ||
+        lmx_tuning_add_draft(&tu, n_ctx, 2 * par, &est, err, sizeof err)) {
         load_error(err, e);
         ledger(m, id, path, sha[0] ? sha : NULL, false, e->message);
         return NULL;
@@ -666,6 +688,7 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
     en->memory = est.total;
     en->n_ctx = n_ctx;
     en->n_parallel = par;
+    en->tune = tu;
     bool do_mlock = m->pol.mlock;
     pthread_mutex_unlock(&m->mu);
 
@@ -675,7 +698,11 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
                           .n_parallel = par,
                           .n_queue = m->o.n_queue,
                           .itl_target_ms = m->o.itl_target_ms,
-                          .pool = m->o.pool};
+                          .pool = m->o.pool,
+                          .kv_type = tu.kv_type,
+                          .spec = tu.spec,
+                          .draft_path = tu.draft_path,
+                          .draft_max = tu.draft_max};
     lmx_served *s = lmx_served_load(&so, err, sizeof err);
     int rc = 0;
     if (!s) {
@@ -883,13 +910,16 @@ static json_t *loaded_json_locked(lmx_mgr *m, const entry *e) {
     json_t *expires = e->ttl_s > 0 && e->state == ST_READY
                           ? json_integer((json_int_t)(e->last_used + e->ttl_s))
                           : json_null();
-    return json_pack("{s:s,s:o,s:s,s:o,s:I,s:i,s:i,s:f,s:o,s:I,s:f,s:i,s:i}", "id", e->id,
-                     "aliases", aliases, "state", state_names[e->state], "reason",
-                     e->reason[0] ? json_string(e->reason) : json_null(), "memory_bytes",
-                     (json_int_t)e->memory, "context_length", e->n_ctx, "parallel", e->n_parallel,
-                     "ttl_s", e->ttl_s, "expires_at", expires, "last_used",
-                     (json_int_t)e->last_used, "load_time_ms", e->load_ms, "queued", st.queued,
-                     "active", st.running);
+    json_t *o =
+        json_pack("{s:s,s:o,s:s,s:o,s:I,s:i,s:i,s:f,s:o,s:I,s:f,s:i,s:i}", "id", e->id, "aliases",
+                  aliases, "state", state_names[e->state], "reason",
+                  e->reason[0] ? json_string(e->reason) : json_null(), "memory_bytes",
+                  (json_int_t)e->memory, "context_length", e->n_ctx, "parallel", e->n_parallel,
+                  "ttl_s", e->ttl_s, "expires_at", expires, "last_used", (json_int_t)e->last_used,
+                  "load_time_ms", e->load_ms, "queued", st.queued, "active", st.running);
+    json_object_set_new(o, "kv_type", json_string(lmx_kv_type_name(e->tune.kv_type)));
+    json_object_set_new(o, "speculative", lmx_tuning_spec_json(&e->tune, &st));
+    return o;
 }
 
 json_t *lmx_mgr_loaded_json(lmx_mgr *m) {

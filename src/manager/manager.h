@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "manager/served.h"
+#include "manager/tuning.h"
 #include "util/api_err.h"
 
 typedef struct lmx_mgr lmx_mgr;
@@ -23,6 +24,8 @@ typedef struct {
     lmx_pool *pool;                 /* not owned */
     const char *models_dir;         /* the store (copied); NULL: ~/.lmx/models */
     const char *proc_root;          /* where /proc and /sys are read (tests); NULL: "/" */
+    lmx_tuning_req tune;            /* KV type and speculative decoding defaults (strings
+                                       must outlive the manager) */
 } lmx_mgr_opts;
 
 /* An alias: a name clients use, mapped to models in order of preference. */
@@ -87,6 +90,7 @@ typedef struct {
     const char *alias; /* NULL: none; else also routable under this name */
     double ttl_s;      /* unload after this long idle; 0: the model's own (the
                           default when freshly loaded); < 0: never */
+    lmx_tuning_req tune; /* KV type, speculative decoding; unset fields: the defaults */
 } lmx_load_req;
 
 /* Loads a model from the store (memory admission, canary) and returns it

@@ -103,6 +103,15 @@ static const cfg_key keys[] = {
     {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true,
      "at most " STR(LMX_DEFAULT_PARALLEL) ", fewer when memory is short",
      "sequences decoded at once per model"},
+    {"kv_type", T_STR, F(kv_type), 0, 0, false, "--kv-type", NULL, true, "f16",
+     "KV cache type of loaded models: f16, f32 (twice f16's memory) or q8_0 (about half)"},
+    {"speculative", T_STR, F(speculative), 0, 0, false, "--spec", "--speculative", true, "off",
+     "speculative decoding of loaded models: off, lookup (n-grams of the prompt and output) or "
+     "draft (a small model of the same vocabulary, draft_model) (docs/speculative.md)"},
+    {"draft_model", T_STR, F(draft_model), 0, 0, false, "--draft-model", NULL, true, "none",
+     "speculative: draft's model: a name of the store or a .gguf path"},
+    {"draft_max", T_INT, F(draft_max), 0, 32, false, "--draft-max", NULL, true,
+     "8 (lookup), 4 (draft)", "tokens drafted per step at most (0: the default)"},
     {"queue", T_INT, F(queue), 0, 1 << 20, false, "--queue", NULL, true, STR(LMX_DEFAULT_QUEUE),
      "requests waiting per model beyond those before 429 (0: none, 429 at once)"},
     {"threads", T_INT, F(threads), 0, 1024, false, "-t", "--threads", true, "all cores",
@@ -171,7 +180,8 @@ static const cfg_key keys[] = {
     {"skills_max_steps", T_INT, F(skills_max_steps), 1, 64, true, NULL, NULL, true, "4",
      "model turns of a chat request's server-side skill loop"},
     {"models", T_MODELS, F(models), 0, 0, false, NULL, NULL, false, "none",
-     "models loaded at start: a list of MODEL or {model, ctx_size, parallel, alias, ttl}"},
+     "models loaded at start: a list of MODEL or {model, ctx_size, parallel, alias, ttl, kv_type, "
+     "speculative, draft_model, draft_max}"},
     {"agents", T_AGENTS, F(agents), 0, 0, true, NULL, NULL, true, "none",
      "agent roles: {NAME: {model, instructions, tools, tool_choice, limits, sampling, retry, "
      "output_schema}} (docs/agents.md); LMX_AGENTS takes the same as JSON"},
@@ -327,6 +337,11 @@ static int set_scalar(lmx_config *c, const cfg_key *k, const char *v, bool quote
         if (!strcmp(k->key, "log_level") && strcmp(v, "debug") && strcmp(v, "info") &&
             strcmp(v, "warn") && strcmp(v, "error"))
             return put_err(err, errlen, "expected debug, info, warn or error, got '%s'", v), -1;
+        if (!strcmp(k->key, "kv_type") && strcmp(v, "f16") && strcmp(v, "f32") && strcmp(v, "q8_0"))
+            return put_err(err, errlen, "expected f16, f32 or q8_0, got '%s'", v), -1;
+        if (!strcmp(k->key, "speculative") && strcmp(v, "off") && strcmp(v, "lookup") &&
+            strcmp(v, "draft"))
+            return put_err(err, errlen, "expected off, lookup or draft, got '%s'", v), -1;
         if (!strcmp(k->key, "agents_store") && strcmp(v, "sqlite") && strcmp(v, "redis"))
             return put_err(err, errlen, "expected sqlite or redis, got '%s'", v), -1;
         if (!strcmp(k->key, "log_format") && strcmp(v, "text") && strcmp(v, "json") &&
@@ -523,7 +538,7 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
     if (v->type != YAML_MAPPING_NODE)
         return yerr(y, v,
                     "models: expected a model name or {model, ctx_size, parallel, alias, "
-                    "ttl}, got %s",
+                    "ttl, kv_type, speculative, draft_model, draft_max}, got %s",
                     type_name(v));
     if (check_dups(y, v)) return -1;
     for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
@@ -535,9 +550,24 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
         const char *s = scalar(fv);
         char *end;
         errno = 0;
-        if (!strcmp(k, "model") || !strcmp(k, "alias")) {
-            char *dst = k[0] == 'm' ? m->model : m->alias;
-            size_t cap = k[0] == 'm' ? sizeof m->model : sizeof m->alias;
+        if (!strcmp(k, "kv_type") || !strcmp(k, "speculative")) {
+            bool kv = k[0] == 'k';
+            if (kv ? strcmp(s, "f16") && strcmp(s, "f32") && strcmp(s, "q8_0")
+                   : strcmp(s, "off") && strcmp(s, "lookup") && strcmp(s, "draft"))
+                return yerr(y, fv, "models: %s: expected %s, got '%s'", k,
+                            kv ? "f16, f32 or q8_0" : "off, lookup or draft", s);
+            snprintf(kv ? m->kv_type : m->speculative, sizeof m->kv_type, "%s", s);
+        } else if (!strcmp(k, "draft_max")) {
+            long x = strtol(s, &end, 10);
+            if (is_quoted(fv) || !*s || *end || errno || x < 0 || x > 32)
+                return yerr(y, fv, "models: draft_max: expected an integer from 0 to 32, got '%s'",
+                            s);
+            m->draft_max = x;
+        } else if (!strcmp(k, "model") || !strcmp(k, "alias") || !strcmp(k, "draft_model")) {
+            char *dst = k[0] == 'm' ? m->model : k[0] == 'a' ? m->alias : m->draft_model;
+            size_t cap = k[0] == 'm'   ? sizeof m->model
+                         : k[0] == 'a' ? sizeof m->alias
+                                       : sizeof m->draft_model;
             if (strlen(s) >= cap) return yerr(y, fv, "models: %s: too long", k);
             snprintf(dst, cap, "%s", s);
         } else if (!strcmp(k, "ctx_size") || !strcmp(k, "parallel")) {
@@ -553,7 +583,8 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
             m->ttl_s = x;
         } else {
             return yerr(y, kn,
-                        "models: unknown key '%s' (known: model, ctx_size, parallel, alias, ttl)",
+                        "models: unknown key '%s' (known: model, ctx_size, parallel, alias, ttl, "
+                        "kv_type, speculative, draft_model, draft_max)",
                         k);
         }
     }
@@ -894,7 +925,9 @@ static bool key_equal(const cfg_key *k, const lmx_config *a, const lmx_config *b
         for (int i = 0; i < a->n_models; i++) {
             const lmx_cfg_model *x = &a->models[i], *y = &b->models[i];
             if (strcmp(x->model, y->model) || strcmp(x->alias, y->alias) ||
-                x->ctx_size != y->ctx_size || x->parallel != y->parallel || x->ttl_s != y->ttl_s)
+                x->ctx_size != y->ctx_size || x->parallel != y->parallel || x->ttl_s != y->ttl_s ||
+                strcmp(x->kv_type, y->kv_type) || strcmp(x->speculative, y->speculative) ||
+                strcmp(x->draft_model, y->draft_model) || x->draft_max != y->draft_max)
                 return false;
         }
         return true;

@@ -30,6 +30,9 @@
 typedef struct {
     char model[1024];
     long ctx_size, parallel; /* 0: the daemon's defaults */
+    char kv_type[8], speculative[8]; /* "": the daemon's defaults */
+    char draft_model[1024];
+    long draft_max;          /* 0: the daemon's default */
     char alias[128];         /* "": none */
     double ttl_s;            /* 0: the default_ttl */
 } lmx_cfg_model;
@@ -50,6 +53,8 @@ typedef struct {
     char responses_db[1024]; /* stored /v1/responses: a SQLite file, or ":memory:" */
     /* defaults for loaded models (restart: the manager takes them at creation) */
     long ctx_size, parallel, queue;
+    char kv_type[8], speculative[8], draft_model[1024]; /* "": f16, off, none */
+    long draft_max;
     /* access (reload) */
     char api_key[256], admin_key[256];
     char state_dir[1024]; /* "": $LMX_STATE_DIR or ~/.lmx (restart) */
