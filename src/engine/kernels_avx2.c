@@ -2,9 +2,9 @@
  *
  * They read the GGUF layout directly and compute one output at a time, so
  * batch invariance is immediate: an output's operations never depend on the
- * batch. Integer dots use the sign trick (|w| times x with w's sign moved onto
- * x) through vpmaddubsw, exact for these value ranges; float accumulators are
- * reduced in a fixed order at the end. Activations are the scalar path's (same
+ * batch (F16 weights excepted: tiles over the T16 layout, below). Integer dots use the sign trick
+ * (|w| times x with w's sign moved onto x) through vpmaddubsw, exact for these value ranges; float
+ * accumulators are reduced in a fixed order at the end. Activations are the scalar path's (same
  * lmx_xq8 / lmx_xq8k blocks). */
 #include "engine/kernels_impl.h"
 
@@ -191,15 +191,11 @@ static float dot_q6_k(const uint8_t *w, const void *xa, int64_t cols) {
 static float dot_f32(const uint8_t *w, const void *x, int64_t n) {
     return dot_float(LMX_F32, 4, w, x, n);
 }
-static float dot_f16(const uint8_t *w, const void *x, int64_t n) {
-    return dot_float(LMX_F16, 2, w, x, n);
-}
 static float dot_bf16(const uint8_t *w, const void *x, int64_t n) {
     return dot_float(LMX_BF16, 2, w, x, n);
 }
 
 LMX_ROWDOT_KERN(kern_f32, dot_f32)
-LMX_ROWDOT_KERN(kern_f16, dot_f16)
 LMX_ROWDOT_KERN(kern_bf16, dot_bf16)
 LMX_ROWDOT_KERN(kern_q4_0, dot_q4_0)
 LMX_ROWDOT_KERN(kern_q8_0, dot_q8_0)
@@ -207,9 +203,99 @@ LMX_ROWDOT_KERN(kern_q4_k, dot_q4_k)
 LMX_ROWDOT_KERN(kern_q5_k, dot_q5_k)
 LMX_ROWDOT_KERN(kern_q6_k, dot_q6_k)
 
+/* F16 weights in the T16 layout (kernels_impl.h): a tile of G groups of 16
+ * rows (two 8-lane halves each) by T tokens, each activation broadcast over
+ * a column's weights. An output is summed by FMAs over the columns in order
+ * from zero, as in the AVX-512 tile: the same bits, whatever the tile. */
+enum { T16_T = 6, T16_GD = 4 /* groups per tile when decoding */ };
+
+static inline __attribute__((always_inline)) void tile_t16(const lmx_wmat *w, const float *x,
+                                                           size_t xs, int64_t g0, const int G,
+                                                           const int T, float *y, int64_t ldy,
+                                                           int64_t r0, int64_t r1) {
+    __m256 acc[2 * T16_GD][T16_T];
+    const uint16_t *wg[T16_GD];
+    const float *xt[T16_T];
+#pragma GCC unroll 8
+    for (int g = 0; g < G; g++) wg[g] = lmx_t16_group(w, g0 + g);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) xt[t] = (const float *)((const uint8_t *)x + t * xs);
+#pragma GCC unroll 8
+    for (int h = 0; h < 2 * G; h++)
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) acc[h][t] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < w->cols; c++) {
+        __m256 wv[2 * T16_GD];
+#pragma GCC unroll 8
+        for (int h = 0; h < 2 * G; h++)
+            wv[h] = _mm256_cvtph_ps(
+                _mm_load_si128((const __m128i *)(const void *)(wg[h / 2] + c * 16 + 8 * (h % 2))));
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            __m256 xb = _mm256_broadcast_ss(xt[t] + c);
+#pragma GCC unroll 8
+            for (int h = 0; h < 2 * G; h++) acc[h][t] = _mm256_fmadd_ps(wv[h], xb, acc[h][t]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int h = 0; h < 2 * G; h++) {
+        int64_t rb = (g0 + h / 2) * 16 + 8 * (h % 2);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            if (rb >= r0 && rb + 8 <= r1) {
+                _mm256_storeu_ps(y + t * ldy + rb, acc[h][t]);
+                continue;
+            }
+            float v[8];
+            _mm256_storeu_ps(v, acc[h][t]);
+            for (int l = 0; l < 8; l++)
+                if (rb + l >= r0 && rb + l < r1) y[t * ldy + rb + l] = v[l];
+        }
+    }
+}
+
+#define T16_TILE(G, T)                                                                             \
+    tile_t16(w, (const float *)(x + t * xs), xs, g, G, T, y + t * ldy, ldy, r0, r1)
+#define T16_GROUPS(G)                                                                              \
+    do {                                                                                           \
+        int t = 0;                                                                                 \
+        for (; t + T16_T <= n_tok; t += T16_T) T16_TILE(G, T16_T);                                 \
+        switch (n_tok - t) {                                                                       \
+        case 1:                                                                                    \
+            T16_TILE(G, 1);                                                                        \
+            break;                                                                                 \
+        case 2:                                                                                    \
+            T16_TILE(G, 2);                                                                        \
+            break;                                                                                 \
+        case 3:                                                                                    \
+            T16_TILE(G, 3);                                                                        \
+            break;                                                                                 \
+        case 4:                                                                                    \
+            T16_TILE(G, 4);                                                                        \
+            break;                                                                                 \
+        case 5:                                                                                    \
+            T16_TILE(G, 5);                                                                        \
+            break;                                                                                 \
+        default:                                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+    } while (0)
+
+static void kern_f16_t16(const lmx_wmat *w, const void *xa, size_t xs, int n_tok, int64_t r0,
+                         int64_t r1, float *y, int64_t ldy) {
+    const uint8_t *x = xa;
+    int64_t g = r0 / 16, g1 = (r1 + 15) / 16;
+    if (n_tok == 1) { /* decoding: several groups per tile, for independent FMA chains */
+        const int t = 0;
+        for (; g + T16_GD <= g1; g += T16_GD) T16_TILE(T16_GD, 1);
+    }
+    for (; g < g1; g++) T16_GROUPS(1);
+}
+
 /* Activation preparation is the scalar path's (identical integers). */
 static const lmx_kern_entry e_f32 = {kern_f32, NULL, lmx_xs_float, 0, NULL};
-static const lmx_kern_entry e_f16 = {kern_f16, NULL, lmx_xs_float, 0, NULL};
+static const lmx_kern_entry e_f16 = {kern_f16_t16, NULL, lmx_xs_float, LMX_LAYOUT_T16,
+                                     lmx_repack_t16};
 static const lmx_kern_entry e_bf16 = {kern_bf16, NULL, lmx_xs_float, 0, NULL};
 static const lmx_kern_entry e_q4_0 = {kern_q4_0, lmx_prep_xq8, lmx_xs_xq8, 0, NULL};
 static const lmx_kern_entry e_q8_0 = {kern_q8_0, lmx_prep_xq8, lmx_xs_xq8, 0, NULL};

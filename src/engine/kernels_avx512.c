@@ -1,8 +1,9 @@
 /* AVX-512 kernels (F/BW/VL/DQ + VNNI).
  *
- * Float types read the GGUF layout directly; each output keeps one 16-lane
- * FMA accumulator walked over the row in 16-column steps (masked tail), then
- * one fixed horizontal sum.
+ * F32 and BF16 (without AVX512_BF16) read the GGUF layout directly; each
+ * output keeps one 16-lane FMA accumulator walked over the row in 16-column
+ * steps (masked tail), then one fixed horizontal sum. F16 is repacked at init
+ * into column-interleaved groups of 16 rows (T16, below).
  *
  * Quantized types are repacked at init ("X16" layout) so that one 32-bit lane
  * of a VNNI accumulator owns one block (Q4_0/Q8_0), or one sub-block (K
@@ -142,7 +143,6 @@ INLINE void tile_float(lmx_dtype type, int esz, const lmx_wmat *w, const float *
     }
 
 FLOAT_KERN(kern_f32, LMX_F32, 4)
-FLOAT_KERN(kern_f16, LMX_F16, 2)
 FLOAT_KERN(kern_bf16, LMX_BF16, 2)
 
 static size_t xs_float(int64_t cols) {
@@ -260,6 +260,105 @@ BF16_TARGET static void kern_bf16_dot(const lmx_wmat *w, const void *xa, size_t 
     for (; r + B_R <= r1; r += B_R) BF16_ROWS(B_R);
     pf = 0;
     for (; r < r1; r++) BF16_ROWS(1);
+}
+
+/* ================= F16 weights: column-interleaved tiles =================
+ *
+ * Prefill is bound by FMA throughput, and a dot-product tile (above) needs a
+ * fresh activation vector for every 16 products, more than the caches feed.
+ * F16 matrices are therefore repacked at init (the T16 layout, kernels_impl.h:
+ * a group of 16 rows column by column, a column's 16 values side by side).
+ * One vcvtph2ps gives a column of 16 outputs'
+ * weights, multiplied by each token's activation broadcast from memory: a
+ * tile of T16_G groups x T16_T tokens holds 16 * T16_G * T16_T outputs in
+ * 24 zmm accumulators, and reads 2 bytes of weights per 12 products.
+ *
+ * Each output is lane r % 16 of one accumulator, summed by FMAs over the
+ * columns in order from zero: the same bits whatever the tile shape, the
+ * number of tokens or the rows' position (batch invariant), and the order of
+ * the scalar reference (which rounds the product apart from the sum). */
+
+enum { T16_G = 2, T16_T = 12, T16_GD = 4 /* groups per tile when decoding */ };
+
+/* Rows [16g0, 16g0 + 16G) by T tokens; lanes outside [r0, r1) are not stored.
+ * When decoding (`pf`), each group's stream is prefetched a few KiB ahead. */
+INLINE void tile_t16(const lmx_wmat *w, const float *x, size_t xs, int64_t g0, const int G,
+                     const int T, float *y, int64_t ldy, int64_t r0, int64_t r1, int pf) {
+    __m512 acc[T16_GD][T16_T];
+    const uint16_t *wg[T16_GD];
+    const float *xt[T16_T];
+    const int64_t n = w->cols;
+#pragma GCC unroll 8
+    for (int g = 0; g < G; g++) wg[g] = lmx_t16_group(w, g0 + g);
+#pragma GCC unroll 16
+    for (int t = 0; t < T; t++) xt[t] = (const float *)((const uint8_t *)x + t * xs);
+#pragma GCC unroll 8
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 16
+        for (int t = 0; t < T; t++) acc[g][t] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < n; c++) {
+        __m512 wv[T16_GD];
+#pragma GCC unroll 8
+        for (int g = 0; g < G; g++) {
+            if (pf && (c & 1) == 0) prefetch((uintptr_t)(wg[g] + c * 16) + 4096);
+            wv[g] = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(wg[g] + c * 16)));
+        }
+#pragma GCC unroll 16
+        for (int t = 0; t < T; t++) {
+            __m512 xb = _mm512_set1_ps(xt[t][c]);
+#pragma GCC unroll 8
+            for (int g = 0; g < G; g++) acc[g][t] = _mm512_fmadd_ps(wv[g], xb, acc[g][t]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int g = 0; g < G; g++) {
+        int64_t rb = (g0 + g) * 16, lo = r0 > rb ? r0 - rb : 0, hi = r1 < rb + 16 ? r1 - rb : 16;
+        __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+#pragma GCC unroll 16
+        for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(y + t * ldy + rb, m, acc[g][t]);
+    }
+}
+
+#define T16_TILE(G, T)                                                                             \
+    tile_t16(w, (const float *)(x + t * xs), xs, g, G, T, y + t * ldy, ldy, r0, r1, pf)
+#define T16_TAIL(G, N)                                                                             \
+    case N:                                                                                        \
+        T16_TILE(G, N);                                                                            \
+        break
+#define T16_GROUPS(G, TT)                                                                          \
+    do {                                                                                           \
+        int t = 0;                                                                                 \
+        for (; t + TT <= n_tok; t += TT) T16_TILE(G, TT);                                          \
+        switch (n_tok - t) {                                                                       \
+            T16_TAIL(G, 1);                                                                        \
+            T16_TAIL(G, 2);                                                                        \
+            T16_TAIL(G, 3);                                                                        \
+            T16_TAIL(G, 4);                                                                        \
+            T16_TAIL(G, 5);                                                                        \
+            T16_TAIL(G, 6);                                                                        \
+            T16_TAIL(G, 7);                                                                        \
+            T16_TAIL(G, 8);                                                                        \
+            T16_TAIL(G, 9);                                                                        \
+            T16_TAIL(G, 10);                                                                       \
+            T16_TAIL(G, 11);                                                                       \
+        default:                                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+    } while (0)
+
+static void kern_f16_t16(const lmx_wmat *w, const void *xa, size_t xs, int n_tok, int64_t r0,
+                         int64_t r1, float *y, int64_t ldy) {
+    const uint8_t *x = xa;
+    int64_t g = r0 / 16, g1 = (r1 + 15) / 16;
+    if (n_tok <= T16_T * T16_G / T16_GD) { /* decoding: more groups per tile, prefetched */
+        const int pf = 1;
+        for (; g + T16_GD <= g1; g += T16_GD) T16_GROUPS(T16_GD, 6);
+        for (; g < g1; g++) T16_GROUPS(1, 6);
+        return;
+    }
+    const int pf = 0;
+    for (; g + T16_G <= g1; g += T16_G) T16_GROUPS(T16_G, T16_T);
+    for (; g < g1; g++) T16_GROUPS(1, T16_T);
 }
 
 /* ================= X16 layout (quantized types) ================= */
@@ -769,7 +868,7 @@ X16_KERN(kern_q5_k, LMX_Q5_K)
 X16_KERN(kern_q6_k, LMX_Q6_K)
 
 static const lmx_kern_entry e_f32 = {kern_f32, NULL, xs_float, LMX_LAYOUT_GGUF, NULL};
-static const lmx_kern_entry e_f16 = {kern_f16, NULL, xs_float, LMX_LAYOUT_GGUF, NULL};
+static const lmx_kern_entry e_f16 = {kern_f16_t16, NULL, xs_float, LMX_LAYOUT_T16, lmx_repack_t16};
 static const lmx_kern_entry e_bf16 = {kern_bf16, NULL, xs_float, LMX_LAYOUT_GGUF, NULL};
 static const lmx_kern_entry e_q4_0 = {kern_q4_0, prep_q4_0_x16, xs_x16_32, LMX_LAYOUT_X16,
                                       repack_x16};

@@ -15,7 +15,7 @@
 
 #include "engine/kernels.h"
 
-enum { LMX_LAYOUT_GGUF = 0, LMX_LAYOUT_X16 = 1 };
+enum { LMX_LAYOUT_GGUF = 0, LMX_LAYOUT_X16 = 1, LMX_LAYOUT_T16 = 2 };
 
 /* Kernels are called with at most this many tokens at once (lmx_matmul walks
  * longer batches in blocks of it, keeping their activations in L2). */
@@ -56,6 +56,15 @@ size_t lmx_xs_xq8k(int64_t cols);
         }                                                                                          \
     }
 
+/* The T16 layout of F16 matrices (AVX2 and AVX-512 kernels): rows in groups
+ * of 16 (the last zero-padded), each group column by column, the 16 rows'
+ * values of one column side by side (32 bytes). Kernels read a column of 16
+ * outputs' weights with one load and broadcast the activation. */
+int lmx_repack_t16(lmx_wmat *w);
+static inline const uint16_t *lmx_t16_group(const lmx_wmat *w, int64_t g) {
+    return (const uint16_t *)w->data + (size_t)g * (size_t)w->cols * 16;
+}
+
 /* Each ISA keeps its kernels in a table indexed by type (NULL: none). */
 static inline const lmx_kern_entry *lmx_kern_lookup(const lmx_kern_entry *const *table,
                                                     lmx_dtype t) {
@@ -69,7 +78,7 @@ const lmx_kern_entry *lmx_kern_avx512(lmx_dtype t);
 /* Whether the AVX-512 path takes BF16 weights with the AVX512_BF16 dot
  * product (the CPU has it). */
 int lmx_avx512_bf16_dot(void);
-/* Row r of a matrix in the AVX-512 layout, back to GGUF blocks at dst. */
+/* Row r of a matrix in the AVX-512 X16 layout, back to GGUF blocks at dst. */
 void lmx_avx512_unpack_row(const lmx_wmat *w, int64_t r, void *dst);
 
 /* ---- GGUF block layouts ---- */

@@ -369,3 +369,34 @@ TEST(kernels_batch_invariant_bits_any_ntok_tile_or_threads) {
     lmx_pool_destroy(p2);
     lmx_isa_set(saved);
 }
+
+/* F16 weights: the AVX2 and AVX-512 tiles sum each output in the same order
+ * (FMAs over the columns in order), so they agree to the bit, across a ragged
+ * row group, decode (one token) and prefill tile widths. */
+TEST(kernels_f16_tiles_same_bits_avx2_and_avx512) {
+    lmx_isa saved = lmx_isa_current();
+    if (!lmx_isa_supported(LMX_ISA_AVX512)) {
+        fprintf(stderr, "  (avx512 not supported on this CPU: skipped)\n");
+        return;
+    }
+    int64_t rows = 53, cols = 600;
+    uint8_t *wd = rand_weights(LMX_F16, rows, cols);
+    float *x = rand_x(cols * 29);
+    static const int ntoks[] = {1, 5, 29};
+    for (int ni = 0; ni < 3; ni++) {
+        float *y[2];
+        for (int k = 0; k < 2; k++) {
+            lmx_isa_set(k ? LMX_ISA_AVX512 : LMX_ISA_AVX2);
+            lmx_wmat w;
+            CHECK(lmx_wmat_init(&w, LMX_F16, rows, cols, wd) == 0);
+            y[k] = run_mm(&w, x, ntoks[ni], NULL);
+            lmx_wmat_free(&w);
+        }
+        for (int tok = 0; tok < ntoks[ni]; tok++)
+            if (memcmp(y[0] + tok * (rows + 3), y[1] + tok * (rows + 3), rows * sizeof(float)))
+                FAILF("n_tok %d token %d: avx2 and avx512 differ", ntoks[ni], tok);
+        free(y[0]), free(y[1]);
+    }
+    free(x), free(wd);
+    lmx_isa_set(saved);
+}
