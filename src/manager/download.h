@@ -22,7 +22,7 @@ void lmx_dl_destroy(lmx_dl *d);
 
 /* Starts fetching repo's file (or the file matching quant, from the Hub's
  * listing) at revision (NULL: "main"). Writes the id; 0, or -1 with e set
- * (404 unknown repo/file, 507 insufficient_storage, 400 ...). */
+ * (NOT_FOUND repo/file, NO_STORAGE, INVALID ...). */
 int lmx_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quant,
                  const char *revision, char *id, size_t idlen, lmx_mgr_err *e);
 /* A download as it stands. */

@@ -41,15 +41,15 @@ bool lmx_hub_valid_repo(const char *repo);
 bool lmx_hub_valid_path(const char *path);
 
 /* The repo's files at revision: [{"path","size","sha256"?}] (new reference)
- * or NULL with e set (404 repo_not_found / revision_not_found, 401/403 for
- * gated or private repos, 502 when the hub cannot be reached). */
+ * or NULL with e set (NOT_FOUND of the repo or revision, FORBIDDEN for gated
+ * or private repos, HUB_UNREACHABLE / HUB_ERROR). */
 json_t *lmx_hub_list(const lmx_hub *h, const char *repo, const char *revision, lmx_mgr_err *e);
 
 /* Picks what to download from a listing: `file` exactly (all shards when it
  * is one of a split), or the .gguf whose name holds `quant` (case-insensitive,
  * as a whole token), or the repo's only model. Returns the count and fills
- * *out (free with lmx_hub_files_free), or -1 with e set (404 file_not_found
- * listing the .gguf files, 400 when ambiguous). */
+ * *out (free with lmx_hub_files_free), or -1 with e set (NOT_FOUND of the file
+ * listing the .gguf files, AMBIGUOUS). */
 int lmx_hub_choose(const json_t *listing, const char *file, const char *quant, lmx_hub_file **out,
                    lmx_mgr_err *e);
 void lmx_hub_files_free(lmx_hub_file *f, int n);

@@ -72,15 +72,15 @@ void lmx_mgr_destroy(lmx_mgr *m, bool cancel_running);
  * .gguf. NULL with a one-line message in err. */
 lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t errlen);
 
-/* The model a request named, with a reference held; NULL with e set (404
- * model_not_found naming what is loaded). A model that is loading (on demand
+/* The model a request named, with a reference held; NULL with e set
+ * (NOT_FOUND naming what is loaded, UNSTABLE, LOADING). A model that is loading (on demand
  * or by the admin API) is waited for up to policy.load_wait_s; past that the
  * answer is LOADING with retry_after_s estimated from the load's
  * progress (1-59 s), and the load goes on (on demand: in its own thread). */
 lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_mgr_err *e);
 /* The model a request naming none gets ("" or NULL name): the one loaded model
- * when there is exactly one, else default_model; false with e set (400
- * model_required listing the choices) when neither applies. */
+ * when there is exactly one, else default_model; false with e set
+ * (NO_DEFAULT listing the choices) when neither applies. */
 bool lmx_mgr_default_model(lmx_mgr *m, char *out, size_t n, lmx_mgr_err *e);
 /* Drops a reference taken by lmx_mgr_acquire or lmx_mgr_load: the model was
  * used now (its idle TTL starts again). */
@@ -105,12 +105,12 @@ typedef struct {
 
 /* Loads a model from the store (memory admission, canary) and returns it
  * ready with a reference held; an already loaded one is returned as is (its
- * ttl refreshed). NULL with e set: 404 model_not_found, 507
- * insufficient_memory, 409 model_not_ready, 422 model_canary_failed, ... */
+ * ttl refreshed). NULL with e set: NOT_FOUND, NO_MEMORY, CANARY_FAILED,
+ * INCOMPLETE, UNSUPPORTED_ARCH, ... (mgr_err.h). */
 lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_mgr_err *e);
-/* Unloads (waits for in-flight requests). 0, or -1 with e set (404). */
+/* Unloads (waits for in-flight requests). 0, or -1 with e set (NOT_FOUND). */
 int lmx_mgr_unload(lmx_mgr *m, const char *model, lmx_mgr_err *e);
-/* Deletes a model's files from the store; 409 while loaded. */
+/* Deletes a model's files from the store; LOADED while loaded. */
 int lmx_mgr_delete(lmx_mgr *m, const char *model, lmx_mgr_err *e);
 /* The models on disk (store.h), each with .loaded set: fills *out (free with
  * lmx_store_entries_free) and returns the count. */
@@ -146,7 +146,7 @@ bool lmx_mgr_model_get(lmx_mgr *m, const char *id, lmx_mgr_model *out);
 
 /* A generation on s failed at run time (an engine error, non-finite logits):
  * counted towards quarantine (policy.quarantine_errors within
- * policy.quarantine_window_s), after which acquire answers 409 model_unstable
+ * policy.quarantine_window_s), after which acquire answers UNSTABLE
  * until the model is loaded again. */
 void lmx_mgr_report_failure(lmx_served *s, const char *reason);
 
