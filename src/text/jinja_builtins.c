@@ -118,52 +118,58 @@ static int is_space_cp(utf8proc_int32_t cp) {
            cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
 }
 
-/* Python str.title(): a cased letter after an uncased character is titlecased. */
-static jv py_title(jctx *C, jstr *s) {
+/* A case mapping that depends on what came before: each code point's
+ * mapping, given and updating *state (initially 1 for the string's start). */
+typedef utf8proc_int32_t (*cpstep)(utf8proc_int32_t cp, int *state);
+
+static jv map_steps(jctx *C, jstr *s, cpstep f) {
     jbuf b;
     jb_init(&b, C->A);
     jb_put(&b, "", 0);
-    int prev = 0;
+    int state = 1;
     for (size_t i = 0; i < s->len;) {
         utf8proc_int32_t cp;
         i += next_cp(s->s, s->len, i, &cp);
-        int cased = is_cased_letter(cp);
-        put_cp(&b, cased ? (prev ? utf8proc_tolower(cp) : utf8proc_totitle(cp)) : cp);
-        prev = cased;
+        put_cp(&b, f(cp, &state));
     }
     return bufstr(C, &b);
+}
+
+/* Python str.title(): a cased letter after an uncased character is
+ * titlecased (state: the last code point was not a cased letter). */
+static utf8proc_int32_t py_title_step(utf8proc_int32_t cp, int *after_uncased) {
+    int cased = is_cased_letter(cp);
+    utf8proc_int32_t out =
+        cased ? (*after_uncased ? utf8proc_totitle(cp) : utf8proc_tolower(cp)) : cp;
+    *after_uncased = !cased;
+    return out;
+}
+
+static jv py_title(jctx *C, jstr *s) {
+    return map_steps(C, s, py_title_step);
 }
 
 /* Jinja's title filter: words split at runs of whitespace, '-', '(', '{', '[', '<'. */
+static utf8proc_int32_t jinja_title_step(utf8proc_int32_t cp, int *start) {
+    int sep = is_space_cp(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
+    utf8proc_int32_t out = sep ? cp : *start ? utf8proc_toupper(cp) : utf8proc_tolower(cp);
+    *start = sep;
+    return out;
+}
+
 static jv jinja_title(jctx *C, jstr *s) {
-    jbuf b;
-    jb_init(&b, C->A);
-    jb_put(&b, "", 0);
-    int start = 1;
-    for (size_t i = 0; i < s->len;) {
-        utf8proc_int32_t cp;
-        i += next_cp(s->s, s->len, i, &cp);
-        int sep = is_space_cp(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
-        if (sep)
-            put_cp(&b, cp);
-        else
-            put_cp(&b, start ? utf8proc_toupper(cp) : utf8proc_tolower(cp));
-        start = sep;
-    }
-    return bufstr(C, &b);
+    return map_steps(C, s, jinja_title_step);
+}
+
+/* The first code point titlecased, the rest lowercased. */
+static utf8proc_int32_t capitalize_step(utf8proc_int32_t cp, int *first) {
+    utf8proc_int32_t out = *first ? utf8proc_totitle(cp) : utf8proc_tolower(cp);
+    *first = 0;
+    return out;
 }
 
 static jv capitalize(jctx *C, jstr *s) {
-    jbuf b;
-    jb_init(&b, C->A);
-    jb_put(&b, "", 0);
-    for (size_t i = 0; i < s->len;) {
-        utf8proc_int32_t cp;
-        size_t k = next_cp(s->s, s->len, i, &cp);
-        put_cp(&b, i == 0 ? utf8proc_totitle(cp) : utf8proc_tolower(cp));
-        i += k;
-    }
-    return bufstr(C, &b);
+    return map_steps(C, s, capitalize_step);
 }
 
 /* strip: chars == NULL strips whitespace */
@@ -1173,48 +1179,27 @@ static const struct {
     const char *name;
     filter_fn fn;
 } filters[] = {
-    {"safe", f_safe},
-    {"forceescape", f_safe},
-    {"string", f_string},
-    {"tojson", f_tojson},
-    {"trim", f_trim},
-    {"upper", f_upper},
-    {"lower", f_lower},
-    {"capitalize", f_capitalize},
-    {"title", f_title},
-    {"length", f_length},
-    {"count", f_length},
-    {"default", f_default},
-    {"d", f_default},
-    {"join", f_join},
-    {"list", f_list},
-    {"first", f_first},
-    {"last", f_first},
-    {"items", f_items},
-    {"dictsort", f_dictsort},
-    {"sort", f_sort},
-    {"unique", f_unique},
-    {"reverse", f_reverse},
-    {"replace", f_replace},
-    {"int", f_int},
-    {"float", f_float},
-    {"abs", f_abs},
-    {"round", f_round},
-    {"wordcount", f_wordcount},
-    {"indent", f_indent},
-    {"escape", f_escape},
-    {"e", f_escape},
-    {"map", f_map},
-    {"select", f_select},
-    {"reject", f_select},
-    {"selectattr", f_select},
-    {"rejectattr", f_select},
-    {"sum", f_sum},
-    {"min", f_min},
-    {"max", f_min},
-    {"format", f_format},
-    {"attr", f_attr},
-    {"pprint", f_pprint},
+    {"safe", f_safe},         {"forceescape", f_safe},
+    {"string", f_string},     {"tojson", f_tojson},
+    {"trim", f_trim},         {"upper", f_upper},
+    {"lower", f_lower},       {"capitalize", f_capitalize},
+    {"title", f_title},       {"length", f_length},
+    {"count", f_length},      {"default", f_default},
+    {"d", f_default},         {"join", f_join},
+    {"list", f_list},         {"first", f_first},
+    {"last", f_first},        {"items", f_items},
+    {"dictsort", f_dictsort}, {"sort", f_sort},
+    {"unique", f_unique},     {"reverse", f_reverse},
+    {"replace", f_replace},   {"int", f_int},
+    {"float", f_float},       {"abs", f_abs},
+    {"round", f_round},       {"wordcount", f_wordcount},
+    {"indent", f_indent},     {"escape", f_escape},
+    {"e", f_escape},          {"map", f_map},
+    {"select", f_select},     {"reject", f_select},
+    {"selectattr", f_select}, {"rejectattr", f_select},
+    {"sum", f_sum},           {"min", f_min},
+    {"max", f_min},           {"format", f_format},
+    {"attr", f_attr},         {"pprint", f_pprint},
     {"center", f_center},
 };
 

@@ -71,18 +71,19 @@ typedef struct {
     json_t *body;
     const char *name;
     char id[256];
+    int reply; /* what ol_named_read answered with, when it did */
 } ol_named;
 
-/* Reads the body and its model; false: answered already (*ok, the reply)
- * for a bad body or a missing model. */
-static bool ol_named_read(lmx_req *r, ol_named *q, int *ok) {
+/* Reads the body and its model; false: answered already (q->reply) for a
+ * bad body or a missing model. */
+static bool ol_named_read(lmx_req *r, ol_named *q) {
     lmx_api_err e = {0};
     q->body = lmx_req_json(r, false, &e);
     if (!q->body) {
-        *ok = lmx_reply_err(r, &e);
+        q->reply = lmx_reply_err(r, &e);
         return false;
     }
-    q->name = ol_model_field(r, q->body, ok);
+    q->name = ol_model_field(r, q->body, &q->reply);
     if (!q->name) {
         json_decref(q->body);
         return false;
@@ -611,8 +612,7 @@ int lmx_h_ol_show(lmx_req *r, const char *rest) {
     lmx_app *app = lmx_req_app(r);
     lmx_api_err e = {0};
     ol_named q;
-    int ok = 0;
-    if (!ol_named_read(r, &q, &ok)) return ok;
+    if (!ol_named_read(r, &q)) return q.reply;
     json_t *m = lmx_compat_model(app, q.id);
     lmx_served *s = NULL;
     if (!m) {
@@ -748,8 +748,7 @@ int lmx_h_ol_pull(lmx_req *r, const char *rest) {
     lmx_app *app = lmx_req_app(r);
     lmx_api_err e = {0};
     ol_named q;
-    int ok = 0;
-    if (!ol_named_read(r, &q, &ok)) return ok;
+    if (!ol_named_read(r, &q)) return q.reply;
     /* hf.co/org/repo[:QUANT] → repo and quant */
     char repo[256], quant[64] = "";
     snprintf(repo, sizeof repo, "%s", q.id);
@@ -815,8 +814,7 @@ int lmx_h_ol_delete(lmx_req *r, const char *rest) {
     (void)rest;
     lmx_api_err e = {0};
     ol_named q;
-    int ok = 0;
-    if (!ol_named_read(r, &q, &ok)) return ok;
+    if (!ol_named_read(r, &q)) return q.reply;
     if (lmx_mgr_delete(lmx_req_app(r)->mgr, q.id, &e)) {
         if (e.status == 404) return ol_named_404(r, &q, &e);
         json_decref(q.body);

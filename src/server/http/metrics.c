@@ -227,6 +227,13 @@ static void model_line(FILE *f, const char *name, const char *model, const char 
     fputs("} ", f);
 }
 
+/* One model's sample of a real-valued series. */
+static void model_num(FILE *f, const char *name, const char *model, double v) {
+    model_line(f, name, model, NULL);
+    num(f, v);
+    fputc('\n', f);
+}
+
 /* One model's gauge split three ways: first_state (running / used), cached,
  * and free (clamped at 0: the counts are read without one lock). */
 static void by_state(FILE *f, const char *name, const char *model, const char *first_state,
@@ -312,22 +319,16 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
         model_line(f, "lmx_queue_limit", list[i]->name, NULL), fprintf(f, "%d\n", st[i].n_queue);
     family(f, "lmx_queue_drain_per_second", "gauge",
            "Requests finishing per second lately (what Retry-After is computed from).");
-    for (int i = 0; i < n; i++) {
-        model_line(f, "lmx_queue_drain_per_second", list[i]->name, NULL);
-        num(f, st[i].drain_per_s);
-        fputc('\n', f);
-    }
+    for (int i = 0; i < n; i++)
+        model_num(f, "lmx_queue_drain_per_second", list[i]->name, st[i].drain_per_s);
     family(f, "lmx_batch_cap", "gauge",
            "Sequences admitted at most now (below --parallel while the latency target caps it).");
     for (int i = 0; i < n; i++)
         model_line(f, "lmx_batch_cap", list[i]->name, NULL), fprintf(f, "%d\n", st[i].batch_cap);
     family(f, "lmx_decode_step_p95_seconds", "gauge",
            "p95 of recent decode steps: each running sequence's inter-token latency.");
-    for (int i = 0; i < n; i++) {
-        model_line(f, "lmx_decode_step_p95_seconds", list[i]->name, NULL);
-        num(f, st[i].itl_p95_ms / 1000.0);
-        fputc('\n', f);
-    }
+    for (int i = 0; i < n; i++)
+        model_num(f, "lmx_decode_step_p95_seconds", list[i]->name, st[i].itl_p95_ms / 1000.0);
     family(f, "lmx_active_sequences", "gauge", "Sequences being prefilled or decoded.");
     for (int i = 0; i < n; i++)
         model_line(f, "lmx_active_sequences", list[i]->name, NULL),
@@ -336,9 +337,8 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
            "Share of the KV cache's positions holding a sequence's or the prefix cache's tokens.");
     for (int i = 0; i < n; i++) {
         double cap = (double)st[i].kv_capacity;
-        model_line(f, "lmx_kv_cache_used_ratio", list[i]->name, NULL);
-        num(f, cap > 0 ? (double)st[i].kv_used / cap : 0);
-        fputc('\n', f);
+        model_num(f, "lmx_kv_cache_used_ratio", list[i]->name,
+                  cap > 0 ? (double)st[i].kv_used / cap : 0);
     }
     family(f, "lmx_kv_cache_slots", "gauge",
            "KV cache slots: running a sequence, holding a prefix cache, or free.");
@@ -365,11 +365,10 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
             fprintf(f, "%llu\n", (unsigned long long)st[i].kv_evictions);
     family(f, "lmx_prefix_cache_hit_ratio", "gauge",
            "Share of admitted prompt tokens taken from the prefix cache instead of prefilled.");
-    for (int i = 0; i < n; i++) {
-        model_line(f, "lmx_prefix_cache_hit_ratio", list[i]->name, NULL);
-        num(f, st[i].prompt_tokens ? (double)st[i].cached_tokens / (double)st[i].prompt_tokens : 0);
-        fputc('\n', f);
-    }
+    for (int i = 0; i < n; i++)
+        model_num(f, "lmx_prefix_cache_hit_ratio", list[i]->name,
+                  st[i].prompt_tokens ? (double)st[i].cached_tokens / (double)st[i].prompt_tokens
+                                      : 0);
     family(f, "lmx_prefix_cache_hits_total", "counter",
            "Prompts that reused a cached prefix's KV instead of prefilling it.");
     for (int i = 0; i < n; i++)
@@ -381,11 +380,8 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
         model_line(f, "lmx_prefix_cache_cached_tokens_total", list[i]->name, NULL),
             fprintf(f, "%llu\n", (unsigned long long)st[i].cached_tokens);
     family(f, "lmx_model_load_seconds", "gauge", "How long loading each loaded model took.");
-    for (int i = 0; i < n; i++) {
-        model_line(f, "lmx_model_load_seconds", list[i]->name, NULL);
-        num(f, list[i]->load_time_ms / 1000.0);
-        fputc('\n', f);
-    }
+    for (int i = 0; i < n; i++)
+        model_num(f, "lmx_model_load_seconds", list[i]->name, list[i]->load_time_ms / 1000.0);
     family(f, "lmx_models_loaded", "gauge", "Models loaded and routable.");
     fprintf(f, "lmx_models_loaded %d\n", n);
     family(f, "lmx_download_bytes_total", "counter", "Bytes written by model downloads.");
