@@ -7,28 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/curl_body.h"
+
 typedef struct {
-    char *buf;
-    size_t len, max;
-    bool too_big;
+    lmx_curl_body in;
     const atomic_bool *cancel;
 } body;
-
-static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
-    body *b = ud;
-    size_t n = sz * nm;
-    if (b->len + n > b->max) {
-        b->too_big = true;
-        return 0;
-    }
-    char *nb = realloc(b->buf, b->len + n + 1);
-    if (!nb) return 0;
-    b->buf = nb;
-    memcpy(nb + b->len, p, n);
-    b->len += n;
-    nb[b->len] = 0;
-    return n;
-}
 
 static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
     (void)a, (void)b, (void)c, (void)d;
@@ -51,12 +35,12 @@ lmx_hx_rc lmx_http_exec(const lmx_skill *k, const json_t *args, const atomic_boo
         snprintf(line, sizeof line, "%s: %s", hk, json_string_value(hv));
         h = curl_slist_append(h, line);
     }
-    body b = {.max = k->limits.max_output, .cancel = cancel};
+    body b = {.in.max = k->limits.max_output, .cancel = cancel};
     curl_easy_setopt(c, CURLOPT_URL, k->url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, lmx_curl_body_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b.in);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &b);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
@@ -73,7 +57,7 @@ lmx_hx_rc lmx_http_exec(const lmx_skill *k, const json_t *args, const atomic_boo
     } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
         out = LMX_HX_CANCELLED;
         snprintf(err, n, "cancelled");
-    } else if (rc == CURLE_WRITE_ERROR && b.too_big) {
+    } else if (rc == CURLE_WRITE_ERROR && b.in.too_big) {
         out = LMX_HX_FAILED;
         snprintf(err, n, "the answer is larger than max_output (%zu bytes)", k->limits.max_output);
     } else if (rc != CURLE_OK) {
@@ -81,17 +65,17 @@ lmx_hx_rc lmx_http_exec(const lmx_skill *k, const json_t *args, const atomic_boo
         snprintf(err, n, "%s: %s", k->url, curl_easy_strerror(rc));
     } else if (status / 100 != 2) {
         out = LMX_HX_FAILED;
-        snprintf(err, n, "%s answered HTTP %ld%s%.300s", k->url, status, b.buf ? ": " : "",
-                 b.buf ? b.buf : "");
+        snprintf(err, n, "%s answered HTTP %ld%s%.300s", k->url, status, b.in.buf.p ? ": " : "",
+                 b.in.buf.p ? b.in.buf.p : "");
     } else {
         json_error_t je;
-        *result = b.buf ? json_loads(b.buf, JSON_DECODE_ANY, &je) : NULL;
+        *result = b.in.buf.p ? json_loads(b.in.buf.p, JSON_DECODE_ANY, &je) : NULL;
         if (!*result) {
             out = LMX_HX_FAILED;
             snprintf(err, n, "%s answered something that is not JSON", k->url);
         }
     }
-    free(b.buf);
+    lmx_buf_free(&b.in.buf);
     free(payload);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "util/clock.h"
+#include "util/curl_body.h"
 
 #define MAX_MESSAGE (16u << 20)
 
@@ -221,28 +222,10 @@ static json_t *stdio_recv(lmx_mcp *m, double deadline, const atomic_bool *cancel
 /* ---- Streamable HTTP ---- */
 
 typedef struct {
-    char *buf;
-    size_t len;
-    bool too_big;
+    lmx_curl_body in;
     char ctype[128], session[256];
     const atomic_bool *cancel;
 } http_io;
-
-static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
-    http_io *io = ud;
-    size_t n = sz * nm;
-    if (io->len + n > MAX_MESSAGE) {
-        io->too_big = true;
-        return 0;
-    }
-    char *b = realloc(io->buf, io->len + n + 1);
-    if (!b) return 0;
-    io->buf = b;
-    memcpy(b + io->len, p, n);
-    io->len += n;
-    b[io->len] = 0;
-    return n;
-}
 
 static void header_value(const char *line, size_t n, const char *name, char *out, size_t cap) {
     size_t k = strlen(name);
@@ -337,13 +320,13 @@ static long http_post(lmx_mcp *m, const json_t *msg, json_int_t id, double deadl
         snprintf(line, sizeof line, "MCP-Protocol-Version: %s", m->protocol);
         h = curl_slist_append(h, line);
     }
-    http_io io = {.cancel = cancel};
+    http_io io = {.in.max = MAX_MESSAGE, .cancel = cancel};
     double left = deadline - lmx_now_s();
     curl_easy_setopt(c, CURLOPT_URL, m->url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &io);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, lmx_curl_body_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &io.in);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &io);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -357,15 +340,15 @@ static long http_post(lmx_mcp *m, const json_t *msg, json_int_t id, double deadl
     if (rc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         if (io.session[0]) snprintf(m->session, sizeof m->session, "%s", io.session);
-        if (reply && status / 100 == 2 && io.buf) {
+        if (reply && status / 100 == 2 && io.in.buf.p) {
             if (strstr(io.ctype, "text/event-stream"))
-                *reply = sse_find(io.buf, id);
+                *reply = sse_find(io.in.buf.p, id);
             else
-                *reply = json_loads(io.buf, 0, NULL);
+                *reply = json_loads(io.in.buf.p, 0, NULL);
             if (!*reply) snprintf(err, n, "%s: no JSON-RPC response in the reply", m->name);
         } else if (status / 100 != 2)
-            snprintf(err, n, "%s: HTTP %ld%s%.200s", m->name, status, io.buf ? ": " : "",
-                     io.buf ? io.buf : "");
+            snprintf(err, n, "%s: HTTP %ld%s%.200s", m->name, status, io.in.buf.p ? ": " : "",
+                     io.in.buf.p ? io.in.buf.p : "");
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         status = -2;
         snprintf(err, n, "%s: timed out", m->name);
@@ -374,7 +357,7 @@ static long http_post(lmx_mcp *m, const json_t *msg, json_int_t id, double deadl
         snprintf(err, n, "%s: cancelled", m->name);
     } else
         snprintf(err, n, "%s: %s", m->name, curl_easy_strerror(rc));
-    free(io.buf);
+    lmx_buf_free(&io.in.buf);
     free(body);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
