@@ -17,6 +17,7 @@
 #include <yaml.h>
 
 #include "skills/validate.h"
+#include "util/grow.h"
 #include "util/size.h"
 
 #define MAX_FILE (1u << 20)
@@ -53,13 +54,7 @@ static int merr(mctx *m, const json_t *at, const char *fmt, ...) {
 }
 
 static void remember(mctx *m, const json_t *v, int line) {
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 64;
-        line_ent *l = realloc(m->lines, cap * sizeof *l);
-        if (!l) return;
-        m->lines = l;
-        m->cap = cap;
-    }
+    if (!lmx_grow(&m->lines, &m->cap, m->n + 1, sizeof *m->lines, 64)) return;
     m->lines[m->n++] = (line_ent){v, line};
 }
 

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/curl_body.h"
 
@@ -33,8 +34,7 @@ struct lmx_mcp {
     /* stdio */
     pid_t pid;
     int to_fd, from_fd;
-    char *rbuf;
-    size_t rlen, rcap;
+    lmx_buf rd; /* the server's stdout not yet taken as whole lines */
     /* http */
     char session[256];
 };
@@ -72,7 +72,7 @@ static void stdio_stop(lmx_mcp *m) {
         waitpid(m->pid, &st, 0);
     }
     m->pid = 0;
-    m->rlen = 0;
+    m->rd.n = 0;
 }
 
 static void disconnect(lmx_mcp *m) {
@@ -87,7 +87,7 @@ void lmx_mcp_free(lmx_mcp *m) {
     for (char **p = m->argv; p && *p; p++) free(*p);
     free(m->argv);
     free(m->url);
-    free(m->rbuf);
+    lmx_buf_free(&m->rd);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -157,7 +157,7 @@ static int stdio_start(lmx_mcp *m, char *err, size_t n) {
     m->pid = pid;
     m->to_fd = in[1];
     m->from_fd = out[0];
-    m->rlen = 0;
+    m->rd.n = 0;
     return 0;
 }
 
@@ -184,12 +184,12 @@ static int stdio_send(lmx_mcp *m, const json_t *msg) {
 static json_t *stdio_recv(lmx_mcp *m, double deadline, const atomic_bool *cancel, bool *timed_out,
                           bool *cancelled) {
     for (;;) {
-        char *nl = m->rbuf ? memchr(m->rbuf, '\n', m->rlen) : NULL;
+        char *nl = m->rd.p ? memchr(m->rd.p, '\n', m->rd.n) : NULL;
         if (nl) {
-            size_t len = (size_t)(nl - m->rbuf);
-            json_t *j = json_loadb(m->rbuf, len, 0, NULL);
-            memmove(m->rbuf, nl + 1, m->rlen - len - 1);
-            m->rlen -= len + 1;
+            size_t len = (size_t)(nl - m->rd.p);
+            json_t *j = json_loadb(m->rd.p, len, 0, NULL);
+            memmove(m->rd.p, nl + 1, m->rd.n - len - 1);
+            m->rd.n -= len + 1;
             if (j) return j;
             continue; /* not JSON (a stray log line): skip */
         }
@@ -205,17 +205,10 @@ static json_t *stdio_recv(lmx_mcp *m, double deadline, const atomic_bool *cancel
         struct pollfd pf = {m->from_fd, POLLIN, 0};
         int pr = poll(&pf, 1, left > 0.05 ? 50 : (int)(left * 1000) + 1);
         if (pr <= 0) continue;
-        if (m->rlen + 65536 > m->rcap) {
-            if (m->rcap + 65536 > MAX_MESSAGE) return NULL;
-            size_t cap = m->rcap ? m->rcap * 2 : 131072;
-            char *b = realloc(m->rbuf, cap);
-            if (!b) return NULL;
-            m->rbuf = b;
-            m->rcap = cap;
-        }
-        ssize_t r = read(m->from_fd, m->rbuf + m->rlen, m->rcap - m->rlen);
+        if (m->rd.n + 65536 > MAX_MESSAGE || !lmx_buf_reserve(&m->rd, 65536)) return NULL;
+        ssize_t r = read(m->from_fd, m->rd.p + m->rd.n, m->rd.cap - m->rd.n - 1);
         if (r <= 0) return NULL; /* EOF: the server went away */
-        m->rlen += (size_t)r;
+        m->rd.n += (size_t)r;
     }
 }
 
@@ -257,46 +250,37 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 static json_t *sse_find(const char *body, json_int_t id) {
     json_t *found = NULL;
     const char *p = body;
-    char *data = NULL;
-    size_t dlen = 0;
+    lmx_buf data = {0}; /* the event's data lines (data.p set once one came) */
     while (*p && !found) {
         size_t n = strcspn(p, "\n");
         const char *line = p;
         size_t ll = n && line[n - 1] == '\r' ? n - 1 : n;
         if (!ll) { /* end of an event */
-            if (data) {
-                json_t *j = json_loadb(data, dlen, 0, NULL);
+            if (data.p) {
+                json_t *j = json_loadb(data.p, data.n, 0, NULL);
                 if (j && json_integer_value(json_object_get(j, "id")) == id &&
                     (json_object_get(j, "result") || json_object_get(j, "error")))
                     found = j;
                 else
                     json_decref(j);
-                free(data);
-                data = NULL;
-                dlen = 0;
+                lmx_buf_free(&data);
             }
         } else if (ll >= 5 && !strncmp(line, "data:", 5)) {
             const char *v = line + 5 + (line[5] == ' ');
             size_t vl = ll - (size_t)(v - line);
-            char *d = realloc(data, dlen + vl + 2);
-            if (d) {
-                data = d;
-                if (dlen) data[dlen++] = '\n';
-                memcpy(data + dlen, v, vl);
-                dlen += vl;
-                data[dlen] = 0;
-            }
+            if (data.n) lmx_buf_add(&data, "\n", 1);
+            lmx_buf_add(&data, v, vl);
         }
         p += n + (p[n] == '\n');
     }
-    if (data && !found) {
-        json_t *j = json_loadb(data, dlen, 0, NULL);
+    if (data.p && !found) {
+        json_t *j = json_loadb(data.p, data.n, 0, NULL);
         if (j && json_integer_value(json_object_get(j, "id")) == id)
             found = j;
         else
             json_decref(j);
     }
-    free(data);
+    lmx_buf_free(&data);
     return found;
 }
 

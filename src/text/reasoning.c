@@ -33,15 +33,8 @@ static bool is_ws(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Appends to one of lmx_rsn_out's strings (malloc'd, NUL terminated, NULL
- * while empty), which holds at least n + 1 bytes. */
 static int append(char **p, size_t *n, const char *s, size_t k) {
-    if (!k) return 0;
-    lmx_buf b = {.p = *p, .n = *n, .cap = *p ? *n + 1 : 0};
-    if (!lmx_buf_add(&b, s, k)) return -1;
-    *p = b.p;
-    *n = b.n;
-    return 0;
+    return lmx_str_append(p, n, s, k) ? 0 : -1;
 }
 
 void lmx_rsn_out_clear(lmx_rsn_out *o) {
