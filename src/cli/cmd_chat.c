@@ -278,8 +278,7 @@ int cmd_chat(int argc, char **argv) {
     double temp = 0.8;
     long seed = -1;
     bool bad = false;
-    size_t plen = 0;
-    char *prompt = NULL;
+    lmx_buf words = {0}; /* the prompt given as arguments */
     for (int i = 1; i < argc && !bad; i++) {
         const char *a = argv[i];
         if (lmx_arg_help(a, usage_text)) return 0;
@@ -304,11 +303,8 @@ int cmd_chat(int argc, char **argv) {
         } else if (!model) {
             model = a;
         } else { /* the prompt: the remaining words */
-            size_t l = strlen(a);
-            prompt = realloc(prompt, plen + l + 2);
-            if (plen) prompt[plen++] = ' ';
-            memcpy(prompt + plen, a, l + 1);
-            plen += l;
+            if (words.n) lmx_buf_add(&words, " ", 1);
+            lmx_buf_add(&words, a, strlen(a));
         }
         if (bad) fprintf(stderr, "lmx chat: bad value for %s\n", a);
     }
@@ -316,6 +312,8 @@ int cmd_chat(int argc, char **argv) {
         fprintf(stderr, "lmx chat: name a model (a .gguf file or a model of the store)\n");
         bad = true;
     }
+    char *prompt = words.p;
+    size_t plen = words.n;
     if (bad) {
         fputs(usage_text, stderr);
         free(system), free(prompt);

@@ -22,6 +22,7 @@
 #include "server/http/http.h"
 #include "server/core/tenancy.h"
 #include "server/http/metrics_ops.h"
+#include "util/buf.h"
 #include "util/clock.h"
 
 #define MAX_MODELS 64
@@ -409,12 +410,8 @@ int lmx_h_metrics(lmx_req *r, const char *rest) {
     lmx_agents *ag = lmx_req_app(r)->agents;
     char *at = text && ag ? lmx_agents_metrics(ag) : NULL;
     if (at) { /* the agent runtime's series follow the server's */
-        size_t n = strlen(text), m = strlen(at);
-        char *both = realloc(text, n + m + 1);
-        if (both) {
-            memcpy(both + n, at, m + 1);
-            text = both;
-        }
+        size_t n = strlen(text);
+        lmx_str_append(&text, &n, at, strlen(at)); /* out of memory: the server's alone */
         free(at);
     }
     if (!text) {
