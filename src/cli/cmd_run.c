@@ -36,36 +36,27 @@ int cmd_run(int argc, char **argv) {
     double temp = 0.8, top_p = 0.95, min_p = 0.05, rep = 1.0;
     unsigned long long seed = (unsigned long long)time(NULL);
     bool json = false, ignore_eos = false, kv_f32 = false, kv_q8 = false, bad = false;
+    long seed_arg = -1;
+    const lmx_opt opts[] = {
+        {"-n", "--n-predict", .l = &n_gen, .min = -1, .max = 1 << 30},
+        {"-t", "--threads", .l = &threads, .min = 1, .max = 1024},
+        {"-c", "--ctx-size", .l = &n_ctx, .min = 1, .max = 1 << 24},
+        {"--temp", NULL, .d = &temp, .lo = 0, .hi = 100},
+        {"--top-k", NULL, .l = &top_k, .min = 0, .max = 1 << 30},
+        {"--top-p", NULL, .d = &top_p, .lo = 0, .hi = 1},
+        {"--min-p", NULL, .d = &min_p, .lo = 0, .hi = 1},
+        {"--repeat-penalty", NULL, .d = &rep, .lo = 0.01, .hi = 100},
+        {"--seed", "-s", .l = &seed_arg, .min = 0, .max = 0x7fffffffffffffffL},
+        {"--json", NULL, .flag = &json},
+        {"--ignore-eos", NULL, .flag = &ignore_eos},
+        {"--kv-f32", NULL, .flag = &kv_f32},
+    };
     for (int i = 1; i < argc && !bad; i++) {
         const char *a = argv[i];
         if (lmx_arg_value(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "-p", "--prompt", &prompt, &bad)) continue;
-        if (lmx_arg_value(argc, argv, &i, "-n", "--n-predict", &v, &bad)) {
-            bad = bad || !lmx_arg_long(v, -1, 1 << 30, &n_gen);
-        } else if (lmx_arg_value(argc, argv, &i, "-t", "--threads", &v, &bad)) {
-            bad = bad || !lmx_arg_long(v, 1, 1024, &threads);
-        } else if (lmx_arg_value(argc, argv, &i, "-c", "--ctx-size", &v, &bad)) {
-            bad = bad || !lmx_arg_long(v, 1, 1 << 24, &n_ctx);
-        } else if (lmx_arg_value(argc, argv, &i, "--temp", NULL, &v, &bad)) {
-            bad = bad || !lmx_arg_double(v, 0, 100, &temp);
-        } else if (lmx_arg_value(argc, argv, &i, "--top-k", NULL, &v, &bad)) {
-            bad = bad || !lmx_arg_long(v, 0, 1 << 30, &top_k);
-        } else if (lmx_arg_value(argc, argv, &i, "--top-p", NULL, &v, &bad)) {
-            bad = bad || !lmx_arg_double(v, 0, 1, &top_p);
-        } else if (lmx_arg_value(argc, argv, &i, "--min-p", NULL, &v, &bad)) {
-            bad = bad || !lmx_arg_double(v, 0, 1, &min_p);
-        } else if (lmx_arg_value(argc, argv, &i, "--repeat-penalty", NULL, &v, &bad)) {
-            bad = bad || !lmx_arg_double(v, 0.01, 100, &rep);
-        } else if (lmx_arg_value(argc, argv, &i, "--seed", "-s", &v, &bad)) {
-            long s = 0;
-            bad = bad || !lmx_arg_long(v, 0, 0x7fffffffffffffffL, &s);
-            seed = (unsigned long long)s;
-        } else if (!strcmp(a, "--json")) {
-            json = true;
-        } else if (!strcmp(a, "--ignore-eos")) {
-            ignore_eos = true;
-        } else if (!strcmp(a, "--kv-f32")) {
-            kv_f32 = true;
+        if (lmx_arg_opts(argc, argv, &i, opts, (int)(sizeof opts / sizeof *opts), &bad)) {
+            /* a number or a flag of the table */
         } else if (lmx_arg_value(argc, argv, &i, "-ctk", "--kv-type", &v, &bad)) {
             kv_f32 = v && !strcmp(v, "f32");
             kv_q8 = v && !strcmp(v, "q8_0");
@@ -87,6 +78,7 @@ int cmd_run(int argc, char **argv) {
         }
         if (bad && i < argc) fprintf(stderr, "lmx run: bad value for %s\n", a);
     }
+    if (seed_arg >= 0) seed = (unsigned long long)seed_arg;
     char *stdin_prompt = NULL;
     if (!bad && model && !prompt && !isatty(0)) {
         lmx_buf in = {0};
