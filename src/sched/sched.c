@@ -407,18 +407,23 @@ static void charge_running(lmx_sched *s) {
     }
 }
 
+/* Ends a waiting job "cancelled": out of the queue and its flow (under mu). */
+static void end_waiting(lmx_sched *s, lmx_job *j) {
+    unqueue(s, j);
+    s->n_held -= j->n_choices;
+    lmx_fq_done(s->q, j->flow, lmx_now_s());
+    j->flow = NULL;
+    emit_error(j, "cancelled");
+    lmx_job_release(j);
+}
+
 static void admit(lmx_sched *s) {
     pthread_mutex_lock(&s->mu);
     charge_running(s);
     lmx_job *j;
     while ((j = lmx_fq_peek(s->q))) {
         if (atomic_load(&j->cancelled)) {
-            unqueue(s, j);
-            s->n_held -= j->n_choices;
-            lmx_fq_done(s->q, j->flow, lmx_now_s());
-            j->flow = NULL;
-            emit_error(j, "cancelled");
-            lmx_job_release(j);
+            end_waiting(s, j);
             continue;
         }
         int free_slots = 0;
@@ -859,14 +864,7 @@ static bool step(lmx_sched *s) {
 /* Shutting down with cancel_running: every waiting job ends "cancelled" (under mu). */
 static void drain_cancelled(lmx_sched *s) {
     lmx_job *j;
-    while ((j = lmx_fq_peek(s->q))) {
-        unqueue(s, j);
-        s->n_held -= j->n_choices;
-        lmx_fq_done(s->q, j->flow, lmx_now_s());
-        j->flow = NULL;
-        emit_error(j, "cancelled");
-        lmx_job_release(j);
-    }
+    while ((j = lmx_fq_peek(s->q))) end_waiting(s, j);
 }
 
 static void *sched_main(void *arg) {
