@@ -213,7 +213,13 @@ def label_values_are_escaped():
         with Server('-t', 1, '-c', 128, model=path) as s:
             st, b, _, _ = s.chat(model=name, max_tokens=2)
             assert st == 200, b
-            text = scrape(s)
+            # counted once the server has sent the last byte, a moment after the client read it
+            for _ in range(100):
+                text = scrape(s)
+                if get(parse(text), 'lmx_requests_total', api='/v1/chat/completions', model=name,
+                       status='200') == 1:
+                    break
+                time.sleep(0.05)
             assert 'model="st\\"o\\\\ry"' in text, text
             promtool(text)
             out = parse(text)
