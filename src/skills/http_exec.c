@@ -9,17 +9,6 @@
 
 #include "util/curl_body.h"
 
-typedef struct {
-    lmx_curl_body in;
-    const atomic_bool *cancel;
-} body;
-
-static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
-    (void)a, (void)b, (void)c, (void)d;
-    body *bd = ud;
-    return bd->cancel && atomic_load(bd->cancel);
-}
-
 lmx_hx_rc lmx_http_exec(const lmx_skill *k, const json_t *args, const atomic_bool *cancel,
                         json_t **result, char *err, size_t n) {
     *result = NULL;
@@ -35,13 +24,13 @@ lmx_hx_rc lmx_http_exec(const lmx_skill *k, const json_t *args, const atomic_boo
         snprintf(line, sizeof line, "%s: %s", hk, json_string_value(hv));
         h = curl_slist_append(h, line);
     }
-    body b = {.in.max = k->limits.max_output, .cancel = cancel};
+    lmx_curl_body b = {.max = k->limits.max_output, .cancel = cancel};
     curl_easy_setopt(c, CURLOPT_URL, k->url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, lmx_curl_body_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b.in);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, lmx_curl_body_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &b);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -57,7 +46,7 @@ lmx_hx_rc lmx_http_exec(const lmx_skill *k, const json_t *args, const atomic_boo
     } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
         out = LMX_HX_CANCELLED;
         snprintf(err, n, "cancelled");
-    } else if (rc == CURLE_WRITE_ERROR && b.in.too_big) {
+    } else if (rc == CURLE_WRITE_ERROR && b.too_big) {
         out = LMX_HX_FAILED;
         snprintf(err, n, "the answer is larger than max_output (%zu bytes)", k->limits.max_output);
     } else if (rc != CURLE_OK) {
@@ -65,17 +54,17 @@ lmx_hx_rc lmx_http_exec(const lmx_skill *k, const json_t *args, const atomic_boo
         snprintf(err, n, "%s: %s", k->url, curl_easy_strerror(rc));
     } else if (status / 100 != 2) {
         out = LMX_HX_FAILED;
-        snprintf(err, n, "%s answered HTTP %ld%s%.300s", k->url, status, b.in.buf.p ? ": " : "",
-                 b.in.buf.p ? b.in.buf.p : "");
+        snprintf(err, n, "%s answered HTTP %ld%s%.300s", k->url, status, b.buf.p ? ": " : "",
+                 b.buf.p ? b.buf.p : "");
     } else {
         json_error_t je;
-        *result = b.in.buf.p ? json_loads(b.in.buf.p, JSON_DECODE_ANY, &je) : NULL;
+        *result = b.buf.p ? json_loads(b.buf.p, JSON_DECODE_ANY, &je) : NULL;
         if (!*result) {
             out = LMX_HX_FAILED;
             snprintf(err, n, "%s answered something that is not JSON", k->url);
         }
     }
-    lmx_buf_free(&b.in.buf);
+    lmx_buf_free(&b.buf);
     free(payload);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);

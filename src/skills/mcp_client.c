@@ -217,7 +217,6 @@ static json_t *stdio_recv(lmx_mcp *m, double deadline, const atomic_bool *cancel
 typedef struct {
     lmx_curl_body in;
     char ctype[128], session[256];
-    const atomic_bool *cancel;
 } http_io;
 
 static void header_value(const char *line, size_t n, const char *name, char *out, size_t cap) {
@@ -238,12 +237,6 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud) {
     header_value(p, n, "content-type", io->ctype, sizeof io->ctype);
     header_value(p, n, "mcp-session-id", io->session, sizeof io->session);
     return n;
-}
-
-static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
-    (void)a, (void)b, (void)c, (void)d;
-    http_io *io = ud;
-    return io->cancel && atomic_load(io->cancel);
 }
 
 /* The message with `id` among an SSE body's events (new ref) or NULL. */
@@ -304,7 +297,7 @@ static long http_post(lmx_mcp *m, const json_t *msg, json_int_t id, double deadl
         snprintf(line, sizeof line, "MCP-Protocol-Version: %s", m->protocol);
         h = curl_slist_append(h, line);
     }
-    http_io io = {.in.max = MAX_MESSAGE, .cancel = cancel};
+    http_io io = {.in = {.max = MAX_MESSAGE, .cancel = cancel}};
     double left = deadline - lmx_now_s();
     curl_easy_setopt(c, CURLOPT_URL, m->url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -313,8 +306,8 @@ static long http_post(lmx_mcp *m, const json_t *msg, json_int_t id, double deadl
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &io.in);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &io);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &io);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, lmx_curl_body_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &io.in);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(left > 0.001 ? left * 1000 : 1));
