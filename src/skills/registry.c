@@ -349,11 +349,9 @@ int lmx_skills_reload(lmx_skills *s) {
     }
     for (int j = 0; j < s->n_mcp; j++)
         if (s->mcp[j]) {
-            lmx_mcp **r = realloc(s->retired, (size_t)(s->n_retired + 1) * sizeof *r);
-            if (r) {
-                s->retired = r;
+            if (lmx_grow_int(&s->retired, &s->cap_retired, s->n_retired + 1, sizeof *s->retired,
+                             4))
                 s->retired[s->n_retired++] = s->mcp[j];
-            }
         }
     free(s->mcp);
     s->mcp = calloc((size_t)l.nd + 1, sizeof *s->mcp);
