@@ -593,7 +593,7 @@ int cmd_status(int argc, char **argv) {
 
 typedef struct {
     long ctx, parallel;
-    double ttl;
+    double ttl, itl; /* itl: -1 unset (the server's itl_target_ms) */
     const char *alias;
 } load_opts;
 
@@ -608,6 +608,8 @@ static bool load_opt(void *ctx, int argc, char **argv, int *i, bool *bad) {
         if (v && !lmx_arg_long(v, 1, 256, &o->parallel)) *bad = true;
     } else if (lmx_arg_value(argc, argv, i, "--ttl", NULL, &v, bad)) {
         if (v && !lmx_arg_double(v, 0, 1e9, &o->ttl)) *bad = true;
+    } else if (lmx_arg_value(argc, argv, i, "--itl-target-ms", NULL, &v, bad)) {
+        if (v && !lmx_arg_double(v, 0, 60000, &o->itl)) *bad = true;
     } else {
         return false;
     }
@@ -616,15 +618,17 @@ static bool load_opt(void *ctx, int argc, char **argv, int *i, bool *bad) {
 }
 
 int cmd_load(int argc, char **argv) {
-    const char *usage =
-        "usage: lmx load MODEL [--ctx N] [--parallel N] [--alias A] [--ttl S] [--json]\n"
-        "  loads a model of the store (memory is checked first; refusals say why)\n"
-        "  --ctx N       context length per sequence\n"
-        "  --parallel N  sequences decoded at once\n"
-        "  --alias A     also route requests for A to it\n"
-        "  --ttl S       unload after S seconds idle\n" COMMON_OPTS;
+    const char *usage = "usage: lmx load MODEL [--ctx N] [--parallel N] [--alias A] [--ttl S]\n"
+                        "                [--itl-target-ms MS] [--json]\n"
+                        "  loads a model of the store (memory is checked first; refusals say why)\n"
+                        "  --ctx N       context length per sequence\n"
+                        "  --parallel N  sequences decoded at once\n"
+                        "  --alias A     also route requests for A to it\n"
+                        "  --ttl S       unload after S seconds idle\n"
+                        "  --itl-target-ms MS  this model's inter-token latency target (0: none;\n"
+                        "                default: the server's itl_target_ms)\n" COMMON_OPTS;
     lmx_admin a;
-    load_opts o = {0};
+    load_opts o = {.itl = -1};
     char name[512];
     const char *pos[1] = {
         one_model(&a, "lmx load", argc, argv, load_opt, &o, usage, name, sizeof name)};
@@ -634,6 +638,7 @@ int cmd_load(int argc, char **argv) {
     if (o.parallel) json_object_set_new(req, "parallel", json_integer(o.parallel));
     if (o.alias) json_object_set_new(req, "alias", json_string(o.alias));
     if (o.ttl > 0) json_object_set_new(req, "ttl", json_real(o.ttl));
+    if (o.itl >= 0) json_object_set_new(req, "itl_target_ms", json_real(o.itl));
     json_t *r = lmx_admin_do(&a, "POST", "/admin/models/load", req);
     json_decref(req);
     if (!r) return 1;

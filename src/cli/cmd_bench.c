@@ -14,13 +14,15 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/model_ref.h"
+#include "cli/spec_gen.h"
 #include "engine/membw.h"
 #include "engine/model.h"
 #include "util/clock.h"
 
 static const char usage_text[] =
     "usage: lmx bench MODEL [-p 512] [-n 128] [-d 0] [-t THREADS] [-np PARALLEL] [-r REPS]\n"
-    "                 [--kv-type f16|f32|q8_0] [--json]\n"
+    "                 [--kv-type f16|f32|q8_0] [--spec off|lookup|draft] [--draft-model M]\n"
+    "                 [--draft-max K] [--spec-force] [--json]\n"
     "  MODEL             a .gguf file or a model of the store (-m MODEL works too)\n"
     "  -p, --n-prompt N  prompt tokens to prefill (default 512)\n"
     "  -n, --n-gen N     tokens to decode (default 128)\n"
@@ -30,12 +32,68 @@ static const char usage_text[] =
     "                    decode tok/s is their aggregate (default 1)\n"
     "  -r, --repetitions N  runs of each (default 1)\n"
     "  --kv-type T       KV cache type: f16 (default), f32 or q8_0\n"
+    "  --spec MODE       decode one greedy sequence through the scheduler (as lmx serve)\n"
+    "                    with speculative decoding off, lookup or draft (--draft-model M,\n"
+    "                    --draft-max K); the prompt is -p random tokens (not with -d, -np);\n"
+    "                    --spec-force never switches itself off (to measure its overhead)\n"
     "  --json            one JSON object\n";
+
+/* --spec: greedy decode of one sequence through the scheduler; the best
+ * decode tok/s of the repetitions, and what was drafted and kept. */
+static int bench_spec(lmx_model *m, const char *model, const lmx_spec_gen_opts *so, int n_p,
+                      int n_g, int reps, bool json) {
+    if (n_p < 1 || n_g < 2) {
+        fprintf(stderr, "lmx bench: --spec needs -p >= 1 and -n >= 2\n");
+        return 2;
+    }
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)n_p);
+    srand(1);
+    for (int i = 0; i < n_p; i++) tok[i] = rand() % m->hp.n_vocab;
+    lmx_sample_params sp = lmx_sample_defaults();
+    sp.temperature = 0;
+    double best = 0;
+    lmx_spec_gen_result r = {0};
+    char err[1024];
+    int rc = 0;
+    for (int i = 0; i < reps && !rc; i++) {
+        rc = lmx_spec_gen_run(m, so, tok, n_p, n_g, &sp, true, NULL, NULL, NULL, &r, err,
+                              sizeof err);
+        double t = r.n_gen > 1 && r.decode_s > 0 ? (r.n_gen - 1) / r.decode_s : 0;
+        if (!rc && t > best) best = t;
+    }
+    free(tok);
+    if (rc) {
+        fprintf(stderr, "lmx bench: %s\n", err);
+        return 1;
+    }
+    const char *mode = so->spec == 1 ? "lookup" : so->spec == 2 ? "draft" : "off";
+    if (json) {
+        json_t *o = json_pack("{s:s,s:s,s:b,s:i,s:i,s:f,s:I,s:I,s:I}", "model", model, "spec", mode,
+                              "spec_force", so->force, "n_prompt", n_p, "n_gen", n_g,
+                              "decode_tok_s", best, "drafted", (json_int_t)r.drafted, "accepted",
+                              (json_int_t)r.accepted, "auto_off", (json_int_t)r.auto_off);
+        char *s = json_dumps(o, JSON_COMPACT);
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    } else {
+        printf("model             %s\n", model);
+        printf("speculative       %s%s\n", mode, so->force ? " (forced on)" : "");
+        printf("decode            %.1f tok/s (tg%d after %d random tokens, greedy)\n", best, n_g,
+               n_p);
+        printf("drafted / kept    %llu / %llu (last run; auto-off %llu times)\n",
+               (unsigned long long)r.drafted, (unsigned long long)r.accepted,
+               (unsigned long long)r.auto_off);
+    }
+    return 0;
+}
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *v;
     long n_p = 512, n_g = 128, depth = 0, threads = 0, reps = 1, par = 1;
-    bool json = false, bad = false, kv_f32 = false, kv_q8 = false;
+    bool json = false, bad = false, kv_f32 = false, kv_q8 = false, spec = false;
+    lmx_spec_gen_opts so = {0};
+    long draft_max = 0;
     for (int i = 1; i < argc && !bad; i++) {
         const char *opt = argv[i];
         v = NULL;
@@ -56,6 +114,16 @@ int cmd_bench(int argc, char **argv) {
             kv_f32 = v && !strcmp(v, "f32");
             kv_q8 = v && !strcmp(v, "q8_0");
             bad = bad || !v || (!kv_f32 && !kv_q8 && strcmp(v, "f16"));
+        } else if (lmx_arg_value(argc, argv, &i, "--spec", NULL, &v, &bad)) {
+            bad = bad || !lmx_spec_gen_parse(v, &so);
+            spec = true;
+        } else if (lmx_arg_value(argc, argv, &i, "--draft-model", NULL, &v, &bad)) {
+            so.draft = v;
+            v = NULL;
+        } else if (lmx_arg_value(argc, argv, &i, "--draft-max", NULL, &v, &bad)) {
+            bad = bad || !lmx_arg_long(v, 1, 32, &draft_max);
+        } else if (!strcmp(argv[i], "--spec-force")) {
+            so.force = true;
         } else if (!strcmp(argv[i], "--json"))
             json = true;
         else if (lmx_arg_help(argv[i], usage_text))
@@ -70,6 +138,10 @@ int cmd_bench(int argc, char **argv) {
             bad = true;
         }
         if (bad && v) fprintf(stderr, "lmx bench: bad value '%s' for '%s'\n", v, opt);
+    }
+    if (!bad && spec && (depth > 0 || par > 1)) {
+        fprintf(stderr, "lmx bench: --spec decodes one sequence without depth: drop -d / -np\n");
+        bad = true;
     }
     if (!bad && depth > 0 && par > 1) {
         fprintf(stderr, "lmx bench: -d and -np > 1 together are not supported\n");
@@ -88,6 +160,17 @@ int cmd_bench(int argc, char **argv) {
         return 1;
     }
     lmx_pool *pool = lmx_pool_create((int)threads);
+    if (spec) {
+        so.draft_max = (int)draft_max;
+        so.kv_f32 = kv_f32;
+        so.kv_q8_0 = kv_q8;
+        so.n_ctx = (int)(n_p + n_g + 1);
+        so.pool = pool;
+        int rc = bench_spec(m, model, &so, (int)n_p, (int)n_g, (int)reps, json);
+        lmx_pool_destroy(pool);
+        lmx_model_free(m);
+        return rc;
+    }
     lmx_ctx_opts co = {.n_ctx = (int)(depth + (n_p > n_g ? n_p : n_g) + 1),
                        .n_seq = (int)par,
                        .kv_f32 = kv_f32,

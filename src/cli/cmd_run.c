@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/model_ref.h"
+#include "cli/spec_gen.h"
 #include "engine/model.h"
 #include "engine/sample.h"
 #include "util/buf.h"
@@ -20,7 +21,8 @@
 static const char usage_text[] =
     "usage: lmx run MODEL [PROMPT] [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P]\n"
     "               [--min-p M] [--repeat-penalty R] [-t THREADS] [-c CTX] [--ignore-eos]\n"
-    "               [--kv-type f16|f32|q8_0] [--json]\n"
+    "               [--kv-type f16|f32|q8_0] [--spec lookup|draft] [--draft-model M]\n"
+    "               [--draft-max K] [--json]\n"
     "  MODEL         a .gguf file or a model of the store (stories260K, org/repo:Q4_K_M);\n"
     "                -m MODEL works too\n"
     "  PROMPT        the text to continue (-p PROMPT works too; default: stdin); raw text,\n"
@@ -28,7 +30,57 @@ static const char usage_text[] =
     "  -n N          tokens to generate (default 128; -1: until the context is full)\n"
     "  --temp 0      greedy decoding; default 0.8 with top-k 40, top-p 0.95, min-p 0.05\n"
     "  --kv-type T   KV cache type: f16 (default), f32 (--kv-f32) or q8_0\n"
+    "  --spec MODE   speculative decoding (docs/speculative.md): off (default), lookup, or\n"
+    "                draft with --draft-model M (same vocabulary); --draft-max K per step\n"
     "  --json        print {\"text\", \"tokens\", \"prompt_tokens\"} instead of the text\n";
+
+static void put_text(void *ctx, const char *t, size_t n) {
+    if (ctx) {
+        lmx_buf_add(ctx, t, n);
+    } else {
+        fwrite(t, 1, n, stdout);
+        fflush(stdout);
+    }
+}
+
+/* --spec: one job on a one-slot scheduler with speculative decoding; prints
+ * as the plain path does, and what was drafted and kept. */
+static int run_spec(lmx_model *m, const lmx_spec_gen_opts *so, const int32_t *prompt, int np,
+                    int max_new, const lmx_sample_params *sp, bool ignore_eos, bool json,
+                    int32_t *out) {
+    char err[1024];
+    lmx_buf text = {0};
+    lmx_spec_gen_result r;
+    int rc = lmx_spec_gen_run(m, so, prompt, np, max_new, sp, ignore_eos, put_text,
+                              json ? &text : NULL, out, &r, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "lmx run: %s\n", err);
+        lmx_buf_free(&text);
+        return 1;
+    }
+    if (json) {
+        json_t *o = json_object(), *ta = json_array(), *pa = json_array();
+        json_object_set_new(o, "text", json_stringn_nocheck(text.p ? text.p : "", text.n));
+        for (int i = 0; i < r.n_gen && i < max_new; i++)
+            json_array_append_new(ta, json_integer(out[i]));
+        for (int i = 0; i < np; i++) json_array_append_new(pa, json_integer(prompt[i]));
+        json_object_set_new(o, "tokens", ta);
+        json_object_set_new(o, "prompt_tokens", pa);
+        char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    } else {
+        putchar('\n');
+    }
+    fprintf(stderr,
+            "lmx run: prompt %d tokens in %.3f s, generated %d in %.3f s (%.1f tok/s); "
+            "speculative: %llu drafted, %llu accepted\n",
+            np, r.prefill_s, r.n_gen, r.decode_s, r.n_gen > 1 ? (r.n_gen - 1) / r.decode_s : 0.0,
+            (unsigned long long)r.drafted, (unsigned long long)r.accepted);
+    lmx_buf_free(&text);
+    return 0;
+}
 
 int cmd_run(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *v;
@@ -36,7 +88,8 @@ int cmd_run(int argc, char **argv) {
     double temp = 0.8, top_p = 0.95, min_p = 0.05, rep = 1.0;
     unsigned long long seed = (unsigned long long)time(NULL);
     bool json = false, ignore_eos = false, kv_f32 = false, kv_q8 = false, bad = false;
-    long seed_arg = -1;
+    lmx_spec_gen_opts so = {0};
+    long seed_arg = -1, draft_max = 0;
     const lmx_opt opts[] = {
         {"-n", "--n-predict", .l = &n_gen, .min = -1, .max = 1 << 30},
         {"-t", "--threads", .l = &threads, .min = 1, .max = 1024},
@@ -50,6 +103,7 @@ int cmd_run(int argc, char **argv) {
         {"--json", NULL, .flag = &json},
         {"--ignore-eos", NULL, .flag = &ignore_eos},
         {"--kv-f32", NULL, .flag = &kv_f32},
+        {"--draft-max", NULL, .l = &draft_max, .min = 1, .max = 32},
     };
     for (int i = 1; i < argc && !bad; i++) {
         const char *a = argv[i];
@@ -57,6 +111,10 @@ int cmd_run(int argc, char **argv) {
         if (lmx_arg_value(argc, argv, &i, "-p", "--prompt", &prompt, &bad)) continue;
         if (lmx_arg_opts(argc, argv, &i, opts, (int)(sizeof opts / sizeof *opts), &bad)) {
             /* a number or a flag of the table */
+        } else if (lmx_arg_value(argc, argv, &i, "--spec", NULL, &v, &bad)) {
+            bad = bad || !lmx_spec_gen_parse(v, &so);
+        } else if (lmx_arg_value(argc, argv, &i, "--draft-model", NULL, &v, &bad)) {
+            so.draft = v;
         } else if (lmx_arg_value(argc, argv, &i, "-ctk", "--kv-type", &v, &bad)) {
             kv_f32 = v && !strcmp(v, "f32");
             kv_q8 = v && !strcmp(v, "q8_0");
@@ -159,6 +217,19 @@ int cmd_run(int argc, char **argv) {
     lmx_buf text = {0};
     char piece[256];
 
+    if (so.spec) { /* through the scheduler, as lmx serve runs it */
+        lmx_ctx_free(c); /* the scheduler has its own */
+        c = NULL;
+        so.draft_max = (int)draft_max;
+        so.kv_f32 = kv_f32;
+        so.kv_q8_0 = kv_q8;
+        so.n_ctx = ctx_len;
+        so.pool = pool;
+        rc = run_spec(m, &so, all, np, max_new, &sp, ignore_eos, json, all + np);
+        lmx_sampler_free(smp);
+        free(all), free(pos), free(seq), free(logits);
+        goto out_early;
+    }
     double t1 = lmx_now_s();
     lmx_batch b = {np, all, pos, seq, NULL};
     if (lmx_forward(c, &b, logits, err, sizeof err)) {

@@ -58,6 +58,9 @@ static void usage(FILE *f) {
         "  --parallel N      sequences decoded at once (default " STR(LMX_DEFAULT_PARALLEL) ")\n"
         "                    without -c / --parallel, both shrink until the model fits memory\n"
         "  --queue N         requests waiting beyond those before 429 (default " STR(LMX_DEFAULT_QUEUE) "; 0: none)\n"
+        "  --kv-type T       KV cache type: f16 (default), f32 or q8_0 (about half of f16's memory)\n"
+        "  --spec MODE       speculative decoding: off (default), lookup, or draft with\n"
+        "                    --draft-model MODEL (same vocabulary); --draft-max K drafts per step\n"
         "  --drain-timeout S on SIGTERM, wait this long for in-flight requests (default 30)\n"
         "  --idle-timeout S  close idle keep-alive connections after S seconds (default 120)\n"
         "  --max-body BYTES  larger request bodies get 413 (default 32 MiB; 512K, 64M accepted)\n"
@@ -137,7 +140,15 @@ static int load_startup_models(lmx_mgr *mgr, const lmx_config *c) {
                               .ctx_size = (int)m->ctx_size,
                               .parallel = (int)m->parallel,
                               .alias = m->alias[0] ? m->alias : NULL,
-                              .ttl_s = m->ttl_s};
+                              .ttl_s = m->ttl_s,
+                              .tune = {.kv_type = m->kv_type,
+                                       .spec = m->speculative,
+                                       .draft_model = m->draft_model,
+                                       .draft_max = (int)m->draft_max},
+                              /* -1: the global one (the manager's default); 0: none */
+                              .itl_target_ms = m->itl_target_ms < 0    ? 0
+                                               : m->itl_target_ms == 0 ? -1
+                                                                       : (double)m->itl_target_ms};
             lmx_api_err e = {0};
             sm = lmx_mgr_load(mgr, &q, &e);
             if (!sm) {
@@ -268,8 +279,16 @@ int cmd_serve(int argc, char **argv) {
                        .n_queue = (int)cfg->queue,
                        .pool = pool,
                        .models_dir = cfg->models_dir[0] ? cfg->models_dir : NULL,
-                       .proc_root = getenv("LMX_PROC_ROOT")};
+                       .proc_root = getenv("LMX_PROC_ROOT"),
+                       .tune = {.kv_type = cfg->kv_type,
+                                .spec = cfg->speculative,
+                                .draft_model = cfg->draft_model,
+                                .draft_max = (int)cfg->draft_max},
+                       .debug_load_delay_ms = (int)cfg->models_debug_load_delay_ms};
     lmx_mgr *mgr = lmx_mgr_create(&mo);
+    if (cfg->models_debug_load_delay_ms)
+        lmx_log("warn", "TESTING ONLY: model loads are slowed (models_debug.load_delay_ms)",
+                json_pack("{s:i}", "load_delay_ms", (int)cfg->models_debug_load_delay_ms));
     /* stored responses: the newest 1000, for 7 days (the file is opened on first use) */
     char db_path[1100] = "";
     state_db(cfg->responses_db, "responses.db", db_path, sizeof db_path);

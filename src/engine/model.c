@@ -7,6 +7,7 @@
  * before use, so a file whose metadata and tensors disagree is refused with
  * the tensor's name instead of being read out of bounds. */
 #include "engine/model.h"
+#include "engine/kv.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -33,7 +34,14 @@ typedef struct {
     char *err;
     size_t errlen;
     int failed;
+    const lmx_model_opts *opts; /* NULL: none */
+    uint64_t done, total;       /* tensor bytes prepared / in the file (progress) */
 } loader;
+
+static void progress(loader *L, const lmx_gguf_tensor *t) {
+    L->done += t->nbytes;
+    if (L->opts && L->opts->progress) L->opts->progress(L->opts->progress_ctx, L->done, L->total);
+}
 
 static void lfail(loader *L, const char *fmt, ...) {
     if (L->failed) return;
@@ -98,6 +106,7 @@ static void load_mat(loader *L, lmx_wmat *w, const char *name, int64_t rows, int
      * weights are resident once, not twice. */
     if (w->owned) lmx_gguf_release(L->m->gguf, t);
     L->m->weight_bytes += t->nbytes;
+    progress(L, t);
 }
 
 /* A small vector (norm weights, biases) copied out as floats. */
@@ -121,6 +130,7 @@ static float *load_vec(loader *L, const char *name, int64_t n, bool required) {
         return NULL;
     }
     lmx_dequant((lmx_dtype)t->type, t->data, v, n);
+    progress(L, t);
     return v;
 }
 
@@ -239,7 +249,6 @@ static void load_weights(loader *L, const arch_desc *ad) {
 }
 
 lmx_model *lmx_model_open(const char *path, const lmx_model_opts *opts, char *err, size_t errlen) {
-    (void)opts;
     lmx_model *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, errlen, "%s: out of memory", path);
@@ -251,7 +260,8 @@ lmx_model *lmx_model_open(const char *path, const lmx_model_opts *opts, char *er
         free(m);
         return NULL;
     }
-    loader L = {m, err, errlen, 0};
+    loader L = {m, err, errlen, 0, opts, 0, 0};
+    for (int64_t i = 0; i < m->gguf->n_tensors; i++) L.total += m->gguf->tensors[i].nbytes;
     read_hparams(&L);
     const arch_desc *ad = NULL;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
@@ -294,18 +304,21 @@ void lmx_model_free(lmx_model *m) {
     free(m);
 }
 
-size_t lmx_model_kv_bytes_per_token(const lmx_model *m, bool kv_f32) {
-    return (size_t)m->hp.n_layer * 2 * (size_t)m->hp.n_head_kv * (size_t)m->hp.head_dim *
-           (kv_f32 ? 4 : 2);
+size_t lmx_model_kv_bytes_per_token(const lmx_model *m, int kv_type) {
+    size_t hd = (size_t)m->hp.head_dim;
+    size_t row = kv_type == LMX_KV_F32    ? hd * 4
+                 : kv_type == LMX_KV_Q8_0 ? hd + hd / 32 * 2 /* int8 and an F16 scale per 32 */
+                                          : hd * 2;
+    return (size_t)m->hp.n_layer * 2 * (size_t)m->hp.n_head_kv * row;
 }
 
-int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, bool kv_f32,
+int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, int kv_type,
                        lmx_mem_estimate *out, char *err, size_t errlen) {
     lmx_model m = {0};
     snprintf(m.name, sizeof m.name, "%s", path);
     m.gguf = lmx_gguf_open(path, err, errlen);
     if (!m.gguf) return -1;
-    loader L = {&m, err, errlen, 0};
+    loader L = {&m, err, errlen, 0, NULL, 0, 0};
     read_hparams(&L);
     const lmx_gguf_tensor *te = lmx_gguf_find_tensor(m.gguf, "token_embd.weight");
     if (!L.failed && !te) lfail(&L, "tensor 'token_embd.weight' is missing");
@@ -321,7 +334,7 @@ int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, bool
     size_t n_vocab = (size_t)te->ne[1], d = (size_t)hp->n_embd,
            qd = (size_t)hp->n_head * hp->head_dim, kvd = (size_t)hp->n_head_kv * hp->head_dim;
     out->weights = m.gguf->tensor_bytes;
-    out->kv = (size_t)n_ctx * (size_t)n_seq * lmx_model_kv_bytes_per_token(&m, kv_f32);
+    out->kv = (size_t)n_ctx * (size_t)n_seq * lmx_model_kv_bytes_per_token(&m, kv_type);
     /* activations of a batch (forward.c's scratch), quantized copies, logits */
     out->compute = sizeof(float) * (size_t)n_batch * (2 * d + 2 * qd + 2 * kvd + 2 * (size_t)hp->n_ff) +
                    (size_t)n_batch * (size_t)hp->n_ff * 2 + sizeof(float) * n_vocab * 2;

@@ -59,6 +59,10 @@ typedef struct lmx_model {
 
 typedef struct {
     bool no_repack; /* keep weights in their GGUF layout (no repacked copy) */
+    /* Called after each tensor is prepared, from the opening thread: bytes of
+     * tensors done so far and in all (what a loading model's ETA is made of). */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
 } lmx_model_opts;
 
 lmx_model *lmx_model_open(const char *path, const lmx_model_opts *opts, char *err, size_t errlen);
@@ -72,11 +76,12 @@ typedef struct {
     size_t total;
     int n_ctx; /* the context it assumed (n_ctx 0: the trained one, capped) */
 } lmx_mem_estimate;
-int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, bool kv_f32,
+/* kv_type: an lmx_kv_type of engine/kv.h (LMX_KV_F16 0, LMX_KV_F32 1, LMX_KV_Q8_0 2). */
+int lmx_model_estimate(const char *path, int n_ctx, int n_seq, int n_batch, int kv_type,
                        lmx_mem_estimate *out, char *err, size_t errlen);
 
-/* Bytes of KV cache one token of one sequence needs. */
-size_t lmx_model_kv_bytes_per_token(const lmx_model *m, bool kv_f32);
+/* Bytes of KV cache one token of one sequence needs (kv_type as above). */
+size_t lmx_model_kv_bytes_per_token(const lmx_model *m, int kv_type);
 
 /* ---- evaluation context ---- */
 

@@ -199,7 +199,11 @@ static int sorted_prefix(lmx_sampler *s, const float *logits, int n, float mx) {
     return n;
 }
 
-int32_t lmx_sampler_next(lmx_sampler *s, float *logits, const int32_t *history, int n_history) {
+/* Penalties and bias, then the filters: the candidates left are idx[0..n)
+ * (n returned) with *mx the logit their tempering starts from. Greedy
+ * returns -1 with the argmax in idx[0]. */
+static int prepare(lmx_sampler *s, float *logits, const int32_t *history, int n_history,
+                   float *mx_out) {
     const lmx_sample_params *p = &s->p;
     int nv = s->n_vocab;
     apply_penalties(s, logits, history, n_history);
@@ -210,7 +214,8 @@ int32_t lmx_sampler_next(lmx_sampler *s, float *logits, const int32_t *history, 
         int32_t best = 0;
         for (int32_t i = 1; i < nv; i++)
             if (logits[i] > logits[best]) best = i;
-        return best;
+        s->idx[0] = best;
+        return -1;
     }
     int n = 0;
     float mx = -INFINITY;
@@ -219,6 +224,7 @@ int32_t lmx_sampler_next(lmx_sampler *s, float *logits, const int32_t *history, 
             s->idx[n++] = i;
             if (logits[i] > mx) mx = logits[i];
         }
+    *mx_out = mx;
     if (n == 0) return 0;
     s->mass = 0;
     if (p->top_k > 0 && p->top_k < n) {
@@ -228,12 +234,13 @@ int32_t lmx_sampler_next(lmx_sampler *s, float *logits, const int32_t *history, 
         /* Nothing truncates the distribution (OpenAI's defaults): draw over
          * every candidate in id order. Sorting a 150k vocabulary per token
          * would cost more than the model's forward pass. */
-        return draw(s, logits, n, mx);
+        return n;
     } else {
         n = sorted_prefix(s, logits, n, mx);
     }
     /* untempered probabilities of the candidates, for top-p and min-p */
     mx = logits[s->idx[0]];
+    *mx_out = mx;
     double sum = 0;
     for (int i = 0; i < n; i++) sum += s->prob[i] = expf(logits[s->idx[i]] - mx);
     if (s->mass > 0) sum = s->mass; /* sorted_prefix kept only a prefix: the mass of all */
@@ -253,5 +260,36 @@ int32_t lmx_sampler_next(lmx_sampler *s, float *logits, const int32_t *history, 
         while (m < n && s->prob[m] >= thresh) m++;
         n = m;
     }
+    return n;
+}
+
+int32_t lmx_sampler_next(lmx_sampler *s, float *logits, const int32_t *history, int n_history) {
+    float mx = 0;
+    int n = prepare(s, logits, history, n_history, &mx);
+    if (n < 0) return s->idx[0];
+    if (n == 0) return 0;
     return draw(s, logits, n, mx);
+}
+
+int lmx_sampler_dist(lmx_sampler *s, float *logits, const int32_t *history, int n_history,
+                     int32_t *ids, float *probs) {
+    float mx = 0;
+    int n = prepare(s, logits, history, n_history, &mx);
+    if (n <= 0) { /* greedy, or nothing finite (the draw's token 0) */
+        ids[0] = n < 0 ? s->idx[0] : 0;
+        probs[0] = 1;
+        return 1;
+    }
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += s->prob[i] = expf((logits[s->idx[i]] - mx) / s->p.temperature);
+    for (int i = 0; i < n; i++) {
+        ids[i] = s->idx[i];
+        probs[i] = (float)(s->prob[i] / sum);
+    }
+    return n;
+}
+
+lmx_rng *lmx_sampler_rng(lmx_sampler *s) {
+    return &s->rng;
 }

@@ -41,6 +41,15 @@ int32_t lmx_sampler_next(lmx_sampler *s, float *logits, const int32_t *history, 
 typedef struct {
     uint64_t s[4];
 } lmx_rng;
+
+/* The distribution lmx_sampler_next would draw from, without drawing: the
+ * candidates the filters keep (ids) and their tempered probabilities (summing
+ * to 1); returns how many (>= 1; greedy: the argmax with 1). ids and probs
+ * hold n_vocab entries. Speculative decoding verifies drafts against it. */
+int lmx_sampler_dist(lmx_sampler *s, float *logits, const int32_t *history, int n_history,
+                     int32_t *ids, float *probs);
+/* The sampler's own generator (draws made with it keep a seed's sequence). */
+lmx_rng *lmx_sampler_rng(lmx_sampler *s);
 void lmx_rng_seed(lmx_rng *r, uint64_t seed);
 uint64_t lmx_rng_next(lmx_rng *r);
 double lmx_rng_uniform(lmx_rng *r); /* [0, 1) */

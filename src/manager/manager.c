@@ -47,10 +47,14 @@ typedef struct entry {
     char reason[512];
     uint64_t memory; /* the admission estimate, bytes */
     int n_ctx, n_parallel;
+    lmx_tuning tune;  /* KV type, speculative decoding */
     double ttl_s;     /* idle unload; 0 never */
     double last_used; /* unix seconds */
     double load_ms;
-    double fails[MAX_FAILS]; /* unix seconds of recent run-time failures */
+    double itl_target_ms;           /* the latency target its scheduler was made with; 0: none */
+    uint64_t load_done, load_total; /* tensor bytes prepared / in all, while loading */
+    double load_t0;                 /* unix seconds the load began */
+    double fails[MAX_FAILS];        /* unix seconds of recent run-time failures */
     int n_fails;
 } entry;
 
@@ -68,6 +72,7 @@ struct lmx_mgr {
     /* reaper: TTL unloads and the tokens/s samples */
     pthread_t reaper;
     bool reaper_on, stop;
+    int n_bg_loads; /* on-demand loads running in their own thread (destroy waits) */
     uint64_t tok_samples[11];
     double tok_times[11];
     int n_samples;
@@ -140,8 +145,10 @@ lmx_mgr *lmx_mgr_create(const lmx_mgr_opts *o) {
     m->o.proc_root = m->proc_root;
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
-    m->pol = (lmx_mgr_policy){
-        .load_on_demand = true, .quarantine_errors = 3, .quarantine_window_s = 600};
+    m->pol = (lmx_mgr_policy){.load_on_demand = true,
+                              .load_wait_s = 30,
+                              .quarantine_errors = 3,
+                              .quarantine_window_s = 600};
     m->started = now_s();
     char err[512];
     if (m->models_dir) m->store = lmx_store_open(m->models_dir, err, sizeof err);
@@ -157,6 +164,7 @@ void lmx_mgr_destroy(lmx_mgr *m, bool cancel_running) {
     pthread_mutex_lock(&m->mu);
     m->stop = true;
     pthread_cond_broadcast(&m->cv);
+    while (m->n_bg_loads > 0) pthread_cond_wait(&m->cv, &m->mu);
     pthread_mutex_unlock(&m->mu);
     if (m->reaper_on) pthread_join(m->reaper, NULL);
     for (int i = 0; i < m->n_ents; i++) drop(m->ents[i], cancel_running);
@@ -353,14 +361,14 @@ static uint64_t idle_memory_locked(lmx_mgr *m, const entry *keep) {
 /* The context and parallelism of a load: the user's where given, else chosen
  * from the memory available now (defaults.c), with one log line saying so. */
 static void choose_shape(lmx_mgr *m, const char *id, const char *path, int ctx_given, int par_given,
-                         int *n_ctx, int *par) {
+                         int kv_type, int *n_ctx, int *par) {
     *n_ctx = ctx_given;
     *par = par_given > 0 ? par_given : LMX_DEFAULT_PARALLEL;
     if (ctx_given > 0 && par_given > 0) return;
     lmx_mem_estimate one, full;
     char err[256];
-    if (lmx_model_estimate(path, 1, 1, 0, false, &one, err, sizeof err) ||
-        lmx_model_estimate(path, 0, 1, 0, false, &full, err, sizeof err))
+    if (lmx_model_estimate(path, 1, 1, 0, kv_type, &one, err, sizeof err) ||
+        lmx_model_estimate(path, 0, 1, 0, kv_type, &full, err, sizeof err))
         return; /* the load's own estimate reports the error */
     pthread_mutex_lock(&m->mu);
     mem_view v;
@@ -409,7 +417,10 @@ static void load_error(const char *msg, lmx_api_err *e) {
         code = "model_unsupported_arch";
     else if (strstr(msg, "unknown type") || (strstr(msg, "type ") && strstr(msg, "not supported")))
         code = "model_unsupported_type";
-    else if (strstr(msg, "out of memory")) {
+    else if (strstr(msg, "different vocabulary")) {
+        code = "draft_model_mismatch";
+        status = 400;
+    } else if (strstr(msg, "out of memory")) {
         code = "insufficient_memory";
         status = 507;
     }
@@ -471,13 +482,23 @@ static void ledger(lmx_mgr *m, const char *id, const char *path, const char *sha
 
 lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t errlen) {
     int n_ctx, par;
-    choose_shape(m, path, path, m->o.n_ctx, m->o.n_parallel, &n_ctx, &par);
+    lmx_tuning tu;
+    lmx_api_err te = {0};
+    if (!lmx_tuning_resolve(NULL, &m->o.tune, m->store, &tu, &te)) {
+        snprintf(err, errlen, "%s", te.message);
+        return NULL;
+    }
+    choose_shape(m, path, path, m->o.n_ctx, m->o.n_parallel, tu.kv_type, &n_ctx, &par);
     lmx_served_opts so = {.path = path,
                           .n_ctx = n_ctx,
                           .n_parallel = par,
                           .n_queue = m->o.n_queue,
                           .itl_target_ms = m->o.itl_target_ms,
-                          .pool = m->o.pool};
+                          .pool = m->o.pool,
+                          .kv_type = tu.kv_type,
+                          .spec = tu.spec,
+                          .draft_path = tu.draft_path,
+                          .draft_max = tu.draft_max};
     double t0 = (lmx_now_s() * 1000.0);
     lmx_served *s = lmx_served_load(&so, err, errlen);
     lmx_trace_op("model.load", t0 / 1000.0, !s, (lmx_trace_attr[]){{"lmx.model.path", path, 0}}, 1);
@@ -487,7 +508,8 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
     }
     lmx_mem_estimate est = {0};
     char e2[256];
-    lmx_model_estimate(path, s->n_ctx, 2 * s->n_parallel, 0, false, &est, e2, sizeof e2);
+    lmx_model_estimate(path, s->n_ctx, 2 * s->n_parallel, 0, tu.kv_type, &est, e2, sizeof e2);
+    lmx_tuning_add_draft(&tu, s->n_ctx, 2 * s->n_parallel, &est, e2, sizeof e2);
     pthread_mutex_lock(&m->mu);
     entry *e = add_locked(m, s->name);
     if (!e) {
@@ -498,9 +520,11 @@ lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t er
     }
     snprintf(e->path, sizeof e->path, "%s", path);
     e->s = s;
+    e->itl_target_ms = m->o.itl_target_ms;
     e->memory = est.total;
     e->n_ctx = s->n_ctx;
     e->n_parallel = s->n_parallel;
+    e->tune = tu;
     e->load_ms = (lmx_now_s() * 1000.0) - t0;
     e->state = ST_READY;
     s->mgr = m;
@@ -545,6 +569,29 @@ static void hold_locked(entry *e, const lmx_load_req *q, bool fresh, double defa
     else if (fresh)
         e->ttl_s = default_ttl;
     if (q && q->alias && *q->alias) snprintf(e->alias, sizeof e->alias, "%s", q->alias);
+}
+
+/* A load's progress, from the engine (the loading thread): the entry's
+ * counters, read by requests waiting for it to estimate Retry-After. */
+typedef struct {
+    lmx_mgr *m;
+    entry *en;
+} progress_ctx;
+
+static void load_progress(void *ctx, uint64_t done, uint64_t total) {
+    progress_ctx *p = ctx;
+    pthread_mutex_lock(&p->m->mu);
+    uint64_t before = p->en->load_done;
+    p->en->load_done = done;
+    p->en->load_total = total;
+    pthread_mutex_unlock(&p->m->mu);
+    /* TESTING ONLY (models_debug.load_delay_ms, 0 by default): a slow disk,
+     * spread over the tensors so that the progress stays true */
+    if (p->m->o.debug_load_delay_ms > 0 && total > 0 && done > before) {
+        double ms = p->m->o.debug_load_delay_ms * (double)(done - before) / (double)total;
+        struct timespec ts = {(time_t)(ms / 1000), (long)(fmod(ms, 1000) * 1e6)};
+        nanosleep(&ts, NULL);
+    }
 }
 
 lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
@@ -595,11 +642,17 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         snprintf(sha, sizeof sha, "%s", json_string_value(json_object_get(se, "sha256")));
     json_decref(se);
     int n_ctx, par;
+    lmx_tuning tu;
+    if (!lmx_tuning_resolve(&q->tune, &m->o.tune, m->store, &tu, e)) {
+        ledger(m, id, path, sha[0] ? sha : NULL, false, e->message);
+        return NULL;
+    }
     choose_shape(m, id, path, q->ctx_size > 0 ? q->ctx_size : m->o.n_ctx,
-                 q->parallel > 0 ? q->parallel : m->o.n_parallel, &n_ctx, &par);
+                 q->parallel > 0 ? q->parallel : m->o.n_parallel, tu.kv_type, &n_ctx, &par);
     lmx_mem_estimate est;
     char err[768];
-    if (lmx_model_estimate(path, n_ctx, 2 * par, 0, false, &est, err, sizeof err)) {
+    if (lmx_model_estimate(path, n_ctx, 2 * par, 0, tu.kv_type, &est, err, sizeof err) ||
+        lmx_tuning_add_draft(&tu, n_ctx, 2 * par, &est, err, sizeof err)) {
         load_error(err, e);
         ledger(m, id, path, sha[0] ? sha : NULL, false, e->message);
         return NULL;
@@ -625,6 +678,7 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
     }
     snprintf(en->path, sizeof en->path, "%s", path);
     en->state = ST_LOADING;
+    en->load_t0 = now_s();
     for (;;) {
         mem_view v;
         mem_view_locked(m, &v);
@@ -666,16 +720,26 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
     en->memory = est.total;
     en->n_ctx = n_ctx;
     en->n_parallel = par;
+    en->tune = tu;
     bool do_mlock = m->pol.mlock;
     pthread_mutex_unlock(&m->mu);
 
     double t0 = (lmx_now_s() * 1000.0);
+    progress_ctx pc = {m, en};
+    double itl = q->itl_target_ms > 0   ? q->itl_target_ms
+                 : q->itl_target_ms < 0 ? 0
+                                        : m->o.itl_target_ms;
     lmx_served_opts so = {.path = path,
                           .n_ctx = n_ctx,
                           .n_parallel = par,
                           .n_queue = m->o.n_queue,
-                          .itl_target_ms = m->o.itl_target_ms,
-                          .pool = m->o.pool};
+                          .itl_target_ms = itl,
+                          .pool = m->o.pool,
+                          .kv_type = tu.kv_type,
+                          .spec = tu.spec,
+                          .draft_path = tu.draft_path,
+                          .draft_max = tu.draft_max,
+                          .model = {.progress = load_progress, .progress_ctx = &pc}};
     lmx_served *s = lmx_served_load(&so, err, sizeof err);
     int rc = 0;
     if (!s) {
@@ -708,6 +772,7 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
         en->n_ctx = s->n_ctx;
         en->n_parallel = s->n_parallel;
         en->load_ms = (lmx_now_s() * 1000.0) - t0;
+        en->itl_target_ms = itl;
         en->state = ST_READY;
         en->n_fails = 0;
         en->reason[0] = 0;
@@ -728,6 +793,113 @@ lmx_served *lmx_mgr_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
 
 /* ---- requests ---- */
 
+/* Seconds until a loading entry is likely ready: the bytes left at the rate
+ * read so far, plus one for the canary and rounding; 1-59 (the SDKs honour
+ * Retry-After up to 60 s), 5 before any progress is known. Lock held. */
+static int load_eta_locked(const entry *en) {
+    if (en->state == ST_CANARY) return 1;
+    double el = now_s() - en->load_t0;
+    if (!en->load_done || !en->load_total || el <= 0) return 5;
+    uint64_t left = en->load_total > en->load_done ? en->load_total - en->load_done : 0;
+    double eta = ceil((double)left * el / (double)en->load_done) + 1;
+    return eta < 1 ? 1 : eta > 59 ? 59 : (int)eta;
+}
+
+static void loading_err_locked(lmx_mgr *m, const char *id, lmx_api_err *e) {
+    entry *en = find_locked(m, id);
+    bool known = en && busy(en) && en->load_t0 > 0;
+    int eta = known ? load_eta_locked(en) : 5;
+    double pct =
+        known && en->load_total ? 100.0 * (double)en->load_done / (double)en->load_total : 0;
+    double el = known ? now_s() - en->load_t0 : 0;
+    lmx_err_set(e, 503, "server_error", "model_loading", "model",
+                "The model '%s' is loading (%s, %.0f%% after %.1f s); retry in about %d s.", id,
+                known && en->state == ST_CANARY ? "checking" : "reading weights", pct, el, eta);
+    e->retry_after = eta;
+}
+
+/* Waits on the manager's condition until the deadline (unix seconds); false
+ * once it has passed. Lock held. */
+static bool wait_until_locked(lmx_mgr *m, double deadline) {
+    double now = now_s();
+    if (now >= deadline) return false;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (deadline - now);
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+    return true;
+}
+
+/* An on-demand load in its own thread, so that a request waits for it only
+ * up to load_wait_s while the load goes on. Guarded by the manager's lock;
+ * freed by the waiter, or by the thread when the waiter gave up. */
+typedef struct {
+    lmx_mgr *m;
+    char id[256];
+    bool done, abandoned;
+    lmx_served *s; /* with a reference held for the waiter */
+    lmx_api_err e;
+} bg_load;
+
+static void *bg_load_main(void *arg) {
+    bg_load *j = arg;
+    lmx_mgr *m = j->m;
+    lmx_load_req q = {.model = j->id};
+    lmx_api_err e = {0};
+    lmx_served *s = lmx_mgr_load(m, &q, &e);
+    pthread_mutex_lock(&m->mu);
+    bool gone = j->abandoned;
+    j->s = s;
+    j->e = e;
+    j->done = true;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    if (gone) {
+        if (s) lmx_mgr_release(s);
+        free(j);
+    }
+    pthread_mutex_lock(&m->mu);
+    m->n_bg_loads--;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+/* Starts id loading in its own thread and waits for it until deadline. Lock held. */
+static lmx_served *load_on_demand_locked(lmx_mgr *m, const char *id, double deadline,
+                                         lmx_api_err *e) {
+    bg_load *j = calloc(1, sizeof *j);
+    if (j) {
+        j->m = m;
+        snprintf(j->id, sizeof j->id, "%s", id);
+    }
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    bool started = j && !m->stop && !pthread_create(&th, &at, bg_load_main, j);
+    pthread_attr_destroy(&at);
+    if (!started) {
+        free(j);
+        lmx_err_set(e, 500, "server_error", NULL, NULL, "cannot start loading '%s'", id);
+        return NULL;
+    }
+    m->n_bg_loads++;
+    while (!j->done && wait_until_locked(m, deadline)) {
+    }
+    if (!j->done) { /* the load goes on; the thread frees j */
+        j->abandoned = true;
+        loading_err_locked(m, id, e);
+        return NULL;
+    }
+    lmx_served *s = j->s;
+    if (!s) *e = j->e;
+    free(j);
+    return s;
+}
+
 lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e) {
     char id[256], dflt[256];
     bool is_alias;
@@ -738,7 +910,17 @@ lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e) {
     const char *nm = normalise(m, name);
     if (!resolve_alias(m, nm, id, sizeof id, &is_alias)) snprintf(id, sizeof id, "%s", nm);
     pthread_mutex_lock(&m->mu);
-    entry *en = settle_locked(m, id);
+    double deadline = now_s() + m->pol.load_wait_s;
+    entry *en;
+    while ((en = find_locked(m, id)) && busy(en)) {
+        if (en->state == ST_UNLOADING) { /* its requests are ending: not for long */
+            pthread_cond_wait(&m->cv, &m->mu);
+        } else if (!wait_until_locked(m, deadline)) {
+            loading_err_locked(m, id, e);
+            pthread_mutex_unlock(&m->mu);
+            return NULL;
+        }
+    }
     if (en && en->state == ST_READY) {
         hold_locked(en, NULL, false, 0);
         pthread_mutex_unlock(&m->mu);
@@ -759,8 +941,10 @@ lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e) {
         not_found(m, name, e);
         return NULL;
     }
-    lmx_load_req q = {.model = id};
-    return lmx_mgr_load(m, &q, e);
+    pthread_mutex_lock(&m->mu);
+    lmx_served *s = load_on_demand_locked(m, id, deadline, e);
+    pthread_mutex_unlock(&m->mu);
+    return s;
 }
 
 void lmx_mgr_release(lmx_served *s) {
@@ -883,13 +1067,21 @@ static json_t *loaded_json_locked(lmx_mgr *m, const entry *e) {
     json_t *expires = e->ttl_s > 0 && e->state == ST_READY
                           ? json_integer((json_int_t)(e->last_used + e->ttl_s))
                           : json_null();
-    return json_pack("{s:s,s:o,s:s,s:o,s:I,s:i,s:i,s:f,s:o,s:I,s:f,s:i,s:i}", "id", e->id,
-                     "aliases", aliases, "state", state_names[e->state], "reason",
-                     e->reason[0] ? json_string(e->reason) : json_null(), "memory_bytes",
-                     (json_int_t)e->memory, "context_length", e->n_ctx, "parallel", e->n_parallel,
-                     "ttl_s", e->ttl_s, "expires_at", expires, "last_used",
-                     (json_int_t)e->last_used, "load_time_ms", e->load_ms, "queued", st.queued,
-                     "active", st.running);
+    json_t *o =
+        json_pack("{s:s,s:o,s:s,s:o,s:I,s:i,s:i,s:f,s:o,s:I,s:f,s:i,s:i}", "id", e->id, "aliases",
+                  aliases, "state", state_names[e->state], "reason",
+                  e->reason[0] ? json_string(e->reason) : json_null(), "memory_bytes",
+                  (json_int_t)e->memory, "context_length", e->n_ctx, "parallel", e->n_parallel,
+                  "ttl_s", e->ttl_s, "expires_at", expires, "last_used", (json_int_t)e->last_used,
+                  "load_time_ms", e->load_ms, "queued", st.queued, "active", st.running);
+    json_object_set_new(o, "kv_type", json_string(lmx_kv_type_name(e->tune.kv_type)));
+    json_object_set_new(o, "speculative", lmx_tuning_spec_json(&e->tune, &st));
+    /* the latency target: what it is, what the batch is capped at for it, what it measures */
+    json_object_set_new(o, "itl_target_ms",
+                        e->itl_target_ms > 0 ? json_real(e->itl_target_ms) : json_null());
+    json_object_set_new(o, "batch_cap", json_integer(st.batch_cap));
+    json_object_set_new(o, "itl_p95_ms", json_real(st.itl_p95_ms));
+    return o;
 }
 
 json_t *lmx_mgr_loaded_json(lmx_mgr *m) {

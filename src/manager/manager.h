@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "manager/served.h"
+#include "manager/tuning.h"
 #include "util/api_err.h"
 
 typedef struct lmx_mgr lmx_mgr;
@@ -23,6 +24,10 @@ typedef struct {
     lmx_pool *pool;                 /* not owned */
     const char *models_dir;         /* the store (copied); NULL: ~/.lmx/models */
     const char *proc_root;          /* where /proc and /sys are read (tests); NULL: "/" */
+    lmx_tuning_req tune;            /* KV type and speculative decoding defaults (strings
+                                       must outlive the manager) */
+    int debug_load_delay_ms;        /* TESTING ONLY: a load is slowed by this much in all,
+                                       spread over its tensors (models_debug.load_delay_ms) */
 } lmx_mgr_opts;
 
 /* An alias: a name clients use, mapped to models in order of preference. */
@@ -34,13 +39,15 @@ typedef struct {
 
 /* What a config reload may change while the daemon runs. */
 typedef struct {
-    uint64_t memory_limit;    /* bytes models may use at most; 0: what the machine gives */
-    uint64_t memory_reserve;  /* bytes always left free */
-    bool auto_evict;          /* unload idle models LRU-first to make room */
-    bool load_on_demand;      /* a request for a known, unloaded model loads it */
-    bool mlock;               /* lock weights in memory */
-    double default_ttl_s;     /* idle unload for models loaded without a ttl; 0: never */
-    int quarantine_errors;    /* run-time failures ... */
+    uint64_t memory_limit;      /* bytes models may use at most; 0: what the machine gives */
+    uint64_t memory_reserve;    /* bytes always left free */
+    bool auto_evict;            /* unload idle models LRU-first to make room */
+    bool load_on_demand;        /* a request for a known, unloaded model loads it */
+    double load_wait_s;         /* a request waits this long at most for a model that is loading,
+                                   then gets 503 model_loading (0: at once) */
+    bool mlock;                 /* lock weights in memory */
+    double default_ttl_s;       /* idle unload for models loaded without a ttl; 0: never */
+    int quarantine_errors;      /* run-time failures ... */
     double quarantine_window_s; /* ... within this window quarantine a model (3, 600) */
     const lmx_alias *aliases;   /* copied; a name with '*' or '?' is a pattern (claude-*) */
     int n_aliases;
@@ -65,7 +72,10 @@ void lmx_mgr_destroy(lmx_mgr *m, bool cancel_running);
 lmx_served *lmx_mgr_load_file(lmx_mgr *m, const char *path, char *err, size_t errlen);
 
 /* The model a request named, with a reference held; NULL with e set (404
- * model_not_found naming what is loaded). */
+ * model_not_found naming what is loaded). A model that is loading (on demand
+ * or by the admin API) is waited for up to policy.load_wait_s; past that the
+ * answer is 503 model_loading with retry_after estimated from the load's
+ * progress (1-59 s), and the load goes on (on demand: in its own thread). */
 lmx_served *lmx_mgr_acquire(lmx_mgr *m, const char *name, lmx_api_err *e);
 /* The model a request naming none gets ("" or NULL name): the one loaded model
  * when there is exactly one, else default_model; false with e set (400
@@ -81,12 +91,15 @@ void lmx_mgr_release(lmx_served *s);
  * ids of downloaded models, local names (a file name without .gguf). */
 
 typedef struct {
-    const char *model; /* id, alias or local name */
-    int ctx_size;      /* 0: the manager's default */
-    int parallel;      /* 0: the manager's default */
-    const char *alias; /* NULL: none; else also routable under this name */
-    double ttl_s;      /* unload after this long idle; 0: the model's own (the
-                          default when freshly loaded); < 0: never */
+    const char *model;    /* id, alias or local name */
+    int ctx_size;         /* 0: the manager's default */
+    int parallel;         /* 0: the manager's default */
+    const char *alias;    /* NULL: none; else also routable under this name */
+    double ttl_s;         /* unload after this long idle; 0: the model's own (the
+                             default when freshly loaded); < 0: never */
+    double itl_target_ms; /* the scheduler's latency target (sched.h) when it loads:
+                             0: the manager's default (opts.itl_target_ms); < 0: none */
+    lmx_tuning_req tune;  /* KV type, speculative decoding; unset fields: the defaults */
 } lmx_load_req;
 
 /* Loads a model from the store (memory admission, canary) and returns it

@@ -11,7 +11,9 @@
 
 #include "engine/dtype.h"
 #include "engine/gguf.h"
+#include "engine/kv.h"
 #include "engine/tokenizer.h"
+#include "sched/spec.h"
 #include "text/reasoning.h"
 #include "util/clock.h"
 
@@ -89,10 +91,25 @@ lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) 
     if (bl > 5 && !strcmp(s->name + bl - 5, ".gguf")) s->name[bl - 5] = 0;
     s->created = time(NULL);
     double t_load = lmx_now_s();
-    s->m = lmx_model_open(o->path, NULL, err, errlen);
+    s->m = lmx_model_open(o->path, &o->model, err, errlen);
     if (!s->m) goto fail;
-    lmx_sched_opts so = {.n_parallel = o->n_parallel, .n_queue = o->n_queue, .n_ctx = o->n_ctx,
-                         .itl_target_ms = o->itl_target_ms};
+    if (o->spec == LMX_SPEC_DRAFT) {
+        char derr[512];
+        s->draft = lmx_model_open(o->draft_path ? o->draft_path : "", NULL, derr, sizeof derr);
+        if (!s->draft) {
+            snprintf(err, errlen, "draft model: %s", derr);
+            goto fail;
+        }
+    }
+    lmx_sched_opts so = {.n_parallel = o->n_parallel,
+                         .n_queue = o->n_queue,
+                         .n_ctx = o->n_ctx,
+                         .itl_target_ms = o->itl_target_ms,
+                         .kv_f32 = o->kv_type == LMX_KV_F32,
+                         .kv_q8_0 = o->kv_type == LMX_KV_Q8_0,
+                         .spec = o->spec,
+                         .draft = s->draft,
+                         .draft_max = o->draft_max};
     s->sched = lmx_sched_create(s->m, o->pool, &so, err, errlen);
     if (!s->sched) goto fail;
     s->n_ctx = lmx_sched_n_ctx(s->sched);
@@ -155,8 +172,8 @@ void lmx_served_free(lmx_served *s, bool cancel_running) {
     lmx_sched_destroy(s->sched, cancel_running);
     lmx_tmpl_free(s->tmpl);
     lmx_model_free(s->m);
+    lmx_model_free(s->draft);
     free(s->bos_text);
     free(s->eos_text);
     free(s);
 }
-

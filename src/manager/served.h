@@ -19,6 +19,7 @@ typedef struct lmx_served {
     int refs;            /* requests holding it; guarded by the manager's lock */
     void *mgr_entry;     /* the manager's bookkeeping for it (manager.c) */
     lmx_model *m;
+    lmx_model *draft; /* speculative decoding's draft model, or NULL */
     lmx_sched *sched;
     int n_ctx, n_parallel;
     time_t created;
@@ -44,6 +45,11 @@ typedef struct {
     int n_ctx, n_parallel, n_queue;
     double itl_target_ms;
     lmx_pool *pool;
+    int kv_type;            /* lmx_kv_type (engine/kv.h): 0 F16 */
+    int spec;               /* lmx_spec_mode (sched/spec.h): 0 off */
+    const char *draft_path; /* spec == LMX_SPEC_DRAFT: the draft model's .gguf */
+    int draft_max;          /* 0: the mode's default */
+    lmx_model_opts model; /* the engine's (progress callback); zero: none */
 } lmx_served_opts;
 
 /* Loads the model, creates its scheduler, parses and probes its template.

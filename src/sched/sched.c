@@ -23,6 +23,8 @@
 #include "engine/model.h"
 #include "sched/queue.h"
 #include "sched/prefix.h"
+#include "sched/score.h"
+#include "sched/spec.h"
 #include "util/buf.h"
 #include "util/clock.h"
 
@@ -41,6 +43,7 @@ struct lmx_job {
     char **stop;
     bool ignore_eos, special_text;
     bool embed;
+    bool score, prompt_only; /* sched.h: prompt scoring, nothing generated */
     double *acc; /* embed: sum (MEAN) or copy (CLS, LAST) of the pooled hidden states */
     float *embd; /* embed: the result, handed to the DONE event */
     lmx_gram *grammar; /* NULL: unconstrained */
@@ -73,6 +76,7 @@ typedef struct {
     lmx_buf pending; /* text held back while it may be the start of a stop string */
     int stop_hit;   /* 1 + the index of the stop string that ended the choice; 0: none */
     int n_charged;  /* of n_gen, the tokens charged to its fair-queue flow */
+    int n_draft;    /* draft tokens following next_tok in this step's batch (spec.h) */
     uint64_t last_used;
 } slot;
 
@@ -99,12 +103,22 @@ struct lmx_sched {
     int32_t *b_tok, *b_pos, *b_seq, *b_slot;
     bool *b_want, *b_hid;
     float *logits, *raw;
+    int copy_row;   /* the row of logits a follower's copy goes to (after every wanted row) */
+    int score_rows; /* a scoring prefill's positions per step (score.h); 0: none sized yet */
     float *hidden; /* the hidden states embedding jobs asked for, one row per b_hid */
     /* constrained decoding: the vocabulary trie (built at the first
      * constrained job), the allowed ids and their logits */
     lmx_gram_vocab *gvocab;
     int32_t *allowed;
     float *kept;
+    /* speculative decoding (spec.h; NULL: off): the target's distribution of
+     * a verify row, dense and as the sampler's candidates */
+    lmx_spec *spec;
+    float *p_dense, *p_probs;
+    int32_t *p_ids;
+    int rows_max; /* logits rows a step may want */
+    /* its counters (atomic: counted as tokens go out, read by stats) */
+    atomic_uint_least64_t sp_drafted, sp_accepted, sp_verifies, sp_auto_off;
 };
 
 /* ---- jobs and events ---- */
@@ -240,6 +254,9 @@ static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
     j->ignore_eos = p->ignore_eos;
     j->special_text = p->special_text;
     j->embed = p->embed;
+    j->score = p->score && !p->embed;
+    j->prompt_only = p->prompt_only && !p->embed;
+    if (j->prompt_only) j->max_tokens = 0;
     if (j->embed) {
         j->max_tokens = 0;
         j->acc = calloc((size_t)s->m->hp.n_embd, sizeof *j->acc);
@@ -369,6 +386,8 @@ static void slot_start(lmx_sched *s, slot *sl, lmx_job *j, int choice) {
     sl->pending.n = 0;
     sl->stop_hit = 0;
     sl->n_charged = 0;
+    sl->n_draft = 0;
+    if (s->spec) lmx_spec_reset(s->spec, sl->id);
     lmx_sample_params sp = j->sp;
     sp.seed += (uint64_t)choice;
     lmx_sampler_free(sl->smp);
@@ -433,7 +452,7 @@ static void admit(lmx_sched *s) {
         unqueue(s, j);
         /* an embedding pooled over every token (MEAN, CLS) needs every token's
          * hidden state: it reuses no cached KV */
-        bool whole = j->embed && s->pool != LMX_POOL_LAST;
+        bool whole = (j->embed && s->pool != LMX_POOL_LAST) || j->score; /* a score needs all */
         int reuse, lead = pick_slot(s, whole ? NULL : j->prompt, whole ? 0 : j->n_prompt, &reuse);
         slot *L = &s->slots[lead];
         if (reuse >= j->n_prompt) reuse = j->n_prompt - 1; /* the last token must run for logits */
@@ -573,32 +592,6 @@ static void emit_text(slot *sl, int32_t tok, char *text, size_t n, const lmx_eve
     push_event(sl->job, &ev);
 }
 
-/* Log-probabilities of the raw distribution: the chosen token's and the top n. */
-static void logprobs(const float *raw, int nv, int32_t chosen, int n_top, lmx_event *ev) {
-    double mx = -INFINITY, sum = 0;
-    for (int i = 0; i < nv; i++)
-        if (raw[i] > mx) mx = raw[i];
-    for (int i = 0; i < nv; i++) sum += exp((double)raw[i] - mx);
-    double lse = mx + log(sum);
-    ev->logprob = (float)(raw[chosen] - lse);
-    ev->n_top = 0;
-    for (int i = 0; i < nv; i++) { /* insertion into a sorted top-n (n <= 20) */
-        float v = raw[i];
-        int k = ev->n_top;
-        if (k == n_top && (k == 0 || v <= ev->top_logprob[k - 1])) continue;
-        if (k < n_top) ev->n_top++;
-        else k--;
-        while (k > 0 && ev->top_logprob[k - 1] < v) {
-            ev->top_logprob[k] = ev->top_logprob[k - 1];
-            ev->top_id[k] = ev->top_id[k - 1];
-            k--;
-        }
-        ev->top_logprob[k] = v;
-        ev->top_id[k] = i;
-    }
-    for (int k = 0; k < ev->n_top; k++) ev->top_logprob[k] = (float)(ev->top_logprob[k] - lse);
-}
-
 /* Ends a choice without a new token: what was held back goes out first. */
 static void finish_text(lmx_sched *s, slot *sl, const char *finish) {
     char *t;
@@ -626,10 +619,12 @@ static bool constrain(lmx_sched *s, slot *sl, float *row) {
     return true;
 }
 
+static void commit_token(lmx_sched *s, slot *sl, int32_t tok, const lmx_event *lpp);
+
 /* Samples slot sl's next token from its logits row (modified in place). */
 static void sample_slot(lmx_sched *s, slot *sl, float *row) {
     lmx_job *j = sl->job;
-    int nv = s->n_vocab, n_ctx = lmx_ctx_n_ctx(s->ctx);
+    int nv = s->n_vocab;
     lmx_event lp = {0}, *lpp = NULL;
     if (j->top_logprobs >= 0) memcpy(s->raw, row, sizeof(float) * (size_t)nv);
     if (sl->gs && !constrain(s, sl, row)) {
@@ -639,9 +634,17 @@ static void sample_slot(lmx_sched *s, slot *sl, float *row) {
     int32_t tok = lmx_sampler_next(sl->smp, row, sl->hist, sl->n_hist);
     if (sl->gs) lmx_gram_accept(sl->gs, tok);
     if (j->top_logprobs >= 0) {
-        logprobs(s->raw, nv, tok, j->top_logprobs, &lp);
+        lmx_logprobs(s->raw, nv, tok, j->top_logprobs, &lp);
         lpp = &lp;
     }
+    commit_token(s, sl, tok, lpp);
+}
+
+/* The chosen token joins the sequence: its text goes out, and EOS, a stop
+ * string, max_tokens or the context's end finish the choice. */
+static void commit_token(lmx_sched *s, slot *sl, int32_t tok, const lmx_event *lpp) {
+    lmx_job *j = sl->job;
+    int n_ctx = lmx_ctx_n_ctx(s->ctx);
     if (!j->ignore_eos && lmx_tok_is_eog(s->m->tok, tok)) {
         finish_text(s, sl, "stop");
         return;
@@ -726,7 +729,7 @@ static bool finite_row(const float *lg, int n) {
  * then it waits for that block instead of computing it again. */
 static bool prefix_wait(lmx_sched *s, slot *sl) {
     lmx_job *j = sl->job;
-    if (j->embed) return false;
+    if (j->embed || j->score) return false;
     int lim = j->n_prompt - 1, n = lmx_prefix_catch_up(s->ctx, sl->id, sl->hist, sl->n_kv, lim);
     if (n > sl->n_kv) {
         pthread_mutex_lock(&s->mu);
@@ -738,7 +741,7 @@ static bool prefix_wait(lmx_sched *s, slot *sl) {
     }
     for (int i = 0; i < s->n_slots; i++) {
         slot *o = &s->slots[i];
-        if (o == sl || o->state != SLOT_PREFILL || o->job->embed) continue;
+        if (o == sl || o->state != SLOT_PREFILL || o->job->embed || o->job->score) continue;
         double ta = o->job->t_admit, tb = j->t_admit;
         if ((ta < tb || (ta == tb && o->id < sl->id)) &&
             lmx_prefix_pending(s->ctx, sl->hist, sl->n_kv, lim, o->hist, o->n_kv, o->job->n_prompt))
@@ -765,6 +768,104 @@ static void kv_stats(lmx_sched *s, bool idle) {
     pthread_mutex_unlock(&s->mu);
 }
 
+/* ---- prompt scoring (score.h) ---- */
+
+/* The rows of logits scoring prefills need, made when the first one runs:
+ * score_rows beyond the decode rows, the follower's copy row last. */
+static bool score_ready(lmx_sched *s, int *score_left) {
+    if (s->score_rows) return true;
+    int rows = lmx_score_rows(s->n_vocab, s->o.prefill_chunk);
+    float *lg = realloc(s->logits,
+                        sizeof(float) * (size_t)s->n_vocab * (size_t)(s->rows_max + rows + 2));
+    if (!lg) return false;
+    s->logits = lg;
+    s->score_rows = *score_left = rows;
+    s->copy_row = s->rows_max + rows + 1;
+    return true;
+}
+
+/* A scoring prefill's row of logits at position pos: the prompt events it
+ * completes. true when the row is used up (not the prompt's last). */
+static bool score_row(lmx_sched *s, slot *sl, int pos, const float *lg) {
+    lmx_job *j = sl->job;
+    lmx_event ev;
+    if (pos == 0) {
+        lmx_score_event(j->prompt, 0, NULL, s->n_vocab, 0, &ev);
+        push_event(j, &ev);
+    }
+    if (pos + 1 >= j->n_prompt) return false;
+    lmx_score_event(j->prompt, pos + 1, lg, s->n_vocab, j->top_logprobs, &ev);
+    push_event(j, &ev);
+    return true;
+}
+
+/* ---- speculative decoding (spec.h) ---- */
+
+/* Asks the speculator for drafts for every decoding sequence it can serve
+ * exactly: not grammar-constrained, no log-probabilities (their rows would
+ * be the raw distribution of tokens never sampled plainly). At most what
+ * max_tokens and the context leave after the token the target adds. */
+static void spec_plan(lmx_sched *s) {
+    int asked = 0, n_ctx = lmx_ctx_n_ctx(s->ctx);
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        sl->n_draft = 0;
+        if (sl->state != SLOT_DECODE || sl->job->grammar || sl->job->top_logprobs >= 0) continue;
+        int k = sl->job->max_tokens - sl->n_gen - 1, room = n_ctx - 1 - sl->n_kv;
+        asked += lmx_spec_want(s->spec, i, sl->hist, sl->n_hist, k < room ? k : room);
+    }
+    char err[256];
+    if (!asked || lmx_spec_propose(s->spec, err, sizeof err)) return; /* a failed draft: plain */
+    const int32_t *d;
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->slots[i].state == SLOT_DECODE) s->slots[i].n_draft = lmx_spec_drafts(s->spec, i, &d);
+}
+
+/* Verifies sl's drafts against the target's rows lg (after next_tok, then
+ * after each draft): tokens are chosen as plain decoding chooses them
+ * (greedy), or by rejection sampling against the sampler's distribution, and
+ * committed one by one while they agree with the drafts — so EOS, stop
+ * strings and max_tokens end the run exactly where they would have. The KV
+ * of the rejected drafts is dropped. */
+static void spec_verify(lmx_sched *s, slot *sl, float *lg) {
+    int k = sl->n_draft, nv = s->n_vocab, base = sl->n_hist - 1, acc = 0;
+    const int32_t *d;
+    lmx_spec_drafts(s->spec, sl->id, &d);
+    sl->n_draft = 0;
+    atomic_fetch_add(&s->sp_drafted, (uint64_t)k);
+    atomic_fetch_add(&s->sp_verifies, 1);
+    bool greedy = sl->job->sp.temperature <= 0;
+    for (int r = 0; r <= k; r++) {
+        float *row = lg + (size_t)r * nv;
+        if (!finite_row(row, nv)) {
+            fail_slot(s, sl, "non-finite logits");
+            return;
+        }
+        int32_t tok;
+        if (greedy) {
+            tok = lmx_sampler_next(sl->smp, row, sl->hist, sl->n_hist);
+        } else {
+            int n = lmx_sampler_dist(sl->smp, row, sl->hist, sl->n_hist, s->p_ids, s->p_probs);
+            memset(s->p_dense, 0, sizeof(float) * (size_t)nv);
+            for (int c = 0; c < n; c++) s->p_dense[s->p_ids[c]] = s->p_probs[c];
+            lmx_rng *rng = lmx_sampler_rng(sl->smp);
+            tok = r < k ? lmx_spec_reject(s->p_dense, NULL, nv, d[r], rng)
+                        : lmx_spec_draw(s->p_dense, nv, rng);
+        }
+        bool kept = r < k && tok == d[r];
+        if (kept) atomic_fetch_add(&s->sp_accepted, 1); /* before its text can reach a client */
+        commit_token(s, sl, tok, NULL);
+        if (sl->state != SLOT_DECODE || !kept) break;
+        acc++;
+    }
+    if (lmx_spec_result(s->spec, sl->id, k, acc)) atomic_fetch_add(&s->sp_auto_off, 1);
+    int keep = base + 1 + acc; /* next_tok and the drafts kept */
+    lmx_kv_truncate(s->ctx, sl->id, keep);
+    sl->n_kv = lmx_kv_len(s->ctx, sl->id);
+    if (sl->n_kv < keep && sl->state == SLOT_DECODE)
+        fail_slot(s, sl, "out of KV cache blocks while dropping rejected draft tokens");
+}
+
 static bool step(lmx_sched *s) {
     /* cancelled sequences leave first: their KV stays as cache up to what was computed */
     for (int i = 0; i < s->n_slots; i++) {
@@ -779,29 +880,44 @@ static bool step(lmx_sched *s) {
         if (want) grammar_ready(s);
     }
     admit(s);
+    if (s->spec) spec_plan(s);
     int n = 0, budget = s->o.prefill_chunk;
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         if (sl->state != SLOT_DECODE) continue;
-        s->b_tok[n] = sl->next_tok;
-        s->b_pos[n] = sl->n_kv;
-        s->b_seq[n] = i;
-        s->b_slot[n] = i;
-        s->b_want[n] = true;
-        s->b_hid[n] = false;
-        n++;
+        const int32_t *d = NULL;
+        if (sl->n_draft) lmx_spec_drafts(s->spec, i, &d);
+        for (int t = 0; t <= sl->n_draft; t++) { /* next_tok, then its drafts */
+            s->b_tok[n] = t ? d[t - 1] : sl->next_tok;
+            s->b_pos[n] = sl->n_kv + t;
+            s->b_seq[n] = i;
+            s->b_slot[n] = i;
+            s->b_want[n] = true;
+            s->b_hid[n] = false;
+            n++;
+        }
     }
     s->n_decoded = n;
+    int score_left = s->score_rows; /* rows of logits scoring prefills may still take */
     for (int i = 0; i < s->n_slots && budget > 0; i++) {
         slot *sl = &s->slots[i];
         if (sl->state != SLOT_PREFILL || prefix_wait(s, sl)) continue;
+        if (sl->job->score && !score_ready(s, &score_left)) {
+            fail_slot(s, sl, "out of memory for prompt scoring");
+            continue;
+        }
         int left = sl->job->n_prompt - sl->n_kv, k = left < budget ? left : budget;
+        if (sl->job->score) {
+            k = k < score_left ? k : score_left;
+            score_left -= k;
+            if (k == 0) continue;
+        }
         for (int t = 0; t < k; t++) {
             s->b_tok[n] = sl->hist[sl->n_kv + t];
             s->b_pos[n] = sl->n_kv + t;
             s->b_seq[n] = i;
             s->b_slot[n] = i;
-            s->b_want[n] = !sl->job->embed && t == left - 1;
+            s->b_want[n] = !sl->job->embed && (t == left - 1 || sl->job->score);
             s->b_hid[n] = sl->job->embed && embed_wants(s, sl->n_kv + t, sl->job->n_prompt);
             n++;
         }
@@ -831,10 +947,18 @@ static bool step(lmx_sched *s) {
         if (!s->b_want[i]) continue;
         slot *sl = &s->slots[s->b_slot[i]];
         float *lg = s->logits + (size_t)row++ * s->n_vocab;
+        if (sl->n_draft) { /* its drafts' rows follow */
+            i += sl->n_draft;
+            row += sl->n_draft;
+            spec_verify(s, sl, lg);
+            continue;
+        }
         if (!finite_row(lg, s->n_vocab)) {
             fail_slot(s, sl, "non-finite logits");
             continue;
         }
+        if (sl->state == SLOT_PREFILL && sl->job->score && score_row(s, sl, s->b_pos[i], lg))
+            continue;
         if (sl->state == SLOT_PREFILL) {
             lmx_job *j = sl->job;
             double now = lmx_now_s();
@@ -850,10 +974,18 @@ static bool step(lmx_sched *s) {
                 if (F->state != SLOT_FOLLOW || F->leader != sl->id || F->job != j) continue;
                 lmx_kv_copy_prefix(s->ctx, sl->id, f, sl->n_kv);
                 F->n_kv = sl->n_kv;
+                if (j->prompt_only) {
+                    choice_done(s, F, "length");
+                    continue;
+                }
                 memcpy(s->raw, lg, sizeof(float) * (size_t)s->n_vocab);
-                float *copy = s->logits + (size_t)(s->o.n_parallel + 1) * s->n_vocab;
+                float *copy = s->logits + (size_t)s->copy_row * s->n_vocab;
                 memcpy(copy, lg, sizeof(float) * (size_t)s->n_vocab);
                 sample_slot(s, F, copy);
+            }
+            if (j->prompt_only) {
+                choice_done(s, sl, "length");
+                continue;
             }
         }
         sample_slot(s, sl, lg);
@@ -915,15 +1047,48 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     s->pool = m->hp.pooling_type == LMX_POOL_CLS || m->hp.pooling_type == LMX_POOL_LAST
                   ? m->hp.pooling_type
                   : LMX_POOL_MEAN;
-    int cap = s->o.n_parallel + s->o.prefill_chunk;
-    lmx_ctx_opts co = {.n_ctx = s->o.n_ctx, .n_seq = s->n_slots, .n_batch = cap,
-                       .kv_f32 = s->o.kv_f32, .pool = pool};
+    /* with speculation each decoding sequence brings up to draft_max more rows */
+    int k = 0;
+    if (s->o.spec != LMX_SPEC_OFF) {
+        k = s->o.draft_max > 0            ? s->o.draft_max
+            : s->o.spec == LMX_SPEC_DRAFT ? LMX_SPEC_DRAFT_MAX
+                                          : LMX_SPEC_LOOKUP_MAX;
+        if (k > LMX_SPEC_MAX) k = LMX_SPEC_MAX;
+    }
+    s->rows_max = s->o.n_parallel * (k + 1);
+    int cap = s->rows_max + s->o.prefill_chunk;
+    lmx_ctx_opts co = {.n_ctx = s->o.n_ctx,
+                       .n_seq = s->n_slots,
+                       .n_batch = cap,
+                       .kv_f32 = s->o.kv_f32,
+                       .kv_q8_0 = s->o.kv_q8_0,
+                       .pool = pool};
     s->ctx = lmx_ctx_create(m, &co, err, errlen);
     if (!s->ctx) {
         free(s);
         return NULL;
     }
     int n_ctx = lmx_ctx_n_ctx(s->ctx);
+    if (k) {
+        lmx_spec_opts po = {.mode = s->o.spec,
+                            .draft_max = k,
+                            .draft = s->o.draft,
+                            .min_accept = s->o.spec_min_accept};
+        s->spec = lmx_spec_create(&po, m, s->n_slots, n_ctx, s->o.kv_f32, s->o.kv_q8_0, pool, err,
+                                  errlen);
+        s->p_dense = malloc(sizeof(float) * (size_t)s->n_vocab);
+        s->p_probs = malloc(sizeof(float) * (size_t)s->n_vocab);
+        s->p_ids = malloc(sizeof(int32_t) * (size_t)s->n_vocab);
+        if (!s->spec || !s->p_dense || !s->p_probs || !s->p_ids) {
+            if (s->spec) snprintf(err, errlen, "out of memory");
+            lmx_spec_free(s->spec);
+            free(s->p_dense), free(s->p_probs), free(s->p_ids);
+            lmx_ctx_free(s->ctx);
+            lmx_fq_free(s->q);
+            free(s);
+            return NULL;
+        }
+    }
     s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
     s->b_tok = malloc(sizeof(int32_t) * (size_t)cap);
     s->b_pos = malloc(sizeof(int32_t) * (size_t)cap);
@@ -932,7 +1097,8 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     s->b_want = malloc((size_t)cap);
     s->b_hid = malloc((size_t)cap);
     s->hidden = malloc(sizeof(float) * (size_t)cap * (size_t)m->hp.n_embd);
-    s->logits = malloc(sizeof(float) * (size_t)s->n_vocab * (size_t)(s->o.n_parallel + 2));
+    s->copy_row = s->rows_max + 1; /* after the decode rows (and their drafts) */
+    s->logits = malloc(sizeof(float) * (size_t)s->n_vocab * (size_t)(s->copy_row + 1));
     s->raw = malloc(sizeof(float) * (size_t)s->n_vocab);
     bool ok = s->q && s->slots && s->b_tok && s->b_pos && s->b_seq && s->b_slot && s->b_want && s->logits && s->raw &&
               s->b_hid && s->hidden;
@@ -973,6 +1139,8 @@ void lmx_sched_destroy(lmx_sched *s, bool cancel_running) {
     free(s->logits), free(s->raw);
     lmx_gram_vocab_free(s->gvocab);
     free(s->allowed), free(s->kept);
+    lmx_spec_free(s->spec);
+    free(s->p_dense), free(s->p_probs), free(s->p_ids);
     lmx_ctx_free(s->ctx);
     lmx_fq_free(s->q);
     pthread_mutex_destroy(&s->mu);
@@ -991,6 +1159,12 @@ void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out) {
     out->slots = s->n_slots;
     out->n_queue = s->o.n_queue;
     out->batch_cap = s->cap.cap;
+    out->spec_mode = s->spec ? s->o.spec : LMX_SPEC_OFF;
+    out->spec_draft_max = s->spec ? lmx_spec_max(s->spec) : 0;
+    out->spec_drafted = atomic_load(&s->sp_drafted);
+    out->spec_accepted = atomic_load(&s->sp_accepted);
+    out->spec_verifies = atomic_load(&s->sp_verifies);
+    out->spec_auto_off = atomic_load(&s->sp_auto_off);
     out->itl_p95_ms = s->cap.p95_ms;
     out->drain_per_s = lmx_fq_drain_rate(s->q, lmx_now_s());
     pthread_mutex_unlock(&s->mu);

@@ -37,8 +37,16 @@ typedef struct {
     int n_ctx;        /* positions per sequence (0: engine default) */
     int n_cache;      /* extra KV slots kept only as prefix cache (default: n_parallel) */
     int prefill_chunk;/* prompt tokens per step at most (default 256) */
-    bool kv_f32;
-    double itl_target_ms; /* > 0: cap the batch so decode steps' p95 stays under it (queue.h) */
+    bool kv_f32, kv_q8_0; /* KV cache type: F32 or Q8_0 instead of F16 */
+    double itl_target_ms;
+    /* speculative decoding (sched/spec.h): LMX_SPEC_OFF, _LOOKUP or _DRAFT;
+     * the draft model (DRAFT; not owned; same vocabulary or create fails);
+     * drafts per step (0: the mode's default); auto-off threshold (0: the
+     * default; < 0: never off) */
+    int spec;
+    lmx_model *draft;
+    int draft_max;
+    double spec_min_accept; /* > 0: cap the batch so decode steps' p95 stays under it (queue.h) */
 } lmx_sched_opts;
 
 typedef struct lmx_sched lmx_sched;
@@ -70,6 +78,14 @@ typedef struct {
     const char *const *stop; /* stop strings (copied); generation ends before them */
     int n_stop;
     bool ignore_eos;
+    /* Prompt scoring (sched/score.h): every prompt token's log-probability
+     * comes as an LMX_EV_PROMPT event, in order, before STARTED — the first
+     * without one (NAN), the others with top_logprobs (>= 0) alternatives.
+     * Such a job reuses no cached KV: every position is computed. */
+    bool score;
+    /* Nothing is generated: each choice finishes "length" once the prompt
+     * has run (max_tokens is ignored). */
+    bool prompt_only;
     bool special_text;     /* control tokens' text is part of the output (tool-call markers) */
     /* An embedding job: the prompt is evaluated (batched with other work, up
      * to the whole context) and nothing is generated; DONE carries the pooled,
@@ -108,6 +124,7 @@ typedef enum {
     LMX_EV_FINISH,   /* a choice ended: finish_reason */
     LMX_EV_DONE,     /* every choice ended: usage; no more events */
     LMX_EV_ERROR,    /* the job failed: message; no more events */
+    LMX_EV_PROMPT,   /* a scoring job's prompt token: token, logprob (NAN: none), top */
 } lmx_event_type;
 
 #define LMX_MAX_TOP_LOGPROBS 20
@@ -161,6 +178,10 @@ typedef struct {
     int kv_block_tokens, kv_blocks_used, kv_blocks_cached, kv_blocks_total;
     int64_t kv_bytes;
     uint64_t kv_evictions;
+    /* speculative decoding: the mode, K, draft tokens verified and kept,
+     * verify steps, and times a sequence's proposing switched itself off */
+    int spec_mode, spec_draft_max;
+    uint64_t spec_drafted, spec_accepted, spec_verifies, spec_auto_off;
 } lmx_sched_stats;
 void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out);
 /* Calls fn for each tenant with jobs waiting, under the scheduler's lock. */

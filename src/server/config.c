@@ -81,8 +81,12 @@ static const cfg_key keys[] = {
      NULL, true, "0", "prompt tokens one request may have (0: the context is the limit)"},
     {"queue_max_wait", T_INT, F(queue_max_wait), 0, 3600, true, "--queue-max-wait", NULL, true, "0",
      "seconds of estimated queue wait beyond which a request gets 429 model_busy (0: off)"},
+    {"client_labels", T_INT, F(client_labels), 1, 1024, false, "--client-labels", NULL, true, "32",
+     "client ids with their own label in lmx_client_requests_total: the most active lately (the "
+     "rest as \"other\")"},
     {"itl_target_ms", T_INT, F(itl_target_ms), 0, 60000, false, "--itl-target-ms", NULL, true, "0",
-     "inter-token latency p95 target per model: the running batch is capped to meet it (0: off)"},
+     "inter-token latency p95 target per model: the running batch is capped to meet it (0: off); "
+     "the default for models without their own (models: entries, the admin load body)"},
     {"tls_cert", T_STR, F(tls_cert), 0, 0, true, "--tls-cert", NULL, true, "none",
      "serve HTTPS with this PEM certificate (chain); re-read on reload"},
     {"tls_key", T_STR, F(tls_key), 0, 0, true, "--tls-key", NULL, true, "none",
@@ -104,6 +108,15 @@ static const cfg_key keys[] = {
     {"parallel", T_INT, F(parallel), 1, 256, false, "--parallel", "-np", true,
      "at most " STR(LMX_DEFAULT_PARALLEL) ", fewer when memory is short",
      "sequences decoded at once per model"},
+    {"kv_type", T_STR, F(kv_type), 0, 0, false, "--kv-type", NULL, true, "f16",
+     "KV cache type of loaded models: f16, f32 (twice f16's memory) or q8_0 (about half)"},
+    {"speculative", T_STR, F(speculative), 0, 0, false, "--spec", "--speculative", true, "off",
+     "speculative decoding of loaded models: off, lookup (n-grams of the prompt and output) or "
+     "draft (a small model of the same vocabulary, draft_model) (docs/speculative.md)"},
+    {"draft_model", T_STR, F(draft_model), 0, 0, false, "--draft-model", NULL, true, "none",
+     "speculative: draft's model: a name of the store or a .gguf path"},
+    {"draft_max", T_INT, F(draft_max), 0, 32, false, "--draft-max", NULL, true,
+     "8 (lookup), 4 (draft)", "tokens drafted per step at most (0: the default)"},
     {"queue", T_INT, F(queue), 0, 1 << 20, false, "--queue", NULL, true, STR(LMX_DEFAULT_QUEUE),
      "requests waiting per model beyond those before 429 (0: none, 429 at once)"},
     {"threads", T_INT, F(threads), 0, 1024, false, "-t", "--threads", true, "all cores",
@@ -149,6 +162,9 @@ static const cfg_key keys[] = {
      "unload idle models least-recently-used first to make room for a load"},
     {"load_on_demand", T_BOOL, F(load_on_demand), 0, 0, true, "--load-on-demand", NULL, true,
      "true", "a request for a known model that is not loaded loads it"},
+    {"load_wait", T_SECS, F(load_wait), 0, 3600, true, "--load-wait", NULL, true, "30",
+     "seconds a request waits for its model to load before 503 model_loading with Retry-After "
+     "(the load goes on; 0: answer at once)"},
     {"mlock", T_BOOL, F(mlock), 0, 0, true, "--mlock", NULL, true, "false",
      "lock model weights in memory"},
     {"default_model", T_STR, F(default_model), 0, 0, true, "--default-model", NULL, true, "none",
@@ -172,7 +188,8 @@ static const cfg_key keys[] = {
     {"skills_max_steps", T_INT, F(skills_max_steps), 1, 64, true, NULL, NULL, true, "4",
      "model turns of a chat request's server-side skill loop"},
     {"models", T_MODELS, F(models), 0, 0, false, NULL, NULL, false, "none",
-     "models loaded at start: a list of MODEL or {model, ctx_size, parallel, alias, ttl}"},
+     "models loaded at start: a list of MODEL or {model, ctx_size, parallel, alias, ttl, "
+     "itl_target_ms, kv_type, speculative, draft_model, draft_max}"},
     {"agents", T_AGENTS, F(agents), 0, 0, true, NULL, NULL, true, "none",
      "agent roles: {NAME: {model, instructions, tools, tool_choice, limits, sampling, retry, "
      "output_schema}} (docs/agents.md); LMX_AGENTS takes the same as JSON"},
@@ -190,6 +207,9 @@ static const cfg_key keys[] = {
      "--agents-queue-per-tenant", NULL, true, "64", "... and per API key"},
     {"agents_retention", T_SECS, F(agents_retention), 0, 1e10, false, "--agents-retention", NULL,
      true, "604800", "seconds finished agent runs and their events are kept (0: forever)"},
+    {"models_debug.load_delay_ms", T_INT, F(models_debug_load_delay_ms), 0, 600000, false, NULL,
+     NULL, true, "0",
+     "TESTING ONLY: every model load through the store is slowed by this long in all"},
     {"agents_debug.fail_steps", T_INT, F(agents_debug_fail_steps), 0, 100, false, NULL, NULL, true,
      "0", "TESTING ONLY: the first N attempts of every agent model step fail (transient)"},
     {"agents_debug.step_delay_ms", T_INT, F(agents_debug_step_delay_ms), 0, 600000, false, NULL,
@@ -211,6 +231,7 @@ void lmx_config_defaults(lmx_config *c) {
     c->http_threads = 4;
     c->http_workers = 512;
     c->queue = LMX_DEFAULT_QUEUE;
+    c->client_labels = 32;
     c->drain_timeout = 30;
     c->max_body = 32u << 20;
     c->sse_keepalive_ms = 2000;
@@ -220,6 +241,7 @@ void lmx_config_defaults(lmx_config *c) {
     c->memory_reserve = 256u << 20;
     c->auto_evict = true;
     c->load_on_demand = true;
+    c->load_wait = 30;
     c->quarantine_errors = 3;
     c->quarantine_window = 600;
     snprintf(c->agents_store, sizeof c->agents_store, "sqlite");
@@ -296,6 +318,11 @@ static int set_scalar(lmx_config *c, const cfg_key *k, const char *v, bool quote
         if (!strcmp(k->key, "log_level") && strcmp(v, "debug") && strcmp(v, "info") &&
             strcmp(v, "warn") && strcmp(v, "error"))
             return put_err(err, errlen, "expected debug, info, warn or error, got '%s'", v), -1;
+        if (!strcmp(k->key, "kv_type") && strcmp(v, "f16") && strcmp(v, "f32") && strcmp(v, "q8_0"))
+            return put_err(err, errlen, "expected f16, f32 or q8_0, got '%s'", v), -1;
+        if (!strcmp(k->key, "speculative") && strcmp(v, "off") && strcmp(v, "lookup") &&
+            strcmp(v, "draft"))
+            return put_err(err, errlen, "expected off, lookup or draft, got '%s'", v), -1;
         if (!strcmp(k->key, "agents_store") && strcmp(v, "sqlite") && strcmp(v, "redis"))
             return put_err(err, errlen, "expected sqlite or redis, got '%s'", v), -1;
         if (!strcmp(k->key, "log_format") && strcmp(v, "text") && strcmp(v, "json") &&
@@ -484,6 +511,7 @@ static int yaml_aliases(yctx *y, lmx_config *c, const yaml_node_t *v) {
 
 static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
     memset(m, 0, sizeof *m);
+    m->itl_target_ms = -1;
     if (v->type == YAML_SCALAR_NODE && !is_null(v)) {
         if (strlen(scalar(v)) >= sizeof m->model) return yerr(y, v, "models: name too long");
         snprintf(m->model, sizeof m->model, "%s", scalar(v));
@@ -492,7 +520,7 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
     if (v->type != YAML_MAPPING_NODE)
         return yerr(y, v,
                     "models: expected a model name or {model, ctx_size, parallel, alias, "
-                    "ttl}, got %s",
+                    "ttl, itl_target_ms, kv_type, speculative, draft_model, draft_max}, got %s",
                     type_name(v));
     if (check_dups(y, v)) return -1;
     for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
@@ -504,9 +532,24 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
         const char *s = scalar(fv);
         char *end;
         errno = 0;
-        if (!strcmp(k, "model") || !strcmp(k, "alias")) {
-            char *dst = k[0] == 'm' ? m->model : m->alias;
-            size_t cap = k[0] == 'm' ? sizeof m->model : sizeof m->alias;
+        if (!strcmp(k, "kv_type") || !strcmp(k, "speculative")) {
+            bool kv = k[0] == 'k';
+            if (kv ? strcmp(s, "f16") && strcmp(s, "f32") && strcmp(s, "q8_0")
+                   : strcmp(s, "off") && strcmp(s, "lookup") && strcmp(s, "draft"))
+                return yerr(y, fv, "models: %s: expected %s, got '%s'", k,
+                            kv ? "f16, f32 or q8_0" : "off, lookup or draft", s);
+            snprintf(kv ? m->kv_type : m->speculative, sizeof m->kv_type, "%s", s);
+        } else if (!strcmp(k, "draft_max")) {
+            long x = strtol(s, &end, 10);
+            if (is_quoted(fv) || !*s || *end || errno || x < 0 || x > 32)
+                return yerr(y, fv, "models: draft_max: expected an integer from 0 to 32, got '%s'",
+                            s);
+            m->draft_max = x;
+        } else if (!strcmp(k, "model") || !strcmp(k, "alias") || !strcmp(k, "draft_model")) {
+            char *dst = k[0] == 'm' ? m->model : k[0] == 'a' ? m->alias : m->draft_model;
+            size_t cap = k[0] == 'm'   ? sizeof m->model
+                         : k[0] == 'a' ? sizeof m->alias
+                                       : sizeof m->draft_model;
             if (strlen(s) >= cap) return yerr(y, fv, "models: %s: too long", k);
             snprintf(dst, cap, "%s", s);
         } else if (!strcmp(k, "ctx_size") || !strcmp(k, "parallel")) {
@@ -515,6 +558,14 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
                 return yerr(y, fv, "models: %s: expected an integer from 0 to %ld, got '%s'", k, hi,
                             s);
             *(k[0] == 'c' ? &m->ctx_size : &m->parallel) = x;
+        } else if (!strcmp(k, "itl_target_ms")) {
+            long x = strtol(s, &end, 10);
+            if (is_quoted(fv) || !*s || *end || errno || x < 0 || x > 60000)
+                return yerr(y, fv,
+                            "models: itl_target_ms: expected milliseconds from 0 (none) to 60000, "
+                            "got '%s'",
+                            s);
+            m->itl_target_ms = x;
         } else if (!strcmp(k, "ttl")) {
             double x = strtod(s, &end);
             if (is_quoted(fv) || !*s || *end || errno || !(x >= 0 && x <= 1e9))
@@ -522,7 +573,8 @@ static int yaml_model(yctx *y, lmx_cfg_model *m, const yaml_node_t *v) {
             m->ttl_s = x;
         } else {
             return yerr(y, kn,
-                        "models: unknown key '%s' (known: model, ctx_size, parallel, alias, ttl)",
+                        "models: unknown key '%s' (known: model, ctx_size, parallel, alias, ttl, "
+                        "itl_target_ms, kv_type, speculative, draft_model, draft_max)",
                         k);
         }
     }
@@ -863,7 +915,10 @@ static bool key_equal(const cfg_key *k, const lmx_config *a, const lmx_config *b
         for (int i = 0; i < a->n_models; i++) {
             const lmx_cfg_model *x = &a->models[i], *y = &b->models[i];
             if (strcmp(x->model, y->model) || strcmp(x->alias, y->alias) ||
-                x->ctx_size != y->ctx_size || x->parallel != y->parallel || x->ttl_s != y->ttl_s)
+                x->ctx_size != y->ctx_size || x->parallel != y->parallel || x->ttl_s != y->ttl_s ||
+                x->itl_target_ms != y->itl_target_ms || strcmp(x->kv_type, y->kv_type) ||
+                strcmp(x->speculative, y->speculative) || strcmp(x->draft_model, y->draft_model) ||
+                x->draft_max != y->draft_max)
                 return false;
         }
         return true;
@@ -903,6 +958,7 @@ void lmx_config_policy(const lmx_config *c, lmx_mgr_policy *p) {
     p->load_on_demand = c->load_on_demand;
     p->mlock = c->mlock;
     p->default_ttl_s = c->default_ttl;
+    p->load_wait_s = c->load_wait;
     p->quarantine_errors = (int)c->quarantine_errors;
     p->quarantine_window_s = c->quarantine_window;
     p->aliases = c->aliases;

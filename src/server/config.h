@@ -30,8 +30,12 @@
 typedef struct {
     char model[1024];
     long ctx_size, parallel; /* 0: the daemon's defaults */
+    char kv_type[8], speculative[8]; /* "": the daemon's defaults */
+    char draft_model[1024];
+    long draft_max;          /* 0: the daemon's default */
     char alias[128];         /* "": none */
     double ttl_s;            /* 0: the default_ttl */
+    long itl_target_ms;      /* -1: the global itl_target_ms; 0: none */
 } lmx_cfg_model;
 
 typedef struct {
@@ -50,6 +54,8 @@ typedef struct {
     char responses_db[1024]; /* stored /v1/responses: a SQLite file, or ":memory:" */
     /* defaults for loaded models (restart: the manager takes them at creation) */
     long ctx_size, parallel, queue;
+    char kv_type[8], speculative[8], draft_model[1024]; /* "": f16, off, none */
+    long draft_max;
     /* access (reload) */
     char api_key[256], admin_key[256];
     char state_dir[1024]; /* "": $LMX_STATE_DIR or ~/.lmx (restart) */
@@ -62,6 +68,7 @@ typedef struct {
     char trusted_proxies[1024];
     long client_max_inflight, client_prompt_tpm, max_prompt_tokens, queue_max_wait;
     long itl_target_ms;       /* restart: schedulers take it when a model loads */
+    long client_labels;       /* restart: client ids with their own metric label */
     /* TLS: PEM files, re-read on reload (new connections get the new pair);
      * tls_ca: verify client certificates against it (mTLS) */
     char tls_cert[1024], tls_key[1024], tls_ca[1024];
@@ -77,6 +84,7 @@ typedef struct {
     uint64_t memory_limit, memory_reserve;
     bool auto_evict, load_on_demand, mlock;
     double default_ttl;
+    double load_wait; /* seconds a request waits for a loading model before 503 */
     long quarantine_errors;
     double quarantine_window;
     lmx_alias aliases[LMX_CFG_MAX_ALIASES];
@@ -87,6 +95,7 @@ typedef struct {
     long agents_workers, agents_queue, agents_queue_per_tenant;
     double agents_retention;
     long agents_debug_fail_steps, agents_debug_step_delay_ms; /* testing only */
+    long models_debug_load_delay_ms;                          /* testing only */
     /* skills (reload; docs/skills.md) */
     char skills_dir[1024];
     bool skills_allow_unsandboxed;

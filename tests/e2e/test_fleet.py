@@ -157,6 +157,88 @@ def spoofed_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy():
         s.stop()
 
 
+def client_series(m):
+    """{client: count} of lmx_client_requests_total in a /metrics text."""
+    return {k: int(v) for k, v in re.findall(r'^lmx_client_requests_total\{client="([^"]*)"\} (\d+)$', m, re.M)}
+
+
+@test
+def client_labels_go_to_the_clients_busy_lately_and_stay_bounded():
+    with Server('--client-labels', '2') as s:
+        def hit(agent, n=1):
+            for _ in range(n):
+                assert post(s.port, '/v1/chat/completions', {**CHAT, 'max_tokens': 1},
+                            {'x-openclaw-agent-id': agent})[0] == 200
+        hit('early'), hit('steady')
+        hit('late')  # no label to spare: counted as other
+        m = client_series(get(s.port, '/metrics')[1])
+        assert m == {'agent:early': 1, 'agent:steady': 1, 'other': 1}, m
+        # "late" becomes the busiest: it takes a label from one that went quiet
+        hit('steady')
+        hit('late', 4)
+        m = client_series(get(s.port, '/metrics')[1])
+        assert len(m) == 3 and 'agent:late' in m and m['agent:steady'] == 2, m
+        assert 'agent:early' not in m, m  # fell back to "other"
+        # late's hits before its promotion stay under other; its label counts from then on
+        assert m['other'] + m['agent:late'] == 5 and m['other'] >= 2, m
+        text = get(s.port, '/metrics')[1]
+        assert re.search(r'^lmx_client_label_evictions_total 1$', text, re.M), text[-800:]
+        s.stop()
+
+
+def admin(port, method, path, body=None):
+    c = http.client.HTTPConnection('127.0.0.1', port, timeout=120)
+    c.request(method, path, json.dumps(body) if body is not None else None,
+              {'Content-Type': 'application/json', **admin_headers()})
+    r = c.getresponse()
+    j = json.loads(r.read() or b'null')
+    c.close()
+    return r.status, j
+
+
+@test
+def latency_target_is_per_model_from_config_and_admin_load_with_the_global_as_default():
+    with tempfile.TemporaryDirectory() as d:
+        store = os.path.join(d, 'models')
+        os.mkdir(store)
+        os.symlink(os.path.realpath(os.path.join(SHARED, 'models', 'stories260K.gguf')),
+                   os.path.join(store, 'stories260K.gguf'))
+        for n in ('llama-q8_0', 'llama-f32'):
+            os.symlink(os.path.realpath(os.path.join(SHARED, 'models', 'synth', n + '.gguf')),
+                       os.path.join(store, n + '.gguf'))
+        cfg = os.path.join(d, 'lmx.yaml')
+        with open(cfg, 'w') as f:
+            f.write('models:\n  - {model: stories260K, itl_target_ms: 0}\n  - {model: llama-q8_0}\n')
+        with Server('--config', cfg, '--models-dir', store, '--itl-target-ms', 250, '--parallel', 4,
+                    '-c', 512, '-t', 1, model=None) as s:
+            # a strict target through the admin API, on a model decoding 4 streams at once
+            st, j = admin(s.port, 'POST', '/admin/models/load', {'model': 'llama-f32', 'itl_target_ms': 0.001})
+            assert st == 200 and j['itl_target_ms'] == 0.001, (st, j)
+            st, j = admin(s.port, 'POST', '/admin/models/load', {'model': 'llama-f32', 'itl_target_ms': 'x'})
+            assert st == 400 and j['error']['param'] == 'itl_target_ms', (st, j)
+            st, j = admin(s.port, 'GET', '/admin/status')
+            models = {m['id']: m for m in j['models']}
+            assert models['stories260K']['itl_target_ms'] is None, models  # 0 in the entry: none
+            assert models['llama-q8_0']['itl_target_ms'] == 250, models  # the global default
+            # the CLI sets it too
+            env = dict(os.environ, LMX_HOST=f'127.0.0.1:{s.port}')
+            lmx('unload', 'llama-q8_0', env=env)
+            j = json.loads(lmx('load', 'llama-q8_0', '--itl-target-ms', 40, '--json', env=env).stdout)
+            assert j['itl_target_ms'] == 40, j
+            for name in ('llama-f32', 'stories260K'):
+                body = {'model': name, 'max_tokens': 120, 'temperature': 1, 'ignore_eos': True,
+                        'messages': [{'role': 'user', 'content': 'Once upon a time'}]}
+                res = flood(s.port, 4, '/v1/chat/completions', body)
+                assert all(r[0] == 200 for r in res), [r[:2] for r in res]
+            st, j = admin(s.port, 'GET', '/admin/status')
+            models = {m['id']: m for m in j['models']}
+            # the strict target capped its own model's batch to one sequence, not the others
+            assert models['llama-f32']['batch_cap'] == 1, models['llama-f32']
+            assert models['llama-f32']['itl_p95_ms'] > 0.001, models['llama-f32']
+            assert models['stories260K']['batch_cap'] == 4, models['stories260K']
+            s.stop()
+
+
 def flood(port, n, path, body, headers=None):
     """n concurrent requests; [(status, json, headers)]."""
     out = [None] * n

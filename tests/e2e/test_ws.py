@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The WebSocket endpoint (/v1/realtime) driven by a real client, the npm
 `ws` package (node/ws.mjs): two chats streamed on one socket while a third is
-cancelled, ping/pong, the API key checked at the upgrade, error frames for bad
+cancelled, a Responses stream (the SSE /v1/responses events) beside a chat while
+another is cancelled, ping/pong, the API key checked at the upgrade, error frames for bad
 messages, and 429 frames with retry_after when the queue is full."""
 import os
 
@@ -31,7 +32,10 @@ def results():
 register(results, ('two_chats_stream_on_one_socket_and_a_third_is_cancelled',
                    'ping_is_answered_with_pong', 'missing_key_gets_401_before_the_upgrade',
                    'bad_messages_get_error_frames_and_the_socket_stays_open',
-                   'flooding_past_the_queue_gets_429_frames_with_retry_after'), 'ws')
+                   'flooding_past_the_queue_gets_429_frames_with_retry_after',
+                   'a_responses_stream_and_a_chat_stream_share_one_socket_and_one_is_cancelled',
+                   'a_bad_responses_request_gets_an_error_frame',
+                   'flooding_responses_past_the_queue_gets_429_frames_with_retry_after'), 'ws')
 
 if __name__ == '__main__':
     main()

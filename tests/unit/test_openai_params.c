@@ -340,3 +340,27 @@ TEST(openai_sse_framing) {
     CHECK_EQ_INT(lmx_buf_unread(&b), b.n - 8);
     lmx_buf_free(&b);
 }
+
+TEST(openai_params_completions_max_tokens_0_needs_echo) {
+    lmx_oai_req r;
+    lmx_api_err e;
+    json_t *j =
+        json_loads("{\"prompt\":\"x\",\"max_tokens\":0,\"echo\":true,\"logprobs\":2}", 0, NULL);
+    CHECK_EQ_INT(lmx_oai_parse(j, LMX_OAI_COMPLETIONS, &r, &e), 0);
+    CHECK(r.prompt_only && r.echo && r.top_logprobs == 2);
+    lmx_oai_req_free(&r);
+    json_decref(j);
+    j = json_loads("{\"prompt\":\"x\",\"max_tokens\":3,\"echo\":true}", 0, NULL);
+    CHECK_EQ_INT(lmx_oai_parse(j, LMX_OAI_COMPLETIONS, &r, &e), 0);
+    CHECK(!r.prompt_only && r.max_tokens == 3);
+    lmx_oai_req_free(&r);
+    json_decref(j);
+    CHECK_EQ_INT(parse("{\"prompt\":\"x\",\"max_tokens\":0}", LMX_OAI_COMPLETIONS, &r, &e), 400);
+    CHECK_EQ_STR(e.param, "max_tokens");
+    CHECK_EQ_INT(
+        parse("{\"prompt\":\"x\",\"max_tokens\":0,\"echo\":false}", LMX_OAI_COMPLETIONS, &r, &e),
+        400);
+    CHECK_EQ_INT(
+        parse("{\"prompt\":\"x\",\"max_tokens\":-2,\"echo\":true}", LMX_OAI_COMPLETIONS, &r, &e),
+        400);
+}

@@ -45,6 +45,18 @@ static bool opt_int(const json_t *body, const char *k, long lo, long hi, int *ou
     return true;
 }
 
+/* An optional string field; checked by the manager (lmx_tuning_resolve). */
+static bool opt_str(json_t *body, const char *k, const char **out, lmx_api_err *e) {
+    const json_t *v = json_object_get(body, k);
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_string(v) || !*json_string_value(v)) {
+        lmx_err_bad(e, k, "'%s' must be a non-empty string.", k);
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
 static const char *model_field(lmx_req *r, json_t **body, lmx_api_err *e) {
     *body = lmx_req_json(r, false, e);
     if (!*body) return NULL;
@@ -67,6 +79,11 @@ int lmx_h_admin_load(lmx_req *r, const char *rest) {
     if (!opt_int(body, "ctx_size", 16, 1 << 24, &q.ctx_size, &e) ||
         !opt_int(body, "parallel", 1, 256, &q.parallel, &e))
         goto fail;
+    if (!opt_int(body, "draft_max", 1, 32, &q.tune.draft_max, &e) ||
+        !opt_str(body, "kv_type", &q.tune.kv_type, &e) ||
+        !opt_str(body, "speculative", &q.tune.spec, &e) ||
+        !opt_str(body, "draft_model", &q.tune.draft_model, &e))
+        goto fail;
     const json_t *a = json_object_get(body, "alias"), *t = json_object_get(body, "ttl");
     if (a && !json_is_null(a)) {
         if (!json_is_string(a)) {
@@ -81,6 +98,17 @@ int lmx_h_admin_load(lmx_req *r, const char *rest) {
             goto fail;
         }
         q.ttl_s = json_number_value(t);
+    }
+    const json_t *it = json_object_get(body, "itl_target_ms");
+    if (it && !json_is_null(it)) { /* absent or null: the global itl_target_ms */
+        double v = json_is_number(it) ? json_number_value(it) : -1;
+        if (!(v >= 0 && v <= 60000)) {
+            lmx_err_bad(&e, "itl_target_ms",
+                        "'itl_target_ms' must be a number of milliseconds from 0 (no target) to "
+                        "60000.");
+            goto fail;
+        }
+        q.itl_target_ms = v > 0 ? v : -1;
     }
     lmx_served *s = lmx_mgr_load(mgr(r), &q, &e);
     if (!s) goto fail;

@@ -51,7 +51,8 @@ int lmx_cfg_apply_fleet(lmx_app *app, const lmx_config *c, char *err, size_t err
                           .client_max_inflight = c->client_max_inflight,
                           .client_prompt_tpm = c->client_prompt_tpm,
                           .max_prompt_tokens = c->max_prompt_tokens,
-                          .queue_max_wait = c->queue_max_wait};
+                          .queue_max_wait = c->queue_max_wait,
+                          .client_labels = c->client_labels};
     return lmx_tenancy_configure(app->tenancy, &tc, err, errlen);
 }
 
@@ -143,7 +144,8 @@ json_t *lmx_cfg_live_reload(lmx_cfg_live *l, char *err, size_t errlen) {
     int n = lmx_config_diff(&l->cfg, next, keys, restart, 64);
     if (n > 64) n = 64;
     json_t *changed = json_array(), *later = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(restart[i] ? later : changed, json_string(keys[i]));
+    for (int i = 0; i < n; i++)
+        json_array_append_new(restart[i] ? later : changed, json_string(keys[i]));
     lmx_config_keep_restart(next, &l->cfg);
     if (lmx_cfg_apply_agents(l->app, next, err, errlen) ||
         lmx_cfg_apply_fleet(l->app, next, err, errlen)) { /* validates before anything applies */

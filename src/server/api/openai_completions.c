@@ -3,13 +3,16 @@
  * The prompt may be a string, a list of strings, a list of token ids or a list
  * of lists of token ids; each prompt is one scheduler job with n choices, and
  * choice indices run prompt by prompt (prompt k's choices are k*n .. k*n+n-1),
- * as OpenAI numbers them. echo prepends the prompt text to each choice. */
+ * as OpenAI numbers them. echo prepends the prompt text to each choice, and
+ * with logprobs the prompt's tokens head the logprobs (echo_lp.h); with
+ * max_tokens 0 (only with echo) that is all: nothing is generated. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/api/openai_chat.h"
 #include "server/api/openai_completions.h"
 #include "server/core/chat_prompt.h"
+#include "server/core/echo_lp.h"
 
 /* The prompt text of a token-id prompt (for echo), detokenized as llama.cpp
  * does (BOS/EOS dropped, SentencePiece's leading space removed). */
@@ -132,10 +135,7 @@ json_t *lmx_completions_response(const lmx_gen *g) {
         const lmx_choice *c = &g->ch[i];
         const char *ec = g->echo ? g->echo[i / g->n] : "";
         json_t *lp = json_null();
-        if (g->top_logprobs >= 0)
-            lp = c->lp ? json_incref(c->lp)
-                       : json_pack("{s:[],s:[],s:[],s:[]}", "tokens", "token_logprobs",
-                                   "top_logprobs", "text_offset");
+        if (g->top_logprobs >= 0) lp = lmx_echo_lp_merge(g, i / g->n, c->lp);
         json_array_append_new(
             choices,
             json_pack("{s:o,s:i,s:o,s:s}", "text",
@@ -170,10 +170,11 @@ void lmx_completions_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *o
     }
     int base = job * g->n;
     if (ev->type == LMX_EV_STARTED && g->echo) {
-        json_t *cs = json_array();
+        json_t *cs = json_array(), *plp = lmx_echo_lp_prompt(g, job);
         for (int c = 0; c < g->n; c++)
-            json_array_append_new(cs, json_pack("{s:s,s:i,s:n,s:n}", "text", g->echo[job], "index",
-                                                base + c, "logprobs", "finish_reason"));
+            json_array_append_new(cs, json_pack("{s:s,s:i,s:O,s:n}", "text", g->echo[job], "index",
+                                                base + c, "logprobs", plp ? plp : json_null(),
+                                                "finish_reason"));
         emit(g, out, cs);
     } else if (ev->type == LMX_EV_TOKEN) {
         bool lp = g->top_logprobs >= 0 && ev->token >= 0;
@@ -181,20 +182,10 @@ void lmx_completions_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *o
         json_t *lpo = json_null();
         if (lp) {
             char piece[256];
-            size_t n = lmx_gen_piece(g, ev->token, piece, sizeof piece);
-            json_t *e = lmx_gen_lp_entry(g, ev->token, ev->logprob, NULL), *top = json_object();
-            for (int k = 0; k < ev->n_top; k++) {
-                json_t *t = lmx_gen_lp_entry(g, ev->top_id[k], ev->top_logprob[k], NULL);
-                json_object_set(top, json_string_value(json_object_get(t, "token")),
-                                json_object_get(t, "logprob"));
-                json_decref(t);
-            }
+            size_t n = lmx_gen_text_piece(g, ev->token, piece, sizeof piece);
             lmx_choice *c = &g->ch[base + ev->choice];
-            lpo = json_pack("{s:[O],s:[O],s:[o],s:[I]}", "tokens", json_object_get(e, "token"),
-                            "token_logprobs", json_object_get(e, "logprob"), "top_logprobs", top,
-                            "text_offset", (json_int_t)c->text_off);
-            c->text_off += n;
-            json_decref(e);
+            lpo = lmx_gen_cmpl_lp_new();
+            lmx_gen_cmpl_lp_add(g, lpo, ev->token, ev, lmx_gen_char_off(&c->text_off, piece, n));
         }
         emit(g, out,
              json_pack("[{s:o,s:i,s:o,s:n}]", "text", text_of(ev->text, ev->text_len, "", 0),

@@ -236,7 +236,8 @@ static void give_id(json_t *it) {
  * message; items without a type are messages; each gets an id. */
 static json_t *input_items(const json_t *input, lmx_api_err *e) {
     if (json_is_string(input)) {
-        json_t *a = json_pack("[{s:s,s:s,s:O}]", "type", "message", "role", "user", "content", input);
+        json_t *a =
+            json_pack("[{s:s,s:s,s:O}]", "type", "message", "role", "user", "content", input);
         give_id(json_array_get(a, 0));
         return a;
     }
@@ -270,8 +271,10 @@ static json_t *echo_tools(const json_t *tools) {
         if (json_is_object(c) && type && !strcmp(type, "function")) {
             if (!json_is_boolean(json_object_get(c, "strict")))
                 json_object_set_new(c, "strict", json_false());
-            if (!json_object_get(c, "description")) json_object_set_new(c, "description", json_null());
-            if (!json_object_get(c, "parameters")) json_object_set_new(c, "parameters", json_null());
+            if (!json_object_get(c, "description"))
+                json_object_set_new(c, "description", json_null());
+            if (!json_object_get(c, "parameters"))
+                json_object_set_new(c, "parameters", json_null());
         }
         json_array_append_new(out, c);
     }
@@ -411,8 +414,7 @@ static json_t *response_obj(const lmx_gen *g, const rstate *st, const char *stat
                                       /* OpenAI counts only explicit cache writes here, and
                                        * clients (OpenClaw) subtract them from input_tokens:
                                        * automatic prefix caching writes none */
-                                      0, "output_tokens",
-                                      g->completion_tokens,
+                                      0, "output_tokens", g->completion_tokens,
                                       "output_tokens_details", "reasoning_tokens",
                                       g->reasoning_tokens, "total_tokens",
                                       g->prompt_tokens + g->completion_tokens));
@@ -652,8 +654,8 @@ static json_t *resp_body(lmx_gen *g) {
     return complete(g, st);
 }
 
-static const lmx_gen_fmt fmt_responses = {"text/event-stream", resp_stream, resp_stream_error,
-                                          resp_body, true};
+const lmx_gen_fmt lmx_fmt_responses = {"text/event-stream", resp_stream, resp_stream_error,
+                                       resp_body, true};
 
 /* ---- handlers ---- */
 
@@ -793,8 +795,8 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
         temp ? keep(temp) : json_real(1.0), "top_p", top_p ? keep(top_p) : json_real(1.0), "store",
         st->store, "text", text ? keep(text) : json_pack("{s:{s:s}}", "format", "type", "text"),
         "tool_choice", tc ? keep(tc) : json_string("auto"), "tools",
-        json_is_array(tools) ? echo_tools(tools) : json_array(), "truncation", "disabled", "user", keep(user),
-        "top_logprobs", 0, "max_tool_calls", "service_tier", "default");
+        json_is_array(tools) ? echo_tools(tools) : json_array(), "truncation", "disabled", "user",
+        keep(user), "top_logprobs", 0, "max_tool_calls", "service_tier", "default");
     return chat;
 fail:
     json_decref(chat);
@@ -814,6 +816,49 @@ json_t *lmx_responses_to_chat(lmx_app *app, json_t *req, lmx_api_err *e) {
     return chat;
 }
 
+static rstate *rstate_new(lmx_app *app) {
+    rstate *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    st->app = app;
+    st->msg_index = -1;
+    st->rs_index = -1;
+    st->output = json_array();
+    lmx_rand_id(st->id, sizeof st->id, "resp_");
+    st->created_at = (long long)time(NULL);
+    return st;
+}
+
+json_t *lmx_responses_begin(lmx_app *app, json_t *req, void **state, lmx_api_err *e) {
+    *state = NULL;
+    if (!json_is_object(req)) {
+        bad(e, "response", "'response' must be a Responses request object.");
+        return NULL;
+    }
+    rstate *st = rstate_new(app);
+    if (!st) {
+        lmx_err_set(e, 500, "server_error", NULL, NULL, "out of memory");
+        return NULL;
+    }
+    json_t *chat = translate(app, req, st, e);
+    if (!chat) {
+        rstate_free(st);
+        return NULL;
+    }
+    json_object_set_new(chat, "stream", json_true());
+    *state = st;
+    return chat;
+}
+
+void lmx_responses_attach(lmx_gen *g, void *state, lmx_buf *out) {
+    g->api = state;
+    g->api_free = rstate_free;
+    start_events(g, state, out);
+}
+
+void lmx_responses_state_free(void *state) {
+    rstate_free(state);
+}
+
 int lmx_h_responses(lmx_req *r, const char *rest) {
     (void)rest;
     lmx_api_err e = {0};
@@ -826,7 +871,7 @@ int lmx_h_responses(lmx_req *r, const char *rest) {
     }
     if (json_is_string(json_object_get(req, "model")))
         lmx_req_set_model(r, json_string_value(json_object_get(req, "model")));
-    rstate *st = calloc(1, sizeof *st);
+    rstate *st = rstate_new(lmx_req_app(r));
     json_t *chat = NULL;
     int ok;
     if (!st) {
@@ -834,12 +879,6 @@ int lmx_h_responses(lmx_req *r, const char *rest) {
         ok = lmx_reply_err(r, &e);
         goto out;
     }
-    st->app = lmx_req_app(r);
-    st->msg_index = -1;
-    st->rs_index = -1;
-    st->output = json_array();
-    lmx_rand_id(st->id, sizeof st->id, "resp_");
-    st->created_at = (long long)time(NULL);
     chat = translate(st->app, req, st, &e);
     if (chat && lmx_skills_chat_wanted(chat)) { /* the server-side skill loop */
         lmx_skill_loop lp;
@@ -869,7 +908,7 @@ int lmx_h_responses(lmx_req *r, const char *rest) {
     }
     g->api = st;
     g->api_free = rstate_free;
-    ok = lmx_reply_gen(r, g, &fmt_responses, stream);
+    ok = lmx_reply_gen(r, g, &lmx_fmt_responses, stream);
 out:
     json_decref(chat);
     json_decref(req);
@@ -898,9 +937,9 @@ static json_t *item_resource(const json_t *it) {
     json_t *content = json_object_get(c, "content");
     if (type && !strcmp(type, "message") && json_is_string(content)) {
         bool out = role && !strcmp(role, "assistant");
-        json_object_set_new(c, "content",
-                            json_pack("[{s:s,s:O}]", "type", out ? "output_text" : "input_text",
-                                      "text", content));
+        json_object_set_new(
+            c, "content",
+            json_pack("[{s:s,s:O}]", "type", out ? "output_text" : "input_text", "text", content));
     }
     return c;
 }
@@ -927,7 +966,8 @@ int lmx_h_response_get(lmx_req *r, const char *rest) {
     size_t n_out = json_array_size(json_object_get(o, "output"));
     size_t n_in = json_array_size(conv) >= n_out ? json_array_size(conv) - n_out : 0;
     json_t *data = json_array();
-    for (size_t i = n_in; i-- > 0;) json_array_append_new(data, item_resource(json_array_get(conv, i)));
+    for (size_t i = n_in; i-- > 0;)
+        json_array_append_new(data, item_resource(json_array_get(conv, i)));
     json_decref(o);
     json_decref(conv);
     size_t nd = json_array_size(data);

@@ -1,13 +1,19 @@
-/* The WebSocket endpoint (GET /v1/realtime): chat completions requested and
- * streamed as JSON text frames, many at once on one socket.
+/* The WebSocket endpoint (GET /v1/realtime): chat completions and Responses
+ * requested and streamed as JSON text frames, many at once on one socket.
  *
  * Client → server:
  *   {"type": "response.create", "id": "r1", "request": {chat completion body}}
+ *   {"type": "response.create", "id": "r2", "response": {Responses body}}
  *   {"type": "response.cancel", "id": "r1"}
- * Server → client:
+ * Server → client, a chat:
  *   {"type": "response.created", "id": "r1"}
  *   {"type": "response.delta", "id": "r1", "data": {chat.completion.chunk}}
+ * a Responses request: each event of the SSE /v1/responses stream, as is
+ * plus the request's "id" (response.created, response.output_text.delta, ...,
+ * response.completed | response.failed);
+ * then, for both:
  *   {"type": "response.done", "id": "r1", "status": "completed" | "cancelled" | "failed"}
+ * and for a refused request:
  *   {"type": "error", "id": "r1", "status": 429, "retry_after": 3, "error": {OpenAI error}}
  *
  * The upgrade is authorized like any API request (key, mTLS); each
@@ -28,6 +34,7 @@
 
 #include "manager/manager.h"
 #include "server/api/openai_api.h"
+#include "server/api/responses_api.h"
 #include "server/api/ws_api.h"
 #include "server/core/request.h"
 #include "server/core/tenancy.h"
@@ -44,6 +51,7 @@ typedef struct {
     lmx_gen *g;
     lmx_caller caller;
     bool cancelled;
+    bool responses; /* a Responses request: its events are lmx_fmt_responses' */
 } wreq;
 
 typedef struct {
@@ -124,7 +132,27 @@ static void sse_to_frames(session *ss, const char *id, lmx_buf *sse) {
     sse->n = sse->off = 0;
 }
 
-static void create(session *ss, const char *id, json_t *body) {
+/* The SSE events of a Responses stream ("event: T\ndata: {...}\n\n"), as
+ * frames: each event object with the request's id added. */
+static void events_to_frames(session *ss, const char *id, lmx_buf *sse) {
+    char *p = sse->p, *end = sse->p + sse->n;
+    while (p && p < end) {
+        char *nl = memmem(p, (size_t)(end - p), "\n\n", 2);
+        if (!nl) break;
+        char *data = memmem(p, (size_t)(nl - p), "data: ", 6);
+        json_t *d = data ? json_loadb(data + 6, (size_t)(nl - data - 6), 0, NULL) : NULL;
+        if (json_is_object(d)) {
+            json_object_set_new(d, "id", json_string(id));
+            send_json(ss, d);
+        } else {
+            json_decref(d);
+        }
+        p = nl + 2;
+    }
+    sse->n = sse->off = 0;
+}
+
+static void create(session *ss, const char *id, json_t *body, bool responses) {
     lmx_api_err e = {0};
     wreq *w = NULL;
     for (int i = 0; i < MAX_ACTIVE; i++) {
@@ -142,7 +170,10 @@ static void create(session *ss, const char *id, json_t *body) {
         return send_error(ss, id, &e);
     }
     if (!json_is_object(body)) {
-        lmx_err_bad(&e, "request", "'request' must be a chat completion request object.");
+        if (responses)
+            lmx_err_bad(&e, "response", "'response' must be a Responses request object.");
+        else
+            lmx_err_bad(&e, "request", "'request' must be a chat completion request object.");
         return send_error(ss, id, &e);
     }
     lmx_caller c = ss->caller;
@@ -150,10 +181,16 @@ static void create(session *ss, const char *id, json_t *body) {
     c.refused = NULL;
     lmx_tenancy *t = ss->app->tenancy;
     if (t && !lmx_tenancy_admit(t, &c, &e)) return send_error(ss, id, &e);
-    json_object_set_new(body, "stream", json_true());
+    void *rstate = NULL;
+    json_t *chat = responses ? lmx_responses_begin(ss->app, body, &rstate, &e) : json_incref(body);
+    if (!chat) {
+        if (t) lmx_tenancy_finish(t, &c, 0, 0, e.status);
+        return send_error(ss, id, &e);
+    }
+    json_object_set_new(chat, "stream", json_true());
     lmx_oai_req q;
     lmx_gen *g = NULL;
-    if (!lmx_oai_parse(body, LMX_OAI_CHAT, &q, &e)) {
+    if (!lmx_oai_parse(chat, LMX_OAI_CHAT, &q, &e)) {
         lmx_served *s = lmx_mgr_acquire(ss->app->mgr, q.model, &e);
         lmx_caller_current = &c;
         lmx_tenancy_current = t;
@@ -164,7 +201,9 @@ static void create(session *ss, const char *id, json_t *body) {
         lmx_trace_current = NULL;
     }
     lmx_oai_req_free(&q);
+    json_decref(chat);
     if (!g) {
+        lmx_responses_state_free(rstate);
         if (t) lmx_tenancy_finish(t, &c, 0, 0, e.status);
         return send_error(ss, id, &e);
     }
@@ -172,7 +211,15 @@ static void create(session *ss, const char *id, json_t *body) {
     snprintf(w->id, sizeof w->id, "%s", id);
     w->g = g;
     w->caller = c;
-    send_json(ss, json_pack("{s:s,s:s}", "type", "response.created", "id", id));
+    w->responses = responses;
+    if (responses) { /* its own response.created, response.in_progress */
+        lmx_buf sse = {0};
+        lmx_responses_attach(g, rstate, &sse);
+        events_to_frames(ss, id, &sse);
+        lmx_buf_free(&sse);
+    } else {
+        send_json(ss, json_pack("{s:s,s:s}", "type", "response.created", "id", id));
+    }
 }
 
 static void on_message(session *ss, const char *text, size_t n) {
@@ -189,7 +236,15 @@ static void on_message(session *ss, const char *text, size_t n) {
         lmx_err_bad(&e, "id", "'id' must be a non-empty string of under 64 characters.");
         send_error(ss, "", &e);
     } else if (!strcmp(type, "response.create")) {
-        create(ss, id, json_object_get(m, "request"));
+        json_t *rq = json_object_get(m, "request"), *rs = json_object_get(m, "response");
+        if (rq && rs) {
+            lmx_err_bad(&e, "response",
+                        "Give 'request' (a chat completion) or 'response' (a Responses request), "
+                        "not both.");
+            send_error(ss, id, &e);
+        } else {
+            create(ss, id, rs ? rs : rq, rs != NULL);
+        }
     } else if (!strcmp(type, "response.cancel")) {
         bool found = false;
         for (int i = 0; i < MAX_ACTIVE; i++)
@@ -277,16 +332,25 @@ static bool pump(session *ss) {
                     lmx_api_err e;
                     lmx_err_set(&e, 500, "server_error", NULL, NULL, "Generation failed: %s",
                                 ev.message);
-                    send_error(ss, w->id, &e);
+                    if (w->responses) { /* the Responses stream's own response.failed */
+                        lmx_fmt_responses.stream_error(w->g, &e, &sse);
+                        events_to_frames(ss, w->id, &sse);
+                    } else {
+                        send_error(ss, w->id, &e);
+                    }
                 }
                 lmx_event_clear(&ev);
                 finish(ss, w, cancelled ? "cancelled" : "failed");
                 break;
             }
-            lmx_fmt_chat.stream_event(w->g, job, &ev, &sse);
+            const lmx_gen_fmt *fmt = w->responses ? &lmx_fmt_responses : &lmx_fmt_chat;
+            fmt->stream_event(w->g, job, &ev, &sse);
             lmx_event_clear(&ev);
-            if (lmx_gen_done(w->g)) lmx_fmt_chat.stream_event(w->g, -1, NULL, &sse);
-            sse_to_frames(ss, w->id, &sse);
+            if (lmx_gen_done(w->g)) fmt->stream_event(w->g, -1, NULL, &sse);
+            if (w->responses)
+                events_to_frames(ss, w->id, &sse);
+            else
+                sse_to_frames(ss, w->id, &sse);
             if (lmx_gen_done(w->g)) finish(ss, w, w->cancelled ? "cancelled" : "completed");
         }
     }

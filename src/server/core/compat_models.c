@@ -37,7 +37,13 @@ lmx_served *lmx_compat_acquire(lmx_app *app, const char *name, const lmx_compat_
         for (int i = 0; i < n; i++)
             if (!strcmp(list[i]->name, name)) was_loaded = true;
         lmx_mgr_list_release(list, n);
+        /* not ready: acquiring waits for a load at most load_wait (then 503
+         * model_loading); the load below then only sets the ttl */
+        lmx_served *held = was_loaded ? NULL : lmx_mgr_acquire(app->mgr, name, e);
+        if (!held && !was_loaded && e->status == 503) return NULL;
+        if (!held) *e = (lmx_api_err){0};
         s = lmx_mgr_load(app->mgr, &q, e);
+        if (held) lmx_mgr_release(held);
         if (s) {
             if (load_s && !was_loaded) *load_s = lmx_now_s() - t0;
             return s;

@@ -7,10 +7,12 @@
 #include "server/core/gen.h"
 
 #include "manager/manager.h"
+#include "server/core/echo_lp.h"
 #include "server/core/tenancy.h"
 #include "util/clock.h"
 #include "text/json_schema.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +152,9 @@ lmx_gen *lmx_gen_start(lmx_served *s, const lmx_oai_req *r, int32_t *const *prom
                             .n_stop = r->n_stop,
                             .special_text = r->special_text,
                             .ignore_eos = r->ignore_eos,
+                            /* echo with logprobs scores the prompt (echo_lp.h) */
+                            .score = r->echo && r->top_logprobs >= 0,
+                            .prompt_only = r->prompt_only,
                             .grammar = grammar};
         lmx_gen_identify(&p);
         lmx_submit_status st;
@@ -198,6 +203,7 @@ void lmx_gen_free(lmx_gen *g) {
     if (g->echo)
         for (int k = 0; k < g->n_jobs; k++) free(g->echo[k]);
     free(g->echo);
+    lmx_echo_lp_free(g);
     for (int i = 0; g->ch && i < g->n_choices; i++) {
         lmx_buf_free(&g->ch[i].text);
         lmx_tc_free(g->ch[i].tc);
@@ -291,24 +297,51 @@ static void collect(lmx_gen *g, int job, const lmx_event *ev) {
         json_array_append_new(c->lp, lmx_gen_lp_entry(g, ev->token, ev->logprob, ev));
         return;
     }
-    if (!c->lp)
-        c->lp = json_pack("{s:[],s:[],s:[],s:[]}", "tokens", "token_logprobs", "top_logprobs",
-                          "text_offset");
+    if (!c->lp) c->lp = lmx_gen_cmpl_lp_new();
     char piece[256];
-    size_t n = lmx_gen_piece(g, ev->token, piece, sizeof piece);
-    json_array_append_new(json_object_get(c->lp, "tokens"), token_string(piece, n));
-    json_array_append_new(json_object_get(c->lp, "token_logprobs"), json_real(ev->logprob));
-    json_t *top = json_object();
-    for (int k = 0; k < ev->n_top; k++) {
+    size_t n = lmx_gen_text_piece(g, ev->token, piece, sizeof piece);
+    lmx_gen_cmpl_lp_add(g, c->lp, ev->token, ev, lmx_gen_char_off(&c->text_off, piece, n));
+}
+
+json_t *lmx_gen_cmpl_lp_new(void) {
+    return json_pack("{s:[],s:[],s:[],s:[]}", "tokens", "token_logprobs", "top_logprobs",
+                     "text_offset");
+}
+
+void lmx_gen_cmpl_lp_add(const lmx_gen *g, json_t *lp, int32_t id, const lmx_event *ev,
+                         size_t text_offset) {
+    char piece[256];
+    size_t n = lmx_gen_piece(g, id, piece, sizeof piece);
+    json_array_append_new(json_object_get(lp, "tokens"), token_string(piece, n));
+    bool none = isnan(ev->logprob);
+    json_array_append_new(json_object_get(lp, "token_logprobs"),
+                          none ? json_null() : json_real(ev->logprob));
+    json_t *top = none ? json_null() : json_object();
+    for (int k = 0; !none && k < ev->n_top; k++) {
         size_t m = lmx_gen_piece(g, ev->top_id[k], piece, sizeof piece);
         json_t *key = token_string(piece, m);
         json_object_set_new(top, json_string_value(key), json_real(ev->top_logprob[k]));
         json_decref(key);
     }
-    json_array_append_new(json_object_get(c->lp, "top_logprobs"), top);
-    json_array_append_new(json_object_get(c->lp, "text_offset"),
-                          json_integer((json_int_t)c->text_off));
-    c->text_off += n;
+    json_array_append_new(json_object_get(lp, "top_logprobs"), top);
+    json_array_append_new(json_object_get(lp, "text_offset"),
+                          json_integer((json_int_t)text_offset));
+}
+
+static bool utf8_cont(unsigned char b) {
+    return (b & 0xC0) == 0x80;
+}
+
+size_t lmx_gen_char_off(size_t *chars, const char *piece, size_t n) {
+    size_t off = *chars;
+    if (n && utf8_cont((unsigned char)piece[0]) && off) off--;
+    for (size_t i = 0; i < n; i++) *chars += !utf8_cont((unsigned char)piece[i]);
+    return off;
+}
+
+size_t lmx_gen_text_piece(const lmx_gen *g, int32_t id, char *buf, size_t cap) {
+    size_t n = lmx_tok_piece(g->s->m->tok, id, false, buf, cap);
+    return n < cap ? n : cap;
 }
 
 /* The reasoning split of a TOKEN or FINISH event: its text goes through the
@@ -358,8 +391,12 @@ lmx_event_type lmx_gen_next(lmx_gen *g, lmx_event *ev, int *job, int timeout_ms)
     g->rr = (*job + 1) % g->n_jobs;
     if (g->reasoning && (t == LMX_EV_TOKEN || t == LMX_EV_FINISH)) split(g, *job, ev);
     switch (t) {
+    case LMX_EV_PROMPT:
+        lmx_echo_lp_add(g, *job, ev);
+        break;
     case LMX_EV_STARTED:
         g->job_started[*job] = true;
+        lmx_echo_lp_started(g, *job);
         if (ev->queue_ms > g->queue_ms) g->queue_ms = ev->queue_ms;
         if (ev->prefill_ms > g->prefill_ms) g->prefill_ms = ev->prefill_ms;
         break;

@@ -21,7 +21,7 @@ typedef struct {
     json_t *lp;         /* chat: logprobs.content[]; completions: the logprobs object */
     const char *finish; /* "stop" | "length" once finished */
     int stop_index;     /* ended by a stop string: 1 + its index in the request's stop; else 0 */
-    size_t text_off;    /* completions: text_offset of the next token */
+    size_t text_off;    /* completions: characters of the choice's text so far (echo included) */
     lmx_tc *tc;         /* chat with tools, streamed: this choice's tool-call parser */
     lmx_rsn *rsn;       /* reasoning split: this choice's <think> splitter */
     lmx_buf reasoning;  /* non-streamed, reasoning split: the thought so far */
@@ -37,6 +37,7 @@ typedef struct lmx_gen {
     lmx_job **jobs;
     bool *job_started, *job_done;
     char **echo; /* completions with echo: each job's prompt text */
+    struct lmx_echo_lp *elp; /* completions with echo: each job's prompt log-probabilities */
     int n_choices;
     lmx_choice *ch;
     int top_logprobs; /* -1: none */
@@ -107,6 +108,19 @@ bool lmx_gen_done(const lmx_gen *g); /* every job finished, or one failed */
  * {token, logprob, bytes[, top_logprobs]} (top: NULL to leave it out). */
 json_t *lmx_gen_lp_entry(const lmx_gen *g, int32_t id, float logprob, const lmx_event *top);
 json_t *lmx_gen_usage(const lmx_gen *g);
+/* Completions' logprobs object: {tokens, token_logprobs, top_logprobs,
+ * text_offset}, empty; and one token appended to it (logprob NAN: null, and
+ * null alternatives — a prompt's first token). */
+json_t *lmx_gen_cmpl_lp_new(void);
+void lmx_gen_cmpl_lp_add(const lmx_gen *g, json_t *lp, int32_t id, const lmx_event *ev,
+                         size_t text_offset);
+/* text_offset in characters: the index of the character that holds the
+ * first byte of `piece` when it follows *chars characters (a piece that
+ * begins inside a character — a byte-fallback token — gets that character's
+ * index); *chars then counts the piece's characters too. */
+size_t lmx_gen_char_off(size_t *chars, const char *piece, size_t n);
+/* A token's piece as it appears in the output text (control tokens: empty). */
+size_t lmx_gen_text_piece(const lmx_gen *g, int32_t id, char *buf, size_t cap);
 /* The piece of token id (as lmx_served_piece). */
 size_t lmx_gen_piece(const lmx_gen *g, int32_t id, char *buf, size_t cap);
 

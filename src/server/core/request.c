@@ -544,6 +544,18 @@ static int parse_completions_only(json_t *body, lmx_oai_req *r, lmx_api_err *e) 
     r->logprobs = lp >= 0;
     r->top_logprobs = lp;
     if (bool_field(body, "echo", &r->echo, e)) return -1;
+    if (opt(body, "max_tokens") && r->max_tokens == 0) {
+        /* what evaluation harnesses send to score a text; without echo the
+         * answer would be empty, which no client wants: refused */
+        if (!r->echo) {
+            lmx_err_bad(e, "max_tokens",
+                        "Invalid 'max_tokens': 0 is allowed only with 'echo': true (the prompt "
+                        "is returned, with its log-probabilities when 'logprobs' is set, and "
+                        "nothing is generated).");
+            return -1;
+        }
+        r->prompt_only = true;
+    }
     int best_of = 0;
     if (int_field(body, "best_of", 1, 128, &best_of, e)) return -1;
     if (best_of && best_of != 1 && best_of != r->n) {
@@ -588,7 +600,10 @@ int lmx_oai_parse(json_t *body, lmx_oai_kind kind, lmx_oai_req *r, lmx_api_err *
     /* none or "": the manager's default model (the one loaded, or default_model) */
     r->model = m ? json_string_value(m) : "";
     if (int_field(body, "n", 1, 128, &r->n, e)) return -1;
-    if (int_field(body, "max_tokens", 1, 1 << 30, &r->max_tokens, e)) return -1;
+    /* completions take 0 with echo: the prompt alone, scored (parse_completions_only) */
+    if (int_field(body, "max_tokens", kind == LMX_OAI_COMPLETIONS ? 0 : 1, 1 << 30, &r->max_tokens,
+                  e))
+        return -1;
     if (bool_field(body, "ignore_eos", &r->ignore_eos, e)) return -1;
     if (num_field(body, "temperature", 0, 2, &r->sample.temperature, e)) return -1;
     if (num_field(body, "top_p", 0, 1, &r->sample.top_p, e)) return -1;

@@ -41,6 +41,7 @@ typedef struct {
     int top_logprobs; /* -1 unless logprobs */
     bool stream, include_usage;
     bool echo;        /* completions */
+    bool prompt_only; /* completions: max_tokens 0 with echo (score the prompt only) */
     bool ignore_eos;  /* generate past the end-of-generation token (up to max_tokens) */
     json_t *messages; /* chat: borrowed */
     json_t *tools;    /* chat: borrowed, NULL if absent or empty */

@@ -17,11 +17,12 @@
 #include <time.h>
 
 #include "server/core/ident.h"
+#include "util/clock.h"
+#include "util/topn.h"
 
 #define MAX_TENANTS 64
 #define MAX_KEYS    256
 #define MAX_CLIENTS 4096
-#define MAX_LABELS  32 /* client ids with their own metric label; the rest are "other" */
 
 _Thread_local lmx_caller *lmx_caller_current;
 _Thread_local lmx_tenancy *lmx_tenancy_current;
@@ -62,9 +63,7 @@ struct lmx_tenancy {
     int n_proxies;
     long client_max_inflight, client_prompt_tpm, max_prompt_tokens, queue_max_wait;
     client_ent clients[MAX_CLIENTS];
-    char labels[MAX_LABELS][128];
-    uint64_t label_req[MAX_LABELS + 1]; /* + "other" */
-    int n_labels;
+    lmx_topn *labels; /* client ids with their own metric label: the most active lately */
 };
 
 /* ---- helpers ---- */
@@ -199,6 +198,7 @@ lmx_tenancy *lmx_tenancy_open(const char *path, char *err, size_t errlen) {
 void lmx_tenancy_close(lmx_tenancy *t) {
     if (!t) return;
     if (t->db) sqlite3_close(t->db);
+    lmx_topn_free(t->labels);
     pthread_mutex_destroy(&t->mu);
     free(t);
 }
@@ -355,6 +355,8 @@ int lmx_tenancy_configure(lmx_tenancy *t, const lmx_tenancy_cfg *c, char *err, s
     t->client_prompt_tpm = c->client_prompt_tpm;
     t->max_prompt_tokens = c->max_prompt_tokens;
     t->queue_max_wait = c->queue_max_wait;
+    if (!t->labels)
+        t->labels = lmx_topn_new(c->client_labels > 0 ? (int)c->client_labels : 32, 300);
     pthread_mutex_unlock(&t->mu);
     return 0;
 }
@@ -582,12 +584,7 @@ bool lmx_tenancy_admit(lmx_tenancy *t, lmx_caller *c, lmx_api_err *e) {
         rl_fill(c, x, now);
         persist(t, x);
     }
-    /* the client's metric label: its own among the first MAX_LABELS seen, else "other" */
-    int li = 0;
-    while (li < t->n_labels && strcmp(t->labels[li], c->client)) li++;
-    if (li == t->n_labels && t->n_labels < MAX_LABELS)
-        snprintf(t->labels[t->n_labels++], sizeof t->labels[0], "%s", c->client);
-    t->label_req[li < t->n_labels ? li : MAX_LABELS]++;
+    if (t->labels) lmx_topn_hit(t->labels, c->client, lmx_now_s());
     pthread_mutex_unlock(&t->mu);
     return rej < 0;
 }
@@ -740,13 +737,23 @@ void lmx_tenancy_metrics(lmx_tenancy *t, FILE *f) {
                         (unsigned long long)t->tenants[i].rejected[k]);
     for (int s = 1; s < (int)(sizeof tenant_series / sizeof *tenant_series); s++)
         tenant_series_out(t, f, s);
-    fputs("# HELP lmx_client_requests_total Requests seen, by client id (the first 32 ids seen; "
-          "the rest as \"other\").\n# TYPE lmx_client_requests_total counter\n",
+    fputs("# HELP lmx_client_requests_total Requests seen, by client id: the client_labels most "
+          "active over the last minutes have their own label, the rest count as \"other\"; a "
+          "label given to a busier client disappears and restarts at 0 if it returns.\n"
+          "# TYPE lmx_client_requests_total counter\n",
           f);
-    for (int i = 0; i < t->n_labels; i++)
-        fputs("lmx_client_requests_total{client=", f), label(f, t->labels[i]),
-            fprintf(f, "} %llu\n", (unsigned long long)t->label_req[i]);
+    for (int i = 0; t->labels && i < lmx_topn_slots(t->labels); i++) {
+        const char *k = lmx_topn_key(t->labels, i);
+        if (!k) continue;
+        fputs("lmx_client_requests_total{client=", f), label(f, k),
+            fprintf(f, "} %llu\n", (unsigned long long)lmx_topn_count(t->labels, i));
+    }
     fprintf(f, "lmx_client_requests_total{client=\"other\"} %llu\n",
-            (unsigned long long)t->label_req[MAX_LABELS]);
+            (unsigned long long)(t->labels ? lmx_topn_other(t->labels) : 0));
+    fputs("# HELP lmx_client_label_evictions_total Client labels handed from a client gone quiet "
+          "to a busier one.\n# TYPE lmx_client_label_evictions_total counter\n",
+          f);
+    fprintf(f, "lmx_client_label_evictions_total %llu\n",
+            (unsigned long long)(t->labels ? lmx_topn_evictions(t->labels) : 0));
     pthread_mutex_unlock(&t->mu);
 }

@@ -36,6 +36,8 @@ typedef struct {
     long client_prompt_tpm;      /* prompt tokens per client per minute; 0: no limit */
     long max_prompt_tokens;      /* per request; 0: the context is the limit */
     long queue_max_wait;         /* seconds of estimated queue wait before model_busy; 0: off */
+    long client_labels;          /* client ids with their own metric label (util/topn.h);
+                                    taken at the first configure only; 0: 32 */
 } lmx_tenancy_cfg;
 
 /* One request's identity and admission, kept by the HTTP layer. */

@@ -380,6 +380,21 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
     for (int i = 0; i < n; i++)
         model_line(f, "lmx_prefix_cache_cached_tokens_total", list[i]->name, NULL),
             fprintf(f, "%llu\n", (unsigned long long)st[i].cached_tokens);
+    family(f, "lmx_spec_draft_tokens_total", "counter",
+           "Speculative decoding: draft tokens verified by the model (docs/speculative.md).");
+    for (int i = 0; i < n; i++)
+        model_line(f, "lmx_spec_draft_tokens_total", list[i]->name, NULL),
+            fprintf(f, "%llu\n", (unsigned long long)st[i].spec_drafted);
+    family(f, "lmx_spec_accepted_tokens_total", "counter",
+           "Speculative decoding: draft tokens the model's own choice agreed with (kept).");
+    for (int i = 0; i < n; i++)
+        model_line(f, "lmx_spec_accepted_tokens_total", list[i]->name, NULL),
+            fprintf(f, "%llu\n", (unsigned long long)st[i].spec_accepted);
+    family(f, "lmx_spec_auto_off_total", "counter",
+           "Speculative decoding: times a sequence stopped proposing for low acceptance.");
+    for (int i = 0; i < n; i++)
+        model_line(f, "lmx_spec_auto_off_total", list[i]->name, NULL),
+            fprintf(f, "%llu\n", (unsigned long long)st[i].spec_auto_off);
     family(f, "lmx_model_load_seconds", "gauge", "How long loading each loaded model took.");
     for (int i = 0; i < n; i++)
         model_num(f, "lmx_model_load_seconds", list[i]->name, list[i]->load_time_ms / 1000.0);

@@ -118,4 +118,97 @@ check('flooding_past_the_queue_gets_429_frames_with_retry_after', async () => {
   ws.close();
 });
 
+// greedy (temperature 0) when compared with the SSE stream; sampled otherwise
+const responses = (id, input, max_output_tokens, m = model, greedy = true) => JSON.stringify({
+  type: 'response.create', id,
+  response: { model: m, input, max_output_tokens, ...(greedy ? { temperature: 0 } : {}) },
+});
+
+// The SSE /v1/responses stream of the same request over HTTP: [event objects].
+async function sseResponses(input, max_output_tokens) {
+  const base = url.replace(/^ws/, 'http').replace('/v1/realtime', '');
+  const r = await fetch(`${base}/v1/responses`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
+    body: JSON.stringify({ model, input, max_output_tokens, temperature: 0, stream: true }),
+  });
+  assert.equal(r.status, 200);
+  const text = await r.text();
+  return text.split('\n\n').filter((b) => b.includes('data: '))
+    .map((b) => JSON.parse(b.slice(b.indexOf('data: ') + 6)));
+}
+
+check('a_responses_stream_and_a_chat_stream_share_one_socket_and_one_is_cancelled', async () => {
+  const ws = await open(url, { Authorization: `Bearer ${key}` });
+  const got = collect(ws, (b) => done(b.r1) && done(b.c1) && done(b.r2));
+  ws.send(responses('r1', 'Once upon a time', 30));
+  ws.send(chat('c1', 'The cat', 30));
+  ws.send(responses('r2', 'A long story', 1500, model, false));
+  ws.on('message', (data) => {
+    const m = JSON.parse(String(data));
+    if (m.id === 'r2' && m.type === 'response.output_text.delta' && !ws.cancelSent) {
+      ws.cancelSent = true;
+      ws.send(JSON.stringify({ type: 'response.cancel', id: 'r2' }));
+    }
+  });
+  const { byId, all } = await got;
+  // r1: the Responses events, the same types in the same order as the SSE stream of
+  // the same request, the same text, sequence numbers from 0; then response.done
+  const events = byId.r1.filter((m) => m.type !== 'response.done');
+  const sse = await sseResponses('Once upon a time', 30);
+  assert.deepEqual(events.map((m) => m.type), sse.map((m) => m.type));
+  events.forEach((m, i) => assert.equal(m.sequence_number, i));
+  const deltas = (evs) => evs.filter((m) => m.type === 'response.output_text.delta').map((m) => m.delta).join('');
+  assert.ok(deltas(events).length > 0, 'no text');
+  assert.equal(deltas(events), deltas(sse));
+  const completed = events.find((m) => m.type === 'response.completed');
+  assert.equal(completed.response.status, sse.at(-1).response.status);
+  assert.equal(completed.response.output[0].content[0].text, deltas(events));
+  assert.deepEqual(Object.keys(completed).sort(), [...Object.keys(sse.at(-1)), 'id'].sort());
+  assert.equal(done(byId.r1).status, 'completed');
+  // the chat streamed beside it
+  assert.equal(byId.c1[0].type, 'response.created');
+  assert.equal(done(byId.c1).status, 'completed');
+  assert.ok(text(byId.c1).length > 0, 'no chat text');
+  // r2 was cancelled: cut short, no response.completed
+  assert.equal(done(byId.r2).status, 'cancelled');
+  assert.ok(!byId.r2.some((m) => m.type === 'response.completed'));
+  assert.ok(byId.r2.filter((m) => m.type === 'response.output_text.delta').length < 1500);
+  // multiplexed: r1 and c1 interleave
+  const at = (id, type) => all.findIndex((m) => m.id === id && m.type === type);
+  assert.ok(at('c1', 'response.delta') < at('r1', 'response.done') ||
+            at('r1', 'response.output_text.delta') < at('c1', 'response.done'), 'one after the other');
+  ws.close();
+});
+
+check('a_bad_responses_request_gets_an_error_frame', async () => {
+  const ws = await open(url, { Authorization: `Bearer ${key}` });
+  const got = collect(ws, (b, all) => all.length >= 2);
+  ws.send(JSON.stringify({ type: 'response.create', id: 'b1', response: { model } }));  // no input
+  ws.send(JSON.stringify({ type: 'response.create', id: 'b2', response: 'x' }));
+  const { byId } = await got;
+  assert.equal(byId.b1[0].type, 'error');
+  assert.equal(byId.b1[0].error.param, 'input');
+  assert.equal(byId.b2[0].error.param, 'response');
+  ws.close();
+});
+
+check('flooding_responses_past_the_queue_gets_429_frames_with_retry_after', async () => {
+  const ws = await open(process.env.BUSY_URL);
+  const n = 8;
+  const got = collect(ws, (b) => Object.keys(b).length >= n &&
+    Object.values(b).every((ms) => done(ms) || ms.some((m) => m.type === 'error')));
+  for (let i = 0; i < n; i++) ws.send(responses(`g${i}`, 'a', 300, process.env.BUSY_MODEL));
+  const { byId } = await got;
+  const errs = Object.values(byId).flatMap((ms) => ms.filter((m) => m.type === 'error'));
+  const ok = Object.values(byId).filter((ms) => done(ms)?.status === 'completed');
+  assert.ok(errs.length >= 1, 'no request was refused');
+  assert.ok(ok.length >= 2, `only ${ok.length} completed`);
+  for (const e of errs) {
+    assert.equal(e.status, 429);
+    assert.equal(e.error.code, 'queue_full');
+    assert.ok(e.retry_after >= 1 && e.retry_after <= 59, JSON.stringify(e));
+  }
+  ws.close();
+});
+
 await run();
