@@ -43,6 +43,21 @@ static void put_text(void *ctx, const char *t, size_t n) {
     }
 }
 
+/* --json's answer: {"text", "tokens", "prompt_tokens"} on one line. */
+static void print_json(const lmx_buf *text, const int32_t *toks, int n, const int32_t *prompt,
+                       int np) {
+    json_t *o = json_object(), *ta = json_array(), *pa = json_array();
+    json_object_set_new(o, "text", json_stringn_nocheck(text->p ? text->p : "", text->n));
+    for (int i = 0; i < n; i++) json_array_append_new(ta, json_integer(toks[i]));
+    for (int i = 0; i < np; i++) json_array_append_new(pa, json_integer(prompt[i]));
+    json_object_set_new(o, "tokens", ta);
+    json_object_set_new(o, "prompt_tokens", pa);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    printf("%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
 /* --spec: one job on a one-slot scheduler with speculative decoding; prints
  * as the plain path does, and what was drafted and kept. */
 static int run_spec(lmx_model *m, const lmx_spec_gen_opts *so, const int32_t *prompt, int np,
@@ -59,17 +74,7 @@ static int run_spec(lmx_model *m, const lmx_spec_gen_opts *so, const int32_t *pr
         return 1;
     }
     if (json) {
-        json_t *o = json_object(), *ta = json_array(), *pa = json_array();
-        json_object_set_new(o, "text", json_stringn_nocheck(text.p ? text.p : "", text.n));
-        for (int i = 0; i < r.n_gen && i < max_new; i++)
-            json_array_append_new(ta, json_integer(out[i]));
-        for (int i = 0; i < np; i++) json_array_append_new(pa, json_integer(prompt[i]));
-        json_object_set_new(o, "tokens", ta);
-        json_object_set_new(o, "prompt_tokens", pa);
-        char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-        printf("%s\n", s);
-        free(s);
-        json_decref(o);
+        print_json(&text, out, r.n_gen < max_new ? r.n_gen : max_new, prompt, np);
     } else {
         putchar('\n');
     }
@@ -262,16 +267,7 @@ int cmd_run(int argc, char **argv) {
     size_t k = lmx_detok_flush(&dt, piece, sizeof piece);
     if (json) {
         lmx_buf_add(&text, piece, k);
-        json_t *o = json_object(), *ta = json_array(), *pa = json_array();
-        json_object_set_new(o, "text", json_stringn_nocheck(text.p ? text.p : "", text.n));
-        for (int i = 0; i < n; i++) json_array_append_new(ta, json_integer(all[np + i]));
-        for (int i = 0; i < np; i++) json_array_append_new(pa, json_integer(all[i]));
-        json_object_set_new(o, "tokens", ta);
-        json_object_set_new(o, "prompt_tokens", pa);
-        char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-        printf("%s\n", s);
-        free(s);
-        json_decref(o);
+        print_json(&text, all + np, n, all, np);
     } else {
         fwrite(piece, 1, k, stdout);
         putchar('\n'); /* the shell's prompt starts on a line of its own */
