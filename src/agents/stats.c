@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/buf.h"
 #include "util/grow.h"
 
 #define LOG_CAP   20000
@@ -209,32 +210,6 @@ json_t *lmx_astats_analytics(lmx_astats *s, double now, double window_s) {
                      rates(tool, "tool"));
 }
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-} sbuf;
-
-static void add(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#include <stdarg.h>
-static void add(sbuf *b, const char *fmt, ...) {
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) return;
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)k + 1) * 2;
-        char *np = realloc(b->p, cap);
-        if (!np) return;
-        b->p = np;
-        b->cap = cap;
-    }
-}
-
 static const struct {
     const char *name, *type, *help;
 } FAMILIES[] = {
@@ -249,33 +224,34 @@ static const struct {
 };
 
 char *lmx_astats_render(lmx_astats *s, int queued) {
-    sbuf b = {0};
-    add(&b,
-        "# HELP lmx_agent_queued_runs Agent runs waiting for an executor.\n"
-        "# TYPE lmx_agent_queued_runs gauge\nlmx_agent_queued_runs %d\n",
-        queued);
-    add(&b,
+    lmx_buf b = {0}; /* failed appends leave the text short, never broken */
+    lmx_buf_printf(&b,
+                   "# HELP lmx_agent_queued_runs Agent runs waiting for an executor.\n"
+                   "# TYPE lmx_agent_queued_runs gauge\nlmx_agent_queued_runs %d\n",
+                   queued);
+    lmx_buf_printf(
+        &b,
         "# HELP lmx_agent_runs_refused_total Run creations refused with agents_queue_full.\n"
         "# TYPE lmx_agent_runs_refused_total counter\nlmx_agent_runs_refused_total %.0f\n",
         s ? s->refused : 0);
     for (size_t f = 0; f < sizeof FAMILIES / sizeof FAMILIES[0]; f++) {
-        add(&b, "# HELP %s %s\n# TYPE %s %s\n", FAMILIES[f].name, FAMILIES[f].help,
-            FAMILIES[f].name, FAMILIES[f].type);
+        lmx_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", FAMILIES[f].name, FAMILIES[f].help,
+                       FAMILIES[f].name, FAMILIES[f].type);
         for (int i = 0; s && i < s->n; i++) {
             const series *x = &s->s[i];
             if (strcmp(x->name, FAMILIES[f].name)) continue;
             if (!x->hist) {
-                add(&b, "%s{%s} %.0f\n", x->name, x->labels, x->v);
+                lmx_buf_printf(&b, "%s{%s} %.0f\n", x->name, x->labels, x->v);
                 continue;
             }
             for (int k = 0; k < N_BUCKETS; k++)
-                add(&b, "%s_bucket{%s,le=\"%g\"} %.0f\n", x->name, x->labels, BUCKETS[k],
-                    x->buckets[k]);
-            add(&b, "%s_bucket{%s,le=\"+Inf\"} %.0f\n", x->name, x->labels, x->v);
-            add(&b, "%s_sum{%s} %.6f\n%s_count{%s} %.0f\n", x->name, x->labels, x->sum, x->name,
-                x->labels, x->v);
+                lmx_buf_printf(&b, "%s_bucket{%s,le=\"%g\"} %.0f\n", x->name, x->labels, BUCKETS[k],
+                               x->buckets[k]);
+            lmx_buf_printf(&b, "%s_bucket{%s,le=\"+Inf\"} %.0f\n", x->name, x->labels, x->v);
+            lmx_buf_printf(&b, "%s_sum{%s} %.6f\n%s_count{%s} %.0f\n", x->name, x->labels, x->sum,
+                           x->name, x->labels, x->v);
         }
     }
-    if (!b.p) add(&b, "%s", "");
+    if (!b.p) lmx_buf_printf(&b, "%s", "");
     return b.p;
 }

@@ -12,6 +12,7 @@
 #include "cli/suggest.h"
 #include "server/config.h"
 #include "util/buf.h"
+#include "util/curl_body.h"
 #include "util/curl_init.h"
 #include "util/secret_file.h"
 
@@ -82,13 +83,6 @@ bool lmx_admin_ready(lmx_admin *a) {
     return strlen(a->base) > 7;
 }
 
-static size_t on_body(char *d, size_t sz, size_t nm, void *ud) {
-    lmx_buf *b = ud;
-    size_t n = sz * nm;
-    if (b->n + n > (256u << 20)) return 0;
-    return lmx_buf_add(b, d, n) ? n : 0;
-}
-
 long lmx_admin_call(const lmx_admin *a, const char *method, const char *path, const json_t *jb,
                     json_t **out, char *err, size_t errlen) {
     lmx_curl_init();
@@ -113,12 +107,12 @@ long lmx_admin_call(const lmx_admin *a, const char *method, const char *path, co
         snprintf(h, sizeof h, "Authorization: Bearer %s", a->api_key);
         hl = curl_slist_append(hl, h);
     }
-    lmx_buf b = {0};
+    lmx_curl_body body = {.max = 256u << 20};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, lmx_curl_body_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     if (payload) curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
@@ -128,10 +122,11 @@ long lmx_admin_call(const lmx_admin *a, const char *method, const char *path, co
         snprintf(err, errlen, "cannot reach the daemon at %s: %s", a->base, curl_easy_strerror(rc));
     } else {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        if (b.n) *out = json_loadb(b.p, b.n, 0, NULL);
-        if (!*out && b.n) snprintf(err, errlen, "%.*s", (int)(b.n < 300 ? b.n : 300), b.p);
+        const lmx_buf *b = &body.buf;
+        if (b->n) *out = json_loadb(b->p, b->n, 0, NULL);
+        if (!*out && b->n) snprintf(err, errlen, "%.*s", (int)(b->n < 300 ? b->n : 300), b->p);
     }
-    lmx_buf_free(&b);
+    lmx_buf_free(&body.buf);
     free(payload);
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);

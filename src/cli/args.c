@@ -42,6 +42,24 @@ bool lmx_arg_value(int argc, char **argv, int *i, const char *name, const char *
     return true;
 }
 
+bool lmx_arg_opts(int argc, char **argv, int *i, const lmx_opt *opts, int n, bool *bad) {
+    for (const lmx_opt *o = opts; o < opts + n; o++) {
+        if (o->flag) {
+            if (strcmp(argv[*i], o->name) && (!o->alt || strcmp(argv[*i], o->alt))) continue;
+            *o->flag = true;
+            return true;
+        }
+        const char *v = NULL;
+        if (!lmx_arg_value(argc, argv, i, o->name, o->alt, &v, bad)) continue;
+        if (o->l)
+            *bad = *bad || !lmx_arg_long(v, o->min, o->max, o->l);
+        else
+            *bad = *bad || !lmx_arg_double(v, o->lo, o->hi, o->d);
+        return true;
+    }
+    return false;
+}
+
 void lmx_arg_unknown(const char *cmd, const char *opt, const char *usage) {
     /* the options are the words of the usage text that start with '-' */
     const char *opts[128];

@@ -15,6 +15,22 @@ bool lmx_arg_double(const char *s, double lo, double hi, double *out);
 bool lmx_arg_value(int argc, char **argv, int *i, const char *name, const char *alt,
                    const char **val, bool *bad);
 
+/* One option of a subcommand's table: a whole number (l, within [min, max]),
+ * a real number (d, within [lo, hi]) or a flag without a value (flag, set to
+ * true); exactly one of l, d, flag points at the variable it sets. */
+typedef struct {
+    const char *name, *alt; /* "-n", "--n-predict" (alt may be NULL) */
+    long *l;
+    double *d;
+    bool *flag;
+    long min, max;
+    double lo, hi;
+} lmx_opt;
+
+/* If argv[*i] is one of the n options, takes it (and its value, advancing
+ * *i) and returns true; *bad is set for a missing or an out-of-range value. */
+bool lmx_arg_opts(int argc, char **argv, int *i, const lmx_opt *opts, int n, bool *bad);
+
 /* Reports an unknown option of `cmd` ("lmx run") on stderr with the nearest
  * option named in its usage text (did you mean --temp?). */
 void lmx_arg_unknown(const char *cmd, const char *opt, const char *usage);

@@ -278,8 +278,14 @@ int cmd_chat(int argc, char **argv) {
     double temp = 0.8;
     long seed = -1;
     bool bad = false;
-    size_t plen = 0;
-    char *prompt = NULL;
+    lmx_buf words = {0}; /* the prompt given as arguments */
+    const lmx_opt opts[] = {
+        {"-n", "--n-predict", .l = &max_tokens, .min = 0, .max = 1 << 30},
+        {"-c", "--ctx-size", .l = &n_ctx, .min = 16, .max = 1 << 24},
+        {"-t", "--threads", .l = &threads, .min = 1, .max = 1024},
+        {"--temp", NULL, .d = &temp, .lo = 0, .hi = 100},
+        {"--seed", NULL, .l = &seed, .min = 0, .max = 0x7fffffffffffffffL},
+    };
     for (int i = 1; i < argc && !bad; i++) {
         const char *a = argv[i];
         if (lmx_arg_help(a, usage_text)) return 0;
@@ -287,16 +293,8 @@ int cmd_chat(int argc, char **argv) {
         if (lmx_arg_value(argc, argv, &i, "--system", "-s", &v, &bad)) {
             free(system);
             system = v ? strdup(v) : NULL;
-        } else if (lmx_arg_value(argc, argv, &i, "-n", "--n-predict", &v, &bad)) {
-            bad = bad || !lmx_arg_long(v, 0, 1 << 30, &max_tokens);
-        } else if (lmx_arg_value(argc, argv, &i, "-c", "--ctx-size", &v, &bad)) {
-            bad = bad || !lmx_arg_long(v, 16, 1 << 24, &n_ctx);
-        } else if (lmx_arg_value(argc, argv, &i, "-t", "--threads", &v, &bad)) {
-            bad = bad || !lmx_arg_long(v, 1, 1024, &threads);
-        } else if (lmx_arg_value(argc, argv, &i, "--temp", NULL, &v, &bad)) {
-            bad = bad || !lmx_arg_double(v, 0, 100, &temp);
-        } else if (lmx_arg_value(argc, argv, &i, "--seed", NULL, &v, &bad)) {
-            bad = bad || !lmx_arg_long(v, 0, 0x7fffffffffffffffL, &seed);
+        } else if (lmx_arg_opts(argc, argv, &i, opts, (int)(sizeof opts / sizeof *opts), &bad)) {
+            /* a number of the table */
         } else if (a[0] == '-' && a[1]) {
             lmx_arg_unknown("lmx chat", a, usage_text);
             bad = true;
@@ -304,11 +302,8 @@ int cmd_chat(int argc, char **argv) {
         } else if (!model) {
             model = a;
         } else { /* the prompt: the remaining words */
-            size_t l = strlen(a);
-            prompt = realloc(prompt, plen + l + 2);
-            if (plen) prompt[plen++] = ' ';
-            memcpy(prompt + plen, a, l + 1);
-            plen += l;
+            if (words.n) lmx_buf_add(&words, " ", 1);
+            lmx_buf_add(&words, a, strlen(a));
         }
         if (bad) fprintf(stderr, "lmx chat: bad value for %s\n", a);
     }
@@ -316,6 +311,8 @@ int cmd_chat(int argc, char **argv) {
         fprintf(stderr, "lmx chat: name a model (a .gguf file or a model of the store)\n");
         bad = true;
     }
+    char *prompt = words.p;
+    size_t plen = words.n;
     if (bad) {
         fputs(usage_text, stderr);
         free(system), free(prompt);

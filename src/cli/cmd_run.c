@@ -43,6 +43,21 @@ static void put_text(void *ctx, const char *t, size_t n) {
     }
 }
 
+/* --json's answer: {"text", "tokens", "prompt_tokens"} on one line. */
+static void print_json(const lmx_buf *text, const int32_t *toks, int n, const int32_t *prompt,
+                       int np) {
+    json_t *o = json_object(), *ta = json_array(), *pa = json_array();
+    json_object_set_new(o, "text", json_stringn_nocheck(text->p ? text->p : "", text->n));
+    for (int i = 0; i < n; i++) json_array_append_new(ta, json_integer(toks[i]));
+    for (int i = 0; i < np; i++) json_array_append_new(pa, json_integer(prompt[i]));
+    json_object_set_new(o, "tokens", ta);
+    json_object_set_new(o, "prompt_tokens", pa);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    printf("%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
 /* --spec: one job on a one-slot scheduler with speculative decoding; prints
  * as the plain path does, and what was drafted and kept. */
 static int run_spec(lmx_model *m, const lmx_spec_gen_opts *so, const int32_t *prompt, int np,
@@ -59,17 +74,7 @@ static int run_spec(lmx_model *m, const lmx_spec_gen_opts *so, const int32_t *pr
         return 1;
     }
     if (json) {
-        json_t *o = json_object(), *ta = json_array(), *pa = json_array();
-        json_object_set_new(o, "text", json_stringn_nocheck(text.p ? text.p : "", text.n));
-        for (int i = 0; i < r.n_gen && i < max_new; i++)
-            json_array_append_new(ta, json_integer(out[i]));
-        for (int i = 0; i < np; i++) json_array_append_new(pa, json_integer(prompt[i]));
-        json_object_set_new(o, "tokens", ta);
-        json_object_set_new(o, "prompt_tokens", pa);
-        char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-        printf("%s\n", s);
-        free(s);
-        json_decref(o);
+        print_json(&text, out, r.n_gen < max_new ? r.n_gen : max_new, prompt, np);
     } else {
         putchar('\n');
     }
@@ -89,43 +94,32 @@ int cmd_run(int argc, char **argv) {
     unsigned long long seed = (unsigned long long)time(NULL);
     bool json = false, ignore_eos = false, kv_f32 = false, kv_q8 = false, bad = false;
     lmx_spec_gen_opts so = {0};
-    long draft_max = 0;
+    long seed_arg = -1, draft_max = 0;
+    const lmx_opt opts[] = {
+        {"-n", "--n-predict", .l = &n_gen, .min = -1, .max = 1 << 30},
+        {"-t", "--threads", .l = &threads, .min = 1, .max = 1024},
+        {"-c", "--ctx-size", .l = &n_ctx, .min = 1, .max = 1 << 24},
+        {"--temp", NULL, .d = &temp, .lo = 0, .hi = 100},
+        {"--top-k", NULL, .l = &top_k, .min = 0, .max = 1 << 30},
+        {"--top-p", NULL, .d = &top_p, .lo = 0, .hi = 1},
+        {"--min-p", NULL, .d = &min_p, .lo = 0, .hi = 1},
+        {"--repeat-penalty", NULL, .d = &rep, .lo = 0.01, .hi = 100},
+        {"--seed", "-s", .l = &seed_arg, .min = 0, .max = 0x7fffffffffffffffL},
+        {"--json", NULL, .flag = &json},
+        {"--ignore-eos", NULL, .flag = &ignore_eos},
+        {"--kv-f32", NULL, .flag = &kv_f32},
+        {"--draft-max", NULL, .l = &draft_max, .min = 1, .max = 32},
+    };
     for (int i = 1; i < argc && !bad; i++) {
         const char *a = argv[i];
         if (lmx_arg_value(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "-p", "--prompt", &prompt, &bad)) continue;
-        if (lmx_arg_value(argc, argv, &i, "-n", "--n-predict", &v, &bad)) {
-            bad = bad || !lmx_arg_long(v, -1, 1 << 30, &n_gen);
-        } else if (lmx_arg_value(argc, argv, &i, "-t", "--threads", &v, &bad)) {
-            bad = bad || !lmx_arg_long(v, 1, 1024, &threads);
-        } else if (lmx_arg_value(argc, argv, &i, "-c", "--ctx-size", &v, &bad)) {
-            bad = bad || !lmx_arg_long(v, 1, 1 << 24, &n_ctx);
-        } else if (lmx_arg_value(argc, argv, &i, "--temp", NULL, &v, &bad)) {
-            bad = bad || !lmx_arg_double(v, 0, 100, &temp);
-        } else if (lmx_arg_value(argc, argv, &i, "--top-k", NULL, &v, &bad)) {
-            bad = bad || !lmx_arg_long(v, 0, 1 << 30, &top_k);
-        } else if (lmx_arg_value(argc, argv, &i, "--top-p", NULL, &v, &bad)) {
-            bad = bad || !lmx_arg_double(v, 0, 1, &top_p);
-        } else if (lmx_arg_value(argc, argv, &i, "--min-p", NULL, &v, &bad)) {
-            bad = bad || !lmx_arg_double(v, 0, 1, &min_p);
-        } else if (lmx_arg_value(argc, argv, &i, "--repeat-penalty", NULL, &v, &bad)) {
-            bad = bad || !lmx_arg_double(v, 0.01, 100, &rep);
-        } else if (lmx_arg_value(argc, argv, &i, "--seed", "-s", &v, &bad)) {
-            long s = 0;
-            bad = bad || !lmx_arg_long(v, 0, 0x7fffffffffffffffL, &s);
-            seed = (unsigned long long)s;
+        if (lmx_arg_opts(argc, argv, &i, opts, (int)(sizeof opts / sizeof *opts), &bad)) {
+            /* a number or a flag of the table */
         } else if (lmx_arg_value(argc, argv, &i, "--spec", NULL, &v, &bad)) {
             bad = bad || !lmx_spec_gen_parse(v, &so);
         } else if (lmx_arg_value(argc, argv, &i, "--draft-model", NULL, &v, &bad)) {
             so.draft = v;
-        } else if (lmx_arg_value(argc, argv, &i, "--draft-max", NULL, &v, &bad)) {
-            bad = bad || !lmx_arg_long(v, 1, 32, &draft_max);
-        } else if (!strcmp(a, "--json")) {
-            json = true;
-        } else if (!strcmp(a, "--ignore-eos")) {
-            ignore_eos = true;
-        } else if (!strcmp(a, "--kv-f32")) {
-            kv_f32 = true;
         } else if (lmx_arg_value(argc, argv, &i, "-ctk", "--kv-type", &v, &bad)) {
             kv_f32 = v && !strcmp(v, "f32");
             kv_q8 = v && !strcmp(v, "q8_0");
@@ -147,6 +141,7 @@ int cmd_run(int argc, char **argv) {
         }
         if (bad && i < argc) fprintf(stderr, "lmx run: bad value for %s\n", a);
     }
+    if (seed_arg >= 0) seed = (unsigned long long)seed_arg;
     char *stdin_prompt = NULL;
     if (!bad && model && !prompt && !isatty(0)) {
         lmx_buf in = {0};
@@ -272,16 +267,7 @@ int cmd_run(int argc, char **argv) {
     size_t k = lmx_detok_flush(&dt, piece, sizeof piece);
     if (json) {
         lmx_buf_add(&text, piece, k);
-        json_t *o = json_object(), *ta = json_array(), *pa = json_array();
-        json_object_set_new(o, "text", json_stringn_nocheck(text.p ? text.p : "", text.n));
-        for (int i = 0; i < n; i++) json_array_append_new(ta, json_integer(all[np + i]));
-        for (int i = 0; i < np; i++) json_array_append_new(pa, json_integer(all[i]));
-        json_object_set_new(o, "tokens", ta);
-        json_object_set_new(o, "prompt_tokens", pa);
-        char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-        printf("%s\n", s);
-        free(s);
-        json_decref(o);
+        print_json(&text, all + np, n, all, np);
     } else {
         fwrite(piece, 1, k, stdout);
         putchar('\n'); /* the shell's prompt starts on a line of its own */

@@ -10,6 +10,7 @@
 
 #include "cli/admin_client.h"
 #include "cli/cli.h"
+#include "util/buf.h"
 #include "util/curl_init.h"
 
 static const char USAGE[] =
@@ -122,8 +123,7 @@ static int show(const lmx_admin *a, const char *id, bool cancel) {
 
 /* tail: the SSE body, printed one event per line as it arrives */
 typedef struct {
-    char *p;
-    size_t n;
+    lmx_buf text; /* what arrived and is not yet a whole event */
     bool json;
 } sse_buf;
 
@@ -154,18 +154,14 @@ static void print_event(const char *block, bool json) {
 }
 
 static size_t on_sse(char *d, size_t sz, size_t nm, void *ud) {
-    sse_buf *b = ud;
+    sse_buf *sb = ud;
+    lmx_buf *b = &sb->text;
     size_t n = sz * nm;
-    char *q = realloc(b->p, b->n + n + 1);
-    if (!q) return 0;
-    b->p = q;
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-    b->p[b->n] = 0;
+    if (!lmx_buf_add(b, d, n)) return 0;
     char *end;
     while ((end = strstr(b->p, "\n\n"))) {
         *end = 0;
-        if (b->p[0] != ':') print_event(b->p, b->json);
+        if (b->p[0] != ':') print_event(b->p, sb->json);
         size_t used = (size_t)(end + 2 - b->p);
         memmove(b->p, end + 2, b->n - used + 1);
         b->n -= used;
@@ -203,7 +199,7 @@ static int tail(const lmx_admin *a, const char *id) {
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) fprintf(stderr, "lmx runs tail: %s\n", curl_easy_strerror(rc));
-    free(b.p);
+    lmx_buf_free(&b.text);
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     return rc == CURLE_OK ? 0 : 1;

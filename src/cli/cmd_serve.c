@@ -81,6 +81,16 @@ static void usage(FILE *f) {
         "  SIGHUP or POST /admin/config/reload re-reads the file (docs/configuration.md)\n");
 }
 
+/* A database's path: the one configured, else FILE in ~/.lmx; out is left
+ * as it is without either (no HOME). */
+static void state_db(const char *configured, const char *file, char *out, size_t n) {
+    const char *home = getenv("HOME");
+    if (configured[0])
+        snprintf(out, n, "%s", configured);
+    else if (home && *home)
+        snprintf(out, n, "%s/.lmx/%s", home, file);
+}
+
 /* The tenancy database (keys, quota usage), the profile's requirements and
  * the tenants' settings, checked before anything starts. */
 static lmx_tenancy *open_tenancy(lmx_config *cfg, char *err, size_t errlen) {
@@ -183,11 +193,7 @@ static lmx_agents *start_agents(lmx_app *app, const lmx_config *c, char *err, si
         st = lmx_astore_redis(c->redis_url, err, n);
     } else {
         char path[1100] = ":memory:";
-        const char *home = getenv("HOME");
-        if (c->agents_db[0])
-            snprintf(path, sizeof path, "%s", c->agents_db);
-        else if (home && *home)
-            snprintf(path, sizeof path, "%s/.lmx/agents.db", home);
+        state_db(c->agents_db, "agents.db", path, sizeof path);
         st = lmx_astore_sqlite(path, err, n);
     }
     if (!st) return NULL;
@@ -285,11 +291,7 @@ int cmd_serve(int argc, char **argv) {
                 json_pack("{s:i}", "load_delay_ms", (int)cfg->models_debug_load_delay_ms));
     /* stored responses: the newest 1000, for 7 days (the file is opened on first use) */
     char db_path[1100] = "";
-    const char *home = getenv("HOME");
-    if (cfg->responses_db[0])
-        snprintf(db_path, sizeof db_path, "%s", cfg->responses_db);
-    else if (home && *home)
-        snprintf(db_path, sizeof db_path, "%s/.lmx/responses.db", home);
+    state_db(cfg->responses_db, "responses.db", db_path, sizeof db_path);
     lmx_rstore *rstore =
         lmx_rstore_new(db_path[0] && strcmp(db_path, ":memory:") ? db_path : NULL, 1000, 7 * 86400);
     /* skills: the registry is filled by the config's first apply below */

@@ -9,6 +9,7 @@
 #include "cli/admin_client.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "util/buf.h"
 
 static const char usage[] =
     "usage: lmx skills [ls]                 the skills: name, latest version, executor\n"
@@ -18,19 +19,11 @@ static const char usage[] =
     "  --api-key KEY           API key (default LMX_API_KEY)\n"
     "  --json                  print the API's JSON\n";
 
+/* What f holds, up to its end or a read error, as a string. */
 static char *read_all(FILE *f) {
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    for (size_t r; b && (r = fread(b + n, 1, cap - n - 1, f)) > 0;) {
-        n += r;
-        if (n + 1 == cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) return free(b), NULL;
-            b = nb;
-        }
-    }
-    if (b) b[n] = 0;
-    return b;
+    lmx_buf b = {0};
+    lmx_buf_read(&b, f, 0);
+    return b.p;
 }
 
 static void print_list(const json_t *r) {

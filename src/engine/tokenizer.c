@@ -244,32 +244,42 @@ static void render_piece(const lmx_tok *t, const int16_t *u2b, int32_t id, char 
     }
 }
 
-lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
+/* ---------------------------------------------------------------- loading */
+
+/* The tokenizer kind tokenizer.ggml.model names; 0 (err set): none we have. */
+static int tok_kind(const lmx_gguf *g, char *err, size_t errlen) {
+    static const struct {
+        const char *model;
+        int kind;
+    } kinds[] = {{"llama", LMX_TOK_SPM}, {"gpt2", LMX_TOK_BPE}, {"bert", LMX_TOK_WPM}};
     size_t mlen;
     const char *model = lmx_gguf_get_str(g, "tokenizer.ggml.model", &mlen);
     if (!model) {
         snprintf(err, errlen, "tokenizer.ggml.model: missing");
-        return NULL;
+        return 0;
     }
-    int kind = 0;
-    if (mlen == 5 && !memcmp(model, "llama", 5)) kind = LMX_TOK_SPM;
-    if (mlen == 4 && !memcmp(model, "gpt2", 4)) kind = LMX_TOK_BPE;
-    if (mlen == 4 && !memcmp(model, "bert", 4)) kind = LMX_TOK_WPM;
-    if (!kind) {
-        snprintf(err, errlen, "tokenizer.ggml.model = '%.*s': unsupported (llama, gpt2, bert)",
-                 (int)mlen, model);
-        return NULL;
-    }
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (mlen == strlen(kinds[i].model) && !memcmp(model, kinds[i].model, mlen))
+            return kinds[i].kind;
+    snprintf(err, errlen, "tokenizer.ggml.model = '%.*s': unsupported (llama, gpt2, bert)",
+             (int)mlen, model);
+    return 0;
+}
+
+/* The vocabulary's arrays: texts (*tk, required), scores and token types
+ * (optional), checked for type and length; false (err set) when wrong. */
+static bool vocab_arrays(const lmx_gguf *g, const lmx_gguf_kv **tkp, const lmx_gguf_kv **skp,
+                         const lmx_gguf_kv **ykp, char *err, size_t errlen) {
     const lmx_gguf_kv *tk = lmx_gguf_find(g, "tokenizer.ggml.tokens");
     if (!tk || tk->type != LMX_GGUF_ARR || tk->arr_type != LMX_GGUF_STR || tk->arr_n == 0) {
         snprintf(err, errlen, "tokenizer.ggml.tokens: %s",
                  tk ? "not a non-empty array of strings" : "missing");
-        return NULL;
+        return false;
     }
     if (tk->arr_n > (1u << 24)) {
         snprintf(err, errlen, "tokenizer.ggml.tokens: %llu tokens is too many",
                  (unsigned long long)tk->arr_n);
-        return NULL;
+        return false;
     }
     int nv = (int)tk->arr_n;
     const lmx_gguf_kv *sk = lmx_gguf_find(g, "tokenizer.ggml.scores");
@@ -277,32 +287,35 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
     if (sk && (sk->type != LMX_GGUF_ARR || sk->arr_n != tk->arr_n ||
                !(sk->arr_type == LMX_GGUF_F32 || sk->arr_type == LMX_GGUF_F64))) {
         snprintf(err, errlen, "tokenizer.ggml.scores: expected %d floats", nv);
-        return NULL;
+        return false;
     }
     if (yk && (yk->type != LMX_GGUF_ARR || yk->arr_n != tk->arr_n || yk->arr_type == LMX_GGUF_STR ||
                yk->arr_type == LMX_GGUF_ARR || yk->arr_type == LMX_GGUF_F32 ||
                yk->arr_type == LMX_GGUF_F64)) {
         snprintf(err, errlen, "tokenizer.ggml.token_type: expected %d integers", nv);
-        return NULL;
+        return false;
     }
+    *tkp = tk, *skp = sk, *ykp = yk;
+    return true;
+}
 
-    lmx_tok *t = calloc(1, sizeof *t);
-    if (!t) goto oom;
-    t->kind = kind;
-    t->n_vocab = nv;
+/* Each token's text, score and attributes, and the text -> id map.
+ * 0, or -1 out of memory. */
+static int load_vocab(lmx_tok *t, const lmx_gguf_kv *tk, const lmx_gguf_kv *sk,
+                      const lmx_gguf_kv *yk) {
     size_t total = 0;
-    for (int i = 0; i < nv; i++) {
+    for (int i = 0; i < t->n_vocab; i++) {
         size_t n;
         lmx_gguf_arr_str(tk, (uint64_t)i, &n);
         total += n;
     }
-    if (total > UINT32_MAX) goto oom;
+    if (total > UINT32_MAX) return -1;
     t->text = malloc(total + 1);
-    t->tok = calloc((size_t)nv, sizeof *t->tok);
-    t->vmap_id = malloc((size_t)nv * sizeof *t->vmap_id);
-    if (!t->text || !t->tok || !t->vmap_id) goto oom;
+    t->tok = calloc((size_t)t->n_vocab, sizeof *t->tok);
+    t->vmap_id = malloc((size_t)t->n_vocab * sizeof *t->vmap_id);
+    if (!t->text || !t->tok || !t->vmap_id) return -1;
     total = 0;
-    for (int i = 0; i < nv; i++) {
+    for (int i = 0; i < t->n_vocab; i++) {
         size_t n;
         const char *s = lmx_gguf_arr_str(tk, (uint64_t)i, &n);
         memcpy(t->text + total, s, n);
@@ -316,51 +329,74 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
             LMX_ATTR_USER_DEFINED, LMX_ATTR_UNUSED, LMX_ATTR_BYTE};
         t->tok[i].attr = ty >= 0 && ty <= 6 ? attr_of[ty] : LMX_ATTR_UNDEFINED;
         int r = lmx_strmap_add(&t->vmap, t->text + t->tok[i].off, n);
-        if (r < 0) goto oom;
+        if (r < 0) return -1;
         t->vmap_id[r] = i; /* the last token with a text wins, as in llama.cpp */
         if (n > (size_t)t->max_tok_len) t->max_tok_len = (int)n;
     }
+    return 0;
+}
 
-    /* defaults per model, then the file's keys */
-    t->eot = t->eom = t->sep = t->pad = -1;
-    if (kind == LMX_TOK_SPM) {
-        t->bos = 1, t->eos = 2, t->unk = 0;
-        t->add_space_prefix = true, t->add_bos = true;
-    } else if (kind == LMX_TOK_WPM) {
-        t->bos = 101, t->eos = -1, t->unk = 100, t->sep = 102, t->pad = 0;
-        t->add_bos = true, t->add_sep = true, t->clean_spaces = true;
-    } else {
-        t->bos = 11, t->eos = 11, t->unk = -1;
+/* A kind's special tokens and flags before the file's keys say otherwise. */
+static const struct {
+    int32_t bos, eos, unk, sep, pad;
+    bool add_space_prefix, add_bos, add_sep, clean_spaces;
+} kind_defaults[] = {
+    [LMX_TOK_SPM] = {1, 2, 0, -1, -1, true, true, false, false},
+    [LMX_TOK_BPE] = {11, 11, -1, -1, -1, false, false, false, false},
+    [LMX_TOK_WPM] = {101, -1, 100, 102, 0, false, true, true, true},
+};
+
+/* A BPE vocabulary's pre-tokenizer and merges. 0, -1 out of memory, -2
+ * (err set) for a bad file. */
+static int load_bpe(lmx_tok *t, const lmx_gguf *g, char *err, size_t errlen) {
+    size_t pl = 0;
+    const char *pre = lmx_gguf_get_str(g, "tokenizer.ggml.pre", &pl);
+    t->pre = lmx_pretok_new(pre, pl, &t->ignore_merges, &t->clean_spaces, err, errlen);
+    if (!t->pre) return -2;
+    if (pre && ((pl == 6 && !memcmp(pre, "tekken", 6)) || t->ignore_merges)) t->add_bos = true;
+    if (build_bpe(t, g, err, errlen)) return -2;
+    return 0;
+}
+
+/* BOS, EOS, UNK, SEP, PAD, EOT, EOM and the add_* flags: the kind's
+ * defaults, then the file's keys. 0, -1 out of memory, -2 (err set). */
+static int load_special_ids(lmx_tok *t, const lmx_gguf *g, char *err, size_t errlen) {
+    int32_t *ids[] = {&t->bos, &t->eos, &t->unk, &t->sep, &t->pad};
+    t->bos = kind_defaults[t->kind].bos, t->eos = kind_defaults[t->kind].eos;
+    t->unk = kind_defaults[t->kind].unk, t->sep = kind_defaults[t->kind].sep;
+    t->pad = kind_defaults[t->kind].pad;
+    t->eot = t->eom = -1;
+    t->add_space_prefix = kind_defaults[t->kind].add_space_prefix;
+    t->add_bos = kind_defaults[t->kind].add_bos;
+    t->add_sep = kind_defaults[t->kind].add_sep;
+    t->clean_spaces = kind_defaults[t->kind].clean_spaces;
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+        if (*ids[i] >= t->n_vocab) *ids[i] = -1;
+    if (t->kind == LMX_TOK_BPE) {
+        int rc = load_bpe(t, g, err, errlen);
+        if (rc) return rc;
     }
-    if (t->bos >= nv) t->bos = -1;
-    if (t->eos >= nv) t->eos = -1;
-    if (t->unk >= nv) t->unk = -1;
-    if (t->sep >= nv) t->sep = -1;
-    if (t->pad >= nv) t->pad = -1;
-    if (kind == LMX_TOK_BPE) {
-        size_t pl = 0;
-        const char *pre = lmx_gguf_get_str(g, "tokenizer.ggml.pre", &pl);
-        t->pre = lmx_pretok_new(pre, pl, &t->ignore_merges, &t->clean_spaces, err, errlen);
-        if (!t->pre) goto fail;
-        if (pre && ((pl == 6 && !memcmp(pre, "tekken", 6)) || t->ignore_merges)) t->add_bos = true;
-        if (build_bpe(t, g, err, errlen)) goto fail;
-    }
-    if (get_id(g, "tokenizer.ggml.bos_token_id", &t->bos, nv, true, err, errlen) ||
-        get_id(g, "tokenizer.ggml.eos_token_id", &t->eos, nv, true, err, errlen) ||
-        get_id(g, "tokenizer.ggml.unknown_token_id", &t->unk, nv, false, err, errlen) ||
-        get_id(g, "tokenizer.ggml.seperator_token_id", &t->sep, nv, false, err, errlen) ||
-        get_id(g, "tokenizer.ggml.padding_token_id", &t->pad, nv, false, err, errlen) ||
-        get_id(g, "tokenizer.ggml.eot_token_id", &t->eot, nv, false, err, errlen) ||
-        get_id(g, "tokenizer.ggml.eom_token_id", &t->eom, nv, false, err, errlen))
-        goto fail;
+    if (get_id(g, "tokenizer.ggml.bos_token_id", &t->bos, t->n_vocab, true, err, errlen) ||
+        get_id(g, "tokenizer.ggml.eos_token_id", &t->eos, t->n_vocab, true, err, errlen) ||
+        get_id(g, "tokenizer.ggml.unknown_token_id", &t->unk, t->n_vocab, false, err, errlen) ||
+        get_id(g, "tokenizer.ggml.seperator_token_id", &t->sep, t->n_vocab, false, err, errlen) ||
+        get_id(g, "tokenizer.ggml.padding_token_id", &t->pad, t->n_vocab, false, err, errlen) ||
+        get_id(g, "tokenizer.ggml.eot_token_id", &t->eot, t->n_vocab, false, err, errlen) ||
+        get_id(g, "tokenizer.ggml.eom_token_id", &t->eom, t->n_vocab, false, err, errlen))
+        return -2;
     bool b;
     if (lmx_gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &b)) t->add_space_prefix = b;
     if (lmx_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b)) t->add_bos = b;
     if (lmx_gguf_get_bool(g, "tokenizer.ggml.add_eos_token", &b)) t->add_eos = b;
     if (lmx_gguf_get_bool(g, "tokenizer.ggml.add_sep_token", &b)) t->add_sep = b;
-    if (t->add_bos && t->bos < 0 && kind != LMX_TOK_WPM) t->add_bos = false;
+    if (t->add_bos && t->bos < 0 && t->kind != LMX_TOK_WPM) t->add_bos = false;
     if (t->add_eos && t->eos < 0) t->add_eos = false;
+    return 0;
+}
 
+/* Byte tokens, and the attributes of tokens known by their text: end of
+ * turn, FIM, end of generation. 0, or -1 out of memory. */
+static int mark_control(lmx_tok *t) {
     /* byte tokens */
     for (int c = 0; c < 256; c++) {
         char hex[8];
@@ -414,8 +450,8 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
         "<|eot_id|>",      "<|im_end|>",         "<|end|>",    "<|return|>", "<|call|>",
         "<end_of_turn>",   "<|endoftext|>",      "<|eom_id|>", "<EOT>",      "_<EOT>",
         "<|end_of_text|>", "<end_of_utterance>", NULL};
-    t->eog = calloc((size_t)nv, 1);
-    if (!t->eog) goto oom;
+    t->eog = calloc((size_t)t->n_vocab, 1);
+    if (!t->eog) return -1;
     for (int r = 0; r < t->vmap.n; r++) {
         int32_t id = t->vmap_id[r];
         bool is_eot = any_of(t, id, eot_texts), is_eom = has_text(t, id, "<|eom_id|>");
@@ -437,22 +473,31 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
     int32_t ret = find_text(t, "<|return|>"), call = find_text(t, "<|call|>");
     int32_t end = find_text(t, "<|end|>");
     if (ret >= 0 && call >= 0 && end >= 0 && t->eos != end) t->eog[end] = 0;
+    return 0;
+}
 
+/* The special tokens, longest first (ties: lower id first), for splitting
+ * text at them. 0, or -1 out of memory. */
+static int sort_special(lmx_tok *t) {
     /* special tokens, longest first (ties: lower id first) */
-    uint64_t *keys = malloc((size_t)nv * sizeof *keys);
-    t->special = malloc((size_t)nv * sizeof *t->special);
+    uint64_t *keys = malloc((size_t)t->n_vocab * sizeof *keys);
+    t->special = malloc((size_t)t->n_vocab * sizeof *t->special);
     if (!t->special || !keys) {
         free(keys);
-        goto oom;
+        return -1;
     }
-    for (int i = 0; i < nv; i++)
+    for (int i = 0; i < t->n_vocab; i++)
         if ((t->tok[i].attr & (LMX_ATTR_CONTROL | LMX_ATTR_USER_DEFINED | LMX_ATTR_UNKNOWN)) &&
             t->tok[i].len > 0)
             keys[t->n_special++] = (uint64_t)(UINT32_MAX - t->tok[i].len) << 32 | (uint32_t)i;
     qsort(keys, (size_t)t->n_special, sizeof *keys, special_cmp);
     for (int i = 0; i < t->n_special; i++) t->special[i] = (int32_t)(keys[i] & 0xffffffffu);
     free(keys);
+    return 0;
+}
 
+/* Per-model strip rules, by name as llama.cpp decides them. */
+static void strip_rules(lmx_tok *t, const lmx_gguf *g) {
     /* per-model strip rules, by name as llama.cpp decides them */
     size_t nl = 0, pl = 0, al = 0;
     const char *name = lmx_gguf_get_str(g, "general.name", &nl);
@@ -472,18 +517,21 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
         for (int i = 0; i < 3; i++)
             if ((id = find_text(t, keep[i])) >= 0) t->tok[id].attr &= (uint16_t)~LMX_ATTR_RSTRIP;
     }
+}
 
+/* Each token's text as decoding prints it. 0, or -1 out of memory. */
+static int render_pieces(lmx_tok *t) {
     /* rendered pieces */
     size_t ptotal = 0;
-    for (int i = 0; i < nv; i++) ptotal += t->tok[i].len;
+    for (int i = 0; i < t->n_vocab; i++) ptotal += t->tok[i].len;
     t->piece = malloc(ptotal + 1);
-    t->piece_off = malloc((size_t)nv * sizeof *t->piece_off);
-    t->piece_len = malloc((size_t)nv * sizeof *t->piece_len);
-    if (!t->piece || !t->piece_off || !t->piece_len) goto oom;
+    t->piece_off = malloc((size_t)t->n_vocab * sizeof *t->piece_off);
+    t->piece_len = malloc((size_t)t->n_vocab * sizeof *t->piece_len);
+    if (!t->piece || !t->piece_off || !t->piece_len) return -1;
     ptotal = 0;
     int16_t u2b[324];
     bytelevel_tables(u2b);
-    for (int i = 0; i < nv; i++) {
+    for (int i = 0; i < t->n_vocab; i++) {
         size_t n;
         render_piece(t, u2b, i, t->piece + ptotal, &n);
         t->piece_off[i] = (uint32_t)ptotal;
@@ -491,10 +539,29 @@ lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
         if (n > t->max_piece) t->max_piece = n;
         ptotal += n;
     }
-    return t;
-oom:
-    snprintf(err, errlen, "out of memory loading the vocabulary");
-fail:
+    return 0;
+}
+
+/* Loads a vocabulary in steps, each a -1 for out of memory or -2 with err
+ * already set. */
+lmx_tok *lmx_tok_load(const lmx_gguf *g, char *err, size_t errlen) {
+    const lmx_gguf_kv *tk, *sk, *yk;
+    int kind = tok_kind(g, err, errlen);
+    if (!kind || !vocab_arrays(g, &tk, &sk, &yk, err, errlen)) return NULL;
+    lmx_tok *t = calloc(1, sizeof *t);
+    int rc = t ? 0 : -1;
+    if (!rc) {
+        t->kind = kind;
+        t->n_vocab = (int)tk->arr_n;
+        rc = load_vocab(t, tk, sk, yk);
+    }
+    if (!rc) rc = load_special_ids(t, g, err, errlen);
+    if (!rc) rc = mark_control(t);
+    if (!rc) rc = sort_special(t);
+    if (!rc) strip_rules(t, g);
+    if (!rc) rc = render_pieces(t);
+    if (!rc) return t;
+    if (rc == -1) snprintf(err, errlen, "out of memory loading the vocabulary");
     lmx_tok_free(t);
     return NULL;
 }

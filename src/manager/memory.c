@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/size.h"
+
 /* Reads a small file whole (NUL terminated) into buf; false if unreadable. */
 static bool slurp(const char *root, const char *path, char *buf, size_t cap) {
     char full[PATH_MAX];
@@ -124,40 +126,5 @@ int lmx_mem_probe(const char *root, lmx_mem_info *out) {
 }
 
 bool lmx_mem_parse_size(const char *s, uint64_t *out) {
-    if (!s || !*s) return false;
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || !(v >= 0) || v > 1e18) return false;
-    double mul = 1;
-    switch (toupper((unsigned char)*end)) {
-    case 0:
-        break;
-    case 'K':
-        mul = 1024.0;
-        end++;
-        break;
-    case 'M':
-        mul = 1024.0 * 1024;
-        end++;
-        break;
-    case 'G':
-        mul = 1024.0 * 1024 * 1024;
-        end++;
-        break;
-    case 'T':
-        mul = 1024.0 * 1024 * 1024 * 1024;
-        end++;
-        break;
-    default:
-        return false;
-    }
-    if (mul > 1) {
-        if (*end == 'i' || *end == 'I') end++;
-        if (*end == 'B' || *end == 'b') end++;
-    } else if (*end == 'B' || *end == 'b') {
-        end++;
-    }
-    if (*end || v * mul >= 1.8e19) return false; /* beyond uint64_t */
-    *out = (uint64_t)(v * mul);
-    return true;
+    return lmx_size_parse(s, out);
 }

@@ -25,6 +25,7 @@
 #include "sched/prefix.h"
 #include "sched/score.h"
 #include "sched/spec.h"
+#include "util/buf.h"
 #include "util/clock.h"
 
 typedef struct ev_node {
@@ -72,8 +73,7 @@ typedef struct {
     lmx_sampler *smp;
     lmx_gram_state *gs; /* the job's grammar, this choice's state */
     lmx_detok dt;
-    char *pending;  /* text held back while it may be the start of a stop string */
-    size_t n_pending;
+    lmx_buf pending; /* text held back while it may be the start of a stop string */
     int stop_hit;   /* 1 + the index of the stop string that ended the choice; 0: none */
     int n_charged;  /* of n_gen, the tokens charged to its fair-queue flow */
     int n_draft;    /* draft tokens following next_tok in this step's batch (spec.h) */
@@ -383,7 +383,7 @@ static void slot_start(lmx_sched *s, slot *sl, lmx_job *j, int choice) {
     sl->job = j;
     sl->choice = choice;
     sl->n_gen = 0;
-    sl->n_pending = 0;
+    sl->pending.n = 0;
     sl->stop_hit = 0;
     sl->n_charged = 0;
     sl->n_draft = 0;
@@ -426,18 +426,23 @@ static void charge_running(lmx_sched *s) {
     }
 }
 
+/* Ends a waiting job "cancelled": out of the queue and its flow (under mu). */
+static void end_waiting(lmx_sched *s, lmx_job *j) {
+    unqueue(s, j);
+    s->n_held -= j->n_choices;
+    lmx_fq_done(s->q, j->flow, lmx_now_s());
+    j->flow = NULL;
+    emit_error(j, "cancelled");
+    lmx_job_release(j);
+}
+
 static void admit(lmx_sched *s) {
     pthread_mutex_lock(&s->mu);
     charge_running(s);
     lmx_job *j;
     while ((j = lmx_fq_peek(s->q))) {
         if (atomic_load(&j->cancelled)) {
-            unqueue(s, j);
-            s->n_held -= j->n_choices;
-            lmx_fq_done(s->q, j->flow, lmx_now_s());
-            j->flow = NULL;
-            emit_error(j, "cancelled");
-            lmx_job_release(j);
+            end_waiting(s, j);
             continue;
         }
         int free_slots = 0;
@@ -531,22 +536,18 @@ static void choice_done(lmx_sched *s, slot *sl, const char *finish) {
  * (malloc'd into *out), and whether a stop string was found (text cut before it). */
 static bool take_text(slot *sl, const char *piece, size_t n, bool final, char **out, size_t *out_n) {
     lmx_job *j = sl->job;
-    char *p = realloc(sl->pending, sl->n_pending + n + 1);
-    if (!p) {
+    if (!lmx_buf_add(&sl->pending, piece, n)) {
         *out = NULL;
         *out_n = 0;
         return false;
     }
-    sl->pending = p;
-    memcpy(p + sl->n_pending, piece, n);
-    sl->n_pending += n;
-    p[sl->n_pending] = 0;
-    size_t send = sl->n_pending;
+    char *p = sl->pending.p;
+    size_t send = sl->pending.n;
     bool stopped = false;
     for (int i = 0; i < j->n_stop; i++) {
         size_t sn = strlen(j->stop[i]);
         if (!sn) continue;
-        const char *hit = memmem(p, sl->n_pending, j->stop[i], sn);
+        const char *hit = memmem(p, sl->pending.n, j->stop[i], sn);
         if (hit && (size_t)(hit - p) <= send) {
             /* the earliest match wins; on a tie, the first listed */
             if (!stopped || (size_t)(hit - p) < send) sl->stop_hit = i + 1;
@@ -560,12 +561,12 @@ static bool take_text(slot *sl, const char *piece, size_t n, bool final, char **
         for (int i = 0; i < j->n_stop; i++) {
             size_t sn = strlen(j->stop[i]);
             for (size_t k = sn > 1 ? sn - 1 : 0; k > hold; k--)
-                if (k <= sl->n_pending && !memcmp(p + sl->n_pending - k, j->stop[i], k)) {
+                if (k <= sl->pending.n && !memcmp(p + sl->pending.n - k, j->stop[i], k)) {
                     hold = k;
                     break;
                 }
         }
-        send = sl->n_pending - hold;
+        send = sl->pending.n - hold;
     }
     *out = malloc(send + 1);
     if (*out) {
@@ -573,10 +574,10 @@ static bool take_text(slot *sl, const char *piece, size_t n, bool final, char **
         (*out)[send] = 0;
     }
     *out_n = *out ? send : 0;
-    if (stopped || final) sl->n_pending = 0;
+    if (stopped || final) sl->pending.n = 0;
     else {
-        memmove(p, p + send, sl->n_pending - send);
-        sl->n_pending -= send;
+        memmove(p, p + send, sl->pending.n - send);
+        sl->pending.n -= send;
     }
     return stopped;
 }
@@ -995,14 +996,7 @@ static bool step(lmx_sched *s) {
 /* Shutting down with cancel_running: every waiting job ends "cancelled" (under mu). */
 static void drain_cancelled(lmx_sched *s) {
     lmx_job *j;
-    while ((j = lmx_fq_peek(s->q))) {
-        unqueue(s, j);
-        s->n_held -= j->n_choices;
-        lmx_fq_done(s->q, j->flow, lmx_now_s());
-        j->flow = NULL;
-        emit_error(j, "cancelled");
-        lmx_job_release(j);
-    }
+    while ((j = lmx_fq_peek(s->q))) end_waiting(s, j);
 }
 
 static void *sched_main(void *arg) {
@@ -1135,7 +1129,7 @@ void lmx_sched_destroy(lmx_sched *s, bool cancel_running) {
     if (s->slots)
         for (int i = 0; i < s->n_slots; i++) {
             free(s->slots[i].hist);
-            free(s->slots[i].pending);
+            lmx_buf_free(&s->slots[i].pending);
             lmx_sampler_free(s->slots[i].smp);
             lmx_gram_state_free(s->slots[i].gs);
         }

@@ -20,6 +20,7 @@
 #include "sched/sched.h"
 #include "util/buf.h"
 #include "util/secret_file.h"
+#include "util/size.h"
 
 typedef enum { T_STR, T_INT, T_SIZE, T_BOOL, T_SECS, T_ALIASES, T_MODELS, T_AGENTS } key_type;
 
@@ -256,39 +257,7 @@ void lmx_config_defaults(lmx_config *c) {
 /* ---- values: one checker per type, whatever the source ---- */
 
 bool lmx_config_parse_size(const char *s, uint64_t *out) {
-    if (!s || !isdigit((unsigned char)*s)) return false;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || !isfinite(v)) return false;
-    double mul = 1;
-    switch (toupper((unsigned char)*end)) {
-    case 'K':
-        mul = 1024.0;
-        end++;
-        break;
-    case 'M':
-        mul = 1024.0 * 1024;
-        end++;
-        break;
-    case 'G':
-        mul = 1024.0 * 1024 * 1024;
-        end++;
-        break;
-    case 'T':
-        mul = 1024.0 * 1024 * 1024 * 1024;
-        end++;
-        break;
-    default:
-        break;
-    }
-    if (mul > 1 && (*end == 'i' || *end == 'I')) end++;
-    if (*end == 'b' || *end == 'B') end++;
-    if (*end) return false;
-    v *= mul;
-    if (v >= 1.8e19) return false;
-    *out = (uint64_t)v;
-    return true;
+    return lmx_size_parse(s, out);
 }
 
 static bool parse_bool(const char *s, bool *out) {

@@ -7,34 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char *buf;
-    size_t len, max;
-    bool too_big;
-    const atomic_bool *cancel;
-} body;
-
-static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
-    body *b = ud;
-    size_t n = sz * nm;
-    if (b->len + n > b->max) {
-        b->too_big = true;
-        return 0;
-    }
-    char *nb = realloc(b->buf, b->len + n + 1);
-    if (!nb) return 0;
-    b->buf = nb;
-    memcpy(nb + b->len, p, n);
-    b->len += n;
-    nb[b->len] = 0;
-    return n;
-}
-
-static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
-    (void)a, (void)b, (void)c, (void)d;
-    body *bd = ud;
-    return bd->cancel && atomic_load(bd->cancel);
-}
+#include "util/curl_body.h"
 
 lmx_hx_rc lmx_http_exec(const lmx_skill *k, const json_t *args, const atomic_bool *cancel,
                         json_t **result, char *err, size_t n) {
@@ -51,13 +24,13 @@ lmx_hx_rc lmx_http_exec(const lmx_skill *k, const json_t *args, const atomic_boo
         snprintf(line, sizeof line, "%s: %s", hk, json_string_value(hv));
         h = curl_slist_append(h, line);
     }
-    body b = {.max = k->limits.max_output, .cancel = cancel};
+    lmx_curl_body b = {.max = k->limits.max_output, .cancel = cancel};
     curl_easy_setopt(c, CURLOPT_URL, k->url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, lmx_curl_body_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, lmx_curl_body_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &b);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -81,17 +54,17 @@ lmx_hx_rc lmx_http_exec(const lmx_skill *k, const json_t *args, const atomic_boo
         snprintf(err, n, "%s: %s", k->url, curl_easy_strerror(rc));
     } else if (status / 100 != 2) {
         out = LMX_HX_FAILED;
-        snprintf(err, n, "%s answered HTTP %ld%s%.300s", k->url, status, b.buf ? ": " : "",
-                 b.buf ? b.buf : "");
+        snprintf(err, n, "%s answered HTTP %ld%s%.300s", k->url, status, b.buf.p ? ": " : "",
+                 b.buf.p ? b.buf.p : "");
     } else {
         json_error_t je;
-        *result = b.buf ? json_loads(b.buf, JSON_DECODE_ANY, &je) : NULL;
+        *result = b.buf.p ? json_loads(b.buf.p, JSON_DECODE_ANY, &je) : NULL;
         if (!*result) {
             out = LMX_HX_FAILED;
             snprintf(err, n, "%s answered something that is not JSON", k->url);
         }
     }
-    free(b.buf);
+    lmx_buf_free(&b.buf);
     free(payload);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);

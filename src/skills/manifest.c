@@ -17,6 +17,8 @@
 #include <yaml.h>
 
 #include "skills/validate.h"
+#include "util/grow.h"
+#include "util/size.h"
 
 #define MAX_FILE (1u << 20)
 
@@ -52,13 +54,7 @@ static int merr(mctx *m, const json_t *at, const char *fmt, ...) {
 }
 
 static void remember(mctx *m, const json_t *v, int line) {
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 64;
-        line_ent *l = realloc(m->lines, cap * sizeof *l);
-        if (!l) return;
-        m->lines = l;
-        m->cap = cap;
-    }
+    if (!lmx_grow(&m->lines, &m->cap, m->n + 1, sizeof *m->lines, 64)) return;
     m->lines[m->n++] = (line_ent){v, line};
 }
 
@@ -170,32 +166,13 @@ static const char *str_field(mctx *m, const json_t *o, const char *key, bool req
     return json_string_value(v);
 }
 
-static bool parse_size(const char *s, uint64_t *out) {
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (errno || end == s || x < 0) return false;
-    double mul = 1;
-    if (*end == 'K' || *end == 'k')
-        mul = 1024.0, end++;
-    else if (*end == 'M')
-        mul = 1048576.0, end++;
-    else if (*end == 'G')
-        mul = 1073741824.0, end++;
-    if (*end == 'i') end++;
-    if (*end == 'B') end++;
-    if (*end || x * mul > 1e15) return false;
-    *out = (uint64_t)(x * mul);
-    return true;
-}
-
 static int size_field(mctx *m, const json_t *o, const char *key, uint64_t lo, uint64_t *out) {
     const json_t *v = json_object_get(o, key);
     if (!v) return 0;
     uint64_t x;
     if (json_is_integer(v) && json_integer_value(v) >= 0)
         x = (uint64_t)json_integer_value(v);
-    else if (!json_is_string(v) || !parse_size(json_string_value(v), &x))
+    else if (!json_is_string(v) || !lmx_size_parse(json_string_value(v), &x) || x > (uint64_t)1e15)
         return merr(m, v, "limits.%s: expected a size (4096, 64K, 512M, 2G)", key);
     if (x < lo) return merr(m, v, "limits.%s: at least %llu bytes", key, (unsigned long long)lo);
     *out = x;

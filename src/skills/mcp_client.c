@@ -16,7 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/buf.h"
 #include "util/clock.h"
+#include "util/curl_body.h"
 
 #define MAX_MESSAGE (16u << 20)
 
@@ -32,8 +34,7 @@ struct lmx_mcp {
     /* stdio */
     pid_t pid;
     int to_fd, from_fd;
-    char *rbuf;
-    size_t rlen, rcap;
+    lmx_buf rd; /* the server's stdout not yet taken as whole lines */
     /* http */
     char session[256];
 };
@@ -71,7 +72,7 @@ static void stdio_stop(lmx_mcp *m) {
         waitpid(m->pid, &st, 0);
     }
     m->pid = 0;
-    m->rlen = 0;
+    m->rd.n = 0;
 }
 
 static void disconnect(lmx_mcp *m) {
@@ -86,7 +87,7 @@ void lmx_mcp_free(lmx_mcp *m) {
     for (char **p = m->argv; p && *p; p++) free(*p);
     free(m->argv);
     free(m->url);
-    free(m->rbuf);
+    lmx_buf_free(&m->rd);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -156,7 +157,7 @@ static int stdio_start(lmx_mcp *m, char *err, size_t n) {
     m->pid = pid;
     m->to_fd = in[1];
     m->from_fd = out[0];
-    m->rlen = 0;
+    m->rd.n = 0;
     return 0;
 }
 
@@ -183,12 +184,12 @@ static int stdio_send(lmx_mcp *m, const json_t *msg) {
 static json_t *stdio_recv(lmx_mcp *m, double deadline, const atomic_bool *cancel, bool *timed_out,
                           bool *cancelled) {
     for (;;) {
-        char *nl = m->rbuf ? memchr(m->rbuf, '\n', m->rlen) : NULL;
+        char *nl = m->rd.p ? memchr(m->rd.p, '\n', m->rd.n) : NULL;
         if (nl) {
-            size_t len = (size_t)(nl - m->rbuf);
-            json_t *j = json_loadb(m->rbuf, len, 0, NULL);
-            memmove(m->rbuf, nl + 1, m->rlen - len - 1);
-            m->rlen -= len + 1;
+            size_t len = (size_t)(nl - m->rd.p);
+            json_t *j = json_loadb(m->rd.p, len, 0, NULL);
+            memmove(m->rd.p, nl + 1, m->rd.n - len - 1);
+            m->rd.n -= len + 1;
             if (j) return j;
             continue; /* not JSON (a stray log line): skip */
         }
@@ -204,45 +205,19 @@ static json_t *stdio_recv(lmx_mcp *m, double deadline, const atomic_bool *cancel
         struct pollfd pf = {m->from_fd, POLLIN, 0};
         int pr = poll(&pf, 1, left > 0.05 ? 50 : (int)(left * 1000) + 1);
         if (pr <= 0) continue;
-        if (m->rlen + 65536 > m->rcap) {
-            if (m->rcap + 65536 > MAX_MESSAGE) return NULL;
-            size_t cap = m->rcap ? m->rcap * 2 : 131072;
-            char *b = realloc(m->rbuf, cap);
-            if (!b) return NULL;
-            m->rbuf = b;
-            m->rcap = cap;
-        }
-        ssize_t r = read(m->from_fd, m->rbuf + m->rlen, m->rcap - m->rlen);
+        if (m->rd.n + 65536 > MAX_MESSAGE || !lmx_buf_reserve(&m->rd, 65536)) return NULL;
+        ssize_t r = read(m->from_fd, m->rd.p + m->rd.n, m->rd.cap - m->rd.n - 1);
         if (r <= 0) return NULL; /* EOF: the server went away */
-        m->rlen += (size_t)r;
+        m->rd.n += (size_t)r;
     }
 }
 
 /* ---- Streamable HTTP ---- */
 
 typedef struct {
-    char *buf;
-    size_t len;
-    bool too_big;
+    lmx_curl_body in;
     char ctype[128], session[256];
-    const atomic_bool *cancel;
 } http_io;
-
-static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
-    http_io *io = ud;
-    size_t n = sz * nm;
-    if (io->len + n > MAX_MESSAGE) {
-        io->too_big = true;
-        return 0;
-    }
-    char *b = realloc(io->buf, io->len + n + 1);
-    if (!b) return 0;
-    io->buf = b;
-    memcpy(b + io->len, p, n);
-    io->len += n;
-    b[io->len] = 0;
-    return n;
-}
 
 static void header_value(const char *line, size_t n, const char *name, char *out, size_t cap) {
     size_t k = strlen(name);
@@ -264,56 +239,41 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud) {
     return n;
 }
 
-static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
-    (void)a, (void)b, (void)c, (void)d;
-    http_io *io = ud;
-    return io->cancel && atomic_load(io->cancel);
-}
-
 /* The message with `id` among an SSE body's events (new ref) or NULL. */
 static json_t *sse_find(const char *body, json_int_t id) {
     json_t *found = NULL;
     const char *p = body;
-    char *data = NULL;
-    size_t dlen = 0;
+    lmx_buf data = {0}; /* the event's data lines (data.p set once one came) */
     while (*p && !found) {
         size_t n = strcspn(p, "\n");
         const char *line = p;
         size_t ll = n && line[n - 1] == '\r' ? n - 1 : n;
         if (!ll) { /* end of an event */
-            if (data) {
-                json_t *j = json_loadb(data, dlen, 0, NULL);
+            if (data.p) {
+                json_t *j = json_loadb(data.p, data.n, 0, NULL);
                 if (j && json_integer_value(json_object_get(j, "id")) == id &&
                     (json_object_get(j, "result") || json_object_get(j, "error")))
                     found = j;
                 else
                     json_decref(j);
-                free(data);
-                data = NULL;
-                dlen = 0;
+                lmx_buf_free(&data);
             }
         } else if (ll >= 5 && !strncmp(line, "data:", 5)) {
             const char *v = line + 5 + (line[5] == ' ');
             size_t vl = ll - (size_t)(v - line);
-            char *d = realloc(data, dlen + vl + 2);
-            if (d) {
-                data = d;
-                if (dlen) data[dlen++] = '\n';
-                memcpy(data + dlen, v, vl);
-                dlen += vl;
-                data[dlen] = 0;
-            }
+            if (data.n) lmx_buf_add(&data, "\n", 1);
+            lmx_buf_add(&data, v, vl);
         }
         p += n + (p[n] == '\n');
     }
-    if (data && !found) {
-        json_t *j = json_loadb(data, dlen, 0, NULL);
+    if (data.p && !found) {
+        json_t *j = json_loadb(data.p, data.n, 0, NULL);
         if (j && json_integer_value(json_object_get(j, "id")) == id)
             found = j;
         else
             json_decref(j);
     }
-    free(data);
+    lmx_buf_free(&data);
     return found;
 }
 
@@ -337,17 +297,17 @@ static long http_post(lmx_mcp *m, const json_t *msg, json_int_t id, double deadl
         snprintf(line, sizeof line, "MCP-Protocol-Version: %s", m->protocol);
         h = curl_slist_append(h, line);
     }
-    http_io io = {.cancel = cancel};
+    http_io io = {.in = {.max = MAX_MESSAGE, .cancel = cancel}};
     double left = deadline - lmx_now_s();
     curl_easy_setopt(c, CURLOPT_URL, m->url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &io);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, lmx_curl_body_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &io.in);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &io);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &io);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, lmx_curl_body_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &io.in);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(left > 0.001 ? left * 1000 : 1));
@@ -357,15 +317,15 @@ static long http_post(lmx_mcp *m, const json_t *msg, json_int_t id, double deadl
     if (rc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         if (io.session[0]) snprintf(m->session, sizeof m->session, "%s", io.session);
-        if (reply && status / 100 == 2 && io.buf) {
+        if (reply && status / 100 == 2 && io.in.buf.p) {
             if (strstr(io.ctype, "text/event-stream"))
-                *reply = sse_find(io.buf, id);
+                *reply = sse_find(io.in.buf.p, id);
             else
-                *reply = json_loads(io.buf, 0, NULL);
+                *reply = json_loads(io.in.buf.p, 0, NULL);
             if (!*reply) snprintf(err, n, "%s: no JSON-RPC response in the reply", m->name);
         } else if (status / 100 != 2)
-            snprintf(err, n, "%s: HTTP %ld%s%.200s", m->name, status, io.buf ? ": " : "",
-                     io.buf ? io.buf : "");
+            snprintf(err, n, "%s: HTTP %ld%s%.200s", m->name, status, io.in.buf.p ? ": " : "",
+                     io.in.buf.p ? io.in.buf.p : "");
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         status = -2;
         snprintf(err, n, "%s: timed out", m->name);
@@ -374,7 +334,7 @@ static long http_post(lmx_mcp *m, const json_t *msg, json_int_t id, double deadl
         snprintf(err, n, "%s: cancelled", m->name);
     } else
         snprintf(err, n, "%s: %s", m->name, curl_easy_strerror(rc));
-    free(io.buf);
+    lmx_buf_free(&io.in.buf);
     free(body);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);

@@ -12,6 +12,7 @@
 
 #include "skills/mcp_client.h"
 #include "skills/validate.h"
+#include "util/grow.h"
 
 lmx_skills *lmx_skills_new(const lmx_skills_opts *o) {
     lmx_skills *s = calloc(1, sizeof *s);
@@ -75,15 +76,9 @@ typedef struct {
 } loaded;
 
 static void push_skill(loaded *l, lmx_skill *k) {
-    if (l->n == l->cap) {
-        int cap = l->cap ? l->cap * 2 : 32;
-        lmx_skill **v = realloc(l->v, (size_t)cap * sizeof *v);
-        if (!v) {
-            lmx_skill_free(k);
-            return;
-        }
-        l->v = v;
-        l->cap = cap;
+    if (!lmx_grow_int(&l->v, &l->cap, l->n + 1, sizeof *l->v, 32)) {
+        lmx_skill_free(k);
+        return;
     }
     l->v[l->n++] = k;
 }
@@ -127,11 +122,10 @@ static void scan(loaded *l, const char *dir, int depth, const lmx_manifest_opts 
                 if (rc == 1)
                     push_skill(l, k);
                 else if (rc == 2) {
-                    if (l->nd == l->capd) {
-                        l->capd = l->capd ? l->capd * 2 : 8;
-                        l->defs = realloc(l->defs, (size_t)l->capd * sizeof *l->defs);
-                    }
-                    l->defs[l->nd++] = d;
+                    if (lmx_grow_int(&l->defs, &l->capd, l->nd + 1, sizeof *l->defs, 8))
+                        l->defs[l->nd++] = d;
+                    else
+                        lmx_mcp_def_free(d);
                 } else
                     json_array_append_new(l->errors,
                                           json_pack("{s:s,s:s}", "file", path, "error", err));
@@ -355,11 +349,9 @@ int lmx_skills_reload(lmx_skills *s) {
     }
     for (int j = 0; j < s->n_mcp; j++)
         if (s->mcp[j]) {
-            lmx_mcp **r = realloc(s->retired, (size_t)(s->n_retired + 1) * sizeof *r);
-            if (r) {
-                s->retired = r;
+            if (lmx_grow_int(&s->retired, &s->cap_retired, s->n_retired + 1, sizeof *s->retired,
+                             4))
                 s->retired[s->n_retired++] = s->mcp[j];
-            }
         }
     free(s->mcp);
     s->mcp = calloc((size_t)l.nd + 1, sizeof *s->mcp);

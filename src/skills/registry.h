@@ -39,7 +39,7 @@ typedef struct lmx_skills {
     int n_mcp;
     struct lmx_mcp *
         *retired; /* clients no longer configured (a call may hold one): freed at exit */
-    int n_retired;
+    int n_retired, cap_retired;
     int waiting;   /* invocations waiting for a slot */
     unsigned gen;  /* reloads so far: a bridge thread of an older one stops */
     bool stopping; /* lmx_skills_free: bridge threads stop */

@@ -30,7 +30,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/buf.h"
 #include "util/clock.h"
+#include "util/grow.h"
 
 #define SANDBOX_UID 65534 /* nobody */
 
@@ -140,13 +142,7 @@ typedef struct {
 } args;
 
 static void add(args *a, const char *s) {
-    if (a->n + 2 > a->cap) {
-        int cap = a->cap ? a->cap * 2 : 64;
-        char **v = realloc(a->v, (size_t)cap * sizeof *v);
-        if (!v) return;
-        a->v = v;
-        a->cap = cap;
-    }
+    if (!lmx_grow_int(&a->v, &a->cap, a->n + 2, sizeof *a->v, 64)) return;
     a->v[a->n++] = strdup(s);
     a->v[a->n] = NULL;
 }
@@ -373,8 +369,8 @@ void lmx_sbx_run(const lmx_sbx_spec *s, lmx_sbx_result *res) {
     if (sfd >= 0) close(sfd), sfd = -1;
     fcntl(pin[1], F_SETFL, O_NONBLOCK);
 
-    size_t cap = 4096, max_out = s->limits->max_output, in_off = 0;
-    res->out = malloc(cap);
+    size_t max_out = s->limits->max_output, in_off = 0;
+    lmx_buf out = {0}; /* stdout, res->out once the child is done */
     char status[4096];
     size_t st_len = 0;
     char tail[sizeof res->err_tail];
@@ -396,21 +392,9 @@ void lmx_sbx_run(const lmx_sbx_spec *s, lmx_sbx_result *res) {
             ssize_t n = read(pout[0], buf, sizeof buf);
             if (n <= 0)
                 open_out = false;
-            else if (res->out_len + (size_t)n > max_out) {
+            else if (out.n + (size_t)n > max_out || !lmx_buf_add(&out, buf, (size_t)n)) {
                 why = LMX_SBX_OUTPUT_LIMIT;
                 break;
-            } else {
-                if (res->out_len + (size_t)n + 1 > cap) {
-                    while (res->out_len + (size_t)n + 1 > cap) cap *= 2;
-                    char *o = realloc(res->out, cap);
-                    if (!o) {
-                        why = LMX_SBX_OUTPUT_LIMIT;
-                        break;
-                    }
-                    res->out = o;
-                }
-                memcpy(res->out + res->out_len, buf, (size_t)n);
-                res->out_len += (size_t)n;
             }
         }
         if (ierr >= 0 && pf[ierr].revents) {
@@ -493,7 +477,8 @@ void lmx_sbx_run(const lmx_sbx_spec *s, lmx_sbx_result *res) {
     status[st_len] = 0;
     memcpy(res->err_tail, tail, tail_len);
     res->err_tail[tail_len] = 0;
-    res->out[res->out_len] = 0;
+    res->out = out.p;
+    res->out_len = out.n;
     res->end = why;
     if (why == LMX_SBX_EXITED) {
         if (WIFSIGNALED(wst)) {

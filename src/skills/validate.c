@@ -87,6 +87,19 @@ static bool is_nonneg_int(const json_t *v) {
     return json_is_integer(v) && json_integer_value(v) >= 0;
 }
 
+/* An object of schemas ($defs, properties): each checked under its name. */
+static int check_map(chk *c, const json_t *v, const char *path, int depth) {
+    if (!json_is_object(v)) return cerr(c, path, "expected an object of schemas");
+    const char *k;
+    const json_t *sub;
+    json_object_foreach((json_t *)v, k, sub) {
+        char q[600];
+        snprintf(q, sizeof q, "%s.%s", path, k);
+        if (check(c, sub, q, depth + 1)) return -1;
+    }
+    return 0;
+}
+
 static int check(chk *c, const json_t *s, const char *path, int depth) {
     if (depth > MAX_DEPTH) return cerr(c, path, "schema nested too deeply");
     if (json_is_boolean(s)) return 0;
@@ -98,14 +111,7 @@ static int check(chk *c, const json_t *s, const char *path, int depth) {
         snprintf(p, sizeof p, "%s.%s", path, k);
         if (in_list(annotations, k)) {
             if ((!strcmp(k, "$defs") || !strcmp(k, "definitions"))) {
-                if (!json_is_object(v)) return cerr(c, p, "expected an object of schemas");
-                const char *dk;
-                const json_t *dv;
-                json_object_foreach((json_t *)v, dk, dv) {
-                    char q[600];
-                    snprintf(q, sizeof q, "%s.%s", p, dk);
-                    if (check(c, dv, q, depth + 1)) return -1;
-                }
+                if (check_map(c, v, p, depth)) return -1;
             }
         } else if (!strcmp(k, "type")) {
             if (json_is_string(v)) {
@@ -121,14 +127,7 @@ static int check(chk *c, const json_t *s, const char *path, int depth) {
             } else
                 return cerr(c, p, "expected a type name or a list of them");
         } else if (!strcmp(k, "properties")) {
-            if (!json_is_object(v)) return cerr(c, p, "expected an object of schemas");
-            const char *pk;
-            const json_t *pv;
-            json_object_foreach((json_t *)v, pk, pv) {
-                char q[600];
-                snprintf(q, sizeof q, "%s.%s", p, pk);
-                if (check(c, pv, q, depth + 1)) return -1;
-            }
+            if (check_map(c, v, p, depth)) return -1;
         } else if (!strcmp(k, "required")) {
             if (!json_is_array(v)) return cerr(c, p, "expected an array of property names");
             size_t i;

@@ -118,52 +118,58 @@ static int is_space_cp(utf8proc_int32_t cp) {
            cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
 }
 
-/* Python str.title(): a cased letter after an uncased character is titlecased. */
-static jv py_title(jctx *C, jstr *s) {
+/* A case mapping that depends on what came before: each code point's
+ * mapping, given and updating *state (initially 1 for the string's start). */
+typedef utf8proc_int32_t (*cpstep)(utf8proc_int32_t cp, int *state);
+
+static jv map_steps(jctx *C, jstr *s, cpstep f) {
     jbuf b;
     jb_init(&b, C->A);
     jb_put(&b, "", 0);
-    int prev = 0;
+    int state = 1;
     for (size_t i = 0; i < s->len;) {
         utf8proc_int32_t cp;
         i += next_cp(s->s, s->len, i, &cp);
-        int cased = is_cased_letter(cp);
-        put_cp(&b, cased ? (prev ? utf8proc_tolower(cp) : utf8proc_totitle(cp)) : cp);
-        prev = cased;
+        put_cp(&b, f(cp, &state));
     }
     return bufstr(C, &b);
+}
+
+/* Python str.title(): a cased letter after an uncased character is
+ * titlecased (state: the last code point was not a cased letter). */
+static utf8proc_int32_t py_title_step(utf8proc_int32_t cp, int *after_uncased) {
+    int cased = is_cased_letter(cp);
+    utf8proc_int32_t out =
+        cased ? (*after_uncased ? utf8proc_totitle(cp) : utf8proc_tolower(cp)) : cp;
+    *after_uncased = !cased;
+    return out;
+}
+
+static jv py_title(jctx *C, jstr *s) {
+    return map_steps(C, s, py_title_step);
 }
 
 /* Jinja's title filter: words split at runs of whitespace, '-', '(', '{', '[', '<'. */
+static utf8proc_int32_t jinja_title_step(utf8proc_int32_t cp, int *start) {
+    int sep = is_space_cp(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
+    utf8proc_int32_t out = sep ? cp : *start ? utf8proc_toupper(cp) : utf8proc_tolower(cp);
+    *start = sep;
+    return out;
+}
+
 static jv jinja_title(jctx *C, jstr *s) {
-    jbuf b;
-    jb_init(&b, C->A);
-    jb_put(&b, "", 0);
-    int start = 1;
-    for (size_t i = 0; i < s->len;) {
-        utf8proc_int32_t cp;
-        i += next_cp(s->s, s->len, i, &cp);
-        int sep = is_space_cp(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
-        if (sep)
-            put_cp(&b, cp);
-        else
-            put_cp(&b, start ? utf8proc_toupper(cp) : utf8proc_tolower(cp));
-        start = sep;
-    }
-    return bufstr(C, &b);
+    return map_steps(C, s, jinja_title_step);
+}
+
+/* The first code point titlecased, the rest lowercased. */
+static utf8proc_int32_t capitalize_step(utf8proc_int32_t cp, int *first) {
+    utf8proc_int32_t out = *first ? utf8proc_totitle(cp) : utf8proc_tolower(cp);
+    *first = 0;
+    return out;
 }
 
 static jv capitalize(jctx *C, jstr *s) {
-    jbuf b;
-    jb_init(&b, C->A);
-    jb_put(&b, "", 0);
-    for (size_t i = 0; i < s->len;) {
-        utf8proc_int32_t cp;
-        size_t k = next_cp(s->s, s->len, i, &cp);
-        put_cp(&b, i == 0 ? utf8proc_totitle(cp) : utf8proc_tolower(cp));
-        i += k;
-    }
-    return bufstr(C, &b);
+    return map_steps(C, s, capitalize_step);
 }
 
 /* strip: chars == NULL strips whitespace */
@@ -407,27 +413,9 @@ static jv brace_format(jctx *C, jstr *fmt, const jargs *A) {
 
 /* ---- attribute and item lookup ---- */
 
-static const char *str_methods[] = {
-    "strip",   "lstrip",  "rstrip",     "split",      "rsplit",   "startswith", "endswith",
-    "upper",   "lower",   "title",      "capitalize", "replace",  "format",     "find",
-    "rfind",   "count",   "join",       "isdigit",    "isalpha",  "isalnum",    "isspace",
-    "isupper", "islower", "splitlines", "index",      "swapcase", "casefold",   NULL};
-static const char *dict_methods[] = {"get", "items", "keys",       "values", "update",
-                                     "pop", "copy",  "setdefault", NULL};
-static const char *list_methods[] = {"append", "extend", "pop",  "insert",
-                                     "index",  "count",  "copy", NULL};
-
 static int in_list(const char **l, const char *s) {
     for (; *l; l++)
         if (!strcmp(*l, s)) return 1;
-    return 0;
-}
-
-int jhas_method(jv self, const char *name) {
-    if (self.t == JV_STR) return in_list(str_methods, name);
-    if (self.t == JV_DICT && !self.u.d->ns) return in_list(dict_methods, name);
-    if (self.t == JV_LIST && !self.u.l->tuple) return in_list(list_methods, name);
-    if (self.t == JV_LIST) return !strcmp(name, "index") || !strcmp(name, "count");
     return 0;
 }
 
@@ -1173,48 +1161,27 @@ static const struct {
     const char *name;
     filter_fn fn;
 } filters[] = {
-    {"safe", f_safe},
-    {"forceescape", f_safe},
-    {"string", f_string},
-    {"tojson", f_tojson},
-    {"trim", f_trim},
-    {"upper", f_upper},
-    {"lower", f_lower},
-    {"capitalize", f_capitalize},
-    {"title", f_title},
-    {"length", f_length},
-    {"count", f_length},
-    {"default", f_default},
-    {"d", f_default},
-    {"join", f_join},
-    {"list", f_list},
-    {"first", f_first},
-    {"last", f_first},
-    {"items", f_items},
-    {"dictsort", f_dictsort},
-    {"sort", f_sort},
-    {"unique", f_unique},
-    {"reverse", f_reverse},
-    {"replace", f_replace},
-    {"int", f_int},
-    {"float", f_float},
-    {"abs", f_abs},
-    {"round", f_round},
-    {"wordcount", f_wordcount},
-    {"indent", f_indent},
-    {"escape", f_escape},
-    {"e", f_escape},
-    {"map", f_map},
-    {"select", f_select},
-    {"reject", f_select},
-    {"selectattr", f_select},
-    {"rejectattr", f_select},
-    {"sum", f_sum},
-    {"min", f_min},
-    {"max", f_min},
-    {"format", f_format},
-    {"attr", f_attr},
-    {"pprint", f_pprint},
+    {"safe", f_safe},         {"forceescape", f_safe},
+    {"string", f_string},     {"tojson", f_tojson},
+    {"trim", f_trim},         {"upper", f_upper},
+    {"lower", f_lower},       {"capitalize", f_capitalize},
+    {"title", f_title},       {"length", f_length},
+    {"count", f_length},      {"default", f_default},
+    {"d", f_default},         {"join", f_join},
+    {"list", f_list},         {"first", f_first},
+    {"last", f_first},        {"items", f_items},
+    {"dictsort", f_dictsort}, {"sort", f_sort},
+    {"unique", f_unique},     {"reverse", f_reverse},
+    {"replace", f_replace},   {"int", f_int},
+    {"float", f_float},       {"abs", f_abs},
+    {"round", f_round},       {"wordcount", f_wordcount},
+    {"indent", f_indent},     {"escape", f_escape},
+    {"e", f_escape},          {"map", f_map},
+    {"select", f_select},     {"reject", f_select},
+    {"selectattr", f_select}, {"rejectattr", f_select},
+    {"sum", f_sum},           {"min", f_min},
+    {"max", f_min},           {"format", f_format},
+    {"attr", f_attr},         {"pprint", f_pprint},
     {"center", f_center},
 };
 
@@ -1227,233 +1194,369 @@ jv jfilter(jctx *C, const char *name, jv *args, const char **kw, int nargs) {
 
 /* ---- methods ---- */
 
-static jv call_method(jctx *C, jv self, const char *m, const jargs *A) {
-    jv a0 = jv_undef(NULL), a1 = jv_undef(NULL);
-    arg(A, 0, NULL, &a0);
-    arg(A, 1, NULL, &a1);
-    if (self.t == JV_STR) {
-        jstr *s = self.u.s;
-        if (!strcmp(m, "strip") || !strcmp(m, "lstrip") || !strcmp(m, "rstrip")) {
-            jstr *ch = a0.t == JV_STR ? a0.u.s : NULL;
-            return strip(C, s, ch, m[0] != 'r', m[0] != 'l');
-        }
-        if (!strcmp(m, "split")) {
-            jv sep = arg_or(A, 0, "sep", jv_none());
-            jv mx = arg_or(A, 1, "maxsplit", jv_int(-1));
-            return split(C, s, sep, need_int(C, mx, "split"));
-        }
-        if (!strcmp(m, "rsplit")) {
-            jv sep = arg_or(A, 0, "sep", jv_none());
-            long long mx = need_int(C, arg_or(A, 1, "maxsplit", jv_int(-1)), "rsplit");
-            jv all = split(C, s, sep, -1);
-            if (mx < 0 || (long long)all.u.l->n <= mx + 1 || sep.t != JV_STR) return all;
-            /* join the leading pieces back */
-            jv out = jv_newlist(C->A, 0);
-            size_t keep = all.u.l->n - (size_t)mx;
-            jbuf b;
-            jb_init(&b, C->A);
-            jb_put(&b, "", 0);
-            for (size_t i = 0; i < keep; i++) {
-                if (i) jb_put(&b, sep.u.s->s, sep.u.s->len);
-                jb_put(&b, all.u.l->v[i].u.s->s, all.u.l->v[i].u.s->len);
-            }
-            jl_push(C->A, out.u.l, bufstr(C, &b));
-            for (size_t i = keep; i < all.u.l->n; i++) jl_push(C->A, out.u.l, all.u.l->v[i]);
-            return out;
-        }
-        if (!strcmp(m, "startswith")) return jv_bool(starts_ends(C, s, a0, 0));
-        if (!strcmp(m, "endswith")) return jv_bool(starts_ends(C, s, a0, 1));
-        if (!strcmp(m, "upper")) return map_case(C, s, utf8proc_toupper);
-        if (!strcmp(m, "lower") || !strcmp(m, "casefold")) return map_case(C, s, utf8proc_tolower);
-        if (!strcmp(m, "title")) return py_title(C, s);
-        if (!strcmp(m, "capitalize")) return capitalize(C, s);
-        if (!strcmp(m, "swapcase")) {
-            jbuf b;
-            jb_init(&b, C->A);
-            jb_put(&b, "", 0);
-            for (size_t i = 0; i < s->len;) {
-                utf8proc_int32_t cp;
-                i += next_cp(s->s, s->len, i, &cp);
-                utf8proc_int32_t u = utf8proc_toupper(cp);
-                put_cp(&b, u != cp ? u : utf8proc_tolower(cp));
-            }
-            return bufstr(C, &b);
-        }
-        if (!strcmp(m, "replace")) {
-            jv cnt = arg_or(A, 2, "count", jv_int(-1));
-            return replace(C, s, need_str(C, a0, "replace"), need_str(C, a1, "replace"),
-                           need_int(C, cnt, "replace"));
-        }
-        if (!strcmp(m, "format")) {
-            jv *fa = ja_alloc(C->A, (size_t)(A->n + 1) * sizeof *fa);
-            const char **fk = ja_alloc(C->A, (size_t)(A->n + 1) * sizeof *fk);
-            fa[0] = self;
-            for (int i = 0; i < A->n; i++) {
-                fa[i + 1] = A->a[i];
-                fk[i + 1] = A->kw ? A->kw[i] : NULL;
-            }
-            jargs FA = {fa, fk, A->n + 1};
-            return brace_format(C, s, &FA);
-        }
-        if (!strcmp(m, "find") || !strcmp(m, "rfind") || !strcmp(m, "index")) {
-            jstr *sub = need_str(C, a0, m);
-            const char *hit = NULL;
-            if (m[0] == 'r') {
-                for (size_t i = s->len + 1; i-- > 0;)
-                    if (i + sub->len <= s->len && !memcmp(s->s + i, sub->s, sub->len)) {
-                        hit = s->s + i;
-                        break;
-                    }
-            } else
-                hit = sub->len ? memmem(s->s, s->len, sub->s, sub->len) : s->s;
-            if (!hit && m[0] == 'i') jfail(C->E, "ValueError: substring not found");
-            return jv_int(hit ? (long long)ju_len(s->s, (size_t)(hit - s->s)) : -1);
-        }
-        if (!strcmp(m, "count")) {
-            jstr *sub = need_str(C, a0, m);
-            if (!sub->len) return jv_int((long long)ju_len(s->s, s->len) + 1);
-            long long n = 0;
-            for (const char *p = s->s;
-                 (p = memmem(p, s->len - (size_t)(p - s->s), sub->s, sub->len)); p += sub->len)
-                n++;
-            return jv_int(n);
-        }
-        if (!strcmp(m, "join")) {
-            jlist *l = to_list(C, a0);
-            jbuf b;
-            jb_init(&b, C->A);
-            jb_put(&b, "", 0);
-            for (size_t i = 0; i < l->n; i++) {
-                if (i) jb_put(&b, s->s, s->len);
-                jb_put(&b, need_str(C, l->v[i], "join")->s, l->v[i].u.s->len);
-            }
-            return bufstr(C, &b);
-        }
-        if (!strcmp(m, "splitlines")) {
-            jv out = jv_newlist(C->A, 0);
-            size_t i = 0;
-            while (i < s->len) {
-                size_t e = i;
-                while (e < s->len && s->s[e] != '\n' && s->s[e] != '\r') e++;
-                jl_push(C->A, out.u.l, mkstr(C, s->s + i, e - i));
-                if (e < s->len && s->s[e] == '\r' && e + 1 < s->len && s->s[e + 1] == '\n') e++;
-                i = e + 1;
-            }
-            return out;
-        }
-        if (!strncmp(m, "is", 2)) {
-            if (!s->len) return jv_bool(0);
-            int any_cased = 0;
-            for (size_t i = 0; i < s->len;) {
-                utf8proc_int32_t cp;
-                i += next_cp(s->s, s->len, i, &cp);
-                int cat = utf8proc_category(cp);
-                int alpha = cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO;
-                int digit = cat == UTF8PROC_CATEGORY_ND;
-                if (!strcmp(m, "isdigit") && !digit) return jv_bool(0);
-                if (!strcmp(m, "isalpha") && !alpha) return jv_bool(0);
-                if (!strcmp(m, "isalnum") && !alpha && !digit && cat != UTF8PROC_CATEGORY_NL &&
-                    cat != UTF8PROC_CATEGORY_NO)
-                    return jv_bool(0);
-                if (!strcmp(m, "isspace") && !is_space_cp(cp)) return jv_bool(0);
-                if (!strcmp(m, "isupper") && cat == UTF8PROC_CATEGORY_LL) return jv_bool(0);
-                if (!strcmp(m, "islower") &&
-                    (cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LT))
-                    return jv_bool(0);
-                if (is_cased_letter(cp)) any_cased = 1;
-            }
-            if (!strcmp(m, "isupper") || !strcmp(m, "islower")) return jv_bool(any_cased);
-            return jv_bool(1);
-        }
+/* One method call: the object, the method's name, its arguments (a0, a1:
+ * the first two positional ones, undefined when absent). */
+typedef struct {
+    jctx *C;
+    jv self;
+    const char *m;
+    const jargs *A;
+    jv a0, a1;
+} mcall;
+
+typedef jv (*method_fn)(const mcall *x);
+
+/* str.strip, lstrip, rstrip */
+static jv s_strip(const mcall *x) {
+    jstr *ch = x->a0.t == JV_STR ? x->a0.u.s : NULL;
+    return strip(x->C, x->self.u.s, ch, x->m[0] != 'r', x->m[0] != 'l');
+}
+
+static jv s_split(const mcall *x) {
+    jv sep = arg_or(x->A, 0, "sep", jv_none());
+    jv mx = arg_or(x->A, 1, "maxsplit", jv_int(-1));
+    return split(x->C, x->self.u.s, sep, need_int(x->C, mx, "split"));
+}
+
+static jv s_rsplit(const mcall *x) {
+    jctx *C = x->C;
+    jv sep = arg_or(x->A, 0, "sep", jv_none());
+    long long mx = need_int(C, arg_or(x->A, 1, "maxsplit", jv_int(-1)), "rsplit");
+    jv all = split(C, x->self.u.s, sep, -1);
+    if (mx < 0 || (long long)all.u.l->n <= mx + 1 || sep.t != JV_STR) return all;
+    /* join the leading pieces back */
+    jv out = jv_newlist(C->A, 0);
+    size_t keep = all.u.l->n - (size_t)mx;
+    jbuf b;
+    jb_init(&b, C->A);
+    jb_put(&b, "", 0);
+    for (size_t i = 0; i < keep; i++) {
+        if (i) jb_put(&b, sep.u.s->s, sep.u.s->len);
+        jb_put(&b, all.u.l->v[i].u.s->s, all.u.l->v[i].u.s->len);
     }
-    if (self.t == JV_DICT) {
-        jdict *d = self.u.d;
-        if (!strcmp(m, "get")) {
-            jv r;
-            if (jd_get(d, a0, &r)) return r;
-            return arg_or(A, 1, "default", jv_none());
-        }
-        if (!strcmp(m, "items")) return items_of(C, self);
-        if (!strcmp(m, "keys") || !strcmp(m, "values")) {
-            jv out = jv_newlist(C->A, d->n);
-            for (size_t i = 0; i < d->n; i++)
-                jl_push(C->A, out.u.l, m[0] == 'k' ? d->k[i] : d->v[i]);
-            return out;
-        }
-        if (!strcmp(m, "copy")) {
-            jv out = jv_newdict(C->A);
-            for (size_t i = 0; i < d->n; i++) jd_set(C->A, out.u.d, d->k[i], d->v[i]);
-            return out;
-        }
-        if (!strcmp(m, "update")) {
-            if (a0.t == JV_DICT)
-                for (size_t i = 0; i < a0.u.d->n; i++) jd_set(C->A, d, a0.u.d->k[i], a0.u.d->v[i]);
-            for (int i = 0; i < A->n; i++)
-                if (A->kw && A->kw[i]) jd_sets(C->A, d, A->kw[i], A->a[i]);
-            return jv_none();
-        }
-        if (!strcmp(m, "setdefault")) {
-            jv r;
-            if (jd_get(d, a0, &r)) return r;
-            jv dv = a1.t == JV_UNDEF ? jv_none() : a1;
-            jd_set(C->A, d, a0, dv);
-            return dv;
-        }
-        if (!strcmp(m, "pop")) {
-            for (size_t i = 0; i < d->n; i++)
-                if (jv_eq(d->k[i], a0)) {
-                    jv r = d->v[i];
-                    memmove(d->k + i, d->k + i + 1, (d->n - i - 1) * sizeof(jv));
-                    memmove(d->v + i, d->v + i + 1, (d->n - i - 1) * sizeof(jv));
-                    d->n--;
-                    return r;
-                }
-            if (a1.t != JV_UNDEF) return a1;
-            jfail(C->E, "KeyError: key not found");
-        }
+    jl_push(C->A, out.u.l, bufstr(C, &b));
+    for (size_t i = keep; i < all.u.l->n; i++) jl_push(C->A, out.u.l, all.u.l->v[i]);
+    return out;
+}
+
+/* str.startswith, endswith */
+static jv s_starts_ends(const mcall *x) {
+    return jv_bool(starts_ends(x->C, x->self.u.s, x->a0, x->m[0] == 'e'));
+}
+
+static jv s_upper(const mcall *x) {
+    return map_case(x->C, x->self.u.s, utf8proc_toupper);
+}
+
+/* str.lower, casefold */
+static jv s_lower(const mcall *x) {
+    return map_case(x->C, x->self.u.s, utf8proc_tolower);
+}
+
+static jv s_title(const mcall *x) {
+    return py_title(x->C, x->self.u.s);
+}
+
+static jv s_capitalize(const mcall *x) {
+    return capitalize(x->C, x->self.u.s);
+}
+
+static utf8proc_int32_t swapcase_step(utf8proc_int32_t cp, int *state) {
+    (void)state;
+    utf8proc_int32_t u = utf8proc_toupper(cp);
+    return u != cp ? u : utf8proc_tolower(cp);
+}
+
+static jv s_swapcase(const mcall *x) {
+    return map_steps(x->C, x->self.u.s, swapcase_step);
+}
+
+static jv s_replace(const mcall *x) {
+    jv cnt = arg_or(x->A, 2, "count", jv_int(-1));
+    return replace(x->C, x->self.u.s, need_str(x->C, x->a0, "replace"),
+                   need_str(x->C, x->a1, "replace"), need_int(x->C, cnt, "replace"));
+}
+
+static jv s_format(const mcall *x) {
+    const jargs *A = x->A;
+    jv *fa = ja_alloc(x->C->A, (size_t)(A->n + 1) * sizeof *fa);
+    const char **fk = ja_alloc(x->C->A, (size_t)(A->n + 1) * sizeof *fk);
+    fa[0] = x->self;
+    for (int i = 0; i < A->n; i++) {
+        fa[i + 1] = A->a[i];
+        fk[i + 1] = A->kw ? A->kw[i] : NULL;
     }
-    if (self.t == JV_LIST) {
-        jlist *l = self.u.l;
-        if (!strcmp(m, "append")) {
-            jl_push(C->A, l, a0);
-            return jv_none();
-        }
-        if (!strcmp(m, "extend")) {
-            jlist *o = to_list(C, a0);
-            for (size_t i = 0; i < o->n; i++) jl_push(C->A, l, o->v[i]);
-            return jv_none();
-        }
-        if (!strcmp(m, "insert")) {
-            long long i = need_int(C, a0, "insert"), n = (long long)l->n;
-            if (i < 0) i = i + n < 0 ? 0 : i + n;
-            if (i > n) i = n;
-            jl_push(C->A, l, a1);
-            memmove(l->v + i + 1, l->v + i, (size_t)(n - i) * sizeof(jv));
-            l->v[i] = a1;
-            return jv_none();
-        }
-        if (!strcmp(m, "pop")) {
-            long long n = (long long)l->n, i = a0.t == JV_UNDEF ? n - 1 : need_int(C, a0, "pop");
-            if (i < 0) i += n;
-            if (i < 0 || i >= n) jfail(C->E, "IndexError: pop index out of range");
-            jv r = l->v[i];
-            memmove(l->v + i, l->v + i + 1, (size_t)(n - i - 1) * sizeof(jv));
-            l->n--;
+    jargs FA = {fa, fk, A->n + 1};
+    return brace_format(x->C, x->self.u.s, &FA);
+}
+
+/* str.find, rfind, index */
+static jv s_find(const mcall *x) {
+    jstr *s = x->self.u.s, *sub = need_str(x->C, x->a0, x->m);
+    const char *hit = NULL;
+    if (x->m[0] == 'r') {
+        for (size_t i = s->len + 1; i-- > 0;)
+            if (i + sub->len <= s->len && !memcmp(s->s + i, sub->s, sub->len)) {
+                hit = s->s + i;
+                break;
+            }
+    } else
+        hit = sub->len ? memmem(s->s, s->len, sub->s, sub->len) : s->s;
+    if (!hit && x->m[0] == 'i') jfail(x->C->E, "ValueError: substring not found");
+    return jv_int(hit ? (long long)ju_len(s->s, (size_t)(hit - s->s)) : -1);
+}
+
+static jv s_count(const mcall *x) {
+    jstr *s = x->self.u.s, *sub = need_str(x->C, x->a0, x->m);
+    if (!sub->len) return jv_int((long long)ju_len(s->s, s->len) + 1);
+    long long n = 0;
+    for (const char *p = s->s; (p = memmem(p, s->len - (size_t)(p - s->s), sub->s, sub->len));
+         p += sub->len)
+        n++;
+    return jv_int(n);
+}
+
+static jv s_join(const mcall *x) {
+    jctx *C = x->C;
+    jstr *s = x->self.u.s;
+    jlist *l = to_list(C, x->a0);
+    jbuf b;
+    jb_init(&b, C->A);
+    jb_put(&b, "", 0);
+    for (size_t i = 0; i < l->n; i++) {
+        if (i) jb_put(&b, s->s, s->len);
+        jb_put(&b, need_str(C, l->v[i], "join")->s, l->v[i].u.s->len);
+    }
+    return bufstr(C, &b);
+}
+
+static jv s_splitlines(const mcall *x) {
+    jstr *s = x->self.u.s;
+    jv out = jv_newlist(x->C->A, 0);
+    size_t i = 0;
+    while (i < s->len) {
+        size_t e = i;
+        while (e < s->len && s->s[e] != '\n' && s->s[e] != '\r') e++;
+        jl_push(x->C->A, out.u.l, mkstr(x->C, s->s + i, e - i));
+        if (e < s->len && s->s[e] == '\r' && e + 1 < s->len && s->s[e + 1] == '\n') e++;
+        i = e + 1;
+    }
+    return out;
+}
+
+/* str.isdigit, isalpha, isalnum, isspace, isupper, islower */
+static jv s_is(const mcall *x) {
+    jstr *s = x->self.u.s;
+    const char *m = x->m;
+    if (!s->len) return jv_bool(0);
+    int any_cased = 0;
+    for (size_t i = 0; i < s->len;) {
+        utf8proc_int32_t cp;
+        i += next_cp(s->s, s->len, i, &cp);
+        int cat = utf8proc_category(cp);
+        int alpha = cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO;
+        int digit = cat == UTF8PROC_CATEGORY_ND;
+        if (!strcmp(m, "isdigit") && !digit) return jv_bool(0);
+        if (!strcmp(m, "isalpha") && !alpha) return jv_bool(0);
+        if (!strcmp(m, "isalnum") && !alpha && !digit && cat != UTF8PROC_CATEGORY_NL &&
+            cat != UTF8PROC_CATEGORY_NO)
+            return jv_bool(0);
+        if (!strcmp(m, "isspace") && !is_space_cp(cp)) return jv_bool(0);
+        if (!strcmp(m, "isupper") && cat == UTF8PROC_CATEGORY_LL) return jv_bool(0);
+        if (!strcmp(m, "islower") && (cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LT))
+            return jv_bool(0);
+        if (is_cased_letter(cp)) any_cased = 1;
+    }
+    if (!strcmp(m, "isupper") || !strcmp(m, "islower")) return jv_bool(any_cased);
+    return jv_bool(1);
+}
+
+static jv d_get(const mcall *x) {
+    jv r;
+    if (jd_get(x->self.u.d, x->a0, &r)) return r;
+    return arg_or(x->A, 1, "default", jv_none());
+}
+
+static jv d_items(const mcall *x) {
+    return items_of(x->C, x->self);
+}
+
+/* dict.keys, values */
+static jv d_keys(const mcall *x) {
+    jdict *d = x->self.u.d;
+    jv out = jv_newlist(x->C->A, d->n);
+    for (size_t i = 0; i < d->n; i++) jl_push(x->C->A, out.u.l, x->m[0] == 'k' ? d->k[i] : d->v[i]);
+    return out;
+}
+
+static jv d_copy(const mcall *x) {
+    jdict *d = x->self.u.d;
+    jv out = jv_newdict(x->C->A);
+    for (size_t i = 0; i < d->n; i++) jd_set(x->C->A, out.u.d, d->k[i], d->v[i]);
+    return out;
+}
+
+static jv d_update(const mcall *x) {
+    jdict *d = x->self.u.d;
+    const jargs *A = x->A;
+    jv a0 = x->a0;
+    if (a0.t == JV_DICT)
+        for (size_t i = 0; i < a0.u.d->n; i++) jd_set(x->C->A, d, a0.u.d->k[i], a0.u.d->v[i]);
+    for (int i = 0; i < A->n; i++)
+        if (A->kw && A->kw[i]) jd_sets(x->C->A, d, A->kw[i], A->a[i]);
+    return jv_none();
+}
+
+static jv d_setdefault(const mcall *x) {
+    jv r;
+    if (jd_get(x->self.u.d, x->a0, &r)) return r;
+    jv dv = x->a1.t == JV_UNDEF ? jv_none() : x->a1;
+    jd_set(x->C->A, x->self.u.d, x->a0, dv);
+    return dv;
+}
+
+static jv d_pop(const mcall *x) {
+    jdict *d = x->self.u.d;
+    for (size_t i = 0; i < d->n; i++)
+        if (jv_eq(d->k[i], x->a0)) {
+            jv r = d->v[i];
+            memmove(d->k + i, d->k + i + 1, (d->n - i - 1) * sizeof(jv));
+            memmove(d->v + i, d->v + i + 1, (d->n - i - 1) * sizeof(jv));
+            d->n--;
             return r;
         }
-        if (!strcmp(m, "index")) {
-            for (size_t i = 0; i < l->n; i++)
-                if (jv_eq(l->v[i], a0)) return jv_int((long long)i);
-            jfail(C->E, "ValueError: value is not in list");
-        }
-        if (!strcmp(m, "count")) {
-            long long n = 0;
-            for (size_t i = 0; i < l->n; i++) n += jv_eq(l->v[i], a0);
-            return jv_int(n);
-        }
-        if (!strcmp(m, "copy")) return (jv){.t = JV_LIST, .u.l = to_list(C, self)};
-    }
-    jfail(C->E, "AttributeError: '%s' object has no attribute '%s'", jv_typename(self), m);
+    if (x->a1.t != JV_UNDEF) return x->a1;
+    jfail(x->C->E, "KeyError: key not found");
+}
+
+static jv l_append(const mcall *x) {
+    jl_push(x->C->A, x->self.u.l, x->a0);
+    return jv_none();
+}
+
+static jv l_extend(const mcall *x) {
+    jlist *o = to_list(x->C, x->a0);
+    for (size_t i = 0; i < o->n; i++) jl_push(x->C->A, x->self.u.l, o->v[i]);
+    return jv_none();
+}
+
+static jv l_insert(const mcall *x) {
+    jlist *l = x->self.u.l;
+    long long i = need_int(x->C, x->a0, "insert"), n = (long long)l->n;
+    if (i < 0) i = i + n < 0 ? 0 : i + n;
+    if (i > n) i = n;
+    jl_push(x->C->A, l, x->a1);
+    memmove(l->v + i + 1, l->v + i, (size_t)(n - i) * sizeof(jv));
+    l->v[i] = x->a1;
+    return jv_none();
+}
+
+static jv l_pop(const mcall *x) {
+    jlist *l = x->self.u.l;
+    long long n = (long long)l->n, i = x->a0.t == JV_UNDEF ? n - 1 : need_int(x->C, x->a0, "pop");
+    if (i < 0) i += n;
+    if (i < 0 || i >= n) jfail(x->C->E, "IndexError: pop index out of range");
+    jv r = l->v[i];
+    memmove(l->v + i, l->v + i + 1, (size_t)(n - i - 1) * sizeof(jv));
+    l->n--;
+    return r;
+}
+
+static jv l_index(const mcall *x) {
+    jlist *l = x->self.u.l;
+    for (size_t i = 0; i < l->n; i++)
+        if (jv_eq(l->v[i], x->a0)) return jv_int((long long)i);
+    jfail(x->C->E, "ValueError: value is not in list");
+}
+
+static jv l_count(const mcall *x) {
+    jlist *l = x->self.u.l;
+    long long n = 0;
+    for (size_t i = 0; i < l->n; i++) n += jv_eq(l->v[i], x->a0);
+    return jv_int(n);
+}
+
+static jv l_copy(const mcall *x) {
+    return (jv){.t = JV_LIST, .u.l = to_list(x->C, x->self)};
+}
+
+typedef struct {
+    const char *name;
+    method_fn fn;
+} method;
+
+/* The methods of each type, by name (what jhas_method answers and
+ * call_method runs). */
+static const method str_methods[] = {
+    {"strip", s_strip},
+    {"lstrip", s_strip},
+    {"rstrip", s_strip},
+    {"split", s_split},
+    {"rsplit", s_rsplit},
+    {"startswith", s_starts_ends},
+    {"endswith", s_starts_ends},
+    {"upper", s_upper},
+    {"lower", s_lower},
+    {"casefold", s_lower},
+    {"title", s_title},
+    {"capitalize", s_capitalize},
+    {"swapcase", s_swapcase},
+    {"replace", s_replace},
+    {"format", s_format},
+    {"find", s_find},
+    {"rfind", s_find},
+    {"index", s_find},
+    {"count", s_count},
+    {"join", s_join},
+    {"splitlines", s_splitlines},
+    {"isdigit", s_is},
+    {"isalpha", s_is},
+    {"isalnum", s_is},
+    {"isspace", s_is},
+    {"isupper", s_is},
+    {"islower", s_is},
+    {NULL, NULL},
+};
+static const method dict_methods[] = {
+    {"get", d_get},
+    {"items", d_items},
+    {"keys", d_keys},
+    {"values", d_keys},
+    {"copy", d_copy},
+    {"update", d_update},
+    {"setdefault", d_setdefault},
+    {"pop", d_pop},
+    {NULL, NULL},
+};
+static const method list_methods[] = {
+    {"index", l_index},   {"count", l_count}, /* a tuple's: these two (see methods_of) */
+    {"append", l_append}, {"extend", l_extend}, {"insert", l_insert},
+    {"pop", l_pop},       {"copy", l_copy},     {NULL, NULL},
+};
+
+/* The method called name of self's type; NULL: none. */
+static method_fn find_method(jv self, const char *name) {
+    const method *t = NULL;
+    int n = -1; /* how many of t may be called (-1: all) */
+    if (self.t == JV_STR) t = str_methods;
+    if (self.t == JV_DICT && !self.u.d->ns) t = dict_methods;
+    if (self.t == JV_LIST) t = list_methods, n = self.u.l->tuple ? 2 : -1;
+    for (int i = 0; t && t[i].name && i != n; i++)
+        if (!strcmp(t[i].name, name)) return t[i].fn;
+    return NULL;
+}
+
+int jhas_method(jv self, const char *name) {
+    return find_method(self, name) != NULL;
+}
+
+static jv call_method(jctx *C, jv self, const char *m, const jargs *A) {
+    mcall x = {C, self, m, A, jv_undef(NULL), jv_undef(NULL)};
+    arg(A, 0, NULL, &x.a0);
+    arg(A, 1, NULL, &x.a1);
+    method_fn fn = find_method(self, m);
+    if (!fn) jfail(C->E, "AttributeError: '%s' object has no attribute '%s'", jv_typename(self), m);
+    return fn(&x);
 }
 
 /* ---- globals ---- */

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/grow.h"
+#include "util/buf.h"
 
 static const char OPEN[] = "<think>", CLOSE[] = "</think>";
-#define N_OPEN (sizeof OPEN - 1)
+#define N_OPEN  (sizeof OPEN - 1)
 #define N_CLOSE (sizeof CLOSE - 1)
 
 enum {
@@ -26,8 +26,7 @@ enum {
 
 struct lmx_rsn {
     int state;
-    char *buf;
-    size_t n, cap;
+    lmx_buf held; /* text not yet sorted into reasoning or content */
 };
 
 static bool is_ws(char c) {
@@ -35,14 +34,7 @@ static bool is_ws(char c) {
 }
 
 static int append(char **p, size_t *n, const char *s, size_t k) {
-    if (!k) return 0;
-    char *q = realloc(*p, *n + k + 1);
-    if (!q) return -1;
-    memcpy(q + *n, s, k);
-    *n += k;
-    q[*n] = 0;
-    *p = q;
-    return 0;
+    return lmx_str_append(p, n, s, k) ? 0 : -1;
 }
 
 void lmx_rsn_out_clear(lmx_rsn_out *o) {
@@ -59,7 +51,7 @@ lmx_rsn *lmx_rsn_new(bool in_thought) {
 
 void lmx_rsn_free(lmx_rsn *r) {
     if (!r) return;
-    free(r->buf);
+    lmx_buf_free(&r->held);
     free(r);
 }
 
@@ -70,13 +62,13 @@ bool lmx_rsn_in_thought(const lmx_rsn *r) {
 /* Drops the first k bytes of the held text. */
 static void drop(lmx_rsn *r, size_t k) {
     if (!k) return;
-    memmove(r->buf, r->buf + k, r->n - k);
-    r->n -= k;
+    memmove(r->held.p, r->held.p + k, r->held.n - k);
+    r->held.n -= k;
 }
 
 static size_t skip_ws(const lmx_rsn *r) {
     size_t i = 0;
-    while (i < r->n && is_ws(r->buf[i])) i++;
+    while (i < r->held.n && is_ws(r->held.p[i])) i++;
     return i;
 }
 
@@ -85,13 +77,13 @@ static int run(lmx_rsn *r, lmx_rsn_out *o, bool final) {
     for (;;) {
         switch (r->state) {
         case ST_START: {
-            size_t i = skip_ws(r), rest = r->n - i;
-            if (rest >= N_OPEN && !memcmp(r->buf + i, OPEN, N_OPEN)) {
+            size_t i = skip_ws(r), rest = r->held.n - i;
+            if (rest >= N_OPEN && !memcmp(r->held.p + i, OPEN, N_OPEN)) {
                 drop(r, i + N_OPEN);
                 r->state = ST_THINK_LEAD;
                 continue;
             }
-            if (!final && rest < N_OPEN && !memcmp(r->buf + i, OPEN, rest)) return 0; /* wait */
+            if (!final && rest < N_OPEN && !memcmp(r->held.p + i, OPEN, rest)) return 0; /* wait */
             r->state = ST_CONTENT; /* no thought: everything held is answer */
             continue;
         }
@@ -99,40 +91,40 @@ static int run(lmx_rsn *r, lmx_rsn_out *o, bool final) {
         case ST_AFTER: {
             size_t i = skip_ws(r);
             drop(r, i);
-            if (!r->n) return 0; /* all whitespace so far (or the end) */
+            if (!r->held.n) return 0; /* all whitespace so far (or the end) */
             r->state = r->state == ST_AFTER ? ST_CONTENT : ST_THINK;
             continue;
         }
         case ST_THINK: {
-            const char *hit = memmem(r->buf, r->n, CLOSE, N_CLOSE);
+            const char *hit = memmem(r->held.p, r->held.n, CLOSE, N_CLOSE);
             size_t send;
             if (hit) {
-                send = (size_t)(hit - r->buf);
+                send = (size_t)(hit - r->held.p);
             } else {
                 /* hold a tail that may begin </think>, and the whitespace before it */
                 size_t hold = 0;
                 if (!final)
                     for (size_t k = N_CLOSE - 1; k > 0; k--)
-                        if (k <= r->n && !memcmp(r->buf + r->n - k, CLOSE, k)) {
+                        if (k <= r->held.n && !memcmp(r->held.p + r->held.n - k, CLOSE, k)) {
                             hold = k;
                             break;
                         }
-                send = r->n - hold;
+                send = r->held.n - hold;
             }
             size_t keep = send;
-            while (keep > 0 && is_ws(r->buf[keep - 1])) keep--; /* trailing whitespace waits */
-            if (append(&o->reasoning, &o->n_reasoning, r->buf, keep)) return -1;
+            while (keep > 0 && is_ws(r->held.p[keep - 1])) keep--; /* trailing whitespace waits */
+            if (append(&o->reasoning, &o->n_reasoning, r->held.p, keep)) return -1;
             if (hit) {
                 drop(r, send + N_CLOSE);
                 r->state = ST_AFTER;
                 continue;
             }
-            drop(r, final ? r->n : keep); /* at the end, trailing whitespace is dropped */
+            drop(r, final ? r->held.n : keep); /* at the end, trailing whitespace is dropped */
             return 0;
         }
         default: /* ST_CONTENT */
-            if (append(&o->content, &o->n_content, r->buf, r->n)) return -1;
-            r->n = 0;
+            if (append(&o->content, &o->n_content, r->held.p, r->held.n)) return -1;
+            r->held.n = 0;
             return 0;
         }
     }
@@ -140,9 +132,7 @@ static int run(lmx_rsn *r, lmx_rsn_out *o, bool final) {
 
 int lmx_rsn_feed(lmx_rsn *r, const char *text, size_t len, lmx_rsn_out *out) {
     if (r->state == ST_CONTENT) return append(&out->content, &out->n_content, text, len);
-    if (!lmx_grow(&r->buf, &r->cap, r->n + len + 1, 1, 64)) return -1;
-    if (len) memcpy(r->buf + r->n, text, len);
-    r->n += len;
+    if (!lmx_buf_add(&r->held, text, len)) return -1;
     return run(r, out, false);
 }
 

@@ -41,7 +41,7 @@ struct lmx_tc {
     bool after_call; /* drop whitespace (and ';') right after a call */
     bool in_call;
     int kind;
-    size_t call_at; /* in call mode: offset of the marker (whitespace before it) */
+    size_t call_at;  /* in call mode: offset of the marker (whitespace before it) */
     lmx_buf content; /* every content byte so far */
     call *calls;
     int n_calls, calls_cap;
@@ -84,7 +84,6 @@ static uint64_t next_rand(uint64_t *s) { /* splitmix64 */
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
-
 
 /* ---- families ---- */
 
@@ -151,8 +150,8 @@ char *lmx_tc_forced_prefix(lmx_tc_family f, const char *name, bool mistral_args)
         if (name && mistral_args)
             ok = ok && lmx_buf_add(&out, name, strlen(name)) && lmx_buf_add(&out, "[ARGS]", 6);
         else if (q)
-            ok = ok && lmx_buf_add(&out, "[{\"name\": ", 10) &&
-                 lmx_buf_add(&out, q, strlen(q)) && lmx_buf_add(&out, ", \"arguments\": ", 15);
+            ok = ok && lmx_buf_add(&out, "[{\"name\": ", 10) && lmx_buf_add(&out, q, strlen(q)) &&
+                 lmx_buf_add(&out, ", \"arguments\": ", 15);
         break;
     default:
         break;
@@ -379,8 +378,7 @@ static bool parse_xml_call(lmx_tc *p, const char *s, size_t n) {
         if (vn && v[0] == '\n') v++, vn--;
         if (vn && v[vn - 1] == '\n') vn--;
         ok = (first || lmx_buf_add(&args, ",", 1)) &&
-             put_json_string(&args, pname, strlen(pname)) &&
-             lmx_buf_add(&args, ":", 1);
+             put_json_string(&args, pname, strlen(pname)) && lmx_buf_add(&args, ":", 1);
         first = false;
         const char *ty = param_type(p->tools, name, name_len, pname);
         free(pname);
@@ -389,8 +387,7 @@ static bool parse_xml_call(lmx_tc *p, const char *s, size_t n) {
         if (ok) {
             size_t a = skip_ws(v, vn, 0), b = vn;
             while (b > a && is_ws(v[b - 1])) b--;
-            ok = j ? lmx_buf_add(&args, v + a, b - a)
-                   : put_json_string(&args, v, vn);
+            ok = j ? lmx_buf_add(&args, v + a, b - a) : put_json_string(&args, v, vn);
         }
         json_decref(j);
         i = (size_t)(end - s) + 12;
@@ -423,15 +420,7 @@ static void emit_content(lmx_tc *p, lmx_tc_delta *d, const char *s, size_t k) {
     if (!d) return;
     if (d->n && d->items[d->n - 1].index < 0) { /* extend the last content item */
         lmx_tc_item *it = &d->items[d->n - 1];
-        char *t = realloc(it->text, it->len + k + 1);
-        if (!t) {
-            p->oom = true;
-            return;
-        }
-        memcpy(t + it->len, s, k);
-        it->len += k;
-        t[it->len] = 0;
-        it->text = t;
+        if (!lmx_str_append(&it->text, &it->len, s, k)) p->oom = true;
         return;
     }
     lmx_tc_item it = {.index = -1, .text = dupn(s, k), .len = k};

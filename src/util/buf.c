@@ -2,6 +2,7 @@
  * Always NUL terminated after its bytes, so text built in it is a C string. */
 #include "util/buf.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,19 @@ bool lmx_buf_add(lmx_buf *b, const void *data, size_t n) {
     memcpy(b->p + b->n, data, n);
     b->n += n;
     b->p[b->n] = 0;
+    return true;
+}
+
+bool lmx_buf_printf(lmx_buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (k < 0 || !lmx_buf_reserve(b, (size_t)k)) return false;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->n, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)k;
     return true;
 }
 
@@ -46,4 +60,15 @@ int lmx_buf_read(lmx_buf *b, FILE *f, size_t limit) {
         if (limit && b->n >= limit) return 1;
         if (!got) return ferror(f) ? -1 : 0;
     }
+}
+
+bool lmx_str_append(char **s, size_t *len, const void *data, size_t n) {
+    if (!n) return true;
+    char *t = realloc(*s, *len + n + 1);
+    if (!t) return false;
+    memcpy(t + *len, data, n);
+    *len += n;
+    t[*len] = 0;
+    *s = t;
+    return true;
 }

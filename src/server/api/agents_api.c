@@ -294,15 +294,25 @@ int lmx_h_agent_runs_list(lmx_req *r, const char *rest) {
     return list(r, tenant, false);
 }
 
+/* The runtime and the run a URL names: rest is "{id}" or "{id}/{sub}";
+ * *sub is NULL without one. NULL (*e set) without a runtime. */
+static lmx_agents *run_target(lmx_req *r, const char *rest, char id[64], const char **sub,
+                              lmx_api_err *e) {
+    lmx_agents *a = runtime(r, e);
+    if (!a) return NULL;
+    size_t n = strcspn(rest, "/");
+    snprintf(id, 64, "%.*s", (int)(n < 63 ? n : 63), rest);
+    *sub = rest[n] ? rest + n + 1 : NULL;
+    return a;
+}
+
 /* GET {id} and {id}/events; tenant NULL: any. */
 static int run_get(lmx_req *r, const char *rest, const char *tenant) {
     lmx_api_err e = {0};
-    lmx_agents *a = runtime(r, &e);
-    if (!a) return lmx_reply_err(r, &e);
     char id[64];
-    size_t n = strcspn(rest, "/");
-    snprintf(id, sizeof id, "%.*s", (int)(n < 63 ? n : 63), rest);
-    const char *sub = rest[n] ? rest + n + 1 : NULL;
+    const char *sub;
+    lmx_agents *a = run_target(r, rest, id, &sub, &e);
+    if (!a) return lmx_reply_err(r, &e);
     if (sub && !strcmp(sub, "events")) {
         long long after = last_event_id(r);
         if (after < 0) {
@@ -333,12 +343,11 @@ int lmx_h_agent_run_get(lmx_req *r, const char *rest) {
 
 static int run_post(lmx_req *r, const char *rest, const char *tenant) {
     lmx_api_err e = {0};
-    lmx_agents *a = runtime(r, &e);
-    if (!a) return lmx_reply_err(r, &e);
     char id[64];
-    size_t n = strcspn(rest, "/");
-    snprintf(id, sizeof id, "%.*s", (int)(n < 63 ? n : 63), rest);
-    const char *sub = rest[n] ? rest + n + 1 : "";
+    const char *sub;
+    lmx_agents *a = run_target(r, rest, id, &sub, &e);
+    if (!a) return lmx_reply_err(r, &e);
+    if (!sub) sub = "";
     if (!strcmp(sub, "cancel")) return reply(r, lmx_agents_cancel(a, tenant, id, &e), 200, &e);
     if (!strcmp(sub, "tool_outputs") && tenant) {
         json_t *body = lmx_req_json(r, false, &e);

@@ -67,23 +67,39 @@ static const char *ol_model_field(lmx_req *r, json_t *body, int *ok) {
     return json_string_value(m);
 }
 
-/* The body of a request naming one model (show, pull, delete), its model
- * name and the manager's id for it. NULL: answered already (*ok, the reply)
- * for a bad body or a missing model. */
-static json_t *ol_model_body(lmx_req *r, const char **req_name, char *id, size_t cap, int *ok) {
+/* A request naming one model (show, pull, delete): its body, its model name
+ * and the manager's id for it. */
+typedef struct {
+    json_t *body;
+    const char *name;
+    char id[256];
+    int reply; /* what ol_named_read answered with, when it did */
+} ol_named;
+
+/* Reads the body and its model; false: answered already (q->reply) for a
+ * bad body or a missing model. */
+static bool ol_named_read(lmx_req *r, ol_named *q) {
     lmx_api_err e = {0};
-    json_t *body = lmx_req_json(r, false, &e);
-    if (!body) {
-        *ok = lmx_reply_err(r, &e);
-        return NULL;
+    q->body = lmx_req_json(r, false, &e);
+    if (!q->body) {
+        q->reply = lmx_reply_err(r, &e);
+        return false;
     }
-    *req_name = ol_model_field(r, body, ok);
-    if (!*req_name) {
-        json_decref(body);
-        return NULL;
+    q->name = ol_model_field(r, q->body, &q->reply);
+    if (!q->name) {
+        json_decref(q->body);
+        return false;
     }
-    lmx_ol_name(*req_name, id, cap);
-    return body;
+    lmx_ol_name(q->name, q->id, sizeof q->id);
+    return true;
+}
+
+/* The answer for a model the store does not have, in this API's words. */
+static int ol_named_404(lmx_req *r, ol_named *q, lmx_api_err *e) {
+    lmx_err_set(e, 404, "not_found_error", "model_not_found", "model", "model '%s' not found",
+                q->name);
+    json_decref(q->body);
+    return lmx_reply_err(r, e);
 }
 
 /* The manager's load options for a keep_alive: 0 unloads as soon as the
@@ -597,24 +613,18 @@ int lmx_h_ol_show(lmx_req *r, const char *rest) {
     (void)rest;
     lmx_app *app = lmx_req_app(r);
     lmx_api_err e = {0};
-    const char *req_name;
-    char id[256];
-    int ok = 0;
-    json_t *body = ol_model_body(r, &req_name, id, sizeof id, &ok);
-    if (!body) return ok;
-    json_t *m = lmx_compat_model(app, id);
+    ol_named q;
+    if (!ol_named_read(r, &q)) return q.reply;
+    json_t *m = lmx_compat_model(app, q.id);
     lmx_served *s = NULL;
     if (!m) {
         /* an alias or another name the manager resolves */
-        s = lmx_api_acquire(app->mgr, id, &e);
+        s = lmx_api_acquire(app->mgr, q.id, &e);
         if (s) m = lmx_compat_model(app, s->name);
     }
     if (!m) {
         if (s) lmx_mgr_release(s);
-        lmx_err_set(&e, 404, "not_found_error", "model_not_found", "model", "model '%s' not found",
-                    req_name);
-        json_decref(body);
-        return lmx_reply_err(r, &e);
+        return ol_named_404(r, &q, &e);
     }
     const char *mid = json_string_value(json_object_get(m, "id"));
     if (!s) {
@@ -661,7 +671,7 @@ int lmx_h_ol_show(lmx_req *r, const char *rest) {
     lmx_gguf_close(own);
     if (s) lmx_mgr_release(s);
     json_decref(m);
-    json_decref(body);
+    json_decref(q.body);
     return lmx_reply_json(r, 200, o);
 }
 
@@ -739,14 +749,11 @@ int lmx_h_ol_pull(lmx_req *r, const char *rest) {
     (void)rest;
     lmx_app *app = lmx_req_app(r);
     lmx_api_err e = {0};
-    const char *req_name;
-    char id[256];
-    int ok = 0;
-    json_t *body = ol_model_body(r, &req_name, id, sizeof id, &ok);
-    if (!body) return ok;
+    ol_named q;
+    if (!ol_named_read(r, &q)) return q.reply;
     /* hf.co/org/repo[:QUANT] → repo and quant */
     char repo[256], quant[64] = "";
-    snprintf(repo, sizeof repo, "%s", id);
+    snprintf(repo, sizeof repo, "%s", q.id);
     char *colon = strrchr(repo, ':');
     if (colon && colon > strrchr(repo, '/')) {
         snprintf(quant, sizeof quant, "%s", colon + 1);
@@ -757,28 +764,28 @@ int lmx_h_ol_pull(lmx_req *r, const char *rest) {
         lmx_err_set(&e, 400, "invalid_request_error", NULL, "model",
                     "pull model manifest: '%s' is not a Hugging Face model: LMX pulls "
                     "hf.co/ORG/REPO[:QUANT] names from the Hugging Face Hub",
-                    req_name);
-        json_decref(body);
+                    q.name);
+        json_decref(q.body);
         return lmx_reply_err(r, &e);
     }
-    bool stream = !json_is_false(json_object_get(body, "stream"));
+    bool stream = !json_is_false(json_object_get(q.body, "stream"));
     ol_pull *p = calloc(1, sizeof *p);
     if (!p) {
-        json_decref(body);
+        json_decref(q.body);
         lmx_err_set(&e, 500, "server_error", NULL, NULL, "out of memory");
         return lmx_reply_err(r, &e);
     }
     p->app = app;
     char hex[65];
-    lmx_compat_digest(id, hex);
+    lmx_compat_digest(q.id, hex);
     snprintf(p->digest, sizeof p->digest, "sha256:%s", hex);
     if (lmx_api_dl_start(app->downloads, repo, NULL, quant[0] ? quant : NULL, NULL, p->id,
                          sizeof p->id, &e)) {
         free(p);
-        json_decref(body);
+        json_decref(q.body);
         return lmx_reply_err(r, &e);
     }
-    json_decref(body);
+    json_decref(q.body);
     if (stream) {
         lmx_stream_ops ops = {.next = pull_next, .free = free};
         return lmx_reply_stream(r, "application/x-ndjson", &ops, p);
@@ -808,19 +815,14 @@ int lmx_h_ol_pull(lmx_req *r, const char *rest) {
 int lmx_h_ol_delete(lmx_req *r, const char *rest) {
     (void)rest;
     lmx_api_err e = {0};
-    const char *req_name;
-    char id[256];
-    int ok = 0;
-    json_t *body = ol_model_body(r, &req_name, id, sizeof id, &ok);
-    if (!body) return ok;
-    if (lmx_api_delete(lmx_req_app(r)->mgr, id, &e)) {
-        if (e.status == 404)
-            lmx_err_set(&e, 404, "not_found_error", "model_not_found", "model",
-                        "model '%s' not found", req_name);
-        json_decref(body);
+    ol_named q;
+    if (!ol_named_read(r, &q)) return q.reply;
+    if (lmx_api_delete(lmx_req_app(r)->mgr, q.id, &e)) {
+        if (e.status == 404) return ol_named_404(r, &q, &e);
+        json_decref(q.body);
         return lmx_reply_err(r, &e);
     }
-    json_decref(body);
+    json_decref(q.body);
     return lmx_reply_empty(r, 200);
 }
 

@@ -10,41 +10,28 @@
 
 #include "skills/registry.h"
 
+/* Each failure's HTTP status, error type, code and param, by lmx_skr code. */
+static const struct {
+    int status;
+    const char *type, *code, *param;
+} skr_err[] = {
+    [LMX_SKR_BAD_REF] = {400, "invalid_request_error", "invalid_skill", NULL},
+    [LMX_SKR_NOT_FOUND] = {404, "not_found_error", "skill_not_found", NULL},
+    [LMX_SKR_INVALID_ARGS] = {400, "invalid_request_error", "invalid_arguments", "arguments"},
+    [LMX_SKR_BUSY] = {429, "rate_limit_error", "skill_busy", NULL},
+    [LMX_SKR_TIMEOUT] = {504, "server_error", "skill_timeout", NULL},
+    [LMX_SKR_FAILED] = {502, "server_error", "skill_failed", NULL},
+    [LMX_SKR_BAD_OUTPUT] = {502, "server_error", "skill_bad_output", NULL},
+    [LMX_SKR_UNAVAILABLE] = {503, "server_error", "skill_unavailable", NULL},
+    [LMX_SKR_CANCELLED] = {499, "server_error", "cancelled", NULL},
+};
+
 void lmx_skr_api_err(const lmx_skr *r, lmx_api_err *e) {
     memset(e, 0, sizeof *e);
-    switch (r->code) {
-    case LMX_SKR_OK:
-        return;
-    case LMX_SKR_BAD_REF:
-        lmx_err_set(e, 400, "invalid_request_error", "invalid_skill", NULL, "%s", r->message);
-        return;
-    case LMX_SKR_NOT_FOUND:
-        lmx_err_set(e, 404, "not_found_error", "skill_not_found", NULL, "%s", r->message);
-        return;
-    case LMX_SKR_INVALID_ARGS:
-        lmx_err_set(e, 400, "invalid_request_error", "invalid_arguments", "arguments", "%s",
-                    r->message);
-        return;
-    case LMX_SKR_BUSY:
-        lmx_err_set(e, 429, "rate_limit_error", "skill_busy", NULL, "%s", r->message);
-        e->retry_after = r->retry_after > 0 ? r->retry_after : 1;
-        return;
-    case LMX_SKR_TIMEOUT:
-        lmx_err_set(e, 504, "server_error", "skill_timeout", NULL, "%s", r->message);
-        return;
-    case LMX_SKR_FAILED:
-        lmx_err_set(e, 502, "server_error", "skill_failed", NULL, "%s", r->message);
-        return;
-    case LMX_SKR_BAD_OUTPUT:
-        lmx_err_set(e, 502, "server_error", "skill_bad_output", NULL, "%s", r->message);
-        return;
-    case LMX_SKR_UNAVAILABLE:
-        lmx_err_set(e, 503, "server_error", "skill_unavailable", NULL, "%s", r->message);
-        return;
-    case LMX_SKR_CANCELLED:
-        lmx_err_set(e, 499, "server_error", "cancelled", NULL, "%s", r->message);
-        return;
-    }
+    if (r->code <= LMX_SKR_OK || (size_t)r->code >= sizeof skr_err / sizeof *skr_err) return;
+    lmx_err_set(e, skr_err[r->code].status, skr_err[r->code].type, skr_err[r->code].code,
+                skr_err[r->code].param, "%s", r->message);
+    if (r->code == LMX_SKR_BUSY) e->retry_after = r->retry_after > 0 ? r->retry_after : 1;
 }
 
 json_t *lmx_skr_details(const lmx_skr *r) {

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
+
 static int bad(lmx_api_err *e, const char *param, const char *msg) {
     lmx_err_bad(e, param, "Invalid '%s': %s", param, msg);
     return -1;
@@ -293,18 +295,13 @@ int lmx_chat_prompt(const lmx_served *s, const lmx_oai_req *r, const char *suffi
                         s->name, err);
         return -1;
     }
-    if (suffix && *suffix) {
-        size_t a = strlen(text), b = strlen(suffix);
-        char *t = realloc(text, a + b + 1);
-        if (!t) {
-            free(text);
-            lmx_err_set(e, 500, "server_error", NULL, NULL, "out of memory");
-            return -1;
-        }
-        memcpy(t + a, suffix, b + 1);
-        text = t;
+    size_t tl = strlen(text);
+    if (suffix && !lmx_str_append(&text, &tl, suffix, strlen(suffix))) {
+        free(text);
+        lmx_err_set(e, 500, "server_error", NULL, NULL, "out of memory");
+        return -1;
     }
-    size_t bl = strlen(s->bos_text), tl = strlen(text);
+    size_t bl = strlen(s->bos_text);
     bool has_bos = bl && tl >= bl && !memcmp(text, s->bos_text, bl);
     int rc = lmx_srv_tokenize(s, text, tl, !has_bos, toks, n_toks, e);
     free(text);

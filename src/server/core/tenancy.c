@@ -9,6 +9,8 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -693,14 +695,38 @@ static void label(FILE *f, const char *v) {
     fputc('"', f);
 }
 
+/* The per-tenant series that are one number each: name, help, type, field. */
+static const struct {
+    const char *name, *help, *type;
+    size_t off; /* of a uint64_t in tenant; SIZE_MAX: inflight (an int) */
+} tenant_series[] = {
+    {"lmx_tenant_requests_total", "Requests admitted, by tenant.", "counter",
+     offsetof(tenant, requests)},
+    {"lmx_tenant_completion_tokens_total", "Generated tokens of finished requests, by tenant.",
+     "counter", offsetof(tenant, completion_tokens)},
+    {"lmx_tenant_prompt_tokens_total", "Prompt tokens of finished requests, by tenant.", "counter",
+     offsetof(tenant, prompt_tokens)},
+    {"lmx_tenant_inflight", "Requests in flight, by tenant.", "gauge", SIZE_MAX},
+};
+
+static void tenant_series_out(lmx_tenancy *t, FILE *f, int s) {
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", tenant_series[s].name, tenant_series[s].help,
+            tenant_series[s].name, tenant_series[s].type);
+    for (int i = 0; i < t->n_tenants; i++) {
+        const tenant *x = &t->tenants[i];
+        fprintf(f, "%s{tenant=", tenant_series[s].name), label(f, x->name);
+        if (tenant_series[s].off == SIZE_MAX)
+            fprintf(f, "} %d\n", x->inflight);
+        else
+            fprintf(
+                f, "} %llu\n",
+                (unsigned long long)*(const uint64_t *)((const char *)x + tenant_series[s].off));
+    }
+}
+
 void lmx_tenancy_metrics(lmx_tenancy *t, FILE *f) {
     pthread_mutex_lock(&t->mu);
-    fputs("# HELP lmx_tenant_requests_total Requests admitted, by tenant.\n"
-          "# TYPE lmx_tenant_requests_total counter\n",
-          f);
-    for (int i = 0; i < t->n_tenants; i++)
-        fputs("lmx_tenant_requests_total{tenant=", f), label(f, t->tenants[i].name),
-            fprintf(f, "} %llu\n", (unsigned long long)t->tenants[i].requests);
+    tenant_series_out(t, f, 0);
     fputs("# HELP lmx_tenant_rejected_total Requests refused by the overload contract, by tenant "
           "and code.\n# TYPE lmx_tenant_rejected_total counter\n",
           f);
@@ -709,24 +735,8 @@ void lmx_tenancy_metrics(lmx_tenancy *t, FILE *f) {
             fputs("lmx_tenant_rejected_total{tenant=", f), label(f, t->tenants[i].name),
                 fprintf(f, ",code=\"%s\"} %llu\n", rej_code[k],
                         (unsigned long long)t->tenants[i].rejected[k]);
-    fputs("# HELP lmx_tenant_completion_tokens_total Generated tokens of finished requests, by "
-          "tenant.\n# TYPE lmx_tenant_completion_tokens_total counter\n",
-          f);
-    for (int i = 0; i < t->n_tenants; i++)
-        fputs("lmx_tenant_completion_tokens_total{tenant=", f), label(f, t->tenants[i].name),
-            fprintf(f, "} %llu\n", (unsigned long long)t->tenants[i].completion_tokens);
-    fputs("# HELP lmx_tenant_prompt_tokens_total Prompt tokens of finished requests, by tenant.\n"
-          "# TYPE lmx_tenant_prompt_tokens_total counter\n",
-          f);
-    for (int i = 0; i < t->n_tenants; i++)
-        fputs("lmx_tenant_prompt_tokens_total{tenant=", f), label(f, t->tenants[i].name),
-            fprintf(f, "} %llu\n", (unsigned long long)t->tenants[i].prompt_tokens);
-    fputs("# HELP lmx_tenant_inflight Requests in flight, by tenant.\n"
-          "# TYPE lmx_tenant_inflight gauge\n",
-          f);
-    for (int i = 0; i < t->n_tenants; i++)
-        fputs("lmx_tenant_inflight{tenant=", f), label(f, t->tenants[i].name),
-            fprintf(f, "} %d\n", t->tenants[i].inflight);
+    for (int s = 1; s < (int)(sizeof tenant_series / sizeof *tenant_series); s++)
+        tenant_series_out(t, f, s);
     fputs("# HELP lmx_client_requests_total Requests seen, by client id: the client_labels most "
           "active over the last minutes have their own label, the rest count as \"other\"; a "
           "label given to a busier client disappears and restarts at 0 if it returns.\n"

@@ -144,6 +144,21 @@ static void add_cors(struct MHD_Response *resp) {
                             "x-ratelimit-reset-tokens");
 }
 
+/* One limit's x-ratelimit-{limit,remaining,reset}-WHAT headers (none
+ * without a limit). */
+static void rate_headers(struct MHD_Response *resp, const char *what, long limit, long left,
+                         long reset) {
+    if (limit <= 0) return;
+    static const char *const kind[] = {"limit", "remaining", "reset"};
+    const long val[] = {limit, left, reset};
+    for (int i = 0; i < 3; i++) {
+        char h[48], v[32];
+        snprintf(h, sizeof h, "x-ratelimit-%s-%s", kind[i], what);
+        snprintf(v, sizeof v, "%ld%s", val[i], i == 2 ? "s" : ""); /* the reset in seconds */
+        MHD_add_response_header(resp, h, v);
+    }
+}
+
 /* OpenAI's x-ratelimit-* headers, for a tenant with request or token
  * quotas; and the trace context naming this request's span. */
 static void add_ratelimit(const req *r, struct MHD_Response *resp) {
@@ -152,22 +167,8 @@ static void add_ratelimit(const req *r, struct MHD_Response *resp) {
     lmx_trace_format(&r->trace, v, sizeof v);
     MHD_add_response_header(resp, "traceparent", v);
     if (!c->tenant[0]) return;
-    if (c->rl_req_limit > 0) {
-        snprintf(v, sizeof v, "%ld", c->rl_req_limit);
-        MHD_add_response_header(resp, "x-ratelimit-limit-requests", v);
-        snprintf(v, sizeof v, "%ld", c->rl_req_left);
-        MHD_add_response_header(resp, "x-ratelimit-remaining-requests", v);
-        snprintf(v, sizeof v, "%lds", c->rl_req_reset);
-        MHD_add_response_header(resp, "x-ratelimit-reset-requests", v);
-    }
-    if (c->rl_tok_limit > 0) {
-        snprintf(v, sizeof v, "%ld", c->rl_tok_limit);
-        MHD_add_response_header(resp, "x-ratelimit-limit-tokens", v);
-        snprintf(v, sizeof v, "%ld", c->rl_tok_left);
-        MHD_add_response_header(resp, "x-ratelimit-remaining-tokens", v);
-        snprintf(v, sizeof v, "%lds", c->rl_tok_reset);
-        MHD_add_response_header(resp, "x-ratelimit-reset-tokens", v);
-    }
+    rate_headers(resp, "requests", c->rl_req_limit, c->rl_req_left, c->rl_req_reset);
+    rate_headers(resp, "tokens", c->rl_tok_limit, c->rl_tok_left, c->rl_tok_reset);
 }
 
 void lmx_reply_header(lmx_req *r, const char *name, const char *value) {

@@ -22,16 +22,17 @@
 #include "server/http/http.h"
 #include "server/core/tenancy.h"
 #include "server/http/metrics_ops.h"
+#include "util/buf.h"
 #include "util/clock.h"
 
 #define MAX_MODELS 64
-#define MAX_REQ 1024
-#define MAX_DUR 512
+#define MAX_REQ    1024
+#define MAX_DUR    512
 
 static const double ttft_le[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 static const double dur_le[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
 #define N_TTFT (sizeof ttft_le / sizeof ttft_le[0])
-#define N_DUR (sizeof dur_le / sizeof dur_le[0])
+#define N_DUR  (sizeof dur_le / sizeof dur_le[0])
 
 typedef struct {
     char api[64], model[128];
@@ -114,10 +115,10 @@ void lmx_metrics_observe(const lmx_metrics_req *q) {
     pthread_mutex_lock(&mu);
     if (t_start < 0) t_start = lmx_now_s();
     know(q->served);
-    const char *model = q->served && *q->served           ? q->served
-                        : !q->model || !*q->model        ? "none"
-                        : is_known(q->model)             ? q->model
-                                                         : "unknown";
+    const char *model = q->served && *q->served   ? q->served
+                        : !q->model || !*q->model ? "none"
+                        : is_known(q->model)      ? q->model
+                                                  : "unknown";
     req_series *rs = NULL;
     for (int i = 0; i < n_reqs && !rs; i++)
         if (reqs[i].status == q->status && !strcmp(reqs[i].api, api) &&
@@ -162,10 +163,14 @@ void lmx_metrics_observe(const lmx_metrics_req *q) {
 static void label(FILE *f, const char *v) {
     fputc('"', f);
     for (; *v; v++) {
-        if (*v == '\\') fputs("\\\\", f);
-        else if (*v == '"') fputs("\\\"", f);
-        else if (*v == '\n') fputs("\\n", f);
-        else fputc(*v, f);
+        if (*v == '\\')
+            fputs("\\\\", f);
+        else if (*v == '"')
+            fputs("\\\"", f);
+        else if (*v == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*v, f);
     }
     fputc('"', f);
 }
@@ -176,9 +181,12 @@ static void family(FILE *f, const char *name, const char *type, const char *help
 
 /* A float as the format reads it (Go's ParseFloat): %.17g round-trips. */
 static void num(FILE *f, double v) {
-    if (isnan(v)) fputs("NaN", f);
-    else if (isinf(v)) fputs(v > 0 ? "+Inf" : "-Inf", f);
-    else fprintf(f, "%.17g", v);
+    if (isnan(v))
+        fputs("NaN", f);
+    else if (isinf(v))
+        fputs(v > 0 ? "+Inf" : "-Inf", f);
+    else
+        fprintf(f, "%.17g", v);
 }
 
 static void histogram(FILE *f, const char *name, const char *labels_api, const char *model,
@@ -190,8 +198,10 @@ static void histogram(FILE *f, const char *name, const char *labels_api, const c
         if (labels_api) fputs("api=", f), label(f, labels_api), fputc(',', f);
         fputs("model=", f), label(f, model);
         fputs(",le=\"", f);
-        if (i < n) fprintf(f, "%g", le[i]); /* short and exact enough for bounds */
-        else fputs("+Inf", f);
+        if (i < n)
+            fprintf(f, "%g", le[i]); /* short and exact enough for bounds */
+        else
+            fputs("+Inf", f);
         fprintf(f, "\"} %llu\n", (unsigned long long)(i < n ? cum : count));
     }
     fprintf(f, "%s_sum{", name);
@@ -216,6 +226,27 @@ static void model_line(FILE *f, const char *name, const char *model, const char 
     label(f, model);
     if (extra) fputs(extra, f);
     fputs("} ", f);
+}
+
+/* One model's sample of a real-valued series. */
+static void model_num(FILE *f, const char *name, const char *model, double v) {
+    model_line(f, name, model, NULL);
+    num(f, v);
+    fputc('\n', f);
+}
+
+/* One model's gauge split three ways: first_state (running / used), cached,
+ * and free (clamped at 0: the counts are read without one lock). */
+static void by_state(FILE *f, const char *name, const char *model, const char *first_state,
+                     int first, int cached, int free_n) {
+    char extra[48];
+    snprintf(extra, sizeof extra, ",state=\"%s\"", first_state);
+    model_line(f, name, model, extra);
+    fprintf(f, "%d\n", first);
+    model_line(f, name, model, ",state=\"cached\"");
+    fprintf(f, "%d\n", cached);
+    model_line(f, name, model, ",state=\"free\"");
+    fprintf(f, "%d\n", free_n > 0 ? free_n : 0);
 }
 
 typedef struct {
@@ -245,7 +276,8 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
     }
 
     pthread_mutex_lock(&mu);
-    family(f, "lmx_requests_total", "counter", "HTTP requests finished, by route, model and status.");
+    family(f, "lmx_requests_total", "counter",
+           "HTTP requests finished, by route, model and status.");
     for (int i = 0; i < n_reqs; i++) {
         fputs("lmx_requests_total{api=", f), label(f, reqs[i].api);
         fputs(",model=", f), label(f, reqs[i].model);
@@ -268,41 +300,36 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
            "Time a request waited in the queue plus its prompt's prefill.");
     for (int i = 0; i < n_models; i++)
         if (models[i].ttft_count)
-            histogram(f, "lmx_time_to_first_token_seconds", NULL, models[i].name,
-                      models[i].ttft_b, ttft_le, N_TTFT, models[i].ttft_count,
-                      models[i].ttft_sum);
+            histogram(f, "lmx_time_to_first_token_seconds", NULL, models[i].name, models[i].ttft_b,
+                      ttft_le, N_TTFT, models[i].ttft_count, models[i].ttft_sum);
     double up = t_start < 0 ? 0 : lmx_now_s() - t_start;
     pthread_mutex_unlock(&mu);
 
     family(f, "lmx_queue_depth", "gauge", "Requests waiting for a sequence slot.");
     for (int i = 0; i < n; i++)
         model_line(f, "lmx_queue_depth", list[i]->name, NULL), fprintf(f, "%d\n", st[i].queued);
-    family(f, "lmx_queue_depth_by_tenant", "gauge", "Requests waiting for a sequence slot, by tenant.");
+    family(f, "lmx_queue_depth_by_tenant", "gauge",
+           "Requests waiting for a sequence slot, by tenant.");
     for (int i = 0; i < n; i++) {
         tenant_depth td = {f, list[i]->name};
         lmx_sched_each_tenant(list[i]->sched, tenant_depth_line, &td);
     }
-    family(f, "lmx_queue_limit", "gauge", "Requests that may wait per model before 429 queue_full.");
+    family(f, "lmx_queue_limit", "gauge",
+           "Requests that may wait per model before 429 queue_full.");
     for (int i = 0; i < n; i++)
         model_line(f, "lmx_queue_limit", list[i]->name, NULL), fprintf(f, "%d\n", st[i].n_queue);
     family(f, "lmx_queue_drain_per_second", "gauge",
            "Requests finishing per second lately (what Retry-After is computed from).");
-    for (int i = 0; i < n; i++) {
-        model_line(f, "lmx_queue_drain_per_second", list[i]->name, NULL);
-        num(f, st[i].drain_per_s);
-        fputc('\n', f);
-    }
+    for (int i = 0; i < n; i++)
+        model_num(f, "lmx_queue_drain_per_second", list[i]->name, st[i].drain_per_s);
     family(f, "lmx_batch_cap", "gauge",
            "Sequences admitted at most now (below --parallel while the latency target caps it).");
     for (int i = 0; i < n; i++)
         model_line(f, "lmx_batch_cap", list[i]->name, NULL), fprintf(f, "%d\n", st[i].batch_cap);
     family(f, "lmx_decode_step_p95_seconds", "gauge",
            "p95 of recent decode steps: each running sequence's inter-token latency.");
-    for (int i = 0; i < n; i++) {
-        model_line(f, "lmx_decode_step_p95_seconds", list[i]->name, NULL);
-        num(f, st[i].itl_p95_ms / 1000.0);
-        fputc('\n', f);
-    }
+    for (int i = 0; i < n; i++)
+        model_num(f, "lmx_decode_step_p95_seconds", list[i]->name, st[i].itl_p95_ms / 1000.0);
     family(f, "lmx_active_sequences", "gauge", "Sequences being prefilled or decoded.");
     for (int i = 0; i < n; i++)
         model_line(f, "lmx_active_sequences", list[i]->name, NULL),
@@ -311,31 +338,22 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
            "Share of the KV cache's positions holding a sequence's or the prefix cache's tokens.");
     for (int i = 0; i < n; i++) {
         double cap = (double)st[i].kv_capacity;
-        model_line(f, "lmx_kv_cache_used_ratio", list[i]->name, NULL);
-        num(f, cap > 0 ? (double)st[i].kv_used / cap : 0);
-        fputc('\n', f);
+        model_num(f, "lmx_kv_cache_used_ratio", list[i]->name,
+                  cap > 0 ? (double)st[i].kv_used / cap : 0);
     }
     family(f, "lmx_kv_cache_slots", "gauge",
            "KV cache slots: running a sequence, holding a prefix cache, or free.");
     for (int i = 0; i < n; i++) {
         int free_slots = st[i].slots - st[i].running - st[i].cached_slots;
-        model_line(f, "lmx_kv_cache_slots", list[i]->name, ",state=\"running\"");
-        fprintf(f, "%d\n", st[i].running);
-        model_line(f, "lmx_kv_cache_slots", list[i]->name, ",state=\"cached\"");
-        fprintf(f, "%d\n", st[i].cached_slots);
-        model_line(f, "lmx_kv_cache_slots", list[i]->name, ",state=\"free\"");
-        fprintf(f, "%d\n", free_slots > 0 ? free_slots : 0);
+        by_state(f, "lmx_kv_cache_slots", list[i]->name, "running", st[i].running,
+                 st[i].cached_slots, free_slots);
     }
     family(f, "lmx_kv_cache_blocks", "gauge",
            "Paged KV blocks: held by sequences, cached (registered, held by none), free.");
     for (int i = 0; i < n; i++) {
         int rest = st[i].kv_blocks_total - st[i].kv_blocks_used - st[i].kv_blocks_cached;
-        model_line(f, "lmx_kv_cache_blocks", list[i]->name, ",state=\"used\"");
-        fprintf(f, "%d\n", st[i].kv_blocks_used);
-        model_line(f, "lmx_kv_cache_blocks", list[i]->name, ",state=\"cached\"");
-        fprintf(f, "%d\n", st[i].kv_blocks_cached);
-        model_line(f, "lmx_kv_cache_blocks", list[i]->name, ",state=\"free\"");
-        fprintf(f, "%d\n", rest > 0 ? rest : 0);
+        by_state(f, "lmx_kv_cache_blocks", list[i]->name, "used", st[i].kv_blocks_used,
+                 st[i].kv_blocks_cached, rest);
     }
     family(f, "lmx_kv_cache_bytes", "gauge", "Memory the KV cache's blocks take now.");
     for (int i = 0; i < n; i++)
@@ -348,11 +366,10 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
             fprintf(f, "%llu\n", (unsigned long long)st[i].kv_evictions);
     family(f, "lmx_prefix_cache_hit_ratio", "gauge",
            "Share of admitted prompt tokens taken from the prefix cache instead of prefilled.");
-    for (int i = 0; i < n; i++) {
-        model_line(f, "lmx_prefix_cache_hit_ratio", list[i]->name, NULL);
-        num(f, st[i].prompt_tokens ? (double)st[i].cached_tokens / (double)st[i].prompt_tokens : 0);
-        fputc('\n', f);
-    }
+    for (int i = 0; i < n; i++)
+        model_num(f, "lmx_prefix_cache_hit_ratio", list[i]->name,
+                  st[i].prompt_tokens ? (double)st[i].cached_tokens / (double)st[i].prompt_tokens
+                                      : 0);
     family(f, "lmx_prefix_cache_hits_total", "counter",
            "Prompts that reused a cached prefix's KV instead of prefilling it.");
     for (int i = 0; i < n; i++)
@@ -379,16 +396,12 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
         model_line(f, "lmx_spec_auto_off_total", list[i]->name, NULL),
             fprintf(f, "%llu\n", (unsigned long long)st[i].spec_auto_off);
     family(f, "lmx_model_load_seconds", "gauge", "How long loading each loaded model took.");
-    for (int i = 0; i < n; i++) {
-        model_line(f, "lmx_model_load_seconds", list[i]->name, NULL);
-        num(f, list[i]->load_time_ms / 1000.0);
-        fputc('\n', f);
-    }
+    for (int i = 0; i < n; i++)
+        model_num(f, "lmx_model_load_seconds", list[i]->name, list[i]->load_time_ms / 1000.0);
     family(f, "lmx_models_loaded", "gauge", "Models loaded and routable.");
     fprintf(f, "lmx_models_loaded %d\n", n);
     family(f, "lmx_download_bytes_total", "counter", "Bytes written by model downloads.");
-    fprintf(f, "lmx_download_bytes_total %llu\n",
-            (unsigned long long)atomic_load(&download_bytes));
+    fprintf(f, "lmx_download_bytes_total %llu\n", (unsigned long long)atomic_load(&download_bytes));
     family(f, "lmx_uptime_seconds", "gauge", "Seconds since the server started.");
     fputs("lmx_uptime_seconds ", f), num(f, up), fputc('\n', f);
     family(f, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
@@ -412,12 +425,8 @@ int lmx_h_metrics(lmx_req *r, const char *rest) {
     lmx_agents *ag = lmx_req_app(r)->agents;
     char *at = text && ag ? lmx_agents_metrics(ag) : NULL;
     if (at) { /* the agent runtime's series follow the server's */
-        size_t n = strlen(text), m = strlen(at);
-        char *both = realloc(text, n + m + 1);
-        if (both) {
-            memcpy(both + n, at, m + 1);
-            text = both;
-        }
+        size_t n = strlen(text);
+        lmx_str_append(&text, &n, at, strlen(at)); /* out of memory: the server's alone */
         free(at);
     }
     if (!text) {
