@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Extensions of the OpenAI request that serving benchmarks and evaluation
-harnesses send: ignore_eos (llama.cpp / vLLM) generates to max_tokens."""
+harnesses send: ignore_eos (llama.cpp / vLLM) generates to max_tokens, in
+/v1/completions, /v1/chat/completions and /v1/responses."""
 from harness import main, test
 from server_util import MODEL, Server
 
@@ -29,6 +30,17 @@ def ignore_eos_generates_up_to_max_tokens():
         assert j['usage']['completion_tokens'] == 20, (path, j['usage'])
         st, j, _, _ = s.post(path, {**base, 'ignore_eos': 'yes'})
         assert st == 400 and j['error']['param'] == 'ignore_eos', j
+    # /v1/responses takes it too (as its other sampler extensions): output to max_output_tokens
+    base = {'model': MODEL, 'input': 'Hi', 'max_output_tokens': 20, 'temperature': 0,
+            'logit_bias': eos, 'store': False}
+    st, j, _, _ = s.post('/v1/responses', base)
+    assert st == 200 and j['status'] == 'completed' and j['usage']['output_tokens'] <= 1, j
+    st, j, _, _ = s.post('/v1/responses', {**base, 'ignore_eos': True})
+    assert st == 200 and j['status'] == 'incomplete', j
+    assert j['incomplete_details'] == {'reason': 'max_output_tokens'}, j
+    assert j['usage']['output_tokens'] == 20, j['usage']
+    st, j, _, _ = s.post('/v1/responses', {**base, 'ignore_eos': 'yes'})
+    assert st == 400 and j['error']['param'] == 'ignore_eos', j
 
 
 @test

@@ -17,7 +17,8 @@ _results = None
 def results():
     global _results
     if _results is None:
-        with Server('--api-key', 'sk-ws', '--tenancy-db', ':memory:', '-t', 1, model=SYNTH) as s, \
+        with Server('--api-key', 'sk-ws', '--tenancy-db', ':memory:', '-t', 1, '-c', 32768,
+                    model=SYNTH) as s, \
                 Server('--parallel', 1, '--queue', 1, '-t', 1, '--tenancy-db', ':memory:',
                        model=SYNTH) as busy:
             env = dict(os.environ, WS_URL=f'ws://127.0.0.1:{s.port}/v1/realtime', MODEL='llama-f32',

@@ -64,6 +64,7 @@ static const lmx_bridge_field fields[] = {
     /* LMX extensions, passed to the sampler as in /v1/chat/completions */
     {"top_k", LMX_BR_EXT},
     {"stop", LMX_BR_EXT},
+    {"ignore_eos", LMX_BR_EXT},
     LMX_BRIDGE_SAMPLER_EXT,
 };
 
