@@ -83,6 +83,26 @@ bool lmx_admin_ready(lmx_admin *a) {
     return strlen(a->base) > 7;
 }
 
+void lmx_admin_curl_setup(const lmx_admin *a, CURL *c, const char *path, struct curl_slist **hl,
+                          curl_write_callback write, void *data) {
+    char url[2048], h[1024];
+    snprintf(url, sizeof url, "%s%s", a->base, path);
+    if (a->key) {
+        snprintf(h, sizeof h, "X-Admin-Key: %s", a->key);
+        *hl = curl_slist_append(*hl, h);
+    }
+    if (a->api_key) {
+        snprintf(h, sizeof h, "Authorization: Bearer %s", a->api_key);
+        *hl = curl_slist_append(*hl, h);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, data);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+}
+
 long lmx_admin_call(const lmx_admin *a, const char *method, const char *path, const json_t *jb,
                     json_t **out, char *err, size_t errlen) {
     lmx_curl_init();
@@ -92,29 +112,12 @@ long lmx_admin_call(const lmx_admin *a, const char *method, const char *path, co
         snprintf(err, errlen, "cannot start libcurl");
         return 0;
     }
-    char url[2048];
-    snprintf(url, sizeof url, "%s%s", a->base, path);
     struct curl_slist *hl = curl_slist_append(NULL, "Accept: application/json");
     char *payload = jb ? json_dumps(jb, JSON_COMPACT) : NULL;
     if (payload) hl = curl_slist_append(hl, "Content-Type: application/json");
-    if (a->key) {
-        char h[1024];
-        snprintf(h, sizeof h, "X-Admin-Key: %s", a->key);
-        hl = curl_slist_append(hl, h);
-    }
-    if (a->api_key) {
-        char h[1024];
-        snprintf(h, sizeof h, "Authorization: Bearer %s", a->api_key);
-        hl = curl_slist_append(hl, h);
-    }
     lmx_curl_body body = {.max = 256u << 20};
-    curl_easy_setopt(c, CURLOPT_URL, url);
+    lmx_admin_curl_setup(a, c, path, &hl, lmx_curl_body_write, &body);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, lmx_curl_body_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     if (payload) curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
     CURLcode rc = curl_easy_perform(c);
     long status = 0;

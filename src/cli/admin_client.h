@@ -7,6 +7,7 @@
 #ifndef LMX_CLI_ADMIN_CLIENT_H
 #define LMX_CLI_ADMIN_CLIENT_H
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,6 +30,13 @@ void lmx_admin_init(lmx_admin *a, const char *cmd);
 bool lmx_admin_option(lmx_admin *a, int argc, char **argv, int *i, bool *bad);
 /* Finishes the address after the options were read. false on a bad one. */
 bool lmx_admin_ready(lmx_admin *a);
+
+/* Aims a libcurl handle at the daemon's path (already escaped): the URL, the
+ * keys' headers appended to *hl (after the caller's own; the caller frees the
+ * list after the transfer), the body handed to write(data), and the options
+ * every request to it sets. lmx_admin_call and streamed reads share it. */
+void lmx_admin_curl_setup(const lmx_admin *a, CURL *c, const char *path, struct curl_slist **hl,
+                          curl_write_callback write, void *data);
 
 /* One request: method, path (already escaped), body (may be NULL). Returns
  * the HTTP status and sets *out to the parsed JSON (may be NULL); on a

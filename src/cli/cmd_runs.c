@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli/admin_client.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "util/buf.h"
 #include "util/curl_init.h"
@@ -171,7 +172,7 @@ static size_t on_sse(char *d, size_t sz, size_t nm, void *ud) {
 
 static int tail(const lmx_admin *a, const char *id) {
     /* a 404 reads better from the JSON route than from a stream */
-    char *esc = lmx_admin_escape(id), path[512], url[1024];
+    char *esc = lmx_admin_escape(id), path[512];
     snprintf(path, sizeof path, "/admin/agents/runs/%s", esc);
     json_t *r = lmx_admin_do(a, "GET", path, NULL);
     if (!r) {
@@ -179,24 +180,14 @@ static int tail(const lmx_admin *a, const char *id) {
         return 1;
     }
     json_decref(r);
-    snprintf(url, sizeof url, "%s/admin/agents/runs/%s/events", a->base, esc);
+    snprintf(path, sizeof path, "/admin/agents/runs/%s/events", esc);
     free(esc);
     lmx_curl_init();
     CURL *c = curl_easy_init();
     if (!c) return 1;
     struct curl_slist *hl = NULL;
-    char h[1024];
-    if (a->key) {
-        snprintf(h, sizeof h, "X-Admin-Key: %s", a->key);
-        hl = curl_slist_append(hl, h);
-    }
     sse_buf b = {.json = a->json};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_sse);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    lmx_admin_curl_setup(a, c, path, &hl, on_sse, &b);
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) fprintf(stderr, "lmx runs tail: %s\n", curl_easy_strerror(rc));
     lmx_buf_free(&b.text);
@@ -212,10 +203,7 @@ int cmd_runs(int argc, char **argv) {
     int np = 0;
     bool bad = false;
     for (int i = 1; i < argc && !bad; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("%s", USAGE);
-            return 0;
-        }
+        if (lmx_arg_help(argv[i], USAGE)) return 0;
         if (lmx_admin_option(&a, argc, argv, &i, &bad)) continue;
         const char **dst = !strcmp(argv[i], "--status")  ? &status
                            : !strcmp(argv[i], "--role")  ? &role

@@ -54,10 +54,7 @@ int cmd_skills(int argc, char **argv) {
     int np = 0;
     bool bad = false;
     for (int i = 1; i < argc && !bad; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("%s", usage);
-            return 0;
-        }
+        if (lmx_arg_help(argv[i], usage)) return 0;
         if (lmx_arg_value(argc, argv, &i, "--api-key", NULL, &a.api_key, &bad)) continue;
         if (lmx_admin_option(&a, argc, argv, &i, &bad)) continue;
         if (argv[i][0] == '-' && argv[i][1]) {
