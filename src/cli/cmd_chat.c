@@ -19,6 +19,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/job_wait.h"
 #include "cli/model_ref.h"
 #include "engine/model.h"
 #include "manager/served.h"
@@ -55,6 +56,30 @@ typedef struct {
     lmx_sample_params sp;
     bool tty;
 } chat;
+
+/* An answer as it streams: Ctrl-C cancels it (checked at each event, and at
+ * least every 100 ms), its text goes to stdout and is kept for the history. */
+typedef struct {
+    lmx_job *j;
+    lmx_buf text;
+    bool cancelled;
+    const char *finish;
+} answer_state;
+
+static void on_answer_event(void *ctx, const lmx_event *ev) {
+    answer_state *a = ctx;
+    if (interrupted && !a->cancelled) {
+        lmx_job_cancel(a->j);
+        a->cancelled = true;
+    }
+    if (ev->type == LMX_EV_TOKEN && ev->text_len) {
+        fwrite(ev->text, 1, ev->text_len, stdout);
+        fflush(stdout);
+        lmx_buf_add(&a->text, ev->text, ev->text_len);
+    } else if (ev->type == LMX_EV_FINISH) {
+        a->finish = ev->finish_reason;
+    }
+}
 
 /* Sends the history (ending with the new user turn) and streams the answer to
  * stdout; the answer joins the history. 0, or -1 with the reason printed. */
@@ -97,56 +122,22 @@ static int answer(chat *c) {
             fprintf(stderr, "lmx chat: the model refused the request (%d)\n", (int)st);
         return -1;
     }
-    size_t cap = 1024, len = 0;
-    char *text = malloc(cap);
     interrupted = 0;
-    bool cancelled = false, failed = false, done = false;
-    const char *finish = NULL;
-    while (!done) {
-        lmx_event ev = {0};
-        lmx_event_type t = lmx_job_next(j, &ev, 100);
-        if (interrupted && !cancelled) {
-            lmx_job_cancel(j);
-            cancelled = true;
-        }
-        switch (t) {
-        case LMX_EV_TOKEN:
-            if (ev.text_len) {
-                fwrite(ev.text, 1, ev.text_len, stdout);
-                fflush(stdout);
-                if (!lmx_grow(&text, &cap, len + ev.text_len + 1, 1, 1024)) break;
-                memcpy(text + len, ev.text, ev.text_len);
-                len += ev.text_len;
-            }
-            break;
-        case LMX_EV_FINISH:
-            finish = ev.finish_reason;
-            break;
-        case LMX_EV_ERROR:
-            if (!cancelled) fprintf(stderr, "\nlmx chat: %s\n", ev.message);
-            failed = !cancelled;
-            done = true;
-            break;
-        case LMX_EV_DONE:
-            done = true;
-            break;
-        default:
-            break;
-        }
-        lmx_event_clear(&ev);
-    }
+    answer_state a = {.j = j};
+    char err[256];
+    bool failed = lmx_cli_job_wait(j, 100, on_answer_event, &a, err, sizeof err) && !a.cancelled;
+    if (failed) fprintf(stderr, "\nlmx chat: %s\n", err);
     lmx_job_release(j);
     putchar('\n');
-    if (cancelled && c->tty)
+    if (a.cancelled && c->tty)
         fprintf(stderr, "(answer stopped)\n");
-    else if (finish && !strcmp(finish, "length") && c->tty)
+    else if (a.finish && !strcmp(a.finish, "length") && c->tty)
         fprintf(stderr, "(answer cut at the token limit)\n");
     fflush(stdout);
-    text[len] = 0;
     if (!failed)
-        json_array_append_new(c->history,
-                              json_pack("{s:s,s:s%}", "role", "assistant", "content", text, len));
-    free(text);
+        json_array_append_new(c->history, json_pack("{s:s,s:s%}", "role", "assistant", "content",
+                                                    a.text.p ? a.text.p : "", a.text.n));
+    lmx_buf_free(&a.text);
     return failed ? -1 : 0;
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/job_wait.h"
 #include "cli/model_ref.h"
 #include "sched/sched.h"
 #include "sched/spec.h"
@@ -14,6 +15,31 @@ bool lmx_spec_gen_parse(const char *v, lmx_spec_gen_opts *o) {
     if (mode < 0) return false;
     o->spec = mode;
     return true;
+}
+
+/* lmx_spec_gen_run's job as it runs: its timings, its tokens counted (and
+ * kept, and their text handed on). */
+typedef struct {
+    lmx_spec_gen_result *out;
+    int32_t *tokens;
+    int max_tokens;
+    double t0, t1; /* submitted; first token */
+    void (*on_text)(void *ctx, const char *text, size_t n);
+    void *ctx;
+} gen_state;
+
+static void on_gen_event(void *p, const lmx_event *ev) {
+    gen_state *g = p;
+    lmx_spec_gen_result *out = g->out;
+    if (ev->type == LMX_EV_STARTED) {
+        g->t1 = lmx_now_s();
+        out->prefill_s = g->t1 - g->t0;
+    } else if (ev->type == LMX_EV_TOKEN) {
+        if (ev->token >= 0 && g->tokens && out->n_gen < g->max_tokens)
+            g->tokens[out->n_gen] = ev->token;
+        out->n_gen += ev->token >= 0;
+        if (g->on_text && ev->text_len) g->on_text(g->ctx, ev->text, ev->text_len);
+    }
 }
 
 int lmx_spec_gen_run(lmx_model *m, const lmx_spec_gen_opts *o, const int32_t *prompt, int n_prompt,
@@ -57,41 +83,18 @@ int lmx_spec_gen_run(lmx_model *m, const lmx_spec_gen_opts *o, const int32_t *pr
                          .top_logprobs = -1,
                          .ignore_eos = ignore_eos};
     lmx_submit_status st;
-    double t0 = lmx_now_s(), t1 = t0;
+    gen_state g = {
+        .out = out, .tokens = tokens, .max_tokens = max_tokens, .on_text = on_text, .ctx = ctx};
+    g.t0 = g.t1 = lmx_now_s();
     lmx_job *j = lmx_sched_submit(s, &jp, &st);
-    int rc = 0;
-    if (!j) {
+    int rc = -1;
+    if (j)
+        rc = lmx_cli_job_wait(j, -1, on_gen_event, &g, err, errlen);
+    else
         snprintf(err, errlen, "%s",
                  st == LMX_SUBMIT_TOO_LONG ? "the prompt does not fit the context"
                                            : "the job was refused");
-        rc = -1;
-    }
-    for (bool done = !j; !done;) {
-        lmx_event ev;
-        switch (lmx_job_next(j, &ev, -1)) {
-        case LMX_EV_STARTED:
-            t1 = lmx_now_s();
-            out->prefill_s = t1 - t0;
-            break;
-        case LMX_EV_TOKEN:
-            if (ev.token >= 0 && tokens && out->n_gen < max_tokens) tokens[out->n_gen] = ev.token;
-            out->n_gen += ev.token >= 0;
-            if (on_text && ev.text_len) on_text(ctx, ev.text, ev.text_len);
-            break;
-        case LMX_EV_ERROR:
-            snprintf(err, errlen, "%s", ev.message);
-            rc = -1;
-            done = true;
-            break;
-        case LMX_EV_DONE:
-            done = true;
-            break;
-        default:
-            break;
-        }
-        lmx_event_clear(&ev);
-    }
-    out->decode_s = lmx_now_s() - t1;
+    out->decode_s = lmx_now_s() - g.t1;
     lmx_sched_stats ss;
     lmx_sched_get_stats(s, &ss);
     out->drafted = ss.spec_drafted;
