@@ -164,6 +164,25 @@ static bool parse(lmx_admin *a, int argc, char **argv, own_opt own, void *ctx, c
     "  --admin-key KEY         admin key (default LMX_ADMIN_KEY)\n"                                \
     "  --json                  print the admin API's JSON\n"
 
+/* The end of a command that changes one thing (pull --cancel, unload, rm):
+ * with --json the answer as it is, else one line made by fmt; frees r.
+ * 0, or 1 when the request failed (r NULL, already reported). */
+static int report_change(const lmx_admin *a, json_t *r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int report_change(const lmx_admin *a, json_t *r, const char *fmt, ...) {
+    if (!r) return 1;
+    if (a->json) {
+        lmx_admin_print_json(r);
+    } else {
+        va_list ap;
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+    }
+    json_decref(r);
+    return 0;
+}
+
 /* ---- pull ---- */
 
 typedef struct {
@@ -301,14 +320,8 @@ static int pull_cancel(lmx_admin *a, const char *arg, const lmx_hf_ref *ref) {
     }
     char path[256];
     snprintf(path, sizeof path, "/admin/models/download/%s", id);
-    json_t *r = lmx_admin_do(a, "DELETE", path, NULL);
-    if (!r) return 1;
-    if (a->json)
-        lmx_admin_print_json(r);
-    else
-        printf("cancelled the download of %s (%s)\n", arg, id);
-    json_decref(r);
-    return 0;
+    return report_change(a, lmx_admin_do(a, "DELETE", path, NULL),
+                         "cancelled the download of %s (%s)\n", arg, id);
 }
 
 int cmd_pull(int argc, char **argv) {
@@ -548,45 +561,46 @@ static void loaded_table(const json_t *models) {
     table_print(&t);
 }
 
-int cmd_ps(int argc, char **argv) {
-    const char *usage = "usage: lmx ps [--json]\n  the loaded models\n" COMMON_OPTS;
+/* ps and status show the one GET /admin/status: ps its loaded models (with
+ * --json as a list of them), status the daemon's state above them (with
+ * --json the answer as it is). */
+static int show_status(int argc, char **argv, const char *cmd, const char *usage, bool whole) {
     lmx_admin a;
     int rc;
-    json_t *r = get_answer(&a, "lmx ps", argc, argv, usage, "/admin/status", false, &rc);
+    json_t *r = get_answer(&a, cmd, argc, argv, usage, "/admin/status", whole, &rc);
     if (!r) return rc;
-    if (a.json) {
-        json_t *l =
-            json_pack("{s:s,s:O}", "object", "list", "data",
-                      json_is_array(json_object_get(r, "models")) ? json_object_get(r, "models")
-                                                                  : json_array());
+    json_t *models = json_object_get(r, "models");
+    if (whole) {
+        char up[32], q[32], act[32];
+        fmt_duration(num(r, "uptime_s", -1), up, sizeof up);
+        fmt_int(r, "queue_depth", q, sizeof q);
+        fmt_int(r, "active_sequences", act, sizeof act);
+        printf("daemon      %s (version %s)\n", a.base, str_or(r, "version", "?"));
+        printf("uptime      %s\n", up);
+        printf("queue       %s waiting, %s active sequences\n", q, act);
+        printf("throughput  %.1f tokens/s\n", num(r, "tokens_per_second", 0));
+        printf("models      %zu loaded\n\n", json_array_size(models));
+        if (json_array_size(models)) loaded_table(models);
+    } else if (a.json) {
+        json_t *l = json_pack("{s:s,s:O}", "object", "list", "data",
+                              json_is_array(models) ? models : json_array());
         lmx_admin_print_json(l);
         json_decref(l);
     } else {
-        loaded_table(json_object_get(r, "models"));
+        loaded_table(models);
     }
     json_decref(r);
     return 0;
 }
 
+int cmd_ps(int argc, char **argv) {
+    return show_status(argc, argv, "lmx ps",
+                       "usage: lmx ps [--json]\n  the loaded models\n" COMMON_OPTS, false);
+}
+
 int cmd_status(int argc, char **argv) {
-    const char *usage = "usage: lmx status [--json]\n  the daemon's state\n" COMMON_OPTS;
-    lmx_admin a;
-    int rc;
-    json_t *r = get_answer(&a, "lmx status", argc, argv, usage, "/admin/status", true, &rc);
-    if (!r) return rc;
-    char up[32], q[32], act[32];
-    fmt_duration(num(r, "uptime_s", -1), up, sizeof up);
-    fmt_int(r, "queue_depth", q, sizeof q);
-    fmt_int(r, "active_sequences", act, sizeof act);
-    printf("daemon      %s (version %s)\n", a.base, str_or(r, "version", "?"));
-    printf("uptime      %s\n", up);
-    printf("queue       %s waiting, %s active sequences\n", q, act);
-    printf("throughput  %.1f tokens/s\n", num(r, "tokens_per_second", 0));
-    json_t *models = json_object_get(r, "models");
-    printf("models      %zu loaded\n\n", json_array_size(models));
-    if (json_array_size(models)) loaded_table(models);
-    json_decref(r);
-    return 0;
+    return show_status(argc, argv, "lmx status",
+                       "usage: lmx status [--json]\n  the daemon's state\n" COMMON_OPTS, true);
 }
 
 /* ---- load / unload / rm ---- */
@@ -665,13 +679,7 @@ int cmd_unload(int argc, char **argv) {
     json_t *req = json_pack("{s:s}", "model", pos[0]);
     json_t *r = lmx_admin_do(&a, "POST", "/admin/models/unload", req);
     json_decref(req);
-    if (!r) return 1;
-    if (a.json)
-        lmx_admin_print_json(r);
-    else
-        printf("unloaded %s\n", str_or(r, "id", pos[0]));
-    json_decref(r);
-    return 0;
+    return report_change(&a, r, "unloaded %s\n", str_or(r, "id", pos[0]));
 }
 
 int cmd_rm(int argc, char **argv) {
@@ -687,11 +695,5 @@ int cmd_rm(int argc, char **argv) {
     snprintf(path, sizeof path, "/admin/models/%s", eid ? eid : "");
     free(eid);
     json_t *r = lmx_admin_do(&a, "DELETE", path, NULL);
-    if (!r) return 1;
-    if (a.json)
-        lmx_admin_print_json(r);
-    else
-        printf("deleted %s\n", str_or(r, "id", pos[0]));
-    json_decref(r);
-    return 0;
+    return report_change(&a, r, "deleted %s\n", str_or(r, "id", pos[0]));
 }
