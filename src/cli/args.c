@@ -87,3 +87,24 @@ bool lmx_arg_help(const char *arg, const char *usage) {
     fputs(usage, stdout);
     return true;
 }
+
+void lmx_arg_positional(const char *cmd, const char *arg, const char *usage, const char **slot,
+                        bool *bad) {
+    if (arg[0] == '-' && arg[1]) {
+        lmx_arg_unknown(cmd, arg, usage);
+        *bad = true;
+    } else if (!*slot) {
+        *slot = arg;
+    } else {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", cmd, arg);
+        *bad = true;
+    }
+}
+
+bool lmx_arg_usage_error(const char *cmd, bool bad, const char *arg, const char *missing,
+                         const char *usage) {
+    if (!bad && arg) return false;
+    if (!bad) fprintf(stderr, "%s: %s\n", cmd, missing);
+    fputs(usage, stderr);
+    return true;
+}

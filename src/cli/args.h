@@ -38,4 +38,17 @@ void lmx_arg_unknown(const char *cmd, const char *opt, const char *usage);
 /* Prints `usage` to stdout and returns true when argv[i] asks for help. */
 bool lmx_arg_help(const char *arg, const char *usage);
 
+/* Takes argv[i] that no option of the loop took: an unknown option is
+ * reported (as lmx_arg_unknown does), anything else is the command's one
+ * positional argument, stored in *slot unless that is already set (then
+ * "unexpected argument"). *bad is set after a report. */
+void lmx_arg_positional(const char *cmd, const char *arg, const char *usage, const char **slot,
+                        bool *bad);
+
+/* The end of the option loop of a command that needs one argument: after a
+ * bad option (already reported), or without arg (says "cmd: missing"), prints
+ * the usage on stderr and returns true: the command exits with 2. */
+bool lmx_arg_usage_error(const char *cmd, bool bad, const char *arg, const char *missing,
+                         const char *usage);
+
 #endif

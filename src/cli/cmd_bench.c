@@ -38,6 +38,13 @@ static const char usage_text[] =
     "                    --spec-force never switches itself off (to measure its overhead)\n"
     "  --json            one JSON object\n";
 
+/* --json: the figures as one line of compact JSON (o is freed). */
+static void print_json_line(json_t *o) {
+    json_dumpf(o, stdout, JSON_COMPACT);
+    putchar('\n');
+    json_decref(o);
+}
+
 /* --spec: greedy decode of one sequence through the scheduler; the best
  * decode tok/s of the repetitions, and what was drafted and kept. */
 static int bench_spec(lmx_model *m, const char *model, const lmx_spec_gen_opts *so, int n_p,
@@ -68,14 +75,11 @@ static int bench_spec(lmx_model *m, const char *model, const lmx_spec_gen_opts *
     }
     const char *mode = so->spec == 1 ? "lookup" : so->spec == 2 ? "draft" : "off";
     if (json) {
-        json_t *o = json_pack("{s:s,s:s,s:b,s:i,s:i,s:f,s:I,s:I,s:I}", "model", model, "spec", mode,
-                              "spec_force", so->force, "n_prompt", n_p, "n_gen", n_g,
-                              "decode_tok_s", best, "drafted", (json_int_t)r.drafted, "accepted",
-                              (json_int_t)r.accepted, "auto_off", (json_int_t)r.auto_off);
-        char *s = json_dumps(o, JSON_COMPACT);
-        printf("%s\n", s);
-        free(s);
-        json_decref(o);
+        print_json_line(json_pack("{s:s,s:s,s:b,s:i,s:i,s:f,s:I,s:I,s:I}", "model", model, "spec",
+                                  mode, "spec_force", so->force, "n_prompt", n_p, "n_gen", n_g,
+                                  "decode_tok_s", best, "drafted", (json_int_t)r.drafted,
+                                  "accepted", (json_int_t)r.accepted, "auto_off",
+                                  (json_int_t)r.auto_off));
     } else {
         printf("model             %s\n", model);
         printf("speculative       %s%s\n", mode, so->force ? " (forced on)" : "");
@@ -128,15 +132,8 @@ int cmd_bench(int argc, char **argv) {
             json = true;
         else if (lmx_arg_help(argv[i], usage_text))
             return 0;
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            lmx_arg_unknown("lmx bench", argv[i], usage_text);
-            bad = true;
-        } else if (!model)
-            model = argv[i];
-        else {
-            fprintf(stderr, "lmx bench: unexpected argument '%s'\n", argv[i]);
-            bad = true;
-        }
+        else
+            lmx_arg_positional("lmx bench", argv[i], usage_text, &model, &bad);
         if (bad && v) fprintf(stderr, "lmx bench: bad value '%s' for '%s'\n", v, opt);
     }
     if (!bad && spec && (depth > 0 || par > 1)) {
@@ -147,11 +144,7 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "lmx bench: -d and -np > 1 together are not supported\n");
         bad = true;
     }
-    if (bad || !model) {
-        if (!bad) fprintf(stderr, "lmx bench: name a model\n");
-        fputs(usage_text, stderr);
-        return 2;
-    }
+    if (lmx_arg_usage_error("lmx bench", bad, model, "name a model", usage_text)) return 2;
     char err[1024], path[4096];
     if (!lmx_cli_model_path("lmx bench", model, path, sizeof path)) return 1;
     lmx_model *m = lmx_model_open(path, NULL, err, sizeof err);
@@ -236,16 +229,12 @@ int cmd_bench(int argc, char **argv) {
     /* the roofline is per step: weights are read once for all np sequences */
     double wbytes = (double)m->weight_bytes, frac = bw > 0 ? wbytes * tg_best / np / bw : 0;
     if (json) {
-        json_t *o = json_pack(
+        print_json_line(json_pack(
             "{s:s, s:s, s:i, s:f, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f}", "model", model,
             "isa", lmx_isa_name(lmx_isa_current()), "threads", lmx_pool_size(pool), "weight_gib",
             wbytes / (1 << 30), "n_prompt", (int)n_p, "n_gen", (int)n_g, "n_depth", d, "parallel",
             np, "prefill_tok_s", pp_best, "decode_tok_s", tg_best, "bandwidth_gbs", bw / 1e9,
-            "bandwidth_fraction", frac, "decode_roofline_tok_s", wbytes > 0 ? bw / wbytes : 0.0);
-        char *s = json_dumps(o, JSON_COMPACT);
-        printf("%s\n", s);
-        free(s);
-        json_decref(o);
+            "bandwidth_fraction", frac, "decode_roofline_tok_s", wbytes > 0 ? bw / wbytes : 0.0));
     } else {
         printf("model             %s\n", model);
         printf("isa / threads     %s / %d\n", lmx_isa_name(lmx_isa_current()), lmx_pool_size(pool));

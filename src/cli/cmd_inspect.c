@@ -58,28 +58,14 @@ int cmd_inspect(int argc, char **argv) {
             full = true;
         else if (lmx_arg_help(argv[i], usage_text))
             return 0;
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            lmx_arg_unknown("lmx inspect", argv[i], usage_text);
-            bad = true;
-        } else if (path) {
-            fprintf(stderr, "lmx inspect: unexpected argument '%s'\n", argv[i]);
-            bad = true;
-        } else
-            path = argv[i];
+        else
+            lmx_arg_positional("lmx inspect", argv[i], usage_text, &path, &bad);
     }
-    if (bad || !path) {
-        if (!bad) fprintf(stderr, "lmx inspect: name a model\n");
-        fputs(usage_text, stderr);
-        return 2;
-    }
+    if (lmx_arg_usage_error("lmx inspect", bad, path, "name a model", usage_text)) return 2;
     char err[1024], file[4096];
-    if (!lmx_cli_model_path("lmx inspect", path, file, sizeof file)) return 1;
+    lmx_gguf *g = lmx_cli_gguf_open("lmx inspect", path, file, sizeof file);
+    if (!g) return 1;
     path = file;
-    lmx_gguf *g = lmx_gguf_open(path, err, sizeof err);
-    if (!g) {
-        fprintf(stderr, "lmx inspect: %s\n", err);
-        return 1;
-    }
     lmx_model_summary sum;
     if (!lmx_model_summary_read(path, &sum, err, sizeof err)) {
         char line[512], mem[512];

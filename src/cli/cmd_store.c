@@ -73,23 +73,12 @@ int cmd_import(int argc, char **argv) {
         if (lmx_arg_help(argv[i], usage)) return 0;
         if (lmx_arg_value(argc, argv, &i, "--name", NULL, &name, &bad)) continue;
         if (lmx_arg_value(argc, argv, &i, "--models-dir", NULL, &dir_opt, &bad)) continue;
-        if (!strcmp(argv[i], "--copy")) {
+        if (!strcmp(argv[i], "--copy"))
             copy = true;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            lmx_arg_unknown("lmx import", argv[i], usage);
-            bad = true;
-        } else if (!file) {
-            file = argv[i];
-        } else {
-            fprintf(stderr, "lmx import: unexpected argument '%s'\n", argv[i]);
-            bad = true;
-        }
+        else
+            lmx_arg_positional("lmx import", argv[i], usage, &file, &bad);
     }
-    if (!bad && !file) fprintf(stderr, "lmx import: name a .gguf file\n"), bad = true;
-    if (bad) {
-        fputs(usage, stderr);
-        return 2;
-    }
+    if (lmx_arg_usage_error("lmx import", bad, file, "name a .gguf file", usage)) return 2;
     char err[1024];
     lmx_gguf *g = lmx_gguf_open(file, err, sizeof err);
     if (!g) {
@@ -169,23 +158,12 @@ int cmd_show(int argc, char **argv) {
     bool json = false, bad = false;
     for (int i = 1; i < argc && !bad; i++) {
         if (lmx_arg_help(argv[i], usage)) return 0;
-        if (!strcmp(argv[i], "--json")) {
+        if (!strcmp(argv[i], "--json"))
             json = true;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            lmx_arg_unknown("lmx show", argv[i], usage);
-            bad = true;
-        } else if (!model) {
-            model = argv[i];
-        } else {
-            fprintf(stderr, "lmx show: unexpected argument '%s'\n", argv[i]);
-            bad = true;
-        }
+        else
+            lmx_arg_positional("lmx show", argv[i], usage, &model, &bad);
     }
-    if (!bad && !model) fprintf(stderr, "lmx show: name a model\n"), bad = true;
-    if (bad) {
-        fputs(usage, stderr);
-        return 2;
-    }
+    if (lmx_arg_usage_error("lmx show", bad, model, "name a model", usage)) return 2;
     char path[4096], err[1024];
     if (!lmx_cli_model_path("lmx show", model, path, sizeof path)) return 1;
     lmx_model_summary s;

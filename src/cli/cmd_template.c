@@ -39,9 +39,9 @@ static void usage(void) {
 /* The model's template source and its BOS/EOS token texts into ctx. */
 static char *model_template(const char *ref, json_t *ctx, size_t *len) {
     char path[4096], err[512];
-    if (!lmx_cli_model_path("lmx template", ref, path, sizeof path)) return NULL;
-    lmx_gguf *g = lmx_gguf_open(path, err, sizeof err);
-    lmx_tok *t = g ? lmx_tok_load(g, err, sizeof err) : NULL;
+    lmx_gguf *g = lmx_cli_gguf_open("lmx template", ref, path, sizeof path);
+    if (!g) return NULL;
+    lmx_tok *t = lmx_tok_load(g, err, sizeof err);
     if (!t) {
         fprintf(stderr, "lmx template: %s\n", err);
         lmx_gguf_close(g);

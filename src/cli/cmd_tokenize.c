@@ -93,13 +93,9 @@ int cmd_tokenize(int argc, char **argv) {
         return 2;
     }
     char err[512] = "", path[4096];
-    if (!lmx_cli_model_path("lmx tokenize", model, path, sizeof path)) return 1;
+    lmx_gguf *g = lmx_cli_gguf_open("lmx tokenize", model, path, sizeof path);
+    if (!g) return 1;
     model = path;
-    lmx_gguf *g = lmx_gguf_open(model, err, sizeof err);
-    if (!g) {
-        fprintf(stderr, "lmx tokenize: %s\n", err);
-        return 1;
-    }
     lmx_tok *t = lmx_tok_load(g, err, sizeof err);
     lmx_gguf_close(g);
     if (!t) {

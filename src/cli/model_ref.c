@@ -89,3 +89,11 @@ bool lmx_cli_model_path(const char *cmd, const char *ref, char *out, size_t n) {
     lmx_store_entries_free(all, n_all);
     return false;
 }
+
+lmx_gguf *lmx_cli_gguf_open(const char *cmd, const char *ref, char *path, size_t n) {
+    char err[1024];
+    if (!lmx_cli_model_path(cmd, ref, path, n)) return NULL;
+    lmx_gguf *g = lmx_gguf_open(path, err, sizeof err);
+    if (!g) fprintf(stderr, "%s: %s\n", cmd, err);
+    return g;
+}

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "engine/gguf.h"
 #include "manager/model_name.h"
 
 /* The store's directory as lmx serve would use it (~ expanded). */
@@ -19,5 +20,9 @@ void lmx_cli_models_dir(char *out, size_t n);
  * of that name. false after printing "CMD: ..." (with the store's models and
  * a did-you-mean) on stderr. */
 bool lmx_cli_model_path(const char *cmd, const char *ref, char *out, size_t n);
+
+/* The same file, its GGUF header opened (metadata only, no weights): NULL
+ * after printing "CMD: ..." on stderr. */
+lmx_gguf *lmx_cli_gguf_open(const char *cmd, const char *ref, char *path, size_t n);
 
 #endif
