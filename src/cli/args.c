@@ -88,12 +88,17 @@ bool lmx_arg_help(const char *arg, const char *usage) {
     return true;
 }
 
+bool lmx_arg_unknown_option(const char *cmd, const char *arg, const char *usage, bool *bad) {
+    if (arg[0] != '-' || !arg[1]) return false; /* "-" alone is an argument (stdin) */
+    lmx_arg_unknown(cmd, arg, usage);
+    *bad = true;
+    return true;
+}
+
 void lmx_arg_positional(const char *cmd, const char *arg, const char *usage, const char **slot,
                         bool *bad) {
-    if (arg[0] == '-' && arg[1]) {
-        lmx_arg_unknown(cmd, arg, usage);
-        *bad = true;
-    } else if (!*slot) {
+    if (lmx_arg_unknown_option(cmd, arg, usage, bad)) return;
+    if (!*slot) {
         *slot = arg;
     } else {
         fprintf(stderr, "%s: unexpected argument '%s'\n", cmd, arg);

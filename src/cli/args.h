@@ -38,6 +38,10 @@ void lmx_arg_unknown(const char *cmd, const char *opt, const char *usage);
 /* Prints `usage` to stdout and returns true when argv[i] asks for help. */
 bool lmx_arg_help(const char *arg, const char *usage);
 
+/* True when arg, which no option of the loop took, is an option all the
+ * same (it starts with '-'): reported as lmx_arg_unknown does, *bad set. */
+bool lmx_arg_unknown_option(const char *cmd, const char *arg, const char *usage, bool *bad);
+
 /* Takes argv[i] that no option of the loop took: an unknown option is
  * reported (as lmx_arg_unknown does), anything else is the command's one
  * positional argument, stored in *slot unless that is already set (then

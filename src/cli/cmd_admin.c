@@ -135,16 +135,11 @@ static bool parse(lmx_admin *a, int argc, char **argv, own_opt own, void *ctx, c
     bool bad = false;
     *n_pos = 0;
     for (int i = 1; i < argc && !bad; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("%s", usage);
-            exit(0);
-        }
+        if (lmx_arg_help(argv[i], usage)) exit(0);
         if (lmx_admin_option(a, argc, argv, &i, &bad)) continue;
         if (own && own(ctx, argc, argv, &i, &bad)) continue;
-        if (argv[i][0] == '-' && argv[i][1]) {
-            lmx_arg_unknown(a->cmd, argv[i], usage);
-            bad = true;
-        } else if (*n_pos < max_pos) {
+        if (lmx_arg_unknown_option(a->cmd, argv[i], usage, &bad)) continue;
+        if (*n_pos < max_pos) {
             pos[(*n_pos)++] = argv[i];
         } else {
             fprintf(stderr, "%s: unexpected argument '%s'\n", a->cmd, argv[i]);

@@ -286,9 +286,7 @@ int cmd_chat(int argc, char **argv) {
             system = v ? strdup(v) : NULL;
         } else if (lmx_arg_opts(argc, argv, &i, opts, (int)(sizeof opts / sizeof *opts), &bad)) {
             /* a number of the table */
-        } else if (a[0] == '-' && a[1]) {
-            lmx_arg_unknown("lmx chat", a, usage_text);
-            bad = true;
+        } else if (lmx_arg_unknown_option("lmx chat", a, usage_text, &bad)) {
             continue;
         } else if (!model) {
             model = a;

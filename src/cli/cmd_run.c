@@ -126,9 +126,7 @@ int cmd_run(int argc, char **argv) {
             bad = bad || !v || (!kv_f32 && !kv_q8 && strcmp(v, "f16"));
         } else if (lmx_arg_help(a, usage_text)) {
             return 0;
-        } else if (a[0] == '-' && a[1]) {
-            lmx_arg_unknown("lmx run", a, usage_text);
-            bad = true;
+        } else if (lmx_arg_unknown_option("lmx run", a, usage_text, &bad)) {
             continue;
         } else if (!model) {
             model = a;
@@ -222,7 +220,7 @@ int cmd_run(int argc, char **argv) {
     lmx_buf text = {0};
     char piece[256];
 
-    if (so.spec) { /* through the scheduler, as lmx serve runs it */
+    if (so.spec) {       /* through the scheduler, as lmx serve runs it */
         lmx_ctx_free(c); /* the scheduler has its own */
         c = NULL;
         so.draft_max = (int)draft_max;
