@@ -13,6 +13,7 @@
 
 #include "agents/role.h"
 #include "agents/stats.h"
+#include "util/deadline.h"
 
 #define MAX_ACTIVE 64
 
@@ -748,11 +749,7 @@ json_t *lmx_agents_events(lmx_agents *a, const char *tenant, const char *id, lon
 }
 
 void lmx_agents_wait(lmx_agents *a, int timeout_ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    struct timespec ts = lmx_deadline_ms(timeout_ms);
     pthread_mutex_lock(&a->mu);
     if (!a->stopping) pthread_cond_timedwait(&a->events, &a->mu, &ts);
     pthread_mutex_unlock(&a->mu);
@@ -1023,12 +1020,7 @@ static void reap_expired(lmx_agents *a, double t) {
 /* Waits for work (or a purge's or reap's time): at most 1 s in memory; with
  * a shared queue 200 ms, since another daemon may have queued a run. */
 static void idle_wait(lmx_agents *a) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long ms = shared_queue(a) ? 200 : 1000;
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    struct timespec ts = lmx_deadline_ms(shared_queue(a) ? 200 : 1000);
     pthread_cond_timedwait(&a->work, &a->mu, &ts);
     double t = now_s();
     reap_expired(a, t);

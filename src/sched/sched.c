@@ -27,6 +27,7 @@
 #include "sched/spec.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/deadline.h"
 
 typedef struct ev_node {
     lmx_event ev;
@@ -148,11 +149,7 @@ static void push_event(lmx_job *j, const lmx_event *ev) {
 lmx_event_type lmx_job_next(lmx_job *j, lmx_event *ev, int timeout_ms) {
     pthread_mutex_lock(&j->mu);
     if (!j->head && timeout_ms != 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        long long ns = ts.tv_nsec + (long long)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000LL;
-        ts.tv_sec += ns / 1000000000LL;
-        ts.tv_nsec = ns % 1000000000LL;
+        struct timespec ts = lmx_deadline_ms(timeout_ms < 0 ? 0 : timeout_ms);
         while (!j->head) {
             if (timeout_ms < 0)
                 pthread_cond_wait(&j->cv, &j->mu);
