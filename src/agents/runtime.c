@@ -13,6 +13,7 @@
 
 #include "agents/role.h"
 #include "agents/stats.h"
+#include "util/deadline.h"
 
 #define MAX_ACTIVE 64
 
@@ -35,7 +36,7 @@ struct lmx_agents {
     pthread_mutex_t mu;    /* guards everything below and every run-document rewrite */
     pthread_cond_t work;   /* a run was queued, or stopping */
     pthread_cond_t events; /* an event was appended */
-    qent *head, *tail;
+    qent *head, **tail;    /* tail: the last entry's next, or &head when empty */
     int queued;
     json_t *tenant_queued; /* {tenant: n} */
     json_t *config_roles;  /* {name: definition} from the config */
@@ -175,11 +176,8 @@ static void enqueue_locked(lmx_agents *a, const char *id, const char *tenant) {
     if (!q) return;
     snprintf(q->id, sizeof q->id, "%s", id);
     snprintf(q->tenant, sizeof q->tenant, "%s", tenant ? tenant : "");
-    if (a->tail)
-        a->tail->next = q;
-    else
-        a->head = q;
-    a->tail = q;
+    *a->tail = q;
+    a->tail = &q->next;
     a->queued++;
     json_t *n = json_object_get(a->tenant_queued, q->tenant);
     json_object_set_new(a->tenant_queued, q->tenant, json_integer(json_integer_value(n) + 1));
@@ -196,19 +194,21 @@ static void dequeued_locked(lmx_agents *a, const qent *q) {
         json_object_del(a->tenant_queued, q->tenant);
 }
 
+/* Takes *p (&a->head or an entry's next) out of the queue; the entry is the caller's. */
+static qent *unlink_locked(lmx_agents *a, qent **p) {
+    qent *q = *p;
+    *p = q->next;
+    if (a->tail == &q->next) a->tail = p;
+    dequeued_locked(a, q);
+    return q;
+}
+
 static void unqueue_locked(lmx_agents *a, const char *id) {
-    for (qent **p = &a->head; *p; p = &(*p)->next) {
-        if (strcmp((*p)->id, id)) continue;
-        qent *q = *p;
-        *p = q->next;
-        if (a->tail == q) {
-            a->tail = a->head;
-            while (a->tail && a->tail->next) a->tail = a->tail->next;
+    for (qent **p = &a->head; *p; p = &(*p)->next)
+        if (!strcmp((*p)->id, id)) {
+            free(unlink_locked(a, p));
+            return;
         }
-        dequeued_locked(a, q);
-        free(q);
-        return;
-    }
 }
 
 static active_run *find_active(lmx_agents *a, const char *id) {
@@ -749,11 +749,7 @@ json_t *lmx_agents_events(lmx_agents *a, const char *tenant, const char *id, lon
 }
 
 void lmx_agents_wait(lmx_agents *a, int timeout_ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    struct timespec ts = lmx_deadline_ms(timeout_ms);
     pthread_mutex_lock(&a->mu);
     if (!a->stopping) pthread_cond_timedwait(&a->events, &a->mu, &ts);
     pthread_mutex_unlock(&a->mu);
@@ -1024,12 +1020,7 @@ static void reap_expired(lmx_agents *a, double t) {
 /* Waits for work (or a purge's or reap's time): at most 1 s in memory; with
  * a shared queue 200 ms, since another daemon may have queued a run. */
 static void idle_wait(lmx_agents *a) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long ms = shared_queue(a) ? 200 : 1000;
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    struct timespec ts = lmx_deadline_ms(shared_queue(a) ? 200 : 1000);
     pthread_cond_timedwait(&a->work, &a->mu, &ts);
     double t = now_s();
     reap_expired(a, t);
@@ -1077,10 +1068,7 @@ static void *executor(void *arg) {
         for (int i = 0; i < MAX_ACTIVE && !ar; i++)
             if (!a->active[i].used) ar = &a->active[i];
         if (!ar) break; /* cannot happen with workers <= MAX_ACTIVE */
-        qent *q = a->head;
-        a->head = q->next;
-        if (!a->head) a->tail = NULL;
-        dequeued_locked(a, q);
+        qent *q = unlink_locked(a, &a->head);
         ar->used = true;
         atomic_store(&ar->cancel, false);
         snprintf(ar->id, sizeof ar->id, "%s", q->id);
@@ -1105,6 +1093,7 @@ lmx_agents *lmx_agents_start(const lmx_agents_opts *o, char *err, size_t n) {
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->work, NULL);
     pthread_cond_init(&a->events, NULL);
+    a->tail = &a->head;
     a->tenant_queued = json_object();
     a->config_roles = json_object();
     a->admin_roles = a->st->ops->roles(a->st);
@@ -1150,11 +1139,7 @@ void lmx_agents_stop(lmx_agents *a) {
     pthread_mutex_unlock(&a->mu);
     for (int k = 0; k < a->n_threads; k++) pthread_join(a->threads[k], NULL);
     free(a->threads);
-    while (a->head) {
-        qent *q = a->head;
-        a->head = q->next;
-        free(q);
-    }
+    while (a->head) free(unlink_locked(a, &a->head));
     json_decref(a->tenant_queued);
     json_decref(a->config_roles);
     json_decref(a->admin_roles);

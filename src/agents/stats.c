@@ -32,21 +32,18 @@ typedef struct {
 struct lmx_astats {
     series *s;
     int n, cap;
-    outcome *log;
     int log_n, log_head; /* ring */
     double refused;
+    outcome log[LOG_CAP]; /* in the one allocation: it never grows */
 };
 
 lmx_astats *lmx_astats_new(void) {
-    lmx_astats *s = calloc(1, sizeof *s);
-    if (s) s->log = calloc(LOG_CAP, sizeof *s->log);
-    return s;
+    return calloc(1, sizeof(lmx_astats));
 }
 
 void lmx_astats_free(lmx_astats *s) {
     if (!s) return;
     free(s->s);
-    free(s->log);
     free(s);
 }
 

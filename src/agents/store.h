@@ -80,6 +80,12 @@ lmx_astore *lmx_astore_sqlite(const char *path, char *err, size_t n);
 /* url: redis://HOST:PORT[/DB]. NULL with err set (connection refused, ...). */
 lmx_astore *lmx_astore_redis(const char *url, char *err, size_t n);
 
+/* What both backends build from the text they keep (store.c): an event
+ * {id, type, data, created} with data parsed (unparsable: {}), and a role
+ * added to roles {name: definition} (skipped when def does not parse). */
+json_t *lmx_astore_event(long long id, const char *type, const char *data, double created);
+void lmx_astore_add_role(json_t *roles, const char *name, const char *def);
+
 static inline void lmx_astore_close(lmx_astore *s) {
     if (s) s->ops->close(s);
 }

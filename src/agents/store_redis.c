@@ -61,6 +61,13 @@ static int rd_connect(rd_store *s, char *err, size_t n) {
     return 0;
 }
 
+/* The store behind b, its connection locked: every entry point starts here. */
+static rd_store *locked(lmx_astore *b) {
+    rd_store *s = (rd_store *)b;
+    pthread_mutex_lock(&s->mu);
+    return s;
+}
+
 /* A command on the (re)opened connection; NULL on failure. Caller holds mu. */
 static redisReply *cmd(rd_store *s, const char *fmt, ...) {
     if (rd_connect(s, NULL, 0)) return NULL;
@@ -92,8 +99,7 @@ static int put_run_locked(rd_store *s, const lmx_arun_row *r) {
 }
 
 static int rd_put_run(lmx_astore *b, const lmx_arun_row *r, char *err, size_t n) {
-    rd_store *s = (rd_store *)b;
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     int rc = put_run_locked(s, r);
     if (rc) snprintf(err, n, "agent store: redis: %s", s->c ? s->c->errstr : "not connected");
     pthread_mutex_unlock(&s->mu);
@@ -107,9 +113,16 @@ static char *get_locked(rd_store *s, const char *id) {
     return doc;
 }
 
+/* The run document, parsed; NULL when absent or unparsable. */
+static json_t *load_locked(rd_store *s, const char *id) {
+    char *doc = get_locked(s, id);
+    json_t *d = doc ? json_loads(doc, 0, NULL) : NULL;
+    free(doc);
+    return d;
+}
+
 static char *rd_get_run(lmx_astore *b, const char *id) {
-    rd_store *s = (rd_store *)b;
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     char *doc = get_locked(s, id);
     pthread_mutex_unlock(&s->mu);
     return doc;
@@ -122,9 +135,8 @@ static bool field_is(const json_t *d, const char *k, const char *v) {
 
 static json_t *rd_list_runs(lmx_astore *b, const char *tenant, const char *status, const char *role,
                             const char *after, int limit) {
-    rd_store *s = (rd_store *)b;
     json_t *out = json_array();
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     char max[64] = "+inf";
     if (after) {
         redisReply *r = cmd(s, "ZSCORE " P "runs %s", after);
@@ -139,9 +151,7 @@ static json_t *rd_list_runs(lmx_astore *b, const char *tenant, const char *statu
             break;
         }
         for (size_t i = 0; i < r->elements && (int)json_array_size(out) < limit; i++) {
-            char *doc = get_locked(s, r->element[i]->str);
-            json_t *d = doc ? json_loads(doc, 0, NULL) : NULL;
-            free(doc);
+            json_t *d = load_locked(s, r->element[i]->str);
             if (d && field_is(d, "_tenant", tenant) && field_is(d, "status", status) &&
                 field_is(d, "_role_key", role))
                 json_array_append_new(out, d);
@@ -155,9 +165,8 @@ static json_t *rd_list_runs(lmx_astore *b, const char *tenant, const char *statu
 }
 
 static json_t *rd_unfinished(lmx_astore *b) {
-    rd_store *s = (rd_store *)b;
     json_t *ids = json_array();
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     redisReply *r = cmd(s, "SMEMBERS " P "active");
     /* oldest first: by their creation scores */
     json_t *pairs = json_array();
@@ -187,9 +196,8 @@ static json_t *rd_unfinished(lmx_astore *b) {
 
 static long long rd_append_event(lmx_astore *b, const char *run_id, const char *type,
                                  const char *data, double ts) {
-    rd_store *s = (rd_store *)b;
     long long seq = -1;
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     redisReply *r = cmd(s, "INCR " P "evseq:%s", run_id);
     if (r && r->type == REDIS_REPLY_INTEGER) {
         long long n = r->integer;
@@ -206,9 +214,8 @@ static long long rd_append_event(lmx_astore *b, const char *run_id, const char *
 }
 
 static json_t *rd_events_after(lmx_astore *b, const char *run_id, long long after, int limit) {
-    rd_store *s = (rd_store *)b;
     json_t *a = json_array();
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     redisReply *r = cmd(s, "XRANGE " P "ev:%s %lld-0 + COUNT %d", run_id, after + 1, limit);
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         redisReply *e = r->element[i];
@@ -223,9 +230,7 @@ static json_t *rd_events_after(lmx_astore *b, const char *run_id, long long afte
             if (!strcmp(name, "data")) data = v;
             if (!strcmp(name, "created")) created = atof(v);
         }
-        json_t *d = json_loads(data, 0, NULL);
-        json_array_append_new(a, json_pack("{s:I,s:s,s:o,s:f}", "id", (json_int_t)id, "type", type,
-                                           "data", d ? d : json_object(), "created", created));
+        json_array_append_new(a, lmx_astore_event(id, type, data, created));
     }
     freeReplyObject(r);
     pthread_mutex_unlock(&s->mu);
@@ -241,9 +246,8 @@ static void drop_run_locked(rd_store *s, const char *id) {
 static lmx_idem_result rd_idem_create(lmx_astore *b, const char *tenant, const char *key,
                                       const char *hash, double ttl_s, const lmx_arun_row *r,
                                       char **other_id, char **other_hash, char *err, size_t n) {
-    rd_store *s = (rd_store *)b;
     lmx_idem_result res = LMX_IDEM_ERROR;
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     /* the run first, then the key with NX: the key is the unique constraint, and
      * whoever reads it finds its run already stored */
     if (put_run_locked(s, r)) {
@@ -282,8 +286,7 @@ out:
 }
 
 static int rd_put_role(lmx_astore *b, const char *name, const char *doc) {
-    rd_store *s = (rd_store *)b;
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     redisReply *r = cmd(s, "HSET " P "roles %s %s", name, doc);
     pthread_mutex_unlock(&s->mu);
     int rc = r ? 0 : -1;
@@ -292,8 +295,7 @@ static int rd_put_role(lmx_astore *b, const char *name, const char *doc) {
 }
 
 static int rd_del_role(lmx_astore *b, const char *name) {
-    rd_store *s = (rd_store *)b;
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     redisReply *r = cmd(s, "HDEL " P "roles %s", name);
     pthread_mutex_unlock(&s->mu);
     int rc = !r ? -1 : r->integer ? 0 : 1;
@@ -302,31 +304,25 @@ static int rd_del_role(lmx_astore *b, const char *name) {
 }
 
 static json_t *rd_roles(lmx_astore *b) {
-    rd_store *s = (rd_store *)b;
     json_t *o = json_object();
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     redisReply *r = cmd(s, "HGETALL " P "roles");
-    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        json_t *d = json_loads(r->element[i + 1]->str, 0, NULL);
-        if (d) json_object_set_new(o, r->element[i]->str, d);
-    }
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+        lmx_astore_add_role(o, r->element[i]->str, r->element[i + 1]->str);
     freeReplyObject(r);
     pthread_mutex_unlock(&s->mu);
     return o;
 }
 
 static int rd_purge(lmx_astore *b, double before) {
-    rd_store *s = (rd_store *)b;
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     redisReply *r = cmd(s, "ZRANGEBYSCORE " P "runs -inf (%f LIMIT 0 1000", before);
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-        char *doc = get_locked(s, r->element[i]->str);
-        json_t *d = doc ? json_loads(doc, 0, NULL) : NULL;
+        json_t *d = load_locked(s, r->element[i]->str);
         const char *st = json_string_value(json_object_get(d, "status"));
         if (!d || (!active_status(st) && strcmp(st ? st : "", "requires_action")))
             drop_run_locked(s, r->element[i]->str);
         json_decref(d);
-        free(doc);
     }
     freeReplyObject(r);
     pthread_mutex_unlock(&s->mu);
@@ -347,8 +343,7 @@ static void rd_close(lmx_astore *b) {
  * "*", per tenant: the tenant) are a hash kept beside it. */
 
 static int rd_q_push(lmx_astore *b, const char *id, const char *tenant) {
-    rd_store *s = (rd_store *)b;
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     redisReply *r = cmd(s, "XADD " P "queue * run %s tenant %s", id, tenant ? tenant : "");
     int rc = r ? 0 : -1;
     freeReplyObject(r);
@@ -382,9 +377,8 @@ static bool first_entry(redisReply *r, char *entry, size_t en, char *id, size_t 
 }
 
 static int rd_q_pop(lmx_astore *b, char *id, size_t idn, char *entry, size_t en) {
-    rd_store *s = (rd_store *)b;
     char tenant[128];
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     redisReply *r = cmd(s, "XREADGROUP GROUP lmx %s COUNT 1 STREAMS " P "queue >", s->consumer);
     int rc = !r ? -1 : first_entry(r, entry, en, id, idn, tenant, sizeof tenant) ? 1 : 0;
     freeReplyObject(r);
@@ -397,16 +391,14 @@ static int rd_q_pop(lmx_astore *b, char *id, size_t idn, char *entry, size_t en)
 }
 
 static void rd_q_ack(lmx_astore *b, const char *entry) {
-    rd_store *s = (rd_store *)b;
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     freeReplyObject(cmd(s, "XACK " P "queue lmx %s", entry));
     freeReplyObject(cmd(s, "XDEL " P "queue %s", entry));
     pthread_mutex_unlock(&s->mu);
 }
 
 static long rd_q_len(lmx_astore *b, const char *tenant) {
-    rd_store *s = (rd_store *)b;
-    pthread_mutex_lock(&s->mu);
+    rd_store *s = locked(b);
     redisReply *r = cmd(s, "HGET " P "qcount %s", tenant ? tenant : "*");
     long n = r && r->type == REDIS_REPLY_STRING ? atol(r->str) : 0;
     freeReplyObject(r);

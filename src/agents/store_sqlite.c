@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,38 +31,63 @@ static const char SCHEMA[] =
     " hash TEXT NOT NULL, run_id TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY(tenant, key));"
     "CREATE TABLE IF NOT EXISTS agent_roles(name TEXT PRIMARY KEY, doc TEXT NOT NULL);";
 
-static sqlite3_stmt *prep(sq_store *s, const char *sql) {
+/* The store behind b, its connection locked: every entry point starts here. */
+static sq_store *locked(lmx_astore *b) {
+    sq_store *s = (sq_store *)b;
+    pthread_mutex_lock(&s->mu);
+    return s;
+}
+
+/* Prepares sql and binds one parameter per letter of types: t text (NULL
+ * binds SQL NULL), d double, i int, I long long. NULL when sql does not
+ * compile. Caller holds mu. */
+static sqlite3_stmt *vprep(sq_store *s, const char *sql, const char *types, va_list ap) {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return NULL;
+    for (int i = 1; *types; types++, i++) {
+        if (*types == 't') {
+            const char *v = va_arg(ap, const char *);
+            if (v)
+                sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+            else
+                sqlite3_bind_null(st, i);
+        } else if (*types == 'd') {
+            sqlite3_bind_double(st, i, va_arg(ap, double));
+        } else if (*types == 'i') {
+            sqlite3_bind_int(st, i, va_arg(ap, int));
+        } else {
+            sqlite3_bind_int64(st, i, va_arg(ap, long long));
+        }
+    }
     return st;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v) {
-    if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
+static sqlite3_stmt *prep(sq_store *s, const char *sql, const char *types, ...) {
+    va_list ap;
+    va_start(ap, types);
+    sqlite3_stmt *st = vprep(s, sql, types, ap);
+    va_end(ap);
+    return st;
+}
+
+/* Runs a statement that returns no rows, and finalizes it: 0, or -1 when it
+ * failed (st NULL: it did not compile). */
+static int done(sqlite3_stmt *st) {
+    int rc = st && sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
 }
 
 static int put_run_locked(sq_store *s, const lmx_arun_row *r) {
-    sqlite3_stmt *st = prep(s, "INSERT INTO agent_runs(id,tenant,role,status,created,doc) "
-                               "VALUES(?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
-                               "status=excluded.status, doc=excluded.doc");
-    if (!st) return -1;
-    bind_text(st, 1, r->id);
-    bind_text(st, 2, r->tenant);
-    bind_text(st, 3, r->role);
-    bind_text(st, 4, r->status);
-    sqlite3_bind_double(st, 5, r->created);
-    bind_text(st, 6, r->doc);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return done(prep(s,
+                     "INSERT INTO agent_runs(id,tenant,role,status,created,doc) "
+                     "VALUES(?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                     "status=excluded.status, doc=excluded.doc",
+                     "ttttdt", r->id, r->tenant, r->role, r->status, r->created, r->doc));
 }
 
 static int sq_put_run(lmx_astore *b, const lmx_arun_row *r, char *err, size_t n) {
-    sq_store *s = (sq_store *)b;
-    pthread_mutex_lock(&s->mu);
+    sq_store *s = locked(b);
     int rc = put_run_locked(s, r);
     if (rc) snprintf(err, n, "agent store: %s", sqlite3_errmsg(s->db));
     pthread_mutex_unlock(&s->mu);
@@ -73,124 +99,107 @@ static char *col_dup(sqlite3_stmt *st, int i) {
     return t ? strdup((const char *)t) : NULL;
 }
 
-static char *sq_get_run(lmx_astore *b, const char *id) {
-    sq_store *s = (sq_store *)b;
-    char *doc = NULL;
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = prep(s, "SELECT doc FROM agent_runs WHERE id=?");
-    if (st) {
-        bind_text(st, 1, id);
-        if (sqlite3_step(st) == SQLITE_ROW) doc = col_dup(st, 0);
-        sqlite3_finalize(st);
+/* The first row's first column of a query, as text (*text, the caller's) or
+ * as an integer (*num); both left as they are when there is no row. */
+static void first(lmx_astore *b, char **text, long long *num, const char *sql, const char *types,
+                  ...) {
+    sq_store *s = locked(b);
+    va_list ap;
+    va_start(ap, types);
+    sqlite3_stmt *st = vprep(s, sql, types, ap);
+    va_end(ap);
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        if (text) *text = col_dup(st, 0);
+        if (num) *num = sqlite3_column_int64(st, 0);
     }
+    sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
+}
+
+/* Every row of a query, each added to `into` (an array or an object) by add;
+ * `into` as it was when the query fails. The readers below are this and a
+ * function that turns one row into JSON. */
+static json_t *rows(lmx_astore *b, json_t *into, void (*add)(json_t *into, sqlite3_stmt *st),
+                    const char *sql, const char *types, ...) {
+    sq_store *s = locked(b);
+    va_list ap;
+    va_start(ap, types);
+    sqlite3_stmt *st = vprep(s, sql, types, ap);
+    va_end(ap);
+    while (st && sqlite3_step(st) == SQLITE_ROW) add(into, st);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return into;
+}
+
+static char *sq_get_run(lmx_astore *b, const char *id) {
+    char *doc = NULL;
+    first(b, &doc, NULL, "SELECT doc FROM agent_runs WHERE id=?", "t", id);
     return doc;
 }
 
-static json_t *docs_of(sqlite3_stmt *st, int col) {
-    json_t *a = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *t = (const char *)sqlite3_column_text(st, col);
-        json_t *d = t ? json_loads(t, 0, NULL) : NULL;
-        if (d) json_array_append_new(a, d);
-    }
-    return a;
+static void add_doc(json_t *a, sqlite3_stmt *st) {
+    const char *t = (const char *)sqlite3_column_text(st, 0);
+    json_t *d = t ? json_loads(t, 0, NULL) : NULL;
+    if (d) json_array_append_new(a, d);
 }
 
 static json_t *sq_list_runs(lmx_astore *b, const char *tenant, const char *status, const char *role,
                             const char *after, int limit) {
-    sq_store *s = (sq_store *)b;
-    json_t *out = json_array();
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st =
-        prep(s, "SELECT doc FROM agent_runs WHERE (?1 IS NULL OR tenant=?1) AND (?2 IS NULL OR "
+    return rows(b, json_array(), add_doc,
+                "SELECT doc FROM agent_runs WHERE (?1 IS NULL OR tenant=?1) AND (?2 IS NULL OR "
                 "status=?2) AND (?3 IS NULL OR role=?3) AND (?4 IS NULL OR (created,id) < (SELECT "
-                "created,id FROM agent_runs WHERE id=?4)) ORDER BY created DESC, id DESC LIMIT ?5");
-    if (st) {
-        bind_text(st, 1, tenant);
-        bind_text(st, 2, status);
-        bind_text(st, 3, role);
-        bind_text(st, 4, after);
-        sqlite3_bind_int(st, 5, limit);
-        json_decref(out);
-        out = docs_of(st, 0);
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return out;
+                "created,id FROM agent_runs WHERE id=?4)) ORDER BY created DESC, id DESC LIMIT ?5",
+                "tttti", tenant, status, role, after, limit);
+}
+
+static void add_id(json_t *a, sqlite3_stmt *st) {
+    json_array_append_new(a, json_string((const char *)sqlite3_column_text(st, 0)));
 }
 
 static json_t *sq_unfinished(lmx_astore *b) {
-    sq_store *s = (sq_store *)b;
-    json_t *a = json_array();
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = prep(s, "SELECT id FROM agent_runs WHERE status IN ('queued','running') "
-                               "ORDER BY created, id");
-    if (st) {
-        while (sqlite3_step(st) == SQLITE_ROW)
-            json_array_append_new(a, json_string((const char *)sqlite3_column_text(st, 0)));
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return a;
+    return rows(b, json_array(), add_id,
+                "SELECT id FROM agent_runs WHERE status IN ('queued','running') "
+                "ORDER BY created, id",
+                "");
 }
 
 static long long sq_append_event(lmx_astore *b, const char *run_id, const char *type,
                                  const char *data, double ts) {
-    sq_store *s = (sq_store *)b;
     long long seq = -1;
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = prep(s, "INSERT INTO agent_events(run_id,seq,type,data,created) VALUES(?1,"
-                               "(SELECT COALESCE(MAX(seq),0)+1 FROM agent_events WHERE run_id=?1),"
-                               "?2,?3,?4) RETURNING seq");
-    if (st) {
-        bind_text(st, 1, run_id);
-        bind_text(st, 2, type);
-        bind_text(st, 3, data);
-        sqlite3_bind_double(st, 4, ts);
-        if (sqlite3_step(st) == SQLITE_ROW) seq = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&s->mu);
+    first(b, NULL, &seq,
+          "INSERT INTO agent_events(run_id,seq,type,data,created) VALUES(?1,"
+          "(SELECT COALESCE(MAX(seq),0)+1 FROM agent_events WHERE run_id=?1),"
+          "?2,?3,?4) RETURNING seq",
+          "tttd", run_id, type, data, ts);
     return seq;
 }
 
+static void add_event(json_t *a, sqlite3_stmt *st) {
+    json_array_append_new(a, lmx_astore_event(sqlite3_column_int64(st, 0),
+                                              (const char *)sqlite3_column_text(st, 1),
+                                              (const char *)sqlite3_column_text(st, 2),
+                                              sqlite3_column_double(st, 3)));
+}
+
 static json_t *sq_events_after(lmx_astore *b, const char *run_id, long long after, int limit) {
-    sq_store *s = (sq_store *)b;
-    json_t *a = json_array();
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = prep(s, "SELECT seq,type,data,created FROM agent_events WHERE run_id=? AND "
-                               "seq>? ORDER BY seq LIMIT ?");
-    if (st) {
-        bind_text(st, 1, run_id);
-        sqlite3_bind_int64(st, 2, after);
-        sqlite3_bind_int(st, 3, limit);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            json_t *d = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
-            json_array_append_new(
-                a, json_pack("{s:I,s:s,s:o,s:f}", "id", (json_int_t)sqlite3_column_int64(st, 0),
-                             "type", (const char *)sqlite3_column_text(st, 1), "data",
-                             d ? d : json_object(), "created", sqlite3_column_double(st, 3)));
-        }
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return a;
+    return rows(b, json_array(), add_event,
+                "SELECT seq,type,data,created FROM agent_events WHERE run_id=? AND "
+                "seq>? ORDER BY seq LIMIT ?",
+                "tIi", run_id, after, limit);
 }
 
 static lmx_idem_result sq_idem_create(lmx_astore *b, const char *tenant, const char *key,
                                       const char *hash, double ttl_s, const lmx_arun_row *r,
                                       char **other_id, char **other_hash, char *err, size_t n) {
-    sq_store *s = (sq_store *)b;
     lmx_idem_result res = LMX_IDEM_ERROR;
-    pthread_mutex_lock(&s->mu);
+    sq_store *s = locked(b);
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) goto out;
-    sqlite3_stmt *st = prep(s, "SELECT run_id, hash FROM agent_idem WHERE tenant=? AND key=? "
-                               "AND created>=?");
+    sqlite3_stmt *st = prep(s,
+                            "SELECT run_id, hash FROM agent_idem WHERE tenant=? AND key=? "
+                            "AND created>=?",
+                            "ttd", tenant, key, r->created - ttl_s);
     if (!st) goto rollback;
-    bind_text(st, 1, tenant);
-    bind_text(st, 2, key);
-    sqlite3_bind_double(st, 3, r->created - ttl_s);
     if (sqlite3_step(st) == SQLITE_ROW) {
         *other_id = col_dup(st, 0);
         *other_hash = col_dup(st, 1);
@@ -199,17 +208,12 @@ static lmx_idem_result sq_idem_create(lmx_astore *b, const char *tenant, const c
         goto rollback;
     }
     sqlite3_finalize(st);
-    st = prep(s, "INSERT OR REPLACE INTO agent_idem(tenant,key,hash,run_id,created) "
-                 "VALUES(?,?,?,?,?)");
-    if (!st) goto rollback;
-    bind_text(st, 1, tenant);
-    bind_text(st, 2, key);
-    bind_text(st, 3, hash);
-    bind_text(st, 4, r->id);
-    sqlite3_bind_double(st, 5, r->created);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE || put_run_locked(s, r)) goto rollback;
+    if (done(prep(s,
+                  "INSERT OR REPLACE INTO agent_idem(tenant,key,hash,run_id,created) "
+                  "VALUES(?,?,?,?,?)",
+                  "ttttd", tenant, key, hash, r->id, r->created)) ||
+        put_run_locked(s, r))
+        goto rollback;
     if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) goto rollback;
     res = LMX_IDEM_CREATED;
     goto out;
@@ -223,53 +227,32 @@ out:
 }
 
 static int sq_put_role(lmx_astore *b, const char *name, const char *doc) {
-    sq_store *s = (sq_store *)b;
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO agent_roles(name,doc) VALUES(?,?)");
-    int rc = -1;
-    if (st) {
-        bind_text(st, 1, name);
-        bind_text(st, 2, doc);
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-        sqlite3_finalize(st);
-    }
+    sq_store *s = locked(b);
+    int rc =
+        done(prep(s, "INSERT OR REPLACE INTO agent_roles(name,doc) VALUES(?,?)", "tt", name, doc));
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
 static int sq_del_role(lmx_astore *b, const char *name) {
-    sq_store *s = (sq_store *)b;
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = prep(s, "DELETE FROM agent_roles WHERE name=?");
-    int rc = -1;
-    if (st) {
-        bind_text(st, 1, name);
-        if (sqlite3_step(st) == SQLITE_DONE) rc = sqlite3_changes(s->db) ? 0 : 1;
-        sqlite3_finalize(st);
-    }
+    sq_store *s = locked(b);
+    int rc = done(prep(s, "DELETE FROM agent_roles WHERE name=?", "t", name));
+    if (!rc) rc = sqlite3_changes(s->db) ? 0 : 1;
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
+static void add_role(json_t *o, sqlite3_stmt *st) {
+    lmx_astore_add_role(o, (const char *)sqlite3_column_text(st, 0),
+                        (const char *)sqlite3_column_text(st, 1));
+}
+
 static json_t *sq_roles(lmx_astore *b) {
-    sq_store *s = (sq_store *)b;
-    json_t *o = json_object();
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = prep(s, "SELECT name, doc FROM agent_roles ORDER BY name");
-    if (st) {
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            json_t *d = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-            if (d) json_object_set_new(o, (const char *)sqlite3_column_text(st, 0), d);
-        }
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return o;
+    return rows(b, json_object(), add_role, "SELECT name, doc FROM agent_roles ORDER BY name", "");
 }
 
 static int sq_purge(lmx_astore *b, double before) {
-    sq_store *s = (sq_store *)b;
-    pthread_mutex_lock(&s->mu);
+    sq_store *s = locked(b);
     char sql[512];
     snprintf(
         sql, sizeof sql,

@@ -27,6 +27,7 @@
 #include "sched/spec.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/deadline.h"
 
 typedef struct ev_node {
     lmx_event ev;
@@ -36,7 +37,6 @@ typedef struct ev_node {
 struct lmx_job {
     atomic_int refs;
     atomic_bool cancelled;
-    int32_t *prompt;
     int n_prompt, max_tokens, n_choices, top_logprobs, n_bias, n_stop;
     lmx_sample_params sp;
     lmx_logit_bias *bias;
@@ -44,39 +44,43 @@ struct lmx_job {
     bool ignore_eos, special_text;
     bool embed;
     bool score, prompt_only; /* sched.h: prompt scoring, nothing generated */
-    double *acc; /* embed: sum (MEAN) or copy (CLS, LAST) of the pooled hidden states */
-    float *embd; /* embed: the result, handed to the DONE event */
-    lmx_gram *grammar; /* NULL: unconstrained */
+    double *acc;             /* embed: sum (MEAN) or copy (CLS, LAST) of the pooled hidden states */
+    float *embd;             /* embed: the result, handed to the DONE event */
+    lmx_gram *grammar;       /* NULL: unconstrained */
     /* events, guarded by mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     ev_node *head, *tail;
     /* scheduler-thread state */
     int choices_left, completion_tokens, cached_tokens;
-    char failure[200]; /* the engine error that ended the job, if any */
+    char failure[200];        /* the engine error that ended the job, if any */
     double t_submit, t_admit; /* monotonic seconds */
     char tenant[64], client[128];
     double weight;
     int prio;
     lmx_fq_flow *flow; /* its fair-queue flow once admitted (under s->mu) */
+    int32_t prompt[];  /* copied at submit, then the n_bias biases `bias` points at */
 };
+
+/* the biases follow the prompt in the job's one allocation */
+_Static_assert(_Alignof(lmx_logit_bias) <= _Alignof(int32_t), "lmx_logit_bias alignment");
 
 enum { SLOT_FREE, SLOT_PREFILL, SLOT_FOLLOW, SLOT_DECODE };
 
 typedef struct {
     int id, state, choice;
     lmx_job *job;
-    int32_t *hist;  /* prompt + generated tokens; KV holds hist[0, n_kv) */
+    int32_t *hist; /* prompt + generated tokens; KV holds hist[0, n_kv) */
     int n_hist, n_kv, n_gen;
-    int leader;     /* FOLLOW: the slot whose prefill it copies */
+    int leader; /* FOLLOW: the slot whose prefill it copies */
     int32_t next_tok;
     lmx_sampler *smp;
     lmx_gram_state *gs; /* the job's grammar, this choice's state */
     lmx_detok dt;
     lmx_buf pending; /* text held back while it may be the start of a stop string */
-    int stop_hit;   /* 1 + the index of the stop string that ended the choice; 0: none */
-    int n_charged;  /* of n_gen, the tokens charged to its fair-queue flow */
-    int n_draft;    /* draft tokens following next_tok in this step's batch (spec.h) */
+    int stop_hit;    /* 1 + the index of the stop string that ended the choice; 0: none */
+    int n_charged;   /* of n_gen, the tokens charged to its fair-queue flow */
+    int n_draft;     /* draft tokens following next_tok in this step's batch (spec.h) */
     uint64_t last_used;
 } slot;
 
@@ -93,7 +97,7 @@ struct lmx_sched {
     lmx_fq *q; /* the wait queue (sched/queue.h) */
     int n_queued, n_gram_queued;
     lmx_batch_cap cap; /* the latency target's batch cap (read under mu for stats) */
-    int n_held; /* choices queued or in a slot: what the waiting room is measured against */
+    int n_held;        /* choices queued or in a slot: what the waiting room is measured against */
     bool stopping, cancel_all;
     uint64_t clock;
     int n_decoded; /* sequences the last step decoded (the latency target's sample) */
@@ -105,7 +109,7 @@ struct lmx_sched {
     float *logits, *raw;
     int copy_row;   /* the row of logits a follower's copy goes to (after every wanted row) */
     int score_rows; /* a scoring prefill's positions per step (score.h); 0: none sized yet */
-    float *hidden; /* the hidden states embedding jobs asked for, one row per b_hid */
+    float *hidden;  /* the hidden states embedding jobs asked for, one row per b_hid */
     /* constrained decoding: the vocabulary trie (built at the first
      * constrained job), the allowed ids and their logits */
     lmx_gram_vocab *gvocab;
@@ -133,8 +137,10 @@ static void push_event(lmx_job *j, const lmx_event *ev) {
     n->ev = *ev;
     n->next = NULL;
     pthread_mutex_lock(&j->mu);
-    if (j->tail) j->tail->next = n;
-    else j->head = n;
+    if (j->tail)
+        j->tail->next = n;
+    else
+        j->head = n;
     j->tail = n;
     pthread_cond_signal(&j->cv);
     pthread_mutex_unlock(&j->mu);
@@ -143,14 +149,12 @@ static void push_event(lmx_job *j, const lmx_event *ev) {
 lmx_event_type lmx_job_next(lmx_job *j, lmx_event *ev, int timeout_ms) {
     pthread_mutex_lock(&j->mu);
     if (!j->head && timeout_ms != 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        long long ns = ts.tv_nsec + (long long)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000LL;
-        ts.tv_sec += ns / 1000000000LL;
-        ts.tv_nsec = ns % 1000000000LL;
+        struct timespec ts = lmx_deadline_ms(timeout_ms < 0 ? 0 : timeout_ms);
         while (!j->head) {
-            if (timeout_ms < 0) pthread_cond_wait(&j->cv, &j->mu);
-            else if (pthread_cond_timedwait(&j->cv, &j->mu, &ts)) break;
+            if (timeout_ms < 0)
+                pthread_cond_wait(&j->cv, &j->mu);
+            else if (pthread_cond_timedwait(&j->cv, &j->mu, &ts))
+                break;
         }
     }
     ev_node *n = j->head;
@@ -186,8 +190,6 @@ static void job_free(lmx_job *j) {
     free(j->embd);
     for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
     free(j->stop);
-    free(j->bias);
-    free(j->prompt);
     lmx_gram_release(j->grammar);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
@@ -198,7 +200,9 @@ void lmx_job_release(lmx_job *j) {
     if (j && atomic_fetch_sub(&j->refs, 1) == 1) job_free(j);
 }
 
-void lmx_job_cancel(lmx_job *j) { atomic_store(&j->cancelled, true); }
+void lmx_job_cancel(lmx_job *j) {
+    atomic_store(&j->cancelled, true);
+}
 
 static void emit_error(lmx_job *j, const char *msg) {
     lmx_event ev = {.type = LMX_EV_ERROR};
@@ -206,17 +210,22 @@ static void emit_error(lmx_job *j, const char *msg) {
     push_event(j, &ev);
 }
 
-static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
-                       lmx_submit_status *status);
+static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx, lmx_submit_status *status);
 
 lmx_job *lmx_sched_submit(lmx_sched *s, const lmx_job_params *p, lmx_submit_status *status) {
     int n_ctx = lmx_ctx_n_ctx(s->ctx);
     if (!p->embed) return submit(s, p, n_ctx, status);
     /* An embedding generates nothing, so its prompt may fill the whole
      * context (the generic checks keep room for one token: pass n_ctx + 1). */
-    lmx_job_params e = {.prompt = p->prompt, .n_prompt = p->n_prompt, .n_choices = 1,
-                        .sample = lmx_sample_defaults(), .top_logprobs = -1, .embed = true,
-                        .tenant = p->tenant, .client = p->client, .weight = p->weight,
+    lmx_job_params e = {.prompt = p->prompt,
+                        .n_prompt = p->n_prompt,
+                        .n_choices = 1,
+                        .sample = lmx_sample_defaults(),
+                        .top_logprobs = -1,
+                        .embed = true,
+                        .tenant = p->tenant,
+                        .client = p->client,
+                        .weight = p->weight,
                         .prio = p->prio};
     return submit(s, &e, n_ctx + 1, status);
 }
@@ -237,7 +246,9 @@ static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
         *status = LMX_SUBMIT_TOO_LONG;
         return NULL;
     }
-    lmx_job *j = calloc(1, sizeof *j);
+    /* one allocation for the job and the prompt and biases it copies */
+    lmx_job *j = calloc(1, sizeof *j + sizeof(int32_t) * (size_t)p->n_prompt +
+                               sizeof(lmx_logit_bias) * (size_t)p->n_bias);
     if (!j) {
         *status = LMX_SUBMIT_BAD;
         return NULL;
@@ -246,7 +257,10 @@ static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->cv, NULL);
     j->n_prompt = p->n_prompt;
-    j->prompt = malloc(sizeof(int32_t) * (size_t)p->n_prompt);
+    memcpy(j->prompt, p->prompt, sizeof(int32_t) * (size_t)p->n_prompt);
+    j->bias = (lmx_logit_bias *)(j->prompt + p->n_prompt);
+    j->n_bias = p->n_bias;
+    if (p->n_bias) memcpy(j->bias, p->bias, sizeof *j->bias * (size_t)p->n_bias);
     j->max_tokens = p->max_tokens > 0 ? p->max_tokens : n_ctx - p->n_prompt;
     j->n_choices = p->n_choices;
     j->top_logprobs = p->top_logprobs;
@@ -260,31 +274,15 @@ static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
     if (j->embed) {
         j->max_tokens = 0;
         j->acc = calloc((size_t)s->m->hp.n_embd, sizeof *j->acc);
-        if (!j->acc) {
-            j->refs = 1;
-            lmx_job_release(j);
-            *status = LMX_SUBMIT_BAD;
-            return NULL;
-        }
+        if (!j->acc) goto bad;
     }
     j->grammar = lmx_gram_retain(p->grammar);
-    if (p->n_bias) {
-        j->bias = malloc(sizeof *j->bias * (size_t)p->n_bias);
-        if (j->bias) memcpy(j->bias, p->bias, sizeof *j->bias * (size_t)p->n_bias);
-        j->n_bias = p->n_bias;
-    }
     if (p->n_stop) {
         j->stop = calloc((size_t)p->n_stop, sizeof(char *));
         for (int i = 0; j->stop && i < p->n_stop; i++) j->stop[i] = strdup(p->stop[i]);
         j->n_stop = p->n_stop;
     }
-    if (!j->prompt || (p->n_bias && !j->bias) || (p->n_stop && !j->stop)) {
-        j->refs = 1;
-        lmx_job_release(j);
-        *status = LMX_SUBMIT_BAD;
-        return NULL;
-    }
-    memcpy(j->prompt, p->prompt, sizeof(int32_t) * (size_t)p->n_prompt);
+    if (p->n_stop && !j->stop) goto bad;
     j->t_submit = lmx_now_s();
     snprintf(j->tenant, sizeof j->tenant, "%s", p->tenant ? p->tenant : "");
     snprintf(j->client, sizeof j->client, "%s", p->client ? p->client : "");
@@ -297,9 +295,9 @@ static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
      * room (o.n_queue, counted in choices; 0: no waiting room at all) */
     else if (s->n_held + j->n_choices > s->o.n_parallel + s->o.n_queue)
         *status = LMX_SUBMIT_QUEUE_FULL;
-    else *status = LMX_SUBMIT_OK;
-    if (*status == LMX_SUBMIT_OK &&
-        !lmx_fq_push(s->q, j, j->tenant, j->client, j->weight, j->prio))
+    else
+        *status = LMX_SUBMIT_OK;
+    if (*status == LMX_SUBMIT_OK && !lmx_fq_push(s->q, j, j->tenant, j->client, j->weight, j->prio))
         *status = LMX_SUBMIT_BAD;
     if (*status == LMX_SUBMIT_OK) {
         s->n_held += j->n_choices;
@@ -308,12 +306,14 @@ static lmx_job *submit(lmx_sched *s, const lmx_job_params *p, int n_ctx,
         pthread_cond_signal(&s->cv);
     }
     pthread_mutex_unlock(&s->mu);
-    if (*status != LMX_SUBMIT_OK) {
-        j->refs = 1;
-        lmx_job_release(j);
-        return NULL;
-    }
-    return j;
+    if (*status == LMX_SUBMIT_OK) return j;
+    goto fail;
+bad:
+    *status = LMX_SUBMIT_BAD;
+fail: /* never queued: the scheduler's reference goes with the caller's */
+    j->refs = 1;
+    lmx_job_release(j);
+    return NULL;
 }
 
 /* ---- slots ---- */
@@ -399,7 +399,8 @@ static void slot_start(lmx_sched *s, slot *sl, lmx_job *j, int choice) {
         sl->gs = grammar_ready(s) ? lmx_gram_state_new(j->grammar, s->gvocab) : NULL;
         if (!sl->gs) {
             if (!j->failure[0])
-                snprintf(j->failure, sizeof j->failure, "out of memory building the output grammar");
+                snprintf(j->failure, sizeof j->failure,
+                         "out of memory building the output grammar");
             atomic_store(&j->cancelled, true);
         }
     }
@@ -504,7 +505,8 @@ static void choice_done(lmx_sched *s, slot *sl, const char *finish) {
     }
     j->completion_tokens += sl->n_gen;
     pthread_mutex_lock(&s->mu);
-    if (j->flow && sl->n_gen > sl->n_charged) lmx_fq_charge(s->q, j->flow, sl->n_gen - sl->n_charged);
+    if (j->flow && sl->n_gen > sl->n_charged)
+        lmx_fq_charge(s->q, j->flow, sl->n_gen - sl->n_charged);
     sl->n_charged = sl->n_gen;
     if (j->choices_left == 1 && j->flow) {
         lmx_fq_done(s->q, j->flow, lmx_now_s());
@@ -520,8 +522,10 @@ static void choice_done(lmx_sched *s, slot *sl, const char *finish) {
                         .embd = j->embd,
                         .n_embd = j->embd ? s->m->hp.n_embd : 0};
         /* one terminal event: the failure, or the cancellation, or DONE */
-        if (j->failure[0]) emit_error(j, j->failure);
-        else if (atomic_load(&j->cancelled)) emit_error(j, "cancelled");
+        if (j->failure[0])
+            emit_error(j, j->failure);
+        else if (atomic_load(&j->cancelled))
+            emit_error(j, "cancelled");
         else {
             j->embd = NULL; /* now the event's */
             push_event(j, &ev);
@@ -534,7 +538,8 @@ static void choice_done(lmx_sched *s, slot *sl, const char *finish) {
 
 /* Appends piece to the held-back text; returns the bytes that can be sent now
  * (malloc'd into *out), and whether a stop string was found (text cut before it). */
-static bool take_text(slot *sl, const char *piece, size_t n, bool final, char **out, size_t *out_n) {
+static bool take_text(slot *sl, const char *piece, size_t n, bool final, char **out,
+                      size_t *out_n) {
     lmx_job *j = sl->job;
     if (!lmx_buf_add(&sl->pending, piece, n)) {
         *out = NULL;
@@ -574,7 +579,8 @@ static bool take_text(slot *sl, const char *piece, size_t n, bool final, char **
         (*out)[send] = 0;
     }
     *out_n = *out ? send : 0;
-    if (stopped || final) sl->pending.n = 0;
+    if (stopped || final)
+        sl->pending.n = 0;
     else {
         memmove(p, p + send, sl->pending.n - send);
         sl->pending.n -= send;
@@ -599,8 +605,10 @@ static void finish_text(lmx_sched *s, slot *sl, const char *finish) {
     char tail[64];
     size_t k = lmx_detok_flush(&sl->dt, tail, sizeof tail);
     take_text(sl, tail, k, true, &t, &n);
-    if (n) emit_text(sl, -1, t, n, NULL);
-    else free(t);
+    if (n)
+        emit_text(sl, -1, t, n, NULL);
+    else
+        free(t);
     choice_done(s, sl, finish);
 }
 
@@ -660,8 +668,10 @@ static void commit_token(lmx_sched *s, slot *sl, int32_t tok, const lmx_event *l
     size_t n;
     bool stopped = take_text(sl, piece, k, at_limit, &t, &n);
     emit_text(sl, tok, t, n, lpp);
-    if (stopped) choice_done(s, sl, "stop");
-    else if (at_limit) choice_done(s, sl, "length");
+    if (stopped)
+        choice_done(s, sl, "stop");
+    else if (at_limit)
+        choice_done(s, sl, "length");
     else {
         sl->next_tok = tok;
         sl->state = SLOT_DECODE;
@@ -775,8 +785,8 @@ static void kv_stats(lmx_sched *s, bool idle) {
 static bool score_ready(lmx_sched *s, int *score_left) {
     if (s->score_rows) return true;
     int rows = lmx_score_rows(s->n_vocab, s->o.prefill_chunk);
-    float *lg = realloc(s->logits,
-                        sizeof(float) * (size_t)s->n_vocab * (size_t)(s->rows_max + rows + 2));
+    float *lg =
+        realloc(s->logits, sizeof(float) * (size_t)s->n_vocab * (size_t)(s->rows_max + rows + 2));
     if (!lg) return false;
     s->logits = lg;
     s->score_rows = *score_left = rows;
@@ -1037,8 +1047,10 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     s->o = *opts;
     if (s->o.n_parallel <= 0) s->o.n_parallel = LMX_DEFAULT_PARALLEL;
     if (s->o.n_queue < 0) s->o.n_queue = LMX_DEFAULT_QUEUE;
-    if (s->o.n_cache < 0) s->o.n_cache = 0;
-    else if (s->o.n_cache == 0) s->o.n_cache = s->o.n_parallel;
+    if (s->o.n_cache < 0)
+        s->o.n_cache = 0;
+    else if (s->o.n_cache == 0)
+        s->o.n_cache = s->o.n_parallel;
     if (s->o.prefill_chunk <= 0) s->o.prefill_chunk = 256;
     s->n_slots = s->o.n_parallel + s->o.n_cache;
     lmx_batch_cap_init(&s->cap, s->o.n_parallel, s->o.itl_target_ms);
@@ -1100,8 +1112,8 @@ lmx_sched *lmx_sched_create(lmx_model *m, lmx_pool *pool, const lmx_sched_opts *
     s->copy_row = s->rows_max + 1; /* after the decode rows (and their drafts) */
     s->logits = malloc(sizeof(float) * (size_t)s->n_vocab * (size_t)(s->copy_row + 1));
     s->raw = malloc(sizeof(float) * (size_t)s->n_vocab);
-    bool ok = s->q && s->slots && s->b_tok && s->b_pos && s->b_seq && s->b_slot && s->b_want && s->logits && s->raw &&
-              s->b_hid && s->hidden;
+    bool ok = s->q && s->slots && s->b_tok && s->b_pos && s->b_seq && s->b_slot && s->b_want &&
+              s->logits && s->raw && s->b_hid && s->hidden;
     for (int i = 0; ok && i < s->n_slots; i++) {
         s->slots[i].id = i;
         s->slots[i].hist = malloc(sizeof(int32_t) * (size_t)(n_ctx + 1));
@@ -1148,9 +1160,13 @@ void lmx_sched_destroy(lmx_sched *s, bool cancel_running) {
     free(s);
 }
 
-int lmx_sched_n_ctx(const lmx_sched *s) { return lmx_ctx_n_ctx(s->ctx); }
+int lmx_sched_n_ctx(const lmx_sched *s) {
+    return lmx_ctx_n_ctx(s->ctx);
+}
 
-int lmx_sched_pooling(const lmx_sched *s) { return s->pool; }
+int lmx_sched_pooling(const lmx_sched *s) {
+    return s->pool;
+}
 
 void lmx_sched_get_stats(lmx_sched *s, lmx_sched_stats *out) {
     pthread_mutex_lock(&s->mu);

@@ -46,16 +46,18 @@ struct lmx_spec {
     float *logits; /* one row per sequence */
 };
 
+static const char *const MODE_NAMES[] = {
+    [LMX_SPEC_OFF] = "off", [LMX_SPEC_LOOKUP] = "lookup", [LMX_SPEC_DRAFT] = "draft"};
+#define N_MODES (int)(sizeof MODE_NAMES / sizeof *MODE_NAMES)
+
 int lmx_spec_mode_parse(const char *s) {
-    if (!s) return -1;
-    if (!strcmp(s, "off")) return LMX_SPEC_OFF;
-    if (!strcmp(s, "lookup")) return LMX_SPEC_LOOKUP;
-    if (!strcmp(s, "draft")) return LMX_SPEC_DRAFT;
+    for (int m = 0; s && m < N_MODES; m++)
+        if (!strcmp(s, MODE_NAMES[m])) return m;
     return -1;
 }
 
 const char *lmx_spec_mode_name(int mode) {
-    return mode == LMX_SPEC_LOOKUP ? "lookup" : mode == LMX_SPEC_DRAFT ? "draft" : "off";
+    return MODE_NAMES[mode > 0 && mode < N_MODES ? mode : LMX_SPEC_OFF];
 }
 
 /* ---- the rules ---- */
@@ -202,8 +204,7 @@ lmx_spec *lmx_spec_create(const lmx_spec_opts *o, const lmx_model *m, int n_seq,
         sp->dctx = lmx_ctx_create(o->draft, &co, e2, sizeof e2);
         if (!sp->dctx) {
             snprintf(err, errlen, "draft model '%s': %s", o->draft->name, e2);
-            lmx_spec_free(sp);
-            return NULL;
+            goto fail;
         }
         sp->logits = malloc(sizeof(float) * (size_t)sp->n_vocab * (size_t)n_seq);
         ok = sp->logits != NULL;
@@ -212,12 +213,11 @@ lmx_spec *lmx_spec_create(const lmx_spec_opts *o, const lmx_model *m, int n_seq,
             ok = sp->q[i].dhist != NULL;
         }
     }
-    if (!ok) {
-        snprintf(err, errlen, "out of memory");
-        lmx_spec_free(sp);
-        return NULL;
-    }
-    return sp;
+    if (ok) return sp;
+    snprintf(err, errlen, "out of memory");
+fail:
+    lmx_spec_free(sp);
+    return NULL;
 }
 
 void lmx_spec_free(lmx_spec *sp) {

@@ -17,30 +17,25 @@ typedef struct {
 struct lmx_topn {
     int n, n_cand;
     double half_life;
-    slot *lab, *cand;
+    slot *lab, *cand; /* both point into slots[]: n labels, then n_cand candidates */
     uint64_t other, evictions;
+    slot slots[];
 };
 
 lmx_topn *lmx_topn_new(int n, double half_life_s) {
     if (n < 1) n = 1;
-    lmx_topn *t = calloc(1, sizeof *t);
+    /* one allocation: the table and its 5n slots live and die together */
+    lmx_topn *t = calloc(1, sizeof *t + 5 * (size_t)n * sizeof(slot));
     if (!t) return NULL;
     t->n = n;
     t->n_cand = 4 * n;
     t->half_life = half_life_s > 0 ? half_life_s : 300;
-    t->lab = calloc((size_t)t->n, sizeof *t->lab);
-    t->cand = calloc((size_t)t->n_cand, sizeof *t->cand);
-    if (!t->lab || !t->cand) {
-        lmx_topn_free(t);
-        return NULL;
-    }
+    t->lab = t->slots;
+    t->cand = t->slots + n;
     return t;
 }
 
 void lmx_topn_free(lmx_topn *t) {
-    if (!t) return;
-    free(t->lab);
-    free(t->cand);
     free(t);
 }
 
