@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/errat.h"
+
 #define MAX_VIOLATIONS 64
 #define MAX_DEPTH      64
 
@@ -42,15 +44,9 @@ typedef struct {
     size_t errlen;
 } chk;
 
-static int cerr(chk *c, const char *path, const char *fmt, ...) {
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(c->err, c->errlen, "%s: %s", path, msg);
-    return -1;
-}
+/* The error at path in the schema; -1. (A macro: it hands the message's
+ * arguments on to lmx_errat.) */
+#define cerr(c, path, ...) lmx_errat((c)->err, (c)->errlen, path, 0, 0, __VA_ARGS__)
 
 static const json_t *resolve_ref(const json_t *root, const char *ref) {
     const char *names[] = {"#/$defs/", "#/definitions/"};
