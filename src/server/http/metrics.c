@@ -10,9 +10,9 @@
 #include "skills/skill_metrics.h"
 
 #include <math.h>
-#include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,11 +313,11 @@ typedef struct {
     sched_kind kind;
     size_t off;
     void (*put)(FILE *f, const char *name, const lmx_served *m, const lmx_sched_stats *s);
-} sched_gauge;
+} sched_stat;
 
 #define ST(field) offsetof(lmx_sched_stats, field), NULL
 
-static const sched_gauge sched_series[] = {
+static const sched_stat sched_series[] = {
     {"lmx_queue_depth", "gauge", "Requests waiting for a sequence slot.", V_INT, ST(queued)},
     {"lmx_queue_depth_by_tenant", "gauge", "Requests waiting for a sequence slot, by tenant.",
      .put = put_tenants},
@@ -366,7 +366,7 @@ static const sched_gauge sched_series[] = {
 };
 
 /* One model's sample of series g. */
-static void sched_sample(FILE *f, const sched_gauge *g, const lmx_served *m,
+static void sched_sample(FILE *f, const sched_stat *g, const lmx_served *m,
                          const lmx_sched_stats *s) {
     if (g->put) {
         g->put(f, g->name, m, s);
@@ -435,7 +435,7 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
     pthread_mutex_unlock(&mu);
 
     for (size_t k = 0; k < sizeof sched_series / sizeof sched_series[0]; k++) {
-        const sched_gauge *g = &sched_series[k];
+        const sched_stat *g = &sched_series[k];
         family(f, g->name, g->type, g->help);
         for (int i = 0; i < n; i++) sched_sample(f, g, list[i], &st[i]);
     }
