@@ -19,8 +19,10 @@
 
 #include "sched/sched.h"
 #include "util/buf.h"
+#include "util/errat.h"
 #include "util/secret_file.h"
 #include "util/size.h"
+#include "util/yaml_doc.h"
 
 typedef enum { T_STR, T_INT, T_SIZE, T_BOOL, T_SECS, T_ALIASES, T_MODELS, T_AGENTS } key_type;
 
@@ -419,16 +421,11 @@ typedef struct {
     size_t errlen;
 } yctx;
 
-static int yerr(yctx *y, const yaml_node_t *n, const char *fmt, ...) {
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    put_err(y->err, y->errlen, "%s:%zu:%zu: %s", y->name, n->start_mark.line + 1,
-            n->start_mark.column + 1, msg);
-    return -1;
-}
+/* The error at node n of the file; -1. (A macro: it hands the message's
+ * arguments on to lmx_errat.) */
+#define yerr(y, n, ...)                                                                            \
+    lmx_errat((y)->err, (y)->errlen, (y)->name, (int)(n)->start_mark.line + 1,                     \
+              (int)(n)->start_mark.column + 1, __VA_ARGS__)
 
 static const char *scalar(const yaml_node_t *n) {
     return (const char *)n->data.scalar.value;
@@ -755,16 +752,7 @@ int lmx_config_parse_yaml(lmx_config *c, const char *name, const char *text, siz
                           size_t errlen) {
     yaml_parser_t p;
     yaml_document_t doc;
-    if (!yaml_parser_initialize(&p)) return put_err(err, errlen, "%s: out of memory", name), -1;
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&p, &doc)) {
-        const yaml_mark_t *m = p.problem ? &p.problem_mark : &p.context_mark;
-        put_err(err, errlen, "%s:%zu:%zu: invalid YAML: %s%s%s", name, m->line + 1, m->column + 1,
-                p.problem ? p.problem : "syntax error", p.context ? " " : "",
-                p.context ? p.context : "");
-        yaml_parser_delete(&p);
-        return -1;
-    }
+    if (lmx_yaml_first(&p, &doc, text, len, name, true, "invalid YAML: ", err, errlen)) return -1;
     int rc = 0;
     yctx y = {&doc, name, err, errlen};
     yaml_node_t *root = yaml_document_get_root_node(&doc);

@@ -243,20 +243,17 @@ static void run_mcp(lmx_skills *s, lmx_skill *k, const json_t *args, const atomi
     }
     json_t *res = NULL;
     char err[700];
-    switch (lmx_mcp_call(m, k->tool, args, k->limits.timeout_s, cancel, &res, err, sizeof err)) {
-    case LMX_MCP_OK:
-        break;
-    case LMX_MCP_TIMEOUT:
-        say(r, LMX_SKR_TIMEOUT, "%s", err);
-        return;
-    case LMX_MCP_CANCELLED:
-        say(r, LMX_SKR_CANCELLED, "%s", err);
-        return;
-    case LMX_MCP_ERROR:
-        say(r, LMX_SKR_FAILED, "%s", err);
-        return;
-    case LMX_MCP_UNREACHABLE:
-        say(r, LMX_SKR_UNAVAILABLE, "%s", err);
+    /* each way the call can fail, as the invocation's outcome */
+    static const lmx_skr_code failed_as[] = {
+        [LMX_MCP_UNREACHABLE] = LMX_SKR_UNAVAILABLE,
+        [LMX_MCP_TIMEOUT] = LMX_SKR_TIMEOUT,
+        [LMX_MCP_CANCELLED] = LMX_SKR_CANCELLED,
+        [LMX_MCP_ERROR] = LMX_SKR_FAILED,
+    };
+    lmx_mcp_rc rc =
+        lmx_mcp_call(m, k->tool, args, k->limits.timeout_s, cancel, &res, err, sizeof err);
+    if (rc != LMX_MCP_OK) {
+        say(r, failed_as[rc], "%s", err);
         return;
     }
     if (json_is_true(json_object_get(res, "isError"))) {

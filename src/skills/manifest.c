@@ -10,15 +10,16 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
 #include "skills/validate.h"
+#include "util/errat.h"
 #include "util/grow.h"
 #include "util/size.h"
+#include "util/yaml_doc.h"
 
 #define MAX_FILE (1u << 20)
 
@@ -43,15 +44,9 @@ static int line_of(const mctx *m, const json_t *v) {
     return 1;
 }
 
-static int merr(mctx *m, const json_t *at, const char *fmt, ...) {
-    char msg[700];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(m->err, m->errlen, "%s:%d: %s", m->name, line_of(m, at), msg);
-    return -1;
-}
+/* The error at value at of the manifest (on its line); -1. (A macro: it
+ * hands the message's arguments on to lmx_errat.) */
+#define merr(m, at, ...) lmx_errat((m)->err, (m)->errlen, (m)->name, line_of(m, at), 0, __VA_ARGS__)
 
 static void remember(mctx *m, const json_t *v, int line) {
     if (!lmx_grow(&m->lines, &m->cap, m->n + 1, sizeof *m->lines, 64)) return;
@@ -527,24 +522,12 @@ int lmx_manifest_parse(const char *name, const char *text, size_t len, const lmx
     if (is_json) {
         json_error_t je;
         json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-        if (!j) {
-            snprintf(err, errlen, "%s:%d: %s", name, je.line > 0 ? je.line : 1, je.text);
-            return -1;
-        }
+        if (!j) return lmx_errat(err, errlen, name, je.line > 0 ? je.line : 1, 0, "%s", je.text);
         json_decref(j);
     }
     yaml_parser_t p;
     yaml_document_t doc;
-    if (!yaml_parser_initialize(&p)) return snprintf(err, errlen, "%s: out of memory", name), -1;
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&p, &doc)) {
-        const yaml_mark_t *mk = p.problem ? &p.problem_mark : &p.context_mark;
-        snprintf(err, errlen, "%s:%lu: %s%s%s", name, (unsigned long)mk->line + 1,
-                 p.problem ? p.problem : "syntax error", p.context ? " " : "",
-                 p.context ? p.context : "");
-        yaml_parser_delete(&p);
-        return -1;
-    }
+    if (lmx_yaml_first(&p, &doc, text, len, name, false, "", err, errlen)) return -1;
     yaml_parser_delete(&p);
     mctx m = {.name = name, .doc = &doc, .err = err, .errlen = errlen};
     int rc = -1;

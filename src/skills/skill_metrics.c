@@ -2,6 +2,7 @@
 #include "skills/skill_metrics.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #define MAX_SKILLS 256
@@ -57,15 +58,25 @@ void lmx_skm_observe(const char *skill, const char *outcome, double seconds, con
     pthread_mutex_unlock(&lock);
 }
 
+/* A counter family by skill and one more label (key): each series' counts
+ * (the array at off in series) under the label values, zero ones left out.
+ * Called under the lock. */
+static void counter_by(FILE *f, const char *name, const char *help, const char *key,
+                       const char *const *values, int n, size_t off) {
+    fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (int i = 0; i < n_series; i++) {
+        const unsigned long long *counts = (const void *)((const char *)&table[i] + off);
+        for (int v = 0; v < n; v++)
+            if (counts[v])
+                fprintf(f, "%s{skill=\"%s\",%s=\"%s\"} %llu\n", name, table[i].name, key, values[v],
+                        counts[v]);
+    }
+}
+
 void lmx_skm_render(FILE *f) {
     pthread_mutex_lock(&lock);
-    fprintf(f, "# HELP lmx_skill_invocations_total Skill invocations by outcome.\n"
-               "# TYPE lmx_skill_invocations_total counter\n");
-    for (int i = 0; i < n_series; i++)
-        for (int o = 0; o < N_OUTCOMES; o++)
-            if (table[i].by_outcome[o])
-                fprintf(f, "lmx_skill_invocations_total{skill=\"%s\",outcome=\"%s\"} %llu\n",
-                        table[i].name, outcomes[o], table[i].by_outcome[o]);
+    counter_by(f, "lmx_skill_invocations_total", "Skill invocations by outcome.", "outcome",
+               outcomes, N_OUTCOMES, offsetof(series, by_outcome));
     fprintf(f, "# HELP lmx_skill_duration_seconds Skill invocation latency (that ran or queued).\n"
                "# TYPE lmx_skill_duration_seconds histogram\n");
     for (int i = 0; i < n_series; i++) {
@@ -79,12 +90,7 @@ void lmx_skm_render(FILE *f) {
         fprintf(f, "lmx_skill_duration_seconds_count{skill=\"%s\"} %llu\n", table[i].name,
                 table[i].count);
     }
-    fprintf(f, "# HELP lmx_skill_sandbox_kills_total Sandboxed programs stopped by a limit.\n"
-               "# TYPE lmx_skill_sandbox_kills_total counter\n");
-    for (int i = 0; i < n_series; i++)
-        for (int k = 0; k < N_KILLS; k++)
-            if (table[i].by_kill[k])
-                fprintf(f, "lmx_skill_sandbox_kills_total{skill=\"%s\",reason=\"%s\"} %llu\n",
-                        table[i].name, kills[k], table[i].by_kill[k]);
+    counter_by(f, "lmx_skill_sandbox_kills_total", "Sandboxed programs stopped by a limit.",
+               "reason", kills, N_KILLS, offsetof(series, by_kill));
     pthread_mutex_unlock(&lock);
 }

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/errat.h"
+
 #define MAX_VIOLATIONS 64
 #define MAX_DEPTH      64
 
@@ -42,15 +44,9 @@ typedef struct {
     size_t errlen;
 } chk;
 
-static int cerr(chk *c, const char *path, const char *fmt, ...) {
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(c->err, c->errlen, "%s: %s", path, msg);
-    return -1;
-}
+/* The error at path in the schema; -1. (A macro: it hands the message's
+ * arguments on to lmx_errat.) */
+#define cerr(c, path, ...) lmx_errat((c)->err, (c)->errlen, path, 0, 0, __VA_ARGS__)
 
 static const json_t *resolve_ref(const json_t *root, const char *ref) {
     const char *names[] = {"#/$defs/", "#/definitions/"};
@@ -68,6 +64,18 @@ static const json_t *resolve_ref(const json_t *root, const char *ref) {
 
 static int check(chk *c, const json_t *s, const char *path, int depth);
 
+/* Checks schema s, the member key (or, key NULL, the item i) of the one at
+ * path, one level deeper. */
+static int check_sub(chk *c, const json_t *s, const char *path, const char *key, size_t i,
+                     int depth) {
+    char q[600];
+    if (key)
+        snprintf(q, sizeof q, "%s.%s", path, key);
+    else
+        snprintf(q, sizeof q, "%s[%zu]", path, i);
+    return check(c, s, q, depth + 1);
+}
+
 static int check_list(chk *c, const json_t *a, const char *path, const char *kw, int depth) {
     char p[512];
     snprintf(p, sizeof p, "%s.%s", path, kw);
@@ -76,9 +84,7 @@ static int check_list(chk *c, const json_t *a, const char *path, const char *kw,
     size_t i;
     const json_t *e;
     json_array_foreach(a, i, e) {
-        char q[600];
-        snprintf(q, sizeof q, "%s[%zu]", p, i);
-        if (check(c, e, q, depth + 1)) return -1;
+        if (check_sub(c, e, p, NULL, i, depth)) return -1;
     }
     return 0;
 }
@@ -93,9 +99,7 @@ static int check_map(chk *c, const json_t *v, const char *path, int depth) {
     const char *k;
     const json_t *sub;
     json_object_foreach((json_t *)v, k, sub) {
-        char q[600];
-        snprintf(q, sizeof q, "%s.%s", path, k);
-        if (check(c, sub, q, depth + 1)) return -1;
+        if (check_sub(c, sub, path, k, 0, depth)) return -1;
     }
     return 0;
 }
@@ -225,23 +229,12 @@ static void ptr_add(char *dst, size_t n, const char *ptr, const char *tok) {
 }
 
 static const char *type_of(const json_t *x) {
-    switch (json_typeof(x)) {
-    case JSON_OBJECT:
-        return "object";
-    case JSON_ARRAY:
-        return "array";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-        return "integer";
-    case JSON_REAL:
-        return "number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "boolean";
-    default:
-        return "null";
-    }
+    static const char *const names[] = {
+        [JSON_OBJECT] = "object",   [JSON_ARRAY] = "array", [JSON_STRING] = "string",
+        [JSON_INTEGER] = "integer", [JSON_REAL] = "number", [JSON_TRUE] = "boolean",
+        [JSON_FALSE] = "boolean",   [JSON_NULL] = "null",
+    };
+    return names[json_typeof(x)];
 }
 
 static bool type_is(const json_t *x, const char *t) {

@@ -19,6 +19,7 @@
 
 #include "server/core/ident.h"
 #include "util/clock.h"
+#include "util/zalloc.h"
 
 #define N_BUCKETS 1024
 
@@ -161,11 +162,8 @@ static void *reaper_main(void *arg) {
 }
 
 lmx_guard *lmx_guard_create(const lmx_guard_opts *o, char *err, size_t errlen) {
-    lmx_guard *g = calloc(1, sizeof *g);
-    if (!g) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    lmx_guard *g = lmx_zalloc(sizeof *g, err, errlen);
+    if (!g) return NULL;
     g->o = *o;
     if (g->o.header_timeout <= 0) g->o.header_timeout = 10;
     if (g->o.idle_timeout <= 0) g->o.idle_timeout = 120;

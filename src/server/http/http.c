@@ -48,6 +48,7 @@
 #include "server/http/workers.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/zalloc.h"
 
 #define SLICE_MS 100 /* event wait between hang-up checks */
 
@@ -76,7 +77,7 @@ struct lmx_req {
     lmx_buf body;
     int prompt_tokens, completion_tokens, cached_tokens;
     double queue_ms, prefill_ms;
-    const char *api; /* the matched route's path (metrics label), NULL: none */
+    const char *api;  /* the matched route's path (metrics label), NULL: none */
     char served[128]; /* the model that generated, "" if none */
     bool started;     /* a first token was due: queue_ms + prefill_ms is its latency */
     lmx_conn *gc;     /* the connection's guard record */
@@ -86,8 +87,8 @@ struct lmx_req {
     bool deferred, resumed;
     struct MHD_Response *pending;
     unsigned pending_status;
-    int result;         /* the handler's MHD_YES / MHD_NO */
-    stream_state *pump; /* a streamed answer the worker feeds */
+    int result;          /* the handler's MHD_YES / MHD_NO */
+    stream_state *pump;  /* a streamed answer the worker feeds */
     lmx_caller caller;   /* tenant, client, admission (tenancy.h); tenant "" until authorized */
     char cert_cn[64];    /* mTLS: the verified client certificate's common name */
     lmx_trace_ctx trace; /* trace_id: the caller's or new; span_id: this request's span */
@@ -1084,11 +1085,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 }
 
 lmx_http *lmx_http_start(const lmx_http_opts *o, char *err, size_t errlen) {
-    lmx_http *h = calloc(1, sizeof *h);
-    if (!h) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    lmx_http *h = lmx_zalloc(sizeof *h, err, errlen);
+    if (!h) return NULL;
     h->o = *o;
     if (h->o.app->keepalive_ms <= 0) h->o.app->keepalive_ms = 2000;
     struct addrinfo hints = {.ai_family = AF_UNSPEC,

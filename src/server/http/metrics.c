@@ -12,6 +12,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +262,136 @@ static void tenant_depth_line(void *ctx, const char *tenant, int queued) {
     fprintf(td->f, "} %d\n", queued);
 }
 
+/* One model's sample of a counter. */
+static void model_u64(FILE *f, const char *name, const char *model, uint64_t v) {
+    model_line(f, name, model, NULL);
+    fprintf(f, "%llu\n", (unsigned long long)v);
+}
+
+/* The derived per-model series: each writes one model's samples. */
+static void put_tenants(FILE *f, const char *name, const lmx_served *m, const lmx_sched_stats *s) {
+    (void)name, (void)s;
+    tenant_depth td = {f, m->name};
+    lmx_sched_each_tenant(m->sched, tenant_depth_line, &td);
+}
+
+static void put_kv_ratio(FILE *f, const char *name, const lmx_served *m, const lmx_sched_stats *s) {
+    double cap = (double)s->kv_capacity;
+    model_num(f, name, m->name, cap > 0 ? (double)s->kv_used / cap : 0);
+}
+
+static void put_kv_slots(FILE *f, const char *name, const lmx_served *m, const lmx_sched_stats *s) {
+    int free_slots = s->slots - s->running - s->cached_slots;
+    by_state(f, name, m->name, "running", s->running, s->cached_slots, free_slots);
+}
+
+static void put_kv_blocks(FILE *f, const char *name, const lmx_served *m,
+                          const lmx_sched_stats *s) {
+    int rest = s->kv_blocks_total - s->kv_blocks_used - s->kv_blocks_cached;
+    by_state(f, name, m->name, "used", s->kv_blocks_used, s->kv_blocks_cached, rest);
+}
+
+static void put_hit_ratio(FILE *f, const char *name, const lmx_served *m,
+                          const lmx_sched_stats *s) {
+    model_num(f, name, m->name,
+              s->prompt_tokens ? (double)s->cached_tokens / (double)s->prompt_tokens : 0);
+}
+
+static void put_load_s(FILE *f, const char *name, const lmx_served *m, const lmx_sched_stats *s) {
+    (void)s;
+    model_num(f, name, m->name, m->load_time_ms / 1000.0);
+}
+
+/* The series read from each loaded model's scheduler when /metrics is
+ * scraped, in the order they are written: a field of lmx_sched_stats (at
+ * off, of type kind; V_MS: milliseconds written as seconds) or, where put
+ * is set, what it derives. */
+typedef enum { V_INT, V_I64, V_U64, V_DBL, V_MS } sched_kind;
+
+typedef struct {
+    const char *name, *type, *help;
+    sched_kind kind;
+    size_t off;
+    void (*put)(FILE *f, const char *name, const lmx_served *m, const lmx_sched_stats *s);
+} sched_stat;
+
+#define ST(field) offsetof(lmx_sched_stats, field), NULL
+
+static const sched_stat sched_series[] = {
+    {"lmx_queue_depth", "gauge", "Requests waiting for a sequence slot.", V_INT, ST(queued)},
+    {"lmx_queue_depth_by_tenant", "gauge", "Requests waiting for a sequence slot, by tenant.",
+     .put = put_tenants},
+    {"lmx_queue_limit", "gauge", "Requests that may wait per model before 429 queue_full.", V_INT,
+     ST(n_queue)},
+    {"lmx_queue_drain_per_second", "gauge",
+     "Requests finishing per second lately (what Retry-After is computed from).", V_DBL,
+     ST(drain_per_s)},
+    {"lmx_batch_cap", "gauge",
+     "Sequences admitted at most now (below --parallel while the latency target caps it).", V_INT,
+     ST(batch_cap)},
+    {"lmx_decode_step_p95_seconds", "gauge",
+     "p95 of recent decode steps: each running sequence's inter-token latency.", V_MS,
+     ST(itl_p95_ms)},
+    {"lmx_active_sequences", "gauge", "Sequences being prefilled or decoded.", V_INT, ST(running)},
+    {"lmx_kv_cache_used_ratio", "gauge",
+     "Share of the KV cache's positions holding a sequence's or the prefix cache's tokens.",
+     .put = put_kv_ratio},
+    {"lmx_kv_cache_slots", "gauge",
+     "KV cache slots: running a sequence, holding a prefix cache, or free.", .put = put_kv_slots},
+    {"lmx_kv_cache_blocks", "gauge",
+     "Paged KV blocks: held by sequences, cached (registered, held by none), free.",
+     .put = put_kv_blocks},
+    {"lmx_kv_cache_bytes", "gauge", "Memory the KV cache's blocks take now.", V_I64, ST(kv_bytes)},
+    {"lmx_kv_cache_evictions_total", "counter",
+     "Cached KV blocks evicted (least recently released first) to make room.", V_U64,
+     ST(kv_evictions)},
+    {"lmx_prefix_cache_hit_ratio", "gauge",
+     "Share of admitted prompt tokens taken from the prefix cache instead of prefilled.",
+     .put = put_hit_ratio},
+    {"lmx_prefix_cache_hits_total", "counter",
+     "Prompts that reused a cached prefix's KV instead of prefilling it.", V_U64, ST(prefix_hits)},
+    {"lmx_prefix_cache_cached_tokens_total", "counter",
+     "Prompt tokens taken from the prefix cache instead of prefilled.", V_U64, ST(cached_tokens)},
+    {"lmx_spec_draft_tokens_total", "counter",
+     "Speculative decoding: draft tokens verified by the model (docs/speculative.md).", V_U64,
+     ST(spec_drafted)},
+    {"lmx_spec_accepted_tokens_total", "counter",
+     "Speculative decoding: draft tokens the model's own choice agreed with (kept).", V_U64,
+     ST(spec_accepted)},
+    {"lmx_spec_auto_off_total", "counter",
+     "Speculative decoding: times a sequence stopped proposing for low acceptance.", V_U64,
+     ST(spec_auto_off)},
+    {"lmx_model_load_seconds", "gauge", "How long loading each loaded model took.",
+     .put = put_load_s},
+};
+
+/* One model's sample of series g. */
+static void sched_sample(FILE *f, const sched_stat *g, const lmx_served *m,
+                         const lmx_sched_stats *s) {
+    if (g->put) {
+        g->put(f, g->name, m, s);
+        return;
+    }
+    const void *v = (const char *)s + g->off;
+    switch (g->kind) {
+    case V_INT:
+        model_line(f, g->name, m->name, NULL), fprintf(f, "%d\n", *(const int *)v);
+        break;
+    case V_I64:
+        model_line(f, g->name, m->name, NULL), fprintf(f, "%lld\n", (long long)*(const int64_t *)v);
+        break;
+    case V_U64:
+        model_u64(f, g->name, m->name, *(const uint64_t *)v);
+        break;
+    case V_DBL:
+        model_num(f, g->name, m->name, *(const double *)v);
+        break;
+    case V_MS:
+        model_num(f, g->name, m->name, *(const double *)v / 1000.0);
+        break;
+    }
+}
+
 char *lmx_metrics_render(lmx_mgr *mgr) {
     char *text = NULL;
     size_t len = 0;
@@ -290,12 +421,10 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
                   N_DUR, durs[i].count, durs[i].sum);
     family(f, "lmx_prompt_tokens_total", "counter", "Prompt tokens of finished requests.");
     for (int i = 0; i < n_models; i++)
-        model_line(f, "lmx_prompt_tokens_total", models[i].name, NULL),
-            fprintf(f, "%llu\n", (unsigned long long)models[i].prompt);
+        model_u64(f, "lmx_prompt_tokens_total", models[i].name, models[i].prompt);
     family(f, "lmx_completion_tokens_total", "counter", "Generated tokens of finished requests.");
     for (int i = 0; i < n_models; i++)
-        model_line(f, "lmx_completion_tokens_total", models[i].name, NULL),
-            fprintf(f, "%llu\n", (unsigned long long)models[i].completion);
+        model_u64(f, "lmx_completion_tokens_total", models[i].name, models[i].completion);
     family(f, "lmx_time_to_first_token_seconds", "histogram",
            "Time a request waited in the queue plus its prompt's prefill.");
     for (int i = 0; i < n_models; i++)
@@ -305,99 +434,11 @@ char *lmx_metrics_render(lmx_mgr *mgr) {
     double up = t_start < 0 ? 0 : lmx_now_s() - t_start;
     pthread_mutex_unlock(&mu);
 
-    family(f, "lmx_queue_depth", "gauge", "Requests waiting for a sequence slot.");
-    for (int i = 0; i < n; i++)
-        model_line(f, "lmx_queue_depth", list[i]->name, NULL), fprintf(f, "%d\n", st[i].queued);
-    family(f, "lmx_queue_depth_by_tenant", "gauge",
-           "Requests waiting for a sequence slot, by tenant.");
-    for (int i = 0; i < n; i++) {
-        tenant_depth td = {f, list[i]->name};
-        lmx_sched_each_tenant(list[i]->sched, tenant_depth_line, &td);
+    for (size_t k = 0; k < sizeof sched_series / sizeof sched_series[0]; k++) {
+        const sched_stat *g = &sched_series[k];
+        family(f, g->name, g->type, g->help);
+        for (int i = 0; i < n; i++) sched_sample(f, g, list[i], &st[i]);
     }
-    family(f, "lmx_queue_limit", "gauge",
-           "Requests that may wait per model before 429 queue_full.");
-    for (int i = 0; i < n; i++)
-        model_line(f, "lmx_queue_limit", list[i]->name, NULL), fprintf(f, "%d\n", st[i].n_queue);
-    family(f, "lmx_queue_drain_per_second", "gauge",
-           "Requests finishing per second lately (what Retry-After is computed from).");
-    for (int i = 0; i < n; i++)
-        model_num(f, "lmx_queue_drain_per_second", list[i]->name, st[i].drain_per_s);
-    family(f, "lmx_batch_cap", "gauge",
-           "Sequences admitted at most now (below --parallel while the latency target caps it).");
-    for (int i = 0; i < n; i++)
-        model_line(f, "lmx_batch_cap", list[i]->name, NULL), fprintf(f, "%d\n", st[i].batch_cap);
-    family(f, "lmx_decode_step_p95_seconds", "gauge",
-           "p95 of recent decode steps: each running sequence's inter-token latency.");
-    for (int i = 0; i < n; i++)
-        model_num(f, "lmx_decode_step_p95_seconds", list[i]->name, st[i].itl_p95_ms / 1000.0);
-    family(f, "lmx_active_sequences", "gauge", "Sequences being prefilled or decoded.");
-    for (int i = 0; i < n; i++)
-        model_line(f, "lmx_active_sequences", list[i]->name, NULL),
-            fprintf(f, "%d\n", st[i].running);
-    family(f, "lmx_kv_cache_used_ratio", "gauge",
-           "Share of the KV cache's positions holding a sequence's or the prefix cache's tokens.");
-    for (int i = 0; i < n; i++) {
-        double cap = (double)st[i].kv_capacity;
-        model_num(f, "lmx_kv_cache_used_ratio", list[i]->name,
-                  cap > 0 ? (double)st[i].kv_used / cap : 0);
-    }
-    family(f, "lmx_kv_cache_slots", "gauge",
-           "KV cache slots: running a sequence, holding a prefix cache, or free.");
-    for (int i = 0; i < n; i++) {
-        int free_slots = st[i].slots - st[i].running - st[i].cached_slots;
-        by_state(f, "lmx_kv_cache_slots", list[i]->name, "running", st[i].running,
-                 st[i].cached_slots, free_slots);
-    }
-    family(f, "lmx_kv_cache_blocks", "gauge",
-           "Paged KV blocks: held by sequences, cached (registered, held by none), free.");
-    for (int i = 0; i < n; i++) {
-        int rest = st[i].kv_blocks_total - st[i].kv_blocks_used - st[i].kv_blocks_cached;
-        by_state(f, "lmx_kv_cache_blocks", list[i]->name, "used", st[i].kv_blocks_used,
-                 st[i].kv_blocks_cached, rest);
-    }
-    family(f, "lmx_kv_cache_bytes", "gauge", "Memory the KV cache's blocks take now.");
-    for (int i = 0; i < n; i++)
-        model_line(f, "lmx_kv_cache_bytes", list[i]->name, NULL),
-            fprintf(f, "%lld\n", (long long)st[i].kv_bytes);
-    family(f, "lmx_kv_cache_evictions_total", "counter",
-           "Cached KV blocks evicted (least recently released first) to make room.");
-    for (int i = 0; i < n; i++)
-        model_line(f, "lmx_kv_cache_evictions_total", list[i]->name, NULL),
-            fprintf(f, "%llu\n", (unsigned long long)st[i].kv_evictions);
-    family(f, "lmx_prefix_cache_hit_ratio", "gauge",
-           "Share of admitted prompt tokens taken from the prefix cache instead of prefilled.");
-    for (int i = 0; i < n; i++)
-        model_num(f, "lmx_prefix_cache_hit_ratio", list[i]->name,
-                  st[i].prompt_tokens ? (double)st[i].cached_tokens / (double)st[i].prompt_tokens
-                                      : 0);
-    family(f, "lmx_prefix_cache_hits_total", "counter",
-           "Prompts that reused a cached prefix's KV instead of prefilling it.");
-    for (int i = 0; i < n; i++)
-        model_line(f, "lmx_prefix_cache_hits_total", list[i]->name, NULL),
-            fprintf(f, "%llu\n", (unsigned long long)st[i].prefix_hits);
-    family(f, "lmx_prefix_cache_cached_tokens_total", "counter",
-           "Prompt tokens taken from the prefix cache instead of prefilled.");
-    for (int i = 0; i < n; i++)
-        model_line(f, "lmx_prefix_cache_cached_tokens_total", list[i]->name, NULL),
-            fprintf(f, "%llu\n", (unsigned long long)st[i].cached_tokens);
-    family(f, "lmx_spec_draft_tokens_total", "counter",
-           "Speculative decoding: draft tokens verified by the model (docs/speculative.md).");
-    for (int i = 0; i < n; i++)
-        model_line(f, "lmx_spec_draft_tokens_total", list[i]->name, NULL),
-            fprintf(f, "%llu\n", (unsigned long long)st[i].spec_drafted);
-    family(f, "lmx_spec_accepted_tokens_total", "counter",
-           "Speculative decoding: draft tokens the model's own choice agreed with (kept).");
-    for (int i = 0; i < n; i++)
-        model_line(f, "lmx_spec_accepted_tokens_total", list[i]->name, NULL),
-            fprintf(f, "%llu\n", (unsigned long long)st[i].spec_accepted);
-    family(f, "lmx_spec_auto_off_total", "counter",
-           "Speculative decoding: times a sequence stopped proposing for low acceptance.");
-    for (int i = 0; i < n; i++)
-        model_line(f, "lmx_spec_auto_off_total", list[i]->name, NULL),
-            fprintf(f, "%llu\n", (unsigned long long)st[i].spec_auto_off);
-    family(f, "lmx_model_load_seconds", "gauge", "How long loading each loaded model took.");
-    for (int i = 0; i < n; i++)
-        model_num(f, "lmx_model_load_seconds", list[i]->name, list[i]->load_time_ms / 1000.0);
     family(f, "lmx_models_loaded", "gauge", "Models loaded and routable.");
     fprintf(f, "lmx_models_loaded %d\n", n);
     family(f, "lmx_download_bytes_total", "counter", "Bytes written by model downloads.");

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/zalloc.h"
+
 #define MAX_CHAIN 8
 
 typedef struct pair {
@@ -35,12 +37,9 @@ static void pair_free(pair *p) {
 
 static pair *pair_load(const char *cert, const char *key, char *err, size_t errlen) {
     gnutls_datum_t c = {0}, k = {0};
-    pair *p = calloc(1, sizeof *p);
+    pair *p = lmx_zalloc(sizeof *p, err, errlen);
     int rc;
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    if (!p) return NULL;
     if ((rc = gnutls_load_file(cert, &c)) < 0) {
         snprintf(err, errlen, "tls_cert %s: %s", cert, gnutls_strerror(rc));
         goto fail;
