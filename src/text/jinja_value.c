@@ -426,25 +426,39 @@ static void repr_str(jbuf *b, const jstr *s) {
     jb_putc(b, q);
 }
 
-static void repr_any(jbuf *b, jv v, int top) {
+/* The scalars' text in Python's spelling (None, True, 1.5) or, with json,
+ * JSON's (null, true, NaN): repr(), str() and tojson share it. 0 when v is
+ * not a scalar (nothing written). */
+static int put_scalar(jbuf *b, jv v, int json) {
     switch (v.t) {
-    case JV_UNDEF:
-        break;
     case JV_NONE:
-        jb_puts(b, "None");
-        break;
+        jb_puts(b, json ? "null" : "None");
+        return 1;
     case JV_BOOL:
-        jb_puts(b, v.u.b ? "True" : "False");
-        break;
+        jb_puts(b, json ? (v.u.b ? "true" : "false") : (v.u.b ? "True" : "False"));
+        return 1;
     case JV_INT:
         jb_printf(b, "%lld", v.u.i);
-        break;
-    case JV_FLOAT: {
-        char t[64];
-        jfmt_float(t, sizeof t, v.u.f);
-        jb_puts(b, t);
-        break;
+        return 1;
+    case JV_FLOAT:
+        if (json && isnan(v.u.f))
+            jb_puts(b, "NaN");
+        else if (json && isinf(v.u.f))
+            jb_puts(b, v.u.f < 0 ? "-Infinity" : "Infinity");
+        else {
+            char t[64];
+            jfmt_float(t, sizeof t, v.u.f);
+            jb_puts(b, t);
+        }
+        return 1;
+    default:
+        return 0;
     }
+}
+
+static void repr_any(jbuf *b, jv v, int top) {
+    if (put_scalar(b, v, 0)) return;
+    switch (v.t) {
     case JV_STR:
         if (top)
             jb_put(b, v.u.s->s, v.u.s->len);
@@ -478,6 +492,8 @@ static void repr_any(jbuf *b, jv v, int top) {
     }
     case JV_FUNC:
         jb_printf(b, "<function %s>", v.u.fn->name ? v.u.fn->name : "?");
+        break;
+    default: /* Undefined prints as nothing */
         break;
     }
 }
@@ -553,37 +569,20 @@ jv jv_from_json(jarena *A, const json_t *j, int depth) {
 }
 
 static void json_str(jbuf *b, const char *s, size_t n) {
+    /* json.dumps's two-character escapes: the byte in esc, the letter after
+     * the backslash at the same place in as; other control bytes \u00XX */
+    static const char esc[] = "\"\\\n\r\t\b\f", as[] = "\"\\nrtbf";
     jb_putc(b, '"');
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"':
-            jb_puts(b, "\\\"");
-            break;
-        case '\\':
-            jb_puts(b, "\\\\");
-            break;
-        case '\n':
-            jb_puts(b, "\\n");
-            break;
-        case '\r':
-            jb_puts(b, "\\r");
-            break;
-        case '\t':
-            jb_puts(b, "\\t");
-            break;
-        case '\b':
-            jb_puts(b, "\\b");
-            break;
-        case '\f':
-            jb_puts(b, "\\f");
-            break;
-        default:
-            if (c < 0x20)
-                jb_printf(b, "\\u%04x", c);
-            else
-                jb_putc(b, (char)c);
-        }
+        const char *e = c ? strchr(esc, c) : NULL;
+        if (e) {
+            jb_putc(b, '\\');
+            jb_putc(b, as[e - esc]);
+        } else if (c < 0x20)
+            jb_printf(b, "\\u%04x", c);
+        else
+            jb_putc(b, (char)c);
     }
     jb_putc(b, '"');
 }
@@ -593,55 +592,23 @@ static void json_newline(jbuf *b, const jjson_opts *o, int level) {
     for (int i = 0; i < o->indent * level; i++) jb_putc(b, ' ');
 }
 
+/* A dict key as json.dumps writes it: a string, or a scalar's JSON text
+ * quoted (True -> "true"); anything else cannot be a key. */
 static void json_key(jerr *E, jbuf *b, jv k) {
-    switch (k.t) {
-    case JV_STR:
+    if (k.t == JV_STR) {
         json_str(b, k.u.s->s, k.u.s->len);
         return;
-    case JV_NONE:
-        jb_puts(b, "\"null\"");
-        return;
-    case JV_BOOL:
-        jb_puts(b, k.u.b ? "\"true\"" : "\"false\"");
-        return;
-    case JV_INT:
-        jb_printf(b, "\"%lld\"", k.u.i);
-        return;
-    case JV_FLOAT: {
-        char t[64];
-        jfmt_float(t, sizeof t, k.u.f);
-        jb_printf(b, "\"%s\"", t);
-        return;
     }
-    default:
+    jb_putc(b, '"');
+    if (!put_scalar(b, k, 1))
         jfail(E, "TypeError: keys must be str, int, float, bool or None, not %s", jv_typename(k));
-    }
+    jb_putc(b, '"');
 }
 
 void jv_tojson(jerr *E, jbuf *b, jv v, const jjson_opts *o, int level) {
     if (level > 200) jfail(E, "ValueError: structure too deep for tojson");
+    if (put_scalar(b, v, 1)) return;
     switch (v.t) {
-    case JV_NONE:
-        jb_puts(b, "null");
-        return;
-    case JV_BOOL:
-        jb_puts(b, v.u.b ? "true" : "false");
-        return;
-    case JV_INT:
-        jb_printf(b, "%lld", v.u.i);
-        return;
-    case JV_FLOAT: {
-        if (isnan(v.u.f))
-            jb_puts(b, "NaN");
-        else if (isinf(v.u.f))
-            jb_puts(b, v.u.f < 0 ? "-Infinity" : "Infinity");
-        else {
-            char t[64];
-            jfmt_float(t, sizeof t, v.u.f);
-            jb_puts(b, t);
-        }
-        return;
-    }
     case JV_STR:
         json_str(b, v.u.s->s, v.u.s->len);
         return;
