@@ -121,14 +121,8 @@ typedef struct {
 static void args_push(parser *P, argv_t *a, jexpr *e, const char *kw) {
     if (a->n == a->cap) {
         int cap = (int)lmx_grow_cap((size_t)a->cap * 2, (size_t)a->n + 1, 4, INT32_MAX);
-        jexpr **nv = ja_alloc(P->A, (size_t)cap * sizeof *nv);
-        const char **nk = ja_alloc(P->A, (size_t)cap * sizeof *nk);
-        if (a->n) {
-            memcpy(nv, a->v, (size_t)a->n * sizeof *nv);
-            memcpy(nk, a->kw, (size_t)a->n * sizeof *nk);
-        }
-        a->v = nv;
-        a->kw = nk;
+        a->v = ja_regrow(P->A, a->v, (size_t)a->n, (size_t)cap, sizeof *a->v);
+        a->kw = ja_regrow(P->A, a->kw, (size_t)a->n, (size_t)cap, sizeof *a->kw);
         a->cap = cap;
     }
     a->v[a->n] = e;

@@ -51,6 +51,12 @@ void *ja_alloc(jarena *A, size_t n) {
     return p;
 }
 
+void *ja_regrow(jarena *A, const void *old, size_t n, size_t cap, size_t elem) {
+    void *p = ja_alloc(A, cap * elem);
+    if (n) memcpy(p, old, n * elem);
+    return p;
+}
+
 void ja_free(jarena *A) {
     jchunk *c = A->head;
     while (c) {
@@ -75,9 +81,7 @@ void jb_put(jbuf *b, const char *s, size_t n) {
     }
     if (b->n + n + 1 > b->cap) {
         size_t cap = lmx_grow_cap(b->cap * 2, b->n + n + 1, 64, SIZE_MAX);
-        char *p = ja_alloc(b->A, cap);
-        if (b->n) memcpy(p, b->p, b->n);
-        b->p = p;
+        b->p = ja_regrow(b->A, b->p, b->n, cap, 1);
         b->cap = cap;
     }
     if (n) memcpy(b->p + b->n, s, n);
@@ -166,9 +170,7 @@ jv jv_func(jarena *A, int kind, const char *name, jv self) {
 void jl_push(jarena *A, jlist *l, jv v) {
     if (l->n == l->cap) {
         size_t cap = lmx_grow_cap(l->cap * 2, l->n + 1, 4, SIZE_MAX);
-        jv *nv = ja_alloc(A, cap * sizeof(jv));
-        if (l->n) memcpy(nv, l->v, l->n * sizeof(jv));
-        l->v = nv;
+        l->v = ja_regrow(A, l->v, l->n, cap, sizeof(jv));
         l->cap = cap;
     }
     l->v[l->n++] = v;
@@ -185,13 +187,8 @@ static long dict_find(const jdict *d, jv k) {
 static void jd_append(jarena *A, jdict *d, jv k, jv v) {
     if (d->n == d->cap) {
         size_t cap = lmx_grow_cap(d->cap * 2, d->n + 1, 8, SIZE_MAX);
-        jv *nk = ja_alloc(A, cap * sizeof(jv)), *nv = ja_alloc(A, cap * sizeof(jv));
-        if (d->n) {
-            memcpy(nk, d->k, d->n * sizeof(jv));
-            memcpy(nv, d->v, d->n * sizeof(jv));
-        }
-        d->k = nk;
-        d->v = nv;
+        d->k = ja_regrow(A, d->k, d->n, cap, sizeof(jv));
+        d->v = ja_regrow(A, d->v, d->n, cap, sizeof(jv));
         d->cap = cap;
     }
     d->k[d->n] = k;
