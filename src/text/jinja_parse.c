@@ -186,6 +186,59 @@ static jexpr *binop(parser *P, int kind, int op, jtok *at, jexpr *a, jexpr *b) {
     return e;
 }
 
+/* The left-associative binary operators, one level of precedence a row,
+ * loosest first: a level's operands are the next level's expressions (or the
+ * level's own operand parser where `not` and comparisons break the chain). */
+typedef struct {
+    const char *s; /* the operator token, or keyword (and, or) */
+    int kind, op;
+} binop_t;
+static jexpr *parse_not(parser *P);
+static jexpr *parse_pow_operand(parser *P) {
+    return parse_unary(P, 1);
+}
+enum { LV_OR, LV_AND, LV_ADD, LV_CONCAT, LV_MUL, LV_POW };
+static const struct {
+    int kw;                       /* 1: the operators are keywords */
+    binop_t ops[5];               /* ends at s NULL */
+    jexpr *(*operand)(parser *P); /* NULL: the next level */
+} levels[] = {
+    [LV_OR] = {1, {{"or", E_OR, 0}}, NULL},
+    [LV_AND] = {1, {{"and", E_AND, 0}}, parse_not},
+    [LV_ADD] = {0, {{"+", E_BIN, OP_ADD}, {"-", E_BIN, OP_SUB}}, NULL},
+    [LV_CONCAT] = {0, {{"~", E_CONCAT, 0}}, NULL},
+    [LV_MUL] = {0,
+                {{"*", E_BIN, OP_MUL},
+                 {"/", E_BIN, OP_DIV},
+                 {"//", E_BIN, OP_FLOORDIV},
+                 {"%", E_BIN, OP_MOD}},
+                NULL},
+    [LV_POW] = {0, {{"**", E_BIN, OP_POW}}, parse_pow_operand},
+};
+
+/* Level lv's operator at the next token, or NULL. */
+static const binop_t *level_op(parser *P, int lv) {
+    for (const binop_t *o = levels[lv].ops; o->s; o++)
+        if (levels[lv].kw ? is_kw(P, o->s) : is_op(P, o->s)) return o;
+    return NULL;
+}
+
+static jexpr *parse_binary(parser *P, int lv) {
+    jexpr *(*operand)(parser *) = levels[lv].operand;
+    jexpr *e = operand ? operand(P) : parse_binary(P, lv + 1);
+    const binop_t *o;
+    while ((o = level_op(P, lv))) {
+        jtok *at = next(P);
+        jexpr *rhs = operand ? operand(P) : parse_binary(P, lv + 1);
+        e = binop(P, o->kind, o->op, at, e, rhs);
+    }
+    return e;
+}
+
+static jexpr *parse_or(parser *P) {
+    return parse_binary(P, LV_OR);
+}
+
 static jexpr *parse_compare(parser *P);
 static jexpr *parse_not(parser *P) {
     if (is_kw(P, "not")) {
@@ -199,27 +252,8 @@ static jexpr *parse_not(parser *P) {
     return parse_compare(P);
 }
 
-static jexpr *parse_and(parser *P) {
-    jexpr *e = parse_not(P);
-    while (is_kw(P, "and")) {
-        jtok *at = next(P);
-        e = binop(P, E_AND, 0, at, e, parse_not(P));
-    }
-    return e;
-}
-
-static jexpr *parse_or(parser *P) {
-    jexpr *e = parse_and(P);
-    while (is_kw(P, "or")) {
-        jtok *at = next(P);
-        e = binop(P, E_OR, 0, at, e, parse_and(P));
-    }
-    return e;
-}
-
-static jexpr *parse_math1(parser *P);
 static jexpr *parse_compare(parser *P) {
-    jexpr *e = parse_math1(P), *result = NULL;
+    jexpr *e = parse_binary(P, LV_ADD), *result = NULL;
     for (;;) {
         static const struct {
             const char *s;
@@ -241,58 +275,12 @@ static jexpr *parse_compare(parser *P) {
             op = OP_NOTIN;
         } else
             break;
-        jexpr *rhs = parse_math1(P);
+        jexpr *rhs = parse_binary(P, LV_ADD);
         jexpr *cmp = binop(P, E_BIN, op, at, e, rhs);
         result = result ? binop(P, E_AND, 0, at, result, cmp) : cmp; /* a < b < c */
         e = rhs;
     }
     return result ? result : e;
-}
-
-static jexpr *parse_math2(parser *P);
-static jexpr *parse_concat(parser *P) {
-    jexpr *e = parse_math2(P);
-    while (is_op(P, "~")) {
-        jtok *at = next(P);
-        e = binop(P, E_CONCAT, 0, at, e, parse_math2(P));
-    }
-    return e;
-}
-
-static jexpr *parse_math1(parser *P) {
-    jexpr *e = parse_concat(P);
-    for (;;) {
-        int op = is_op(P, "+") ? OP_ADD : is_op(P, "-") ? OP_SUB : -1;
-        if (op < 0) break;
-        jtok *at = next(P);
-        e = binop(P, E_BIN, op, at, e, parse_concat(P));
-    }
-    return e;
-}
-
-static jexpr *parse_pow(parser *P);
-static jexpr *parse_math2(parser *P) {
-    jexpr *e = parse_pow(P);
-    for (;;) {
-        int op = is_op(P, "*")    ? OP_MUL
-                 : is_op(P, "/")  ? OP_DIV
-                 : is_op(P, "//") ? OP_FLOORDIV
-                 : is_op(P, "%")  ? OP_MOD
-                                  : -1;
-        if (op < 0) break;
-        jtok *at = next(P);
-        e = binop(P, E_BIN, op, at, e, parse_pow(P));
-    }
-    return e;
-}
-
-static jexpr *parse_pow(parser *P) {
-    jexpr *e = parse_unary(P, 1);
-    while (is_op(P, "**")) {
-        jtok *at = next(P);
-        e = binop(P, E_BIN, OP_POW, at, e, parse_unary(P, 1));
-    }
-    return e;
 }
 
 /* Call arguments after '(' up to and including ')'. */
