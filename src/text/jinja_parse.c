@@ -130,6 +130,18 @@ static void args_push(parser *P, argv_t *a, jexpr *e, const char *kw) {
     a->n++;
 }
 
+/* Before each item of a bracketed, comma-separated list: 0 at its closing
+ * token (left next; a trailing comma is allowed), else 1 with the comma
+ * between items taken. */
+static int more_items(parser *P, int n, const char *close) {
+    if (is_op(P, close)) return 0;
+    if (n) {
+        expect_op(P, ",");
+        if (is_op(P, close)) return 0;
+    }
+    return 1;
+}
+
 static jexpr *parse_expr(parser *P);
 static jexpr *parse_or(parser *P);
 static jexpr *parse_unary(parser *P, int with_filter);
@@ -283,14 +295,12 @@ static jexpr *parse_compare(parser *P) {
     return result ? result : e;
 }
 
-/* Call arguments after '(' up to and including ')'. */
-static void parse_call_args(parser *P, argv_t *a) {
+/* Call arguments after '(' up to and including ')', into e (a call, filter
+ * or test). */
+static void parse_call_args(parser *P, jexpr *e) {
+    argv_t a = {0};
     expect_op(P, "(");
-    while (!is_op(P, ")")) {
-        if (a->n) {
-            expect_op(P, ",");
-            if (is_op(P, ")")) break;
-        }
+    while (more_items(P, a.n, ")")) {
         const char *kw = NULL;
         if (peek(P)->t == T_NAME && tok_is(peekn(P, 1), T_OP, "=")) {
             kw = expect_name(P);
@@ -298,23 +308,22 @@ static void parse_call_args(parser *P, argv_t *a) {
         } else if (is_op(P, "*") || is_op(P, "**"))
             fail_at(P, peek(P), "%s", "*args and **kwargs in calls are not supported");
         else {
-            for (int i = 0; i < a->n; i++)
-                if (a->kw[i])
+            for (int i = 0; i < a.n; i++)
+                if (a.kw[i])
                     fail_at(P, peek(P), "%s", "positional argument follows keyword argument");
         }
-        args_push(P, a, parse_expr(P), kw);
+        args_push(P, &a, parse_expr(P), kw);
     }
     next(P);
+    e->args = a.v;
+    e->kw = a.kw;
+    e->nargs = a.n;
 }
 
 static jexpr *parse_call(parser *P, jexpr *fn) {
     jexpr *e = mk(P, E_CALL, peek(P));
-    argv_t a = {0};
-    parse_call_args(P, &a);
+    parse_call_args(P, e);
     e->a = fn;
-    e->args = a.v;
-    e->kw = a.kw;
-    e->nargs = a.n;
     return e;
 }
 
@@ -392,13 +401,7 @@ static jexpr *parse_filters(parser *P, jexpr *e, int first_bare) {
         jexpr *f = mk(P, E_FILTER, peek(P));
         f->name = dotted_name(P);
         f->a = e;
-        if (is_op(P, "(")) {
-            argv_t a = {0};
-            parse_call_args(P, &a);
-            f->args = a.v;
-            f->kw = a.kw;
-            f->nargs = a.n;
-        }
+        if (is_op(P, "(")) parse_call_args(P, f);
         e = f;
     }
     return e;
@@ -414,17 +417,13 @@ static jexpr *parse_test(parser *P, jexpr *e) {
     t->name = dotted_name(P);
     t->a = e;
     jtok *nt = peek(P);
-    if (is_op(P, "(")) {
-        argv_t a = {0};
-        parse_call_args(P, &a);
-        t->args = a.v;
-        t->kw = a.kw;
-        t->nargs = a.n;
-    } else if ((nt->t == T_NAME || nt->t == T_STRING || nt->t == T_INT || nt->t == T_FLOAT ||
-                tok_is(nt, T_OP, "[") || tok_is(nt, T_OP, "{")) &&
-               !tok_is(nt, T_NAME, "else") && !tok_is(nt, T_NAME, "or") &&
-               !tok_is(nt, T_NAME, "and") && !tok_is(nt, T_NAME, "if") &&
-               !tok_is(nt, T_NAME, "in") && !tok_is(nt, T_NAME, "not")) {
+    if (is_op(P, "("))
+        parse_call_args(P, t);
+    else if ((nt->t == T_NAME || nt->t == T_STRING || nt->t == T_INT || nt->t == T_FLOAT ||
+              tok_is(nt, T_OP, "[") || tok_is(nt, T_OP, "{")) &&
+             !tok_is(nt, T_NAME, "else") && !tok_is(nt, T_NAME, "or") &&
+             !tok_is(nt, T_NAME, "and") && !tok_is(nt, T_NAME, "if") && !tok_is(nt, T_NAME, "in") &&
+             !tok_is(nt, T_NAME, "not")) {
         if (tok_is(nt, T_NAME, "is"))
             fail_at(P, nt, "%s", "you cannot chain multiple tests with is");
         t->args = ja_alloc(P->A, sizeof *t->args);
@@ -457,6 +456,23 @@ static jexpr *parse_unary(parser *P, int with_filter) {
         }
     }
     P->depth--;
+    return e;
+}
+
+/* A list or dict literal from its opening bracket to `close`; a dict's keys
+ * and values alternate in args. */
+static jexpr *parse_display(parser *P, int kind, const char *close) {
+    jexpr *e = mk(P, kind, next(P));
+    argv_t a = {0};
+    while (more_items(P, a.n, close)) {
+        args_push(P, &a, parse_expr(P), NULL);
+        if (kind != E_DICT) continue;
+        expect_op(P, ":");
+        args_push(P, &a, parse_expr(P), NULL);
+    }
+    next(P);
+    e->args = a.v;
+    e->nargs = a.n;
     return e;
 }
 
@@ -509,40 +525,8 @@ static jexpr *parse_primary(parser *P) {
             expect_op(P, ")");
             return e;
         }
-        if (tok_is(t, T_OP, "[")) {
-            next(P);
-            argv_t a = {0};
-            while (!is_op(P, "]")) {
-                if (a.n) {
-                    expect_op(P, ",");
-                    if (is_op(P, "]")) break;
-                }
-                args_push(P, &a, parse_expr(P), NULL);
-            }
-            next(P);
-            e = mk(P, E_LIST, t);
-            e->args = a.v;
-            e->nargs = a.n;
-            return e;
-        }
-        if (tok_is(t, T_OP, "{")) {
-            next(P);
-            argv_t a = {0};
-            while (!is_op(P, "}")) {
-                if (a.n) {
-                    expect_op(P, ",");
-                    if (is_op(P, "}")) break;
-                }
-                args_push(P, &a, parse_expr(P), NULL);
-                expect_op(P, ":");
-                args_push(P, &a, parse_expr(P), NULL);
-            }
-            next(P);
-            e = mk(P, E_DICT, t);
-            e->args = a.v;
-            e->nargs = a.n;
-            return e;
-        }
+        if (tok_is(t, T_OP, "[")) return parse_display(P, E_LIST, "]");
+        if (tok_is(t, T_OP, "{")) return parse_display(P, E_DICT, "}");
         break;
     default:
         break;
@@ -600,11 +584,7 @@ static jnode *parse_body(parser *P, const char *const *ends, const char **found,
 static void parse_params(parser *P, jnode *n) {
     expect_op(P, "(");
     argv_t a = {0};
-    while (!is_op(P, ")")) {
-        if (a.n) {
-            expect_op(P, ",");
-            if (is_op(P, ")")) break;
-        }
+    while (more_items(P, a.n, ")")) {
         jtok *at = peek(P);
         jexpr *name = mk(P, E_NAME, at);
         name->name = expect_name(P);
@@ -625,6 +605,21 @@ static void parse_params(parser *P, jnode *n) {
 
 static void expect_end_tag(parser *P) {
     expect_block_end(P);
+}
+
+/* After a block's opening tag: its body up to {% <end> %}, whose arguments
+ * are left next. With own_scope (set, macro and call bodies, run apart from
+ * the code around them) `break` and `continue` cannot reach an enclosing loop. */
+static jnode *parse_block(parser *P, const jtok *open, const char *what, const char *end,
+                          int own_scope) {
+    const char *const ends[] = {end, NULL};
+    const char *found;
+    int loops = P->loops;
+    if (own_scope) P->loops = 0;
+    expect_block_end(P);
+    jnode *body = parse_body(P, ends, &found, open, what);
+    P->loops = loops;
+    return body;
 }
 
 static jnode *parse_stmt(parser *P) {
@@ -651,11 +646,7 @@ static jnode *parse_stmt(parser *P) {
                 cur = e;
                 continue;
             }
-            if (!strcmp(found, "else")) {
-                static const char *const ends2[] = {"endif", NULL};
-                expect_block_end(P);
-                cur->else_ = parse_body(P, ends2, &found, open, "if");
-            }
+            if (!strcmp(found, "else")) cur->else_ = parse_block(P, open, "if", "endif", 0);
             break;
         }
         expect_end_tag(P);
@@ -678,11 +669,7 @@ static jnode *parse_stmt(parser *P) {
         P->loops++;
         n->body = parse_body(P, ends, &found, open, "for");
         P->loops--;
-        if (!strcmp(found, "else")) {
-            static const char *const ends2[] = {"endfor", NULL};
-            expect_block_end(P);
-            n->else_ = parse_body(P, ends2, &found, open, "for");
-        }
+        if (!strcmp(found, "else")) n->else_ = parse_block(P, open, "for", "endfor", 0);
         expect_end_tag(P);
         return n;
     }
@@ -700,12 +687,7 @@ static jnode *parse_stmt(parser *P) {
         n = mknode(P, S_SETBLOCK, open);
         n->target = target;
         if (is_op(P, "|")) n->filter = parse_filters(P, NULL, 0);
-        expect_block_end(P);
-        static const char *const ends[] = {"endset", NULL};
-        int loops = P->loops;
-        P->loops = 0;
-        n->body = parse_body(P, ends, &found, open, "set");
-        P->loops = loops;
+        n->body = parse_block(P, open, "set", "endset", 1);
         expect_end_tag(P);
         return n;
     }
@@ -714,12 +696,7 @@ static jnode *parse_stmt(parser *P) {
         n = mknode(P, S_MACRO, open);
         n->name = expect_name(P);
         parse_params(P, n);
-        expect_block_end(P);
-        static const char *const ends[] = {"endmacro", NULL};
-        int loops = P->loops;
-        P->loops = 0;
-        n->body = parse_body(P, ends, &found, open, "macro");
-        P->loops = loops;
+        n->body = parse_block(P, open, "macro", "endmacro", 1);
         if (peek(P)->t == T_NAME) next(P); /* {% endmacro name %} */
         expect_end_tag(P);
         return n;
@@ -730,12 +707,7 @@ static jnode *parse_stmt(parser *P) {
         if (is_op(P, "(")) parse_params(P, n);
         n->expr = parse_expr(P);
         if (n->expr->kind != E_CALL) fail_at(P, open, "%s", "expected a call in {% call %}");
-        expect_block_end(P);
-        static const char *const ends[] = {"endcall", NULL};
-        int loops = P->loops;
-        P->loops = 0;
-        n->body = parse_body(P, ends, &found, open, "call");
-        P->loops = loops;
+        n->body = parse_block(P, open, "call", "endcall", 1);
         expect_end_tag(P);
         return n;
     }
@@ -743,9 +715,7 @@ static jnode *parse_stmt(parser *P) {
         next(P);
         n = mknode(P, S_FILTERBLOCK, open);
         n->filter = parse_filters(P, NULL, 1);
-        expect_block_end(P);
-        static const char *const ends[] = {"endfilter", NULL};
-        n->body = parse_body(P, ends, &found, open, "filter");
+        n->body = parse_block(P, open, "filter", "endfilter", 0);
         expect_end_tag(P);
         return n;
     }
@@ -762,9 +732,7 @@ static jnode *parse_stmt(parser *P) {
         n->params = a.kw;
         n->wvals = a.v;
         n->nparams = a.n;
-        expect_block_end(P);
-        static const char *const ends[] = {"endwith", NULL};
-        n->body = parse_body(P, ends, &found, open, "with");
+        n->body = parse_block(P, open, "with", "endwith", 0);
         expect_end_tag(P);
         return n;
     }
