@@ -622,133 +622,143 @@ static jnode *parse_block(parser *P, const jtok *open, const char *what, const c
     return body;
 }
 
+/* The statements: each parser fills n (made at the tag's '{%', the tag's
+ * name taken) up to the '%}' that closes its last tag, which parse_stmt
+ * takes. kw is the tag's name. */
+typedef void stmt_fn(parser *P, jnode *n, const jtok *open, const jtok *kw);
+
+static void stmt_if(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    const char *found = NULL;
+    jnode *cur = n;
+    cur->expr = parse_tuple(P, 1, 0);
+    expect_block_end(P);
+    for (;;) {
+        static const char *const ends[] = {"elif", "else", "endif", NULL};
+        cur->body = parse_body(P, ends, &found, open, "if");
+        if (!strcmp(found, "elif")) {
+            jnode *e = mknode(P, S_IF, peek(P));
+            e->expr = parse_tuple(P, 1, 0);
+            expect_block_end(P);
+            cur->else_ = e;
+            cur = e;
+            continue;
+        }
+        if (!strcmp(found, "else")) cur->else_ = parse_block(P, open, "if", "endif", 0);
+        break;
+    }
+}
+
+static void stmt_for(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    const char *found = NULL;
+    n->target = parse_target(P, 1, 0);
+    if (!is_kw(P, "in")) unexpected(P, "'in'");
+    next(P);
+    n->expr = parse_tuple(P, 0, 0);
+    if (is_kw(P, "if")) {
+        next(P);
+        n->cond = parse_expr(P);
+    }
+    if (is_kw(P, "recursive")) fail_at(P, peek(P), "%s", "recursive loops are not supported");
+    expect_block_end(P);
+    static const char *const ends[] = {"else", "endfor", NULL};
+    P->loops++;
+    n->body = parse_body(P, ends, &found, open, "for");
+    P->loops--;
+    if (!strcmp(found, "else")) n->else_ = parse_block(P, open, "for", "endfor", 0);
+}
+
+/* {% set x = value %}, or the block form {% set x | filters %}...{% endset %} */
+static void stmt_set(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    n->target = parse_target(P, 1, 1);
+    if (is_op(P, "=")) {
+        next(P);
+        n->expr = parse_tuple(P, 1, 0);
+        return;
+    }
+    n->kind = S_SETBLOCK;
+    if (is_op(P, "|")) n->filter = parse_filters(P, NULL, 0);
+    n->body = parse_block(P, open, "set", "endset", 1);
+}
+
+static void stmt_macro(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    n->name = expect_name(P);
+    parse_params(P, n);
+    n->body = parse_block(P, open, "macro", "endmacro", 1);
+    if (peek(P)->t == T_NAME) next(P); /* {% endmacro name %} */
+}
+
+static void stmt_call(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    if (is_op(P, "(")) parse_params(P, n);
+    n->expr = parse_expr(P);
+    if (n->expr->kind != E_CALL) fail_at(P, open, "%s", "expected a call in {% call %}");
+    n->body = parse_block(P, open, "call", "endcall", 1);
+}
+
+static void stmt_filter(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    n->filter = parse_filters(P, NULL, 1);
+    n->body = parse_block(P, open, "filter", "endfilter", 0);
+}
+
+static void stmt_with(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    argv_t a = {0};
+    while (peek(P)->t != T_BLOCK_END) {
+        if (a.n) expect_op(P, ",");
+        const char *name = expect_name(P);
+        expect_op(P, "=");
+        args_push(P, &a, parse_expr(P), name);
+    }
+    n->params = a.kw;
+    n->wvals = a.v;
+    n->nparams = a.n;
+    n->body = parse_block(P, open, "with", "endwith", 0);
+}
+
+/* break, continue */
+static void stmt_jump(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)open;
+    if (!P->loops)
+        fail_at(P, kw, "'%s' outside of a loop", n->kind == S_BREAK ? "break" : "continue");
+}
+
+static void stmt_do(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)open, (void)kw;
+    n->expr = parse_tuple(P, 1, 0);
+}
+
 static jnode *parse_stmt(parser *P) {
+    static const struct {
+        const char *name;
+        int kind;
+        stmt_fn *parse;
+    } stmts[] = {
+        {"if", S_IF, stmt_if},
+        {"for", S_FOR, stmt_for},
+        {"set", S_SET, stmt_set},
+        {"macro", S_MACRO, stmt_macro},
+        {"call", S_CALLBLOCK, stmt_call},
+        {"filter", S_FILTERBLOCK, stmt_filter},
+        {"with", S_WITH, stmt_with},
+        {"break", S_BREAK, stmt_jump},
+        {"continue", S_CONTINUE, stmt_jump},
+        {"do", S_DO, stmt_do},
+    };
     jtok *open = peek(P); /* the BLOCK_BEGIN */
     next(P);
     jtok *kw = peek(P);
     if (kw->t != T_NAME) unexpected(P, "a statement name");
-    const char *found = NULL;
-    jnode *n;
-    if (tok_is(kw, T_NAME, "if")) {
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        if (!tok_is(kw, T_NAME, stmts[i].name)) continue;
         next(P);
-        n = mknode(P, S_IF, open);
-        jnode *cur = n;
-        cur->expr = parse_tuple(P, 1, 0);
-        expect_block_end(P);
-        for (;;) {
-            static const char *const ends[] = {"elif", "else", "endif", NULL};
-            cur->body = parse_body(P, ends, &found, open, "if");
-            if (!strcmp(found, "elif")) {
-                jnode *e = mknode(P, S_IF, peek(P));
-                e->expr = parse_tuple(P, 1, 0);
-                expect_block_end(P);
-                cur->else_ = e;
-                cur = e;
-                continue;
-            }
-            if (!strcmp(found, "else")) cur->else_ = parse_block(P, open, "if", "endif", 0);
-            break;
-        }
+        jnode *n = mknode(P, stmts[i].kind, open);
+        stmts[i].parse(P, n, open, kw);
         expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "for")) {
-        next(P);
-        n = mknode(P, S_FOR, open);
-        n->target = parse_target(P, 1, 0);
-        if (!is_kw(P, "in")) unexpected(P, "'in'");
-        next(P);
-        n->expr = parse_tuple(P, 0, 0);
-        if (is_kw(P, "if")) {
-            next(P);
-            n->cond = parse_expr(P);
-        }
-        if (is_kw(P, "recursive")) fail_at(P, peek(P), "%s", "recursive loops are not supported");
-        expect_block_end(P);
-        static const char *const ends[] = {"else", "endfor", NULL};
-        P->loops++;
-        n->body = parse_body(P, ends, &found, open, "for");
-        P->loops--;
-        if (!strcmp(found, "else")) n->else_ = parse_block(P, open, "for", "endfor", 0);
-        expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "set")) {
-        next(P);
-        jexpr *target = parse_target(P, 1, 1);
-        if (is_op(P, "=")) {
-            next(P);
-            n = mknode(P, S_SET, open);
-            n->target = target;
-            n->expr = parse_tuple(P, 1, 0);
-            expect_block_end(P);
-            return n;
-        }
-        n = mknode(P, S_SETBLOCK, open);
-        n->target = target;
-        if (is_op(P, "|")) n->filter = parse_filters(P, NULL, 0);
-        n->body = parse_block(P, open, "set", "endset", 1);
-        expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "macro")) {
-        next(P);
-        n = mknode(P, S_MACRO, open);
-        n->name = expect_name(P);
-        parse_params(P, n);
-        n->body = parse_block(P, open, "macro", "endmacro", 1);
-        if (peek(P)->t == T_NAME) next(P); /* {% endmacro name %} */
-        expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "call")) {
-        next(P);
-        n = mknode(P, S_CALLBLOCK, open);
-        if (is_op(P, "(")) parse_params(P, n);
-        n->expr = parse_expr(P);
-        if (n->expr->kind != E_CALL) fail_at(P, open, "%s", "expected a call in {% call %}");
-        n->body = parse_block(P, open, "call", "endcall", 1);
-        expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "filter")) {
-        next(P);
-        n = mknode(P, S_FILTERBLOCK, open);
-        n->filter = parse_filters(P, NULL, 1);
-        n->body = parse_block(P, open, "filter", "endfilter", 0);
-        expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "with")) {
-        next(P);
-        n = mknode(P, S_WITH, open);
-        argv_t a = {0};
-        while (peek(P)->t != T_BLOCK_END) {
-            if (a.n) expect_op(P, ",");
-            const char *name = expect_name(P);
-            expect_op(P, "=");
-            args_push(P, &a, parse_expr(P), name);
-        }
-        n->params = a.kw;
-        n->wvals = a.v;
-        n->nparams = a.n;
-        n->body = parse_block(P, open, "with", "endwith", 0);
-        expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "break") || tok_is(kw, T_NAME, "continue")) {
-        if (!P->loops)
-            fail_at(P, kw, "'%s' outside of a loop", kw->s[0] == 'b' ? "break" : "continue");
-        next(P);
-        n = mknode(P, kw->s[0] == 'b' ? S_BREAK : S_CONTINUE, open);
-        expect_block_end(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "do")) {
-        next(P);
-        n = mknode(P, S_DO, open);
-        n->expr = parse_tuple(P, 1, 0);
-        expect_block_end(P);
         return n;
     }
     char name[64];
