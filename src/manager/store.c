@@ -20,6 +20,7 @@
 
 #include "engine/dtype.h"
 #include "engine/gguf.h"
+#include "engine/gguf_stats.h"
 #include "util/grow.h"
 
 struct lmx_store {
@@ -145,18 +146,7 @@ static void probe(const char *path, probe_info *pi) {
     lmx_gguf_get_int(g, key, &pi->ctx);
     const char *t = lmx_gguf_get_str(g, "tokenizer.chat_template", &n);
     pi->tools = t && memmem(t, n, "tools", 5);
-    uint64_t counts[64] = {0};
-    for (int64_t i = 0; i < g->n_tensors; i++) {
-        const lmx_gguf_tensor *tt = &g->tensors[i];
-        uint64_t e = 1;
-        for (int d = 0; d < tt->n_dims; d++) e *= (uint64_t)tt->ne[d];
-        pi->params += e;
-        if (tt->n_dims >= 2 && tt->type < 64) counts[tt->type] += tt->nbytes;
-    }
-    int best = 0;
-    for (int i = 1; i < 64; i++)
-        if (counts[i] > counts[best]) best = i;
-    snprintf(pi->quant, sizeof pi->quant, "%s", lmx_dtype_name((uint32_t)best));
+    snprintf(pi->quant, sizeof pi->quant, "%s", lmx_dtype_name(lmx_gguf_main_type(g, &pi->params)));
     for (char *p = pi->quant; *p; p++) *p = (char)toupper((unsigned char)*p);
     lmx_gguf_close(g);
 }
