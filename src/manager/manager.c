@@ -27,6 +27,7 @@
 #include "manager/memory.h"
 #include "manager/store.h"
 #include "util/clock.h"
+#include "util/free_each.h"
 #include "util/grow.h"
 #include "util/log.h"
 #include "trace/trace.h"
@@ -168,11 +169,8 @@ void lmx_mgr_destroy(lmx_mgr *m, bool cancel_running) {
     pthread_mutex_unlock(&m->mu);
     if (m->reaper_on) pthread_join(m->reaper, NULL);
     for (int i = 0; i < m->n_ents; i++) drop(m->ents[i], cancel_running);
-    free(m->ents);
-    free(m->pol_aliases);
     lmx_store_close(m->store);
-    free(m->models_dir);
-    free(m->proc_root);
+    LMX_FREE_EACH(m->ents, m->pol_aliases, m->models_dir, m->proc_root);
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);
     free(m);

@@ -11,6 +11,7 @@
 
 #include "engine/dtype.h"
 #include "engine/gguf.h"
+#include "engine/gguf_stats.h"
 #include "engine/kv.h"
 #include "engine/tokenizer.h"
 #include "sched/spec.h"
@@ -63,19 +64,8 @@ static bool renders(const lmx_served *s, const char *msgs_json, bool *budget, ch
 }
 
 static void read_meta(lmx_served *s) {
-    const lmx_gguf *g = s->m->gguf;
-    uint64_t counts[64] = {0};
-    for (int64_t i = 0; i < g->n_tensors; i++) {
-        const lmx_gguf_tensor *t = &g->tensors[i];
-        uint64_t n = 1;
-        for (int d = 0; d < t->n_dims; d++) n *= (uint64_t)t->ne[d];
-        s->n_params += n;
-        if (t->n_dims >= 2 && t->type < 64) counts[t->type] += t->nbytes;
-    }
-    int best = 0;
-    for (int i = 1; i < 64; i++)
-        if (counts[i] > counts[best]) best = i;
-    snprintf(s->quant, sizeof s->quant, "%s", lmx_dtype_name((uint32_t)best));
+    uint32_t type = lmx_gguf_main_type(s->m->gguf, &s->n_params);
+    snprintf(s->quant, sizeof s->quant, "%s", lmx_dtype_name(type));
 }
 
 lmx_served *lmx_served_load(const lmx_served_opts *o, char *err, size_t errlen) {

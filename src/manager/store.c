@@ -20,6 +20,7 @@
 
 #include "engine/dtype.h"
 #include "engine/gguf.h"
+#include "engine/gguf_stats.h"
 #include "util/grow.h"
 
 struct lmx_store {
@@ -145,18 +146,7 @@ static void probe(const char *path, probe_info *pi) {
     lmx_gguf_get_int(g, key, &pi->ctx);
     const char *t = lmx_gguf_get_str(g, "tokenizer.chat_template", &n);
     pi->tools = t && memmem(t, n, "tools", 5);
-    uint64_t counts[64] = {0};
-    for (int64_t i = 0; i < g->n_tensors; i++) {
-        const lmx_gguf_tensor *tt = &g->tensors[i];
-        uint64_t e = 1;
-        for (int d = 0; d < tt->n_dims; d++) e *= (uint64_t)tt->ne[d];
-        pi->params += e;
-        if (tt->n_dims >= 2 && tt->type < 64) counts[tt->type] += tt->nbytes;
-    }
-    int best = 0;
-    for (int i = 1; i < 64; i++)
-        if (counts[i] > counts[best]) best = i;
-    snprintf(pi->quant, sizeof pi->quant, "%s", lmx_dtype_name((uint32_t)best));
+    snprintf(pi->quant, sizeof pi->quant, "%s", lmx_dtype_name(lmx_gguf_main_type(g, &pi->params)));
     for (char *p = pi->quant; *p; p++) *p = (char)toupper((unsigned char)*p);
     lmx_gguf_close(g);
 }
@@ -298,6 +288,13 @@ static const char *col_text(sqlite3_stmt *s, int i) {
     return (const char *)sqlite3_column_text(s, i);
 }
 
+/* sql prepared on the store's database; NULL when it cannot be (a statement
+ * that fails to prepare is skipped: the store's tables are its own). */
+static sqlite3_stmt *prep(lmx_store *st, const char *sql) {
+    sqlite3_stmt *s;
+    return sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK ? s : NULL;
+}
+
 #define ROW_COLS                                                                                   \
     "id, kind, path, files, size, mtime, architecture, parameters, quantization, "                 \
     "context_length, supports_tools, sha256, repo, revision, file, error"
@@ -355,12 +352,9 @@ void lmx_store_entries_free(lmx_store_entry *v, int n) {
 static void upsert(lmx_store *st, const char *id, const char *kind, const found *f,
                    const probe_info *pi, const char *sha, const char *repo, const char *rev,
                    const char *file) {
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db,
-                           "INSERT OR REPLACE INTO models (" ROW_COLS
-                           ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &s, NULL) != SQLITE_OK)
-        return;
+    sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO models (" ROW_COLS
+                               ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!s) return;
     char *files = json_dumps(f->files, JSON_COMPACT);
     sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
@@ -384,9 +378,8 @@ static void upsert(lmx_store *st, const char *id, const char *kind, const found 
 }
 
 static void delete_row(lmx_store *st, const char *id) {
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db, "DELETE FROM models WHERE id = ?", -1, &s, NULL) != SQLITE_OK)
-        return;
+    sqlite3_stmt *s = prep(st, "DELETE FROM models WHERE id = ?");
+    if (!s) return;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_step(s);
     sqlite3_finalize(s);
@@ -408,10 +401,9 @@ static void sync_locked(lmx_store *st) {
     free(W.seen);
     sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL);
     /* rows first: drop the vanished, remember registered downloads' paths */
-    sqlite3_stmt *s;
     json_t *dl_paths = json_object(), *gone = json_array(), *cached = json_object();
-    if (sqlite3_prepare_v2(st->db, "SELECT id, kind, path, size, mtime FROM models", -1, &s,
-                           NULL) == SQLITE_OK) {
+    sqlite3_stmt *s = prep(st, "SELECT id, kind, path, size, mtime FROM models");
+    if (s) {
         while (sqlite3_step(s) == SQLITE_ROW) {
             const char *id = col_text(s, 0), *kind = col_text(s, 1), *path = col_text(s, 2);
             struct stat sb;
@@ -468,9 +460,8 @@ int lmx_store_list(lmx_store *st, lmx_store_entry **out) {
     *out = NULL;
     pthread_mutex_lock(&st->mu);
     sync_locked(st);
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db, "SELECT " ROW_COLS " FROM models ORDER BY id", -1, &s, NULL) ==
-        SQLITE_OK) {
+    sqlite3_stmt *s = prep(st, "SELECT " ROW_COLS " FROM models ORDER BY id");
+    if (s) {
         while (sqlite3_step(s) == SQLITE_ROW)
             if (lmx_grow_int(out, &cap, n + 1, sizeof **out, 16) && row_entry(s, &(*out)[n])) n++;
         sqlite3_finalize(s);
@@ -483,9 +474,8 @@ bool lmx_store_get(lmx_store *st, const char *id, lmx_store_entry *out) {
     bool found = false;
     pthread_mutex_lock(&st->mu);
     sync_locked(st);
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db, "SELECT " ROW_COLS " FROM models WHERE id = ?", -1, &s, NULL) ==
-        SQLITE_OK) {
+    sqlite3_stmt *s = prep(st, "SELECT " ROW_COLS " FROM models WHERE id = ?");
+    if (s) {
         sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(s) == SQLITE_ROW) found = !out || row_entry(s, out);
         sqlite3_finalize(s);
@@ -659,11 +649,9 @@ int lmx_store_delete(lmx_store *st, const char *id, lmx_mgr_err *e) {
 void lmx_store_ledger_add(lmx_store *st, const char *model, const char *file, const char *sha256,
                           bool ok, const char *reason) {
     pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db,
-                           "INSERT INTO ledger (model, file, sha256, engine_version, result, "
-                           "reason, time, size, mtime) VALUES (?,?,?,?,?,?,?,?,?)",
-                           -1, &s, NULL) == SQLITE_OK) {
+    sqlite3_stmt *s = prep(st, "INSERT INTO ledger (model, file, sha256, engine_version, result, "
+                               "reason, time, size, mtime) VALUES (?,?,?,?,?,?,?,?,?)");
+    if (s) {
         sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 2, file, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 3, sha256, -1, SQLITE_TRANSIENT);
@@ -685,11 +673,9 @@ void lmx_store_ledger_add(lmx_store *st, const char *model, const char *file, co
 
 void lmx_store_ledger_each(lmx_store *st, lmx_ledger_fn fn, void *ud) {
     pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT model, file, sha256, engine_version, result, reason, time, "
-                           "size, mtime FROM ledger ORDER BY n",
-                           -1, &s, NULL) == SQLITE_OK) {
+    sqlite3_stmt *s = prep(st, "SELECT model, file, sha256, engine_version, result, reason, time, "
+                               "size, mtime FROM ledger ORDER BY n");
+    if (s) {
         while (sqlite3_step(s) == SQLITE_ROW) {
             lmx_ledger_row r = {.model = col_text(s, 0),
                                 .file = col_text(s, 1),

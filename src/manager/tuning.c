@@ -8,15 +8,23 @@
 #include "engine/kv.h"
 #include "sched/spec.h"
 
+/* The KV cache types by name: one list both ways (parse and print). */
+static const struct {
+    const char *name;
+    int type;
+} kv_types[] = {{"f16", LMX_KV_F16}, {"f32", LMX_KV_F32}, {"q8_0", LMX_KV_Q8_0}};
+#define N_KV_TYPES (sizeof kv_types / sizeof kv_types[0])
+
 static int kv_parse(const char *s) {
-    if (!strcmp(s, "f16")) return LMX_KV_F16;
-    if (!strcmp(s, "f32")) return LMX_KV_F32;
-    if (!strcmp(s, "q8_0")) return LMX_KV_Q8_0;
+    for (size_t i = 0; i < N_KV_TYPES; i++)
+        if (!strcmp(s, kv_types[i].name)) return kv_types[i].type;
     return -1;
 }
 
 const char *lmx_kv_type_name(int kv_type) {
-    return kv_type == LMX_KV_F32 ? "f32" : kv_type == LMX_KV_Q8_0 ? "q8_0" : "f16";
+    for (size_t i = 0; i < N_KV_TYPES; i++)
+        if (kv_types[i].type == kv_type) return kv_types[i].name;
+    return "f16"; /* the default type */
 }
 
 const char *lmx_tuning_check(const char *kv_type, const char *spec, long draft_max) {

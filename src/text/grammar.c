@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/free_each.h"
 #include "util/grow.h"
 
 #define EL_END    INT32_MIN
@@ -92,16 +93,8 @@ lmx_gram *lmx_gram_retain(lmx_gram *g) {
 
 void lmx_gram_release(lmx_gram *g) {
     if (!g || atomic_fetch_sub(&g->refs, 1) != 1) return;
-    free(g->el);
-    free(g->cls);
-    free(g->alt_rule);
-    free(g->alt_start);
-    free(g->rule_first);
-    free(g->rule_n);
-    free(g->alts);
-    free(g->minlen);
-    free(g->minrest);
-    free(g);
+    LMX_FREE_EACH(g->el, g->cls, g->alt_rule, g->alt_start, g->rule_first, g->rule_n, g->alts,
+                  g->minlen, g->minrest, g);
 }
 
 int lmx_gram_rule(lmx_gram *g) {
@@ -422,15 +415,8 @@ fail:
 
 void lmx_gram_vocab_free(lmx_gram_vocab *v) {
     if (!v) return;
-    free(v->bytes);
-    free(v->off);
-    free(v->len);
-    free(v->eog);
-    free(v->order);
-    free(v->nodes);
-    free(v->bytesets);
-    free(v->whole_utf8);
-    free(v);
+    LMX_FREE_EACH(v->bytes, v->off, v->len, v->eog, v->order, v->nodes, v->bytesets, v->whole_utf8,
+                  v);
 }
 
 int lmx_gram_vocab_size(const lmx_gram_vocab *v) {
@@ -485,25 +471,34 @@ static uint32_t mix(uint64_t x) {
     return (uint32_t)x;
 }
 
-static bool rehash_nodes(lmx_gram_state *st, int cap) {
+static uint32_t node_hash(int32_t pos, int32_t par) {
+    return mix(((uint64_t)(uint32_t)pos << 32) | (uint32_t)par);
+}
+static uint32_t node_key(const lmx_gram_state *st, int n) {
+    return node_hash(st->nd_pos[n], st->nd_par[n]);
+}
+
+/* Rebuilds an open-addressing index (*tab of *tab_cap slots, 0 empty) with
+ * cap slots for entries 1 .. n-1 hashed by key: nodes' and sets' indexes. */
+static bool rehash(lmx_gram_state *st, int32_t **tab, int *tab_cap, int cap, int n,
+                   uint32_t (*key)(const lmx_gram_state *st, int e)) {
     int32_t *h = calloc((size_t)cap, sizeof *h);
     if (!h) return false;
-    for (int n = 1; n < st->n_nd; n++) {
-        uint32_t i = mix(((uint64_t)(uint32_t)st->nd_pos[n] << 32) | (uint32_t)st->nd_par[n]) &
-                     (uint32_t)(cap - 1);
+    for (int e = 1; e < n; e++) {
+        uint32_t i = key(st, e) & (uint32_t)(cap - 1);
         while (h[i]) i = (i + 1) & (uint32_t)(cap - 1);
-        h[i] = n;
+        h[i] = e;
     }
-    free(st->nh);
-    st->nh = h;
-    st->nh_cap = cap;
+    free(*tab);
+    *tab = h;
+    *tab_cap = cap;
     return true;
 }
 
 /* The node (pos, par); -1 when out of memory or too deep. */
 static int32_t intern(lmx_gram_state *st, int32_t pos, int32_t par) {
     if (par < 0) return -1;
-    uint32_t i = mix(((uint64_t)(uint32_t)pos << 32) | (uint32_t)par) & (uint32_t)(st->nh_cap - 1);
+    uint32_t i = node_hash(pos, par) & (uint32_t)(st->nh_cap - 1);
     for (int32_t n; (n = st->nh[i]); i = (i + 1) & (uint32_t)(st->nh_cap - 1))
         if (st->nd_pos[n] == pos && st->nd_par[n] == par) return n;
     int depth = st->nd_depth[par] + 1;
@@ -528,7 +523,7 @@ static int32_t intern(lmx_gram_state *st, int32_t pos, int32_t par) {
     st->nd_close[n] = sat_add(st->g->minrest[pos], st->nd_close[par]);
     st->n_nd++;
     if (2 * st->n_nd > st->nh_cap) {
-        if (!rehash_nodes(st, st->nh_cap * 2)) {
+        if (!rehash(st, &st->nh, &st->nh_cap, st->nh_cap * 2, st->n_nd, node_key)) {
             st->oom = true;
             st->n_nd--;
             return -1;
@@ -590,18 +585,8 @@ static uint32_t hash_items(const int32_t *p, int n) {
     return mix(h);
 }
 
-static bool rehash_sets(lmx_gram_state *st, int cap) {
-    int32_t *h = calloc((size_t)cap, sizeof *h);
-    if (!h) return false;
-    for (int s = 1; s < st->n_sets; s++) {
-        uint32_t i = hash_items(st->items + st->set_off[s], st->set_len[s]) & (uint32_t)(cap - 1);
-        while (h[i]) i = (i + 1) & (uint32_t)(cap - 1);
-        h[i] = s;
-    }
-    free(st->sh);
-    st->sh = h;
-    st->sh_cap = cap;
-    return true;
+static uint32_t set_key(const lmx_gram_state *st, int s) {
+    return hash_items(st->items + st->set_off[s], st->set_len[s]);
 }
 
 /* Interns st->tmp (plus the empty stack if out_complete) as a set. */
@@ -640,7 +625,7 @@ static int32_t intern_set(lmx_gram_state *st) {
     st->set_u8[s] = 0;
     st->n_sets++;
     if (2 * st->n_sets > st->sh_cap) {
-        if (!rehash_sets(st, st->sh_cap * 2)) {
+        if (!rehash(st, &st->sh, &st->sh_cap, st->sh_cap * 2, st->n_sets, set_key)) {
             st->n_sets--;
             st->n_items -= n;
             return st->oom = true, 0;
@@ -763,24 +748,9 @@ void lmx_gram_state_free(lmx_gram_state *st) {
     if (st->set_trans)
         for (int s = 0; s < st->n_sets; s++) free(st->set_trans[s]);
     cache_clear(st);
-    free(st->wtok);
-    free(st->wclose);
-    free(st->set_trans);
-    free(st->set_loop);
-    free(st->set_u8);
-    free(st->nd_pos);
-    free(st->nd_par);
-    free(st->nd_close);
-    free(st->nd_depth);
-    free(st->nd_mark);
-    free(st->nd_seen);
-    free(st->nh);
-    free(st->set_off);
-    free(st->set_len);
-    free(st->set_close);
-    free(st->items);
-    free(st->sh);
-    free(st->tmp);
+    LMX_FREE_EACH(st->wtok, st->wclose, st->set_trans, st->set_loop, st->set_u8, st->nd_pos,
+                  st->nd_par, st->nd_close, st->nd_depth, st->nd_mark, st->nd_seen, st->nh,
+                  st->set_off, st->set_len, st->set_close, st->items, st->sh, st->tmp);
     lmx_gram_release(st->g);
     free(st);
 }

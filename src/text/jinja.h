@@ -37,6 +37,9 @@ typedef struct jarena {
     jerr *E;
 } jarena;
 void *ja_alloc(jarena *A, size_t n); /* zeroed, 16-byte aligned */
+/* A growing arena array's next block: cap elements of elem bytes, the first
+ * n copied from old (which stays in the arena until it is freed). */
+void *ja_regrow(jarena *A, const void *old, size_t n, size_t cap, size_t elem);
 void ja_free(jarena *A);
 
 /* ---- growable string in the arena ---- */

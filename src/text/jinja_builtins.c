@@ -621,8 +621,9 @@ int jtest(jctx *C, const char *name, jv *args, int nargs) {
 
 /* ---- filters ---- */
 
-static jv do_tojson(jctx *C, const jargs *A) {
+static jv f_tojson(jctx *C, const char *name, const jargs *A) {
     jv v = A->a[0];
+    (void)name;
     jjson_opts o = {.indent = -1, .item_sep = ", ", .key_sep = ": "};
     jv ind = arg_or(A, 2, "indent", jv_none());
     if (ind.t == JV_INT) {
@@ -662,7 +663,8 @@ static jv do_tojson(jctx *C, const jargs *A) {
     return bufstr(C, &e);
 }
 
-static jv do_indent(jctx *C, const jargs *A) {
+static jv f_indent(jctx *C, const char *name, const jargs *A) {
+    (void)name;
     jstr *s = jv_tostr(C->A, A->a[0]);
     jv w = arg_or(A, 1, "width", jv_int(4));
     int first = jv_truthy(arg_or(A, 2, "first", jv_bool(0)));
@@ -741,11 +743,6 @@ static jv f_string(jctx *C, const char *name, const jargs *A) {
     jv v = A->a[0];
     (void)name;
     return v.t == JV_STR ? v : (jv){.t = JV_STR, .u.s = jv_tostr(C->A, v)};
-}
-
-static jv f_tojson(jctx *C, const char *name, const jargs *A) {
-    (void)name;
-    return do_tojson(C, A);
 }
 
 static jv f_trim(jctx *C, const char *name, const jargs *A) {
@@ -996,11 +993,6 @@ static jv f_wordcount(jctx *C, const char *name, const jargs *A) {
         in = w;
     }
     return jv_int(n);
-}
-
-static jv f_indent(jctx *C, const char *name, const jargs *A) {
-    (void)name;
-    return do_indent(C, A);
 }
 
 static jv f_escape(jctx *C, const char *name, const jargs *A) {

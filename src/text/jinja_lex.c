@@ -49,9 +49,7 @@ _Noreturn static void lex_fail(lexer *L, size_t off, const char *msg) {
 static jtok *emit(lexer *L, int type, size_t off, const char *s, size_t n) {
     if (L->n == L->cap) {
         size_t cap = lmx_grow_cap(L->cap * 2, L->n + 1, 256, SIZE_MAX);
-        jtok *nt = ja_alloc(L->A, cap * sizeof *nt);
-        if (L->n) memcpy(nt, L->t, L->n * sizeof *nt);
-        L->t = nt;
+        L->t = ja_regrow(L->A, L->t, L->n, cap, sizeof *L->t);
         L->cap = cap;
     }
     jtok *t = &L->t[L->n++];

@@ -121,19 +121,25 @@ typedef struct {
 static void args_push(parser *P, argv_t *a, jexpr *e, const char *kw) {
     if (a->n == a->cap) {
         int cap = (int)lmx_grow_cap((size_t)a->cap * 2, (size_t)a->n + 1, 4, INT32_MAX);
-        jexpr **nv = ja_alloc(P->A, (size_t)cap * sizeof *nv);
-        const char **nk = ja_alloc(P->A, (size_t)cap * sizeof *nk);
-        if (a->n) {
-            memcpy(nv, a->v, (size_t)a->n * sizeof *nv);
-            memcpy(nk, a->kw, (size_t)a->n * sizeof *nk);
-        }
-        a->v = nv;
-        a->kw = nk;
+        a->v = ja_regrow(P->A, a->v, (size_t)a->n, (size_t)cap, sizeof *a->v);
+        a->kw = ja_regrow(P->A, a->kw, (size_t)a->n, (size_t)cap, sizeof *a->kw);
         a->cap = cap;
     }
     a->v[a->n] = e;
     a->kw[a->n] = kw;
     a->n++;
+}
+
+/* Before each item of a bracketed, comma-separated list: 0 at its closing
+ * token (left next; a trailing comma is allowed), else 1 with the comma
+ * between items taken. */
+static int more_items(parser *P, int n, const char *close) {
+    if (is_op(P, close)) return 0;
+    if (n) {
+        expect_op(P, ",");
+        if (is_op(P, close)) return 0;
+    }
+    return 1;
 }
 
 static jexpr *parse_expr(parser *P);
@@ -192,6 +198,59 @@ static jexpr *binop(parser *P, int kind, int op, jtok *at, jexpr *a, jexpr *b) {
     return e;
 }
 
+/* The left-associative binary operators, one level of precedence a row,
+ * loosest first: a level's operands are the next level's expressions (or the
+ * level's own operand parser where `not` and comparisons break the chain). */
+typedef struct {
+    const char *s; /* the operator token, or keyword (and, or) */
+    int kind, op;
+} binop_t;
+static jexpr *parse_not(parser *P);
+static jexpr *parse_pow_operand(parser *P) {
+    return parse_unary(P, 1);
+}
+enum { LV_OR, LV_AND, LV_ADD, LV_CONCAT, LV_MUL, LV_POW };
+static const struct {
+    int kw;                       /* 1: the operators are keywords */
+    binop_t ops[5];               /* ends at s NULL */
+    jexpr *(*operand)(parser *P); /* NULL: the next level */
+} levels[] = {
+    [LV_OR] = {1, {{"or", E_OR, 0}}, NULL},
+    [LV_AND] = {1, {{"and", E_AND, 0}}, parse_not},
+    [LV_ADD] = {0, {{"+", E_BIN, OP_ADD}, {"-", E_BIN, OP_SUB}}, NULL},
+    [LV_CONCAT] = {0, {{"~", E_CONCAT, 0}}, NULL},
+    [LV_MUL] = {0,
+                {{"*", E_BIN, OP_MUL},
+                 {"/", E_BIN, OP_DIV},
+                 {"//", E_BIN, OP_FLOORDIV},
+                 {"%", E_BIN, OP_MOD}},
+                NULL},
+    [LV_POW] = {0, {{"**", E_BIN, OP_POW}}, parse_pow_operand},
+};
+
+/* Level lv's operator at the next token, or NULL. */
+static const binop_t *level_op(parser *P, int lv) {
+    for (const binop_t *o = levels[lv].ops; o->s; o++)
+        if (levels[lv].kw ? is_kw(P, o->s) : is_op(P, o->s)) return o;
+    return NULL;
+}
+
+static jexpr *parse_binary(parser *P, int lv) {
+    jexpr *(*operand)(parser *) = levels[lv].operand;
+    jexpr *e = operand ? operand(P) : parse_binary(P, lv + 1);
+    const binop_t *o;
+    while ((o = level_op(P, lv))) {
+        jtok *at = next(P);
+        jexpr *rhs = operand ? operand(P) : parse_binary(P, lv + 1);
+        e = binop(P, o->kind, o->op, at, e, rhs);
+    }
+    return e;
+}
+
+static jexpr *parse_or(parser *P) {
+    return parse_binary(P, LV_OR);
+}
+
 static jexpr *parse_compare(parser *P);
 static jexpr *parse_not(parser *P) {
     if (is_kw(P, "not")) {
@@ -205,27 +264,8 @@ static jexpr *parse_not(parser *P) {
     return parse_compare(P);
 }
 
-static jexpr *parse_and(parser *P) {
-    jexpr *e = parse_not(P);
-    while (is_kw(P, "and")) {
-        jtok *at = next(P);
-        e = binop(P, E_AND, 0, at, e, parse_not(P));
-    }
-    return e;
-}
-
-static jexpr *parse_or(parser *P) {
-    jexpr *e = parse_and(P);
-    while (is_kw(P, "or")) {
-        jtok *at = next(P);
-        e = binop(P, E_OR, 0, at, e, parse_and(P));
-    }
-    return e;
-}
-
-static jexpr *parse_math1(parser *P);
 static jexpr *parse_compare(parser *P) {
-    jexpr *e = parse_math1(P), *result = NULL;
+    jexpr *e = parse_binary(P, LV_ADD), *result = NULL;
     for (;;) {
         static const struct {
             const char *s;
@@ -247,7 +287,7 @@ static jexpr *parse_compare(parser *P) {
             op = OP_NOTIN;
         } else
             break;
-        jexpr *rhs = parse_math1(P);
+        jexpr *rhs = parse_binary(P, LV_ADD);
         jexpr *cmp = binop(P, E_BIN, op, at, e, rhs);
         result = result ? binop(P, E_AND, 0, at, result, cmp) : cmp; /* a < b < c */
         e = rhs;
@@ -255,60 +295,12 @@ static jexpr *parse_compare(parser *P) {
     return result ? result : e;
 }
 
-static jexpr *parse_math2(parser *P);
-static jexpr *parse_concat(parser *P) {
-    jexpr *e = parse_math2(P);
-    while (is_op(P, "~")) {
-        jtok *at = next(P);
-        e = binop(P, E_CONCAT, 0, at, e, parse_math2(P));
-    }
-    return e;
-}
-
-static jexpr *parse_math1(parser *P) {
-    jexpr *e = parse_concat(P);
-    for (;;) {
-        int op = is_op(P, "+") ? OP_ADD : is_op(P, "-") ? OP_SUB : -1;
-        if (op < 0) break;
-        jtok *at = next(P);
-        e = binop(P, E_BIN, op, at, e, parse_concat(P));
-    }
-    return e;
-}
-
-static jexpr *parse_pow(parser *P);
-static jexpr *parse_math2(parser *P) {
-    jexpr *e = parse_pow(P);
-    for (;;) {
-        int op = is_op(P, "*")    ? OP_MUL
-                 : is_op(P, "/")  ? OP_DIV
-                 : is_op(P, "//") ? OP_FLOORDIV
-                 : is_op(P, "%")  ? OP_MOD
-                                  : -1;
-        if (op < 0) break;
-        jtok *at = next(P);
-        e = binop(P, E_BIN, op, at, e, parse_pow(P));
-    }
-    return e;
-}
-
-static jexpr *parse_pow(parser *P) {
-    jexpr *e = parse_unary(P, 1);
-    while (is_op(P, "**")) {
-        jtok *at = next(P);
-        e = binop(P, E_BIN, OP_POW, at, e, parse_unary(P, 1));
-    }
-    return e;
-}
-
-/* Call arguments after '(' up to and including ')'. */
-static void parse_call_args(parser *P, argv_t *a) {
+/* Call arguments after '(' up to and including ')', into e (a call, filter
+ * or test). */
+static void parse_call_args(parser *P, jexpr *e) {
+    argv_t a = {0};
     expect_op(P, "(");
-    while (!is_op(P, ")")) {
-        if (a->n) {
-            expect_op(P, ",");
-            if (is_op(P, ")")) break;
-        }
+    while (more_items(P, a.n, ")")) {
         const char *kw = NULL;
         if (peek(P)->t == T_NAME && tok_is(peekn(P, 1), T_OP, "=")) {
             kw = expect_name(P);
@@ -316,23 +308,22 @@ static void parse_call_args(parser *P, argv_t *a) {
         } else if (is_op(P, "*") || is_op(P, "**"))
             fail_at(P, peek(P), "%s", "*args and **kwargs in calls are not supported");
         else {
-            for (int i = 0; i < a->n; i++)
-                if (a->kw[i])
+            for (int i = 0; i < a.n; i++)
+                if (a.kw[i])
                     fail_at(P, peek(P), "%s", "positional argument follows keyword argument");
         }
-        args_push(P, a, parse_expr(P), kw);
+        args_push(P, &a, parse_expr(P), kw);
     }
     next(P);
+    e->args = a.v;
+    e->kw = a.kw;
+    e->nargs = a.n;
 }
 
 static jexpr *parse_call(parser *P, jexpr *fn) {
     jexpr *e = mk(P, E_CALL, peek(P));
-    argv_t a = {0};
-    parse_call_args(P, &a);
+    parse_call_args(P, e);
     e->a = fn;
-    e->args = a.v;
-    e->kw = a.kw;
-    e->nargs = a.n;
     return e;
 }
 
@@ -410,13 +401,7 @@ static jexpr *parse_filters(parser *P, jexpr *e, int first_bare) {
         jexpr *f = mk(P, E_FILTER, peek(P));
         f->name = dotted_name(P);
         f->a = e;
-        if (is_op(P, "(")) {
-            argv_t a = {0};
-            parse_call_args(P, &a);
-            f->args = a.v;
-            f->kw = a.kw;
-            f->nargs = a.n;
-        }
+        if (is_op(P, "(")) parse_call_args(P, f);
         e = f;
     }
     return e;
@@ -432,17 +417,13 @@ static jexpr *parse_test(parser *P, jexpr *e) {
     t->name = dotted_name(P);
     t->a = e;
     jtok *nt = peek(P);
-    if (is_op(P, "(")) {
-        argv_t a = {0};
-        parse_call_args(P, &a);
-        t->args = a.v;
-        t->kw = a.kw;
-        t->nargs = a.n;
-    } else if ((nt->t == T_NAME || nt->t == T_STRING || nt->t == T_INT || nt->t == T_FLOAT ||
-                tok_is(nt, T_OP, "[") || tok_is(nt, T_OP, "{")) &&
-               !tok_is(nt, T_NAME, "else") && !tok_is(nt, T_NAME, "or") &&
-               !tok_is(nt, T_NAME, "and") && !tok_is(nt, T_NAME, "if") &&
-               !tok_is(nt, T_NAME, "in") && !tok_is(nt, T_NAME, "not")) {
+    if (is_op(P, "("))
+        parse_call_args(P, t);
+    else if ((nt->t == T_NAME || nt->t == T_STRING || nt->t == T_INT || nt->t == T_FLOAT ||
+              tok_is(nt, T_OP, "[") || tok_is(nt, T_OP, "{")) &&
+             !tok_is(nt, T_NAME, "else") && !tok_is(nt, T_NAME, "or") &&
+             !tok_is(nt, T_NAME, "and") && !tok_is(nt, T_NAME, "if") && !tok_is(nt, T_NAME, "in") &&
+             !tok_is(nt, T_NAME, "not")) {
         if (tok_is(nt, T_NAME, "is"))
             fail_at(P, nt, "%s", "you cannot chain multiple tests with is");
         t->args = ja_alloc(P->A, sizeof *t->args);
@@ -475,6 +456,23 @@ static jexpr *parse_unary(parser *P, int with_filter) {
         }
     }
     P->depth--;
+    return e;
+}
+
+/* A list or dict literal from its opening bracket to `close`; a dict's keys
+ * and values alternate in args. */
+static jexpr *parse_display(parser *P, int kind, const char *close) {
+    jexpr *e = mk(P, kind, next(P));
+    argv_t a = {0};
+    while (more_items(P, a.n, close)) {
+        args_push(P, &a, parse_expr(P), NULL);
+        if (kind != E_DICT) continue;
+        expect_op(P, ":");
+        args_push(P, &a, parse_expr(P), NULL);
+    }
+    next(P);
+    e->args = a.v;
+    e->nargs = a.n;
     return e;
 }
 
@@ -527,40 +525,8 @@ static jexpr *parse_primary(parser *P) {
             expect_op(P, ")");
             return e;
         }
-        if (tok_is(t, T_OP, "[")) {
-            next(P);
-            argv_t a = {0};
-            while (!is_op(P, "]")) {
-                if (a.n) {
-                    expect_op(P, ",");
-                    if (is_op(P, "]")) break;
-                }
-                args_push(P, &a, parse_expr(P), NULL);
-            }
-            next(P);
-            e = mk(P, E_LIST, t);
-            e->args = a.v;
-            e->nargs = a.n;
-            return e;
-        }
-        if (tok_is(t, T_OP, "{")) {
-            next(P);
-            argv_t a = {0};
-            while (!is_op(P, "}")) {
-                if (a.n) {
-                    expect_op(P, ",");
-                    if (is_op(P, "}")) break;
-                }
-                args_push(P, &a, parse_expr(P), NULL);
-                expect_op(P, ":");
-                args_push(P, &a, parse_expr(P), NULL);
-            }
-            next(P);
-            e = mk(P, E_DICT, t);
-            e->args = a.v;
-            e->nargs = a.n;
-            return e;
-        }
+        if (tok_is(t, T_OP, "[")) return parse_display(P, E_LIST, "]");
+        if (tok_is(t, T_OP, "{")) return parse_display(P, E_DICT, "}");
         break;
     default:
         break;
@@ -618,11 +584,7 @@ static jnode *parse_body(parser *P, const char *const *ends, const char **found,
 static void parse_params(parser *P, jnode *n) {
     expect_op(P, "(");
     argv_t a = {0};
-    while (!is_op(P, ")")) {
-        if (a.n) {
-            expect_op(P, ",");
-            if (is_op(P, ")")) break;
-        }
+    while (more_items(P, a.n, ")")) {
         jtok *at = peek(P);
         jexpr *name = mk(P, E_NAME, at);
         name->name = expect_name(P);
@@ -645,160 +607,158 @@ static void expect_end_tag(parser *P) {
     expect_block_end(P);
 }
 
+/* After a block's opening tag: its body up to {% <end> %}, whose arguments
+ * are left next. With own_scope (set, macro and call bodies, run apart from
+ * the code around them) `break` and `continue` cannot reach an enclosing loop. */
+static jnode *parse_block(parser *P, const jtok *open, const char *what, const char *end,
+                          int own_scope) {
+    const char *const ends[] = {end, NULL};
+    const char *found;
+    int loops = P->loops;
+    if (own_scope) P->loops = 0;
+    expect_block_end(P);
+    jnode *body = parse_body(P, ends, &found, open, what);
+    P->loops = loops;
+    return body;
+}
+
+/* The statements: each parser fills n (made at the tag's '{%', the tag's
+ * name taken) up to the '%}' that closes its last tag, which parse_stmt
+ * takes. kw is the tag's name. */
+typedef void stmt_fn(parser *P, jnode *n, const jtok *open, const jtok *kw);
+
+static void stmt_if(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    const char *found = NULL;
+    jnode *cur = n;
+    cur->expr = parse_tuple(P, 1, 0);
+    expect_block_end(P);
+    for (;;) {
+        static const char *const ends[] = {"elif", "else", "endif", NULL};
+        cur->body = parse_body(P, ends, &found, open, "if");
+        if (!strcmp(found, "elif")) {
+            jnode *e = mknode(P, S_IF, peek(P));
+            e->expr = parse_tuple(P, 1, 0);
+            expect_block_end(P);
+            cur->else_ = e;
+            cur = e;
+            continue;
+        }
+        if (!strcmp(found, "else")) cur->else_ = parse_block(P, open, "if", "endif", 0);
+        break;
+    }
+}
+
+static void stmt_for(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    const char *found = NULL;
+    n->target = parse_target(P, 1, 0);
+    if (!is_kw(P, "in")) unexpected(P, "'in'");
+    next(P);
+    n->expr = parse_tuple(P, 0, 0);
+    if (is_kw(P, "if")) {
+        next(P);
+        n->cond = parse_expr(P);
+    }
+    if (is_kw(P, "recursive")) fail_at(P, peek(P), "%s", "recursive loops are not supported");
+    expect_block_end(P);
+    static const char *const ends[] = {"else", "endfor", NULL};
+    P->loops++;
+    n->body = parse_body(P, ends, &found, open, "for");
+    P->loops--;
+    if (!strcmp(found, "else")) n->else_ = parse_block(P, open, "for", "endfor", 0);
+}
+
+/* {% set x = value %}, or the block form {% set x | filters %}...{% endset %} */
+static void stmt_set(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    n->target = parse_target(P, 1, 1);
+    if (is_op(P, "=")) {
+        next(P);
+        n->expr = parse_tuple(P, 1, 0);
+        return;
+    }
+    n->kind = S_SETBLOCK;
+    if (is_op(P, "|")) n->filter = parse_filters(P, NULL, 0);
+    n->body = parse_block(P, open, "set", "endset", 1);
+}
+
+static void stmt_macro(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    n->name = expect_name(P);
+    parse_params(P, n);
+    n->body = parse_block(P, open, "macro", "endmacro", 1);
+    if (peek(P)->t == T_NAME) next(P); /* {% endmacro name %} */
+}
+
+static void stmt_call(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    if (is_op(P, "(")) parse_params(P, n);
+    n->expr = parse_expr(P);
+    if (n->expr->kind != E_CALL) fail_at(P, open, "%s", "expected a call in {% call %}");
+    n->body = parse_block(P, open, "call", "endcall", 1);
+}
+
+static void stmt_filter(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    n->filter = parse_filters(P, NULL, 1);
+    n->body = parse_block(P, open, "filter", "endfilter", 0);
+}
+
+static void stmt_with(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)kw;
+    argv_t a = {0};
+    while (peek(P)->t != T_BLOCK_END) {
+        if (a.n) expect_op(P, ",");
+        const char *name = expect_name(P);
+        expect_op(P, "=");
+        args_push(P, &a, parse_expr(P), name);
+    }
+    n->params = a.kw;
+    n->wvals = a.v;
+    n->nparams = a.n;
+    n->body = parse_block(P, open, "with", "endwith", 0);
+}
+
+/* break, continue */
+static void stmt_jump(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)open;
+    if (!P->loops)
+        fail_at(P, kw, "'%s' outside of a loop", n->kind == S_BREAK ? "break" : "continue");
+}
+
+static void stmt_do(parser *P, jnode *n, const jtok *open, const jtok *kw) {
+    (void)open, (void)kw;
+    n->expr = parse_tuple(P, 1, 0);
+}
+
 static jnode *parse_stmt(parser *P) {
+    static const struct {
+        const char *name;
+        int kind;
+        stmt_fn *parse;
+    } stmts[] = {
+        {"if", S_IF, stmt_if},
+        {"for", S_FOR, stmt_for},
+        {"set", S_SET, stmt_set},
+        {"macro", S_MACRO, stmt_macro},
+        {"call", S_CALLBLOCK, stmt_call},
+        {"filter", S_FILTERBLOCK, stmt_filter},
+        {"with", S_WITH, stmt_with},
+        {"break", S_BREAK, stmt_jump},
+        {"continue", S_CONTINUE, stmt_jump},
+        {"do", S_DO, stmt_do},
+    };
     jtok *open = peek(P); /* the BLOCK_BEGIN */
     next(P);
     jtok *kw = peek(P);
     if (kw->t != T_NAME) unexpected(P, "a statement name");
-    const char *found = NULL;
-    jnode *n;
-    if (tok_is(kw, T_NAME, "if")) {
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        if (!tok_is(kw, T_NAME, stmts[i].name)) continue;
         next(P);
-        n = mknode(P, S_IF, open);
-        jnode *cur = n;
-        cur->expr = parse_tuple(P, 1, 0);
-        expect_block_end(P);
-        for (;;) {
-            static const char *const ends[] = {"elif", "else", "endif", NULL};
-            cur->body = parse_body(P, ends, &found, open, "if");
-            if (!strcmp(found, "elif")) {
-                jnode *e = mknode(P, S_IF, peek(P));
-                e->expr = parse_tuple(P, 1, 0);
-                expect_block_end(P);
-                cur->else_ = e;
-                cur = e;
-                continue;
-            }
-            if (!strcmp(found, "else")) {
-                static const char *const ends2[] = {"endif", NULL};
-                expect_block_end(P);
-                cur->else_ = parse_body(P, ends2, &found, open, "if");
-            }
-            break;
-        }
+        jnode *n = mknode(P, stmts[i].kind, open);
+        stmts[i].parse(P, n, open, kw);
         expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "for")) {
-        next(P);
-        n = mknode(P, S_FOR, open);
-        n->target = parse_target(P, 1, 0);
-        if (!is_kw(P, "in")) unexpected(P, "'in'");
-        next(P);
-        n->expr = parse_tuple(P, 0, 0);
-        if (is_kw(P, "if")) {
-            next(P);
-            n->cond = parse_expr(P);
-        }
-        if (is_kw(P, "recursive")) fail_at(P, peek(P), "%s", "recursive loops are not supported");
-        expect_block_end(P);
-        static const char *const ends[] = {"else", "endfor", NULL};
-        P->loops++;
-        n->body = parse_body(P, ends, &found, open, "for");
-        P->loops--;
-        if (!strcmp(found, "else")) {
-            static const char *const ends2[] = {"endfor", NULL};
-            expect_block_end(P);
-            n->else_ = parse_body(P, ends2, &found, open, "for");
-        }
-        expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "set")) {
-        next(P);
-        jexpr *target = parse_target(P, 1, 1);
-        if (is_op(P, "=")) {
-            next(P);
-            n = mknode(P, S_SET, open);
-            n->target = target;
-            n->expr = parse_tuple(P, 1, 0);
-            expect_block_end(P);
-            return n;
-        }
-        n = mknode(P, S_SETBLOCK, open);
-        n->target = target;
-        if (is_op(P, "|")) n->filter = parse_filters(P, NULL, 0);
-        expect_block_end(P);
-        static const char *const ends[] = {"endset", NULL};
-        int loops = P->loops;
-        P->loops = 0;
-        n->body = parse_body(P, ends, &found, open, "set");
-        P->loops = loops;
-        expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "macro")) {
-        next(P);
-        n = mknode(P, S_MACRO, open);
-        n->name = expect_name(P);
-        parse_params(P, n);
-        expect_block_end(P);
-        static const char *const ends[] = {"endmacro", NULL};
-        int loops = P->loops;
-        P->loops = 0;
-        n->body = parse_body(P, ends, &found, open, "macro");
-        P->loops = loops;
-        if (peek(P)->t == T_NAME) next(P); /* {% endmacro name %} */
-        expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "call")) {
-        next(P);
-        n = mknode(P, S_CALLBLOCK, open);
-        if (is_op(P, "(")) parse_params(P, n);
-        n->expr = parse_expr(P);
-        if (n->expr->kind != E_CALL) fail_at(P, open, "%s", "expected a call in {% call %}");
-        expect_block_end(P);
-        static const char *const ends[] = {"endcall", NULL};
-        int loops = P->loops;
-        P->loops = 0;
-        n->body = parse_body(P, ends, &found, open, "call");
-        P->loops = loops;
-        expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "filter")) {
-        next(P);
-        n = mknode(P, S_FILTERBLOCK, open);
-        n->filter = parse_filters(P, NULL, 1);
-        expect_block_end(P);
-        static const char *const ends[] = {"endfilter", NULL};
-        n->body = parse_body(P, ends, &found, open, "filter");
-        expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "with")) {
-        next(P);
-        n = mknode(P, S_WITH, open);
-        argv_t a = {0};
-        while (peek(P)->t != T_BLOCK_END) {
-            if (a.n) expect_op(P, ",");
-            const char *name = expect_name(P);
-            expect_op(P, "=");
-            args_push(P, &a, parse_expr(P), name);
-        }
-        n->params = a.kw;
-        n->wvals = a.v;
-        n->nparams = a.n;
-        expect_block_end(P);
-        static const char *const ends[] = {"endwith", NULL};
-        n->body = parse_body(P, ends, &found, open, "with");
-        expect_end_tag(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "break") || tok_is(kw, T_NAME, "continue")) {
-        if (!P->loops)
-            fail_at(P, kw, "'%s' outside of a loop", kw->s[0] == 'b' ? "break" : "continue");
-        next(P);
-        n = mknode(P, kw->s[0] == 'b' ? S_BREAK : S_CONTINUE, open);
-        expect_block_end(P);
-        return n;
-    }
-    if (tok_is(kw, T_NAME, "do")) {
-        next(P);
-        n = mknode(P, S_DO, open);
-        n->expr = parse_tuple(P, 1, 0);
-        expect_block_end(P);
         return n;
     }
     char name[64];

@@ -51,6 +51,12 @@ void *ja_alloc(jarena *A, size_t n) {
     return p;
 }
 
+void *ja_regrow(jarena *A, const void *old, size_t n, size_t cap, size_t elem) {
+    void *p = ja_alloc(A, cap * elem);
+    if (n) memcpy(p, old, n * elem);
+    return p;
+}
+
 void ja_free(jarena *A) {
     jchunk *c = A->head;
     while (c) {
@@ -75,9 +81,7 @@ void jb_put(jbuf *b, const char *s, size_t n) {
     }
     if (b->n + n + 1 > b->cap) {
         size_t cap = lmx_grow_cap(b->cap * 2, b->n + n + 1, 64, SIZE_MAX);
-        char *p = ja_alloc(b->A, cap);
-        if (b->n) memcpy(p, b->p, b->n);
-        b->p = p;
+        b->p = ja_regrow(b->A, b->p, b->n, cap, 1);
         b->cap = cap;
     }
     if (n) memcpy(b->p + b->n, s, n);
@@ -166,9 +170,7 @@ jv jv_func(jarena *A, int kind, const char *name, jv self) {
 void jl_push(jarena *A, jlist *l, jv v) {
     if (l->n == l->cap) {
         size_t cap = lmx_grow_cap(l->cap * 2, l->n + 1, 4, SIZE_MAX);
-        jv *nv = ja_alloc(A, cap * sizeof(jv));
-        if (l->n) memcpy(nv, l->v, l->n * sizeof(jv));
-        l->v = nv;
+        l->v = ja_regrow(A, l->v, l->n, cap, sizeof(jv));
         l->cap = cap;
     }
     l->v[l->n++] = v;
@@ -185,13 +187,8 @@ static long dict_find(const jdict *d, jv k) {
 static void jd_append(jarena *A, jdict *d, jv k, jv v) {
     if (d->n == d->cap) {
         size_t cap = lmx_grow_cap(d->cap * 2, d->n + 1, 8, SIZE_MAX);
-        jv *nk = ja_alloc(A, cap * sizeof(jv)), *nv = ja_alloc(A, cap * sizeof(jv));
-        if (d->n) {
-            memcpy(nk, d->k, d->n * sizeof(jv));
-            memcpy(nv, d->v, d->n * sizeof(jv));
-        }
-        d->k = nk;
-        d->v = nv;
+        d->k = ja_regrow(A, d->k, d->n, cap, sizeof(jv));
+        d->v = ja_regrow(A, d->v, d->n, cap, sizeof(jv));
         d->cap = cap;
     }
     d->k[d->n] = k;
@@ -426,25 +423,39 @@ static void repr_str(jbuf *b, const jstr *s) {
     jb_putc(b, q);
 }
 
-static void repr_any(jbuf *b, jv v, int top) {
+/* The scalars' text in Python's spelling (None, True, 1.5) or, with json,
+ * JSON's (null, true, NaN): repr(), str() and tojson share it. 0 when v is
+ * not a scalar (nothing written). */
+static int put_scalar(jbuf *b, jv v, int json) {
     switch (v.t) {
-    case JV_UNDEF:
-        break;
     case JV_NONE:
-        jb_puts(b, "None");
-        break;
+        jb_puts(b, json ? "null" : "None");
+        return 1;
     case JV_BOOL:
-        jb_puts(b, v.u.b ? "True" : "False");
-        break;
+        jb_puts(b, json ? (v.u.b ? "true" : "false") : (v.u.b ? "True" : "False"));
+        return 1;
     case JV_INT:
         jb_printf(b, "%lld", v.u.i);
-        break;
-    case JV_FLOAT: {
-        char t[64];
-        jfmt_float(t, sizeof t, v.u.f);
-        jb_puts(b, t);
-        break;
+        return 1;
+    case JV_FLOAT:
+        if (json && isnan(v.u.f))
+            jb_puts(b, "NaN");
+        else if (json && isinf(v.u.f))
+            jb_puts(b, v.u.f < 0 ? "-Infinity" : "Infinity");
+        else {
+            char t[64];
+            jfmt_float(t, sizeof t, v.u.f);
+            jb_puts(b, t);
+        }
+        return 1;
+    default:
+        return 0;
     }
+}
+
+static void repr_any(jbuf *b, jv v, int top) {
+    if (put_scalar(b, v, 0)) return;
+    switch (v.t) {
     case JV_STR:
         if (top)
             jb_put(b, v.u.s->s, v.u.s->len);
@@ -478,6 +489,8 @@ static void repr_any(jbuf *b, jv v, int top) {
     }
     case JV_FUNC:
         jb_printf(b, "<function %s>", v.u.fn->name ? v.u.fn->name : "?");
+        break;
+    default: /* Undefined prints as nothing */
         break;
     }
 }
@@ -553,37 +566,20 @@ jv jv_from_json(jarena *A, const json_t *j, int depth) {
 }
 
 static void json_str(jbuf *b, const char *s, size_t n) {
+    /* json.dumps's two-character escapes: the byte in esc, the letter after
+     * the backslash at the same place in as; other control bytes \u00XX */
+    static const char esc[] = "\"\\\n\r\t\b\f", as[] = "\"\\nrtbf";
     jb_putc(b, '"');
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"':
-            jb_puts(b, "\\\"");
-            break;
-        case '\\':
-            jb_puts(b, "\\\\");
-            break;
-        case '\n':
-            jb_puts(b, "\\n");
-            break;
-        case '\r':
-            jb_puts(b, "\\r");
-            break;
-        case '\t':
-            jb_puts(b, "\\t");
-            break;
-        case '\b':
-            jb_puts(b, "\\b");
-            break;
-        case '\f':
-            jb_puts(b, "\\f");
-            break;
-        default:
-            if (c < 0x20)
-                jb_printf(b, "\\u%04x", c);
-            else
-                jb_putc(b, (char)c);
-        }
+        const char *e = c ? strchr(esc, c) : NULL;
+        if (e) {
+            jb_putc(b, '\\');
+            jb_putc(b, as[e - esc]);
+        } else if (c < 0x20)
+            jb_printf(b, "\\u%04x", c);
+        else
+            jb_putc(b, (char)c);
     }
     jb_putc(b, '"');
 }
@@ -593,55 +589,23 @@ static void json_newline(jbuf *b, const jjson_opts *o, int level) {
     for (int i = 0; i < o->indent * level; i++) jb_putc(b, ' ');
 }
 
+/* A dict key as json.dumps writes it: a string, or a scalar's JSON text
+ * quoted (True -> "true"); anything else cannot be a key. */
 static void json_key(jerr *E, jbuf *b, jv k) {
-    switch (k.t) {
-    case JV_STR:
+    if (k.t == JV_STR) {
         json_str(b, k.u.s->s, k.u.s->len);
         return;
-    case JV_NONE:
-        jb_puts(b, "\"null\"");
-        return;
-    case JV_BOOL:
-        jb_puts(b, k.u.b ? "\"true\"" : "\"false\"");
-        return;
-    case JV_INT:
-        jb_printf(b, "\"%lld\"", k.u.i);
-        return;
-    case JV_FLOAT: {
-        char t[64];
-        jfmt_float(t, sizeof t, k.u.f);
-        jb_printf(b, "\"%s\"", t);
-        return;
     }
-    default:
+    jb_putc(b, '"');
+    if (!put_scalar(b, k, 1))
         jfail(E, "TypeError: keys must be str, int, float, bool or None, not %s", jv_typename(k));
-    }
+    jb_putc(b, '"');
 }
 
 void jv_tojson(jerr *E, jbuf *b, jv v, const jjson_opts *o, int level) {
     if (level > 200) jfail(E, "ValueError: structure too deep for tojson");
+    if (put_scalar(b, v, 1)) return;
     switch (v.t) {
-    case JV_NONE:
-        jb_puts(b, "null");
-        return;
-    case JV_BOOL:
-        jb_puts(b, v.u.b ? "true" : "false");
-        return;
-    case JV_INT:
-        jb_printf(b, "%lld", v.u.i);
-        return;
-    case JV_FLOAT: {
-        if (isnan(v.u.f))
-            jb_puts(b, "NaN");
-        else if (isinf(v.u.f))
-            jb_puts(b, v.u.f < 0 ? "-Infinity" : "Infinity");
-        else {
-            char t[64];
-            jfmt_float(t, sizeof t, v.u.f);
-            jb_puts(b, t);
-        }
-        return;
-    }
     case JV_STR:
         json_str(b, v.u.s->s, v.u.s->len);
         return;
