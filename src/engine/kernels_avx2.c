@@ -7,6 +7,7 @@
  * accumulators are reduced in a fixed order at the end. Activations are the scalar path's (same
  * lmx_xq8 / lmx_xq8k blocks). */
 #include "engine/kernels_impl.h"
+#include "engine/kernels_tile.h"
 
 #include <immintrin.h>
 
@@ -256,30 +257,7 @@ static inline __attribute__((always_inline)) void tile_t16(const lmx_wmat *w, co
 
 #define T16_TILE(G, T)                                                                             \
     tile_t16(w, (const float *)(x + t * xs), xs, g, G, T, y + t * ldy, ldy, r0, r1)
-#define T16_GROUPS(G)                                                                              \
-    do {                                                                                           \
-        int t = 0;                                                                                 \
-        for (; t + T16_T <= n_tok; t += T16_T) T16_TILE(G, T16_T);                                 \
-        switch (n_tok - t) {                                                                       \
-        case 1:                                                                                    \
-            T16_TILE(G, 1);                                                                        \
-            break;                                                                                 \
-        case 2:                                                                                    \
-            T16_TILE(G, 2);                                                                        \
-            break;                                                                                 \
-        case 3:                                                                                    \
-            T16_TILE(G, 3);                                                                        \
-            break;                                                                                 \
-        case 4:                                                                                    \
-            T16_TILE(G, 4);                                                                        \
-            break;                                                                                 \
-        case 5:                                                                                    \
-            T16_TILE(G, 5);                                                                        \
-            break;                                                                                 \
-        default:                                                                                   \
-            break;                                                                                 \
-        }                                                                                          \
-    } while (0)
+#define T16_GROUPS(G) LMX_TOK_TILES(n_tok, T16_T, LMX_TAILS_5, T16_TILE, G)
 
 static void kern_f16_t16(const lmx_wmat *w, const void *xa, size_t xs, int n_tok, int64_t r0,
                          int64_t r1, float *y, int64_t ldy) {
