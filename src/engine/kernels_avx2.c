@@ -221,10 +221,7 @@ static inline __attribute__((always_inline)) void tile_t16(const lmx_wmat *w, co
     for (int g = 0; g < G; g++) wg[g] = lmx_t16_group(w, g0 + g);
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) xt[t] = (const float *)((const uint8_t *)x + t * xs);
-#pragma GCC unroll 8
-    for (int h = 0; h < 2 * G; h++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) acc[h][t] = _mm256_setzero_ps();
+    LMX_FOR_TILE(h, 2 * G, t, T) acc[h][t] = _mm256_setzero_ps();
     for (int64_t c = 0; c < w->cols; c++) {
         __m256 wv[2 * T16_GD];
 #pragma GCC unroll 8

@@ -69,10 +69,7 @@ INLINE void tile_float(lmx_dtype type, int esz, const lmx_wmat *w, const float *
     for (int i = 0; i < R; i++) wr[i] = (const uint8_t *)w->data + (size_t)(r + i) * w->row_bytes;
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) xt[t] = (const float *)((const uint8_t *)x + t * xs);
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) acc[i][t] = _mm512_setzero_ps();
+    LMX_FOR_TILE(i, R, t, T) acc[i][t] = _mm512_setzero_ps();
     int64_t c = 0, n = w->cols;
     for (; c + 16 <= n; c += 16) {
 #pragma GCC unroll 8
@@ -95,10 +92,7 @@ INLINE void tile_float(lmx_dtype type, int esz, const lmx_wmat *w, const float *
                 acc[i][t] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, xt[t] + c), acc[i][t]);
         }
     }
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
+    LMX_FOR_TILE(i, R, t, T) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
 /* Rows [r0, r1) of a kernel in tiles of RR rows (then single rows) by tokens
@@ -173,10 +167,7 @@ BF16_TARGET INLINE void tile_bf16(const lmx_wmat *w, const uint8_t *x, size_t xs
     const uint8_t *wr[B_R];
 #pragma GCC unroll 8
     for (int i = 0; i < R; i++) wr[i] = (const uint8_t *)w->data + (size_t)(r + i) * w->row_bytes;
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) acc[i][t] = _mm512_setzero_ps();
+    LMX_FOR_TILE(i, R, t, T) acc[i][t] = _mm512_setzero_ps();
     int64_t c = 0, n = w->cols;
     for (; c + 32 <= n; c += 32) {
         __m512i xv[B_T];
@@ -203,10 +194,7 @@ BF16_TARGET INLINE void tile_bf16(const lmx_wmat *w, const uint8_t *x, size_t xs
                     (__m512bh)_mm512_loadu_si512((const void *)(x + t * xs + 2 * c)));
         }
     }
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
+    LMX_FOR_TILE(i, R, t, T) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
 #define BF16_TILE(R, T) tile_bf16(w, x + t * xs, xs, r, R, T, y + t * ldy, ldy, pf && t == 0)
@@ -246,10 +234,7 @@ INLINE void tile_t16(const lmx_wmat *w, const float *x, size_t xs, int64_t g0, c
     for (int g = 0; g < G; g++) wg[g] = lmx_t16_group(w, g0 + g);
 #pragma GCC unroll 16
     for (int t = 0; t < T; t++) xt[t] = (const float *)((const uint8_t *)x + t * xs);
-#pragma GCC unroll 8
-    for (int g = 0; g < G; g++)
-#pragma GCC unroll 16
-        for (int t = 0; t < T; t++) acc[g][t] = _mm512_setzero_ps();
+    LMX_FOR_TILE(g, G, t, T) acc[g][t] = _mm512_setzero_ps();
     for (int64_t c = 0; c < n; c++) {
         __m512 wv[T16_GD];
 #pragma GCC unroll 8
@@ -630,6 +615,18 @@ static void prep_q6_k_x16(const float *x, int64_t cols, void *dst) {
 
 enum { Q_R = 4, Q_T = 3 };
 
+/* Row i's T token accumulators += a pair of unpacked weight vectors (the low
+ * and the high nibbles' codes) times activation vectors klo and khi of each
+ * token's group at xg0. */
+INLINE void dot_lo_hi(__m512i I[][Q_T], int i, const int T, __m512i lo, __m512i hi,
+                      const uint8_t *xg0, size_t xs, int klo, int khi) {
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) {
+        I[i][t] = _mm512_dpbusd_epi32(I[i][t], lo, _mm512_load_si512(xg0 + t * xs + 64 * klo));
+        I[i][t] = _mm512_dpbusd_epi32(I[i][t], hi, _mm512_load_si512(xg0 + t * xs + 64 * khi));
+    }
+}
+
 INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_t xs, int64_t r,
                      const int R, const int T, float *y, int64_t ldy, int pf) {
     const x16_kind *kd = kind_of(type);
@@ -643,10 +640,7 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30),
                   b16 = _mm512_set1_epi8(16);
     __m512 acc[Q_R][Q_T];
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) acc[i][t] = _mm512_setzero_ps();
+    LMX_FOR_TILE(i, R, t, T) acc[i][t] = _mm512_setzero_ps();
 
     for (int64_t g = 0; g < ng; g++) {
         const uint8_t *xg0 = xa + g * xg;
@@ -660,11 +654,9 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
             }
         }
         __m512i I[Q_R][Q_T];
-#pragma GCC unroll 8
-        for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++)
-                I[i][t] = kq ? _mm512_setzero_si512() : _mm512_load_si512(xg0 + t * xs + xqb + 64);
+        LMX_FOR_TILE(i, R, t, T) {
+            I[i][t] = kq ? _mm512_setzero_si512() : _mm512_load_si512(xg0 + t * xs + xqb + 64);
+        }
         if (type == LMX_Q8_0) {
 #pragma GCC unroll 8
             for (int k = 0; k < 8; k++)
@@ -689,13 +681,7 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
                     __m512i hi =
                         _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(p, 4), m4),
                                                   k ? _mm512_srli_epi16(h, 2) : h, m30, 0xF8);
-#pragma GCC unroll 8
-                    for (int t = 0; t < T; t++) {
-                        I[i][t] = _mm512_dpbusd_epi32(I[i][t], lo,
-                                                      _mm512_load_si512(xg0 + t * xs + 64 * k));
-                        I[i][t] = _mm512_dpbusd_epi32(
-                            I[i][t], hi, _mm512_load_si512(xg0 + t * xs + 64 * (k + 2)));
-                    }
+                    dot_lo_hi(I, i, T, lo, hi, xg0, xs, k, k + 2);
                 }
         } else {
 #pragma GCC unroll 8
@@ -713,13 +699,7 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
                         lo = _mm512_mask_add_epi8(lo, (__mmask64)hl, lo, b16);
                         hi = _mm512_mask_add_epi8(hi, (__mmask64)hh, hi, b16);
                     }
-#pragma GCC unroll 8
-                    for (int t = 0; t < T; t++) {
-                        I[i][t] = _mm512_dpbusd_epi32(I[i][t], lo,
-                                                      _mm512_load_si512(xg0 + t * xs + 64 * k));
-                        I[i][t] = _mm512_dpbusd_epi32(
-                            I[i][t], hi, _mm512_load_si512(xg0 + t * xs + 64 * (k + 4)));
-                    }
+                    dot_lo_hi(I, i, T, lo, hi, xg0, xs, k, k + 4);
                 }
         }
         /* Scale: per lane, weight scale (times sub-block scale) x activation
@@ -758,10 +738,7 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
             }
         }
     }
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
+    LMX_FOR_TILE(i, R, t, T) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
 #define X16_TILE(R, T) tile_x16(ty, w, x + t * xs, xs, r, R, T, y + t * ldy, ldy, pf && t == 0)

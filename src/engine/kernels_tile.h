@@ -22,8 +22,9 @@
 #define LMX_TAILS_11(TILE, A)                                                                      \
     LMX_TAILS_5(TILE, A)                                                                           \
     LMX_TAIL_CASE(TILE, A, 6)                                                                      \
-    LMX_TAIL_CASE(TILE, A, 7) LMX_TAIL_CASE(TILE, A, 8) LMX_TAIL_CASE(TILE, A, 9)                  \
-        LMX_TAIL_CASE(TILE, A, 10) LMX_TAIL_CASE(TILE, A, 11)
+    LMX_TAIL_CASE(TILE, A, 7)                                                                      \
+    LMX_TAIL_CASE(TILE, A, 8) LMX_TAIL_CASE(TILE, A, 9) LMX_TAIL_CASE(TILE, A, 10)                 \
+        LMX_TAIL_CASE(TILE, A, 11)
 
 #define LMX_TOK_TILES(n_tok, TT, TAILS, TILE, A)                                                   \
     do {                                                                                           \
@@ -35,5 +36,12 @@
             break;                                                                                 \
         }                                                                                          \
     } while (0)
+
+/* The loop nest over a tile's A x T outputs (accumulators zeroed, reduced,
+ * stored), both loops fully unrolled: A and T are compile-time constants of
+ * at most 16 each, so the accumulators stay in registers. */
+#define LMX_FOR_TILE(i, A, t, T)                                                                   \
+    _Pragma("GCC unroll 16") for (int i = 0; i < (A); i++)                                         \
+        _Pragma("GCC unroll 16") for (int t = 0; t < (T); t++)
 
 #endif
