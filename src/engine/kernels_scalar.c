@@ -100,13 +100,6 @@ static float dot_qk45(const uint8_t *w, const void *xa, int64_t cols, int five, 
     return s;
 }
 
-static float dot_q4_k(const uint8_t *w, const void *xa, int64_t cols) {
-    return dot_qk45(w, xa, cols, 0, Q4_K_BYTES);
-}
-static float dot_q5_k(const uint8_t *w, const void *xa, int64_t cols) {
-    return dot_qk45(w, xa, cols, 1, Q5_K_BYTES);
-}
-
 /* Q6_K: isum = sum_j sc_j * sum_i (q_i - 32) x_i over 16 sub-blocks of 16. */
 static float dot_q6_k(const uint8_t *w, const void *xa, int64_t cols) {
     const lmx_xq8k *x = xa;
@@ -130,4 +123,7 @@ static float dot_q6_k(const uint8_t *w, const void *xa, int64_t cols) {
     return s;
 }
 
-LMX_ROWDOT_ISA(lmx_kern_scalar)
+LMX_ROWDOT_KERN(kern_f16, dot_f16)
+static const lmx_kern_entry e_f16 = {kern_f16, NULL, lmx_xs_float, 0, NULL};
+
+LMX_ROWDOT_ISA(lmx_kern_scalar, e_f16)
