@@ -19,6 +19,10 @@ typedef __m256 vf;
 #define VADD          _mm256_add_ps
 #define VSUB          _mm256_sub_ps
 #define VMAX          _mm256_max_ps
+#define VROUND(v)     _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VPOW2(n)                                                                                   \
+    _mm256_castsi256_ps(                                                                           \
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
 
 static inline float vredmax(vf v) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -46,13 +50,7 @@ static inline vf vmask_from(vf v, int n) {
 /* exp_s of attn_tile.h in 8 lanes */
 static inline vf vexp_neg(vf x) {
     vf live = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ);
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    vf n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    vf y = vexp_poly(x, n);
-    __m256i e =
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_and_ps(live, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
+    return _mm256_and_ps(live, vexp_clamped(x));
 }
 
 #include "engine/attn_tile.h"

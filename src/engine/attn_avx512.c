@@ -19,8 +19,12 @@ typedef __m512 vf;
 #define VADD          _mm512_add_ps
 #define VSUB          _mm512_sub_ps
 #define VMAX          _mm512_max_ps
+#define VROUND(v)     _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define vredmax       _mm512_reduce_max_ps
 #define vredadd       _mm512_reduce_add_ps
+#define VPOW2(n)                                                                                   \
+    _mm512_castsi512_ps(                                                                           \
+        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
 
 static inline vf vmask_from(vf v, int n) {
     if (n >= 16) return v;
@@ -33,13 +37,7 @@ static inline vf vmask_from(vf v, int n) {
 /* exp_s of attn_tile.h in 16 lanes */
 static inline vf vexp_neg(vf x) {
     __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_GE_OQ);
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    vf n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    vf y = vexp_poly(x, n);
-    __m512i e =
-        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_maskz_mul_ps(live, y, _mm512_castsi512_ps(e));
+    return _mm512_maskz_mov_ps(live, vexp_clamped(x));
 }
 
 #include "engine/attn_tile.h"

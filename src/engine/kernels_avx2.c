@@ -7,6 +7,7 @@
  * accumulators are reduced in a fixed order at the end. Activations are the scalar path's (same
  * lmx_xq8 / lmx_xq8k blocks). */
 #include "engine/kernels_impl.h"
+#include "engine/kernels_tile.h"
 
 #include <immintrin.h>
 
@@ -139,13 +140,6 @@ static inline float dot_qk45(const uint8_t *w, const void *xa, int64_t cols, int
     return hsum8(acc) - mins;
 }
 
-static float dot_q4_k(const uint8_t *w, const void *xa, int64_t cols) {
-    return dot_qk45(w, xa, cols, 0, Q4_K_BYTES);
-}
-static float dot_q5_k(const uint8_t *w, const void *xa, int64_t cols) {
-    return dot_qk45(w, xa, cols, 1, Q5_K_BYTES);
-}
-
 /* Q6_K: unsigned 6-bit codes times x, scaled per 16 by vpmaddwd; the -32
  * offset is an exact integer correction folded into lane 0. */
 static float dot_q6_k(const uint8_t *w, const void *xa, int64_t cols) {
@@ -195,14 +189,6 @@ static float dot_bf16(const uint8_t *w, const void *x, int64_t n) {
     return dot_float(LMX_BF16, 2, w, x, n);
 }
 
-LMX_ROWDOT_KERN(kern_f32, dot_f32)
-LMX_ROWDOT_KERN(kern_bf16, dot_bf16)
-LMX_ROWDOT_KERN(kern_q4_0, dot_q4_0)
-LMX_ROWDOT_KERN(kern_q8_0, dot_q8_0)
-LMX_ROWDOT_KERN(kern_q4_k, dot_q4_k)
-LMX_ROWDOT_KERN(kern_q5_k, dot_q5_k)
-LMX_ROWDOT_KERN(kern_q6_k, dot_q6_k)
-
 /* F16 weights in the T16 layout (kernels_impl.h): a tile of G groups of 16
  * rows (two 8-lane halves each) by T tokens, each activation broadcast over
  * a column's weights. An output is summed by FMAs over the columns in order
@@ -220,10 +206,7 @@ static inline __attribute__((always_inline)) void tile_t16(const lmx_wmat *w, co
     for (int g = 0; g < G; g++) wg[g] = lmx_t16_group(w, g0 + g);
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) xt[t] = (const float *)((const uint8_t *)x + t * xs);
-#pragma GCC unroll 8
-    for (int h = 0; h < 2 * G; h++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) acc[h][t] = _mm256_setzero_ps();
+    LMX_FOR_TILE(h, 2 * G, t, T) acc[h][t] = _mm256_setzero_ps();
     for (int64_t c = 0; c < w->cols; c++) {
         __m256 wv[2 * T16_GD];
 #pragma GCC unroll 8
@@ -256,30 +239,7 @@ static inline __attribute__((always_inline)) void tile_t16(const lmx_wmat *w, co
 
 #define T16_TILE(G, T)                                                                             \
     tile_t16(w, (const float *)(x + t * xs), xs, g, G, T, y + t * ldy, ldy, r0, r1)
-#define T16_GROUPS(G)                                                                              \
-    do {                                                                                           \
-        int t = 0;                                                                                 \
-        for (; t + T16_T <= n_tok; t += T16_T) T16_TILE(G, T16_T);                                 \
-        switch (n_tok - t) {                                                                       \
-        case 1:                                                                                    \
-            T16_TILE(G, 1);                                                                        \
-            break;                                                                                 \
-        case 2:                                                                                    \
-            T16_TILE(G, 2);                                                                        \
-            break;                                                                                 \
-        case 3:                                                                                    \
-            T16_TILE(G, 3);                                                                        \
-            break;                                                                                 \
-        case 4:                                                                                    \
-            T16_TILE(G, 4);                                                                        \
-            break;                                                                                 \
-        case 5:                                                                                    \
-            T16_TILE(G, 5);                                                                        \
-            break;                                                                                 \
-        default:                                                                                   \
-            break;                                                                                 \
-        }                                                                                          \
-    } while (0)
+#define T16_GROUPS(G) LMX_TOK_TILES(n_tok, T16_T, LMX_TAILS_5, T16_TILE, G)
 
 static void kern_f16_t16(const lmx_wmat *w, const void *xa, size_t xs, int n_tok, int64_t r0,
                          int64_t r1, float *y, int64_t ldy) {
@@ -292,22 +252,8 @@ static void kern_f16_t16(const lmx_wmat *w, const void *xa, size_t xs, int n_tok
     for (; g < g1; g++) T16_GROUPS(1);
 }
 
-/* Activation preparation is the scalar path's (identical integers). */
-static const lmx_kern_entry e_f32 = {kern_f32, NULL, lmx_xs_float, 0, NULL};
-static const lmx_kern_entry e_f16 = {kern_f16_t16, NULL, lmx_xs_float, LMX_LAYOUT_T16,
-                                     lmx_repack_t16};
-static const lmx_kern_entry e_bf16 = {kern_bf16, NULL, lmx_xs_float, 0, NULL};
-static const lmx_kern_entry e_q4_0 = {kern_q4_0, lmx_prep_xq8, lmx_xs_xq8, 0, NULL};
-static const lmx_kern_entry e_q8_0 = {kern_q8_0, lmx_prep_xq8, lmx_xs_xq8, 0, NULL};
-static const lmx_kern_entry e_q4_k = {kern_q4_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};
-static const lmx_kern_entry e_q5_k = {kern_q5_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};
-static const lmx_kern_entry e_q6_k = {kern_q6_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};
+/* F16 tiles over the T16 layout; the other types are the row-dot table. */
+static const lmx_kern_entry e_f16_t16 = {kern_f16_t16, NULL, lmx_xs_float, LMX_LAYOUT_T16,
+                                         lmx_repack_t16};
 
-static const lmx_kern_entry *const table[LMX_DTYPE_MAX] = {
-    [LMX_F32] = &e_f32,   [LMX_F16] = &e_f16,   [LMX_BF16] = &e_bf16, [LMX_Q4_0] = &e_q4_0,
-    [LMX_Q8_0] = &e_q8_0, [LMX_Q4_K] = &e_q4_k, [LMX_Q5_K] = &e_q5_k, [LMX_Q6_K] = &e_q6_k,
-};
-
-const lmx_kern_entry *lmx_kern_avx2(lmx_dtype t) {
-    return lmx_kern_lookup(table, t);
-}
+LMX_ROWDOT_ISA(lmx_kern_avx2, e_f16_t16)

@@ -21,6 +21,7 @@
  * accumulator, group order, one final reduction), so results are batch
  * invariant. */
 #include "engine/kernels_impl.h"
+#include "engine/kernels_tile.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
@@ -68,10 +69,7 @@ INLINE void tile_float(lmx_dtype type, int esz, const lmx_wmat *w, const float *
     for (int i = 0; i < R; i++) wr[i] = (const uint8_t *)w->data + (size_t)(r + i) * w->row_bytes;
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) xt[t] = (const float *)((const uint8_t *)x + t * xs);
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) acc[i][t] = _mm512_setzero_ps();
+    LMX_FOR_TILE(i, R, t, T) acc[i][t] = _mm512_setzero_ps();
     int64_t c = 0, n = w->cols;
     for (; c + 16 <= n; c += 16) {
 #pragma GCC unroll 8
@@ -94,52 +92,31 @@ INLINE void tile_float(lmx_dtype type, int esz, const lmx_wmat *w, const float *
                 acc[i][t] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, xt[t] + c), acc[i][t]);
         }
     }
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
+    LMX_FOR_TILE(i, R, t, T) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
-/* Row tiles of F_R (then single rows) by token tiles of F_T (the remainder
- * as one narrower tile); prefetching the next row tile when decoding (the
- * first token tile of a row tile does it for all). */
+/* Rows [r0, r1) of a kernel in tiles of RR rows (then single rows) by tokens
+ * in tiles of TT (kernels_tile.h); prefetching the next row tile when decoding
+ * (the first token tile of a row tile does it for all, `pf && t == 0` in each
+ * TILE). The float, BF16-dot and X16 kernels below are all this walk. */
+#define ROW_TILES(RR, TT, TAILS, TILE)                                                             \
+    do {                                                                                           \
+        int pf = n_tok <= X16_PF_TOK;                                                              \
+        int64_t r = r0;                                                                            \
+        for (; r + (RR) <= r1; r += (RR)) LMX_TOK_TILES(n_tok, TT, TAILS, TILE, RR);               \
+        pf = 0;                                                                                    \
+        for (; r < r1; r++) LMX_TOK_TILES(n_tok, TT, TAILS, TILE, 1);                              \
+    } while (0)
+
 #define FLOAT_TILE(R, T)                                                                           \
     tile_float(ty, es, w, (const float *)(x + t * xs), xs, r, R, T, y + t * ldy, ldy, pf && t == 0)
-#define FLOAT_ROWS(R)                                                                              \
-    do {                                                                                           \
-        int t = 0;                                                                                 \
-        for (; t + F_T <= n_tok; t += F_T) FLOAT_TILE(R, F_T);                                     \
-        switch (n_tok - t) {                                                                       \
-        case 1:                                                                                    \
-            FLOAT_TILE(R, 1);                                                                      \
-            break;                                                                                 \
-        case 2:                                                                                    \
-            FLOAT_TILE(R, 2);                                                                      \
-            break;                                                                                 \
-        case 3:                                                                                    \
-            FLOAT_TILE(R, 3);                                                                      \
-            break;                                                                                 \
-        case 4:                                                                                    \
-            FLOAT_TILE(R, 4);                                                                      \
-            break;                                                                                 \
-        case 5:                                                                                    \
-            FLOAT_TILE(R, 5);                                                                      \
-            break;                                                                                 \
-        default:                                                                                   \
-            break;                                                                                 \
-        }                                                                                          \
-    } while (0)
 #define FLOAT_KERN(name, type, esz)                                                                \
     static void name(const lmx_wmat *w, const void *xa, size_t xs, int n_tok, int64_t r0,          \
                      int64_t r1, float *y, int64_t ldy) {                                          \
         const uint8_t *x = xa;                                                                     \
         const lmx_dtype ty = type;                                                                 \
         const int es = esz;                                                                        \
-        int pf = n_tok <= X16_PF_TOK;                                                              \
-        int64_t r = r0;                                                                            \
-        for (; r + F_R <= r1; r += F_R) FLOAT_ROWS(F_R);                                           \
-        pf = 0;                                                                                    \
-        for (; r < r1; r++) FLOAT_ROWS(1);                                                         \
+        ROW_TILES(F_R, F_T, LMX_TAILS_5, FLOAT_TILE);                                              \
     }
 
 FLOAT_KERN(kern_f32, LMX_F32, 4)
@@ -190,10 +167,7 @@ BF16_TARGET INLINE void tile_bf16(const lmx_wmat *w, const uint8_t *x, size_t xs
     const uint8_t *wr[B_R];
 #pragma GCC unroll 8
     for (int i = 0; i < R; i++) wr[i] = (const uint8_t *)w->data + (size_t)(r + i) * w->row_bytes;
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) acc[i][t] = _mm512_setzero_ps();
+    LMX_FOR_TILE(i, R, t, T) acc[i][t] = _mm512_setzero_ps();
     int64_t c = 0, n = w->cols;
     for (; c + 32 <= n; c += 32) {
         __m512i xv[B_T];
@@ -220,46 +194,14 @@ BF16_TARGET INLINE void tile_bf16(const lmx_wmat *w, const uint8_t *x, size_t xs
                     (__m512bh)_mm512_loadu_si512((const void *)(x + t * xs + 2 * c)));
         }
     }
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
+    LMX_FOR_TILE(i, R, t, T) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
 #define BF16_TILE(R, T) tile_bf16(w, x + t * xs, xs, r, R, T, y + t * ldy, ldy, pf && t == 0)
-#define BF16_ROWS(R)                                                                               \
-    do {                                                                                           \
-        int t = 0;                                                                                 \
-        for (; t + B_T <= n_tok; t += B_T) BF16_TILE(R, B_T);                                      \
-        switch (n_tok - t) {                                                                       \
-        case 1:                                                                                    \
-            BF16_TILE(R, 1);                                                                       \
-            break;                                                                                 \
-        case 2:                                                                                    \
-            BF16_TILE(R, 2);                                                                       \
-            break;                                                                                 \
-        case 3:                                                                                    \
-            BF16_TILE(R, 3);                                                                       \
-            break;                                                                                 \
-        case 4:                                                                                    \
-            BF16_TILE(R, 4);                                                                       \
-            break;                                                                                 \
-        case 5:                                                                                    \
-            BF16_TILE(R, 5);                                                                       \
-            break;                                                                                 \
-        default:                                                                                   \
-            break;                                                                                 \
-        }                                                                                          \
-    } while (0)
-
 BF16_TARGET static void kern_bf16_dot(const lmx_wmat *w, const void *xa, size_t xs, int n_tok,
                                       int64_t r0, int64_t r1, float *y, int64_t ldy) {
     const uint8_t *x = xa;
-    int pf = n_tok <= X16_PF_TOK;
-    int64_t r = r0;
-    for (; r + B_R <= r1; r += B_R) BF16_ROWS(B_R);
-    pf = 0;
-    for (; r < r1; r++) BF16_ROWS(1);
+    ROW_TILES(B_R, B_T, LMX_TAILS_5, BF16_TILE);
 }
 
 /* ================= F16 weights: column-interleaved tiles =================
@@ -292,10 +234,7 @@ INLINE void tile_t16(const lmx_wmat *w, const float *x, size_t xs, int64_t g0, c
     for (int g = 0; g < G; g++) wg[g] = lmx_t16_group(w, g0 + g);
 #pragma GCC unroll 16
     for (int t = 0; t < T; t++) xt[t] = (const float *)((const uint8_t *)x + t * xs);
-#pragma GCC unroll 8
-    for (int g = 0; g < G; g++)
-#pragma GCC unroll 16
-        for (int t = 0; t < T; t++) acc[g][t] = _mm512_setzero_ps();
+    LMX_FOR_TILE(g, G, t, T) acc[g][t] = _mm512_setzero_ps();
     for (int64_t c = 0; c < n; c++) {
         __m512 wv[T16_GD];
 #pragma GCC unroll 8
@@ -321,30 +260,7 @@ INLINE void tile_t16(const lmx_wmat *w, const float *x, size_t xs, int64_t g0, c
 
 #define T16_TILE(G, T)                                                                             \
     tile_t16(w, (const float *)(x + t * xs), xs, g, G, T, y + t * ldy, ldy, r0, r1, pf)
-#define T16_TAIL(G, N)                                                                             \
-    case N:                                                                                        \
-        T16_TILE(G, N);                                                                            \
-        break
-#define T16_GROUPS(G, TT)                                                                          \
-    do {                                                                                           \
-        int t = 0;                                                                                 \
-        for (; t + TT <= n_tok; t += TT) T16_TILE(G, TT);                                          \
-        switch (n_tok - t) {                                                                       \
-            T16_TAIL(G, 1);                                                                        \
-            T16_TAIL(G, 2);                                                                        \
-            T16_TAIL(G, 3);                                                                        \
-            T16_TAIL(G, 4);                                                                        \
-            T16_TAIL(G, 5);                                                                        \
-            T16_TAIL(G, 6);                                                                        \
-            T16_TAIL(G, 7);                                                                        \
-            T16_TAIL(G, 8);                                                                        \
-            T16_TAIL(G, 9);                                                                        \
-            T16_TAIL(G, 10);                                                                       \
-            T16_TAIL(G, 11);                                                                       \
-        default:                                                                                   \
-            break;                                                                                 \
-        }                                                                                          \
-    } while (0)
+#define T16_GROUPS(G, TT) LMX_TOK_TILES(n_tok, TT, LMX_TAILS_11, T16_TILE, G)
 
 static void kern_f16_t16(const lmx_wmat *w, const void *xa, size_t xs, int n_tok, int64_t r0,
                          int64_t r1, float *y, int64_t ldy) {
@@ -699,6 +615,18 @@ static void prep_q6_k_x16(const float *x, int64_t cols, void *dst) {
 
 enum { Q_R = 4, Q_T = 3 };
 
+/* Row i's T token accumulators += a pair of unpacked weight vectors (the low
+ * and the high nibbles' codes) times activation vectors klo and khi of each
+ * token's group at xg0. */
+INLINE void dot_lo_hi(__m512i I[][Q_T], int i, const int T, __m512i lo, __m512i hi,
+                      const uint8_t *xg0, size_t xs, int klo, int khi) {
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) {
+        I[i][t] = _mm512_dpbusd_epi32(I[i][t], lo, _mm512_load_si512(xg0 + t * xs + 64 * klo));
+        I[i][t] = _mm512_dpbusd_epi32(I[i][t], hi, _mm512_load_si512(xg0 + t * xs + 64 * khi));
+    }
+}
+
 INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_t xs, int64_t r,
                      const int R, const int T, float *y, int64_t ldy, int pf) {
     const x16_kind *kd = kind_of(type);
@@ -712,10 +640,7 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30),
                   b16 = _mm512_set1_epi8(16);
     __m512 acc[Q_R][Q_T];
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) acc[i][t] = _mm512_setzero_ps();
+    LMX_FOR_TILE(i, R, t, T) acc[i][t] = _mm512_setzero_ps();
 
     for (int64_t g = 0; g < ng; g++) {
         const uint8_t *xg0 = xa + g * xg;
@@ -729,11 +654,9 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
             }
         }
         __m512i I[Q_R][Q_T];
-#pragma GCC unroll 8
-        for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++)
-                I[i][t] = kq ? _mm512_setzero_si512() : _mm512_load_si512(xg0 + t * xs + xqb + 64);
+        LMX_FOR_TILE(i, R, t, T) {
+            I[i][t] = kq ? _mm512_setzero_si512() : _mm512_load_si512(xg0 + t * xs + xqb + 64);
+        }
         if (type == LMX_Q8_0) {
 #pragma GCC unroll 8
             for (int k = 0; k < 8; k++)
@@ -758,13 +681,7 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
                     __m512i hi =
                         _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(p, 4), m4),
                                                   k ? _mm512_srli_epi16(h, 2) : h, m30, 0xF8);
-#pragma GCC unroll 8
-                    for (int t = 0; t < T; t++) {
-                        I[i][t] = _mm512_dpbusd_epi32(I[i][t], lo,
-                                                      _mm512_load_si512(xg0 + t * xs + 64 * k));
-                        I[i][t] = _mm512_dpbusd_epi32(
-                            I[i][t], hi, _mm512_load_si512(xg0 + t * xs + 64 * (k + 2)));
-                    }
+                    dot_lo_hi(I, i, T, lo, hi, xg0, xs, k, k + 2);
                 }
         } else {
 #pragma GCC unroll 8
@@ -782,13 +699,7 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
                         lo = _mm512_mask_add_epi8(lo, (__mmask64)hl, lo, b16);
                         hi = _mm512_mask_add_epi8(hi, (__mmask64)hh, hi, b16);
                     }
-#pragma GCC unroll 8
-                    for (int t = 0; t < T; t++) {
-                        I[i][t] = _mm512_dpbusd_epi32(I[i][t], lo,
-                                                      _mm512_load_si512(xg0 + t * xs + 64 * k));
-                        I[i][t] = _mm512_dpbusd_epi32(
-                            I[i][t], hi, _mm512_load_si512(xg0 + t * xs + 64 * (k + 4)));
-                    }
+                    dot_lo_hi(I, i, T, lo, hi, xg0, xs, k, k + 4);
                 }
         }
         /* Scale: per lane, weight scale (times sub-block scale) x activation
@@ -827,38 +738,16 @@ INLINE void tile_x16(lmx_dtype type, const lmx_wmat *w, const uint8_t *xa, size_
             }
         }
     }
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
+    LMX_FOR_TILE(i, R, t, T) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
 #define X16_TILE(R, T) tile_x16(ty, w, x + t * xs, xs, r, R, T, y + t * ldy, ldy, pf && t == 0)
-#define X16_ROWS(R)                                                                                \
-    do {                                                                                           \
-        int t = 0;                                                                                 \
-        for (; t + Q_T <= n_tok; t += Q_T) X16_TILE(R, Q_T);                                       \
-        switch (n_tok - t) {                                                                       \
-        case 1:                                                                                    \
-            X16_TILE(R, 1);                                                                        \
-            break;                                                                                 \
-        case 2:                                                                                    \
-            X16_TILE(R, 2);                                                                        \
-            break;                                                                                 \
-        default:                                                                                   \
-            break;                                                                                 \
-        }                                                                                          \
-    } while (0)
 #define X16_KERN(name, type)                                                                       \
     static void name(const lmx_wmat *w, const void *xa, size_t xs, int n_tok, int64_t r0,          \
                      int64_t r1, float *y, int64_t ldy) {                                          \
         const uint8_t *x = xa;                                                                     \
         const lmx_dtype ty = type;                                                                 \
-        int pf = n_tok <= X16_PF_TOK;                                                              \
-        int64_t r = r0;                                                                            \
-        for (; r + Q_R <= r1; r += Q_R) X16_ROWS(Q_R);                                             \
-        pf = 0;                                                                                    \
-        for (; r < r1; r++) X16_ROWS(1);                                                           \
+        ROW_TILES(Q_R, Q_T, LMX_TAILS_2, X16_TILE);                                                \
     }
 
 X16_KERN(kern_q4_0, LMX_Q4_0)

@@ -72,28 +72,34 @@ static inline const lmx_kern_entry *lmx_kern_lookup(const lmx_kern_entry *const 
 }
 
 /* The whole kernel table of a row-dot ISA (scalar, AVX2): one kernel per
- * type over the file's dot_f32 ... dot_q6_k, the activation preparation
- * (the scalar path's: identical integers), and `lookup`, the ISA's entry. */
-#define LMX_ROWDOT_ISA(lookup)                                                                     \
+ * type over the file's dot_f32 ... dot_q6_k (Q4_K and Q5_K through its
+ * dot_qk45(w, xa, cols, five, block bytes)), the activation preparation (the
+ * scalar path's: identical integers), and `lookup`, the ISA's entry. F16 is
+ * the caller's entry `e_f16` (AVX2 tiles it over its own layout). */
+#define LMX_ROWDOT_ISA(lookup, e_f16)                                                              \
+    static float dot_q4_k(const uint8_t *w, const void *xa, int64_t cols) {                        \
+        return dot_qk45(w, xa, cols, 0, Q4_K_BYTES);                                               \
+    }                                                                                              \
+    static float dot_q5_k(const uint8_t *w, const void *xa, int64_t cols) {                        \
+        return dot_qk45(w, xa, cols, 1, Q5_K_BYTES);                                               \
+    }                                                                                              \
     LMX_ROWDOT_KERN(kern_f32, dot_f32)                                                             \
-    LMX_ROWDOT_KERN(kern_f16, dot_f16)                                                             \
     LMX_ROWDOT_KERN(kern_bf16, dot_bf16)                                                           \
     LMX_ROWDOT_KERN(kern_q4_0, dot_q4_0)                                                           \
     LMX_ROWDOT_KERN(kern_q8_0, dot_q8_0)                                                           \
     LMX_ROWDOT_KERN(kern_q4_k, dot_q4_k)                                                           \
     LMX_ROWDOT_KERN(kern_q5_k, dot_q5_k)                                                           \
     LMX_ROWDOT_KERN(kern_q6_k, dot_q6_k)                                                           \
-    static const lmx_kern_entry e_f32 = {kern_f32, NULL, lmx_xs_float, 0, NULL};                  \
-    static const lmx_kern_entry e_f16 = {kern_f16, NULL, lmx_xs_float, 0, NULL};                  \
-    static const lmx_kern_entry e_bf16 = {kern_bf16, NULL, lmx_xs_float, 0, NULL};                \
-    static const lmx_kern_entry e_q4_0 = {kern_q4_0, lmx_prep_xq8, lmx_xs_xq8, 0, NULL};          \
-    static const lmx_kern_entry e_q8_0 = {kern_q8_0, lmx_prep_xq8, lmx_xs_xq8, 0, NULL};          \
-    static const lmx_kern_entry e_q4_k = {kern_q4_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};        \
-    static const lmx_kern_entry e_q5_k = {kern_q5_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};        \
-    static const lmx_kern_entry e_q6_k = {kern_q6_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};        \
+    static const lmx_kern_entry e_f32 = {kern_f32, NULL, lmx_xs_float, 0, NULL};                   \
+    static const lmx_kern_entry e_bf16 = {kern_bf16, NULL, lmx_xs_float, 0, NULL};                 \
+    static const lmx_kern_entry e_q4_0 = {kern_q4_0, lmx_prep_xq8, lmx_xs_xq8, 0, NULL};           \
+    static const lmx_kern_entry e_q8_0 = {kern_q8_0, lmx_prep_xq8, lmx_xs_xq8, 0, NULL};           \
+    static const lmx_kern_entry e_q4_k = {kern_q4_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};         \
+    static const lmx_kern_entry e_q5_k = {kern_q5_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};         \
+    static const lmx_kern_entry e_q6_k = {kern_q6_k, lmx_prep_xq8k, lmx_xs_xq8k, 0, NULL};         \
     static const lmx_kern_entry *const table[LMX_DTYPE_MAX] = {                                    \
-        [LMX_F32] = &e_f32,   [LMX_F16] = &e_f16,   [LMX_BF16] = &e_bf16, [LMX_Q4_0] = &e_q4_0,   \
-        [LMX_Q8_0] = &e_q8_0, [LMX_Q4_K] = &e_q4_k, [LMX_Q5_K] = &e_q5_k, [LMX_Q6_K] = &e_q6_k,   \
+        [LMX_F32] = &e_f32,   [LMX_F16] = &e_f16,   [LMX_BF16] = &e_bf16, [LMX_Q4_0] = &e_q4_0,    \
+        [LMX_Q8_0] = &e_q8_0, [LMX_Q4_K] = &e_q4_k, [LMX_Q5_K] = &e_q5_k, [LMX_Q6_K] = &e_q6_k,    \
     };                                                                                             \
     const lmx_kern_entry *lookup(lmx_dtype t) {                                                    \
         return lmx_kern_lookup(table, t);                                                          \

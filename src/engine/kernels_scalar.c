@@ -52,27 +52,26 @@ static float dot_bf16(const uint8_t *w, const void *xa, int64_t cols) {
     return s;
 }
 
-static float dot_q4_0(const uint8_t *w, const void *xa, int64_t cols) {
+/* Q4_0 / Q8_0: per block of 32, the integer dot of the codes (Q4_0: nibble
+ * i % 16, low nibbles first, less 8; Q8_0: int8) with x, times d * dx. */
+static float dot_q_0(const uint8_t *w, const void *xa, int64_t cols, int four) {
     const lmx_xq8 *x = xa;
     float s = 0;
-    for (int64_t b = 0; b < cols / QK; b++, w += Q4_0_BYTES) {
+    for (int64_t b = 0; b < cols / QK; b++, w += four ? Q4_0_BYTES : Q8_0_BYTES) {
         int is = 0;
-        for (int i = 0; i < 16; i++)
-            is += ((w[2 + i] & 0xF) - 8) * x[b].qs[i] + ((w[2 + i] >> 4) - 8) * x[b].qs[i + 16];
+        for (int i = 0; i < QK; i++) {
+            int q = four ? ((w[2 + i % 16] >> (4 * (i / 16))) & 0xF) - 8 : (int8_t)w[2 + i];
+            is += q * x[b].qs[i];
+        }
         s += lmx_f16_to_f32(lmx_rd16(w)) * x[b].d * (float)is;
     }
     return s;
 }
-
+static float dot_q4_0(const uint8_t *w, const void *xa, int64_t cols) {
+    return dot_q_0(w, xa, cols, 1);
+}
 static float dot_q8_0(const uint8_t *w, const void *xa, int64_t cols) {
-    const lmx_xq8 *x = xa;
-    float s = 0;
-    for (int64_t b = 0; b < cols / QK; b++, w += Q8_0_BYTES) {
-        int is = 0;
-        for (int i = 0; i < 32; i++) is += (int8_t)w[2 + i] * x[b].qs[i];
-        s += lmx_f16_to_f32(lmx_rd16(w)) * x[b].d * (float)is;
-    }
-    return s;
+    return dot_q_0(w, xa, cols, 0);
 }
 
 /* Q4_K / Q5_K: per superblock, isum = sum_j sc_j * dot_j and msum = sum_j m_j
@@ -100,13 +99,6 @@ static float dot_qk45(const uint8_t *w, const void *xa, int64_t cols, int five, 
     return s;
 }
 
-static float dot_q4_k(const uint8_t *w, const void *xa, int64_t cols) {
-    return dot_qk45(w, xa, cols, 0, Q4_K_BYTES);
-}
-static float dot_q5_k(const uint8_t *w, const void *xa, int64_t cols) {
-    return dot_qk45(w, xa, cols, 1, Q5_K_BYTES);
-}
-
 /* Q6_K: isum = sum_j sc_j * sum_i (q_i - 32) x_i over 16 sub-blocks of 16. */
 static float dot_q6_k(const uint8_t *w, const void *xa, int64_t cols) {
     const lmx_xq8k *x = xa;
@@ -130,4 +122,7 @@ static float dot_q6_k(const uint8_t *w, const void *xa, int64_t cols) {
     return s;
 }
 
-LMX_ROWDOT_ISA(lmx_kern_scalar)
+LMX_ROWDOT_KERN(kern_f16, dot_f16)
+static const lmx_kern_entry e_f16 = {kern_f16, NULL, lmx_xs_float, 0, NULL};
+
+LMX_ROWDOT_ISA(lmx_kern_scalar, e_f16)

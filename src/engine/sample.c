@@ -45,7 +45,9 @@ void lmx_rng_seed(lmx_rng *r, uint64_t seed) {
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 uint64_t lmx_rng_next(lmx_rng *r) {
     uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
@@ -58,29 +60,28 @@ uint64_t lmx_rng_next(lmx_rng *r) {
     return out;
 }
 
-double lmx_rng_uniform(lmx_rng *r) { return (double)(lmx_rng_next(r) >> 11) * 0x1.0p-53; }
+double lmx_rng_uniform(lmx_rng *r) {
+    return (double)(lmx_rng_next(r) >> 11) * 0x1.0p-53;
+}
 
 lmx_sampler *lmx_sampler_create(int n_vocab, const lmx_sample_params *p) {
-    lmx_sampler *s = calloc(1, sizeof *s);
+    /* The sampler and its three per-id arrays in one zeroed block (the
+     * penalty counts start at zero): one allocation, one free. */
+    if (n_vocab < 0) return NULL;
+    size_t n = (size_t)n_vocab;
+    lmx_sampler *s = calloc(1, sizeof *s + n * (sizeof(int32_t) + sizeof(float) + sizeof(int32_t)));
     if (!s) return NULL;
     s->n_vocab = n_vocab;
     s->p = *p;
     lmx_rng_seed(&s->rng, p->seed);
-    s->idx = malloc(sizeof(int32_t) * (size_t)n_vocab);
-    s->prob = malloc(sizeof(float) * (size_t)n_vocab);
-    s->count = calloc((size_t)n_vocab, sizeof(int32_t));
-    if (!s->idx || !s->prob || !s->count) {
-        lmx_sampler_free(s);
-        return NULL;
-    }
+    s->idx = (int32_t *)(s + 1);
+    s->prob = (float *)(s->idx + n);
+    s->count = (int32_t *)(s->prob + n);
     return s;
 }
 
 void lmx_sampler_free(lmx_sampler *s) {
     if (!s) return;
-    free(s->idx);
-    free(s->prob);
-    free(s->count);
     free(s->bias);
     free(s);
 }
@@ -153,7 +154,8 @@ static void select_top(int32_t *idx, int n, int k, const float *logits) {
 /* Tempered probabilities of idx[0..n), then one draw in that order. */
 static int32_t draw(lmx_sampler *s, const float *logits, int n, float mx) {
     double sum = 0;
-    for (int i = 0; i < n; i++) sum += s->prob[i] = expf((logits[s->idx[i]] - mx) / s->p.temperature);
+    for (int i = 0; i < n; i++)
+        sum += s->prob[i] = expf((logits[s->idx[i]] - mx) / s->p.temperature);
     double r = lmx_rng_uniform(&s->rng) * sum, acc = 0;
     for (int i = 0; i < n; i++) {
         acc += s->prob[i];

@@ -735,9 +735,6 @@ int32_t lmx_tok_eos(const lmx_tok *t) {
 bool lmx_tok_add_bos(const lmx_tok *t) {
     return t->add_bos;
 }
-bool lmx_tok_add_eos(const lmx_tok *t) {
-    return t->add_eos;
-}
 size_t lmx_tok_max_piece(const lmx_tok *t) {
     return t->max_piece;
 }

@@ -55,7 +55,6 @@ int32_t lmx_tok_eos(const lmx_tok *t); /* -1 if none */
 bool lmx_tok_is_eog(const lmx_tok *t, int32_t id);
 bool lmx_tok_is_control(const lmx_tok *t, int32_t id);
 bool lmx_tok_add_bos(const lmx_tok *t);
-bool lmx_tok_add_eos(const lmx_tok *t);
 /* The raw vocabulary string of a token (not NUL-terminated); NULL if out of range. */
 const char *lmx_tok_text(const lmx_tok *t, int32_t id, size_t *len);
 

@@ -39,31 +39,7 @@ static bool pair_before(const pair *a, const pair *b) {
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
-static void heap_push(pair *h, size_t *n, pair p) {
-    size_t i = (*n)++;
-    while (i) {
-        size_t up = (i - 1) / 2;
-        if (!pair_before(&p, &h[up])) break;
-        h[i] = h[up];
-        i = up;
-    }
-    h[i] = p;
-}
-
-static pair heap_pop(pair *h, size_t *n) {
-    pair top = h[0], last = h[--*n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= *n) break;
-        if (c + 1 < *n && pair_before(&h[c + 1], &h[c])) c++;
-        if (!pair_before(&h[c], &last)) break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (*n) h[i] = last;
-    return top;
-}
+LMX_MERGE_HEAP(pair, pair_before)
 
 static void try_pair(const lmx_tok *t, const sym *s, int l, int r, pair *h, size_t *n) {
     if (l < 0 || r < 0 || s[l].sid < 0 || s[r].sid < 0) return;

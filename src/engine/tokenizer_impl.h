@@ -62,6 +62,38 @@ void lmx_pretok_free(lmx_pretok *p);
 /* Splits text into words (UTF-8 as llama.cpp re-encodes it), calling fn for each in order. */
 int lmx_pretok_split(const lmx_pretok *p, const char *text, size_t len, lmx_word_fn fn, void *ctx);
 
+/* ---- the merge queue of BPE and SentencePiece ---- */
+
+/* Defines static heap_push / heap_pop, a binary heap of T ordered by
+ * before(const T *, const T *) (the element that pops first), written once
+ * for the files' different candidate types (BPE's ranked pairs,
+ * SentencePiece's scored bigrams). The caller owns the array and its count. */
+#define LMX_MERGE_HEAP(T, before)                                                                  \
+    static void heap_push(T *h, size_t *n, T p) {                                                  \
+        size_t i = (*n)++;                                                                         \
+        while (i) {                                                                                \
+            size_t up = (i - 1) / 2;                                                               \
+            if (!before(&p, &h[up])) break;                                                        \
+            h[i] = h[up];                                                                          \
+            i = up;                                                                                \
+        }                                                                                          \
+        h[i] = p;                                                                                  \
+    }                                                                                              \
+    static T heap_pop(T *h, size_t *n) {                                                           \
+        T top = h[0], last = h[--*n];                                                              \
+        size_t i = 0;                                                                              \
+        for (;;) {                                                                                 \
+            size_t c = 2 * i + 1;                                                                  \
+            if (c >= *n) break;                                                                    \
+            if (c + 1 < *n && before(&h[c + 1], &h[c])) c++;                                       \
+            if (!before(&h[c], &last)) break;                                                      \
+            h[i] = h[c];                                                                           \
+            i = c;                                                                                 \
+        }                                                                                          \
+        if (*n) h[i] = last;                                                                       \
+        return top;                                                                                \
+    }
+
 /* ---- the tokenizer ---- */
 enum { LMX_TOK_SPM = 1, LMX_TOK_BPE, LMX_TOK_WPM };
 

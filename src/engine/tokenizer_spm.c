@@ -24,31 +24,7 @@ static bool bigram_before(const bigram *a, const bigram *b) {
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static void heap_push(bigram *h, size_t *n, bigram p) {
-    size_t i = (*n)++;
-    while (i) {
-        size_t up = (i - 1) / 2;
-        if (!bigram_before(&p, &h[up])) break;
-        h[i] = h[up];
-        i = up;
-    }
-    h[i] = p;
-}
-
-static bigram heap_pop(bigram *h, size_t *n) {
-    bigram top = h[0], last = h[--*n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= *n) break;
-        if (c + 1 < *n && bigram_before(&h[c + 1], &h[c])) c++;
-        if (!bigram_before(&h[c], &last)) break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (*n) h[i] = last;
-    return top;
-}
+LMX_MERGE_HEAP(bigram, bigram_before)
 
 static void try_bigram(const lmx_tok *t, const char *s, const sym *y, int l, int r, bigram *h,
                        size_t *n) {
