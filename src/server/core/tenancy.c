@@ -205,18 +205,27 @@ void lmx_tenancy_close(lmx_tenancy *t) {
 
 /* ---- configuration ---- */
 
+/* Copies the next entry of the list *s (each entry ends at a character of
+ * seps) into one and moves *s past it: the entry with its leading blanks
+ * skipped ("" for a blank one), or NULL when it does not fit. */
+static char *next_entry(const char **s, const char *seps, char *one, size_t cap) {
+    size_t len = strcspn(*s, seps);
+    if (len >= cap) return NULL;
+    memcpy(one, *s, len);
+    one[len] = 0;
+    *s += len + ((*s)[len] != 0);
+    char *p = one;
+    while (isspace((unsigned char)*p)) p++;
+    return p;
+}
+
 /* "NAME:weight=3,rpm=60;NAME2:..." into tenants (their usage is kept). */
 static int parse_tenants(const char *s, tenant *out, int *n_out, char *err, size_t errlen) {
     int n = 0;
     while (s && *s) {
-        size_t len = strcspn(s, ";");
         char one[512];
-        if (len >= sizeof one) return snprintf(err, errlen, "tenants: entry too long"), -1;
-        memcpy(one, s, len);
-        one[len] = 0;
-        s += len + (s[len] == ';');
-        char *p = one;
-        while (isspace((unsigned char)*p)) p++;
+        char *p = next_entry(&s, ";", one, sizeof one);
+        if (!p) return snprintf(err, errlen, "tenants: entry too long"), -1;
         if (!*p) continue;
         char *colon = strchr(p, ':');
         if (colon) *colon = 0;
@@ -284,14 +293,9 @@ static bool hex64(const char *s) {
 static int parse_keys(const char *s, key_ent *out, int *n_out, char *err, size_t errlen) {
     int n = 0;
     while (s && *s) {
-        size_t len = strcspn(s, ";,");
         char one[200];
-        if (len >= sizeof one) return snprintf(err, errlen, "api_keys: entry too long"), -1;
-        memcpy(one, s, len);
-        one[len] = 0;
-        s += len + (s[len] != 0);
-        char *p = one;
-        while (isspace((unsigned char)*p)) p++;
+        char *p = next_entry(&s, ";,", one, sizeof one);
+        if (!p) return snprintf(err, errlen, "api_keys: entry too long"), -1;
         if (!*p) continue;
         char *colon = strrchr(p, ':');
         if (!colon)
@@ -529,6 +533,36 @@ static void rl_fill(lmx_caller *c, const tenant *x, long now) {
     c->rl_tok_reset = reset_min;
 }
 
+/* A tenant's quotas, in the order they are checked: true, with e set, when
+ * one is spent. Retry-After is the quota's reset: a retry sooner cannot
+ * succeed. */
+static bool over_quota(const tenant *x, long now, lmx_api_err *e) {
+    const struct {
+        long used, limit;
+        const char *per;
+        long window; /* seconds */
+    } q[] = {
+        {x->req_min, x->rpm, "requests per minute", 60},
+        {x->tok_min, x->tpm, "tokens per minute", 60},
+        {x->tok_day, x->tpd, "tokens per day (UTC)", 86400},
+    };
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+        if (!q[i].limit || q[i].used < q[i].limit) continue;
+        long reset = q[i].window - now % q[i].window;
+        char then[64];
+        if (q[i].window == 60)
+            snprintf(then, sizeof then, "Retry after the minute resets.");
+        else
+            snprintf(then, sizeof then, "It resets in %ld seconds.", reset);
+        lmx_err_set(e, 429, "rate_limit_error", "quota_exceeded", NULL,
+                    "Tenant '%s' reached its quota of %ld %s. %s", x->name, q[i].limit, q[i].per,
+                    then);
+        e->retry_after = (int)reset;
+        return true;
+    }
+    return false;
+}
+
 bool lmx_tenancy_admit(lmx_tenancy *t, lmx_caller *c, lmx_api_err *e) {
     long now = (long)time(NULL), minute = now / 60, day = now / 86400;
     pthread_mutex_lock(&t->mu);
@@ -536,26 +570,7 @@ bool lmx_tenancy_admit(lmx_tenancy *t, lmx_caller *c, lmx_api_err *e) {
     roll(x, minute, day);
     rl_fill(c, x, now);
     int rej = -1;
-    if (x->rpm && x->req_min >= x->rpm) {
-        lmx_err_set(e, 429, "rate_limit_error", "quota_exceeded", NULL,
-                    "Tenant '%s' reached its quota of %ld requests per minute. Retry after the "
-                    "minute resets.",
-                    x->name, x->rpm);
-        e->retry_after = (int)(60 - now % 60);
-        rej = REJ_QUOTA;
-    } else if (x->tpm && x->tok_min >= x->tpm) {
-        lmx_err_set(e, 429, "rate_limit_error", "quota_exceeded", NULL,
-                    "Tenant '%s' reached its quota of %ld tokens per minute. Retry after the "
-                    "minute resets.",
-                    x->name, x->tpm);
-        e->retry_after = (int)(60 - now % 60);
-        rej = REJ_QUOTA;
-    } else if (x->tpd && x->tok_day >= x->tpd) {
-        lmx_err_set(e, 429, "rate_limit_error", "quota_exceeded", NULL,
-                    "Tenant '%s' reached its quota of %ld tokens per day (UTC). It resets in %ld "
-                    "seconds.",
-                    x->name, x->tpd, 86400 - now % 86400);
-        e->retry_after = (int)(86400 - now % 86400); /* honest: a retry sooner cannot succeed */
+    if (over_quota(x, now, e)) {
         rej = REJ_QUOTA;
     } else if (x->inflight_cap && x->inflight >= x->inflight_cap) {
         lmx_err_set(e, 429, "rate_limit_error", "rate_limited", NULL,
