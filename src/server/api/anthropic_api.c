@@ -20,6 +20,7 @@
 
 #include "server/api/anthropic_api.h"
 #include "server/core/chat_bridge.h"
+#include "server/core/json_handler.h"
 
 static const lmx_bridge_field fields[] = {
     {"model", LMX_BR_OK},
@@ -555,15 +556,23 @@ static json_t *msg_body(lmx_gen *g) {
 static const lmx_gen_fmt fmt_messages = {"text/event-stream", msg_stream, msg_stream_error,
                                          msg_body, true};
 
+/* A body must be an object; its model names the request in the log. */
+static bool body_ok(lmx_req *r, const json_t *req, lmx_api_err *e) {
+    if (!json_is_object(req)) {
+        bad(e, NULL, "The request body must be a JSON object.");
+        return false;
+    }
+    if (json_is_string(json_object_get(req, "model")))
+        lmx_req_set_model(r, json_string_value(json_object_get(req, "model")));
+    return true;
+}
+
 static json_t *read_body(lmx_req *r, lmx_api_err *e) {
     json_t *req = lmx_req_json(r, false, e);
-    if (req && !json_is_object(req)) {
+    if (req && !body_ok(r, req, e)) {
         json_decref(req);
-        bad(e, NULL, "The request body must be a JSON object.");
         return NULL;
     }
-    if (req && json_is_string(json_object_get(req, "model")))
-        lmx_req_set_model(r, json_string_value(json_object_get(req, "model")));
     return req;
 }
 
@@ -599,20 +608,17 @@ int lmx_h_messages(lmx_req *r, const char *rest) {
     return ok;
 }
 
-int lmx_h_count_tokens(lmx_req *r, const char *rest) {
-    (void)rest;
-    lmx_api_err e = {0};
-    json_t *req = read_body(r, &e);
-    if (!req) return lmx_reply_err(r, &e);
+static json_t *count_tokens(lmx_req *r, json_t *req, lmx_api_err *e) {
+    if (!body_ok(r, req, e)) return NULL;
     /* max_tokens is not part of a count request */
     if (!json_object_get(req, "max_tokens"))
         json_object_set_new(req, "max_tokens", json_integer(1));
     json_object_del(req, "stream");
     bool parallel;
-    json_t *chat = translate(req, &parallel, &e);
-    int n = chat ? lmx_bridge_count(r, chat, names, &e) : -1;
+    json_t *chat = translate(req, &parallel, e);
+    int n = chat ? lmx_bridge_count(r, chat, names, e) : -1;
     json_decref(chat);
-    json_decref(req);
-    if (n < 0) return lmx_reply_err(r, &e);
-    return lmx_reply_json(r, 200, json_pack("{s:i}", "input_tokens", n));
+    return n < 0 ? NULL : json_pack("{s:i}", "input_tokens", n);
 }
+
+LMX_HANDLER_CALL(lmx_h_count_tokens, lmx_reply_work, 200, count_tokens)
