@@ -310,12 +310,24 @@ static int ol_unload(lmx_req *r, const char *req_name, const char *id, bool chat
     return lmx_reply_json(r, 200, ol_empty_done(req_name, chat, "unload"));
 }
 
-static int ol_generate(lmx_req *r, bool chat) {
-    lmx_app *app = lmx_req_app(r);
+/* What generate/chat and embed share: the clock starts before the body is
+ * read (total_duration is the whole request's), and the body is freed once
+ * fn has answered. */
+typedef int ol_body_fn(lmx_req *r, json_t *body, bool flag, double t0);
+
+static int ol_with_body(lmx_req *r, ol_body_fn *fn, bool flag) {
     double t0 = lmx_now_s();
     lmx_api_err e = {0};
     json_t *body = lmx_req_json(r, false, &e);
     if (!body) return lmx_reply_err(r, &e);
+    int ok = fn(r, body, flag, t0);
+    json_decref(body);
+    return ok;
+}
+
+static int ol_generate(lmx_req *r, json_t *body, bool chat, double t0) {
+    lmx_app *app = lmx_req_app(r);
+    lmx_api_err e = {0};
     int ok = 0;
     lmx_ol_req oq;
     if (lmx_ol_parse(body, chat, &oq, &e)) {
@@ -389,12 +401,11 @@ fail:
     ok = lmx_reply_err(r, &e);
 out:
     lmx_ol_req_free(&oq);
-    json_decref(body);
     return ok;
 }
 
-LMX_HANDLER_CALL(lmx_h_ol_chat, ol_generate, true)
-LMX_HANDLER_CALL(lmx_h_ol_generate, ol_generate, false)
+LMX_HANDLER_CALL(lmx_h_ol_chat, ol_with_body, ol_generate, true)
+LMX_HANDLER_CALL(lmx_h_ol_generate, ol_with_body, ol_generate, false)
 
 /* ---- /api/embed and the legacy /api/embeddings ---- */
 
@@ -424,12 +435,9 @@ static bool embed_empty(const json_t *v) {
 /* legacy: /api/embeddings {model, prompt} → {embedding}; else /api/embed
  * {model, input, truncate, dimensions} → {embeddings} (unit vectors;
  * dimensions keeps the first d components, renormalized, as Ollama does). */
-static int ol_embed(lmx_req *r, bool legacy) {
+static int ol_embed(lmx_req *r, json_t *body, bool legacy, double t0) {
     lmx_app *app = lmx_req_app(r);
-    double t0 = lmx_now_s();
     lmx_api_err e = {0};
-    json_t *body = lmx_req_json(r, false, &e);
-    if (!body) return lmx_reply_err(r, &e);
     lmx_served *s = NULL;
     lmx_embeds em = {0};
     if (!json_is_object(body)) {
@@ -502,13 +510,13 @@ static int ol_embed(lmx_req *r, bool legacy) {
                       "total_duration", (json_int_t)((lmx_now_s() - t0) * 1e9), "load_duration",
                       (json_int_t)(load_s * 1e9), "prompt_eval_count", em.tokens);
     }
-    return lmx_embed_reply(r, o, &e, s, &em, body);
+    return lmx_embed_reply(r, o, &e, s, &em, NULL);
 fail:
-    return lmx_embed_reply(r, NULL, &e, s, &em, body);
+    return lmx_embed_reply(r, NULL, &e, s, &em, NULL);
 }
 
-LMX_HANDLER_CALL(lmx_h_ol_embed, ol_embed, false)
-LMX_HANDLER_CALL(lmx_h_ol_embeddings, ol_embed, true)
+LMX_HANDLER_CALL(lmx_h_ol_embed, ol_with_body, ol_embed, false)
+LMX_HANDLER_CALL(lmx_h_ol_embeddings, ol_with_body, ol_embed, true)
 
 /* ---- model listings ---- */
 

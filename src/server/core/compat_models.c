@@ -12,7 +12,7 @@
 #include "manager/manager.h"
 #include "util/clock.h"
 #include "util/json.h"
-#include "util/json_find.h"
+#include "util/json_array.h"
 #include "server/core/mgr_error.h"
 #include "server/api/mgr_views.h"
 
