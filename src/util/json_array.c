@@ -13,12 +13,12 @@ json_t *lmx_jfind(const json_t *arr, const char *key, const char *value) {
     return NULL;
 }
 
-json_t *lmx_jmap(const json_t *arr, lmx_jmap_fn *fn, lmx_api_err *e) {
+json_t *lmx_jmap(const json_t *arr, lmx_jmap_fn *fn, void *ctx, lmx_api_err *e) {
     json_t *out = json_array();
     size_t i;
     json_t *v;
     json_array_foreach(arr, i, v) {
-        json_t *x = fn(v, i, e);
+        json_t *x = fn(v, i, ctx, e);
         if (!x) {
             json_decref(out);
             return NULL;

@@ -14,11 +14,11 @@
 json_t *lmx_jfind(const json_t *arr, const char *key, const char *value);
 
 /* One item of arr (its index i) as the new array has it (new reference), or
- * NULL with e set. */
-typedef json_t *lmx_jmap_fn(const json_t *item, size_t i, lmx_api_err *e);
+ * NULL with e set; ctx is lmx_jmap's. */
+typedef json_t *lmx_jmap_fn(const json_t *item, size_t i, void *ctx, lmx_api_err *e);
 
 /* fn of each item of arr, in order, as a new array; NULL as soon as one
  * fails (e set by fn; what was built is freed). */
-json_t *lmx_jmap(const json_t *arr, lmx_jmap_fn *fn, lmx_api_err *e);
+json_t *lmx_jmap(const json_t *arr, lmx_jmap_fn *fn, void *ctx, lmx_api_err *e);
 
 #endif

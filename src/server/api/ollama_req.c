@@ -185,7 +185,8 @@ static int no_images(lmx_api_err *e) {
 }
 
 /* One Ollama chat message → OpenAI's. */
-static json_t *ol_message(const json_t *m, size_t i, lmx_api_err *e) {
+static json_t *ol_message(const json_t *m, size_t i, void *ctx, lmx_api_err *e) {
+    (void)ctx;
     if (!json_is_object(m) || !json_is_string(json_object_get(m, "role"))) {
         lmx_err_bad(e, "messages", "messages[%zu]: expected an object with a role", i);
         return NULL;
@@ -229,7 +230,7 @@ static json_t *ol_messages(const json_t *msgs, lmx_api_err *e) {
         lmx_err_bad(e, "messages", "messages must be an array");
         return NULL;
     }
-    return lmx_jmap(msgs, ol_message, e);
+    return lmx_jmap(msgs, ol_message, NULL, e);
 }
 
 int lmx_ol_parse(json_t *body, bool chat, lmx_ol_req *q, lmx_api_err *e) {

@@ -244,7 +244,8 @@ static void give_id(json_t *it) {
 
 /* One input item as a conversation item: a copy, a message when it has a
  * role and no type, with an id. */
-static json_t *input_item(const json_t *it, size_t i, lmx_api_err *e) {
+static json_t *input_item(const json_t *it, size_t i, void *ctx, lmx_api_err *e) {
+    (void)ctx;
     (void)i;
     (void)e;
     json_t *c = json_is_object(it) ? json_deep_copy(it) : json_incref((json_t *)it);
@@ -267,7 +268,7 @@ static json_t *input_items(const json_t *input, lmx_api_err *e) {
         bad(e, "input", "Invalid type for 'input': expected a string or an array of items.");
         return NULL;
     }
-    return lmx_jmap(input, input_item, e);
+    return lmx_jmap(input, input_item, NULL, e);
 }
 
 /* The tools as a response object repeats them: each function tool with its
@@ -294,7 +295,8 @@ static json_t *echo_tools(const json_t *tools) {
 }
 
 /* A function tool → a chat tool. */
-static json_t *chat_tool(const json_t *t, size_t i, lmx_api_err *e) {
+static json_t *chat_tool(const json_t *t, size_t i, void *ctx, lmx_api_err *e) {
+    (void)ctx;
     char w[48];
     snprintf(w, sizeof w, "tools[%zu]", i);
     const char *type = lmx_jstr(t, "type"), *name = lmx_jstr(t, "name");
@@ -325,7 +327,7 @@ static json_t *chat_tools(const json_t *tools, lmx_api_err *e) {
         bad(e, "tools", "Invalid type for 'tools': expected an array.");
         return NULL;
     }
-    return lmx_jmap(tools, chat_tool, e);
+    return lmx_jmap(tools, chat_tool, NULL, e);
 }
 
 static json_t *chat_tool_choice(const json_t *tc, lmx_api_err *e) {
