@@ -334,7 +334,7 @@ json_t *lmx_anthropic_to_chat(json_t *req, lmx_api_err *e) {
 
 typedef struct {
     char id[40];
-    bool parallel, started, finished;
+    bool started, finished;
     const char *finish;
     json_t *stops;   /* the request's stop sequences (stop_index counts from 1 in these) */
     int stop_index;  /* the one that ended the output; 0: none */
@@ -343,8 +343,7 @@ typedef struct {
     lmx_buf text;
     int think_block; /* index of the open thinking block; -1: none */
     lmx_buf thought;
-    int n_calls;
-    lmx_tc *tc;
+    lmx_bridge_calls calls;
 } astate;
 
 static void astate_free(void *p) {
@@ -354,7 +353,7 @@ static void astate_free(void *p) {
     json_decref(st->stops);
     lmx_buf_free(&st->text);
     lmx_buf_free(&st->thought);
-    lmx_tc_free(st->tc);
+    lmx_tc_free(st->calls.tc);
     free(st);
 }
 
@@ -433,10 +432,8 @@ static void add_text(void *vst, lmx_buf *out, const char *text, size_t len) {
 static void add_call(void *vst, lmx_buf *out, const char *call_id, const char *name,
                      const char *args) {
     astate *st = vst;
-    if (!st->parallel && st->n_calls) return;
     close_thinking(st, out);
     close_text(st, out);
-    st->n_calls++;
     char id[64];
     snprintf(id, sizeof id, "toolu_%s", strncmp(call_id, "call_", 5) ? call_id : call_id + 5);
     int idx = (int)json_array_size(st->content);
@@ -459,12 +456,12 @@ static void add_call(void *vst, lmx_buf *out, const char *call_id, const char *n
 }
 
 static void feed(lmx_gen *g, astate *st, lmx_buf *out, const char *text, size_t len) {
-    lmx_bridge_parse(g, &st->tc, text, len, false, add_text, add_call, st, out);
+    lmx_bridge_parse(g, &st->calls, text, len, false, add_text, add_call, st, out);
 }
 
 static void finish(lmx_gen *g, astate *st, lmx_buf *out, const char *reason, int stop_index) {
     if (st->finished) return;
-    lmx_bridge_parse(g, &st->tc, NULL, 0, true, add_text, add_call, st, out);
+    lmx_bridge_parse(g, &st->calls, NULL, 0, true, add_text, add_call, st, out);
     close_thinking(st, out);
     close_text(st, out);
     st->finish = reason ? reason : "stop";
@@ -480,7 +477,7 @@ static const char *stop_sequence(const astate *st) {
 
 static const char *stop_reason(const astate *st) {
     if (st->finish && !strcmp(st->finish, "length")) return "max_tokens";
-    if (st->n_calls) return "tool_use";
+    if (st->calls.n_calls) return "tool_use";
     return stop_sequence(st) ? "stop_sequence" : "end_turn";
 }
 
@@ -594,7 +591,7 @@ int lmx_h_messages(lmx_req *r, const char *rest) {
         ok = lmx_reply_err(r, &e);
     } else {
         lmx_rand_id(st->id, sizeof st->id, "msg_");
-        st->parallel = parallel;
+        st->calls.parallel = parallel;
         st->text_block = -1;
         st->think_block = -1;
         st->content = json_array();

@@ -375,20 +375,19 @@ typedef struct {
     long long created_at;
     json_t *echo;         /* the request's fields a response object repeats */
     json_t *conversation; /* input items (stored ones first) */
-    bool store, parallel;
+    bool store;
     /* output so far */
     int seq;
     bool created_sent, finished;
     const char *finish; /* "stop" | "length" */
     json_t *output;
-    lmx_tc *tc;
+    lmx_bridge_calls calls;
     int msg_index; /* output index of the open message item; -1: none */
     char msg_id[40];
     lmx_buf text;
     int rs_index; /* output index of the open reasoning item; -1: none */
     char rs_id[40];
     lmx_buf thought;
-    int n_calls;
 } rstate;
 
 static void rstate_free(void *p) {
@@ -397,7 +396,7 @@ static void rstate_free(void *p) {
     json_decref(st->echo);
     json_decref(st->conversation);
     json_decref(st->output);
-    lmx_tc_free(st->tc);
+    lmx_tc_free(st->calls.tc);
     lmx_buf_free(&st->text);
     lmx_buf_free(&st->thought);
     free(st);
@@ -550,10 +549,8 @@ static void close_message(rstate *st, lmx_buf *out) {
 static void add_call(void *vst, lmx_buf *out, const char *call_id, const char *name,
                      const char *args) {
     rstate *st = vst;
-    if (!st->parallel && st->n_calls) return;
     close_reasoning(st, out);
     close_message(st, out);
-    st->n_calls++;
     char fc_id[40];
     lmx_rand_id(fc_id, sizeof fc_id, "fc_");
     int idx = (int)json_array_size(st->output);
@@ -575,7 +572,7 @@ static void add_call(void *vst, lmx_buf *out, const char *call_id, const char *n
 }
 
 static void feed(lmx_gen *g, rstate *st, lmx_buf *out, const char *text, size_t len) {
-    lmx_bridge_parse(g, &st->tc, text, len, false, add_text, add_call, st, out);
+    lmx_bridge_parse(g, &st->calls, text, len, false, add_text, add_call, st, out);
 }
 
 /* The output has a message or a call (not only reasoning). */
@@ -589,7 +586,7 @@ static bool has_answer(const rstate *st) {
 
 static void finish(lmx_gen *g, rstate *st, lmx_buf *out, const char *reason) {
     if (st->finished) return;
-    lmx_bridge_parse(g, &st->tc, NULL, 0, true, add_text, add_call, st, out);
+    lmx_bridge_parse(g, &st->calls, NULL, 0, true, add_text, add_call, st, out);
     st->finish = reason ? reason : "stop";
     close_reasoning(st, out);
     /* every response says something: no calls and no text is an empty message */
@@ -777,13 +774,13 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
 
     /* what the response object repeats of the request, with OpenAI's defaults */
     json_t *par = lmx_jopt(req, "parallel_tool_calls");
-    st->parallel = !par || json_is_true(par);
+    st->calls.parallel = !par || json_is_true(par);
     json_t *temp = lmx_jopt(req, "temperature"), *top_p = lmx_jopt(req, "top_p"),
            *mot = lmx_jopt(req, "max_output_tokens"), *user = lmx_jopt(req, "user");
     st->echo = json_pack(
         "{s:o,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:s,s:o,s:i,s:n,s:s}", "instructions",
         keep(instr), "max_output_tokens", keep(mot), "metadata", meta ? keep(meta) : json_object(),
-        "previous_response_id", keep(prev), "parallel_tool_calls", st->parallel, "reasoning",
+        "previous_response_id", keep(prev), "parallel_tool_calls", st->calls.parallel, "reasoning",
         reasoning ? keep(reasoning) : json_pack("{s:n,s:n}", "effort", "summary"), "temperature",
         temp ? keep(temp) : json_real(1.0), "top_p", top_p ? keep(top_p) : json_real(1.0), "store",
         st->store, "text", text ? keep(text) : json_pack("{s:{s:s}}", "format", "type", "text"),
