@@ -294,88 +294,84 @@ int lmx_h_agent_runs_list(lmx_req *r, const char *rest) {
     return list(r, tenant, false);
 }
 
-/* The runtime and the run a URL names: rest is "{id}" or "{id}/{sub}";
- * *sub is NULL without one. NULL (*e set) without a runtime. */
-static lmx_agents *run_target(lmx_req *r, const char *rest, char id[64], const char **sub,
-                              lmx_api_err *e) {
-    lmx_agents *a = runtime(r, e);
-    if (!a) return NULL;
+/* What the routes on one run share: the runtime and the run the URL names
+ * (rest is "{id}" or "{id}/{sub}"; sub NULL without one), handed to fn,
+ * which answers. tenant NULL: any. */
+typedef int run_fn(lmx_req *r, lmx_agents *a, const char *tenant, const char *id, const char *sub,
+                   lmx_api_err *e);
+
+static int on_run(lmx_req *r, const char *rest, const char *tenant, run_fn *fn) {
+    lmx_api_err e = {0};
+    lmx_agents *a = runtime(r, &e);
+    if (!a) return lmx_reply_err(r, &e);
+    char id[64];
     size_t n = strcspn(rest, "/");
-    snprintf(id, 64, "%.*s", (int)(n < 63 ? n : 63), rest);
-    *sub = rest[n] ? rest + n + 1 : NULL;
-    return a;
+    snprintf(id, sizeof id, "%.*s", (int)(n < 63 ? n : 63), rest);
+    return fn(r, a, tenant, id, rest[n] ? rest + n + 1 : NULL, &e);
 }
 
-/* GET {id} and {id}/events; tenant NULL: any. */
-static int run_get(lmx_req *r, const char *rest, const char *tenant) {
-    lmx_api_err e = {0};
-    char id[64];
-    const char *sub;
-    lmx_agents *a = run_target(r, rest, id, &sub, &e);
-    if (!a) return lmx_reply_err(r, &e);
+/* GET {id} and {id}/events */
+static int run_get(lmx_req *r, lmx_agents *a, const char *tenant, const char *id, const char *sub,
+                   lmx_api_err *e) {
     if (sub && !strcmp(sub, "events")) {
         long long after = last_event_id(r);
         if (after < 0) {
-            lmx_err_bad(&e, "Last-Event-ID",
+            lmx_err_bad(e, "Last-Event-ID",
                         "Invalid 'Last-Event-ID': expected an event id (a "
                         "non-negative integer).");
-            return lmx_reply_err(r, &e);
+            return lmx_reply_err(r, e);
         }
         /* a 404 before the stream starts */
-        json_t *run = lmx_agents_get(a, tenant, id, &e);
-        if (!run) return lmx_reply_err(r, &e);
+        json_t *run = lmx_agents_get(a, tenant, id, e);
+        if (!run) return lmx_reply_err(r, e);
         json_decref(run);
         return stream_events(r, a, tenant, id, after);
     }
     if (sub) {
-        lmx_err_set(&e, 404, "invalid_request_error", "not_found", NULL, "Unknown URL: %s",
+        lmx_err_set(e, 404, "invalid_request_error", "not_found", NULL, "Unknown URL: %s",
                     lmx_req_path(r));
-        return lmx_reply_err(r, &e);
+        return lmx_reply_err(r, e);
     }
-    return reply(r, lmx_agents_get(a, tenant, id, &e), 200, &e);
+    return reply(r, lmx_agents_get(a, tenant, id, e), 200, e);
 }
 
 int lmx_h_agent_run_get(lmx_req *r, const char *rest) {
     char tenant[33];
     tenant_of(r, tenant);
-    return run_get(r, rest, tenant);
+    return on_run(r, rest, tenant, run_get);
 }
 
-static int run_post(lmx_req *r, const char *rest, const char *tenant) {
-    lmx_api_err e = {0};
-    char id[64];
-    const char *sub;
-    lmx_agents *a = run_target(r, rest, id, &sub, &e);
-    if (!a) return lmx_reply_err(r, &e);
+static int run_post(lmx_req *r, lmx_agents *a, const char *tenant, const char *id, const char *sub,
+                    lmx_api_err *e) {
     if (!sub) sub = "";
-    if (!strcmp(sub, "cancel")) return reply(r, lmx_agents_cancel(a, tenant, id, &e), 200, &e);
+    if (!strcmp(sub, "cancel")) return reply(r, lmx_agents_cancel(a, tenant, id, e), 200, e);
     if (!strcmp(sub, "tool_outputs") && tenant) {
-        json_t *body = lmx_req_json(r, false, &e);
-        if (!body) return lmx_reply_err(r, &e);
-        json_t *o = lmx_agents_tool_outputs(a, tenant, id, body, &e);
+        json_t *body = lmx_req_json(r, false, e);
+        if (!body) return lmx_reply_err(r, e);
+        json_t *o = lmx_agents_tool_outputs(a, tenant, id, body, e);
         json_decref(body);
-        return reply(r, o, 200, &e);
+        return reply(r, o, 200, e);
     }
-    lmx_err_set(&e, 404, "invalid_request_error", "not_found", NULL, "Unknown URL: %s",
+    lmx_err_set(e, 404, "invalid_request_error", "not_found", NULL, "Unknown URL: %s",
                 lmx_req_path(r));
-    return lmx_reply_err(r, &e);
+    return lmx_reply_err(r, e);
 }
 
 int lmx_h_agent_run_post(lmx_req *r, const char *rest) {
     char tenant[33];
     tenant_of(r, tenant);
-    return run_post(r, rest, tenant);
+    return on_run(r, rest, tenant, run_post);
 }
 
 /* ---- /admin/agents ---- */
 
 int lmx_h_admin_agent_runs(lmx_req *r, const char *rest) {
     if (!*rest) return list(r, NULL, true);
-    return run_get(r, rest, NULL);
+    return on_run(r, rest, NULL, run_get);
 }
 
 int lmx_h_admin_agent_run_post(lmx_req *r, const char *rest) {
-    return run_post(r, rest, NULL);
+    return on_run(r, rest, NULL, run_post);
 }
 
 int lmx_h_admin_agent_roles(lmx_req *r, const char *name) {

@@ -20,6 +20,7 @@
 
 #include "server/api/anthropic_api.h"
 #include "server/core/chat_bridge.h"
+#include "server/core/json_handler.h"
 
 static const lmx_bridge_field fields[] = {
     {"model", LMX_BR_OK},
@@ -333,7 +334,7 @@ json_t *lmx_anthropic_to_chat(json_t *req, lmx_api_err *e) {
 
 typedef struct {
     char id[40];
-    bool parallel, started, finished;
+    bool started, finished;
     const char *finish;
     json_t *stops;   /* the request's stop sequences (stop_index counts from 1 in these) */
     int stop_index;  /* the one that ended the output; 0: none */
@@ -342,8 +343,7 @@ typedef struct {
     lmx_buf text;
     int think_block; /* index of the open thinking block; -1: none */
     lmx_buf thought;
-    int n_calls;
-    lmx_tc *tc;
+    lmx_bridge_calls calls;
 } astate;
 
 static void astate_free(void *p) {
@@ -353,7 +353,7 @@ static void astate_free(void *p) {
     json_decref(st->stops);
     lmx_buf_free(&st->text);
     lmx_buf_free(&st->thought);
-    lmx_tc_free(st->tc);
+    lmx_tc_free(st->calls.tc);
     free(st);
 }
 
@@ -432,10 +432,8 @@ static void add_text(void *vst, lmx_buf *out, const char *text, size_t len) {
 static void add_call(void *vst, lmx_buf *out, const char *call_id, const char *name,
                      const char *args) {
     astate *st = vst;
-    if (!st->parallel && st->n_calls) return;
     close_thinking(st, out);
     close_text(st, out);
-    st->n_calls++;
     char id[64];
     snprintf(id, sizeof id, "toolu_%s", strncmp(call_id, "call_", 5) ? call_id : call_id + 5);
     int idx = (int)json_array_size(st->content);
@@ -458,12 +456,12 @@ static void add_call(void *vst, lmx_buf *out, const char *call_id, const char *n
 }
 
 static void feed(lmx_gen *g, astate *st, lmx_buf *out, const char *text, size_t len) {
-    lmx_bridge_parse(g, &st->tc, text, len, false, add_text, add_call, st, out);
+    lmx_bridge_parse(g, &st->calls, text, len, false, add_text, add_call, st, out);
 }
 
 static void finish(lmx_gen *g, astate *st, lmx_buf *out, const char *reason, int stop_index) {
     if (st->finished) return;
-    lmx_bridge_parse(g, &st->tc, NULL, 0, true, add_text, add_call, st, out);
+    lmx_bridge_parse(g, &st->calls, NULL, 0, true, add_text, add_call, st, out);
     close_thinking(st, out);
     close_text(st, out);
     st->finish = reason ? reason : "stop";
@@ -479,7 +477,7 @@ static const char *stop_sequence(const astate *st) {
 
 static const char *stop_reason(const astate *st) {
     if (st->finish && !strcmp(st->finish, "length")) return "max_tokens";
-    if (st->n_calls) return "tool_use";
+    if (st->calls.n_calls) return "tool_use";
     return stop_sequence(st) ? "stop_sequence" : "end_turn";
 }
 
@@ -555,15 +553,23 @@ static json_t *msg_body(lmx_gen *g) {
 static const lmx_gen_fmt fmt_messages = {"text/event-stream", msg_stream, msg_stream_error,
                                          msg_body, true};
 
+/* A body must be an object; its model names the request in the log. */
+static bool body_ok(lmx_req *r, const json_t *req, lmx_api_err *e) {
+    if (!json_is_object(req)) {
+        bad(e, NULL, "The request body must be a JSON object.");
+        return false;
+    }
+    if (json_is_string(json_object_get(req, "model")))
+        lmx_req_set_model(r, json_string_value(json_object_get(req, "model")));
+    return true;
+}
+
 static json_t *read_body(lmx_req *r, lmx_api_err *e) {
     json_t *req = lmx_req_json(r, false, e);
-    if (req && !json_is_object(req)) {
+    if (req && !body_ok(r, req, e)) {
         json_decref(req);
-        bad(e, NULL, "The request body must be a JSON object.");
         return NULL;
     }
-    if (req && json_is_string(json_object_get(req, "model")))
-        lmx_req_set_model(r, json_string_value(json_object_get(req, "model")));
     return req;
 }
 
@@ -585,7 +591,7 @@ int lmx_h_messages(lmx_req *r, const char *rest) {
         ok = lmx_reply_err(r, &e);
     } else {
         lmx_rand_id(st->id, sizeof st->id, "msg_");
-        st->parallel = parallel;
+        st->calls.parallel = parallel;
         st->text_block = -1;
         st->think_block = -1;
         st->content = json_array();
@@ -599,20 +605,17 @@ int lmx_h_messages(lmx_req *r, const char *rest) {
     return ok;
 }
 
-int lmx_h_count_tokens(lmx_req *r, const char *rest) {
-    (void)rest;
-    lmx_api_err e = {0};
-    json_t *req = read_body(r, &e);
-    if (!req) return lmx_reply_err(r, &e);
+static json_t *count_tokens(lmx_req *r, json_t *req, lmx_api_err *e) {
+    if (!body_ok(r, req, e)) return NULL;
     /* max_tokens is not part of a count request */
     if (!json_object_get(req, "max_tokens"))
         json_object_set_new(req, "max_tokens", json_integer(1));
     json_object_del(req, "stream");
     bool parallel;
-    json_t *chat = translate(req, &parallel, &e);
-    int n = chat ? lmx_bridge_count(r, chat, names, &e) : -1;
+    json_t *chat = translate(req, &parallel, e);
+    int n = chat ? lmx_bridge_count(r, chat, names, e) : -1;
     json_decref(chat);
-    json_decref(req);
-    if (n < 0) return lmx_reply_err(r, &e);
-    return lmx_reply_json(r, 200, json_pack("{s:i}", "input_tokens", n));
+    return n < 0 ? NULL : json_pack("{s:i}", "input_tokens", n);
 }
+
+LMX_HANDLER_CALL(lmx_h_count_tokens, lmx_reply_work, 200, count_tokens)

@@ -9,6 +9,7 @@
 
 #include "manager/download.h"
 #include "server/api/download_api.h"
+#include "server/core/json_handler.h"
 #include "server/http/http.h"
 #include "server/core/mgr_error.h"
 #include "server/api/mgr_views.h"
@@ -27,12 +28,7 @@ static const char *opt_string(const json_t *body, const char *key, bool *bad) {
     return json_string_value(v);
 }
 
-int lmx_h_download_start(lmx_req *r, const char *rest) {
-    (void)rest;
-    lmx_api_err e = {0};
-    json_t *body = lmx_req_json(r, false, &e);
-    if (!body) return lmx_reply_err(r, &e);
-    int ok;
+static json_t *download_start(lmx_req *r, json_t *body, lmx_api_err *e) {
     bool bad = false;
     const char *bad_key = NULL;
     const char *repo = opt_string(body, "repo", &bad);
@@ -44,18 +40,15 @@ int lmx_h_download_start(lmx_req *r, const char *rest) {
     const char *rev = opt_string(body, "revision", &bad);
     if (bad && !bad_key) bad_key = "revision";
     if (!json_is_object(body)) {
-        lmx_err_bad(&e, NULL, "The body must be a JSON object.");
+        lmx_err_bad(e, NULL, "The body must be a JSON object.");
     } else if (bad_key) {
-        lmx_err_bad(&e, bad_key, "\"%s\" must be a string.", bad_key);
+        lmx_err_bad(e, bad_key, "\"%s\" must be a string.", bad_key);
     } else if (!repo) {
-        lmx_err_bad(&e, "repo", "\"repo\" is required ('org/name').");
+        lmx_err_bad(e, "repo", "\"repo\" is required ('org/name').");
     } else if (file && quant) {
-        lmx_err_bad(&e, "file", "Give \"file\" or \"quant\", not both.");
+        lmx_err_bad(e, "file", "Give \"file\" or \"quant\", not both.");
     }
-    if (e.status) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
+    if (e->status) return NULL;
     /* "org/repo:QUANT" in repo is accepted too: the id form clients know */
     char repo_buf[256];
     const char *colon = strchr(repo, ':');
@@ -67,21 +60,17 @@ int lmx_h_download_start(lmx_req *r, const char *rest) {
     lmx_req_set_model(r, repo);
     lmx_dl *d = lmx_req_app(r)->downloads;
     char id[64];
-    if (lmx_api_dl_start(d, repo, file, quant, rev, id, sizeof id, &e)) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
+    if (lmx_api_dl_start(d, repo, file, quant, rev, id, sizeof id, e)) return NULL;
     json_t *st = lmx_view_dl_status(d, id);
     const char *state = json_string_value(json_object_get(st, "state"));
     json_t *o = json_pack("{s:s,s:s}", "id", id, "state", state ? state : "queued");
     /* the rest of the status too, so a client needs no second request */
     if (st) json_object_update_missing(o, st);
     json_decref(st);
-    ok = lmx_reply_json(r, 202, o);
-out:
-    json_decref(body);
-    return ok;
+    return o;
 }
+
+LMX_HANDLER_CALL(lmx_h_download_start, lmx_reply_work, 202, download_start)
 
 int lmx_h_download_list(lmx_req *r, const char *rest) {
     (void)rest;

@@ -34,12 +34,11 @@ static void free_inputs(input *in, int n) {
 }
 
 /* A JSON array of token ids → in (ids checked against the vocabulary). */
-static int token_array(const json_t *a, int n_vocab, const char *where, input *in,
-                       lmx_api_err *e) {
+static int token_array(const json_t *a, int n_vocab, const char *where, input *in, lmx_api_err *e) {
     size_t n = json_array_size(a);
     if (n == 0) {
-        lmx_err_bad(e, "input", "Invalid '%s': empty array. Expected a non-empty array of token ids.",
-                    where);
+        lmx_err_bad(e, "input",
+                    "Invalid '%s': empty array. Expected a non-empty array of token ids.", where);
         return -1;
     }
     in->tok = malloc(sizeof(int32_t) * n);
@@ -82,7 +81,8 @@ static int parse_input(const lmx_served *s, const json_t *v, const char *field, 
         lmx_err_bad(e, field, "Missing required parameter: '%s'.", field);
         return -1;
     }
-    bool one_tokens = json_is_array(v) && json_array_size(v) && json_is_integer(json_array_get(v, 0));
+    bool one_tokens =
+        json_is_array(v) && json_array_size(v) && json_is_integer(json_array_get(v, 0));
     size_t n = json_is_string(v) || one_tokens ? 1 : json_array_size(v);
     if (!json_is_string(v) && !json_is_array(v)) {
         lmx_err_bad(e, field,
@@ -102,15 +102,19 @@ static int parse_input(const lmx_served *s, const json_t *v, const char *field, 
         return -1;
     }
     int rc = 0;
-    if (json_is_string(v)) rc = text_input(s, v, field, &in[0], e);
-    else if (one_tokens) rc = token_array(v, nv, field, &in[0], e);
+    if (json_is_string(v))
+        rc = text_input(s, v, field, &in[0], e);
+    else if (one_tokens)
+        rc = token_array(v, nv, field, &in[0], e);
     else
         for (size_t i = 0; i < n && !rc; i++) {
             const json_t *x = json_array_get(v, i);
             char where[32];
             snprintf(where, sizeof where, "%.16s[%zu]", field, i);
-            if (json_is_string(x)) rc = text_input(s, x, where, &in[i], e);
-            else if (json_is_array(x)) rc = token_array(x, nv, where, &in[i], e);
+            if (json_is_string(x))
+                rc = text_input(s, x, where, &in[i], e);
+            else if (json_is_array(x))
+                rc = token_array(x, nv, where, &in[i], e);
             else {
                 lmx_err_bad(e, field,
                             "Invalid type for '%s': expected a string or an array of token ids.",
@@ -210,7 +214,8 @@ static int run_jobs(lmx_served *s, const input *in, int n, lmx_embeds *out, lmx_
                         t == LMX_EV_ERROR ? ev.message : "no vector of the model's size");
             rc = -1;
         } else {
-            memcpy(out->v + (size_t)i * (size_t)out->dim, ev.embd, sizeof(float) * (size_t)out->dim);
+            memcpy(out->v + (size_t)i * (size_t)out->dim, ev.embd,
+                   sizeof(float) * (size_t)out->dim);
             out->n = i + 1;
         }
         lmx_event_clear(&ev);
@@ -251,6 +256,15 @@ void lmx_embeds_free(lmx_embeds *x) {
     memset(x, 0, sizeof *x);
 }
 
+int lmx_embed_reply(lmx_req *r, json_t *o, const lmx_api_err *e, lmx_served *s, lmx_embeds *em,
+                    json_t *body) {
+    int ok = o ? lmx_reply_json(r, 200, o) : lmx_reply_err(r, e);
+    if (s) lmx_mgr_release(s);
+    lmx_embeds_free(em);
+    json_decref(body);
+    return ok;
+}
+
 static const char *const known[] = {"model", "input", "encoding_format", "dimensions", "user"};
 
 int lmx_embeddings_openai(lmx_req *r, lmx_embed_acquire_fn acquire, const char *extra_field) {
@@ -259,7 +273,6 @@ int lmx_embeddings_openai(lmx_req *r, lmx_embed_acquire_fn acquire, const char *
     if (!body) return lmx_reply_err(r, &e);
     lmx_served *s = NULL;
     lmx_embeds em = {0};
-    int ok;
     const char *key;
     json_t *val;
     if (!json_is_object(body)) {
@@ -276,12 +289,14 @@ int lmx_embeddings_openai(lmx_req *r, lmx_embed_acquire_fn acquire, const char *
     }
     const json_t *model = json_object_get(body, "model");
     if (!json_is_string(model)) {
-        lmx_err_bad(&e, "model", model ? "Invalid type for 'model': expected a string."
-                                       : "You must provide a model parameter.");
+        lmx_err_bad(&e, "model",
+                    model ? "Invalid type for 'model': expected a string."
+                          : "You must provide a model parameter.");
         goto fail;
     }
     lmx_req_set_model(r, json_string_value(model));
-    const json_t *fmt = json_object_get(body, "encoding_format"), *user = json_object_get(body, "user");
+    const json_t *fmt = json_object_get(body, "encoding_format"),
+                 *user = json_object_get(body, "user");
     bool b64out = false;
     if (fmt && !json_is_null(fmt)) {
         const char *f = json_string_value(fmt);
@@ -316,18 +331,12 @@ int lmx_embeddings_openai(lmx_req *r, lmx_embed_acquire_fn acquire, const char *
         json_array_append_new(data, json_pack("{s:s,s:i,s:o}", "object", "embedding", "index", i,
                                               "embedding", vec ? vec : json_null()));
     }
-    json_t *resp = json_pack("{s:s,s:o,s:s,s:{s:i,s:i}}", "object", "list", "data", data, "model",
-                             s->name, "usage", "prompt_tokens", em.tokens, "total_tokens",
-                             em.tokens);
-    ok = lmx_reply_json(r, 200, resp);
-    goto out;
+    json_t *resp =
+        json_pack("{s:s,s:o,s:s,s:{s:i,s:i}}", "object", "list", "data", data, "model", s->name,
+                  "usage", "prompt_tokens", em.tokens, "total_tokens", em.tokens);
+    return lmx_embed_reply(r, resp, &e, s, &em, body);
 fail:
-    ok = lmx_reply_err(r, &e);
-out:
-    if (s) lmx_mgr_release(s);
-    lmx_embeds_free(&em);
-    json_decref(body);
-    return ok;
+    return lmx_embed_reply(r, NULL, &e, s, &em, body);
 }
 
 LMX_HANDLER_CALL(lmx_h_embeddings, lmx_embeddings_openai, NULL, NULL)

@@ -25,6 +25,11 @@ typedef struct {
 int lmx_embed(lmx_served *s, const json_t *inputs, const char *field, bool truncate,
               lmx_embeds *out, lmx_api_err *e);
 void lmx_embeds_free(lmx_embeds *x);
+/* The end of an embeddings handler, whichever way it went: answers o (200),
+ * or e when o is NULL, then frees what the handler held (s and body may be
+ * NULL). */
+int lmx_embed_reply(lmx_req *r, json_t *o, const lmx_api_err *e, lmx_served *s, lmx_embeds *em,
+                    json_t *body);
 
 /* How an API takes the model for an embeddings request (LM Studio: loaded
  * just in time with the request's ttl). NULL with e set. */

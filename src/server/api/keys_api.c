@@ -5,6 +5,7 @@
 
 #include "server/api/keys_api.h"
 #include "manager/manager.h"
+#include "server/core/json_handler.h"
 #include "server/core/tenancy.h"
 
 static lmx_tenancy *tenancy(lmx_req *r, lmx_api_err *e) {
@@ -15,24 +16,21 @@ static lmx_tenancy *tenancy(lmx_req *r, lmx_api_err *e) {
     return t;
 }
 
+static json_t *key_add(lmx_req *r, json_t *body, lmx_api_err *e) {
+    json_t *tn = json_object_get(body, "tenant");
+    char err[256];
+    json_t *k = json_is_string(tn) ? lmx_tenancy_key_add(lmx_req_app(r)->tenancy,
+                                                         json_string_value(tn), err, sizeof err)
+                                   : NULL;
+    if (!k && !json_is_string(tn)) snprintf(err, sizeof err, "'tenant' (a string) is required");
+    if (!k) lmx_err_bad(e, "tenant", "%s", err);
+    return k;
+}
+
 int lmx_h_keys_add(lmx_req *r, const char *rest) {
     (void)rest;
     lmx_api_err e = {0};
-    lmx_tenancy *t = tenancy(r, &e);
-    if (!t) return lmx_reply_err(r, &e);
-    json_t *body = lmx_req_json(r, false, &e);
-    if (!body) return lmx_reply_err(r, &e);
-    json_t *tn = json_object_get(body, "tenant");
-    char err[256];
-    json_t *k =
-        json_is_string(tn) ? lmx_tenancy_key_add(t, json_string_value(tn), err, sizeof err) : NULL;
-    if (!k && !json_is_string(tn)) snprintf(err, sizeof err, "'tenant' (a string) is required");
-    json_decref(body);
-    if (!k) {
-        lmx_err_bad(&e, "tenant", "%s", err);
-        return lmx_reply_err(r, &e);
-    }
-    return lmx_reply_json(r, 201, k);
+    return tenancy(r, &e) ? lmx_reply_work(r, 201, key_add) : lmx_reply_err(r, &e);
 }
 
 int lmx_h_keys_list(lmx_req *r, const char *rest) {

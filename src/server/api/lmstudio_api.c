@@ -9,6 +9,7 @@
  * "stats", "model_info" and "runtime". Requests naming a model that is not
  * loaded load it just in time, with the request's idle "ttl" (seconds), as
  * LM Studio does. An instance id is the model id: LMX loads a model once. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "server/api/openai_completions.h"
 #include "server/core/compat_fmt.h"
 #include "server/core/compat_models.h"
+#include "server/core/json_handler.h"
 #include "server/core/request.h"
 #include "server/http/http.h"
 #include "util/clock.h"
@@ -34,11 +36,26 @@
  * chunk (tokens prefilled per step). */
 #define LMS_EVAL_BATCH 256
 
-static int lms_fail(lmx_req *r, int status, const char *code, const char *param, const char *msg) {
-    lmx_api_err e;
-    lmx_err_set(&e, status, status == 404 ? "invalid_request_error" : "invalid_request_error", code,
-                param, "%s", msg);
-    return lmx_reply_err(r, &e);
+/* A lookup's answer: found shaped by shape (found is taken), or a 404 with
+ * code, naming param, when the lookup found nothing. */
+static int reply_found(lmx_req *r, json_t *found, json_t *(*shape)(const json_t *),
+                       const char *code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static int reply_found(lmx_req *r, json_t *found, json_t *(*shape)(const json_t *),
+                       const char *code, const char *param, const char *fmt, ...) {
+    if (!found) {
+        char msg[320];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        lmx_api_err e;
+        lmx_err_set(&e, 404, "invalid_request_error", code, param, "%s", msg);
+        return lmx_reply_err(r, &e);
+    }
+    json_t *o = shape(found);
+    json_decref(found);
+    return lmx_reply_json(r, 200, o);
 }
 
 /* "org/repo:QUANT" → publisher "org"; a local file's name → "local". */
@@ -113,33 +130,23 @@ static const char *model_field(const json_t *body, const char *k, lmx_api_err *e
     return json_string_value(m);
 }
 
-int lmx_h_lms_load(lmx_req *r, const char *rest) {
-    (void)rest;
-    lmx_api_err e = {0};
-    json_t *body = lmx_req_json(r, false, &e);
-    if (!body) return lmx_reply_err(r, &e);
-    int ok;
+static json_t *lms_load(lmx_req *r, json_t *body, lmx_api_err *e) {
     lmx_load_req q = {0};
     double ttl = 0;
     /* eval_batch_size, flash_attention, num_experts, offload_kv_cache_to_gpu:
      * accepted; LMX's CPU engine has no such knobs (docs/lmstudio-api.md) */
     int batch = 0;
-    if (!(q.model = model_field(body, "model", &e)) ||
-        opt_int(body, "context_length", 16, 1 << 24, &q.ctx_size, &e) ||
-        opt_int(body, "parallel", 1, 256, &q.parallel, &e) ||
-        opt_int(body, "eval_batch_size", 1, 1 << 20, &batch, &e) ||
-        lmx_compat_seconds(body, "ttl", &ttl, &e) < 0) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
+    if (!(q.model = model_field(body, "model", e)) ||
+        opt_int(body, "context_length", 16, 1 << 24, &q.ctx_size, e) ||
+        opt_int(body, "parallel", 1, 256, &q.parallel, e) ||
+        opt_int(body, "eval_batch_size", 1, 1 << 20, &batch, e) ||
+        lmx_compat_seconds(body, "ttl", &ttl, e) < 0)
+        return NULL;
     lmx_req_set_model(r, q.model);
     q.ttl_s = ttl;
     double t0 = lmx_now_s();
-    lmx_served *s = lmx_api_load(lmx_req_app(r)->mgr, &q, &e);
-    if (!s) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
+    lmx_served *s = lmx_api_load(lmx_req_app(r)->mgr, &q, e);
+    if (!s) return NULL;
     json_t *o = json_pack("{s:s,s:s,s:s,s:f,s:s}", "type", "llm", "instance_id", s->name,
                           "model_instance_id", s->name, "load_time_seconds", lmx_now_s() - t0,
                           "status", "loaded");
@@ -149,31 +156,23 @@ int lmx_h_lms_load(lmx_req *r, const char *rest) {
                                       "eval_batch_size", LMS_EVAL_BATCH, "parallel", s->n_parallel,
                                       "flash_attention", 0, "offload_kv_cache_to_gpu", 0));
     lmx_mgr_release(s);
-    ok = lmx_reply_json(r, 200, o);
-out:
-    json_decref(body);
-    return ok;
+    return o;
 }
 
-int lmx_h_lms_unload(lmx_req *r, const char *rest) {
-    (void)rest;
-    lmx_api_err e = {0};
-    json_t *body = lmx_req_json(r, false, &e);
-    if (!body) return lmx_reply_err(r, &e);
-    int ok;
+static json_t *lms_unload(lmx_req *r, json_t *body, lmx_api_err *e) {
     /* some clients of older LM Studio builds send "identifier" */
     const char *key = json_is_string(json_object_get(body, "instance_id"))  ? "instance_id"
                       : json_is_string(json_object_get(body, "identifier")) ? "identifier"
                                                                             : "instance_id";
-    const char *id = model_field(body, key, &e);
-    if (id) lmx_req_set_model(r, id);
-    if (!id || lmx_api_unload(lmx_req_app(r)->mgr, id, &e))
-        ok = lmx_reply_err(r, &e);
-    else
-        ok = lmx_reply_json(r, 200, json_pack("{s:s}", "instance_id", id));
-    json_decref(body);
-    return ok;
+    const char *id = model_field(body, key, e);
+    if (!id) return NULL;
+    lmx_req_set_model(r, id);
+    if (lmx_api_unload(lmx_req_app(r)->mgr, id, e)) return NULL;
+    return json_pack("{s:s}", "instance_id", id);
 }
+
+LMX_HANDLER_CALL(lmx_h_lms_load, lmx_reply_work, 200, lms_load)
+LMX_HANDLER_CALL(lmx_h_lms_unload, lmx_reply_work, 200, lms_unload)
 
 /* ---- downloads ---- */
 
@@ -215,19 +214,13 @@ static json_t *job_json(const json_t *st) {
     return o;
 }
 
-int lmx_h_lms_download(lmx_req *r, const char *rest) {
-    (void)rest;
+static json_t *lms_download(lmx_req *r, json_t *body, lmx_api_err *e) {
     lmx_app *app = lmx_req_app(r);
-    lmx_api_err e = {0};
-    json_t *body = lmx_req_json(r, false, &e);
-    if (!body) return lmx_reply_err(r, &e);
-    int ok;
-    const char *model = model_field(body, "model", &e);
+    const char *model = model_field(body, "model", e);
     json_t *qv = json_object_get(body, "quantization");
     if (!model || (qv && !json_is_null(qv) && !json_is_string(qv))) {
-        if (model) lmx_err_bad(&e, "quantization", "'quantization' must be a string.");
-        ok = lmx_reply_err(r, &e);
-        goto out;
+        if (model) lmx_err_bad(e, "quantization", "'quantization' must be a string.");
+        return NULL;
     }
     /* a Hugging Face link or org/repo */
     static const char *const prefixes[] = {"https://huggingface.co/", "http://huggingface.co/",
@@ -249,12 +242,11 @@ int lmx_h_lms_download(lmx_req *r, const char *rest) {
     if (json_is_string(qv)) snprintf(quant, sizeof quant, "%s", json_string_value(qv));
     const char *slash = strchr(repo, '/');
     if (!slash || slash == repo || !slash[1] || strchr(slash + 1, '/')) {
-        lmx_err_set(&e, 400, "invalid_request_error", NULL, "model",
+        lmx_err_set(e, 400, "invalid_request_error", NULL, "model",
                     "'%s' is not a Hugging Face repository: LMX downloads ORG/REPO (or its "
                     "https://huggingface.co/ link) from the Hub.",
                     model);
-        ok = lmx_reply_err(r, &e);
-        goto out;
+        return NULL;
     }
     if (quant[0]) {
         char id[320];
@@ -262,16 +254,13 @@ int lmx_h_lms_download(lmx_req *r, const char *rest) {
         json_t *have = lmx_compat_model(app, id);
         if (have) {
             json_decref(have);
-            ok = lmx_reply_json(r, 200, json_pack("{s:s}", "status", "already_downloaded"));
-            goto out;
+            return json_pack("{s:s}", "status", "already_downloaded");
         }
     }
     char job[64];
     if (lmx_api_dl_start(app->downloads, repo, NULL, quant[0] ? quant : NULL, NULL, job, sizeof job,
-                         &e)) {
-        ok = lmx_reply_err(r, &e);
-        goto out;
-    }
+                         e))
+        return NULL;
     json_t *st = lmx_view_dl_status(app->downloads, job);
     json_t *o = st ? job_json(st)
                    : json_pack("{s:s,s:s,s:i,s:i}", "job_id", job, "status", "downloading",
@@ -280,22 +269,14 @@ int lmx_h_lms_download(lmx_req *r, const char *rest) {
     lmx_compat_iso(lmx_compat_wall(), 3, ts, sizeof ts);
     json_object_set_new(o, "started_at", json_string(ts));
     json_decref(st);
-    ok = lmx_reply_json(r, 200, o);
-out:
-    json_decref(body);
-    return ok;
+    return o;
 }
 
+LMX_HANDLER_CALL(lmx_h_lms_download, lmx_reply_work, 200, lms_download)
+
 int lmx_h_lms_download_status(lmx_req *r, const char *job_id) {
-    json_t *st = lmx_view_dl_status(lmx_req_app(r)->downloads, job_id);
-    if (!st) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "No download job with id '%.160s'.", job_id);
-        return lms_fail(r, 404, "job_not_found", "job_id", msg);
-    }
-    json_t *o = job_json(st);
-    json_decref(st);
-    return lmx_reply_json(r, 200, o);
+    return reply_found(r, lmx_view_dl_status(lmx_req_app(r)->downloads, job_id), job_json,
+                       "job_not_found", "job_id", "No download job with id '%.160s'.", job_id);
 }
 
 /* ---- generations: shared state ---- */
@@ -384,12 +365,6 @@ static void v0_cmpl_stream(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *ou
     v0_note(g, ev);
     lmx_completions_stream(g, job, ev, out);
 }
-static void v0_stream_error(lmx_gen *g, const lmx_api_err *e, lmx_buf *out) {
-    (void)g;
-    json_t *o = lmx_err_json(e);
-    lmx_sse_json(out, o);
-    json_decref(o);
-}
 
 /* Non-streamed generations see no STARTED event here (lmx_reply_gen pulls
  * them); the prefill figures come from the scheduler instead. */
@@ -414,9 +389,9 @@ static json_t *v0_cmpl_body(lmx_gen *g) {
     return o;
 }
 
-static const lmx_gen_fmt v0_chat_fmt = {"text/event-stream", v0_chat_stream, v0_stream_error,
+static const lmx_gen_fmt v0_chat_fmt = {"text/event-stream", v0_chat_stream, lmx_oai_sse_error,
                                         v0_chat_body, true};
-static const lmx_gen_fmt v0_cmpl_fmt = {"text/event-stream", v0_cmpl_stream, v0_stream_error,
+static const lmx_gen_fmt v0_cmpl_fmt = {"text/event-stream", v0_cmpl_stream, lmx_oai_sse_error,
                                         v0_cmpl_body, true};
 
 static lmx_served *v0_acquire(lmx_req *r, const json_t *body, const char *model, double *load_s,
@@ -475,15 +450,8 @@ int lmx_h_lms_v0_models(lmx_req *r, const char *id) {
     lmx_app *app = lmx_req_app(r);
     if (*id) {
         lmx_req_set_model(r, id);
-        json_t *m = lmx_compat_model(app, id);
-        if (!m) {
-            char msg[320];
-            snprintf(msg, sizeof msg, "Model '%.256s' not found.", id);
-            return lms_fail(r, 404, "model_not_found", "model", msg);
-        }
-        json_t *o = v0_entry(m);
-        json_decref(m);
-        return lmx_reply_json(r, 200, o);
+        return reply_found(r, lmx_compat_model(app, id), v0_entry, "model_not_found", "model",
+                           "Model '%.256s' not found.", id);
     }
     json_t *data = lmx_compat_models_map(app, v0_entry);
     return lmx_reply_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));

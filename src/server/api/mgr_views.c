@@ -187,12 +187,17 @@ json_t *lmx_view_download(const lmx_dl_info *i) {
     return o;
 }
 
+/* The view of a download's info when found (NULL otherwise); frees the info. */
+static json_t *view_found(bool found, lmx_dl_info *i) {
+    if (!found) return NULL;
+    json_t *o = lmx_view_download(i);
+    lmx_dl_info_free(i);
+    return o;
+}
+
 json_t *lmx_view_dl_status(lmx_dl *d, const char *id) {
     lmx_dl_info i;
-    if (!lmx_dl_get(d, id, &i)) return NULL;
-    json_t *o = lmx_view_download(&i);
-    lmx_dl_info_free(&i);
-    return o;
+    return view_found(lmx_dl_get(d, id, &i), &i);
 }
 
 json_t *lmx_view_dl_list(lmx_dl *d) {
@@ -206,8 +211,5 @@ json_t *lmx_view_dl_list(lmx_dl *d) {
 
 json_t *lmx_view_dl_wait(lmx_dl *d, const char *id, unsigned long *seen, int timeout_ms) {
     lmx_dl_info i;
-    if (!lmx_dl_wait(d, id, seen, timeout_ms, &i)) return NULL;
-    json_t *o = lmx_view_download(&i);
-    lmx_dl_info_free(&i);
-    return o;
+    return view_found(lmx_dl_wait(d, id, seen, timeout_ms, &i), &i);
 }

@@ -54,13 +54,11 @@ static void ol_not_found(lmx_api_err *e, const char *name) {
 }
 
 /* The request's "model" (or legacy "name"); NULL after answering 400. */
-static const char *ol_model_field(lmx_req *r, json_t *body, int *ok) {
+static const char *ol_model_field(lmx_req *r, json_t *body, lmx_api_err *e) {
     json_t *m = json_object_get(body, "model");
     if (!json_is_string(m) || !json_string_length(m)) m = json_object_get(body, "name");
     if (!json_is_string(m) || !json_string_length(m)) {
-        lmx_api_err e;
-        lmx_err_bad(&e, "model", "model is required");
-        *ok = lmx_reply_err(r, &e);
+        lmx_err_bad(e, "model", "model is required");
         return NULL;
     }
     lmx_req_set_model(r, json_string_value(m));
@@ -73,32 +71,31 @@ typedef struct {
     json_t *body;
     const char *name;
     char id[256];
-    int reply; /* what ol_named_read answered with, when it did */
 } ol_named;
 
-/* Reads the body and its model; false: answered already (q->reply) for a
- * bad body or a missing model. */
-static bool ol_named_read(lmx_req *r, ol_named *q) {
+/* What show, pull and delete share: reads the body and its model, runs fn
+ * (which answers) and frees the body once it has. */
+static int ol_named_call(lmx_req *r, int (*fn)(lmx_req *r, ol_named *q, lmx_api_err *e)) {
     lmx_api_err e = {0};
-    q->body = lmx_req_json(r, false, &e);
-    if (!q->body) {
-        q->reply = lmx_reply_err(r, &e);
-        return false;
+    ol_named q = {0};
+    q.body = lmx_req_json(r, false, &e);
+    if (!q.body) return lmx_reply_err(r, &e);
+    int ok;
+    q.name = ol_model_field(r, q.body, &e);
+    if (q.name) {
+        lmx_ol_name(q.name, q.id, sizeof q.id);
+        ok = fn(r, &q, &e);
+    } else {
+        ok = lmx_reply_err(r, &e);
     }
-    q->name = ol_model_field(r, q->body, &q->reply);
-    if (!q->name) {
-        json_decref(q->body);
-        return false;
-    }
-    lmx_ol_name(q->name, q->id, sizeof q->id);
-    return true;
+    json_decref(q.body);
+    return ok;
 }
 
 /* The answer for a model the store does not have, in this API's words. */
-static int ol_named_404(lmx_req *r, ol_named *q, lmx_api_err *e) {
+static int ol_named_404(lmx_req *r, const ol_named *q, lmx_api_err *e) {
     lmx_err_set(e, 404, "not_found_error", "model_not_found", "model", "model '%s' not found",
                 q->name);
-    json_decref(q->body);
     return lmx_reply_err(r, e);
 }
 
@@ -313,12 +310,24 @@ static int ol_unload(lmx_req *r, const char *req_name, const char *id, bool chat
     return lmx_reply_json(r, 200, ol_empty_done(req_name, chat, "unload"));
 }
 
-static int ol_generate(lmx_req *r, bool chat) {
-    lmx_app *app = lmx_req_app(r);
+/* What generate/chat and embed share: the clock starts before the body is
+ * read (total_duration is the whole request's), and the body is freed once
+ * fn has answered. */
+typedef int ol_body_fn(lmx_req *r, json_t *body, bool flag, double t0);
+
+static int ol_with_body(lmx_req *r, ol_body_fn *fn, bool flag) {
     double t0 = lmx_now_s();
     lmx_api_err e = {0};
     json_t *body = lmx_req_json(r, false, &e);
     if (!body) return lmx_reply_err(r, &e);
+    int ok = fn(r, body, flag, t0);
+    json_decref(body);
+    return ok;
+}
+
+static int ol_generate(lmx_req *r, json_t *body, bool chat, double t0) {
+    lmx_app *app = lmx_req_app(r);
+    lmx_api_err e = {0};
     int ok = 0;
     lmx_ol_req oq;
     if (lmx_ol_parse(body, chat, &oq, &e)) {
@@ -392,12 +401,11 @@ fail:
     ok = lmx_reply_err(r, &e);
 out:
     lmx_ol_req_free(&oq);
-    json_decref(body);
     return ok;
 }
 
-LMX_HANDLER_CALL(lmx_h_ol_chat, ol_generate, true)
-LMX_HANDLER_CALL(lmx_h_ol_generate, ol_generate, false)
+LMX_HANDLER_CALL(lmx_h_ol_chat, ol_with_body, ol_generate, true)
+LMX_HANDLER_CALL(lmx_h_ol_generate, ol_with_body, ol_generate, false)
 
 /* ---- /api/embed and the legacy /api/embeddings ---- */
 
@@ -427,21 +435,17 @@ static bool embed_empty(const json_t *v) {
 /* legacy: /api/embeddings {model, prompt} → {embedding}; else /api/embed
  * {model, input, truncate, dimensions} → {embeddings} (unit vectors;
  * dimensions keeps the first d components, renormalized, as Ollama does). */
-static int ol_embed(lmx_req *r, bool legacy) {
+static int ol_embed(lmx_req *r, json_t *body, bool legacy, double t0) {
     lmx_app *app = lmx_req_app(r);
-    double t0 = lmx_now_s();
     lmx_api_err e = {0};
-    json_t *body = lmx_req_json(r, false, &e);
-    if (!body) return lmx_reply_err(r, &e);
-    int ok = 0;
     lmx_served *s = NULL;
     lmx_embeds em = {0};
     if (!json_is_object(body)) {
         lmx_err_bad(&e, NULL, "the request body must be a JSON object");
         goto fail;
     }
-    const char *req_name = ol_model_field(r, body, &ok);
-    if (!req_name) goto out;
+    const char *req_name = ol_model_field(r, body, &e);
+    if (!req_name) goto fail;
     const char *field = legacy ? "prompt" : "input";
     const json_t *in = json_object_get(body, field), *opts = json_object_get(body, "options");
     const json_t *trunc = json_object_get(body, "truncate"),
@@ -506,19 +510,13 @@ static int ol_embed(lmx_req *r, bool legacy) {
                       "total_duration", (json_int_t)((lmx_now_s() - t0) * 1e9), "load_duration",
                       (json_int_t)(load_s * 1e9), "prompt_eval_count", em.tokens);
     }
-    ok = lmx_reply_json(r, 200, o);
-    goto out;
+    return lmx_embed_reply(r, o, &e, s, &em, NULL);
 fail:
-    ok = lmx_reply_err(r, &e);
-out:
-    if (s) lmx_mgr_release(s);
-    lmx_embeds_free(&em);
-    json_decref(body);
-    return ok;
+    return lmx_embed_reply(r, NULL, &e, s, &em, NULL);
 }
 
-LMX_HANDLER_CALL(lmx_h_ol_embed, ol_embed, false)
-LMX_HANDLER_CALL(lmx_h_ol_embeddings, ol_embed, true)
+LMX_HANDLER_CALL(lmx_h_ol_embed, ol_with_body, ol_embed, false)
+LMX_HANDLER_CALL(lmx_h_ol_embeddings, ol_with_body, ol_embed, true)
 
 /* ---- model listings ---- */
 
@@ -609,22 +607,18 @@ static json_t *ol_model_info(const lmx_gguf *g, uint64_t n_params) {
     return o;
 }
 
-int lmx_h_ol_show(lmx_req *r, const char *rest) {
-    (void)rest;
+static int ol_show(lmx_req *r, ol_named *q, lmx_api_err *e) {
     lmx_app *app = lmx_req_app(r);
-    lmx_api_err e = {0};
-    ol_named q;
-    if (!ol_named_read(r, &q)) return q.reply;
-    json_t *m = lmx_compat_model(app, q.id);
+    json_t *m = lmx_compat_model(app, q->id);
     lmx_served *s = NULL;
     if (!m) {
         /* an alias or another name the manager resolves */
-        s = lmx_api_acquire(app->mgr, q.id, &e);
+        s = lmx_api_acquire(app->mgr, q->id, e);
         if (s) m = lmx_compat_model(app, s->name);
     }
     if (!m) {
         if (s) lmx_mgr_release(s);
-        return ol_named_404(r, &q, &e);
+        return ol_named_404(r, q, e);
     }
     const char *mid = json_string_value(json_object_get(m, "id"));
     if (!s) {
@@ -671,9 +665,10 @@ int lmx_h_ol_show(lmx_req *r, const char *rest) {
     lmx_gguf_close(own);
     if (s) lmx_mgr_release(s);
     json_decref(m);
-    json_decref(q.body);
     return lmx_reply_json(r, 200, o);
 }
+
+LMX_HANDLER_CALL(lmx_h_ol_show, ol_named_call, ol_show)
 
 /* ---- the store: pull and delete ---- */
 
@@ -745,15 +740,11 @@ static bool pull_next(void *st, lmx_buf *out, int timeout_ms) {
     return more;
 }
 
-int lmx_h_ol_pull(lmx_req *r, const char *rest) {
-    (void)rest;
+static int ol_pull_model(lmx_req *r, ol_named *q, lmx_api_err *e) {
     lmx_app *app = lmx_req_app(r);
-    lmx_api_err e = {0};
-    ol_named q;
-    if (!ol_named_read(r, &q)) return q.reply;
     /* hf.co/org/repo[:QUANT] → repo and quant */
     char repo[256], quant[64] = "";
-    snprintf(repo, sizeof repo, "%s", q.id);
+    snprintf(repo, sizeof repo, "%s", q->id);
     char *colon = strrchr(repo, ':');
     if (colon && colon > strrchr(repo, '/')) {
         snprintf(quant, sizeof quant, "%s", colon + 1);
@@ -761,31 +752,27 @@ int lmx_h_ol_pull(lmx_req *r, const char *rest) {
     }
     const char *slash = strchr(repo, '/');
     if (!slash || slash == repo || !slash[1] || strchr(slash + 1, '/')) {
-        lmx_err_set(&e, 400, "invalid_request_error", NULL, "model",
+        lmx_err_set(e, 400, "invalid_request_error", NULL, "model",
                     "pull model manifest: '%s' is not a Hugging Face model: LMX pulls "
                     "hf.co/ORG/REPO[:QUANT] names from the Hugging Face Hub",
-                    q.name);
-        json_decref(q.body);
-        return lmx_reply_err(r, &e);
+                    q->name);
+        return lmx_reply_err(r, e);
     }
-    bool stream = !json_is_false(json_object_get(q.body, "stream"));
+    bool stream = !json_is_false(json_object_get(q->body, "stream"));
     ol_pull *p = calloc(1, sizeof *p);
     if (!p) {
-        json_decref(q.body);
-        lmx_err_set(&e, 500, "server_error", NULL, NULL, "out of memory");
-        return lmx_reply_err(r, &e);
+        lmx_err_set(e, 500, "server_error", NULL, NULL, "out of memory");
+        return lmx_reply_err(r, e);
     }
     p->app = app;
     char hex[65];
-    lmx_compat_digest(q.id, hex);
+    lmx_compat_digest(q->id, hex);
     snprintf(p->digest, sizeof p->digest, "sha256:%s", hex);
     if (lmx_api_dl_start(app->downloads, repo, NULL, quant[0] ? quant : NULL, NULL, p->id,
-                         sizeof p->id, &e)) {
+                         sizeof p->id, e)) {
         free(p);
-        json_decref(q.body);
-        return lmx_reply_err(r, &e);
+        return lmx_reply_err(r, e);
     }
-    json_decref(q.body);
     if (stream) {
         lmx_stream_ops ops = {.next = pull_next, .free = free};
         return lmx_reply_stream(r, "application/x-ndjson", &ops, p);
@@ -804,27 +791,25 @@ int lmx_h_ol_pull(lmx_req *r, const char *rest) {
     lmx_buf_free(&out);
     free(p);
     if (json_object_get(o, "error")) {
-        lmx_err_set(&e, 500, "server_error", NULL, NULL, "%s",
+        lmx_err_set(e, 500, "server_error", NULL, NULL, "%s",
                     json_string_value(json_object_get(o, "error")));
         json_decref(o);
-        return lmx_reply_err(r, &e);
+        return lmx_reply_err(r, e);
     }
     return lmx_reply_json(r, 200, o ? o : json_pack("{s:s}", "status", "success"));
 }
 
-int lmx_h_ol_delete(lmx_req *r, const char *rest) {
-    (void)rest;
-    lmx_api_err e = {0};
-    ol_named q;
-    if (!ol_named_read(r, &q)) return q.reply;
-    if (lmx_api_delete(lmx_req_app(r)->mgr, q.id, &e)) {
-        if (e.status == 404) return ol_named_404(r, &q, &e);
-        json_decref(q.body);
-        return lmx_reply_err(r, &e);
+LMX_HANDLER_CALL(lmx_h_ol_pull, ol_named_call, ol_pull_model)
+
+static int ol_delete(lmx_req *r, ol_named *q, lmx_api_err *e) {
+    if (lmx_api_delete(lmx_req_app(r)->mgr, q->id, e)) {
+        if (e->status == 404) return ol_named_404(r, q, e);
+        return lmx_reply_err(r, e);
     }
-    json_decref(q.body);
     return lmx_reply_empty(r, 200);
 }
+
+LMX_HANDLER_CALL(lmx_h_ol_delete, ol_named_call, ol_delete)
 
 /* ---- probes ---- */
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/json_array.h"
+
 void lmx_ol_name(const char *in, char *out, size_t cap) {
     static const char *const prefixes[] = {"https://hf.co/", "https://huggingface.co/", "hf.co/",
                                            "huggingface.co/"};
@@ -182,57 +184,53 @@ static int no_images(lmx_api_err *e) {
     return -1;
 }
 
+/* One Ollama chat message → OpenAI's. */
+static json_t *ol_message(const json_t *m, size_t i, void *ctx, lmx_api_err *e) {
+    (void)ctx;
+    if (!json_is_object(m) || !json_is_string(json_object_get(m, "role"))) {
+        lmx_err_bad(e, "messages", "messages[%zu]: expected an object with a role", i);
+        return NULL;
+    }
+    if (has_images(m)) {
+        no_images(e);
+        return NULL;
+    }
+    json_t *c = json_object_get(m, "content");
+    json_t *n = json_pack("{s:O,s:o}", "role", json_object_get(m, "role"), "content",
+                          c && !json_is_null(c) ? json_incref(c) : json_string(""));
+    json_t *tn = json_object_get(m, "tool_name");
+    if (json_is_string(tn)) json_object_set(n, "name", tn);
+    json_t *tcs = json_object_get(m, "tool_calls");
+    if (json_is_array(tcs) && json_array_size(tcs)) {
+        json_t *calls = json_array();
+        size_t j;
+        json_t *tc;
+        json_array_foreach(tcs, j, tc) {
+            json_t *fn = json_object_get(tc, "function");
+            json_t *args = json_object_get(fn, "arguments");
+            char *a = json_is_string(args)
+                          ? strdup(json_string_value(args))
+                          : json_dumps(args ? args : json_object(), JSON_COMPACT | JSON_ENCODE_ANY);
+            char id[32];
+            snprintf(id, sizeof id, "call_%zu_%zu", i, j);
+            const char *name = json_string_value(json_object_get(fn, "name"));
+            json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type",
+                                                   "function", "function", "name", name ? name : "",
+                                                   "arguments", a ? a : "{}"));
+            free(a);
+        }
+        json_object_set_new(n, "tool_calls", calls);
+    }
+    return n;
+}
+
 /* Ollama chat messages → OpenAI's. */
 static json_t *ol_messages(const json_t *msgs, lmx_api_err *e) {
     if (!json_is_array(msgs)) {
         lmx_err_bad(e, "messages", "messages must be an array");
         return NULL;
     }
-    json_t *out = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(msgs, i, m) {
-        if (!json_is_object(m) || !json_is_string(json_object_get(m, "role"))) {
-            lmx_err_bad(e, "messages", "messages[%zu]: expected an object with a role", i);
-            goto fail;
-        }
-        if (has_images(m)) {
-            no_images(e);
-            goto fail;
-        }
-        json_t *c = json_object_get(m, "content");
-        json_t *n = json_pack("{s:O,s:o}", "role", json_object_get(m, "role"), "content",
-                              c && !json_is_null(c) ? json_incref(c) : json_string(""));
-        json_t *tn = json_object_get(m, "tool_name");
-        if (json_is_string(tn)) json_object_set(n, "name", tn);
-        json_t *tcs = json_object_get(m, "tool_calls");
-        if (json_is_array(tcs) && json_array_size(tcs)) {
-            json_t *calls = json_array();
-            size_t j;
-            json_t *tc;
-            json_array_foreach(tcs, j, tc) {
-                json_t *fn = json_object_get(tc, "function");
-                json_t *args = json_object_get(fn, "arguments");
-                char *a = json_is_string(args) ? strdup(json_string_value(args))
-                                               : json_dumps(args ? args : json_object(),
-                                                            JSON_COMPACT | JSON_ENCODE_ANY);
-                char id[32];
-                snprintf(id, sizeof id, "call_%zu_%zu", i, j);
-                const char *name = json_string_value(json_object_get(fn, "name"));
-                json_array_append_new(calls,
-                                      json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type",
-                                                "function", "function", "name", name ? name : "",
-                                                "arguments", a ? a : "{}"));
-                free(a);
-            }
-            json_object_set_new(n, "tool_calls", calls);
-        }
-        json_array_append_new(out, n);
-    }
-    return out;
-fail:
-    json_decref(out);
-    return NULL;
+    return lmx_jmap(msgs, ol_message, NULL, e);
 }
 
 int lmx_ol_parse(json_t *body, bool chat, lmx_ol_req *q, lmx_api_err *e) {

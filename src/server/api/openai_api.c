@@ -24,7 +24,7 @@ static void chat_end(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
 static void cmpl_end(lmx_gen *g, int job, const lmx_event *ev, lmx_buf *out) {
     lmx_completions_stream(g, job, ev, out);
 }
-static void sse_error(lmx_gen *g, const lmx_api_err *e, lmx_buf *out) {
+void lmx_oai_sse_error(lmx_gen *g, const lmx_api_err *e, lmx_buf *out) {
     (void)g;
     json_t *o = lmx_err_json(e);
     lmx_sse_json(out, o);
@@ -37,8 +37,10 @@ static json_t *cmpl_body(lmx_gen *g) {
     return lmx_completions_response(g);
 }
 
-const lmx_gen_fmt lmx_fmt_chat = {"text/event-stream", chat_end, sse_error, chat_body, true};
-const lmx_gen_fmt lmx_fmt_completions = {"text/event-stream", cmpl_end, sse_error, cmpl_body, true};
+const lmx_gen_fmt lmx_fmt_chat = {"text/event-stream", chat_end, lmx_oai_sse_error, chat_body,
+                                  true};
+const lmx_gen_fmt lmx_fmt_completions = {"text/event-stream", cmpl_end, lmx_oai_sse_error,
+                                         cmpl_body, true};
 
 lmx_gen *lmx_oai_start(lmx_served *s, lmx_oai_kind kind, const lmx_oai_req *q, lmx_api_err *e) {
     lmx_gen *g = kind == LMX_OAI_CHAT ? lmx_chat_start(s, q, e) : lmx_completions_start(s, q, e);

@@ -14,6 +14,9 @@ lmx_handler_fn lmx_h_health, lmx_h_models, lmx_h_chat, lmx_h_completions;
 
 /* The chat / completions encoders; the WebSocket endpoint reuses the chat one. */
 extern const lmx_gen_fmt lmx_fmt_chat, lmx_fmt_completions;
+/* Their in-stream error: OpenAI's error object as one SSE data event (the
+ * LM Studio v0 routes send the same). */
+void lmx_oai_sse_error(lmx_gen *g, const lmx_api_err *e, lmx_buf *out);
 
 /* lmx_chat_start or lmx_completions_start, as kind says; on failure s is
  * released (NULL with e set). */

@@ -13,7 +13,7 @@
 
 struct lmx_rstore {
     pthread_mutex_t mu; /* guards db and the opening */
-    char *path;         /* NULL: in memory */
+    const char *path;   /* NULL: in memory; else stored after the struct */
     int max_rows;
     long long max_age_s;
     sqlite3 *db;
@@ -21,12 +21,11 @@ struct lmx_rstore {
 };
 
 lmx_rstore *lmx_rstore_new(const char *path, int max_rows, long long max_age_s) {
-    lmx_rstore *st = calloc(1, sizeof *st);
+    /* one allocation: the struct, then its path */
+    size_t plen = path ? strlen(path) + 1 : 0;
+    lmx_rstore *st = calloc(1, sizeof *st + plen);
     if (!st) return NULL;
-    if (path && !(st->path = strdup(path))) {
-        free(st);
-        return NULL;
-    }
+    if (path) st->path = memcpy(st + 1, path, plen);
     pthread_mutex_init(&st->mu, NULL);
     st->max_rows = max_rows;
     st->max_age_s = max_age_s;
@@ -37,7 +36,6 @@ void lmx_rstore_free(lmx_rstore *st) {
     if (!st) return;
     if (st->db) sqlite3_close(st->db);
     pthread_mutex_destroy(&st->mu);
-    free(st->path);
     free(st);
 }
 

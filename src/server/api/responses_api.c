@@ -30,6 +30,7 @@
 #include "server/api/responses_api.h"
 #include "server/api/skills_chat.h"
 #include "server/core/chat_bridge.h"
+#include "util/json_array.h"
 #include "util/log.h"
 
 /* ---- request fields ---- */
@@ -83,6 +84,14 @@ static int field_policy(const char *k) {
 static int bad(lmx_api_err *e, const char *param, const char *msg) {
     lmx_err_bad(e, param, "%s", msg);
     return -1;
+}
+
+/* An optional field v (NULL: absent) of the type `is` checks: false, with e
+ * naming what it should be, when it is given with another. */
+static bool typed(const json_t *v, bool is, const char *name, const char *what, lmx_api_err *e) {
+    if (!v || is) return true;
+    lmx_err_bad(e, name, "Invalid type for '%s': expected %s.", name, what);
+    return false;
 }
 
 /* The text of a content value: a string, or parts of type input_text /
@@ -233,6 +242,19 @@ static void give_id(json_t *it) {
     json_object_set_new(it, "id", json_string(id));
 }
 
+/* One input item as a conversation item: a copy, a message when it has a
+ * role and no type, with an id. */
+static json_t *input_item(const json_t *it, size_t i, void *ctx, lmx_api_err *e) {
+    (void)ctx;
+    (void)i;
+    (void)e;
+    json_t *c = json_is_object(it) ? json_deep_copy(it) : json_incref((json_t *)it);
+    if (json_is_object(c) && !json_object_get(c, "type") && json_object_get(c, "role"))
+        json_object_set_new(c, "type", json_string("message"));
+    give_id(c);
+    return c;
+}
+
 /* Request input → conversation items (new reference): a string is one user
  * message; items without a type are messages; each gets an id. */
 static json_t *input_items(const json_t *input, lmx_api_err *e) {
@@ -246,17 +268,7 @@ static json_t *input_items(const json_t *input, lmx_api_err *e) {
         bad(e, "input", "Invalid type for 'input': expected a string or an array of items.");
         return NULL;
     }
-    json_t *items = json_array();
-    size_t i;
-    json_t *it;
-    json_array_foreach(input, i, it) {
-        json_t *c = json_is_object(it) ? json_deep_copy(it) : json_incref(it);
-        if (json_is_object(c) && !json_object_get(c, "type") && json_object_get(c, "role"))
-            json_object_set_new(c, "type", json_string("message"));
-        give_id(c);
-        json_array_append_new(items, c);
-    }
-    return items;
+    return lmx_jmap(input, input_item, NULL, e);
 }
 
 /* The tools as a response object repeats them: each function tool with its
@@ -282,45 +294,40 @@ static json_t *echo_tools(const json_t *tools) {
     return out;
 }
 
-/* Function tools → chat tools. */
+/* A function tool → a chat tool. */
+static json_t *chat_tool(const json_t *t, size_t i, void *ctx, lmx_api_err *e) {
+    (void)ctx;
+    char w[48];
+    snprintf(w, sizeof w, "tools[%zu]", i);
+    const char *type = lmx_jstr(t, "type"), *name = lmx_jstr(t, "name");
+    if (type && !strcmp(type, "skill")) /* an LMX skill: run by the server (skills_chat.h) */
+        return json_incref((json_t *)t);
+    if (!type || strcmp(type, "function")) {
+        lmx_err_bad(e, w,
+                    "Invalid '%s.type': only tools of type 'function' (and LMX's 'skill') are "
+                    "supported by this server; got '%s'.",
+                    w, type ? type : "(none)");
+        return NULL;
+    }
+    if (!name) {
+        lmx_err_bad(e, w, "Missing required parameter: '%s.name'.", w);
+        return NULL;
+    }
+    json_t *fn = json_pack("{s:s}", "name", name);
+    const char *keys[] = {"description", "parameters", "strict"};
+    for (int k = 0; k < 3; k++) {
+        json_t *v = lmx_jopt(t, keys[k]);
+        if (v) json_object_set(fn, keys[k], v);
+    }
+    return json_pack("{s:s,s:o}", "type", "function", "function", fn);
+}
+
 static json_t *chat_tools(const json_t *tools, lmx_api_err *e) {
     if (!json_is_array(tools)) {
         bad(e, "tools", "Invalid type for 'tools': expected an array.");
         return NULL;
     }
-    json_t *out = json_array();
-    size_t i;
-    json_t *t;
-    json_array_foreach(tools, i, t) {
-        char w[48];
-        snprintf(w, sizeof w, "tools[%zu]", i);
-        const char *type = lmx_jstr(t, "type"), *name = lmx_jstr(t, "name");
-        if (type && !strcmp(type, "skill")) { /* an LMX skill: run by the server (skills_chat.h) */
-            json_array_append(out, t);
-            continue;
-        }
-        if (!type || strcmp(type, "function")) {
-            lmx_err_bad(e, w,
-                        "Invalid '%s.type': only tools of type 'function' (and LMX's 'skill') are "
-                        "supported by this server; got '%s'.",
-                        w, type ? type : "(none)");
-            json_decref(out);
-            return NULL;
-        }
-        if (!name) {
-            lmx_err_bad(e, w, "Missing required parameter: '%s.name'.", w);
-            json_decref(out);
-            return NULL;
-        }
-        json_t *fn = json_pack("{s:s}", "name", name);
-        const char *keys[] = {"description", "parameters", "strict"};
-        for (int k = 0; k < 3; k++) {
-            json_t *v = lmx_jopt(t, keys[k]);
-            if (v) json_object_set(fn, keys[k], v);
-        }
-        json_array_append_new(out, json_pack("{s:s,s:o}", "type", "function", "function", fn));
-    }
-    return out;
+    return lmx_jmap(tools, chat_tool, NULL, e);
 }
 
 static json_t *chat_tool_choice(const json_t *tc, lmx_api_err *e) {
@@ -368,20 +375,19 @@ typedef struct {
     long long created_at;
     json_t *echo;         /* the request's fields a response object repeats */
     json_t *conversation; /* input items (stored ones first) */
-    bool store, parallel;
+    bool store;
     /* output so far */
     int seq;
     bool created_sent, finished;
     const char *finish; /* "stop" | "length" */
     json_t *output;
-    lmx_tc *tc;
+    lmx_bridge_calls calls;
     int msg_index; /* output index of the open message item; -1: none */
     char msg_id[40];
     lmx_buf text;
     int rs_index; /* output index of the open reasoning item; -1: none */
     char rs_id[40];
     lmx_buf thought;
-    int n_calls;
 } rstate;
 
 static void rstate_free(void *p) {
@@ -390,7 +396,7 @@ static void rstate_free(void *p) {
     json_decref(st->echo);
     json_decref(st->conversation);
     json_decref(st->output);
-    lmx_tc_free(st->tc);
+    lmx_tc_free(st->calls.tc);
     lmx_buf_free(&st->text);
     lmx_buf_free(&st->thought);
     free(st);
@@ -543,10 +549,8 @@ static void close_message(rstate *st, lmx_buf *out) {
 static void add_call(void *vst, lmx_buf *out, const char *call_id, const char *name,
                      const char *args) {
     rstate *st = vst;
-    if (!st->parallel && st->n_calls) return;
     close_reasoning(st, out);
     close_message(st, out);
-    st->n_calls++;
     char fc_id[40];
     lmx_rand_id(fc_id, sizeof fc_id, "fc_");
     int idx = (int)json_array_size(st->output);
@@ -568,7 +572,7 @@ static void add_call(void *vst, lmx_buf *out, const char *call_id, const char *n
 }
 
 static void feed(lmx_gen *g, rstate *st, lmx_buf *out, const char *text, size_t len) {
-    lmx_bridge_parse(g, &st->tc, text, len, false, add_text, add_call, st, out);
+    lmx_bridge_parse(g, &st->calls, text, len, false, add_text, add_call, st, out);
 }
 
 /* The output has a message or a call (not only reasoning). */
@@ -582,7 +586,7 @@ static bool has_answer(const rstate *st) {
 
 static void finish(lmx_gen *g, rstate *st, lmx_buf *out, const char *reason) {
     if (st->finished) return;
-    lmx_bridge_parse(g, &st->tc, NULL, 0, true, add_text, add_call, st, out);
+    lmx_bridge_parse(g, &st->calls, NULL, 0, true, add_text, add_call, st, out);
     st->finish = reason ? reason : "stop";
     close_reasoning(st, out);
     /* every response says something: no calls and no text is an empty message */
@@ -697,27 +701,12 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
         bad(e, "input", "Missing required parameter: 'input'.");
         return NULL;
     }
-    if (instr && !json_is_string(instr)) {
-        bad(e, "instructions", "Invalid type for 'instructions': expected a string.");
+    if (!typed(instr, json_is_string(instr), "instructions", "a string", e) ||
+        !typed(prev, json_is_string(prev), "previous_response_id", "a string", e) ||
+        !typed(store, json_is_boolean(store), "store", "a boolean", e) ||
+        !typed(meta, json_is_object(meta), "metadata", "an object", e) ||
+        !typed(reasoning, json_is_object(reasoning), "reasoning", "an object", e))
         return NULL;
-    }
-    if (prev && !json_is_string(prev)) {
-        bad(e, "previous_response_id",
-            "Invalid type for 'previous_response_id': expected a string.");
-        return NULL;
-    }
-    if (store && !json_is_boolean(store)) {
-        bad(e, "store", "Invalid type for 'store': expected a boolean.");
-        return NULL;
-    }
-    if (meta && !json_is_object(meta)) {
-        bad(e, "metadata", "Invalid type for 'metadata': expected an object.");
-        return NULL;
-    }
-    if (reasoning && !json_is_object(reasoning)) {
-        bad(e, "reasoning", "Invalid type for 'reasoning': expected an object.");
-        return NULL;
-    }
     st->store = !store || json_is_true(store);
 
     /* the conversation: a stored one first */
@@ -785,13 +774,13 @@ static json_t *translate(lmx_app *app, json_t *req, rstate *st, lmx_api_err *e) 
 
     /* what the response object repeats of the request, with OpenAI's defaults */
     json_t *par = lmx_jopt(req, "parallel_tool_calls");
-    st->parallel = !par || json_is_true(par);
+    st->calls.parallel = !par || json_is_true(par);
     json_t *temp = lmx_jopt(req, "temperature"), *top_p = lmx_jopt(req, "top_p"),
            *mot = lmx_jopt(req, "max_output_tokens"), *user = lmx_jopt(req, "user");
     st->echo = json_pack(
         "{s:o,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:s,s:o,s:i,s:n,s:s}", "instructions",
         keep(instr), "max_output_tokens", keep(mot), "metadata", meta ? keep(meta) : json_object(),
-        "previous_response_id", keep(prev), "parallel_tool_calls", st->parallel, "reasoning",
+        "previous_response_id", keep(prev), "parallel_tool_calls", st->calls.parallel, "reasoning",
         reasoning ? keep(reasoning) : json_pack("{s:n,s:n}", "effort", "summary"), "temperature",
         temp ? keep(temp) : json_real(1.0), "top_p", top_p ? keep(top_p) : json_real(1.0), "store",
         st->store, "text", text ? keep(text) : json_pack("{s:{s:s}}", "format", "type", "text"),

@@ -23,22 +23,24 @@ json_t *lmx_buf_json_string(lmx_buf *b) {
     return s;
 }
 
-void lmx_bridge_parse(const lmx_gen *g, lmx_tc **tc, const char *text, size_t len, bool finish,
-                      lmx_bridge_text_fn on_text, lmx_bridge_call_fn on_call, void *st,
+void lmx_bridge_parse(const lmx_gen *g, lmx_bridge_calls *c, const char *text, size_t len,
+                      bool finish, lmx_bridge_text_fn on_text, lmx_bridge_call_fn on_call, void *st,
                       lmx_buf *out) {
-    if (!*tc) *tc = lmx_chat_parser(g, 0);
-    if (!*tc || (!finish && !len)) return;
+    if (!c->tc) c->tc = lmx_chat_parser(g, 0);
+    if (!c->tc || (!finish && !len)) return;
     lmx_tc_delta d = {0};
     if (finish)
-        lmx_tc_finish(*tc, &d);
+        lmx_tc_finish(c->tc, &d);
     else
-        lmx_tc_feed(*tc, text, len, &d);
+        lmx_tc_feed(c->tc, text, len, &d);
     for (int i = 0; i < d.n; i++) {
         const lmx_tc_item *it = &d.items[i];
-        if (it->index < 0)
+        if (it->index < 0) {
             on_text(st, out, it->text, it->len);
-        else
+        } else if (c->parallel || !c->n_calls) {
+            c->n_calls++;
             on_call(st, out, it->id, it->name, it->text);
+        }
     }
     lmx_tc_delta_clear(&d);
 }

@@ -65,11 +65,20 @@ typedef void (*lmx_bridge_text_fn)(void *st, lmx_buf *out, const char *text, siz
 typedef void (*lmx_bridge_call_fn)(void *st, lmx_buf *out, const char *id, const char *name,
                                    const char *args);
 
-/* Runs a choice's generated text through its tool-call parser *tc (created
- * on first use); finish: the output ended, flush what the parser holds.
- * Text and calls reach on_text / on_call in the order they were written. */
-void lmx_bridge_parse(const lmx_gen *g, lmx_tc **tc, const char *text, size_t len, bool finish,
-                      lmx_bridge_text_fn on_text, lmx_bridge_call_fn on_call, void *st,
+/* A choice's tool calls as an encoder sees them: its parser (created on
+ * first use, freed by the encoder) and the calls passed on so far. Without
+ * parallel (parallel_tool_calls false) only the first call is passed on. */
+typedef struct {
+    lmx_tc *tc;
+    bool parallel;
+    int n_calls;
+} lmx_bridge_calls;
+
+/* Runs a choice's generated text through its tool-call parser; finish: the
+ * output ended, flush what the parser holds. Text and calls reach on_text /
+ * on_call in the order they were written. */
+void lmx_bridge_parse(const lmx_gen *g, lmx_bridge_calls *c, const char *text, size_t len,
+                      bool finish, lmx_bridge_text_fn on_text, lmx_bridge_call_fn on_call, void *st,
                       lmx_buf *out);
 
 #endif

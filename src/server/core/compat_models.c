@@ -12,6 +12,7 @@
 #include "manager/manager.h"
 #include "util/clock.h"
 #include "util/json.h"
+#include "util/json_array.h"
 #include "server/core/mgr_error.h"
 #include "server/api/mgr_views.h"
 
@@ -101,16 +102,6 @@ static json_t *loaded_part(const json_t *le, const lmx_served *s) {
     return o;
 }
 
-static json_t *find_id(json_t *arr, const char *id) {
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v) {
-        const char *x = json_string_value(json_object_get(v, "id"));
-        if (x && !strcmp(x, id)) return v;
-    }
-    return NULL;
-}
-
 json_t *lmx_compat_models(lmx_app *app) {
     json_t *out = json_array();
     json_t *store = lmx_view_store(app->mgr);
@@ -141,14 +132,14 @@ json_t *lmx_compat_models(lmx_app *app) {
         const lmx_served *s = NULL;
         for (int k = 0; k < n; k++)
             if (!strcmp(list[k]->name, id)) s = list[k];
-        json_t *le = find_id(loaded, id);
+        json_t *le = lmx_jfind(loaded, "id", id);
         json_object_set_new(o, "loaded", s || le ? loaded_part(le, s) : json_null());
         json_array_append_new(out, o);
     }
     /* loaded models the store does not list (served from a file given at start) */
     for (int k = 0; k < n; k++) {
         const lmx_served *s = list[k];
-        if (find_id(out, s->name)) continue;
+        if (lmx_jfind(out, "id", s->name)) continue;
         uint64_t size = 0;
         for (int f = 0; f < s->m->gguf->n_files; f++) size += s->m->gguf->files[f].size;
         json_t *o =
@@ -157,7 +148,7 @@ json_t *lmx_compat_models(lmx_app *app) {
                       s->quant, "parameters", (json_int_t)s->n_params, "context_length",
                       s->m->hp.n_ctx_train > 0 ? s->m->hp.n_ctx_train : s->n_ctx, "supports_tools",
                       s->tmpl_tools, "sha256", "modified", (json_int_t)s->created);
-        json_object_set_new(o, "loaded", loaded_part(find_id(loaded, s->name), s));
+        json_object_set_new(o, "loaded", loaded_part(lmx_jfind(loaded, "id", s->name), s));
         json_array_append_new(out, o);
     }
     lmx_mgr_list_release(list, n);
@@ -168,7 +159,7 @@ json_t *lmx_compat_models(lmx_app *app) {
 
 json_t *lmx_compat_model(lmx_app *app, const char *id) {
     json_t *all = lmx_compat_models(app);
-    json_t *e = find_id(all, id);
+    json_t *e = lmx_jfind(all, "id", id);
     if (e) json_incref(e);
     json_decref(all);
     return e;

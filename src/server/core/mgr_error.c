@@ -86,31 +86,29 @@ lmx_served *lmx_api_load(lmx_mgr *m, const lmx_load_req *q, lmx_api_err *e) {
     return s;
 }
 
+/* A manager call's int result passed on, a failure mapped into e. */
+static int mapped(int rc, const lmx_mgr_err *me, lmx_api_err *e) {
+    if (rc) lmx_err_from_mgr(e, me);
+    return rc;
+}
+
 int lmx_api_unload(lmx_mgr *m, const char *model, lmx_api_err *e) {
     lmx_mgr_err me;
-    int rc = lmx_mgr_unload(m, model, &me);
-    if (rc) lmx_err_from_mgr(e, &me);
-    return rc;
+    return mapped(lmx_mgr_unload(m, model, &me), &me, e);
 }
 
 int lmx_api_delete(lmx_mgr *m, const char *model, lmx_api_err *e) {
     lmx_mgr_err me;
-    int rc = lmx_mgr_delete(m, model, &me);
-    if (rc) lmx_err_from_mgr(e, &me);
-    return rc;
+    return mapped(lmx_mgr_delete(m, model, &me), &me, e);
 }
 
 int lmx_api_dl_start(lmx_dl *d, const char *repo, const char *file, const char *quant,
                      const char *revision, char *id, size_t idlen, lmx_api_err *e) {
     lmx_mgr_err me;
-    int rc = lmx_dl_start(d, repo, file, quant, revision, id, idlen, &me);
-    if (rc) lmx_err_from_mgr(e, &me);
-    return rc;
+    return mapped(lmx_dl_start(d, repo, file, quant, revision, id, idlen, &me), &me, e);
 }
 
 int lmx_api_dl_cancel(lmx_dl *d, const char *id, lmx_api_err *e) {
     lmx_mgr_err me;
-    int rc = lmx_dl_cancel(d, id, &me);
-    if (rc) lmx_err_from_mgr(e, &me);
-    return rc;
+    return mapped(lmx_dl_cancel(d, id, &me), &me, e);
 }

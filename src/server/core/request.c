@@ -92,24 +92,15 @@ static const char *refusal_reason(const char *name) {
     return NULL;
 }
 
+/* What an error calls each JSON type ("but got a string instead"). */
 static const char *type_name(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a decimal";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
+    static const char *const names[] = {
+        [JSON_OBJECT] = "an object",   [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
+        [JSON_INTEGER] = "an integer", [JSON_REAL] = "a decimal", [JSON_TRUE] = "a boolean",
+        [JSON_FALSE] = "a boolean",    [JSON_NULL] = "null",
+    };
+    unsigned t = (unsigned)json_typeof(v);
+    return t < sizeof names / sizeof names[0] && names[t] ? names[t] : "null";
 }
 
 static int bad_type(lmx_api_err *e, const char *name, const char *want, const json_t *v) {
@@ -435,11 +426,13 @@ static int parse_reasoning(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
         const char *s = json_string_value(v);
         if (!s) return bad_type(e, "reasoning_effort", "a string", v);
         bool ok = false;
-        for (size_t i = 0; i < sizeof efforts / sizeof efforts[0]; i++) ok = ok || !strcmp(s, efforts[i]);
+        for (size_t i = 0; i < sizeof efforts / sizeof efforts[0]; i++)
+            ok = ok || !strcmp(s, efforts[i]);
         if (!ok) {
             lmx_err_bad(e, "reasoning_effort",
                         "Invalid 'reasoning_effort': expected one of none, minimal, low, medium, "
-                        "high; got '%s'.", s);
+                        "high; got '%s'.",
+                        s);
             return -1;
         }
         r->reasoning_effort = s;
@@ -451,7 +444,8 @@ static int parse_reasoning(json_t *body, lmx_oai_req *r, lmx_api_err *e) {
         if (strcmp(s, "none") && strcmp(s, "auto") && strcmp(s, "deepseek")) {
             lmx_err_bad(e, "reasoning_format",
                         "Invalid 'reasoning_format': expected 'auto', 'deepseek' (the thought in "
-                        "reasoning_content) or 'none' (left in content); got '%s'.", s);
+                        "reasoning_content) or 'none' (left in content); got '%s'.",
+                        s);
             return -1;
         }
         r->reasoning_none = !strcmp(s, "none");

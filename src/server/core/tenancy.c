@@ -18,6 +18,7 @@
 
 #include "server/core/ident.h"
 #include "util/clock.h"
+#include "util/fail.h"
 #include "util/topn.h"
 
 #define MAX_TENANTS 64
@@ -205,72 +206,78 @@ void lmx_tenancy_close(lmx_tenancy *t) {
 
 /* ---- configuration ---- */
 
-/* "NAME:weight=3,rpm=60;NAME2:..." into tenants (their usage is kept). */
-static int parse_tenants(const char *s, tenant *out, int *n_out, char *err, size_t errlen) {
+/* Parses one entry p of a list (its leading blanks skipped; not blank) into
+ * slot i of the caller's array out: 0, or -1 with err set. */
+typedef int entry_fn(char *p, int i, void *out, char *err, size_t errlen);
+
+/* Parses the list s, whose entries end at a character of seps and are
+ * shorter than max, entry by entry with fn (blank ones skipped): how many
+ * there were, or -1 with err set (what names the list). */
+static int parse_list(const char *s, const char *seps, size_t max, const char *what, entry_fn *fn,
+                      void *out, char *err, size_t errlen) {
     int n = 0;
+    char one[512];
     while (s && *s) {
-        size_t len = strcspn(s, ";");
-        char one[512];
-        if (len >= sizeof one) return snprintf(err, errlen, "tenants: entry too long"), -1;
+        size_t len = strcspn(s, seps);
+        if (len >= max || len >= sizeof one)
+            return lmx_fail(err, errlen, "%s: entry too long", what);
         memcpy(one, s, len);
         one[len] = 0;
-        s += len + (s[len] == ';');
+        s += len + (s[len] != 0);
         char *p = one;
         while (isspace((unsigned char)*p)) p++;
-        if (!*p) continue;
-        char *colon = strchr(p, ':');
-        if (colon) *colon = 0;
-        char *end = p + strlen(p);
-        while (end > p && isspace((unsigned char)end[-1])) *--end = 0;
-        if (!name_ok(p))
-            return snprintf(err, errlen,
-                            "tenants: '%s' is not a tenant name (letters, digits, - _ . @; "
-                            "under 64)",
-                            p),
-                   -1;
-        if (n == MAX_TENANTS) return snprintf(err, errlen, "tenants: at most %d", MAX_TENANTS), -1;
-        tenant *x = &out[n++];
-        memset(x, 0, sizeof *x);
-        snprintf(x->name, sizeof x->name, "%s", p);
-        x->weight = 1;
-        for (char *kv = colon ? strtok(colon + 1, ",") : NULL; kv; kv = strtok(NULL, ",")) {
-            while (isspace((unsigned char)*kv)) kv++;
-            char *eq = strchr(kv, '=');
-            if (!eq)
-                return snprintf(err, errlen, "tenants: %s: expected KEY=VALUE, got '%s'", x->name,
-                                kv),
-                       -1;
-            *eq = 0;
-            char *v = eq + 1, *e;
-            double d = strtod(v, &e);
-            while (isspace((unsigned char)*e)) e++;
-            if (!*v || *e || !(d >= 0 && d <= 1e15))
-                return snprintf(err, errlen, "tenants: %s: %s: expected a number, got '%s'",
-                                x->name, kv, v),
-                       -1;
-            if (!strcmp(kv, "weight")) {
-                if (!(d > 0 && d <= 1000))
-                    return snprintf(err, errlen, "tenants: %s: weight must be > 0 and <= 1000",
-                                    x->name),
-                           -1;
-                x->weight = d;
-            } else if (!strcmp(kv, "rpm"))
-                x->rpm = (long)d;
-            else if (!strcmp(kv, "tpm"))
-                x->tpm = (long)d;
-            else if (!strcmp(kv, "tpd"))
-                x->tpd = (long)d;
-            else if (!strcmp(kv, "inflight"))
-                x->inflight_cap = (long)d;
-            else
-                return snprintf(err, errlen,
-                                "tenants: %s: unknown setting '%s' (known: weight, rpm, tpm, tpd, "
-                                "inflight)",
-                                x->name, kv),
-                       -1;
-        }
+        if (*p && fn(p, n++, out, err, errlen)) return -1;
     }
-    *n_out = n;
+    return n;
+}
+
+/* One entry of the tenants list: "NAME:weight=3,rpm=60" (entries end at ';'). */
+static int tenant_entry(char *p, int i, void *out, char *err, size_t errlen) {
+    char *colon = strchr(p, ':');
+    if (colon) *colon = 0;
+    char *end = p + strlen(p);
+    while (end > p && isspace((unsigned char)end[-1])) *--end = 0;
+    if (!name_ok(p))
+        return lmx_fail(err, errlen,
+                        "tenants: '%s' is not a tenant name (letters, digits, - _ . @; "
+                        "under 64)",
+                        p);
+    if (i == MAX_TENANTS) return lmx_fail(err, errlen, "tenants: at most %d", MAX_TENANTS);
+    tenant *x = (tenant *)out + i;
+    memset(x, 0, sizeof *x);
+    snprintf(x->name, sizeof x->name, "%s", p);
+    x->weight = 1;
+    for (char *kv = colon ? strtok(colon + 1, ",") : NULL; kv; kv = strtok(NULL, ",")) {
+        while (isspace((unsigned char)*kv)) kv++;
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            return lmx_fail(err, errlen, "tenants: %s: expected KEY=VALUE, got '%s'", x->name, kv);
+        *eq = 0;
+        char *v = eq + 1, *e;
+        double d = strtod(v, &e);
+        while (isspace((unsigned char)*e)) e++;
+        if (!*v || *e || !(d >= 0 && d <= 1e15))
+            return lmx_fail(err, errlen, "tenants: %s: %s: expected a number, got '%s'", x->name,
+                            kv, v);
+        if (!strcmp(kv, "weight")) {
+            if (!(d > 0 && d <= 1000))
+                return lmx_fail(err, errlen, "tenants: %s: weight must be > 0 and <= 1000",
+                                x->name);
+            x->weight = d;
+        } else if (!strcmp(kv, "rpm"))
+            x->rpm = (long)d;
+        else if (!strcmp(kv, "tpm"))
+            x->tpm = (long)d;
+        else if (!strcmp(kv, "tpd"))
+            x->tpd = (long)d;
+        else if (!strcmp(kv, "inflight"))
+            x->inflight_cap = (long)d;
+        else
+            return lmx_fail(err, errlen,
+                            "tenants: %s: unknown setting '%s' (known: weight, rpm, tpm, tpd, "
+                            "inflight)",
+                            x->name, kv);
+    }
     return 0;
 }
 
@@ -281,55 +288,43 @@ static bool hex64(const char *s) {
     return true;
 }
 
-static int parse_keys(const char *s, key_ent *out, int *n_out, char *err, size_t errlen) {
-    int n = 0;
-    while (s && *s) {
-        size_t len = strcspn(s, ";,");
-        char one[200];
-        if (len >= sizeof one) return snprintf(err, errlen, "api_keys: entry too long"), -1;
-        memcpy(one, s, len);
-        one[len] = 0;
-        s += len + (s[len] != 0);
-        char *p = one;
-        while (isspace((unsigned char)*p)) p++;
-        if (!*p) continue;
-        char *colon = strrchr(p, ':');
-        if (!colon)
-            return snprintf(err, errlen, "api_keys: expected TENANT:SHA256HEX, got '%.40s'", p), -1;
-        *colon = 0;
-        char *h = colon + 1;
-        if (!strncmp(h, "sha256", 6) && colon > p && !strcmp(colon - 6, "sha256")) {
-            /* TENANT:sha256:HEX: the last colon split off HEX; drop the scheme */
-            colon[-7] = 0;
-        }
-        if (!name_ok(p)) return snprintf(err, errlen, "api_keys: '%s' is not a tenant name", p), -1;
-        if (!hex64(h))
-            return snprintf(err, errlen,
-                            "api_keys: %s: expected the key's SHA-256 as 64 hex digits (`printf "
-                            "%%s KEY | sha256sum`), not the key itself",
-                            p),
-                   -1;
-        if (n == MAX_KEYS) return snprintf(err, errlen, "api_keys: at most %d", MAX_KEYS), -1;
-        key_ent *k = &out[n++];
-        snprintf(k->tenant, sizeof k->tenant, "%s", p);
-        for (int i = 0; i < 64; i++) k->hash[i] = (char)tolower((unsigned char)h[i]);
-        k->hash[64] = 0;
-        snprintf(k->id, sizeof k->id, "config");
+/* One entry of the api_keys list: "TENANT:SHA256HEX" (entries end at ';' or ','). */
+static int key_entry(char *p, int i, void *out, char *err, size_t errlen) {
+    char *colon = strrchr(p, ':');
+    if (!colon) return lmx_fail(err, errlen, "api_keys: expected TENANT:SHA256HEX, got '%.40s'", p);
+    *colon = 0;
+    char *h = colon + 1;
+    if (!strncmp(h, "sha256", 6) && colon > p && !strcmp(colon - 6, "sha256")) {
+        /* TENANT:sha256:HEX: the last colon split off HEX; drop the scheme */
+        colon[-7] = 0;
     }
-    *n_out = n;
+    if (!name_ok(p)) return lmx_fail(err, errlen, "api_keys: '%s' is not a tenant name", p);
+    if (!hex64(h))
+        return lmx_fail(err, errlen,
+                        "api_keys: %s: expected the key's SHA-256 as 64 hex digits (`printf "
+                        "%%s KEY | sha256sum`), not the key itself",
+                        p);
+    if (i == MAX_KEYS) return lmx_fail(err, errlen, "api_keys: at most %d", MAX_KEYS);
+    key_ent *k = (key_ent *)out + i;
+    snprintf(k->tenant, sizeof k->tenant, "%s", p);
+    for (int j = 0; j < 64; j++) k->hash[j] = (char)tolower((unsigned char)h[j]);
+    k->hash[64] = 0;
+    snprintf(k->id, sizeof k->id, "config");
     return 0;
 }
 
 int lmx_tenancy_configure(lmx_tenancy *t, const lmx_tenancy_cfg *c, char *err, size_t errlen) {
     static tenant parsed[MAX_TENANTS]; /* configure runs under the caller's reload lock */
     static key_ent keys[MAX_KEYS];
-    int n_t = 0, n_k = 0, n_p = 0;
+    int n_p = 0;
     lmx_cidr proxies[LMX_MAX_CIDRS];
     char msg[256];
-    if (parse_tenants(c->tenants, parsed, &n_t, err, errlen)) return -1;
-    if (parse_keys(c->api_keys, keys, &n_k, err, errlen)) return -1;
+    int n_t = parse_list(c->tenants, ";", 512, "tenants", tenant_entry, parsed, err, errlen);
+    if (n_t < 0) return -1;
+    int n_k = parse_list(c->api_keys, ";,", 200, "api_keys", key_entry, keys, err, errlen);
+    if (n_k < 0) return -1;
     if (lmx_cidr_parse_list(c->trusted_proxies, proxies, LMX_MAX_CIDRS, &n_p, msg, sizeof msg))
-        return snprintf(err, errlen, "trusted_proxies: %s", msg), -1;
+        return lmx_fail(err, errlen, "trusted_proxies: %s", msg);
     pthread_mutex_lock(&t->mu);
     /* configured tenants take their settings; others keep usage, lose settings */
     for (int i = 0; i < t->n_tenants; i++) {
@@ -529,6 +524,36 @@ static void rl_fill(lmx_caller *c, const tenant *x, long now) {
     c->rl_tok_reset = reset_min;
 }
 
+/* A tenant's quotas, in the order they are checked: true, with e set, when
+ * one is spent. Retry-After is the quota's reset: a retry sooner cannot
+ * succeed. */
+static bool over_quota(const tenant *x, long now, lmx_api_err *e) {
+    const struct {
+        long used, limit;
+        const char *per;
+        long window; /* seconds */
+    } q[] = {
+        {x->req_min, x->rpm, "requests per minute", 60},
+        {x->tok_min, x->tpm, "tokens per minute", 60},
+        {x->tok_day, x->tpd, "tokens per day (UTC)", 86400},
+    };
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+        if (!q[i].limit || q[i].used < q[i].limit) continue;
+        long reset = q[i].window - now % q[i].window;
+        char then[64];
+        if (q[i].window == 60)
+            snprintf(then, sizeof then, "Retry after the minute resets.");
+        else
+            snprintf(then, sizeof then, "It resets in %ld seconds.", reset);
+        lmx_err_set(e, 429, "rate_limit_error", "quota_exceeded", NULL,
+                    "Tenant '%s' reached its quota of %ld %s. %s", x->name, q[i].limit, q[i].per,
+                    then);
+        e->retry_after = (int)reset;
+        return true;
+    }
+    return false;
+}
+
 bool lmx_tenancy_admit(lmx_tenancy *t, lmx_caller *c, lmx_api_err *e) {
     long now = (long)time(NULL), minute = now / 60, day = now / 86400;
     pthread_mutex_lock(&t->mu);
@@ -536,26 +561,7 @@ bool lmx_tenancy_admit(lmx_tenancy *t, lmx_caller *c, lmx_api_err *e) {
     roll(x, minute, day);
     rl_fill(c, x, now);
     int rej = -1;
-    if (x->rpm && x->req_min >= x->rpm) {
-        lmx_err_set(e, 429, "rate_limit_error", "quota_exceeded", NULL,
-                    "Tenant '%s' reached its quota of %ld requests per minute. Retry after the "
-                    "minute resets.",
-                    x->name, x->rpm);
-        e->retry_after = (int)(60 - now % 60);
-        rej = REJ_QUOTA;
-    } else if (x->tpm && x->tok_min >= x->tpm) {
-        lmx_err_set(e, 429, "rate_limit_error", "quota_exceeded", NULL,
-                    "Tenant '%s' reached its quota of %ld tokens per minute. Retry after the "
-                    "minute resets.",
-                    x->name, x->tpm);
-        e->retry_after = (int)(60 - now % 60);
-        rej = REJ_QUOTA;
-    } else if (x->tpd && x->tok_day >= x->tpd) {
-        lmx_err_set(e, 429, "rate_limit_error", "quota_exceeded", NULL,
-                    "Tenant '%s' reached its quota of %ld tokens per day (UTC). It resets in %ld "
-                    "seconds.",
-                    x->name, x->tpd, 86400 - now % 86400);
-        e->retry_after = (int)(86400 - now % 86400); /* honest: a retry sooner cannot succeed */
+    if (over_quota(x, now, e)) {
         rej = REJ_QUOTA;
     } else if (x->inflight_cap && x->inflight >= x->inflight_cap) {
         lmx_err_set(e, 429, "rate_limit_error", "rate_limited", NULL,
